@@ -1,0 +1,86 @@
+// The study specification: a TOML file (with optional `include` of a base study) that resolves, per
+// variant, to a VariantConfig with a canonical text form and a stable content hash.
+//
+// Precedence of a key's value, lowest first: the schema default, base files (outer to inner include),
+// the study file, the variant's overrides ([[ablation.variant]]), the sweep grid point ([sweep]).
+#pragma once
+
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "ablations/config.hpp"
+
+namespace ablate {
+
+// One problem found in a study file.
+struct Diagnostic {
+  std::string file;
+  int line = 0;      // 1-based; 0 when unknown
+  int column = 0;
+  std::string key;   // dotted key path, may be empty
+  std::string message;
+  std::string str() const;  // "file:line:column: key: message"
+};
+
+// All problems of a study file, reported together.
+class SpecError : public std::runtime_error {
+ public:
+  explicit SpecError(std::vector<Diagnostic> diagnostics);
+  const std::vector<Diagnostic>& diagnostics() const { return diagnostics_; }
+
+ private:
+  std::vector<Diagnostic> diagnostics_;
+};
+
+// Where a resolved value came from (for `ablate plan --explain`).
+enum class Origin { kDefault, kBase, kStudy, kVariant, kSweep };
+const char* origin_name(Origin o);
+
+struct ResolvedValue {
+  std::string text;  // canonical TOML literal
+  Origin origin = Origin::kDefault;
+  std::string where;  // file:line for base/study/variant values
+};
+
+struct Variant {
+  std::string name;    // unique within the study
+  std::string label;   // display label for tables
+  int ordinal = 0;     // position in the study's expansion order
+  VariantConfig config;
+  std::map<std::string, ResolvedValue> values;  // every schema key
+  std::string canonical;                        // canonical_text(config)
+  std::string hash;                             // content hash of the canonical text
+};
+
+struct Study {
+  std::string file;        // path of the study file
+  std::string text;        // its text, for provenance
+  VariantConfig base;      // the study without variant or sweep overrides
+  std::vector<Variant> variants;
+};
+
+// Reads, validates and expands a study file. Throws SpecError with every problem found.
+Study load_study(const std::string& path);
+// The same from text; `file` names it in diagnostics and anchors relative paths (include, data.path).
+Study load_study_text(const std::string& text, const std::string& file);
+
+// Canonical text: one `key = literal` line per result-affecting schema key, sorted by key. The sections
+// [resources] and [report] do not change results and are left out, so they never change a hash.
+std::string canonical_text(const VariantConfig& config);
+// Parses canonical text (as carried by a Task) back into a configuration. Throws SpecError.
+VariantConfig parse_canonical(const std::string& text);
+// Flat dotted-key -> literal map of canonical text (for readers such as reports).
+std::map<std::string, std::string> canonical_values(const std::string& text);
+// SHA-256 of the canonical text, first 16 hex digits.
+std::string config_hash(const VariantConfig& config);
+std::string sha256_hex(const std::string& data);
+
+// The keys whose values differ between two canonical texts (for the resume check).
+std::vector<std::string> changed_keys(const std::string& canonical_a, const std::string& canonical_b);
+
+// Closest spelling among candidates (Levenshtein), or "" when nothing is close.
+std::string closest(const std::string& word, const std::vector<std::string>& candidates);
+
+}  // namespace ablate

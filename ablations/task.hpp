@@ -1,0 +1,73 @@
+// The messages that cross from the runner to the trainer and back: plain, self-describing structs.
+// A Task carries the canonical configuration text of its variant (not a pointer into coordinator memory)
+// and the case ids of its split, so a worker needs nothing but the message to do the work.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ablate {
+
+constexpr int kTaskMessageVersion = 1;
+
+struct Task {
+  int version = kTaskMessageVersion;
+  std::int64_t task_id = 0;          // the store's id
+  std::string study;
+  std::string variant;               // variant name
+  std::string variant_hash;
+  std::string canonical_config;      // ablate::canonical_text() of the variant; parse_canonical() reads it back
+  int fold = 0;
+  int repeat = 0;
+  std::uint64_t seed = 0;            // study seed + repeat
+  std::vector<std::string> train_cases;
+  std::vector<std::string> val_cases;
+  std::vector<std::string> test_cases;
+  std::string checkpoint_path;       // where the per-epoch checkpoint lives; resumed from when present
+  int attempt = 1;
+};
+
+// Where a task ran.
+struct Placement {
+  std::string host;
+  int rank = 0;
+  int local_rank = 0;
+  std::string device = "cpu";        // "cpu" or "cuda:N"
+  int threads = 1;
+};
+
+struct EpochRecord {
+  int epoch = 0;                     // 1-based
+  double train_loss = 0;
+  double val_loss = 0;
+  double val_dice = 0;
+  double lr = 0;
+  double seconds = 0;
+};
+
+// One fold-level (test split) metric: mean over the test cases of the per-case value.
+struct MetricValue {
+  std::string metric;                // dice, iou, sensitivity, precision, specificity, vs, assd, hd95
+  int cls = 1;                       // foreground class index (1-based)
+  double value = 0;
+};
+
+struct CaseMetricValue {
+  std::string case_id;
+  int cls = 1;
+  std::string metric;
+  double value = 0;
+};
+
+struct TaskResult {
+  std::vector<EpochRecord> epochs;   // every epoch trained in this attempt (resumed ones continue the numbering)
+  int best_epoch = 0;
+  std::vector<MetricValue> fold_metrics;
+  std::vector<CaseMetricValue> case_metrics;
+  std::int64_t parameters = 0;
+  double inference_ms_per_case = 0;
+  double train_seconds = 0;
+};
+
+}  // namespace ablate

@@ -1,0 +1,76 @@
+// What readers (reports, status) get from the store: plain rows, read through the stable views
+// fold_metrics and case_metrics and the variants/epochs/model tables (db/SCHEMA.md).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace ablate::db {
+
+struct VariantRow {
+  std::string name;
+  std::string label;
+  std::string hash;
+  std::string canonical;  // canonical configuration text (ablate::canonical_values() flattens it)
+  int ordinal = 0;        // order of the study's expansion
+};
+
+struct FoldMetricRow {
+  std::string variant;
+  int fold = 0;
+  int repeat = 0;
+  int cls = 1;
+  std::string metric;
+  double value = 0;
+};
+
+struct CaseMetricRow {
+  std::string variant;
+  int fold = 0;
+  int repeat = 0;
+  std::string case_id;
+  int cls = 1;
+  std::string metric;
+  double value = 0;
+};
+
+struct EpochRow {
+  std::string variant;
+  int fold = 0;
+  int repeat = 0;
+  int epoch = 0;
+  double train_loss = 0;
+  double val_loss = 0;
+  double val_dice = 0;
+  double lr = 0;
+  double seconds = 0;
+};
+
+struct ModelFactRow {
+  std::string variant;
+  std::int64_t parameters = 0;
+  double inference_ms_per_case = 0;  // mean over the variant's tasks
+};
+
+// Everything a report needs of one study.
+struct StudyData {
+  std::string study;
+  std::map<std::string, std::string> provenance;  // key -> value (ablate version, commit, study text, ...)
+  std::vector<VariantRow> variants;               // in ordinal order
+  std::vector<FoldMetricRow> fold_metrics;
+  std::vector<CaseMetricRow> case_metrics;
+  std::vector<EpochRow> epochs;
+  std::vector<ModelFactRow> model_facts;
+};
+
+}  // namespace ablate::db
+
+namespace ablate::db {
+// Reads one study of a store file (read-only; safe while a coordinator writes, WAL). Throws
+// std::runtime_error naming the file when it is not a store or the study is absent.
+StudyData load_study_data(const std::string& db_path, const std::string& study);
+// Names of the studies in a store.
+std::vector<std::string> list_studies(const std::string& db_path);
+}  // namespace ablate::db

@@ -1,0 +1,52 @@
+// The `ablate` command line: one binary, one verb per file (runner/cli/verb_*.cpp).
+#pragma once
+
+#include <boost/program_options.hpp>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace ablate::cli {
+
+namespace po = boost::program_options;
+
+// Exit codes (documented in README.md and docs/CLI.md).
+constexpr int kExitOk = 0;           // success
+constexpr int kExitFailure = 1;      // the work failed (a task failed after its retries, a report could not be written)
+constexpr int kExitUsage = 2;        // usage or input error (bad option, bad study file, bad dataset)
+constexpr int kExitInterrupted = 3;  // `run` stopped on SIGTERM/SIGUSR1 with everything stored: requeue and rerun
+
+// A usage error: printed with the verb's name, exit 2.
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Options every verb takes: --help, --log-level, --log-file.
+po::options_description common_options();
+
+// Parses a verb's arguments. Unknown options get a "did you mean" suggestion. Returns false when --help
+// was given (the help has been printed).
+bool parse_args(const std::string& verb, const std::string& synopsis, const po::options_description& options,
+                const po::positional_options_description& positional, const std::vector<std::string>& args,
+                po::variables_map& vm);
+
+// spdlog set-up from --log-level/--log-file; every line carries the MPI rank when there is one.
+void setup_logging(const po::variables_map& vm);
+// The rank from the launcher's environment (Open MPI, PMI, Slurm), or -1 outside MPI.
+int launcher_rank();
+
+// For verbs a later part of the project fills in: says so, exit 2.
+int not_yet(const std::string& verb, const std::string& what);
+
+int verb_run(const std::vector<std::string>& args);
+int verb_plan(const std::vector<std::string>& args);
+int verb_status(const std::vector<std::string>& args);
+int verb_report(const std::vector<std::string>& args);
+int verb_data(const std::vector<std::string>& args);
+int verb_evaluate(const std::vector<std::string>& args);
+int verb_params(const std::vector<std::string>& args);
+int verb_submit(const std::vector<std::string>& args);
+int verb_demo(const std::vector<std::string>& args);
+
+}  // namespace ablate::cli

@@ -1,0 +1,81 @@
+// ablate: distributed ablation studies of U-Net-family segmentation networks.
+#include <spdlog/spdlog.h>
+
+#include <exception>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "ablations/study.hpp"
+#include "runner/cli/cli.hpp"
+
+namespace {
+
+struct VerbEntry {
+  const char* name;
+  int (*fn)(const std::vector<std::string>&);
+  const char* summary;
+};
+
+const VerbEntry kVerbs[] = {
+    {"run", ablate::cli::verb_run, "run a study: coordinator + workers (under mpirun or as one process)"},
+    {"plan", ablate::cli::verb_plan, "expand a study into variants x folds x repeats; --explain shows every key"},
+    {"status", ablate::cli::verb_status, "progress of a study in a store: tasks per variant, errors, time left"},
+    {"report", ablate::cli::verb_report, "tables (md, LaTeX, CSV, HTML), box-plot data and plots from a store"},
+    {"data", ablate::cli::verb_data, "datasets: `data check DIR`, `data synth --out DIR`"},
+    {"evaluate", ablate::cli::verb_evaluate, "metrics for a folder of predicted NIfTI masks against ground truth"},
+    {"params", ablate::cli::verb_params, "parameters per component and output shapes of every variant"},
+    {"submit", ablate::cli::verb_submit, "write (and optionally submit) a Slurm or mpirun job for a study"},
+    {"demo", ablate::cli::verb_demo, "the embedded default: synthetic data, a small Table II study, a report"},
+};
+
+void print_help() {
+  std::cout << "ablate " << ABLATE_VERSION << " - distributed ablation studies of U-Net-family segmentation networks\n\n"
+            << "usage: ablate VERB [options]     (ablate VERB --help lists the verb's options and defaults)\n\n"
+            << "verbs:\n";
+  for (const auto& v : kVerbs) std::cout << "  " << v.name << std::string(10 - std::string(v.name).size(), ' ') << v.summary << "\n";
+  std::cout << "\ncommon options (every verb):\n" << ablate::cli::common_options() << "\n"
+            << "exit codes: 0 success, 1 the work failed, 2 usage or input error, 3 interrupted by SIGTERM/SIGUSR1\n"
+            << "(everything stored; run the same command again to resume)\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    print_help();
+    return args.empty() ? ablate::cli::kExitUsage : ablate::cli::kExitOk;
+  }
+  if (args[0] == "--version") {
+    std::cout << "ablate " << ABLATE_VERSION << " (" << ABLATE_GIT_COMMIT << ")\n";
+    return 0;
+  }
+  const std::string verb = args[0];
+  std::vector<std::string> rest(args.begin() + 1, args.end());
+  std::vector<std::string> names;
+  for (const auto& v : kVerbs) {
+    names.push_back(v.name);
+    if (verb == v.name) {
+      try {
+        return v.fn(rest);
+      } catch (const ablate::cli::UsageError& e) {
+        std::cerr << "ablate " << verb << ": " << e.what() << "\n";
+        return ablate::cli::kExitUsage;
+      } catch (const ablate::SpecError& e) {
+        std::cerr << e.what();
+        return ablate::cli::kExitUsage;
+      } catch (const std::exception& e) {
+        spdlog::error("ablate {}: {}", verb, e.what());
+        return ablate::cli::kExitFailure;
+      }
+    }
+  }
+  std::string hint = ablate::closest(verb, names);
+  std::cerr << "ablate: unknown verb '" << verb << "'";
+  if (!hint.empty()) std::cerr << " (did you mean '" << hint << "'?)";
+  std::cerr << "\nverbs:";
+  for (const auto& n : names) std::cerr << " " << n;
+  std::cerr << "\nsee: ablate --help\n";
+  return ablate::cli::kExitUsage;
+}

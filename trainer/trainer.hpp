@@ -1,0 +1,52 @@
+// Public, LibTorch-free interface of the trainer: what a worker calls to run one task, and what the
+// CLI calls for `ablate params`. LibTorch stays inside trainer/*.cpp.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "ablations/config.hpp"
+#include "ablations/task.hpp"
+
+namespace ablate::trainer {
+
+// A task stopped on request (SIGTERM/SIGUSR1) after writing its checkpoint.
+class TaskInterrupted : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct RunContext {
+  std::string device = "cpu";                         // "cpu" or "cuda:N"
+  int threads = 1;                                    // intra-op threads
+  std::function<void(const EpochRecord&)> on_epoch;   // progress after every epoch
+  const std::atomic<bool>* stop = nullptr;            // when set: finish the step, checkpoint, throw TaskInterrupted
+};
+
+// Train the task's variant on its training cases, select the best epoch on the validation cases, and
+// evaluate on the test cases. Resumes from task.checkpoint_path when a checkpoint is there.
+// Throws std::runtime_error with a message naming the case/epoch/step on failure.
+TaskResult run_task(const Task& task, const VariantConfig& config, const RunContext& ctx);
+
+// Whether this LibTorch build can use CUDA, and how many devices it sees.
+bool cuda_available();
+int cuda_device_count();
+std::string libtorch_version();
+
+// `ablate params`: the parameter accounting and output shapes of a variant's network.
+struct ComponentParameters {
+  std::string component;  // backbone, cc, sc, mus, fusion, ec, dws, se, cbam, attention_gates, aux_path, dspa, ca, msc, restoration
+  std::int64_t parameters = 0;
+};
+struct ModelSummary {
+  std::int64_t trainable_parameters = 0;
+  std::vector<ComponentParameters> components;
+  std::vector<std::pair<std::string, std::vector<std::int64_t>>> outputs;  // name -> shape for one input
+};
+ModelSummary summarize_model(const VariantConfig& config, int batch = 1);
+
+}  // namespace ablate::trainer
