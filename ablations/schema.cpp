@@ -1,1 +1,386 @@
-// being written
+#include "ablations/schema.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <sstream>
+#include <type_traits>
+#include <utility>
+
+namespace ablate {
+
+const char* type_name(ValueType t) {
+  switch (t) {
+    case ValueType::kBool: return "a boolean";
+    case ValueType::kInt: return "an integer";
+    case ValueType::kFloat: return "a number";
+    case ValueType::kString: return "a string";
+    case ValueType::kIntList: return "an array of integers";
+    case ValueType::kFloatList: return "an array of numbers";
+    case ValueType::kStringList: return "an array of strings";
+    case ValueType::kIntListList: return "an array of arrays of integers";
+  }
+  return "?";
+}
+
+namespace {
+
+std::string float_literal(double d) {
+  if (std::isnan(d)) return "nan";
+  if (std::isinf(d)) return d > 0 ? "inf" : "-inf";
+  // Shortest representation that reads back to the same double, so equal values print equally.
+  char buf[40];
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::snprintf(buf, sizeof buf, "%.*g", precision, d);
+    if (std::strtod(buf, nullptr) == d) break;
+  }
+  std::string s = buf;
+  // Plain decimals read better than exponents in the range studies use (10.0, not 1e+01).
+  if (s.find('e') != std::string::npos && std::fabs(d) >= 1e-4 && std::fabs(d) < 1e15) {
+    for (int decimals = 0; decimals <= 20; ++decimals) {
+      std::snprintf(buf, sizeof buf, "%.*f", decimals, d);
+      if (std::strtod(buf, nullptr) == d) break;
+    }
+    s = buf;
+  }
+  if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
+  return s;
+}
+
+std::string string_literal(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+template <class T, class F>
+std::string join(const std::vector<T>& items, F f) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < items.size(); ++i) out += (i ? ", " : "") + f(items[i]);
+  return out + "]";
+}
+
+// --- mapping C++ field types onto schema value types ------------------------------------------------
+template <class T>
+struct Traits;
+template <>
+struct Traits<bool> {
+  static constexpr ValueType type = ValueType::kBool;
+  static Value to(bool x) { Value v; v.type = type; v.b = x; return v; }
+  static bool from(const Value& v) { return v.b; }
+};
+template <>
+struct Traits<int> {
+  static constexpr ValueType type = ValueType::kInt;
+  static Value to(int x) { Value v; v.type = type; v.i = x; return v; }
+  static int from(const Value& v) { return static_cast<int>(v.i); }
+};
+template <>
+struct Traits<std::uint64_t> {
+  static constexpr ValueType type = ValueType::kInt;
+  static Value to(std::uint64_t x) { Value v; v.type = type; v.i = static_cast<std::int64_t>(x); return v; }
+  static std::uint64_t from(const Value& v) { return static_cast<std::uint64_t>(v.i); }
+};
+template <>
+struct Traits<double> {
+  static constexpr ValueType type = ValueType::kFloat;
+  static Value to(double x) { Value v; v.type = type; v.d = x; return v; }
+  static double from(const Value& v) { return v.d; }
+};
+template <>
+struct Traits<std::string> {
+  static constexpr ValueType type = ValueType::kString;
+  static Value to(const std::string& x) { Value v; v.type = type; v.s = x; return v; }
+  static std::string from(const Value& v) { return v.s; }
+};
+template <>
+struct Traits<std::vector<int>> {
+  static constexpr ValueType type = ValueType::kIntList;
+  static Value to(const std::vector<int>& x) { Value v; v.type = type; v.il.assign(x.begin(), x.end()); return v; }
+  static std::vector<int> from(const Value& v) { return {v.il.begin(), v.il.end()}; }
+};
+template <>
+struct Traits<std::vector<double>> {
+  static constexpr ValueType type = ValueType::kFloatList;
+  static Value to(const std::vector<double>& x) { Value v; v.type = type; v.dl = x; return v; }
+  static std::vector<double> from(const Value& v) { return v.dl; }
+};
+template <>
+struct Traits<std::vector<std::string>> {
+  static constexpr ValueType type = ValueType::kStringList;
+  static Value to(const std::vector<std::string>& x) { Value v; v.type = type; v.sl = x; return v; }
+  static std::vector<std::string> from(const Value& v) { return v.sl; }
+};
+template <>
+struct Traits<std::vector<std::vector<int>>> {
+  static constexpr ValueType type = ValueType::kIntListList;
+  static Value to(const std::vector<std::vector<int>>& x) {
+    Value v;
+    v.type = type;
+    for (const auto& g : x) v.ill.emplace_back(g.begin(), g.end());
+    return v;
+  }
+  static std::vector<std::vector<int>> from(const Value& v) {
+    std::vector<std::vector<int>> out;
+    for (const auto& g : v.ill) out.emplace_back(g.begin(), g.end());
+    return out;
+  }
+};
+
+// Chained set-up of one key, in the spirit of LibTorch's Options.
+struct Key {
+  KeyDef def;
+  Key& in(double lo, double hi) { def.min = lo, def.max = hi; return *this; }
+  Key& at_least(double lo) { def.min = lo; return *this; }
+  Key& above(double lo) { def.min = lo, def.min_exclusive = true; return *this; }
+  Key& one_of(std::vector<std::string> c) { def.choices = std::move(c); return *this; }
+  Key& items(std::size_t n) { def.min_items = n; return *this; }
+  Key& unhashed() { def.hashed = false; return *this; }
+};
+
+template <class T, class Accessor>
+Key make_key(const char* path, Accessor acc, const char* doc, const char* paper) {
+  Key k;
+  k.def.path = path;
+  k.def.type = Traits<T>::type;
+  k.def.doc = doc;
+  k.def.paper = paper;
+  k.def.get = [acc](const VariantConfig& c) { return Traits<T>::to(acc(const_cast<VariantConfig&>(c))); };
+  k.def.set = [acc](VariantConfig& c, const Value& v) { acc(c) = Traits<T>::from(v); };
+  const std::string p = path;
+  if (p.rfind("resources.", 0) == 0 || p.rfind("report.", 0) == 0) k.def.in_canonical = false, k.def.hashed = false;
+  return k;
+}
+
+#define KEY(field, doc, paper)                                                                  \
+  make_key<std::decay_t<decltype(std::declval<VariantConfig&>().field)>>(                      \
+      #field, [](VariantConfig& c) -> auto& { return c.field; }, doc, paper)
+
+std::vector<KeyDef> build_schema() {
+  const double inf = std::numeric_limits<double>::infinity();
+  std::vector<Key> k = {
+      // [study]
+      KEY(study.name, "Study name: the store keys results by it.", "-").unhashed(),
+      KEY(study.description, "Free text for the report.", "-").unhashed(),
+      KEY(study.seed, "Seed of folds, initialisation, shuffling and augmentation; repeat r uses seed + r.", "-").at_least(0),
+      KEY(study.folds, "k of k-fold cross-validation over cases (002 uses 3-fold). Ignored when study.split is set.", "002 Sec. 4.2").in(2, 100),
+      KEY(study.split, "Fixed train/validation/test ratios summing to 1 (e.g. [0.7, 0.1, 0.2]); empty = k-fold.", "003, 004").in(0, 1),
+      KEY(study.repeats, "Repeats of every (variant, fold) with seeds seed + r.", "-").in(1, 1000),
+      KEY(study.validation_fraction, "Part of each training fold held out (by case) for best-epoch selection.", "001 Sec. IV-C").above(0).in(0, 0.9),
+      // [data]
+      KEY(data.path, "Medical Segmentation Decathlon folder (dataset.json, imagesTr/, labelsTr/), relative to the study file.", "-"),
+      KEY(data.cache_dir, "Preprocessing cache; empty = <data.path>/.ablate-cache.", "-").unhashed(),
+      KEY(data.axis, "Slicing axis of the volumes: 0 (x), 1 (y), 2 (z, axial).", "-").in(0, 2),
+      KEY(data.intensity, "Intensity handling: window (clip to [window_min, window_max], scale to [0, 1]), zscore (per volume, MRI), none.", "001, 002").one_of({"window", "zscore", "none"}),
+      KEY(data.window_min, "Lower end of the intensity window (Hounsfield units for CT).", "001 Sec. IV-B"),
+      KEY(data.window_max, "Upper end of the intensity window.", "001 Sec. IV-B"),
+      KEY(data.image_size, "Slices are resized to image_size x image_size (512 in 001); must be divisible by 2^(depth-1).", "001 Sec. IV-B").in(8, 4096),
+      KEY(data.label_groups, "Label mapping: each group of source label values becomes one class, e.g. [[1, 2]] merges pancreas and tumour; empty = every label > 0 is one foreground.", "001, 003").in(1, 1e9),
+      KEY(data.empty_slice_ratio, "Fraction of training slices without foreground that are kept.", "-").in(0, 1),
+      KEY(data.augment.flip_p, "Probability of a horizontal flip.", "001 Sec. IV-C").in(0, 1),
+      KEY(data.augment.rotate_p, "Probability of a rotation.", "001 Sec. IV-C").in(0, 1),
+      KEY(data.augment.rotate_degrees, "Rotation angle range +-degrees.", "001 Sec. IV-C").in(0, 180),
+      KEY(data.augment.blur_p, "Probability of a Gaussian blur.", "001 Sec. IV-C").in(0, 1),
+      KEY(data.augment.blur_sigma_min, "Smallest blur sigma (pixels).", "001 Sec. IV-C").in(0, 10),
+      KEY(data.augment.blur_sigma_max, "Largest blur sigma (pixels).", "001 Sec. IV-C").in(0, 10),
+      // [model]
+      KEY(model.in_channels, "Input channels.", "001").in(1, 64),
+      KEY(model.widths, "Encoder widths per level; depth = their count, the last is the bridge (001: 64..1024).", "READINGS").in(1, 65536).items(2),
+      KEY(model.up, "Decoder up-sampling: transpose (2x2 transposed conv) or bilinear (+ 1x1 conv).", "READINGS").one_of({"transpose", "bilinear"}),
+      KEY(model.conv_bias, "Bias in convolutions followed by BN (redundant there).", "READINGS"),
+      KEY(model.cc, "CC: channel-correlation attention at the bridge.", "001 eq. 1, Table II"),
+      KEY(model.sc, "SC: spatial-correlation attention at the bridge; cc + sc = CoA.", "001 eqs. 2-4, Table II"),
+      KEY(model.mus, "MuS: atrous spatial pyramid pooling at the bridge.", "001 Fig. 2c, Table II"),
+      KEY(model.ec, "EC: enhanced convolution (parallel 3x3, 1x3, 3x1) in the encoder.", "001 Fig. 2d, Table II"),
+      KEY(model.dws, "DWS: decoder side output with deep supervision.", "001 Fig. 2, Table II"),
+      KEY(model.fusion, "How CoA and MuS combine when both are on: deep (1x1 conv over the concatenation), add, serial (MuS after CoA).", "001 Table III").one_of({"deep", "add", "serial"}),
+      KEY(model.mus_rates, "Dilation rates of the MuS branches.", "001 Fig. 2c").in(1, 1024).items(1),
+      KEY(model.mus_branch_width, "Width of each MuS branch; 0 = the input width C (torchvision's ASPP uses 256).", "READINGS").in(0, 65536),
+      KEY(model.mus_1x1_branch, "Add DeepLab's 1x1 branch to MuS.", "READINGS"),
+      KEY(model.ec_levels, "Encoder levels that get EC: all, or shallow (the first half).", "READINGS").one_of({"all", "shallow"}),
+      KEY(model.attention, "Baseline attention placed where CoA sits: none, se, cbam.", "001 Table V").one_of({"none", "se", "cbam"}),
+      KEY(model.attention_gates, "Attention U-Net gates on the skip connections.", "001 Table I, 003"),
+      KEY(model.attention_reduction, "Reduction ratio of SE and CBAM.", "READINGS").in(1, 1024),
+      KEY(model.aux_path, "MDA-U-Net*: additional expansive path with its own head (dual supervision).", "000 eqs. 2-5, 8"),
+      KEY(model.dspa, "MDA-U-Net*: dense spatial position attention on the skips between the two expansive paths.", "000 eqs. 9-11"),
+      KEY(model.dspa_k, "K: number of dense features of DSPA.", "000 Sec. 3.3 (K = 10)").in(1, 4096),
+      KEY(model.ca, "MDA-U-Net*: channel self-attention after DSPA.", "000 eqs. 12-13"),
+      KEY(model.msc, "Multi-scale module on every skip: none, msc (1x1/3x3/5x5), kcm (three 3x3), cascade (000 eq. 14).", "004, 000 eq. 14").one_of({"none", "msc", "kcm", "cascade"}),
+      KEY(model.restoration, "DSMS U-Net: restoration decoder with a reconstruction loss.", "004"),
+      // [loss]
+      KEY(loss.name, "Segmentation loss: dice, bce, hybrid (alpha*Dice + (1-alpha)*BCE), focal, dice_focal_bce (003 eq. 8), ce_dice (multi-class).", "001 eq. 17, Table IV; 003 eq. 8").one_of({"dice", "bce", "hybrid", "focal", "dice_focal_bce", "ce_dice"}),
+      KEY(loss.alpha, "alpha of the hybrid loss alpha*Dice + (1-alpha)*BCE.", "001 eq. 17, Fig. 5").in(0, 1),
+      KEY(loss.focal_gamma, "Focusing parameter of the focal loss.", "003 eq. 8").in(0, 10),
+      KEY(loss.focal_alpha, "Class balance of the focal loss.", "003 eq. 8").in(0, 1),
+      KEY(loss.dice_smooth, "Smoothing term of the soft Dice.", "-").in(0, inf),
+      KEY(loss.main_weight, "Weight of the main output's loss (Ls of 000 eq. 8; 10 in 004).", "000 eq. 8, 004").in(0, inf),
+      KEY(loss.side_weight, "Weight of the DWS side outputs' loss.", "001").in(0, inf),
+      KEY(loss.aux_weight, "lambda: weight of the auxiliary path's loss La (000 eq. 8).", "000 eq. 8").in(0, inf),
+      KEY(loss.recon_weight, "Weight of the reconstruction loss of the restoration decoder (segmentation : reconstruction = 10 : 1 in 004).", "004").in(0, inf),
+      // [train]
+      KEY(train.optimizer, "adam, adamw or sgd (with momentum).", "001 Sec. IV-C").one_of({"adam", "adamw", "sgd"}),
+      KEY(train.lr, "Initial learning rate.", "001 Sec. IV-C (1e-5)").above(0),
+      KEY(train.weight_decay, "Weight decay.", "001 Sec. IV-C (1e-4 or 2e-4)").at_least(0),
+      KEY(train.momentum, "SGD momentum.", "-").in(0, 1),
+      KEY(train.scheduler, "cosine (annealing to min_lr over the epochs), plateau (multiply by plateau_factor after plateau_patience epochs without improvement), none.", "001; 002").one_of({"cosine", "plateau", "none"}),
+      KEY(train.plateau_patience, "Epochs without improvement before the plateau scheduler lowers the rate.", "002 (50)").in(1, 100000),
+      KEY(train.plateau_factor, "Factor of the plateau scheduler.", "002 (0.5)").above(0).in(0, 1),
+      KEY(train.min_lr, "Floor of the learning rate.", "-").at_least(0),
+      KEY(train.epochs, "Training epochs.", "001 (150)").in(1, 100000),
+      KEY(train.batch_size, "Slices per step.", "001 (4)").in(1, 4096),
+      KEY(train.accumulate, "Gradient accumulation steps (effective batch = batch_size * accumulate).", "-").in(1, 1024),
+      KEY(train.steps_per_epoch, "Steps per epoch; 0 = one pass over the training slices.", "-").in(0, 1e9),
+      KEY(train.early_stop_patience, "Stop after this many epochs without validation improvement; 0 = off.", "-").in(0, 100000),
+      KEY(train.select_metric, "Validation metric for best-epoch selection.", "001").one_of({"dice", "loss"}),
+      KEY(train.threads, "Intra-op threads per process; 0 = the rank's share of the node's cores.", "-").in(0, 1024).unhashed(),
+      KEY(train.device, "auto (the rank's GPU when LibTorch has CUDA, else CPU), cpu, cuda.", "-").one_of({"auto", "cpu", "cuda"}).unhashed(),
+      KEY(train.deterministic, "Deterministic kernels (bit-for-bit repeatable CPU runs).", "-"),
+      // [resources]
+      KEY(resources.ranks, "MPI ranks of the job: one coordinator plus workers.", "-").in(1, 100000),
+      KEY(resources.nodes, "Nodes of the job.", "-").in(1, 10000),
+      KEY(resources.gpus_per_node, "GPUs per node (0 = CPU workers).", "-").in(0, 64),
+      KEY(resources.ranks_per_gpu, "Worker ranks sharing one GPU.", "-").in(1, 64),
+      KEY(resources.cpus_per_rank, "CPU cores per rank.", "-").in(1, 1024),
+      KEY(resources.time, "Wall time limit, HH:MM:SS or D-HH:MM:SS.", "-"),
+      KEY(resources.partition, "Slurm partition; empty = the cluster default.", "-"),
+      KEY(resources.account, "Slurm account; empty = none.", "-"),
+      KEY(resources.memory, "Memory per node, e.g. 32G; empty = the cluster default.", "-"),
+      // [report]
+      KEY(report.metrics, "Metrics of the table's column groups.", "001 Table II").one_of({"dice", "iou", "sensitivity", "precision", "specificity", "vs", "assd", "hd95"}).items(1),
+      KEY(report.decimals, "Decimals in table cells.", "-").in(0, 10),
+      KEY(report.percent, "Show overlap metrics in percent.", "001 Table II"),
+      KEY(report.baseline, "Variant the significance tests compare against; empty = the first.", "-"),
+      KEY(report.aggregate, "folds: mean +- sd over folds; cases: pooled over cases.", "002 Table I").one_of({"folds", "cases"}),
+      KEY(report.components, "Check-mark columns (model keys that are booleans).", "001 Table II"),
+      KEY(report.rows, "Variant order of the table; empty = study order.", "-"),
+      KEY(report.sweep_key, "Swept key for the sensitivity table and curve, e.g. loss.alpha.", "001 Fig. 5"),
+  };
+  std::vector<KeyDef> out;
+  for (auto& key : k) out.push_back(std::move(key.def));
+  std::sort(out.begin(), out.end(), [](const KeyDef& a, const KeyDef& b) { return a.path < b.path; });
+  return out;
+}
+
+}  // namespace
+
+std::string to_literal(const Value& v) {
+  switch (v.type) {
+    case ValueType::kBool: return v.b ? "true" : "false";
+    case ValueType::kInt: return std::to_string(v.i);
+    case ValueType::kFloat: return float_literal(v.d);
+    case ValueType::kString: return string_literal(v.s);
+    case ValueType::kIntList: return join(v.il, [](std::int64_t x) { return std::to_string(x); });
+    case ValueType::kFloatList: return join(v.dl, float_literal);
+    case ValueType::kStringList: return join(v.sl, string_literal);
+    case ValueType::kIntListList:
+      return join(v.ill, [](const std::vector<std::int64_t>& g) {
+        return join(g, [](std::int64_t x) { return std::to_string(x); });
+      });
+  }
+  return "";
+}
+
+std::string KeyDef::allowed() const {
+  std::ostringstream s;
+  s << type_name(type);
+  if (!choices.empty()) {
+    s << ", one of: ";
+    for (std::size_t i = 0; i < choices.size(); ++i) s << (i ? ", " : "") << choices[i];
+  }
+  const bool numeric = type == ValueType::kInt || type == ValueType::kFloat || type == ValueType::kIntList ||
+                       type == ValueType::kFloatList || type == ValueType::kIntListList;
+  if (numeric && (std::isfinite(min) || std::isfinite(max))) {
+    auto num = [](double x) { return std::isinf(x) ? std::string(x > 0 ? "inf" : "-inf") : float_literal(x); };
+    std::string lo = num(min), hi = num(max);
+    if (type == ValueType::kInt || type == ValueType::kIntList || type == ValueType::kIntListList) {
+      if (std::isfinite(min)) lo = std::to_string(static_cast<long long>(min));
+      if (std::isfinite(max)) hi = std::to_string(static_cast<long long>(max));
+    }
+    const bool list = type != ValueType::kInt && type != ValueType::kFloat;
+    s << (list ? " with elements in " : " in ") << (min_exclusive ? "(" : "[") << lo << ", " << hi
+      << (std::isinf(max) ? ")" : "]");
+  }
+  if (min_items > 0) s << ", at least " << min_items << " item" << (min_items > 1 ? "s" : "");
+  return s.str();
+}
+
+const std::vector<KeyDef>& schema() {
+  static const std::vector<KeyDef> keys = build_schema();
+  return keys;
+}
+
+const KeyDef* find_key(const std::string& path) {
+  const auto& keys = schema();
+  auto it = std::lower_bound(keys.begin(), keys.end(), path, [](const KeyDef& k, const std::string& p) { return k.path < p; });
+  return it != keys.end() && it->path == path ? &*it : nullptr;
+}
+
+std::vector<std::string> all_key_paths() {
+  std::vector<std::string> out;
+  for (const auto& k : schema()) out.push_back(k.path);
+  return out;
+}
+
+const std::vector<std::string>& section_names() {
+  static const std::vector<std::string> names = {"study", "data", "model", "loss", "train", "resources", "report", "ablation", "sweep"};
+  return names;
+}
+
+std::string check_range(const KeyDef& key, const Value& v) {
+  auto in_range = [&](double x) {
+    if (std::isnan(x)) return false;
+    if (key.min_exclusive ? !(x > key.min) : !(x >= key.min)) return false;
+    return x <= key.max;
+  };
+  auto in_choices = [&](const std::string& s) {
+    return key.choices.empty() || std::find(key.choices.begin(), key.choices.end(), s) != key.choices.end();
+  };
+  bool ok = true;
+  std::size_t n = 0;
+  switch (v.type) {
+    case ValueType::kBool: break;
+    case ValueType::kInt: ok = in_range(static_cast<double>(v.i)); break;
+    case ValueType::kFloat: ok = in_range(v.d); break;
+    case ValueType::kString: ok = in_choices(v.s); break;
+    case ValueType::kIntList:
+      for (auto x : v.il) ok = ok && in_range(static_cast<double>(x));
+      n = v.il.size();
+      break;
+    case ValueType::kFloatList:
+      for (auto x : v.dl) ok = ok && in_range(x);
+      n = v.dl.size();
+      break;
+    case ValueType::kStringList:
+      for (const auto& x : v.sl) ok = ok && in_choices(x);
+      n = v.sl.size();
+      break;
+    case ValueType::kIntListList:
+      for (const auto& g : v.ill) {
+        ok = ok && !g.empty();
+        for (auto x : g) ok = ok && in_range(static_cast<double>(x));
+      }
+      n = v.ill.size();
+      break;
+  }
+  if (ok && n < key.min_items) ok = false;
+  if (ok) return "";
+  return "value " + to_literal(v) + " is not allowed: expected " + key.allowed();
+}
+
+}  // namespace ablate

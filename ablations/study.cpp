@@ -1,1 +1,675 @@
-// being written
+// Loading a study: TOML (toml++) -> layers of dotted keys (defaults < base files < study < variant <
+// sweep point) -> one validated VariantConfig per variant, with canonical text and hash.
+#include "ablations/study.hpp"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <tuple>
+
+#include "ablations/schema.hpp"
+#include "sweeps/grid.hpp"
+
+namespace fs = std::filesystem;
+
+namespace ablate {
+
+std::string Diagnostic::str() const {
+  std::ostringstream s;
+  s << (file.empty() ? "<study>" : file);
+  if (line > 0) s << ":" << line << ":" << column;
+  s << ": ";
+  if (!key.empty()) s << "`" << key << "`: ";
+  s << message;
+  return s.str();
+}
+
+namespace {
+
+std::string format_diagnostics(const std::vector<Diagnostic>& diagnostics) {
+  std::ostringstream s;
+  for (const auto& d : diagnostics) s << "error: " << d.str() << "\n";
+  s << diagnostics.size() << (diagnostics.size() == 1 ? " problem" : " problems") << " found\n";
+  return s.str();
+}
+
+}  // namespace
+
+SpecError::SpecError(std::vector<Diagnostic> diagnostics)
+    : std::runtime_error(format_diagnostics(diagnostics)), diagnostics_(std::move(diagnostics)) {}
+
+const char* origin_name(Origin o) {
+  switch (o) {
+    case Origin::kDefault: return "default";
+    case Origin::kBase: return "base";
+    case Origin::kStudy: return "study";
+    case Origin::kVariant: return "variant";
+    case Origin::kSweep: return "sweep";
+  }
+  return "?";
+}
+
+std::string closest(const std::string& word, const std::vector<std::string>& candidates) {
+  auto distance = [](const std::string& a, const std::string& b) {
+    std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+      cur[0] = i;
+      for (std::size_t j = 1; j <= b.size(); ++j) {
+        cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      }
+      std::swap(prev, cur);
+    }
+    return prev[b.size()];
+  };
+  std::string best;
+  std::size_t best_d = std::string::npos;
+  for (const auto& c : candidates) {
+    std::size_t d = distance(word, c);
+    if (d < best_d) best_d = d, best = c;
+  }
+  // Close enough to be a typo: at most a third of the word's length (at least 2 edits allowed).
+  if (best_d <= std::max<std::size_t>(2, word.size() / 3)) return best;
+  return "";
+}
+
+namespace {
+
+struct Setting {
+  Value value;
+  Origin origin = Origin::kDefault;
+  std::string file;
+  int line = 0;
+};
+using Layer = std::map<std::string, Setting>;
+
+struct VariantDecl {
+  std::string name;
+  std::string label;
+  Layer overrides;
+  std::string file;
+  int line = 0, column = 0;
+};
+
+struct SweepAxis {
+  std::string key;
+  std::vector<Value> values;
+};
+
+struct Parsed {
+  Layer values;
+  std::vector<VariantDecl> variants;
+  std::vector<SweepAxis> sweep;
+  std::string sweep_label;
+};
+
+class Diags {
+ public:
+  void add(const std::string& file, const toml::source_region& where, const std::string& key, const std::string& msg) {
+    list.push_back({file, static_cast<int>(where.begin.line), static_cast<int>(where.begin.column), key, msg});
+  }
+  void add(const std::string& file, int line, int column, const std::string& key, const std::string& msg) {
+    list.push_back({file, line, column, key, msg});
+  }
+  std::vector<Diagnostic> list;
+};
+
+// A toml node as a value of the key's type, or an error naming what was expected.
+std::optional<Value> read_value(const toml::node& node, const KeyDef& key, const std::string& file, Diags& diags) {
+  Value v;
+  v.type = key.type;
+  auto wrong = [&]() {
+    std::string got = node.is_table() ? "a table" : node.is_array() ? "an array" : node.is_string() ? "a string"
+                      : node.is_boolean() ? "a boolean" : node.is_integer() ? "an integer"
+                      : node.is_floating_point() ? "a number" : "another type";
+    diags.add(file, node.source(), key.path, "expected " + key.allowed() + ", got " + got);
+    return std::nullopt;
+  };
+  auto as_double = [](const toml::node& n, double& out) {
+    if (auto i = n.as_integer()) return out = static_cast<double>(i->get()), true;
+    if (auto f = n.as_floating_point()) return out = f->get(), true;
+    return false;
+  };
+  switch (key.type) {
+    case ValueType::kBool:
+      if (!node.is_boolean()) return wrong();
+      v.b = node.as_boolean()->get();
+      break;
+    case ValueType::kInt:
+      if (!node.is_integer()) return wrong();
+      v.i = node.as_integer()->get();
+      break;
+    case ValueType::kFloat:
+      if (!as_double(node, v.d)) return wrong();
+      break;
+    case ValueType::kString:
+      if (!node.is_string()) return wrong();
+      v.s = node.as_string()->get();
+      break;
+    case ValueType::kIntList:
+    case ValueType::kFloatList:
+    case ValueType::kStringList:
+    case ValueType::kIntListList: {
+      const toml::array* arr = node.as_array();
+      if (!arr) return wrong();
+      for (const auto& el : *arr) {
+        if (key.type == ValueType::kIntList) {
+          if (!el.is_integer()) return wrong();
+          v.il.push_back(el.as_integer()->get());
+        } else if (key.type == ValueType::kFloatList) {
+          double d;
+          if (!as_double(el, d)) return wrong();
+          v.dl.push_back(d);
+        } else if (key.type == ValueType::kStringList) {
+          if (!el.is_string()) return wrong();
+          v.sl.push_back(el.as_string()->get());
+        } else {
+          const toml::array* inner = el.as_array();
+          if (!inner) return wrong();
+          std::vector<std::int64_t> g;
+          for (const auto& x : *inner) {
+            if (!x.is_integer()) return wrong();
+            g.push_back(x.as_integer()->get());
+          }
+          v.ill.push_back(std::move(g));
+        }
+      }
+      break;
+    }
+  }
+  std::string problem = check_range(key, v);
+  if (!problem.empty()) {
+    diags.add(file, node.source(), key.path, problem);
+    return std::nullopt;
+  }
+  // Paths in a study are relative to the file that sets them.
+  if ((key.path == "data.path" || key.path == "data.cache_dir") && !v.s.empty() && fs::path(v.s).is_relative()) {
+    fs::path base = fs::path(file).parent_path();
+    v.s = fs::absolute(base / v.s).lexically_normal().string();
+    if (v.s.size() > 1 && v.s.back() == '/') v.s.pop_back();
+  }
+  return v;
+}
+
+void unknown_key(const std::string& path, const std::string& file, const toml::source_region& where, Diags& diags) {
+  std::string hint = closest(path, all_key_paths());
+  if (hint.empty()) {
+    // A typo in the section part ("modle.cc"): match the last component within all keys.
+    auto dot = path.rfind('.');
+    std::string leaf = dot == std::string::npos ? path : path.substr(dot + 1);
+    std::vector<std::string> leaves;
+    for (const auto& p : all_key_paths()) {
+      auto d = p.rfind('.');
+      if (p.substr(d + 1) == leaf) leaves.push_back(p);
+    }
+    if (leaves.size() == 1) hint = leaves[0];
+  }
+  diags.add(file, where, path, "unknown key" + (hint.empty() ? std::string() : " (did you mean `" + hint + "`?)"));
+}
+
+void flatten(const toml::table& table, const std::string& prefix, const std::string& file, Origin origin, Layer& out,
+             Diags& diags);
+
+// One entry of a table: a schema key (leaf) or a table of further keys. Quoted dotted keys
+// ("model.cc" = true) arrive as one key with dots and are looked up as they are.
+void flatten_entry(const toml::key& k, const toml::node& node, const std::string& path, const std::string& file,
+                   Origin origin, Layer& out, Diags& diags) {
+  const KeyDef* key = find_key(path);
+  if (!key && node.is_table()) {
+    flatten(*node.as_table(), path, file, origin, out, diags);
+    return;
+  }
+  if (!key) {
+    unknown_key(path, file, k.source(), diags);
+    return;
+  }
+  if (auto v = read_value(node, *key, file, diags)) {
+    out[path] = Setting{*v, origin, file, static_cast<int>(node.source().begin.line)};
+  }
+}
+
+// Flattens a table into dotted schema keys, reporting unknown keys and bad values.
+void flatten(const toml::table& table, const std::string& prefix, const std::string& file, Origin origin, Layer& out,
+             Diags& diags) {
+  for (const auto& [k, node] : table) {
+    const std::string path = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+    flatten_entry(k, node, path, file, origin, out, diags);
+  }
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return {};
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+bool valid_name(const std::string& n) {
+  if (n.empty()) return false;
+  for (char c : n) {
+    bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.' || c == '+' || c == '=';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+void parse_ablation(const toml::node& node, const std::string& file, Parsed& parsed, Diags& diags) {
+  const toml::table* table = node.as_table();
+  if (!table) {
+    diags.add(file, node.source(), "ablation", "expected a table with [[ablation.variant]] entries");
+    return;
+  }
+  for (const auto& [k, sub] : *table) {
+    if (k.str() != "variant") {
+      diags.add(file, k.source(), "ablation." + std::string(k.str()),
+                "unknown key (allowed: [[ablation.variant]] tables with name, label and dotted overrides)");
+      continue;
+    }
+    const toml::array* arr = sub.as_array();
+    if (!arr || !arr->is_array_of_tables()) {
+      diags.add(file, sub.source(), "ablation.variant", "expected [[ablation.variant]] tables");
+      continue;
+    }
+    for (const auto& el : *arr) {
+      const toml::table& vt = *el.as_table();
+      VariantDecl decl;
+      decl.file = file;
+      decl.line = static_cast<int>(vt.source().begin.line);
+      decl.column = static_cast<int>(vt.source().begin.column);
+      for (const auto& [vk, vnode] : vt) {
+        const std::string key(vk.str());
+        if (key == "name" || key == "label") {
+          if (!vnode.is_string()) {
+            diags.add(file, vnode.source(), "ablation.variant." + key, "expected a string");
+            continue;
+          }
+          (key == "name" ? decl.name : decl.label) = vnode.as_string()->get();
+          continue;
+        }
+        flatten_entry(vk, vnode, key, file, Origin::kVariant, decl.overrides, diags);
+      }
+      if (decl.name.empty()) {
+        diags.add(file, vt.source(), "ablation.variant.name", "every [[ablation.variant]] needs a name");
+        continue;
+      }
+      if (!valid_name(decl.name)) {
+        diags.add(file, vt["name"].node()->source(), "ablation.variant.name",
+                  "name `" + decl.name + "` is not allowed: use letters, digits and _ - . + =");
+      }
+      if (decl.label.empty()) decl.label = decl.name;
+      parsed.variants.push_back(std::move(decl));
+    }
+  }
+}
+
+void parse_sweep(const toml::node& node, const std::string& file, Parsed& parsed, Diags& diags) {
+  const toml::table* table = node.as_table();
+  if (!table) {
+    diags.add(file, node.source(), "sweep", "expected a table of \"dotted.key\" = [values]");
+    return;
+  }
+  // Nested tables ([sweep.loss] alpha = [...]) and quoted dotted keys both name a swept key.
+  std::function<void(const toml::table&, const std::string&)> walk = [&](const toml::table& t, const std::string& prefix) {
+    for (const auto& [k, sub] : t) {
+      const std::string path = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+      if (prefix.empty() && path == "label") {
+        if (!sub.is_string()) diags.add(file, sub.source(), "sweep.label", "expected a string template like \"α={loss.alpha}\"");
+        else parsed.sweep_label = sub.as_string()->get();
+        continue;
+      }
+      const KeyDef* kd = find_key(path);
+      if (!kd && sub.is_table()) {
+        walk(*sub.as_table(), path);
+        continue;
+      }
+      if (!kd) {
+        unknown_key(path, file, k.source(), diags);
+        continue;
+      }
+      const toml::array* arr = sub.as_array();
+      if (!arr || arr->empty()) {
+        diags.add(file, sub.source(), "sweep." + path, "expected a non-empty array of values to sweep");
+        continue;
+      }
+      SweepAxis axis;
+      axis.key = path;
+      for (const auto& el : *arr) {
+        if (auto v = read_value(el, *kd, file, diags)) axis.values.push_back(*v);
+      }
+      if (!kd->in_canonical) {
+        diags.add(file, sub.source(), "sweep." + path, "sweeping a [resources] or [report] key changes no result");
+      }
+      parsed.sweep.push_back(std::move(axis));
+    }
+  };
+  walk(*table, "");
+}
+
+Parsed parse_document(const std::string& text, const std::string& file, Origin origin, std::vector<std::string>& stack,
+                      Diags& diags) {
+  Parsed parsed;
+  toml::table doc;
+  try {
+    doc = toml::parse(std::string_view(text), std::string_view(file));
+  } catch (const toml::parse_error& e) {
+    diags.add(file, e.source(), "", std::string(e.description()));
+    return parsed;
+  }
+  // Base files first: their values are the layer under this file's.
+  if (const toml::node* inc = doc.get("include")) {
+    std::vector<std::pair<std::string, toml::source_region>> includes;
+    if (inc->is_string()) {
+      includes.emplace_back(inc->as_string()->get(), inc->source());
+    } else if (const toml::array* arr = inc->as_array()) {
+      for (const auto& el : *arr) {
+        if (el.is_string()) includes.emplace_back(el.as_string()->get(), el.source());
+        else diags.add(file, el.source(), "include", "expected a file name (string)");
+      }
+    } else {
+      diags.add(file, inc->source(), "include", "expected a file name or an array of file names");
+    }
+    for (const auto& [name, where] : includes) {
+      fs::path p = fs::path(name).is_relative() ? fs::path(file).parent_path() / name : fs::path(name);
+      const std::string ps = p.lexically_normal().string();
+      if (std::find(stack.begin(), stack.end(), ps) != stack.end()) {
+        diags.add(file, where, "include", "include cycle: `" + ps + "` includes itself");
+        continue;
+      }
+      if (!fs::exists(p)) {
+        diags.add(file, where, "include", "cannot read base study `" + ps + "`: no such file");
+        continue;
+      }
+      stack.push_back(ps);
+      Parsed base = parse_document(read_text(ps), ps, Origin::kBase, stack, diags);
+      stack.pop_back();
+      for (auto& [k, s] : base.values) {
+        s.origin = Origin::kBase;
+        parsed.values[k] = s;
+      }
+      if (!base.variants.empty()) parsed.variants = base.variants;
+      if (!base.sweep.empty()) parsed.sweep = base.sweep, parsed.sweep_label = base.sweep_label;
+    }
+  }
+  bool own_variants = false, own_sweep = false;
+  for (const auto& [k, node] : doc) {
+    const std::string section(k.str());
+    if (section == "include") continue;
+    if (section == "ablation") {
+      Parsed own;
+      parse_ablation(node, file, own, diags);
+      parsed.variants = std::move(own.variants);
+      own_variants = true;
+      continue;
+    }
+    if (section == "sweep") {
+      Parsed own;
+      parse_sweep(node, file, own, diags);
+      parsed.sweep = std::move(own.sweep);
+      parsed.sweep_label = own.sweep_label;
+      own_sweep = true;
+      continue;
+    }
+    const auto& sections = section_names();
+    if (std::find(sections.begin(), sections.end(), section) == sections.end()) {
+      if (const KeyDef* kd = find_key(section); kd == nullptr && !node.is_table()) {
+        // A dotted key at the top level ("model.cc" = true) is allowed: it names a schema key.
+        std::vector<std::string> candidates = sections;
+        candidates.push_back("include");
+        std::string hint = closest(section, candidates);
+        if (section.find('.') != std::string::npos) {
+          unknown_key(section, file, k.source(), diags);
+        } else {
+          diags.add(file, k.source(), section,
+                    "unknown section" + (hint.empty() ? std::string() : " (did you mean `" + hint + "`?)"));
+        }
+        continue;
+      }
+      if (node.is_table()) {
+        std::vector<std::string> candidates = sections;
+        std::string hint = closest(section, candidates);
+        diags.add(file, k.source(), section,
+                  "unknown section" + (hint.empty() ? std::string() : " (did you mean `" + hint + "`?)"));
+        continue;
+      }
+    }
+    flatten_entry(k, node, section, file, origin, parsed.values, diags);
+  }
+  (void)own_variants;
+  (void)own_sweep;
+  return parsed;
+}
+
+// Diagnostics in reading order: by file, then line and column.
+std::vector<Diagnostic> sorted(std::vector<Diagnostic> list) {
+  std::stable_sort(list.begin(), list.end(), [](const Diagnostic& a, const Diagnostic& b) {
+    return std::tie(a.file, a.line, a.column) < std::tie(b.file, b.line, b.column);
+  });
+  return list;
+}
+
+VariantConfig apply(const Layer& layer) {
+  VariantConfig c;
+  for (const auto& [path, setting] : layer) find_key(path)->set(c, setting.value);
+  return c;
+}
+
+// Constraints between keys; each problem names the variant.
+void validate(const VariantConfig& c, const std::string& variant, const Layer& layer, const std::string& file,
+              Diags& diags) {
+  // Point at the line that set the key, when a file did.
+  auto bad = [&](const std::string& key, const std::string& msg) {
+    auto it = layer.find(key);
+    const bool located = it != layer.end() && it->second.line > 0;
+    diags.add(located ? it->second.file : file, located ? it->second.line : 0, located ? 1 : 0, key,
+              (variant.empty() ? "" : "variant `" + variant + "`: ") + msg);
+  };
+  if (!c.study.split.empty()) {
+    double sum = 0;
+    for (double r : c.study.split) sum += r;
+    if (c.study.split.size() != 3 || std::fabs(sum - 1.0) > 1e-6 || c.study.split[0] <= 0 || c.study.split[2] <= 0) {
+      bad("study.split", "expected three ratios train, validation, test with train > 0, test > 0 that sum to 1");
+    }
+  }
+  if (!(c.data.window_min < c.data.window_max)) bad("data.window_min", "must be below data.window_max");
+  if (c.data.augment.blur_sigma_min > c.data.augment.blur_sigma_max) {
+    bad("data.augment.blur_sigma_min", "must not exceed data.augment.blur_sigma_max");
+  }
+  const int down = 1 << (c.model.widths.size() - 1);
+  if (c.data.image_size % down != 0) {
+    bad("data.image_size", std::to_string(c.data.image_size) + " is not divisible by 2^(depth-1) = " +
+                               std::to_string(down) + " for " + std::to_string(c.model.widths.size()) + " levels");
+  }
+  if (c.model.attention != "none" && (c.model.cc || c.model.sc)) {
+    bad("model.attention", "`" + c.model.attention + "` sits where CoA sits: turn model.cc and model.sc off");
+  }
+  if (c.loss.name == "ce_dice" && c.data.foreground_classes() < 1) bad("loss.name", "ce_dice needs classes");
+  for (const auto& comp : c.report.components) {
+    const KeyDef* kd = find_key("model." + comp);
+    if (!kd || kd->type != ValueType::kBool) {
+      std::vector<std::string> bools;
+      for (const auto& k : schema()) {
+        if (k.path.rfind("model.", 0) == 0 && k.type == ValueType::kBool) bools.push_back(k.path.substr(6));
+      }
+      std::string hint = closest(comp, bools);
+      bad("report.components", "`" + comp + "` is not a boolean model key" +
+                                   (hint.empty() ? std::string() : " (did you mean `" + hint + "`?)"));
+    }
+  }
+  if (!c.report.sweep_key.empty() && !find_key(c.report.sweep_key)) {
+    bad("report.sweep_key", "`" + c.report.sweep_key + "` is not a study key");
+  }
+}
+
+}  // namespace
+
+std::string canonical_text(const VariantConfig& config) {
+  std::string out;
+  for (const auto& k : schema()) {
+    if (!k.in_canonical) continue;
+    out += k.path + " = " + to_literal(k.get(config)) + "\n";
+  }
+  return out;
+}
+
+std::string config_hash(const VariantConfig& config) {
+  std::string hashed;
+  for (const auto& k : schema()) {
+    if (k.hashed) hashed += k.path + " = " + to_literal(k.get(config)) + "\n";
+  }
+  return sha256_hex(hashed).substr(0, 16);
+}
+
+VariantConfig parse_canonical(const std::string& text) {
+  Diags diags;
+  Layer layer;
+  try {
+    toml::table doc = toml::parse(std::string_view(text), std::string_view("<canonical>"));
+    flatten(doc, "", "<canonical>", Origin::kStudy, layer, diags);
+  } catch (const toml::parse_error& e) {
+    diags.add("<canonical>", e.source(), "", std::string(e.description()));
+  }
+  if (!diags.list.empty()) throw SpecError(diags.list);
+  // Paths were made absolute when the study was loaded; flatten() leaves absolute paths alone.
+  return apply(layer);
+}
+
+std::map<std::string, std::string> canonical_values(const std::string& text) {
+  std::map<std::string, std::string> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto eq = line.find(" = ");
+    if (eq == std::string::npos) continue;
+    out[line.substr(0, eq)] = line.substr(eq + 3);
+  }
+  return out;
+}
+
+std::vector<std::string> changed_keys(const std::string& canonical_a, const std::string& canonical_b) {
+  auto a = canonical_values(canonical_a), b = canonical_values(canonical_b);
+  std::set<std::string> keys;
+  for (const auto& [k, v] : a) keys.insert(k);
+  for (const auto& [k, v] : b) keys.insert(k);
+  std::vector<std::string> out;
+  for (const auto& k : keys) {
+    const KeyDef* kd = find_key(k);
+    if (kd && !kd->hashed) continue;
+    auto ia = a.find(k), ib = b.find(k);
+    if (ia == a.end() || ib == b.end() || ia->second != ib->second) out.push_back(k);
+  }
+  return out;
+}
+
+Study load_study_text(const std::string& text, const std::string& file) {
+  Diags diags;
+  std::vector<std::string> stack = {fs::path(file).lexically_normal().string()};
+  Parsed parsed = parse_document(text, file, Origin::kStudy, stack, diags);
+  {
+    std::set<std::string> names;
+    for (const auto& d : parsed.variants) {
+      if (!names.insert(d.name).second) {
+        diags.add(d.file, d.line, d.column, "ablation.variant.name", "duplicate variant name `" + d.name + "`");
+      }
+    }
+  }
+  if (!diags.list.empty()) throw SpecError(sorted(diags.list));
+
+  Study study;
+  study.file = file;
+  study.text = text;
+  study.base = apply(parsed.values);
+
+  std::vector<VariantDecl> decls = parsed.variants;
+  const bool explicit_variants = !decls.empty();
+  if (!explicit_variants) {
+    VariantDecl only;
+    only.name = "base";
+    only.label = study.base.study.name;
+    decls.push_back(only);
+  }
+
+  // The grid, through sweeps/: values travel as literals and map back to their parsed Values.
+  std::vector<sweeps::Axis> axes;
+  std::map<std::pair<std::string, std::string>, Value> by_literal;
+  for (const auto& a : parsed.sweep) {
+    sweeps::Axis axis{a.key, {}};
+    for (const auto& v : a.values) {
+      axis.values.push_back(to_literal(v));
+      by_literal[{a.key, axis.values.back()}] = v;
+    }
+    axes.push_back(std::move(axis));
+  }
+  const auto points = sweeps::expand_grid(axes);
+
+  int ordinal = 0;
+  for (const auto& d : decls) {
+    for (const auto& point : points) {
+      Variant v;
+      v.ordinal = ordinal++;
+      if (axes.empty()) {
+        v.name = d.name, v.label = d.label;
+      } else if (explicit_variants) {
+        v.name = d.name + "_" + sweeps::point_name(point);
+        v.label = d.label + " (" + sweeps::point_label(point, parsed.sweep_label) + ")";
+      } else {
+        v.name = sweeps::point_name(point);
+        v.label = sweeps::point_label(point, parsed.sweep_label);
+      }
+      Layer layer = parsed.values;
+      for (const auto& [k, s] : d.overrides) layer[k] = s;
+      for (const auto& [k, lit] : point) layer[k] = Setting{by_literal.at({k, lit}), Origin::kSweep, file, 0};
+      v.config = apply(layer);
+      validate(v.config, v.name, layer, file, diags);
+      const VariantConfig defaults;
+      for (const auto& k : schema()) {
+        ResolvedValue rv;
+        auto it = layer.find(k.path);
+        rv.text = to_literal(k.get(v.config));
+        if (it != layer.end()) {
+          rv.origin = it->second.origin;
+          rv.where = it->second.file + (it->second.line ? ":" + std::to_string(it->second.line) : "");
+        }
+        v.values[k.path] = rv;
+      }
+      v.canonical = canonical_text(v.config);
+      v.hash = config_hash(v.config);
+      study.variants.push_back(std::move(v));
+    }
+  }
+  // Report rows and baseline must name variants.
+  std::vector<std::string> names;
+  for (const auto& v : study.variants) names.push_back(v.name);
+  auto check_name = [&](const std::string& key, const std::string& name) {
+    if (std::find(names.begin(), names.end(), name) != names.end()) return;
+    std::string hint = closest(name, names);
+    diags.add(file, 0, 0, key, "no variant named `" + name + "`" + (hint.empty() ? "" : " (did you mean `" + hint + "`?)"));
+  };
+  if (!study.base.report.baseline.empty()) check_name("report.baseline", study.base.report.baseline);
+  for (const auto& r : study.base.report.rows) check_name("report.rows", r);
+
+  // Keep one copy of each cross-key problem that every variant repeats.
+  std::vector<Diagnostic> unique;
+  std::set<std::string> shown;
+  for (const auto& d : diags.list) {
+    if (shown.insert(d.str()).second) unique.push_back(d);
+  }
+  if (!unique.empty()) throw SpecError(sorted(unique));
+  return study;
+}
+
+Study load_study(const std::string& path) {
+  if (!fs::exists(path)) throw SpecError({Diagnostic{path, 0, 0, "", "no such study file"}});
+  std::ifstream probe(path);
+  if (!probe) throw SpecError({Diagnostic{path, 0, 0, "", "cannot read the study file"}});
+  return load_study_text(read_text(path), path);
+}
+
+}  // namespace ablate

@@ -1,0 +1,63 @@
+// The study schema: one table of every key, its type, default, range, documentation and paper, and how
+// it maps onto VariantConfig. Validation, defaults, canonical text, `plan --explain` and docs/STUDY.md
+// all come from this table, so a key is added in exactly one place.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "ablations/config.hpp"
+
+namespace ablate {
+
+enum class ValueType { kBool, kInt, kFloat, kString, kIntList, kFloatList, kStringList, kIntListList };
+const char* type_name(ValueType t);
+
+// A study value of one of the schema's types.
+struct Value {
+  ValueType type = ValueType::kBool;
+  bool b = false;
+  std::int64_t i = 0;
+  double d = 0;
+  std::string s;
+  std::vector<std::int64_t> il;
+  std::vector<double> dl;
+  std::vector<std::string> sl;
+  std::vector<std::vector<std::int64_t>> ill;
+};
+
+// The canonical TOML literal of a value: shortest round-trip floats with a decimal point, sorted nothing
+// (lists keep their order: widths and rates are ordered).
+std::string to_literal(const Value& v);
+
+struct KeyDef {
+  std::string path;                 // dotted key, e.g. "loss.alpha"
+  ValueType type;
+  std::string doc;
+  std::string paper;                // where the key comes from ("001 Table II", "000 eq. 8", "-")
+  double min = -std::numeric_limits<double>::infinity();  // numbers and list elements
+  double max = std::numeric_limits<double>::infinity();
+  bool min_exclusive = false;
+  std::size_t min_items = 0;        // lists
+  std::vector<std::string> choices; // strings and string-list elements; empty = free text
+  bool in_canonical = true;         // false for [resources] and [report]: they never change results
+  bool hashed = true;               // false for keys that change where/how fast, not what (threads, cache dir)
+  std::function<Value(const VariantConfig&)> get;
+  std::function<void(VariantConfig&, const Value&)> set;
+
+  std::string allowed() const;      // "a number in [0, 1]", "one of: deep, add, serial", ...
+};
+
+const std::vector<KeyDef>& schema();
+const KeyDef* find_key(const std::string& path);
+std::vector<std::string> all_key_paths();
+// Section names ("study", "data", ...).
+const std::vector<std::string>& section_names();
+
+// Checks a value against its key's range and choices; returns "" or what is wrong.
+std::string check_range(const KeyDef& key, const Value& v);
+
+}  // namespace ablate

@@ -1,0 +1,95 @@
+// `ablate plan STUDY.toml`: the expansion of a study into variants x folds x repeats, and with
+// --explain every key's resolved value and where it came from.
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+
+#include "ablations/study.hpp"
+#include "runner/cli/cli.hpp"
+
+namespace ablate::cli {
+
+namespace {
+
+std::string overrides_of(const Variant& v) {
+  std::string out;
+  for (const auto& [key, rv] : v.values) {
+    if (rv.origin != Origin::kVariant && rv.origin != Origin::kSweep) continue;
+    if (!out.empty()) out += ", ";
+    out += key + "=" + rv.text;
+  }
+  return out.empty() ? "-" : out;
+}
+
+std::string pad(const std::string& s, std::size_t width) {
+  // Width in code points, so labels with α line up.
+  std::size_t cps = 0;
+  for (unsigned char c : s) cps += (c & 0xC0) != 0x80;
+  return s + std::string(width > cps ? width - cps : 0, ' ');
+}
+
+}  // namespace
+
+int verb_plan(const std::vector<std::string>& args) {
+  po::options_description options("ablate plan");
+  options.add_options()("study", po::value<std::string>()->required(), "study file (TOML)")(
+      "explain", po::bool_switch(), "print every key of every variant with its value and origin")(
+      "variant", po::value<std::string>()->default_value(""), "with --explain: only this variant");
+  options.add(common_options());
+  po::positional_options_description positional;
+  positional.add("study", 1);
+  po::variables_map vm;
+  if (!parse_args("plan", "ablate plan STUDY.toml [--explain [--variant NAME]]", options, positional, args, vm)) {
+    return kExitOk;
+  }
+  const Study study = load_study(vm["study"].as<std::string>());
+  const auto& base = study.base.study;
+  const int folds = base.split.empty() ? base.folds : 1;
+  const std::string only = vm["variant"].as<std::string>();
+
+  if (vm["explain"].as<bool>()) {
+    bool found = false;
+    for (const auto& v : study.variants) {
+      if (!only.empty() && v.name != only) continue;
+      found = true;
+      std::cout << "# variant " << v.name << "  (" << v.label << ")  hash " << v.hash << "\n";
+      for (const auto& [key, rv] : v.values) {
+        std::cout << std::left << std::setw(32) << key << " = " << pad(rv.text, 28) << "  # " << origin_name(rv.origin)
+                  << (rv.where.empty() ? "" : " " + rv.where) << "\n";
+      }
+      std::cout << "\n";
+    }
+    if (!found) throw UsageError("no variant named `" + only + "` in " + study.file);
+    return kExitOk;
+  }
+
+  std::cout << "study " << base.name << "  (" << study.file << ")\n";
+  if (base.split.empty()) {
+    std::cout << "protocol: " << base.folds << "-fold cross-validation over cases";
+  } else {
+    std::ostringstream r;
+    r << base.split[0] << "/" << base.split[1] << "/" << base.split[2];
+    std::cout << "protocol: fixed train/validation/test split " << r.str();
+  }
+  std::cout << ", " << base.repeats << " repeat(s), seed " << base.seed << "\n\n";
+
+  std::size_t name_w = 7, label_w = 5;
+  for (const auto& v : study.variants) name_w = std::max(name_w, v.name.size()), label_w = std::max(label_w, v.label.size());
+  const std::vector<std::string> marks = {"cc", "sc", "mus", "ec", "dws"};
+  std::cout << std::right << std::setw(3) << "#" << "  " << pad("variant", name_w) << "  " << pad("label", label_w)
+            << "  " << pad("hash", 16);
+  for (const auto& m : marks) std::cout << "  " << pad(m, 3);
+  std::cout << "  overrides\n";
+  for (const auto& v : study.variants) {
+    std::cout << std::right << std::setw(3) << v.ordinal << "  " << pad(v.name, name_w) << "  " << pad(v.label, label_w)
+              << "  " << v.hash;
+    for (const auto& m : marks) std::cout << "  " << pad(v.values.at("model." + m).text == "true" ? "x" : ".", 3);
+    std::cout << "  " << overrides_of(v) << "\n";
+  }
+  const long tasks = static_cast<long>(study.variants.size()) * folds * base.repeats;
+  std::cout << "\n" << study.variants.size() << " variant(s) x " << folds << " fold(s) x " << base.repeats
+            << " repeat(s) = " << tasks << " task(s)\n";
+  return kExitOk;
+}
+
+}  // namespace ablate::cli
