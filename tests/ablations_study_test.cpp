@@ -1,0 +1,425 @@
+// The study specification: parsing, every error path with its location, include/override precedence,
+// grid expansion, canonical round trips, hash stability and sensitivity.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "ablations/schema.hpp"
+#include "ablations/study.hpp"
+#include "sweeps/grid.hpp"
+
+namespace fs = std::filesystem;
+using namespace ablate;
+
+namespace {
+
+// A temporary folder for study files, removed at the end of the test.
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/ablate-study-XXXXXX";
+    path_ = mkdtemp(tmpl);
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  std::string write(const std::string& name, const std::string& text) const {
+    std::string p = (fs::path(path_) / name).string();
+    std::ofstream(p) << text;
+    return p;
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+std::vector<Diagnostic> errors_of(const std::string& text, const std::string& file = "/tmp/s.toml") {
+  try {
+    load_study_text(text, file);
+  } catch (const SpecError& e) {
+    return e.diagnostics();
+  }
+  return {};
+}
+
+}  // namespace
+
+TEST(StudySpec, DefaultsWhenEmpty) {
+  Study s = load_study_text("", "/tmp/empty.toml");
+  ASSERT_EQ(s.variants.size(), 1u);
+  EXPECT_EQ(s.variants[0].name, "base");
+  const auto& c = s.variants[0].config;
+  EXPECT_EQ(c.study.folds, 5);
+  EXPECT_EQ(c.model.widths, (std::vector<int>{64, 128, 256, 512, 1024}));
+  EXPECT_DOUBLE_EQ(c.loss.alpha, 0.5);
+  EXPECT_DOUBLE_EQ(c.train.lr, 1e-5);
+  EXPECT_EQ(c.model.mus_rates, (std::vector<int>{6, 12, 18}));
+}
+
+TEST(StudySpec, ReadsEverySection) {
+  Study s = load_study_text(R"(
+[study]
+name = "t"
+seed = 7
+split = [0.7, 0.1, 0.2]
+[data]
+path = "data/x"
+label_groups = [[1, 2], [3]]
+augment.flip_p = 0.25
+[model]
+cc = true
+widths = [4, 8, 16]
+[loss]
+name = "focal"
+[train]
+lr = 1          # an integer where a number is expected is fine
+[resources]
+ranks = 5
+[report]
+metrics = ["dice", "hd95"]
+)",
+                            "/tmp/dir/s.toml");
+  const auto& c = s.variants[0].config;
+  EXPECT_EQ(c.study.name, "t");
+  EXPECT_EQ(c.study.seed, 7u);
+  EXPECT_EQ(c.study.split, (std::vector<double>{0.7, 0.1, 0.2}));
+  EXPECT_EQ(c.data.path, "/tmp/dir/data/x");  // relative to the study file
+  EXPECT_EQ(c.data.label_groups, (std::vector<std::vector<int>>{{1, 2}, {3}}));
+  EXPECT_EQ(c.data.foreground_classes(), 2);
+  EXPECT_DOUBLE_EQ(c.data.augment.flip_p, 0.25);
+  EXPECT_TRUE(c.model.cc);
+  EXPECT_EQ(c.loss.name, "focal");
+  EXPECT_DOUBLE_EQ(c.train.lr, 1.0);
+  EXPECT_EQ(c.resources.ranks, 5);
+  EXPECT_EQ(c.report.metrics, (std::vector<std::string>{"dice", "hd95"}));
+}
+
+TEST(StudySpec, UnknownKeySuggestsClosestWithLocation) {
+  auto d = errors_of("[train]\nlr = 0.1\nweight_decy = 0.1\n");
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].file, "/tmp/s.toml");
+  EXPECT_EQ(d[0].line, 3);
+  EXPECT_EQ(d[0].column, 1);
+  EXPECT_EQ(d[0].key, "train.weight_decy");
+  EXPECT_EQ(d[0].message, "unknown key (did you mean `train.weight_decay`?)");
+  EXPECT_EQ(d[0].str(), "/tmp/s.toml:3:1: `train.weight_decy`: unknown key (did you mean `train.weight_decay`?)");
+}
+
+TEST(StudySpec, UnknownSectionSuggestsClosest) {
+  auto d = errors_of("[modle]\ncc = true\n");
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].line, 1);
+  EXPECT_EQ(d[0].message, "unknown section (did you mean `model`?)");
+}
+
+TEST(StudySpec, WrongTypesAndRangesAreAllReportedTogether) {
+  auto d = errors_of(R"([study]
+folds = 1
+[loss]
+alpha = 1.5
+[model]
+cc = "yes"
+dspa_k = 0
+fusion = "concat"
+[train]
+lr = -0.1
+epochs = 2.5
+)");
+  ASSERT_EQ(d.size(), 7u);
+  EXPECT_EQ(d[0].str(), "/tmp/s.toml:2:9: `study.folds`: value 1 is not allowed: expected an integer in [2, 100]");
+  EXPECT_EQ(d[1].str(), "/tmp/s.toml:4:9: `loss.alpha`: value 1.5 is not allowed: expected a number in [0.0, 1.0]");
+  EXPECT_EQ(d[2].str(), "/tmp/s.toml:6:6: `model.cc`: expected a boolean, got a string");
+  EXPECT_EQ(d[3].str(), "/tmp/s.toml:7:10: `model.dspa_k`: value 0 is not allowed: expected an integer in [1, 4096]");
+  EXPECT_EQ(d[4].str(),
+            "/tmp/s.toml:8:10: `model.fusion`: value \"concat\" is not allowed: expected a string, one of: deep, add, "
+            "serial");
+  EXPECT_EQ(d[5].key, "train.lr");
+  EXPECT_EQ(d[6].key, "train.epochs");
+}
+
+TEST(StudySpec, NegativeLearningRateAndFractionalEpochs) {
+  auto d = errors_of("[train]\nlr = -0.1\nepochs = 2.5\n");
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_EQ(d[0].str(), "/tmp/s.toml:2:6: `train.lr`: value -0.1 is not allowed: expected a number in (0.0, inf)");
+  EXPECT_EQ(d[1].str(), "/tmp/s.toml:3:10: `train.epochs`: expected an integer in [1, 100000], got a number");
+}
+
+TEST(StudySpec, UnknownComponentNameInReport) {
+  auto d = errors_of("[report]\ncomponents = [\"cc\", \"msu\"]\n");
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].key, "report.components");
+  EXPECT_EQ(d[0].line, 2);
+  EXPECT_NE(d[0].message.find("`msu` is not a boolean model key (did you mean `mus`?)"), std::string::npos);
+}
+
+TEST(StudySpec, TomlSyntaxErrorHasLocation) {
+  auto d = errors_of("[study]\nname = \"x\nseed = 1\n");
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].line, 2);
+  EXPECT_GT(d[0].column, 0);
+}
+
+TEST(StudySpec, CrossKeyConstraintsNameVariantAndLine) {
+  auto d = errors_of(R"([data]
+image_size = 100
+[model]
+widths = [4, 8, 16, 32]
+)");
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].key, "data.image_size");
+  EXPECT_EQ(d[0].line, 2);
+  EXPECT_EQ(d[0].message, "variant `base`: 100 is not divisible by 2^(depth-1) = 8 for 4 levels");
+}
+
+TEST(StudySpec, SplitMustSumToOne) {
+  auto d = errors_of("[study]\nsplit = [0.7, 0.2, 0.2]\n");
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].key, "study.split");
+}
+
+TEST(StudySpec, VariantErrors) {
+  auto d = errors_of(R"([[ablation.variant]]
+name = "a"
+"model.ccc" = true
+[[ablation.variant]]
+name = "a"
+[[ablation.variant]]
+label = "no name"
+)");
+  ASSERT_EQ(d.size(), 3u);
+  EXPECT_EQ(d[0].str(), "/tmp/s.toml:3:1: `model.ccc`: unknown key (did you mean `model.cc`?)");
+  EXPECT_EQ(d[1].key, "ablation.variant.name");
+  EXPECT_EQ(d[1].message, "duplicate variant name `a`");
+  EXPECT_EQ(d[2].message, "every [[ablation.variant]] needs a name");
+}
+
+TEST(StudySpec, ReportBaselineMustNameAVariant) {
+  auto d = errors_of("[report]\nbaseline = \"unte\"\n[[ablation.variant]]\nname = \"unet\"\n");
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].message, "no variant named `unte` (did you mean `unet`?)");
+}
+
+TEST(StudySpec, IncludePrecedence) {
+  TempDir dir;
+  dir.write("base.toml", R"([study]
+name = "base-study"
+seed = 1
+[loss]
+alpha = 0.2
+name = "dice"
+[data]
+path = "data"
+[[ablation.variant]]
+name = "from-base"
+)");
+  fs::create_directories(fs::path(dir.path()) / "sub");
+  std::string study = dir.write("sub/study.toml", R"(include = "../base.toml"
+[study]
+seed = 2
+[loss]
+alpha = 0.3
+[[ablation.variant]]
+name = "v"
+"loss.alpha" = 0.4
+[[ablation.variant]]
+name = "w"
+[sweep]
+"train.epochs" = [3, 4]
+)");
+  Study s = load_study(study);
+  ASSERT_EQ(s.variants.size(), 4u);  // the study's variants replace the base's
+  const Variant& v3 = s.variants[0];
+  EXPECT_EQ(v3.name, "v_epochs3");
+  EXPECT_EQ(v3.config.study.name, "base-study");               // base
+  EXPECT_EQ(v3.config.study.seed, 2u);                         // study over base
+  EXPECT_DOUBLE_EQ(v3.config.loss.alpha, 0.4);                 // variant over study
+  EXPECT_EQ(v3.config.train.epochs, 3);                        // sweep
+  EXPECT_EQ(v3.config.loss.name, "dice");                      // base
+  EXPECT_EQ(v3.config.data.path, dir.path() + "/data");        // relative to the base file
+  EXPECT_DOUBLE_EQ(s.variants[2].config.loss.alpha, 0.3);      // w: study value
+  EXPECT_EQ(v3.values.at("loss.alpha").origin, Origin::kVariant);
+  EXPECT_EQ(v3.values.at("study.seed").origin, Origin::kStudy);
+  EXPECT_EQ(v3.values.at("study.name").origin, Origin::kBase);
+  EXPECT_EQ(v3.values.at("train.epochs").origin, Origin::kSweep);
+  EXPECT_EQ(v3.values.at("train.lr").origin, Origin::kDefault);
+  EXPECT_EQ(v3.values.at("study.seed").where, study + ":3");
+}
+
+TEST(StudySpec, IncludeInheritsVariantsAndDetectsCycles) {
+  TempDir dir;
+  dir.write("a.toml", "include = \"b.toml\"\n[[ablation.variant]]\nname = \"x\"\n");
+  dir.write("b.toml", "include = \"a.toml\"\n");
+  dir.write("c.toml", "include = \"missing.toml\"\n");
+  try {
+    load_study(dir.path() + "/a.toml");
+    FAIL() << "cycle not detected";
+  } catch (const SpecError& e) {
+    ASSERT_EQ(e.diagnostics().size(), 1u);
+    EXPECT_NE(e.diagnostics()[0].message.find("include cycle"), std::string::npos);
+  }
+  try {
+    load_study(dir.path() + "/c.toml");
+    FAIL() << "missing include not reported";
+  } catch (const SpecError& e) {
+    EXPECT_EQ(e.diagnostics()[0].line, 1);
+    EXPECT_NE(e.diagnostics()[0].message.find("no such file"), std::string::npos);
+  }
+  dir.write("base.toml", "[[ablation.variant]]\nname = \"p\"\n[[ablation.variant]]\nname = \"q\"\n");
+  std::string child = dir.write("child.toml", "include = \"base.toml\"\n[train]\nepochs = 2\n");
+  Study s = load_study(child);
+  ASSERT_EQ(s.variants.size(), 2u);
+  EXPECT_EQ(s.variants[1].name, "q");
+  EXPECT_EQ(s.variants[1].config.train.epochs, 2);
+}
+
+TEST(StudySpec, GridExpansionCountsAndLabels) {
+  Study s = load_study_text(R"([[ablation.variant]]
+name = "unet"
+label = "U-Net"
+[[ablation.variant]]
+name = "coa"
+label = "U-Net+CoA"
+"model.cc" = true
+"model.sc" = true
+[sweep]
+"loss.alpha" = [0.1, 0.3, 0.5]
+model.dspa_k = [1, 10]
+label = "α={loss.alpha}, K={model.dspa_k}"
+)",
+                            "/tmp/g.toml");
+  ASSERT_EQ(s.variants.size(), 2u * 3u * 2u);
+  std::set<std::string> names, hashes;
+  for (const auto& v : s.variants) names.insert(v.name), hashes.insert(v.hash);
+  EXPECT_EQ(names.size(), 12u);
+  EXPECT_EQ(hashes.size(), 12u);
+  EXPECT_EQ(s.variants[0].name, "unet_alpha0.1_dspa_k1");
+  EXPECT_EQ(s.variants[0].label, "U-Net (α=0.1, K=1)");
+  EXPECT_EQ(s.variants[11].label, "U-Net+CoA (α=0.5, K=10)");
+  EXPECT_TRUE(s.variants[11].config.model.cc);
+  EXPECT_EQ(s.variants[11].ordinal, 11);
+}
+
+TEST(StudySpec, SweepWithoutVariants) {
+  Study s = load_study_text("[sweep]\n\"loss.alpha\" = [0.1, 0.9]\n", "/tmp/g.toml");
+  ASSERT_EQ(s.variants.size(), 2u);
+  EXPECT_EQ(s.variants[1].name, "alpha0.9");
+  EXPECT_EQ(s.variants[1].label, "alpha=0.9");
+}
+
+TEST(Grid, CartesianProductOrder) {
+  auto points = sweeps::expand_grid({{"a", {"1", "2"}}, {"b", {"\"x\"", "\"y\"", "\"z\""}}});
+  ASSERT_EQ(points.size(), 6u);
+  EXPECT_EQ(points[1], (sweeps::GridPoint{{"a", "1"}, {"b", "\"y\""}}));
+  EXPECT_EQ(sweeps::point_label(points[1]), "a=1, b=y");
+  EXPECT_EQ(sweeps::point_name(points[1]), "a1_by");
+  EXPECT_EQ(sweeps::expand_grid({}).size(), 1u);
+  EXPECT_EQ(sweeps::expand_grid({{"a", {}}}).size(), 0u);
+}
+
+TEST(Canonical, RoundTripAndHashStableUnderKeyOrderAndIncludes) {
+  TempDir dir;
+  std::string a = dir.write("a.toml", "[loss]\nalpha = 0.3\nname = \"dice\"\n[model]\ncc = true\n[data]\npath = \"/d\"\n");
+  std::string b = dir.write("b.toml", "[model]\ncc = true\n[loss]\nname = \"dice\"\nalpha = 0.30\n[data]\npath = \"/d\"\n");
+  dir.write("base.toml", "[loss]\nname = \"dice\"\n[data]\npath = \"/d\"\n");
+  std::string c = dir.write("c.toml", "include = \"base.toml\"\n\"model.cc\" = true\n\"loss.alpha\" = 0.3\n");
+  Study sa = load_study(a), sb = load_study(b), sc = load_study(c);
+  EXPECT_EQ(sa.variants[0].hash, sb.variants[0].hash);
+  EXPECT_EQ(sa.variants[0].hash, sc.variants[0].hash);
+  EXPECT_EQ(sa.variants[0].canonical, sc.variants[0].canonical);
+  EXPECT_EQ(sa.variants[0].hash.size(), 16u);
+
+  VariantConfig back = parse_canonical(sa.variants[0].canonical);
+  EXPECT_EQ(canonical_text(back), sa.variants[0].canonical);
+  EXPECT_EQ(config_hash(back), sa.variants[0].hash);
+  EXPECT_TRUE(back.model.cc);
+  EXPECT_DOUBLE_EQ(back.loss.alpha, 0.3);
+  EXPECT_EQ(canonical_values(sa.variants[0].canonical).at("model.cc"), "true");
+}
+
+TEST(Canonical, ReportAndResourcesNeverChangeTheHash) {
+  Study a = load_study_text("[report]\ndecimals = 3\n[resources]\nranks = 9\n[train]\nthreads = 4\n", "/tmp/x.toml");
+  Study b = load_study_text("", "/tmp/x.toml");
+  EXPECT_EQ(a.variants[0].hash, b.variants[0].hash);
+  EXPECT_EQ(a.variants[0].canonical.find("report."), std::string::npos);
+}
+
+// Changing any result-affecting key changes the hash, and changed_keys names exactly that key.
+TEST(Canonical, EveryHashedKeyChangesTheHash) {
+  const VariantConfig base;
+  const std::string base_hash = config_hash(base);
+  const std::string base_text = canonical_text(base);
+  int checked = 0;
+  for (const auto& key : schema()) {
+    VariantConfig c = base;
+    Value v = key.get(c);
+    switch (v.type) {
+      case ValueType::kBool: v.b = !v.b; break;
+      case ValueType::kInt: v.i += 1; break;
+      case ValueType::kFloat: v.d = v.d + 0.0625; break;
+      case ValueType::kString: v.s = key.choices.size() > 1 ? (v.s == key.choices[0] ? key.choices[1] : key.choices[0]) : v.s + "x"; break;
+      case ValueType::kIntList: v.il.push_back(3); break;
+      case ValueType::kFloatList: v.dl.push_back(0.5); break;
+      case ValueType::kStringList: v.sl.push_back("dice"); break;
+      case ValueType::kIntListList: v.ill.push_back({1}); break;
+    }
+    key.set(c, v);
+    if (key.hashed) {
+      EXPECT_NE(config_hash(c), base_hash) << key.path;
+      EXPECT_EQ(changed_keys(base_text, canonical_text(c)), std::vector<std::string>{key.path}) << key.path;
+      ++checked;
+    } else {
+      EXPECT_EQ(config_hash(c), base_hash) << key.path << " is documented as not changing results";
+    }
+  }
+  EXPECT_GT(checked, 60);
+}
+
+TEST(Canonical, BrokenCanonicalTextIsAnError) {
+  EXPECT_THROW(parse_canonical("model.cc = 3\n"), SpecError);
+  EXPECT_THROW(parse_canonical("model.nope = true\n"), SpecError);
+}
+
+TEST(Hash, Sha256KnownVectors) {
+  EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(sha256_hex(std::string(1000, 'a')).substr(0, 16), "41edece42d63e8d9");
+}
+
+TEST(Closest, Suggestions) {
+  EXPECT_EQ(closest("weight_decy", {"weight_decay", "lr"}), "weight_decay");
+  EXPECT_EQ(closest("zzzzzz", {"weight_decay", "lr"}), "");
+}
+
+TEST(Examples, EveryExampleStudyLoads) {
+  int n = 0;
+  for (const auto& entry : fs::directory_iterator(fs::path(ABLATE_SOURCE_DIR) / "examples")) {
+    if (entry.path().extension() != ".toml") continue;
+    EXPECT_NO_THROW(load_study(entry.path().string())) << entry.path();
+    ++n;
+  }
+  EXPECT_GE(n, 2);
+}
+
+TEST(Examples, Table2HasTheTenRowsOfThePaper) {
+  Study s = load_study(std::string(ABLATE_SOURCE_DIR) + "/examples/table2.toml");
+  ASSERT_EQ(s.variants.size(), 10u);
+  // (cc, sc, mus, ec, dws) of each row of Table II.
+  const bool rows[10][5] = {{0, 0, 0, 0, 0}, {1, 0, 0, 0, 0}, {0, 1, 0, 0, 0}, {0, 0, 1, 0, 0}, {0, 0, 0, 1, 0},
+                            {0, 0, 0, 0, 1}, {1, 1, 0, 0, 0}, {1, 1, 1, 0, 0}, {1, 1, 1, 1, 0}, {1, 1, 1, 1, 1}};
+  for (int i = 0; i < 10; ++i) {
+    const auto& m = s.variants[i].config.model;
+    EXPECT_EQ(m.cc, rows[i][0]) << i;
+    EXPECT_EQ(m.sc, rows[i][1]) << i;
+    EXPECT_EQ(m.mus, rows[i][2]) << i;
+    EXPECT_EQ(m.ec, rows[i][3]) << i;
+    EXPECT_EQ(m.dws, rows[i][4]) << i;
+    EXPECT_EQ(m.widths, (std::vector<int>{64, 128, 256, 512, 1024}));
+    EXPECT_EQ(s.variants[i].config.train.epochs, 150);
+  }
+  Study demo = load_study(std::string(ABLATE_SOURCE_DIR) + "/examples/table2_demo.toml");
+  ASSERT_EQ(demo.variants.size(), 10u);
+  EXPECT_EQ(demo.variants[9].config.model.widths, (std::vector<int>{8, 16, 32, 64, 128}));
+  EXPECT_TRUE(demo.variants[9].config.model.dws);
+}
