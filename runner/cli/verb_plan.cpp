@@ -4,6 +4,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "ablations/schema.hpp"
 #include "ablations/study.hpp"
 #include "runner/cli/cli.hpp"
 
@@ -28,20 +29,42 @@ std::string pad(const std::string& s, std::size_t width) {
   return s + std::string(width > cps ? width - cps : 0, ' ');
 }
 
+// The key reference of docs/STUDY.md, generated from the schema so the document cannot drift.
+void print_keys_markdown() {
+  std::string section;
+  for (const auto& k : schema()) {
+    const std::string s = k.path.substr(0, k.path.find('.'));
+    if (s != section) {
+      section = s;
+      std::cout << "\n### [" << section << "]\n\n| key | default | allowed | paper | meaning |\n|---|---|---|---|---|\n";
+    }
+    std::string doc = k.doc;
+    for (auto pos = doc.find('|'); pos != std::string::npos; pos = doc.find('|', pos + 2)) doc.replace(pos, 1, "\\|");
+    std::cout << "| `" << k.path << "` | `" << to_literal(k.get(VariantConfig{})) << "` | " << k.allowed() << " | "
+              << k.paper << " | " << doc << (k.hashed ? "" : " *(does not change results or the hash)*") << " |\n";
+  }
+}
+
 }  // namespace
 
 int verb_plan(const std::vector<std::string>& args) {
   po::options_description options("ablate plan");
-  options.add_options()("study", po::value<std::string>()->required(), "study file (TOML)")(
+  options.add_options()("study", po::value<std::string>(), "study file (TOML)")(
+      "keys", po::bool_switch(), "print the reference of every study key (Markdown, as in docs/STUDY.md)")(
       "explain", po::bool_switch(), "print every key of every variant with its value and origin")(
       "variant", po::value<std::string>()->default_value(""), "with --explain: only this variant");
   options.add(common_options());
   po::positional_options_description positional;
   positional.add("study", 1);
   po::variables_map vm;
-  if (!parse_args("plan", "ablate plan STUDY.toml [--explain [--variant NAME]]", options, positional, args, vm)) {
+  if (!parse_args("plan", "ablate plan STUDY.toml [--explain [--variant NAME]] | ablate plan --keys", options, positional, args, vm)) {
     return kExitOk;
   }
+  if (vm["keys"].as<bool>()) {
+    print_keys_markdown();
+    return kExitOk;
+  }
+  if (!vm.count("study")) throw UsageError("a study file is required; see: ablate plan --help");
   const Study study = load_study(vm["study"].as<std::string>());
   const auto& base = study.base.study;
   const int folds = base.split.empty() ? base.folds : 1;
