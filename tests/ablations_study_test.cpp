@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <sstream>
 
 #include "ablations/schema.hpp"
 #include "ablations/study.hpp"
@@ -422,4 +423,18 @@ TEST(Examples, Table2HasTheTenRowsOfThePaper) {
   ASSERT_EQ(demo.variants.size(), 10u);
   EXPECT_EQ(demo.variants[9].config.model.widths, (std::vector<int>{8, 16, 32, 64, 128}));
   EXPECT_TRUE(demo.variants[9].config.model.dws);
+}
+
+// docs/STUDY.md is generated from the schema (`ablate plan --keys`); every key must be documented there
+// with its current default.
+TEST(Docs, StudyReferenceDocumentsEveryKeyWithItsDefault) {
+  std::ifstream in(std::string(ABLATE_SOURCE_DIR) + "/docs/STUDY.md");
+  ASSERT_TRUE(in) << "docs/STUDY.md missing";
+  std::stringstream buf;
+  buf << in.rdbuf();
+  const std::string doc = buf.str();
+  for (const auto& k : schema()) {
+    const std::string row = "| `" + k.path + "` | `" + to_literal(k.get(VariantConfig{})) + "` |";
+    EXPECT_NE(doc.find(row), std::string::npos) << k.path << ": regenerate the key reference with `ablate plan --keys`";
+  }
 }
