@@ -1,0 +1,252 @@
+// Metrics against hand-computed values (overlap, empty masks, anisotropic surface distances), the exact
+// distance transform against brute force, and `ablate evaluate`'s folder logic on NIfTI files.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "trainer/data/nifti.hpp"
+#include "trainer/evaluate.hpp"
+#include "trainer/metrics.hpp"
+
+namespace fs = std::filesystem;
+using namespace ablate::trainer;
+
+namespace {
+
+Grid grid(int d0, int d1, int d2, double s0 = 1, double s1 = 1, double s2 = 1) {
+  Grid g;
+  g.dim = {d0, d1, d2};
+  g.spacing = {s0, s1, s2};
+  return g;
+}
+
+std::vector<std::uint8_t> mask(const Grid& g, std::initializer_list<int> on) {
+  std::vector<std::uint8_t> m(g.voxels(), 0);
+  for (int i : on) m[i] = 1;
+  return m;
+}
+
+}  // namespace
+
+TEST(Metrics, OverlapRatiosMatchHandComputedValues) {
+  // 20 voxels; prediction {0,1,2,3}, ground truth {1,2,3,4,5,6}: TP 3, FP 1, FN 3, TN 13.
+  const Grid g = grid(1, 4, 5);
+  const auto m = binary_metrics(mask(g, {0, 1, 2, 3}), mask(g, {1, 2, 3, 4, 5, 6}), g);
+  EXPECT_DOUBLE_EQ(m.dice, 6.0 / 10.0);
+  EXPECT_DOUBLE_EQ(m.iou, 3.0 / 7.0);
+  EXPECT_DOUBLE_EQ(m.sensitivity, 3.0 / 6.0);
+  EXPECT_DOUBLE_EQ(m.precision, 3.0 / 4.0);
+  EXPECT_DOUBLE_EQ(m.specificity, 13.0 / 14.0);
+  EXPECT_DOUBLE_EQ(m.vs, 1.0 - 2.0 / 10.0);
+}
+
+TEST(Metrics, BothEmptyIsPerfect) {
+  const Grid g = grid(2, 3, 4);
+  const auto m = binary_metrics(mask(g, {}), mask(g, {}), g);
+  EXPECT_EQ(m.dice, 1.0);
+  EXPECT_EQ(m.iou, 1.0);
+  EXPECT_EQ(m.sensitivity, 1.0);
+  EXPECT_EQ(m.precision, 1.0);
+  EXPECT_EQ(m.specificity, 1.0);
+  EXPECT_EQ(m.vs, 1.0);
+  EXPECT_EQ(m.assd, 0.0);
+  EXPECT_EQ(m.hd95, 0.0);
+}
+
+TEST(Metrics, OneSideEmptyIsWorstCaseAndFinite) {
+  const Grid g = grid(5, 1, 1, 2.5, 0.8, 0.8);
+  const double diagonal = std::sqrt(12.5 * 12.5 + 0.8 * 0.8 + 0.8 * 0.8);
+  const auto fp_only = binary_metrics(mask(g, {2}), mask(g, {}), g);  // empty ground truth
+  EXPECT_EQ(fp_only.dice, 0.0);
+  EXPECT_EQ(fp_only.iou, 0.0);
+  EXPECT_EQ(fp_only.sensitivity, 0.0);
+  EXPECT_EQ(fp_only.precision, 0.0);
+  EXPECT_EQ(fp_only.vs, 0.0);
+  EXPECT_DOUBLE_EQ(fp_only.specificity, 4.0 / 5.0);
+  EXPECT_DOUBLE_EQ(fp_only.assd, diagonal);
+  EXPECT_DOUBLE_EQ(fp_only.hd95, diagonal);
+  const auto missed = binary_metrics(mask(g, {}), mask(g, {1, 2}), g);  // empty prediction
+  EXPECT_EQ(missed.dice, 0.0);
+  EXPECT_EQ(missed.sensitivity, 0.0);
+  EXPECT_EQ(missed.precision, 0.0);
+  EXPECT_EQ(missed.specificity, 1.0);
+  EXPECT_DOUBLE_EQ(missed.hd95, diagonal);
+}
+
+TEST(Metrics, SurfaceDistancesUseAnisotropicSpacing) {
+  // Along the slice axis (2.5 mm): two single voxels three slices apart are 7.5 mm apart.
+  {
+    const Grid g = grid(5, 1, 1, 2.5, 0.8, 0.8);
+    const auto m = binary_metrics(mask(g, {3}), mask(g, {0}), g);
+    EXPECT_DOUBLE_EQ(m.assd, 7.5);
+    EXPECT_DOUBLE_EQ(m.hd95, 7.5);
+  }
+  // In-plane diagonal with rows 2 mm and columns 1 mm apart: (2 rows, 2 columns) = sqrt(4^2 + 2^2).
+  {
+    const Grid g = grid(1, 3, 3, 5.0, 2.0, 1.0);
+    const auto m = binary_metrics(mask(g, {8}), mask(g, {0}), g);
+    EXPECT_DOUBLE_EQ(m.assd, std::sqrt(20.0));
+    EXPECT_DOUBLE_EQ(m.hd95, std::sqrt(20.0));
+  }
+  // A line of columns 0.5 mm apart: prediction {0..3}, ground truth {0, 1}. Every voxel is on the
+  // surface (its neighbours across the size-1 axes are outside). Distances prediction->truth
+  // {0, 0, 0.5, 1.0}, truth->prediction {0, 0}: ASSD = 1.5 / 6; HD95 = the 95th percentile of the pooled
+  // six values with linear interpolation = 0.5 + 0.75 * 0.5.
+  {
+    const Grid g = grid(1, 1, 6, 2.5, 1.0, 0.5);
+    const auto m = binary_metrics(mask(g, {0, 1, 2, 3}), mask(g, {0, 1}), g);
+    EXPECT_DOUBLE_EQ(m.assd, 0.25);
+    EXPECT_DOUBLE_EQ(m.hd95, 0.875);
+    EXPECT_DOUBLE_EQ(m.dice, 2.0 * 2 / 6);
+  }
+}
+
+TEST(Metrics, InteriorVoxelsAreNotSurface) {
+  // A 3x3x3 cube: 26 surface voxels, the centre is interior. Against itself every distance is 0.
+  const Grid g = grid(5, 5, 5);
+  std::vector<std::uint8_t> cube(g.voxels(), 0);
+  for (int a = 1; a <= 3; ++a)
+    for (int b = 1; b <= 3; ++b)
+      for (int c = 1; c <= 3; ++c) cube[(a * 5 + b) * 5 + c] = 1;
+  EXPECT_EQ(surface_distances(cube, cube, g).size(), 26u);
+  const auto m = binary_metrics(cube, cube, g);
+  EXPECT_EQ(m.dice, 1.0);
+  EXPECT_EQ(m.assd, 0.0);
+}
+
+TEST(Metrics, DistanceTransformMatchesBruteForce) {
+  std::mt19937 rng(7);
+  const Grid g = grid(6, 7, 9, 2.5, 0.7, 0.9);
+  for (int trial = 0; trial < 5; ++trial) {
+    std::vector<std::uint8_t> a(g.voxels()), b(g.voxels());
+    for (auto& v : a) v = rng() % 4 == 0;
+    for (auto& v : b) v = rng() % 5 == 0;
+    const auto fast = surface_distances(a, b, g);
+    // Brute force: the same surface rule, all pairs.
+    auto is_surface = [&](const std::vector<std::uint8_t>& m, int i0, int i1, int i2) {
+      if (!m[(i0 * g.dim[1] + i1) * g.dim[2] + i2]) return false;
+      const int d[6][3] = {{-1, 0, 0}, {1, 0, 0}, {0, -1, 0}, {0, 1, 0}, {0, 0, -1}, {0, 0, 1}};
+      for (const auto& o : d) {
+        const int j0 = i0 + o[0], j1 = i1 + o[1], j2 = i2 + o[2];
+        if (j0 < 0 || j1 < 0 || j2 < 0 || j0 >= g.dim[0] || j1 >= g.dim[1] || j2 >= g.dim[2]) return true;
+        if (!m[(j0 * g.dim[1] + j1) * g.dim[2] + j2]) return true;
+      }
+      return false;
+    };
+    std::vector<std::array<int, 3>> sa, sb;
+    for (int i0 = 0; i0 < g.dim[0]; ++i0)
+      for (int i1 = 0; i1 < g.dim[1]; ++i1)
+        for (int i2 = 0; i2 < g.dim[2]; ++i2) {
+          if (is_surface(a, i0, i1, i2)) sa.push_back({i0, i1, i2});
+          if (is_surface(b, i0, i1, i2)) sb.push_back({i0, i1, i2});
+        }
+    ASSERT_EQ(fast.size(), sa.size());
+    for (std::size_t k = 0; k < sa.size(); ++k) {
+      double best = 1e300;
+      for (const auto& q : sb) {
+        double d = 0;
+        for (int ax = 0; ax < 3; ++ax) d += std::pow((sa[k][ax] - q[ax]) * g.spacing[ax], 2);
+        best = std::min(best, std::sqrt(d));
+      }
+      EXPECT_NEAR(fast[k], best, 1e-9);
+    }
+  }
+}
+
+TEST(Metrics, PerClassOnLabelMaps) {
+  const Grid g = grid(1, 1, 6);
+  // Prediction: class 1 at {0,1}, class 2 at {2}; truth: class 1 at {0}, class 2 at {2,3}.
+  const std::vector<std::uint8_t> pred = {1, 1, 2, 0, 0, 0}, gt = {1, 0, 2, 2, 0, 0};
+  const auto per = class_metrics(pred, gt, g, 2);
+  ASSERT_EQ(per.size(), 2u);
+  EXPECT_DOUBLE_EQ(per[0].dice, 2.0 / 3.0);
+  EXPECT_DOUBLE_EQ(per[1].dice, 2.0 / 3.0);
+  EXPECT_DOUBLE_EQ(per[0].precision, 0.5);
+  EXPECT_DOUBLE_EQ(per[1].sensitivity, 0.5);
+}
+
+TEST(Metrics, NamesAndDirection) {
+  EXPECT_EQ(metric_names().size(), 8u);
+  EXPECT_TRUE(metric_higher_is_better("dice"));
+  EXPECT_FALSE(metric_higher_is_better("hd95"));
+  EXPECT_THROW(metric_value(SegmentationMetrics{}, "f1"), std::invalid_argument);
+}
+
+class EvaluateFolders : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::temp_directory_path() / ("ablate_eval_test_" + std::to_string(::getpid()));
+    fs::remove_all(root_);
+    fs::create_directories(root_ / "gt");
+    fs::create_directories(root_ / "pred");
+  }
+  void TearDown() override { fs::remove_all(root_); }
+  void write(const std::string& sub, const std::string& name, std::vector<float> values, std::array<double, 3> spacing = {1, 1, 1}) {
+    ablate::trainer::data::Volume v;
+    v.dim = {static_cast<int>(values.size()), 1, 1};
+    v.spacing = spacing;
+    v.data = std::move(values);
+    ablate::trainer::data::write_nifti((root_ / sub / name).string(), v, ablate::trainer::data::kDtUint8);
+  }
+  fs::path root_;
+};
+
+TEST_F(EvaluateFolders, PairsByNameAndComputesPerLabelAndMerged) {
+  write("gt", "a.nii.gz", {0, 1, 1, 2, 2, 0}, {0.5, 1, 1});
+  write("pred", "a.nii.gz", {0, 1, 0, 2, 2, 2}, {0.5, 1, 1});
+  write("gt", "b.nii", {0, 0, 0, 0});
+  write("pred", "b.nii", {0, 0, 0, 0});
+  EvaluateOptions o;
+  o.gt_dir = (root_ / "gt").string();
+  o.pred_dir = (root_ / "pred").string();
+  o.labels = parse_label_groups("1,2,1+2");
+  const EvaluateResult r = evaluate_folders(o);
+  EXPECT_TRUE(r.problems.empty());
+  ASSERT_EQ(r.rows.size(), 6u);  // 2 cases x 3 label groups
+  EXPECT_EQ(r.rows[0].case_id, "a");
+  EXPECT_EQ(r.rows[0].label, "1");
+  EXPECT_DOUBLE_EQ(r.rows[0].metrics.dice, 2.0 / 3.0);
+  EXPECT_DOUBLE_EQ(r.rows[1].metrics.dice, 4.0 / 5.0);
+  EXPECT_DOUBLE_EQ(r.rows[2].metrics.dice, 2.0 * 3 / 8);  // merged: truth {1,2,3,4}, prediction {1,3,4,5}
+  EXPECT_EQ(r.rows[3].case_id, "b");
+  EXPECT_EQ(r.rows[3].metrics.dice, 1.0);  // both empty
+  const auto means = mean_rows(r);
+  ASSERT_EQ(means.size(), 3u);
+  EXPECT_DOUBLE_EQ(means[0].metrics.dice, (2.0 / 3.0 + 1.0) / 2);
+  const std::string csv = (root_ / "out.csv").string();
+  write_csv(r, csv);
+  std::ifstream in(csv);
+  std::string header;
+  std::getline(in, header);
+  EXPECT_EQ(header, "case,label,dice,iou,sensitivity,precision,specificity,vs,assd,hd95");
+  EXPECT_NE(format_table(r).find("mean"), std::string::npos);
+}
+
+TEST_F(EvaluateFolders, ReportsMissingPredictionAndShapeMismatchByFile) {
+  write("gt", "a.nii.gz", {0, 1, 1});
+  write("gt", "b.nii.gz", {0, 1, 1});
+  write("pred", "b.nii.gz", {0, 1, 1, 0});
+  EvaluateOptions o;
+  o.gt_dir = (root_ / "gt").string();
+  o.pred_dir = (root_ / "pred").string();
+  const EvaluateResult r = evaluate_folders(o);
+  ASSERT_EQ(r.problems.size(), 2u);
+  EXPECT_NE(r.problems[0].find("a.nii.gz: no prediction"), std::string::npos) << r.problems[0];
+  EXPECT_NE(r.problems[1].find("b.nii.gz: shape"), std::string::npos) << r.problems[1];
+  EXPECT_TRUE(r.rows.empty());
+  o.gt_dir = (root_ / "missing").string();
+  EXPECT_THROW(evaluate_folders(o), std::runtime_error);
+}
+
+TEST(EvaluateLabels, ParsesGroupsAndRejectsJunk) {
+  const auto g = parse_label_groups("1+2,3");
+  ASSERT_EQ(g.size(), 2u);
+  EXPECT_EQ(g[0].name(), "1+2");
+  EXPECT_EQ(g[1].values, std::vector<int>{3});
+  EXPECT_THROW(parse_label_groups("a"), std::invalid_argument);
+  EXPECT_THROW(parse_label_groups("0"), std::invalid_argument);
+  EXPECT_THROW(parse_label_groups("1,,2"), std::invalid_argument);
+}

@@ -1,0 +1,31 @@
+// A minimal JSON reader for dataset.json (MSD layout). Only what the format needs: objects, arrays,
+// strings (with \uXXXX escapes), numbers, true/false/null. LibTorch-free.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ablate::trainer::data {
+
+struct JsonValue {
+  enum class Type { kNull, kBool, kNumber, kString, kArray, kObject };
+  Type type = Type::kNull;
+  bool boolean = false;
+  double number = 0;
+  std::string string;
+  std::vector<JsonValue> array;
+  std::vector<std::pair<std::string, JsonValue>> object;  // in file order
+
+  bool is_object() const { return type == Type::kObject; }
+  bool is_array() const { return type == Type::kArray; }
+  bool is_string() const { return type == Type::kString; }
+  // Member lookup; nullptr when absent or not an object.
+  const JsonValue* find(const std::string& key) const;
+};
+
+// Parses JSON text. Throws std::runtime_error "<where>:line:column: message".
+JsonValue parse_json(const std::string& text, const std::string& where);
+
+}  // namespace ablate::trainer::data

@@ -1,0 +1,56 @@
+// In-memory training slices as tensors, the per-epoch sampling of slices and the augmentation of 001
+// Sec. IV-C (horizontal flip p = 0.5, rotation within ±10°, Gaussian blur p = 0.5), applied to image
+// and label alike (bilinear for the image, nearest for the label). Internal to trainer/ (LibTorch).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "ablations/config.hpp"
+#include "trainer/data/preprocess.hpp"
+#include "trainer/data/random.hpp"
+
+namespace ablate::trainer::data {
+
+// All slices of a set of cases, stacked once (the loader only gathers and augments).
+struct SliceTensors {
+  torch::Tensor images;                 // N x 1 x S x S float32
+  torch::Tensor labels;                 // N x S x S uint8
+  std::vector<std::uint8_t> foreground;  // per slice: any label > 0
+  std::vector<int> case_of;             // per slice: index into the case list
+  std::int64_t size() const { return images.defined() ? images.size(0) : 0; }
+};
+SliceTensors stack_cases(const std::vector<const PreparedCase*>& cases);
+
+struct Batch {
+  torch::Tensor images;  // B x 1 x S x S float32
+  torch::Tensor labels;  // B x S x S int64
+};
+
+// Augments a batch in place of a copy; the draws come from `rng` only (repeatable from a seed).
+Batch augment(const Batch& batch, const AugmentConfig& config, Rng& rng);
+
+// Sampling of training slices: every slice with foreground, plus a random data.empty_slice_ratio share of
+// the slices without (redrawn each epoch), shuffled; everything derived from (seed, epoch, step) so that
+// a resumed run sees the same batches as an uninterrupted one.
+class TrainBatches {
+ public:
+  // steps_per_epoch > 0: that many batches per epoch (wrapping around the order); 0: one pass over the
+  // order, the last batch partial.
+  TrainBatches(const SliceTensors& slices, const DataConfig& data, int batch_size, int steps_per_epoch, std::uint64_t seed);
+  std::vector<std::int64_t> epoch_order(int epoch) const;
+  int steps(const std::vector<std::int64_t>& order) const;
+  Batch get(const std::vector<std::int64_t>& order, int epoch, int step, bool augmented = true) const;
+
+ private:
+  const SliceTensors& slices_;
+  DataConfig data_;
+  int batch_size_;
+  int steps_per_epoch_;
+  std::uint64_t seed_;
+  std::vector<std::int64_t> with_fg_, without_fg_;
+};
+
+}  // namespace ablate::trainer::data

@@ -1,0 +1,312 @@
+#include "trainer/data/preprocess.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "trainer/data/nifti.hpp"
+#include "trainer/data/random.hpp"
+
+namespace ablate::trainer::data {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr char kMagic[8] = {'A', 'B', 'L', 'P', 'R', 'E', 'P', '1'};
+constexpr std::uint32_t kFormatVersion = 1;
+
+// FNV-1a, twice with different offsets: a 128-bit content key (not a security hash).
+struct Fnv128 {
+  std::uint64_t a = 0xcbf29ce484222325ULL, b = 0x84222325cbf29ce4ULL;
+  void add(const std::string& s) {
+    for (unsigned char ch : s) {
+      a = (a ^ ch) * 0x100000001b3ULL;
+      b = (b ^ ch) * 0x100000001b3ULL;
+      b ^= b >> 29;
+    }
+    a = (a ^ 0xff) * 0x100000001b3ULL;  // field separator
+  }
+  std::string hex() const {
+    char buf[33];
+    std::snprintf(buf, sizeof buf, "%016llx%016llx", static_cast<unsigned long long>(a), static_cast<unsigned long long>(b));
+    return buf;
+  }
+};
+
+std::string file_fingerprint(const std::string& path) {
+  std::error_code ec;
+  auto size = fs::file_size(path, ec);
+  if (ec) return path + ":missing";
+  auto mtime = fs::last_write_time(path, ec).time_since_epoch().count();
+  return path + ":" + std::to_string(size) + ":" + std::to_string(mtime);
+}
+
+// Bilinear resize of a rows x cols plane to size x size (pixel centres aligned, as align_corners=false).
+void resize_bilinear(const std::vector<float>& in, int rows, int cols, int size, float* out) {
+  const double sr = static_cast<double>(rows) / size, sc = static_cast<double>(cols) / size;
+  for (int i = 0; i < size; ++i) {
+    double r = std::clamp((i + 0.5) * sr - 0.5, 0.0, static_cast<double>(rows - 1));
+    int r0 = static_cast<int>(r), r1 = std::min(r0 + 1, rows - 1);
+    double fr = r - r0;
+    for (int j = 0; j < size; ++j) {
+      double c = std::clamp((j + 0.5) * sc - 0.5, 0.0, static_cast<double>(cols - 1));
+      int c0 = static_cast<int>(c), c1 = std::min(c0 + 1, cols - 1);
+      double fc = c - c0;
+      double top = in[r0 * cols + c0] * (1 - fc) + in[r0 * cols + c1] * fc;
+      double bottom = in[r1 * cols + c0] * (1 - fc) + in[r1 * cols + c1] * fc;
+      out[i * size + j] = static_cast<float>(top * (1 - fr) + bottom * fr);
+    }
+  }
+}
+
+void resize_nearest(const std::vector<std::uint8_t>& in, int rows, int cols, int size, std::uint8_t* out) {
+  for (int i = 0; i < size; ++i) {
+    int r = std::min(rows - 1, static_cast<int>((i + 0.5) * rows / size));
+    for (int j = 0; j < size; ++j) {
+      int c = std::min(cols - 1, static_cast<int>((j + 0.5) * cols / size));
+      out[i * size + j] = in[r * cols + c];
+    }
+  }
+}
+
+template <typename T>
+void put(std::ostream& out, const T& v) {
+  out.write(reinterpret_cast<const char*>(&v), sizeof v);
+}
+template <typename T>
+bool get(std::istream& in, T& v) {
+  return static_cast<bool>(in.read(reinterpret_cast<char*>(&v), sizeof v));
+}
+
+}  // namespace
+
+bool PreparedCase::slice_has_foreground(int s) const {
+  const std::uint8_t* p = label.data() + static_cast<std::size_t>(s) * pixels_per_slice();
+  return std::any_of(p, p + pixels_per_slice(), [](std::uint8_t v) { return v != 0; });
+}
+
+int map_label(int source_label, const DataConfig& data) {
+  if (data.label_groups.empty()) return source_label > 0 ? 1 : 0;
+  for (std::size_t g = 0; g < data.label_groups.size(); ++g) {
+    for (int v : data.label_groups[g])
+      if (v == source_label) return static_cast<int>(g) + 1;
+  }
+  return 0;
+}
+
+void validate_data_config(const DataConfig& d) {
+  if (d.axis < 0 || d.axis > 2) throw std::runtime_error("data.axis = " + std::to_string(d.axis) + ": allowed 0 (x), 1 (y), 2 (z)");
+  if (d.intensity != "window" && d.intensity != "zscore" && d.intensity != "none") {
+    throw std::runtime_error("data.intensity = \"" + d.intensity + "\": allowed window | zscore | none");
+  }
+  if (d.intensity == "window" && !(d.window_max > d.window_min)) {
+    throw std::runtime_error("data.window_max must be greater than data.window_min (got [" + std::to_string(d.window_min) + ", " +
+                             std::to_string(d.window_max) + "])");
+  }
+  if (d.image_size < 8 || d.image_size > 4096) {
+    throw std::runtime_error("data.image_size = " + std::to_string(d.image_size) + ": allowed 8..4096");
+  }
+  for (std::size_t g = 0; g < d.label_groups.size(); ++g) {
+    if (d.label_groups[g].empty()) throw std::runtime_error("data.label_groups[" + std::to_string(g) + "] is empty");
+    for (int v : d.label_groups[g]) {
+      if (v <= 0 || v > 255) throw std::runtime_error("data.label_groups[" + std::to_string(g) + "] holds " + std::to_string(v) + ": allowed source labels 1..255");
+    }
+  }
+  if (!(d.empty_slice_ratio >= 0.0 && d.empty_slice_ratio <= 1.0)) {
+    throw std::runtime_error("data.empty_slice_ratio = " + std::to_string(d.empty_slice_ratio) + ": allowed 0..1");
+  }
+}
+
+PreparedCase preprocess_case(const CaseEntry& entry, const DataConfig& d) {
+  validate_data_config(d);
+  Volume img = read_nifti(entry.image);
+  Volume lab = read_nifti(entry.label);
+  if (img.dim != lab.dim) {
+    auto str = [](const std::array<int, 3>& a) { return std::to_string(a[0]) + "x" + std::to_string(a[1]) + "x" + std::to_string(a[2]); };
+    throw std::runtime_error(entry.label + ": label shape " + str(lab.dim) + " differs from the image shape " + str(img.dim) + " (" + entry.image + ")");
+  }
+  PreparedCase c;
+  c.id = entry.id;
+  c.source_dim = img.dim;
+  c.size = d.image_size;
+  const int a = d.axis;
+  // In-plane axes: rows = the higher remaining axis, columns = the lower one (z: rows y, columns x).
+  const int col_axis = a == 0 ? 1 : 0, row_axis = a == 2 ? 1 : 2;
+  const int rows = img.dim[row_axis], cols = img.dim[col_axis];
+  c.slices = img.dim[a];
+  c.spacing = {img.spacing[a], img.spacing[row_axis] * rows / c.size, img.spacing[col_axis] * cols / c.size};
+
+  // Intensity handling over the whole volume.
+  std::vector<float>& v = img.data;
+  if (d.intensity == "window") {
+    const float lo = static_cast<float>(d.window_min), hi = static_cast<float>(d.window_max);
+    for (float& x : v) x = (std::clamp(x, lo, hi) - lo) / (hi - lo);
+  } else if (d.intensity == "zscore") {
+    double sum = 0, sq = 0;
+    for (float x : v) sum += x;
+    const double mean = sum / v.size();
+    for (float x : v) sq += (x - mean) * (x - mean);
+    const double sd = std::sqrt(sq / v.size());
+    for (float& x : v) x = static_cast<float>((x - mean) / (sd > 1e-8 ? sd : 1.0));
+  }
+  for (float x : v) {
+    if (!std::isfinite(x)) throw std::runtime_error(entry.image + ": the image holds non-finite values (NaN/Inf)");
+  }
+  std::uint8_t lut[256];
+  for (int s = 0; s < 256; ++s) lut[s] = static_cast<std::uint8_t>(map_label(s, d));
+
+  const std::size_t plane = static_cast<std::size_t>(c.size) * c.size;
+  c.image.resize(plane * c.slices);
+  c.label.resize(plane * c.slices);
+  std::vector<float> src_img(static_cast<std::size_t>(rows) * cols);
+  std::vector<std::uint8_t> src_lab(static_cast<std::size_t>(rows) * cols);
+  for (int s = 0; s < c.slices; ++s) {
+    for (int r = 0; r < rows; ++r) {
+      for (int q = 0; q < cols; ++q) {
+        int idx[3];
+        idx[a] = s;
+        idx[row_axis] = r;
+        idx[col_axis] = q;
+        std::size_t i = idx[0] + static_cast<std::size_t>(img.dim[0]) * (idx[1] + static_cast<std::size_t>(img.dim[1]) * idx[2]);
+        src_img[r * cols + q] = v[i];
+        long lv = std::lround(lab.data[i]);
+        if (lv < 0 || lv > 255) {
+          throw std::runtime_error(entry.label + ": label value " + std::to_string(lv) + " outside 0..255");
+        }
+        src_lab[r * cols + q] = lut[lv];
+      }
+    }
+    resize_bilinear(src_img, rows, cols, c.size, c.image.data() + plane * s);
+    resize_nearest(src_lab, rows, cols, c.size, c.label.data() + plane * s);
+  }
+  return c;
+}
+
+std::string preprocessing_key(const CaseEntry& entry, const DataConfig& d) {
+  Fnv128 h;
+  h.add("format " + std::to_string(kFormatVersion));
+  h.add(file_fingerprint(entry.image));
+  h.add(file_fingerprint(entry.label));
+  h.add("axis " + std::to_string(d.axis));
+  h.add("intensity " + d.intensity);
+  if (d.intensity == "window") {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.17g %.17g", d.window_min, d.window_max);
+    h.add(buf);
+  }
+  h.add("size " + std::to_string(d.image_size));
+  std::string groups = "groups";
+  for (const auto& g : d.label_groups) {
+    groups += " [";
+    for (int v : g) groups += std::to_string(v) + ",";
+    groups += "]";
+  }
+  h.add(groups);
+  return h.hex();
+}
+
+std::string cache_dir_for(const DataConfig& d) {
+  if (!d.cache_dir.empty()) return d.cache_dir;
+  return (fs::path(d.path) / ".ablate-cache").string();
+}
+
+void write_prepared(const std::string& path, const PreparedCase& c, const std::string& key) {
+  // Temporary name unique per process and call; rename() is atomic on POSIX file systems.
+  static std::atomic<unsigned> counter{0};
+  std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) throw std::runtime_error(tmp + ": cannot write the preprocessing cache");
+    out.write(kMagic, sizeof kMagic);
+    put(out, kFormatVersion);
+    put(out, static_cast<std::uint32_t>(key.size()));
+    out.write(key.data(), static_cast<std::streamsize>(key.size()));
+    put(out, static_cast<std::uint32_t>(c.id.size()));
+    out.write(c.id.data(), static_cast<std::streamsize>(c.id.size()));
+    put(out, static_cast<std::int32_t>(c.slices));
+    put(out, static_cast<std::int32_t>(c.size));
+    for (double s : c.spacing) put(out, s);
+    for (int s : c.source_dim) put(out, static_cast<std::int32_t>(s));
+    out.write(reinterpret_cast<const char*>(c.image.data()), static_cast<std::streamsize>(c.image.size() * sizeof(float)));
+    out.write(reinterpret_cast<const char*>(c.label.data()), static_cast<std::streamsize>(c.label.size()));
+    out.write(kMagic, sizeof kMagic);  // trailer: a torn write never passes as complete
+    out.flush();
+    if (!out) {
+      std::error_code ec;
+      fs::remove(tmp, ec);
+      throw std::runtime_error(tmp + ": writing the preprocessing cache failed (disk full?)");
+    }
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    fs::remove(tmp, ec);
+    throw std::runtime_error(path + ": cannot move the preprocessing cache file into place: " + ec.message());
+  }
+}
+
+bool read_prepared(const std::string& path, const std::string& key, PreparedCase& c) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  char magic[8];
+  std::uint32_t version = 0, key_len = 0, id_len = 0;
+  if (!in.read(magic, 8) || std::memcmp(magic, kMagic, 8) != 0) return false;
+  if (!get(in, version) || version != kFormatVersion) return false;
+  if (!get(in, key_len) || key_len != key.size()) return false;
+  std::string stored_key(key_len, '\0');
+  if (!in.read(&stored_key[0], key_len) || stored_key != key) return false;
+  if (!get(in, id_len) || id_len > 4096) return false;
+  c.id.assign(id_len, '\0');
+  if (id_len && !in.read(&c.id[0], id_len)) return false;
+  std::int32_t slices = 0, size = 0;
+  if (!get(in, slices) || !get(in, size) || slices < 0 || size <= 0 || size > 4096) return false;
+  c.slices = slices;
+  c.size = size;
+  for (double& s : c.spacing)
+    if (!get(in, s)) return false;
+  for (int& s : c.source_dim) {
+    std::int32_t v = 0;
+    if (!get(in, v)) return false;
+    s = v;
+  }
+  const std::size_t n = static_cast<std::size_t>(slices) * size * size;
+  c.image.resize(n);
+  c.label.resize(n);
+  if (!in.read(reinterpret_cast<char*>(c.image.data()), static_cast<std::streamsize>(n * sizeof(float)))) return false;
+  if (!in.read(reinterpret_cast<char*>(c.label.data()), static_cast<std::streamsize>(n))) return false;
+  if (!in.read(magic, 8) || std::memcmp(magic, kMagic, 8) != 0) return false;
+  return true;
+}
+
+PreparedCase load_case(const CaseEntry& entry, const DataConfig& d, bool* from_cache) {
+  const std::string key = preprocessing_key(entry, d);
+  const fs::path dir = cache_dir_for(d);
+  const std::string file = (dir / (entry.id + "-" + key.substr(0, 16) + ".bin")).string();
+  PreparedCase c;
+  if (read_prepared(file, key, c)) {
+    if (from_cache) *from_cache = true;
+    return c;
+  }
+  c = preprocess_case(entry, d);
+  if (from_cache) *from_cache = false;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  // A read-only dataset folder (or full disk) only costs speed: the case is still returned.
+  try {
+    write_prepared(file, c, key);
+  } catch (const std::exception&) {
+  }
+  return c;
+}
+
+}  // namespace ablate::trainer::data

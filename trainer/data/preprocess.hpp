@@ -1,0 +1,62 @@
+// From a case's NIfTI volumes to 2D training slices: slicing along data.axis, intensity handling
+// (HU window clipped and scaled to [0, 1], per-volume z-score, or none), resizing to image_size x
+// image_size (bilinear for the image, nearest for the label) and the label mapping (data.label_groups).
+// The result is cached on disk per case and preprocessing setting. LibTorch-free.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ablations/config.hpp"
+#include "trainer/data/dataset.hpp"
+
+namespace ablate::trainer::data {
+
+// One preprocessed case: `slices` images of size x size, slice-major (index = (s * size + row) * size + col).
+struct PreparedCase {
+  std::string id;
+  int slices = 0;
+  int size = 0;
+  // Voxel spacing of the prepared grid in mm: {between slices, between rows, between columns}; in-plane
+  // spacing is the source spacing times source extent / size (resizing keeps the physical extent).
+  std::array<double, 3> spacing{1.0, 1.0, 1.0};
+  std::array<int, 3> source_dim{0, 0, 0};  // nx, ny, nz of the NIfTI volume
+  std::vector<float> image;
+  std::vector<std::uint8_t> label;         // mapped classes 0..foreground_classes()
+
+  std::size_t pixels_per_slice() const { return static_cast<std::size_t>(size) * size; }
+  bool slice_has_foreground(int s) const;
+};
+
+// The class a source label value maps to: label_groups empty = every value > 0 is class 1; otherwise the
+// 1-based index of the group holding the value, 0 when no group holds it.
+int map_label(int source_label, const DataConfig& data);
+
+// Reads and preprocesses one case (no cache). Throws std::runtime_error naming the file on bad input
+// (unreadable volume, image/label shape mismatch).
+PreparedCase preprocess_case(const CaseEntry& entry, const DataConfig& data);
+
+// The cache key of a case under a setting: a hash of the input files (path, size, modification time), the
+// preprocessing keys of `data` and the cache format version.
+std::string preprocessing_key(const CaseEntry& entry, const DataConfig& data);
+
+// data.cache_dir, or <data.path>/.ablate-cache when empty.
+std::string cache_dir_for(const DataConfig& data);
+
+// The case from the cache, preprocessing it (and storing it atomically: temporary file + rename, so
+// several ranks starting at once never see a partial file) when it is missing or stale.
+// from_cache (optional) tells which happened.
+PreparedCase load_case(const CaseEntry& entry, const DataConfig& data, bool* from_cache = nullptr);
+
+// Checks the preprocessing keys of `data` and throws std::runtime_error naming the key and the allowed
+// values (data.axis, data.intensity, data.window_*, data.image_size, data.label_groups, data.empty_slice_ratio).
+void validate_data_config(const DataConfig& data);
+
+// Cache file I/O (exposed for tests).
+void write_prepared(const std::string& path, const PreparedCase& c, const std::string& key);
+// Returns false when the file is missing, truncated, of another format version or of another key.
+bool read_prepared(const std::string& path, const std::string& key, PreparedCase& c);
+
+}  // namespace ablate::trainer::data

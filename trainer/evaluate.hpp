@@ -1,0 +1,50 @@
+// `ablate evaluate --pred DIR --gt DIR [--labels ...] [--out CSV]`: the metrics of trainer/metrics.hpp for
+// any pair of NIfTI folders (like nnU-Net's evaluate-folder). LibTorch-free.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "trainer/metrics.hpp"
+
+namespace ablate::trainer {
+
+// A class to evaluate: the source label values merged into it (e.g. {1, 2} = pancreas + tumour).
+struct LabelGroup {
+  std::vector<int> values;
+  std::string name() const;  // "1", "1+2"
+};
+
+// "1,2" -> {1} and {2}; "1+2,2" -> {1, 2} and {2}. Throws std::invalid_argument with what is allowed.
+std::vector<LabelGroup> parse_label_groups(const std::string& text);
+
+struct EvaluateOptions {
+  std::string pred_dir;
+  std::string gt_dir;
+  std::vector<LabelGroup> labels;  // empty: every non-zero value found in the ground truth, each on its own
+};
+
+struct EvaluateRow {
+  std::string case_id;  // file name without .nii/.nii.gz
+  std::string label;    // LabelGroup::name()
+  SegmentationMetrics metrics;
+};
+
+struct EvaluateResult {
+  std::vector<EvaluateRow> rows;      // case-major, labels in order
+  std::vector<std::string> labels;    // label names evaluated
+  std::vector<std::string> problems;  // "<file>: what is wrong" (missing prediction, shape mismatch, ...)
+};
+
+// Pairs every ground-truth file with the prediction of the same file name (.nii or .nii.gz).
+// Throws std::runtime_error when a folder is missing or holds no NIfTI file.
+EvaluateResult evaluate_folders(const EvaluateOptions& options);
+
+// Mean of each metric over cases, per label.
+std::vector<EvaluateRow> mean_rows(const EvaluateResult& result);
+// A fixed-width table of the per-case rows and the means.
+std::string format_table(const EvaluateResult& result);
+// CSV: case,label,dice,iou,sensitivity,precision,specificity,vs,assd,hd95 with a final "mean" row per label.
+void write_csv(const EvaluateResult& result, const std::string& path);
+
+}  // namespace ablate::trainer

@@ -1,0 +1,69 @@
+// Segmentation metrics of the papers, per case (a whole 3D volume) and per class. LibTorch-free.
+//
+//   DSC = 2|A∩B| / (|A|+|B|)            (001 Sec. IV-D; 002 eq. 12)
+//   IoU = |A∩B| / |A∪B|                 (003)
+//   sensitivity (recall) = TP / (TP+FN), precision (PPV) = TP / (TP+FP)   (001 eqs. 14-15)
+//   specificity = TN / (TN+FP)
+//   VS = 1 − |A−B| / (A+B)              (002 eq. 13; A, B = volumes)
+//   ASSD: mean symmetric surface distance (002 eq. 14, the MSD of its Fig. 4), in mm
+//   HD95: 95th percentile of the pooled symmetric surface distances (MedPy's hd95), in mm
+// A = prediction, B = ground truth. Surface voxels are foreground voxels with a 6-neighbour in the
+// background (outside the volume counts as background); distances are Euclidean between voxel centres,
+// scaled by the voxel spacing (anisotropic spacing taken into account exactly).
+//
+// Empty masks (document: docs/DATA.md "Metrics"):
+//  * both prediction and ground truth empty: DSC = IoU = sensitivity = precision = VS = 1, ASSD = HD95 = 0
+//    (a perfect answer for a case without the structure);
+//  * exactly one empty: the overlap ratios that are 0/0 (sensitivity when the ground truth is empty,
+//    precision when the prediction is empty) are 0, like DSC = IoU = VS = 0, and ASSD = HD95 = the
+//    diagonal of the volume in mm (the largest possible distance: a finite worst case that keeps
+//    means defined);
+//  * specificity is 1 when there is no background voxel in the ground truth.
+// Every value is therefore finite and means over cases are always defined.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ablate::trainer {
+
+struct OverlapCounts {
+  std::int64_t tp = 0, fp = 0, fn = 0, tn = 0;
+};
+
+struct SegmentationMetrics {
+  double dice = 0, iou = 0, sensitivity = 0, precision = 0, specificity = 0, vs = 0, assd = 0, hd95 = 0;
+};
+
+// Metric names in the order of SegmentationMetrics (as stored in MetricValue::metric).
+const std::vector<std::string>& metric_names();
+double metric_value(const SegmentationMetrics& m, const std::string& name);
+// Whether a larger value is better (false for assd, hd95).
+bool metric_higher_is_better(const std::string& name);
+
+// A binary mask on a grid: dim = {d0, d1, d2} with d2 fastest (index = (i0 * d1 + i1) * d2 + i2) and
+// spacing in mm along each of the three axes.
+struct Grid {
+  std::array<int, 3> dim{1, 1, 1};
+  std::array<double, 3> spacing{1.0, 1.0, 1.0};
+  std::size_t voxels() const { return static_cast<std::size_t>(dim[0]) * dim[1] * dim[2]; }
+};
+
+OverlapCounts overlap_counts(const std::vector<std::uint8_t>& pred, const std::vector<std::uint8_t>& gt);
+SegmentationMetrics overlap_metrics(const OverlapCounts& c);
+
+// Directed distances in mm from each surface voxel of `from` to the nearest surface voxel of `to`.
+std::vector<double> surface_distances(const std::vector<std::uint8_t>& from, const std::vector<std::uint8_t>& to,
+                                      const Grid& grid);
+
+// All metrics of binary masks (non-zero = foreground).
+SegmentationMetrics binary_metrics(const std::vector<std::uint8_t>& pred, const std::vector<std::uint8_t>& gt,
+                                   const Grid& grid);
+
+// Per class 1..classes of label maps (values 0..classes): result[c - 1] is class c against the rest.
+std::vector<SegmentationMetrics> class_metrics(const std::vector<std::uint8_t>& pred, const std::vector<std::uint8_t>& gt,
+                                               const Grid& grid, int classes);
+
+}  // namespace ablate::trainer

@@ -1,0 +1,607 @@
+// run_task: train one variant on one fold, select the best epoch on the validation cases, evaluate the
+// test cases per case. Protocol of 001 Sec. IV-C (Adam, lr 1e-5, cosine annealing, batch 4, 150 epochs,
+// best-on-validation selection) and 002 Sec. IV-A (reduce-on-plateau: lr x 0.5 after 50 epochs without
+// improvement on the validation set), every number a study key.
+//
+// Resumption: a checkpoint (model, optimiser, scheduler state, epoch and step, best weights, the CPU
+// generator state) is written atomically after every epoch and when a stop is requested. Batches and
+// augmentation draws are functions of (seed, epoch, step), so a resumed task continues exactly where an
+// uninterrupted one would be (bit-for-bit on CPU with the same thread count).
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <memory>
+#include <stdexcept>
+
+#include "trainer/data/dataset.hpp"
+#include "trainer/data/loader.hpp"
+#include "trainer/data/preprocess.hpp"
+#include "trainer/losses.hpp"
+#include "trainer/metrics.hpp"
+#include "trainer/nn/network.hpp"
+#include "trainer/trainer.hpp"
+
+namespace ablate::trainer {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr int kCheckpointVersion = 1;
+constexpr double kNegInf = -std::numeric_limits<double>::infinity();
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+void validate_train_config(const TrainConfig& t) {
+  auto bad = [](const std::string& key, const std::string& value, const std::string& allowed) {
+    throw std::runtime_error("train." + key + " = " + value + ": allowed " + allowed);
+  };
+  if (t.optimizer != "adam" && t.optimizer != "adamw" && t.optimizer != "sgd") bad("optimizer", "\"" + t.optimizer + "\"", "adam | adamw | sgd");
+  if (t.scheduler != "cosine" && t.scheduler != "plateau" && t.scheduler != "none") bad("scheduler", "\"" + t.scheduler + "\"", "cosine | plateau | none");
+  if (!(t.lr > 0)) bad("lr", std::to_string(t.lr), "> 0");
+  if (t.weight_decay < 0) bad("weight_decay", std::to_string(t.weight_decay), ">= 0");
+  if (t.epochs < 1) bad("epochs", std::to_string(t.epochs), ">= 1");
+  if (t.batch_size < 1) bad("batch_size", std::to_string(t.batch_size), ">= 1");
+  if (t.accumulate < 1) bad("accumulate", std::to_string(t.accumulate), ">= 1");
+  if (t.steps_per_epoch < 0) bad("steps_per_epoch", std::to_string(t.steps_per_epoch), ">= 0 (0 = one pass)");
+  if (t.early_stop_patience < 0) bad("early_stop_patience", std::to_string(t.early_stop_patience), ">= 0 (0 = off)");
+  if (t.plateau_patience < 1) bad("plateau_patience", std::to_string(t.plateau_patience), ">= 1");
+  if (!(t.plateau_factor > 0 && t.plateau_factor < 1)) bad("plateau_factor", std::to_string(t.plateau_factor), "(0, 1)");
+  if (t.select_metric != "loss") {
+    const auto& names = metric_names();
+    if (std::find(names.begin(), names.end(), t.select_metric) == names.end()) {
+      bad("select_metric", "\"" + t.select_metric + "\"", "loss | dice | iou | sensitivity | precision | specificity | vs | assd | hd95");
+    }
+  }
+}
+
+// Everything about the optimisation that is not in the model or optimiser state.
+struct TrainState {
+  int epochs_done = 0;         // completed epochs
+  int next_step = 0;           // > 0: epoch epochs_done + 1 was interrupted before this step
+  double partial_loss_sum = 0;  // of the interrupted epoch
+  std::int64_t partial_loss_count = 0;
+  double partial_seconds = 0;
+  double lr = 0;               // current learning rate (plateau/none schedulers)
+  double plateau_best = kNegInf;
+  int plateau_bad = 0;
+  int best_epoch = 0;
+  double best_score = kNegInf;
+  int since_best = 0;
+  bool finished = false;       // training done (all epochs or early stop): only evaluation remains
+  double train_seconds = 0;    // over all attempts
+};
+
+// Learning rate of a (1-based) epoch under cosine annealing (per epoch, T_max = epochs, like PyTorch's
+// CosineAnnealingLR stepped once per epoch).
+double cosine_lr(const TrainConfig& t, int epoch) {
+  constexpr double kPi = 3.14159265358979323846;
+  return t.min_lr + 0.5 * (t.lr - t.min_lr) * (1.0 + std::cos(kPi * (epoch - 1) / t.epochs));
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainConfig& t, const std::vector<torch::Tensor>& params) {
+  if (t.optimizer == "adam") {
+    return std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(t.lr).weight_decay(t.weight_decay));
+  }
+  if (t.optimizer == "adamw") {
+    return std::make_unique<torch::optim::AdamW>(params, torch::optim::AdamWOptions(t.lr).weight_decay(t.weight_decay));
+  }
+  return std::make_unique<torch::optim::SGD>(params,
+                                             torch::optim::SGDOptions(t.lr).momentum(t.momentum).weight_decay(t.weight_decay));
+}
+
+void set_lr(torch::optim::Optimizer& opt, double lr) {
+  for (auto& group : opt.param_groups()) group.options().set_lr(lr);
+}
+
+// Parameters then buffers, in registration order: the layout of the "best" weights in a checkpoint.
+std::vector<torch::Tensor> state_tensors(SegmentationNet& net) {
+  std::vector<torch::Tensor> out;
+  for (const auto& p : net->named_parameters(true)) out.push_back(p.value());
+  for (const auto& b : net->named_buffers(true)) out.push_back(b.value());
+  return out;
+}
+
+std::vector<torch::Tensor> copy_state(SegmentationNet& net) {
+  std::vector<torch::Tensor> out;
+  for (const auto& t : state_tensors(net)) out.push_back(t.detach().clone());
+  return out;
+}
+
+void restore_state(SegmentationNet& net, const std::vector<torch::Tensor>& saved) {
+  torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> live = state_tensors(net);
+  if (live.size() != saved.size()) throw std::runtime_error("best weights do not match the network's parameters");
+  for (std::size_t i = 0; i < live.size(); ++i) live[i].copy_(saved[i]);
+}
+
+std::string identity_of(const Task& task) {
+  return task.variant_hash + "/fold" + std::to_string(task.fold) + "/repeat" + std::to_string(task.repeat) + "/seed" +
+         std::to_string(task.seed);
+}
+
+void save_checkpoint(const std::string& path, const Task& task, SegmentationNet& net, const torch::optim::Optimizer& opt,
+                     const TrainState& st, const std::vector<torch::Tensor>& best) {
+  torch::serialize::OutputArchive root;
+  root.write("version", c10::IValue(static_cast<std::int64_t>(kCheckpointVersion)));
+  root.write("identity", c10::IValue(identity_of(task)));
+  torch::serialize::OutputArchive model;
+  net->save(model);
+  root.write("model", model);
+  torch::serialize::OutputArchive optimizer;
+  opt.save(optimizer);
+  root.write("optimizer", optimizer);
+  torch::serialize::OutputArchive best_archive;
+  for (std::size_t i = 0; i < best.size(); ++i) best_archive.write("t" + std::to_string(i), best[i]);
+  root.write("best", best_archive);
+  root.write("best_count", c10::IValue(static_cast<std::int64_t>(best.size())));
+  root.write("epochs_done", c10::IValue(static_cast<std::int64_t>(st.epochs_done)));
+  root.write("next_step", c10::IValue(static_cast<std::int64_t>(st.next_step)));
+  root.write("partial_loss_sum", c10::IValue(st.partial_loss_sum));
+  root.write("partial_loss_count", c10::IValue(st.partial_loss_count));
+  root.write("partial_seconds", c10::IValue(st.partial_seconds));
+  root.write("lr", c10::IValue(st.lr));
+  root.write("plateau_best", c10::IValue(st.plateau_best));
+  root.write("plateau_bad", c10::IValue(static_cast<std::int64_t>(st.plateau_bad)));
+  root.write("best_epoch", c10::IValue(static_cast<std::int64_t>(st.best_epoch)));
+  root.write("best_score", c10::IValue(st.best_score));
+  root.write("since_best", c10::IValue(static_cast<std::int64_t>(st.since_best)));
+  root.write("finished", c10::IValue(st.finished));
+  root.write("train_seconds", c10::IValue(st.train_seconds));
+  root.write("rng_cpu", at::detail::getDefaultCPUGenerator().get_state());
+  // Write then rename: a reader (or a restart after a crash) sees the old or the new checkpoint, never half.
+  std::error_code ec;
+  const fs::path parent = fs::path(path).parent_path();
+  if (!parent.empty()) fs::create_directories(parent, ec);
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  try {
+    root.save_to(tmp);
+  } catch (const std::exception& e) {
+    fs::remove(tmp, ec);
+    throw std::runtime_error(path + ": cannot write the checkpoint: " + e.what());
+  }
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    fs::remove(tmp, ec);
+    throw std::runtime_error(path + ": cannot move the checkpoint into place: " + ec.message());
+  }
+}
+
+// Returns false (and leaves everything as it is) when the checkpoint belongs to another task.
+bool load_checkpoint(const std::string& path, const Task& task, const torch::Device& device, SegmentationNet& net,
+                     torch::optim::Optimizer& opt, TrainState& st, std::vector<torch::Tensor>& best) {
+  torch::serialize::InputArchive root;
+  try {
+    root.load_from(path, device);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(path + ": unreadable checkpoint (" + std::string(e.what()).substr(0, 200) +
+                             "); delete it to start the task afresh");
+  }
+  c10::IValue v;
+  root.read("version", v);
+  if (v.toInt() != kCheckpointVersion) {
+    throw std::runtime_error(path + ": checkpoint format " + std::to_string(v.toInt()) + ", this build reads " +
+                             std::to_string(kCheckpointVersion) + "; delete it to start the task afresh");
+  }
+  root.read("identity", v);
+  if (v.toStringRef() != identity_of(task)) {
+    spdlog::warn("{}: checkpoint of {} ignored (this task is {})", path, v.toStringRef(), identity_of(task));
+    return false;
+  }
+  torch::serialize::InputArchive model;
+  root.read("model", model);
+  net->load(model);
+  torch::serialize::InputArchive optimizer;
+  root.read("optimizer", optimizer);
+  opt.load(optimizer);
+  root.read("best_count", v);
+  const std::int64_t n_best = v.toInt();
+  torch::serialize::InputArchive best_archive;
+  root.read("best", best_archive);
+  best.clear();
+  for (std::int64_t i = 0; i < n_best; ++i) {
+    torch::Tensor t;
+    best_archive.read("t" + std::to_string(i), t);
+    best.push_back(t);
+  }
+  auto get_int = [&](const char* key) {
+    root.read(key, v);
+    return v.toInt();
+  };
+  auto get_double = [&](const char* key) {
+    root.read(key, v);
+    return v.toDouble();
+  };
+  st.epochs_done = static_cast<int>(get_int("epochs_done"));
+  st.next_step = static_cast<int>(get_int("next_step"));
+  st.partial_loss_sum = get_double("partial_loss_sum");
+  st.partial_loss_count = get_int("partial_loss_count");
+  st.partial_seconds = get_double("partial_seconds");
+  st.lr = get_double("lr");
+  st.plateau_best = get_double("plateau_best");
+  st.plateau_bad = static_cast<int>(get_int("plateau_bad"));
+  st.best_epoch = static_cast<int>(get_int("best_epoch"));
+  st.best_score = get_double("best_score");
+  st.since_best = static_cast<int>(get_int("since_best"));
+  root.read("finished", v);
+  st.finished = v.toBool();
+  st.train_seconds = get_double("train_seconds");
+  torch::Tensor rng;
+  root.read("rng_cpu", rng);
+  at::Generator generator = at::detail::getDefaultCPUGenerator();
+  generator.set_state(rng.to(torch::kCPU));
+  return true;
+}
+
+// Inference on all slices of a case: the 3D label map, slice-major like PreparedCase::label.
+std::vector<std::uint8_t> predict_case(SegmentationNet& net, const data::PreparedCase& c, const torch::Device& device,
+                                       int batch, const LossConfig* loss_config, double* loss_sum, std::int64_t* loss_count) {
+  torch::NoGradGuard no_grad;
+  std::vector<std::uint8_t> out(c.label.size());
+  const std::int64_t s = c.size, plane = c.pixels_per_slice();
+  torch::Tensor images = torch::from_blob(const_cast<float*>(c.image.data()), {c.slices, 1, s, s}, torch::kFloat32);
+  torch::Tensor labels = torch::from_blob(const_cast<std::uint8_t*>(c.label.data()), {c.slices, s, s}, torch::kUInt8);
+  for (std::int64_t begin = 0; begin < c.slices; begin += batch) {
+    const std::int64_t end = std::min<std::int64_t>(c.slices, begin + batch);
+    torch::Tensor x = images.slice(0, begin, end).to(device);
+    NetOutput o = net->forward(x);
+    if (loss_config) {
+      torch::Tensor y = labels.slice(0, begin, end).to(torch::kInt64).to(device);
+      *loss_sum += compute_loss(o, y, x, *loss_config).total.item<double>() * (end - begin);
+      *loss_count += end - begin;
+    }
+    torch::Tensor pred = predict_labels(o.main).to(torch::kCPU).to(torch::kUInt8).contiguous();
+    std::copy(pred.data_ptr<std::uint8_t>(), pred.data_ptr<std::uint8_t>() + (end - begin) * plane, out.begin() + begin * plane);
+  }
+  return out;
+}
+
+Grid grid_of(const data::PreparedCase& c) {
+  Grid g;
+  g.dim = {c.slices, c.size, c.size};
+  g.spacing = c.spacing;
+  return g;
+}
+
+// Mean 2D Dice of class cls over the slices where the ground truth or the prediction holds it (001
+// evaluates "on CT slice"); 1 when no slice does.
+double slice_dice(const std::vector<std::uint8_t>& pred, const std::vector<std::uint8_t>& gt, const data::PreparedCase& c, int cls) {
+  const std::size_t plane = c.pixels_per_slice();
+  double sum = 0;
+  int n = 0;
+  for (int s = 0; s < c.slices; ++s) {
+    std::int64_t tp = 0, np = 0, ng = 0;
+    for (std::size_t i = s * plane; i < (s + 1) * plane; ++i) {
+      const bool p = pred[i] == cls, g = gt[i] == cls;
+      tp += p && g;
+      np += p;
+      ng += g;
+    }
+    if (np + ng == 0) continue;
+    sum += 2.0 * tp / static_cast<double>(np + ng);
+    ++n;
+  }
+  return n ? sum / n : 1.0;
+}
+
+struct CaseScores {
+  std::string id;
+  std::vector<SegmentationMetrics> per_class;  // classes 1..C
+  std::vector<double> dice_2d;                 // per class
+  double ms = 0;                               // inference time
+};
+
+// Prediction and metrics for a list of cases. distances = false skips ASSD/HD95 (validation on Dice).
+std::vector<CaseScores> score_cases(SegmentationNet& net, const std::vector<const data::PreparedCase*>& cases,
+                                    const torch::Device& device, int batch, int classes, bool distances,
+                                    const LossConfig* loss_config, double* mean_loss) {
+  net->eval();
+  std::vector<CaseScores> out;
+  double loss_sum = 0;
+  std::int64_t loss_count = 0;
+  for (const data::PreparedCase* c : cases) {
+    CaseScores cs;
+    cs.id = c->id;
+    const auto t0 = Clock::now();
+    std::vector<std::uint8_t> pred = predict_case(net, *c, device, batch, loss_config, &loss_sum, &loss_count);
+    cs.ms = 1000.0 * seconds_since(t0);
+    if (distances) {
+      cs.per_class = class_metrics(pred, c->label, grid_of(*c), classes);
+    } else {
+      std::vector<std::uint8_t> p(pred.size()), g(pred.size());
+      for (int cls = 1; cls <= classes; ++cls) {
+        for (std::size_t i = 0; i < pred.size(); ++i) {
+          p[i] = pred[i] == cls;
+          g[i] = c->label[i] == cls;
+        }
+        cs.per_class.push_back(overlap_metrics(overlap_counts(p, g)));
+      }
+    }
+    for (int cls = 1; cls <= classes; ++cls) cs.dice_2d.push_back(slice_dice(pred, c->label, *c, cls));
+    out.push_back(std::move(cs));
+  }
+  if (mean_loss) *mean_loss = loss_count ? loss_sum / loss_count : 0.0;
+  return out;
+}
+
+double mean_metric(const std::vector<CaseScores>& scores, const std::string& metric) {
+  double sum = 0;
+  int n = 0;
+  for (const auto& cs : scores)
+    for (const auto& m : cs.per_class) {
+      sum += metric_value(m, metric);
+      ++n;
+    }
+  return n ? sum / n : 0.0;
+}
+
+// A progress bar on a terminal, nothing otherwise (the per-epoch log line is always written).
+class ProgressBar {
+ public:
+  ProgressBar() : enabled_(::isatty(STDERR_FILENO) == 1 && spdlog::default_logger()->should_log(spdlog::level::info)) {}
+  void update(int epoch, int epochs, int step, int steps, double loss) {
+    if (!enabled_) return;
+    const auto now = Clock::now();
+    if (step + 1 < steps && std::chrono::duration<double>(now - last_).count() < 0.2) return;
+    last_ = now;
+    const int width = 30, filled = steps ? width * (step + 1) / steps : width;
+    std::fprintf(stderr, "\r  epoch %d/%d [%s%s] %d/%d loss %.4f ", epoch, epochs, std::string(filled, '#').c_str(),
+                 std::string(width - filled, '.').c_str(), step + 1, steps, loss);
+    std::fflush(stderr);
+    dirty_ = true;
+  }
+  void clear() {
+    if (enabled_ && dirty_) {
+      std::fprintf(stderr, "\r%80s\r", "");
+      std::fflush(stderr);
+    }
+    dirty_ = false;
+  }
+
+ private:
+  bool enabled_;
+  bool dirty_ = false;
+  Clock::time_point last_ = Clock::now();
+};
+
+torch::Device pick_device(const RunContext& ctx, const TrainConfig& t) {
+  if (t.device == "cpu") return torch::kCPU;
+  const bool wants_cuda = ctx.device.rfind("cuda", 0) == 0 || (t.device == "cuda" && ctx.device.empty());
+  if (!wants_cuda) return torch::kCPU;
+  if (!torch::cuda::is_available()) {
+    spdlog::warn("device {} requested but this LibTorch build has no CUDA device: training on the CPU", ctx.device);
+    return torch::kCPU;
+  }
+  return torch::Device(ctx.device.rfind("cuda", 0) == 0 ? ctx.device : std::string("cuda:0"));
+}
+
+}  // namespace
+
+TaskResult run_task(const Task& task, const VariantConfig& config, const RunContext& ctx) {
+  const auto task_start = Clock::now();
+  const TrainConfig& tc = config.train;
+  validate_train_config(tc);
+  data::validate_data_config(config.data);
+  const std::string where = "variant " + task.variant + " fold " + std::to_string(task.fold) +
+                            (task.repeat ? " repeat " + std::to_string(task.repeat) : "");
+  if (task.train_cases.empty()) throw std::runtime_error(where + ": the task has no training case");
+
+  const int threads = ctx.threads > 0 ? ctx.threads : (tc.threads > 0 ? tc.threads : 1);
+  torch::set_num_threads(threads);
+  const torch::Device device = pick_device(ctx, tc);
+  if (device.is_cuda() && tc.deterministic) {
+    at::globalContext().setDeterministicCuDNN(true);
+    at::globalContext().setBenchmarkCuDNN(false);
+  }
+  torch::manual_seed(task.seed);
+
+  // Data: every case of the task, preprocessed once and cached (trainer/data/preprocess.hpp).
+  const auto data_start = Clock::now();
+  const data::DatasetInfo info = data::read_dataset(config.data.path);
+  std::map<std::string, const data::CaseEntry*> by_id;
+  for (const auto& c : info.cases) by_id[c.id] = &c;
+  std::map<std::string, data::PreparedCase> prepared;
+  int cached = 0;
+  auto prepare = [&](const std::vector<std::string>& ids, const char* part) {
+    std::vector<const data::PreparedCase*> out;
+    for (const std::string& id : ids) {
+      auto it = by_id.find(id);
+      if (it == by_id.end()) {
+        throw std::runtime_error(where + ": " + part + " case \"" + id + "\" is not in " + info.root + "/dataset.json");
+      }
+      auto p = prepared.find(id);
+      if (p == prepared.end()) {
+        bool hit = false;
+        p = prepared.emplace(id, data::load_case(*it->second, config.data, &hit)).first;
+        cached += hit;
+      }
+      out.push_back(&p->second);
+    }
+    return out;
+  };
+  const auto train_cases = prepare(task.train_cases, "training");
+  const auto val_cases = prepare(task.val_cases, "validation");
+  const auto test_cases = prepare(task.test_cases, "test");
+  const int classes = config.data.foreground_classes();
+  spdlog::debug("{}: {} cases ready in {:.1f} s ({} from the cache)", where, prepared.size(), seconds_since(data_start), cached);
+
+  const data::SliceTensors train_slices = data::stack_cases(train_cases);
+  const data::TrainBatches batches(train_slices, config.data, tc.batch_size, tc.steps_per_epoch, task.seed);
+
+  // Model and optimiser.
+  SegmentationNet net(config.model, output_channels(config));
+  net->to(device);
+  std::int64_t parameters = 0;
+  for (const auto& p : net->parameters())
+    if (p.requires_grad()) parameters += p.numel();
+  std::unique_ptr<torch::optim::Optimizer> opt = make_optimizer(tc, net->parameters());
+
+  TrainState st;
+  st.lr = tc.lr;
+  std::vector<torch::Tensor> best;
+  if (!task.checkpoint_path.empty() && fs::exists(task.checkpoint_path)) {
+    if (load_checkpoint(task.checkpoint_path, task, device, net, *opt, st, best)) {
+      spdlog::info("{}: resuming from {} after epoch {}{}", where, task.checkpoint_path, st.epochs_done,
+                   st.next_step ? " step " + std::to_string(st.next_step) : std::string());
+    }
+  }
+  auto checkpoint = [&] {
+    if (!task.checkpoint_path.empty()) save_checkpoint(task.checkpoint_path, task, net, *opt, st, best);
+  };
+  auto stop_requested = [&] { return ctx.stop && ctx.stop->load(); };
+  const int eval_batch = std::max(tc.batch_size, 8);
+  const bool select_distances = tc.select_metric == "assd" || tc.select_metric == "hd95";
+
+  TaskResult result;
+  ProgressBar bar;
+  for (int epoch = st.epochs_done + 1; epoch <= tc.epochs && !st.finished; ++epoch) {
+    const auto epoch_start = Clock::now();
+    const double lr = tc.scheduler == "cosine" ? cosine_lr(tc, epoch) : st.lr;
+    set_lr(*opt, lr);
+    const std::vector<std::int64_t> order = batches.epoch_order(epoch);
+    const int steps = batches.steps(order);
+    double loss_sum = st.partial_loss_sum;
+    std::int64_t loss_count = st.partial_loss_count;
+    const double carried_seconds = st.partial_seconds;
+    const int first_step = st.next_step;
+    st.next_step = 0;
+    st.partial_loss_sum = 0;
+    st.partial_loss_count = 0;
+    st.partial_seconds = 0;
+
+    net->train();
+    opt->zero_grad();
+    for (int step = first_step; step < steps; ++step) {
+      data::Batch b = batches.get(order, epoch, step);
+      torch::Tensor x = b.images.to(device), y = b.labels.to(device);
+      NetOutput out = net->forward(x);
+      LossTerms terms = compute_loss(out, y, x, config.loss);
+      const double value = terms.total.item<double>();
+      if (!std::isfinite(value)) {
+        throw std::runtime_error(where + ": non-finite loss (" + std::to_string(value) + ") at epoch " + std::to_string(epoch) +
+                                 " step " + std::to_string(step + 1) + " of " + std::to_string(steps) +
+                                 " (lower train.lr, or check the intensity settings data.intensity/data.window_*)");
+      }
+      (tc.accumulate > 1 ? terms.total / tc.accumulate : terms.total).backward();
+      loss_sum += value;
+      ++loss_count;
+      const bool boundary = (step + 1) % tc.accumulate == 0 || step + 1 == steps;
+      if (boundary) {
+        opt->step();
+        opt->zero_grad();
+      }
+      bar.update(epoch, tc.epochs, step, steps, loss_sum / loss_count);
+      if (boundary && step + 1 < steps && stop_requested()) {
+        bar.clear();
+        st.epochs_done = epoch - 1;
+        st.next_step = step + 1;
+        st.partial_loss_sum = loss_sum;
+        st.partial_loss_count = loss_count;
+        st.partial_seconds = carried_seconds + seconds_since(epoch_start);
+        st.train_seconds += seconds_since(epoch_start);
+        checkpoint();
+        throw TaskInterrupted(where + ": stopped at epoch " + std::to_string(epoch) + " step " + std::to_string(step + 1) +
+                              "; checkpoint " + task.checkpoint_path);
+      }
+    }
+    bar.clear();
+
+    // Validation: loss and per-case 3D metrics; the best epoch is selected on train.select_metric.
+    EpochRecord rec;
+    rec.epoch = epoch;
+    rec.train_loss = loss_count ? loss_sum / loss_count : 0.0;
+    rec.lr = lr;
+    double score = 0;
+    if (!val_cases.empty()) {
+      const auto scores = score_cases(net, val_cases, device, eval_batch, classes, select_distances, &config.loss, &rec.val_loss);
+      rec.val_dice = mean_metric(scores, "dice");
+      if (tc.select_metric == "loss") {
+        score = -rec.val_loss;
+      } else {
+        const double v = mean_metric(scores, tc.select_metric);
+        score = metric_higher_is_better(tc.select_metric) ? v : -v;
+      }
+    } else {
+      score = -rec.train_loss;  // no validation cases: the training loss decides (documented in docs/DATA.md)
+    }
+    // Strictly better (ties keep the earlier epoch).
+    if (score > st.best_score || st.best_epoch == 0) {
+      st.best_score = score;
+      st.best_epoch = epoch;
+      st.since_best = 0;
+      best = copy_state(net);
+    } else {
+      ++st.since_best;
+    }
+    if (tc.scheduler == "plateau") {
+      // 002: "multiplied by 0.5 after 50 epochs without improvement on the validation set".
+      if (score > st.plateau_best) {
+        st.plateau_best = score;
+        st.plateau_bad = 0;
+      } else if (++st.plateau_bad >= tc.plateau_patience) {
+        st.lr = std::max(tc.min_lr, st.lr * tc.plateau_factor);
+        st.plateau_bad = 0;
+      }
+    }
+    rec.seconds = carried_seconds + seconds_since(epoch_start);
+    st.train_seconds += seconds_since(epoch_start);
+    st.epochs_done = epoch;
+    if (tc.early_stop_patience > 0 && st.since_best >= tc.early_stop_patience) {
+      spdlog::info("{}: early stop after epoch {} ({} epochs without improvement; best epoch {})", where, epoch, st.since_best,
+                   st.best_epoch);
+      st.finished = true;
+    }
+    if (epoch == tc.epochs) st.finished = true;
+    checkpoint();
+    spdlog::info("{}: epoch {}/{} loss {:.4f} val loss {:.4f} val dice {:.4f} lr {:.3g} ({:.1f} s)", where, epoch, tc.epochs,
+                 rec.train_loss, rec.val_loss, rec.val_dice, lr, rec.seconds);
+    result.epochs.push_back(rec);
+    if (ctx.on_epoch) ctx.on_epoch(rec);
+    if (!st.finished && stop_requested()) {
+      throw TaskInterrupted(where + ": stopped after epoch " + std::to_string(epoch) + "; checkpoint " + task.checkpoint_path);
+    }
+  }
+
+  // Evaluation of the selected epoch on the test cases: whole volumes, every metric, per class.
+  if (!best.empty()) restore_state(net, best);
+  result.best_epoch = st.best_epoch;
+  result.parameters = parameters;
+  result.train_seconds = st.train_seconds;
+  const auto scores = score_cases(net, test_cases, device, eval_batch, classes, true, nullptr, nullptr);
+  std::map<std::pair<std::string, int>, double> sums;
+  double ms = 0;
+  for (const auto& cs : scores) {
+    ms += cs.ms;
+    for (int cls = 1; cls <= classes; ++cls) {
+      for (const auto& name : metric_names()) {
+        const double v = metric_value(cs.per_class[cls - 1], name);
+        result.case_metrics.push_back(CaseMetricValue{cs.id, cls, name, v});
+        sums[{name, cls}] += v;
+      }
+      result.case_metrics.push_back(CaseMetricValue{cs.id, cls, "dice_2d", cs.dice_2d[cls - 1]});
+      sums[{"dice_2d", cls}] += cs.dice_2d[cls - 1];
+    }
+  }
+  if (!scores.empty()) {
+    std::vector<std::string> names = metric_names();
+    names.push_back("dice_2d");
+    for (int cls = 1; cls <= classes; ++cls)
+      for (const auto& name : names) result.fold_metrics.push_back(MetricValue{name, cls, sums[{name, cls}] / scores.size()});
+    result.inference_ms_per_case = ms / scores.size();
+  }
+  spdlog::info("{}: best epoch {}, test dice {:.4f} over {} cases, {:.0f} ms per case, {} parameters ({:.1f} s)", where,
+               result.best_epoch, scores.empty() ? 0.0 : sums[{"dice", 1}] / scores.size(), scores.size(), result.inference_ms_per_case,
+               parameters, seconds_since(task_start));
+  return result;
+}
+
+}  // namespace ablate::trainer
