@@ -1,6 +1,7 @@
 #include "trainer/data/nifti.hpp"
 
 #include <nifti1_io.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <cmath>
@@ -63,6 +64,31 @@ Volume header_of(const nifti_image* nim, const std::string& path) {
   return v;
 }
 
+// Whether a gzip file holds at least `expected` bytes. niftilib zero-fills the data of a truncated .nii.gz
+// silently, so this is checked here: first against the gzip trailer (ISIZE = size mod 2^32, cheap), and
+// only when that disagrees (a truncated file, or a multi-member gzip) by decompressing the whole stream.
+bool gz_complete(const std::string& path, std::uintmax_t expected) {
+  {
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) return false;
+    unsigned char tail[4] = {0, 0, 0, 0};
+    const bool ok = std::fseek(f, -4, SEEK_END) == 0 && std::fread(tail, 1, 4, f) == 4;
+    std::fclose(f);
+    const std::uint32_t isize = tail[0] | (tail[1] << 8) | (tail[2] << 16) | (static_cast<std::uint32_t>(tail[3]) << 24);
+    if (ok && isize == static_cast<std::uint32_t>(expected & 0xFFFFFFFFu)) return true;
+  }
+  gzFile gz = gzopen(path.c_str(), "rb");
+  if (!gz) return false;
+  std::vector<char> buf(1 << 20);
+  std::uintmax_t total = 0;
+  int n = 0;
+  while ((n = gzread(gz, buf.data(), static_cast<unsigned>(buf.size()))) > 0) total += static_cast<std::uintmax_t>(n);
+  int err = Z_OK;
+  gzerror(gz, &err);
+  gzclose(gz);
+  return n == 0 && (err == Z_OK || err == Z_STREAM_END) && total >= expected;
+}
+
 NimPtr open(const std::string& path, bool read_data) {
   quiet_niftilib();
   std::error_code ec;
@@ -82,8 +108,12 @@ NimPtr open(const std::string& path, bool read_data) {
   }
   // niftilib silently reads an uncompressed file that is too short from a shifted offset, so the size
   // is checked here (compressed files fail inside niftilib on a short read).
+  const std::uintmax_t need = static_cast<std::uintmax_t>(nim->iname_offset) + static_cast<std::uintmax_t>(nim->nvox) * nim->nbyper;
+  if (read_data && nim->iname && nifti_is_gzfile(nim->iname) && !gz_complete(nim->iname, need)) {
+    throw std::runtime_error(std::string(nim->iname) + ": truncated or corrupt NIfTI file (the gzip stream ends before the " +
+                             std::to_string(need) + " bytes the header needs)");
+  }
   if (nim->iname && !nifti_is_gzfile(nim->iname)) {
-    std::uintmax_t need = static_cast<std::uintmax_t>(nim->iname_offset) + static_cast<std::uintmax_t>(nim->nvox) * nim->nbyper;
     std::uintmax_t have = fs::file_size(nim->iname, ec);
     if (!ec && have < need) {
       throw std::runtime_error(std::string(nim->iname) + ": truncated NIfTI file (" + std::to_string(have) + " bytes, the header needs " +

@@ -1,5 +1,6 @@
 #include "trainer/data/preprocess.hpp"
 
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -304,7 +305,8 @@ PreparedCase load_case(const CaseEntry& entry, const DataConfig& d, bool* from_c
   // A read-only dataset folder (or full disk) only costs speed: the case is still returned.
   try {
     write_prepared(file, c, key);
-  } catch (const std::exception&) {
+  } catch (const std::exception& e) {
+    spdlog::warn("preprocessing cache not written ({}); the case is preprocessed again next time", e.what());
   }
   return c;
 }
