@@ -1,0 +1,178 @@
+#include "reports/format.hpp"
+
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <vector>
+
+namespace ablate::reports {
+
+std::string fixed(double value, int decimals) {
+  if (std::isnan(value)) return "n/a";
+  if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, value);
+  std::string s = buf;
+  if (s[0] == '-' && s.find_first_not_of("-0.") == std::string::npos) s.erase(0, 1);
+  return s;
+}
+
+std::string number(double value) {
+  if (std::isnan(value)) return "NA";
+  if (std::isinf(value)) return value > 0 ? "Inf" : "-Inf";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.10g", value == 0 ? 0.0 : value);
+  return buf;
+}
+
+std::string latex_escape(const std::string& text) {
+  static const std::map<std::string, std::string> symbols = {
+      {"α", "$\\alpha$"}, {"β", "$\\beta$"},   {"γ", "$\\gamma$"}, {"δ", "$\\delta$"}, {"ε", "$\\epsilon$"},
+      {"λ", "$\\lambda$"}, {"μ", "$\\mu$"},    {"σ", "$\\sigma$"}, {"τ", "$\\tau$"},   {"θ", "$\\theta$"},
+      {"ω", "$\\omega$"}, {"±", "$\\pm$"},     {"×", "$\\times$"}, {"≤", "$\\leq$"},   {"≥", "$\\geq$"},
+      {"✓", "\\checkmark{}"}, {"→", "$\\rightarrow$"}, {"°", "$^{\\circ}$"}};
+  std::string out;
+  for (std::size_t i = 0; i < text.size();) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x80) {
+      std::size_t len = (c >= 0xF0) ? 4 : (c >= 0xE0) ? 3 : (c >= 0xC0) ? 2 : 1;
+      const std::string ch = text.substr(i, len);
+      auto it = symbols.find(ch);
+      out += it != symbols.end() ? it->second : ch;
+      i += len;
+      continue;
+    }
+    switch (c) {
+      case '&': out += "\\&"; break;
+      case '%': out += "\\%"; break;
+      case '$': out += "\\$"; break;
+      case '#': out += "\\#"; break;
+      case '_': out += "\\_"; break;
+      case '{': out += "\\{"; break;
+      case '}': out += "\\}"; break;
+      case '~': out += "\\textasciitilde{}"; break;
+      case '^': out += "\\textasciicircum{}"; break;
+      case '\\': out += "\\textbackslash{}"; break;
+      default: out += static_cast<char>(c);
+    }
+    ++i;
+  }
+  return out;
+}
+
+std::string html_escape(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string csv_field(const std::string& text) {
+  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string json_string(const std::string& text) {
+  std::string out = "\"";
+  for (char c : text) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (u < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", u);
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string slug(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) && u < 0x80) {
+      out += static_cast<char>(std::tolower(u));
+    } else if (!out.empty() && out.back() != '-') {
+      out += '-';
+    }
+  }
+  while (!out.empty() && out.back() == '-') out.pop_back();
+  return out.empty() ? "study" : out;
+}
+
+namespace {
+const std::vector<std::string>& known_metrics() {
+  static const std::vector<std::string> m = {"dice", "iou", "sensitivity", "precision",
+                                             "specificity", "vs", "assd", "hd95"};
+  return m;
+}
+bool ends_with(const std::string& s, const std::string& tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+}  // namespace
+
+std::string metric_display(const std::string& metric) {
+  static const std::map<std::string, std::string> names = {
+      {"dice", "DSC"},         {"iou", "IoU"}, {"sensitivity", "Sens"},   {"precision", "PPV"},
+      {"specificity", "Spec"}, {"vs", "VS"},   {"assd", "ASSD (mm)"}, {"hd95", "HD95 (mm)"}};
+  auto it = names.find(metric);
+  return it != names.end() ? it->second : metric;
+}
+
+bool metric_higher_is_better(const std::string& metric) {
+  static const std::vector<std::string> lower = {"assd", "hd95", "hd", "msd", "asd", "loss"};
+  for (const auto& l : lower)
+    if (metric == l) return false;
+  return !(ends_with(metric, "_loss") || ends_with(metric, "_ms") || ends_with(metric, "_seconds"));
+}
+
+bool metric_is_ratio(const std::string& metric) {
+  return metric == "dice" || metric == "iou" || metric == "sensitivity" || metric == "precision" ||
+         metric == "specificity" || metric == "vs";
+}
+
+int metric_order(const std::string& metric) {
+  const auto& m = known_metrics();
+  for (std::size_t i = 0; i < m.size(); ++i)
+    if (m[i] == metric) return static_cast<int>(i);
+  return static_cast<int>(m.size());
+}
+
+std::string component_display(const std::string& component) {
+  static const std::map<std::string, std::string> names = {
+      {"cc", "CC"}, {"sc", "SC"}, {"mus", "MuS"}, {"ec", "EC"}, {"dws", "DWS"}, {"dspa", "DSPA"},
+      {"ca", "CA"}, {"aux_path", "Aux"}, {"restoration", "Rest."}, {"attention_gates", "AG"}};
+  std::string last = component.substr(component.rfind('.') == std::string::npos ? 0 : component.rfind('.') + 1);
+  auto it = names.find(last);
+  return it != names.end() ? it->second : last;
+}
+
+std::string component_key(const std::string& component) {
+  return component.find('.') == std::string::npos ? "model." + component : component;
+}
+
+}  // namespace ablate::reports

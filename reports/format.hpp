@@ -1,0 +1,45 @@
+// Text helpers of the report writers: fixed number formatting (locale-free, no "-0.00"), escaping for
+// LaTeX, HTML/SVG, CSV and JSON, file-name slugs and the display names of metrics and components.
+#pragma once
+
+#include <string>
+
+namespace ablate::reports {
+
+// printf("%.*f") without a negative zero ("-0.00" -> "0.00"); "n/a" for NaN.
+std::string fixed(double value, int decimals);
+// Shortest round-trip-ish form for data files: printf("%.10g"); "NA" for NaN (read as missing by
+// pandas and R).
+std::string number(double value);
+
+// LaTeX text mode. The ten special characters are escaped; Greek letters and the symbols ±, ×, ≤, ≥,
+// ✓ become math-mode commands ($\alpha$, $\pm$, ...) so that the output compiles with pdfLaTeX as
+// well; any other non-ASCII character is kept as UTF-8 (inputenc's utf8 default).
+std::string latex_escape(const std::string& text);
+// &, <, >, " and ' for HTML and SVG (XML) text and attributes.
+std::string html_escape(const std::string& text);
+// RFC 4180: quoted when it holds a comma, quote, CR or LF.
+std::string csv_field(const std::string& text);
+// A JSON string literal (with the quotes).
+std::string json_string(const std::string& text);
+// Lower-case ASCII letters, digits and '-' (file names of per-study artefacts).
+std::string slug(const std::string& text);
+
+// Display name of a stored metric (dice -> DSC, sensitivity -> Sens, precision -> PPV as in 001
+// Table II; vs -> VS, assd -> ASSD (mm) ...); unknown names are shown as stored.
+std::string metric_display(const std::string& metric);
+// Whether a larger value is better: false for the surface distances (assd, hd95, msd, asd, hd) and
+// anything ending in "_loss", "_ms" or "_seconds".
+bool metric_higher_is_better(const std::string& metric);
+// Whether a metric is a ratio in [0, 1] that report.percent shows as a percentage.
+bool metric_is_ratio(const std::string& metric);
+// Position of a metric in the fixed display order (dice, iou, sensitivity, precision, specificity, vs,
+// assd, hd95); unknown metrics come after, alphabetically.
+int metric_order(const std::string& metric);
+// Display name of a component column: cc -> CC, sc -> SC, mus -> MuS, ec -> EC, dws -> DWS; a dotted
+// key shows its last part.
+std::string component_display(const std::string& component);
+// The canonical key of a component column: "cc" -> "model.cc"; dotted keys are kept.
+std::string component_key(const std::string& component);
+
+}  // namespace ablate::reports

@@ -1,2 +1,0 @@
-// placeholder until reports land
-namespace ablate::reports { int reports_placeholder() { return 0; } }

@@ -1,0 +1,556 @@
+// Box-plot data and SVG (002 Fig. 4), convergence curves, the sensitivity table and curve of a swept
+// key (001 Fig. 5) and the parameters / inference time table (003 Table 6).
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "ablations/study.hpp"
+#include "reports/format.hpp"
+#include "reports/report.hpp"
+#include "reports/study_index.hpp"
+
+namespace ablate::reports {
+
+namespace {
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// Tableau 10: distinguishable, colour-blind friendlier than the default rainbow.
+const char* colour(std::size_t i) {
+  static const char* palette[] = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
+                                  "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"};
+  return palette[i % 10];
+}
+
+std::string c1(double v) { return fixed(v, 1); }
+
+struct Axis {
+  double lo = 0, hi = 1;
+  std::vector<double> ticks;
+  int decimals = 0;
+};
+// Ticks at 1, 2 or 5 times a power of ten, about five of them, covering [lo, hi].
+Axis nice_axis(double lo, double hi) {
+  Axis a;
+  if (!std::isfinite(lo) || !std::isfinite(hi)) lo = 0, hi = 1;
+  if (hi - lo < 1e-12) {
+    const double pad = std::fabs(lo) > 0 ? std::fabs(lo) * 0.05 : 0.5;
+    lo -= pad, hi += pad;
+  }
+  const double raw = (hi - lo) / 5;
+  const double mag = std::pow(10.0, std::floor(std::log10(raw)));
+  const double f = raw / mag;
+  const double step = (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag;
+  a.lo = std::floor(lo / step) * step;
+  a.hi = std::ceil(hi / step) * step;
+  for (int i = 0; a.lo + i * step <= a.hi + step * 1e-9; ++i) a.ticks.push_back(a.lo + i * step);
+  a.decimals = std::max(0, static_cast<int>(-std::floor(std::log10(step) + 1e-9)));
+  return a;
+}
+
+std::string svg_open(double w, double h) {
+  return "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + c1(w) + "\" height=\"" + c1(h) + "\" viewBox=\"0 0 " +
+         c1(w) + " " + c1(h) + "\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">\n" +
+         "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
+}
+
+void svg_text(std::ostringstream& o, double x, double y, const std::string& text, const std::string& anchor = "middle",
+              const std::string& extra = "") {
+  o << "<text x=\"" << c1(x) << "\" y=\"" << c1(y) << "\" text-anchor=\"" << anchor << "\"" << extra << ">"
+    << html_escape(text) << "</text>\n";
+}
+
+// Frame, y grid and tick labels of a panel; returns the y mapping.
+struct Frame {
+  double x0, y0, w, h;
+  Axis y;
+  double map_y(double v) const { return y0 + h - (v - y.lo) / (y.hi - y.lo) * h; }
+};
+void draw_frame(std::ostringstream& o, const Frame& f, const std::string& title, const std::string& y_label) {
+  for (double t : f.y.ticks) {
+    const double py = f.map_y(t);
+    o << "<line x1=\"" << c1(f.x0) << "\" y1=\"" << c1(py) << "\" x2=\"" << c1(f.x0 + f.w) << "\" y2=\"" << c1(py)
+      << "\" stroke=\"#e0e0e0\"/>\n";
+    svg_text(o, f.x0 - 6, py + 4, fixed(t, f.y.decimals), "end");
+  }
+  o << "<rect x=\"" << c1(f.x0) << "\" y=\"" << c1(f.y0) << "\" width=\"" << c1(f.w) << "\" height=\"" << c1(f.h)
+    << "\" fill=\"none\" stroke=\"#333\"/>\n";
+  svg_text(o, f.x0 + f.w / 2, f.y0 - 10, title, "middle", " font-weight=\"bold\" font-size=\"14\"");
+  const double ly = f.y0 + f.h / 2;
+  o << "<text x=\"" << c1(f.x0 - 48) << "\" y=\"" << c1(ly) << "\" text-anchor=\"middle\" transform=\"rotate(-90 "
+    << c1(f.x0 - 48) << " " << c1(ly) << ")\">" << html_escape(y_label) << "</text>\n";
+}
+
+struct LinePoint {
+  double x, y, err;
+};
+struct LineSeries {
+  std::string name;
+  std::vector<LinePoint> points;
+};
+// One line panel with error bars (err = NaN: none).
+void draw_line_panel(std::ostringstream& o, double x0, double y0, double w, double h, const std::string& title,
+                     const std::string& x_label, const std::string& y_label, const std::vector<LineSeries>& series) {
+  double xlo = std::numeric_limits<double>::infinity(), xhi = -xlo, ylo = xlo, yhi = -xlo;
+  for (const auto& s : series)
+    for (const auto& p : s.points) {
+      if (!std::isfinite(p.y)) continue;
+      const double e = std::isfinite(p.err) ? p.err : 0;
+      xlo = std::min(xlo, p.x), xhi = std::max(xhi, p.x);
+      ylo = std::min(ylo, p.y - e), yhi = std::max(yhi, p.y + e);
+    }
+  Frame f{x0, y0, w, h, nice_axis(ylo, yhi)};
+  draw_frame(o, f, title, y_label);
+  const Axis xa = nice_axis(xlo, xhi);
+  auto map_x = [&](double v) { return x0 + (v - xa.lo) / (xa.hi - xa.lo) * w; };
+  for (double t : xa.ticks) svg_text(o, map_x(t), y0 + h + 16, fixed(t, xa.decimals));
+  svg_text(o, x0 + w / 2, y0 + h + 34, x_label);
+  if (!std::isfinite(ylo)) {
+    svg_text(o, x0 + w / 2, y0 + h / 2, "n/a: no data", "middle", " fill=\"#888\"");
+    return;
+  }
+  for (std::size_t i = 0; i < series.size(); ++i) {
+    std::string pts;
+    for (const auto& p : series[i].points) {
+      if (!std::isfinite(p.y)) continue;
+      pts += (pts.empty() ? "" : " ") + c1(map_x(p.x)) + "," + c1(f.map_y(p.y));
+      if (std::isfinite(p.err) && p.err > 0)
+        o << "<line x1=\"" << c1(map_x(p.x)) << "\" y1=\"" << c1(f.map_y(p.y - p.err)) << "\" x2=\"" << c1(map_x(p.x))
+          << "\" y2=\"" << c1(f.map_y(p.y + p.err)) << "\" stroke=\"" << colour(i) << "\" stroke-width=\"1\"/>\n";
+      o << "<circle cx=\"" << c1(map_x(p.x)) << "\" cy=\"" << c1(f.map_y(p.y)) << "\" r=\"2.5\" fill=\"" << colour(i)
+        << "\"/>\n";
+    }
+    o << "<polyline points=\"" << pts << "\" fill=\"none\" stroke=\"" << colour(i) << "\" stroke-width=\"2\"/>\n";
+  }
+}
+
+// Legend in a column to the right of x.
+void draw_legend(std::ostringstream& o, double x, double y, const std::vector<std::string>& names) {
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    const double yy = y + 18.0 * static_cast<double>(i);
+    o << "<rect x=\"" << c1(x) << "\" y=\"" << c1(yy - 9) << "\" width=\"14\" height=\"10\" fill=\"" << colour(i)
+      << "\"/>\n";
+    svg_text(o, x + 20, yy, names[i], "start");
+  }
+}
+
+double text_width(const std::string& s) {
+  double n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;  // UTF-8 code points
+  return 7.0 * n;
+}
+
+bool parse_number(const std::string& literal, double& out) {
+  if (literal.empty()) return false;
+  char* end = nullptr;
+  out = std::strtod(literal.c_str(), &end);
+  return end && *end == '\0' && std::isfinite(out);
+}
+}  // namespace
+
+// ---- box plots -------------------------------------------------------------------------------------
+
+std::vector<BoxRow> box_rows(const db::StudyData& study) {
+  StudyIndex index(study);
+  std::vector<std::string> metrics(index.metrics().begin(), index.metrics().end());
+  std::stable_sort(metrics.begin(), metrics.end(),
+                   [](const auto& a, const auto& b) { return metric_order(a) < metric_order(b); });
+  ReportConfig none;
+  none.rows.clear();
+  std::vector<std::string> variants = variant_order({study}, none, nullptr);
+  // Variants with rows but without a variants entry come last, by name.
+  std::set<std::string> listed(variants.begin(), variants.end());
+  for (const auto& [key, s] : index.series())
+    if (!listed.count(key.variant)) listed.insert(key.variant), variants.push_back(key.variant);
+  std::vector<BoxRow> out;
+  for (const auto& metric : metrics)
+    for (int cls : index.classes())
+      for (const auto& v : variants) {
+        const Series* s = index.find(v, cls, metric);
+        if (!s || s->cases.empty()) continue;
+        BoxRow row{study.study, v, index.label(v), metric, cls, {}};
+        std::vector<double> values;
+        values.reserve(s->cases.size());
+        for (const auto& [k, x] : s->cases) values.push_back(x);
+        row.stats = box_stats(std::move(values));
+        out.push_back(std::move(row));
+      }
+  return out;
+}
+
+std::string box_csv(const std::vector<BoxRow>& rows) {
+  std::ostringstream o;
+  o << "study,variant,label,metric,class,n,min,q1,median,q3,max,whisker_low,whisker_high,n_outliers,outliers\n";
+  for (const auto& r : rows) {
+    const auto& b = r.stats;
+    std::string outliers;
+    for (double x : b.outliers) outliers += (outliers.empty() ? "" : ";") + number(x);
+    o << csv_field(r.study) << ',' << csv_field(r.variant) << ',' << csv_field(r.label) << ',' << csv_field(r.metric)
+      << ',' << r.cls << ',' << b.n << ',' << number(b.min) << ',' << number(b.q1) << ',' << number(b.median) << ','
+      << number(b.q3) << ',' << number(b.max) << ',' << number(b.whisker_low) << ',' << number(b.whisker_high) << ','
+      << b.outliers.size() << ',' << outliers << '\n';
+  }
+  return o.str();
+}
+
+std::string box_json(const std::vector<BoxRow>& rows) {
+  auto num = [](double x) { return std::isfinite(x) ? number(x) : std::string("null"); };
+  std::ostringstream o;
+  o << "[";
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const auto& r = rows[i];
+    const auto& b = r.stats;
+    o << (i ? ",\n " : "\n ") << "{\"study\": " << json_string(r.study) << ", \"variant\": " << json_string(r.variant)
+      << ", \"label\": " << json_string(r.label) << ", \"metric\": " << json_string(r.metric)
+      << ", \"class\": " << r.cls << ", \"n\": " << b.n << ", \"min\": " << num(b.min) << ", \"q1\": " << num(b.q1)
+      << ", \"median\": " << num(b.median) << ", \"q3\": " << num(b.q3) << ", \"max\": " << num(b.max)
+      << ", \"whisker_low\": " << num(b.whisker_low) << ", \"whisker_high\": " << num(b.whisker_high)
+      << ", \"outliers\": [";
+    for (std::size_t k = 0; k < b.outliers.size(); ++k) o << (k ? ", " : "") << num(b.outliers[k]);
+    o << "]}";
+  }
+  o << (rows.empty() ? "]\n" : "\n]\n");
+  return o.str();
+}
+
+std::string box_svg(const std::string& title, const std::vector<BoxRow>& rows) {
+  // Panels: one per (metric, class), in the order of the rows.
+  std::vector<std::pair<std::string, int>> panels;
+  for (const auto& r : rows)
+    if (std::find(panels.begin(), panels.end(), std::make_pair(r.metric, r.cls)) == panels.end())
+      panels.push_back({r.metric, r.cls});
+  std::set<int> classes;
+  for (const auto& r : rows) classes.insert(r.cls);
+  std::size_t max_variants = 1;
+  double label_w = 40;
+  for (const auto& [m, c] : panels) {
+    std::size_t n = 0;
+    for (const auto& r : rows)
+      if (r.metric == m && r.cls == c) ++n, label_w = std::max(label_w, text_width(r.label));
+    max_variants = std::max(max_variants, n);
+  }
+  const double slot = 56, panel_w = std::max(220.0, slot * static_cast<double>(max_variants)), panel_h = 260;
+  const double margin_l = 70, gap = 90, top = 60;
+  const double label_h = std::min(label_w, 220.0) * 0.72 + 20;  // labels rotated by -45 degrees
+  const std::size_t per_row = std::max<std::size_t>(1, static_cast<std::size_t>(1200 / (panel_w + gap)));
+  const std::size_t n_rows = panels.empty() ? 1 : (panels.size() + per_row - 1) / per_row;
+  const double width = margin_l + static_cast<double>(std::min(per_row, std::max<std::size_t>(1, panels.size()))) * (panel_w + gap);
+  const double height = top + static_cast<double>(n_rows) * (panel_h + label_h + 50);
+  std::ostringstream o;
+  o << svg_open(width, height);
+  svg_text(o, width / 2, 24, title, "middle", " font-weight=\"bold\" font-size=\"16\"");
+  if (panels.empty()) {
+    svg_text(o, width / 2, top + 40, "n/a: no per-case metrics stored", "middle", " fill=\"#888\"");
+    o << "</svg>\n";
+    return o.str();
+  }
+  for (std::size_t p = 0; p < panels.size(); ++p) {
+    const auto& [metric, cls] = panels[p];
+    std::vector<const BoxRow*> boxes;
+    double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+    for (const auto& r : rows)
+      if (r.metric == metric && r.cls == cls && r.stats.n > 0) {
+        boxes.push_back(&r);
+        lo = std::min(lo, r.stats.min), hi = std::max(hi, r.stats.max);
+      }
+    const double x0 = margin_l + static_cast<double>(p % per_row) * (panel_w + gap);
+    const double y0 = top + 20 + static_cast<double>(p / per_row) * (panel_h + label_h + 50);
+    Frame f{x0, y0, panel_w, panel_h, nice_axis(lo, hi)};
+    const std::string panel_title = metric_display(metric) + (classes.size() > 1 ? " (class " + std::to_string(cls) + ")" : "");
+    draw_frame(o, f, panel_title, metric_display(metric));
+    const double step = panel_w / static_cast<double>(std::max<std::size_t>(1, boxes.size()));
+    for (std::size_t i = 0; i < boxes.size(); ++i) {
+      const BoxStats& b = boxes[i]->stats;
+      const double cx = x0 + step * (static_cast<double>(i) + 0.5), bw = std::min(36.0, step * 0.6);
+      const std::string col = colour(i);
+      // Whiskers, box, median, outliers.
+      o << "<line x1=\"" << c1(cx) << "\" y1=\"" << c1(f.map_y(b.whisker_low)) << "\" x2=\"" << c1(cx) << "\" y2=\""
+        << c1(f.map_y(b.whisker_high)) << "\" stroke=\"#333\"/>\n";
+      for (double wv : {b.whisker_low, b.whisker_high})
+        o << "<line x1=\"" << c1(cx - bw / 4) << "\" y1=\"" << c1(f.map_y(wv)) << "\" x2=\"" << c1(cx + bw / 4)
+          << "\" y2=\"" << c1(f.map_y(wv)) << "\" stroke=\"#333\"/>\n";
+      o << "<rect x=\"" << c1(cx - bw / 2) << "\" y=\"" << c1(f.map_y(b.q3)) << "\" width=\"" << c1(bw)
+        << "\" height=\"" << c1(std::max(0.5, f.map_y(b.q1) - f.map_y(b.q3))) << "\" fill=\"" << col
+        << "\" fill-opacity=\"0.6\" stroke=\"#333\"/>\n";
+      o << "<line x1=\"" << c1(cx - bw / 2) << "\" y1=\"" << c1(f.map_y(b.median)) << "\" x2=\"" << c1(cx + bw / 2)
+        << "\" y2=\"" << c1(f.map_y(b.median)) << "\" stroke=\"#000\" stroke-width=\"2\"/>\n";
+      for (double ov : b.outliers)
+        o << "<circle cx=\"" << c1(cx) << "\" cy=\"" << c1(f.map_y(ov)) << "\" r=\"2.5\" fill=\"none\" stroke=\""
+          << col << "\"/>\n";
+      const double ly = y0 + panel_h + 14;
+      o << "<text x=\"" << c1(cx) << "\" y=\"" << c1(ly) << "\" text-anchor=\"end\" transform=\"rotate(-45 "
+        << c1(cx) << " " << c1(ly) << ")\">" << html_escape(boxes[i]->label) << "</text>\n";
+      svg_text(o, cx, y0 + 14, "n=" + std::to_string(b.n), "middle", " font-size=\"10\" fill=\"#666\"");
+    }
+  }
+  o << "</svg>\n";
+  return o.str();
+}
+
+// ---- convergence -----------------------------------------------------------------------------------
+
+namespace {
+struct EpochStats {
+  std::vector<double> val_dice, train_loss, val_loss;
+};
+// variant -> epoch -> values over (fold, repeat); variants in study order.
+std::vector<std::pair<std::string, std::map<int, EpochStats>>> epochs_by_variant(const db::StudyData& study) {
+  std::map<std::string, std::map<int, EpochStats>> by;
+  std::vector<db::EpochRow> rows = study.epochs;
+  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.variant, a.epoch, a.fold, a.repeat) < std::tie(b.variant, b.epoch, b.fold, b.repeat);
+  });
+  for (const auto& r : rows) {
+    auto& e = by[r.variant][r.epoch];
+    e.val_dice.push_back(r.val_dice);
+    e.train_loss.push_back(r.train_loss);
+    e.val_loss.push_back(r.val_loss);
+  }
+  std::vector<std::pair<std::string, std::map<int, EpochStats>>> out;
+  ReportConfig none;
+  for (const auto& v : variant_order({study}, none, nullptr)) {
+    auto it = by.find(v);
+    if (it != by.end()) out.push_back(*it), by.erase(it);
+  }
+  for (auto& rest : by) out.push_back(rest);
+  return out;
+}
+}  // namespace
+
+std::string convergence_csv(const db::StudyData& study) {
+  std::ostringstream o;
+  o << "study,variant,epoch,n,val_dice_mean,val_dice_sd,train_loss_mean,val_loss_mean\n";
+  for (const auto& [variant, epochs] : epochs_by_variant(study))
+    for (const auto& [epoch, e] : epochs) {
+      const MeanSd d = mean_sd(e.val_dice);
+      o << csv_field(study.study) << ',' << csv_field(variant) << ',' << epoch << ',' << d.n << ',' << number(d.mean)
+        << ',' << number(d.sd) << ',' << number(mean_sd(e.train_loss).mean) << ','
+        << number(mean_sd(e.val_loss).mean) << '\n';
+    }
+  return o.str();
+}
+
+std::string convergence_svg(const db::StudyData& study) {
+  StudyIndex index(study);
+  std::vector<LineSeries> series;
+  std::vector<std::string> names;
+  for (const auto& [variant, epochs] : epochs_by_variant(study)) {
+    LineSeries s{index.label(variant), {}};
+    for (const auto& [epoch, e] : epochs) s.points.push_back({static_cast<double>(epoch), mean_sd(e.val_dice).mean, kNaN});
+    names.push_back(s.name);
+    series.push_back(std::move(s));
+  }
+  double legend_w = 0;
+  for (const auto& n : names) legend_w = std::max(legend_w, text_width(n));
+  const double w = 520, h = 320, x0 = 70, y0 = 60;
+  const double width = x0 + w + 30 + legend_w + 40, height = std::max(y0 + h + 60, 60 + 18.0 * names.size());
+  std::ostringstream o;
+  o << svg_open(width, height);
+  draw_line_panel(o, x0, y0, w, h, "Validation Dice per epoch: " + study.study, "epoch",
+                  "validation Dice (mean over folds)", series);
+  draw_legend(o, x0 + w + 30, y0 + 10, names);
+  o << "</svg>\n";
+  return o.str();
+}
+
+// ---- sensitivity -----------------------------------------------------------------------------------
+
+SensitivityTable sensitivity_table(const db::StudyData& study, const ReportConfig& config, const std::string& key) {
+  SensitivityTable t;
+  t.study = study.study;
+  t.key = key;
+  t.metrics = config.metrics;
+  t.decimals = std::clamp(config.decimals, 0, 10);
+  StudyIndex index(study);
+  const int cls = index.classes().empty() ? 1 : *index.classes().begin();
+  const std::string aggregate = config.aggregate == "cases" ? "cases" : "folds";
+  // Series: the variants that agree on every key but the swept one.
+  std::map<std::string, std::size_t> series_of;
+  std::vector<std::map<std::string, std::string>> series_values;
+  std::vector<db::VariantRow> variants = study.variants;
+  std::stable_sort(variants.begin(), variants.end(), [](const auto& a, const auto& b) { return a.ordinal < b.ordinal; });
+  for (const auto& v : variants) {
+    std::map<std::string, std::string> values;
+    try {
+      values = canonical_values(v.canonical);
+    } catch (const std::exception&) {
+      continue;
+    }
+    auto it = values.find(key);
+    double x = 0;
+    if (it == values.end() || !parse_number(it->second, x)) continue;
+    values.erase(it);
+    std::string signature;
+    for (const auto& [k, val] : values) signature += k + "=" + val + "\n";
+    auto [pos, fresh] = series_of.emplace(signature, t.series.size());
+    if (fresh) t.series.push_back({}), series_values.push_back(values);
+    SensitivityPoint p{x, v.name, {}};
+    for (const auto& m : t.metrics) {
+      std::vector<double> vals = index.values(v.name, cls, m, aggregate);
+      const double scale = config.percent && metric_is_ratio(m) ? 100.0 : 1.0;
+      for (double& d : vals) d *= scale;
+      p.metrics.push_back(mean_sd(vals));
+    }
+    t.series[pos->second].points.push_back(p);
+  }
+  // Labels: the keys whose values set the series apart.
+  if (t.series.size() > 1) {
+    std::set<std::string> keys;
+    for (const auto& vals : series_values)
+      for (const auto& [k, v] : vals) keys.insert(k);
+    std::vector<std::string> differing;
+    for (const auto& k : keys) {
+      std::set<std::string> seen;
+      for (const auto& vals : series_values) seen.insert(vals.count(k) ? vals.at(k) : "");
+      if (seen.size() > 1) differing.push_back(k);
+    }
+    for (std::size_t s = 0; s < t.series.size(); ++s) {
+      std::string label;
+      for (const auto& k : differing)
+        label += (label.empty() ? "" : ", ") + k + "=" + (series_values[s].count(k) ? series_values[s].at(k) : "?");
+      t.series[s].label = label;
+    }
+  }
+  for (auto& s : t.series)
+    std::stable_sort(s.points.begin(), s.points.end(), [](const auto& a, const auto& b) { return a.x < b.x; });
+  return t;
+}
+
+std::string render_sensitivity_markdown(const SensitivityTable& t) {
+  std::ostringstream o;
+  const bool several = t.series.size() > 1;
+  o << "| " << t.key << " |" << (several ? " series |" : "");
+  for (const auto& m : t.metrics) o << ' ' << metric_display(m) << " |";
+  o << "\n|---:|" << (several ? ":---|" : "");
+  for (std::size_t i = 0; i < t.metrics.size(); ++i) o << "---:|";
+  o << '\n';
+  for (const auto& s : t.series)
+    for (const auto& p : s.points) {
+      o << "| " << number(p.x) << " |" << (several ? " " + s.label + " |" : "");
+      for (const auto& m : p.metrics) {
+        std::string v = fixed(m.mean, t.decimals);
+        if (m.n > 1) v += " ± " + fixed(m.sd, t.decimals);
+        o << ' ' << v << " |";
+      }
+      o << '\n';
+    }
+  if (t.series.empty()) {
+    o << "| n/a |";
+    for (std::size_t i = 0; i < t.metrics.size(); ++i) o << " n/a |";
+    o << '\n';
+  }
+  return o.str();
+}
+
+std::string render_sensitivity_csv(const SensitivityTable& t) {
+  std::ostringstream o;
+  o << "study,key,series,x,variant,metric,n,mean,sd\n";
+  for (const auto& s : t.series)
+    for (const auto& p : s.points)
+      for (std::size_t m = 0; m < t.metrics.size(); ++m)
+        o << csv_field(t.study) << ',' << csv_field(t.key) << ',' << csv_field(s.label) << ',' << number(p.x) << ','
+          << csv_field(p.variant) << ',' << csv_field(t.metrics[m]) << ',' << p.metrics[m].n << ','
+          << number(p.metrics[m].mean) << ',' << number(p.metrics[m].sd) << '\n';
+  return o.str();
+}
+
+std::string sensitivity_svg(const SensitivityTable& t) {
+  const double w = 360, h = 260, gap = 90, x0 = 70, y0 = 70;
+  std::vector<std::string> names;
+  for (std::size_t s = 0; s < t.series.size(); ++s)
+    names.push_back(t.series[s].label.empty() ? t.study : t.series[s].label);
+  double legend_w = 0;
+  for (const auto& n : names) legend_w = std::max(legend_w, text_width(n));
+  const std::size_t panels = std::max<std::size_t>(1, t.metrics.size());
+  const double width = x0 + static_cast<double>(panels) * (w + gap) + legend_w + 20;
+  const double height = std::max(y0 + h + 60, y0 + 18.0 * names.size() + 20);
+  std::ostringstream o;
+  o << svg_open(width, height);
+  svg_text(o, width / 2, 24, "Sensitivity to " + t.key + ": " + t.study, "middle", " font-weight=\"bold\" font-size=\"16\"");
+  for (std::size_t m = 0; m < t.metrics.size(); ++m) {
+    std::vector<LineSeries> series;
+    for (std::size_t s = 0; s < t.series.size(); ++s) {
+      LineSeries ls{names[s], {}};
+      for (const auto& p : t.series[s].points) ls.points.push_back({p.x, p.metrics[m].mean, p.metrics[m].n > 1 ? p.metrics[m].sd : kNaN});
+      series.push_back(std::move(ls));
+    }
+    draw_line_panel(o, x0 + static_cast<double>(m) * (w + gap), y0, w, h, metric_display(t.metrics[m]), t.key,
+                    metric_display(t.metrics[m]), series);
+  }
+  draw_legend(o, x0 + static_cast<double>(panels) * (w + gap) - gap + 20, y0 + 10, names);
+  o << "</svg>\n";
+  return o.str();
+}
+
+// ---- parameters / inference time (003 Table 6) -----------------------------------------------------
+
+namespace {
+struct ModelLine {
+  std::string variant, label;
+  double params_m = kNaN, ms = kNaN;
+  std::vector<MeanSd> metrics;
+};
+std::vector<ModelLine> model_lines(const db::StudyData& study, const ReportConfig& config) {
+  StudyIndex index(study);
+  const int cls = index.classes().empty() ? 1 : *index.classes().begin();
+  const std::string aggregate = config.aggregate == "cases" ? "cases" : "folds";
+  std::map<std::string, const db::ModelFactRow*> facts;
+  for (const auto& f : study.model_facts)
+    if (!facts.count(f.variant)) facts[f.variant] = &f;
+  std::vector<ModelLine> out;
+  for (const auto& v : variant_order({study}, config, nullptr)) {
+    ModelLine l{v, index.label(v), kNaN, kNaN, {}};
+    auto it = facts.find(v);
+    if (it != facts.end()) {
+      l.params_m = static_cast<double>(it->second->parameters) / 1e6;
+      l.ms = it->second->inference_ms_per_case;
+    }
+    for (const auto& m : config.metrics) {
+      std::vector<double> vals = index.values(v, cls, m, aggregate);
+      const double scale = config.percent && metric_is_ratio(m) ? 100.0 : 1.0;
+      for (double& d : vals) d *= scale;
+      l.metrics.push_back(mean_sd(vals));
+    }
+    out.push_back(std::move(l));
+  }
+  return out;
+}
+}  // namespace
+
+std::string render_model_markdown(const db::StudyData& study, const ReportConfig& config) {
+  const int dec = std::clamp(config.decimals, 0, 10);
+  std::ostringstream o;
+  o << "| Method | Parameters (M) | Inference (ms/case) ↓ |";
+  for (const auto& m : config.metrics) o << ' ' << metric_display(m) << " |";
+  o << "\n|:---|---:|---:|";
+  for (std::size_t i = 0; i < config.metrics.size(); ++i) o << "---:|";
+  o << '\n';
+  const auto lines = model_lines(study, config);
+  for (const auto& l : lines) {
+    o << "| " << l.label << " | " << fixed(l.params_m, 4) << " | " << fixed(l.ms, 2) << " |";
+    for (const auto& m : l.metrics) {
+      std::string v = fixed(m.mean, dec);
+      if (m.n > 1) v += " ± " + fixed(m.sd, dec);
+      o << ' ' << v << " |";
+    }
+    o << '\n';
+  }
+  if (lines.empty()) o << "| n/a | n/a | n/a |" << '\n';
+  return o.str();
+}
+
+std::string render_model_csv(const db::StudyData& study, const ReportConfig& config) {
+  std::ostringstream o;
+  o << "study,variant,label,parameters_m,inference_ms_per_case,metric,n,mean,sd\n";
+  for (const auto& l : model_lines(study, config))
+    for (std::size_t m = 0; m < config.metrics.size(); ++m)
+      o << csv_field(study.study) << ',' << csv_field(l.variant) << ',' << csv_field(l.label) << ','
+        << number(l.params_m) << ',' << number(l.ms) << ',' << csv_field(config.metrics[m]) << ','
+        << l.metrics[m].n << ',' << number(l.metrics[m].mean) << ',' << number(l.metrics[m].sd) << '\n';
+  return o.str();
+}
+
+}  // namespace ablate::reports

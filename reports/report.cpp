@@ -1,0 +1,315 @@
+// Layout from the stored study text, and write_report: every artefact of docs/REPORTS.md into one folder.
+#include "reports/report.hpp"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+
+#include "ablations/study.hpp"
+#include "reports/format.hpp"
+
+namespace ablate::reports {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// The [report] table alone, for study texts that no longer load as a whole (a missing include).
+ReportConfig report_section_only(const std::string& text, const std::string& file) {
+  ReportConfig c;
+  toml::table doc;
+  try {
+    doc = toml::parse(text, file);
+  } catch (const toml::parse_error& e) {
+    throw std::runtime_error(std::string(e.description()));
+  }
+  const toml::table* r = doc["report"].as_table();
+  if (!r) return c;
+  auto strings = [&](const char* key, std::vector<std::string>& out) {
+    if (const toml::array* a = (*r)[key].as_array()) {
+      out.clear();
+      for (const auto& e : *a)
+        if (auto s = e.value<std::string>()) out.push_back(*s);
+    }
+  };
+  strings("metrics", c.metrics);
+  strings("components", c.components);
+  strings("rows", c.rows);
+  if (auto v = (*r)["decimals"].value<std::int64_t>()) c.decimals = static_cast<int>(std::clamp<std::int64_t>(*v, 0, 10));
+  if (auto v = (*r)["percent"].value<bool>()) c.percent = *v;
+  if (auto v = (*r)["baseline"].value<std::string>()) c.baseline = *v;
+  if (auto v = (*r)["aggregate"].value<std::string>()) c.aggregate = *v == "cases" ? "cases" : "folds";
+  if (auto v = (*r)["sweep_key"].value<std::string>()) c.sweep_key = *v;
+  return c;
+}
+
+void write_file(const fs::path& path, const std::string& text, std::vector<std::string>& files) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) throw std::runtime_error("cannot write " + path.string() + ": " + std::strerror(errno));
+  out << text;
+  out.close();
+  if (!out) throw std::runtime_error("cannot write " + path.string() + ": " + std::strerror(errno));
+  files.push_back(path.string());
+}
+
+// A pipe table as written by the Markdown renderers -> an HTML table.
+std::string markdown_table_to_html(const std::string& md) {
+  std::istringstream in(md);
+  std::string line;
+  std::ostringstream o;
+  int row = 0;
+  o << "<table class=\"cmp\">\n";
+  while (std::getline(in, line)) {
+    if (line.size() < 2 || line[0] != '|') continue;
+    ++row;
+    if (row == 2) continue;  // alignment line
+    std::vector<std::string> cells;
+    std::string cur;
+    for (std::size_t i = 1; i < line.size(); ++i) {
+      if (line[i] == '\\' && i + 1 < line.size() && line[i + 1] == '|') {
+        cur += '|', ++i;
+      } else if (line[i] == '|') {
+        cells.push_back(cur), cur.clear();
+      } else {
+        cur += line[i];
+      }
+    }
+    o << "<tr>";
+    for (auto& c : cells) {
+      const auto b = c.find_first_not_of(' '), e = c.find_last_not_of(' ');
+      c = b == std::string::npos ? "" : c.substr(b, e - b + 1);
+      const char* tag = row == 1 ? "th" : "td";
+      o << '<' << tag << '>' << html_escape(c) << "</" << tag << '>';
+    }
+    o << "</tr>\n";
+  }
+  o << "</table>\n";
+  return o.str();
+}
+
+std::string significance_html(const std::vector<SignificanceRow>& rows) {
+  if (rows.empty()) return "<p class=\"na\">n/a: no paired comparison against a baseline</p>\n";
+  std::ostringstream o;
+  o << "<table class=\"cmp\">\n<tr><th>Study</th><th>Class</th><th>Metric</th><th>Variant</th><th>Baseline</th>"
+       "<th>Paired by</th><th>n</th><th>Mean diff.</th><th>Wilcoxon V</th><th>p</th><th>p (Holm)</th>"
+       "<th>t</th><th>df</th><th>p</th><th>p (Holm)</th></tr>\n";
+  for (const auto& r : rows) {
+    o << "<tr><td>" << html_escape(r.study) << "</td><td>" << r.cls << "</td><td>" << html_escape(r.metric)
+      << "</td><td>" << html_escape(r.variant) << "</td><td>" << html_escape(r.baseline) << "</td><td>" << r.unit
+      << "</td><td class=\"num\">" << r.n << "</td><td class=\"num\">" << fixed(r.mean_difference, 4)
+      << "</td><td class=\"num\">" << number(r.wilcoxon.statistic) << (r.wilcoxon.exact ? "" : " (normal)")
+      << "</td><td class=\"num\">" << number(r.wilcoxon.p) << "</td><td class=\"num\">" << number(r.wilcoxon_p_holm)
+      << significance_mark(r.wilcoxon_p_holm) << "</td><td class=\"num\">" << fixed(r.t_test.t, 3)
+      << "</td><td class=\"num\">" << number(r.t_test.df) << "</td><td class=\"num\">" << number(r.t_test.p)
+      << "</td><td class=\"num\">" << number(r.t_p_holm) << "</td></tr>\n";
+  }
+  o << "</table>\n";
+  return o.str();
+}
+
+const char* kCss = R"(body{font-family:Helvetica,Arial,sans-serif;margin:2em auto;max-width:1400px;color:#222;padding:0 1em}
+h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
+table.cmp{border-collapse:collapse;margin:1em 0;font-size:.9em}
+table.cmp th,table.cmp td{padding:.25em .6em;border-bottom:1px solid #e4e4e4}
+table.cmp thead tr:first-child th{border-bottom:1px solid #999}
+table.cmp td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+table.cmp td.chk{text-align:center}table.cmp .grp{border-left:1px solid #bbb}
+table.cmp td.na{color:#999}tr.baseline td.label{font-style:italic}
+p.legend{font-size:.85em;color:#555}ul.notes{color:#8a4b00;font-size:.9em}
+pre{background:#f6f6f6;padding:1em;overflow:auto;font-size:.85em}
+.svg{overflow-x:auto;margin:1em 0}nav a{margin-right:1em}
+)";
+
+}  // namespace
+
+ReportConfig report_config_of(const db::StudyData& study, std::vector<std::string>* notes) {
+  auto note = [&](const std::string& n) {
+    if (notes) notes->push_back(n);
+  };
+  auto text = study.provenance.find("study_text");
+  if (text == study.provenance.end() || text->second.empty()) {
+    note("study '" + study.study + "': no study text in the store's provenance; default [report] layout");
+    return ReportConfig{};
+  }
+  auto file_it = study.provenance.find("study_file");
+  const std::string file = file_it != study.provenance.end() && !file_it->second.empty()
+                               ? file_it->second
+                               : "<stored text of study " + study.study + ">";
+  try {
+    return load_study_text(text->second, file).base.report;
+  } catch (const std::exception& whole) {
+    try {
+      ReportConfig c = report_section_only(text->second, file);
+      note("study '" + study.study + "': the stored study text does not load as a whole (" +
+           std::string(whole.what()) + "); its [report] section was read alone");
+      return c;
+    } catch (const std::exception& e) {
+      note("study '" + study.study + "': the stored study text cannot be parsed (" + e.what() +
+           "); default [report] layout");
+      return ReportConfig{};
+    }
+  }
+}
+
+ReportConfig effective_config(const std::vector<db::StudyData>& studies, const ReportOptions& options,
+                              std::vector<std::string>* notes) {
+  ReportConfig c = options.use_config || studies.empty() ? options.config : report_config_of(studies.front(), notes);
+  if (!options.metrics.empty()) c.metrics = options.metrics;
+  if (!options.aggregate.empty()) c.aggregate = options.aggregate;
+  if (!options.sweep_key.empty()) c.sweep_key = options.sweep_key;
+  if (c.aggregate != "folds" && c.aggregate != "cases")
+    throw std::invalid_argument("aggregate '" + c.aggregate + "' is not one of: folds, cases");
+  if (c.metrics.empty()) throw std::invalid_argument("no metric to report (report.metrics is empty)");
+  return c;
+}
+
+ReportResult write_report(const std::vector<db::StudyData>& studies, const ReportOptions& options,
+                          const std::string& out_dir) {
+  static const std::vector<std::string> kFormats = {"md", "tex", "csv", "html"};
+  for (const auto& f : options.formats)
+    if (std::find(kFormats.begin(), kFormats.end(), f) != kFormats.end()) continue;
+    else throw std::invalid_argument("format '" + f + "' is not one of: md, tex, csv, html");
+  auto wants = [&](const char* f) {
+    return std::find(options.formats.begin(), options.formats.end(), f) != options.formats.end();
+  };
+
+  ReportResult result;
+  std::vector<std::string> notes;
+  const ReportConfig config = effective_config(studies, options, &notes);
+  const std::vector<SignificanceRow> significance = significance_tests(studies, config, &notes);
+  const ComparisonTable table = comparison_table(studies, config, significance);
+  for (const auto& n : table.notes) notes.push_back(n);
+
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  if (ec || !fs::is_directory(out_dir)) throw std::runtime_error("cannot create output folder " + out_dir + ": " + ec.message());
+  const fs::path dir(out_dir);
+  std::vector<std::string>& files = result.files;
+
+  result.markdown = render_markdown(table);
+  if (wants("md")) write_file(dir / "table.md", result.markdown, files);
+  if (wants("tex")) write_file(dir / "table.tex", render_latex(table), files);
+  if (wants("csv")) write_file(dir / "table.csv", render_csv(table), files);
+  const std::string table_html = render_html(table);
+  if (wants("html")) {
+    write_file(dir / "table.html",
+               "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>ablate table</title>\n<style>\n" +
+                   std::string(kCss) + "</style>\n</head>\n<body>\n" + table_html + "</body>\n</html>\n",
+               files);
+  }
+  write_file(dir / "significance.csv", significance_csv(significance), files);
+
+  // Per-study artefacts, named by a slug of the study (made unique).
+  std::vector<BoxRow> all_boxes;
+  std::ostringstream per_study_html, model_html, sens_html, box_html, conv_html, prov_html;
+  std::set<std::string> slugs;
+  for (const auto& study : studies) {
+    std::string s = slug(study.study);
+    for (int k = 2; !slugs.insert(s).second; ++k) s = slug(study.study) + "-" + std::to_string(k);
+    const std::string title = html_escape(study.study);
+
+    const std::vector<BoxRow> boxes = box_rows(study);
+    all_boxes.insert(all_boxes.end(), boxes.begin(), boxes.end());
+    if (boxes.empty() && !study.variants.empty())
+      notes.push_back("study '" + study.study + "': no per-case metrics; box plots are empty");
+    const std::string box = box_svg("Per-case distributions: " + study.study, boxes);
+    write_file(dir / ("boxplot-" + s + ".svg"), box, files);
+    box_html << "<h3>" << title << "</h3>\n<div class=\"svg\">\n" << box << "</div>\n";
+
+    const std::string conv = convergence_svg(study);
+    write_file(dir / ("convergence-" + s + ".svg"), conv, files);
+    write_file(dir / ("convergence-" + s + ".csv"), convergence_csv(study), files);
+    conv_html << "<h3>" << title << "</h3>\n<div class=\"svg\">\n" << conv << "</div>\n";
+
+    const std::string model_md = render_model_markdown(study, config);
+    write_file(dir / ("model-" + s + ".md"), model_md, files);
+    write_file(dir / ("model-" + s + ".csv"), render_model_csv(study, config), files);
+    model_html << "<h3>" << title << "</h3>\n" << markdown_table_to_html(model_md);
+    if (study.model_facts.empty() && !study.variants.empty())
+      notes.push_back("study '" + study.study + "': no model facts (parameters, inference time) stored");
+
+    if (!config.sweep_key.empty()) {
+      const SensitivityTable sens = sensitivity_table(study, config, config.sweep_key);
+      if (sens.series.empty())
+        notes.push_back("study '" + study.study + "': no variant has a numeric value of the swept key '" +
+                        config.sweep_key + "'");
+      const std::string sens_md = render_sensitivity_markdown(sens);
+      const std::string sens_svg = sensitivity_svg(sens);
+      write_file(dir / ("sensitivity-" + s + ".md"), sens_md, files);
+      write_file(dir / ("sensitivity-" + s + ".csv"), render_sensitivity_csv(sens), files);
+      write_file(dir / ("sensitivity-" + s + ".svg"), sens_svg, files);
+      sens_html << "<h3>" << title << "</h3>\n" << markdown_table_to_html(sens_md) << "<div class=\"svg\">\n"
+                << sens_svg << "</div>\n";
+    }
+
+    prov_html << "<h3>" << title << "</h3>\n<table class=\"cmp\">\n";
+    for (const auto& [k, v] : study.provenance)
+      if (k != "study_text")
+        prov_html << "<tr><th>" << html_escape(k) << "</th><td>" << html_escape(v) << "</td></tr>\n";
+    prov_html << "<tr><th>variants</th><td>" << study.variants.size() << "</td></tr>\n</table>\n";
+    auto text = study.provenance.find("study_text");
+    if (text != study.provenance.end()) prov_html << "<pre>" << html_escape(text->second) << "</pre>\n";
+    if (!study.variants.empty()) {
+      prov_html << "<table class=\"cmp\">\n<tr><th>Variant</th><th>Label</th><th>Hash</th></tr>\n";
+      for (const auto& v : study.variants)
+        prov_html << "<tr><td>" << html_escape(v.name) << "</td><td>" << html_escape(v.label) << "</td><td><code>"
+                  << html_escape(v.hash) << "</code></td></tr>\n";
+      prov_html << "</table>\n";
+    }
+  }
+  write_file(dir / "boxplot.csv", box_csv(all_boxes), files);
+  write_file(dir / "boxplot.json", box_json(all_boxes), files);
+
+  // Notes once each, in the order found.
+  std::vector<std::string> unique_notes;
+  std::set<std::string> seen;
+  for (const auto& n : notes)
+    if (seen.insert(n).second) unique_notes.push_back(n);
+  result.notes = unique_notes;
+
+  if (wants("html")) {
+    std::string names;
+    for (const auto& s : studies) names += (names.empty() ? "" : ", ") + s.study;
+    if (names.empty()) names = "n/a";
+    std::ostringstream h;
+    h << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>ablate report: "
+      << html_escape(names) << "</title>\n<style>\n" << kCss << "</style>\n</head>\n<body>\n<h1>Ablation report: "
+      << html_escape(names) << "</h1>\n<nav><a href=\"#table\">Comparison</a><a href=\"#significance\">Significance</a>"
+      << "<a href=\"#model\">Model size</a>" << (config.sweep_key.empty() ? "" : "<a href=\"#sensitivity\">Sensitivity</a>")
+      << "<a href=\"#boxplots\">Box plots</a><a href=\"#convergence\">Convergence</a><a href=\"#provenance\">Provenance</a></nav>\n";
+    if (!unique_notes.empty()) {
+      h << "<ul class=\"notes\">\n";
+      for (const auto& n : unique_notes) h << "<li>" << html_escape(n) << "</li>\n";
+      h << "</ul>\n";
+    }
+    h << "<h2 id=\"table\">Comparison</h2>\n" << table_html;
+    h << "<h2 id=\"significance\">Significance against the baseline</h2>\n" << significance_html(significance);
+    h << "<h2 id=\"model\">Parameters, inference time and metrics</h2>\n" << model_html.str();
+    if (!config.sweep_key.empty())
+      h << "<h2 id=\"sensitivity\">Sensitivity to " << html_escape(config.sweep_key) << "</h2>\n" << sens_html.str();
+    h << "<h2 id=\"boxplots\">Per-case distributions</h2>\n" << box_html.str();
+    h << "<h2 id=\"convergence\">Convergence</h2>\n" << conv_html.str();
+    h << "<h2 id=\"provenance\">Provenance</h2>\n" << prov_html.str();
+    h << "<p class=\"legend\">Written by ablate report. Files beside this page: ";
+    std::vector<std::string> names_only;
+    for (const auto& f : files) names_only.push_back(fs::path(f).filename().string());
+    names_only.push_back("report.html");
+    std::sort(names_only.begin(), names_only.end());
+    for (std::size_t i = 0; i < names_only.size(); ++i) h << (i ? ", " : "") << html_escape(names_only[i]);
+    h << ".</p>\n</body>\n</html>\n";
+    write_file(dir / "report.html", h.str(), files);
+    result.html_path = (dir / "report.html").string();
+  }
+  std::sort(files.begin(), files.end());
+  return result;
+}
+
+}  // namespace ablate::reports

@@ -1,0 +1,166 @@
+// Reports: the tables and figures of the papers recomputed from the store (docs/REPORTS.md).
+//
+//   comparison table   001 Table II: one row per variant, check-mark component columns, per study (and
+//                      class) a column group of metrics; mean ± sd over folds (002 Table I) or pooled over
+//                      cases; best bold, second underlined; paired significance marks against the baseline.
+//   sensitivity        001 Fig. 5: metrics against one swept key (table and line plot).
+//   model table        003 Table 6: parameters, inference time and the metrics per variant.
+//   box plots          002 Fig. 4: per-case distributions per variant × metric × class (data and SVG).
+//   convergence        validation Dice per epoch per variant (SVG).
+// Every writer is deterministic: the same StudyData gives byte-identical text.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "ablations/config.hpp"
+#include "db/rows.hpp"
+#include "reports/statistics.hpp"
+
+namespace ablate::reports {
+
+// ---- layout ----------------------------------------------------------------------------------------
+
+// The [report] section of a study as stored in its provenance ("study_text", anchored at
+// "study_file"): read with ablate::load_study_text; when that fails (e.g. an include that no longer
+// resolves) the [report] table alone is read from the text. Defaults when the study text is absent.
+// Each fallback adds a line to `notes` (may be null).
+ReportConfig report_config_of(const db::StudyData& study, std::vector<std::string>* notes);
+
+// ---- significance ----------------------------------------------------------------------------------
+
+struct SignificanceRow {
+  std::string study;
+  int cls = 1;
+  std::string metric;
+  std::string variant, baseline;
+  std::string unit;  // "case" (paired over (fold, repeat, case)) or "fold" (paired over (fold, repeat))
+  std::size_t n = 0;  // pairs
+  double mean_difference = 0;  // variant - baseline, stored units
+  WilcoxonResult wilcoxon;
+  TTestResult t_test;
+  double wilcoxon_p_holm = 0, t_p_holm = 0;  // Holm over the variants of one (study, class, metric)
+};
+// Paired tests of every non-baseline variant against the baseline, per study × class × metric of the
+// table. Pairs are matched by (fold, repeat, case id) when both have per-case rows, else by (fold, repeat).
+std::vector<SignificanceRow> significance_tests(const std::vector<db::StudyData>& studies, const ReportConfig& config,
+                                                std::vector<std::string>* notes);
+std::string significance_csv(const std::vector<SignificanceRow>& rows);
+// Mark of a Holm-adjusted Wilcoxon p-value: "**" below 0.01, "*" below 0.05, "" otherwise.
+std::string significance_mark(double p_holm);
+
+// ---- comparison table ------------------------------------------------------------------------------
+
+struct Cell {
+  MeanSd stats;               // in display units (percent applied)
+  std::string value;          // "67.80 ± 1.20" style text without marks; "n/a" when missing
+  int rank = 0;               // 1 = best of its column (bold), 2 = second (underlined), 0 = neither
+  std::string mark;           // significance mark against the baseline
+  double p_holm = 0;          // NaN when not tested
+};
+struct ColumnGroup {
+  std::string study;
+  int cls = 1;
+  std::string title;  // study name, with " (class k)" when the study has several classes
+};
+struct Column {
+  std::size_t group = 0;
+  std::string metric;
+  bool higher_is_better = true;
+};
+struct TableRow {
+  std::string variant, label;
+  std::vector<bool> components;  // one per ComparisonTable::components
+  bool baseline = false;
+};
+struct ComparisonTable {
+  std::vector<std::string> components;  // component keys as configured (display: component_display)
+  std::vector<ColumnGroup> groups;
+  std::vector<Column> columns;
+  std::vector<TableRow> rows;
+  std::vector<std::vector<Cell>> cells;  // [row][column]
+  std::string aggregate;                  // folds | cases
+  int decimals = 2;
+  bool percent = true;
+  std::string baseline;                   // variant name
+  std::vector<std::string> notes;         // messages about missing data and fallbacks
+};
+ComparisonTable comparison_table(const std::vector<db::StudyData>& studies, const ReportConfig& config,
+                                 const std::vector<SignificanceRow>& significance);
+
+std::string render_markdown(const ComparisonTable& table);
+std::string render_latex(const ComparisonTable& table);   // booktabs tabular, needs amssymb for \checkmark
+std::string render_csv(const ComparisonTable& table);     // tidy long: one line per row × column
+std::string render_html(const ComparisonTable& table);    // a <table> element
+
+// ---- sensitivity (001 Fig. 5) ----------------------------------------------------------------------
+
+struct SensitivityPoint {
+  double x = 0;
+  std::string variant;
+  std::vector<MeanSd> metrics;  // per SensitivityTable::metrics, display units
+};
+struct SensitivitySeries {
+  std::string label;  // the keys (besides the swept one) that set this series apart; "" for one series
+  std::vector<SensitivityPoint> points;  // ascending x
+};
+struct SensitivityTable {
+  std::string study, key;
+  std::vector<std::string> metrics;
+  std::vector<SensitivitySeries> series;
+  int decimals = 2;
+};
+// Empty series when no variant has a numeric value for the key.
+SensitivityTable sensitivity_table(const db::StudyData& study, const ReportConfig& config, const std::string& key);
+std::string render_sensitivity_markdown(const SensitivityTable& table);
+std::string render_sensitivity_csv(const SensitivityTable& table);
+std::string sensitivity_svg(const SensitivityTable& table);
+
+// ---- parameters / inference time / metrics (003 Table 6) -------------------------------------------
+
+std::string render_model_markdown(const db::StudyData& study, const ReportConfig& config);
+std::string render_model_csv(const db::StudyData& study, const ReportConfig& config);
+
+// ---- box plots (002 Fig. 4) and convergence --------------------------------------------------------
+
+struct BoxRow {
+  std::string study, variant, label, metric;
+  int cls = 1;
+  BoxStats stats;  // stored units
+};
+// From the per-case rows: one row per variant (study order) × metric (display order) × class.
+std::vector<BoxRow> box_rows(const db::StudyData& study);
+std::string box_csv(const std::vector<BoxRow>& rows);
+std::string box_json(const std::vector<BoxRow>& rows);
+// One panel per metric (and class), the variants side by side.
+std::string box_svg(const std::string& title, const std::vector<BoxRow>& rows);
+// Validation Dice per epoch per variant (mean over folds and repeats), and its data as tidy CSV.
+std::string convergence_svg(const db::StudyData& study);
+std::string convergence_csv(const db::StudyData& study);
+
+// ---- everything ------------------------------------------------------------------------------------
+
+struct ReportOptions {
+  bool use_config = false;  // take `config` as given instead of the first study's [report]
+  ReportConfig config;
+  // Overrides applied on top of the study's [report] (empty/negative = keep).
+  std::vector<std::string> metrics;
+  std::string aggregate;
+  std::string sweep_key;
+  std::vector<std::string> formats = {"md", "tex", "csv", "html"};  // of table.*; html also writes report.html
+};
+struct ReportResult {
+  std::string markdown;            // the comparison table in Markdown
+  std::string html_path;           // report.html ("" when html was not asked for)
+  std::vector<std::string> files;  // every file written, sorted
+  std::vector<std::string> notes;
+};
+// Writes every artefact into out_dir (created). Throws std::runtime_error naming the file when a file
+// cannot be written; missing data never throws (n/a and a note).
+ReportResult write_report(const std::vector<db::StudyData>& studies, const ReportOptions& options,
+                          const std::string& out_dir);
+// The layout write_report uses: options.config, or the first study's [report] with the overrides.
+ReportConfig effective_config(const std::vector<db::StudyData>& studies, const ReportOptions& options,
+                              std::vector<std::string>* notes);
+
+}  // namespace ablate::reports

@@ -1,0 +1,76 @@
+// Internal to reports/: the metric rows of one study grouped by (variant, class, metric), sorted by
+// (fold, repeat[, case]) so that sums, pairings and outputs do not depend on the row order of the store.
+#pragma once
+
+#include <map>
+#include <set>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "ablations/config.hpp"
+#include "db/rows.hpp"
+
+namespace ablate::reports {
+
+struct FoldKey {
+  int fold = 0, repeat = 0;
+  bool operator<(const FoldKey& o) const { return std::tie(fold, repeat) < std::tie(o.fold, o.repeat); }
+  bool operator==(const FoldKey& o) const { return fold == o.fold && repeat == o.repeat; }
+};
+struct CaseKey {
+  int fold = 0, repeat = 0;
+  std::string case_id;
+  bool operator<(const CaseKey& o) const {
+    return std::tie(fold, repeat, case_id) < std::tie(o.fold, o.repeat, o.case_id);
+  }
+  bool operator==(const CaseKey& o) const { return fold == o.fold && repeat == o.repeat && case_id == o.case_id; }
+};
+struct GroupKey {
+  std::string variant;
+  int cls = 1;
+  std::string metric;
+  bool operator<(const GroupKey& o) const {
+    return std::tie(variant, cls, metric) < std::tie(o.variant, o.cls, o.metric);
+  }
+  bool operator==(const GroupKey& o) const { return cls == o.cls && variant == o.variant && metric == o.metric; }
+};
+struct Series {
+  std::vector<std::pair<FoldKey, double>> folds;
+  std::vector<std::pair<CaseKey, double>> cases;
+};
+
+class StudyIndex {
+ public:
+  explicit StudyIndex(const db::StudyData& data);
+
+  const db::StudyData& data() const { return *data_; }
+  const Series* find(const std::string& variant, int cls, const std::string& metric) const;
+  // Values for a table cell: aggregate "folds" = one value per (fold, repeat) (fold rows, or the mean of
+  // the case rows of each fold when the study has no fold rows for it); "cases" = every case row.
+  std::vector<double> values(const std::string& variant, int cls, const std::string& metric,
+                             const std::string& aggregate) const;
+  bool has_variant(const std::string& name) const;
+  bool has_results(const std::string& variant) const;
+  const std::set<int>& classes() const { return classes_; }
+  const std::set<std::string>& metrics() const { return metrics_; }
+  const std::map<GroupKey, Series>& series() const { return series_; }
+  // Variant label, or the name when the study has no such variant.
+  std::string label(const std::string& variant) const;
+
+ private:
+  const db::StudyData* data_;
+  std::map<GroupKey, Series> series_;
+  std::set<int> classes_;
+  std::set<std::string> metrics_;
+  std::set<std::string> with_results_;
+  std::map<std::string, std::string> labels_;
+};
+
+// Variant order of the reports: report.rows first, then every other variant in the order of the first
+// study that has it (ordinal order). Names in report.rows that no study has are noted and skipped.
+std::vector<std::string> variant_order(const std::vector<db::StudyData>& studies, const ReportConfig& config,
+                                       std::vector<std::string>* notes);
+
+}  // namespace ablate::reports

@@ -1,0 +1,482 @@
+// The comparison table (001 Table II layout) and the paired significance tests against the baseline.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <set>
+#include <sstream>
+#include <tuple>
+
+#include "ablations/study.hpp"
+#include "reports/format.hpp"
+#include "reports/report.hpp"
+#include "reports/study_index.hpp"
+
+namespace ablate::reports {
+
+namespace {
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+std::vector<std::string> row_order(const std::vector<db::StudyData>& studies, const ReportConfig& config,
+                                   std::vector<std::string>* notes) {
+  std::vector<std::string> order;
+  std::set<std::string> seen;
+  auto known = [&](const std::string& name) {
+    for (const auto& s : studies)
+      for (const auto& v : s.variants)
+        if (v.name == name) return true;
+    return false;
+  };
+  for (const auto& name : config.rows) {
+    if (!known(name)) {
+      if (notes) notes->push_back("report.rows names variant '" + name + "' that no reported study has; skipped");
+      continue;
+    }
+    if (seen.insert(name).second) order.push_back(name);
+  }
+  for (const auto& s : studies) {
+    std::vector<db::VariantRow> vs = s.variants;
+    std::stable_sort(vs.begin(), vs.end(), [](const auto& a, const auto& b) { return a.ordinal < b.ordinal; });
+    for (const auto& v : vs)
+      if (seen.insert(v.name).second) order.push_back(v.name);
+  }
+  return order;
+}
+
+std::string baseline_of(const std::vector<std::string>& order, const ReportConfig& config,
+                        std::vector<std::string>* notes) {
+  if (!config.baseline.empty()) {
+    if (std::find(order.begin(), order.end(), config.baseline) != order.end()) return config.baseline;
+    if (notes) notes->push_back("report.baseline '" + config.baseline + "' is not a variant of the reported studies");
+    return "";
+  }
+  return order.empty() ? "" : order.front();
+}
+
+// Classes of a study that carry any of the metrics; {1} when none.
+std::vector<int> table_classes(const StudyIndex& index, const std::vector<std::string>& metrics) {
+  std::set<int> classes;
+  for (const auto& [key, s] : index.series())
+    if (std::find(metrics.begin(), metrics.end(), key.metric) != metrics.end()) classes.insert(key.cls);
+  if (classes.empty()) classes.insert(1);
+  return {classes.begin(), classes.end()};
+}
+
+std::vector<std::pair<FoldKey, double>> fold_values(const Series& s) {
+  if (!s.folds.empty()) return s.folds;
+  std::vector<std::pair<FoldKey, double>> out;
+  for (std::size_t i = 0; i < s.cases.size();) {
+    std::size_t j = i;
+    double sum = 0;
+    while (j < s.cases.size() && s.cases[j].first.fold == s.cases[i].first.fold &&
+           s.cases[j].first.repeat == s.cases[i].first.repeat)
+      sum += s.cases[j++].second;
+    out.push_back({FoldKey{s.cases[i].first.fold, s.cases[i].first.repeat}, sum / static_cast<double>(j - i)});
+    i = j;
+  }
+  return out;
+}
+
+// Merge-join of two sorted keyed samples.
+template <class Key>
+void pair_up(const std::vector<std::pair<Key, double>>& a, const std::vector<std::pair<Key, double>>& b,
+             std::vector<double>& x, std::vector<double>& y) {
+  std::size_t i = 0, j = 0;
+  while (i < a.size() && j < b.size()) {
+    if (a[i].first < b[j].first) {
+      ++i;
+    } else if (b[j].first < a[i].first) {
+      ++j;
+    } else {
+      x.push_back(a[i++].second);
+      y.push_back(b[j++].second);
+    }
+  }
+}
+
+double display_scale(const ReportConfig& config, const std::string& metric) {
+  return config.percent && metric_is_ratio(metric) ? 100.0 : 1.0;
+}
+
+std::string group_title(const std::string& study, int cls, std::size_t n_classes) {
+  return n_classes > 1 ? study + " (class " + std::to_string(cls) + ")" : study;
+}
+}  // namespace
+
+std::vector<std::string> variant_order(const std::vector<db::StudyData>& studies, const ReportConfig& config,
+                                       std::vector<std::string>* notes) {
+  return row_order(studies, config, notes);
+}
+
+std::string significance_mark(double p_holm) {
+  if (std::isnan(p_holm)) return "";
+  if (p_holm < 0.01) return "**";
+  if (p_holm < 0.05) return "*";
+  return "";
+}
+
+std::vector<SignificanceRow> significance_tests(const std::vector<db::StudyData>& studies, const ReportConfig& config,
+                                                std::vector<std::string>* notes) {
+  std::vector<SignificanceRow> out;
+  const std::vector<std::string> order = row_order(studies, config, nullptr);
+  const std::string baseline = baseline_of(order, config, nullptr);
+  if (baseline.empty()) return out;
+  for (const auto& study : studies) {
+    StudyIndex index(study);
+    if (!index.has_results(baseline)) {
+      if (notes && !study.variants.empty())
+        notes->push_back("study '" + study.study + "': baseline '" + baseline +
+                         "' has no results; no significance tests");
+      continue;
+    }
+    for (int cls : table_classes(index, config.metrics)) {
+      for (const auto& metric : config.metrics) {
+        const Series* base = index.find(baseline, cls, metric);
+        if (!base) continue;
+        const std::size_t first = out.size();
+        for (const auto& variant : order) {
+          if (variant == baseline) continue;
+          const Series* s = index.find(variant, cls, metric);
+          if (!s) continue;
+          SignificanceRow row;
+          row.study = study.study;
+          row.cls = cls;
+          row.metric = metric;
+          row.variant = variant;
+          row.baseline = baseline;
+          std::vector<double> x, y;
+          if (!s->cases.empty() && !base->cases.empty()) {
+            row.unit = "case";
+            pair_up(s->cases, base->cases, x, y);
+          } else {
+            row.unit = "fold";
+            pair_up(fold_values(*s), fold_values(*base), x, y);
+          }
+          row.n = x.size();
+          row.wilcoxon = wilcoxon_signed_rank(x, y);
+          row.t_test = paired_t_test(x, y);
+          row.mean_difference = row.t_test.mean_difference;
+          if (row.n == 0) row.mean_difference = kNaN;
+          out.push_back(row);
+        }
+        std::vector<double> pw, pt;
+        for (std::size_t i = first; i < out.size(); ++i) pw.push_back(out[i].wilcoxon.p), pt.push_back(out[i].t_test.p);
+        const std::vector<double> hw = holm_adjust(pw), ht = holm_adjust(pt);
+        for (std::size_t i = first; i < out.size(); ++i) {
+          out[i].wilcoxon_p_holm = hw[i - first];
+          out[i].t_p_holm = ht[i - first];
+        }
+      }
+    }
+  }
+  return out;
+}
+
+std::string significance_csv(const std::vector<SignificanceRow>& rows) {
+  std::ostringstream o;
+  o << "study,class,metric,variant,baseline,unit,n,mean_difference,wilcoxon_v,wilcoxon_n,wilcoxon_exact,"
+       "wilcoxon_p,wilcoxon_p_holm,t,df,t_p,t_p_holm,mark\n";
+  for (const auto& r : rows) {
+    o << csv_field(r.study) << ',' << r.cls << ',' << csv_field(r.metric) << ',' << csv_field(r.variant) << ','
+      << csv_field(r.baseline) << ',' << r.unit << ',' << r.n << ',' << number(r.mean_difference) << ','
+      << number(r.wilcoxon.statistic) << ',' << r.wilcoxon.n << ',' << (r.wilcoxon.exact ? "true" : "false") << ','
+      << number(r.wilcoxon.p) << ',' << number(r.wilcoxon_p_holm) << ',' << number(r.t_test.t) << ','
+      << number(r.t_test.df) << ',' << number(r.t_test.p) << ',' << number(r.t_p_holm) << ','
+      << significance_mark(r.wilcoxon_p_holm) << '\n';
+  }
+  return o.str();
+}
+
+ComparisonTable comparison_table(const std::vector<db::StudyData>& studies, const ReportConfig& config,
+                                 const std::vector<SignificanceRow>& significance) {
+  ComparisonTable t;
+  t.aggregate = config.aggregate == "cases" ? "cases" : "folds";
+  t.decimals = std::clamp(config.decimals, 0, 10);
+  t.percent = config.percent;
+  const std::vector<std::string> order = row_order(studies, config, &t.notes);
+  t.baseline = baseline_of(order, config, &t.notes);
+  if (studies.empty()) t.notes.push_back("no study to report");
+
+  std::vector<StudyIndex> indexes;
+  indexes.reserve(studies.size());
+  for (const auto& s : studies) indexes.emplace_back(s);
+
+  // Column groups: per study, per class.
+  for (std::size_t si = 0; si < studies.size(); ++si) {
+    const auto& s = studies[si];
+    if (s.variants.empty()) t.notes.push_back("study '" + s.study + "' has no variants in the store");
+    const std::vector<int> classes = table_classes(indexes[si], config.metrics);
+    for (int cls : classes) {
+      t.groups.push_back({s.study, cls, group_title(s.study, cls, classes.size())});
+      for (const auto& m : config.metrics) t.columns.push_back({t.groups.size() - 1, m, metric_higher_is_better(m)});
+    }
+    for (const auto& m : config.metrics) {
+      if (!indexes[si].metrics().count(m) && !s.variants.empty()) {
+        std::string stored;
+        for (const auto& x : indexes[si].metrics()) stored += (stored.empty() ? "" : ", ") + x;
+        t.notes.push_back("study '" + s.study + "' has no values of metric '" + m + "' (stored: " +
+                          (stored.empty() ? "none" : stored) + ")");
+      }
+    }
+    for (const auto& v : s.variants)
+      if (!indexes[si].has_results(v.name))
+        t.notes.push_back("study '" + s.study + "': variant '" + v.name + "' has no results");
+  }
+
+  // Rows, with the component check marks from the canonical configuration.
+  std::vector<std::string> components = config.components;
+  std::vector<std::vector<bool>> marks;
+  for (const auto& name : order) {
+    TableRow row;
+    row.variant = name;
+    row.baseline = name == t.baseline;
+    const db::VariantRow* v = nullptr;
+    for (const auto& s : studies) {
+      for (const auto& x : s.variants)
+        if (x.name == name) { v = &x; break; }
+      if (v) break;
+    }
+    row.label = v && !v->label.empty() ? v->label : name;
+    std::map<std::string, std::string> values;
+    if (v) {
+      try {
+        values = canonical_values(v->canonical);
+      } catch (const std::exception& e) {
+        t.notes.push_back("variant '" + name + "': unreadable canonical configuration (" + e.what() + ")");
+      }
+    }
+    for (const auto& c : components) {
+      auto it = values.find(component_key(c));
+      row.components.push_back(it != values.end() && it->second == "true");
+    }
+    t.rows.push_back(row);
+  }
+  // A component column is shown when at least one row has the component.
+  for (std::size_t c = components.size(); c-- > 0;) {
+    bool any = false;
+    for (const auto& r : t.rows) any = any || r.components[c];
+    if (any) continue;
+    components.erase(components.begin() + static_cast<std::ptrdiff_t>(c));
+    for (auto& r : t.rows) r.components.erase(r.components.begin() + static_cast<std::ptrdiff_t>(c));
+  }
+  t.components = components;
+  if (t.rows.empty()) {
+    TableRow none;
+    none.label = "n/a";
+    t.rows.push_back(none);
+    t.notes.push_back("no variant to report");
+  }
+
+  std::map<std::tuple<std::string, int, std::string, std::string>, double> p_holm;
+  for (const auto& r : significance) p_holm[{r.study, r.cls, r.metric, r.variant}] = r.wilcoxon_p_holm;
+
+  t.cells.assign(t.rows.size(), std::vector<Cell>(t.columns.size()));
+  for (std::size_t c = 0; c < t.columns.size(); ++c) {
+    const Column& col = t.columns[c];
+    const ColumnGroup& g = t.groups[col.group];
+    std::size_t si = 0;
+    while (si < studies.size() && studies[si].study != g.study) ++si;
+    const double scale = display_scale(config, col.metric);
+    for (std::size_t r = 0; r < t.rows.size(); ++r) {
+      Cell& cell = t.cells[r][c];
+      cell.p_holm = kNaN;
+      std::vector<double> v = t.rows[r].variant.empty() || si == studies.size()
+                                  ? std::vector<double>{}
+                                  : indexes[si].values(t.rows[r].variant, g.cls, col.metric, t.aggregate);
+      for (double& x : v) x *= scale;
+      cell.stats = mean_sd(v);
+      if (cell.stats.n == 0) {
+        cell.value = "n/a";
+        continue;
+      }
+      cell.value = fixed(cell.stats.mean, t.decimals);
+      if (cell.stats.n > 1) cell.value += " ± " + fixed(cell.stats.sd, t.decimals);
+      auto it = p_holm.find({g.study, g.cls, col.metric, t.rows[r].variant});
+      if (it != p_holm.end()) {
+        cell.p_holm = it->second;
+        cell.mark = significance_mark(it->second);
+      }
+    }
+    // Best and second best on the shown (rounded) means, so that equal-looking cells rank equal.
+    const double unit = std::pow(10.0, t.decimals);
+    std::set<long long> shown;
+    for (std::size_t r = 0; r < t.rows.size(); ++r)
+      if (t.cells[r][c].stats.n > 0) shown.insert(std::llround(t.cells[r][c].stats.mean * unit));
+    std::size_t with_value = 0;
+    for (std::size_t r = 0; r < t.rows.size(); ++r) with_value += t.cells[r][c].stats.n > 0;
+    if (with_value < 2) continue;
+    std::vector<long long> ranked(shown.begin(), shown.end());
+    if (col.higher_is_better) std::reverse(ranked.begin(), ranked.end());
+    for (std::size_t r = 0; r < t.rows.size(); ++r) {
+      Cell& cell = t.cells[r][c];
+      if (cell.stats.n == 0) continue;
+      const long long k = std::llround(cell.stats.mean * unit);
+      if (k == ranked[0]) cell.rank = 1;
+      else if (ranked.size() > 1 && k == ranked[1]) cell.rank = 2;
+    }
+  }
+  return t;
+}
+
+// ---- renderers -------------------------------------------------------------------------------------
+
+namespace {
+std::string legend(const ComparisonTable& t) {
+  std::string s = std::string("Mean ± sd ") +
+                  (t.aggregate == "cases" ? "pooled over cases" : "over folds (and repeats)") +
+                  (t.percent ? "; overlap metrics in %" : "") + "; best in bold, second underlined";
+  if (!t.baseline.empty())
+    s += "; * / ** : Holm-adjusted paired Wilcoxon signed-rank p < 0.05 / 0.01 against the baseline (" +
+         t.baseline + ")";
+  return s + ".";
+}
+}  // namespace
+
+std::string render_markdown(const ComparisonTable& t) {
+  std::ostringstream o;
+  o << "| Method |";
+  for (const auto& c : t.components) o << ' ' << component_display(c) << " |";
+  for (const auto& col : t.columns) {
+    o << ' ';
+    if (t.groups.size() > 1) o << t.groups[col.group].title << ' ';
+    o << metric_display(col.metric) << (col.higher_is_better ? "" : " ↓") << " |";
+  }
+  o << "\n|:---|";
+  for (std::size_t i = 0; i < t.components.size(); ++i) o << ":---:|";
+  for (std::size_t i = 0; i < t.columns.size(); ++i) o << "---:|";
+  o << '\n';
+  for (std::size_t r = 0; r < t.rows.size(); ++r) {
+    std::string label = t.rows[r].label;
+    // '|' would end the cell.
+    for (std::size_t p = label.find('|'); p != std::string::npos; p = label.find('|', p + 2)) label.replace(p, 1, "\\|");
+    o << "| " << label << " |";
+    for (bool m : t.rows[r].components) o << ' ' << (m ? "✓" : "") << (m ? " |" : "|");
+    for (const auto& cell : t.cells[r]) {
+      std::string v = cell.value;
+      if (cell.rank == 1) v = "**" + v + "**";
+      if (cell.rank == 2) v = "<u>" + v + "</u>";
+      if (!cell.mark.empty()) v += "<sup>" + cell.mark + "</sup>";
+      o << ' ' << v << " |";
+    }
+    o << '\n';
+  }
+  o << '\n' << legend(t) << '\n';
+  for (const auto& n : t.notes) o << "\n> note: " << n;
+  if (!t.notes.empty()) o << '\n';
+  return o.str();
+}
+
+std::string render_latex(const ComparisonTable& t) {
+  std::ostringstream o;
+  o << "% Generated by ablate report. Needs \\usepackage{booktabs} and \\usepackage{amssymb} (\\checkmark).\n";
+  o << "% " << latex_escape(legend(t)) << '\n';
+  o << "\\begin{tabular}{l";
+  for (std::size_t i = 0; i < t.components.size(); ++i) o << 'c';
+  for (std::size_t g = 0; g < t.groups.size(); ++g) {
+    o << '|';
+    for (const auto& col : t.columns)
+      if (col.group == g) o << 'r';
+  }
+  o << "}\n\\toprule\n";
+  // Header row 1: Module over the components, one group title per column group.
+  o << "Method";
+  if (!t.components.empty()) o << " & \\multicolumn{" << t.components.size() << "}{c}{Module}";
+  std::vector<std::pair<std::size_t, std::size_t>> spans;  // first, last column (1-based) per group
+  std::size_t col_no = 1 + t.components.size();
+  for (std::size_t g = 0; g < t.groups.size(); ++g) {
+    std::size_t n = 0;
+    for (const auto& col : t.columns) n += col.group == g;
+    o << " & \\multicolumn{" << n << "}{c}{" << latex_escape(t.groups[g].title) << "}";
+    spans.push_back({col_no + 1, col_no + n});
+    col_no += n;
+  }
+  o << " \\\\\n";
+  if (!t.components.empty()) o << "\\cmidrule(lr){2-" << 1 + t.components.size() << "}";
+  for (const auto& [a, b] : spans) o << "\\cmidrule(lr){" << a << '-' << b << "}";
+  o << '\n';
+  for (const auto& c : t.components) o << " & " << latex_escape(component_display(c));
+  for (const auto& col : t.columns)
+    o << " & " << latex_escape(metric_display(col.metric)) << (col.higher_is_better ? "" : " $\\downarrow$");
+  o << " \\\\\n\\midrule\n";
+  for (std::size_t r = 0; r < t.rows.size(); ++r) {
+    o << latex_escape(t.rows[r].label);
+    for (bool m : t.rows[r].components) o << " & " << (m ? "\\checkmark" : "");
+    for (const auto& cell : t.cells[r]) {
+      std::string v = latex_escape(cell.value);
+      if (cell.rank == 1) v = "\\textbf{" + v + "}";
+      if (cell.rank == 2) v = "\\underline{" + v + "}";
+      if (!cell.mark.empty()) v += "$^{" + cell.mark + "}$";
+      o << " & " << v;
+    }
+    o << " \\\\\n";
+  }
+  o << "\\bottomrule\n\\end{tabular}\n";
+  for (const auto& n : t.notes) o << "% note: " << latex_escape(n) << '\n';
+  return o.str();
+}
+
+std::string render_csv(const ComparisonTable& t) {
+  std::ostringstream o;
+  o << "study,class,variant,label,baseline,metric,higher_is_better,aggregate,scale,n,mean,sd,display,rank,"
+       "wilcoxon_p_holm,mark\n";
+  for (std::size_t r = 0; r < t.rows.size(); ++r) {
+    for (std::size_t c = 0; c < t.columns.size(); ++c) {
+      const Column& col = t.columns[c];
+      const ColumnGroup& g = t.groups[col.group];
+      const Cell& cell = t.cells[r][c];
+      const bool scaled = t.percent && metric_is_ratio(col.metric);
+      o << csv_field(g.study) << ',' << g.cls << ',' << csv_field(t.rows[r].variant) << ','
+        << csv_field(t.rows[r].label) << ',' << (t.rows[r].baseline ? "true" : "false") << ','
+        << csv_field(col.metric) << ',' << (col.higher_is_better ? "true" : "false") << ',' << t.aggregate << ','
+        << (scaled ? "percent" : "stored") << ',' << cell.stats.n << ',' << number(cell.stats.mean) << ','
+        << number(cell.stats.sd) << ',' << csv_field(cell.value) << ','
+        << (cell.rank == 1 ? "best" : cell.rank == 2 ? "second" : "") << ',' << number(cell.p_holm) << ','
+        << cell.mark << '\n';
+    }
+  }
+  return o.str();
+}
+
+std::string render_html(const ComparisonTable& t) {
+  std::ostringstream o;
+  o << "<table class=\"cmp\">\n<thead>\n<tr><th rowspan=\"2\">Method</th>";
+  if (!t.components.empty()) o << "<th colspan=\"" << t.components.size() << "\">Module</th>";
+  for (std::size_t g = 0; g < t.groups.size(); ++g) {
+    std::size_t n = 0;
+    for (const auto& col : t.columns) n += col.group == g;
+    o << "<th colspan=\"" << n << "\" class=\"grp\">" << html_escape(t.groups[g].title) << "</th>";
+  }
+  o << "</tr>\n<tr>";
+  for (const auto& c : t.components) o << "<th>" << html_escape(component_display(c)) << "</th>";
+  for (std::size_t c = 0; c < t.columns.size(); ++c) {
+    const bool first_of_group = c > 0 && t.columns[c - 1].group != t.columns[c].group;
+    o << "<th" << (first_of_group ? " class=\"grp\"" : "") << ">" << html_escape(metric_display(t.columns[c].metric))
+      << (t.columns[c].higher_is_better ? "" : " &darr;") << "</th>";
+  }
+  o << "</tr>\n</thead>\n<tbody>\n";
+  for (std::size_t r = 0; r < t.rows.size(); ++r) {
+    o << "<tr" << (t.rows[r].baseline ? " class=\"baseline\"" : "") << "><td class=\"label\">"
+      << html_escape(t.rows[r].label) << "</td>";
+    for (bool m : t.rows[r].components) o << "<td class=\"chk\">" << (m ? "&#10003;" : "") << "</td>";
+    for (std::size_t c = 0; c < t.cells[r].size(); ++c) {
+      const Cell& cell = t.cells[r][c];
+      std::string v = html_escape(cell.value);
+      if (cell.rank == 1) v = "<b>" + v + "</b>";
+      if (cell.rank == 2) v = "<u>" + v + "</u>";
+      if (!cell.mark.empty()) v += "<sup>" + cell.mark + "</sup>";
+      const bool first_of_group = c > 0 && t.columns[c - 1].group != t.columns[c].group;
+      o << "<td class=\"num" << (first_of_group ? " grp" : "") << (cell.stats.n == 0 ? " na" : "") << "\">" << v
+        << "</td>";
+    }
+    o << "</tr>\n";
+  }
+  o << "</tbody>\n</table>\n<p class=\"legend\">" << html_escape(legend(t)) << "</p>\n";
+  if (!t.notes.empty()) {
+    o << "<ul class=\"notes\">\n";
+    for (const auto& n : t.notes) o << "<li>" << html_escape(n) << "</li>\n";
+    o << "</ul>\n";
+  }
+  return o.str();
+}
+
+}  // namespace ablate::reports
