@@ -33,7 +33,7 @@ struct Axis {
   int decimals = 0;
 };
 // Ticks at 1, 2 or 5 times a power of ten, about five of them, covering [lo, hi].
-Axis nice_axis(double lo, double hi) {
+Axis nice_axis(double lo, double hi, bool integer = false) {
   Axis a;
   if (!std::isfinite(lo) || !std::isfinite(hi)) lo = 0, hi = 1;
   if (hi - lo < 1e-12) {
@@ -43,7 +43,8 @@ Axis nice_axis(double lo, double hi) {
   const double raw = (hi - lo) / 5;
   const double mag = std::pow(10.0, std::floor(std::log10(raw)));
   const double f = raw / mag;
-  const double step = (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag;
+  double step = (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag;
+  if (integer) step = std::max(1.0, std::round(step));  // epochs: whole ticks
   a.lo = std::floor(lo / step) * step;
   a.hi = std::ceil(hi / step) * step;
   for (int i = 0; a.lo + i * step <= a.hi + step * 1e-9; ++i) a.ticks.push_back(a.lo + i * step);
@@ -93,7 +94,8 @@ struct LineSeries {
 };
 // One line panel with error bars (err = NaN: none).
 void draw_line_panel(std::ostringstream& o, double x0, double y0, double w, double h, const std::string& title,
-                     const std::string& x_label, const std::string& y_label, const std::vector<LineSeries>& series) {
+                     const std::string& x_label, const std::string& y_label, const std::vector<LineSeries>& series,
+                     bool integer_x = false) {
   double xlo = std::numeric_limits<double>::infinity(), xhi = -xlo, ylo = xlo, yhi = -xlo;
   for (const auto& s : series)
     for (const auto& p : s.points) {
@@ -104,7 +106,7 @@ void draw_line_panel(std::ostringstream& o, double x0, double y0, double w, doub
     }
   Frame f{x0, y0, w, h, nice_axis(ylo, yhi)};
   draw_frame(o, f, title, y_label);
-  const Axis xa = nice_axis(xlo, xhi);
+  const Axis xa = nice_axis(xlo, xhi, integer_x);
   auto map_x = [&](double v) { return x0 + (v - xa.lo) / (xa.hi - xa.lo) * w; };
   for (double t : xa.ticks) svg_text(o, map_x(t), y0 + h + 16, fixed(t, xa.decimals));
   svg_text(o, x0 + w / 2, y0 + h + 34, x_label);
@@ -234,7 +236,7 @@ std::string box_svg(const std::string& title, const std::vector<BoxRow>& rows) {
   }
   const double slot = 56, panel_w = std::max(220.0, slot * static_cast<double>(max_variants)), panel_h = 260;
   const double margin_l = 70, gap = 90, top = 60;
-  const double label_h = std::min(label_w, 220.0) * 0.72 + 20;  // labels rotated by -45 degrees
+  const double label_h = std::min(label_w, 220.0) * 0.72 + 34;  // n= line, then labels rotated by -45 degrees
   const std::size_t per_row = std::max<std::size_t>(1, static_cast<std::size_t>(1200 / (panel_w + gap)));
   const std::size_t n_rows = panels.empty() ? 1 : (panels.size() + per_row - 1) / per_row;
   const double width = margin_l + static_cast<double>(std::min(per_row, std::max<std::size_t>(1, panels.size()))) * (panel_w + gap);
@@ -280,10 +282,10 @@ std::string box_svg(const std::string& title, const std::vector<BoxRow>& rows) {
       for (double ov : b.outliers)
         o << "<circle cx=\"" << c1(cx) << "\" cy=\"" << c1(f.map_y(ov)) << "\" r=\"2.5\" fill=\"none\" stroke=\""
           << col << "\"/>\n";
-      const double ly = y0 + panel_h + 14;
+      const double ly = y0 + panel_h + 28;
       o << "<text x=\"" << c1(cx) << "\" y=\"" << c1(ly) << "\" text-anchor=\"end\" transform=\"rotate(-45 "
         << c1(cx) << " " << c1(ly) << ")\">" << html_escape(boxes[i]->label) << "</text>\n";
-      svg_text(o, cx, y0 + 14, "n=" + std::to_string(b.n), "middle", " font-size=\"10\" fill=\"#666\"");
+      svg_text(o, cx, y0 + panel_h + 13, "n=" + std::to_string(b.n), "middle", " font-size=\"10\" fill=\"#666\"");
     }
   }
   o << "</svg>\n";
@@ -350,7 +352,7 @@ std::string convergence_svg(const db::StudyData& study) {
   std::ostringstream o;
   o << svg_open(width, height);
   draw_line_panel(o, x0, y0, w, h, "Validation Dice per epoch: " + study.study, "epoch",
-                  "validation Dice (mean over folds)", series);
+                  "validation Dice (mean over folds)", series, true);
   draw_legend(o, x0 + w + 30, y0 + 10, names);
   o << "</svg>\n";
   return o.str();
@@ -423,7 +425,7 @@ std::string render_sensitivity_markdown(const SensitivityTable& t) {
   std::ostringstream o;
   const bool several = t.series.size() > 1;
   o << "| " << t.key << " |" << (several ? " series |" : "");
-  for (const auto& m : t.metrics) o << ' ' << metric_display(m) << " |";
+  for (const auto& m : t.metrics) o << ' ' << metric_display(m) << (metric_higher_is_better(m) ? "" : " ↓") << " |";
   o << "\n|---:|" << (several ? ":---|" : "");
   for (std::size_t i = 0; i < t.metrics.size(); ++i) o << "---:|";
   o << '\n';
@@ -524,7 +526,7 @@ std::string render_model_markdown(const db::StudyData& study, const ReportConfig
   const int dec = std::clamp(config.decimals, 0, 10);
   std::ostringstream o;
   o << "| Method | Parameters (M) | Inference (ms/case) ↓ |";
-  for (const auto& m : config.metrics) o << ' ' << metric_display(m) << " |";
+  for (const auto& m : config.metrics) o << ' ' << metric_display(m) << (metric_higher_is_better(m) ? "" : " ↓") << " |";
   o << "\n|:---|---:|---:|";
   for (std::size_t i = 0; i < config.metrics.size(); ++i) o << "---:|";
   o << '\n';

@@ -51,6 +51,11 @@ ReportConfig report_section_only(const std::string& text, const std::string& fil
   return c;
 }
 
+std::string first_line(const std::string& text) {
+  const std::string line = text.substr(0, text.find('\n'));
+  return line.rfind("error: ", 0) == 0 ? line.substr(7) : line;
+}
+
 void write_file(const fs::path& path, const std::string& text, std::vector<std::string>& files) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out) throw std::runtime_error("cannot write " + path.string() + ": " + std::strerror(errno));
@@ -149,7 +154,7 @@ ReportConfig report_config_of(const db::StudyData& study, std::vector<std::strin
     try {
       ReportConfig c = report_section_only(text->second, file);
       note("study '" + study.study + "': the stored study text does not load as a whole (" +
-           std::string(whole.what()) + "); its [report] section was read alone");
+           first_line(whole.what()) + "); its [report] section was read alone");
       return c;
     } catch (const std::exception& e) {
       note("study '" + study.study + "': the stored study text cannot be parsed (" + e.what() +
