@@ -1,5 +1,6 @@
 #include "trainer/data/loader.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -32,71 +33,92 @@ SliceTensors stack_cases(const std::vector<const PreparedCase*>& cases) {
   return t;
 }
 
+namespace {
+
+// Separable Gaussian blur of one h x w plane with replicate padding (in place, `tmp` is scratch).
+void gaussian_blur(float* img, int h, int w, double sigma, int radius, std::vector<float>& tmp) {
+  std::vector<float> k(2 * radius + 1);
+  double sum = 0;
+  for (int j = -radius; j <= radius; ++j) sum += k[j + radius] = static_cast<float>(std::exp(-0.5 * j * j / (sigma * sigma)));
+  for (float& v : k) v = static_cast<float>(v / sum);
+  tmp.resize(static_cast<std::size_t>(h) * w);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      float acc = 0;
+      for (int j = -radius; j <= radius; ++j) acc += k[j + radius] * img[y * w + std::clamp(x + j, 0, w - 1)];
+      tmp[y * w + x] = acc;
+    }
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      float acc = 0;
+      for (int j = -radius; j <= radius; ++j) acc += k[j + radius] * tmp[std::clamp(y + j, 0, h - 1) * w + x];
+      img[y * w + x] = acc;
+    }
+}
+
+}  // namespace
+
+// Plain loops rather than LibTorch ops: on small slices the intra-op thread pool costs more than the work
+// (and a loaded node makes its barriers far slower), see docs/PERFORMANCE.md.
 Batch augment(const Batch& in, const AugmentConfig& cfg, Rng& rng) {
-  const std::int64_t b = in.images.size(0), h = in.images.size(2), w = in.images.size(3);
   constexpr double kPi = 3.14159265358979323846;
-  std::vector<float> theta(static_cast<std::size_t>(b) * 6);
-  std::vector<double> sigma(static_cast<std::size_t>(b), 0.0);
-  bool any_geometry = false, any_blur = false;
+  const torch::Tensor src_img = in.images.to(torch::kCPU, torch::kFloat32).contiguous();
+  const torch::Tensor src_lab = in.labels.to(torch::kCPU, torch::kInt64).contiguous();
+  const std::int64_t b = src_img.size(0), h = src_img.size(2), w = src_img.size(3);
+  torch::Tensor out_img = torch::empty_like(src_img), out_lab = torch::empty_like(src_lab);
+  const float* si = src_img.data_ptr<float>();
+  const std::int64_t* sl = src_lab.data_ptr<std::int64_t>();
+  float* oi = out_img.data_ptr<float>();
+  std::int64_t* ol = out_lab.data_ptr<std::int64_t>();
+  const std::size_t plane = static_cast<std::size_t>(h) * w;
+  int radius = static_cast<int>(std::ceil(3.0 * cfg.blur_sigma_max));
+  radius = std::max(1, std::min<int>(radius, static_cast<int>(std::min(h, w) / 2 - 1)));
+  std::vector<float> scratch;
   for (std::int64_t i = 0; i < b; ++i) {
     // Draw every parameter for every sample (used or not) so later samples do not depend on earlier coins.
     const bool flip = rng.uniform() < cfg.flip_p;
     const bool rotate = rng.uniform() < cfg.rotate_p;
     const double angle = rng.uniform(-cfg.rotate_degrees, cfg.rotate_degrees) * kPi / 180.0;
     const bool blur = rng.uniform() < cfg.blur_p;
-    const double s = rng.uniform(cfg.blur_sigma_min, cfg.blur_sigma_max);
+    const double sigma = rng.uniform(cfg.blur_sigma_min, cfg.blur_sigma_max);
+    const float* img = si + i * plane;
+    const std::int64_t* lab = sl + i * plane;
+    float* dst = oi + i * plane;
+    std::int64_t* dlab = ol + i * plane;
     const double a = rotate ? angle : 0.0;
-    const double fx = flip ? -1.0 : 1.0;
-    // Output pixel (x, y) samples the input at R(a) * (fx * x, y): a horizontal flip, then a rotation
-    // about the image centre (normalised coordinates, square images).
-    float* t = theta.data() + i * 6;
-    t[0] = static_cast<float>(std::cos(a) * fx);
-    t[1] = static_cast<float>(-std::sin(a));
-    t[2] = 0.0f;
-    t[3] = static_cast<float>(std::sin(a) * fx);
-    t[4] = static_cast<float>(std::cos(a));
-    t[5] = 0.0f;
-    any_geometry = any_geometry || flip || (rotate && a != 0.0);
-    if (blur && s > 0) {
-      sigma[i] = s;
-      any_blur = true;
-    }
-  }
-  Batch out{in.images, in.labels};
-  if (any_geometry) {
-    torch::Tensor th = torch::from_blob(theta.data(), {b, 2, 3}, torch::kFloat32).clone().to(in.images.device());
-    torch::Tensor grid = torch::affine_grid_generator(th, {b, 1, h, w}, false);
-    // Image: bilinear, border padding (CT borders are air); label: nearest, zero padding (background).
-    out.images = torch::grid_sampler(in.images, grid, 0, 1, false);
-    torch::Tensor lab = in.labels.to(torch::kFloat32).unsqueeze(1);
-    out.labels = torch::grid_sampler(lab, grid, 1, 0, false).squeeze(1).round().to(torch::kInt64);
-  }
-  if (any_blur) {
-    // Separable Gaussian per sample as one grouped convolution (a delta kernel for samples not blurred).
-    int radius = static_cast<int>(std::ceil(3.0 * cfg.blur_sigma_max));
-    radius = std::max(1, std::min(radius, static_cast<int>(std::min(h, w) / 2 - 1)));
-    const int k = 2 * radius + 1;
-    std::vector<float> kernel(static_cast<std::size_t>(b) * k, 0.0f);
-    for (std::int64_t i = 0; i < b; ++i) {
-      float* kr = kernel.data() + i * k;
-      if (sigma[i] <= 0) {
-        kr[radius] = 1.0f;
-        continue;
+    if (a == 0.0) {
+      // Exact copy or horizontal flip.
+      for (std::int64_t y = 0; y < h; ++y)
+        for (std::int64_t x = 0; x < w; ++x) {
+          const std::int64_t sx = flip ? w - 1 - x : x;
+          dst[y * w + x] = img[y * w + sx];
+          dlab[y * w + x] = lab[y * w + sx];
+        }
+    } else {
+      // Output pixel (x, y) samples the input at R(a) (fx x, y) in normalised coordinates about the image
+      // centre (PyTorch's affine_grid + grid_sample with align_corners = false): bilinear with border
+      // padding for the image (CT borders are air), nearest with zero (background) padding for the label.
+      const double c = std::cos(a), s = std::sin(a), fx = flip ? -1.0 : 1.0;
+      for (std::int64_t y = 0; y < h; ++y) {
+        const double yn = (2.0 * y + 1.0) / h - 1.0;
+        for (std::int64_t x = 0; x < w; ++x) {
+          const double xn = (2.0 * x + 1.0) / w - 1.0;
+          const double us = c * fx * xn - s * yn, vs = s * fx * xn + c * yn;
+          const double px = ((us + 1.0) * w - 1.0) / 2.0, py = ((vs + 1.0) * h - 1.0) / 2.0;
+          const double bx = std::clamp(px, 0.0, static_cast<double>(w - 1)), by = std::clamp(py, 0.0, static_cast<double>(h - 1));
+          const std::int64_t x0 = static_cast<std::int64_t>(bx), y0 = static_cast<std::int64_t>(by);
+          const std::int64_t x1 = std::min(x0 + 1, w - 1), y1 = std::min(y0 + 1, h - 1);
+          const double tx = bx - x0, ty = by - y0;
+          dst[y * w + x] = static_cast<float>((img[y0 * w + x0] * (1 - tx) + img[y0 * w + x1] * tx) * (1 - ty) +
+                                              (img[y1 * w + x0] * (1 - tx) + img[y1 * w + x1] * tx) * ty);
+          const std::int64_t nx = static_cast<std::int64_t>(std::nearbyint(px)), ny = static_cast<std::int64_t>(std::nearbyint(py));
+          dlab[y * w + x] = (nx >= 0 && ny >= 0 && nx < w && ny < h) ? lab[ny * w + nx] : 0;
+        }
       }
-      double sum = 0;
-      for (int j = -radius; j <= radius; ++j) sum += kr[j + radius] = static_cast<float>(std::exp(-0.5 * j * j / (sigma[i] * sigma[i])));
-      for (int j = 0; j < k; ++j) kr[j] = static_cast<float>(kr[j] / sum);
     }
-    torch::Tensor kt = torch::from_blob(kernel.data(), {b, 1, 1, k}, torch::kFloat32).clone().to(in.images.device());
-    torch::Tensor x = out.images.reshape({1, b, h, w});
-    x = torch::replication_pad2d(x, {radius, radius, 0, 0});
-    x = torch::nn::functional::conv2d(x, kt, torch::nn::functional::Conv2dFuncOptions().groups(b));
-    x = torch::replication_pad2d(x, {0, 0, radius, radius});
-    x = torch::nn::functional::conv2d(x, kt.transpose(2, 3), torch::nn::functional::Conv2dFuncOptions().groups(b));
-    out.images = x.reshape({b, 1, h, w});
+    if (blur && sigma > 0) gaussian_blur(dst, static_cast<int>(h), static_cast<int>(w), sigma, radius, scratch);
   }
-  if (out.labels.scalar_type() != torch::kInt64) out.labels = out.labels.to(torch::kInt64);
-  return out;
+  return Batch{out_img.to(in.images.device()), out_lab.to(in.images.device())};
 }
 
 TrainBatches::TrainBatches(const SliceTensors& slices, const DataConfig& data, int batch_size, int steps_per_epoch,
@@ -133,8 +155,17 @@ Batch TrainBatches::get(const std::vector<std::int64_t>& order, int epoch, int s
     if (one_pass && pos >= order.size()) break;  // partial last batch of a pass
     idx.push_back(order[pos % order.size()]);
   }
-  torch::Tensor index = torch::tensor(idx, torch::kInt64);
-  Batch batch{slices_.images.index_select(0, index), slices_.labels.index_select(0, index).to(torch::kInt64)};
+  const std::int64_t n = static_cast<std::int64_t>(idx.size()), h = slices_.images.size(2), w = slices_.images.size(3);
+  const std::size_t plane = static_cast<std::size_t>(h) * w;
+  Batch batch{torch::empty({n, 1, h, w}, torch::kFloat32), torch::empty({n, h, w}, torch::kInt64)};
+  const float* img = slices_.images.data_ptr<float>();
+  const std::uint8_t* lab = slices_.labels.data_ptr<std::uint8_t>();
+  float* bi = batch.images.data_ptr<float>();
+  std::int64_t* bl = batch.labels.data_ptr<std::int64_t>();
+  for (std::int64_t k = 0; k < n; ++k) {
+    std::copy(img + idx[k] * plane, img + (idx[k] + 1) * plane, bi + k * plane);
+    std::copy(lab + idx[k] * plane, lab + (idx[k] + 1) * plane, bl + k * plane);
+  }
   if (!augmented) return batch;
   Rng rng(mix_seed(seed_, 0xA06, static_cast<std::uint64_t>(epoch), static_cast<std::uint64_t>(step)));
   return augment(batch, data_.augment, rng);
