@@ -155,14 +155,16 @@ bool parse_number(const std::string& literal, double& out) {
 
 // ---- box plots -------------------------------------------------------------------------------------
 
-std::vector<BoxRow> box_rows(const db::StudyData& study) {
-  StudyIndex index(study);
+std::vector<BoxRow> box_rows(const db::StudyData& study) { return box_rows(StudyIndex(study)); }
+
+std::vector<BoxRow> box_rows(const StudyIndex& index) {
+  const db::StudyData& study = index.data();
   std::vector<std::string> metrics(index.metrics().begin(), index.metrics().end());
   std::stable_sort(metrics.begin(), metrics.end(),
                    [](const auto& a, const auto& b) { return metric_order(a) < metric_order(b); });
   ReportConfig none;
   none.rows.clear();
-  std::vector<std::string> variants = variant_order({study}, none, nullptr);
+  std::vector<std::string> variants = variant_order(study, none);
   // Variants with rows but without a variants entry come last, by name.
   std::set<std::string> listed(variants.begin(), variants.end());
   for (const auto& [key, s] : index.series())
@@ -313,7 +315,7 @@ std::vector<std::pair<std::string, std::map<int, EpochStats>>> epochs_by_variant
   }
   std::vector<std::pair<std::string, std::map<int, EpochStats>>> out;
   ReportConfig none;
-  for (const auto& v : variant_order({study}, none, nullptr)) {
+  for (const auto& v : variant_order(study, none)) {
     auto it = by.find(v);
     if (it != by.end()) out.push_back(*it), by.erase(it);
   }
@@ -336,11 +338,12 @@ std::string convergence_csv(const db::StudyData& study) {
 }
 
 std::string convergence_svg(const db::StudyData& study) {
-  StudyIndex index(study);
+  std::map<std::string, std::string> labels;
+  for (const auto& v : study.variants) labels[v.name] = v.label.empty() ? v.name : v.label;
   std::vector<LineSeries> series;
   std::vector<std::string> names;
   for (const auto& [variant, epochs] : epochs_by_variant(study)) {
-    LineSeries s{index.label(variant), {}};
+    LineSeries s{labels.count(variant) ? labels[variant] : variant, {}};
     for (const auto& [epoch, e] : epochs) s.points.push_back({static_cast<double>(epoch), mean_sd(e.val_dice).mean, kNaN});
     names.push_back(s.name);
     series.push_back(std::move(s));
@@ -361,12 +364,16 @@ std::string convergence_svg(const db::StudyData& study) {
 // ---- sensitivity -----------------------------------------------------------------------------------
 
 SensitivityTable sensitivity_table(const db::StudyData& study, const ReportConfig& config, const std::string& key) {
+  return sensitivity_table(StudyIndex(study), config, key);
+}
+
+SensitivityTable sensitivity_table(const StudyIndex& index, const ReportConfig& config, const std::string& key) {
+  const db::StudyData& study = index.data();
   SensitivityTable t;
   t.study = study.study;
   t.key = key;
   t.metrics = config.metrics;
   t.decimals = std::clamp(config.decimals, 0, 10);
-  StudyIndex index(study);
   const int cls = index.classes().empty() ? 1 : *index.classes().begin();
   const std::string aggregate = config.aggregate == "cases" ? "cases" : "folds";
   // Series: the variants that agree on every key but the swept one.
@@ -495,15 +502,15 @@ struct ModelLine {
   double params_m = kNaN, ms = kNaN;
   std::vector<MeanSd> metrics;
 };
-std::vector<ModelLine> model_lines(const db::StudyData& study, const ReportConfig& config) {
-  StudyIndex index(study);
+std::vector<ModelLine> model_lines(const StudyIndex& index, const ReportConfig& config) {
+  const db::StudyData& study = index.data();
   const int cls = index.classes().empty() ? 1 : *index.classes().begin();
   const std::string aggregate = config.aggregate == "cases" ? "cases" : "folds";
   std::map<std::string, const db::ModelFactRow*> facts;
   for (const auto& f : study.model_facts)
     if (!facts.count(f.variant)) facts[f.variant] = &f;
   std::vector<ModelLine> out;
-  for (const auto& v : variant_order({study}, config, nullptr)) {
+  for (const auto& v : variant_order(study, config)) {
     ModelLine l{v, index.label(v), kNaN, kNaN, {}};
     auto it = facts.find(v);
     if (it != facts.end()) {
@@ -523,6 +530,14 @@ std::vector<ModelLine> model_lines(const db::StudyData& study, const ReportConfi
 }  // namespace
 
 std::string render_model_markdown(const db::StudyData& study, const ReportConfig& config) {
+  return render_model_markdown(StudyIndex(study), config);
+}
+
+std::string render_model_csv(const db::StudyData& study, const ReportConfig& config) {
+  return render_model_csv(StudyIndex(study), config);
+}
+
+std::string render_model_markdown(const StudyIndex& index, const ReportConfig& config) {
   const int dec = std::clamp(config.decimals, 0, 10);
   std::ostringstream o;
   o << "| Method | Parameters (M) | Inference (ms/case) ↓ |";
@@ -530,7 +545,7 @@ std::string render_model_markdown(const db::StudyData& study, const ReportConfig
   o << "\n|:---|---:|---:|";
   for (std::size_t i = 0; i < config.metrics.size(); ++i) o << "---:|";
   o << '\n';
-  const auto lines = model_lines(study, config);
+  const auto lines = model_lines(index, config);
   for (const auto& l : lines) {
     o << "| " << l.label << " | " << fixed(l.params_m, 4) << " | " << fixed(l.ms, 2) << " |";
     for (const auto& m : l.metrics) {
@@ -544,10 +559,11 @@ std::string render_model_markdown(const db::StudyData& study, const ReportConfig
   return o.str();
 }
 
-std::string render_model_csv(const db::StudyData& study, const ReportConfig& config) {
+std::string render_model_csv(const StudyIndex& index, const ReportConfig& config) {
+  const db::StudyData& study = index.data();
   std::ostringstream o;
   o << "study,variant,label,parameters_m,inference_ms_per_case,metric,n,mean,sd\n";
-  for (const auto& l : model_lines(study, config))
+  for (const auto& l : model_lines(index, config))
     for (std::size_t m = 0; m < config.metrics.size(); ++m)
       o << csv_field(study.study) << ',' << csv_field(l.variant) << ',' << csv_field(l.label) << ','
         << number(l.params_m) << ',' << number(l.ms) << ',' << csv_field(config.metrics[m]) << ','

@@ -15,6 +15,7 @@
 
 #include "ablations/study.hpp"
 #include "reports/format.hpp"
+#include "reports/study_index.hpp"
 
 namespace ablate::reports {
 
@@ -189,8 +190,11 @@ ReportResult write_report(const std::vector<db::StudyData>& studies, const Repor
   ReportResult result;
   std::vector<std::string> notes;
   const ReportConfig config = effective_config(studies, options, &notes);
-  const std::vector<SignificanceRow> significance = significance_tests(studies, config, &notes);
-  const ComparisonTable table = comparison_table(studies, config, significance);
+  std::vector<StudyIndex> indexes;  // one per study, shared by every table and figure
+  indexes.reserve(studies.size());
+  for (const auto& s : studies) indexes.emplace_back(s);
+  const std::vector<SignificanceRow> significance = significance_tests(studies, indexes, config, &notes);
+  const ComparisonTable table = comparison_table(studies, indexes, config, significance);
   for (const auto& n : table.notes) notes.push_back(n);
 
   std::error_code ec;
@@ -216,12 +220,14 @@ ReportResult write_report(const std::vector<db::StudyData>& studies, const Repor
   std::vector<BoxRow> all_boxes;
   std::ostringstream per_study_html, model_html, sens_html, box_html, conv_html, prov_html;
   std::set<std::string> slugs;
-  for (const auto& study : studies) {
+  for (std::size_t si = 0; si < studies.size(); ++si) {
+    const db::StudyData& study = studies[si];
+    const StudyIndex& index = indexes[si];
     std::string s = slug(study.study);
     for (int k = 2; !slugs.insert(s).second; ++k) s = slug(study.study) + "-" + std::to_string(k);
     const std::string title = html_escape(study.study);
 
-    const std::vector<BoxRow> boxes = box_rows(study);
+    const std::vector<BoxRow> boxes = box_rows(index);
     all_boxes.insert(all_boxes.end(), boxes.begin(), boxes.end());
     if (boxes.empty() && !study.variants.empty())
       notes.push_back("study '" + study.study + "': no per-case metrics; box plots are empty");
@@ -234,15 +240,15 @@ ReportResult write_report(const std::vector<db::StudyData>& studies, const Repor
     write_file(dir / ("convergence-" + s + ".csv"), convergence_csv(study), files);
     conv_html << "<h3>" << title << "</h3>\n<div class=\"svg\">\n" << conv << "</div>\n";
 
-    const std::string model_md = render_model_markdown(study, config);
+    const std::string model_md = render_model_markdown(index, config);
     write_file(dir / ("model-" + s + ".md"), model_md, files);
-    write_file(dir / ("model-" + s + ".csv"), render_model_csv(study, config), files);
+    write_file(dir / ("model-" + s + ".csv"), render_model_csv(index, config), files);
     model_html << "<h3>" << title << "</h3>\n" << markdown_table_to_html(model_md);
     if (study.model_facts.empty() && !study.variants.empty())
       notes.push_back("study '" + study.study + "': no model facts (parameters, inference time) stored");
 
     if (!config.sweep_key.empty()) {
-      const SensitivityTable sens = sensitivity_table(study, config, config.sweep_key);
+      const SensitivityTable sens = sensitivity_table(index, config, config.sweep_key);
       if (sens.series.empty())
         notes.push_back("study '" + study.study + "': no variant has a numeric value of the swept key '" +
                         config.sweep_key + "'");

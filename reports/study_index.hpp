@@ -11,6 +11,7 @@
 
 #include "ablations/config.hpp"
 #include "db/rows.hpp"
+#include "reports/report.hpp"
 
 namespace ablate::reports {
 
@@ -72,5 +73,19 @@ class StudyIndex {
 // study that has it (ordinal order). Names in report.rows that no study has are noted and skipped.
 std::vector<std::string> variant_order(const std::vector<db::StudyData>& studies, const ReportConfig& config,
                                        std::vector<std::string>* notes);
+// The same for one study (without copying it).
+std::vector<std::string> variant_order(const db::StudyData& study, const ReportConfig& config);
+
+// The public functions of report.hpp on indexes built once (write_report shares one index per study);
+// indexes[i] indexes studies[i].
+std::vector<SignificanceRow> significance_tests(const std::vector<db::StudyData>& studies,
+                                                const std::vector<StudyIndex>& indexes, const ReportConfig& config,
+                                                std::vector<std::string>* notes);
+ComparisonTable comparison_table(const std::vector<db::StudyData>& studies, const std::vector<StudyIndex>& indexes,
+                                 const ReportConfig& config, const std::vector<SignificanceRow>& significance);
+std::vector<BoxRow> box_rows(const StudyIndex& index);
+SensitivityTable sensitivity_table(const StudyIndex& index, const ReportConfig& config, const std::string& key);
+std::string render_model_markdown(const StudyIndex& index, const ReportConfig& config);
+std::string render_model_csv(const StudyIndex& index, const ReportConfig& config);
 
 }  // namespace ablate::reports

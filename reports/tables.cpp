@@ -17,13 +17,13 @@ namespace ablate::reports {
 namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-std::vector<std::string> row_order(const std::vector<db::StudyData>& studies, const ReportConfig& config,
+std::vector<std::string> row_order(const std::vector<const db::StudyData*>& studies, const ReportConfig& config,
                                    std::vector<std::string>* notes) {
   std::vector<std::string> order;
   std::set<std::string> seen;
   auto known = [&](const std::string& name) {
-    for (const auto& s : studies)
-      for (const auto& v : s.variants)
+    for (const auto* s : studies)
+      for (const auto& v : s->variants)
         if (v.name == name) return true;
     return false;
   };
@@ -34,8 +34,8 @@ std::vector<std::string> row_order(const std::vector<db::StudyData>& studies, co
     }
     if (seen.insert(name).second) order.push_back(name);
   }
-  for (const auto& s : studies) {
-    std::vector<db::VariantRow> vs = s.variants;
+  for (const auto* s : studies) {
+    std::vector<db::VariantRow> vs = s->variants;
     std::stable_sort(vs.begin(), vs.end(), [](const auto& a, const auto& b) { return a.ordinal < b.ordinal; });
     for (const auto& v : vs)
       if (seen.insert(v.name).second) order.push_back(v.name);
@@ -103,9 +103,20 @@ std::string group_title(const std::string& study, int cls, std::size_t n_classes
 }
 }  // namespace
 
+std::vector<std::string> row_order(const std::vector<db::StudyData>& studies, const ReportConfig& config,
+                                   std::vector<std::string>* notes) {
+  std::vector<const db::StudyData*> ptrs;
+  for (const auto& s : studies) ptrs.push_back(&s);
+  return row_order(ptrs, config, notes);
+}
+
 std::vector<std::string> variant_order(const std::vector<db::StudyData>& studies, const ReportConfig& config,
                                        std::vector<std::string>* notes) {
   return row_order(studies, config, notes);
+}
+
+std::vector<std::string> variant_order(const db::StudyData& study, const ReportConfig& config) {
+  return row_order(std::vector<const db::StudyData*>{&study}, config, nullptr);
 }
 
 std::string significance_mark(double p_holm) {
@@ -117,12 +128,22 @@ std::string significance_mark(double p_holm) {
 
 std::vector<SignificanceRow> significance_tests(const std::vector<db::StudyData>& studies, const ReportConfig& config,
                                                 std::vector<std::string>* notes) {
+  std::vector<StudyIndex> indexes;
+  indexes.reserve(studies.size());
+  for (const auto& s : studies) indexes.emplace_back(s);
+  return significance_tests(studies, indexes, config, notes);
+}
+
+std::vector<SignificanceRow> significance_tests(const std::vector<db::StudyData>& studies,
+                                                const std::vector<StudyIndex>& indexes, const ReportConfig& config,
+                                                std::vector<std::string>* notes) {
   std::vector<SignificanceRow> out;
   const std::vector<std::string> order = row_order(studies, config, nullptr);
   const std::string baseline = baseline_of(order, config, nullptr);
   if (baseline.empty()) return out;
-  for (const auto& study : studies) {
-    StudyIndex index(study);
+  for (std::size_t si = 0; si < studies.size(); ++si) {
+    const db::StudyData& study = studies[si];
+    const StudyIndex& index = indexes[si];
     if (!index.has_results(baseline)) {
       if (notes && !study.variants.empty())
         notes->push_back("study '" + study.study + "': baseline '" + baseline +
@@ -189,6 +210,14 @@ std::string significance_csv(const std::vector<SignificanceRow>& rows) {
 
 ComparisonTable comparison_table(const std::vector<db::StudyData>& studies, const ReportConfig& config,
                                  const std::vector<SignificanceRow>& significance) {
+  std::vector<StudyIndex> indexes;
+  indexes.reserve(studies.size());
+  for (const auto& s : studies) indexes.emplace_back(s);
+  return comparison_table(studies, indexes, config, significance);
+}
+
+ComparisonTable comparison_table(const std::vector<db::StudyData>& studies, const std::vector<StudyIndex>& indexes,
+                                 const ReportConfig& config, const std::vector<SignificanceRow>& significance) {
   ComparisonTable t;
   t.aggregate = config.aggregate == "cases" ? "cases" : "folds";
   t.decimals = std::clamp(config.decimals, 0, 10);
@@ -196,10 +225,6 @@ ComparisonTable comparison_table(const std::vector<db::StudyData>& studies, cons
   const std::vector<std::string> order = row_order(studies, config, &t.notes);
   t.baseline = baseline_of(order, config, &t.notes);
   if (studies.empty()) t.notes.push_back("no study to report");
-
-  std::vector<StudyIndex> indexes;
-  indexes.reserve(studies.size());
-  for (const auto& s : studies) indexes.emplace_back(s);
 
   // Column groups: per study, per class.
   for (std::size_t si = 0; si < studies.size(); ++si) {
