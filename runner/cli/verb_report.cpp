@@ -1,6 +1,7 @@
 // `ablate report --db FILE --study NAME [--study NAME2 ...] --out DIR`: every table and figure of
 // docs/REPORTS.md recomputed from the store; prints the Markdown comparison table and the path of
 // report.html.
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <sstream>
@@ -68,9 +69,16 @@ int verb_report(const std::vector<std::string>& args) {
   if (vm.count("sweep-key")) opts.sweep_key = vm["sweep-key"].as<std::string>();
 
   if (!&db::load_study_data || !&db::list_studies) return not_yet("report", "the store reader of db/ is not built yet");
+  const std::vector<std::string> stored = db::list_studies(db_path);
   std::vector<std::string> names;
   if (vm.count("study")) names = vm["study"].as<std::vector<std::string>>();
-  if (names.empty()) names = db::list_studies(db_path);
+  for (const auto& n : names) {
+    if (std::find(stored.begin(), stored.end(), n) != stored.end()) continue;
+    std::string list;
+    for (const auto& s : stored) list += (list.empty() ? "" : ", ") + s;
+    throw UsageError("study '" + n + "' is not in the store " + db_path + " (studies: " + (list.empty() ? "none" : list) + ")");
+  }
+  if (names.empty()) names = stored;
   if (names.empty()) std::cerr << "ablate report: the store " << db_path << " holds no study; the table says n/a\n";
   std::vector<db::StudyData> studies;
   for (const auto& name : names) studies.push_back(db::load_study_data(db_path, name));
