@@ -386,7 +386,9 @@ torch::Device pick_device(const RunContext& ctx, const TrainConfig& t) {
 
 }  // namespace
 
-TaskResult run_task(const Task& task, const VariantConfig& config, const RunContext& ctx) {
+namespace {
+
+TaskResult run_task_impl(const Task& task, const VariantConfig& config, const RunContext& ctx) {
   const auto task_start = Clock::now();
   const TrainConfig& tc = config.train;
   validate_train_config(tc);
@@ -602,6 +604,17 @@ TaskResult run_task(const Task& task, const VariantConfig& config, const RunCont
                result.best_epoch, scores.empty() ? 0.0 : sums[{"dice", 1}] / scores.size(), scores.size(), result.inference_ms_per_case,
                parameters, seconds_since(task_start));
   return result;
+}
+
+}  // namespace
+
+TaskResult run_task(const Task& task, const VariantConfig& config, const RunContext& ctx) {
+  try {
+    return run_task_impl(task, config, ctx);
+  } catch (const std::invalid_argument& e) {
+    // Configuration checks of the network and losses throw invalid_argument; the contract is runtime_error.
+    throw std::runtime_error("variant " + task.variant + " fold " + std::to_string(task.fold) + ": " + e.what());
+  }
 }
 
 }  // namespace ablate::trainer
