@@ -1,4 +1,29 @@
 // Losses of the papers (internal to trainer/: includes LibTorch).
+//
+// Total loss (what compute_loss back-propagates):
+//   L_total = main_weight · L(main) + side_weight · mean_s L(side_s) + aux_weight · L(aux)
+//             + recon_weight · BCE(recon, input scaled to [0, 1])
+// with L the segmentation loss named by loss.name (below). Terms whose head is absent or whose weight is
+// 0 are not part of the graph at all, so a weight of 0 leaves that head without gradient (the term is
+// still evaluated without gradient for logging). 000 eq. 8, L = λ·La + Ls, is aux_weight = λ with
+// main_weight = 1; its implementation weights (λ_out = 10 on the main, λ_m = 1 on the auxiliary loss)
+// are main_weight = 10, aux_weight = 1. 004's 10 : 1 is main_weight = 1, recon_weight = 0.1 (or 10 and 1).
+//
+// L for one logit channel (sigmoid; foreground = target == 1):
+//   dice           soft Dice, 1 - (2 Σ p y + s) / (Σ p + Σ y + s), sums over the whole batch (001 eq. 11;
+//                  s = loss.dice_smooth). Batch-global sums keep slices without foreground harmless.
+//   bce            mean binary cross-entropy with logits (001 eq. 12)
+//   hybrid         alpha · dice + (1 - alpha) · bce (001 eq. 17). alpha = 0.5 gives (dice + bce) / 2,
+//                  half the equal-weight sum of eq. 13: the same minimiser and gradient direction. Adam
+//                  (the papers' optimiser) is invariant to that constant factor (up to its epsilon), so
+//                  alpha = 0.5 reproduces eq. 13's training; with SGD it halves the effective learning rate.
+//   focal          mean focal loss, -α_t (1 - p_t)^γ log p_t, α_t = focal_alpha on foreground pixels and
+//                  1 - focal_alpha on background (Lin et al.; γ = focal_gamma)
+//   dice_focal_bce dice + focal + bce, equal weights (ANU-Net 003 eq. 8, read as the sum of its three parts)
+//   ce_dice        bce + dice (the equal-weight eq. 13 form, = 2 · hybrid at alpha = 0.5)
+// For several channels (softmax with background) BCE becomes the mean softmax cross-entropy, Dice the
+// multi-class soft Dice (mean over the foreground classes c >= 1 of the per-class batch-global soft
+// Dice against the one-hot target), focal the softmax focal loss with the same α_t rule.
 #pragma once
 
 #include <torch/torch.h>
@@ -19,6 +44,18 @@ struct LossTerms {
 // target: N x H x W int64 class indices (0 = background); input: the network input (for reconstruction).
 LossTerms compute_loss(const NetOutput& out, const torch::Tensor& target, const torch::Tensor& input,
                        const LossConfig& config);
+
+// The segmentation loss L of loss.name for one output (logits N x C x H x W); throws std::invalid_argument
+// naming loss.name and the allowed values.
+torch::Tensor segmentation_loss(const torch::Tensor& logits, const torch::Tensor& target, const LossConfig& config);
+// Its parts, for tests and for other losses.
+torch::Tensor dice_loss(const torch::Tensor& logits, const torch::Tensor& target, double smooth);
+torch::Tensor bce_loss(const torch::Tensor& logits, const torch::Tensor& target);  // BCE (1 channel) or CE
+torch::Tensor focal_loss(const torch::Tensor& logits, const torch::Tensor& target, double gamma, double alpha);
+// The reconstruction target: every image of the batch min-max scaled to [0, 1] (a constant image -> 0).
+torch::Tensor scale_to_unit(const torch::Tensor& input);
+// Checks loss.*; throws std::invalid_argument naming the key.
+void validate_loss_config(const LossConfig& config);
 
 // Class probabilities from logits: sigmoid for 1 channel, softmax otherwise.
 torch::Tensor probabilities(const torch::Tensor& logits);

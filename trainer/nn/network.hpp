@@ -10,6 +10,9 @@
 #include <vector>
 
 #include "ablations/config.hpp"
+#include "trainer/nn/attention.hpp"
+#include "trainer/nn/blocks.hpp"
+#include "trainer/nn/multiscale.hpp"
 
 namespace ablate::trainer {
 
@@ -24,13 +27,51 @@ struct NetOutput {
 // 1 logit channel (sigmoid) for one foreground class, else classes + 1 (softmax with background).
 int output_channels(const VariantConfig& config);
 
+// Checks every model.* key the network reads; throws std::invalid_argument naming the key, the value
+// and what is allowed.
+void validate_model_config(const ModelConfig& config);
+
+// The component names of component_parameters(), in display order.
+const std::vector<std::string>& component_names();
+
 class SegmentationNetImpl : public torch::nn::Module {
  public:
   SegmentationNetImpl(const ModelConfig& config, int out_channels);
+  // The same with the DWS side-output reading chosen explicitly (network.cpp, "DWS"): kBridge is the
+  // default, kDecoder taps every decoder stage below full resolution.
+  SegmentationNetImpl(const ModelConfig& config, int out_channels, nn::SideOutputTaps taps);
   NetOutput forward(const torch::Tensor& x);
-  // Parameters owned by each component (names as in trainer.hpp's ComponentParameters).
+  // Parameters owned by each component (names as in trainer.hpp's ComponentParameters): "backbone" and
+  // every enabled component, the values summing to the trainable total. The backbone's count does not
+  // depend on the toggles (it always equals the plain U-Net's).
   std::map<std::string, std::int64_t> component_parameters() const;
-  // (implementation members are the models' own)
+  const ModelConfig& config() const { return config_; }
+  // The DSPA modules on the skips (deepest first), for inspecting the attention shapes.
+  std::vector<nn::DenseSpatialPositionAttention> dspa_modules() const { return dspa_mods_; }
+
+ private:
+  ModelConfig config_;
+  int out_channels_ = 1;
+  nn::SideOutputTaps taps_ = nn::SideOutputTaps::kBridge;
+  std::vector<int64_t> widths_;
+  // Encoder, bridge and decoder; decoder vectors are indexed from the deepest level (i = 0) upwards.
+  std::vector<nn::DoubleConv> enc_;
+  nn::ChannelCorrelationAttention cc_{nullptr};
+  nn::SqueezeExcitation se_{nullptr};
+  nn::Cbam cbam_{nullptr};
+  nn::AtrousPyramid mus_{nullptr};
+  torch::nn::Sequential fusion_{nullptr};
+  std::vector<nn::SideOutput> dws_;
+  std::vector<nn::UpSample> up_;
+  std::vector<nn::DoubleConv> dec_;
+  torch::nn::Conv2d head_{nullptr};
+  std::vector<nn::MultiScaleConv> msc_;
+  std::vector<nn::UpSample> aux_up_;
+  std::vector<nn::DoubleConv> aux_dec_;
+  torch::nn::Conv2d aux_head_{nullptr};
+  std::vector<nn::DenseSpatialPositionAttention> dspa_mods_;
+  std::vector<nn::AttentionGate> gates_;
+  nn::RestorationDecoder restoration_{nullptr};
 };
 TORCH_MODULE(SegmentationNet);
 

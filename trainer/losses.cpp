@@ -1,0 +1,154 @@
+// Losses of 001 (eqs. 11-13, 17), 000 (eq. 8), 004 (segmentation + reconstruction) and 003 (eq. 8); the
+// definitions and the weighting are documented in losses.hpp.
+#include "trainer/losses.hpp"
+
+#include <functional>
+#include <sstream>
+#include <stdexcept>
+
+namespace ablate::trainer {
+
+namespace {
+
+// Foreground of a one-channel output (target == 1), in the logits' dtype.
+torch::Tensor foreground(const torch::Tensor& target, const torch::Tensor& logits) {
+  return target.eq(1).unsqueeze(1).to(logits.scalar_type());
+}
+
+void check_target(const torch::Tensor& logits, const torch::Tensor& target) {
+  if (logits.dim() != 4 || target.dim() != 3 || logits.size(0) != target.size(0) || logits.size(2) != target.size(1) ||
+      logits.size(3) != target.size(2)) {
+    std::ostringstream o;
+    o << "loss: logits of shape " << logits.sizes() << " and target of shape " << target.sizes()
+      << " do not match (expected N x C x H x W logits and N x H x W class indices)";
+    throw std::invalid_argument(o.str());
+  }
+  if (logits.size(1) > 1 && target.numel() > 0) {
+    const auto max = target.max().item<std::int64_t>();
+    const auto min = target.min().item<std::int64_t>();
+    if (min < 0 || max >= logits.size(1)) {
+      throw std::invalid_argument("loss: target class " + std::to_string(min < 0 ? min : max) + " outside 0.." +
+                                  std::to_string(logits.size(1) - 1) + " (the network has " +
+                                  std::to_string(logits.size(1)) + " output channels)");
+    }
+  }
+}
+
+torch::Tensor one_hot_nchw(const torch::Tensor& target, const torch::Tensor& logits) {
+  return torch::one_hot(target, logits.size(1)).permute({0, 3, 1, 2}).to(logits.scalar_type());
+}
+
+}  // namespace
+
+void validate_loss_config(const LossConfig& c) {
+  auto bad = [](const std::string& key, double v, const std::string& allowed) {
+    throw std::invalid_argument("loss." + key + " = " + std::to_string(v) + ": allowed " + allowed);
+  };
+  if (c.name != "dice" && c.name != "bce" && c.name != "hybrid" && c.name != "focal" && c.name != "dice_focal_bce" &&
+      c.name != "ce_dice") {
+    throw std::invalid_argument("loss.name = \"" + c.name + "\": allowed dice | bce | hybrid | focal | dice_focal_bce | ce_dice");
+  }
+  if (!(c.alpha >= 0 && c.alpha <= 1)) bad("alpha", c.alpha, "[0, 1]");
+  if (!(c.focal_gamma >= 0)) bad("focal_gamma", c.focal_gamma, ">= 0");
+  if (!(c.focal_alpha >= 0 && c.focal_alpha <= 1)) bad("focal_alpha", c.focal_alpha, "[0, 1]");
+  if (!(c.dice_smooth >= 0)) bad("dice_smooth", c.dice_smooth, ">= 0");
+  if (!(c.main_weight >= 0)) bad("main_weight", c.main_weight, ">= 0");
+  if (!(c.side_weight >= 0)) bad("side_weight", c.side_weight, ">= 0");
+  if (!(c.aux_weight >= 0)) bad("aux_weight", c.aux_weight, ">= 0");
+  if (!(c.recon_weight >= 0)) bad("recon_weight", c.recon_weight, ">= 0");
+}
+
+torch::Tensor dice_loss(const torch::Tensor& logits, const torch::Tensor& target, double smooth) {
+  if (logits.size(1) == 1) {
+    torch::Tensor p = torch::sigmoid(logits), y = foreground(target, logits);
+    return 1 - (2 * (p * y).sum() + smooth) / (p.sum() + y.sum() + smooth);
+  }
+  torch::Tensor p = torch::softmax(logits, 1), y = one_hot_nchw(target, logits);
+  const std::vector<int64_t> dims = {0, 2, 3};
+  torch::Tensor dice = (2 * (p * y).sum(dims) + smooth) / (p.sum(dims) + y.sum(dims) + smooth);
+  return 1 - dice.narrow(0, 1, logits.size(1) - 1).mean();
+}
+
+torch::Tensor bce_loss(const torch::Tensor& logits, const torch::Tensor& target) {
+  if (logits.size(1) == 1) return torch::binary_cross_entropy_with_logits(logits, foreground(target, logits));
+  return torch::nn::functional::cross_entropy(logits, target);
+}
+
+torch::Tensor focal_loss(const torch::Tensor& logits, const torch::Tensor& target, double gamma, double alpha) {
+  torch::Tensor log_pt, alpha_t;
+  if (logits.size(1) == 1) {
+    torch::Tensor y = foreground(target, logits);
+    log_pt = y * torch::log_sigmoid(logits) + (1 - y) * torch::log_sigmoid(-logits);
+    alpha_t = y * alpha + (1 - y) * (1 - alpha);
+  } else {
+    log_pt = torch::log_softmax(logits, 1).gather(1, target.unsqueeze(1));
+    torch::Tensor fg = target.gt(0).unsqueeze(1).to(logits.scalar_type());
+    alpha_t = fg * alpha + (1 - fg) * (1 - alpha);
+  }
+  return (-alpha_t * torch::pow(1 - torch::exp(log_pt), gamma) * log_pt).mean();
+}
+
+torch::Tensor segmentation_loss(const torch::Tensor& logits, const torch::Tensor& target, const LossConfig& c) {
+  check_target(logits, target);
+  if (c.name == "dice") return dice_loss(logits, target, c.dice_smooth);
+  if (c.name == "bce") return bce_loss(logits, target);
+  if (c.name == "hybrid") return c.alpha * dice_loss(logits, target, c.dice_smooth) + (1 - c.alpha) * bce_loss(logits, target);
+  if (c.name == "focal") return focal_loss(logits, target, c.focal_gamma, c.focal_alpha);
+  if (c.name == "dice_focal_bce")
+    return dice_loss(logits, target, c.dice_smooth) + focal_loss(logits, target, c.focal_gamma, c.focal_alpha) +
+           bce_loss(logits, target);
+  if (c.name == "ce_dice") return bce_loss(logits, target) + dice_loss(logits, target, c.dice_smooth);
+  validate_loss_config(c);  // throws for an unknown name
+  return {};
+}
+
+torch::Tensor scale_to_unit(const torch::Tensor& input) {
+  const std::vector<int64_t> dims = {1, 2, 3};
+  torch::Tensor lo = input.amin(dims, true), hi = input.amax(dims, true);
+  return (input - lo) / (hi - lo).clamp_min(1e-12);
+}
+
+LossTerms compute_loss(const NetOutput& out, const torch::Tensor& target, const torch::Tensor& input,
+                       const LossConfig& config) {
+  validate_loss_config(config);
+  LossTerms t;
+  torch::Tensor total;
+  // A weighted term joins the graph only when its weight is non-zero (losses.hpp).
+  auto add = [&](double weight, const std::function<torch::Tensor()>& term) {
+    if (weight == 0) {
+      torch::NoGradGuard no_grad;
+      return term().item<double>();
+    }
+    torch::Tensor v = term();
+    total = total.defined() ? total + weight * v : weight * v;
+    return v.item<double>();
+  };
+  t.main = add(config.main_weight, [&] { return segmentation_loss(out.main, target, config); });
+  if (!out.sides.empty()) {
+    t.side = add(config.side_weight, [&] {
+      torch::Tensor s = segmentation_loss(out.sides[0], target, config);
+      for (size_t i = 1; i < out.sides.size(); ++i) s = s + segmentation_loss(out.sides[i], target, config);
+      return s / static_cast<double>(out.sides.size());
+    });
+  }
+  if (out.aux.defined()) t.aux = add(config.aux_weight, [&] { return segmentation_loss(out.aux, target, config); });
+  if (out.recon.defined()) {
+    t.recon = add(config.recon_weight, [&] {
+      torch::Tensor goal = scale_to_unit(input.detach());
+      return torch::binary_cross_entropy(out.recon.clamp(1e-6, 1 - 1e-6), goal);
+    });
+  }
+  t.total = total.defined() ? total : torch::zeros({}, out.main.options());
+  return t;
+}
+
+torch::Tensor probabilities(const torch::Tensor& logits) {
+  return logits.size(1) == 1 ? torch::sigmoid(logits) : torch::softmax(logits, 1);
+}
+
+torch::Tensor predict_labels(const torch::Tensor& logits) {
+  if (logits.size(1) == 1) return logits.gt(0).squeeze(1).to(torch::kLong);  // sigmoid > 0.5
+  return logits.argmax(1);
+}
+
+}  // namespace ablate::trainer

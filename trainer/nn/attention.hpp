@@ -1,0 +1,103 @@
+// Attention components of the U-Net family (internal to trainer/: includes LibTorch).
+//   001 (EC-CaM-UNet): channel-correlation (CC, eqs. 2-3, 5-7), spatial-correlation (SC, eqs. 1, 8-9),
+//                      their collaboration CoA (eq. 4); the baselines of Table V: SE and CBAM.
+//   Attention U-Net  : the attention gate on the skips (Table I baseline).
+//   000 (MDA-U-Net*) : dense spatial position attention (DSPA, eqs. 9-11) and channel attention (CA,
+//                      eqs. 12-13).
+// The self-attention maps (SC, DSPA, CA) are batched matrix products (torch::bmm); no per-sample loops.
+#pragma once
+
+#include <torch/torch.h>
+
+namespace ablate::trainer::nn {
+
+// CC of 001 Fig. 3(b), ECA-like (READINGS; BangguWu/ECANet): θ = GAP(F) (eq. 5) as a 1-channel
+// sequence of length C; Conv1d(k3, s1, p1) + BN + ReLU -> Conv1d(k7, s2, p3) + BN + ReLU (length
+// ceil(C/2)) -> ConvTranspose1d(k2, s2) (back to length C; cropped for odd C) -> sigmoid = Θ (eq. 6).
+// forward returns F_C = Θ_k · F_k (eqs. 3, 7), without residual; the network adds the residual.
+// Parameters: 3 + 2 + 7 + 2 + 3 (+2 with conv bias), independent of C.
+class ChannelCorrelationAttentionImpl : public torch::nn::Module {
+ public:
+  explicit ChannelCorrelationAttentionImpl(bool bias);
+  torch::Tensor forward(const torch::Tensor& f);
+  torch::Tensor weights(const torch::Tensor& f);  // Θ, N x C x 1 x 1
+
+ private:
+  torch::nn::Conv1d conv1{nullptr}, conv2{nullptr};
+  torch::nn::BatchNorm1d bn1{nullptr}, bn2{nullptr};
+  torch::nn::ConvTranspose1d deconv{nullptr};
+};
+TORCH_MODULE(ChannelCorrelationAttention);
+
+// SC of 001 Fig. 3(a), parameter-free: E = reshape(F) ∈ C x HW (eq. 8), S = row-softmax(EᵀE) ∈
+// HW x HW (eq. 9). Reading (READINGS): the paper says "softmax over the columns" but normalises over j
+// in eq. 9; we normalise every row i over j, as eq. 9 and DANet's position attention do.
+// spatial_map(F) returns S (N x HW x HW); apply(S, G) returns reshape(G · Sᵀ), i.e. every position i
+// becomes Σ_j S_ij G_j. The network places SC at the bridge only, so S is (H/2^(d-1) W/2^(d-1))² floats
+// per image: 1024 x 1024 (4 MiB) at 512 x 512 input with depth 5.
+torch::Tensor spatial_correlation_map(const torch::Tensor& f);
+torch::Tensor apply_spatial_map(const torch::Tensor& s, const torch::Tensor& g);
+
+// Squeeze-and-excitation (moskomule/senet.pytorch; READINGS): GAP -> Linear(C, C/r, no bias) -> ReLU ->
+// Linear(C/r, C, no bias) -> sigmoid -> channel re-weighting. C/r is at least 1.
+class SqueezeExcitationImpl : public torch::nn::Module {
+ public:
+  SqueezeExcitationImpl(int64_t channels, int64_t reduction);
+  torch::Tensor forward(const torch::Tensor& x);
+
+ private:
+  torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+};
+TORCH_MODULE(SqueezeExcitation);
+
+// CBAM (Jongchan/attention-module; READINGS): channel gate = shared MLP (Linear C -> C/r -> C, with bias)
+// over the average- and max-pooled vectors, summed, sigmoid; then spatial gate = conv7x7(2 -> 1, no
+// bias) + BN over [max, mean] across channels, sigmoid.
+class CbamImpl : public torch::nn::Module {
+ public:
+  CbamImpl(int64_t channels, int64_t reduction);
+  torch::Tensor forward(const torch::Tensor& x);
+
+ private:
+  torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+  torch::nn::Conv2d spatial{nullptr};
+  torch::nn::BatchNorm2d spatial_bn{nullptr};
+};
+TORCH_MODULE(Cbam);
+
+// Attention gate of Attention U-Net (LeeJunHyun/Image_Segmentation network.py; READINGS): W_g = conv1x1
+// + BN on the gating signal g (the up-sampled decoder map), W_x = conv1x1 + BN on the skip x, ψ =
+// ReLU(W_g g + W_x x) -> conv1x1(F_int -> 1) + BN -> sigmoid; output x · ψ. F_int = half the skip width.
+class AttentionGateImpl : public torch::nn::Module {
+ public:
+  AttentionGateImpl(int64_t gate_channels, int64_t skip_channels, bool bias);
+  torch::Tensor forward(const torch::Tensor& g, const torch::Tensor& x);
+
+ private:
+  torch::nn::Conv2d w_g{nullptr}, w_x{nullptr}, psi{nullptr};
+  torch::nn::BatchNorm2d bn_g{nullptr}, bn_x{nullptr}, bn_psi{nullptr};
+};
+TORCH_MODULE(AttentionGate);
+
+// DSPA of 000 (eqs. 9-11). Reading (READINGS): M (C x N, N = HW) goes through a dilated convolution
+// (conv3x3, dilation 2, padding 2, C -> K, with bias) whose K maps are softmax-normalised over the N
+// positions; D = M · softmax_N(conv(M))ᵀ ∈ C x K is the dense feature matrix (K "dense features", each a
+// C-vector pooled from M). A = softmax_K(Mᵀ D) ∈ N x K (eq. 10: a_ji, the weight of dense feature i for
+// position j; the sum in eq. 10/11 runs over the K dense features, not over N — the paper's "N" there is
+// a misprint since D has K columns). O = D Aᵀ + M (eq. 11). K is model.dspa_k (paper: 10).
+class DenseSpatialPositionAttentionImpl : public torch::nn::Module {
+ public:
+  DenseSpatialPositionAttentionImpl(int64_t channels, int64_t k);
+  torch::Tensor forward(const torch::Tensor& m);
+  // The dense features D (N x C x K) and the attention A (N x HW x K) for an input M.
+  std::pair<torch::Tensor, torch::Tensor> dense_features_and_attention(const torch::Tensor& m);
+
+ private:
+  torch::nn::Conv2d dilated{nullptr};
+};
+TORCH_MODULE(DenseSpatialPositionAttention);
+
+// CA of 000 (eqs. 12-13), parameter-free: A' = softmax(M' M'ᵀ) ∈ C x C (row-normalised), O' = A' M' + M'.
+torch::Tensor channel_self_attention(const torch::Tensor& m);
+
+}  // namespace ablate::trainer::nn

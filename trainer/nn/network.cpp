@@ -1,0 +1,300 @@
+// The configurable network: a U-Net backbone (READINGS, Common) on which the components of 001, 000 and
+// 004 are placed by ModelConfig keys. Where each component sits:
+//
+//   encoder  level l: [max-pool] -> DoubleConv (EC branches when model.ec, levels per model.ec_levels)
+//   bridge   F = the deepest encoder stage (1/2^(depth-1) resolution):
+//              attention  F_A: CoA  = reshape(CC(F) · Sᵀ) + F        (001 eq. 4, S from F, eqs. 8-9)
+//                              CC   = CC(F) + F                       (CC alone, with the residual of eq. 4)
+//                              SC   = reshape(F · Sᵀ) + F             (SC alone, with the residual of eq. 4)
+//                              SE / CBAM = SE(F) / CBAM(F)            (Table V baselines, model.attention)
+//              MuS        F_S = ASPP(F)                               (Fig. 2(c))
+//              fusion     deep: conv1x1(concat(F_A, F_S)) + BN + ReLU (eq. 10, 2C -> C; the CoAG-MuSFu)
+//                         add: F_A + F_S;  serial: ASPP(F_A)          (Table III)
+//              the fused bridge B feeds the decoder(s), the DWS side output and the restoration decoder.
+//   skips    s_l = encoder stage l; MSC/KCM/cascade (model.msc) on s_l (004 "before the concatenation on
+//            every level", 000 eq. 14 "on the skip connections").
+//   aux path (000 eqs. 2-5) a second transposed-conv decoder from B: M_l = concat(up_a, s_l) (eq. 9),
+//            a_l = DoubleConv(M_l) (2C_l -> C_l), its own conv1x1 head (eq. 6). The original decoder then
+//            takes M_l as its skip (eq. 5: concat(up_o, concat(up_a, s_l))), so its first convolution
+//            reads 3C_l channels; the 3x3 weights of the extra C_l input channels are counted as the aux
+//            path's parameters.
+//   DSPA, CA (000 eqs. 9-13) in series on the skip that reaches the original decoder (M_l with the aux
+//            path — "only between the additional and the original expansive path" — else s_l).
+//   gates    (Attention U-Net) on that skip, gated by the up-sampled decoder map.
+//   decoder  level l: up (ConvT 2x2 or bilinear + conv1x1) -> concat(up, skip) -> DoubleConv -> ...
+//   heads    main conv1x1(C_0 -> out); DWS side output(s); aux conv1x1; restoration decoder from B.
+//
+// Parameter ownership (component_parameters): by the submodule's registered name, see component_of().
+#include "trainer/nn/network.hpp"
+
+#include <sstream>
+#include <stdexcept>
+
+namespace ablate::trainer {
+
+namespace {
+
+std::string join(const std::vector<int>& v) {
+  std::ostringstream o;
+  o << "[";
+  for (size_t i = 0; i < v.size(); ++i) o << (i ? ", " : "") << v[i];
+  o << "]";
+  return o.str();
+}
+
+[[noreturn]] void bad(const std::string& key, const std::string& value, const std::string& allowed) {
+  throw std::invalid_argument("model." + key + " = " + value + ": " + allowed);
+}
+
+// The component a parameter belongs to: the first segment of its dotted name that equals a component
+// name or starts with "<component>_" (e.g. "enc.0.unit1.ec_conv_1x3.weight" -> ec,
+// "aux_path_head.weight" -> aux_path). Everything else is the backbone.
+std::string component_of(const std::string& name) {
+  std::istringstream in(name);
+  std::string seg;
+  while (std::getline(in, seg, '.')) {
+    for (const auto& c : component_names()) {
+      if (c == "backbone") continue;
+      if (seg == c || seg.rfind(c + "_", 0) == 0) return c;
+    }
+  }
+  return "backbone";
+}
+
+}  // namespace
+
+int output_channels(const VariantConfig& config) {
+  const int classes = config.data.foreground_classes();
+  return classes == 1 ? 1 : classes + 1;
+}
+
+const std::vector<std::string>& component_names() {
+  static const std::vector<std::string> names = {"backbone", "cc", "sc", "se", "cbam", "mus", "fusion", "ec",
+                                                 "dws", "attention_gates", "aux_path", "dspa", "ca", "msc",
+                                                 "restoration"};
+  return names;
+}
+
+void validate_model_config(const ModelConfig& m) {
+  if (m.in_channels < 1) bad("in_channels", std::to_string(m.in_channels), "allowed >= 1");
+  if (m.widths.size() < 2) bad("widths", join(m.widths), "allowed: at least 2 widths (depth >= 2)");
+  for (int w : m.widths)
+    if (w < 1) bad("widths", join(m.widths), "every width must be >= 1");
+  if (m.up != "transpose" && m.up != "bilinear") bad("up", "\"" + m.up + "\"", "allowed transpose | bilinear");
+  if (m.fusion != "deep" && m.fusion != "add" && m.fusion != "serial")
+    bad("fusion", "\"" + m.fusion + "\"", "allowed deep | add | serial");
+  if (m.mus_rates.empty()) bad("mus_rates", "[]", "allowed: at least one dilation rate");
+  for (int r : m.mus_rates)
+    if (r < 1) bad("mus_rates", join(m.mus_rates), "every rate must be >= 1");
+  if (m.mus_branch_width < 0) bad("mus_branch_width", std::to_string(m.mus_branch_width), "allowed >= 0 (0 = the input width)");
+  if (m.ec_levels != "all" && m.ec_levels != "shallow") bad("ec_levels", "\"" + m.ec_levels + "\"", "allowed all | shallow");
+  if (m.attention != "none" && m.attention != "se" && m.attention != "cbam")
+    bad("attention", "\"" + m.attention + "\"", "allowed none | se | cbam");
+  if (m.attention != "none" && (m.cc || m.sc))
+    bad("attention", "\"" + m.attention + "\"",
+        "SE/CBAM sit where CoA sits (001 Table V): set model.attention = \"none\" when model.cc or model.sc is on");
+  if (m.attention_reduction < 1) bad("attention_reduction", std::to_string(m.attention_reduction), "allowed >= 1");
+  if (m.dspa_k < 1) bad("dspa_k", std::to_string(m.dspa_k), "allowed >= 1");
+  if (m.msc != "none" && m.msc != "msc" && m.msc != "kcm" && m.msc != "cascade")
+    bad("msc", "\"" + m.msc + "\"", "allowed none | msc | kcm | cascade");
+}
+
+SegmentationNetImpl::SegmentationNetImpl(const ModelConfig& config, int out_channels)
+    : SegmentationNetImpl(config, out_channels, nn::SideOutputTaps::kBridge) {}
+
+SegmentationNetImpl::SegmentationNetImpl(const ModelConfig& config, int out_channels, nn::SideOutputTaps taps)
+    : config_(config), out_channels_(out_channels), taps_(taps) {
+  validate_model_config(config);
+  if (out_channels < 1) throw std::invalid_argument("output channels = " + std::to_string(out_channels) + ": allowed >= 1");
+  const ModelConfig& m = config_;
+  widths_.assign(m.widths.begin(), m.widths.end());
+  const int depth = static_cast<int>(widths_.size());
+  const int64_t bridge = widths_.back();
+  const bool bias = m.conv_bias;
+
+  // Encoder. ec_levels = shallow: the first half (rounded down, at least one) of the levels.
+  const int ec_until = m.ec_levels == "all" ? depth : std::max(1, depth / 2);
+  auto enc = register_module("enc", torch::nn::ModuleList());
+  for (int l = 0; l < depth; ++l) {
+    enc_.emplace_back(l == 0 ? m.in_channels : widths_[l - 1], widths_[l], m.ec && l < ec_until, bias);
+    enc->push_back(enc_.back());
+  }
+
+  // Bridge.
+  if (m.cc) cc_ = register_module("cc", nn::ChannelCorrelationAttention(bias));
+  if (m.attention == "se") se_ = register_module("se", nn::SqueezeExcitation(bridge, m.attention_reduction));
+  if (m.attention == "cbam") cbam_ = register_module("cbam", nn::Cbam(bridge, m.attention_reduction));
+  const bool attention = m.cc || m.sc || m.attention != "none";
+  if (m.mus) {
+    std::vector<int64_t> rates(m.mus_rates.begin(), m.mus_rates.end());
+    mus_ = register_module("mus", nn::AtrousPyramid(nn::AtrousPyramidOptions(bridge, rates)
+                                                         .branch_width(m.mus_branch_width)
+                                                         .branch_1x1(m.mus_1x1_branch)
+                                                         .bias(bias)));
+    if (attention && m.fusion == "deep") {
+      fusion_ = register_module(
+          "fusion", torch::nn::Sequential(torch::nn::Conv2d(torch::nn::Conv2dOptions(2 * bridge, bridge, 1).bias(bias)),
+                                          torch::nn::BatchNorm2d(bridge), torch::nn::ReLU()));
+    }
+  }
+
+  // Skips and decoders, deepest level first.
+  auto up = register_module("up", torch::nn::ModuleList());
+  auto dec = register_module("dec", torch::nn::ModuleList());
+  torch::nn::ModuleList msc, aux_up, aux_dec, dspa, gates, dws;
+  if (m.msc != "none") msc = register_module("msc", torch::nn::ModuleList());
+  if (m.aux_path) {
+    aux_up = register_module("aux_path_up", torch::nn::ModuleList());
+    aux_dec = register_module("aux_path_dec", torch::nn::ModuleList());
+  }
+  if (m.dspa) dspa = register_module("dspa", torch::nn::ModuleList());
+  if (m.attention_gates) gates = register_module("attention_gates", torch::nn::ModuleList());
+  if (m.dws) dws = register_module("dws", torch::nn::ModuleList());
+  if (m.dws && taps_ == nn::SideOutputTaps::kBridge) {
+    dws_.emplace_back(bridge, out_channels, int64_t{1} << (depth - 1), true);
+    dws->push_back(dws_.back());
+  }
+  for (int l = depth - 2; l >= 0; --l) {
+    const int64_t c = widths_[l];
+    if (m.msc != "none") {
+      msc_.emplace_back(c, m.msc);
+      msc->push_back(msc_.back());
+    }
+    const int64_t skip = m.aux_path ? 2 * c : c;
+    if (m.aux_path) {
+      aux_up_.emplace_back(widths_[l + 1], c, m.up);
+      aux_up->push_back(aux_up_.back());
+      aux_dec_.emplace_back(2 * c, c, false, bias);
+      aux_dec->push_back(aux_dec_.back());
+    }
+    if (m.dspa) {
+      dspa_mods_.emplace_back(skip, m.dspa_k);
+      dspa->push_back(dspa_mods_.back());
+    }
+    if (m.attention_gates) {
+      gates_.emplace_back(c, skip, bias);
+      gates->push_back(gates_.back());
+    }
+    up_.emplace_back(widths_[l + 1], c, m.up);
+    up->push_back(up_.back());
+    dec_.emplace_back(c + skip, c, false, bias);
+    dec->push_back(dec_.back());
+    if (m.dws && taps_ == nn::SideOutputTaps::kDecoder && l > 0) {
+      dws_.emplace_back(c, out_channels, int64_t{1} << l, false);
+      dws->push_back(dws_.back());
+    }
+  }
+  head_ = register_module("head", torch::nn::Conv2d(torch::nn::Conv2dOptions(widths_[0], out_channels, 1)));
+  if (m.aux_path)
+    aux_head_ = register_module("aux_path_head", torch::nn::Conv2d(torch::nn::Conv2dOptions(widths_[0], out_channels, 1)));
+  if (m.restoration)
+    restoration_ = register_module("restoration", nn::RestorationDecoder(widths_, m.in_channels, bias));
+}
+
+NetOutput SegmentationNetImpl::forward(const torch::Tensor& x) {
+  const ModelConfig& m = config_;
+  const int depth = static_cast<int>(widths_.size());
+  const int64_t factor = int64_t{1} << (depth - 1);
+  if (x.dim() != 4 || x.size(1) != m.in_channels || x.size(2) % factor != 0 || x.size(3) % factor != 0 ||
+      x.size(2) == 0 || x.size(3) == 0) {
+    std::ostringstream o;
+    o << "network input of shape " << x.sizes() << ": expected N x " << m.in_channels
+      << " (model.in_channels) x H x W with H and W multiples of " << factor << " (2^(depth-1), depth "
+      << depth << " = the number of model.widths)";
+    throw std::invalid_argument(o.str());
+  }
+
+  std::vector<torch::Tensor> skips;
+  torch::Tensor h = x;
+  for (int l = 0; l < depth; ++l) {
+    if (l > 0) h = torch::max_pool2d(h, 2);
+    h = enc_[l](h);
+    if (l + 1 < depth) skips.push_back(h);
+  }
+
+  // Bridge: attention, MuS and their fusion.
+  const torch::Tensor& f = h;
+  torch::Tensor fa;
+  if (m.cc || m.sc) {
+    torch::Tensor fc = m.cc ? cc_(f) : f;
+    fa = m.sc ? nn::apply_spatial_map(nn::spatial_correlation_map(f), fc) + f : fc + f;
+  } else if (se_) {
+    fa = se_(f);
+  } else if (cbam_) {
+    fa = cbam_(f);
+  }
+  torch::Tensor b;
+  if (mus_) {
+    if (!fa.defined()) {
+      b = mus_(f);
+    } else if (m.fusion == "serial") {
+      b = mus_(fa);
+    } else if (m.fusion == "add") {
+      b = fa + mus_(f);
+    } else {
+      b = fusion_->forward(torch::cat({fa, mus_(f)}, 1));
+    }
+  } else {
+    b = fa.defined() ? fa : f;
+  }
+
+  NetOutput out;
+  if (m.dws && taps_ == nn::SideOutputTaps::kBridge) out.sides.push_back(dws_[0](b));
+  torch::Tensor o = b, a = b;
+  for (int i = 0; i + 1 < depth; ++i) {
+    const int l = depth - 2 - i;
+    torch::Tensor s = skips[l];
+    if (!msc_.empty()) s = msc_[i](s);
+    if (m.aux_path) {
+      s = torch::cat({aux_up_[i](a), s}, 1);  // M, eq. 9
+      a = aux_dec_[i](s);
+    }
+    if (m.dspa) s = dspa_mods_[i](s);
+    if (m.ca) s = nn::channel_self_attention(s);
+    torch::Tensor u = up_[i](o);
+    if (m.attention_gates) s = gates_[i](u, s);
+    o = dec_[i](torch::cat({u, s}, 1));
+    if (m.dws && taps_ == nn::SideOutputTaps::kDecoder && l > 0) out.sides.push_back(dws_[i](o));
+  }
+  out.main = head_(o);
+  if (m.aux_path) out.aux = aux_head_(a);
+  if (m.restoration) out.recon = restoration_(b);
+  return out;
+}
+
+std::map<std::string, std::int64_t> SegmentationNetImpl::component_parameters() const {
+  const ModelConfig& m = config_;
+  std::map<std::string, std::int64_t> counts{{"backbone", 0}};
+  auto enable = [&](bool on, const char* name) {
+    if (on) counts[name] = 0;
+  };
+  enable(m.cc, "cc");
+  enable(m.sc, "sc");
+  enable(m.attention == "se", "se");
+  enable(m.attention == "cbam", "cbam");
+  enable(m.mus, "mus");
+  enable(m.mus && (m.cc || m.sc || m.attention != "none"), "fusion");
+  enable(m.ec, "ec");
+  enable(m.dws, "dws");
+  enable(m.attention_gates, "attention_gates");
+  enable(m.aux_path, "aux_path");
+  enable(m.dspa, "dspa");
+  enable(m.ca, "ca");
+  enable(m.msc != "none", "msc");
+  enable(m.restoration, "restoration");
+  for (const auto& p : named_parameters(true)) {
+    if (p.value().requires_grad()) counts[component_of(p.key())] += p.value().numel();
+  }
+  if (m.aux_path) {
+    // The original decoder's first conv3x3 reads concat(up_o, M) = 3 C_l channels (eq. 5); the C_l
+    // channels beyond the plain U-Net's 2 C_l come from the aux path.
+    for (int l = static_cast<int>(widths_.size()) - 2; l >= 0; --l) {
+      const std::int64_t extra = widths_[l] * widths_[l] * 9;
+      counts["backbone"] -= extra;
+      counts["aux_path"] += extra;
+    }
+  }
+  return counts;
+}
+
+}  // namespace ablate::trainer
