@@ -1,14 +1,52 @@
+// ablate run STUDY.toml: the coordinator and workers (runner/run.hpp); under mpirun rank 0 coordinates.
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+
 #include "runner/cli/cli.hpp"
+#include "runner/run.hpp"
 
 namespace ablate::cli {
 
 int verb_run(const std::vector<std::string>& args) {
   po::options_description options("ablate run");
+  // clang-format off
+  options.add_options()
+    ("study", po::value<std::string>(), "the study file (TOML)")
+    ("db", po::value<std::string>()->default_value(""), "the store (SQLite); default: <study dir>/<study name>.sqlite")
+    ("workdir", po::value<std::string>()->default_value(""), "checkpoints; default: <db dir>/<study name>.work")
+    ("max-retries", po::value<int>()->default_value(2), "extra attempts of a failed task, each on another worker when there is one")
+    ("new-study", po::bool_switch(), "keep a stored study of the same name as '<name>~k' and start afresh (needed after a variant changed)")
+    ("workers", po::value<int>()->default_value(1), "worker threads of a plain-process run (without mpirun)");
+  // clang-format on
   options.add(common_options());
   po::positional_options_description positional;
+  positional.add("study", 1);
   po::variables_map vm;
-  if (!parse_args("run", "ablate run [options]", options, positional, args, vm)) return kExitOk;
-  return not_yet("run", "filled in by a later part of the project");
+  if (!parse_args("run", "ablate run STUDY.toml [--db FILE] [--max-retries N] [--new-study] [--workdir DIR]\n"
+                         "       mpirun -np N ablate run STUDY.toml ...   (rank 0 coordinates, ranks 1..N-1 work)",
+                  options, positional, args, vm)) {
+    return kExitOk;
+  }
+  if (!vm.count("study")) throw UsageError("missing the study file; usage: ablate run STUDY.toml");
+  runner::RunOptions o;
+  o.study_file = vm["study"].as<std::string>();
+  o.db_path = vm["db"].as<std::string>();
+  o.workdir = vm["workdir"].as<std::string>();
+  o.max_retries = vm["max-retries"].as<int>();
+  if (o.max_retries < 0) throw UsageError("--max-retries: " + std::to_string(o.max_retries) + " (allowed: >= 0)");
+  o.new_study = vm["new-study"].as<bool>();
+  o.inproc_workers = vm["workers"].as<int>();
+  if (o.inproc_workers < 1) throw UsageError("--workers: " + std::to_string(o.inproc_workers) + " (allowed: >= 1)");
+  o.command_line = "ablate run";
+  for (const auto& a : args) o.command_line += " " + a;
+  auto executor = runner::make_trainer_executor();
+  try {
+    return runner::run_study(o, *executor);
+  } catch (const runner::RunRefused& e) {
+    std::cerr << "ablate run: refused: " << e.what() << "\n";
+    return e.kind() == runner::RunRefused::kChanged ? kExitUsage : kExitFailure;
+  }
 }
 
 }  // namespace ablate::cli

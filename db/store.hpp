@@ -1,0 +1,171 @@
+// The study store: one SQLite file, written by the coordinator alone, read by `status` and `report`.
+// The schema (tables, the two stable views fold_metrics and case_metrics, migrations, the coordinator
+// lock) is documented in db/SCHEMA.md. sqlite3.h stays inside db/store.cpp.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "ablations/task.hpp"
+#include "db/rows.hpp"
+
+namespace ablate::db {
+
+// The schema version this build writes; older stores are migrated forward when opened for writing.
+constexpr int kSchemaVersion = 1;
+
+// A store problem (not a store, newer schema, SQL error): the message names the file.
+class StoreError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Another coordinator holds the study (the message names its host, pid and last heartbeat).
+class LockError : public StoreError {
+ public:
+  using StoreError::StoreError;
+};
+
+// The case ids of one fold of one repeat (every variant of a study trains on the same folds).
+struct FoldCases {
+  int fold = 0;
+  int repeat = 0;
+  std::vector<std::string> train;
+  std::vector<std::string> val;
+  std::vector<std::string> test;
+};
+
+struct StudyInfo {
+  std::string name;
+  std::uint64_t seed = 0;
+  int folds = 0;      // number of folds per repeat (1 for a fixed split)
+  int repeats = 1;
+};
+
+struct StoredVariant {
+  std::int64_t id = 0;
+  std::string name;
+  std::string label;
+  std::string hash;
+  std::string canonical;
+  int ordinal = 0;
+};
+
+// One task row (variant x fold x repeat) with its latest state.
+struct TaskRow {
+  std::int64_t id = 0;
+  std::string variant;
+  int fold = 0;
+  int repeat = 0;
+  std::string status;  // pending | running | done | failed | interrupted
+  int attempts = 0;
+  std::string host;
+  int rank = 0;
+  std::string device;
+  int threads = 0;
+  double started = 0;  // unix seconds; 0 = never
+  double ended = 0;
+  double seconds = 0;  // wall time of the last attempt that ended
+  std::string error;   // of the last failed attempt
+  int epochs_stored = 0;
+};
+
+// One attempt of a task (a task has one row per attempt: the history that `status` and the tests read).
+struct AttemptRow {
+  std::int64_t task_id = 0;
+  int attempt = 0;
+  std::string status;
+  std::string host;
+  int rank = 0;
+  std::string device;
+  double started = 0;
+  double ended = 0;
+  int first_epoch = 0;  // first epoch reported in this attempt (> 1: resumed from a checkpoint)
+  std::string error;
+};
+
+const std::vector<std::string>& task_statuses();  // pending, running, done, failed, interrupted
+
+class Store {
+ public:
+  // Opens (creating and migrating when writable) the store at `path`.
+  explicit Store(const std::string& path, bool read_only = false);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  const std::string& path() const { return path_; }
+  int schema_version() const;
+
+  // --- studies ---
+  std::optional<std::int64_t> find_study(const std::string& name) const;
+  std::int64_t create_study(const StudyInfo& info);
+  // Renames a study to "<name>~<k>" (the first free k) so a new study of that name can start; returns the new name.
+  std::string archive_study(const std::string& name);
+  std::vector<std::string> study_names() const;
+
+  // --- the coordinator lock (one row per study; see SCHEMA.md) ---
+  // Takes the study for this process, or throws LockError when a live coordinator holds it. A lock whose
+  // holder is gone (same host and the pid is dead, or no heartbeat for `stale_seconds`) is taken over.
+  void acquire_lock(std::int64_t study_id, double stale_seconds = 120);
+  void heartbeat(std::int64_t study_id);
+  void release_lock(std::int64_t study_id);
+
+  // --- provenance (key -> value; a run overwrites the keys it sets) and runs ---
+  void set_provenance(std::int64_t study_id, const std::map<std::string, std::string>& values);
+  std::int64_t begin_run(std::int64_t study_id, const std::string& command, int ranks);
+  void end_run(std::int64_t run_id, int exit_code);
+
+  // --- variants ---
+  std::vector<StoredVariant> variants(std::int64_t study_id) const;
+  // Inserts the variant or updates its label/ordinal (never its hash: hash changes go through replace_variant).
+  std::int64_t upsert_variant(std::int64_t study_id, const VariantRow& v, const std::string& components);
+  // A variant's configuration changed and the user said to go on: its results are dropped, new hash stored.
+  void replace_variant(std::int64_t study_id, const VariantRow& v, const std::string& components);
+
+  // --- folds ---
+  std::vector<FoldCases> folds(std::int64_t study_id) const;
+  void store_folds(std::int64_t study_id, const std::vector<FoldCases>& folds);
+
+  // --- tasks ---
+  // Creates the task rows of every (variant, fold, repeat) that is missing; existing rows are kept.
+  void ensure_tasks(std::int64_t study_id);
+  std::vector<TaskRow> tasks(std::int64_t study_id) const;
+  std::vector<AttemptRow> attempts(std::int64_t task_id) const;
+  // Tasks left `running` by a coordinator that died: marked interrupted (their attempts too).
+  int recover_running(std::int64_t study_id);
+  // Mean wall seconds of the done tasks per variant name (the measured cost estimate).
+  std::map<std::string, double> measured_seconds(std::int64_t study_id) const;
+
+  void mark_running(std::int64_t task_id, const Placement& where, double started);
+  // Progress: one epoch of the running attempt (replaces a row of the same epoch: no duplicates).
+  void record_epoch(std::int64_t task_id, const EpochRecord& e);
+  // Everything of a finished task in one transaction: epochs, fold and case metrics, model facts, status.
+  void record_done(std::int64_t task_id, const TaskResult& r, double ended);
+  void record_failed(std::int64_t task_id, const std::string& error, double ended);
+  void record_interrupted(std::int64_t task_id, const std::string& message, double ended);
+
+  // Runs `sql` (for tests and migrations); throws StoreError.
+  void exec(const std::string& sql);
+  // First column of the first row of a query as text ("" when no row), for tests and status.
+  std::string query_text(const std::string& sql) const;
+  std::int64_t query_int(const std::string& sql) const;
+
+  struct Impl;
+  const Impl& impl() const { return *impl_; }
+
+ private:
+  std::string path_;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Unix time now, in seconds.
+double now_seconds();
+std::string this_host();
+
+}  // namespace ablate::db

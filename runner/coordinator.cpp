@@ -1,0 +1,407 @@
+// The coordinator: expands the study, stores variants and folds, plans tasks = variant x fold x repeat,
+// and hands them to idle workers (dynamic pull scheduling, longest first), storing progress and results
+// as they arrive. Only this rank writes the store.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "ablations/study.hpp"
+#include "db/store.hpp"
+#include "runner/messages.hpp"
+#include "runner/worker.hpp"
+
+namespace ablate::runner {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string components_of(const ModelConfig& m) {
+  std::vector<std::string> on;
+  auto add = [&](bool b, const char* name) {
+    if (b) on.push_back(name);
+  };
+  add(m.cc, "cc");
+  add(m.sc, "sc");
+  add(m.mus, "mus");
+  add(m.ec, "ec");
+  add(m.dws, "dws");
+  add(m.attention_gates, "attention_gates");
+  add(m.aux_path, "aux_path");
+  add(m.dspa, "dspa");
+  add(m.ca, "ca");
+  add(m.restoration, "restoration");
+  if (m.attention != "none") on.push_back("attention=" + m.attention);
+  if (m.msc != "none") on.push_back("msc=" + m.msc);
+  if (m.mus && (m.cc || m.sc)) on.push_back("fusion=" + m.fusion);
+  std::string s;
+  for (const auto& c : on) s += (s.empty() ? "" : ",") + c;
+  return s;
+}
+
+struct PlannedTask {
+  std::int64_t id = 0;
+  const Variant* variant = nullptr;
+  const db::FoldCases* fold = nullptr;
+  double cost = 0;
+  int attempts_total = 0;   // stored attempts so far (all runs)
+  int attempts_run = 0;     // attempts in this run (the retry budget)
+  std::set<int> failed_on;  // workers on which it failed in this run
+};
+
+class Coordinator {
+ public:
+  Coordinator(const RunOptions& o, Transport& t, Executor& e, const std::atomic<bool>& stop)
+      : opt_(o), t_(t), exec_(e), stop_(stop) {}
+
+  int run(bool& started);
+
+ private:
+  void plan();
+  void dispatch(int worker);
+  void handle(const Envelope& env);
+  void shutdown_workers();
+
+  const RunOptions& opt_;
+  Transport& t_;
+  Executor& exec_;
+  const std::atomic<bool>& stop_;
+
+  Study study_;
+  std::string name_;
+  std::string db_path_;
+  std::string workdir_;
+  std::unique_ptr<db::Store> store_;
+  std::int64_t study_id_ = 0;
+  std::int64_t run_id_ = 0;
+  std::vector<db::FoldCases> folds_;
+  std::vector<PlannedTask> tasks_;
+  std::deque<size_t> pending_;               // indices into tasks_, longest first
+  std::map<int, Placement> workers_;         // ready workers and their placement
+  std::set<int> idle_;
+  std::map<int, size_t> running_;            // worker -> task index
+  std::map<std::int64_t, size_t> by_id_;
+  int failed_final_ = 0;
+  int done_ = 0;
+  bool stopping_ = false;
+};
+
+void Coordinator::plan() {
+  study_ = load_study(opt_.study_file);
+  if (study_.variants.empty()) throw std::runtime_error(opt_.study_file + ": the study has no variants");
+  const VariantConfig& base = study_.base;
+  name_ = base.study.name;
+  db_path_ = opt_.db_path.empty() ? default_db_path(opt_.study_file, name_) : opt_.db_path;
+  workdir_ = opt_.workdir.empty() ? (fs::path(db_path_).parent_path() / (name_ + ".work")).string() : opt_.workdir;
+  store_ = std::make_unique<db::Store>(db_path_);
+
+  auto existing = store_->find_study(name_);
+  if (existing && opt_.new_study) {
+    std::string archived = store_->archive_study(name_);
+    spdlog::info("--new-study: the stored study '{}' is kept as '{}'; starting afresh", name_, archived);
+    existing.reset();
+  }
+  if (existing) {
+    study_id_ = *existing;
+    try {
+      store_->acquire_lock(study_id_, opt_.stale_lock_seconds);
+    } catch (const db::LockError& e) {
+      throw RunRefused(RunRefused::kLocked, e.what());
+    }
+    // The resume check: a variant whose configuration changed must not mix old and new results.
+    std::map<std::string, db::StoredVariant> stored;
+    for (auto& v : store_->variants(study_id_)) stored[v.name] = v;
+    std::map<std::string, int> has_results;
+    for (const auto& t : store_->tasks(study_id_)) {
+      if (t.attempts > 0 || t.status != "pending") has_results[t.variant]++;
+    }
+    std::ostringstream refused;
+    int changed = 0;
+    for (const auto& v : study_.variants) {
+      auto it = stored.find(v.name);
+      if (it == stored.end() || it->second.hash == v.hash) continue;
+      if (has_results[v.name] == 0) {
+        store_->replace_variant(study_id_, {v.name, v.label, v.hash, v.canonical, v.ordinal}, components_of(v.config.model));
+        continue;
+      }
+      ++changed;
+      auto keys = changed_keys(it->second.canonical, v.canonical);
+      std::string list;
+      for (const auto& k : keys) list += (list.empty() ? "" : ", ") + k;
+      refused << "\n  variant '" << v.name << "' (stored hash " << it->second.hash << ", now " << v.hash
+              << "): changed keys: " << (list.empty() ? "(none listed)" : list);
+    }
+    if (changed > 0) {
+      store_->release_lock(study_id_);
+      throw RunRefused(RunRefused::kChanged,
+                       opt_.study_file + ": the configuration of " + std::to_string(changed) + " variant(s) with stored results in " +
+                           db_path_ + " changed:" + refused.str() +
+                           "\nrestore the study file, or run with --new-study to keep the stored study as '" + name_ +
+                           "~k' and start afresh");
+    }
+  } else {
+    db::StudyInfo info;
+    info.name = name_;
+    info.seed = base.study.seed;
+    info.repeats = base.study.repeats;
+    info.folds = base.study.split.empty() ? base.study.folds : 1;
+    study_id_ = store_->create_study(info);
+    store_->acquire_lock(study_id_, opt_.stale_lock_seconds);
+  }
+
+  // Folds: made once per study and stored, so every variant (and every later run) sees the same cases.
+  folds_ = store_->folds(study_id_);
+  if (folds_.empty()) {
+    auto cases = opt_.list_cases(base.data);
+    if (cases.empty()) throw std::runtime_error(base.data.path + ": the dataset has no training cases");
+    std::vector<db::FoldCases> folds;
+    for (int r = 0; r < std::max(1, base.study.repeats); ++r) {
+      auto splits = opt_.make_splits(cases, base.study, r);
+      for (size_t f = 0; f < splits.size(); ++f) {
+        folds.push_back({static_cast<int>(f), r, splits[f].train, splits[f].val, splits[f].test});
+      }
+    }
+    store_->store_folds(study_id_, folds);
+    folds_ = store_->folds(study_id_);
+  }
+
+  for (const auto& v : study_.variants) {
+    store_->upsert_variant(study_id_, {v.name, v.label, v.hash, v.canonical, v.ordinal}, components_of(v.config.model));
+  }
+  store_->ensure_tasks(study_id_);
+  int recovered = store_->recover_running(study_id_);
+  if (recovered > 0) spdlog::info("{} task(s) left running by an earlier coordinator are marked interrupted", recovered);
+
+  // Provenance of this run.
+  std::map<std::string, std::string> prov;
+  prov["ablate_version"] = ABLATE_VERSION;
+  prov["git_commit"] = ABLATE_GIT_COMMIT;
+  prov["study_file"] = fs::absolute(opt_.study_file).string();
+  prov["study_text"] = study_.text;
+  prov["command_line"] = opt_.command_line;
+  prov["mpi_version"] = t_.library_version();
+  prov["framework_version"] = exec_.framework_version();
+  prov["ranks"] = std::to_string(t_.size());
+  const auto all_hosts = t_.hosts();
+  std::set<std::string> hosts(all_hosts.begin(), all_hosts.end());
+  std::string hl;
+  for (const auto& h : hosts) hl += (hl.empty() ? "" : ",") + h;
+  prov["hostnames"] = hl;
+  prov["db_schema_version"] = std::to_string(store_->schema_version());
+  store_->set_provenance(study_id_, prov);
+  run_id_ = store_->begin_run(study_id_, opt_.command_line, t_.size());
+
+  // Cost estimate: measured seconds per variant where earlier tasks finished, else the executor's
+  // estimate scaled into seconds by the measured variants (so both kinds order together).
+  std::map<std::string, const Variant*> by_name;
+  for (const auto& v : study_.variants) by_name[v.name] = &v;
+  auto measured = store_->measured_seconds(study_id_);
+  std::map<std::string, double> estimate;
+  double ratio_sum = 0;
+  int ratio_n = 0;
+  for (const auto& v : study_.variants) {
+    estimate[v.name] = exec_.estimate_cost(v);
+    auto m = measured.find(v.name);
+    if (m != measured.end() && estimate[v.name] > 0) {
+      ratio_sum += m->second / estimate[v.name];
+      ++ratio_n;
+    }
+  }
+  std::map<std::string, double> cost;
+  for (const auto& v : study_.variants) {
+    auto m = measured.find(v.name);
+    cost[v.name] = m != measured.end() ? m->second : estimate[v.name] * (ratio_n ? ratio_sum / ratio_n : 1.0);
+  }
+
+  std::map<std::pair<int, int>, const db::FoldCases*> fold_of;
+  for (const auto& f : folds_) fold_of[{f.fold, f.repeat}] = &f;
+  int done_before = 0;
+  for (const auto& row : store_->tasks(study_id_)) {
+    auto v = by_name.find(row.variant);
+    if (v == by_name.end()) continue;  // a variant no longer in the study file: kept, not run
+    if (row.status == "done") {
+      ++done_before;
+      continue;
+    }
+    PlannedTask p;
+    p.id = row.id;
+    p.variant = v->second;
+    p.fold = fold_of.at({row.fold, row.repeat});
+    p.cost = cost[row.variant];
+    p.attempts_total = row.attempts;
+    tasks_.push_back(p);
+  }
+  std::vector<size_t> order(tasks_.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  // Longest first (LPT): the long tasks start early and the short ones fill the gaps at the end.
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return tasks_[a].cost > tasks_[b].cost; });
+  pending_.assign(order.begin(), order.end());
+  for (size_t i = 0; i < tasks_.size(); ++i) by_id_[tasks_[i].id] = i;
+  spdlog::info("study '{}' in {}: {} variant(s) x {} fold(s): {} task(s) done, {} to run on {} worker(s)", name_, db_path_,
+               study_.variants.size(), folds_.size(), done_before, tasks_.size(), t_.size() - 1);
+}
+
+void Coordinator::dispatch(int worker) {
+  // The first pending task this worker has not failed in this run; a task that failed on every worker
+  // may run anywhere.
+  const int workers = t_.size() - 1;
+  for (auto it = pending_.begin(); it != pending_.end(); ++it) {
+    PlannedTask& p = tasks_[*it];
+    bool avoid = p.failed_on.count(worker) && static_cast<int>(p.failed_on.size()) < workers;
+    if (avoid) continue;
+    size_t idx = *it;
+    pending_.erase(it);
+    Task task;
+    task.task_id = p.id;
+    task.study = name_;
+    task.variant = p.variant->name;
+    task.variant_hash = p.variant->hash;
+    task.canonical_config = p.variant->canonical;
+    task.fold = p.fold->fold;
+    task.repeat = p.fold->repeat;
+    task.seed = study_.base.study.seed + static_cast<std::uint64_t>(p.fold->repeat);
+    task.train_cases = p.fold->train;
+    task.val_cases = p.fold->val;
+    task.test_cases = p.fold->test;
+    task.checkpoint_path =
+        (fs::path(workdir_) / p.variant->name / ("repeat" + std::to_string(task.repeat) + "-fold" + std::to_string(task.fold) + ".ckpt")).string();
+    std::error_code ec;
+    fs::create_directories(fs::path(task.checkpoint_path).parent_path(), ec);
+    ++p.attempts_total;
+    ++p.attempts_run;
+    task.attempt = p.attempts_total;
+    store_->mark_running(p.id, place_task(workers_.at(worker), p.variant->config), db::now_seconds());
+    t_.send(worker, encode(task));
+    idle_.erase(worker);
+    running_[worker] = idx;
+    return;
+  }
+}
+
+void Coordinator::handle(const Envelope& env) {
+  switch (kind_of(env.bytes)) {
+    case MessageKind::kReady: {
+      workers_[env.source] = decode_ready(env.bytes);
+      idle_.insert(env.source);
+      return;
+    }
+    case MessageKind::kProgress: {
+      Progress p = decode_progress(env.bytes);
+      store_->record_epoch(p.task_id, p.epoch);
+      return;
+    }
+    case MessageKind::kResult: {
+      ResultMessage r = decode_result(env.bytes);
+      running_.erase(env.source);
+      idle_.insert(env.source);
+      auto it = by_id_.find(r.task_id);
+      if (it == by_id_.end()) throw MessageError("result of unknown task " + std::to_string(r.task_id));
+      PlannedTask& p = tasks_[it->second];
+      const double now = db::now_seconds();
+      const std::string what = p.variant->name + " fold " + std::to_string(p.fold->fold) + " repeat " + std::to_string(p.fold->repeat);
+      if (r.outcome == Outcome::kDone) {
+        store_->record_done(p.id, r.result, now);
+        ++done_;
+        spdlog::info("done: {} ({:.1f} s, {} of {} this run)", what, r.seconds, done_, tasks_.size());
+        // The checkpoint served its purpose: the results are stored.
+        std::error_code ec;
+        fs::remove(fs::path(opt_.workdir.empty() ? workdir_ : opt_.workdir) / p.variant->name /
+                       ("repeat" + std::to_string(p.fold->repeat) + "-fold" + std::to_string(p.fold->fold) + ".ckpt"),
+                   ec);
+      } else if (r.outcome == Outcome::kInterrupted) {
+        store_->record_interrupted(p.id, r.error, now);
+        spdlog::warn("interrupted: {}: {}", what, r.error);
+        stopping_ = true;  // a worker was told to stop: the job is being stopped
+      } else {
+        store_->record_failed(p.id, r.error, now);
+        p.failed_on.insert(env.source);
+        if (p.attempts_run <= opt_.max_retries && !stopping_) {
+          spdlog::warn("failed (attempt {}, retrying): {}: {}", p.attempts_total, what, r.error);
+          pending_.push_front(it->second);
+        } else {
+          ++failed_final_;
+          spdlog::error("failed (attempt {}, no retries left): {}: {}", p.attempts_total, what, r.error);
+        }
+      }
+      return;
+    }
+    default:
+      throw MessageError("coordinator: unexpected message kind from rank " + std::to_string(env.source));
+  }
+}
+
+void Coordinator::shutdown_workers() {
+  for (int w = 1; w < t_.size(); ++w) t_.send(w, encode_shutdown());
+}
+
+int Coordinator::run(bool& started) {
+  try {
+    plan();
+  } catch (...) {
+    // Leave no lock behind a refused or failed start.
+    if (store_ && study_id_ != 0) {
+      try {
+        store_->release_lock(study_id_);
+      } catch (const std::exception&) {
+      }
+    }
+    throw;
+  }
+  Welcome welcome;
+  welcome.ranks_per_gpu = std::max(1, study_.base.resources.ranks_per_gpu);
+  welcome.gpus_per_node = study_.base.resources.gpus_per_node;
+  for (int w = 1; w < t_.size(); ++w) t_.send(w, encode(welcome));
+  started = true;
+
+  auto last_beat = std::chrono::steady_clock::now();
+  Envelope env;
+  for (;;) {
+    if (stop_.load() && !stopping_) {
+      spdlog::warn("stop requested: no new tasks; waiting for {} running task(s) to checkpoint", running_.size());
+      stopping_ = true;
+    }
+    if (!stopping_) {
+      for (int w : std::vector<int>(idle_.begin(), idle_.end())) {
+        if (pending_.empty()) break;
+        dispatch(w);
+      }
+    }
+    if (running_.empty() && (stopping_ || pending_.empty())) break;
+    if (t_.receive(env, 0.5)) handle(env);
+    // Drain whatever else has arrived before dispatching again.
+    while (t_.receive(env, 0.0)) handle(env);
+    if (std::chrono::steady_clock::now() - last_beat > std::chrono::duration<double>(opt_.heartbeat_seconds)) {
+      store_->heartbeat(study_id_);
+      last_beat = std::chrono::steady_clock::now();
+    }
+  }
+  shutdown_workers();
+  int code = stopping_ ? kRunInterrupted : (failed_final_ > 0 ? kRunFailed : kRunOk);
+  store_->end_run(run_id_, code);
+  store_->release_lock(study_id_);
+  if (code == kRunInterrupted) {
+    spdlog::warn("stopped: everything is stored in {}; run the same command again to resume (exit {})", db_path_, code);
+  } else if (code == kRunFailed) {
+    spdlog::error("{} task(s) failed after {} retr{}; the others are stored in {} (ablate status --db {})", failed_final_,
+                  opt_.max_retries, opt_.max_retries == 1 ? "y" : "ies", db_path_, db_path_);
+  } else {
+    spdlog::info("study '{}' complete: results in {}", name_, db_path_);
+  }
+  return code;
+}
+
+}  // namespace
+
+int run_coordinator(const RunOptions& options, Transport& transport, Executor& executor, const std::atomic<bool>& stop,
+                    bool& started) {
+  Coordinator c(options, transport, executor, stop);
+  return c.run(started);
+}
+
+}  // namespace ablate::runner

@@ -1,0 +1,50 @@
+// What a worker does with a task. The real executor trains and evaluates (trainer::run_task); the
+// sleep executor only waits, for the dispatch benchmark and runner tests that need no model.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "ablations/study.hpp"
+#include "ablations/task.hpp"
+
+namespace ablate::runner {
+
+// Thrown by an executor that stopped on request (it has checkpointed).
+class Interrupted : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct ExecContext {
+  Placement placement;                               // device and thread count for this task
+  std::function<void(const EpochRecord&)> on_epoch;  // progress after every epoch
+  const std::atomic<bool>* stop = nullptr;           // set on SIGTERM/SIGUSR1
+};
+
+class Executor {
+ public:
+  virtual ~Executor() = default;
+  // Runs one task; throws Interrupted when stopped, any std::exception on failure.
+  virtual TaskResult execute(const Task& task, const ExecContext& ctx) = 0;
+  // Relative cost of one task of a variant (only the ratios between variants matter), for longest-first.
+  virtual double estimate_cost(const Variant& variant) = 0;
+  // Whether the device has CUDA GPUs (placement), and how many.
+  virtual int gpu_count() { return 0; }
+  virtual std::string framework_version() { return ""; }
+};
+
+// trainer::run_task: parses the task's canonical configuration and trains. The cost estimate is the
+// network's parameter count x epochs x steps x image pixels (trainer::summarize_model), see RUNNER.md.
+std::unique_ptr<Executor> make_trainer_executor();
+
+// Sleeps `seconds(task)` in slices of `epochs` pseudo-epochs (each reported as progress; a stop request
+// interrupts at the next slice). The result carries a "dice" fold metric derived from the task seed,
+// variant and fold, so stores are checkable. cost(variant) is its estimate.
+std::unique_ptr<Executor> make_sleep_executor(std::function<double(const Task&)> seconds,
+                                              std::function<double(const Variant&)> cost, int epochs = 1);
+
+}  // namespace ablate::runner

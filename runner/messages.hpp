@@ -1,0 +1,68 @@
+// The messages between the coordinator and the workers: versioned, self-describing byte strings.
+// Every message starts with the magic "ABLT", the message format version and the kind; a task carries
+// the canonical configuration text of its variant and its case lists (ablations/task.hpp), so a worker
+// needs nothing but the message.
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#include "ablations/task.hpp"
+
+namespace ablate::runner {
+
+constexpr std::uint32_t kMessageFormat = 1;
+
+enum class MessageKind : std::uint8_t {
+  kWelcome = 1,   // coordinator -> worker: placement settings (ranks_per_gpu)
+  kReady = 2,     // worker -> coordinator: idle, with its placement
+  kTask = 3,      // coordinator -> worker: one task
+  kProgress = 4,  // worker -> coordinator: one epoch of the running task
+  kResult = 5,    // worker -> coordinator: the task ended (done, failed or interrupted)
+  kShutdown = 6,  // coordinator -> worker: no more work
+};
+
+enum class Outcome : std::uint8_t { kDone = 1, kFailed = 2, kInterrupted = 3 };
+const char* outcome_name(Outcome o);
+
+struct Welcome {
+  int ranks_per_gpu = 1;
+  int gpus_per_node = 0;  // 0 = every GPU LibTorch sees
+};
+
+struct Progress {
+  std::int64_t task_id = 0;
+  EpochRecord epoch;
+};
+
+struct ResultMessage {
+  std::int64_t task_id = 0;
+  Outcome outcome = Outcome::kDone;
+  std::string error;  // failed: the exception's text; interrupted: where it stopped
+  TaskResult result;  // done only
+  double seconds = 0; // wall time of the attempt on the worker
+};
+
+// A decoding problem: wrong magic, another format version, truncated bytes.
+class MessageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+std::string encode(const Welcome& m);
+std::string encode(const Placement& m);  // kReady
+std::string encode(const Task& m);
+std::string encode(const Progress& m);
+std::string encode(const ResultMessage& m);
+std::string encode_shutdown();
+
+// The kind of a message (checks magic and version).
+MessageKind kind_of(const std::string& bytes);
+Welcome decode_welcome(const std::string& bytes);
+Placement decode_ready(const std::string& bytes);
+Task decode_task(const std::string& bytes);
+Progress decode_progress(const std::string& bytes);
+ResultMessage decode_result(const std::string& bytes);
+
+}  // namespace ablate::runner

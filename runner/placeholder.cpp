@@ -1,2 +1,0 @@
-// placeholder until the runner lands
-namespace ablate::runner { int runner_placeholder() { return 0; } }

@@ -1,0 +1,73 @@
+// `ablate run`: the coordinator (rank 0) and the workers (ranks 1..N-1), over MPI when launched by
+// mpirun/srun, else in one process (the coordinator in the main thread, workers in threads, an
+// in-process transport). docs/RUNNER.md describes scheduling, placement, signals and exit codes.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "ablations/config.hpp"
+#include "ablations/task.hpp"
+#include "runner/executor.hpp"
+#include "runner/transport.hpp"
+
+namespace ablate::runner {
+
+// Exit codes of run_study (the same numbers as the CLI's kExit*).
+constexpr int kRunOk = 0;
+constexpr int kRunFailed = 1;       // some task failed after its retries (the others are stored)
+constexpr int kRunInterrupted = 3;  // stopped by SIGTERM/SIGUSR1; everything stored: requeue and run again
+
+// The run was refused before any work: a variant changed under stored results (kind kChanged), or
+// another coordinator holds the study (kLocked). The message names the variant(s) and changed keys.
+class RunRefused : public std::runtime_error {
+ public:
+  enum Kind { kChanged, kLocked };
+  RunRefused(Kind kind, const std::string& what) : std::runtime_error(what), kind_(kind) {}
+  Kind kind() const { return kind_; }
+
+ private:
+  Kind kind_;
+};
+
+struct CaseSplit {
+  std::vector<std::string> train, val, test;
+};
+
+struct RunOptions {
+  std::string study_file;
+  std::string db_path;          // "" = <study dir>/<study name>.sqlite
+  std::string workdir;          // checkpoints; "" = <db dir>/<study name>.work
+  int max_retries = 2;          // extra attempts of a failed task, on another worker when there is one
+  bool new_study = false;       // keep the stored study under "<name>~k" and start afresh
+  std::string command_line;     // for the provenance
+  int inproc_workers = 1;       // workers of a plain-process run
+  double heartbeat_seconds = 10;
+  double stale_lock_seconds = 120;
+  // Where the folds come from (default: trainer::list_cases and trainer::make_splits).
+  std::function<std::vector<std::string>(const DataConfig&)> list_cases;
+  std::function<std::vector<CaseSplit>(const std::vector<std::string>&, const StudyConfig&, int)> make_splits;
+};
+
+// Runs (or resumes) the study with `executor` doing the work on the workers. Returns kRunOk, kRunFailed
+// or kRunInterrupted; throws RunRefused, SpecError (bad study) and std::runtime_error (bad data, store).
+// Under MPI every rank calls it; workers return kRunOk when told to shut down.
+int run_study(const RunOptions& options, Executor& executor);
+
+// SIGTERM/SIGUSR1 set the stop flag (installed by run_study).
+void install_stop_handlers();
+std::atomic<bool>& stop_flag();
+
+// The default store path of a study file: <study dir>/<study name>.sqlite.
+std::string default_db_path(const std::string& study_file, const std::string& study_name);
+
+// Device and threads of a worker (placement.cpp): GPU (local worker index / ranks_per_gpu) mod GPUs when
+// there are GPUs, else CPU with cores / workers-on-the-node threads.
+Placement place_worker(const NodeInfo& node, int rank, int gpus, int ranks_per_gpu);
+// The placement one task runs with: train.device = cpu forces the CPU, train.threads > 0 wins.
+Placement place_task(const Placement& worker, const VariantConfig& config);
+
+}  // namespace ablate::runner
