@@ -10,12 +10,6 @@
 #include "reports/report.hpp"
 #include "runner/cli/cli.hpp"
 
-// TEMPORARY until db/'s reader lands: weak, so that `ablate` links without it (a null address then).
-namespace ablate::db {
-__attribute__((weak)) StudyData load_study_data(const std::string& db_path, const std::string& study);
-__attribute__((weak)) std::vector<std::string> list_studies(const std::string& db_path);
-}  // namespace ablate::db
-
 namespace ablate::cli {
 
 namespace {
@@ -68,7 +62,6 @@ int verb_report(const std::vector<std::string>& args) {
   if (vm.count("metrics")) opts.metrics = split_list(vm["metrics"].as<std::vector<std::string>>());
   if (vm.count("sweep-key")) opts.sweep_key = vm["sweep-key"].as<std::string>();
 
-  if (!&db::load_study_data || !&db::list_studies) return not_yet("report", "the store reader of db/ is not built yet");
   const std::vector<std::string> stored = db::list_studies(db_path);
   std::vector<std::string> names;
   if (vm.count("study")) names = vm["study"].as<std::vector<std::string>>();
