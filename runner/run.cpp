@@ -85,7 +85,10 @@ int run_study(const RunOptions& options_in, Executor& executor) {
     for (size_t w = 1; w < transports.size(); ++w) transports[0]->send(static_cast<int>(w), encode_shutdown());
   }
   for (auto& th : workers) th.join();
-  if (error) std::rethrow_exception(error);
+  if (error) {
+    stop.store(false);  // it was set here to end the workers, not by a signal
+    std::rethrow_exception(error);
+  }
   for (const auto& e : worker_errors) {
     if (!e.empty()) throw std::runtime_error("worker: " + e);
   }

@@ -1,0 +1,238 @@
+// The store on real SQLite files: schema and version, the stable views, one transaction per result,
+// no duplicate rows, migrations/refusals, the coordinator lock, resume queries and the readers.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "db/store.hpp"
+
+namespace fs = std::filesystem;
+using namespace ablate;
+using namespace ablate::db;
+
+namespace {
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("ablate-db-test-" + std::to_string(::getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    path_ = (dir_ / "s.sqlite").string();
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // A study with two variants and two folds, tasks created.
+  std::int64_t fill(Store& s) {
+    auto id = s.create_study({"st", 42, 2, 1});
+    s.upsert_variant(id, {"unet", "U-Net", "h1", "model.cc = false\n", 0}, "");
+    s.upsert_variant(id, {"cc", "U-Net+CC", "h2", "model.cc = true\n", 1}, "cc");
+    s.store_folds(id, {{0, 0, {"a", "b"}, {"c"}, {"d"}}, {1, 0, {"c", "d"}, {"a"}, {"b"}}});
+    s.ensure_tasks(id);
+    return id;
+  }
+  TaskResult result(double dice) {
+    TaskResult r;
+    r.epochs = {{1, 0.9, 0.8, 0.1, 1e-3, 0.5}, {2, 0.7, 0.6, 0.3, 5e-4, 0.5}};
+    r.best_epoch = 2;
+    r.fold_metrics = {{"dice", 1, dice}, {"precision", 1, 0.5}};
+    r.case_metrics = {{"d", 1, "dice", dice}};
+    r.parameters = 1234;
+    r.inference_ms_per_case = 2.5;
+    return r;
+  }
+  Placement where() {
+    Placement p;
+    p.host = "h";
+    p.rank = 1;
+    return p;
+  }
+
+  fs::path dir_;
+  std::string path_;
+};
+
+TEST_F(StoreTest, CreatesSchemaVersionWalAndForeignKeys) {
+  Store s(path_);
+  EXPECT_EQ(s.schema_version(), kSchemaVersion);
+  EXPECT_EQ(s.query_text("PRAGMA journal_mode"), "wal");
+  EXPECT_EQ(s.query_int("PRAGMA foreign_keys"), 1);
+  EXPECT_EQ(s.query_text("SELECT value FROM meta WHERE key = 'schema_version'"), std::to_string(kSchemaVersion));
+  for (const char* view : {"fold_metrics", "case_metrics"}) {
+    EXPECT_EQ(s.query_int(std::string("SELECT count(*) FROM sqlite_master WHERE type = 'view' AND name = '") + view + "'"), 1);
+  }
+  // A task pointing at a missing variant is refused by the foreign keys.
+  EXPECT_THROW(s.exec("INSERT INTO tasks(study_id, variant_id, fold_id) VALUES (99, 99, 99)"), StoreError);
+}
+
+TEST_F(StoreTest, ViewsHaveTheStableColumns) {
+  Store s(path_);
+  auto id = fill(s);
+  auto tasks = s.tasks(id);
+  ASSERT_EQ(tasks.size(), 4u);
+  s.mark_running(tasks[0].id, where(), now_seconds());
+  s.record_done(tasks[0].id, result(0.8), now_seconds());
+  EXPECT_EQ(s.query_text("SELECT group_concat(name, ',') FROM pragma_table_info('fold_metrics')"),
+            "study,variant,fold,repeat,class,metric,value");
+  EXPECT_EQ(s.query_text("SELECT group_concat(name, ',') FROM pragma_table_info('case_metrics')"),
+            "study,variant,fold,repeat,case_id,class,metric,value");
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM fold_metrics"), 2);
+  EXPECT_EQ(s.query_text("SELECT variant || ':' || fold || ':' || value FROM fold_metrics WHERE metric = 'dice'"), "unet:0:0.8");
+  EXPECT_EQ(s.query_text("SELECT case_id FROM case_metrics"), "d");
+}
+
+TEST_F(StoreTest, ResultIsOneTransaction) {
+  Store s(path_);
+  auto id = fill(s);
+  auto t = s.tasks(id)[0];
+  s.mark_running(t.id, where(), now_seconds());
+  TaskResult bad = result(0.8);
+  bad.fold_metrics.push_back({"dice", 1, 0.1});  // the same (class, metric) twice: the insert fails mid-way
+  EXPECT_THROW(s.record_done(t.id, bad, now_seconds()), StoreError);
+  // Nothing of the failed write is visible: no epochs, metrics or model facts, the task still running.
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM epochs"), 0);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM task_metrics"), 0);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM model_facts"), 0);
+  EXPECT_EQ(s.tasks(id)[0].status, "running");
+  s.record_done(t.id, result(0.8), now_seconds());
+  EXPECT_EQ(s.tasks(id)[0].status, "done");
+}
+
+TEST_F(StoreTest, NoDuplicateRows) {
+  Store s(path_);
+  auto id = fill(s);
+  auto t = s.tasks(id)[0];
+  s.mark_running(t.id, where(), now_seconds());
+  s.record_epoch(t.id, {1, 0.9, 0.8, 0.1, 1e-3, 0.5});
+  s.record_epoch(t.id, {1, 0.9, 0.8, 0.1, 1e-3, 0.5});
+  s.record_failed(t.id, "boom", now_seconds());
+  s.mark_running(t.id, where(), now_seconds());
+  s.record_done(t.id, result(0.7), now_seconds());
+  s.record_done(t.id, result(0.8), now_seconds());  // a repeated write replaces
+  s.ensure_tasks(id);
+  EXPECT_EQ(s.tasks(id).size(), 4u);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM epochs"), 2);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM fold_metrics WHERE metric = 'dice'"), 1);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM model_facts"), 1);
+  auto a = s.attempts(t.id);
+  ASSERT_EQ(a.size(), 2u);
+  EXPECT_EQ(a[0].status, "failed");
+  EXPECT_EQ(a[0].error, "boom");
+  EXPECT_EQ(a[1].status, "done");
+  EXPECT_EQ(a[1].first_epoch, 1);
+  EXPECT_EQ(s.tasks(id)[0].attempts, 2);
+}
+
+TEST_F(StoreTest, RecoverRunningAndMeasuredSeconds) {
+  Store s(path_);
+  auto id = fill(s);
+  auto ts = s.tasks(id);
+  s.mark_running(ts[0].id, where(), now_seconds() - 3);
+  s.mark_running(ts[1].id, where(), now_seconds());
+  s.record_done(ts[0].id, result(0.8), now_seconds());
+  EXPECT_EQ(s.recover_running(id), 1);
+  EXPECT_EQ(s.tasks(id)[1].status, "interrupted");
+  EXPECT_EQ(s.attempts(ts[1].id)[0].status, "interrupted");
+  auto m = s.measured_seconds(id);
+  ASSERT_EQ(m.count("unet"), 1u);
+  EXPECT_GT(m["unet"], 2.0);
+}
+
+TEST_F(StoreTest, FoldsRoundTripInOrder) {
+  Store s(path_);
+  auto id = fill(s);
+  auto f = s.folds(id);
+  ASSERT_EQ(f.size(), 2u);
+  EXPECT_EQ(f[0].train, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(f[1].test, (std::vector<std::string>{"b"}));
+}
+
+TEST_F(StoreTest, LockRefusesALiveCoordinatorAndTakesOverStaleOnes) {
+  Store s(path_);
+  auto id = fill(s);
+  s.acquire_lock(id);
+  s.acquire_lock(id);  // the same process may take it again
+  // A live coordinator elsewhere (fresh heartbeat): refused, with its host and pid in the message.
+  s.exec("UPDATE coordinator_lock SET host = 'node7', pid = 4242, heartbeat = " + std::to_string(now_seconds()));
+  try {
+    s.acquire_lock(id, 120);
+    FAIL() << "a second coordinator was not refused";
+  } catch (const LockError& e) {
+    EXPECT_NE(std::string(e.what()).find("node7"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("4242"), std::string::npos);
+  }
+  // No heartbeat for longer than the stale limit: taken over.
+  s.exec("UPDATE coordinator_lock SET heartbeat = heartbeat - 1000");
+  s.acquire_lock(id, 120);
+  // Same host, dead pid: taken over at once.
+  s.exec("UPDATE coordinator_lock SET host = '" + this_host() + "', pid = 999999999, heartbeat = " + std::to_string(now_seconds()));
+  s.acquire_lock(id, 120);
+  // Same host, live pid (our parent): refused.
+  s.exec("UPDATE coordinator_lock SET pid = " + std::to_string(::getppid()));
+  EXPECT_THROW(s.acquire_lock(id, 120), LockError);
+  s.exec("UPDATE coordinator_lock SET pid = " + std::to_string(::getpid()));
+  s.release_lock(id);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM coordinator_lock"), 0);
+}
+
+TEST_F(StoreTest, RefusesForeignAndNewerFiles) {
+  {
+    Store s(path_);
+    s.exec("PRAGMA user_version = 99");
+  }
+  EXPECT_THROW(Store{path_}, StoreError);
+  const std::string other = (dir_ / "other.sqlite").string();
+  {
+    Store s(other);  // creates our schema; then make it look foreign
+  }
+  fs::remove(other);
+  std::ofstream(other) << "this is not a database at all, just text that is long enough to be a header......\n";
+  EXPECT_THROW(Store(other, true), StoreError);
+  EXPECT_THROW(Store((dir_ / "missing.sqlite").string(), true), StoreError);
+}
+
+TEST_F(StoreTest, MigrationFromAnEmptyFileAndReopenKeepsData) {
+  {
+    Store s(path_);
+    fill(s);
+  }
+  Store again(path_);
+  EXPECT_EQ(again.schema_version(), kSchemaVersion);
+  EXPECT_EQ(again.study_names(), (std::vector<std::string>{"st"}));
+}
+
+TEST_F(StoreTest, ReadersAndArchive) {
+  {
+    Store s(path_);
+    auto id = fill(s);
+    s.set_provenance(id, {{"git_commit", "abc"}});
+    for (const auto& t : s.tasks(id)) {
+      s.mark_running(t.id, where(), now_seconds());
+      s.record_done(t.id, result(0.5 + t.fold * 0.1), now_seconds());
+    }
+  }
+  auto d = load_study_data(path_, "st");
+  ASSERT_EQ(d.variants.size(), 2u);
+  EXPECT_EQ(d.variants[1].name, "cc");
+  EXPECT_EQ(d.fold_metrics.size(), 8u);
+  EXPECT_EQ(d.case_metrics.size(), 4u);
+  EXPECT_EQ(d.epochs.size(), 8u);
+  ASSERT_EQ(d.model_facts.size(), 2u);
+  EXPECT_EQ(d.model_facts[0].parameters, 1234);
+  EXPECT_EQ(d.provenance["git_commit"], "abc");
+  EXPECT_EQ(list_studies(path_), (std::vector<std::string>{"st"}));
+  try {
+    load_study_data(path_, "nope");
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("st"), std::string::npos);  // names the studies there are
+  }
+  Store s(path_);
+  EXPECT_EQ(s.archive_study("st"), "st~1");
+  EXPECT_FALSE(s.find_study("st"));
+}
+
+}  // namespace

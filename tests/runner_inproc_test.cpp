@@ -1,0 +1,257 @@
+// The coordinator/worker logic over the in-process transport with the sleep executor (no model, no
+// MPI): messages round-trip, every task runs once, failures are retried on another worker and stored
+// with their message, a stop request ends with kRunInterrupted and a rerun completes the store.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include "db/store.hpp"
+#include "runner/messages.hpp"
+#include "runner/run.hpp"
+
+namespace fs = std::filesystem;
+using namespace ablate;
+using namespace ablate::runner;
+
+namespace {
+
+TEST(RunnerMessages, RoundTrip) {
+  Task t;
+  t.task_id = 17;
+  t.study = "s";
+  t.variant = "cc";
+  t.canonical_config = "model.cc = true\n";
+  t.fold = 2;
+  t.repeat = 1;
+  t.seed = 43;
+  t.train_cases = {"a", "b"};
+  t.test_cases = {"c"};
+  t.checkpoint_path = "/tmp/x.ckpt";
+  t.attempt = 3;
+  Task u = decode_task(encode(t));
+  EXPECT_EQ(u.task_id, 17);
+  EXPECT_EQ(u.canonical_config, t.canonical_config);
+  EXPECT_EQ(u.train_cases, t.train_cases);
+  EXPECT_EQ(u.seed, 43u);
+  EXPECT_EQ(u.attempt, 3);
+
+  ResultMessage r;
+  r.task_id = 17;
+  r.outcome = Outcome::kFailed;
+  r.error = "case_003: broken";
+  r.result.fold_metrics = {{"dice", 1, 0.75}};
+  r.result.case_metrics = {{"c", 1, "dice", 0.75}};
+  r.result.epochs = {{1, 0.5, 0.4, 0.3, 1e-3, 2.0}};
+  ResultMessage q = decode_result(encode(r));
+  EXPECT_EQ(q.outcome, Outcome::kFailed);
+  EXPECT_EQ(q.error, r.error);
+  EXPECT_DOUBLE_EQ(q.result.fold_metrics[0].value, 0.75);
+  EXPECT_EQ(q.result.case_metrics[0].case_id, "c");
+  EXPECT_EQ(q.result.epochs[0].epoch, 1);
+
+  Placement p;
+  p.host = "n1";
+  p.device = "cuda:1";
+  p.threads = 4;
+  EXPECT_EQ(decode_ready(encode(p)).device, "cuda:1");
+  EXPECT_EQ(kind_of(encode_shutdown()), MessageKind::kShutdown);
+}
+
+TEST(RunnerMessages, RejectsOtherVersionsAndGarbage) {
+  std::string bytes = encode(Progress{1, {}});
+  bytes[4] = 9;  // another message format
+  EXPECT_THROW(kind_of(bytes), MessageError);
+  EXPECT_THROW(kind_of("nonsense"), MessageError);
+  EXPECT_THROW(decode_task(encode_shutdown()), MessageError);
+  std::string cut = encode(Task{});
+  cut.resize(cut.size() - 3);
+  EXPECT_THROW(decode_task(cut), MessageError);
+}
+
+TEST(RunnerPlacement, GpusByLocalWorkerAndCoreShares) {
+  NodeInfo n;
+  n.host = "n";
+  n.cores = 16;
+  n.local_workers = 4;
+  n.local_worker_index = 3;
+  EXPECT_EQ(place_worker(n, 4, 2, 1).device, "cuda:1");
+  EXPECT_EQ(place_worker(n, 4, 2, 2).device, "cuda:1");
+  n.local_worker_index = 1;
+  EXPECT_EQ(place_worker(n, 2, 2, 2).device, "cuda:0");  // two ranks share GPU 0
+  Placement cpu = place_worker(n, 2, 0, 1);
+  EXPECT_EQ(cpu.device, "cpu");
+  EXPECT_EQ(cpu.threads, 4);
+  VariantConfig c;
+  c.train.device = "cpu";
+  c.train.threads = 1;
+  Placement t = place_task(place_worker(n, 2, 2, 1), c);
+  EXPECT_EQ(t.device, "cpu");
+  EXPECT_EQ(t.threads, 1);
+}
+
+class InprocRun : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("ablate-inproc-" + std::to_string(::getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    study_ = (dir_ / "s.toml").string();
+    std::ofstream(study_) << "[study]\nname = \"s\"\nseed = 3\nfolds = 3\n[data]\npath = \"nowhere\"\n[train]\nepochs = 2\n"
+                             "[[ablation.variant]]\nname = \"short\"\n"
+                             "[[ablation.variant]]\nname = \"long\"\n\"train.epochs\" = 6\n"
+                             "[[ablation.variant]]\nname = \"flaky\"\n\"train.epochs\" = 3\n";
+    opt_.study_file = study_;
+    opt_.db_path = (dir_ / "s.sqlite").string();
+    opt_.inproc_workers = 3;
+    opt_.list_cases = [](const DataConfig&) { return std::vector<std::string>{"a", "b", "c", "d", "e", "f"}; };
+    opt_.make_splits = [](const std::vector<std::string>& cases, const StudyConfig& s, int) {
+      std::vector<CaseSplit> out(s.folds);
+      for (size_t i = 0; i < cases.size(); ++i) {
+        for (int f = 0; f < s.folds; ++f) (static_cast<int>(i) % s.folds == f ? out[f].test : out[f].train).push_back(cases[i]);
+      }
+      return out;
+    };
+    stop_flag().store(false);
+  }
+  void TearDown() override {
+    stop_flag().store(false);
+    fs::remove_all(dir_);
+  }
+
+  fs::path dir_;
+  std::string study_;
+  RunOptions opt_;
+};
+
+TEST_F(InprocRun, EveryTaskOnceLongestFirstAndResumeSkipsDone) {
+  std::mutex m;
+  std::vector<std::string> order;
+  auto exec = make_sleep_executor(
+      [&](const Task& t) {
+        std::lock_guard<std::mutex> lock(m);
+        order.push_back(t.variant);
+        return 0.002;
+      },
+      [](const Variant& v) { return static_cast<double>(v.config.train.epochs); });
+  opt_.inproc_workers = 1;  // one worker: the dispatch order is the plan's order
+  ASSERT_EQ(run_study(opt_, *exec), kRunOk);
+  ASSERT_EQ(order.size(), 9u);
+  EXPECT_EQ(order.front(), "long");
+  EXPECT_EQ(order.back(), "short");
+  db::Store s(opt_.db_path, true);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks WHERE status = 'done' AND attempts = 1"), 9);
+  EXPECT_EQ(s.query_int("SELECT count(DISTINCT variant || fold) FROM fold_metrics"), 9);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM coordinator_lock"), 0);
+  // Again: nothing to do, nothing duplicated.
+  order.clear();
+  ASSERT_EQ(run_study(opt_, *exec), kRunOk);
+  EXPECT_TRUE(order.empty());
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM fold_metrics"), 9);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM runs"), 2);
+}
+
+TEST_F(InprocRun, FailuresAreStoredAndRetriedOnAnotherWorker) {
+  auto base = make_sleep_executor([](const Task&) { return 0.002; }, [](const Variant&) { return 1.0; });
+  struct Flaky : Executor {
+    Executor* inner;
+    explicit Flaky(Executor* e) : inner(e) {}
+    TaskResult execute(const Task& t, const ExecContext& ctx) override {
+      if (t.variant == "flaky" && t.fold == 1) throw std::runtime_error("case b: injected failure");
+      return inner->execute(t, ctx);
+    }
+    double estimate_cost(const Variant& v) override { return inner->estimate_cost(v); }
+  } flaky(base.get());
+  opt_.max_retries = 2;
+  EXPECT_EQ(run_study(opt_, flaky), kRunFailed);
+  db::Store s(opt_.db_path, true);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks WHERE status = 'done'"), 8);
+  auto t = s.query_int("SELECT t.id FROM tasks t JOIN variants v ON v.id = t.variant_id WHERE t.status = 'failed'");
+  auto attempts = s.attempts(t);
+  ASSERT_EQ(attempts.size(), 3u);  // 1 + max_retries
+  std::set<int> ranks;
+  for (const auto& a : attempts) {
+    EXPECT_EQ(a.status, "failed");
+    EXPECT_NE(a.error.find("injected failure"), std::string::npos);
+    ranks.insert(a.rank);
+  }
+  EXPECT_EQ(ranks.size(), 3u);  // each retry on another worker
+  EXPECT_EQ(s.query_text("SELECT error FROM tasks WHERE status = 'failed'"), "case b: injected failure");
+}
+
+TEST_F(InprocRun, StopRequestInterruptsAndRerunCompletes) {
+  std::atomic<int> started{0};
+  auto exec = make_sleep_executor(
+      [&](const Task&) {
+        if (++started == 2) stop_flag().store(true);  // as if SIGTERM arrived during the second task
+        return 0.2;
+      },
+      [](const Variant&) { return 1.0; }, 4);
+  opt_.inproc_workers = 2;
+  EXPECT_EQ(run_study(opt_, *exec), kRunInterrupted);
+  {
+    db::Store s(opt_.db_path, true);
+    EXPECT_GE(s.query_int("SELECT count(*) FROM tasks WHERE status = 'interrupted'"), 1);
+    EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks WHERE status = 'running'"), 0);
+    EXPECT_EQ(s.query_int("SELECT exit_code FROM runs"), kRunInterrupted);
+  }
+  stop_flag().store(false);
+  auto quick = make_sleep_executor([](const Task&) { return 0.001; }, [](const Variant&) { return 1.0; });
+  EXPECT_EQ(run_study(opt_, *quick), kRunOk);
+  db::Store s(opt_.db_path, true);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks WHERE status = 'done'"), 9);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM (SELECT task_id, epoch, count(*) c FROM epochs GROUP BY 1, 2 HAVING c > 1)"), 0);
+}
+
+TEST_F(InprocRun, ChangedVariantIsRefusedUnlessNewStudy) {
+  auto exec = make_sleep_executor([](const Task&) { return 0.001; }, [](const Variant&) { return 1.0; });
+  ASSERT_EQ(run_study(opt_, *exec), kRunOk);
+  std::ofstream(study_, std::ios::app) << "\"loss.alpha\" = 0.25\n";  // changes the last variant, "flaky"
+  try {
+    run_study(opt_, *exec);
+    FAIL() << "a changed variant was not refused";
+  } catch (const RunRefused& e) {
+    EXPECT_EQ(e.kind(), RunRefused::kChanged);
+    std::string msg = e.what();
+    EXPECT_NE(msg.find("'flaky'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("loss.alpha"), std::string::npos) << msg;
+    EXPECT_EQ(msg.find("'short'"), std::string::npos) << msg;
+  }
+  opt_.new_study = true;
+  ASSERT_EQ(run_study(opt_, *exec), kRunOk);
+  db::Store s(opt_.db_path, true);
+  EXPECT_EQ(s.study_names(), (std::vector<std::string>{"s~1", "s"}));
+}
+
+TEST_F(InprocRun, SecondCoordinatorIsRefused) {
+  std::atomic<bool> go{false};
+  auto slow = make_sleep_executor(
+      [&](const Task&) {
+        go = true;
+        return 0.3;
+      },
+      [](const Variant&) { return 1.0; });
+  std::thread first([&] { run_study(opt_, *slow); });
+  while (!go) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  // The same process holds the lock, so pretend to be another host with a fresh heartbeat.
+  {
+    db::Store s(opt_.db_path);
+    s.exec("UPDATE coordinator_lock SET host = 'elsewhere'");
+  }
+  auto exec = make_sleep_executor([](const Task&) { return 0.001; }, [](const Variant&) { return 1.0; });
+  try {
+    run_study(opt_, *exec);
+    ADD_FAILURE() << "the second coordinator was not refused";
+  } catch (const RunRefused& e) {
+    EXPECT_EQ(e.kind(), RunRefused::kLocked);
+    EXPECT_NE(std::string(e.what()).find("another coordinator"), std::string::npos);
+  }
+  first.join();
+}
+
+}  // namespace
