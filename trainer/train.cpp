@@ -19,6 +19,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <set>
 #include <stdexcept>
 
 #include "trainer/data/dataset.hpp"
@@ -437,6 +438,17 @@ TaskResult run_task_impl(const Task& task, const VariantConfig& config, const Ru
   spdlog::debug("{}: {} cases ready in {:.1f} s ({} from the cache)", where, prepared.size(), seconds_since(data_start), cached);
 
   const data::SliceTensors train_slices = data::stack_cases(train_cases);
+  // The training slices now live in the stacked tensors: drop the per-case copies that nothing else uses.
+  {
+    std::set<std::string> keep(task.val_cases.begin(), task.val_cases.end());
+    keep.insert(task.test_cases.begin(), task.test_cases.end());
+    for (auto& [id, c] : prepared) {
+      if (!keep.count(id)) {
+        std::vector<float>().swap(c.image);
+        std::vector<std::uint8_t>().swap(c.label);
+      }
+    }
+  }
   const data::TrainBatches batches(train_slices, config.data, tc.batch_size, tc.steps_per_epoch, task.seed);
 
   // Model and optimiser.
