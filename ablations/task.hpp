@@ -61,7 +61,7 @@ struct CaseMetricValue {
 };
 
 struct TaskResult {
-  std::vector<EpochRecord> epochs;   // every epoch trained in this attempt (resumed ones continue the numbering)
+  std::vector<EpochRecord> epochs;   // every completed epoch of the task, earlier attempts' ones from the checkpoint
   int best_epoch = 0;
   std::vector<MetricValue> fold_metrics;
   std::vector<CaseMetricValue> case_metrics;

@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <sstream>
 
 namespace ablate::db {
@@ -156,9 +157,16 @@ CREATE VIEW case_metrics AS
 constexpr int kMigrationCount = sizeof(kMigrations) / sizeof(kMigrations[0]);
 static_assert(kMigrationCount == kSchemaVersion, "one migration per schema version");
 
+// A zombie counts as dead: the ranks of a killed mpirun linger unreaped (state Z) in containers whose
+// init does not reap, and must not hold the study's lock.
 bool pid_alive(long pid) {
   if (pid <= 0) return false;
-  return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
+  if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno != EPERM) return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return true;  // no /proc: trust kill()
+  const auto close = line.rfind(')');          // "pid (comm) S ...": comm may hold spaces
+  return close == std::string::npos || close + 2 >= line.size() || line[close + 2] != 'Z';
 }
 
 }  // namespace
@@ -379,13 +387,14 @@ void Store::acquire_lock(std::int64_t study_id, double stale_seconds) {
       long p = static_cast<long>(st.i64(1));
       double beat = st.f64(2);
       bool same_process = h == host && p == pid;
-      bool dead = (h == host) ? !pid_alive(p) : (now - beat > stale_seconds);
+      // Dead: a process of this host that no longer runs, or no heartbeat for stale_seconds anywhere
+      // (a hung coordinator, or a pid reused after a crash).
+      bool dead = (h == host && !pid_alive(p)) || now - beat > stale_seconds;
       if (!same_process && !dead) {
         std::ostringstream msg;
         msg << path_ << ": another coordinator is running this study (host " << h << ", pid " << p
             << ", last heartbeat " << static_cast<long>(now - beat) << " s ago); wait for it to finish or stop it"
-            << (h == host ? "" : "; a lock without a heartbeat for " + std::to_string(static_cast<int>(stale_seconds)) +
-                                     " s is taken over");
+            << "; a lock without a heartbeat for " << static_cast<int>(stale_seconds) << " s is taken over";
         throw LockError(msg.str());
       }
     }
@@ -615,12 +624,17 @@ void Store::mark_running(std::int64_t task_id, const Placement& where, double st
 
 namespace {
 
-void put_epoch(const Store::Impl& s, std::int64_t task_id, const EpochRecord& e) {
+void put_epoch_row(const Store::Impl& s, std::int64_t task_id, const EpochRecord& e) {
   Stmt st(s,
           "INSERT OR REPLACE INTO epochs(task_id, epoch, train_loss, val_loss, val_dice, lr, seconds) VALUES (?, ?, ?, ?, ?, ?, ?)");
   st.bind(1, task_id).bind(2, e.epoch).bind(3, e.train_loss).bind(4, e.val_loss).bind(5, e.val_dice).bind(6, e.lr).bind(7, e.seconds);
   st.run();
-  // The first epoch an attempt reports tells whether it resumed from a checkpoint.
+}
+
+// A progress message: the epoch's row, and the first epoch an attempt reports tells whether it resumed
+// from a checkpoint.
+void put_epoch(const Store::Impl& s, std::int64_t task_id, const EpochRecord& e) {
+  put_epoch_row(s, task_id, e);
   Stmt a(s,
          "UPDATE attempts SET first_epoch = ? WHERE task_id = ? AND first_epoch = 0 AND "
          "attempt = (SELECT attempts FROM tasks WHERE id = ?)");
@@ -649,7 +663,9 @@ void Store::record_epoch(std::int64_t task_id, const EpochRecord& e) {
 
 void Store::record_done(std::int64_t task_id, const TaskResult& r, double ended) {
   Transaction tx(*impl_);
-  for (const auto& e : r.epochs) put_epoch(*impl_, task_id, e);
+  // The result repeats every epoch of the task (the checkpoint's history): an epoch whose progress
+  // message died with a crashed job is stored here; the others are replaced by identical rows.
+  for (const auto& e : r.epochs) put_epoch_row(*impl_, task_id, e);
   for (const char* table : {"task_metrics", "task_case_metrics", "model_facts"}) {
     Stmt del(*impl_, std::string("DELETE FROM ") + table + " WHERE task_id = ?");
     del.bind(1, task_id);

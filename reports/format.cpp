@@ -61,6 +61,16 @@ std::string latex_escape(const std::string& text) {
   return out;
 }
 
+std::string markdown_cell(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '|') out += "\\|";
+    else if (c == '\n' || c == '\r') out += ' ';
+    else out += c;
+  }
+  return out;
+}
+
 std::string html_escape(const std::string& text) {
   std::string out;
   out.reserve(text.size());

@@ -16,6 +16,8 @@ std::string number(double value);
 // ✓ become math-mode commands ($\alpha$, $\pm$, ...) so that the output compiles with pdfLaTeX as
 // well; any other non-ASCII character is kept as UTF-8 (inputenc's utf8 default).
 std::string latex_escape(const std::string& text);
+// A Markdown table cell: '|' becomes "\|" and line breaks become spaces.
+std::string markdown_cell(const std::string& text);
 // &, <, >, " and ' for HTML and SVG (XML) text and attributes.
 std::string html_escape(const std::string& text);
 // RFC 4180: quoted when it holds a comma, quote, CR or LF.

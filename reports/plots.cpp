@@ -431,14 +431,14 @@ SensitivityTable sensitivity_table(const StudyIndex& index, const ReportConfig& 
 std::string render_sensitivity_markdown(const SensitivityTable& t) {
   std::ostringstream o;
   const bool several = t.series.size() > 1;
-  o << "| " << t.key << " |" << (several ? " series |" : "");
+  o << "| " << markdown_cell(t.key) << " |" << (several ? " series |" : "");
   for (const auto& m : t.metrics) o << ' ' << metric_display(m) << (metric_higher_is_better(m) ? "" : " ↓") << " |";
   o << "\n|---:|" << (several ? ":---|" : "");
   for (std::size_t i = 0; i < t.metrics.size(); ++i) o << "---:|";
   o << '\n';
   for (const auto& s : t.series)
     for (const auto& p : s.points) {
-      o << "| " << number(p.x) << " |" << (several ? " " + s.label + " |" : "");
+      o << "| " << number(p.x) << " |" << (several ? " " + markdown_cell(s.label) + " |" : "");
       for (const auto& m : p.metrics) {
         std::string v = fixed(m.mean, t.decimals);
         if (m.n > 1) v += " ± " + fixed(m.sd, t.decimals);
@@ -547,7 +547,7 @@ std::string render_model_markdown(const StudyIndex& index, const ReportConfig& c
   o << '\n';
   const auto lines = model_lines(index, config);
   for (const auto& l : lines) {
-    o << "| " << l.label << " | " << fixed(l.params_m, 4) << " | " << fixed(l.ms, 2) << " |";
+    o << "| " << markdown_cell(l.label) << " | " << fixed(l.params_m, 4) << " | " << fixed(l.ms, 2) << " |";
     for (const auto& m : l.metrics) {
       std::string v = fixed(m.mean, dec);
       if (m.n > 1) v += " ± " + fixed(m.sd, dec);

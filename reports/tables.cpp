@@ -363,7 +363,7 @@ std::string render_markdown(const ComparisonTable& t) {
   for (const auto& c : t.components) o << ' ' << component_display(c) << " |";
   for (const auto& col : t.columns) {
     o << ' ';
-    if (t.groups.size() > 1) o << t.groups[col.group].title << ' ';
+    if (t.groups.size() > 1) o << markdown_cell(t.groups[col.group].title) << ' ';
     o << metric_display(col.metric) << (col.higher_is_better ? "" : " ↓") << " |";
   }
   o << "\n|:---|";
@@ -371,10 +371,7 @@ std::string render_markdown(const ComparisonTable& t) {
   for (std::size_t i = 0; i < t.columns.size(); ++i) o << "---:|";
   o << '\n';
   for (std::size_t r = 0; r < t.rows.size(); ++r) {
-    std::string label = t.rows[r].label;
-    // '|' would end the cell.
-    for (std::size_t p = label.find('|'); p != std::string::npos; p = label.find('|', p + 2)) label.replace(p, 1, "\\|");
-    o << "| " << label << " |";
+    o << "| " << markdown_cell(t.rows[r].label) << " |";
     for (bool m : t.rows[r].components) o << ' ' << (m ? "✓" : "") << (m ? " |" : "|");
     for (const auto& cell : t.cells[r]) {
       std::string v = cell.value;

@@ -1,6 +1,7 @@
 // The store on real SQLite files: schema and version, the stable views, one transaction per result,
 // no duplicate rows, migrations/refusals, the coordinator lock, resume queries and the readers.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -110,7 +111,8 @@ TEST_F(StoreTest, NoDuplicateRows) {
   s.record_epoch(t.id, {1, 0.9, 0.8, 0.1, 1e-3, 0.5});
   s.record_failed(t.id, "boom", now_seconds());
   s.mark_running(t.id, where(), now_seconds());
-  s.record_done(t.id, result(0.7), now_seconds());
+  s.record_epoch(t.id, {2, 0.7, 0.6, 0.3, 5e-4, 0.5});  // the second attempt resumed after epoch 1
+  s.record_done(t.id, result(0.7), now_seconds());       // repeats epochs 1 and 2 (the checkpoint's history)
   s.record_done(t.id, result(0.8), now_seconds());  // a repeated write replaces
   s.ensure_tasks(id);
   EXPECT_EQ(s.tasks(id).size(), 4u);
@@ -122,7 +124,7 @@ TEST_F(StoreTest, NoDuplicateRows) {
   EXPECT_EQ(a[0].status, "failed");
   EXPECT_EQ(a[0].error, "boom");
   EXPECT_EQ(a[1].status, "done");
-  EXPECT_EQ(a[1].first_epoch, 1);
+  EXPECT_EQ(a[1].first_epoch, 2);  // set by its first progress message, not by the result's history
   EXPECT_EQ(s.tasks(id)[0].attempts, 2);
 }
 
@@ -173,6 +175,22 @@ TEST_F(StoreTest, LockRefusesALiveCoordinatorAndTakesOverStaleOnes) {
   // Same host, live pid (our parent): refused.
   s.exec("UPDATE coordinator_lock SET pid = " + std::to_string(::getppid()));
   EXPECT_THROW(s.acquire_lock(id, 120), LockError);
+  // Same host, live pid but no heartbeat for longer than the limit (a reused pid): taken over.
+  s.exec("UPDATE coordinator_lock SET heartbeat = heartbeat - 1000");
+  s.acquire_lock(id, 120);
+  // Same host, a zombie (exited, not reaped): dead.
+  pid_t child = fork();
+  if (child == 0) _exit(0);
+  for (int i = 0; i < 200; ++i) {
+    std::ifstream st("/proc/" + std::to_string(child) + "/stat");
+    std::string line;
+    std::getline(st, line);
+    if (line.find(") Z") != std::string::npos) break;
+    usleep(10000);
+  }
+  s.exec("UPDATE coordinator_lock SET pid = " + std::to_string(child) + ", heartbeat = " + std::to_string(now_seconds()));
+  s.acquire_lock(id, 120);
+  waitpid(child, nullptr, 0);
   s.exec("UPDATE coordinator_lock SET pid = " + std::to_string(::getpid()));
   s.release_lock(id);
   EXPECT_EQ(s.query_int("SELECT count(*) FROM coordinator_lock"), 0);

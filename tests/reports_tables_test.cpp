@@ -108,6 +108,7 @@ TEST(ReportsFormat, FixedHasNoNegativeZeroAndNaNIsNa) {
   EXPECT_EQ(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
   EXPECT_EQ(html_escape("<a & 'b'>"), "&lt;a &amp; &#39;b&#39;&gt;");
   EXPECT_EQ(slug("Table II: KiTS/2019"), "table-ii-kits-2019");
+  EXPECT_EQ(markdown_cell("a|b\nc"), "a\\|b c");
 }
 
 TEST(ReportsTable, ComponentCheckMarksFromCanonicalConfiguration) {

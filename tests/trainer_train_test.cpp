@@ -120,9 +120,14 @@ TEST_F(TrainTest, ResumeFromCheckpointGivesIdenticalWeights) {
   EXPECT_THROW(trainer::run_task(task("resumed.pt"), c, ctx), trainer::TaskInterrupted);
   stop = false;
   const TaskResult resumed = trainer::run_task(task("resumed.pt"), c, context());
-  ASSERT_EQ(resumed.epochs.size(), 1u);  // only epoch 2 ran in this attempt
-  EXPECT_EQ(resumed.epochs[0].epoch, 2);
-  EXPECT_EQ(resumed.epochs[0].train_loss, straight.epochs[1].train_loss);
+  // The result carries every epoch of the task: epoch 1 from the checkpoint's history, epoch 2 trained
+  // in this attempt, with the losses of the uninterrupted run.
+  ASSERT_EQ(resumed.epochs.size(), 2u);
+  for (int e = 0; e < 2; ++e) {
+    EXPECT_EQ(resumed.epochs[e].epoch, e + 1);
+    EXPECT_EQ(resumed.epochs[e].train_loss, straight.epochs[e].train_loss) << "epoch " << e + 1;
+    EXPECT_EQ(resumed.epochs[e].val_dice, straight.epochs[e].val_dice) << "epoch " << e + 1;
+  }
   EXPECT_EQ(resumed.best_epoch, straight.best_epoch);
 
   const auto a = model_of("straight.pt"), b = model_of("resumed.pt");
@@ -133,9 +138,14 @@ TEST_F(TrainTest, ResumeFromCheckpointGivesIdenticalWeights) {
   for (std::size_t i = 0; i < straight.fold_metrics.size(); ++i) {
     EXPECT_EQ(straight.fold_metrics[i].value, resumed.fold_metrics[i].value) << straight.fold_metrics[i].metric;
   }
-  // A finished checkpoint only re-evaluates.
-  const TaskResult again = trainer::run_task(task("straight.pt"), c, context());
-  EXPECT_TRUE(again.epochs.empty());
+  // A finished checkpoint only re-evaluates (no epoch reported as progress) and repeats the history.
+  int reported = 0;
+  trainer::RunContext quiet = context();
+  quiet.on_epoch = [&](const EpochRecord&) { ++reported; };
+  const TaskResult again = trainer::run_task(task("straight.pt"), c, quiet);
+  EXPECT_EQ(reported, 0);
+  ASSERT_EQ(again.epochs.size(), 2u);
+  EXPECT_EQ(again.epochs[1].train_loss, straight.epochs[1].train_loss);
   EXPECT_EQ(again.fold_metrics[0].value, straight.fold_metrics[0].value);
 }
 

@@ -80,6 +80,9 @@ struct TrainState {
   int since_best = 0;
   bool finished = false;       // training done (all epochs or early stop): only evaluation remains
   double train_seconds = 0;    // over all attempts
+  // Every completed epoch of the task, over all attempts: re-reported with the result so that an epoch
+  // whose progress message was lost in a crash (checkpoint written, message not yet stored) still lands.
+  std::vector<EpochRecord> history;
 };
 
 // Learning rate of a (1-based) epoch under cosine annealing (per epoch, T_max = epochs, like PyTorch's
@@ -159,6 +162,15 @@ void save_checkpoint(const std::string& path, const Task& task, SegmentationNet&
   root.write("finished", c10::IValue(st.finished));
   root.write("train_seconds", c10::IValue(st.train_seconds));
   root.write("rng_cpu", at::detail::getDefaultCPUGenerator().get_state());
+  // One row per completed epoch: epoch, train loss, val loss, val Dice, lr, seconds.
+  auto history = torch::zeros({static_cast<std::int64_t>(st.history.size()), 6}, torch::kFloat64);
+  auto h = history.accessor<double, 2>();
+  for (std::size_t i = 0; i < st.history.size(); ++i) {
+    const auto& e = st.history[i];
+    const double row[6] = {static_cast<double>(e.epoch), e.train_loss, e.val_loss, e.val_dice, e.lr, e.seconds};
+    for (int c = 0; c < 6; ++c) h[i][c] = row[c];
+  }
+  root.write("history", history);
   // Write then rename: a reader (or a restart after a crash) sees the old or the new checkpoint, never half.
   std::error_code ec;
   const fs::path parent = fs::path(path).parent_path();
@@ -236,6 +248,15 @@ bool load_checkpoint(const std::string& path, const Task& task, const torch::Dev
   root.read("finished", v);
   st.finished = v.toBool();
   st.train_seconds = get_double("train_seconds");
+  torch::Tensor history;
+  st.history.clear();
+  if (root.try_read("history", history)) {  // absent in checkpoints of earlier builds
+    history = history.to(torch::kCPU, torch::kFloat64).contiguous();
+    auto h = history.accessor<double, 2>();
+    for (std::int64_t i = 0; i < history.size(0); ++i) {
+      st.history.push_back({static_cast<int>(h[i][0]), h[i][1], h[i][2], h[i][3], h[i][4], h[i][5]});
+    }
+  }
   torch::Tensor rng;
   root.read("rng_cpu", rng);
   at::Generator generator = at::detail::getDefaultCPUGenerator();
@@ -575,10 +596,10 @@ TaskResult run_task_impl(const Task& task, const VariantConfig& config, const Ru
       st.finished = true;
     }
     if (epoch == tc.epochs) st.finished = true;
+    st.history.push_back(rec);
     checkpoint();
     spdlog::info("{}: epoch {}/{} loss {:.4f} val loss {:.4f} val dice {:.4f} lr {:.3g} ({:.1f} s)", where, epoch, tc.epochs,
                  rec.train_loss, rec.val_loss, rec.val_dice, lr, rec.seconds);
-    result.epochs.push_back(rec);
     if (ctx.on_epoch) ctx.on_epoch(rec);
     if (!st.finished && stop_requested()) {
       throw TaskInterrupted(where + ": stopped after epoch " + std::to_string(epoch) + "; checkpoint " + task.checkpoint_path);
@@ -587,6 +608,7 @@ TaskResult run_task_impl(const Task& task, const VariantConfig& config, const Ru
 
   // Evaluation of the selected epoch on the test cases: whole volumes, every metric, per class.
   if (!best.empty()) restore_state(net, best);
+  result.epochs = st.history;
   result.best_epoch = st.best_epoch;
   result.parameters = parameters;
   result.train_seconds = st.train_seconds;

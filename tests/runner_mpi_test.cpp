@@ -1,0 +1,264 @@
+// Integration: the real `ablate run` under real `mpirun` (3 and 4 ranks) on a tiny synthetic study,
+// checked through the store: every task done exactly once, fold metrics for every variant and fold,
+// failures stored with their message and retried, crash (SIGKILL of the whole job) and resume from
+// the checkpoint, identical metrics with 1 process and 3 ranks, SIGUSR1 -> exit 3, refusals.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "db/store.hpp"
+
+namespace fs = std::filesystem;
+using namespace ablate;
+
+namespace {
+
+fs::path g_dir;
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string mpirun(int np) {
+  return std::string(ABLATE_MPIRUN) + " -np " + std::to_string(np) + " --oversubscribe ";
+}
+
+// Runs a shell command, output to `log`; returns its exit status.
+int run(const std::string& cmd, const fs::path& log) {
+  int rc = std::system((cmd + " >" + log.string() + " 2>&1").c_str());
+  return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc);
+}
+
+// Starts a command in its own process group (so the whole job can be killed at once).
+pid_t spawn(const std::string& cmd, const fs::path& log) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    setpgid(0, 0);
+    execl("/bin/sh", "sh", "-c", ("exec " + cmd + " >" + log.string() + " 2>&1").c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  setpgid(pid, pid);
+  return pid;
+}
+
+int wait_exit(pid_t pid) {
+  int st = 0;
+  waitpid(pid, &st, 0);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+// Waits (up to 120 s) until `sql` on the store returns a non-zero integer.
+bool wait_for(const std::string& db, const std::string& sql) {
+  for (int i = 0; i < 6000; ++i) {
+    if (fs::exists(db)) {
+      try {
+        db::Store s(db, true);
+        if (s.query_int(sql) != 0) return true;
+      } catch (const std::exception&) {
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+// The pids of this machine's processes that run (zombies excluded), as an SQL list.
+std::string live_pids() {
+  std::string out = "-1";
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream st(e.path() / "stat");
+    std::string line;
+    if (!std::getline(st, line)) continue;
+    const auto close = line.rfind(')');
+    if (close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z') continue;
+    out += "," + name;
+  }
+  return out;
+}
+
+// A study file next to the shared synthetic data.
+std::string write_study(const std::string& name, int epochs, int steps, const std::string& extra = "") {
+  fs::path p = g_dir / (name + ".toml");
+  std::ofstream(p) << "[study]\nname = \"" << name << "\"\nseed = 11\nfolds = 3\n"
+                   << "[data]\npath = \"data\"\nimage_size = 32\n"
+                   << "[model]\nwidths = [4, 8, 16]\n"
+                   << "[train]\nepochs = " << epochs << "\nsteps_per_epoch = " << steps
+                   << "\nbatch_size = 2\nthreads = 1\nlr = 0.001\n"
+                   << "[[ablation.variant]]\nname = \"unet\"\n"
+                   << "[[ablation.variant]]\nname = \"cc\"\n\"model.cc\" = true\n"
+                   << extra;
+  return p.string();
+}
+
+std::string db_of(const std::string& name) { return (g_dir / (name + ".sqlite")).string(); }
+
+class RunnerMpi : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+    setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+    setenv("OMPI_MCA_rmaps_base_oversubscribe", "1", 1);
+    g_dir = fs::temp_directory_path() / ("ablate-mpi-test-" + std::to_string(::getpid()));
+    fs::remove_all(g_dir);
+    fs::create_directories(g_dir);
+    ASSERT_EQ(run(std::string(ABLATE_EXE) + " data synth --out " + (g_dir / "data").string() + " --cases 6 --size 32 --slices 6",
+                  g_dir / "synth.log"),
+              0)
+        << read_file(g_dir / "synth.log");
+  }
+  static void TearDownTestSuite() { fs::remove_all(g_dir); }
+};
+
+void expect_complete(const std::string& db, int variants, int folds) {
+  db::Store s(db, true);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks WHERE status = 'done'"), variants * folds);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks"), variants * folds);
+  // Exactly one dice value per variant and fold, and no duplicate rows anywhere.
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM fold_metrics WHERE metric = 'dice'"), variants * folds);
+  EXPECT_EQ(s.query_int("SELECT count(DISTINCT variant || '/' || fold) FROM fold_metrics WHERE metric = 'dice'"), variants * folds);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM (SELECT task_id, epoch FROM epochs GROUP BY 1, 2 HAVING count(*) > 1)"), 0);
+  EXPECT_GT(s.query_int("SELECT count(*) FROM case_metrics"), 0);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM coordinator_lock"), 0);
+}
+
+TEST_F(RunnerMpi, ThreeRanksRunEveryTaskExactlyOnce) {
+  auto study = write_study("np3", 2, 2);
+  ASSERT_EQ(run(mpirun(3) + ABLATE_EXE + " run " + study, g_dir / "np3.log"), 0) << read_file(g_dir / "np3.log");
+  expect_complete(db_of("np3"), 2, 3);
+  db::Store s(db_of("np3"), true);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks WHERE attempts = 1"), 6);
+  EXPECT_EQ(s.query_int("SELECT count(DISTINCT rank) FROM attempts"), 2);  // both workers worked
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM attempts WHERE rank = 0"), 0);  // the coordinator does not
+  EXPECT_EQ(s.query_text("SELECT value FROM provenance WHERE key = 'ranks'"), "3");
+  EXPECT_NE(s.query_text("SELECT value FROM provenance WHERE key = 'mpi_version'").find("Open MPI"), std::string::npos);
+  // Running again finds nothing to do and duplicates nothing.
+  ASSERT_EQ(run(mpirun(3) + ABLATE_EXE + " run " + study, g_dir / "np3b.log"), 0) << read_file(g_dir / "np3b.log");
+  expect_complete(db_of("np3"), 2, 3);
+  // status reads the same store.
+  ASSERT_EQ(run(std::string(ABLATE_EXE) + " status --db " + db_of("np3"), g_dir / "status.log"), 0);
+  EXPECT_NE(read_file(g_dir / "status.log").find("6 done"), std::string::npos) << read_file(g_dir / "status.log");
+}
+
+TEST_F(RunnerMpi, FourRanksFailingVariantIsStoredAndRetried) {
+  auto study = write_study("np4", 1, 2, "[[ablation.variant]]\nname = \"broken\"\n\"data.path\" = \"no-such-data\"\n");
+  int rc = run(mpirun(4) + ABLATE_EXE + " run --max-retries 1 " + study, g_dir / "np4.log");
+  EXPECT_EQ(rc, 1) << read_file(g_dir / "np4.log");
+  db::Store s(db_of("np4"), true);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks WHERE status = 'done'"), 6);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks WHERE status = 'failed' AND attempts = 2"), 3);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM attempts WHERE status = 'failed' AND error LIKE '%no-such-data%'"), 6);
+  // The retry ran on another worker than the first attempt.
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM attempts a JOIN attempts b ON a.task_id = b.task_id AND a.attempt = 1 AND "
+                        "b.attempt = 2 WHERE a.rank = b.rank"),
+            0);
+  ASSERT_EQ(run(std::string(ABLATE_EXE) + " status --db " + db_of("np4"), g_dir / "status4.log"), 0);
+  EXPECT_NE(read_file(g_dir / "status4.log").find("no-such-data"), std::string::npos);
+}
+
+TEST_F(RunnerMpi, SameSeedSameFoldMetricsWithOneProcessAndThreeRanks) {
+  auto one = write_study("one", 2, 3);
+  auto three = write_study("three", 2, 3);
+  ASSERT_EQ(run(std::string(ABLATE_EXE) + " run " + one, g_dir / "one.log"), 0) << read_file(g_dir / "one.log");
+  ASSERT_EQ(run(mpirun(3) + ABLATE_EXE + " run " + three, g_dir / "three.log"), 0) << read_file(g_dir / "three.log");
+  const std::string q =
+      "SELECT group_concat(variant || '/' || fold || '/' || class || '/' || metric || '=' || printf('%.17g', value), ';') "
+      "FROM (SELECT * FROM fold_metrics ORDER BY variant, fold, class, metric)";
+  db::Store a(db_of("one"), true), b(db_of("three"), true);
+  std::string ma = a.query_text(q), mb = b.query_text(q);
+  EXPECT_FALSE(ma.empty());
+  EXPECT_EQ(ma, mb);
+  // Same folds too.
+  EXPECT_EQ(a.query_text("SELECT group_concat(case_id) FROM (SELECT case_id FROM fold_cases ORDER BY fold_id, split, position)"),
+            b.query_text("SELECT group_concat(case_id) FROM (SELECT case_id FROM fold_cases ORDER BY fold_id, split, position)"));
+}
+
+TEST_F(RunnerMpi, CrashAndResumeContinuesFromTheCheckpoint) {
+  const int epochs = 8;
+  auto study = write_study("crash", epochs, 30);
+  const std::string db = db_of("crash");
+  pid_t job = spawn(mpirun(3) + ABLATE_EXE + " run " + study, g_dir / "crash1.log");
+  // Part-way: a task is running and has stored some, not all, of its epochs.
+  const std::string mid =
+      "SELECT t.id FROM tasks t WHERE t.status = 'running' AND (SELECT count(*) FROM epochs e WHERE e.task_id = t.id) BETWEEN 2 AND " +
+      std::to_string(epochs - 2) + " LIMIT 1";
+  bool reached = wait_for(db, "SELECT count(*) FROM (" + mid + ")");
+  std::int64_t victim = 0;
+  if (reached) {
+    db::Store s(db, true);
+    victim = s.query_int(mid);
+  }
+  // SIGKILL to mpirun: its ranks (in process groups of their own) notice the lost daemon and die
+  // within about a second; the rerun must not start before the old coordinator is gone.
+  kill(-job, SIGKILL);
+  wait_exit(job);
+  ASSERT_TRUE(reached) << read_file(g_dir / "crash1.log");
+  ASSERT_GT(victim, 0);
+  bool gone = false;
+  for (int i = 0; i < 500 && !gone; ++i) {
+    db::Store s(db, true);
+    gone = s.query_int("SELECT count(*) = 0 OR NOT (SELECT max(pid) FROM coordinator_lock) IN (" + live_pids() + ")") != 0;
+    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(gone) << "the killed coordinator did not exit";
+  ASSERT_EQ(run(mpirun(3) + ABLATE_EXE + " run " + study, g_dir / "crash2.log"), 0) << read_file(g_dir / "crash2.log");
+  expect_complete(db, 2, 3);
+  db::Store s(db, true);
+  auto attempts = s.attempts(victim);
+  ASSERT_GE(attempts.size(), 2u);
+  EXPECT_EQ(attempts.front().status, "interrupted");
+  EXPECT_EQ(attempts.back().status, "done");
+  EXPECT_GT(attempts.back().first_epoch, 1) << "the rerun started from epoch 1, not from the checkpoint";
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM epochs WHERE task_id = " + std::to_string(victim)), epochs);
+}
+
+TEST_F(RunnerMpi, Sigusr1StopsWithExit3AndSecondCoordinatorIsRefused) {
+  auto study = write_study("sig", 8, 30);
+  const std::string db = db_of("sig");
+  pid_t job = spawn(mpirun(3) + ABLATE_EXE + " run " + study, g_dir / "sig1.log");
+  bool reached = wait_for(db, "SELECT count(*) FROM epochs");
+  // A second coordinator on the same study (plain process) refuses while the first runs.
+  int second = run(std::string(ABLATE_EXE) + " run " + study, g_dir / "sig-second.log");
+  kill(job, SIGUSR1);  // mpirun forwards SIGUSR1 to every rank (what Slurm sends before a time limit)
+  int rc = wait_exit(job);
+  ASSERT_TRUE(reached) << read_file(g_dir / "sig1.log");
+  EXPECT_EQ(second, 1) << read_file(g_dir / "sig-second.log");
+  EXPECT_NE(read_file(g_dir / "sig-second.log").find("another coordinator"), std::string::npos) << read_file(g_dir / "sig-second.log");
+  EXPECT_EQ(rc, 3) << read_file(g_dir / "sig1.log");
+  {
+    db::Store s(db, true);
+    EXPECT_GE(s.query_int("SELECT count(*) FROM tasks WHERE status = 'interrupted'"), 1);
+    EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks WHERE status = 'running'"), 0);
+    EXPECT_EQ(s.query_int("SELECT count(*) FROM coordinator_lock"), 0);
+  }
+  ASSERT_EQ(run(mpirun(3) + ABLATE_EXE + " run " + study, g_dir / "sig2.log"), 0) << read_file(g_dir / "sig2.log");
+  expect_complete(db, 2, 3);
+  db::Store s(db, true);
+  EXPECT_GE(s.query_int("SELECT count(*) FROM attempts WHERE first_epoch > 1"), 1);
+}
+
+TEST_F(RunnerMpi, ChangedVariantIsRefusedNamingVariantAndKeys) {
+  auto study = write_study("chg", 1, 1);
+  ASSERT_EQ(run(mpirun(3) + ABLATE_EXE + " run " + study, g_dir / "chg1.log"), 0) << read_file(g_dir / "chg1.log");
+  write_study("chg", 1, 1, "\"model.sc\" = true\n");  // appended to the "cc" variant
+  EXPECT_EQ(run(mpirun(3) + ABLATE_EXE + " run " + study, g_dir / "chg2.log"), 2);
+  std::string log = read_file(g_dir / "chg2.log");
+  EXPECT_NE(log.find("variant 'cc'"), std::string::npos) << log;
+  EXPECT_NE(log.find("model.sc"), std::string::npos) << log;
+  EXPECT_EQ(run(mpirun(3) + ABLATE_EXE + " run --new-study " + study, g_dir / "chg3.log"), 0) << read_file(g_dir / "chg3.log");
+  EXPECT_EQ(db::list_studies(db_of("chg")), (std::vector<std::string>{"chg~1", "chg"}));
+}
+
+}  // namespace
