@@ -519,6 +519,12 @@ std::string canonical_text(const VariantConfig& config) {
   return out;
 }
 
+std::string resolved_text(const VariantConfig& config) {
+  std::string out;
+  for (const auto& k : schema()) out += k.path + " = " + to_literal(k.get(config)) + "\n";
+  return out;
+}
+
 std::string config_hash(const VariantConfig& config) {
   std::string hashed;
   for (const auto& k : schema()) {

@@ -69,6 +69,10 @@ Study load_study_text(const std::string& text, const std::string& file);
 // Canonical text: one `key = literal` line per result-affecting schema key, sorted by key. The sections
 // [resources] and [report] do not change results and are left out, so they never change a hash.
 std::string canonical_text(const VariantConfig& config);
+// Every key with its resolved value, [resources] and [report] included, in the flat form of canonical
+// text: what the store keeps as the study's resolved configuration, so that readers (reports) do not
+// depend on included files that may have changed or gone since. parse_canonical reads it back.
+std::string resolved_text(const VariantConfig& config);
 // Parses canonical text (as carried by a Task) back into a configuration. Throws SpecError.
 VariantConfig parse_canonical(const std::string& text);
 // Flat dotted-key -> literal map of canonical text (for readers such as reports).

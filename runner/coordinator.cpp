@@ -184,6 +184,7 @@ void Coordinator::plan() {
   prov["git_commit"] = ABLATE_GIT_COMMIT;
   prov["study_file"] = fs::absolute(opt_.study_file).string();
   prov["study_text"] = study_.text;
+  prov["study_resolved"] = resolved_text(study_.base);  // every key, includes resolved (for reports)
   prov["command_line"] = opt_.command_line;
   prov["mpi_version"] = t_.library_version();
   prov["framework_version"] = exec_.framework_version();
@@ -247,7 +248,12 @@ void Coordinator::plan() {
                study_.variants.size(), folds_.size(), done_before, tasks_.size(), t_.size() - 1);
 }
 
+double since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
 void Coordinator::dispatch(int worker) {
+  const auto t0 = std::chrono::steady_clock::now();
   // The first pending task this worker has not failed in this run; a task that failed on every worker
   // may run anywhere.
   const int workers = t_.size() - 1;
@@ -280,6 +286,10 @@ void Coordinator::dispatch(int worker) {
     t_.send(worker, encode(task));
     idle_.erase(worker);
     running_[worker] = idx;
+    if (opt_.stats) {
+      opt_.stats->tasks_dispatched++;
+      opt_.stats->dispatch_seconds += since(t0);
+    }
     return;
   }
 }
@@ -292,11 +302,24 @@ void Coordinator::handle(const Envelope& env) {
       return;
     }
     case MessageKind::kProgress: {
+      const auto t0 = std::chrono::steady_clock::now();
       Progress p = decode_progress(env.bytes);
       store_->record_epoch(p.task_id, p.epoch);
+      if (opt_.stats) opt_.stats->progress_seconds += since(t0);
       return;
     }
     case MessageKind::kResult: {
+      const auto t0 = std::chrono::steady_clock::now();
+      struct Account {
+        const RunOptions& o;
+        std::chrono::steady_clock::time_point t0;
+        ~Account() {
+          if (o.stats) {
+            o.stats->results++;
+            o.stats->result_seconds += since(t0);
+          }
+        }
+      } account{opt_, t0};
       ResultMessage r = decode_result(env.bytes);
       running_.erase(env.source);
       idle_.insert(env.source);
@@ -360,6 +383,7 @@ int Coordinator::run(bool& started) {
   started = true;
 
   auto last_beat = std::chrono::steady_clock::now();
+  const auto first_dispatch = last_beat;
   Envelope env;
   for (;;) {
     if (stop_.load() && !stopping_) {
@@ -381,6 +405,7 @@ int Coordinator::run(bool& started) {
       last_beat = std::chrono::steady_clock::now();
     }
   }
+  if (opt_.stats) opt_.stats->makespan_seconds = since(first_dispatch);
   shutdown_workers();
   int code = stopping_ ? kRunInterrupted : (failed_final_ > 0 ? kRunFailed : kRunOk);
   store_->end_run(run_id_, code);

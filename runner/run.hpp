@@ -37,6 +37,16 @@ struct CaseSplit {
   std::vector<std::string> train, val, test;
 };
 
+// What the coordinator spent (filled when RunOptions::stats is set; for the dispatch benchmark).
+struct CoordinatorStats {
+  int tasks_dispatched = 0;
+  int results = 0;
+  double dispatch_seconds = 0;  // building, storing (mark_running) and sending tasks
+  double result_seconds = 0;    // decoding and storing results (one transaction each)
+  double progress_seconds = 0;  // storing epoch progress
+  double makespan_seconds = 0;  // first dispatch to last result
+};
+
 struct RunOptions {
   std::string study_file;
   std::string db_path;          // "" = <study dir>/<study name>.sqlite
@@ -47,6 +57,7 @@ struct RunOptions {
   int inproc_workers = 1;       // workers of a plain-process run
   double heartbeat_seconds = 10;
   double stale_lock_seconds = 120;
+  CoordinatorStats* stats = nullptr;
   // Where the folds come from (default: trainer::list_cases and trainer::make_splits).
   std::function<std::vector<std::string>(const DataConfig&)> list_cases;
   std::function<std::vector<CaseSplit>(const std::vector<std::string>&, const StudyConfig&, int)> make_splits;

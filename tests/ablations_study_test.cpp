@@ -346,6 +346,19 @@ TEST(Canonical, ReportAndResourcesNeverChangeTheHash) {
   EXPECT_EQ(a.variants[0].canonical.find("report."), std::string::npos);
 }
 
+// The resolved text keeps [report] and [resources] (which canonical text leaves out) and reads back.
+TEST(Canonical, ResolvedTextKeepsEveryKeyAndRoundTrips) {
+  Study a = load_study_text("[report]\ndecimals = 3\nbaseline = \"base\"\n[resources]\nranks = 9\n", "/tmp/x.toml");
+  const std::string text = resolved_text(a.base);
+  EXPECT_NE(text.find("report.decimals = 3\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("resources.ranks = 9\n"), std::string::npos) << text;
+  VariantConfig back = parse_canonical(text);
+  EXPECT_EQ(back.report.decimals, 3);
+  EXPECT_EQ(back.report.baseline, "base");
+  EXPECT_EQ(back.resources.ranks, 9);
+  EXPECT_EQ(resolved_text(back), text);
+}
+
 // Changing any result-affecting key changes the hash, and changed_keys names exactly that key.
 TEST(Canonical, EveryHashedKeyChangesTheHash) {
   const VariantConfig base;
