@@ -384,6 +384,7 @@ int Coordinator::run(bool& started) {
 
   auto last_beat = std::chrono::steady_clock::now();
   const auto first_dispatch = last_beat;
+  if (opt_.stats) opt_.stats->workers = t_.size() - 1;
   Envelope env;
   for (;;) {
     if (stop_.load() && !stopping_) {

@@ -39,6 +39,7 @@ struct CaseSplit {
 
 // What the coordinator spent (filled when RunOptions::stats is set; for the dispatch benchmark).
 struct CoordinatorStats {
+  int workers = 0;
   int tasks_dispatched = 0;
   int results = 0;
   double dispatch_seconds = 0;  // building, storing (mark_running) and sending tasks
