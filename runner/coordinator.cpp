@@ -103,7 +103,14 @@ void Coordinator::plan() {
 
   auto existing = store_->find_study(name_);
   if (existing && opt_.new_study) {
+    // Never archive a study under a running coordinator's feet: take its lock first.
+    try {
+      store_->acquire_lock(*existing, opt_.stale_lock_seconds);
+    } catch (const db::LockError& e) {
+      throw RunRefused(RunRefused::kLocked, e.what());
+    }
     std::string archived = store_->archive_study(name_);
+    store_->release_lock(*existing);
     spdlog::info("--new-study: the stored study '{}' is kept as '{}'; starting afresh", name_, archived);
     existing.reset();
   }
@@ -151,8 +158,19 @@ void Coordinator::plan() {
     info.seed = base.study.seed;
     info.repeats = base.study.repeats;
     info.folds = base.study.split.empty() ? base.study.folds : 1;
-    study_id_ = store_->create_study(info);
-    store_->acquire_lock(study_id_, opt_.stale_lock_seconds);
+    try {
+      study_id_ = store_->create_study(info);
+    } catch (const std::exception& e) {
+      // Two coordinators starting a new study at once: the loser finds the winner's row.
+      if (!store_->find_study(name_)) throw;
+      throw RunRefused(RunRefused::kLocked, db_path_ + ": another coordinator has just created study '" + name_ +
+                                                "' and is running it; wait for it to finish or stop it");
+    }
+    try {
+      store_->acquire_lock(study_id_, opt_.stale_lock_seconds);
+    } catch (const db::LockError& e) {
+      throw RunRefused(RunRefused::kLocked, e.what());
+    }
   }
 
   // Folds: made once per study and stored, so every variant (and every later run) sees the same cases.

@@ -80,13 +80,15 @@ int run_study(const RunOptions& options_in, Executor& executor) {
     code = run_coordinator(options, *transports[0], executor, stop, started);
   } catch (...) {
     error = std::current_exception();
-    // Running tasks stop at their next step; then every worker is told to shut down.
-    stop.store(true);
+    // Refused before any task was sent (changed study, lock): the idle workers just go home. Failed
+    // mid-run: running tasks stop at their next step first. The flag is process-wide (signals), so it is
+    // raised only when there is a task to stop.
+    if (started) stop.store(true);
     for (size_t w = 1; w < transports.size(); ++w) transports[0]->send(static_cast<int>(w), encode_shutdown());
   }
   for (auto& th : workers) th.join();
   if (error) {
-    stop.store(false);  // it was set here to end the workers, not by a signal
+    if (started) stop.store(false);  // it was set here to end the workers, not by a signal
     std::rethrow_exception(error);
   }
   for (const auto& e : worker_errors) {

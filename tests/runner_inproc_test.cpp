@@ -236,7 +236,8 @@ TEST_F(InprocRun, SecondCoordinatorIsRefused) {
         return 0.3;
       },
       [](const Variant&) { return 1.0; });
-  std::thread first([&] { run_study(opt_, *slow); });
+  int first_code = -1;
+  std::thread first([&] { first_code = run_study(opt_, *slow); });
   while (!go) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   // The same process holds the lock, so pretend to be another host with a fresh heartbeat.
   {
@@ -252,6 +253,29 @@ TEST_F(InprocRun, SecondCoordinatorIsRefused) {
     EXPECT_NE(std::string(e.what()).find("another coordinator"), std::string::npos);
   }
   first.join();
+  // The refusal did not disturb the first coordinator: it finished every task.
+  EXPECT_EQ(first_code, kRunOk);
+  db::Store s(opt_.db_path, true);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks WHERE status != 'done'"), 0);
+}
+
+TEST_F(InprocRun, NewStudyIsRefusedWhileAnotherCoordinatorRuns) {
+  auto exec = make_sleep_executor([](const Task&) { return 0.001; }, [](const Variant&) { return 1.0; });
+  ASSERT_EQ(run_study(opt_, *exec), kRunOk);
+  {
+    db::Store s(opt_.db_path);
+    s.exec("INSERT INTO coordinator_lock(study_id, host, pid, acquired, heartbeat) SELECT id, 'elsewhere', 4242, " +
+           std::to_string(db::now_seconds()) + ", " + std::to_string(db::now_seconds()) + " FROM studies");
+  }
+  opt_.new_study = true;
+  try {
+    run_study(opt_, *exec);
+    ADD_FAILURE() << "--new-study archived a study that another coordinator holds";
+  } catch (const RunRefused& e) {
+    EXPECT_EQ(e.kind(), RunRefused::kLocked);
+  }
+  db::Store s(opt_.db_path, true);
+  EXPECT_EQ(s.study_names(), std::vector<std::string>{"s"});
 }
 
 }  // namespace
