@@ -374,6 +374,21 @@ std::vector<std::string> Store::study_names() const {
 }
 
 // --- the coordinator lock --------------------------------------------------------------------------
+namespace {
+// Dead: a process of this host that no longer runs, or no heartbeat for stale_seconds anywhere (a hung
+// coordinator, or a pid reused after a crash).
+bool holder_dead(const std::string& h, long p, double beat, double now, double stale_seconds) {
+  return (h == this_host() && !pid_alive(p)) || now - beat > stale_seconds;
+}
+}  // namespace
+
+bool Store::lock_held(std::int64_t study_id, double stale_seconds) const {
+  Stmt st(*impl_, "SELECT host, pid, heartbeat FROM coordinator_lock WHERE study_id = ?");
+  st.bind(1, study_id);
+  if (!st.step()) return false;
+  return !holder_dead(st.text(0), static_cast<long>(st.i64(1)), st.f64(2), now_seconds(), stale_seconds);
+}
+
 void Store::acquire_lock(std::int64_t study_id, double stale_seconds) {
   Transaction tx(*impl_);
   const std::string host = this_host();
@@ -387,9 +402,7 @@ void Store::acquire_lock(std::int64_t study_id, double stale_seconds) {
       long p = static_cast<long>(st.i64(1));
       double beat = st.f64(2);
       bool same_process = h == host && p == pid;
-      // Dead: a process of this host that no longer runs, or no heartbeat for stale_seconds anywhere
-      // (a hung coordinator, or a pid reused after a crash).
-      bool dead = (h == host && !pid_alive(p)) || now - beat > stale_seconds;
+      bool dead = holder_dead(h, p, beat, now, stale_seconds);
       if (!same_process && !dead) {
         std::ostringstream msg;
         msg << path_ << ": another coordinator is running this study (host " << h << ", pid " << p

@@ -113,6 +113,8 @@ class Store {
   // Takes the study for this process, or throws LockError when a live coordinator holds it. A lock whose
   // holder is gone (same host and the pid is dead, or no heartbeat for `stale_seconds`) is taken over.
   void acquire_lock(std::int64_t study_id, double stale_seconds = 120);
+  // Whether a live coordinator holds the study (the same rule; for `ablate status`).
+  bool lock_held(std::int64_t study_id, double stale_seconds = 120) const;
   void heartbeat(std::int64_t study_id);
   void release_lock(std::int64_t study_id);
 

@@ -189,7 +189,9 @@ TEST_F(StoreTest, LockRefusesALiveCoordinatorAndTakesOverStaleOnes) {
     usleep(10000);
   }
   s.exec("UPDATE coordinator_lock SET pid = " + std::to_string(child) + ", heartbeat = " + std::to_string(now_seconds()));
+  EXPECT_FALSE(s.lock_held(id, 120));
   s.acquire_lock(id, 120);
+  EXPECT_TRUE(s.lock_held(id, 120));  // this process, alive
   waitpid(child, nullptr, 0);
   s.exec("UPDATE coordinator_lock SET pid = " + std::to_string(::getpid()));
   s.release_lock(id);
