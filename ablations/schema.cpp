@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <regex>
 #include <sstream>
 #include <type_traits>
 #include <utility>
@@ -152,6 +153,9 @@ struct Key {
   Key& one_of(std::vector<std::string> c) { def.choices = std::move(c); return *this; }
   Key& items(std::size_t n) { def.min_items = n; return *this; }
   Key& unhashed() { def.hashed = false; return *this; }
+  Key& most_items(std::size_t n) { def.max_items = n; return *this; }
+  Key& study_wide(const char* why) { def.study_wide = why; return *this; }
+  Key& checked(std::function<std::string(const Value&)> f) { def.check = std::move(f); return *this; }
 };
 
 template <class T, class Accessor>
@@ -176,15 +180,15 @@ std::vector<KeyDef> build_schema() {
   const double inf = std::numeric_limits<double>::infinity();
   std::vector<Key> k = {
       // [study]
-      KEY(study.name, "Study name: the store keys results by it.", "-").unhashed(),
+      KEY(study.name, "Study name: the store keys results by it.", "-").unhashed().study_wide("the store keys a study by its name; set it in [study]"),
       KEY(study.description, "Free text for the report.", "-").unhashed(),
-      KEY(study.seed, "Seed of folds, initialisation, shuffling and augmentation; repeat r uses seed + r.", "-").at_least(0),
-      KEY(study.folds, "k of k-fold cross-validation over cases (002 uses 3-fold). Ignored when study.split is set.", "002 Sec. 4.2").in(2, 100),
-      KEY(study.split, "Fixed train/validation/test ratios summing to 1 (e.g. [0.7, 0.1, 0.2]); empty = k-fold.", "003, 004").in(0, 1),
-      KEY(study.repeats, "Repeats of every (variant, fold) with seeds seed + r.", "-").in(1, 1000),
-      KEY(study.validation_fraction, "Part of each training fold held out (by case) for best-epoch selection.", "001 Sec. IV-C").above(0).in(0, 0.9),
+      KEY(study.seed, "Seed of folds, initialisation, shuffling and augmentation; repeat r uses seed + r.", "-").at_least(0).study_wide("folds are shared by all variants of a study; set it in [study] or make a separate study"),
+      KEY(study.folds, "k of k-fold cross-validation over cases (002 uses 3-fold). Ignored when study.split is set.", "002 Sec. 4.2").in(2, 100).study_wide("folds are shared by all variants of a study; set it in [study] or make a separate study"),
+      KEY(study.split, "Fixed train/validation/test ratios summing to 1, e.g. [0.7, 0.1, 0.2], or the same as percentages \"70/10/20\"; empty = k-fold.", "003, 004").in(0, 1).study_wide("folds are shared by all variants of a study; set it in [study] or make a separate study"),
+      KEY(study.repeats, "Repeats of every (variant, fold) with seeds seed + r.", "-").in(1, 1000).study_wide("folds are shared by all variants of a study; set it in [study] or make a separate study"),
+      KEY(study.validation_fraction, "Part of each training fold held out (by case) for best-epoch selection.", "001 Sec. IV-C").above(0).in(0, 0.9).study_wide("folds are shared by all variants of a study; set it in [study] or make a separate study"),
       // [data]
-      KEY(data.path, "Medical Segmentation Decathlon folder (dataset.json, imagesTr/, labelsTr/), relative to the study file.", "-"),
+      KEY(data.path, "Medical Segmentation Decathlon folder (dataset.json, imagesTr/, labelsTr/), relative to the study file. Where the data lies is not part of the hash (a moved checkout resumes); the dataset's identity is kept by the folds' case lists in the store.", "-").unhashed().study_wide("the folds' case lists come from the study's dataset and are shared by all variants; set it in [data] or make a separate study"),
       KEY(data.cache_dir, "Preprocessing cache; empty = <data.path>/.ablate-cache.", "-").unhashed(),
       KEY(data.axis, "Slicing axis of the volumes: 0 (x), 1 (y), 2 (z, axial).", "-").in(0, 2),
       KEY(data.intensity, "Intensity handling: window (clip to [window_min, window_max], scale to [0, 1]), zscore (per volume, MRI), none.", "001, 002").one_of({"window", "zscore", "none"}),
@@ -257,7 +261,9 @@ std::vector<KeyDef> build_schema() {
       KEY(resources.gpus_per_node, "GPUs per node (0 = CPU workers).", "-").in(0, 64),
       KEY(resources.ranks_per_gpu, "Worker ranks sharing one GPU.", "-").in(1, 64),
       KEY(resources.cpus_per_rank, "CPU cores per rank.", "-").in(1, 1024),
-      KEY(resources.time, "Wall time limit, HH:MM:SS or D-HH:MM:SS.", "-"),
+      KEY(resources.time, "Wall time limit, HH:MM:SS or D-HH:MM:SS.", "-").checked([](const Value& v) {
+        return valid_time_limit(v.s) ? std::string() : std::string("a Slurm time limit: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS");
+      }),
       KEY(resources.partition, "Slurm partition; empty = the cluster default.", "-"),
       KEY(resources.account, "Slurm account; empty = none.", "-"),
       KEY(resources.memory, "Memory per node, e.g. 32G; empty = the cluster default.", "-"),
@@ -317,6 +323,7 @@ std::string KeyDef::allowed() const {
       << (std::isinf(max) ? ")" : "]");
   }
   if (min_items > 0) s << ", at least " << min_items << " item" << (min_items > 1 ? "s" : "");
+  if (max_items != std::numeric_limits<std::size_t>::max()) s << ", at most " << max_items << " items";
   return s.str();
 }
 
@@ -378,9 +385,18 @@ std::string check_range(const KeyDef& key, const Value& v) {
       n = v.ill.size();
       break;
   }
-  if (ok && n < key.min_items) ok = false;
+  if (ok && (n < key.min_items || n > key.max_items)) ok = false;
+  if (ok && key.check) {
+    std::string rule = key.check(v);
+    if (!rule.empty()) return "value " + to_literal(v) + " is not allowed: expected " + rule;
+  }
   if (ok) return "";
   return "value " + to_literal(v) + " is not allowed: expected " + key.allowed();
+}
+
+bool valid_time_limit(const std::string& time) {
+  static const std::regex pattern(R"(^(\d+-)?\d{1,2}(:\d{2}){0,2}$|^\d+$)");
+  return std::regex_match(time, pattern);
 }
 
 }  // namespace ablate

@@ -45,6 +45,12 @@ struct KeyDef {
   std::vector<std::string> choices; // strings and string-list elements; empty = free text
   bool in_canonical = true;         // false for [resources] and [report]: they never change results
   bool hashed = true;               // false for keys that change where/how fast, not what (threads, cache dir)
+  // Keys the runner reads from the study alone (folds, case lists, seeds): a variant or a sweep point
+  // that set one would be silently ignored, so they are refused there. The text says why.
+  std::string study_wide;
+  std::size_t max_items = std::numeric_limits<std::size_t>::max();  // lists
+  // A rule beyond type, range and choices (e.g. the form of a time limit): returns "" or what is allowed.
+  std::function<std::string(const Value&)> check;
   std::function<Value(const VariantConfig&)> get;
   std::function<void(VariantConfig&, const Value&)> set;
 
@@ -59,5 +65,9 @@ const std::vector<std::string>& section_names();
 
 // Checks a value against its key's range and choices; returns "" or what is wrong.
 std::string check_range(const KeyDef& key, const Value& v);
+
+// A Slurm time limit: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS. The one rule for
+// resources.time, checked when a study loads; cluster/ may call it rather than keep its own copy.
+bool valid_time_limit(const std::string& time);
 
 }  // namespace ablate

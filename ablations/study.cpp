@@ -6,6 +6,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <functional>
+#include <initializer_list>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -87,6 +90,8 @@ struct Setting {
   Origin origin = Origin::kDefault;
   std::string file;
   int line = 0;
+  int column = 0;
+  std::vector<std::pair<int, int>> items;  // line, column of each array element (report.rows names variants)
 };
 using Layer = std::map<std::string, Setting>;
 
@@ -101,6 +106,9 @@ struct VariantDecl {
 struct SweepAxis {
   std::string key;
   std::vector<Value> values;
+  std::vector<std::pair<int, int>> where;  // line, column of each value
+  std::string file;
+  int line = 0, column = 0;                // of the key
 };
 
 struct Parsed {
@@ -119,7 +127,30 @@ class Diags {
     list.push_back({file, line, column, key, msg});
   }
   std::vector<Diagnostic> list;
+  // A file that could not be read or parsed: its keys are unknown, so checks between keys would only
+  // report consequences of the missing values.
+  bool fatal = false;
 };
+
+// "70/10/20": train/validation/test percentages summing to 100, as the papers write fixed splits.
+std::optional<std::vector<double>> percent_split(const std::string& text) {
+  std::vector<double> out;
+  std::size_t start = 0;
+  double sum = 0;
+  while (true) {
+    const std::size_t slash = text.find('/', start);
+    const std::string part = text.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+    char* end = nullptr;
+    const double x = part.empty() ? -1 : std::strtod(part.c_str(), &end);
+    if (part.empty() || *end != '\0' || !(x >= 0 && x <= 100)) return std::nullopt;
+    out.push_back(x / 100.0);
+    sum += x;
+    if (slash == std::string::npos) break;
+    start = slash + 1;
+  }
+  if (out.size() != 3 || std::fabs(sum - 100.0) > 1e-9) return std::nullopt;
+  return out;
+}
 
 // A toml node as a value of the key's type, or an error naming what was expected.
 std::optional<Value> read_value(const toml::node& node, const KeyDef& key, const std::string& file, Diags& diags) {
@@ -157,6 +188,18 @@ std::optional<Value> read_value(const toml::node& node, const KeyDef& key, const
     case ValueType::kFloatList:
     case ValueType::kStringList:
     case ValueType::kIntListList: {
+      if (key.path == "study.split" && node.is_string()) {
+        auto ratios = percent_split(node.as_string()->get());
+        if (!ratios) {
+          diags.add(file, node.source(), key.path,
+                    "\"" + node.as_string()->get() +
+                        "\" is not a split: expected three percentages train/validation/test summing to 100, e.g. "
+                        "\"70/10/20\", or " + key.allowed() + " summing to 1");
+          return std::nullopt;
+        }
+        v.dl = *ratios;  // the same resolved value, and so the same hash, as [0.7, 0.1, 0.2]
+        break;
+      }
       const toml::array* arr = node.as_array();
       if (!arr) return wrong();
       for (const auto& el : *arr) {
@@ -230,8 +273,26 @@ void flatten_entry(const toml::key& k, const toml::node& node, const std::string
     unknown_key(path, file, k.source(), diags);
     return;
   }
+  if (origin == Origin::kVariant && !key->study_wide.empty()) {
+    diags.add(file, k.source(), path, "cannot be set in an [[ablation.variant]]: " + key->study_wide);
+    return;
+  }
+  // `"model.cc" = true` and `[model] cc = true` are different TOML keys but the same study key.
+  if (auto it = out.find(path); it != out.end() && it->second.file == file && it->second.origin == origin) {
+    diags.add(file, k.source(), path,
+              "set twice in this file (also at " + std::to_string(it->second.line) + ":" +
+                  std::to_string(it->second.column) + "); keep one");
+    return;
+  }
   if (auto v = read_value(node, *key, file, diags)) {
-    out[path] = Setting{*v, origin, file, static_cast<int>(node.source().begin.line)};
+    Setting s{*v, origin, file, static_cast<int>(node.source().begin.line),
+              static_cast<int>(node.source().begin.column), {}};
+    if (const toml::array* arr = node.as_array()) {
+      for (const auto& el : *arr) {
+        s.items.emplace_back(static_cast<int>(el.source().begin.line), static_cast<int>(el.source().begin.column));
+      }
+    }
+    out[path] = std::move(s);
   }
 }
 
@@ -334,6 +395,10 @@ void parse_sweep(const toml::node& node, const std::string& file, Parsed& parsed
         unknown_key(path, file, k.source(), diags);
         continue;
       }
+      if (!kd->study_wide.empty()) {
+        diags.add(file, k.source(), "sweep." + path, "cannot be swept: " + kd->study_wide);
+        continue;
+      }
       const toml::array* arr = sub.as_array();
       if (!arr || arr->empty()) {
         diags.add(file, sub.source(), "sweep." + path, "expected a non-empty array of values to sweep");
@@ -341,16 +406,50 @@ void parse_sweep(const toml::node& node, const std::string& file, Parsed& parsed
       }
       SweepAxis axis;
       axis.key = path;
+      axis.file = file;
+      axis.line = static_cast<int>(k.source().begin.line);
+      axis.column = static_cast<int>(k.source().begin.column);
+      std::map<std::string, std::pair<int, int>> seen;  // literal -> where first listed
       for (const auto& el : *arr) {
-        if (auto v = read_value(el, *kd, file, diags)) axis.values.push_back(*v);
+        auto v = read_value(el, *kd, file, diags);
+        if (!v) continue;
+        const int line = static_cast<int>(el.source().begin.line), column = static_cast<int>(el.source().begin.column);
+        // Equal values give equal variant names (and equal configurations): the grid would run twice.
+        const std::string literal = to_literal(*v);
+        if (auto it = seen.find(literal); it != seen.end()) {
+          diags.add(file, line, column, "sweep." + path,
+                    "value " + literal + " is listed twice (first at " + std::to_string(it->second.first) + ":" +
+                        std::to_string(it->second.second) + "); variant names must be unique");
+          continue;
+        }
+        seen[literal] = {line, column};
+        axis.values.push_back(*v);
+        axis.where.emplace_back(line, column);
       }
       if (!kd->in_canonical) {
         diags.add(file, sub.source(), "sweep." + path, "sweeping a [resources] or [report] key changes no result");
       }
-      parsed.sweep.push_back(std::move(axis));
+      if (!axis.values.empty()) parsed.sweep.push_back(std::move(axis));
     }
   };
   walk(*table, "");
+  // Every {placeholder} of the label must name a swept key, or it would print literally in every label.
+  if (const toml::node* label = table->get("label"); label && label->is_string()) {
+    const std::string& text = parsed.sweep_label;
+    for (auto open = text.find('{'); open != std::string::npos; open = text.find('{', open + 1)) {
+      const auto close = text.find('}', open);
+      if (close == std::string::npos) break;
+      const std::string name = text.substr(open + 1, close - open - 1);
+      const bool swept = std::any_of(parsed.sweep.begin(), parsed.sweep.end(), [&](const SweepAxis& a) { return a.key == name; });
+      if (swept) continue;
+      std::vector<std::string> keys;
+      for (const auto& a : parsed.sweep) keys.push_back(a.key);
+      std::string list;
+      for (const auto& k : keys) list += (list.empty() ? "" : ", ") + k;
+      diags.add(file, label->source(), "sweep.label",
+                "placeholder {" + name + "} names no swept key (swept: " + (list.empty() ? "none" : list) + ")");
+    }
+  }
 }
 
 Parsed parse_document(const std::string& text, const std::string& file, Origin origin, std::vector<std::string>& stack,
@@ -361,6 +460,7 @@ Parsed parse_document(const std::string& text, const std::string& file, Origin o
     doc = toml::parse(std::string_view(text), std::string_view(file));
   } catch (const toml::parse_error& e) {
     diags.add(file, e.source(), "", std::string(e.description()));
+    diags.fatal = true;
     return parsed;
   }
   // Base files first: their values are the layer under this file's.
@@ -371,20 +471,28 @@ Parsed parse_document(const std::string& text, const std::string& file, Origin o
     } else if (const toml::array* arr = inc->as_array()) {
       for (const auto& el : *arr) {
         if (el.is_string()) includes.emplace_back(el.as_string()->get(), el.source());
-        else diags.add(file, el.source(), "include", "expected a file name (string)");
+        else diags.add(file, el.source(), "include", "expected a file name (string)"), diags.fatal = true;
       }
     } else {
       diags.add(file, inc->source(), "include", "expected a file name or an array of file names");
+      diags.fatal = true;
     }
     for (const auto& [name, where] : includes) {
       fs::path p = fs::path(name).is_relative() ? fs::path(file).parent_path() / name : fs::path(name);
       const std::string ps = p.lexically_normal().string();
       if (std::find(stack.begin(), stack.end(), ps) != stack.end()) {
         diags.add(file, where, "include", "include cycle: `" + ps + "` includes itself");
+        diags.fatal = true;
         continue;
       }
       if (!fs::exists(p)) {
         diags.add(file, where, "include", "cannot read base study `" + ps + "`: no such file");
+        diags.fatal = true;
+        continue;
+      }
+      if (fs::is_directory(p)) {
+        diags.add(file, where, "include", "cannot read base study `" + ps + "`: it is a directory, expected a .toml file");
+        diags.fatal = true;
         continue;
       }
       stack.push_back(ps);
@@ -461,14 +569,23 @@ VariantConfig apply(const Layer& layer) {
   return c;
 }
 
-// Constraints between keys; each problem names the variant.
+// The most encoder levels a study may ask for: 2^7 = 128x down-sampling already leaves a 4x4 bridge of a
+// 512 image; more is a typo (an extra width), and each level doubles the image-size divisor.
+constexpr std::size_t kMaxLevels = 8;
+
+// Constraints between keys; each problem names the variant. A constraint that involves a key whose own
+// value was rejected is skipped: it would only report the consequence of the default standing in.
 void validate(const VariantConfig& c, const std::string& variant, const Layer& layer, const std::string& file,
-              Diags& diags) {
-  // Point at the line that set the key, when a file did.
-  auto bad = [&](const std::string& key, const std::string& msg) {
+              const std::set<std::string>& rejected, Diags& diags) {
+  // Point at the value that set the key, when a file did.
+  auto bad = [&](const std::string& key, const std::string& msg, std::initializer_list<const char*> also = {}) {
+    if (rejected.count(key)) return;
+    for (const char* k : also) {
+      if (rejected.count(k)) return;
+    }
     auto it = layer.find(key);
     const bool located = it != layer.end() && it->second.line > 0;
-    diags.add(located ? it->second.file : file, located ? it->second.line : 0, located ? 1 : 0, key,
+    diags.add(located ? it->second.file : file, located ? it->second.line : 0, located ? it->second.column : 0, key,
               (variant.empty() ? "" : "variant `" + variant + "`: ") + msg);
   };
   if (!c.study.split.empty()) {
@@ -478,17 +595,28 @@ void validate(const VariantConfig& c, const std::string& variant, const Layer& l
       bad("study.split", "expected three ratios train, validation, test with train > 0, test > 0 that sum to 1");
     }
   }
-  if (!(c.data.window_min < c.data.window_max)) bad("data.window_min", "must be below data.window_max");
-  if (c.data.augment.blur_sigma_min > c.data.augment.blur_sigma_max) {
-    bad("data.augment.blur_sigma_min", "must not exceed data.augment.blur_sigma_max");
+  if (!(c.data.window_min < c.data.window_max)) {
+    bad("data.window_min", "must be below data.window_max (" + to_literal(find_key("data.window_max")->get(c)) + ")",
+        {"data.window_max"});
   }
-  const int down = 1 << (c.model.widths.size() - 1);
-  if (c.data.image_size % down != 0) {
-    bad("data.image_size", std::to_string(c.data.image_size) + " is not divisible by 2^(depth-1) = " +
-                               std::to_string(down) + " for " + std::to_string(c.model.widths.size()) + " levels");
+  if (c.data.augment.blur_sigma_min > c.data.augment.blur_sigma_max) {
+    bad("data.augment.blur_sigma_min", "must not exceed data.augment.blur_sigma_max", {"data.augment.blur_sigma_max"});
+  }
+  if (c.model.widths.size() > kMaxLevels) {
+    bad("model.widths", std::to_string(c.model.widths.size()) + " levels: at most " + std::to_string(kMaxLevels) +
+                            " encoder levels are allowed (the last width is the bridge)");
+  } else {
+    const int down = 1 << (c.model.widths.size() - 1);
+    if (c.data.image_size % down != 0) {
+      bad("data.image_size",
+          std::to_string(c.data.image_size) + " is not divisible by 2^(depth-1) = " + std::to_string(down) + " for " +
+              std::to_string(c.model.widths.size()) + " levels",
+          {"model.widths"});
+    }
   }
   if (c.model.attention != "none" && (c.model.cc || c.model.sc)) {
-    bad("model.attention", "`" + c.model.attention + "` sits where CoA sits: turn model.cc and model.sc off");
+    bad("model.attention", "`" + c.model.attention + "` sits where CoA sits: turn model.cc and model.sc off",
+        {"model.cc", "model.sc"});
   }
   if (c.loss.name == "ce_dice" && c.data.foreground_classes() < 1) bad("loss.name", "ce_dice needs classes");
   for (const auto& comp : c.report.components) {
@@ -578,15 +706,23 @@ Study load_study_text(const std::string& text, const std::string& file) {
   Diags diags;
   std::vector<std::string> stack = {fs::path(file).lexically_normal().string()};
   Parsed parsed = parse_document(text, file, Origin::kStudy, stack, diags);
+  std::set<std::string> declared_twice;
   {
     std::set<std::string> names;
     for (const auto& d : parsed.variants) {
       if (!names.insert(d.name).second) {
         diags.add(d.file, d.line, d.column, "ablation.variant.name", "duplicate variant name `" + d.name + "`");
+        declared_twice.insert(d.name);
       }
     }
   }
-  if (!diags.list.empty()) throw SpecError(sorted(diags.list));
+  if (diags.fatal) throw SpecError(sorted(diags.list));
+  // Values were rejected, but the rest of the file is known: go on, so that every problem of the file is
+  // reported together, and leave out checks that involve a rejected key.
+  std::set<std::string> rejected;
+  for (const auto& d : diags.list) {
+    rejected.insert(d.key.rfind("sweep.", 0) == 0 ? d.key.substr(6) : d.key);
+  }
 
   Study study;
   study.file = file;
@@ -615,6 +751,9 @@ Study load_study_text(const std::string& text, const std::string& file) {
   }
   const auto points = sweeps::expand_grid(axes);
 
+  // Variant names key the store: each expanded name must be unique. Where two differ only in their
+  // sweep point, the value names collapse ("a b" and "a-b" both give "a-b").
+  std::map<std::string, std::string> produced_by;  // name -> "variant `x` at point y" or "sweep point y"
   int ordinal = 0;
   for (const auto& d : decls) {
     for (const auto& point : points) {
@@ -629,11 +768,36 @@ Study load_study_text(const std::string& text, const std::string& file) {
         v.name = sweeps::point_name(point);
         v.label = sweeps::point_label(point, parsed.sweep_label);
       }
+      {
+        const std::string origin = (explicit_variants ? "variant `" + d.name + "`" : std::string("")) +
+                                   (axes.empty() ? std::string()
+                                                 : std::string(explicit_variants ? " at " : "") + "sweep point " +
+                                                       sweeps::point_label(point));
+        auto [it, fresh] = produced_by.emplace(v.name, origin);
+        if (!fresh && !declared_twice.count(d.name)) {
+          // Point at the variant table when there is one, else at the first swept key.
+          const std::string& f = explicit_variants ? d.file : parsed.sweep.front().file;
+          const int line = explicit_variants ? d.line : parsed.sweep.front().line;
+          const int column = explicit_variants ? d.column : parsed.sweep.front().column;
+          diags.add(f, line, column, explicit_variants ? "ablation.variant.name" : "sweep",
+                    "variant name `" + v.name + "` is produced twice: by " + it->second + " and by " + origin +
+                        "; rename a variant or change the values");
+        }
+      }
       Layer layer = parsed.values;
       for (const auto& [k, s] : d.overrides) layer[k] = s;
-      for (const auto& [k, lit] : point) layer[k] = Setting{by_literal.at({k, lit}), Origin::kSweep, file, 0};
+      for (const auto& [k, lit] : point) {
+        // A sweep value's problems point at the value in the [sweep] array.
+        const SweepAxis& axis = *std::find_if(parsed.sweep.begin(), parsed.sweep.end(),
+                                              [&](const SweepAxis& a) { return a.key == k; });
+        std::pair<int, int> where{axis.line, axis.column};
+        for (std::size_t i = 0; i < axis.values.size(); ++i) {
+          if (to_literal(axis.values[i]) == lit) where = axis.where[i];
+        }
+        layer[k] = Setting{by_literal.at({k, lit}), Origin::kSweep, axis.file, where.first, where.second, {}};
+      }
       v.config = apply(layer);
-      validate(v.config, v.name, layer, file, diags);
+      validate(v.config, v.name, layer, file, rejected, diags);
       const VariantConfig defaults;
       for (const auto& k : schema()) {
         ResolvedValue rv;
@@ -650,16 +814,27 @@ Study load_study_text(const std::string& text, const std::string& file) {
       study.variants.push_back(std::move(v));
     }
   }
-  // Report rows and baseline must name variants.
+  // Report rows and baseline must name variants; the problem points at the name in the file.
   std::vector<std::string> names;
   for (const auto& v : study.variants) names.push_back(v.name);
-  auto check_name = [&](const std::string& key, const std::string& name) {
+  auto check_name = [&](const std::string& key, const std::string& name, std::size_t item) {
     if (std::find(names.begin(), names.end(), name) != names.end()) return;
     std::string hint = closest(name, names);
-    diags.add(file, 0, 0, key, "no variant named `" + name + "`" + (hint.empty() ? "" : " (did you mean `" + hint + "`?)"));
+    std::string where_file = file;
+    int line = 0, column = 0;
+    if (auto it = parsed.values.find(key); it != parsed.values.end()) {
+      where_file = it->second.file, line = it->second.line, column = it->second.column;
+      if (item < it->second.items.size()) std::tie(line, column) = it->second.items[item];
+    }
+    diags.add(where_file, line, column, key,
+              "no variant named `" + name + "`" + (hint.empty() ? "" : " (did you mean `" + hint + "`?)"));
   };
-  if (!study.base.report.baseline.empty()) check_name("report.baseline", study.base.report.baseline);
-  for (const auto& r : study.base.report.rows) check_name("report.rows", r);
+  if (!rejected.count("report.baseline") && !study.base.report.baseline.empty()) {
+    check_name("report.baseline", study.base.report.baseline, std::string::npos);
+  }
+  if (!rejected.count("report.rows")) {
+    for (std::size_t i = 0; i < study.base.report.rows.size(); ++i) check_name("report.rows", study.base.report.rows[i], i);
+  }
 
   // Keep one copy of each cross-key problem that every variant repeats.
   std::vector<Diagnostic> unique;
@@ -673,6 +848,9 @@ Study load_study_text(const std::string& text, const std::string& file) {
 
 Study load_study(const std::string& path) {
   if (!fs::exists(path)) throw SpecError({Diagnostic{path, 0, 0, "", "no such study file"}});
+  if (fs::is_directory(path)) {
+    throw SpecError({Diagnostic{path, 0, 0, "", "is a directory, expected a study file (.toml)"}});
+  }
   std::ifstream probe(path);
   if (!probe) throw SpecError({Diagnostic{path, 0, 0, "", "cannot read the study file"}});
   return load_study_text(read_text(path), path);
