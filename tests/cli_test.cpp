@@ -4,8 +4,12 @@
 
 #include <array>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace {
 
@@ -95,4 +99,101 @@ TEST(Cli, SubmitWritesAScript) {
   std::ifstream in(out);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_NE(text.find("#SBATCH --ntasks=11"), std::string::npos);
+}
+
+// Every verb's --help exits 0 and lists its options, with the default where there is one, and the
+// common options; doubles print as written (0.8, not 0.80000000000000004).
+TEST(Cli, EveryVerbHelpListsItsOptionsWithDefaults) {
+  const std::vector<std::pair<std::string, std::vector<std::string>>> expected = {
+      {"run", {"--max-retries arg (=2)", "--workers arg (=1)"}},
+      {"plan", {"--keys", "--explain", "--variant arg", "(default: every"}},
+      {"status", {"--db arg", "--study arg"}},
+      {"report", {"--db arg", "--out arg", "--format arg"}},
+      {"data", {"--spacing-xy arg (=0.8)", "--spacing-z arg (=2.5)", "--cases arg (=10)", "--noise-max arg (=20)"}},
+      {"evaluate", {"--pred arg", "--gt arg"}},
+      {"params", {"--input-size arg (=0)", "--batch arg (=1)"}},
+      {"submit", {"--scheduler arg (=slurm)", "--signal-seconds arg (=300)"}},
+      {"demo", {"--out arg (=demo-out)", "--ranks arg (=3)", "--cases arg (=10)"}},
+  };
+  for (const auto& [verb, options] : expected) {
+    Result r = ablate(verb + " --help");
+    EXPECT_EQ(r.code, 0) << verb;
+    EXPECT_EQ(r.out.rfind("usage: ablate " + verb, 0), 0u) << r.out;
+    for (const auto& o : options) EXPECT_NE(r.out.find(o), std::string::npos) << verb << ": " << o << "\n" << r.out;
+    EXPECT_NE(r.out.find("--log-level arg (=info)"), std::string::npos) << verb;
+    EXPECT_NE(r.out.find("--log-file arg"), std::string::npos) << verb;
+    EXPECT_EQ(r.out.find("0000000"), std::string::npos) << verb << ": a default printed in full binary precision\n" << r.out;
+  }
+}
+
+TEST(Cli, StatusOfAMissingStoreIsAnInputError) {
+  Result r = ablate("status --db /nonexistent/missing.sqlite");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("ablate status: store file /nonexistent/missing.sqlite does not exist"), std::string::npos) << r.out;
+}
+
+TEST(Cli, DataSuggestsTheClosestAction) {
+  Result r = ablate("data sytnh --out /tmp/x");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find("unknown action 'sytnh' (did you mean 'synth'?) (allowed: check, synth)"), std::string::npos) << r.out;
+}
+
+// Errors printed without the logger carry the rank under MPI, as log lines do.
+TEST(Cli, ErrorsCarryTheRankUnderMpi) {
+  Result r = ablate("plan /nonexistent/study.toml");
+  EXPECT_EQ(r.out.find("[rank"), std::string::npos) << r.out;
+  const std::string env = "env -u PMI_RANK -u PMIX_RANK -u SLURM_PROCID OMPI_COMM_WORLD_RANK=2 ";
+  FILE* p = popen((env + ABLATE_EXE + " plan /nonexistent/study.toml 2>&1").c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf;
+  while (std::fgets(buf.data(), buf.size(), p)) out += buf.data();
+  pclose(p);
+  EXPECT_NE(out.find("[rank 2] error: /nonexistent/study.toml: no such study file\n[rank 2] 1 problem found\n"),
+            std::string::npos)
+      << out;
+}
+
+// The check-mark columns of `plan` are the study's report.components.
+TEST(Cli, PlanShowsTheStudysComponentColumns) {
+  const std::string path = "/tmp/ablate-cli-components.toml";
+  std::ofstream(path) << "[report]\ncomponents = [\"cc\", \"aux_path\"]\n[[ablation.variant]]\nname = \"plain\"\n"
+                      << "[[ablation.variant]]\nname = \"aux\"\n\"model.aux_path\" = true\n";
+  Result r = ablate("plan " + path);
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::istringstream lines(r.out);
+  std::string line, header, aux;
+  while (std::getline(lines, line)) {
+    if (line.find("  variant  ") != std::string::npos) header = line;
+    if (line.find(" aux ") != std::string::npos) aux = line;
+  }
+  EXPECT_NE(header.find("  cc   aux_path  overrides"), std::string::npos) << r.out;
+  EXPECT_EQ(header.find("dws"), std::string::npos) << r.out;
+  EXPECT_NE(aux.find("  .    x         model.aux_path=true"), std::string::npos) << r.out;
+}
+
+// --log-level and --log-file reach the log, and `demo` passes both to the commands it runs: here the
+// run fails at once (its store path is a folder) and its error lands in the same file.
+TEST(Cli, LogLevelAndLogFileReachDemoAndItsCommands) {
+  const std::string out = "/tmp/ablate-cli-demo-log";
+  std::filesystem::remove_all(out);
+  std::filesystem::create_directories(out + "/demo.sqlite");
+  auto read = [](const std::string& p) {
+    std::ifstream in(p);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  Result r = ablate("demo --out " + out + " --ranks 1 --cases 2 --log-level debug --log-file " + out + "/debug.log");
+  EXPECT_EQ(r.code, 1) << r.out;
+  std::string log = read(out + "/debug.log");
+  EXPECT_NE(log.find("] [info] demo: writing the synthetic dataset to " + out + "/data\n"), std::string::npos) << log;
+  EXPECT_NE(log.find("] [debug] demo: $ "), std::string::npos) << log;
+  EXPECT_NE(log.find(" --log-level 'debug' --log-file '" + out + "/debug.log'"), std::string::npos) << log;
+  EXPECT_NE(log.find("] [error] ablate run: " + out + "/demo.sqlite: cannot open the store"), std::string::npos) << log;
+
+  r = ablate("demo --out " + out + " --ranks 1 --cases 2 --log-level error --log-file " + out + "/error.log");
+  EXPECT_EQ(r.code, 1) << r.out;
+  log = read(out + "/error.log");
+  EXPECT_EQ(log.find("[info]"), std::string::npos) << log;
+  EXPECT_EQ(log.find("[debug]"), std::string::npos) << log;
+  EXPECT_NE(log.find("] [error] ablate run: "), std::string::npos) << log;
+  std::filesystem::remove_all(out);
 }

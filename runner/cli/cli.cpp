@@ -17,7 +17,7 @@ po::options_description common_options() {
   d.add_options()("help,h", "show this help and exit")(
       "log-level", po::value<std::string>()->default_value("info"),
       "trace | debug | info | warn | error | off")("log-file", po::value<std::string>()->default_value(""),
-                                                  "also append log lines to this file");
+                                                  "also append log lines to this file (default: stderr only)");
   return d;
 }
 

@@ -3,6 +3,7 @@
 
 #include <exception>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,13 @@ const VerbEntry kVerbs[] = {
     {"submit", ablate::cli::verb_submit, "write (and optionally submit) a Slurm or mpirun job for a study"},
     {"demo", ablate::cli::verb_demo, "the embedded default: synthetic data, a small Table II study, a report"},
 };
+
+// Errors written straight to stderr carry the rank under MPI, like log lines, so that the output of
+// several ranks can be told apart.
+std::string rank_prefix() {
+  const int rank = ablate::cli::launcher_rank();
+  return rank >= 0 ? "[rank " + std::to_string(rank) + "] " : "";
+}
 
 void print_help() {
   std::cout << "ablate " << ABLATE_VERSION << " - distributed ablation studies of U-Net-family segmentation networks\n\n"
@@ -60,10 +68,12 @@ int main(int argc, char** argv) {
       try {
         return v.fn(rest);
       } catch (const ablate::cli::UsageError& e) {
-        std::cerr << "ablate " << verb << ": " << e.what() << "\n";
+        std::cerr << rank_prefix() << "ablate " << verb << ": " << e.what() << "\n";
         return ablate::cli::kExitUsage;
       } catch (const ablate::SpecError& e) {
-        std::cerr << e.what();
+        // Every line: a study's problems are listed one a line.
+        std::istringstream lines(e.what());
+        for (std::string line; std::getline(lines, line);) std::cerr << rank_prefix() << line << "\n";
         return ablate::cli::kExitUsage;
       } catch (const std::exception& e) {
         spdlog::error("ablate {}: {}", verb, e.what());
@@ -72,7 +82,7 @@ int main(int argc, char** argv) {
     }
   }
   std::string hint = ablate::closest(verb, names);
-  std::cerr << "ablate: unknown verb '" << verb << "'";
+  std::cerr << rank_prefix() << "ablate: unknown verb '" << verb << "'";
   if (!hint.empty()) std::cerr << " (did you mean '" << hint << "'?)";
   std::cerr << "\nverbs:";
   for (const auto& n : names) std::cerr << " " << n;

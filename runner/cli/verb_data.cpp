@@ -2,6 +2,7 @@
 // `ablate data synth --out DIR ...`: write the synthetic CT-like dataset of the demo and the tests.
 #include <iostream>
 
+#include "ablations/study.hpp"
 #include "runner/cli/cli.hpp"
 #include "trainer/data/check.hpp"
 #include "trainer/data/synth.hpp"
@@ -66,12 +67,13 @@ int verb_data(const std::vector<std::string>& args) {
       "slices", po::value<int>()->default_value(16), "synth: voxels along z")(
       "seed", po::value<unsigned long long>()->default_value(1), "synth: random seed (the data is a function of it)")(
       "no-tumour", po::bool_switch(), "synth: no tumour label (2) inside the organ")(
-      "spacing-xy", po::value<double>()->default_value(0.8), "synth: in-plane voxel spacing in mm")(
-      "spacing-z", po::value<double>()->default_value(2.5), "synth: slice spacing in mm")(
-      "contrast-min", po::value<double>()->default_value(30.0), "synth: organ contrast to soft tissue, HU, lower bound")(
-      "contrast-max", po::value<double>()->default_value(80.0), "synth: organ contrast, HU, upper bound")(
-      "noise-min", po::value<double>()->default_value(8.0), "synth: noise sigma, HU, lower bound")(
-      "noise-max", po::value<double>()->default_value(20.0), "synth: noise sigma, HU, upper bound");
+      // Doubles get their default's text given, or --help prints 0.80000000000000004.
+      "spacing-xy", po::value<double>()->default_value(0.8, "0.8"), "synth: in-plane voxel spacing in mm")(
+      "spacing-z", po::value<double>()->default_value(2.5, "2.5"), "synth: slice spacing in mm")(
+      "contrast-min", po::value<double>()->default_value(30.0, "30"), "synth: organ contrast to soft tissue, HU, lower bound")(
+      "contrast-max", po::value<double>()->default_value(80.0, "80"), "synth: organ contrast, HU, upper bound")(
+      "noise-min", po::value<double>()->default_value(8.0, "8"), "synth: noise sigma, HU, lower bound")(
+      "noise-max", po::value<double>()->default_value(20.0, "20"), "synth: noise sigma, HU, upper bound");
   options.add(common_options());
   po::positional_options_description positional;
   positional.add("action", 1).add("dir", 1);
@@ -84,7 +86,9 @@ int verb_data(const std::vector<std::string>& args) {
     if (vm.count("dir")) throw UsageError("data synth takes its folder as --out DIR");
     return data_synth(vm);
   }
-  throw UsageError("unknown action '" + action + "' (allowed: check, synth)");
+  const std::string hint = closest(action, {"check", "synth"});
+  throw UsageError("unknown action '" + action + "'" + (hint.empty() ? "" : " (did you mean '" + hint + "'?)") +
+                   " (allowed: check, synth)");
 }
 
 }  // namespace ablate::cli

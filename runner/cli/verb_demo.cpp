@@ -8,6 +8,8 @@
 #include <fstream>
 #include <iostream>
 
+#include <unistd.h>
+
 #include "embedded_studies.hpp"
 #include "runner/cli/cli.hpp"
 
@@ -26,6 +28,8 @@ std::string quote(const std::string& s) {
 int step(const std::string& what, const std::string& command) {
   spdlog::info("demo: {}", what);
   spdlog::debug("demo: $ {}", command);
+  // The child appends to the same --log-file: what this process buffered goes first.
+  spdlog::default_logger()->flush();
   const int status = std::system(command.c_str());
   if (status == -1) return kExitFailure;
   return WIFEXITED(status) ? WEXITSTATUS(status) : kExitFailure;
@@ -49,7 +53,11 @@ int verb_demo(const std::vector<std::string>& args) {
   if (ranks < 1) throw UsageError("--ranks: expected at least 1");
   fs::create_directories(out);
   const std::string exe = fs::read_symlink("/proc/self/exe").string();
-  const std::string level = vm["log-level"].as<std::string>();
+  // The commands the demo runs log as it does: same level, same file.
+  std::string logging = " --log-level " + quote(vm["log-level"].as<std::string>());
+  if (!vm["log-file"].as<std::string>().empty()) {
+    logging += " --log-file " + quote(fs::absolute(vm["log-file"].as<std::string>()).string());
+  }
 
   // The study: the embedded Table II files, with the data path pointing at this demo's dataset.
   std::ofstream(out / "table2.toml") << kTable2Toml;
@@ -61,22 +69,28 @@ int verb_demo(const std::vector<std::string>& args) {
     int rc = step("writing the synthetic dataset to " + data.string(),
                   quote(exe) + " data synth --out " + quote(data.string()) + " --cases " +
                       std::to_string(vm["cases"].as<int>()) + " --seed " + std::to_string(vm["seed"].as<int>()) +
-                      " --log-level " + level);
+                      logging);
     if (rc != 0) return rc;
   }
   const fs::path db = out / "demo.sqlite";
   std::string run = quote(exe) + " run " + quote((out / "demo.toml").string()) + " --db " + quote(db.string()) +
-                    " --workdir " + quote((out / "work").string()) + " --log-level " + level;
+                    " --workdir " + quote((out / "work").string()) + logging;
   const bool have_mpirun = std::system("command -v mpirun >/dev/null 2>&1") == 0;
   if (ranks > 1 && have_mpirun) {
     run = "mpirun -np " + std::to_string(ranks) + " --oversubscribe " + run;
+    // Open MPI refuses to start as root unless told; scripts/demo sets these, a direct `ablate demo` in a
+    // container (root) needs them too. A user's own setting stands.
+    if (geteuid() == 0) {
+      setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 0);
+      setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 0);
+    }
   } else if (ranks > 1) {
     spdlog::warn("demo: mpirun not found; running coordinator and worker in this process");
   }
   int rc = step("running the demo study (" + std::to_string(ranks) + " rank(s))", run);
   if (rc != 0) return rc;
   rc = step("writing the report", quote(exe) + " report --db " + quote(db.string()) + " --study table2-demo --out " +
-                                      quote((out / "report").string()) + " --log-level " + level);
+                                      quote((out / "report").string()) + logging);
   if (rc != 0) return rc;
   std::cout << "\nresults: " << db.string() << "\nreport:  " << (out / "report" / "report.html").string() << "\n";
   return kExitOk;

@@ -1,5 +1,6 @@
 // `ablate plan STUDY.toml`: the expansion of a study into variants x folds x repeats, and with
 // --explain every key's resolved value and where it came from.
+#include <algorithm>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
@@ -41,7 +42,8 @@ void print_keys_markdown() {
     std::string doc = k.doc;
     for (auto pos = doc.find('|'); pos != std::string::npos; pos = doc.find('|', pos + 2)) doc.replace(pos, 1, "\\|");
     std::cout << "| `" << k.path << "` | `" << to_literal(k.get(VariantConfig{})) << "` | " << k.allowed() << " | "
-              << k.paper << " | " << doc << (k.hashed ? "" : " *(does not change results or the hash)*") << " |\n";
+              << k.paper << " | " << doc << (k.hashed ? "" : " *(does not change results or the hash)*")
+              << (k.study_wide.empty() ? "" : " *(study-wide: not in a variant or a sweep)*") << " |\n";
   }
 }
 
@@ -52,7 +54,7 @@ int verb_plan(const std::vector<std::string>& args) {
   options.add_options()("study", po::value<std::string>(), "study file (TOML)")(
       "keys", po::bool_switch(), "print the reference of every study key (Markdown, as in docs/STUDY.md)")(
       "explain", po::bool_switch(), "print every key of every variant with its value and origin")(
-      "variant", po::value<std::string>()->default_value(""), "with --explain: only this variant");
+      "variant", po::value<std::string>()->default_value(""), "with --explain: only this variant (default: every variant)");
   options.add(common_options());
   po::positional_options_description positional;
   positional.add("study", 1);
@@ -98,15 +100,18 @@ int verb_plan(const std::vector<std::string>& args) {
 
   std::size_t name_w = 7, label_w = 5;
   for (const auto& v : study.variants) name_w = std::max(name_w, v.name.size()), label_w = std::max(label_w, v.label.size());
-  const std::vector<std::string> marks = {"cc", "sc", "mus", "ec", "dws"};
+  // The check-mark columns of the study's own table (report.components), as the report will show them.
+  const std::vector<std::string>& marks = study.base.report.components;
   std::cout << std::right << std::setw(3) << "#" << "  " << pad("variant", name_w) << "  " << pad("label", label_w)
             << "  " << pad("hash", 16);
-  for (const auto& m : marks) std::cout << "  " << pad(m, 3);
+  for (const auto& m : marks) std::cout << "  " << pad(m, std::max<std::size_t>(3, m.size()));
   std::cout << "  overrides\n";
   for (const auto& v : study.variants) {
     std::cout << std::right << std::setw(3) << v.ordinal << "  " << pad(v.name, name_w) << "  " << pad(v.label, label_w)
               << "  " << v.hash;
-    for (const auto& m : marks) std::cout << "  " << pad(v.values.at("model." + m).text == "true" ? "x" : ".", 3);
+    for (const auto& m : marks) {
+      std::cout << "  " << pad(v.values.at("model." + m).text == "true" ? "x" : ".", std::max<std::size_t>(3, m.size()));
+    }
     std::cout << "  " << overrides_of(v) << "\n";
   }
   const long tasks = static_cast<long>(study.variants.size()) * folds * base.repeats;

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <map>
 
@@ -96,6 +97,9 @@ int verb_status(const std::vector<std::string>& args) {
   if (!parse_args("status", "ablate status --db FILE [--study NAME]", options, positional, args, vm)) return kExitOk;
   if (!vm.count("db")) throw UsageError("missing --db FILE");
   const std::string path = vm["db"].as<std::string>();
+  // Opening would create an empty store: a mistyped path is an input error, as in `report`.
+  if (!std::filesystem::exists(path)) throw UsageError("store file " + path + " does not exist");
+  if (std::filesystem::is_directory(path)) throw UsageError("store file " + path + " is a directory");
   db::Store store(path, true);
   std::vector<std::string> names = store.study_names();
   const std::string only = vm["study"].as<std::string>();
