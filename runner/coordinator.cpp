@@ -111,6 +111,14 @@ void Coordinator::plan() {
     }
     std::string archived = store_->archive_study(name_);
     store_->release_lock(*existing);
+    // Checkpoints of the archived study must not be resumed by the new one (its folds may differ).
+    if (fs::exists(workdir_)) {
+      std::error_code ec;
+      const std::string moved = workdir_ + "~" + archived.substr(archived.rfind('~') + 1);
+      fs::rename(workdir_, moved, ec);
+      if (ec) throw std::runtime_error(workdir_ + ": cannot move the archived study's checkpoints to " + moved + ": " + ec.message());
+      spdlog::info("--new-study: its checkpoints are kept in {}", moved);
+    }
     spdlog::info("--new-study: the stored study '{}' is kept as '{}'; starting afresh", name_, archived);
     existing.reset();
   }

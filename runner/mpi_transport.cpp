@@ -5,12 +5,14 @@
 #define OMPI_SKIP_MPICXX 1
 #define MPICH_SKIP_MPICXX 1
 #include <mpi.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 #include "runner/transport.hpp"
 
@@ -56,15 +58,27 @@ class MpiTransport : public Transport {
     MPI_Exscan(&is_worker, &before, 1, MPI_INT, MPI_SUM, local);
     if (node_.local_rank == 0) before = 0;  // MPI_Exscan leaves rank 0's value undefined
     node_.local_worker_index = is_worker ? before : -1;
+    // The cores of the node's ranks: the union of their affinity masks (a Slurm cpuset, or per-rank
+    // bindings); placement.cpp shares them among the node's workers.
+    node_.rank_cores = available_cores();
+    cpu_set_t mine_set;
+    CPU_ZERO(&mine_set);
+    if (sched_getaffinity(0, sizeof(mine_set), &mine_set) != 0) {
+      for (int c = 0; c < node_.rank_cores && c < CPU_SETSIZE; ++c) CPU_SET(c, &mine_set);
+    }
+    std::vector<cpu_set_t> sets(static_cast<size_t>(node_.local_size));
+    MPI_Allgather(&mine_set, sizeof(cpu_set_t), MPI_BYTE, sets.data(), sizeof(cpu_set_t), MPI_BYTE, local);
+    cpu_set_t node_set;
+    CPU_ZERO(&node_set);
+    for (auto& set : sets) CPU_OR(&node_set, &node_set, &set);
+    node_.cores = std::max(1, CPU_COUNT(&node_set));
     MPI_Comm_free(&local);
 
     char name[MPI_MAX_PROCESSOR_NAME];
     int len = 0;
     MPI_Get_processor_name(name, &len);
     node_.host = std::string(name, len);
-    node_.cores = available_cores();
-    // Ranks of one node usually share the node's cores through separate affinity masks (or none):
-    // when every rank sees the whole node, its share is cores / workers on the node (placement.cpp).
+
 
     // Gather host names at rank 0 for the provenance.
     std::vector<char> all(static_cast<size_t>(size_) * MPI_MAX_PROCESSOR_NAME, 0);

@@ -13,8 +13,11 @@ Placement place_worker(const NodeInfo& node, int rank, int gpus, int ranks_per_g
   p.local_rank = node.local_rank;
   const int index = std::max(0, node.local_worker_index);
   const int workers = std::max(1, node.local_workers);
-  // Each worker's share of the node's cores (the coordinator mostly waits and is not counted).
+  // Each worker's share of the cores the job has on the node (the coordinator mostly waits and is not
+  // counted), never more than the rank's own affinity mask allows: ranks bound to their own cores by
+  // srun/mpirun get their binding; unbound ranks that all see the node split it.
   p.threads = std::max(1, node.cores / workers);
+  if (node.rank_cores > 0) p.threads = std::max(1, std::min(p.threads, node.rank_cores));
   if (gpus > 0) {
     // Several ranks per GPU when resources.ranks_per_gpu > 1: consecutive workers share a device.
     p.device = "cuda:" + std::to_string((index / std::max(1, ranks_per_gpu)) % gpus);

@@ -34,8 +34,20 @@ int run_study(const RunOptions& options_in, Executor& executor) {
   install_stop_handlers();
   std::atomic<bool>& stop = stop_flag();
 
+  std::unique_ptr<Transport> mpi;
   if (launched_by_mpi()) {
-    auto t = make_mpi_transport();
+    mpi = make_mpi_transport();
+    // A single rank (e.g. `ablate run` typed into a multi-task Slurm batch shell, whose environment looks
+    // like a launch but is not one) would wait forever for workers: run in-process instead.
+    if (mpi->size() < 2) {
+      spdlog::warn("MPI gives this job a single rank: running the coordinator and {} worker(s) in this process "
+                   "(launch with srun or mpirun -np N for N-1 worker ranks)",
+                   options.inproc_workers);
+      mpi.reset();
+    }
+  }
+  if (mpi) {
+    auto& t = mpi;
     if (t->rank() != 0) {
       try {
         run_worker(*t, executor, stop);

@@ -21,7 +21,8 @@ struct NodeInfo {
   int local_size = 1;
   int local_workers = 1;        // ranks of this node that are workers (the coordinator is not one)
   int local_worker_index = 0;   // this rank's index among them (-1 for the coordinator)
-  int cores = 1;                // cores this node offers the job
+  int cores = 1;                // cores the job's ranks on this node may use (union of their affinity masks)
+  int rank_cores = 0;           // cores this rank may use (its own affinity mask); 0 = not known, as cores
 };
 
 class Transport {

@@ -92,6 +92,13 @@ TEST(RunnerPlacement, GpusByLocalWorkerAndCoreShares) {
   Placement t = place_task(place_worker(n, 2, 2, 1), c);
   EXPECT_EQ(t.device, "cpu");
   EXPECT_EQ(t.threads, 1);
+  // A rank bound to 2 cores gets 2 threads, not its share of the node's 16.
+  n.rank_cores = 2;
+  EXPECT_EQ(place_worker(n, 2, 0, 1).threads, 2);
+  // Bound to 8 cores each, 4 workers on 32 cores: 8 each (not 8 / 4).
+  n.cores = 32;
+  n.rank_cores = 8;
+  EXPECT_EQ(place_worker(n, 2, 0, 1).threads, 8);
 }
 
 class InprocRun : public ::testing::Test {
@@ -222,10 +229,14 @@ TEST_F(InprocRun, ChangedVariantIsRefusedUnlessNewStudy) {
     EXPECT_NE(msg.find("loss.alpha"), std::string::npos) << msg;
     EXPECT_EQ(msg.find("'short'"), std::string::npos) << msg;
   }
+  // A checkpoint left by the old study (default workdir <store dir>/<study>.work) moves with it.
+  std::ofstream(dir_ / "s.work" / "flaky" / "repeat0-fold0.ckpt") << "old";
   opt_.new_study = true;
   ASSERT_EQ(run_study(opt_, *exec), kRunOk);
   db::Store s(opt_.db_path, true);
   EXPECT_EQ(s.study_names(), (std::vector<std::string>{"s~1", "s"}));
+  EXPECT_TRUE(fs::exists(dir_ / "s.work~1" / "flaky" / "repeat0-fold0.ckpt"));
+  EXPECT_FALSE(fs::exists(dir_ / "s.work" / "flaky" / "repeat0-fold0.ckpt"));
 }
 
 TEST_F(InprocRun, SecondCoordinatorIsRefused) {

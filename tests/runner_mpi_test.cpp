@@ -249,6 +249,16 @@ TEST_F(RunnerMpi, Sigusr1StopsWithExit3AndSecondCoordinatorIsRefused) {
   EXPECT_GE(s.query_int("SELECT count(*) FROM attempts WHERE first_epoch > 1"), 1);
 }
 
+// `ablate run` typed into a multi-task Slurm batch shell: the environment looks like a launch, MPI gives
+// one rank; the study must run in-process instead of waiting for workers that never come.
+TEST_F(RunnerMpi, SingleRankUnderALaunchEnvironmentRunsInProcess) {
+  auto study = write_study("single", 1, 1);
+  ASSERT_EQ(run("SLURM_NTASKS=2 SLURM_PROCID=0 timeout 300 " + std::string(ABLATE_EXE) + " run " + study, g_dir / "single.log"), 0)
+      << read_file(g_dir / "single.log");
+  EXPECT_NE(read_file(g_dir / "single.log").find("single rank"), std::string::npos) << read_file(g_dir / "single.log");
+  expect_complete(db_of("single"), 2, 3);
+}
+
 TEST_F(RunnerMpi, ChangedVariantIsRefusedNamingVariantAndKeys) {
   auto study = write_study("chg", 1, 1);
   ASSERT_EQ(run(mpirun(3) + ABLATE_EXE + " run " + study, g_dir / "chg1.log"), 0) << read_file(g_dir / "chg1.log");
