@@ -217,3 +217,19 @@ TEST(Cli, DemoStartsMpirunAsRoot) {
   EXPECT_NE(log.find("[rank 0] [error] ablate run: " + out + "/demo.sqlite: cannot open the store"), std::string::npos) << log;
   std::filesystem::remove_all(out);
 }
+
+// `plan --keys --update FILE` regenerates the key reference of docs/STUDY.md and keeps its hand-written part.
+TEST(Cli, PlanKeysUpdateKeepsTheTextAboveTheReference) {
+  const std::string path = "/tmp/ablate-cli-study-doc.md";
+  std::ofstream(path) << "# Title\nintro\n\n### [old]\nstale row\n";
+  Result r = ablate("plan --keys --update " + path);
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::ifstream in(path);
+  const std::string doc((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string keys = ablate("plan --keys").out;
+  EXPECT_EQ(doc, "# Title\nintro\n" + keys);
+  EXPECT_EQ(doc.find("stale row"), std::string::npos);
+  std::ofstream(path) << "# no reference here\n";
+  EXPECT_EQ(ablate("plan --keys --update " + path).code, 2);
+  EXPECT_EQ(ablate("plan " + kExamples + "table2.toml --update " + path).code, 2);
+}

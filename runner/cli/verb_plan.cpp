@@ -1,6 +1,7 @@
 // `ablate plan STUDY.toml`: the expansion of a study into variants x folds x repeats, and with
 // --explain every key's resolved value and where it came from.
 #include <algorithm>
+#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
@@ -31,20 +32,38 @@ std::string pad(const std::string& s, std::size_t width) {
 }
 
 // The key reference of docs/STUDY.md, generated from the schema so the document cannot drift.
-void print_keys_markdown() {
+void print_keys_markdown(std::ostream& out) {
   std::string section;
   for (const auto& k : schema()) {
     const std::string s = k.path.substr(0, k.path.find('.'));
     if (s != section) {
       section = s;
-      std::cout << "\n### [" << section << "]\n\n| key | default | allowed | paper | meaning |\n|---|---|---|---|---|\n";
+      out << "\n### [" << section << "]\n\n| key | default | allowed | paper | meaning |\n|---|---|---|---|---|\n";
     }
     std::string doc = k.doc;
     for (auto pos = doc.find('|'); pos != std::string::npos; pos = doc.find('|', pos + 2)) doc.replace(pos, 1, "\\|");
-    std::cout << "| `" << k.path << "` | `" << to_literal(k.get(VariantConfig{})) << "` | " << k.allowed() << " | "
+    out << "| `" << k.path << "` | `" << to_literal(k.get(VariantConfig{})) << "` | " << k.allowed() << " | "
               << k.paper << " | " << doc << (k.hashed ? "" : " *(does not change results or the hash)*")
               << (k.study_wide.empty() ? "" : " *(study-wide: not in a variant or a sweep)*") << " |\n";
   }
+}
+
+// Rewrites the key reference of a document such as docs/STUDY.md in place: the hand-written part up to
+// the first "### [" heading stays, the reference after it is generated anew.
+void update_keys_markdown(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw UsageError("--update: cannot read " + path);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string doc = text.str();
+  const auto start = doc.find("\n### [");
+  if (start == std::string::npos) throw UsageError("--update: " + path + " has no \"### [section]\" heading to replace from");
+  doc.erase(start + 1);
+  while (doc.size() > 1 && doc[doc.size() - 1] == '\n' && doc[doc.size() - 2] == '\n') doc.pop_back();
+  std::ostringstream reference;
+  print_keys_markdown(reference);
+  std::ofstream(path) << doc << reference.str();
+  std::cout << "updated the key reference of " << path << "\n";
 }
 
 }  // namespace
@@ -53,19 +72,24 @@ int verb_plan(const std::vector<std::string>& args) {
   po::options_description options("ablate plan");
   options.add_options()("study", po::value<std::string>(), "study file (TOML)")(
       "keys", po::bool_switch(), "print the reference of every study key (Markdown, as in docs/STUDY.md)")(
+      "update", po::value<std::string>()->default_value(""),
+      "with --keys: rewrite the key reference of this file (e.g. docs/STUDY.md) after its first \"### [\" heading, "
+      "keeping the text before it")(
       "explain", po::bool_switch(), "print every key of every variant with its value and origin")(
       "variant", po::value<std::string>()->default_value(""), "with --explain: only this variant (default: every variant)");
   options.add(common_options());
   po::positional_options_description positional;
   positional.add("study", 1);
   po::variables_map vm;
-  if (!parse_args("plan", "ablate plan STUDY.toml [--explain [--variant NAME]] | ablate plan --keys", options, positional, args, vm)) {
+  if (!parse_args("plan", "ablate plan STUDY.toml [--explain [--variant NAME]] | ablate plan --keys [--update FILE]", options, positional, args, vm)) {
     return kExitOk;
   }
   if (vm["keys"].as<bool>()) {
-    print_keys_markdown();
+    if (!vm["update"].as<std::string>().empty()) update_keys_markdown(vm["update"].as<std::string>());
+    else print_keys_markdown(std::cout);
     return kExitOk;
   }
+  if (!vm["update"].as<std::string>().empty()) throw UsageError("--update goes with --keys; see: ablate plan --help");
   if (!vm.count("study")) throw UsageError("a study file is required; see: ablate plan --help");
   const Study study = load_study(vm["study"].as<std::string>());
   const auto& base = study.base.study;
