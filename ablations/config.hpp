@@ -61,6 +61,8 @@ struct ModelConfig {
   bool mus = false;                  // ASPP multi-scale block at the bridge
   bool ec = false;                   // enhanced convolution in the encoder
   bool dws = false;                  // decoder with side outputs (deep supervision)
+  std::string dws_taps = "bridge";   // bridge: one 16x side output from the fused bridge (001 Fig. 2(d), READINGS);
+                                     // decoder: one side output per decoder stage below full resolution (the reading)
   std::string fusion = "deep";       // deep | add | serial: how CoA and MuS combine (Table III)
   std::vector<int> mus_rates = {6, 12, 18};
   int mus_branch_width = 0;          // 0 = the input width C; otherwise fixed (torchvision ASPP uses 256)
@@ -84,6 +86,8 @@ struct ModelConfig {
 // [loss].
 struct LossConfig {
   std::string name = "hybrid";       // dice | bce | hybrid | focal | dice_focal_bce | ce_dice
+  std::string side_name = "same";    // loss of the DWS side outputs: same (= name) or one of name's values;
+                                     // 001 Sec. III-B puts Dice on the main output and BCE on the side output
   double alpha = 0.5;                // hybrid: alpha*Dice + (1-alpha)*BCE (001 eq. 17)
   double focal_gamma = 2.0;
   double focal_alpha = 0.25;

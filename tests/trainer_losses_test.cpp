@@ -221,9 +221,57 @@ TEST(Losses, SideWeightZeroLeavesDwsWithoutGradient) {
   m.dws = true;
   LossConfig c;
   c.side_weight = 0;
+  int dws_params = 0;
   for (const auto& [name, g] : gradients(m, c)) {
     if (name.rfind("dws", 0) == 0) {
+      ++dws_params;
       EXPECT_FALSE(g.defined() && g.abs().sum().item<double>() > 0) << name;
     }
   }
+  EXPECT_GT(dws_params, 0);  // the DWS head exists and was visited
+}
+
+// 001 Sec. III-B: Dice on the main output, BCE on the side output (loss.name = dice, loss.side_name = bce),
+// weighted as alpha·Dice(main) + (1 - alpha)·BCE(side) with alpha = 0.3.
+TEST(Losses, SideNameBceOnSideOutputDiceOnMainByHand) {
+  NetOutput o;
+  o.main = binary_logits();  // p = (0.5, 0.75), target (1, 0)
+  o.sides = {torch::tensor({std::log(3.0), 0.0}, torch::kDouble).view({1, 1, 1, 2})};  // p = (0.75, 0.5)
+  const auto y = binary_target();
+  LossConfig c = named("dice");
+  c.side_name = "bce";
+  c.main_weight = 0.3;
+  c.side_weight = 0.7;
+  const double dice_main = 1 - 2.0 / 3.25;                             // s = 1
+  const double bce_side = (std::log(4.0 / 3.0) + std::log(2.0)) / 2;  // mean(-log 0.75, -log 0.5)
+  trainer::LossTerms t = trainer::compute_loss(o, y, o.main, c);
+  EXPECT_NEAR(t.main, dice_main, 1e-9);
+  EXPECT_NEAR(t.side, bce_side, 1e-9);
+  EXPECT_NEAR(value(t.total), 0.3 * dice_main + 0.7 * bce_side, 1e-9);
+  // "same" (the default) puts loss.name on the side output too: Dice of p = (0.75, 0.5) = 1 - 2.5 / 3.25.
+  c.side_name = "same";
+  EXPECT_NEAR(trainer::compute_loss(o, y, o.main, c).side, 1 - 2.5 / 3.25, 1e-9);
+}
+
+TEST(Losses, SideNameAndAllZeroWeightsRejectedNamingTheKeys) {
+  LossConfig c;
+  c.side_name = "tversky";
+  try {
+    trainer::validate_loss_config(c);
+    ADD_FAILURE() << "no error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("loss.side_name = \"tversky\": allowed same | dice"), std::string::npos) << e.what();
+  }
+  c = LossConfig();
+  c.main_weight = c.side_weight = c.aux_weight = c.recon_weight = 0;
+  try {
+    trainer::validate_loss_config(c);
+    ADD_FAILURE() << "no error";
+  } catch (const std::invalid_argument& e) {
+    const std::string m = e.what();
+    for (const char* key : {"loss.main_weight", "loss.side_weight", "loss.aux_weight", "loss.recon_weight"})
+      EXPECT_NE(m.find(key), std::string::npos) << m;
+  }
+  c.recon_weight = 0.1;  // one weight > 0 is enough
+  EXPECT_NO_THROW(trainer::validate_loss_config(c));
 }

@@ -229,6 +229,39 @@ TEST(SegmentationNet, DwsDecoderTaps) {
   EXPECT_EQ(net->component_parameters().at("dws"), dws);
 }
 
+// model.dws_taps selects the reading through the configuration (the study key), not only the constructor.
+TEST(SegmentationNet, DwsTapsKeySelectsTheReading) {
+  ModelConfig m = tiny();
+  m.dws = true;
+  torch::Tensor x = torch::randn({1, 1, kSize, kSize});
+  EXPECT_EQ(SegmentationNet(m, 1)->forward(x).sides.size(), 1u);  // default: bridge
+  m.dws_taps = "decoder";
+  SegmentationNet decoder(m, 1);
+  const NetOutput o = decoder->forward(x);
+  ASSERT_EQ(o.sides.size(), 3u);  // decoder stages at 1/8, 1/4, 1/2
+  for (const auto& s : o.sides) EXPECT_EQ(s.sizes().vec(), (std::vector<int64_t>{1, 1, kSize, kSize}));
+  m.dws_taps = "everywhere";
+  try {
+    SegmentationNet bad(m, 1);
+    ADD_FAILURE() << "no error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("model.dws_taps = \"everywhere\": allowed bridge | decoder"), std::string::npos) << e.what();
+  }
+}
+
+// CoA (001 eq. 4) by hand: F = [1, 0] (one channel, two positions), F_C = [2, 4].
+// EᵀE = [[1, 0], [0, 0]] -> S = [[e/(e+1), 1/(e+1)], [1/2, 1/2]];
+// F_A_i = Σ_j S_ij F_C,j + F_i = (2e/(e+1) + 4/(e+1) + 1, 3 + 0). Swapping F and F_C gives other values.
+TEST(SegmentationNet, CollaborativeAttentionIsEquation4ByHand) {
+  torch::Tensor f = torch::tensor({1.0, 0.0}, torch::kDouble).view({1, 1, 1, 2});
+  torch::Tensor fc = torch::tensor({2.0, 4.0}, torch::kDouble).view({1, 1, 1, 2});
+  const double e = std::exp(1.0);
+  torch::Tensor fa = trainer::nn::collaborative_attention(f, fc);
+  EXPECT_NEAR(fa[0][0][0][0].item<double>(), (2 * e + 4) / (e + 1) + 1, 1e-9);
+  EXPECT_NEAR(fa[0][0][0][1].item<double>(), 3.0, 1e-9);
+  EXPECT_FALSE(torch::allclose(trainer::nn::collaborative_attention(fc, f), fa));
+}
+
 // Each component adds exactly the parameters it owns, computed by formula (bias-free convs before BN).
 TEST(SegmentationNet, ComponentParametersByFormula) {
   const std::vector<int> w = {4, 8, 16, 32, 64};

@@ -44,9 +44,15 @@ void validate_loss_config(const LossConfig& c) {
   auto bad = [](const std::string& key, double v, const std::string& allowed) {
     throw std::invalid_argument("loss." + key + " = " + std::to_string(v) + ": allowed " + allowed);
   };
-  if (c.name != "dice" && c.name != "bce" && c.name != "hybrid" && c.name != "focal" && c.name != "dice_focal_bce" &&
-      c.name != "ce_dice") {
+  auto known = [](const std::string& n) {
+    return n == "dice" || n == "bce" || n == "hybrid" || n == "focal" || n == "dice_focal_bce" || n == "ce_dice";
+  };
+  if (!known(c.name)) {
     throw std::invalid_argument("loss.name = \"" + c.name + "\": allowed dice | bce | hybrid | focal | dice_focal_bce | ce_dice");
+  }
+  if (c.side_name != "same" && !known(c.side_name)) {
+    throw std::invalid_argument("loss.side_name = \"" + c.side_name +
+                                "\": allowed same | dice | bce | hybrid | focal | dice_focal_bce | ce_dice");
   }
   if (!(c.alpha >= 0 && c.alpha <= 1)) bad("alpha", c.alpha, "[0, 1]");
   if (!(c.focal_gamma >= 0)) bad("focal_gamma", c.focal_gamma, ">= 0");
@@ -56,6 +62,12 @@ void validate_loss_config(const LossConfig& c) {
   if (!(c.side_weight >= 0)) bad("side_weight", c.side_weight, ">= 0");
   if (!(c.aux_weight >= 0)) bad("aux_weight", c.aux_weight, ">= 0");
   if (!(c.recon_weight >= 0)) bad("recon_weight", c.recon_weight, ">= 0");
+  // Nothing would be back-propagated: every step would fail in backward().
+  if (c.main_weight == 0 && c.side_weight == 0 && c.aux_weight == 0 && c.recon_weight == 0) {
+    throw std::invalid_argument(
+        "loss.main_weight, loss.side_weight, loss.aux_weight and loss.recon_weight are all 0: nothing would be "
+        "trained; allowed: at least one of them > 0");
+  }
 }
 
 torch::Tensor dice_loss(const torch::Tensor& logits, const torch::Tensor& target, double smooth) {
@@ -125,9 +137,13 @@ LossTerms compute_loss(const NetOutput& out, const torch::Tensor& target, const 
   };
   t.main = add(config.main_weight, [&] { return segmentation_loss(out.main, target, config); });
   if (!out.sides.empty()) {
+    // loss.side_name: 001 Sec. III-B's Dice on the main output and BCE on the side output is name = dice,
+    // side_name = bce.
+    LossConfig side = config;
+    if (config.side_name != "same") side.name = config.side_name;
     t.side = add(config.side_weight, [&] {
-      torch::Tensor s = segmentation_loss(out.sides[0], target, config);
-      for (size_t i = 1; i < out.sides.size(); ++i) s = s + segmentation_loss(out.sides[i], target, config);
+      torch::Tensor s = segmentation_loss(out.sides[0], target, side);
+      for (size_t i = 1; i < out.sides.size(); ++i) s = s + segmentation_loss(out.sides[i], target, side);
       return s / static_cast<double>(out.sides.size());
     });
   }

@@ -1,10 +1,11 @@
 // Losses of the papers (internal to trainer/: includes LibTorch).
 //
 // Total loss (what compute_loss back-propagates):
-//   L_total = main_weight · L(main) + side_weight · mean_s L(side_s) + aux_weight · L(aux)
+//   L_total = main_weight · L(main) + side_weight · mean_s L_side(side_s) + aux_weight · L(aux)
 //             + recon_weight · BCE(recon, input scaled to [0, 1])
-// with L the segmentation loss named by loss.name (below). Terms whose head is absent or whose weight is
-// 0 are not part of the graph at all, so a weight of 0 leaves that head without gradient (the term is
+// with L the segmentation loss named by loss.name (below), and L_side the one named by loss.side_name ("same" =
+// loss.name; 001 Sec. III-B: Dice on the main output, BCE on the side output = name dice, side_name bce). Terms whose head is absent or whose weight is
+// 0 are not part of the graph at all (all four weights 0 is rejected by validate_loss_config), so a weight of 0 leaves that head without gradient (the term is
 // still evaluated without gradient for logging). 000 eq. 8, L = λ·La + Ls, is aux_weight = λ with
 // main_weight = 1; its implementation weights (λ_out = 10 on the main, λ_m = 1 on the auxiliary loss)
 // are main_weight = 10, aux_weight = 1. 004's 10 : 1 is main_weight = 1, recon_weight = 0.1 (or 10 and 1).

@@ -34,6 +34,10 @@ torch::Tensor apply_spatial_map(const torch::Tensor& s, const torch::Tensor& g) 
   return torch::bmm(g.reshape({n, c, -1}), s.transpose(1, 2)).view_as(g);
 }
 
+torch::Tensor collaborative_attention(const torch::Tensor& f, const torch::Tensor& fc) {
+  return apply_spatial_map(spatial_correlation_map(f), fc) + f;
+}
+
 SqueezeExcitationImpl::SqueezeExcitationImpl(int64_t channels, int64_t reduction) {
   const int64_t hidden = std::max<int64_t>(1, channels / reduction);
   fc1 = register_module("fc1", torch::nn::Linear(torch::nn::LinearOptions(channels, hidden).bias(false)));

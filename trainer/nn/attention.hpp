@@ -37,6 +37,9 @@ TORCH_MODULE(ChannelCorrelationAttention);
 // per image: 1024 x 1024 (4 MiB) at 512 x 512 input with depth 5.
 torch::Tensor spatial_correlation_map(const torch::Tensor& f);
 torch::Tensor apply_spatial_map(const torch::Tensor& s, const torch::Tensor& g);
+// CoA, 001 eq. 4: F_A = S ⊙ F_C + F with S = spatial_correlation_map(F) and F_C the CC output, i.e.
+// reshape(F_C · Sᵀ) + F (READINGS: S is computed from F, applied to F_C; the residual is F).
+torch::Tensor collaborative_attention(const torch::Tensor& f, const torch::Tensor& fc);
 
 // Squeeze-and-excitation (moskomule/senet.pytorch; READINGS): GAP -> Linear(C, C/r, no bias) -> ReLU ->
 // Linear(C/r, C, no bias) -> sigmoid -> channel re-weighting. C/r is at least 1.

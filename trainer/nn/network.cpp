@@ -97,10 +97,12 @@ void validate_model_config(const ModelConfig& m) {
   if (m.dspa_k < 1) bad("dspa_k", std::to_string(m.dspa_k), "allowed >= 1");
   if (m.msc != "none" && m.msc != "msc" && m.msc != "kcm" && m.msc != "cascade")
     bad("msc", "\"" + m.msc + "\"", "allowed none | msc | kcm | cascade");
+  if (m.dws_taps != "bridge" && m.dws_taps != "decoder") bad("dws_taps", "\"" + m.dws_taps + "\"", "allowed bridge | decoder");
 }
 
 SegmentationNetImpl::SegmentationNetImpl(const ModelConfig& config, int out_channels)
-    : SegmentationNetImpl(config, out_channels, nn::SideOutputTaps::kBridge) {}
+    : SegmentationNetImpl(config, out_channels,
+                          config.dws_taps == "decoder" ? nn::SideOutputTaps::kDecoder : nn::SideOutputTaps::kBridge) {}
 
 SegmentationNetImpl::SegmentationNetImpl(const ModelConfig& config, int out_channels, nn::SideOutputTaps taps)
     : config_(config), out_channels_(out_channels), taps_(taps) {
@@ -217,7 +219,7 @@ NetOutput SegmentationNetImpl::forward(const torch::Tensor& x) {
   torch::Tensor fa;
   if (m.cc || m.sc) {
     torch::Tensor fc = m.cc ? cc_(f) : f;
-    fa = m.sc ? nn::apply_spatial_map(nn::spatial_correlation_map(f), fc) + f : fc + f;
+    fa = m.sc ? nn::collaborative_attention(f, fc) : fc + f;  // eq. 4; CC alone F_C + F, SC alone S ⊙ F + F
   } else if (se_) {
     fa = se_(f);
   } else if (cbam_) {

@@ -36,9 +36,10 @@ const std::vector<std::string>& component_names();
 
 class SegmentationNetImpl : public torch::nn::Module {
  public:
+  // The DWS side outputs tap where model.dws_taps says (bridge | decoder).
   SegmentationNetImpl(const ModelConfig& config, int out_channels);
-  // The same with the DWS side-output reading chosen explicitly (network.cpp, "DWS"): kBridge is the
-  // default, kDecoder taps every decoder stage below full resolution.
+  // The same with the DWS side-output reading chosen explicitly, overriding model.dws_taps (network.cpp,
+  // "DWS"): kBridge taps the fused bridge, kDecoder every decoder stage below full resolution.
   SegmentationNetImpl(const ModelConfig& config, int out_channels, nn::SideOutputTaps taps);
   NetOutput forward(const torch::Tensor& x);
   // Parameters owned by each component (names as in trainer.hpp's ComponentParameters): "backbone" and
