@@ -1,6 +1,5 @@
 #include "cluster/job.hpp"
 
-#include <regex>
 #include <sstream>
 #include <stdexcept>
 
@@ -17,17 +16,13 @@ std::string shell_quote(const std::string& s) {
 
 }  // namespace
 
-bool valid_time_limit(const std::string& time) {
-  static const std::regex pattern(R"(^(\d+-)?\d{1,2}(:\d{2}){0,2}$|^\d+$)");
-  return std::regex_match(time, pattern);
-}
-
 std::string job_script(const ResourcesConfig& r, const JobOptions& o) {
   if (o.scheduler != "slurm" && o.scheduler != "mpirun") {
     throw std::invalid_argument("--scheduler: `" + o.scheduler + "` is not supported (allowed: slurm, mpirun)");
   }
   if (!valid_time_limit(r.time)) {
-    throw std::invalid_argument("resources.time: `" + r.time + "` is not a time limit (allowed: HH:MM:SS, D-HH:MM:SS)");
+    throw std::invalid_argument("resources.time: `" + r.time +
+                                "` is not a Slurm time limit (allowed: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS)");
   }
   if (r.ranks < 2) throw std::invalid_argument("resources.ranks: a job needs a coordinator and at least one worker (>= 2)");
   const std::string run = shell_quote(o.ablate_exe) + " run " + shell_quote(o.study_file) + " --db " +

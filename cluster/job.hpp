@@ -7,6 +7,7 @@
 #include <string>
 
 #include "ablations/config.hpp"
+#include "ablations/schema.hpp"
 
 namespace ablate::cluster {
 
@@ -26,7 +27,7 @@ struct JobOptions {
 // (e.g. resources.time not HH:MM:SS or D-HH:MM:SS).
 std::string job_script(const ResourcesConfig& resources, const JobOptions& options);
 
-// Validates a Slurm time limit: HH:MM:SS, MM:SS, D-HH:MM:SS or D-HH.
-bool valid_time_limit(const std::string& time);
+// The study schema's rule for a Slurm time limit (ablations/schema.hpp), one rule for load and submit.
+using ablate::valid_time_limit;
 
 }  // namespace ablate::cluster

@@ -484,6 +484,13 @@ std::int64_t Store::upsert_variant(std::int64_t study_id, const VariantRow& v, c
   return sqlite3_last_insert_rowid(impl_->db);
 }
 
+void Store::refresh_variant(std::int64_t study_id, const std::string& name, const std::string& hash,
+                            const std::string& canonical) {
+  Stmt up(*impl_, "UPDATE variants SET hash = ?, canonical = ? WHERE study_id = ? AND name = ?");
+  up.bind(1, hash).bind(2, canonical).bind(3, study_id).bind(4, name);
+  up.run();
+}
+
 void Store::replace_variant(std::int64_t study_id, const VariantRow& v, const std::string& components) {
   Transaction tx(*impl_);
   // Deleting the variant cascades to its tasks, attempts, epochs and metrics.

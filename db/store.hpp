@@ -129,6 +129,9 @@ class Store {
   std::int64_t upsert_variant(std::int64_t study_id, const VariantRow& v, const std::string& components);
   // A variant's configuration changed and the user said to go on: its results are dropped, new hash stored.
   void replace_variant(std::int64_t study_id, const VariantRow& v, const std::string& components);
+  // Sets a stored variant's hash and canonical configuration, keeping its tasks and results (the
+  // coordinator does this when only keys outside the hash changed).
+  void refresh_variant(std::int64_t study_id, const std::string& name, const std::string& hash, const std::string& canonical);
 
   // --- folds ---
   std::vector<FoldCases> folds(std::int64_t study_id) const;

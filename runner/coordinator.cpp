@@ -11,6 +11,7 @@
 #include <set>
 #include <sstream>
 
+#include "ablations/schema.hpp"
 #include "ablations/study.hpp"
 #include "db/store.hpp"
 #include "runner/messages.hpp"
@@ -140,13 +141,29 @@ void Coordinator::plan() {
     int changed = 0;
     for (const auto& v : study_.variants) {
       auto it = stored.find(v.name);
-      if (it == stored.end() || it->second.hash == v.hash) continue;
+      if (it == stored.end()) continue;
+      if (it->second.hash == v.hash) {
+        // Same results, other unhashed values (threads, a moved data.path): keep the stored text current.
+        if (it->second.canonical != v.canonical) store_->refresh_variant(study_id_, v.name, v.hash, v.canonical);
+        continue;
+      }
       if (has_results[v.name] == 0) {
         store_->replace_variant(study_id_, {v.name, v.label, v.hash, v.canonical, v.ordinal}, components_of(v.config.model));
         continue;
       }
-      ++changed;
       auto keys = changed_keys(it->second.canonical, v.canonical);
+      // Only keys outside the hash differ (a moved data.path, or a store written when such a key was still
+      // hashed): the results stay valid; the stored hash and configuration are brought up to date.
+      if (std::none_of(keys.begin(), keys.end(), [](const std::string& k) {
+            const KeyDef* d = find_key(k);
+            return d == nullptr || d->hashed;
+          })) {
+        store_->refresh_variant(study_id_, v.name, v.hash, v.canonical);
+        spdlog::info("variant '{}': only keys outside the hash changed; stored hash updated {} -> {}", v.name,
+                     it->second.hash, v.hash);
+        continue;
+      }
+      ++changed;
       std::string list;
       for (const auto& k : keys) list += (list.empty() ? "" : ", ") + k;
       refused << "\n  variant '" << v.name << "' (stored hash " << it->second.hash << ", now " << v.hash

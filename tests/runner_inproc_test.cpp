@@ -239,6 +239,23 @@ TEST_F(InprocRun, ChangedVariantIsRefusedUnlessNewStudy) {
   EXPECT_FALSE(fs::exists(dir_ / "s.work" / "flaky" / "repeat0-fold0.ckpt"));
 }
 
+// Keys outside the hash (threads, a moved data.path) never refuse a resume; a store whose hash was made
+// with another definition of the hash is brought up to date rather than refused.
+TEST_F(InprocRun, UnhashedChangesResumeAndRefreshTheStoredConfiguration) {
+  auto exec = make_sleep_executor([](const Task&) { return 0.001; }, [](const Variant&) { return 1.0; });
+  ASSERT_EQ(run_study(opt_, *exec), kRunOk);
+  std::ofstream(study_, std::ios::app) << "\"train.threads\" = 3\n";  // in the last variant, "flaky"
+  {
+    db::Store s(opt_.db_path);
+    s.exec("UPDATE variants SET hash = '0123456789abcdef' WHERE name = 'short'");
+  }
+  ASSERT_EQ(run_study(opt_, *exec), kRunOk);
+  db::Store s(opt_.db_path, true);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM variants WHERE name = 'flaky' AND canonical LIKE '%train.threads = 3%'"), 1);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM variants WHERE name = 'short' AND hash = '0123456789abcdef'"), 0);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks WHERE status = 'done' AND attempts = 1"), 9);  // nothing re-ran
+}
+
 TEST_F(InprocRun, SecondCoordinatorIsRefused) {
   std::atomic<bool> go{false};
   auto slow = make_sleep_executor(
