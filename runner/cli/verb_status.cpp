@@ -50,7 +50,8 @@ void print_study(db::Store& store, const std::string& name) {
   int workers = static_cast<int>(store.query_int("SELECT max(ranks - 1, 1) FROM runs WHERE study_id = " + std::to_string(*id) +
                                                  " ORDER BY id DESC LIMIT 1"));
   if (workers < 1) workers = 1;
-  bool locked = store.query_int("SELECT count(*) FROM coordinator_lock WHERE study_id = " + std::to_string(*id)) > 0;
+  // A live coordinator only: the lock row of a killed job (dead pid, or no heartbeat) does not count.
+  const bool locked = store.lock_held(*id);
   std::cout << "study " << name << ": " << tasks.size() << " task(s), " << done << " done"
             << (locked ? " (a coordinator holds the study)" : "") << "\n";
   std::printf("  %-28s %6s %8s %7s %12s %8s %10s\n", "variant", "done", "running", "failed", "interrupted", "pending", "mean time");
