@@ -373,8 +373,18 @@ TEST(Splits, FoldsCoverEveryCaseOnceWithoutPatientOverlapAndAreStable) {
     EXPECT_EQ(folds[f].val, again[f].val);
   }
   EXPECT_NE(trainer::make_splits(cases, s, 1)[0].test, folds[0].test);
-  // Pinned: the permutation algorithm is our own, so this holds on every platform.
-  EXPECT_EQ(folds[0].test.size(), 5u);
+  // Pinned: the permutation algorithm is our own, so this holds on every platform. Character i is the test
+  // fold of case_i for seed 42, repeat 0; then fold 0's validation cases. A change here re-deals the folds
+  // of every stored study (their fold rows would no longer match a re-run).
+  std::string fold_of(cases.size(), '?');
+  for (std::size_t f = 0; f < folds.size(); ++f)
+    for (const auto& c : folds[f].test) fold_of[std::stoi(c.substr(5))] = static_cast<char>('0' + f);
+  EXPECT_EQ(fold_of, "00304201302312241143412");
+  std::vector<std::string> val0 = folds[0].val;
+  std::sort(val0.begin(), val0.end());
+  std::string val_text;
+  for (const auto& c : val0) val_text += c + " ";
+  EXPECT_EQ(val_text, "case_2 case_20 case_7 case_8 ");
   // Fixed ratios.
   s.split = {0.7, 0.1, 0.2};
   const auto fixed = trainer::make_splits(cases, s, 0);

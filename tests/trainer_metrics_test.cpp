@@ -156,6 +156,37 @@ TEST(Metrics, DistanceTransformMatchesBruteForce) {
   }
 }
 
+// Per-slice metrics by hand: 3 slices of 4x4, slice spacing 5 mm, in-plane 1 mm.
+// Slice 0: prediction = 3x3 block (rows 0-2, cols 0-2), truth = its rows 0-1. In 2D the block's centre (1,1)
+// is interior (4 in-plane neighbours), so the surface distances are pred->truth (0 x5, 1 x3) and
+// truth->pred (0 x5, 1): ASSD 4/14 (a 3D surface, with the empty slices above/below as background, would
+// make every pixel surface and give 3/15). Slice 1: truth one pixel, prediction empty: 0 and the slice's
+// diagonal 4√2 mm (not the volume's). Slice 2: both empty, not scored.
+TEST(Metrics, PerSliceMetricsByHandSkipEmptySlices) {
+  const Grid g = grid(3, 4, 4, 5, 1, 1);
+  const auto pred = mask(g, {0, 1, 2, 4, 5, 6, 8, 9, 10});
+  const auto gt = mask(g, {0, 1, 2, 4, 5, 6, 16});
+  const SegmentationMetrics m = slice_metrics(pred, gt, g, 1);
+  const double diag = 4 * std::sqrt(2.0);
+  EXPECT_DOUBLE_EQ(m.dice, (12.0 / 15.0 + 0) / 2);  // slice 0: TP 6, FP 3, FN 0, TN 7
+  EXPECT_DOUBLE_EQ(m.iou, (6.0 / 9.0 + 0) / 2);
+  EXPECT_DOUBLE_EQ(m.sensitivity, (1.0 + 0) / 2);
+  EXPECT_DOUBLE_EQ(m.precision, (6.0 / 9.0 + 0) / 2);  // an empty prediction's precision is 0
+  EXPECT_DOUBLE_EQ(m.specificity, (7.0 / 10.0 + 1.0) / 2);
+  EXPECT_DOUBLE_EQ(m.vs, (1.0 - 3.0 / 15.0 + 0) / 2);
+  EXPECT_NEAR(m.assd, (4.0 / 14.0 + diag) / 2, 1e-12);
+  EXPECT_NEAR(m.hd95, (1.0 + diag) / 2, 1e-12);
+  // No slice holds class 2 in either mask: the both-empty answer.
+  const SegmentationMetrics none = slice_metrics(pred, gt, g, 2);
+  EXPECT_EQ(none.dice, 1.0);
+  EXPECT_EQ(none.specificity, 1.0);
+  EXPECT_EQ(none.assd, 0.0);
+  EXPECT_EQ(none.hd95, 0.0);
+  EXPECT_EQ(slice_metric_names().front(), "dice_2d");
+  EXPECT_EQ(slice_metric_names().back(), "hd95_2d");
+  EXPECT_THROW(slice_metrics(pred, mask(grid(1, 4, 4), {}), g, 1), std::invalid_argument);
+}
+
 TEST(Metrics, PerClassOnLabelMaps) {
   const Grid g = grid(1, 1, 6);
   // Prediction: class 1 at {0,1}, class 2 at {2}; truth: class 1 at {0}, class 2 at {2,3}.

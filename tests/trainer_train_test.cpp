@@ -8,10 +8,14 @@
 #include <cstdlib>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <filesystem>
 
+#include "ablations/schema.hpp"
+#include "ablations/study.hpp"
 #include "trainer/data/nifti.hpp"
+#include "trainer/metrics.hpp"
 #include "trainer/data/synth.hpp"
 #include "trainer/splits.hpp"
 #include "trainer/trainer.hpp"
@@ -169,7 +173,8 @@ TEST_F(TrainTest, TrainsToBetterThanChanceDiceAndReportsEveryMetric) {
     EXPECT_TRUE(std::isfinite(m.value)) << m.metric;
     if (m.metric == "dice") dice = m.value;
   }
-  EXPECT_EQ(names, (std::set<std::string>{"dice", "iou", "sensitivity", "precision", "specificity", "vs", "assd", "hd95", "dice_2d"}));
+  EXPECT_EQ(names, (std::set<std::string>{"dice", "iou", "sensitivity", "precision", "specificity", "vs", "assd", "hd95", "dice_2d", "iou_2d",
+                                          "sensitivity_2d", "precision_2d", "specificity_2d", "vs_2d", "assd_2d", "hd95_2d"}));
   EXPECT_EQ(r.case_metrics.size(), t.test_cases.size() * names.size());
   // Chance level: predicting everything as organ gives Dice = 2p / (1 + p) with p ~ 1-3 % of the voxels.
   EXPECT_GT(dice, 0.5) << "test Dice " << dice;
@@ -191,6 +196,98 @@ TEST_F(TrainTest, AccumulationPlateauAndDistanceSelectionRun) {
     const double ratio = r.epochs[e].lr / r.epochs[e - 1].lr;
     EXPECT_TRUE(ratio == 1.0 || ratio == 0.5) << "epoch " << e + 1 << " lr " << r.epochs[e].lr;
   }
+}
+
+// The plateau rule (002) and early stopping, checked against the recorded validation losses: with
+// patience 1 the rate halves after every epoch whose validation loss is not below the best so far; with
+// early_stop_patience 1 the run ends right after the first such epoch. The lr is large enough for the
+// validation loss to rise in this seeded run, so both rules fire (asserted).
+TEST_F(TrainTest, PlateauHalvesTheRateAndEarlyStoppingTriggers) {
+  VariantConfig c = config();
+  c.train.epochs = 8;
+  c.train.steps_per_epoch = 2;
+  c.train.lr = 3e-2;
+  c.train.scheduler = "plateau";
+  c.train.plateau_patience = 1;
+  c.train.plateau_factor = 0.5;
+  c.train.select_metric = "loss";
+  const TaskResult r = trainer::run_task(task(""), c, context());
+  ASSERT_EQ(r.epochs.size(), 8u);
+  double best = std::numeric_limits<double>::infinity();
+  int halvings = 0;
+  for (std::size_t e = 0; e + 1 < r.epochs.size(); ++e) {
+    const bool improved = r.epochs[e].val_loss < best;
+    if (improved) best = r.epochs[e].val_loss;
+    EXPECT_DOUBLE_EQ(r.epochs[e + 1].lr, improved ? r.epochs[e].lr : r.epochs[e].lr * 0.5) << "epoch " << e + 2;
+    halvings += r.epochs[e + 1].lr == r.epochs[e].lr * 0.5;
+  }
+  EXPECT_GT(halvings, 0) << "the plateau scheduler never lowered the rate";
+
+  // The same run with early stopping: it ends after the first epoch without improvement.
+  c.train.early_stop_patience = 1;
+  const TaskResult stopped = trainer::run_task(task(""), c, context());
+  best = std::numeric_limits<double>::infinity();
+  std::size_t first_bad = r.epochs.size();
+  for (std::size_t e = 0; e < r.epochs.size() && first_bad == r.epochs.size(); ++e) {
+    if (r.epochs[e].val_loss < best) {
+      best = r.epochs[e].val_loss;
+    } else {
+      first_bad = e;
+    }
+  }
+  ASSERT_LT(first_bad, r.epochs.size());
+  EXPECT_EQ(stopped.epochs.size(), first_bad + 1) << "early stopping should end the run after epoch " << first_bad + 1;
+  EXPECT_LT(stopped.epochs.size(), 8u);
+  EXPECT_LT(stopped.best_epoch, static_cast<int>(stopped.epochs.size()));
+}
+
+// A study file that sets the keys the schema and the trainer used to disagree on: select_metric = hd95
+// (any metric name), plateau_factor = 1 (no reduction). The schema's choices are exactly the trainer's.
+TEST_F(TrainTest, StudyFileKeysTheTrainerAccepts) {
+  const Study s = load_study_text(R"([train]
+select_metric = "hd95"
+scheduler = "plateau"
+plateau_factor = 1.0
+plateau_patience = 1
+)", "/tmp/select.toml");
+  EXPECT_EQ(s.base.train.select_metric, "hd95");
+  VariantConfig c = config();
+  c.train.select_metric = s.base.train.select_metric;
+  c.train.scheduler = s.base.train.scheduler;
+  c.train.plateau_factor = s.base.train.plateau_factor;
+  c.train.plateau_patience = s.base.train.plateau_patience;
+  c.train.epochs = 3;
+  const TaskResult r = trainer::run_task(task(""), c, context());
+  ASSERT_EQ(r.epochs.size(), 3u);
+  for (const auto& e : r.epochs) EXPECT_DOUBLE_EQ(e.lr, c.train.lr);  // factor 1 never lowers the rate
+  std::set<std::string> allowed = {"loss"};
+  allowed.insert(trainer::metric_names().begin(), trainer::metric_names().end());
+  const KeyDef* key = find_key("train.select_metric");
+  ASSERT_NE(key, nullptr);
+  EXPECT_EQ(std::set<std::string>(key->choices.begin(), key->choices.end()), allowed);
+  EXPECT_EQ(find_key("data.label_groups")->max, 255);  // preprocess accepts source labels 1..255
+}
+
+// Off a terminal the trainer logs progress within an epoch (RunContext::progress_log_seconds; 0 = every
+// step but the last, which the epoch line covers). spdlog's default logger writes to stdout.
+TEST_F(TrainTest, ProgressLinesWithinEpochsOffATerminal) {
+  if (::isatty(STDERR_FILENO) == 1) GTEST_SKIP() << "on a terminal the trainer draws a progress bar instead";
+  VariantConfig c = config();
+  c.train.epochs = 1;
+  c.train.steps_per_epoch = 3;
+  trainer::RunContext ctx = context();
+  ctx.progress_log_seconds = 0;
+  testing::internal::CaptureStdout();
+  trainer::run_task(task(""), c, ctx);
+  const std::string every = testing::internal::GetCapturedStdout();
+  EXPECT_NE(every.find("variant tiny fold 0"), std::string::npos) << every;
+  EXPECT_NE(every.find("epoch 1/1 step 1/3 loss "), std::string::npos) << every;
+  EXPECT_NE(every.find("epoch 1/1 step 2/3 loss "), std::string::npos) << every;
+  EXPECT_EQ(every.find("step 3/3"), std::string::npos) << every;
+  ctx.progress_log_seconds = 1e9;
+  testing::internal::CaptureStdout();
+  trainer::run_task(task(""), c, ctx);
+  EXPECT_EQ(testing::internal::GetCapturedStdout().find(" step "), std::string::npos);
 }
 
 TEST_F(TrainTest, ErrorsNameTheProblem) {

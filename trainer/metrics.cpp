@@ -27,6 +27,15 @@ double metric_value(const SegmentationMetrics& m, const std::string& name) {
 
 bool metric_higher_is_better(const std::string& name) { return name != "assd" && name != "hd95"; }
 
+const std::vector<std::string>& slice_metric_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> n;
+    for (const auto& m : metric_names()) n.push_back(m + "_2d");
+    return n;
+  }();
+  return names;
+}
+
 OverlapCounts overlap_counts(const std::vector<std::uint8_t>& pred, const std::vector<std::uint8_t>& gt) {
   if (pred.size() != gt.size()) throw std::invalid_argument("overlap_counts: prediction and ground truth differ in size");
   OverlapCounts c;
@@ -60,7 +69,8 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-std::vector<std::uint8_t> surface(const std::vector<std::uint8_t>& mask, const Grid& g) {
+// planar: only the 4 in-plane neighbours (axes 1, 2) decide, for the per-slice (2D) metrics.
+std::vector<std::uint8_t> surface(const std::vector<std::uint8_t>& mask, const Grid& g, bool planar) {
   const int d0 = g.dim[0], d1 = g.dim[1], d2 = g.dim[2];
   std::vector<std::uint8_t> s(mask.size(), 0);
   auto fg = [&](int a, int b, int c) {
@@ -71,7 +81,8 @@ std::vector<std::uint8_t> surface(const std::vector<std::uint8_t>& mask, const G
     for (int b = 0; b < d1; ++b)
       for (int c = 0; c < d2; ++c) {
         if (!fg(a, b, c)) continue;
-        if (!fg(a - 1, b, c) || !fg(a + 1, b, c) || !fg(a, b - 1, c) || !fg(a, b + 1, c) || !fg(a, b, c - 1) || !fg(a, b, c + 1))
+        if ((!planar && (!fg(a - 1, b, c) || !fg(a + 1, b, c))) || !fg(a, b - 1, c) || !fg(a, b + 1, c) || !fg(a, b, c - 1) ||
+            !fg(a, b, c + 1))
           s[(static_cast<std::size_t>(a) * d1 + b) * d2 + c] = 1;
       }
   return s;
@@ -153,9 +164,9 @@ std::vector<double> squared_distance_map(const std::vector<std::uint8_t>& seeds,
   return dist;
 }
 
-double diagonal_mm(const Grid& g) {
+double diagonal_mm(const Grid& g, bool planar) {
   double s = 0;
-  for (int a = 0; a < 3; ++a) s += std::pow(g.dim[a] * g.spacing[a], 2);
+  for (int a = planar ? 1 : 0; a < 3; ++a) s += std::pow(g.dim[a] * g.spacing[a], 2);
   return std::sqrt(s);
 }
 
@@ -169,14 +180,9 @@ double percentile(std::vector<double> values, double q) {
   return values[lo] + (values[hi] - values[lo]) * (pos - lo);
 }
 
-}  // namespace
-
-std::vector<double> surface_distances(const std::vector<std::uint8_t>& from, const std::vector<std::uint8_t>& to,
-                                      const Grid& grid) {
-  if (from.size() != grid.voxels() || to.size() != grid.voxels()) {
-    throw std::invalid_argument("surface_distances: mask size does not match the grid");
-  }
-  const std::vector<std::uint8_t> sf = surface(from, grid), st = surface(to, grid);
+std::vector<double> directed_distances(const std::vector<std::uint8_t>& from, const std::vector<std::uint8_t>& to,
+                                       const Grid& grid, bool planar) {
+  const std::vector<std::uint8_t> sf = surface(from, grid, planar), st = surface(to, grid, planar);
   const std::vector<double> dt = squared_distance_map(st, grid);
   std::vector<double> d;
   for (std::size_t i = 0; i < sf.size(); ++i)
@@ -184,21 +190,18 @@ std::vector<double> surface_distances(const std::vector<std::uint8_t>& from, con
   return d;
 }
 
-SegmentationMetrics binary_metrics(const std::vector<std::uint8_t>& pred, const std::vector<std::uint8_t>& gt,
-                                   const Grid& grid) {
-  if (pred.size() != grid.voxels() || gt.size() != grid.voxels()) {
-    throw std::invalid_argument("binary_metrics: mask size does not match the grid");
-  }
+SegmentationMetrics metrics_of(const std::vector<std::uint8_t>& pred, const std::vector<std::uint8_t>& gt, const Grid& grid,
+                               bool planar) {
   const OverlapCounts c = overlap_counts(pred, gt);
   SegmentationMetrics m = overlap_metrics(c);
   const bool pred_empty = c.tp + c.fp == 0, gt_empty = c.tp + c.fn == 0;
   if (pred_empty && gt_empty) {
     m.assd = m.hd95 = 0.0;
   } else if (pred_empty || gt_empty) {
-    m.assd = m.hd95 = diagonal_mm(grid);
+    m.assd = m.hd95 = diagonal_mm(grid, planar);
   } else {
-    std::vector<double> ab = surface_distances(pred, gt, grid);
-    const std::vector<double> ba = surface_distances(gt, pred, grid);
+    std::vector<double> ab = directed_distances(pred, gt, grid, planar);
+    const std::vector<double> ba = directed_distances(gt, pred, grid, planar);
     double sum = 0;
     for (double x : ab) sum += x;
     for (double x : ba) sum += x;
@@ -207,6 +210,54 @@ SegmentationMetrics binary_metrics(const std::vector<std::uint8_t>& pred, const 
     m.hd95 = percentile(std::move(ab), 95.0);
   }
   return m;
+}
+
+}  // namespace
+
+std::vector<double> surface_distances(const std::vector<std::uint8_t>& from, const std::vector<std::uint8_t>& to,
+                                      const Grid& grid) {
+  if (from.size() != grid.voxels() || to.size() != grid.voxels()) {
+    throw std::invalid_argument("surface_distances: mask size does not match the grid");
+  }
+  return directed_distances(from, to, grid, false);
+}
+
+SegmentationMetrics binary_metrics(const std::vector<std::uint8_t>& pred, const std::vector<std::uint8_t>& gt,
+                                   const Grid& grid) {
+  if (pred.size() != grid.voxels() || gt.size() != grid.voxels()) {
+    throw std::invalid_argument("binary_metrics: mask size does not match the grid");
+  }
+  return metrics_of(pred, gt, grid, false);
+}
+
+SegmentationMetrics slice_metrics(const std::vector<std::uint8_t>& pred, const std::vector<std::uint8_t>& gt, const Grid& grid,
+                                  int cls) {
+  if (pred.size() != grid.voxels() || gt.size() != grid.voxels()) {
+    throw std::invalid_argument("slice_metrics: mask size does not match the grid");
+  }
+  Grid plane = grid;
+  plane.dim[0] = 1;
+  const std::size_t n = plane.voxels();
+  std::vector<std::uint8_t> p(n), g(n);
+  SegmentationMetrics sum;
+  int slices = 0;
+  for (int s = 0; s < grid.dim[0]; ++s) {
+    bool any = false;
+    for (std::size_t i = 0; i < n; ++i) {
+      p[i] = pred[s * n + i] == cls;
+      g[i] = gt[s * n + i] == cls;
+      any = any || p[i] || g[i];
+    }
+    if (!any) continue;  // a slice without the class in either mask is not scored (metrics.hpp)
+    const SegmentationMetrics m = metrics_of(p, g, plane, true);
+    sum.dice += m.dice, sum.iou += m.iou, sum.sensitivity += m.sensitivity, sum.precision += m.precision;
+    sum.specificity += m.specificity, sum.vs += m.vs, sum.assd += m.assd, sum.hd95 += m.hd95;
+    ++slices;
+  }
+  if (slices == 0) return overlap_metrics(OverlapCounts{});  // both empty everywhere: the perfect answer
+  for (double* v : {&sum.dice, &sum.iou, &sum.sensitivity, &sum.precision, &sum.specificity, &sum.vs, &sum.assd, &sum.hd95})
+    *v /= slices;
+  return sum;
 }
 
 std::vector<SegmentationMetrics> class_metrics(const std::vector<std::uint8_t>& pred, const std::vector<std::uint8_t>& gt,

@@ -62,6 +62,17 @@ std::vector<double> surface_distances(const std::vector<std::uint8_t>& from, con
 SegmentationMetrics binary_metrics(const std::vector<std::uint8_t>& pred, const std::vector<std::uint8_t>& gt,
                                    const Grid& grid);
 
+// Per-slice (2D) metrics of class `cls` of label maps, slices along axis 0 of `grid`, averaged over the
+// slices where the prediction or the ground truth holds the class (001 evaluates "on CT slice"). Each slice
+// is scored as a 2D image: surfaces from the 4 in-plane neighbours, distances in-plane in mm, the empty-mask
+// rules above with the slice's diagonal. Slices where both masks lack the class are skipped (they would add
+// a perfect 1 / 0 mm and flatter the mean); a case where no slice holds the class in either mask gets the
+// both-empty values (1, specificity 1, 0 mm). Stored as "<metric>_2d" (slice_metric_names()).
+SegmentationMetrics slice_metrics(const std::vector<std::uint8_t>& pred, const std::vector<std::uint8_t>& gt, const Grid& grid,
+                                  int cls);
+// "dice_2d", "iou_2d", ... in the order of metric_names().
+const std::vector<std::string>& slice_metric_names();
+
 // Per class 1..classes of label maps (values 0..classes): result[c - 1] is class c against the rest.
 std::vector<SegmentationMetrics> class_metrics(const std::vector<std::uint8_t>& pred, const std::vector<std::uint8_t>& gt,
                                                const Grid& grid, int classes);

@@ -56,7 +56,7 @@ void validate_train_config(const TrainConfig& t) {
   if (t.steps_per_epoch < 0) bad("steps_per_epoch", std::to_string(t.steps_per_epoch), ">= 0 (0 = one pass)");
   if (t.early_stop_patience < 0) bad("early_stop_patience", std::to_string(t.early_stop_patience), ">= 0 (0 = off)");
   if (t.plateau_patience < 1) bad("plateau_patience", std::to_string(t.plateau_patience), ">= 1");
-  if (!(t.plateau_factor > 0 && t.plateau_factor < 1)) bad("plateau_factor", std::to_string(t.plateau_factor), "(0, 1)");
+  if (!(t.plateau_factor > 0 && t.plateau_factor <= 1)) bad("plateau_factor", std::to_string(t.plateau_factor), "(0, 1] (1 = no reduction)");
   if (t.select_metric != "loss") {
     const auto& names = metric_names();
     if (std::find(names.begin(), names.end(), t.select_metric) == names.end()) {
@@ -294,31 +294,10 @@ Grid grid_of(const data::PreparedCase& c) {
   return g;
 }
 
-// Mean 2D Dice of class cls over the slices where the ground truth or the prediction holds it (001
-// evaluates "on CT slice"); 1 when no slice does.
-double slice_dice(const std::vector<std::uint8_t>& pred, const std::vector<std::uint8_t>& gt, const data::PreparedCase& c, int cls) {
-  const std::size_t plane = c.pixels_per_slice();
-  double sum = 0;
-  int n = 0;
-  for (int s = 0; s < c.slices; ++s) {
-    std::int64_t tp = 0, np = 0, ng = 0;
-    for (std::size_t i = s * plane; i < (s + 1) * plane; ++i) {
-      const bool p = pred[i] == cls, g = gt[i] == cls;
-      tp += p && g;
-      np += p;
-      ng += g;
-    }
-    if (np + ng == 0) continue;
-    sum += 2.0 * tp / static_cast<double>(np + ng);
-    ++n;
-  }
-  return n ? sum / n : 1.0;
-}
-
 struct CaseScores {
   std::string id;
   std::vector<SegmentationMetrics> per_class;  // classes 1..C
-  std::vector<double> dice_2d;                 // per class
+  std::vector<SegmentationMetrics> per_class_2d;  // per-slice means (metrics.hpp slice_metrics); test evaluation only
   double ms = 0;                               // inference time
 };
 
@@ -348,7 +327,9 @@ std::vector<CaseScores> score_cases(SegmentationNet& net, const std::vector<cons
         cs.per_class.push_back(overlap_metrics(overlap_counts(p, g)));
       }
     }
-    for (int cls = 1; cls <= classes; ++cls) cs.dice_2d.push_back(slice_dice(pred, c->label, *c, cls));
+    if (distances) {
+      for (int cls = 1; cls <= classes; ++cls) cs.per_class_2d.push_back(slice_metrics(pred, c->label, grid_of(*c), cls));
+    }
     out.push_back(std::move(cs));
   }
   if (mean_loss) *mean_loss = loss_count ? loss_sum / loss_count : 0.0;
@@ -366,13 +347,23 @@ double mean_metric(const std::vector<CaseScores>& scores, const std::string& met
   return n ? sum / n : 0.0;
 }
 
-// A progress bar on a terminal, nothing otherwise (the per-epoch log line is always written).
+// A progress bar on a terminal; otherwise a log line at most every `log_seconds` within an epoch (the
+// per-epoch log line is always written), so a log file shows where a long epoch is.
 class ProgressBar {
  public:
-  ProgressBar() : enabled_(::isatty(STDERR_FILENO) == 1 && spdlog::default_logger()->should_log(spdlog::level::info)) {}
+  ProgressBar(std::string where, double log_seconds)
+      : enabled_(::isatty(STDERR_FILENO) == 1 && spdlog::default_logger()->should_log(spdlog::level::info)),
+        where_(std::move(where)),
+        log_seconds_(log_seconds) {}
   void update(int epoch, int epochs, int step, int steps, double loss) {
-    if (!enabled_) return;
     const auto now = Clock::now();
+    if (!enabled_) {
+      if (step + 1 < steps && std::chrono::duration<double>(now - last_).count() >= log_seconds_) {
+        last_ = now;
+        spdlog::info("{}: epoch {}/{} step {}/{} loss {:.4f}", where_, epoch, epochs, step + 1, steps, loss);
+      }
+      return;
+    }
     if (step + 1 < steps && std::chrono::duration<double>(now - last_).count() < 0.2) return;
     last_ = now;
     const int width = 30, filled = steps ? width * (step + 1) / steps : width;
@@ -391,6 +382,8 @@ class ProgressBar {
 
  private:
   bool enabled_;
+  std::string where_;
+  double log_seconds_;
   bool dirty_ = false;
   Clock::time_point last_ = Clock::now();
 };
@@ -497,7 +490,7 @@ TaskResult run_task_impl(const Task& task, const VariantConfig& config, const Ru
   const bool select_distances = tc.select_metric == "assd" || tc.select_metric == "hd95";
 
   TaskResult result;
-  ProgressBar bar;
+  ProgressBar bar(where, ctx.progress_log_seconds);
   for (int epoch = st.epochs_done + 1; epoch <= tc.epochs && !st.finished; ++epoch) {
     const auto epoch_start = Clock::now();
     const double lr = tc.scheduler == "cosine" ? cosine_lr(tc, epoch) : st.lr;
@@ -623,13 +616,17 @@ TaskResult run_task_impl(const Task& task, const VariantConfig& config, const Ru
         result.case_metrics.push_back(CaseMetricValue{cs.id, cls, name, v});
         sums[{name, cls}] += v;
       }
-      result.case_metrics.push_back(CaseMetricValue{cs.id, cls, "dice_2d", cs.dice_2d[cls - 1]});
-      sums[{"dice_2d", cls}] += cs.dice_2d[cls - 1];
+      // The same metrics per slice, "<metric>_2d" (metrics.hpp slice_metrics).
+      for (std::size_t k = 0; k < metric_names().size(); ++k) {
+        const double v = metric_value(cs.per_class_2d[cls - 1], metric_names()[k]);
+        result.case_metrics.push_back(CaseMetricValue{cs.id, cls, slice_metric_names()[k], v});
+        sums[{slice_metric_names()[k], cls}] += v;
+      }
     }
   }
   if (!scores.empty()) {
     std::vector<std::string> names = metric_names();
-    names.push_back("dice_2d");
+    names.insert(names.end(), slice_metric_names().begin(), slice_metric_names().end());
     for (int cls = 1; cls <= classes; ++cls)
       for (const auto& name : names) result.fold_metrics.push_back(MetricValue{name, cls, sums[{name, cls}] / scores.size()});
     result.inference_ms_per_case = ms / scores.size();

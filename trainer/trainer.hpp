@@ -25,6 +25,9 @@ struct RunContext {
   int threads = 1;                                    // intra-op threads
   std::function<void(const EpochRecord&)> on_epoch;   // progress after every epoch
   const std::atomic<bool>* stop = nullptr;            // when set: finish the step, checkpoint, throw TaskInterrupted
+  // Off a terminal (no progress bar), a log line "epoch E/N step S/T loss L" at most this often within an
+  // epoch, so that long epochs show progress in log files; 0 = after every step.
+  double progress_log_seconds = 30;
 };
 
 // Train the task's variant on its training cases, select the best epoch on the validation cases, and
