@@ -274,4 +274,14 @@ TEST(Losses, SideNameAndAllZeroWeightsRejectedNamingTheKeys) {
   }
   c.recon_weight = 0.1;  // one weight > 0 is enough
   EXPECT_NO_THROW(trainer::validate_loss_config(c));
+  // ... in general; but a network without a restoration decoder then has nothing to train.
+  NetOutput o;
+  o.main = binary_logits();
+  o.sides = {binary_logits()};
+  try {
+    trainer::compute_loss(o, binary_target(), o.main, c);
+    ADD_FAILURE() << "no error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("(loss.main_weight, loss.side_weight)"), std::string::npos) << e.what();
+  }
 }

@@ -154,7 +154,16 @@ LossTerms compute_loss(const NetOutput& out, const torch::Tensor& target, const 
       return torch::binary_cross_entropy(out.recon.clamp(1e-6, 1 - 1e-6), goal);
     });
   }
-  t.total = total.defined() ? total : torch::zeros({}, out.main.options());
+  if (!total.defined()) {
+    // Every head this network has carries weight 0 (validate_loss_config only sees the weights).
+    std::string keys = "loss.main_weight";
+    if (!out.sides.empty()) keys += ", loss.side_weight";
+    if (out.aux.defined()) keys += ", loss.aux_weight";
+    if (out.recon.defined()) keys += ", loss.recon_weight";
+    throw std::invalid_argument("loss: every output of this network has weight 0 (" + keys +
+                                "): nothing would be trained; allowed: at least one of them > 0");
+  }
+  t.total = total;
   return t;
 }
 
