@@ -142,6 +142,8 @@ struct ReportConfig {
   std::vector<std::string> components = {"cc", "sc", "mus", "ec", "dws"};  // check-mark columns
   std::vector<std::string> rows;     // variant order; empty = study order
   std::string sweep_key;             // a swept key for the sensitivity table/curve (e.g. loss.alpha)
+  std::string dataset;               // title of the study's column group; empty = the study name
+  std::vector<std::string> class_names;  // names of classes 1, 2, ...; missing = "class k"
 };
 
 // Everything that defines one variant of a study.

@@ -270,7 +270,7 @@ std::vector<KeyDef> build_schema() {
       KEY(resources.account, "Slurm account; empty = none.", "-"),
       KEY(resources.memory, "Memory per node, e.g. 32G; empty = the cluster default.", "-"),
       // [report]
-      KEY(report.metrics, "Metrics of the table's column groups.", "001 Table II").one_of({"dice", "iou", "sensitivity", "precision", "specificity", "vs", "assd", "hd95"}).items(1),
+      KEY(report.metrics, "Metrics of the table's column groups: any stored metric, the 3D ones or their per-slice means <metric>_2d (docs/DATA.md).", "001 Table II").one_of({"dice", "iou", "sensitivity", "precision", "specificity", "vs", "assd", "hd95", "dice_2d", "iou_2d", "sensitivity_2d", "precision_2d", "specificity_2d", "vs_2d", "assd_2d", "hd95_2d"}).items(1),
       KEY(report.decimals, "Decimals in table cells.", "-").in(0, 10),
       KEY(report.percent, "Show overlap metrics in percent.", "001 Table II"),
       KEY(report.baseline, "Variant the significance tests compare against; empty = the first.", "-"),
@@ -278,6 +278,8 @@ std::vector<KeyDef> build_schema() {
       KEY(report.components, "Check-mark columns (model keys that are booleans).", "001 Table II"),
       KEY(report.rows, "Variant order of the table; empty = study order.", "-"),
       KEY(report.sweep_key, "Swept key for the sensitivity table and curve, e.g. loss.alpha.", "001 Fig. 5"),
+      KEY(report.dataset, "Title of this study's column group (e.g. TCIA, MSD, KiTS, Cardiac side by side as in 001 Table II); empty = the study name.", "001 Table II"),
+      KEY(report.class_names, "Names of the foreground classes 1, 2, ... in column groups, box plots and per-class tables (e.g. [\"pancreas\"]); a class without a name shows as `class k`.", "-"),
   };
   std::vector<KeyDef> out;
   for (auto& key : k) out.push_back(std::move(key.def));

@@ -31,7 +31,7 @@ std::string latex_escape(const std::string& text) {
       {"α", "$\\alpha$"}, {"β", "$\\beta$"},   {"γ", "$\\gamma$"}, {"δ", "$\\delta$"}, {"ε", "$\\epsilon$"},
       {"λ", "$\\lambda$"}, {"μ", "$\\mu$"},    {"σ", "$\\sigma$"}, {"τ", "$\\tau$"},   {"θ", "$\\theta$"},
       {"ω", "$\\omega$"}, {"±", "$\\pm$"},     {"×", "$\\times$"}, {"≤", "$\\leq$"},   {"≥", "$\\geq$"},
-      {"✓", "\\checkmark{}"}, {"→", "$\\rightarrow$"}, {"°", "$^{\\circ}$"}};
+      {"✓", "\\checkmark{}"}, {"→", "$\\rightarrow$"}, {"°", "$^{\\circ}$"}, {"†", "$\\dagger$"}};
   std::string out;
   for (std::size_t i = 0; i < text.size();) {
     const unsigned char c = static_cast<unsigned char>(text[i]);
@@ -61,11 +61,17 @@ std::string latex_escape(const std::string& text) {
   return out;
 }
 
+std::string one_line(const std::string& text) {
+  std::string out = text;
+  for (char& c : out)
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+  return out;
+}
+
 std::string markdown_cell(const std::string& text) {
   std::string out;
-  for (char c : text) {
+  for (char c : one_line(text)) {
     if (c == '|') out += "\\|";
-    else if (c == '\n' || c == '\r') out += ' ';
     else out += c;
   }
   return out;
@@ -143,33 +149,49 @@ const std::vector<std::string>& known_metrics() {
 bool ends_with(const std::string& s, const std::string& tail) {
   return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
 }
+const std::string kSliceSuffix = "_2d";  // trainer/metrics.hpp slice_metric_names()
 }  // namespace
+
+std::string metric_base(const std::string& metric) {
+  return metric_is_per_slice(metric) ? metric.substr(0, metric.size() - kSliceSuffix.size()) : metric;
+}
+
+bool metric_is_per_slice(const std::string& metric) {
+  return metric.size() > kSliceSuffix.size() && ends_with(metric, kSliceSuffix);
+}
 
 std::string metric_display(const std::string& metric) {
   static const std::map<std::string, std::string> names = {
       {"dice", "DSC"},         {"iou", "IoU"}, {"sensitivity", "Sens"},   {"precision", "PPV"},
-      {"specificity", "Spec"}, {"vs", "VS"},   {"assd", "ASSD (mm)"}, {"hd95", "HD95 (mm)"}};
-  auto it = names.find(metric);
-  return it != names.end() ? it->second : metric;
+      {"specificity", "Spec"}, {"vs", "VS"},   {"assd", "ASSD"}, {"hd95", "HD95"}};
+  const std::string base = metric_base(metric);
+  auto it = names.find(base);
+  if (it == names.end()) return metric;
+  const bool mm = base == "assd" || base == "hd95";
+  return it->second + (metric_is_per_slice(metric) ? " 2D" : "") + (mm ? " (mm)" : "");
 }
 
 bool metric_higher_is_better(const std::string& metric) {
   static const std::vector<std::string> lower = {"assd", "hd95", "hd", "msd", "asd", "loss"};
+  const std::string base = metric_base(metric);
   for (const auto& l : lower)
-    if (metric == l) return false;
+    if (base == l) return false;
   return !(ends_with(metric, "_loss") || ends_with(metric, "_ms") || ends_with(metric, "_seconds"));
 }
 
 bool metric_is_ratio(const std::string& metric) {
-  return metric == "dice" || metric == "iou" || metric == "sensitivity" || metric == "precision" ||
-         metric == "specificity" || metric == "vs";
+  const std::string base = metric_base(metric);
+  return base == "dice" || base == "iou" || base == "sensitivity" || base == "precision" || base == "specificity" ||
+         base == "vs";
 }
 
 int metric_order(const std::string& metric) {
   const auto& m = known_metrics();
-  for (std::size_t i = 0; i < m.size(); ++i)
-    if (m[i] == metric) return static_cast<int>(i);
-  return static_cast<int>(m.size());
+  const int n = static_cast<int>(m.size());
+  const std::string base = metric_base(metric);
+  for (int i = 0; i < n; ++i)
+    if (m[static_cast<std::size_t>(i)] == base) return i + (metric_is_per_slice(metric) ? n : 0);
+  return 2 * n;
 }
 
 std::string component_display(const std::string& component) {

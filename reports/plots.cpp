@@ -91,6 +91,7 @@ struct LinePoint {
 struct LineSeries {
   std::string name;
   std::vector<LinePoint> points;
+  std::size_t colour = 0;  // palette index
 };
 // One line panel with error bars (err = NaN: none).
 void draw_line_panel(std::ostringstream& o, double x0, double y0, double w, double h, const std::string& title,
@@ -114,28 +115,29 @@ void draw_line_panel(std::ostringstream& o, double x0, double y0, double w, doub
     svg_text(o, x0 + w / 2, y0 + h / 2, "n/a: no data", "middle", " fill=\"#888\"");
     return;
   }
-  for (std::size_t i = 0; i < series.size(); ++i) {
+  for (const auto& s : series) {
+    const char* col = colour(s.colour);
     std::string pts;
-    for (const auto& p : series[i].points) {
+    for (const auto& p : s.points) {
       if (!std::isfinite(p.y)) continue;
       pts += (pts.empty() ? "" : " ") + c1(map_x(p.x)) + "," + c1(f.map_y(p.y));
       if (std::isfinite(p.err) && p.err > 0)
         o << "<line x1=\"" << c1(map_x(p.x)) << "\" y1=\"" << c1(f.map_y(p.y - p.err)) << "\" x2=\"" << c1(map_x(p.x))
-          << "\" y2=\"" << c1(f.map_y(p.y + p.err)) << "\" stroke=\"" << colour(i) << "\" stroke-width=\"1\"/>\n";
-      o << "<circle cx=\"" << c1(map_x(p.x)) << "\" cy=\"" << c1(f.map_y(p.y)) << "\" r=\"2.5\" fill=\"" << colour(i)
+          << "\" y2=\"" << c1(f.map_y(p.y + p.err)) << "\" stroke=\"" << col << "\" stroke-width=\"1\"/>\n";
+      o << "<circle cx=\"" << c1(map_x(p.x)) << "\" cy=\"" << c1(f.map_y(p.y)) << "\" r=\"2.5\" fill=\"" << col
         << "\"/>\n";
     }
-    o << "<polyline points=\"" << pts << "\" fill=\"none\" stroke=\"" << colour(i) << "\" stroke-width=\"2\"/>\n";
+    o << "<polyline points=\"" << pts << "\" fill=\"none\" stroke=\"" << col << "\" stroke-width=\"2\"/>\n";
   }
 }
 
-// Legend in a column to the right of x.
-void draw_legend(std::ostringstream& o, double x, double y, const std::vector<std::string>& names) {
-  for (std::size_t i = 0; i < names.size(); ++i) {
+// Legend of line series in a column to the right of x.
+void draw_legend(std::ostringstream& o, double x, double y, const std::vector<LineSeries>& series) {
+  for (std::size_t i = 0; i < series.size(); ++i) {
     const double yy = y + 18.0 * static_cast<double>(i);
-    o << "<rect x=\"" << c1(x) << "\" y=\"" << c1(yy - 9) << "\" width=\"14\" height=\"10\" fill=\"" << colour(i)
-      << "\"/>\n";
-    svg_text(o, x + 20, yy, names[i], "start");
+    o << "<rect x=\"" << c1(x) << "\" y=\"" << c1(yy - 9) << "\" width=\"14\" height=\"10\" fill=\""
+      << colour(series[i].colour) << "\"/>\n";
+    svg_text(o, x + 20, yy, series[i].name, "start");
   }
 }
 
@@ -155,7 +157,31 @@ bool parse_number(const std::string& literal, double& out) {
 
 // ---- box plots -------------------------------------------------------------------------------------
 
-std::vector<BoxRow> box_rows(const db::StudyData& study) { return box_rows(StudyIndex(study)); }
+std::vector<BoxRow> box_rows(const db::StudyData& study) {
+  return box_rows(StudyIndex(study, study_names(study.study, report_config_of(study, nullptr))));
+}
+
+namespace {
+// One value per case: the mean of its rows over the repeats (and folds, should a split test a case in
+// several), in case-id order. The rows come sorted by (fold, repeat, case); a stable sort by case id
+// keeps that order within a case, so the sums do not depend on the store's row order.
+std::vector<double> case_means(const Series& s) {
+  std::vector<const std::pair<CaseKey, double>*> rows;
+  rows.reserve(s.cases.size());
+  for (const auto& r : s.cases) rows.push_back(&r);
+  std::stable_sort(rows.begin(), rows.end(),
+                   [](const auto* a, const auto* b) { return a->first.case_id < b->first.case_id; });
+  std::vector<double> out;
+  for (std::size_t i = 0; i < rows.size();) {
+    std::size_t j = i;
+    double sum = 0;
+    for (; j < rows.size() && rows[j]->first.case_id == rows[i]->first.case_id; ++j) sum += rows[j]->second;
+    out.push_back(sum / static_cast<double>(j - i));
+    i = j;
+  }
+  return out;
+}
+}  // namespace
 
 std::vector<BoxRow> box_rows(const StudyIndex& index) {
   const db::StudyData& study = index.data();
@@ -169,17 +195,17 @@ std::vector<BoxRow> box_rows(const StudyIndex& index) {
   std::set<std::string> listed(variants.begin(), variants.end());
   for (const auto& [key, s] : index.series())
     if (!listed.count(key.variant)) listed.insert(key.variant), variants.push_back(key.variant);
+  const StudyNames& names = index.names();
+  const std::size_t n_classes = index.classes().size();
   std::vector<BoxRow> out;
   for (const auto& metric : metrics)
     for (int cls : index.classes())
-      for (const auto& v : variants) {
-        const Series* s = index.find(v, cls, metric);
+      for (std::size_t i = 0; i < variants.size(); ++i) {
+        const Series* s = index.find(variants[i], cls, metric);
         if (!s || s->cases.empty()) continue;
-        BoxRow row{study.study, v, index.label(v), metric, cls, {}};
-        std::vector<double> values;
-        values.reserve(s->cases.size());
-        for (const auto& [k, x] : s->cases) values.push_back(x);
-        row.stats = box_stats(std::move(values));
+        BoxRow row{study.study, variants[i], index.label(variants[i]), metric, cls, names.class_name(cls),
+                   metric_title(metric, names, cls, n_classes), i, {}};
+        row.stats = box_stats(case_means(*s));
         out.push_back(std::move(row));
       }
   return out;
@@ -187,15 +213,16 @@ std::vector<BoxRow> box_rows(const StudyIndex& index) {
 
 std::string box_csv(const std::vector<BoxRow>& rows) {
   std::ostringstream o;
-  o << "study,variant,label,metric,class,n,min,q1,median,q3,max,whisker_low,whisker_high,n_outliers,outliers\n";
+  o << "study,variant,label,metric,class,class_name,n,min,q1,median,q3,max,whisker_low,whisker_high,n_outliers,"
+       "outliers\n";
   for (const auto& r : rows) {
     const auto& b = r.stats;
     std::string outliers;
     for (double x : b.outliers) outliers += (outliers.empty() ? "" : ";") + number(x);
     o << csv_field(r.study) << ',' << csv_field(r.variant) << ',' << csv_field(r.label) << ',' << csv_field(r.metric)
-      << ',' << r.cls << ',' << b.n << ',' << number(b.min) << ',' << number(b.q1) << ',' << number(b.median) << ','
-      << number(b.q3) << ',' << number(b.max) << ',' << number(b.whisker_low) << ',' << number(b.whisker_high) << ','
-      << b.outliers.size() << ',' << outliers << '\n';
+      << ',' << r.cls << ',' << csv_field(r.class_name) << ',' << b.n << ',' << number(b.min) << ',' << number(b.q1)
+      << ',' << number(b.median) << ',' << number(b.q3) << ',' << number(b.max) << ',' << number(b.whisker_low) << ','
+      << number(b.whisker_high) << ',' << b.outliers.size() << ',' << outliers << '\n';
   }
   return o.str();
 }
@@ -209,8 +236,9 @@ std::string box_json(const std::vector<BoxRow>& rows) {
     const auto& b = r.stats;
     o << (i ? ",\n " : "\n ") << "{\"study\": " << json_string(r.study) << ", \"variant\": " << json_string(r.variant)
       << ", \"label\": " << json_string(r.label) << ", \"metric\": " << json_string(r.metric)
-      << ", \"class\": " << r.cls << ", \"n\": " << b.n << ", \"min\": " << num(b.min) << ", \"q1\": " << num(b.q1)
-      << ", \"median\": " << num(b.median) << ", \"q3\": " << num(b.q3) << ", \"max\": " << num(b.max)
+      << ", \"class\": " << r.cls << ", \"class_name\": " << json_string(r.class_name) << ", \"n\": " << b.n
+      << ", \"min\": " << num(b.min) << ", \"q1\": " << num(b.q1) << ", \"median\": " << num(b.median)
+      << ", \"q3\": " << num(b.q3) << ", \"max\": " << num(b.max)
       << ", \"whisker_low\": " << num(b.whisker_low) << ", \"whisker_high\": " << num(b.whisker_high)
       << ", \"outliers\": [";
     for (std::size_t k = 0; k < b.outliers.size(); ++k) o << (k ? ", " : "") << num(b.outliers[k]);
@@ -226,8 +254,6 @@ std::string box_svg(const std::string& title, const std::vector<BoxRow>& rows) {
   for (const auto& r : rows)
     if (std::find(panels.begin(), panels.end(), std::make_pair(r.metric, r.cls)) == panels.end())
       panels.push_back({r.metric, r.cls});
-  std::set<int> classes;
-  for (const auto& r : rows) classes.insert(r.cls);
   std::size_t max_variants = 1;
   double label_w = 40;
   for (const auto& [m, c] : panels) {
@@ -254,22 +280,23 @@ std::string box_svg(const std::string& title, const std::vector<BoxRow>& rows) {
   for (std::size_t p = 0; p < panels.size(); ++p) {
     const auto& [metric, cls] = panels[p];
     std::vector<const BoxRow*> boxes;
+    std::string panel_title = metric_display(metric);
     double lo = std::numeric_limits<double>::infinity(), hi = -lo;
     for (const auto& r : rows)
       if (r.metric == metric && r.cls == cls && r.stats.n > 0) {
         boxes.push_back(&r);
+        panel_title = r.title;
         lo = std::min(lo, r.stats.min), hi = std::max(hi, r.stats.max);
       }
     const double x0 = margin_l + static_cast<double>(p % per_row) * (panel_w + gap);
     const double y0 = top + 20 + static_cast<double>(p / per_row) * (panel_h + label_h + 50);
     Frame f{x0, y0, panel_w, panel_h, nice_axis(lo, hi)};
-    const std::string panel_title = metric_display(metric) + (classes.size() > 1 ? " (class " + std::to_string(cls) + ")" : "");
     draw_frame(o, f, panel_title, metric_display(metric));
     const double step = panel_w / static_cast<double>(std::max<std::size_t>(1, boxes.size()));
     for (std::size_t i = 0; i < boxes.size(); ++i) {
       const BoxStats& b = boxes[i]->stats;
       const double cx = x0 + step * (static_cast<double>(i) + 0.5), bw = std::min(36.0, step * 0.6);
-      const std::string col = colour(i);
+      const std::string col = colour(boxes[i]->variant_index);
       // Whiskers, box, median, outliers.
       o << "<line x1=\"" << c1(cx) << "\" y1=\"" << c1(f.map_y(b.whisker_low)) << "\" x2=\"" << c1(cx) << "\" y2=\""
         << c1(f.map_y(b.whisker_high)) << "\" stroke=\"#333\"/>\n";
@@ -340,23 +367,25 @@ std::string convergence_csv(const db::StudyData& study) {
 std::string convergence_svg(const db::StudyData& study) {
   std::map<std::string, std::string> labels;
   for (const auto& v : study.variants) labels[v.name] = v.label.empty() ? v.name : v.label;
+  // Colours by the position in the study's variant order, as in the box plots.
+  std::map<std::string, std::size_t> position;
+  for (const auto& v : variant_order(study, ReportConfig{})) position.emplace(v, position.size());
   std::vector<LineSeries> series;
-  std::vector<std::string> names;
+  double legend_w = 0;
   for (const auto& [variant, epochs] : epochs_by_variant(study)) {
-    LineSeries s{labels.count(variant) ? labels[variant] : variant, {}};
+    auto it = position.emplace(variant, position.size()).first;
+    LineSeries s{labels.count(variant) ? labels[variant] : variant, {}, it->second};
     for (const auto& [epoch, e] : epochs) s.points.push_back({static_cast<double>(epoch), mean_sd(e.val_dice).mean, kNaN});
-    names.push_back(s.name);
+    legend_w = std::max(legend_w, text_width(s.name));
     series.push_back(std::move(s));
   }
-  double legend_w = 0;
-  for (const auto& n : names) legend_w = std::max(legend_w, text_width(n));
   const double w = 520, h = 320, x0 = 70, y0 = 60;
-  const double width = x0 + w + 30 + legend_w + 40, height = std::max(y0 + h + 60, 60 + 18.0 * names.size());
+  const double width = x0 + w + 30 + legend_w + 40, height = std::max(y0 + h + 60, 60 + 18.0 * series.size());
   std::ostringstream o;
   o << svg_open(width, height);
   draw_line_panel(o, x0, y0, w, h, "Validation Dice per epoch: " + study.study, "epoch",
                   "validation Dice (mean over folds)", series, true);
-  draw_legend(o, x0 + w + 30, y0 + 10, names);
+  draw_legend(o, x0 + w + 30, y0 + 10, series);
   o << "</svg>\n";
   return o.str();
 }
@@ -364,7 +393,7 @@ std::string convergence_svg(const db::StudyData& study) {
 // ---- sensitivity -----------------------------------------------------------------------------------
 
 SensitivityTable sensitivity_table(const db::StudyData& study, const ReportConfig& config, const std::string& key) {
-  return sensitivity_table(StudyIndex(study), config, key);
+  return sensitivity_table(StudyIndex(study, study_names(study.study, config)), config, key);
 }
 
 SensitivityTable sensitivity_table(const StudyIndex& index, const ReportConfig& config, const std::string& key) {
@@ -372,10 +401,8 @@ SensitivityTable sensitivity_table(const StudyIndex& index, const ReportConfig& 
   SensitivityTable t;
   t.study = study.study;
   t.key = key;
-  t.metrics = config.metrics;
+  t.columns = class_metrics(index, config.metrics);
   t.decimals = std::clamp(config.decimals, 0, 10);
-  const int cls = index.classes().empty() ? 1 : *index.classes().begin();
-  const std::string aggregate = config.aggregate == "cases" ? "cases" : "folds";
   // Series: the variants that agree on every key but the swept one.
   std::map<std::string, std::size_t> series_of;
   std::vector<std::map<std::string, std::string>> series_values;
@@ -397,12 +424,7 @@ SensitivityTable sensitivity_table(const StudyIndex& index, const ReportConfig& 
     auto [pos, fresh] = series_of.emplace(signature, t.series.size());
     if (fresh) t.series.push_back({}), series_values.push_back(values);
     SensitivityPoint p{x, v.name, {}};
-    for (const auto& m : t.metrics) {
-      std::vector<double> vals = index.values(v.name, cls, m, aggregate);
-      const double scale = config.percent && metric_is_ratio(m) ? 100.0 : 1.0;
-      for (double& d : vals) d *= scale;
-      p.metrics.push_back(mean_sd(vals));
-    }
+    for (const auto& col : t.columns) p.metrics.push_back(display_stats(index, v.name, col.cls, col.metric, config));
     t.series[pos->second].points.push_back(p);
   }
   // Labels: the keys whose values set the series apart.
@@ -432,9 +454,10 @@ std::string render_sensitivity_markdown(const SensitivityTable& t) {
   std::ostringstream o;
   const bool several = t.series.size() > 1;
   o << "| " << markdown_cell(t.key) << " |" << (several ? " series |" : "");
-  for (const auto& m : t.metrics) o << ' ' << metric_display(m) << (metric_higher_is_better(m) ? "" : " ↓") << " |";
+  for (const auto& c : t.columns)
+    o << ' ' << markdown_cell(c.title) << (metric_higher_is_better(c.metric) ? "" : " ↓") << " |";
   o << "\n|---:|" << (several ? ":---|" : "");
-  for (std::size_t i = 0; i < t.metrics.size(); ++i) o << "---:|";
+  for (std::size_t i = 0; i < t.columns.size(); ++i) o << "---:|";
   o << '\n';
   for (const auto& s : t.series)
     for (const auto& p : s.points) {
@@ -448,7 +471,7 @@ std::string render_sensitivity_markdown(const SensitivityTable& t) {
     }
   if (t.series.empty()) {
     o << "| n/a |";
-    for (std::size_t i = 0; i < t.metrics.size(); ++i) o << " n/a |";
+    for (std::size_t i = 0; i < t.columns.size(); ++i) o << " n/a |";
     o << '\n';
   }
   return o.str();
@@ -456,40 +479,44 @@ std::string render_sensitivity_markdown(const SensitivityTable& t) {
 
 std::string render_sensitivity_csv(const SensitivityTable& t) {
   std::ostringstream o;
-  o << "study,key,series,x,variant,metric,n,mean,sd\n";
+  o << "study,key,series,x,variant,class,metric,n,mean,sd\n";
   for (const auto& s : t.series)
     for (const auto& p : s.points)
-      for (std::size_t m = 0; m < t.metrics.size(); ++m)
+      for (std::size_t m = 0; m < t.columns.size(); ++m)
         o << csv_field(t.study) << ',' << csv_field(t.key) << ',' << csv_field(s.label) << ',' << number(p.x) << ','
-          << csv_field(p.variant) << ',' << csv_field(t.metrics[m]) << ',' << p.metrics[m].n << ','
-          << number(p.metrics[m].mean) << ',' << number(p.metrics[m].sd) << '\n';
+          << csv_field(p.variant) << ',' << t.columns[m].cls << ',' << csv_field(t.columns[m].metric) << ','
+          << p.metrics[m].n << ',' << number(p.metrics[m].mean) << ',' << number(p.metrics[m].sd) << '\n';
   return o.str();
 }
 
 std::string sensitivity_svg(const SensitivityTable& t) {
-  const double w = 360, h = 260, gap = 90, x0 = 70, y0 = 70;
-  std::vector<std::string> names;
-  for (std::size_t s = 0; s < t.series.size(); ++s)
-    names.push_back(t.series[s].label.empty() ? t.study : t.series[s].label);
+  const double w = 360, h = 260, gap = 90, x0 = 70, y0 = 70, row_h = h + 80;
+  // One panel per column (metric × class), at most three in a row.
+  std::vector<std::vector<LineSeries>> panels(t.columns.size());
+  for (std::size_t m = 0; m < t.columns.size(); ++m)
+    for (std::size_t s = 0; s < t.series.size(); ++s) {
+      LineSeries ls{t.series[s].label.empty() ? t.study : t.series[s].label, {}, s};
+      for (const auto& p : t.series[s].points)
+        ls.points.push_back({p.x, p.metrics[m].mean, p.metrics[m].n > 1 ? p.metrics[m].sd : kNaN});
+      panels[m].push_back(std::move(ls));
+    }
+  std::vector<LineSeries> legend;
   double legend_w = 0;
-  for (const auto& n : names) legend_w = std::max(legend_w, text_width(n));
-  const std::size_t panels = std::max<std::size_t>(1, t.metrics.size());
-  const double width = x0 + static_cast<double>(panels) * (w + gap) + legend_w + 20;
-  const double height = std::max(y0 + h + 60, y0 + 18.0 * names.size() + 20);
+  for (std::size_t s = 0; s < t.series.size(); ++s) {
+    legend.push_back({t.series[s].label.empty() ? t.study : t.series[s].label, {}, s});
+    legend_w = std::max(legend_w, text_width(legend.back().name));
+  }
+  const std::size_t per_row = std::clamp<std::size_t>(t.columns.size(), 1, 3);
+  const std::size_t rows = std::max<std::size_t>(1, (t.columns.size() + per_row - 1) / per_row);
+  const double width = x0 + static_cast<double>(per_row) * (w + gap) + legend_w + 20;
+  const double height = std::max(y0 + static_cast<double>(rows) * row_h - 20, y0 + 18.0 * legend.size() + 20);
   std::ostringstream o;
   o << svg_open(width, height);
   svg_text(o, width / 2, 24, "Sensitivity to " + t.key + ": " + t.study, "middle", " font-weight=\"bold\" font-size=\"16\"");
-  for (std::size_t m = 0; m < t.metrics.size(); ++m) {
-    std::vector<LineSeries> series;
-    for (std::size_t s = 0; s < t.series.size(); ++s) {
-      LineSeries ls{names[s], {}};
-      for (const auto& p : t.series[s].points) ls.points.push_back({p.x, p.metrics[m].mean, p.metrics[m].n > 1 ? p.metrics[m].sd : kNaN});
-      series.push_back(std::move(ls));
-    }
-    draw_line_panel(o, x0 + static_cast<double>(m) * (w + gap), y0, w, h, metric_display(t.metrics[m]), t.key,
-                    metric_display(t.metrics[m]), series);
-  }
-  draw_legend(o, x0 + static_cast<double>(panels) * (w + gap) - gap + 20, y0 + 10, names);
+  for (std::size_t m = 0; m < t.columns.size(); ++m)
+    draw_line_panel(o, x0 + static_cast<double>(m % per_row) * (w + gap), y0 + static_cast<double>(m / per_row) * row_h,
+                    w, h, t.columns[m].title, t.key, metric_display(t.columns[m].metric), panels[m]);
+  draw_legend(o, x0 + static_cast<double>(per_row) * (w + gap) - gap + 20, y0 + 10, legend);
   o << "</svg>\n";
   return o.str();
 }
@@ -500,12 +527,11 @@ namespace {
 struct ModelLine {
   std::string variant, label;
   double params_m = kNaN, ms = kNaN;
-  std::vector<MeanSd> metrics;
+  std::vector<MeanSd> metrics;  // per column of class_metrics
 };
-std::vector<ModelLine> model_lines(const StudyIndex& index, const ReportConfig& config) {
+std::vector<ModelLine> model_lines(const StudyIndex& index, const ReportConfig& config,
+                                   const std::vector<ClassMetric>& columns) {
   const db::StudyData& study = index.data();
-  const int cls = index.classes().empty() ? 1 : *index.classes().begin();
-  const std::string aggregate = config.aggregate == "cases" ? "cases" : "folds";
   std::map<std::string, const db::ModelFactRow*> facts;
   for (const auto& f : study.model_facts)
     if (!facts.count(f.variant)) facts[f.variant] = &f;
@@ -517,12 +543,7 @@ std::vector<ModelLine> model_lines(const StudyIndex& index, const ReportConfig& 
       l.params_m = static_cast<double>(it->second->parameters) / 1e6;
       l.ms = it->second->inference_ms_per_case;
     }
-    for (const auto& m : config.metrics) {
-      std::vector<double> vals = index.values(v, cls, m, aggregate);
-      const double scale = config.percent && metric_is_ratio(m) ? 100.0 : 1.0;
-      for (double& d : vals) d *= scale;
-      l.metrics.push_back(mean_sd(vals));
-    }
+    for (const auto& col : columns) l.metrics.push_back(display_stats(index, v, col.cls, col.metric, config));
     out.push_back(std::move(l));
   }
   return out;
@@ -530,22 +551,24 @@ std::vector<ModelLine> model_lines(const StudyIndex& index, const ReportConfig& 
 }  // namespace
 
 std::string render_model_markdown(const db::StudyData& study, const ReportConfig& config) {
-  return render_model_markdown(StudyIndex(study), config);
+  return render_model_markdown(StudyIndex(study, study_names(study.study, config)), config);
 }
 
 std::string render_model_csv(const db::StudyData& study, const ReportConfig& config) {
-  return render_model_csv(StudyIndex(study), config);
+  return render_model_csv(StudyIndex(study, study_names(study.study, config)), config);
 }
 
 std::string render_model_markdown(const StudyIndex& index, const ReportConfig& config) {
   const int dec = std::clamp(config.decimals, 0, 10);
   std::ostringstream o;
+  const std::vector<ClassMetric> columns = class_metrics(index, config.metrics);
   o << "| Method | Parameters (M) | Inference (ms/case) ↓ |";
-  for (const auto& m : config.metrics) o << ' ' << metric_display(m) << (metric_higher_is_better(m) ? "" : " ↓") << " |";
+  for (const auto& c : columns)
+    o << ' ' << markdown_cell(c.title) << (metric_higher_is_better(c.metric) ? "" : " ↓") << " |";
   o << "\n|:---|---:|---:|";
-  for (std::size_t i = 0; i < config.metrics.size(); ++i) o << "---:|";
+  for (std::size_t i = 0; i < columns.size(); ++i) o << "---:|";
   o << '\n';
-  const auto lines = model_lines(index, config);
+  const auto lines = model_lines(index, config, columns);
   for (const auto& l : lines) {
     o << "| " << markdown_cell(l.label) << " | " << fixed(l.params_m, 4) << " | " << fixed(l.ms, 2) << " |";
     for (const auto& m : l.metrics) {
@@ -562,12 +585,13 @@ std::string render_model_markdown(const StudyIndex& index, const ReportConfig& c
 std::string render_model_csv(const StudyIndex& index, const ReportConfig& config) {
   const db::StudyData& study = index.data();
   std::ostringstream o;
-  o << "study,variant,label,parameters_m,inference_ms_per_case,metric,n,mean,sd\n";
-  for (const auto& l : model_lines(index, config))
-    for (std::size_t m = 0; m < config.metrics.size(); ++m)
+  const std::vector<ClassMetric> columns = class_metrics(index, config.metrics);
+  o << "study,variant,label,parameters_m,inference_ms_per_case,class,metric,n,mean,sd\n";
+  for (const auto& l : model_lines(index, config, columns))
+    for (std::size_t m = 0; m < columns.size(); ++m)
       o << csv_field(study.study) << ',' << csv_field(l.variant) << ',' << csv_field(l.label) << ','
-        << number(l.params_m) << ',' << number(l.ms) << ',' << csv_field(config.metrics[m]) << ','
-        << l.metrics[m].n << ',' << number(l.metrics[m].mean) << ',' << number(l.metrics[m].sd) << '\n';
+        << number(l.params_m) << ',' << number(l.ms) << ',' << columns[m].cls << ',' << csv_field(columns[m].metric)
+        << ',' << l.metrics[m].n << ',' << number(l.metrics[m].mean) << ',' << number(l.metrics[m].sd) << '\n';
   return o.str();
 }
 

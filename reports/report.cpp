@@ -52,6 +52,16 @@ ReportConfig report_section_only(const std::string& text, const std::string& fil
   return c;
 }
 
+// The report.* lines of a stored resolved configuration (ablate::resolved_text: one "key = literal"
+// line per key, includes already applied). Only those lines are parsed: a key of another section that
+// a later schema dropped or renamed must not cost the layout.
+ReportConfig resolved_report(const std::string& resolved) {
+  std::string lines;
+  for (const auto& [key, literal] : canonical_values(resolved))
+    if (key.rfind("report.", 0) == 0) lines += key + " = " + literal + "\n";
+  return parse_canonical(lines).report;
+}
+
 std::string first_line(const std::string& text) {
   const std::string line = text.substr(0, text.find('\n'));
   return line.rfind("error: ", 0) == 0 ? line.substr(7) : line;
@@ -113,7 +123,7 @@ std::string significance_html(const std::vector<SignificanceRow>& rows) {
       << "</td><td class=\"num\">" << r.n << "</td><td class=\"num\">" << fixed(r.mean_difference, 4)
       << "</td><td class=\"num\">" << number(r.wilcoxon.statistic) << (r.wilcoxon.exact ? "" : " (normal)")
       << "</td><td class=\"num\">" << number(r.wilcoxon.p) << "</td><td class=\"num\">" << number(r.wilcoxon_p_holm)
-      << significance_mark(r.wilcoxon_p_holm) << "</td><td class=\"num\">" << fixed(r.t_test.t, 3)
+      << significance_mark(r.wilcoxon_p_holm, r.direction) << "</td><td class=\"num\">" << fixed(r.t_test.t, 3)
       << "</td><td class=\"num\">" << number(r.t_test.df) << "</td><td class=\"num\">" << number(r.t_test.p)
       << "</td><td class=\"num\">" << number(r.t_p_holm) << "</td></tr>\n";
   }
@@ -140,6 +150,15 @@ ReportConfig report_config_of(const db::StudyData& study, std::vector<std::strin
   auto note = [&](const std::string& n) {
     if (notes) notes->push_back(n);
   };
+  auto resolved = study.provenance.find("study_resolved");
+  if (resolved != study.provenance.end() && !resolved->second.empty()) {
+    try {
+      return resolved_report(resolved->second);
+    } catch (const std::exception& e) {
+      note("study '" + study.study + "': the stored resolved configuration has an unreadable [report] key (" +
+           first_line(e.what()) + "); the study text is read instead");
+    }
+  }
   auto text = study.provenance.find("study_text");
   if (text == study.provenance.end() || text->second.empty()) {
     note("study '" + study.study + "': no study text in the store's provenance; default [report] layout");
@@ -190,9 +209,7 @@ ReportResult write_report(const std::vector<db::StudyData>& studies, const Repor
   ReportResult result;
   std::vector<std::string> notes;
   const ReportConfig config = effective_config(studies, options, &notes);
-  std::vector<StudyIndex> indexes;  // one per study, shared by every table and figure
-  indexes.reserve(studies.size());
-  for (const auto& s : studies) indexes.emplace_back(s);
+  const std::vector<StudyIndex> indexes = make_indexes(studies, config);  // shared by every table and figure
   const std::vector<SignificanceRow> significance = significance_tests(studies, indexes, config, &notes);
   const ComparisonTable table = comparison_table(studies, indexes, config, significance);
   for (const auto& n : table.notes) notes.push_back(n);
@@ -261,13 +278,15 @@ ReportResult write_report(const std::vector<db::StudyData>& studies, const Repor
                 << sens_svg << "</div>\n";
     }
 
+    // One-line values in a table; texts (study_text, study_resolved) keep their lines in <pre>.
     prov_html << "<h3>" << title << "</h3>\n<table class=\"cmp\">\n";
     for (const auto& [k, v] : study.provenance)
-      if (k != "study_text")
+      if (v.find('\n') == std::string::npos)
         prov_html << "<tr><th>" << html_escape(k) << "</th><td>" << html_escape(v) << "</td></tr>\n";
     prov_html << "<tr><th>variants</th><td>" << study.variants.size() << "</td></tr>\n</table>\n";
-    auto text = study.provenance.find("study_text");
-    if (text != study.provenance.end()) prov_html << "<pre>" << html_escape(text->second) << "</pre>\n";
+    for (const auto& [k, v] : study.provenance)
+      if (v.find('\n') != std::string::npos)
+        prov_html << "<h4>" << html_escape(k) << "</h4>\n<pre>" << html_escape(v) << "</pre>\n";
     if (!study.variants.empty()) {
       prov_html << "<table class=\"cmp\">\n<tr><th>Variant</th><th>Label</th><th>Hash</th></tr>\n";
       for (const auto& v : study.variants)

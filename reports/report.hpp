@@ -21,10 +21,12 @@ namespace ablate::reports {
 
 // ---- layout ----------------------------------------------------------------------------------------
 
-// The [report] section of a study as stored in its provenance ("study_text", anchored at
-// "study_file"): read with ablate::load_study_text; when that fails (e.g. an include that no longer
-// resolves) the [report] table alone is read from the text. Defaults when the study text is absent.
-// Each fallback adds a line to `notes` (may be null).
+// The [report] section of a study as stored in its provenance: the report.* keys of "study_resolved"
+// (the resolved configuration the coordinator stores, includes already applied), so that included
+// files edited or removed since the run do not matter. Stores written before "study_resolved" existed
+// fall back to "study_text" (anchored at "study_file"), read with ablate::load_study_text; when that
+// fails (e.g. an include that no longer resolves) the [report] table alone is read from the text.
+// Defaults when neither is stored. Each fallback adds a line to `notes` (may be null).
 ReportConfig report_config_of(const db::StudyData& study, std::vector<std::string>* notes);
 
 // ---- significance ----------------------------------------------------------------------------------
@@ -40,14 +42,19 @@ struct SignificanceRow {
   WilcoxonResult wilcoxon;
   TTestResult t_test;
   double wilcoxon_p_holm = 0, t_p_holm = 0;  // Holm over the variants of one (study, class, metric)
+  // +1: the variant is better than the baseline, -1: worse, 0: neither. Read from the Wilcoxon
+  // statistic against its null mean n(n+1)/4 (V above it: the differences variant - baseline tend to be
+  // positive) and the metric's direction (metric_higher_is_better).
+  int direction = 0;
 };
 // Paired tests of every non-baseline variant against the baseline, per study × class × metric of the
 // table. Pairs are matched by (fold, repeat, case id) when both have per-case rows, else by (fold, repeat).
 std::vector<SignificanceRow> significance_tests(const std::vector<db::StudyData>& studies, const ReportConfig& config,
                                                 std::vector<std::string>* notes);
 std::string significance_csv(const std::vector<SignificanceRow>& rows);
-// Mark of a Holm-adjusted Wilcoxon p-value: "**" below 0.01, "*" below 0.05, "" otherwise.
-std::string significance_mark(double p_holm);
+// Mark of a Holm-adjusted Wilcoxon p-value and the direction of the difference: a variant better than
+// the baseline gets "**" below 0.01 and "*" below 0.05; a worse one "††" and "†"; "" otherwise.
+std::string significance_mark(double p_holm, int direction);
 
 // ---- comparison table ------------------------------------------------------------------------------
 
@@ -55,13 +62,18 @@ struct Cell {
   MeanSd stats;               // in display units (percent applied)
   std::string value;          // "67.80 ± 1.20" style text without marks; "n/a" when missing
   int rank = 0;               // 1 = best of its column (bold), 2 = second (underlined), 0 = neither
-  std::string mark;           // significance mark against the baseline
+  std::string mark;           // significance mark against the baseline (significance_mark)
   double p_holm = 0;          // NaN when not tested
 };
 struct ColumnGroup {
   std::string study;
   int cls = 1;
-  std::string title;  // study name, with " (class k)" when the study has several classes
+  std::string dataset;     // report.dataset of the study, or its name
+  std::string class_name;  // report.class_names[cls - 1], or "class k"
+  // dataset, with " (class name)" when the study has several classes or names this one; shown above
+  // the group's columns (Markdown: before each metric when there are several groups or the title was
+  // configured).
+  std::string title;
 };
 struct Column {
   std::size_t group = 0;
@@ -93,12 +105,20 @@ std::string render_latex(const ComparisonTable& table);   // booktabs tabular, n
 std::string render_csv(const ComparisonTable& table);     // tidy long: one line per row × column
 std::string render_html(const ComparisonTable& table);    // a <table> element
 
+// A column of the sensitivity and model tables: one report metric of one class. Every class that
+// stores a report metric gets its columns.
+struct ClassMetric {
+  int cls = 1;
+  std::string metric;
+  std::string title;  // metric_display, after the class name where the class is shown ("pancreas DSC")
+};
+
 // ---- sensitivity (001 Fig. 5) ----------------------------------------------------------------------
 
 struct SensitivityPoint {
   double x = 0;
   std::string variant;
-  std::vector<MeanSd> metrics;  // per SensitivityTable::metrics, display units
+  std::vector<MeanSd> metrics;  // per SensitivityTable::columns, display units
 };
 struct SensitivitySeries {
   std::string label;  // the keys (besides the swept one) that set this series apart; "" for one series
@@ -106,7 +126,7 @@ struct SensitivitySeries {
 };
 struct SensitivityTable {
   std::string study, key;
-  std::vector<std::string> metrics;
+  std::vector<ClassMetric> columns;
   std::vector<SensitivitySeries> series;
   int decimals = 2;
 };
@@ -126,13 +146,21 @@ std::string render_model_csv(const db::StudyData& study, const ReportConfig& con
 struct BoxRow {
   std::string study, variant, label, metric;
   int cls = 1;
+  std::string class_name;    // report.class_names[cls - 1], or "class k"
+  std::string title;         // panel title: "DSC", or "pancreas DSC" where the study has several classes or
+                             // names this one
+  std::size_t variant_index = 0;  // position of the variant in the study's variant order: its colour
   BoxStats stats;  // stored units
 };
-// From the per-case rows: one row per variant (study order) × metric (display order) × class.
+// From the per-case rows: one row per variant (study order) × metric (display order) × class. A case
+// is one subject: its values over the repeats (one per repeat, each repeat tests every case once) are
+// averaged first, so that n is the number of cases, not cases × repeats. Class names from the study's
+// own stored [report].
 std::vector<BoxRow> box_rows(const db::StudyData& study);
 std::string box_csv(const std::vector<BoxRow>& rows);
 std::string box_json(const std::vector<BoxRow>& rows);
-// One panel per metric (and class), the variants side by side.
+// One panel per metric (and class), the variants side by side; a variant's colour is the same in
+// every panel (BoxRow::variant_index), whichever variants a panel lacks.
 std::string box_svg(const std::string& title, const std::vector<BoxRow>& rows);
 // Validation Dice per epoch per variant (mean over folds and repeats), and its data as tidy CSV.
 std::string convergence_svg(const db::StudyData& study);

@@ -140,7 +140,9 @@ double student_t_cdf(double t, double df) {
 WilcoxonResult wilcoxon_signed_rank(const std::vector<double>& x, const std::vector<double>& y) {
   WilcoxonResult r;
   std::vector<double> d = differences(x, y);
+  const std::size_t all = d.size();
   d.erase(std::remove(d.begin(), d.end(), 0.0), d.end());  // R's zero.method = "Wilcox"
+  const bool zeros = d.size() < all;
   const std::size_t n = d.size();
   r.n = n;
   if (n == 0) {
@@ -171,8 +173,10 @@ WilcoxonResult wilcoxon_signed_rank(const std::vector<double>& x, const std::vec
     if (d[i] > 0) v += rank[i];
   r.statistic = v;
 
-  if (!ties && n <= 50) {
-    // Exact: number of subsets of {1..n} with each rank sum (counts <= 2^50 are exact in a double).
+  // R 4.x: exact <- (n < 50) with n counted after dropping the zeros, and the exact distribution only
+  // "if (exact && !TIES && !ZEROES)"; a dropped zero difference alone forces the normal approximation.
+  if (!ties && !zeros && n < 50) {
+    // Exact: number of subsets of {1..n} with each rank sum (counts < 2^49 are exact in a double).
     const std::size_t max_sum = n * (n + 1) / 2;
     std::vector<double> count(max_sum + 1, 0.0);
     count[0] = 1;

@@ -7,9 +7,10 @@
 //              everything outside is an outlier (the box plots of 002 Fig. 4).
 //   mean ± sd: sample standard deviation (n - 1 denominator; 0 for n = 1).
 //   Wilcoxon signed-rank (R's wilcox.test(x, y, paired = TRUE), two-sided): zero differences are
-//              dropped; with no ties among |d| and n <= 50 the p-value is exact (the null distribution of
-//              V = sum of ranks of positive differences by counting); otherwise the normal approximation
-//              with tie-corrected variance and a 0.5 continuity correction.
+//              dropped; the p-value is exact (the null distribution of V = sum of ranks of positive
+//              differences by counting) only when n < 50 (n without the zeros), there are no ties among
+//              |d| and there was no zero difference; otherwise the normal approximation with
+//              tie-corrected variance and a 0.5 continuity correction, as R does.
 //   paired t:  t = mean(d) / (sd(d) / sqrt(n)), df = n - 1, two-sided p from the Student t CDF computed
 //              with the regularized incomplete beta function: P(|T| > t) = I_{df/(df+t^2)}(df/2, 1/2).
 //   Holm:      step-down adjustment (R's p.adjust(p, "holm")).
@@ -51,7 +52,7 @@ struct WilcoxonResult {
   std::size_t n = 0;       // pairs with a non-zero difference
   double statistic = 0;    // V: sum of the ranks of the positive differences x - y
   double p = 1;            // two-sided; NaN when n = 0
-  bool exact = false;      // exact null distribution (no ties, n <= 50) or normal approximation
+  bool exact = false;      // exact null distribution (n < 50, no ties, no zeros) or normal approximation
 };
 // Paired Wilcoxon signed-rank test of x against y (same length; pairs with a NaN are dropped).
 WilcoxonResult wilcoxon_signed_rank(const std::vector<double>& x, const std::vector<double>& y);

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "reports/format.hpp"
+
 namespace ablate::reports {
 
 namespace {
@@ -19,7 +21,34 @@ struct GroupCache {
 };
 }  // namespace
 
-StudyIndex::StudyIndex(const db::StudyData& data) : data_(&data) {
+std::string StudyNames::class_name(int cls) const {
+  return named(cls) ? class_names[static_cast<std::size_t>(cls - 1)] : "class " + std::to_string(cls);
+}
+
+bool StudyNames::named(int cls) const {
+  return cls >= 1 && static_cast<std::size_t>(cls - 1) < class_names.size() &&
+         !class_names[static_cast<std::size_t>(cls - 1)].empty();
+}
+
+std::string StudyNames::group_title(int cls, std::size_t n_classes) const {
+  return show_class(cls, n_classes) ? dataset + " (" + class_name(cls) + ")" : dataset;
+}
+
+StudyNames study_names(const std::string& study, const ReportConfig& config) {
+  return StudyNames{config.dataset.empty() ? study : config.dataset, config.class_names};
+}
+
+std::vector<StudyIndex> make_indexes(const std::vector<db::StudyData>& studies, const ReportConfig& config) {
+  std::vector<StudyIndex> out;
+  out.reserve(studies.size());
+  for (std::size_t i = 0; i < studies.size(); ++i) {
+    const ReportConfig own = i == 0 ? config : report_config_of(studies[i], nullptr);
+    out.emplace_back(studies[i], study_names(studies[i].study, own));
+  }
+  return out;
+}
+
+StudyIndex::StudyIndex(const db::StudyData& data, StudyNames names) : data_(&data), names_(std::move(names)) {
   for (const auto& v : data.variants) labels_[v.name] = v.label.empty() ? v.name : v.label;
   GroupCache cache{series_, nullptr, GroupKey{}};
   for (const auto& r : data.fold_metrics) {
@@ -68,6 +97,35 @@ std::vector<double> StudyIndex::values(const std::string& variant, int cls, cons
     out.push_back(sum / static_cast<double>(j - i));
     i = j;
   }
+  return out;
+}
+
+std::vector<int> StudyIndex::classes_with(const std::vector<std::string>& metrics) const {
+  std::set<int> classes;
+  for (const auto& [key, s] : series_)
+    if (std::find(metrics.begin(), metrics.end(), key.metric) != metrics.end()) classes.insert(key.cls);
+  if (classes.empty()) classes.insert(1);
+  return {classes.begin(), classes.end()};
+}
+
+std::string metric_title(const std::string& metric, const StudyNames& names, int cls, std::size_t n_classes) {
+  return (names.show_class(cls, n_classes) ? names.class_name(cls) + " " : std::string()) + metric_display(metric);
+}
+
+MeanSd display_stats(const StudyIndex& index, const std::string& variant, int cls, const std::string& metric,
+                     const ReportConfig& config) {
+  std::vector<double> values = index.values(variant, cls, metric, config.aggregate);
+  const double scale = config.percent && metric_is_ratio(metric) ? 100.0 : 1.0;
+  for (double& v : values) v *= scale;
+  return mean_sd(values);
+}
+
+std::vector<ClassMetric> class_metrics(const StudyIndex& index, const std::vector<std::string>& metrics) {
+  std::vector<ClassMetric> out;
+  const std::vector<int> classes = index.classes_with(metrics);
+  for (int cls : classes)
+    for (const auto& m : metrics)
+      out.push_back({cls, m, metric_title(m, index.names(), cls, classes.size())});
   return out;
 }
 

@@ -42,9 +42,26 @@ struct Series {
   std::vector<std::pair<CaseKey, double>> cases;
 };
 
+// How a study is named in the tables and figures: report.dataset and report.class_names of its
+// [report] (docs/REPORTS.md "Names").
+struct StudyNames {
+  std::string dataset;                   // report.dataset, or the study name when that is empty
+  std::vector<std::string> class_names;  // report.class_names: classes 1, 2, ...
+  // class_names[cls - 1] when given and not empty, else "class <cls>".
+  std::string class_name(int cls) const;
+  bool named(int cls) const;  // report.class_names has a non-empty name for the class
+  // Whether titles name the class: the study reports several classes (n_classes > 1) or
+  // report.class_names names this one.
+  bool show_class(int cls, std::size_t n_classes) const { return n_classes > 1 || named(cls); }
+  // "TCIA (pancreas)" where the class is shown, else "TCIA".
+  std::string group_title(int cls, std::size_t n_classes) const;
+};
+StudyNames study_names(const std::string& study, const ReportConfig& config);
+
 class StudyIndex {
  public:
-  explicit StudyIndex(const db::StudyData& data);
+  // `names` come from the study's [report]; see make_indexes.
+  StudyIndex(const db::StudyData& data, StudyNames names);
 
   const db::StudyData& data() const { return *data_; }
   const Series* find(const std::string& variant, int cls, const std::string& metric) const;
@@ -55,6 +72,9 @@ class StudyIndex {
   bool has_variant(const std::string& name) const;
   bool has_results(const std::string& variant) const;
   const std::set<int>& classes() const { return classes_; }
+  // Classes that store any of `metrics`, ascending; {1} when none does (a table still has a column).
+  std::vector<int> classes_with(const std::vector<std::string>& metrics) const;
+  const StudyNames& names() const { return names_; }
   const std::set<std::string>& metrics() const { return metrics_; }
   const std::map<GroupKey, Series>& series() const { return series_; }
   // Variant label, or the name when the study has no such variant.
@@ -67,7 +87,13 @@ class StudyIndex {
   std::set<std::string> metrics_;
   std::set<std::string> with_results_;
   std::map<std::string, std::string> labels_;
+  StudyNames names_;
 };
+
+// One index per study, indexes[i] for studies[i]. Names: the first study's from `config` (the layout in
+// effect: its [report] with the command line's overrides, or the configuration a caller gave), every
+// further study's from its own stored [report] (report_config_of).
+std::vector<StudyIndex> make_indexes(const std::vector<db::StudyData>& studies, const ReportConfig& config);
 
 // Variant order of the reports: report.rows first, then every other variant in the order of the first
 // study that has it (ordinal order). Names in report.rows that no study has are noted and skipped.
@@ -75,6 +101,18 @@ std::vector<std::string> variant_order(const std::vector<db::StudyData>& studies
                                        std::vector<std::string>* notes);
 // The same for one study (without copying it).
 std::vector<std::string> variant_order(const db::StudyData& study, const ReportConfig& config);
+
+// A metric's title in the per-study tables and box-plot panels: "pancreas DSC" where the class is shown
+// (StudyNames::show_class), else "DSC".
+std::string metric_title(const std::string& metric, const StudyNames& names, int cls, std::size_t n_classes);
+
+// Mean ± sd of a table cell in display units: the values of config.aggregate, in percent where
+// report.percent shows the metric so (metric_is_ratio).
+MeanSd display_stats(const StudyIndex& index, const std::string& variant, int cls, const std::string& metric,
+                     const ReportConfig& config);
+
+// The columns of the per-study tables: every class that stores one of `metrics` × `metrics`.
+std::vector<ClassMetric> class_metrics(const StudyIndex& index, const std::vector<std::string>& metrics);
 
 // The public functions of report.hpp on indexes built once (write_report shares one index per study);
 // indexes[i] indexes studies[i].

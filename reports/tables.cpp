@@ -53,15 +53,6 @@ std::string baseline_of(const std::vector<std::string>& order, const ReportConfi
   return order.empty() ? "" : order.front();
 }
 
-// Classes of a study that carry any of the metrics; {1} when none.
-std::vector<int> table_classes(const StudyIndex& index, const std::vector<std::string>& metrics) {
-  std::set<int> classes;
-  for (const auto& [key, s] : index.series())
-    if (std::find(metrics.begin(), metrics.end(), key.metric) != metrics.end()) classes.insert(key.cls);
-  if (classes.empty()) classes.insert(1);
-  return {classes.begin(), classes.end()};
-}
-
 std::vector<std::pair<FoldKey, double>> fold_values(const Series& s) {
   if (!s.folds.empty()) return s.folds;
   std::vector<std::pair<FoldKey, double>> out;
@@ -94,12 +85,14 @@ void pair_up(const std::vector<std::pair<Key, double>>& a, const std::vector<std
   }
 }
 
-double display_scale(const ReportConfig& config, const std::string& metric) {
-  return config.percent && metric_is_ratio(metric) ? 100.0 : 1.0;
-}
-
-std::string group_title(const std::string& study, int cls, std::size_t n_classes) {
-  return n_classes > 1 ? study + " (class " + std::to_string(cls) + ")" : study;
+// +1 when the variant is better than the baseline, -1 when worse, 0 when the Wilcoxon statistic sits
+// at its null mean (or nothing was tested).
+int direction_of(const WilcoxonResult& w, const std::string& metric) {
+  if (w.n == 0) return 0;
+  const double n = static_cast<double>(w.n);
+  const double centred = w.statistic - n * (n + 1) / 4;
+  const int sign = centred > 0 ? 1 : centred < 0 ? -1 : 0;
+  return metric_higher_is_better(metric) ? sign : -sign;
 }
 }  // namespace
 
@@ -119,19 +112,17 @@ std::vector<std::string> variant_order(const db::StudyData& study, const ReportC
   return row_order(std::vector<const db::StudyData*>{&study}, config, nullptr);
 }
 
-std::string significance_mark(double p_holm) {
-  if (std::isnan(p_holm)) return "";
-  if (p_holm < 0.01) return "**";
-  if (p_holm < 0.05) return "*";
+std::string significance_mark(double p_holm, int direction) {
+  if (std::isnan(p_holm) || direction == 0) return "";
+  const char* one = direction > 0 ? "*" : "†";
+  if (p_holm < 0.01) return std::string(one) + one;
+  if (p_holm < 0.05) return one;
   return "";
 }
 
 std::vector<SignificanceRow> significance_tests(const std::vector<db::StudyData>& studies, const ReportConfig& config,
                                                 std::vector<std::string>* notes) {
-  std::vector<StudyIndex> indexes;
-  indexes.reserve(studies.size());
-  for (const auto& s : studies) indexes.emplace_back(s);
-  return significance_tests(studies, indexes, config, notes);
+  return significance_tests(studies, make_indexes(studies, config), config, notes);
 }
 
 std::vector<SignificanceRow> significance_tests(const std::vector<db::StudyData>& studies,
@@ -150,7 +141,7 @@ std::vector<SignificanceRow> significance_tests(const std::vector<db::StudyData>
                          "' has no results; no significance tests");
       continue;
     }
-    for (int cls : table_classes(index, config.metrics)) {
+    for (int cls : index.classes_with(config.metrics)) {
       for (const auto& metric : config.metrics) {
         const Series* base = index.find(baseline, cls, metric);
         if (!base) continue;
@@ -178,6 +169,7 @@ std::vector<SignificanceRow> significance_tests(const std::vector<db::StudyData>
           row.t_test = paired_t_test(x, y);
           row.mean_difference = row.t_test.mean_difference;
           if (row.n == 0) row.mean_difference = kNaN;
+          row.direction = direction_of(row.wilcoxon, metric);
           out.push_back(row);
         }
         std::vector<double> pw, pt;
@@ -196,24 +188,22 @@ std::vector<SignificanceRow> significance_tests(const std::vector<db::StudyData>
 std::string significance_csv(const std::vector<SignificanceRow>& rows) {
   std::ostringstream o;
   o << "study,class,metric,variant,baseline,unit,n,mean_difference,wilcoxon_v,wilcoxon_n,wilcoxon_exact,"
-       "wilcoxon_p,wilcoxon_p_holm,t,df,t_p,t_p_holm,mark\n";
+       "wilcoxon_p,wilcoxon_p_holm,t,df,t_p,t_p_holm,direction,mark\n";
   for (const auto& r : rows) {
     o << csv_field(r.study) << ',' << r.cls << ',' << csv_field(r.metric) << ',' << csv_field(r.variant) << ','
       << csv_field(r.baseline) << ',' << r.unit << ',' << r.n << ',' << number(r.mean_difference) << ','
       << number(r.wilcoxon.statistic) << ',' << r.wilcoxon.n << ',' << (r.wilcoxon.exact ? "true" : "false") << ','
       << number(r.wilcoxon.p) << ',' << number(r.wilcoxon_p_holm) << ',' << number(r.t_test.t) << ','
       << number(r.t_test.df) << ',' << number(r.t_test.p) << ',' << number(r.t_p_holm) << ','
-      << significance_mark(r.wilcoxon_p_holm) << '\n';
+      << (r.direction > 0 ? "better" : r.direction < 0 ? "worse" : "none") << ','
+      << significance_mark(r.wilcoxon_p_holm, r.direction) << '\n';
   }
   return o.str();
 }
 
 ComparisonTable comparison_table(const std::vector<db::StudyData>& studies, const ReportConfig& config,
                                  const std::vector<SignificanceRow>& significance) {
-  std::vector<StudyIndex> indexes;
-  indexes.reserve(studies.size());
-  for (const auto& s : studies) indexes.emplace_back(s);
-  return comparison_table(studies, indexes, config, significance);
+  return comparison_table(studies, make_indexes(studies, config), config, significance);
 }
 
 ComparisonTable comparison_table(const std::vector<db::StudyData>& studies, const std::vector<StudyIndex>& indexes,
@@ -230,9 +220,11 @@ ComparisonTable comparison_table(const std::vector<db::StudyData>& studies, cons
   for (std::size_t si = 0; si < studies.size(); ++si) {
     const auto& s = studies[si];
     if (s.variants.empty()) t.notes.push_back("study '" + s.study + "' has no variants in the store");
-    const std::vector<int> classes = table_classes(indexes[si], config.metrics);
+    const std::vector<int> classes = indexes[si].classes_with(config.metrics);
+    const StudyNames& names = indexes[si].names();
     for (int cls : classes) {
-      t.groups.push_back({s.study, cls, group_title(s.study, cls, classes.size())});
+      t.groups.push_back({s.study, cls, names.dataset, names.class_name(cls),
+                          names.group_title(cls, classes.size())});
       for (const auto& m : config.metrics) t.columns.push_back({t.groups.size() - 1, m, metric_higher_is_better(m)});
     }
     for (const auto& m : config.metrics) {
@@ -292,8 +284,8 @@ ComparisonTable comparison_table(const std::vector<db::StudyData>& studies, cons
     t.notes.push_back("no variant to report");
   }
 
-  std::map<std::tuple<std::string, int, std::string, std::string>, double> p_holm;
-  for (const auto& r : significance) p_holm[{r.study, r.cls, r.metric, r.variant}] = r.wilcoxon_p_holm;
+  std::map<std::tuple<std::string, int, std::string, std::string>, const SignificanceRow*> tested;
+  for (const auto& r : significance) tested[{r.study, r.cls, r.metric, r.variant}] = &r;
 
   t.cells.assign(t.rows.size(), std::vector<Cell>(t.columns.size()));
   for (std::size_t c = 0; c < t.columns.size(); ++c) {
@@ -301,25 +293,22 @@ ComparisonTable comparison_table(const std::vector<db::StudyData>& studies, cons
     const ColumnGroup& g = t.groups[col.group];
     std::size_t si = 0;
     while (si < studies.size() && studies[si].study != g.study) ++si;
-    const double scale = display_scale(config, col.metric);
     for (std::size_t r = 0; r < t.rows.size(); ++r) {
       Cell& cell = t.cells[r][c];
       cell.p_holm = kNaN;
-      std::vector<double> v = t.rows[r].variant.empty() || si == studies.size()
-                                  ? std::vector<double>{}
-                                  : indexes[si].values(t.rows[r].variant, g.cls, col.metric, t.aggregate);
-      for (double& x : v) x *= scale;
-      cell.stats = mean_sd(v);
+      cell.stats = t.rows[r].variant.empty() || si == studies.size()
+                       ? mean_sd({})
+                       : display_stats(indexes[si], t.rows[r].variant, g.cls, col.metric, config);
       if (cell.stats.n == 0) {
         cell.value = "n/a";
         continue;
       }
       cell.value = fixed(cell.stats.mean, t.decimals);
       if (cell.stats.n > 1) cell.value += " ± " + fixed(cell.stats.sd, t.decimals);
-      auto it = p_holm.find({g.study, g.cls, col.metric, t.rows[r].variant});
-      if (it != p_holm.end()) {
-        cell.p_holm = it->second;
-        cell.mark = significance_mark(it->second);
+      auto it = tested.find({g.study, g.cls, col.metric, t.rows[r].variant});
+      if (it != tested.end()) {
+        cell.p_holm = it->second->wilcoxon_p_holm;
+        cell.mark = significance_mark(it->second->wilcoxon_p_holm, it->second->direction);
       }
     }
     // Best and second best on the shown (rounded) means, so that equal-looking cells rank equal.
@@ -351,9 +340,29 @@ std::string legend(const ComparisonTable& t) {
                   (t.aggregate == "cases" ? "pooled over cases" : "over folds (and repeats)") +
                   (t.percent ? "; overlap metrics in %" : "") + "; best in bold, second underlined";
   if (!t.baseline.empty())
-    s += "; * / ** : Holm-adjusted paired Wilcoxon signed-rank p < 0.05 / 0.01 against the baseline (" +
-         t.baseline + ")";
+    s += "; * / ** : better, † / †† : worse than the baseline (" + t.baseline +
+         "), Holm-adjusted paired Wilcoxon signed-rank p < 0.05 / 0.01";
   return s + ".";
+}
+
+// Markdown puts the group title before each metric where a reader needs it: several groups, or a title
+// that the study configured (report.dataset, report.class_names).
+bool markdown_group_titles(const ComparisonTable& t) {
+  return t.groups.size() > 1 || (t.groups.size() == 1 && t.groups[0].title != t.groups[0].study);
+}
+
+// A significance mark inside LaTeX math: "*" stays, "†" is \dagger.
+std::string latex_mark(const std::string& mark) {
+  std::string out;
+  for (std::size_t i = 0; i < mark.size();) {
+    if (mark.compare(i, std::string("†").size(), "†") == 0) {
+      out += "\\dagger";
+      i += std::string("†").size();
+    } else {
+      out += mark[i++];
+    }
+  }
+  return out;
 }
 }  // namespace
 
@@ -363,7 +372,7 @@ std::string render_markdown(const ComparisonTable& t) {
   for (const auto& c : t.components) o << ' ' << component_display(c) << " |";
   for (const auto& col : t.columns) {
     o << ' ';
-    if (t.groups.size() > 1) o << markdown_cell(t.groups[col.group].title) << ' ';
+    if (markdown_group_titles(t)) o << markdown_cell(t.groups[col.group].title) << ' ';
     o << metric_display(col.metric) << (col.higher_is_better ? "" : " ↓") << " |";
   }
   o << "\n|:---|";
@@ -383,7 +392,7 @@ std::string render_markdown(const ComparisonTable& t) {
     o << '\n';
   }
   o << '\n' << legend(t) << '\n';
-  for (const auto& n : t.notes) o << "\n> note: " << n;
+  for (const auto& n : t.notes) o << "\n> note: " << one_line(n);
   if (!t.notes.empty()) o << '\n';
   return o.str();
 }
@@ -391,15 +400,10 @@ std::string render_markdown(const ComparisonTable& t) {
 std::string render_latex(const ComparisonTable& t) {
   std::ostringstream o;
   o << "% Generated by ablate report. Needs \\usepackage{booktabs} and \\usepackage{amssymb} (\\checkmark).\n";
-  o << "% " << latex_escape(legend(t)) << '\n';
-  o << "\\begin{tabular}{l";
-  for (std::size_t i = 0; i < t.components.size(); ++i) o << 'c';
-  for (std::size_t g = 0; g < t.groups.size(); ++g) {
-    o << '|';
-    for (const auto& col : t.columns)
-      if (col.group == g) o << 'r';
-  }
-  o << "}\n\\toprule\n";
+  o << "% " << one_line(latex_escape(legend(t))) << '\n';
+  // booktabs: no vertical rules; the column groups are set apart by \cmidrule under their titles.
+  o << "\\begin{tabular}{l" << std::string(t.components.size(), 'c') << std::string(t.columns.size(), 'r')
+    << "}\n\\toprule\n";
   // Header row 1: Module over the components, one group title per column group.
   o << "Method";
   if (!t.components.empty()) o << " & \\multicolumn{" << t.components.size() << "}{c}{Module}";
@@ -427,27 +431,28 @@ std::string render_latex(const ComparisonTable& t) {
       std::string v = latex_escape(cell.value);
       if (cell.rank == 1) v = "\\textbf{" + v + "}";
       if (cell.rank == 2) v = "\\underline{" + v + "}";
-      if (!cell.mark.empty()) v += "$^{" + cell.mark + "}$";
+      if (!cell.mark.empty()) v += "$^{" + latex_mark(cell.mark) + "}$";
       o << " & " << v;
     }
     o << " \\\\\n";
   }
   o << "\\bottomrule\n\\end{tabular}\n";
-  for (const auto& n : t.notes) o << "% note: " << latex_escape(n) << '\n';
+  for (const auto& n : t.notes) o << "% note: " << one_line(latex_escape(n)) << '\n';
   return o.str();
 }
 
 std::string render_csv(const ComparisonTable& t) {
   std::ostringstream o;
-  o << "study,class,variant,label,baseline,metric,higher_is_better,aggregate,scale,n,mean,sd,display,rank,"
-       "wilcoxon_p_holm,mark\n";
+  o << "study,class,dataset,class_name,variant,label,baseline,metric,higher_is_better,aggregate,scale,n,mean,sd,"
+       "display,rank,wilcoxon_p_holm,mark\n";
   for (std::size_t r = 0; r < t.rows.size(); ++r) {
     for (std::size_t c = 0; c < t.columns.size(); ++c) {
       const Column& col = t.columns[c];
       const ColumnGroup& g = t.groups[col.group];
       const Cell& cell = t.cells[r][c];
       const bool scaled = t.percent && metric_is_ratio(col.metric);
-      o << csv_field(g.study) << ',' << g.cls << ',' << csv_field(t.rows[r].variant) << ','
+      o << csv_field(g.study) << ',' << g.cls << ',' << csv_field(g.dataset) << ',' << csv_field(g.class_name) << ','
+        << csv_field(t.rows[r].variant) << ','
         << csv_field(t.rows[r].label) << ',' << (t.rows[r].baseline ? "true" : "false") << ','
         << csv_field(col.metric) << ',' << (col.higher_is_better ? "true" : "false") << ',' << t.aggregate << ','
         << (scaled ? "percent" : "stored") << ',' << cell.stats.n << ',' << number(cell.stats.mean) << ','

@@ -1,6 +1,8 @@
 // A small fixed store content for the reports tests, built in code (no data files): study "tcia" with
 // five variants (one without results, one with a UTF-8 label), 3 folds x 4 cases, per-case and per-fold
-// dice/sensitivity/assd, epochs and model facts; study "msd" with two classes and no study text.
+// dice/sensitivity/assd, epochs and model facts, its study text and resolved configuration as the
+// coordinator stores them; study "msd" with two classes and only a resolved configuration (dataset
+// "MSD", class 1 named "pancreas", class 2 unnamed).
 #pragma once
 
 #include <string>
@@ -18,7 +20,16 @@ inline db::StudyData tcia_study() {
   s.provenance["study_file"] = "studies/tcia.toml";
   s.provenance["study_text"] =
       "[study]\nname = \"tcia\"\nfolds = 3\n\n[report]\nmetrics = [\"dice\", \"sensitivity\", \"assd\"]\n"
-      "baseline = \"unet\"\nsweep_key = \"loss.alpha\"\n\n[[ablation.variant]]\nname = \"unet\"\nlabel = \"U-Net\"\n";
+      "baseline = \"unet\"\nsweep_key = \"loss.alpha\"\ndataset = \"TCIA\"\nclass_names = [\"pancreas\"]\n\n"
+      "[[ablation.variant]]\nname = \"unet\"\nlabel = \"U-Net\"\n";
+  // runner/coordinator.cpp stores the resolved configuration (ablate::resolved_text: every key) beside
+  // the text; the reports read its report.* lines only, so the fixture keeps those and two others (a
+  // golden file that listed every key would change with every new study key).
+  s.provenance["study_resolved"] =
+      "report.aggregate = \"folds\"\nreport.baseline = \"unet\"\nreport.class_names = [\"pancreas\"]\n"
+      "report.components = [\"cc\", \"sc\", \"mus\", \"ec\", \"dws\"]\nreport.dataset = \"TCIA\"\nreport.decimals = 2\n"
+      "report.metrics = [\"dice\", \"sensitivity\", \"assd\"]\nreport.percent = true\nreport.rows = []\n"
+      "report.sweep_key = \"loss.alpha\"\nstudy.folds = 3\nstudy.name = \"tcia\"\n";
   struct V {
     const char* name;
     const char* label;
@@ -65,6 +76,7 @@ inline db::StudyData tcia_study() {
 inline db::StudyData msd_study() {
   db::StudyData s;
   s.study = "msd";
+  s.provenance["study_resolved"] = "report.class_names = [\"pancreas\"]\nreport.dataset = \"MSD\"\n";
   s.variants.push_back({"unet", "U-Net", "h0", "model.cc = false\n", 0});
   s.variants.push_back({"cc", "U-Net+CC", "h1", "model.cc = true\n", 1});
   for (int k = 0; k < 2; ++k) {

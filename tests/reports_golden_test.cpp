@@ -94,10 +94,16 @@ TEST(ReportsGolden, ExpectedFilesAndContent) {
   EXPECT_EQ(html.find("<script"), std::string::npos);
   EXPECT_NE(html.find("U-Net+CoA (α=0.3)"), std::string::npos);
   EXPECT_NE(html.find("0123456789ab"), std::string::npos);  // provenance
+  // Multi-line provenance (the study text, the resolved configuration) keeps its lines in <pre>.
+  EXPECT_NE(html.find("<h4>study_resolved</h4>\n<pre>report.aggregate = &quot;folds&quot;\n"), std::string::npos);
+  EXPECT_NE(html.find("<h4>study_text</h4>\n<pre>[study]\n"), std::string::npos);
+  EXPECT_EQ(html.find("<td>report.aggregate"), std::string::npos);
   // Model table (003 Table 6 shape): parameters in millions.
   EXPECT_NE(slurp(out.path / "model-tcia.md").find("| U-Net+CC | 2.0001 | 12.50 |"), std::string::npos);
-  // The layout came from tcia's [report]: dice, sensitivity and assd, α sweep.
-  EXPECT_NE(r.markdown.find("tcia ASSD (mm) ↓"), std::string::npos) << r.markdown;
+  // The layout came from tcia's [report]: dice, sensitivity and assd, α sweep, dataset TCIA with its
+  // class named; msd's names from its own [report].
+  EXPECT_NE(r.markdown.find("| TCIA (pancreas) ASSD (mm) ↓ |"), std::string::npos) << r.markdown;
+  EXPECT_NE(r.markdown.find("| MSD (class 2) DSC |"), std::string::npos) << r.markdown;
 }
 
 TEST(ReportsDeterminism, SameRowsAnyOrderByteIdentical) {

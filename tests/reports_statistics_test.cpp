@@ -138,6 +138,35 @@ TEST(ReportsWilcoxon, TiesAndZerosUseNormalApproximationLikeR) {
   EXPECT_NEAR(r.p, 0.009090698, 1e-8);
 }
 
+TEST(ReportsWilcoxon, AZeroWithoutTiesUsesNormalApproximationLikeR) {
+  // R 4.x: wilcox.test(c(0, 1, 2, 3, 4, 5)) -> V = 15, p-value = 0.05906, with the warning "cannot
+  // compute exact p-value with zeroes": R drops the zero (n = 5) but takes the exact distribution only
+  // "if (exact && !TIES && !ZEROES)". By hand: E[V] = n(n+1)/4 = 7.5, Var = n(n+1)(2n+1)/24 = 13.75 (no
+  // ties), z = (15 - 7.5 - 0.5) / sqrt(13.75) = 1.8877596, p = 2 (1 - Phi(z)) = 0.0590582.
+  // The exact p of the five remaining differences would be 2/32 = 0.0625.
+  const WilcoxonResult r = wilcoxon_signed_rank({0, 1, 2, 3, 4, 5}, {0, 0, 0, 0, 0, 0});
+  EXPECT_FALSE(r.exact);
+  EXPECT_EQ(r.n, 5u);
+  EXPECT_DOUBLE_EQ(r.statistic, 15);
+  EXPECT_NEAR(r.p, 0.0590582291, 1e-9);
+}
+
+TEST(ReportsWilcoxon, ExactBelowFiftyPairsOnlyLikeR) {
+  // R: exact <- (n < 50). Differences +-1, ..., +-n without ties, odd ones positive.
+  auto run = [](int n) {
+    std::vector<double> x, y(static_cast<std::size_t>(n), 0.0);
+    for (int i = 1; i <= n; ++i) x.push_back(i % 2 ? i : -i);
+    return wilcoxon_signed_rank(x, y);
+  };
+  EXPECT_TRUE(run(49).exact);
+  const WilcoxonResult r = run(50);
+  EXPECT_FALSE(r.exact);
+  // V = 1 + 3 + ... + 49 = 625, E[V] = 637.5, Var = 50 * 51 * 101 / 24 = 10731.25,
+  // z = (625 - 637.5 + 0.5) / sqrt(10731.25), p = 2 Phi(z).
+  EXPECT_DOUBLE_EQ(r.statistic, 625);
+  EXPECT_NEAR(r.p, 2 * normal_cdf((625 - 637.5 + 0.5) / std::sqrt(10731.25)), 1e-12);
+}
+
 TEST(ReportsWilcoxon, NoNonZeroDifferenceGivesNaN) {
   EXPECT_TRUE(std::isnan(wilcoxon_signed_rank({1, 2}, {1, 2}).p));
   EXPECT_TRUE(std::isnan(wilcoxon_signed_rank({}, {}).p));

@@ -1,9 +1,16 @@
-// Comparison table: bold/underline choice (also for lower-is-better metrics), significance marks, LaTeX
-// escaping, n/a handling, layout from the stored [report] section.
+// Comparison table: bold/underline choice (also for lower-is-better metrics and per-slice metrics),
+// significance marks and their direction, LaTeX (escaping, booktabs rules, one-line notes), n/a
+// handling, layout and names from the stored [report] section (resolved configuration first), every
+// class in the per-study tables, box plots (cases averaged over repeats, colours per variant).
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
+#include "ablations/study.hpp"
 #include "reports/format.hpp"
 #include "reports/report.hpp"
 #include "tests/reports_fixture.hpp"
@@ -66,6 +73,42 @@ TEST(ReportsTable, BestBoldSecondUnderlinedHigherAndLowerIsBetter) {
   EXPECT_NE(html.find("<b>85.00 ± 1.41</b>"), std::string::npos);
 }
 
+// The trainer's per-slice metrics (<metric>_2d, docs/DATA.md) behave as their 3D metric.
+TEST(ReportsFormat, PerSliceMetricsFollowThe3DMetric) {
+  EXPECT_EQ(metric_base("hd95_2d"), "hd95");
+  EXPECT_EQ(metric_base("dice"), "dice");
+  EXPECT_EQ(metric_base("_2d"), "_2d");
+  EXPECT_TRUE(metric_is_per_slice("dice_2d"));
+  EXPECT_FALSE(metric_is_per_slice("dice"));
+  EXPECT_FALSE(metric_higher_is_better("hd95_2d"));
+  EXPECT_FALSE(metric_higher_is_better("assd_2d"));
+  EXPECT_TRUE(metric_higher_is_better("dice_2d"));
+  for (const char* m : {"dice_2d", "iou_2d", "sensitivity_2d", "precision_2d", "specificity_2d", "vs_2d"})
+    EXPECT_TRUE(metric_is_ratio(m)) << m;
+  EXPECT_FALSE(metric_is_ratio("hd95_2d"));
+  EXPECT_EQ(metric_display("dice_2d"), "DSC 2D");
+  EXPECT_EQ(metric_display("hd95_2d"), "HD95 2D (mm)");
+  EXPECT_EQ(metric_display("hd95"), "HD95 (mm)");
+  EXPECT_EQ(metric_display("foo_2d"), "foo_2d");
+  // 3D metrics first, then the same per slice, then unknown names.
+  EXPECT_LT(metric_order("hd95"), metric_order("dice_2d"));
+  EXPECT_LT(metric_order("dice_2d"), metric_order("hd95_2d"));
+  EXPECT_LT(metric_order("hd95_2d"), metric_order("foo"));
+}
+
+TEST(ReportsTable, PerSliceMetricsRankAndScaleLikeThe3DMetric) {
+  db::StudyData s = three_variants();
+  for (auto& r : s.fold_metrics) r.metric = r.metric == "dice" ? "dice_2d" : "hd95_2d";
+  const ComparisonTable t = comparison_table({s}, config_for({"dice_2d", "hd95_2d"}), {});
+  const std::size_t dice = column(t, "dice_2d"), hd = column(t, "hd95_2d");
+  EXPECT_FALSE(t.columns[hd].higher_is_better);
+  EXPECT_EQ(t.cells[2][hd].rank, 1);  // c: 1.0, the smallest distance
+  EXPECT_EQ(t.cells[0][hd].rank, 2);
+  EXPECT_EQ(t.cells[1][dice].value, "85.00 ± 1.41");  // percent
+  EXPECT_EQ(t.cells[2][hd].value, "1.00 ± 0.14");     // mm
+  EXPECT_NE(render_markdown(t).find("| DSC 2D | HD95 2D (mm) ↓ |"), std::string::npos) << render_markdown(t);
+}
+
 TEST(ReportsTable, EqualShownValuesShareTheRank) {
   db::StudyData s = three_variants();
   s.fold_metrics.clear();
@@ -98,6 +141,34 @@ TEST(ReportsLatex, EscapesLabels) {
   EXPECT_NE(tex.find("U-Net+CoA ($\\alpha$=0.3) & \\checkmark & \\checkmark"), std::string::npos) << tex;
   EXPECT_NE(tex.find("\\toprule"), std::string::npos);
   EXPECT_NE(tex.find("\\bottomrule"), std::string::npos);
+}
+
+// booktabs: no vertical rules; the groups are set apart by \cmidrule under their \multicolumn titles.
+TEST(ReportsLatex, BooktabsRulesWithoutVerticalLines) {
+  const ComparisonTable t =
+      comparison_table({testing::tcia_study(), testing::msd_study()}, config_for({"dice", "sensitivity"}), {});
+  const std::string tex = render_latex(t);
+  // Method, CC SC EC, tcia: 2 metrics, msd class 1 and class 2: 2 each.
+  EXPECT_NE(tex.find("\\begin{tabular}{lcccrrrrrr}\n"), std::string::npos) << tex;
+  EXPECT_EQ(tex.find('|'), std::string::npos) << tex;
+  EXPECT_NE(tex.find("\\cmidrule(lr){2-4}\\cmidrule(lr){5-6}\\cmidrule(lr){7-8}\\cmidrule(lr){9-10}"),
+            std::string::npos) << tex;
+}
+
+// A note that holds a line break stays one line: after "% note:" it would otherwise leave the comment
+// (and break the LaTeX), after "> note:" leave the quote.
+TEST(ReportsNotes, MultiLineMessagesStayOneLine) {
+  ReportConfig c = config_for({"dice"});
+  c.rows = {"first\nsecond"};  // noted: no study has it
+  const ComparisonTable t = comparison_table({testing::tcia_study()}, c, {});
+  const std::string tex = render_latex(t);
+  EXPECT_NE(tex.find("% note: report.rows names variant 'first second'"), std::string::npos) << tex;
+  std::istringstream lines(tex.substr(tex.find("\\end{tabular}\n") + 14));
+  for (std::string line; std::getline(lines, line);) EXPECT_EQ(line.rfind("% ", 0), 0u) << line;
+  const std::string md = render_markdown(t);
+  EXPECT_NE(md.find("> note: report.rows names variant 'first second'"), std::string::npos) << md;
+  EXPECT_EQ(md.find("first\nsecond"), std::string::npos);
+  EXPECT_EQ(one_line("a\r\nb\tc"), "a  b c");
 }
 
 TEST(ReportsFormat, FixedHasNoNegativeZeroAndNaNIsNa) {
@@ -166,6 +237,49 @@ TEST(ReportsSignificance, MarksAgainstBaselineWithHolm) {
   EXPECT_NE(render_markdown(t).find("<sup>**</sup>"), std::string::npos);
   const std::string csv = significance_csv(sig);
   EXPECT_NE(csv.find("sig,1,dice,better,base,case,10,"), std::string::npos) << csv;
+  EXPECT_NE(csv.find(",better,**\n"), std::string::npos) << csv;
+}
+
+// A variant significantly worse than the baseline is marked as such, not like an improvement; for a
+// lower-is-better metric (hd95) smaller values are the improvement.
+TEST(ReportsSignificance, MarksTellBetterFromWorse) {
+  db::StudyData s;
+  s.study = "dir";
+  s.variants = {{"base", "Base", "", "", 0}, {"worse", "Worse", "", "", 1}, {"closer", "Closer", "", "", 2}};
+  for (int c = 0; c < 10; ++c) {
+    const std::string id = "c" + std::to_string(c);
+    s.case_metrics.push_back({"base", 0, 0, id, 1, "dice", 0.8 + 0.01 * c});
+    s.case_metrics.push_back({"worse", 0, 0, id, 1, "dice", 0.7 + 0.009 * c});   // all ten lower
+    s.case_metrics.push_back({"closer", 0, 0, id, 1, "dice", 0.8 + 0.01 * c});   // the same: not tested
+    s.case_metrics.push_back({"base", 0, 0, id, 1, "hd95", 10.0 + c});
+    s.case_metrics.push_back({"worse", 0, 0, id, 1, "hd95", 12.0 + 1.1 * c});    // all ten farther
+    s.case_metrics.push_back({"closer", 0, 0, id, 1, "hd95", 5.0 + 0.9 * c});    // all ten closer
+  }
+  const ReportConfig cfg = config_for({"dice", "hd95"});
+  const std::vector<SignificanceRow> sig = significance_tests({s}, cfg, nullptr);
+  ASSERT_EQ(sig.size(), 4u);  // dice: worse, closer; hd95: worse, closer
+  EXPECT_EQ(sig[0].variant, "worse");
+  EXPECT_EQ(sig[0].direction, -1);
+  EXPECT_EQ(sig[1].direction, 0);  // no non-zero difference
+  EXPECT_EQ(sig[2].direction, -1);
+  EXPECT_EQ(sig[3].direction, 1);
+  // Exact p = 2/1024 for ten differences of one sign; Holm over two comparisons: 4/1024 < 0.01.
+  EXPECT_EQ(significance_mark(sig[0].wilcoxon_p_holm, sig[0].direction), "††");
+  EXPECT_EQ(significance_mark(sig[3].wilcoxon_p_holm, sig[3].direction), "**");
+  EXPECT_EQ(significance_mark(0.03, -1), "†");
+  EXPECT_EQ(significance_mark(0.03, 1), "*");
+  EXPECT_EQ(significance_mark(0.2, -1), "");
+  const ComparisonTable t = comparison_table({s}, cfg, sig);
+  const std::size_t dice = column(t, "dice"), hd = column(t, "hd95");
+  EXPECT_EQ(t.cells[1][dice].mark, "††");
+  EXPECT_EQ(t.cells[1][hd].mark, "††");
+  EXPECT_EQ(t.cells[2][hd].mark, "**");
+  EXPECT_NE(render_latex(t).find("$^{\\dagger\\dagger}$"), std::string::npos) << render_latex(t);
+  EXPECT_NE(render_markdown(t).find("<sup>††</sup>"), std::string::npos);
+  EXPECT_NE(render_markdown(t).find("† / †† : worse"), std::string::npos) << render_markdown(t);
+  const std::string csv = significance_csv(sig);
+  EXPECT_NE(csv.find("dir,1,hd95,worse,base,case,10,"), std::string::npos) << csv;
+  EXPECT_NE(csv.find(",worse,††\n"), std::string::npos) << csv;
 }
 
 TEST(ReportsTable, FoldPairingWhenNoCases) {
@@ -201,11 +315,15 @@ TEST(ReportsNa, EmptyStudyMissingMetricAndVariantWithoutResults) {
 }
 
 TEST(ReportsTable, SeveralStudiesAndClassesSideBySide) {
+  // The first study is named by the given layout (no report.dataset: its name); msd by its own stored
+  // [report]: dataset "MSD", class 1 "pancreas", class 2 unnamed.
   const ComparisonTable t = comparison_table({testing::tcia_study(), testing::msd_study()}, config_for({"dice"}), {});
   ASSERT_EQ(t.groups.size(), 3u);
   EXPECT_EQ(t.groups[0].title, "tcia");
-  EXPECT_EQ(t.groups[1].title, "msd (class 1)");
-  EXPECT_EQ(t.groups[2].title, "msd (class 2)");
+  EXPECT_EQ(t.groups[1].title, "MSD (pancreas)");
+  EXPECT_EQ(t.groups[2].title, "MSD (class 2)");
+  EXPECT_EQ(t.groups[2].dataset, "MSD");
+  EXPECT_EQ(t.groups[2].class_name, "class 2");
   // Variants of msd line up by name; tcia-only variants show n/a for msd.
   EXPECT_EQ(t.rows[1].variant, "cc");
   EXPECT_NE(t.cells[1][1].value, "n/a");
@@ -227,6 +345,25 @@ TEST(ReportsConfig, FromStoredStudyText) {
   EXPECT_EQ(c.metrics, (std::vector<std::string>{"dice", "sensitivity", "assd"}));
   EXPECT_EQ(c.baseline, "unet");
   EXPECT_EQ(c.sweep_key, "loss.alpha");
+  EXPECT_EQ(c.dataset, "TCIA");
+  EXPECT_EQ(c.class_names, (std::vector<std::string>{"pancreas"}));
+  EXPECT_TRUE(notes.empty()) << notes[0];
+
+  // The fixture's resolved lines are what the coordinator writes for its study text.
+  const db::StudyData tcia = testing::tcia_study();
+  const std::string resolved = resolved_text(load_study_text(tcia.provenance.at("study_text"), "studies/tcia.toml").base);
+  for (const auto& [key, literal] : canonical_values(tcia.provenance.at("study_resolved")))
+    EXPECT_NE(resolved.find(key + " = " + literal + "\n"), std::string::npos) << key;
+
+  // A store written before the resolved configuration was kept: the study text, the same layout.
+  db::StudyData old = tcia;
+  old.provenance.erase("study_resolved");
+  const ReportConfig o = report_config_of(old, &notes);
+  EXPECT_EQ(o.metrics, c.metrics);
+  EXPECT_EQ(o.baseline, c.baseline);
+  EXPECT_EQ(o.sweep_key, c.sweep_key);
+  EXPECT_EQ(o.dataset, "TCIA");
+  EXPECT_EQ(o.class_names, c.class_names);
   EXPECT_TRUE(notes.empty()) << notes[0];
 
   // An include that no longer resolves: the [report] section is read alone, with a note.
@@ -240,11 +377,131 @@ TEST(ReportsConfig, FromStoredStudyText) {
   ASSERT_EQ(notes.size(), 1u);
   EXPECT_NE(notes[0].find("read alone"), std::string::npos);
 
-  // No study text: defaults and a note.
+  // Neither a resolved configuration nor a study text: defaults and a note.
   notes.clear();
-  const ReportConfig e = report_config_of(testing::msd_study(), &notes);
+  db::StudyData bare;
+  bare.study = "bare";
+  const ReportConfig e = report_config_of(bare, &notes);
   EXPECT_EQ(e.metrics, ReportConfig{}.metrics);
   EXPECT_EQ(notes.size(), 1u);
+}
+
+// A study whose [report] lives in an included base file: the resolved configuration stored by the
+// coordinator keeps it, whatever happens to the base file after the run (edited, or gone). Reading the
+// stored study text again would re-read the base from disk.
+TEST(ReportsConfig, ResolvedConfigurationKeepsAnIncludedReport) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("ablate_reports_include_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::ofstream(dir / "base.toml") << "[report]\nmetrics = [\"dice\", \"hd95_2d\"]\ndecimals = 1\n"
+                                      "dataset = \"KiTS\"\nclass_names = [\"kidney\", \"tumour\"]\n";
+  std::ofstream(dir / "study.toml") << "include = \"base.toml\"\n[study]\nname = \"kits\"\n";
+  const Study study = load_study((dir / "study.toml").string());
+  db::StudyData data;
+  data.study = "kits";
+  data.provenance["study_file"] = study.file;
+  data.provenance["study_text"] = study.text;
+  data.provenance["study_resolved"] = resolved_text(study.base);
+
+  auto check = [&](const char* when) {
+    std::vector<std::string> notes;
+    const ReportConfig c = report_config_of(data, &notes);
+    EXPECT_EQ(c.metrics, (std::vector<std::string>{"dice", "hd95_2d"})) << when;
+    EXPECT_EQ(c.decimals, 1) << when;
+    EXPECT_EQ(c.dataset, "KiTS") << when;
+    EXPECT_EQ(c.class_names, (std::vector<std::string>{"kidney", "tumour"})) << when;
+    EXPECT_TRUE(notes.empty()) << when << ": " << notes[0];
+  };
+  check("base file as at the run");
+  std::ofstream(dir / "base.toml") << "[report]\ndecimals = 4\ndataset = \"edited\"\n";
+  check("base file edited since");
+  fs::remove(dir / "base.toml");
+  check("base file gone");
+
+  // The old path (study text only) loses the base's [report] once the base is gone: defaults, a note.
+  data.provenance.erase("study_resolved");
+  std::vector<std::string> notes;
+  const ReportConfig c = report_config_of(data, &notes);
+  EXPECT_EQ(c.decimals, ReportConfig{}.decimals);
+  EXPECT_EQ(notes.size(), 1u);
+  fs::remove_all(dir);
+}
+
+TEST(ReportsConfig, SchemaAcceptsPerSliceMetrics) {
+  const Study s = load_study_text("[report]\nmetrics = [\"dice_2d\", \"hd95_2d\", \"dice\"]\n", "/tmp/x.toml");
+  EXPECT_EQ(s.base.report.metrics, (std::vector<std::string>{"dice_2d", "hd95_2d", "dice"}));
+  EXPECT_THROW(load_study_text("[report]\nmetrics = [\"dice_3d\"]\n", "/tmp/x.toml"), SpecError);
+}
+
+// Per-study names everywhere: column groups (every format), box plots, the per-study tables.
+TEST(ReportsNames, DatasetAndClassNamesInEveryFormat) {
+  ReportConfig c = config_for({"dice"});
+  c.dataset = "TCIA";
+  c.class_names = {"pancreas"};
+  const ComparisonTable t = comparison_table({testing::tcia_study(), testing::msd_study()}, c, {});
+  EXPECT_EQ(t.groups[0].title, "TCIA (pancreas)");  // a single class shows when it is named
+  const std::string md = render_markdown(t);
+  EXPECT_NE(md.find("| TCIA (pancreas) DSC | MSD (pancreas) DSC | MSD (class 2) DSC |"), std::string::npos) << md;
+  const std::string tex = render_latex(t);
+  EXPECT_NE(tex.find("\\multicolumn{1}{c}{TCIA (pancreas)} & \\multicolumn{1}{c}{MSD (pancreas)}"), std::string::npos)
+      << tex;
+  EXPECT_NE(render_html(t).find(">MSD (class 2)</th>"), std::string::npos);
+  const std::string csv = render_csv(t);
+  EXPECT_NE(csv.find("msd,2,MSD,class 2,unet,U-Net,true,dice,"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("tcia,1,TCIA,pancreas,unet,"), std::string::npos) << csv;
+
+  // One unnamed group without report.dataset: the Markdown header stays as it was.
+  const std::string plain = render_markdown(comparison_table({testing::tcia_study()}, config_for({"dice"}), {}));
+  EXPECT_NE(plain.find("| Method | CC | SC | EC | DSC |"), std::string::npos) << plain;
+
+  const std::vector<BoxRow> boxes = box_rows(testing::msd_study());
+  ASSERT_EQ(boxes.size(), 4u);  // dice x 2 classes x 2 variants
+  EXPECT_EQ(boxes[0].class_name, "pancreas");
+  EXPECT_EQ(boxes[2].class_name, "class 2");
+  const std::string svg = box_svg("msd", boxes);
+  EXPECT_NE(svg.find(">pancreas DSC</text>"), std::string::npos);
+  EXPECT_NE(svg.find(">class 2 DSC</text>"), std::string::npos);
+  EXPECT_NE(box_csv(boxes).find("msd,unet,U-Net,dice,2,class 2,6,"), std::string::npos) << box_csv(boxes);
+}
+
+// The model table (003 Table 6 shape) has every class, not the first only. msd's dice, fold means
+// (hand-computed from the fixture): U-Net class 1 0.71, class 2 0.81; U-Net+CC class 1 0.76, class 2 0.86
+// (the same in both folds, sd 0).
+TEST(ReportsModelTable, EveryClass) {
+  ReportConfig c = config_for({"dice"});
+  c.class_names = {"pancreas"};
+  const std::string md = render_model_markdown(testing::msd_study(), c);
+  EXPECT_NE(md.find("| Method | Parameters (M) | Inference (ms/case) ↓ | pancreas DSC | class 2 DSC |"),
+            std::string::npos) << md;
+  EXPECT_NE(md.find("| U-Net | n/a | n/a | 71.00 ± 0.00 | 81.00 ± 0.00 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| U-Net+CC | n/a | n/a | 76.00 ± 0.00 | 86.00 ± 0.00 |"), std::string::npos) << md;
+  const std::string csv = render_model_csv(testing::msd_study(), c);
+  EXPECT_NE(csv.find("msd,cc,U-Net+CC,NA,NA,2,dice,2,86,0\n"), std::string::npos) << csv;
+}
+
+// The sensitivity table has a column per class × metric: class 2 is not dropped.
+TEST(ReportsSensitivity, EveryClass) {
+  db::StudyData s;
+  s.study = "sweep";
+  s.variants = {{"a3", "α=0.3", "", "loss.alpha = 0.3\n", 0}, {"a7", "α=0.7", "", "loss.alpha = 0.7\n", 1}};
+  for (int k = 0; k < 2; ++k)
+    for (int cls = 1; cls <= 2; ++cls)
+      s.fold_metrics.push_back({s.variants[static_cast<std::size_t>(k)].name, 0, 0, cls, "dice", 0.5 + 0.1 * k + 0.2 * cls});
+  const SensitivityTable t = sensitivity_table(s, config_for({"dice"}), "loss.alpha");
+  ASSERT_EQ(t.columns.size(), 2u);
+  EXPECT_EQ(t.columns[1].cls, 2);
+  EXPECT_EQ(t.columns[1].title, "class 2 DSC");
+  ASSERT_EQ(t.series.size(), 1u);
+  ASSERT_EQ(t.series[0].points.size(), 2u);
+  EXPECT_NEAR(t.series[0].points[1].metrics[0].mean, 80.0, 1e-9);  // α = 0.7, class 1: 0.5 + 0.1 + 0.2
+  EXPECT_NEAR(t.series[0].points[1].metrics[1].mean, 100.0, 1e-9);  // class 2: 0.5 + 0.1 + 0.4
+  const std::string md = render_sensitivity_markdown(t);
+  EXPECT_NE(md.find("| loss.alpha | class 1 DSC | class 2 DSC |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| 0.7 | 80.00 | 100.00 |"), std::string::npos) << md;
+  EXPECT_NE(render_sensitivity_csv(t).find("sweep,loss.alpha,,0.3,a3,2,dice,1,90,0\n"), std::string::npos)
+      << render_sensitivity_csv(t);
+  EXPECT_NE(sensitivity_svg(t).find(">class 2 DSC</text>"), std::string::npos);
 }
 
 TEST(ReportsSensitivity, SeriesOfTheSweptKey) {
@@ -258,6 +515,53 @@ TEST(ReportsSensitivity, SeriesOfTheSweptKey) {
   EXPECT_EQ(t.series[2].label, "model.cc=true, model.ec=false, model.sc=true");
   EXPECT_EQ(t.series[3].points[0].metrics[0].n, 0u);  // ec: no results
   EXPECT_TRUE(sensitivity_table(testing::tcia_study(), c, "no.such").series.empty());
+}
+
+// A case is one subject: over two repeats it is counted once, with the mean of its two values.
+// Cases x, y, z; repeat 0: 0.2, 0.4, 0.9; repeat 1: 0.4, 0.6, 0.7 -> means 0.3, 0.5, 0.8: n = 3, median
+// 0.5, q1 = 0.4, q3 = 0.65 (type 7). Pooled rows would give n = 6 and median 0.5 (q1 0.4, q3 0.675).
+TEST(ReportsBoxRows, CasesAveragedOverRepeats) {
+  db::StudyData s;
+  s.study = "rep";
+  s.variants = {{"a", "A", "", "", 0}};
+  const char* ids[] = {"x", "y", "z"};
+  const double r0[] = {0.2, 0.4, 0.9}, r1[] = {0.4, 0.6, 0.7};
+  for (int c = 0; c < 3; ++c) {
+    s.case_metrics.push_back({"a", c % 2, 0, ids[c], 1, "dice", r0[c]});  // folds differ between repeats
+    s.case_metrics.push_back({"a", (c + 1) % 2, 1, ids[c], 1, "dice", r1[c]});
+  }
+  const std::vector<BoxRow> rows = box_rows(s);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].stats.n, 3u);
+  EXPECT_NEAR(rows[0].stats.min, 0.3, 1e-12);
+  EXPECT_NEAR(rows[0].stats.q1, 0.4, 1e-12);
+  EXPECT_NEAR(rows[0].stats.median, 0.5, 1e-12);
+  EXPECT_NEAR(rows[0].stats.q3, 0.65, 1e-12);
+  EXPECT_NEAR(rows[0].stats.max, 0.8, 1e-12);
+}
+
+// A variant keeps its colour in every panel, also where a panel lacks a variant before it.
+TEST(ReportsBoxSvg, ColourFollowsTheVariant) {
+  db::StudyData s;
+  s.study = "col";
+  s.variants = {{"a", "A", "", "", 0}, {"b", "B", "", "", 1}};
+  for (int c = 0; c < 4; ++c) {
+    const std::string id = "c" + std::to_string(c);
+    s.case_metrics.push_back({"a", 0, 0, id, 1, "dice", 0.7 + 0.01 * c});
+    s.case_metrics.push_back({"b", 0, 0, id, 1, "dice", 0.8 + 0.01 * c});
+    s.case_metrics.push_back({"b", 0, 0, id, 1, "hd95", 3.0 + c});  // a has no hd95
+  }
+  const std::vector<BoxRow> rows = box_rows(s);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[2].variant_index, 1u);
+  const std::string svg = box_svg("col", rows);
+  auto count = [&](const std::string& what) {
+    std::size_t n = 0;
+    for (std::size_t p = svg.find(what); p != std::string::npos; p = svg.find(what, p + 1)) ++n;
+    return n;
+  };
+  EXPECT_EQ(count("fill=\"#4e79a7\" fill-opacity"), 1u) << svg;  // a: one box
+  EXPECT_EQ(count("fill=\"#f28e2b\" fill-opacity"), 2u) << svg;  // b: both panels
 }
 
 TEST(ReportsBoxRows, FromCases) {

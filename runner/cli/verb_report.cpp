@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "db/rows.hpp"
+#include "reports/format.hpp"
 #include "reports/report.hpp"
 #include "runner/cli/cli.hpp"
 
@@ -77,7 +78,7 @@ int verb_report(const std::vector<std::string>& args) {
   for (const auto& name : names) studies.push_back(db::load_study_data(db_path, name));
 
   const reports::ReportResult result = reports::write_report(studies, opts, vm["out"].as<std::string>());
-  for (const auto& n : result.notes) std::cerr << "ablate report: note: " << n << '\n';
+  for (const auto& n : result.notes) std::cerr << "ablate report: note: " << reports::one_line(n) << '\n';
   std::cout << result.markdown;
   if (!result.html_path.empty()) std::cout << "\nreport: " << result.html_path << '\n';
   return kExitOk;
