@@ -1,6 +1,7 @@
 #include "ablations/schema.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <map>
@@ -155,7 +156,14 @@ struct Key {
   Key& unhashed() { def.hashed = false; return *this; }
   Key& most_items(std::size_t n) { def.max_items = n; return *this; }
   Key& study_wide(const char* why) { def.study_wide = why; return *this; }
-  Key& checked(std::function<std::string(const Value&)> f) { def.check = std::move(f); return *this; }
+  // A rule beyond type, range and choices: `ok` decides, `what` says what is allowed (in errors and docs).
+  Key& checked(std::string what, std::function<bool(const Value&)> ok) {
+    def.rule = what;
+    def.check = [what, ok = std::move(ok)](const Value& v) { return ok(v) ? std::string() : what; };
+    return *this;
+  }
+  // A rule that the study loader checks (it needs other keys or the variants): documented here.
+  Key& rule(std::string what) { def.rule = std::move(what); return *this; }
 };
 
 template <class T, class Accessor>
@@ -176,14 +184,16 @@ Key make_key(const char* path, Accessor acc, const char* doc, const char* paper)
   make_key<std::decay_t<decltype(std::declval<VariantConfig&>().field)>>(                      \
       #field, [](VariantConfig& c) -> auto& { return c.field; }, doc, paper)
 
+constexpr const char* kNameRule = "a name of letters, digits and _ - . + = (not . or ..)";
+
 std::vector<KeyDef> build_schema() {
   const double inf = std::numeric_limits<double>::infinity();
   std::vector<Key> k = {
       // [study]
-      KEY(study.name, "Study name: the store keys results by it.", "-").unhashed().study_wide("the store keys a study by its name; set it in [study]"),
-      KEY(study.description, "Free text for the report.", "-").unhashed(),
+      KEY(study.name, "Study name: the store keys results by it; the default store and checkpoint folder are named after it.", "-").unhashed().study_wide("the store keys a study by its name; set it in [study]").checked(kNameRule, [](const Value& v) { return valid_name(v.s); }),
+      KEY(study.description, "Free text for the report.", "-").unhashed().study_wide("the description is the study's; set it in [study]"),
       KEY(study.seed, "Seed of folds, initialisation, shuffling and augmentation; repeat r uses seed + r.", "-").at_least(0).study_wide("folds are shared by all variants of a study; set it in [study] or make a separate study"),
-      KEY(study.folds, "k of k-fold cross-validation over cases (002 uses 3-fold). Ignored when study.split is set.", "002 Sec. 4.2").in(2, 100).study_wide("folds are shared by all variants of a study; set it in [study] or make a separate study"),
+      KEY(study.folds, "k of k-fold cross-validation over cases (002 uses 3-fold). Ignored, and left out of the hash, when study.split is set.", "002 Sec. 4.2").in(2, 100).study_wide("folds are shared by all variants of a study; set it in [study] or make a separate study"),
       KEY(study.split, "Fixed train/validation/test ratios summing to 1, e.g. [0.7, 0.1, 0.2], or the same as percentages \"70/10/20\"; empty = k-fold.", "003, 004").in(0, 1).study_wide("folds are shared by all variants of a study; set it in [study] or make a separate study"),
       KEY(study.repeats, "Repeats of every (variant, fold) with seeds seed + r.", "-").in(1, 1000).study_wide("folds are shared by all variants of a study; set it in [study] or make a separate study"),
       KEY(study.validation_fraction, "Part of each training fold held out (by case) for best-epoch selection.", "001 Sec. IV-C").above(0).in(0, 0.9).study_wide("folds are shared by all variants of a study; set it in [study] or make a separate study"),
@@ -263,9 +273,7 @@ std::vector<KeyDef> build_schema() {
       KEY(resources.gpus_per_node, "GPUs per node (0 = CPU workers).", "-").in(0, 64),
       KEY(resources.ranks_per_gpu, "Worker ranks sharing one GPU.", "-").in(1, 64),
       KEY(resources.cpus_per_rank, "CPU cores per rank.", "-").in(1, 1024),
-      KEY(resources.time, "Wall time limit, HH:MM:SS or D-HH:MM:SS.", "-").checked([](const Value& v) {
-        return valid_time_limit(v.s) ? std::string() : std::string("a Slurm time limit: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS");
-      }),
+      KEY(resources.time, "Wall time limit of the job in one of Slurm's forms: minutes (90), MM:SS (90:00), HH:MM:SS (24:00:00), D-HH (2-12), D-HH:MM (2-12:30) or D-HH:MM:SS (2-00:00:00).", "-").checked("a Slurm time limit: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS", [](const Value& v) { return valid_time_limit(v.s); }),
       KEY(resources.partition, "Slurm partition; empty = the cluster default.", "-"),
       KEY(resources.account, "Slurm account; empty = none.", "-"),
       KEY(resources.memory, "Memory per node, e.g. 32G; empty = the cluster default.", "-"),
@@ -273,14 +281,23 @@ std::vector<KeyDef> build_schema() {
       KEY(report.metrics, "Metrics of the table's column groups: any stored metric, the 3D ones or their per-slice means <metric>_2d (docs/DATA.md).", "001 Table II").one_of({"dice", "iou", "sensitivity", "precision", "specificity", "vs", "assd", "hd95", "dice_2d", "iou_2d", "sensitivity_2d", "precision_2d", "specificity_2d", "vs_2d", "assd_2d", "hd95_2d"}).items(1),
       KEY(report.decimals, "Decimals in table cells.", "-").in(0, 10),
       KEY(report.percent, "Show overlap metrics in percent.", "001 Table II"),
-      KEY(report.baseline, "Variant the significance tests compare against; empty = the first.", "-"),
+      KEY(report.baseline, "Variant the significance tests compare against; empty = the first.", "-").rule("empty or the name of a variant of the study"),
       KEY(report.aggregate, "folds: mean +- sd over folds; cases: pooled over cases.", "002 Table I").one_of({"folds", "cases"}),
-      KEY(report.components, "Check-mark columns (model keys that are booleans).", "001 Table II"),
-      KEY(report.rows, "Variant order of the table; empty = study order.", "-"),
-      KEY(report.sweep_key, "Swept key for the sensitivity table and curve, e.g. loss.alpha.", "001 Fig. 5"),
+      KEY(report.components, "Check-mark columns of the tables and of `ablate plan`: boolean model keys, without the `model.` prefix.", "001 Table II"),
+      KEY(report.rows, "Variant order of the table; empty = study order.", "-").rule("names of variants of the study"),
+      KEY(report.sweep_key, "Swept key for the sensitivity table and curve, e.g. loss.alpha.", "001 Fig. 5").rule("empty or a study key (dotted), e.g. loss.alpha"),
       KEY(report.dataset, "Title of this study's column group (e.g. TCIA, MSD, KiTS, Cardiac side by side as in 001 Table II); empty = the study name.", "001 Table II"),
       KEY(report.class_names, "Names of the foreground classes 1, 2, ... in column groups, box plots and per-class tables (e.g. [\"pancreas\"]); a class without a name shows as `class k`.", "-"),
   };
+  // The component columns' rule lists the boolean model keys, so it follows the schema.
+  std::string bools;
+  for (const auto& key : k) {
+    const std::string& p = key.def.path;
+    if (p.rfind("model.", 0) == 0 && key.def.type == ValueType::kBool) bools += (bools.empty() ? "" : ", ") + p.substr(6);
+  }
+  for (auto& key : k) {
+    if (key.def.path == "report.components") key.rule("each a boolean model key: " + bools);
+  }
   std::vector<KeyDef> out;
   for (auto& key : k) out.push_back(std::move(key.def));
   std::sort(out.begin(), out.end(), [](const KeyDef& a, const KeyDef& b) { return a.path < b.path; });
@@ -308,7 +325,11 @@ std::string to_literal(const Value& v) {
 
 std::string KeyDef::allowed() const {
   std::ostringstream s;
-  s << type_name(type);
+  // A number without bounds must still be finite (check_range refuses inf and nan).
+  const bool unbounded = !std::isfinite(min) && !std::isfinite(max);
+  if (type == ValueType::kFloat && unbounded) s << "a finite number";
+  else if (type == ValueType::kFloatList && unbounded) s << "an array of finite numbers";
+  else s << type_name(type);
   if (!choices.empty()) {
     s << ", one of: ";
     for (std::size_t i = 0; i < choices.size(); ++i) s << (i ? ", " : "") << choices[i];
@@ -328,6 +349,7 @@ std::string KeyDef::allowed() const {
   }
   if (min_items > 0) s << ", at least " << min_items << " item" << (min_items > 1 ? "s" : "");
   if (max_items != std::numeric_limits<std::size_t>::max()) s << ", at most " << max_items << " items";
+  if (!rule.empty()) s << ", " << rule;
   return s.str();
 }
 
@@ -389,6 +411,12 @@ std::string check_range(const KeyDef& key, const Value& v) {
       n = v.ill.size();
       break;
   }
+  // inf and nan pass no range check worth having (inf lies within [0, inf]), so they are refused as such.
+  const bool finite = v.type == ValueType::kFloat ? std::isfinite(v.d)
+                      : v.type == ValueType::kFloatList
+                          ? std::all_of(v.dl.begin(), v.dl.end(), [](double x) { return std::isfinite(x); })
+                          : true;
+  if (!finite) return "value " + to_literal(v) + " is not allowed: not a finite number; expected " + key.allowed();
   if (ok && (n < key.min_items || n > key.max_items)) ok = false;
   if (ok && key.check) {
     std::string rule = key.check(v);
@@ -396,6 +424,34 @@ std::string check_range(const KeyDef& key, const Value& v) {
   }
   if (ok) return "";
   return "value " + to_literal(v) + " is not allowed: expected " + key.allowed();
+}
+
+bool valid_name(const std::string& name) {
+  if (name.empty() || name == "." || name == "..") return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.' || c == '+' || c == '=';
+  });
+}
+
+std::string key_reference_markdown() {
+  // Table cells: a '|' in a text would end the cell.
+  auto cell = [](std::string text) {
+    for (auto pos = text.find('|'); pos != std::string::npos; pos = text.find('|', pos + 2)) text.replace(pos, 1, "\\|");
+    return text;
+  };
+  std::ostringstream out;
+  std::string section;
+  for (const auto& k : schema()) {
+    const std::string s = k.path.substr(0, k.path.find('.'));
+    if (s != section) {
+      section = s;
+      out << "\n### [" << section << "]\n\n| key | default | allowed | paper | meaning |\n|---|---|---|---|---|\n";
+    }
+    out << "| `" << k.path << "` | `" << to_literal(k.get(VariantConfig{})) << "` | " << cell(k.allowed()) << " | "
+        << k.paper << " | " << cell(k.doc) << (k.hashed ? "" : " *(does not change results or the hash)*")
+        << (k.study_wide.empty() ? "" : " *(study-wide: not in a variant or a sweep)*") << " |\n";
+  }
+  return out.str();
 }
 
 bool valid_time_limit(const std::string& time) {

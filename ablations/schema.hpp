@@ -51,6 +51,9 @@ struct KeyDef {
   std::size_t max_items = std::numeric_limits<std::size_t>::max();  // lists
   // A rule beyond type, range and choices (e.g. the form of a time limit): returns "" or what is allowed.
   std::function<std::string(const Value&)> check;
+  // That rule in words, or a rule that the study loader checks between keys (report.components names
+  // boolean model keys): shown by allowed(), so the key reference and error messages say it.
+  std::string rule;
   std::function<Value(const VariantConfig&)> get;
   std::function<void(VariantConfig&, const Value&)> set;
 
@@ -63,8 +66,17 @@ std::vector<std::string> all_key_paths();
 // Section names ("study", "data", ...).
 const std::vector<std::string>& section_names();
 
-// Checks a value against its key's range and choices; returns "" or what is wrong.
+// Checks a value against its key's range and choices; returns "" or what is wrong. Numbers must be
+// finite (TOML's inf and nan are refused).
 std::string check_range(const KeyDef& key, const Value& v);
+
+// The key reference of docs/STUDY.md: one Markdown table per section, every key with its default, what
+// is allowed, the paper and the meaning (`ablate plan --keys`). Starts with "\n### [".
+std::string key_reference_markdown();
+
+// A study or variant name: letters, digits and _ - . + =, not "." or "..". Names become file names (the
+// store, <workdir>/<variant>/), so nothing that could leave a folder or need quoting.
+bool valid_name(const std::string& name);
 
 // A Slurm time limit: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS. The one rule for
 // resources.time, checked when a study loads; cluster/ may call it rather than keep its own copy.

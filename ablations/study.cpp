@@ -241,19 +241,28 @@ std::optional<Value> read_value(const toml::node& node, const KeyDef& key, const
   return v;
 }
 
-void unknown_key(const std::string& path, const std::string& file, const toml::source_region& where, Diags& diags) {
+// The schema key an unknown dotted key was probably meant to be, or "".
+std::string key_hint(const std::string& path) {
   std::string hint = closest(path, all_key_paths());
-  if (hint.empty()) {
-    // A typo in the section part ("modle.cc"): match the last component within all keys.
-    auto dot = path.rfind('.');
-    std::string leaf = dot == std::string::npos ? path : path.substr(dot + 1);
+  if (!hint.empty()) return hint;
+  // A typo in the section part ("modle.cc") or no section at all (`lr` at the top level or in a variant):
+  // match the last component, exactly or else by its closest spelling, when it names one key.
+  auto leaf_of = [](const std::string& p) { return p.substr(p.rfind('.') + 1); };
+  std::map<std::string, std::vector<std::string>> by_leaf;
+  for (const auto& p : all_key_paths()) by_leaf[leaf_of(p)].push_back(p);
+  const std::string leaf = leaf_of(path);
+  auto it = by_leaf.find(leaf);
+  if (it == by_leaf.end() && leaf.size() >= 4) {  // shorter words are close to too many keys
     std::vector<std::string> leaves;
-    for (const auto& p : all_key_paths()) {
-      auto d = p.rfind('.');
-      if (p.substr(d + 1) == leaf) leaves.push_back(p);
-    }
-    if (leaves.size() == 1) hint = leaves[0];
+    for (const auto& [l, paths] : by_leaf) leaves.push_back(l);
+    const std::string near = closest(leaf, leaves);
+    if (!near.empty()) it = by_leaf.find(near);
   }
+  return it != by_leaf.end() && it->second.size() == 1 ? it->second[0] : std::string();
+}
+
+void unknown_key(const std::string& path, const std::string& file, const toml::source_region& where, Diags& diags) {
+  const std::string hint = key_hint(path);
   diags.add(file, where, path, "unknown key" + (hint.empty() ? std::string() : " (did you mean `" + hint + "`?)"));
 }
 
@@ -275,6 +284,14 @@ void flatten_entry(const toml::key& k, const toml::node& node, const std::string
   }
   if (origin == Origin::kVariant && !key->study_wide.empty()) {
     diags.add(file, k.source(), path, "cannot be set in an [[ablation.variant]]: " + key->study_wide);
+    return;
+  }
+  // A variant's [resources] or [report] would be silently ignored: the job and the tables are the study's.
+  if (origin == Origin::kVariant && !key->in_canonical) {
+    const std::string section = path.substr(0, path.find('.'));
+    diags.add(file, k.source(), path,
+              "cannot be set in an [[ablation.variant]]: [" + section +
+                  "] applies to the whole study and changes no result; set it in [" + section + "]");
     return;
   }
   // `"model.cc" = true` and `[model] cc = true` are different TOML keys but the same study key.
@@ -313,15 +330,6 @@ std::string read_text(const std::string& path) {
   return s.str();
 }
 
-bool valid_name(const std::string& n) {
-  if (n.empty()) return false;
-  for (char c : n) {
-    bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.' || c == '+' || c == '=';
-    if (!ok) return false;
-  }
-  return true;
-}
-
 void parse_ablation(const toml::node& node, const std::string& file, Parsed& parsed, Diags& diags) {
   const toml::table* table = node.as_table();
   if (!table) {
@@ -345,6 +353,7 @@ void parse_ablation(const toml::node& node, const std::string& file, Parsed& par
       decl.file = file;
       decl.line = static_cast<int>(vt.source().begin.line);
       decl.column = static_cast<int>(vt.source().begin.column);
+      bool misspelt_name = false;
       for (const auto& [vk, vnode] : vt) {
         const std::string key(vk.str());
         if (key == "name" || key == "label") {
@@ -355,15 +364,25 @@ void parse_ablation(const toml::node& node, const std::string& file, Parsed& par
           (key == "name" ? decl.name : decl.label) = vnode.as_string()->get();
           continue;
         }
+        // A misspelt `name` or `label` is no study key: say which of the two was meant.
+        if (!find_key(key) && !vnode.is_table()) {
+          const std::string hint = closest(key, {"name", "label"});
+          if (!hint.empty()) {
+            diags.add(file, vk.source(), "ablation.variant." + key, "unknown key (did you mean `" + hint + "`?)");
+            misspelt_name = misspelt_name || hint == "name";
+            continue;
+          }
+        }
         flatten_entry(vk, vnode, key, file, Origin::kVariant, decl.overrides, diags);
       }
       if (decl.name.empty()) {
-        diags.add(file, vt.source(), "ablation.variant.name", "every [[ablation.variant]] needs a name");
+        if (!misspelt_name) diags.add(file, vt.source(), "ablation.variant.name", "every [[ablation.variant]] needs a name");
         continue;
       }
+      // Names become folders (<workdir>/<variant>/): "." and ".." would leave it.
       if (!valid_name(decl.name)) {
         diags.add(file, vt["name"].node()->source(), "ablation.variant.name",
-                  "name `" + decl.name + "` is not allowed: use letters, digits and _ - . + =");
+                  "name `" + decl.name + "` is not allowed: use letters, digits and _ - . + = (not . or ..)");
       }
       if (decl.label.empty()) decl.label = decl.name;
       parsed.variants.push_back(std::move(decl));
@@ -433,6 +452,11 @@ void parse_sweep(const toml::node& node, const std::string& file, Parsed& parsed
     }
   };
   walk(*table, "");
+  // toml++ keeps a table's keys sorted; the grid's axes follow the file instead (the last written varies
+  // fastest), as a reader of the file expects.
+  std::stable_sort(parsed.sweep.begin(), parsed.sweep.end(), [](const SweepAxis& a, const SweepAxis& b) {
+    return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+  });
   // Every {placeholder} of the label must name a swept key, or it would print literally in every label.
   if (const toml::node* label = table->get("label"); label && label->is_string()) {
     const std::string& text = parsed.sweep_label;
@@ -528,16 +552,17 @@ Parsed parse_document(const std::string& text, const std::string& file, Origin o
     const auto& sections = section_names();
     if (std::find(sections.begin(), sections.end(), section) == sections.end()) {
       if (const KeyDef* kd = find_key(section); kd == nullptr && !node.is_table()) {
-        // A dotted key at the top level ("model.cc" = true) is allowed: it names a schema key.
-        std::vector<std::string> candidates = sections;
-        candidates.push_back("include");
-        std::string hint = closest(section, candidates);
-        if (section.find('.') != std::string::npos) {
-          unknown_key(section, file, k.source(), diags);
-        } else {
-          diags.add(file, k.source(), section,
-                    "unknown section" + (hint.empty() ? std::string() : " (did you mean `" + hint + "`?)"));
+        // A dotted key at the top level ("model.cc" = true) is allowed: it names a schema key. A bare key
+        // (`lr = 1e-4` before any section) is matched by its name, else by the sections' names.
+        std::string hint = key_hint(section);
+        if (hint.empty() && section.find('.') == std::string::npos) {
+          std::vector<std::string> candidates = sections;
+          candidates.push_back("include");
+          hint = closest(section, candidates);
+          if (!hint.empty() && hint != "include") hint = "[" + hint + "]";
         }
+        diags.add(file, k.source(), section,
+                  "unknown key" + (hint.empty() ? std::string() : " (did you mean `" + hint + "`?)"));
         continue;
       }
       if (node.is_table()) {
@@ -618,22 +643,6 @@ void validate(const VariantConfig& c, const std::string& variant, const Layer& l
     bad("model.attention", "`" + c.model.attention + "` sits where CoA sits: turn model.cc and model.sc off",
         {"model.cc", "model.sc"});
   }
-  if (c.loss.name == "ce_dice" && c.data.foreground_classes() < 1) bad("loss.name", "ce_dice needs classes");
-  for (const auto& comp : c.report.components) {
-    const KeyDef* kd = find_key("model." + comp);
-    if (!kd || kd->type != ValueType::kBool) {
-      std::vector<std::string> bools;
-      for (const auto& k : schema()) {
-        if (k.path.rfind("model.", 0) == 0 && k.type == ValueType::kBool) bools.push_back(k.path.substr(6));
-      }
-      std::string hint = closest(comp, bools);
-      bad("report.components", "`" + comp + "` is not a boolean model key" +
-                                   (hint.empty() ? std::string() : " (did you mean `" + hint + "`?)"));
-    }
-  }
-  if (!c.report.sweep_key.empty() && !find_key(c.report.sweep_key)) {
-    bad("report.sweep_key", "`" + c.report.sweep_key + "` is not a study key");
-  }
 }
 
 }  // namespace
@@ -654,9 +663,11 @@ std::string resolved_text(const VariantConfig& config) {
 }
 
 std::string config_hash(const VariantConfig& config) {
+  // study.folds means nothing under a fixed split: changing it then changes no result.
+  const bool fixed_split = !config.study.split.empty();
   std::string hashed;
   for (const auto& k : schema()) {
-    if (k.hashed) hashed += k.path + " = " + to_literal(k.get(config)) + "\n";
+    if (k.hashed && !(fixed_split && k.path == "study.folds")) hashed += k.path + " = " + to_literal(k.get(config)) + "\n";
   }
   return sha256_hex(hashed).substr(0, 16);
 }
@@ -689,13 +700,18 @@ std::map<std::string, std::string> canonical_values(const std::string& text) {
 
 std::vector<std::string> changed_keys(const std::string& canonical_a, const std::string& canonical_b) {
   auto a = canonical_values(canonical_a), b = canonical_values(canonical_b);
+  auto fixed_split = [](const std::map<std::string, std::string>& values) {
+    auto it = values.find("study.split");
+    return it != values.end() && it->second != "[]";
+  };
+  const bool folds_unused = fixed_split(a) && fixed_split(b);  // as config_hash leaves study.folds out
   std::set<std::string> keys;
   for (const auto& [k, v] : a) keys.insert(k);
   for (const auto& [k, v] : b) keys.insert(k);
   std::vector<std::string> out;
   for (const auto& k : keys) {
     const KeyDef* kd = find_key(k);
-    if (kd && !kd->hashed) continue;
+    if ((kd && !kd->hashed) || (folds_unused && k == "study.folds")) continue;
     auto ia = a.find(k), ib = b.find(k);
     if (ia == a.end() || ib == b.end() || ia->second != ib->second) out.push_back(k);
   }
@@ -814,26 +830,50 @@ Study load_study_text(const std::string& text, const std::string& file) {
       study.variants.push_back(std::move(v));
     }
   }
-  // Report rows and baseline must name variants; the problem points at the name in the file.
-  std::vector<std::string> names;
-  for (const auto& v : study.variants) names.push_back(v.name);
-  auto check_name = [&](const std::string& key, const std::string& name, std::size_t item) {
-    if (std::find(names.begin(), names.end(), name) != names.end()) return;
-    std::string hint = closest(name, names);
+  // The [report] keys are the study's (a variant cannot set them); a problem points at the value, or the
+  // list item, in the file.
+  auto report_error = [&](const std::string& key, std::size_t item, const std::string& msg) {
     std::string where_file = file;
     int line = 0, column = 0;
     if (auto it = parsed.values.find(key); it != parsed.values.end()) {
       where_file = it->second.file, line = it->second.line, column = it->second.column;
       if (item < it->second.items.size()) std::tie(line, column) = it->second.items[item];
     }
-    diags.add(where_file, line, column, key,
-              "no variant named `" + name + "`" + (hint.empty() ? "" : " (did you mean `" + hint + "`?)"));
+    diags.add(where_file, line, column, key, msg);
+  };
+  // Report rows and baseline must name variants.
+  std::vector<std::string> names;
+  for (const auto& v : study.variants) names.push_back(v.name);
+  auto check_name = [&](const std::string& key, const std::string& name, std::size_t item) {
+    if (std::find(names.begin(), names.end(), name) != names.end()) return;
+    std::string hint = closest(name, names);
+    report_error(key, item, "no variant named `" + name + "`" + (hint.empty() ? "" : " (did you mean `" + hint + "`?)"));
   };
   if (!rejected.count("report.baseline") && !study.base.report.baseline.empty()) {
     check_name("report.baseline", study.base.report.baseline, std::string::npos);
   }
   if (!rejected.count("report.rows")) {
     for (std::size_t i = 0; i < study.base.report.rows.size(); ++i) check_name("report.rows", study.base.report.rows[i], i);
+  }
+  if (!rejected.count("report.components")) {
+    std::vector<std::string> bools;
+    for (const auto& k : schema()) {
+      if (k.path.rfind("model.", 0) == 0 && k.type == ValueType::kBool) bools.push_back(k.path.substr(6));
+    }
+    const auto& components = study.base.report.components;
+    for (std::size_t i = 0; i < components.size(); ++i) {
+      if (std::find(bools.begin(), bools.end(), components[i]) != bools.end()) continue;
+      const std::string hint = closest(components[i], bools);
+      report_error("report.components", i,
+                   "`" + components[i] + "` is not a boolean model key" +
+                       (hint.empty() ? std::string() : " (did you mean `" + hint + "`?)"));
+    }
+  }
+  if (const std::string& key = study.base.report.sweep_key;
+      !rejected.count("report.sweep_key") && !key.empty() && !find_key(key)) {
+    const std::string hint = key_hint(key);
+    report_error("report.sweep_key", std::string::npos,
+                 "`" + key + "` is not a study key" + (hint.empty() ? std::string() : " (did you mean `" + hint + "`?)"));
   }
 
   // Keep one copy of each cross-key problem that every variant repeats.

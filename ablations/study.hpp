@@ -66,8 +66,9 @@ Study load_study(const std::string& path);
 // The same from text; `file` names it in diagnostics and anchors relative paths (include, data.path).
 Study load_study_text(const std::string& text, const std::string& file);
 
-// Canonical text: one `key = literal` line per result-affecting schema key, sorted by key. The sections
-// [resources] and [report] do not change results and are left out, so they never change a hash.
+// Canonical text: one `key = literal` line per key of [study], [data], [model], [loss] and [train], sorted
+// by key: what a worker receives. The sections [resources] and [report] do not change results and are
+// left out.
 std::string canonical_text(const VariantConfig& config);
 // Every key with its resolved value, [resources] and [report] included, in the flat form of canonical
 // text: what the store keeps as the study's resolved configuration, so that readers (reports) do not
@@ -77,11 +78,13 @@ std::string resolved_text(const VariantConfig& config);
 VariantConfig parse_canonical(const std::string& text);
 // Flat dotted-key -> literal map of canonical text (for readers such as reports).
 std::map<std::string, std::string> canonical_values(const std::string& text);
-// SHA-256 of the canonical text, first 16 hex digits.
+// The variant's content hash: SHA-256 of the canonical lines of the hashed keys only (KeyDef::hashed; not
+// study.name, data.path, train.threads, ...; and not study.folds under a fixed study.split, where it
+// means nothing), first 16 hex digits. So it is not the hash of the whole canonical text.
 std::string config_hash(const VariantConfig& config);
 std::string sha256_hex(const std::string& data);
 
-// The keys whose values differ between two canonical texts (for the resume check).
+// The hashed keys whose values differ between two canonical texts (for the resume check).
 std::vector<std::string> changed_keys(const std::string& canonical_a, const std::string& canonical_b);
 
 // Closest spelling among candidates (Levenshtein), or "" when nothing is close.

@@ -31,23 +31,6 @@ std::string pad(const std::string& s, std::size_t width) {
   return s + std::string(width > cps ? width - cps : 0, ' ');
 }
 
-// The key reference of docs/STUDY.md, generated from the schema so the document cannot drift.
-void print_keys_markdown(std::ostream& out) {
-  std::string section;
-  for (const auto& k : schema()) {
-    const std::string s = k.path.substr(0, k.path.find('.'));
-    if (s != section) {
-      section = s;
-      out << "\n### [" << section << "]\n\n| key | default | allowed | paper | meaning |\n|---|---|---|---|---|\n";
-    }
-    std::string doc = k.doc;
-    for (auto pos = doc.find('|'); pos != std::string::npos; pos = doc.find('|', pos + 2)) doc.replace(pos, 1, "\\|");
-    out << "| `" << k.path << "` | `" << to_literal(k.get(VariantConfig{})) << "` | " << k.allowed() << " | "
-              << k.paper << " | " << doc << (k.hashed ? "" : " *(does not change results or the hash)*")
-              << (k.study_wide.empty() ? "" : " *(study-wide: not in a variant or a sweep)*") << " |\n";
-  }
-}
-
 // Rewrites the key reference of a document such as docs/STUDY.md in place: the hand-written part up to
 // the first "### [" heading stays, the reference after it is generated anew.
 void update_keys_markdown(const std::string& path) {
@@ -60,9 +43,7 @@ void update_keys_markdown(const std::string& path) {
   if (start == std::string::npos) throw UsageError("--update: " + path + " has no \"### [section]\" heading to replace from");
   doc.erase(start + 1);
   while (doc.size() > 1 && doc[doc.size() - 1] == '\n' && doc[doc.size() - 2] == '\n') doc.pop_back();
-  std::ostringstream reference;
-  print_keys_markdown(reference);
-  std::ofstream(path) << doc << reference.str();
+  std::ofstream(path) << doc << key_reference_markdown();
   std::cout << "updated the key reference of " << path << "\n";
 }
 
@@ -86,7 +67,7 @@ int verb_plan(const std::vector<std::string>& args) {
   }
   if (vm["keys"].as<bool>()) {
     if (!vm["update"].as<std::string>().empty()) update_keys_markdown(vm["update"].as<std::string>());
-    else print_keys_markdown(std::cout);
+    else std::cout << key_reference_markdown();
     return kExitOk;
   }
   if (!vm["update"].as<std::string>().empty()) throw UsageError("--update goes with --keys; see: ablate plan --help");
