@@ -20,9 +20,14 @@ struct Result {
   std::string out;  // stdout and stderr together
 };
 
-Result ablate(const std::string& args) {
+// No launcher in the environment (the tests may themselves run inside a Slurm job or under mpirun).
+const std::string kNoLauncher =
+    "env -u OMPI_COMM_WORLD_RANK -u PMI_RANK -u PMIX_RANK -u SLURM_PROCID -u SLURM_NTASKS -u OMPI_COMM_WORLD_SIZE ";
+
+// `ablate ARGS` with the environment settings `env` (e.g. "OMPI_COMM_WORLD_RANK=2 ").
+Result ablate(const std::string& args, const std::string& env = "") {
   Result r;
-  const std::string cmd = std::string(ABLATE_EXE) + " " + args + " 2>&1";
+  const std::string cmd = kNoLauncher + env + std::string(ABLATE_EXE) + " " + args + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   std::array<char, 4096> buf;
   while (std::fgets(buf.data(), buf.size(), p)) r.out += buf.data();
@@ -30,6 +35,26 @@ Result ablate(const std::string& args) {
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
 }
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// A fresh folder per test (several test processes may run at once), removed at the end.
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/ablate-cli-XXXXXX";
+    path_ = mkdtemp(tmpl);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
 
 const std::string kExamples = std::string(ABLATE_SOURCE_DIR) + "/examples/";
 
@@ -82,7 +107,8 @@ TEST(Cli, PlanExplainNamesOrigins) {
 }
 
 TEST(Cli, BadStudyIsAUsageErrorWithEveryProblem) {
-  const std::string path = "/tmp/ablate-cli-bad.toml";
+  TempDir dir;
+  const std::string path = dir / "bad.toml";
   std::ofstream(path) << "[train]\nweight_decy = 1\n[loss]\nalpha = 2.0\n";
   Result r = ablate("plan " + path);
   EXPECT_EQ(r.code, 2);
@@ -95,12 +121,11 @@ TEST(Cli, BadStudyIsAUsageErrorWithEveryProblem) {
 }
 
 TEST(Cli, SubmitWritesAScript) {
-  const std::string out = "/tmp/ablate-cli-submit.sh";
-  Result r = ablate("submit " + kExamples + "table2.toml --out " + out + " --log-dir /tmp/ablate-cli-logs");
+  TempDir dir;
+  const std::string out = dir / "submit.sh";
+  Result r = ablate("submit " + kExamples + "table2.toml --out " + out + " --log-dir " + (dir / "logs"));
   EXPECT_EQ(r.code, 0) << r.out;
-  std::ifstream in(out);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  EXPECT_NE(text.find("#SBATCH --ntasks=11"), std::string::npos);
+  EXPECT_NE(read_file(out).find("#SBATCH --ntasks=11"), std::string::npos);
 }
 
 // Every verb's --help exits 0 and lists its options, with the default where there is one, and the
@@ -144,20 +169,93 @@ TEST(Cli, DataSuggestsTheClosestAction) {
 TEST(Cli, ErrorsCarryTheRankUnderMpi) {
   Result r = ablate("plan /nonexistent/study.toml");
   EXPECT_EQ(r.out.find("[rank"), std::string::npos) << r.out;
-  const std::string env = "env -u PMI_RANK -u PMIX_RANK -u SLURM_PROCID OMPI_COMM_WORLD_RANK=2 ";
-  FILE* p = popen((env + ABLATE_EXE + " plan /nonexistent/study.toml 2>&1").c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf;
-  while (std::fgets(buf.data(), buf.size(), p)) out += buf.data();
-  pclose(p);
-  EXPECT_NE(out.find("[rank 2] error: /nonexistent/study.toml: no such study file\n[rank 2] 1 problem found\n"),
+  r = ablate("plan /nonexistent/study.toml", "OMPI_COMM_WORLD_RANK=2 ");
+  EXPECT_NE(r.out.find("[rank 2] error: /nonexistent/study.toml: no such study file\n[rank 2] 1 problem found\n"),
             std::string::npos)
-      << out;
+      << r.out;
+}
+
+// Every line that `ablate run` writes under a launcher carries the rank, on stderr and in --log-file,
+// including the refusal of a study whose dataset is missing. OMPI_COMM_WORLD_RANK alone (no size) is no
+// MPI launch, so the run is planned in this process and stops at once.
+TEST(Cli, RunLinesCarryTheRank) {
+  TempDir dir;
+  const std::string study = dir / "study.toml";
+  std::ofstream(study) << "[study]\nname = \"ranked\"\n[data]\npath = \"missing-data\"\n";
+  Result r = ablate("run " + study + " --log-file " + (dir / "run.log"), "OMPI_COMM_WORLD_RANK=2 ");
+  EXPECT_NE(r.code, 0) << r.out;
+  const std::string log = read_file(dir / "run.log");
+  EXPECT_NE(log.find("] [rank 2] [error] ablate run: "), std::string::npos) << log;
+  EXPECT_NE(log.find("missing-data"), std::string::npos) << log;
+  for (const std::string& text : {r.out, log}) {
+    std::istringstream lines(text);
+    int n = 0;
+    for (std::string line; std::getline(lines, line); ++n) {
+      EXPECT_NE(line.find("[rank 2] "), std::string::npos) << "a line without the rank: " << line << "\n" << text;
+    }
+    EXPECT_GT(n, 0);
+  }
+}
+
+// Slurm sets SLURM_PROCID=0 for every command of a batch script: that alone is no launch of several
+// ranks, so no prefix; in a step of several tasks it is the rank.
+TEST(Cli, SlurmProcIdCountsOnlyWithSeveralTasks) {
+  Result r = ablate("plan /nonexistent/study.toml", "SLURM_PROCID=0 SLURM_NTASKS=1 ");
+  EXPECT_EQ(r.out.rfind("error: /nonexistent/study.toml: no such study file\n", 0), 0u) << r.out;
+  r = ablate("plan /nonexistent/study.toml", "SLURM_PROCID=0 ");
+  EXPECT_EQ(r.out.find("[rank"), std::string::npos) << r.out;
+  r = ablate("plan /nonexistent/study.toml", "SLURM_PROCID=1 SLURM_NTASKS=4 ");
+  EXPECT_EQ(r.out.rfind("[rank 1] error: /nonexistent/study.toml: no such study file\n", 0), 0u) << r.out;
+}
+
+TEST(Cli, LogFileThatCannotBeOpenedIsAUsageError) {
+  TempDir dir;
+  Result r = ablate("plan " + kExamples + "table2_demo.toml --log-file " + dir.path());
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_EQ(r.out, "ablate plan: --log-file: cannot open '" + dir.path() + "' for appending (Is a directory)\n");
+}
+
+// The common options may come before the verb; nothing else may.
+TEST(Cli, CommonOptionsBeforeTheVerb) {
+  TempDir dir;
+  Result r = ablate("--log-level debug --log-file " + (dir / "a.log") + " plan " + kExamples + "table2_demo.toml");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("= 20 task(s)"), std::string::npos) << r.out;
+  EXPECT_TRUE(std::filesystem::exists(dir / "a.log"));
+  r = ablate("--log-level=warn plan " + kExamples + "table2_demo.toml");
+  EXPECT_EQ(r.code, 0) << r.out;
+  r = ablate("--log-level nonsense plan " + kExamples + "table2_demo.toml");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("--log-level: unknown level 'nonsense'"), std::string::npos) << r.out;
+  r = ablate("--explain plan " + kExamples + "table2_demo.toml");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_EQ(r.out,
+            "ablate: '--explain' cannot come before the verb: only --log-level and --log-file can (the verb's options "
+            "follow it)\nsee: ablate --help\n");
+  r = ablate("--log-level debug");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_EQ(r.out, "ablate: a verb is needed after the common options\nsee: ablate --help\n");
+  EXPECT_EQ(ablate("--log-file").out, "ablate: option '--log-file' needs a value\nsee: ablate --help\n");
+}
+
+// Boost would take `--exp` for `--explain`; an abbreviation is refused and names the option it starts.
+TEST(Cli, AbbreviatedOptionsAreRefused) {
+  Result r = ablate("plan " + kExamples + "table2_demo.toml --exp");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_EQ(r.out, "ablate plan: unknown option '--exp' (did you mean '--explain'?); see: ablate plan --help\n");
+  r = ablate("run " + kExamples + "table2_demo.toml --max 3");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_EQ(r.out, "ablate run: unknown option '--max' (did you mean '--max-retries'?); see: ablate run --help\n");
+  // --log-level and --log-file both start with --log: no single option is meant.
+  r = ablate("plan " + kExamples + "table2_demo.toml --log debug");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_EQ(r.out.find("did you mean"), std::string::npos) << r.out;
 }
 
 // The check-mark columns of `plan` are the study's report.components.
 TEST(Cli, PlanShowsTheStudysComponentColumns) {
-  const std::string path = "/tmp/ablate-cli-components.toml";
+  TempDir dir;
+  const std::string path = dir / "components.toml";
   std::ofstream(path) << "[report]\ncomponents = [\"cc\", \"aux_path\"]\n[[ablation.variant]]\nname = \"plain\"\n"
                       << "[[ablation.variant]]\nname = \"aux\"\n\"model.aux_path\" = true\n";
   Result r = ablate("plan " + path);
@@ -176,13 +274,10 @@ TEST(Cli, PlanShowsTheStudysComponentColumns) {
 // --log-level and --log-file reach the log, and `demo` passes both to the commands it runs: here the
 // run fails at once (its store path is a folder) and its error lands in the same file.
 TEST(Cli, LogLevelAndLogFileReachDemoAndItsCommands) {
-  const std::string out = "/tmp/ablate-cli-demo-log";
-  std::filesystem::remove_all(out);
+  TempDir dir;
+  const std::string out = dir.path();
   std::filesystem::create_directories(out + "/demo.sqlite");
-  auto read = [](const std::string& p) {
-    std::ifstream in(p);
-    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  };
+  auto read = read_file;
   Result r = ablate("demo --out " + out + " --ranks 1 --cases 2 --log-level debug --log-file " + out + "/debug.log");
   EXPECT_EQ(r.code, 1) << r.out;
   std::string log = read(out + "/debug.log");
@@ -197,7 +292,6 @@ TEST(Cli, LogLevelAndLogFileReachDemoAndItsCommands) {
   EXPECT_EQ(log.find("[info]"), std::string::npos) << log;
   EXPECT_EQ(log.find("[debug]"), std::string::npos) << log;
   EXPECT_NE(log.find("] [error] ablate run: "), std::string::npos) << log;
-  std::filesystem::remove_all(out);
 }
 
 // Open MPI refuses root unless told; `ablate demo` tells it for its mpirun child, so a direct demo in a
@@ -205,27 +299,25 @@ TEST(Cli, LogLevelAndLogFileReachDemoAndItsCommands) {
 // that rank 0 started and logged.
 TEST(Cli, DemoStartsMpirunAsRoot) {
   if (::geteuid() != 0 || std::string(ABLATE_MPIRUN).empty()) GTEST_SKIP() << "needs root and mpirun";
-  const std::string out = "/tmp/ablate-cli-demo-root";
-  std::filesystem::remove_all(out);
+  TempDir dir;
+  const std::string out = dir.path();
   std::filesystem::create_directories(out + "/demo.sqlite");
   const std::string cmd = "env -u OMPI_ALLOW_RUN_AS_ROOT -u OMPI_ALLOW_RUN_AS_ROOT_CONFIRM OMPI_MCA_rmaps_base_oversubscribe=1 " +
                           std::string(ABLATE_EXE) + " demo --out " + out + " --ranks 2 --cases 2 --log-file " + out +
                           "/root.log >/dev/null 2>&1";
   EXPECT_EQ(WEXITSTATUS(std::system(cmd.c_str())), 1);
-  std::ifstream in(out + "/root.log");
-  const std::string log((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string log = read_file(out + "/root.log");
   EXPECT_NE(log.find("[rank 0] [error] ablate run: " + out + "/demo.sqlite: cannot open the store"), std::string::npos) << log;
-  std::filesystem::remove_all(out);
 }
 
 // `plan --keys --update FILE` regenerates the key reference of docs/STUDY.md and keeps its hand-written part.
 TEST(Cli, PlanKeysUpdateKeepsTheTextAboveTheReference) {
-  const std::string path = "/tmp/ablate-cli-study-doc.md";
+  TempDir dir;
+  const std::string path = dir / "study-doc.md";
   std::ofstream(path) << "# Title\nintro\n\n### [old]\nstale row\n";
   Result r = ablate("plan --keys --update " + path);
   ASSERT_EQ(r.code, 0) << r.out;
-  std::ifstream in(path);
-  const std::string doc((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string doc = read_file(path);
   const std::string keys = ablate("plan --keys").out;
   EXPECT_EQ(doc, "# Title\nintro\n" + keys);
   EXPECT_EQ(doc.find("stale row"), std::string::npos);

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <sstream>
+#include <string_view>
 
 #include "ablations/study.hpp"
 
@@ -34,11 +35,20 @@ std::vector<std::string> option_names(const po::options_description& options) {
 bool parse_args(const std::string& verb, const std::string& synopsis, const po::options_description& options,
                 const po::positional_options_description& positional, const std::vector<std::string>& args,
                 po::variables_map& vm) {
+  // Without allow_guessing: Boost would otherwise take `--exp` for `--explain` silently, and a later
+  // option starting the same way would change what an old command line means.
+  const int style = po::command_line_style::default_style & ~po::command_line_style::allow_guessing;
   try {
-    po::store(po::command_line_parser(args).options(options).positional(positional).run(), vm);
+    po::store(po::command_line_parser(args).options(options).positional(positional).style(style).run(), vm);
   } catch (const po::unknown_option& e) {
     std::string name = e.get_option_name();
     std::string hint = closest(name, option_names(options));
+    // An abbreviation is not accepted, but it names what was meant when only one option starts with it.
+    std::vector<std::string> longer;
+    for (const auto& o : option_names(options)) {
+      if (name.size() > 2 && o.rfind(name, 0) == 0) longer.push_back(o);
+    }
+    if (longer.size() == 1) hint = longer[0];
     std::ostringstream msg;
     msg << "unknown option '" << name << "'";
     if (!hint.empty()) msg << " (did you mean '" << hint << "'?)";
@@ -61,17 +71,35 @@ bool parse_args(const std::string& verb, const std::string& synopsis, const po::
 }
 
 int launcher_rank() {
-  for (const char* var : {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK", "SLURM_PROCID"}) {
+  for (const char* var : {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK"}) {
     if (const char* v = std::getenv(var)) return std::atoi(v);
   }
+  // As runner's launched_by_mpi: Slurm's task id counts only in a step of several tasks.
+  const char* tasks = std::getenv("SLURM_NTASKS");
+  const char* id = std::getenv("SLURM_PROCID");
+  if (tasks && id && std::atoi(tasks) > 1) return std::atoi(id);
   return -1;
+}
+
+std::string rank_prefix() {
+  const int rank = launcher_rank();
+  return rank >= 0 ? "[rank " + std::to_string(rank) + "] " : "";
 }
 
 void setup_logging(const po::variables_map& vm) {
   std::vector<spdlog::sink_ptr> sinks;
   sinks.push_back(std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
   if (vm.count("log-file") && !vm["log-file"].as<std::string>().empty()) {
-    sinks.push_back(std::make_shared<spdlog::sinks::basic_file_sink_mt>(vm["log-file"].as<std::string>()));
+    const std::string path = vm["log-file"].as<std::string>();
+    try {
+      sinks.push_back(std::make_shared<spdlog::sinks::basic_file_sink_mt>(path));  // appends
+    } catch (const spdlog::spdlog_ex& e) {
+      // spdlog says "Failed opening file X for writing: <reason>"; keep the reason.
+      const std::string_view what = e.what();
+      const auto colon = what.rfind(": ");
+      throw UsageError("--log-file: cannot open '" + path + "' for appending" +
+                       (colon == std::string_view::npos ? std::string() : " (" + std::string(what.substr(colon + 2)) + ")"));
+    }
   }
   auto logger = std::make_shared<spdlog::logger>("ablate", sinks.begin(), sinks.end());
   int rank = launcher_rank();
@@ -85,7 +113,9 @@ void setup_logging(const po::variables_map& vm) {
     throw UsageError("--log-level: unknown level '" + level + "' (allowed: trace, debug, info, warn, error, off)");
   }
   logger->set_level(lvl);
-  logger->flush_on(spdlog::level::info);
+  // Every line reaches the file as it is written: several ranks append to one file, and a killed job
+  // keeps its last lines.
+  logger->flush_on(spdlog::level::trace);
   spdlog::set_default_logger(logger);
 }
 

@@ -25,16 +25,22 @@ class UsageError : public std::runtime_error {
 // Options every verb takes: --help, --log-level, --log-file.
 po::options_description common_options();
 
-// Parses a verb's arguments. Unknown options get a "did you mean" suggestion. Returns false when --help
-// was given (the help has been printed).
+// Parses a verb's arguments. Options must be spelt in full (no abbreviations); an unknown one gets a "did
+// you mean" suggestion. Returns false when --help was given (the help has been printed).
 bool parse_args(const std::string& verb, const std::string& synopsis, const po::options_description& options,
                 const po::positional_options_description& positional, const std::vector<std::string>& args,
                 po::variables_map& vm);
 
-// spdlog set-up from --log-level/--log-file; every line carries the MPI rank when there is one.
+// spdlog set-up from --log-level/--log-file; every line carries the MPI rank when there is one and is
+// flushed as it is written (ranks appending to one file interleave by line). A --log-file that cannot be
+// opened is a UsageError naming it.
 void setup_logging(const po::variables_map& vm);
-// The rank from the launcher's environment (Open MPI, PMI, Slurm), or -1 outside MPI.
+// The rank from the launcher's environment, or -1 outside a launch of several processes: an MPI rank
+// variable (OMPI_COMM_WORLD_RANK, PMI_RANK, PMIX_RANK), else SLURM_PROCID when SLURM_NTASKS > 1 (a
+// single-task batch script has SLURM_PROCID=0 too, for every command in it).
 int launcher_rank();
+// "[rank N] " under a launcher, else "": for lines written to stderr without the logger.
+std::string rank_prefix();
 
 // For verbs a later part of the project fills in: says so, exit 2.
 int not_yet(const std::string& verb, const std::string& what);

@@ -30,16 +30,37 @@ const VerbEntry kVerbs[] = {
     {"demo", ablate::cli::verb_demo, "the embedded default: synthetic data, a small Table II study, a report"},
 };
 
-// Errors written straight to stderr carry the rank under MPI, like log lines, so that the output of
-// several ranks can be told apart.
-std::string rank_prefix() {
-  const int rank = ablate::cli::launcher_rank();
-  return rank >= 0 ? "[rank " + std::to_string(rank) + "] " : "";
+using ablate::cli::rank_prefix;  // errors written straight to stderr carry the rank, like log lines
+
+// The common options may come before the verb (`ablate --log-level debug plan ...`): they are moved
+// behind the verb's own arguments, where every verb takes them. Returns "" or what is wrong.
+std::string hoist_common_options(std::vector<std::string>& args) {
+  std::vector<std::string> common;
+  std::size_t i = 0;
+  while (i < args.size() && args[i].rfind("--", 0) == 0) {
+    const std::string& a = args[i];
+    const bool with_value = a == "--log-level" || a == "--log-file";
+    if (a.rfind("--log-level=", 0) == 0 || a.rfind("--log-file=", 0) == 0) {
+      common.push_back(a), ++i;
+    } else if (with_value) {
+      if (i + 1 >= args.size()) return "option '" + a + "' needs a value";
+      common.push_back(a), common.push_back(args[i + 1]), i += 2;
+    } else {
+      return "'" + a + "' cannot come before the verb: only --log-level and --log-file can (the verb's options follow it)";
+    }
+  }
+  if (common.empty()) return "";
+  if (i == args.size()) return "a verb is needed after the common options";
+  std::vector<std::string> reordered(args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
+  reordered.insert(reordered.end(), common.begin(), common.end());
+  args = std::move(reordered);
+  return "";
 }
 
 void print_help() {
   std::cout << "ablate " << ABLATE_VERSION << " - distributed ablation studies of U-Net-family segmentation networks\n\n"
-            << "usage: ablate VERB [options]     (ablate VERB --help lists the verb's options and defaults)\n\n"
+            << "usage: ablate [--log-level L] [--log-file F] VERB [options]\n"
+            << "       (ablate VERB --help lists the verb's options and defaults)\n\n"
             << "verbs:\n";
   for (const auto& v : kVerbs) std::cout << "  " << v.name << std::string(10 - std::string(v.name).size(), ' ') << v.summary << "\n";
   std::cout << "\ncommon options (every verb):\n" << ablate::cli::common_options() << "\n"
@@ -58,6 +79,10 @@ int main(int argc, char** argv) {
   if (args[0] == "--version") {
     std::cout << "ablate " << ABLATE_VERSION << " (" << ABLATE_GIT_COMMIT << ")\n";
     return 0;
+  }
+  if (const std::string problem = hoist_common_options(args); !problem.empty()) {
+    std::cerr << rank_prefix() << "ablate: " << problem << "\nsee: ablate --help\n";
+    return ablate::cli::kExitUsage;
   }
   const std::string verb = args[0];
   std::vector<std::string> rest(args.begin() + 1, args.end());

@@ -1,7 +1,8 @@
 // ablate run STUDY.toml: the coordinator and workers (runner/run.hpp); under mpirun rank 0 coordinates.
 #include <spdlog/spdlog.h>
 
-#include <iostream>
+#include <sstream>
+#include <string>
 
 #include "runner/cli/cli.hpp"
 #include "runner/run.hpp"
@@ -44,7 +45,12 @@ int verb_run(const std::vector<std::string>& args) {
   try {
     return runner::run_study(o, *executor);
   } catch (const runner::RunRefused& e) {
-    std::cerr << "ablate run: refused: " << e.what() << "\n";
+    // Through the logger, line by line: each line carries the time and the rank, and reaches --log-file.
+    std::istringstream lines(e.what());
+    std::string line;
+    for (bool first = true; std::getline(lines, line); first = false) {
+      spdlog::error("{}{}", first ? "ablate run: refused: " : "", line);
+    }
     return e.kind() == runner::RunRefused::kChanged ? kExitUsage : kExitFailure;
   }
 }
