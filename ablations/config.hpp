@@ -56,8 +56,8 @@ struct ModelConfig {
   bool conv_bias = false;            // with BN the bias is redundant (READINGS, Common)
 
   // EC-CaM-UNet (001): the five components of Table II.
-  bool cc = false;                   // channel-correlation attention (eq. 1)
-  bool sc = false;                   // spatial-correlation attention (eq. 2); CC+SC = CoA (eqs. 3-4)
+  bool cc = false;                   // channel-correlation attention (eqs. 2-3, 5-7)
+  bool sc = false;                   // spatial-correlation attention (eqs. 1, 8-9); CC+SC = CoA (eq. 4)
   bool mus = false;                  // ASPP multi-scale block at the bridge
   bool ec = false;                   // enhanced convolution in the encoder
   bool dws = false;                  // decoder with side outputs (deep supervision)
@@ -68,6 +68,7 @@ struct ModelConfig {
   int mus_branch_width = 0;          // 0 = the input width C; otherwise fixed (torchvision ASPP uses 256)
   bool mus_1x1_branch = false;       // DeepLab's extra 1x1 branch
   std::string ec_levels = "all";     // all | shallow (the first half of the encoder levels)
+  std::string ec_merge = "sum";      // sum: BN per branch, summed, ReLU (ACNet) | relu_sum: conv+BN+ReLU per branch, summed
   std::string attention = "none";    // none | se | cbam: baselines placed where CoA sits (Table V)
   bool attention_gates = false;      // Attention U-Net gates on the skips (Table I)
   int attention_reduction = 16;      // SE / CBAM reduction ratio

@@ -153,13 +153,17 @@ int main(int argc, char** argv) {
   std::vector<std::string> passthrough;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    auto next = [&]() -> std::string {
+    // The option's value; passed on to the per-variant child processes unless it is --variants (each
+    // child gets its own).
+    auto next = [&](bool pass_on = true) -> std::string {
       if (i + 1 >= argc) {
         std::cerr << "bench_trainer_step: " << a << " needs a value\n";
         std::exit(2);
       }
-      passthrough.push_back(a);
-      passthrough.push_back(argv[i + 1]);
+      if (pass_on) {
+        passthrough.push_back(a);
+        passthrough.push_back(argv[i + 1]);
+      }
       return argv[++i];
     };
     try {
@@ -179,7 +183,7 @@ int main(int argc, char** argv) {
       } else if (a == "--device") {
         o.device = next();
       } else if (a == "--variants") {
-        o.variants = split(argv[++i]);
+        o.variants = split(next(false));
       } else if (a == "--child") {
         o.child = true;
       } else if (a == "--list") {

@@ -2,6 +2,7 @@
 // grid expansion, canonical round trips, hash stability and sensitivity.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -836,12 +837,107 @@ TEST(Examples, Table2HasTheTenRowsOfThePaper) {
     EXPECT_EQ(m.ec, rows[i][3]) << i;
     EXPECT_EQ(m.dws, rows[i][4]) << i;
     EXPECT_EQ(m.widths, (std::vector<int>{64, 128, 256, 512, 1024}));
-    EXPECT_EQ(s.variants[i].config.train.epochs, 150);
+    EXPECT_EQ(m.fusion, "deep");  // CoAG-MuSFu, eq. 10
+    EXPECT_EQ(m.mus_rates, (std::vector<int>{6, 12, 18}));
+    // 001 Sec. IV-C on MSD: Adam, lr 1e-5, cosine annealing, weight decay 1e-4, batch 4, 150 epochs, 512^2.
+    const VariantConfig& c = s.variants[i].config;
+    EXPECT_EQ(c.train.epochs, 150);
+    EXPECT_EQ(c.train.optimizer, "adam");
+    EXPECT_DOUBLE_EQ(c.train.lr, 1e-5);
+    EXPECT_DOUBLE_EQ(c.train.weight_decay, 1e-4);
+    EXPECT_EQ(c.train.scheduler, "cosine");
+    EXPECT_EQ(c.train.batch_size, 4);
+    EXPECT_EQ(c.train.select_metric, "dice");
+    EXPECT_EQ(c.data.image_size, 512);
+    // Flip p = 0.5, rotation within +-10 degrees, Gaussian blur p = 0.5.
+    EXPECT_DOUBLE_EQ(c.data.augment.flip_p, 0.5);
+    EXPECT_DOUBLE_EQ(c.data.augment.rotate_degrees, 10.0);
+    EXPECT_GT(c.data.augment.rotate_p, 0.0);
+    EXPECT_DOUBLE_EQ(c.data.augment.blur_p, 0.5);
+    // 236 / 5 / 40 of 281 cases (Sec. IV-A).
+    ASSERT_EQ(c.study.split.size(), 3u);
+    EXPECT_NEAR(c.study.split[0] * 281, 236, 0.5);
+    EXPECT_NEAR(c.study.split[1] * 281, 5, 0.5);
+    EXPECT_NEAR(c.study.split[2] * 281, 40, 0.5);
+    EXPECT_EQ(c.data.label_groups, (std::vector<std::vector<int>>{{1, 2}}));
+    // Sec. III-B, eqs. 11-13: Dice on the main output, BCE on the side output, equal weights (Table II's
+    // U-Net row is Table IV's Dice-only row).
+    EXPECT_EQ(c.loss.name, "dice");
+    EXPECT_EQ(c.loss.side_name, "bce");
+    EXPECT_DOUBLE_EQ(c.loss.main_weight, 1.0);
+    EXPECT_DOUBLE_EQ(c.loss.side_weight, 1.0);
   }
   Study demo = load_study(std::string(ABLATE_SOURCE_DIR) + "/examples/table2_demo.toml");
   ASSERT_EQ(demo.variants.size(), 10u);
   EXPECT_EQ(demo.variants[9].config.model.widths, (std::vector<int>{8, 16, 32, 64, 128}));
   EXPECT_TRUE(demo.variants[9].config.model.dws);
+  EXPECT_EQ(demo.variants[9].config.loss.name, "dice");
+  EXPECT_EQ(demo.variants[9].config.loss.side_name, "bce");
+  // The demo's bridge is image_size / 2^(depth-1) = 4 pixels: every MuS rate must stay below it, or the
+  // dilated branch is a 1x1 convolution (docs/MODELS.md).
+  const auto& dm = demo.variants[9].config;
+  const int bridge = dm.data.image_size >> (dm.model.widths.size() - 1);
+  EXPECT_EQ(bridge, 4);
+  for (int r : dm.model.mus_rates) EXPECT_LT(r, bridge) << "rate " << r;
+}
+
+// The other example studies (000, 004 and the composition study) load with the variants they promise.
+TEST(Examples, ModelFamilyStudiesHaveTheirVariants) {
+  auto load = [](const std::string& name) { return load_study(std::string(ABLATE_SOURCE_DIR) + "/examples/" + name); };
+  auto names = [](const Study& s) {
+    std::vector<std::string> n;
+    for (const auto& v : s.variants) n.push_back(v.name);
+    return n;
+  };
+  // DSMS U-Net (004): U-Net, DRS, KCMDRS, DSMSC; BCE, segmentation : reconstruction = 10 : 1.
+  const Study dsms = load("dsms_table.toml");
+  ASSERT_EQ(dsms.variants.size(), 4u);
+  EXPECT_EQ(names(dsms), (std::vector<std::string>{"unet", "drs-unet", "kcmdrs-unet", "dsmsc-unet"}));
+  const bool restoration[4] = {false, true, true, true};
+  const char* msc[4] = {"none", "none", "kcm", "msc"};
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(dsms.variants[i].config.model.restoration, restoration[i]) << i;
+    EXPECT_EQ(dsms.variants[i].config.model.msc, msc[i]) << i;
+    EXPECT_EQ(dsms.variants[i].config.loss.name, "bce");
+    EXPECT_DOUBLE_EQ(dsms.variants[i].config.loss.recon_weight / dsms.variants[i].config.loss.main_weight, 0.1);
+  }
+  // MDA-U-Net* K sweep: the full model (aux path, DSPA, CA, cascade) at K = 1, 5, 10, 20, 40; baseline K = 10.
+  const Study k = load("mda_k_sweep.toml");
+  ASSERT_EQ(k.variants.size(), 5u);
+  const int ks[5] = {1, 5, 10, 20, 40};
+  for (int i = 0; i < 5; ++i) {
+    const ModelConfig& m = k.variants[i].config.model;
+    EXPECT_EQ(m.dspa_k, ks[i]);
+    EXPECT_TRUE(m.aux_path && m.dspa && m.ca) << i;
+    EXPECT_EQ(m.msc, "cascade");
+    EXPECT_DOUBLE_EQ(k.variants[i].config.loss.aux_weight / k.variants[i].config.loss.main_weight, 0.1);
+  }
+  EXPECT_EQ(k.variants[0].config.report.baseline, "dspa_k10");
+  // lambda sweep: its own [sweep] replaces the included K sweep (10 variants, not 10 x 5), K fixed at 10.
+  const Study lambda = load("mda_lambda_sweep.toml");
+  ASSERT_EQ(lambda.variants.size(), 10u);
+  for (int i = 0; i < 10; ++i) {
+    const VariantConfig& c = lambda.variants[i].config;
+    EXPECT_EQ(c.model.dspa_k, 10);
+    EXPECT_DOUBLE_EQ(c.loss.main_weight, 1.0);
+    EXPECT_NEAR(c.loss.aux_weight, 0.1 * (i + 1), 1e-12);
+    EXPECT_TRUE(c.model.aux_path && c.model.dspa && c.model.ca);
+  }
+  EXPECT_EQ(lambda.variants[0].config.report.baseline, "aux_weight0.1");
+  EXPECT_EQ(lambda.variants[0].name, "aux_weight0.1");
+  // Kernel variants x CoA/MuS: 4 x 4, with the plain U-Net (no skip module) as the baseline.
+  const Study kx = load("kernels_x_coa_mus.toml");
+  ASSERT_EQ(kx.variants.size(), 16u);
+  const auto kn = names(kx);
+  EXPECT_NE(std::find(kn.begin(), kn.end(), "unet_mscnone"), kn.end());
+  EXPECT_EQ(kx.variants[0].config.report.baseline, "unet_mscnone");
+  int plain = 0;
+  for (const auto& v : kx.variants) {
+    const ModelConfig& m = v.config.model;
+    if (!m.cc && !m.sc && !m.mus && m.msc == "none") ++plain;
+    EXPECT_EQ(m.cc, m.sc) << v.name << ": CoA is CC and SC together";
+  }
+  EXPECT_EQ(plain, 1);
 }
 
 // docs/STUDY.md's key reference is generated from the schema (`ablate plan --keys`): the generated part

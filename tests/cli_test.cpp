@@ -3,7 +3,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -324,4 +326,75 @@ TEST(Cli, PlanKeysUpdateKeepsTheTextAboveTheReference) {
   std::ofstream(path) << "# no reference here\n";
   EXPECT_EQ(ablate("plan --keys --update " + path).code, 2);
   EXPECT_EQ(ablate("plan " + kExamples + "table2.toml --update " + path).code, 2);
+}
+
+// `ablate params`: the parameters each component adds, by formula (widths 4, 8, 16; 1 input channel, 1
+// output channel; bias-free convolutions before BN), and the output shapes at --input-size.
+TEST(Cli, ParamsPrintsEveryComponentsCount) {
+  TempDir dir;
+  const std::string path = dir / "params.toml";
+  std::ofstream(path) << "[model]\nwidths = [4, 8, 16]\n"
+                      << "[[ablation.variant]]\nname = \"mda\"\n\"model.aux_path\" = true\n\"model.dspa\" = true\n"
+                      << "\"model.dspa_k\" = 3\n\"model.ca\" = true\n\"model.msc\" = \"msc\"\n\"model.restoration\" = true\n"
+                      << "[[ablation.variant]]\nname = \"eccam\"\n\"model.cc\" = true\n\"model.sc\" = true\n"
+                      << "\"model.mus\" = true\n\"model.ec\" = true\n\"model.dws\" = true\n";
+  Result r = ablate("params " + path + " --input-size 32");
+  ASSERT_EQ(r.code, 0) << r.out;
+  // The count printed for `component` in the block of `variant` (thousands separators removed), or -1.
+  auto count = [&](const std::string& variant, const std::string& component) -> long long {
+    const auto block = r.out.find("variant " + variant + " ");
+    if (block == std::string::npos) return -1;
+    const auto end = r.out.find("\nvariant ", block);
+    const std::string text = r.out.substr(block, end == std::string::npos ? std::string::npos : end - block);
+    std::istringstream lines(text);
+    std::string line;
+    while (std::getline(lines, line)) {
+      std::istringstream words(line);
+      std::string name, word;
+      words >> name;
+      if (name != component) continue;
+      while (words >> word && !std::isdigit(static_cast<unsigned char>(word[0]))) {
+      }
+      word.erase(std::remove(word.begin(), word.end(), ','), word.end());
+      return std::stoll(word);
+    }
+    return -1;
+  };
+  const long long c0 = 4, c1 = 8, c2 = 16, k = 3;
+  auto dc = [](long long in, long long out) { return in * out * 9 + 2 * out + out * out * 9 + 2 * out; };  // DoubleConv
+  auto convt = [](long long in, long long out) { return in * out * 4 + out; };                            // ConvT 2x2
+  const long long backbone = dc(1, c0) + dc(c0, c1) + dc(c1, c2) + convt(c1, c0) + dc(2 * c0, c0) + convt(c2, c1) +
+                             dc(2 * c1, c1) + c0 + 1;
+  // DSPA on M_l = concat(up_a, s_l) (2 C_l wide): conv3x3 dil. 2 (2 C_l -> K), no bias.
+  const long long dspa = 2 * c0 * k * 9 + 2 * c1 * k * 9;
+  // MSC: conv1x1, conv3x3, conv5x5 (C -> C) and conv1x1 (3C -> C), all with bias: 38 C^2 + 4 C.
+  const long long msc = 38 * c0 * c0 + 4 * c0 + 38 * c1 * c1 + 4 * c1;
+  // Aux path: ConvT + DoubleConv(2C -> C) per level, its head, and the original decoder's extra C_l inputs.
+  const long long aux = (c0 + 1) + convt(c1, c0) + dc(2 * c0, c0) + 9 * c0 * c0 + convt(c2, c1) + dc(2 * c1, c1) + 9 * c1 * c1;
+  // Restoration: ConvT + DoubleConv(C -> C) per level, conv1x1 head to the input channel.
+  const long long restoration = (c0 + 1) + convt(c1, c0) + dc(c0, c0) + convt(c2, c1) + dc(c1, c1);
+  EXPECT_EQ(count("mda", "backbone"), backbone) << r.out;
+  EXPECT_EQ(count("mda", "dspa"), dspa) << r.out;
+  EXPECT_EQ(count("mda", "ca"), 0) << r.out;
+  EXPECT_EQ(count("mda", "msc"), msc) << r.out;
+  EXPECT_EQ(count("mda", "aux_path"), aux) << r.out;
+  EXPECT_EQ(count("mda", "restoration"), restoration) << r.out;
+  EXPECT_EQ(count("mda", "cc"), -1) << "components that are off are not listed\n" << r.out;
+  EXPECT_EQ(count("mda", "trainable"), backbone + dspa + msc + aux + restoration) << r.out;
+  EXPECT_NE(r.out.find("main 1x1x32x32  aux 1x1x32x32  recon 1x1x32x32"), std::string::npos) << r.out;
+
+  // The EC-CaM-UNet components at depth 3 (bridge 16 wide, 8 x 8 at 32 x 32).
+  long long ec = 0;
+  for (const auto& [in, out] : std::vector<std::pair<long long, long long>>{{1, c0}, {c0, c1}, {c1, c2}})
+    ec += 2 * (3 * in * out + 2 * out) + 2 * (3 * out * out + 2 * out);  // 1x3 and 3x1 + BNs, both convs
+  EXPECT_EQ(count("eccam", "backbone"), backbone) << r.out;
+  EXPECT_EQ(count("eccam", "cc"), 17) << r.out;
+  EXPECT_EQ(count("eccam", "sc"), 0) << r.out;
+  EXPECT_EQ(count("eccam", "mus"), 3 * (9 * c2 * c2 + 2 * c2) + (c2 * c2 + 2 * c2) + (4 * c2 * c2 + 2 * c2)) << r.out;
+  EXPECT_EQ(count("eccam", "fusion"), 2 * c2 * c2 + 2 * c2) << r.out;
+  EXPECT_EQ(count("eccam", "ec"), ec) << r.out;
+  EXPECT_EQ(count("eccam", "dws"), c2 * 1 * 16 + 1) << r.out;  // depth 3: one ConvT of factor 4
+  EXPECT_NE(r.out.find("main 1x1x32x32  side1 1x1x32x32"), std::string::npos) << r.out;
+  EXPECT_EQ(count("eccam", "trainable"), count("eccam", "backbone") + count("eccam", "cc") + count("eccam", "mus") +
+                                             count("eccam", "fusion") + count("eccam", "ec") + count("eccam", "dws"));
 }

@@ -7,6 +7,8 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <functional>
+#include <memory>
 #include <map>
 #include <numeric>
 #include <string>
@@ -204,6 +206,7 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"bilinear_up", [](ModelConfig& m) { m.up = "bilinear"; m.aux_path = true; }},
         Case{"conv_bias", [](ModelConfig& m) { m.conv_bias = true; m.cc = m.sc = m.mus = m.ec = true; }},
         Case{"ec_shallow", [](ModelConfig& m) { m.ec = true; m.ec_levels = "shallow"; }},
+        Case{"ec_relu_sum", [](ModelConfig& m) { m.ec = true; m.ec_merge = "relu_sum"; m.cc = m.sc = m.mus = m.dws = true; }},
         Case{"mus_options", [](ModelConfig& m) { m.mus = true; m.mus_branch_width = 16; m.mus_1x1_branch = true; m.mus_rates = {1, 2}; }},
         Case{"depth3_full", [](ModelConfig& m) { m.widths = {4, 8, 16}; m.cc = m.sc = m.mus = m.ec = m.dws = true; }},
         Case{"two_input_channels", [](ModelConfig& m) { m.in_channels = 2; m.restoration = true; m.dws = true; }}),
@@ -304,9 +307,10 @@ TEST(SegmentationNet, ComponentParametersByFormula) {
   int64_t gates = 0;
   for (size_t l = 0; l + 1 < w.size(); ++l) gates += 2 * (w[l] * (w[l] / 2) + bn(w[l] / 2)) + w[l] / 2 + bn(1);
   EXPECT_EQ(build([](ModelConfig& m) { m.attention_gates = true; }).at("attention_gates"), gates);
-  // DSPA: conv3x3 dilation 2 (C_l -> K) with bias, per skip.
+  // DSPA: conv3x3 dilation 2 (C_l -> K) without bias (a per-map constant cannot change a softmax over
+  // positions), per skip.
   int64_t dspa = 0;
-  for (size_t l = 0; l + 1 < w.size(); ++l) dspa += conv(w[l], 10, 3, 3, true);
+  for (size_t l = 0; l + 1 < w.size(); ++l) dspa += conv(w[l], 10, 3, 3, false);
   EXPECT_EQ(build([](ModelConfig& m) { m.dspa = true; }).at("dspa"), dspa);
   // MSC / KCM / cascade (all convs with bias).
   int64_t msc = 0, kcm = 0, cascade = 0;
@@ -358,7 +362,7 @@ TEST(SegmentationNet, DspaKChangesAttentionShapes) {
     EXPECT_EQ(dspa->forward(m).sizes(), m.sizes());
     int64_t params = 0;
     for (const auto& p : dspa->parameters()) params += p.numel();
-    EXPECT_EQ(params, 8 * k * 9 + k);
+    EXPECT_EQ(params, 8 * k * 9);  // no bias
   }
   ModelConfig m = tiny();
   m.dspa = true;
@@ -401,6 +405,396 @@ TEST(SegmentationNet, CascadeIsEquation14) {
   EXPECT_EQ(c("b3")->options.kernel_size()->at(0), 1);
 }
 
+// --- values, not only shapes: every component against its equation, computed here by hand -------------
+namespace {
+
+namespace F = torch::nn::functional;
+using trainer::nn::SideOutputTaps;
+
+// Eval mode with non-trivial BN statistics and affine parameters, so that a BN left out of (or added
+// to) a formula shows in the values; double precision for tight comparisons.
+void prepare(torch::nn::Module& module) {
+  module.to(torch::kDouble);
+  torch::NoGradGuard ng;
+  auto randomize = [](auto* bn) {
+    bn->running_mean.normal_(0, 0.5);
+    bn->running_var.uniform_(0.5, 2.0);
+    bn->weight.uniform_(0.5, 1.5);
+    bn->bias.normal_(0, 0.3);
+  };
+  for (const auto& m : module.modules()) {
+    if (auto* b2 = m->as<torch::nn::BatchNorm2dImpl>()) randomize(b2);
+    if (auto* b1 = m->as<torch::nn::BatchNorm1dImpl>()) randomize(b1);
+  }
+  module.eval();
+}
+
+// BN in eval mode by hand: (x - mean) / sqrt(var + eps) · weight + bias over dimension 1.
+template <class BN>
+torch::Tensor bn_by_hand(const torch::Tensor& x, const BN& bn) {
+  std::vector<int64_t> s(x.dim(), 1);
+  s[1] = -1;
+  return (x - bn.running_mean.view(s)) / torch::sqrt(bn.running_var.view(s) + bn.options.eps()) * bn.weight.view(s) +
+         bn.bias.view(s);
+}
+
+template <class T>
+std::shared_ptr<T> child(const torch::nn::Module& m, const std::string& name) {
+  auto c = m.named_children()[name];
+  EXPECT_TRUE(c) << "no submodule " << name;
+  return std::dynamic_pointer_cast<T>(c);
+}
+
+// Element i of a Sequential or ModuleList as its module type.
+template <class T, class Container>
+std::shared_ptr<T> element(const Container& c, size_t i) {
+  auto m = std::dynamic_pointer_cast<T>(c->ptr(i));
+  EXPECT_TRUE(m) << "element " << i << " has another type";
+  return m;
+}
+
+torch::Tensor randn_d(std::vector<int64_t> shape) { return torch::randn(shape, torch::kDouble); }
+
+void expect_close(const torch::Tensor& got, const torch::Tensor& want, const std::string& what) {
+  ASSERT_EQ(got.sizes(), want.sizes()) << what;
+  EXPECT_TRUE(torch::allclose(got, want, 1e-9, 1e-9)) << what << ": max |diff| " << (got - want).abs().max().item<double>();
+}
+
+// SC by hand, per image: E = reshape(F) ∈ C x HW, S_ij = softmax_j(E_iᵀ E_j) (001 eqs. 8-9); returns
+// reshape(G · Sᵀ), i.e. position i becomes Σ_j S_ij G_j.
+torch::Tensor sc_by_hand(const torch::Tensor& f, const torch::Tensor& g) {
+  std::vector<torch::Tensor> out;
+  for (int64_t n = 0; n < f.size(0); ++n) {
+    torch::Tensor e = f[n].reshape({f.size(1), -1});
+    torch::Tensor s = torch::softmax(torch::matmul(e.t(), e), 1);
+    out.push_back(torch::matmul(g[n].reshape({g.size(1), -1}), s.t()).view_as(g[n]));
+  }
+  return torch::stack(out);
+}
+
+}  // namespace
+
+// Table III and the bridge of Table II, against the equations: for every attention (CoA, CC alone, SC
+// alone, SE, CBAM), F_A is what 001 eq. 4 (or the baseline) says, and the fusion is add = F_A + F_S,
+// serial = MuS(F_A), deep = ReLU(BN(conv1x1(concat(F_A, F_S)))) (eq. 10); crossed with EC in the encoder
+// and the DWS side output, which taps the fused bridge B. Swapping two modes would fail: the other modes'
+// values are checked to differ.
+TEST(BridgeWiring, FusionModesAreTheirEquations) {
+  struct Attention {
+    std::string name;
+    std::function<void(ModelConfig&)> set;
+  };
+  const std::vector<Attention> attentions = {
+      {"coa", [](ModelConfig& m) { m.cc = m.sc = true; }},
+      {"cc", [](ModelConfig& m) { m.cc = true; }},
+      {"sc", [](ModelConfig& m) { m.sc = true; }},
+      {"se", [](ModelConfig& m) { m.attention = "se"; }},
+      {"cbam", [](ModelConfig& m) { m.attention = "cbam"; }},
+  };
+  for (const auto& att : attentions) {
+    for (const std::string fusion : {"add", "serial", "deep"}) {
+      for (const std::string extra : {"", "ec", "dws"}) {
+        const std::string what = att.name + " " + fusion + (extra.empty() ? "" : " + " + extra);
+        torch::manual_seed(11);
+        ModelConfig m = tiny();
+        att.set(m);
+        m.mus = true;
+        m.fusion = fusion;
+        m.ec = extra == "ec";
+        m.dws = extra == "dws";
+        SegmentationNet net(m, 1);
+        prepare(*net);
+        torch::NoGradGuard ng;
+        const torch::Tensor f = randn_d({2, 64, 4, 4});
+
+        torch::Tensor fa;  // F_A from the components and the equations
+        if (att.name == "coa") fa = sc_by_hand(f, net->cc_module()->forward(f)) + f;  // S from F, applied to F_C
+        if (att.name == "cc") fa = net->cc_module()->forward(f) + f;
+        if (att.name == "sc") fa = sc_by_hand(f, f) + f;
+        if (att.name == "se") fa = net->se_module()->forward(f);
+        if (att.name == "cbam") fa = net->cbam_module()->forward(f);
+        expect_close(net->bridge_attention(f), fa, what + ": F_A");
+
+        const torch::Tensor fs = net->mus_module()->forward(f);
+        const torch::Tensor add = fa + fs, serial = net->mus_module()->forward(fa);
+        torch::Tensor deep;
+        if (fusion == "deep") {
+          auto fuse = net->fusion_module();
+          ASSERT_FALSE(fuse.is_empty()) << what;
+          auto conv = element<torch::nn::Conv2dImpl>(fuse, 0);
+          EXPECT_EQ(conv->weight.sizes().vec(), (std::vector<int64_t>{64, 128, 1, 1})) << what;
+          deep = torch::relu(bn_by_hand(torch::conv2d(torch::cat({fa, fs}, 1), conv->weight), *element<torch::nn::BatchNorm2dImpl>(fuse, 1)));
+        } else {
+          EXPECT_TRUE(net->fusion_module().is_empty()) << what << ": add and serial own no fusion layer";
+        }
+        const torch::Tensor b = net->bridge(f);
+        const torch::Tensor& want = fusion == "add" ? add : fusion == "serial" ? serial : deep;
+        expect_close(b, want, what + ": B");
+        if (fusion != "add") {
+          EXPECT_FALSE(torch::allclose(b, add)) << what;
+        }
+        if (fusion != "serial") {
+          EXPECT_FALSE(torch::allclose(b, serial)) << what;
+        }
+
+        if (m.dws) {  // the side output taps B, as the network's forward pass wires it
+          const torch::Tensor x = randn_d({1, 1, kSize, kSize});
+          const torch::Tensor side = net->forward(x).sides.at(0);
+          const torch::Tensor bx = net->bridge(net->encode(x).back());
+          expect_close(side, net->side_output_modules().at(0)->forward(bx), what + ": DWS side output from B");
+          EXPECT_FALSE(torch::allclose(side, net->side_output_modules().at(0)->forward(net->encode(x).back()))) << what;
+        }
+      }
+    }
+  }
+  // Without attention the bridge is MuS(F); without both it is F itself.
+  ModelConfig m = tiny();
+  m.mus = true;
+  SegmentationNet mus_only(m, 1);
+  prepare(*mus_only);
+  torch::NoGradGuard ng;
+  const torch::Tensor f = randn_d({1, 64, 4, 4});
+  EXPECT_FALSE(mus_only->bridge_attention(f).defined());
+  expect_close(mus_only->bridge(f), mus_only->mus_module()->forward(f), "MuS alone");
+  SegmentationNet plain(tiny(), 1);
+  plain->to(torch::kDouble);
+  expect_close(plain->bridge(f), f, "plain U-Net bridge");
+}
+
+// CC (001 eqs. 5-7, Fig. 3(b)) by hand at an odd width (C = 7): θ = GAP(F); conv1d k3 s1 p1 + BN + ReLU;
+// conv1d k7 s2 p3 + BN + ReLU (length 4 = ceil(7/2)); ConvTranspose1d k2 s2 (length 8) cropped to 7;
+// sigmoid. F_C = Θ · F per channel.
+TEST(ComponentValues, ChannelCorrelationByHand) {
+  torch::manual_seed(5);
+  trainer::nn::ChannelCorrelationAttention cc(false);
+  prepare(*cc);
+  torch::NoGradGuard ng;
+  const torch::Tensor f = randn_d({2, 7, 3, 5});
+  auto conv1 = child<torch::nn::Conv1dImpl>(*cc, "conv1"), conv2 = child<torch::nn::Conv1dImpl>(*cc, "conv2");
+  auto bn1 = child<torch::nn::BatchNorm1dImpl>(*cc, "bn1"), bn2 = child<torch::nn::BatchNorm1dImpl>(*cc, "bn2");
+  auto deconv = child<torch::nn::ConvTranspose1dImpl>(*cc, "deconv");
+  torch::Tensor t = f.mean({2, 3}).view({2, 1, 7});
+  t = torch::relu(bn_by_hand(torch::conv1d(t, conv1->weight, {}, 1, 1), *bn1));
+  t = torch::relu(bn_by_hand(torch::conv1d(t, conv2->weight, {}, 2, 3), *bn2));
+  ASSERT_EQ(t.size(2), 4);
+  t = torch::conv_transpose1d(t, deconv->weight, deconv->bias, 2);
+  ASSERT_EQ(t.size(2), 8);
+  const torch::Tensor theta = torch::sigmoid(t.narrow(2, 0, 7)).view({2, 7, 1, 1});
+  expect_close(cc->weights(f), theta, "Θ");
+  expect_close(cc->forward(f), f * theta, "F_C");
+  EXPECT_TRUE((theta > 0).all().item<bool>() && (theta < 1).all().item<bool>());
+  EXPECT_EQ(conv1->weight.sizes().vec(), (std::vector<int64_t>{1, 1, 3}));
+  EXPECT_EQ(conv2->weight.sizes().vec(), (std::vector<int64_t>{1, 1, 7}));
+}
+
+// EC (001 Fig. 2(a)) by hand for both readings of model.ec_merge: sum = ReLU(BN(3x3) + BN(1x3) + BN(3x1)),
+// relu_sum = ReLU(BN(3x3)) + ReLU(BN(1x3)) + ReLU(BN(3x1)); the two differ, own the same parameters, and
+// the key reaches the network's encoder.
+TEST(ComponentValues, EnhancedConvolutionBothMerges) {
+  const torch::Tensor x = randn_d({2, 3, 6, 5});
+  std::map<std::string, torch::Tensor> outs;
+  for (const std::string merge : {"sum", "relu_sum"}) {
+    torch::manual_seed(9);
+    trainer::nn::ConvUnit unit(trainer::nn::ConvUnitOptions(3, 4).enhanced(true).ec_merge(merge));
+    prepare(*unit);
+    torch::NoGradGuard ng;
+    auto branch = [&](const std::string& conv, const std::string& bn, std::vector<int64_t> pad) {
+      auto c = child<torch::nn::Conv2dImpl>(*unit, conv);
+      return bn_by_hand(torch::conv2d(x, c->weight, {}, 1, pad), *child<torch::nn::BatchNorm2dImpl>(*unit, bn));
+    };
+    const torch::Tensor y33 = branch("conv", "bn", {1, 1}), y13 = branch("ec_conv_1x3", "ec_bn_1x3", {0, 1}),
+                        y31 = branch("ec_conv_3x1", "ec_bn_3x1", {1, 0});
+    EXPECT_EQ(child<torch::nn::Conv2dImpl>(*unit, "ec_conv_1x3")->weight.sizes().vec(), (std::vector<int64_t>{4, 3, 1, 3}));
+    EXPECT_EQ(child<torch::nn::Conv2dImpl>(*unit, "ec_conv_3x1")->weight.sizes().vec(), (std::vector<int64_t>{4, 3, 3, 1}));
+    const torch::Tensor want = merge == "sum" ? torch::relu(y33 + y13 + y31)
+                                              : torch::relu(y33) + torch::relu(y13) + torch::relu(y31);
+    outs[merge] = unit->forward(x);
+    expect_close(outs[merge], want, "EC " + merge);
+  }
+  EXPECT_FALSE(torch::allclose(outs["sum"], outs["relu_sum"]));
+
+  ModelConfig m = tiny();
+  m.ec = true;
+  torch::manual_seed(2);
+  SegmentationNet sum(m, 1);
+  m.ec_merge = "relu_sum";
+  torch::manual_seed(2);
+  SegmentationNet relu_sum(m, 1);
+  EXPECT_EQ(total_parameters(sum), total_parameters(relu_sum));
+  EXPECT_EQ(sum->component_parameters().at("ec"), relu_sum->component_parameters().at("ec"));
+  sum->eval();
+  relu_sum->eval();
+  torch::NoGradGuard ng;
+  const torch::Tensor xi = torch::randn({1, 1, kSize, kSize});
+  EXPECT_FALSE(torch::allclose(sum->encode(xi)[0], relu_sum->encode(xi)[0])) << "model.ec_merge does not reach the encoder";
+}
+
+// MuS (001 Fig. 2(c)): the image-pooling branch is ReLU(BN(conv1x1(GAP(x)))) broadcast over H x W; the
+// output is ReLU(BN(conv1x1(concat(branches)))); a dilation-r branch on a map larger than r reads the
+// input r pixels away (impulse response), and on a map no larger than r it is exactly a 1x1 convolution
+// with its centre tap (the degeneration docs/MODELS.md describes for 6/12/18 at a 4x4 or 16x16 bridge).
+TEST(ComponentValues, AtrousPyramidByHand) {
+  torch::manual_seed(4);
+  trainer::nn::AtrousPyramid mus(trainer::nn::AtrousPyramidOptions(3, {2, 5}));
+  prepare(*mus);
+  torch::NoGradGuard ng;
+  const torch::Tensor x = randn_d({2, 3, 12, 12});
+  auto branches = child<torch::nn::ModuleListImpl>(*mus, "branches");
+  const auto outs = mus->branch_outputs(x);
+  ASSERT_EQ(outs.size(), 3u);  // rates 2 and 5, image pooling
+  // Image pooling, broadcast.
+  auto pool_conv = child<torch::nn::Conv2dImpl>(*mus, "pool_conv");
+  const torch::Tensor pooled =
+      torch::relu(bn_by_hand(torch::conv2d(x.mean({2, 3}, true), pool_conv->weight), *child<torch::nn::BatchNorm2dImpl>(*mus, "pool_bn")));
+  expect_close(outs[2], pooled.expand({-1, -1, 12, 12}), "image pooling");
+  // Rate branches and the projection.
+  const std::vector<int64_t> rates = {2, 5};
+  for (size_t i = 0; i < rates.size(); ++i) {
+    auto seq = element<torch::nn::SequentialImpl>(branches, i);
+    auto conv = element<torch::nn::Conv2dImpl>(seq, 0);
+    const int64_t r = rates[i];
+    expect_close(outs[i], torch::relu(bn_by_hand(torch::conv2d(x, conv->weight, {}, 1, r, r), *element<torch::nn::BatchNorm2dImpl>(seq, 1))),
+                 "rate " + std::to_string(r));
+    // Impulse at (6, 6) of channel 0: output row 6 + r reads it through the kernel's top row (offset -r),
+    // row 7 not at all.
+    torch::Tensor impulse = torch::zeros({1, 3, 12, 12}, torch::kDouble);
+    impulse[0][0][6][6] = 1.0;
+    const torch::Tensor y = conv->forward(impulse);
+    expect_close(y.index({0, torch::indexing::Slice(), 6 + r, 6}), conv->weight.index({torch::indexing::Slice(), 0, 0, 1}), "tap at distance r");
+    EXPECT_EQ(y.index({0, torch::indexing::Slice(), 7, 6}).abs().sum().item<double>(), 0.0) << "rate " << r;
+  }
+  auto project = child<torch::nn::SequentialImpl>(*mus, "project");
+  expect_close(mus->forward(x),
+               torch::relu(bn_by_hand(torch::conv2d(torch::cat(outs, 1), element<torch::nn::Conv2dImpl>(project, 0)->weight),
+                                      *element<torch::nn::BatchNorm2dImpl>(project, 1))),
+               "projection");
+
+  // Degeneration: the paper's rates on the 4 x 4 bridge of a 64 x 64 input at depth 5.
+  trainer::nn::AtrousPyramid paper(trainer::nn::AtrousPyramidOptions(3, {6, 12, 18}));
+  paper->to(torch::kDouble);
+  auto pb = child<torch::nn::ModuleListImpl>(*paper, "branches");
+  const torch::Tensor small = randn_d({1, 3, 4, 4}), large = randn_d({1, 3, 16, 16});
+  for (size_t i = 0; i < 3; ++i) {
+    auto conv = element<torch::nn::Conv2dImpl>(element<torch::nn::SequentialImpl>(pb, i), 0);
+    const torch::Tensor centre = conv->weight.narrow(2, 1, 1).narrow(3, 1, 1);
+    expect_close(conv->forward(small), torch::conv2d(small, centre), "rate on a 4x4 map = 1x1");
+    // On a 16 x 16 map (the bridge at 256 x 256) rates 6 and 12 are real, 18 is a 1x1 again.
+    EXPECT_EQ(torch::allclose(conv->forward(large), torch::conv2d(large, centre)), i == 2) << "rate index " << i;
+  }
+}
+
+// SE (moskomule/senet.pytorch) by hand: x · sigmoid(W2 ReLU(W1 GAP(x))), bias-free.
+TEST(ComponentValues, SqueezeExcitationByHand) {
+  torch::manual_seed(6);
+  trainer::nn::SqueezeExcitation se(32, 16);
+  prepare(*se);
+  torch::NoGradGuard ng;
+  const torch::Tensor x = randn_d({2, 32, 3, 3});
+  auto fc1 = child<torch::nn::LinearImpl>(*se, "fc1"), fc2 = child<torch::nn::LinearImpl>(*se, "fc2");
+  EXPECT_FALSE(fc1->bias.defined());
+  const torch::Tensor s = torch::sigmoid(torch::matmul(torch::relu(torch::matmul(x.mean({2, 3}), fc1->weight.t())), fc2->weight.t()));
+  expect_close(se->forward(x), x * s.view({2, 32, 1, 1}), "SE");
+}
+
+// CBAM (Jongchan/attention-module) by hand: channel gate sigmoid(MLP(avg) + MLP(max)), then spatial gate
+// sigmoid(BN(conv7x7([max_c, mean_c]))) on the channel-gated map.
+TEST(ComponentValues, CbamByHand) {
+  torch::manual_seed(8);
+  trainer::nn::Cbam cbam(32, 16);
+  prepare(*cbam);
+  torch::NoGradGuard ng;
+  const torch::Tensor x = randn_d({2, 32, 5, 4});
+  auto fc1 = child<torch::nn::LinearImpl>(*cbam, "fc1"), fc2 = child<torch::nn::LinearImpl>(*cbam, "fc2");
+  auto mlp = [&](const torch::Tensor& v) { return F::linear(torch::relu(F::linear(v, fc1->weight, fc1->bias)), fc2->weight, fc2->bias); };
+  const torch::Tensor channel = torch::sigmoid(mlp(x.mean({2, 3})) + mlp(x.amax({2, 3}))).view({2, 32, 1, 1});
+  const torch::Tensor y = x * channel;
+  const torch::Tensor pooled = torch::cat({y.amax(1, true), y.mean(1, true)}, 1);
+  auto spatial = child<torch::nn::Conv2dImpl>(*cbam, "spatial");
+  const torch::Tensor gate = torch::sigmoid(bn_by_hand(torch::conv2d(pooled, spatial->weight, {}, 1, 3), *child<torch::nn::BatchNorm2dImpl>(*cbam, "spatial_bn")));
+  expect_close(cbam->forward(x), y * gate, "CBAM");
+  // [mean, max] in the other order gives other values.
+  const torch::Tensor swapped = torch::cat({y.mean(1, true), y.amax(1, true)}, 1);
+  EXPECT_FALSE(torch::allclose(cbam->forward(x), y * torch::sigmoid(bn_by_hand(torch::conv2d(swapped, spatial->weight, {}, 1, 3),
+                                                                                 *child<torch::nn::BatchNorm2dImpl>(*cbam, "spatial_bn")))));
+}
+
+// Attention gate (LeeJunHyun/Image_Segmentation) by hand: x · sigmoid(BN(ψ(ReLU(BN(W_g g) + BN(W_x x))))).
+TEST(ComponentValues, AttentionGateByHand) {
+  torch::manual_seed(10);
+  trainer::nn::AttentionGate gate(6, 8, false);
+  prepare(*gate);
+  torch::NoGradGuard ng;
+  const torch::Tensor g = randn_d({2, 6, 4, 4}), x = randn_d({2, 8, 4, 4});
+  auto conv = [&](const std::string& n, const torch::Tensor& t) { return torch::conv2d(t, child<torch::nn::Conv2dImpl>(*gate, n)->weight); };
+  auto bn = [&](const std::string& n, const torch::Tensor& t) { return bn_by_hand(t, *child<torch::nn::BatchNorm2dImpl>(*gate, n)); };
+  const torch::Tensor a = torch::relu(bn("bn_g", conv("w_g", g)) + bn("bn_x", conv("w_x", x)));
+  EXPECT_EQ(a.size(1), 4);  // F_int = half the skip width
+  expect_close(gate->forward(g, x), x * torch::sigmoid(bn("bn_psi", conv("psi", a))), "attention gate");
+}
+
+// DSPA (000 eqs. 9-11) by explicit matrix products per image: P = softmax_N(conv3x3 dil. 2 (M)) ∈ K x N,
+// D = M Pᵀ ∈ C x K, A = softmax_K(Mᵀ D) ∈ N x K, O = D Aᵀ + M. The conv has no bias: a constant per map
+// leaves the softmax over positions unchanged, so a bias could not act.
+TEST(ComponentValues, DenseSpatialPositionAttentionByHand) {
+  torch::manual_seed(12);
+  const int64_t c = 6, k = 4;
+  trainer::nn::DenseSpatialPositionAttention dspa(c, k);
+  prepare(*dspa);
+  torch::NoGradGuard ng;
+  const torch::Tensor m = randn_d({2, c, 5, 4}) * 0.5;
+  auto conv = child<torch::nn::Conv2dImpl>(*dspa, "dilated");
+  EXPECT_FALSE(conv->bias.defined());
+  const auto [d, a] = dspa->dense_features_and_attention(m);
+  const torch::Tensor o = dspa->forward(m);
+  const torch::Tensor logits = torch::conv2d(m, conv->weight, {}, 1, 2, 2);
+  for (int64_t n = 0; n < 2; ++n) {
+    const torch::Tensor mn = m[n].reshape({c, 20});
+    const torch::Tensor p = torch::softmax(logits[n].reshape({k, 20}), 1);
+    const torch::Tensor dn = torch::matmul(mn, p.t());
+    const torch::Tensor an = torch::softmax(torch::matmul(mn.t(), dn), 1);
+    expect_close(d[n], dn, "D");
+    expect_close(a[n], an, "A");
+    expect_close(o[n], (torch::matmul(dn, an.t()) + mn).view({c, 5, 4}), "O");
+    // A per-map constant (what a bias would add) leaves P unchanged.
+    expect_close(torch::softmax(logits[n].reshape({k, 20}) + torch::arange(k, torch::kDouble).view({k, 1}), 1), p, "bias invariance");
+  }
+}
+
+// DSPA's parameters with the aux path: it sits on M_l = concat(up_a, s_l), 2 C_l channels, so it owns
+// Σ_l 2 C_l · K · 9 (no bias); K from model.dspa_k.
+TEST(ComponentValues, DspaParametersWithTheAuxPath) {
+  for (int k : {1, 10}) {
+    ModelConfig m = tiny();
+    m.aux_path = m.dspa = true;
+    m.dspa_k = k;
+    SegmentationNet net(m, 1);
+    int64_t dspa = 0;
+    for (size_t l = 0; l + 1 < m.widths.size(); ++l) dspa += conv(2 * m.widths[l], k, 3, 3, false);
+    EXPECT_EQ(net->component_parameters().at("dspa"), dspa) << "K = " << k;
+    EXPECT_EQ(net->dspa_modules()[0]->dense_features_and_attention(torch::randn({1, 64, 4, 4})).first.sizes().vec(),
+              (std::vector<int64_t>{1, 64, k}));
+  }
+}
+
+// MSC and KCM (004) by hand: ReLU(fuse(concat(b1(x), b2(x), b3(x)))), kernels 1/3/5 (msc) and 3/3/3 (kcm).
+TEST(ComponentValues, MultiScaleAndKcmByHand) {
+  const torch::Tensor x = randn_d({2, 3, 8, 8});
+  for (const auto& [kind, kernels] : std::vector<std::pair<std::string, std::vector<int64_t>>>{{"msc", {1, 3, 5}}, {"kcm", {3, 3, 3}}}) {
+    torch::manual_seed(13);
+    trainer::nn::MultiScaleConv msc(3, kind);
+    prepare(*msc);
+    torch::NoGradGuard ng;
+    std::vector<torch::Tensor> branches;
+    for (int i = 0; i < 3; ++i) {
+      auto c = child<torch::nn::Conv2dImpl>(*msc, "b" + std::to_string(i + 1));
+      EXPECT_EQ(c->weight.size(2), kernels[i]) << kind;
+      branches.push_back(torch::conv2d(x, c->weight, c->bias, 1, kernels[i] / 2));
+    }
+    auto fuse = child<torch::nn::Conv2dImpl>(*msc, "fuse");
+    expect_close(msc->forward(x), torch::relu(torch::conv2d(torch::cat(branches, 1), fuse->weight, fuse->bias)), kind);
+  }
+}
+
 TEST(SegmentationNet, BadConfigurationsNameTheKey) {
   auto message = [](const std::function<void(ModelConfig&)>& set) {
     ModelConfig m = tiny();
@@ -419,6 +813,8 @@ TEST(SegmentationNet, BadConfigurationsNameTheKey) {
   EXPECT_NE(message([](ModelConfig& m) { m.dspa_k = 0; }).find("model.dspa_k"), std::string::npos);
   EXPECT_NE(message([](ModelConfig& m) { m.up = "nearest"; }).find("model.up"), std::string::npos);
   EXPECT_NE(message([](ModelConfig& m) { m.ec_levels = "deep"; }).find("model.ec_levels"), std::string::npos);
+  EXPECT_NE(message([](ModelConfig& m) { m.ec = true; m.ec_merge = "concat"; }).find("model.ec_merge = \"concat\": allowed sum | relu_sum"),
+            std::string::npos);
   EXPECT_NE(message([](ModelConfig& m) { m.mus_rates = {}; }).find("model.mus_rates"), std::string::npos);
 
   SegmentationNet net(tiny(), 1);

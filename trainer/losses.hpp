@@ -15,9 +15,12 @@
 //                  s = loss.dice_smooth). Batch-global sums keep slices without foreground harmless.
 //   bce            mean binary cross-entropy with logits (001 eq. 12)
 //   hybrid         alpha · dice + (1 - alpha) · bce (001 eq. 17). alpha = 0.5 gives (dice + bce) / 2,
-//                  half the equal-weight sum of eq. 13: the same minimiser and gradient direction. Adam
-//                  (the papers' optimiser) is invariant to that constant factor (up to its epsilon), so
-//                  alpha = 0.5 reproduces eq. 13's training; with SGD it halves the effective learning rate.
+//                  half the equal-weight sum of eq. 13: the same minimiser of the loss alone and the same
+//                  gradient direction. It does not train as eq. 13 does: train.optimizer = adam adds the
+//                  weight decay to the gradient (coupled L2, torch::optim::Adam), so halving the loss
+//                  doubles the decay's relative pull (and halves the data gradient against Adam's
+//                  epsilon); only adamw (decoupled decay) is invariant to the factor up to epsilon, and
+//                  SGD halves the effective learning rate. Use ce_dice for eq. 13 itself.
 //   focal          mean focal loss, -α_t (1 - p_t)^γ log p_t, α_t = focal_alpha on foreground pixels and
 //                  1 - focal_alpha on background (Lin et al.; γ = focal_gamma)
 //   dice_focal_bce dice + focal + bce, equal weights (ANU-Net 003 eq. 8, read as the sum of its three parts)

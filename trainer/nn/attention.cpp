@@ -83,7 +83,7 @@ torch::Tensor AttentionGateImpl::forward(const torch::Tensor& g, const torch::Te
 
 DenseSpatialPositionAttentionImpl::DenseSpatialPositionAttentionImpl(int64_t channels, int64_t k) {
   dilated = register_module("dilated",
-                            torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, k, 3).padding(2).dilation(2)));
+                            torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, k, 3).padding(2).dilation(2).bias(false)));
 }
 
 std::pair<torch::Tensor, torch::Tensor> DenseSpatialPositionAttentionImpl::dense_features_and_attention(

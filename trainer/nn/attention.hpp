@@ -69,8 +69,13 @@ class CbamImpl : public torch::nn::Module {
 TORCH_MODULE(Cbam);
 
 // Attention gate of Attention U-Net (LeeJunHyun/Image_Segmentation network.py; READINGS): W_g = conv1x1
-// + BN on the gating signal g (the up-sampled decoder map), W_x = conv1x1 + BN on the skip x, ψ =
-// ReLU(W_g g + W_x x) -> conv1x1(F_int -> 1) + BN -> sigmoid; output x · ψ. F_int = half the skip width.
+// + BN on the gating signal g, W_x = conv1x1 + BN on the skip x, ψ = ReLU(W_g g + W_x x) -> conv1x1(F_int
+// -> 1) + BN -> sigmoid; output x · ψ. F_int = half the skip width.
+// Gating signal (a reading): the network passes the decoder's up-sampled map as it leaves the up-sampling
+// (the raw ConvTranspose2d output, or bilinear + conv1x1), with no further layer. The reference's up_conv
+// is Upsample + conv3x3 + BN + ReLU, so its g is already normalised and non-negative; ours is not, and W_g's
+// own BN is what normalises it. Both readings gate with the coarser level's features at the skip's
+// resolution; we keep the backbone's up-sampling unchanged so that the gates own only W_g, W_x and ψ.
 class AttentionGateImpl : public torch::nn::Module {
  public:
   AttentionGateImpl(int64_t gate_channels, int64_t skip_channels, bool bias);
@@ -83,11 +88,14 @@ class AttentionGateImpl : public torch::nn::Module {
 TORCH_MODULE(AttentionGate);
 
 // DSPA of 000 (eqs. 9-11). Reading (READINGS): M (C x N, N = HW) goes through a dilated convolution
-// (conv3x3, dilation 2, padding 2, C -> K, with bias) whose K maps are softmax-normalised over the N
+// (conv3x3, dilation 2, padding 2, C -> K, without bias) whose K maps are softmax-normalised over the N
 // positions; D = M · softmax_N(conv(M))ᵀ ∈ C x K is the dense feature matrix (K "dense features", each a
 // C-vector pooled from M). A = softmax_K(Mᵀ D) ∈ N x K (eq. 10: a_ji, the weight of dense feature i for
 // position j; the sum in eq. 10/11 runs over the K dense features, not over N — the paper's "N" there is
 // a misprint since D has K columns). O = D Aᵀ + M (eq. 11). K is model.dspa_k (paper: 10).
+// No bias: a bias adds one constant to each of the K maps, and a softmax over the N positions of a map
+// is invariant to a constant, so the bias could never change the output and its gradient is 0. DSPA
+// owns C·K·9 parameters (C = the width of the skip it sits on: 2 C_l with the aux path).
 class DenseSpatialPositionAttentionImpl : public torch::nn::Module {
  public:
   DenseSpatialPositionAttentionImpl(int64_t channels, int64_t k);

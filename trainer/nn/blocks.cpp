@@ -7,6 +7,9 @@ namespace ablate::trainer::nn {
 namespace F = torch::nn::functional;
 
 ConvUnitImpl::ConvUnitImpl(const ConvUnitOptions& o) {
+  if (o.ec_merge() != "sum" && o.ec_merge() != "relu_sum")
+    throw std::invalid_argument("model.ec_merge = \"" + o.ec_merge() + "\": allowed sum | relu_sum");
+  relu_sum_ = o.ec_merge() == "relu_sum";
   conv = register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(o.in(), o.out(), 3).padding(1).bias(o.bias())));
   bn = register_module("bn", torch::nn::BatchNorm2d(o.out()));
   if (o.enhanced()) {
@@ -23,13 +26,15 @@ ConvUnitImpl::ConvUnitImpl(const ConvUnitOptions& o) {
 
 torch::Tensor ConvUnitImpl::forward(const torch::Tensor& x) {
   torch::Tensor y = bn(conv(x));
-  if (ec_conv_1x3) y = y + ec_bn_1x3(ec_conv_1x3(x)) + ec_bn_3x1(ec_conv_3x1(x));
-  return torch::relu(y);
+  if (!ec_conv_1x3) return torch::relu(y);
+  torch::Tensor y13 = ec_bn_1x3(ec_conv_1x3(x)), y31 = ec_bn_3x1(ec_conv_3x1(x));
+  if (relu_sum_) return torch::relu(y) + torch::relu(y13) + torch::relu(y31);
+  return torch::relu(y + y13 + y31);
 }
 
-DoubleConvImpl::DoubleConvImpl(int64_t in, int64_t out, bool enhanced, bool bias) {
-  unit1 = register_module("unit1", ConvUnit(ConvUnitOptions(in, out).enhanced(enhanced).bias(bias)));
-  unit2 = register_module("unit2", ConvUnit(ConvUnitOptions(out, out).enhanced(enhanced).bias(bias)));
+DoubleConvImpl::DoubleConvImpl(int64_t in, int64_t out, bool enhanced, bool bias, const std::string& ec_merge) {
+  unit1 = register_module("unit1", ConvUnit(ConvUnitOptions(in, out).enhanced(enhanced).bias(bias).ec_merge(ec_merge)));
+  unit2 = register_module("unit2", ConvUnit(ConvUnitOptions(out, out).enhanced(enhanced).bias(bias).ec_merge(ec_merge)));
 }
 
 torch::Tensor DoubleConvImpl::forward(const torch::Tensor& x) { return unit2(unit1(x)); }

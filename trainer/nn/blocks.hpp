@@ -15,11 +15,19 @@
 namespace ablate::trainer::nn {
 
 // One conv3x3 (padding 1) -> BN -> ReLU of the U-Net stage (READINGS, Common). With `enhanced`, the
-// enhanced convolution of 001 Fig. 2(a), following ACNet (DingXiaoH/ACNet, acnet/acb.py): parallel
-// 3x3 (pad 1), 1x3 (pad 0,1) and 3x1 (pad 1,0) convolutions, each with its own BN, summed, then ReLU.
-// Reading: the paper says the outputs are "arranged in parallel" and does not name the combination; we
-// sum them as ACNet does (that makes the block re-parameterisable into one 3x3 after training). The
-// 3x3 branch and its BN are the backbone's own convolution; EC owns only the 1x3 and 3x1 branches, so
+// enhanced convolution of 001 Fig. 2(a): parallel 3x3 (pad 1), 1x3 (pad 0,1) and 3x1 (pad 1,0)
+// convolutions, each with its own BN (001 Sec. III: "all the convolution operations were followed by
+// batch normalization"), combined by `ec_merge` (model.ec_merge):
+//   "sum"      (default) BN per branch, summed, then one ReLU — ACNet (DingXiaoH/ACNet, acnet/acb.py), the
+//              reference 001 cites for the asymmetric kernels; re-parameterisable into one 3x3 after training.
+//   "relu_sum" each branch a full basic layer conv -> BN -> ReLU (001 Sec. III: each layer "convolution
+//              layer, batch normalization layer, and ReLU layer"; the issue's "each followed by BN and
+//              ReLU"), the three activations summed.
+// Reading: 001 says the square kernel is "replaced by the 1x3, 3x1, and 3x3 kernel ... arranged in
+// parallel" and that EC is "added to the single convolution kernel"; it names no combination. Both sums
+// keep the width and add no parameter. Concatenation + conv1x1 is not offered: Fig. 2(a) shows no 1x1
+// convolution and "replaced"/"added to the kernel" describe one output of the original width.
+// The 3x3 branch and its BN are the backbone's own convolution; EC owns only the 1x3 and 3x1 branches, so
 // "the parameters EC adds" is exactly 2 x (3 C_in C_out [+ C_out bias]) + 2 x 2 C_out per convolution.
 struct ConvUnitOptions {
   ConvUnitOptions(int64_t in, int64_t out) : in_(in), out_(out) {}
@@ -27,6 +35,7 @@ struct ConvUnitOptions {
   TORCH_ARG(int64_t, out);
   TORCH_ARG(bool, enhanced) = false;
   TORCH_ARG(bool, bias) = false;  // with BN the bias is redundant (READINGS, Common)
+  TORCH_ARG(std::string, ec_merge) = "sum";  // sum | relu_sum (with enhanced)
 };
 
 class ConvUnitImpl : public torch::nn::Module {
@@ -39,13 +48,14 @@ class ConvUnitImpl : public torch::nn::Module {
   torch::nn::BatchNorm2d bn{nullptr};
   torch::nn::Conv2d ec_conv_1x3{nullptr}, ec_conv_3x1{nullptr};
   torch::nn::BatchNorm2d ec_bn_1x3{nullptr}, ec_bn_3x1{nullptr};
+  bool relu_sum_ = false;
 };
 TORCH_MODULE(ConvUnit);
 
 // The U-Net stage: two ConvUnits (in -> out -> out).
 class DoubleConvImpl : public torch::nn::Module {
  public:
-  DoubleConvImpl(int64_t in, int64_t out, bool enhanced, bool bias);
+  DoubleConvImpl(int64_t in, int64_t out, bool enhanced, bool bias, const std::string& ec_merge = "sum");
   torch::Tensor forward(const torch::Tensor& x);
 
  private:

@@ -25,7 +25,9 @@ AtrousPyramidImpl::AtrousPyramidImpl(const AtrousPyramidOptions& o) {
   project = register_module("project", conv_bn_relu(concat, c, 1, 1, o.bias()));
 }
 
-torch::Tensor AtrousPyramidImpl::forward(const torch::Tensor& x) {
+torch::Tensor AtrousPyramidImpl::forward(const torch::Tensor& x) { return project->forward(torch::cat(branch_outputs(x), 1)); }
+
+std::vector<torch::Tensor> AtrousPyramidImpl::branch_outputs(const torch::Tensor& x) {
   std::vector<torch::Tensor> outs;
   outs.reserve(branches->size() + 1);
   for (const auto& m : *branches) outs.push_back(m->as<torch::nn::SequentialImpl>()->forward(x));
@@ -35,7 +37,7 @@ torch::Tensor AtrousPyramidImpl::forward(const torch::Tensor& x) {
                         is_training() && !single, pool_bn->options.momentum().value_or(0.1), pool_bn->options.eps(),
                         false);
   outs.push_back(torch::relu(p).expand({-1, -1, x.size(2), x.size(3)}));
-  return project->forward(torch::cat(outs, 1));
+  return outs;
 }
 
 MultiScaleConvImpl::MultiScaleConvImpl(int64_t channels, const std::string& kind) {

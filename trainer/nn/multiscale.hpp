@@ -20,6 +20,11 @@ namespace ablate::trainer::nn {
 // after the projection is left out (the paper does not mention it).
 // The image-pooling branch sees one value per channel and image; when a batch of one image is trained,
 // its BN uses its running statistics (batch statistics of a single value are undefined).
+// Degeneration: a 3x3 convolution of dilation r (padding r) on an H x W map with H, W <= r reads zero
+// padding through every off-centre tap, so it is exactly a 1x1 convolution with the centre tap. At 256^2
+// input and depth 5 the bridge is 16 x 16, so rate 18 reduces to 1x1 (6 and 12 stay real); at 512^2 (32 x
+// 32) all three are real; at 64^2 (4 x 4) all of 6, 12, 18 are 1x1 — choose rates below the bridge size
+// there (docs/MODELS.md, examples/table2_demo.toml).
 struct AtrousPyramidOptions {
   AtrousPyramidOptions(int64_t channels, std::vector<int64_t> rates) : channels_(channels), rates_(std::move(rates)) {}
   TORCH_ARG(int64_t, channels);
@@ -32,7 +37,9 @@ struct AtrousPyramidOptions {
 class AtrousPyramidImpl : public torch::nn::Module {
  public:
   explicit AtrousPyramidImpl(const AtrousPyramidOptions& o);
-  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor forward(const torch::Tensor& x);  // project(concat(branch_outputs(x)))
+  // The branches before the concatenation: [1x1 branch], one per rate in order, image pooling (last).
+  std::vector<torch::Tensor> branch_outputs(const torch::Tensor& x);
 
  private:
   torch::nn::ModuleList branches{nullptr};

@@ -1,7 +1,8 @@
 // The configurable network: a U-Net backbone (READINGS, Common) on which the components of 001, 000 and
 // 004 are placed by ModelConfig keys. Where each component sits:
 //
-//   encoder  level l: [max-pool] -> DoubleConv (EC branches when model.ec, levels per model.ec_levels)
+//   encoder  level l: [max-pool] -> DoubleConv (EC branches when model.ec, levels per model.ec_levels,
+//            combined per model.ec_merge)
 //   bridge   F = the deepest encoder stage (1/2^(depth-1) resolution):
 //              attention  F_A: CoA  = reshape(CC(F) · Sᵀ) + F        (001 eq. 4, S from F, eqs. 8-9)
 //                              CC   = CC(F) + F                       (CC alone, with the residual of eq. 4)
@@ -88,6 +89,7 @@ void validate_model_config(const ModelConfig& m) {
     if (r < 1) bad("mus_rates", join(m.mus_rates), "every rate must be >= 1");
   if (m.mus_branch_width < 0) bad("mus_branch_width", std::to_string(m.mus_branch_width), "allowed >= 0 (0 = the input width)");
   if (m.ec_levels != "all" && m.ec_levels != "shallow") bad("ec_levels", "\"" + m.ec_levels + "\"", "allowed all | shallow");
+  if (m.ec_merge != "sum" && m.ec_merge != "relu_sum") bad("ec_merge", "\"" + m.ec_merge + "\"", "allowed sum | relu_sum");
   if (m.attention != "none" && m.attention != "se" && m.attention != "cbam")
     bad("attention", "\"" + m.attention + "\"", "allowed none | se | cbam");
   if (m.attention != "none" && (m.cc || m.sc))
@@ -118,7 +120,7 @@ SegmentationNetImpl::SegmentationNetImpl(const ModelConfig& config, int out_chan
   const int ec_until = m.ec_levels == "all" ? depth : std::max(1, depth / 2);
   auto enc = register_module("enc", torch::nn::ModuleList());
   for (int l = 0; l < depth; ++l) {
-    enc_.emplace_back(l == 0 ? m.in_channels : widths_[l - 1], widths_[l], m.ec && l < ec_until, bias);
+    enc_.emplace_back(l == 0 ? m.in_channels : widths_[l - 1], widths_[l], m.ec && l < ec_until, bias, m.ec_merge);
     enc->push_back(enc_.back());
   }
 
@@ -206,39 +208,9 @@ NetOutput SegmentationNetImpl::forward(const torch::Tensor& x) {
     throw std::invalid_argument(o.str());
   }
 
-  std::vector<torch::Tensor> skips;
-  torch::Tensor h = x;
-  for (int l = 0; l < depth; ++l) {
-    if (l > 0) h = torch::max_pool2d(h, 2);
-    h = enc_[l](h);
-    if (l + 1 < depth) skips.push_back(h);
-  }
-
-  // Bridge: attention, MuS and their fusion.
-  const torch::Tensor& f = h;
-  torch::Tensor fa;
-  if (m.cc || m.sc) {
-    torch::Tensor fc = m.cc ? cc_(f) : f;
-    fa = m.sc ? nn::collaborative_attention(f, fc) : fc + f;  // eq. 4; CC alone F_C + F, SC alone S ⊙ F + F
-  } else if (se_) {
-    fa = se_(f);
-  } else if (cbam_) {
-    fa = cbam_(f);
-  }
-  torch::Tensor b;
-  if (mus_) {
-    if (!fa.defined()) {
-      b = mus_(f);
-    } else if (m.fusion == "serial") {
-      b = mus_(fa);
-    } else if (m.fusion == "add") {
-      b = fa + mus_(f);
-    } else {
-      b = fusion_->forward(torch::cat({fa, mus_(f)}, 1));
-    }
-  } else {
-    b = fa.defined() ? fa : f;
-  }
+  std::vector<torch::Tensor> skips = encode(x);
+  const torch::Tensor b = bridge(skips.back());
+  skips.pop_back();
 
   NetOutput out;
   if (m.dws && taps_ == nn::SideOutputTaps::kBridge) out.sides.push_back(dws_[0](b));
@@ -262,6 +234,37 @@ NetOutput SegmentationNetImpl::forward(const torch::Tensor& x) {
   if (m.aux_path) out.aux = aux_head_(a);
   if (m.restoration) out.recon = restoration_(b);
   return out;
+}
+
+std::vector<torch::Tensor> SegmentationNetImpl::encode(const torch::Tensor& x) {
+  std::vector<torch::Tensor> stages;
+  torch::Tensor h = x;
+  for (size_t l = 0; l < enc_.size(); ++l) {
+    if (l > 0) h = torch::max_pool2d(h, 2);
+    h = enc_[l](h);
+    stages.push_back(h);
+  }
+  return stages;
+}
+
+torch::Tensor SegmentationNetImpl::bridge_attention(const torch::Tensor& f) {
+  const ModelConfig& m = config_;
+  if (m.cc || m.sc) {
+    torch::Tensor fc = m.cc ? cc_(f) : f;
+    return m.sc ? nn::collaborative_attention(f, fc) : fc + f;  // eq. 4; CC alone F_C + F, SC alone S ⊙ F + F
+  }
+  if (se_) return se_(f);
+  if (cbam_) return cbam_(f);
+  return {};
+}
+
+torch::Tensor SegmentationNetImpl::bridge(const torch::Tensor& f) {
+  const torch::Tensor fa = bridge_attention(f);
+  if (!mus_) return fa.defined() ? fa : f;
+  if (!fa.defined()) return mus_(f);
+  if (config_.fusion == "serial") return mus_(fa);
+  if (config_.fusion == "add") return fa + mus_(f);
+  return fusion_->forward(torch::cat({fa, mus_(f)}, 1));  // eq. 10
 }
 
 std::map<std::string, std::int64_t> SegmentationNetImpl::component_parameters() const {

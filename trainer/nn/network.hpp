@@ -42,6 +42,14 @@ class SegmentationNetImpl : public torch::nn::Module {
   // "DWS"): kBridge taps the fused bridge, kDecoder every decoder stage below full resolution.
   SegmentationNetImpl(const ModelConfig& config, int out_channels, nn::SideOutputTaps taps);
   NetOutput forward(const torch::Tensor& x);
+
+  // The stages forward() composes, public so that tests can check the wiring against the equations:
+  // encode(x) returns every encoder stage's output (shallowest first; the last is the bridge input F),
+  // bridge_attention(F) is F_A (CoA, CC or SC with eq. 4's residual, SE or CBAM; undefined without
+  // attention) and bridge(F) the fused bridge B that feeds the decoder(s), DWS and restoration.
+  std::vector<torch::Tensor> encode(const torch::Tensor& x);
+  torch::Tensor bridge_attention(const torch::Tensor& f);
+  torch::Tensor bridge(const torch::Tensor& f);
   // Parameters owned by each component (names as in trainer.hpp's ComponentParameters): "backbone" and
   // every enabled component, the values summing to the trainable total. The backbone's count does not
   // depend on the toggles (it always equals the plain U-Net's).
@@ -49,6 +57,13 @@ class SegmentationNetImpl : public torch::nn::Module {
   const ModelConfig& config() const { return config_; }
   // The DSPA modules on the skips (deepest first), for inspecting the attention shapes.
   std::vector<nn::DenseSpatialPositionAttention> dspa_modules() const { return dspa_mods_; }
+  // The bridge's components (empty holders when off) and the DWS side-output heads.
+  nn::ChannelCorrelationAttention cc_module() const { return cc_; }
+  nn::SqueezeExcitation se_module() const { return se_; }
+  nn::Cbam cbam_module() const { return cbam_; }
+  nn::AtrousPyramid mus_module() const { return mus_; }
+  torch::nn::Sequential fusion_module() const { return fusion_; }  // deep fusion: conv1x1, BN, ReLU
+  std::vector<nn::SideOutput> side_output_modules() const { return dws_; }
 
  private:
   ModelConfig config_;
