@@ -422,6 +422,12 @@ void Store::heartbeat(std::int64_t study_id) {
   Stmt st(*impl_, "UPDATE coordinator_lock SET heartbeat = ? WHERE study_id = ? AND host = ? AND pid = ?");
   st.bind(1, now_seconds()).bind(2, study_id).bind(3, this_host()).bind(4, static_cast<std::int64_t>(::getpid()));
   st.run();
+  // No row of ours: the lock was taken over (this process stalled past the stale limit, e.g. a suspended
+  // job) and another coordinator now writes the study. Going on would make two writers.
+  if (sqlite3_changes(impl_->db) == 0) {
+    throw LockError(path_ + ": this coordinator lost the lock of study " + std::to_string(study_id) +
+                    " (no heartbeat for longer than the stale limit; another coordinator took it over); stopping");
+  }
 }
 
 void Store::release_lock(std::int64_t study_id) {
@@ -452,6 +458,19 @@ void Store::end_run(std::int64_t run_id, int exit_code) {
   Stmt st(*impl_, "UPDATE runs SET ended = ?, exit_code = ? WHERE id = ?");
   st.bind(1, now_seconds()).bind(2, exit_code).bind(3, run_id);
   st.run();
+}
+
+std::vector<RunRow> Store::runs(std::int64_t study_id) const {
+  std::vector<RunRow> out;
+  Stmt st(*impl_,
+          "SELECT id, command, host, ranks, started, coalesce(ended, 0), coalesce(exit_code, -1) FROM runs "
+          "WHERE study_id = ? ORDER BY started, id");
+  st.bind(1, study_id);
+  while (st.step()) {
+    out.push_back({st.i64(0), st.text(1), st.text(2), static_cast<int>(st.i64(3)), st.f64(4), st.f64(5),
+                   static_cast<int>(st.i64(6))});
+  }
+  return out;
 }
 
 // --- variants ------------------------------------------------------------------------------------------
@@ -620,7 +639,10 @@ int Store::recover_running(std::int64_t study_id) {
 std::map<std::string, double> Store::measured_seconds(std::int64_t study_id) const {
   std::map<std::string, double> out;
   Stmt st(*impl_,
-          "SELECT v.name, avg(t.seconds) FROM tasks t JOIN variants v ON v.id = t.variant_id "
+          // A task resumed from a checkpoint has a short last attempt (tasks.seconds): its training time
+          // over every attempt (model_facts.train_seconds) is the better measure of its cost.
+          "SELECT v.name, avg(max(t.seconds, coalesce(m.train_seconds, 0))) FROM tasks t "
+          "JOIN variants v ON v.id = t.variant_id LEFT JOIN model_facts m ON m.task_id = t.id "
           "WHERE t.study_id = ? AND t.status = 'done' AND t.seconds > 0 GROUP BY v.name");
   st.bind(1, study_id);
   while (st.step()) out[st.text(0)] = st.f64(1);
@@ -684,7 +706,13 @@ void Store::record_epoch(std::int64_t task_id, const EpochRecord& e) {
 void Store::record_done(std::int64_t task_id, const TaskResult& r, double ended) {
   Transaction tx(*impl_);
   // The result repeats every epoch of the task (the checkpoint's history): an epoch whose progress
-  // message died with a crashed job is stored here; the others are replaced by identical rows.
+  // message died with a crashed job is stored here, and rows of an earlier attempt that restarted
+  // without its checkpoint (and stopped earlier) are dropped, so the curve is this result's alone.
+  if (!r.epochs.empty()) {
+    Stmt del(*impl_, "DELETE FROM epochs WHERE task_id = ?");
+    del.bind(1, task_id);
+    del.run();
+  }
   for (const auto& e : r.epochs) put_epoch_row(*impl_, task_id, e);
   for (const char* table : {"task_metrics", "task_case_metrics", "model_facts"}) {
     Stmt del(*impl_, std::string("DELETE FROM ") + table + " WHERE task_id = ?");

@@ -89,6 +89,17 @@ struct AttemptRow {
   std::string error;
 };
 
+// One `ablate run` of a study (a row of `runs`).
+struct RunRow {
+  std::int64_t id = 0;
+  std::string command;
+  std::string host;
+  int ranks = 0;
+  double started = 0;
+  double ended = 0;    // 0 = never ended (killed, or still running)
+  int exit_code = -1;  // -1 = never ended
+};
+
 const std::vector<std::string>& task_statuses();  // pending, running, done, failed, interrupted
 
 class Store {
@@ -122,6 +133,7 @@ class Store {
   void set_provenance(std::int64_t study_id, const std::map<std::string, std::string>& values);
   std::int64_t begin_run(std::int64_t study_id, const std::string& command, int ranks);
   void end_run(std::int64_t run_id, int exit_code);
+  std::vector<RunRow> runs(std::int64_t study_id) const;  // oldest first
 
   // --- variants ---
   std::vector<StoredVariant> variants(std::int64_t study_id) const;

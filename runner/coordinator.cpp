@@ -130,6 +130,15 @@ void Coordinator::plan() {
     } catch (const db::LockError& e) {
       throw RunRefused(RunRefused::kLocked, e.what());
     }
+    // Between find_study and the lock another coordinator may have archived this study (--new-study):
+    // resuming the archived rows under the old name would mix two studies.
+    if (store_->find_study(name_) != existing) {
+      store_->release_lock(study_id_);
+      study_id_ = 0;
+      throw RunRefused(RunRefused::kLocked, db_path_ + ": study '" + name_ +
+                                                "' was archived by another coordinator (--new-study) while this one started; "
+                                                "run again to join the new study");
+    }
     // The resume check: a variant whose configuration changed must not mix old and new results.
     std::map<std::string, db::StoredVariant> stored;
     for (auto& v : store_->variants(study_id_)) stored[v.name] = v;
@@ -201,8 +210,13 @@ void Coordinator::plan() {
   // Folds: made once per study and stored, so every variant (and every later run) sees the same cases.
   folds_ = store_->folds(study_id_);
   if (folds_.empty()) {
-    auto cases = opt_.list_cases(base.data);
-    if (cases.empty()) throw std::runtime_error(base.data.path + ": the dataset has no training cases");
+    std::vector<std::string> cases;
+    try {
+      cases = opt_.list_cases(base.data);
+    } catch (const std::exception& e) {
+      throw RunRefused(RunRefused::kInput, opt_.study_file + ": data.path: " + e.what());
+    }
+    if (cases.empty()) throw RunRefused(RunRefused::kInput, base.data.path + ": the dataset has no training cases");
     std::vector<db::FoldCases> folds;
     for (int r = 0; r < std::max(1, base.study.repeats); ++r) {
       auto splits = opt_.make_splits(cases, base.study, r);
@@ -249,8 +263,13 @@ void Coordinator::plan() {
   std::map<std::string, double> estimate;
   double ratio_sum = 0;
   int ratio_n = 0;
+  auto last_beat = std::chrono::steady_clock::now();
   for (const auto& v : study_.variants) {
-    estimate[v.name] = exec_.estimate_cost(v);
+    estimate[v.name] = exec_.estimate_cost(v);  // builds the network: seconds per variant at paper widths
+    if (std::chrono::steady_clock::now() - last_beat > std::chrono::duration<double>(opt_.heartbeat_seconds)) {
+      store_->heartbeat(study_id_);
+      last_beat = std::chrono::steady_clock::now();
+    }
     auto m = measured.find(v.name);
     if (m != measured.end() && estimate[v.name] > 0) {
       ratio_sum += m->second / estimate[v.name];
@@ -397,6 +416,9 @@ void Coordinator::handle(const Envelope& env) {
       }
       return;
     }
+    case MessageKind::kWorkerError:
+      throw std::runtime_error("worker " + std::to_string(env.source) + " failed outside a task: " +
+                               decode_worker_error(env.bytes));
     default:
       throw MessageError("coordinator: unexpected message kind from rank " + std::to_string(env.source));
   }

@@ -120,7 +120,7 @@ MessageKind kind_of(const std::string& bytes) {
                        " (every rank must run the same ablate)");
   }
   auto k = static_cast<std::uint8_t>(bytes[8]);
-  if (k < 1 || k > 6) throw MessageError("unknown message kind " + std::to_string(k));
+  if (k < 1 || k > 7) throw MessageError("unknown message kind " + std::to_string(k));
   return static_cast<MessageKind>(k);
 }
 
@@ -284,5 +284,16 @@ ResultMessage decode_result(const std::string& bytes) {
 }
 
 std::string encode_shutdown() { return Writer(MessageKind::kShutdown).take(); }
+
+std::string encode_worker_error(const std::string& what) {
+  Writer w(MessageKind::kWorkerError);
+  w.str(what);
+  return w.take();
+}
+
+std::string decode_worker_error(const std::string& bytes) {
+  Reader r(bytes, MessageKind::kWorkerError);
+  return r.str();
+}
 
 }  // namespace ablate::runner

@@ -21,6 +21,7 @@ enum class MessageKind : std::uint8_t {
   kProgress = 4,  // worker -> coordinator: one epoch of the running task
   kResult = 5,    // worker -> coordinator: the task ended (done, failed or interrupted)
   kShutdown = 6,  // coordinator -> worker: no more work
+  kWorkerError = 7,  // worker -> coordinator: the worker loop itself failed (not a task); the run ends
 };
 
 enum class Outcome : std::uint8_t { kDone = 1, kFailed = 2, kInterrupted = 3 };
@@ -56,6 +57,7 @@ std::string encode(const Task& m);
 std::string encode(const Progress& m);
 std::string encode(const ResultMessage& m);
 std::string encode_shutdown();
+std::string encode_worker_error(const std::string& what);
 
 // The kind of a message (checks magic and version).
 MessageKind kind_of(const std::string& bytes);
@@ -64,5 +66,6 @@ Placement decode_ready(const std::string& bytes);
 Task decode_task(const std::string& bytes);
 Progress decode_progress(const std::string& bytes);
 ResultMessage decode_result(const std::string& bytes);
+std::string decode_worker_error(const std::string& bytes);
 
 }  // namespace ablate::runner

@@ -82,6 +82,9 @@ int run_study(const RunOptions& options_in, Executor& executor) {
         run_worker(*transports[w], executor, stop);
       } catch (const std::exception& e) {
         worker_errors[w] = e.what();
+        // The coordinator may be waiting for this worker's task: tell it, so the run ends instead of
+        // hanging (under MPI the same failure aborts the job).
+        transports[w]->send(0, encode_worker_error(e.what()));
       }
     });
   }

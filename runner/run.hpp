@@ -21,11 +21,12 @@ constexpr int kRunOk = 0;
 constexpr int kRunFailed = 1;       // some task failed after its retries (the others are stored)
 constexpr int kRunInterrupted = 3;  // stopped by SIGTERM/SIGUSR1; everything stored: requeue and run again
 
-// The run was refused before any work: a variant changed under stored results (kind kChanged), or
-// another coordinator holds the study (kLocked). The message names the variant(s) and changed keys.
+// The run was refused before any work: a variant changed under stored results (kind kChanged), the
+// dataset is missing or has no training cases (kInput), or another coordinator holds the study (kLocked).
+// The message names the variant(s) and changed keys, or the dataset path.
 class RunRefused : public std::runtime_error {
  public:
-  enum Kind { kChanged, kLocked };
+  enum Kind { kChanged, kInput, kLocked };
   RunRefused(Kind kind, const std::string& what) : std::runtime_error(what), kind_(kind) {}
   Kind kind() const { return kind_; }
 

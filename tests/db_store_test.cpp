@@ -143,6 +143,74 @@ TEST_F(StoreTest, RecoverRunningAndMeasuredSeconds) {
   EXPECT_GT(m["unet"], 2.0);
 }
 
+// An attempt that restarted without its checkpoint and stopped earlier (early stopping) must not leave
+// the later epochs of the attempt before it in the curve.
+TEST_F(StoreTest, DoneKeepsOnlyTheResultsEpochs) {
+  Store s(path_);
+  auto id = fill(s);
+  auto t = s.tasks(id)[0];
+  s.mark_running(t.id, where(), now_seconds());
+  for (int e = 1; e <= 5; ++e) s.record_epoch(t.id, {e, 1.0 / e, 1.0 / e, 0.1 * e, 1e-3, 0.5});
+  s.record_interrupted(t.id, "node lost", now_seconds());
+  s.mark_running(t.id, where(), now_seconds());
+  s.record_epoch(t.id, {1, 0.95, 0.85, 0.12, 1e-3, 0.5});
+  s.record_done(t.id, result(0.8), now_seconds());  // its history: epochs 1 and 2
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM epochs WHERE task_id = " + std::to_string(t.id)), 2);
+  EXPECT_EQ(s.query_text("SELECT val_dice FROM epochs WHERE task_id = " + std::to_string(t.id) + " AND epoch = 2"), "0.3");
+  // A result without a history (an executor that reports none) keeps the progress rows.
+  auto u = s.tasks(id)[1];
+  s.mark_running(u.id, where(), now_seconds());
+  s.record_epoch(u.id, {1, 0.9, 0.8, 0.1, 1e-3, 0.5});
+  TaskResult bare = result(0.7);
+  bare.epochs.clear();
+  s.record_done(u.id, bare, now_seconds());
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM epochs WHERE task_id = " + std::to_string(u.id)), 1);
+}
+
+// A task resumed from a checkpoint has a short last attempt; its cost is its training time over all attempts.
+TEST_F(StoreTest, MeasuredSecondsCountEveryAttemptsTraining) {
+  Store s(path_);
+  auto id = fill(s);
+  auto t = s.tasks(id)[0];
+  s.mark_running(t.id, where(), now_seconds() - 2);
+  TaskResult r = result(0.8);
+  r.train_seconds = 50;  // 48 s in an earlier attempt, 2 s in this one
+  s.record_done(t.id, r, now_seconds());
+  auto m = s.measured_seconds(id);
+  ASSERT_EQ(m.count("unet"), 1u);
+  EXPECT_DOUBLE_EQ(m["unet"], 50.0);
+}
+
+TEST_F(StoreTest, RunsAreListedOldestFirstWithTheirEnd) {
+  Store s(path_);
+  auto id = fill(s);
+  auto first = s.begin_run(id, "ablate run a.toml", 3);
+  s.end_run(first, 3);
+  s.begin_run(id, "ablate run a.toml", 5);  // killed: never ended
+  auto runs = s.runs(id);
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_EQ(runs[0].exit_code, 3);
+  EXPECT_GT(runs[0].ended, 0);
+  EXPECT_EQ(runs[1].ranks, 5);
+  EXPECT_EQ(runs[1].ended, 0);
+  EXPECT_EQ(runs[1].exit_code, -1);
+}
+
+// A coordinator that stalled past the stale limit and was taken over must notice at its next heartbeat.
+TEST_F(StoreTest, HeartbeatAfterATakeoverThrows) {
+  Store s(path_);
+  auto id = fill(s);
+  s.acquire_lock(id);
+  s.heartbeat(id);
+  s.exec("UPDATE coordinator_lock SET host = 'node7', pid = 4242");  // another coordinator took it over
+  try {
+    s.heartbeat(id);
+    FAIL() << "a lost lock went unnoticed";
+  } catch (const LockError& e) {
+    EXPECT_NE(std::string(e.what()).find("lost the lock"), std::string::npos) << e.what();
+  }
+}
+
 TEST_F(StoreTest, FoldsRoundTripInOrder) {
   Store s(path_);
   auto id = fill(s);

@@ -163,6 +163,70 @@ TEST_F(InprocRun, EveryTaskOnceLongestFirstAndResumeSkipsDone) {
   EXPECT_EQ(s.query_int("SELECT count(*) FROM runs"), 2);
 }
 
+// Measured times of earlier tasks beat the estimate: here the estimate says "long" (6 epochs) is the
+// longest, but the stored tasks of "short" took longest, so a resumed run starts with "short".
+TEST_F(InprocRun, MeasuredTimesOrderAResumedRun) {
+  auto first = make_sleep_executor([](const Task& t) { return t.variant == "short" ? 0.06 : 0.002; },
+                                   [](const Variant& v) { return static_cast<double>(v.config.train.epochs); });
+  ASSERT_EQ(run_study(opt_, *first), kRunOk);
+  {
+    db::Store s(opt_.db_path);
+    s.exec("UPDATE tasks SET status = 'pending' WHERE fold_id IN (SELECT id FROM folds WHERE fold = 2)");
+  }
+  std::mutex m;
+  std::vector<std::string> order;
+  auto second = make_sleep_executor(
+      [&](const Task& t) {
+        std::lock_guard<std::mutex> lock(m);
+        order.push_back(t.variant);
+        return 0.001;
+      },
+      [](const Variant& v) { return static_cast<double>(v.config.train.epochs); });
+  opt_.inproc_workers = 1;
+  ASSERT_EQ(run_study(opt_, *second), kRunOk);
+  ASSERT_EQ(order.size(), 3u);
+  EXPECT_EQ(order.front(), "short");
+}
+
+// A missing dataset refuses the run before any work (an input error, exit 2), leaving no lock behind.
+TEST_F(InprocRun, MissingDatasetIsRefusedAsInput) {
+  opt_.list_cases = [](const DataConfig& d) -> std::vector<std::string> {
+    throw std::runtime_error(d.path + ": dataset folder not found");
+  };
+  auto exec = make_sleep_executor([](const Task&) { return 0.001; }, [](const Variant&) { return 1.0; });
+  try {
+    run_study(opt_, *exec);
+    FAIL() << "a missing dataset was not refused";
+  } catch (const RunRefused& e) {
+    EXPECT_EQ(e.kind(), RunRefused::kInput);
+    EXPECT_NE(std::string(e.what()).find("nowhere: dataset folder not found"), std::string::npos) << e.what();
+  }
+  db::Store s(opt_.db_path, true);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM coordinator_lock"), 0);
+}
+
+// A worker whose own loop fails (not a task) ends the run with its error instead of leaving the
+// coordinator waiting for it forever.
+TEST_F(InprocRun, AWorkerFailingOutsideATaskEndsTheRun) {
+  auto base = make_sleep_executor([](const Task&) { return 0.001; }, [](const Variant&) { return 1.0; });
+  struct NoDevice : Executor {
+    Executor* inner;
+    explicit NoDevice(Executor* e) : inner(e) {}
+    TaskResult execute(const Task& t, const ExecContext& ctx) override { return inner->execute(t, ctx); }
+    double estimate_cost(const Variant& v) override { return inner->estimate_cost(v); }
+    int gpu_count() override { throw std::runtime_error("CUDA driver version is insufficient"); }
+  } broken(base.get());
+  opt_.inproc_workers = 1;
+  try {
+    run_study(opt_, broken);
+    FAIL() << "the run did not end";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("CUDA driver version is insufficient"), std::string::npos) << e.what();
+  }
+  db::Store s(opt_.db_path, true);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks WHERE status = 'running'"), 0);
+}
+
 TEST_F(InprocRun, FailuresAreStoredAndRetriedOnAnotherWorker) {
   auto base = make_sleep_executor([](const Task&) { return 0.002; }, [](const Variant&) { return 1.0; });
   struct Flaky : Executor {

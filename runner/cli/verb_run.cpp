@@ -51,7 +51,8 @@ int verb_run(const std::vector<std::string>& args) {
     for (bool first = true; std::getline(lines, line); first = false) {
       spdlog::error("{}{}", first ? "ablate run: refused: " : "", line);
     }
-    return e.kind() == runner::RunRefused::kChanged ? kExitUsage : kExitFailure;
+    // A changed study or a missing dataset is the user's input; a study held by another coordinator is not.
+    return e.kind() == runner::RunRefused::kLocked ? kExitFailure : kExitUsage;
   }
 }
 

@@ -21,17 +21,52 @@ std::string hms(double s) {
   return buf;
 }
 
+// Wall time the study has been worked on: the sum of its runs (a run killed without ending counts until
+// the last task activity before the next run), not the calendar time between the first and last run.
+double worked_seconds(const std::vector<db::RunRow>& runs, const std::vector<db::TaskRow>& tasks, bool locked) {
+  double total = 0;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const double start = runs[i].started;
+    const double next = i + 1 < runs.size() ? runs[i + 1].started : INFINITY;
+    double end = runs[i].ended;
+    if (end <= 0) {
+      if (i + 1 == runs.size() && locked) {
+        end = db::now_seconds();
+      } else {
+        end = start;  // killed: its last recorded activity
+        for (const auto& t : tasks) {
+          for (double x : {t.started, t.ended}) {
+            if (x >= start && x < next) end = std::max(end, x);
+          }
+        }
+      }
+    }
+    total += std::max(0.0, end - start);
+  }
+  return total;
+}
+
 void print_study(db::Store& store, const std::string& name) {
   auto id = store.find_study(name);
   auto tasks = store.tasks(*id);
   auto variants = store.variants(*id);
+  // A live coordinator only: the lock row of a killed job (dead pid, or no heartbeat) does not count, and
+  // the tasks it left `running` are interrupted (the next run marks them so).
+  const bool locked = store.lock_held(*id);
+  int stale_running = 0;
+  for (auto& t : tasks) {
+    if (t.status == "running" && !locked) {
+      t.status = "interrupted";
+      ++stale_running;
+    }
+  }
   struct Counts {
     std::map<std::string, int> n;
     double seconds = 0;
     int timed = 0;
   };
   std::map<std::string, Counts> per;
-  double first = 0, last = 0, done_seconds = 0;
+  double done_seconds = 0;
   int done = 0, left = 0;
   for (const auto& t : tasks) {
     auto& c = per[t.variant];
@@ -44,33 +79,34 @@ void print_study(db::Store& store, const std::string& name) {
     } else {
       ++left;
     }
-    if (t.started > 0 && (first == 0 || t.started < first)) first = t.started;
-    last = std::max({last, t.ended, t.started});
   }
-  int workers = static_cast<int>(store.query_int("SELECT max(ranks - 1, 1) FROM runs WHERE study_id = " + std::to_string(*id) +
-                                                 " ORDER BY id DESC LIMIT 1"));
-  if (workers < 1) workers = 1;
-  // A live coordinator only: the lock row of a killed job (dead pid, or no heartbeat) does not count.
-  const bool locked = store.lock_held(*id);
+  const auto runs = store.runs(*id);
+  const int workers = runs.empty() ? 1 : std::max(1, runs.back().ranks - 1);
   std::cout << "study " << name << ": " << tasks.size() << " task(s), " << done << " done"
             << (locked ? " (a coordinator holds the study)" : "") << "\n";
+  if (stale_running > 0) {
+    std::cout << "  " << stale_running << " task(s) left running by a coordinator that is gone: counted as interrupted "
+              << "(ablate run resumes them)\n";
+  }
   std::printf("  %-28s %6s %8s %7s %12s %8s %10s\n", "variant", "done", "running", "failed", "interrupted", "pending", "mean time");
   for (const auto& v : variants) {
     auto& c = per[v.name];
     std::printf("  %-28s %6d %8d %7d %12d %8d %10s\n", v.name.c_str(), c.n["done"], c.n["running"], c.n["failed"],
                 c.n["interrupted"], c.n["pending"], c.timed ? hms(c.seconds / c.timed).c_str() : "-");
   }
-  double elapsed = first > 0 ? (locked ? db::now_seconds() : last) - first : 0;
-  // Remaining: each open task at its variant's mean (or the study's mean), spread over the last run's workers.
+  const double elapsed = worked_seconds(runs, tasks, locked);
+  // Remaining: each open task at its variant's mean (or the study's mean), less what a running task has
+  // already spent, spread over the last run's workers.
   double remaining = 0;
   bool known = true;
+  const double now = db::now_seconds();
   double study_mean = done ? done_seconds / done : NAN;
   for (const auto& t : tasks) {
     if (t.status == "done") continue;
     auto& c = per[t.variant];
     double m = c.timed ? c.seconds / c.timed : study_mean;
     if (std::isnan(m)) known = false;
-    else remaining += m;
+    else remaining += t.status == "running" && t.started > 0 ? std::max(0.0, m - (now - t.started)) : m;
   }
   std::cout << "  elapsed " << hms(elapsed) << ", estimated remaining "
             << (left == 0 ? "0:00:00" : known ? hms(remaining / workers) + " (" + std::to_string(workers) + " worker(s))" : "? (no task finished yet)")
