@@ -42,6 +42,7 @@ struct DataConfig {
   int image_size = 256;                    // slices are resized to image_size x image_size
   std::vector<std::vector<int>> label_groups;  // each group of source labels becomes one class; empty = all > 0 merged
   double empty_slice_ratio = 0.1;          // fraction of slices without foreground kept for training
+  std::string evaluate_at = "native";      // test metrics: native (the case's own grid) | prepared (image_size grid)
   AugmentConfig augment;
 
   // Number of foreground classes after label mapping.

@@ -207,6 +207,7 @@ std::vector<KeyDef> build_schema() {
       KEY(data.image_size, "Slices are resized to image_size x image_size (512 in 001); must be divisible by 2^(depth-1).", "001 Sec. IV-C").in(8, 4096),
       KEY(data.label_groups, "Label mapping: each group of source label values becomes one class, e.g. [[1, 2]] merges pancreas and tumour; empty = every label > 0 is one foreground.", "001, 003").in(1, 255),
       KEY(data.empty_slice_ratio, "Fraction of training slices without foreground that are kept.", "-").in(0, 1),
+      KEY(data.evaluate_at, "Grid of the test metrics: native (the prediction resampled to each case's own slice size and voxel spacing and scored against the original label, as the papers report per case) or prepared (the image_size x image_size grid the network sees: faster, but resizing can erase or inflate small structures and biases the scores). Validation during training always uses the prepared grid.", "-").one_of({"native", "prepared"}),
       KEY(data.augment.flip_p, "Probability of a horizontal flip.", "001 Sec. IV-C").in(0, 1),
       KEY(data.augment.rotate_p, "Probability of a rotation.", "001 Sec. IV-C").in(0, 1),
       KEY(data.augment.rotate_degrees, "Rotation angle range +-degrees.", "001 Sec. IV-C").in(0, 180),

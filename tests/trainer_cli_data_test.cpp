@@ -86,7 +86,8 @@ TEST_F(CliData, EvaluateGroundTruthAgainstItselfIsPerfectAndWritesCsv) {
   std::string header, row;
   std::getline(in, header);
   std::getline(in, row);
-  EXPECT_EQ(header, "case,label,dice,iou,sensitivity,precision,specificity,vs,assd,hd95");
+  EXPECT_EQ(header.rfind("case,label,dice,iou,sensitivity,precision,specificity,vs,assd,hd95,dice_2d,", 0), 0u) << header;
+  EXPECT_EQ(ablate("evaluate --pred " + path("ds/labelsTr") + " --gt " + path("ds/labelsTr") + " --axis 3").code, 2);
   EXPECT_EQ(row.rfind("synth_000,1+2,1.000000,1.000000,", 0), 0u) << row;
   // A missing prediction: named, exit 1.
   fs::create_directories(path("pred"));

@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 #include <nifti1_io.h>
 #include <torch/torch.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -194,9 +196,13 @@ TEST(DataCheck, FindsEveryKindOfProblemNamingTheFile) {
     EXPECT_NE(clean.summary.find("0.8..0.8 x 0.8..0.8 x 2.5..2.5"), std::string::npos) << clean.summary;
     EXPECT_NE(clean.summary.find("foreground fraction"), std::string::npos);
   }
-  // 0: missing label; 1: label of another shape; 2: truncated image; 3: unexpected label value 7;
-  // 4: label with another orientation (spacing in the affine); 5: untouched. Plus an entry leaving the folder.
+  // 0: missing image and label; 1: label of another shape; 2: truncated image and truncated label (both
+  // reported); 3: unexpected label value 7; 4: label with another orientation (spacing in the affine);
+  // 5: untouched. Plus an entry leaving the folder.
+  fs::remove(ds + "/imagesTr/synth_000.nii.gz");
   fs::remove(ds + "/labelsTr/synth_000.nii.gz");
+  const std::string lab2 = read_all(ds + "/labelsTr/synth_002.nii.gz");
+  write_all(ds + "/labelsTr/synth_002.nii.gz", lab2.substr(0, lab2.size() / 2));
   Volume small;
   small.dim = {16, 16, 6};
   small.spacing = {0.8, 0.8, 2.5};
@@ -216,7 +222,9 @@ TEST(DataCheck, FindsEveryKindOfProblemNamingTheFile) {
 
   const CheckReport r = check_dataset(ds);
   EXPECT_FALSE(r.ok());
-  EXPECT_TRUE(any_contains(r.problems, "synth_000.nii.gz", "label file missing"));
+  EXPECT_TRUE(any_contains(r.problems, "imagesTr/synth_000.nii.gz", "image file missing"));
+  EXPECT_TRUE(any_contains(r.problems, "labelsTr/synth_000.nii.gz", "label file missing"));
+  EXPECT_TRUE(any_contains(r.problems, "labelsTr/synth_002.nii.gz", "truncated"));
   EXPECT_TRUE(any_contains(r.problems, "labelsTr/synth_001.nii.gz", "shape 16x16x6"));
   EXPECT_TRUE(any_contains(r.problems, "imagesTr/synth_002.nii.gz", "truncated"));
   EXPECT_TRUE(any_contains(r.problems, "labelsTr/synth_003.nii.gz", "unexpected label value 7"));
@@ -278,8 +286,19 @@ TEST(Preprocess, WindowSlicingResizingAndLabelGroups) {
   d.label_groups = {{2}};                    // tumour only
   EXPECT_EQ(map_label(1, d), 0);
   EXPECT_EQ(map_label(2, d), 1);
+  d.label_groups = {{1}, {2}};  // pancreas and tumour as two classes
+  EXPECT_EQ(map_label(1, d), 1);
+  EXPECT_EQ(map_label(2, d), 2);
+  // The native label keeps every source voxel: its classes are exactly the mapped source values.
+  const NativeLabel two = load_native_label(info.cases[0], d);
+  const Volume raw = read_nifti(info.cases[0].label);
+  std::set<int> expected, classes(two.label.begin(), two.label.end());
+  for (float v : raw.data) expected.insert(map_label(static_cast<int>(v), d));
+  EXPECT_EQ(classes, expected);
+  EXPECT_TRUE(classes.count(1));
+  // Overlapping groups would leave class 2 empty (label 2 goes to the first group): refused, naming both.
   d.label_groups = {{1, 2}, {2}};
-  EXPECT_EQ(map_label(2, d), 1);
+  EXPECT_NE(error_of([&] { preprocess_case(info.cases[0], d); }).find("source label 2 is in group 0 and group 1"), std::string::npos);
   // Slicing along x: slices = nx, rows = z, columns = y.
   d.label_groups.clear();
   d.axis = 0;
@@ -295,6 +314,44 @@ TEST(Preprocess, WindowSlicingResizingAndLabelGroups) {
   double mean = 0;
   for (float v : cz.image) mean += v;
   EXPECT_NEAR(mean / cz.image.size(), 0.0, 0.1);  // bilinear resizing keeps the z-scored mean near 0
+}
+
+// The ground truth of native-resolution evaluation: the same slicing and row/column axes as the
+// prepared grid (identical to it when image_size is the native size), the source spacing, no resizing.
+TEST(Preprocess, NativeLabelSharesTheSlicingOfThePreparedGrid) {
+  TempDir dir("native");
+  write_synthetic_dataset(dir.str("ds"), small_synth(1));
+  const DatasetInfo info = read_dataset(dir.str("ds"));
+  DataConfig d;
+  d.path = dir.str("ds");
+  d.image_size = 32;  // the native in-plane size: resizing is the identity
+  const PreparedCase c = preprocess_case(info.cases[0], d);
+  const NativeLabel n = load_native_label(info.cases[0], d);
+  EXPECT_EQ(n.slices, 6);
+  EXPECT_EQ(n.rows, 32);
+  EXPECT_EQ(n.cols, 32);
+  EXPECT_EQ(n.label, c.label);
+  EXPECT_NEAR(n.spacing[0], 2.5, 1e-6);  // float32 in the NIfTI header
+  EXPECT_NEAR(n.spacing[1], 0.8, 1e-6);
+  d.axis = 0;  // slices along x: rows = z, columns = y, at the source spacing
+  const NativeLabel x = load_native_label(info.cases[0], d);
+  EXPECT_EQ(x.slices, 32);
+  EXPECT_EQ(x.rows, 6);
+  EXPECT_EQ(x.cols, 32);
+  EXPECT_NEAR(x.spacing[0], 0.8, 1e-6);
+  EXPECT_NEAR(x.spacing[1], 2.5, 1e-6);
+  const Volume raw = read_nifti(info.cases[0].label);
+  // Pixel (row r = z, column q = y) of slice s = x is voxel (s, q, r).
+  int mismatches = 0, foreground = 0;
+  for (int sx = 0; sx < 32; ++sx)
+    for (int r = 0; r < 6; ++r)
+      for (int q = 0; q < 32; ++q) {
+        const int want = raw.at(sx, q, r) > 0 ? 1 : 0;
+        foreground += want;
+        mismatches += x.label[(static_cast<std::size_t>(sx) * 6 + r) * 32 + q] != want;
+      }
+  EXPECT_GT(foreground, 0);
+  EXPECT_EQ(mismatches, 0);
 }
 
 TEST(Preprocess, CacheIsReusedKeyedAndSafeUnderConcurrentStarts) {
@@ -325,20 +382,50 @@ TEST(Preprocess, CacheIsReusedKeyedAndSafeUnderConcurrentStarts) {
   }
   EXPECT_EQ(load_case(info.cases[0], d, &hit).image, first.image);
   EXPECT_FALSE(hit);
-  // Several "ranks" starting at once on an empty cache all get the same case and leave no temporary file.
+  // Several "ranks" starting at once on an empty cache all get the same case, exactly one of them
+  // preprocesses it (the others wait on its lock and read the file), and no temporary file is left.
+  auto count_files = [&](const std::string& suffix) {
+    int n = 0;
+    for (const auto& e : fs::directory_iterator(d.cache_dir)) {
+      EXPECT_EQ(e.path().string().find(".tmp."), std::string::npos) << e.path();
+      const std::string name = e.path().filename().string();
+      n += name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+    }
+    return n;
+  };
   fs::remove_all(d.cache_dir);
   std::vector<std::thread> threads;
   std::vector<PreparedCase> got(4);
-  for (int t = 0; t < 4; ++t) threads.emplace_back([&, t] { got[t] = load_case(info.cases[0], d); });
+  bool hits[4] = {true, true, true, true};
+  for (int t = 0; t < 4; ++t) threads.emplace_back([&, t] { got[t] = load_case(info.cases[0], d, &hits[t]); });
   for (auto& t : threads) t.join();
   for (const auto& g : got) EXPECT_EQ(g.image, first.image);
-  int files = 0;
-  for (const auto& e : fs::directory_iterator(d.cache_dir)) {
-    EXPECT_EQ(e.path().string().find(".tmp."), std::string::npos) << e.path();
-    ++files;
-  }
-  EXPECT_EQ(files, 1);
+  EXPECT_EQ(std::count(hits, hits + 4, false), 1);
+  EXPECT_EQ(count_files(".bin"), 1);
   EXPECT_TRUE(load_case(info.cases[0], d, &hit).label == first.label && hit);
+  // The same with processes (ranks of a job): each child exits 10 when it preprocessed, 11 on a cache hit.
+  fs::remove_all(d.cache_dir);
+  std::vector<pid_t> children;
+  for (int k = 0; k < 3; ++k) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      bool h = false;
+      const PreparedCase c = load_case(info.cases[0], d, &h);
+      _exit(c.image == first.image ? (h ? 11 : 10) : 1);
+    }
+    children.push_back(pid);
+  }
+  int preprocessed = 0, read = 0;
+  for (pid_t pid : children) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    ASSERT_TRUE(WIFEXITED(status));
+    preprocessed += WEXITSTATUS(status) == 10;
+    read += WEXITSTATUS(status) == 11;
+  }
+  EXPECT_EQ(preprocessed, 1);
+  EXPECT_EQ(read, 2);
+  EXPECT_EQ(count_files(".bin"), 1);
 }
 
 TEST(Splits, FoldsCoverEveryCaseOnceWithoutPatientOverlapAndAreStable) {

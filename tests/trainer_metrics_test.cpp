@@ -252,8 +252,50 @@ TEST_F(EvaluateFolders, PairsByNameAndComputesPerLabelAndMerged) {
   std::ifstream in(csv);
   std::string header;
   std::getline(in, header);
-  EXPECT_EQ(header, "case,label,dice,iou,sensitivity,precision,specificity,vs,assd,hd95");
+  EXPECT_EQ(header,
+            "case,label,dice,iou,sensitivity,precision,specificity,vs,assd,hd95,dice_2d,iou_2d,sensitivity_2d,precision_2d,"
+            "specificity_2d,vs_2d,assd_2d,hd95_2d");
   EXPECT_NE(format_table(r).find("mean"), std::string::npos);
+}
+
+// Distances through real NIfTI files with anisotropic spacing: a voxel 2 slices (5 mm each) away is 10 mm
+// away in 3D, and in-plane 10 mm away on the x slices, while on the z slices the two masks never meet.
+TEST_F(EvaluateFolders, AnisotropicDistancesAndPerSliceAxis) {
+  auto write3d = [&](const std::string& sub, int z, std::array<double, 3> spacing) {
+    ablate::trainer::data::Volume v;
+    v.dim = {4, 1, 3};
+    v.spacing = spacing;
+    v.data.assign(12, 0.0f);
+    v.data[0 + 4 * (0 + 1 * z)] = 1.0f;  // voxel (0, 0, z)
+    ablate::trainer::data::write_nifti((root_ / sub / "c.nii.gz").string(), v, ablate::trainer::data::kDtUint8);
+  };
+  write3d("gt", 0, {1, 1, 5});
+  write3d("pred", 2, {1, 1, 5});
+  EvaluateOptions o;
+  o.gt_dir = (root_ / "gt").string();
+  o.pred_dir = (root_ / "pred").string();
+  o.axis = 0;
+  EvaluateResult r = evaluate_folders(o);
+  ASSERT_TRUE(r.problems.empty()) << r.problems[0];
+  ASSERT_EQ(r.rows.size(), 1u);
+  EXPECT_DOUBLE_EQ(r.rows[0].metrics.dice, 0.0);
+  EXPECT_DOUBLE_EQ(r.rows[0].metrics.hd95, 10.0);
+  EXPECT_DOUBLE_EQ(r.rows[0].metrics.assd, 10.0);
+  EXPECT_DOUBLE_EQ(r.rows[0].metrics_2d.hd95, 10.0);  // slice x = 0 holds both, 2 rows of 5 mm apart
+  o.axis = 2;
+  r = evaluate_folders(o);
+  EXPECT_DOUBLE_EQ(r.rows[0].metrics.hd95, 10.0);     // the 3D metrics do not depend on the axis
+  EXPECT_NE(r.rows[0].metrics_2d.hd95, 10.0);         // each z slice holds one mask only: the worst case
+  EXPECT_DOUBLE_EQ(r.rows[0].metrics_2d.dice, 0.0);
+  o.axis = 3;
+  EXPECT_THROW(evaluate_folders(o), std::invalid_argument);
+  // Another spacing in the prediction's header: reported, and scored on the ground truth's grid.
+  write3d("pred", 2, {1, 1, 4});
+  o.axis = 2;
+  r = evaluate_folders(o);
+  ASSERT_EQ(r.problems.size(), 1u);
+  EXPECT_NE(r.problems[0].find("c.nii.gz: voxel spacing, orientation or position"), std::string::npos) << r.problems[0];
+  EXPECT_DOUBLE_EQ(r.rows[0].metrics.hd95, 10.0);
 }
 
 TEST_F(EvaluateFolders, ReportsMissingPredictionAndShapeMismatchByFile) {

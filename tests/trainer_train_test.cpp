@@ -180,6 +180,55 @@ TEST_F(TrainTest, TrainsToBetterThanChanceDiceAndReportsEveryMetric) {
   EXPECT_GT(dice, 0.5) << "test Dice " << dice;
 }
 
+// data.evaluate_at: on the native grid the prediction is resampled to each case's own slice size and
+// scored against the original label. Where the prepared grid is the native one the two agree exactly;
+// where it is coarser they differ (the resized label is not the truth).
+TEST_F(TrainTest, NativeEvaluationScoresTheOriginalGrid) {
+  auto dice_of = [](const TaskResult& r) {
+    std::vector<double> out;
+    for (const auto& m : r.case_metrics)
+      if (m.metric == "dice" || m.metric == "hd95") out.push_back(m.value);
+    return out;
+  };
+  VariantConfig c = config();
+  c.train.epochs = 8;  // enough to predict the organ: an empty prediction scores alike on every grid
+  c.train.steps_per_epoch = 6;
+  ASSERT_EQ(c.data.image_size, 32);  // the synthetic volumes are 32 x 32 in-plane
+  c.data.evaluate_at = "native";
+  const auto native_same = dice_of(trainer::run_task(task(""), c, context()));
+  c.data.evaluate_at = "prepared";
+  const auto prepared_same = dice_of(trainer::run_task(task(""), c, context()));
+  EXPECT_EQ(native_same, prepared_same);
+
+  c.data.image_size = 24;
+  c.data.evaluate_at = "native";
+  const TaskResult native = trainer::run_task(task(""), c, context());
+  c.data.evaluate_at = "prepared";
+  const TaskResult prepared = trainer::run_task(task(""), c, context());
+  EXPECT_NE(dice_of(native), dice_of(prepared));
+  const auto nd = dice_of(native);
+  EXPECT_GT(std::max(nd[0], nd[2]), 0.3) << "the network predicts no organ: the grids are not compared";
+  // Same training (same seed), so the same selected epoch; only the scoring grid differs.
+  EXPECT_EQ(native.best_epoch, prepared.best_epoch);
+  for (const auto& m : native.case_metrics) EXPECT_TRUE(std::isfinite(m.value)) << m.metric;
+  c.data.evaluate_at = "finest";
+  EXPECT_THROW(trainer::run_task(task(""), c, context()), std::runtime_error);
+}
+
+// train.device = "cuda" on a worker without a GPU is a clear task failure, not a silent CPU run.
+TEST_F(TrainTest, CudaRequestedWithoutAGpuFails) {
+  if (trainer::cuda_available()) GTEST_SKIP() << "this LibTorch sees a CUDA device";
+  VariantConfig c = config();
+  c.train.device = "cuda";
+  try {
+    trainer::run_task(task(""), c, context());
+    FAIL() << "no error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("train.device = \"cuda\" but this worker sees no CUDA device"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST_F(TrainTest, AccumulationPlateauAndDistanceSelectionRun) {
   VariantConfig c = config();
   c.train.epochs = 3;

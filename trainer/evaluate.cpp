@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "trainer/data/nifti.hpp"
+#include "trainer/data/preprocess.hpp"
 
 namespace ablate::trainer {
 
@@ -63,14 +64,6 @@ std::map<std::string, std::string> nifti_files(const std::string& dir, const cha
   return files;
 }
 
-// NIfTI volume (x fastest) as a metrics Grid: d0 = z, d1 = y, d2 = x.
-Grid grid_of(const data::Volume& v) {
-  Grid g;
-  g.dim = {v.dim[2], v.dim[1], v.dim[0]};
-  g.spacing = {v.spacing[2], v.spacing[1], v.spacing[0]};
-  return g;
-}
-
 std::string fixed(double v, int prec) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.*f", prec, v);
@@ -80,22 +73,24 @@ std::string fixed(double v, int prec) {
 }  // namespace
 
 EvaluateResult evaluate_folders(const EvaluateOptions& o) {
+  if (o.axis < 0 || o.axis > 2) throw std::invalid_argument("--axis " + std::to_string(o.axis) + ": allowed 0 (x), 1 (y), 2 (z)");
   EvaluateResult r;
   const auto gts = nifti_files(o.gt_dir, "ground-truth");
   const auto preds = nifti_files(o.pred_dir, "prediction");
   std::vector<LabelGroup> groups = o.labels;
-  std::map<std::string, data::Volume> gt_volumes;
-  // Without --labels: every non-zero value of the ground truth is its own class.
+  std::set<std::string> unreadable;
+  // Without --labels: every non-zero value of the ground truth is its own class. Only the values are kept
+  // (a CT test set does not fit in memory as float volumes).
   if (groups.empty()) {
     std::set<int> values;
     for (const auto& kv : gts) {
       try {
-        data::Volume v = data::read_nifti(kv.second);
+        const data::Volume v = data::read_nifti(kv.second);
         for (float x : v.data)
           if (x > 0.5f) values.insert(static_cast<int>(std::lround(x)));
-        gt_volumes[kv.first] = std::move(v);
       } catch (const std::exception& e) {
         r.problems.push_back(e.what());
+        unreadable.insert(kv.first);
       }
     }
     for (int v : values) groups.push_back(LabelGroup{{v}});
@@ -107,22 +102,17 @@ EvaluateResult evaluate_folders(const EvaluateOptions& o) {
   }
   for (const auto& kv : gts) {
     const std::string& id = kv.first;
+    if (unreadable.count(id)) continue;  // reported above
     auto p = preds.find(id);
     if (p == preds.end()) {
-      r.problems.push_back(kv.second + ": no prediction named " + id + ".nii(.gz) in " + o.pred_dir);
+      r.problems.push_back(kv.second + ": no prediction named " + id + ".nii(.gz) in " + o.gt_dir);
       continue;
     }
     data::Volume gt, pred;
     try {
-      auto cached = gt_volumes.find(id);
-      if (cached != gt_volumes.end()) {
-        gt = std::move(cached->second);
-      } else {
-        gt = data::read_nifti(kv.second);
-      }
+      gt = data::read_nifti(kv.second);
       pred = data::read_nifti(p->second);
     } catch (const std::exception& e) {
-      if (o.labels.empty() && !gt_volumes.count(id) && gt.data.empty()) continue;  // reported above
       r.problems.push_back(e.what());
       continue;
     }
@@ -132,13 +122,16 @@ EvaluateResult evaluate_folders(const EvaluateOptions& o) {
                            std::to_string(gt.dim[1]) + "x" + std::to_string(gt.dim[2]));
       continue;
     }
-    for (int a = 0; a < 3; ++a) {
-      if (std::abs(pred.spacing[a] - gt.spacing[a]) > 1e-3 * gt.spacing[a]) {
-        r.problems.push_back(p->second + ": voxel spacing differs from the ground truth's (the ground truth's is used)");
-        break;
-      }
+    if (!data::same_geometry(pred, gt)) {
+      r.problems.push_back(p->second + ": voxel spacing, orientation or position (the voxel-to-world affine) differs from the "
+                           "ground truth's; evaluated voxel by voxel on the ground truth's grid");
     }
-    const Grid grid = grid_of(gt);
+    // Slice-major along the axis (like the trainer's grids): the 3D metrics do not depend on the layout,
+    // the per-slice ones are taken along the axis.
+    const data::SliceAxes ax(gt.dim, o.axis);
+    Grid grid;
+    grid.dim = {ax.slices, ax.rows, ax.cols};
+    grid.spacing = ax.spacing_of(gt.spacing);
     std::vector<std::uint8_t> pm(gt.voxels()), gm(gt.voxels());
     for (const auto& g : groups) {
       auto in_group = [&](float x) {
@@ -147,11 +140,15 @@ EvaluateResult evaluate_folders(const EvaluateOptions& o) {
           if (v == w) return true;
         return false;
       };
-      for (std::size_t i = 0; i < gt.voxels(); ++i) {
-        pm[i] = in_group(pred.data[i]);
-        gm[i] = in_group(gt.data[i]);
-      }
-      r.rows.push_back(EvaluateRow{id, g.name(), binary_metrics(pm, gm, grid)});
+      std::size_t k = 0;
+      for (int s = 0; s < ax.slices; ++s)
+        for (int row = 0; row < ax.rows; ++row)
+          for (int col = 0; col < ax.cols; ++col, ++k) {
+            const std::size_t i = ax.index(s, row, col);
+            pm[k] = in_group(pred.data[i]);
+            gm[k] = in_group(gt.data[i]);
+          }
+      r.rows.push_back(EvaluateRow{id, g.name(), binary_metrics(pm, gm, grid), slice_metrics(pm, gm, grid, 1)});
     }
   }
   return r;
@@ -159,25 +156,23 @@ EvaluateResult evaluate_folders(const EvaluateOptions& o) {
 
 std::vector<EvaluateRow> mean_rows(const EvaluateResult& r) {
   std::vector<EvaluateRow> out;
+  auto fields = [](SegmentationMetrics& m) {
+    return std::vector<double*>{&m.dice, &m.iou, &m.sensitivity, &m.precision, &m.specificity, &m.vs, &m.assd, &m.hd95};
+  };
   for (const std::string& label : r.labels) {
-    EvaluateRow mean{"mean", label, {}};
+    EvaluateRow mean{"mean", label, {}, {}};
     int n = 0;
-    for (const auto& row : r.rows) {
+    for (EvaluateRow row : r.rows) {
       if (row.label != label) continue;
       ++n;
-      mean.metrics.dice += row.metrics.dice;
-      mean.metrics.iou += row.metrics.iou;
-      mean.metrics.sensitivity += row.metrics.sensitivity;
-      mean.metrics.precision += row.metrics.precision;
-      mean.metrics.specificity += row.metrics.specificity;
-      mean.metrics.vs += row.metrics.vs;
-      mean.metrics.assd += row.metrics.assd;
-      mean.metrics.hd95 += row.metrics.hd95;
+      for (auto [sum, part] : {std::pair{&mean.metrics, &row.metrics}, std::pair{&mean.metrics_2d, &row.metrics_2d}}) {
+        auto to = fields(*sum), from = fields(*part);
+        for (std::size_t i = 0; i < to.size(); ++i) *to[i] += *from[i];
+      }
     }
     if (n == 0) continue;
-    for (double* v : {&mean.metrics.dice, &mean.metrics.iou, &mean.metrics.sensitivity, &mean.metrics.precision,
-                      &mean.metrics.specificity, &mean.metrics.vs, &mean.metrics.assd, &mean.metrics.hd95})
-      *v /= n;
+    for (SegmentationMetrics* m : {&mean.metrics, &mean.metrics_2d})
+      for (double* v : fields(*m)) *v /= n;
     out.push_back(mean);
   }
   return out;
@@ -205,10 +200,12 @@ void write_csv(const EvaluateResult& r, const std::string& path) {
   if (!out) throw std::runtime_error(path + ": cannot write the CSV file");
   out << "case,label";
   for (const auto& name : metric_names()) out << "," << name;
+  for (const auto& name : slice_metric_names()) out << "," << name;
   out << "\n";
   auto put = [&](const EvaluateRow& row) {
     out << row.case_id << "," << row.label;
     for (const auto& name : metric_names()) out << "," << fixed(metric_value(row.metrics, name), 6);
+    for (const auto& name : metric_names()) out << "," << fixed(metric_value(row.metrics_2d, name), 6);
     out << "\n";
   };
   for (const auto& row : r.rows) put(row);

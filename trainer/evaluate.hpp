@@ -22,12 +22,14 @@ struct EvaluateOptions {
   std::string pred_dir;
   std::string gt_dir;
   std::vector<LabelGroup> labels;  // empty: every non-zero value found in the ground truth, each on its own
+  int axis = 2;                    // slicing axis of the per-slice metrics (as data.axis): 0 x, 1 y, 2 z
 };
 
 struct EvaluateRow {
   std::string case_id;  // file name without .nii/.nii.gz
   std::string label;    // LabelGroup::name()
-  SegmentationMetrics metrics;
+  SegmentationMetrics metrics;     // the whole volume
+  SegmentationMetrics metrics_2d;  // per slice along the axis, as the trainer's "<metric>_2d" (metrics.hpp)
 };
 
 struct EvaluateResult {
@@ -36,15 +38,19 @@ struct EvaluateResult {
   std::vector<std::string> problems;  // "<file>: what is wrong" (missing prediction, shape mismatch, ...)
 };
 
-// Pairs every ground-truth file with the prediction of the same file name (.nii or .nii.gz).
-// Throws std::runtime_error when a folder is missing or holds no NIfTI file.
+// Pairs every ground-truth file with the prediction of the same file name (.nii or .nii.gz). Volumes are
+// read one case at a time (without --labels the ground truth is read twice: once to find its labels).
+// A prediction of another shape is skipped; another spacing or orientation is reported and evaluated voxel
+// by voxel on the ground truth's grid. Throws std::runtime_error when a folder is missing or holds no NIfTI
+// file, std::invalid_argument for an axis outside 0..2.
 EvaluateResult evaluate_folders(const EvaluateOptions& options);
 
 // Mean of each metric over cases, per label.
 std::vector<EvaluateRow> mean_rows(const EvaluateResult& result);
 // A fixed-width table of the per-case rows and the means.
 std::string format_table(const EvaluateResult& result);
-// CSV: case,label,dice,iou,sensitivity,precision,specificity,vs,assd,hd95 with a final "mean" row per label.
+// CSV: case,label, the 3D metrics (dice .. hd95), then the per-slice ones (dice_2d .. hd95_2d), with a final
+// "mean" row per label.
 void write_csv(const EvaluateResult& result, const std::string& path);
 
 }  // namespace ablate::trainer

@@ -16,9 +16,11 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <stdexcept>
 
@@ -264,12 +266,17 @@ bool load_checkpoint(const std::string& path, const Task& task, const torch::Dev
   return true;
 }
 
-// Inference on all slices of a case: the 3D label map, slice-major like PreparedCase::label.
+// Inference on all slices of a case: the 3D label map, slice-major like PreparedCase::label. With
+// native (data.evaluate_at = "native") the logits are resampled bilinearly (align_corners = false, the
+// convention of the preprocessing's resize) to the case's own rows x cols before the labels are taken,
+// so the map lies on the grid of the original label.
 std::vector<std::uint8_t> predict_case(SegmentationNet& net, const data::PreparedCase& c, const torch::Device& device,
-                                       int batch, const LossConfig* loss_config, double* loss_sum, std::int64_t* loss_count) {
+                                       int batch, const LossConfig* loss_config, double* loss_sum, std::int64_t* loss_count,
+                                       const data::NativeLabel* native = nullptr) {
   torch::NoGradGuard no_grad;
-  std::vector<std::uint8_t> out(c.label.size());
-  const std::int64_t s = c.size, plane = c.pixels_per_slice();
+  const std::int64_t s = c.size;
+  const std::int64_t plane = native ? static_cast<std::int64_t>(native->rows) * native->cols : c.pixels_per_slice();
+  std::vector<std::uint8_t> out(static_cast<std::size_t>(plane) * c.slices);
   torch::Tensor images = torch::from_blob(const_cast<float*>(c.image.data()), {c.slices, 1, s, s}, torch::kFloat32);
   torch::Tensor labels = torch::from_blob(const_cast<std::uint8_t*>(c.label.data()), {c.slices, s, s}, torch::kUInt8);
   for (std::int64_t begin = 0; begin < c.slices; begin += batch) {
@@ -281,7 +288,15 @@ std::vector<std::uint8_t> predict_case(SegmentationNet& net, const data::Prepare
       *loss_sum += compute_loss(o, y, x, *loss_config).total.item<double>() * (end - begin);
       *loss_count += end - begin;
     }
-    torch::Tensor pred = predict_labels(o.main).to(torch::kCPU).to(torch::kUInt8).contiguous();
+    torch::Tensor logits = o.main;
+    if (native) {
+      namespace F = torch::nn::functional;
+      logits = F::interpolate(logits, F::InterpolateFuncOptions()
+                                          .size(std::vector<std::int64_t>{native->rows, native->cols})
+                                          .mode(torch::kBilinear)
+                                          .align_corners(false));
+    }
+    torch::Tensor pred = predict_labels(logits).to(torch::kCPU).to(torch::kUInt8).contiguous();
     std::copy(pred.data_ptr<std::uint8_t>(), pred.data_ptr<std::uint8_t>() + (end - begin) * plane, out.begin() + begin * plane);
   }
   return out;
@@ -294,6 +309,13 @@ Grid grid_of(const data::PreparedCase& c) {
   return g;
 }
 
+Grid grid_of(const data::NativeLabel& n) {
+  Grid g;
+  g.dim = {n.slices, n.rows, n.cols};
+  g.spacing = n.spacing;
+  return g;
+}
+
 struct CaseScores {
   std::string id;
   std::vector<SegmentationMetrics> per_class;  // classes 1..C
@@ -302,33 +324,42 @@ struct CaseScores {
 };
 
 // Prediction and metrics for a list of cases. distances = false skips ASSD/HD95 (validation on Dice).
+// With `native_label` the test metrics are computed on each case's own grid against that label (read one
+// case at a time: a native CT label is tens of MB).
+using NativeLabelOf = std::function<data::NativeLabel(const data::PreparedCase&)>;
 std::vector<CaseScores> score_cases(SegmentationNet& net, const std::vector<const data::PreparedCase*>& cases,
                                     const torch::Device& device, int batch, int classes, bool distances,
-                                    const LossConfig* loss_config, double* mean_loss) {
+                                    const LossConfig* loss_config, double* mean_loss,
+                                    const NativeLabelOf& native_label = nullptr) {
   net->eval();
   std::vector<CaseScores> out;
   double loss_sum = 0;
   std::int64_t loss_count = 0;
   for (const data::PreparedCase* c : cases) {
+    data::NativeLabel native;
+    if (native_label) native = native_label(*c);
+    const data::NativeLabel* n = native_label ? &native : nullptr;
     CaseScores cs;
     cs.id = c->id;
     const auto t0 = Clock::now();
-    std::vector<std::uint8_t> pred = predict_case(net, *c, device, batch, loss_config, &loss_sum, &loss_count);
+    std::vector<std::uint8_t> pred = predict_case(net, *c, device, batch, loss_config, &loss_sum, &loss_count, n);
     cs.ms = 1000.0 * seconds_since(t0);
+    const std::vector<std::uint8_t>& truth = n ? n->label : c->label;
+    const Grid grid = n ? grid_of(*n) : grid_of(*c);
     if (distances) {
-      cs.per_class = class_metrics(pred, c->label, grid_of(*c), classes);
+      cs.per_class = class_metrics(pred, truth, grid, classes);
     } else {
       std::vector<std::uint8_t> p(pred.size()), g(pred.size());
       for (int cls = 1; cls <= classes; ++cls) {
         for (std::size_t i = 0; i < pred.size(); ++i) {
           p[i] = pred[i] == cls;
-          g[i] = c->label[i] == cls;
+          g[i] = truth[i] == cls;
         }
         cs.per_class.push_back(overlap_metrics(overlap_counts(p, g)));
       }
     }
     if (distances) {
-      for (int cls = 1; cls <= classes; ++cls) cs.per_class_2d.push_back(slice_metrics(pred, c->label, grid_of(*c), cls));
+      for (int cls = 1; cls <= classes; ++cls) cs.per_class_2d.push_back(slice_metrics(pred, truth, grid, cls));
     }
     out.push_back(std::move(cs));
   }
@@ -388,15 +419,22 @@ class ProgressBar {
   Clock::time_point last_ = Clock::now();
 };
 
+// train.device = auto: the worker's placement (its GPU, else the CPU); cpu: the CPU; cuda: a GPU or a clear
+// failure (a study that asks for GPUs must not silently train a hundred times slower on a CPU).
 torch::Device pick_device(const RunContext& ctx, const TrainConfig& t) {
   if (t.device == "cpu") return torch::kCPU;
-  const bool wants_cuda = ctx.device.rfind("cuda", 0) == 0 || (t.device == "cuda" && ctx.device.empty());
+  const bool placed_on_gpu = ctx.device.rfind("cuda", 0) == 0;
+  const bool wants_cuda = placed_on_gpu || t.device == "cuda";
   if (!wants_cuda) return torch::kCPU;
   if (!torch::cuda::is_available()) {
+    if (t.device == "cuda") {
+      throw std::runtime_error("train.device = \"cuda\" but this worker sees no CUDA device (LibTorch " + libtorch_version() +
+                               " built without CUDA, or no GPU visible); use train.device = \"auto\" to fall back to the CPU");
+    }
     spdlog::warn("device {} requested but this LibTorch build has no CUDA device: training on the CPU", ctx.device);
     return torch::kCPU;
   }
-  return torch::Device(ctx.device.rfind("cuda", 0) == 0 ? ctx.device : std::string("cuda:0"));
+  return torch::Device(placed_on_gpu ? ctx.device : std::string("cuda:0"));
 }
 
 }  // namespace
@@ -419,7 +457,6 @@ TaskResult run_task_impl(const Task& task, const VariantConfig& config, const Ru
     at::globalContext().setDeterministicCuDNN(true);
     at::globalContext().setBenchmarkCuDNN(false);
   }
-  torch::manual_seed(task.seed);
 
   // Data: every case of the task, preprocessed once and cached (trainer/data/preprocess.hpp).
   const auto data_start = Clock::now();
@@ -466,7 +503,14 @@ TaskResult run_task_impl(const Task& task, const VariantConfig& config, const Ru
   const data::TrainBatches batches(train_slices, config.data, tc.batch_size, tc.steps_per_epoch, task.seed);
 
   // Model and optimiser.
+  // The initial weights come from the process-wide generator: seeding and construction happen under one
+  // lock so that tasks running in worker threads of one process (`ablate run --workers N`) cannot
+  // interleave their draws, and each task's initialisation depends on its seed alone.
+  static std::mutex init_mutex;
+  std::unique_lock<std::mutex> init_lock(init_mutex);
+  torch::manual_seed(task.seed);
   SegmentationNet net(config.model, output_channels(config));
+  init_lock.unlock();
   net->to(device);
   std::int64_t parameters = 0;
   for (const auto& p : net->parameters())
@@ -605,7 +649,19 @@ TaskResult run_task_impl(const Task& task, const VariantConfig& config, const Ru
   result.best_epoch = st.best_epoch;
   result.parameters = parameters;
   result.train_seconds = st.train_seconds;
-  const auto scores = score_cases(net, test_cases, device, eval_batch, classes, true, nullptr, nullptr);
+  // data.evaluate_at = native: every test case against its original label, on its own grid and spacing.
+  NativeLabelOf native_label;
+  if (config.data.evaluate_at == "native") {
+    native_label = [&](const data::PreparedCase& c) {
+      data::NativeLabel n = data::load_native_label(*by_id.at(c.id), config.data);
+      if (n.slices != c.slices) {
+        throw std::runtime_error(where + ": case \"" + c.id + "\": the label has " + std::to_string(n.slices) +
+                                 " slices, the prepared image " + std::to_string(c.slices));
+      }
+      return n;
+    };
+  }
+  const auto scores = score_cases(net, test_cases, device, eval_batch, classes, true, nullptr, nullptr, native_label);
   std::map<std::pair<std::string, int>, double> sums;
   double ms = 0;
   for (const auto& cs : scores) {

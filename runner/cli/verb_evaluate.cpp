@@ -13,7 +13,8 @@ int verb_evaluate(const std::vector<std::string>& args) {
       "gt", po::value<std::string>(), "folder of ground-truth label volumes, paired by file name")(
       "labels", po::value<std::string>()->default_value(""),
       "classes to evaluate: 1,2 = each label on its own; 1+2 = merged (default: every label in the ground truth)")(
-      "out", po::value<std::string>()->default_value(""), "write the per-case metrics as CSV to this file");
+      "axis", po::value<int>()->default_value(2), "slicing axis of the per-slice metrics (<metric>_2d in the CSV): 0 x, 1 y, 2 z")(
+      "out", po::value<std::string>()->default_value(""), "write the per-case metrics (3D and per slice) as CSV to this file");
   options.add(common_options());
   po::positional_options_description positional;
   po::variables_map vm;
@@ -24,6 +25,8 @@ int verb_evaluate(const std::vector<std::string>& args) {
   trainer::EvaluateOptions o;
   o.pred_dir = vm["pred"].as<std::string>();
   o.gt_dir = vm["gt"].as<std::string>();
+  o.axis = vm["axis"].as<int>();
+  if (o.axis < 0 || o.axis > 2) throw UsageError("--axis " + std::to_string(o.axis) + ": allowed 0 (x), 1 (y), 2 (z)");
   if (!vm["labels"].as<std::string>().empty()) {
     try {
       o.labels = trainer::parse_label_groups(vm["labels"].as<std::string>());

@@ -27,17 +27,6 @@ std::string fmt(double v, int prec = 3) {
   return s.str();
 }
 
-// Affines agree when every entry differs by less than 1e-3 of the larger magnitude (or 1e-4 absolute):
-// float32 headers written by different tools round differently.
-bool affine_close(const Volume& a, const Volume& b) {
-  for (int r = 0; r < 3; ++r)
-    for (int c = 0; c < 4; ++c) {
-      const double x = a.affine[r][c], y = b.affine[r][c];
-      if (std::abs(x - y) > std::max(1e-4, 1e-3 * std::max(std::abs(x), std::abs(y)))) return false;
-    }
-  return true;
-}
-
 }  // namespace
 
 CheckReport check_dataset(const std::string& dir) {
@@ -64,35 +53,31 @@ CheckReport check_dataset(const std::string& dir) {
   for (const CaseEntry& c : info.cases) {
     listed.insert(fs::path(c.image).lexically_normal().string());
     listed.insert(fs::path(c.label).lexically_normal().string());
-    std::error_code ec;
-    bool missing = false;
-    if (!fs::exists(c.image, ec)) {
-      rep.problems.push_back(c.image + ": image file missing (case " + c.id + ")");
-      missing = true;
-    }
-    if (!fs::exists(c.label, ec)) {
-      rep.problems.push_back(c.label + ": label file missing (case " + c.id + ")");
-      missing = true;
-    }
-    if (missing) continue;
+    // Both files are looked at even when one fails, so a case's every problem is listed in one pass.
     Volume img, lab;
-    try {
-      img = read_nifti(c.image);
-    } catch (const std::exception& e) {
-      rep.problems.push_back(e.what());
-      continue;
-    }
-    try {
-      lab = read_nifti(c.label);
-    } catch (const std::exception& e) {
-      rep.problems.push_back(e.what());
-      continue;
-    }
+    bool usable = true;
+    auto read = [&](const std::string& path, const char* what, Volume& into) {
+      std::error_code ec;
+      if (!fs::exists(path, ec)) {
+        rep.problems.push_back(path + ": " + what + " file missing (case " + c.id + ")");
+        usable = false;
+        return;
+      }
+      try {
+        into = read_nifti(path);
+      } catch (const std::exception& e) {
+        rep.problems.push_back(e.what());
+        usable = false;
+      }
+    };
+    read(c.image, "image", img);
+    read(c.label, "label", lab);
+    if (!usable) continue;
     bool good = true;
     if (img.dim != lab.dim) {
       rep.problems.push_back(c.label + ": shape " + dims_str(lab.dim) + " differs from the image's " + dims_str(img.dim) + " (" + c.image + ")");
       good = false;
-    } else if (!affine_close(img, lab)) {
+    } else if (!same_geometry(img, lab)) {
       rep.problems.push_back(c.label + ": orientation/position (voxel-to-world affine) differs from the image's (" + c.image + ")");
       good = false;
     }

@@ -238,4 +238,13 @@ std::string nifti_stem(const std::string& path) {
   return name;
 }
 
+bool same_geometry(const Volume& a, const Volume& b) {
+  for (int r = 0; r < 3; ++r)
+    for (int c = 0; c < 4; ++c) {
+      const double x = a.affine[r][c], y = b.affine[r][c];
+      if (std::abs(x - y) > std::max(1e-4, 1e-3 * std::max(std::abs(x), std::abs(y)))) return false;
+    }
+  return true;
+}
+
 }  // namespace ablate::trainer::data

@@ -35,6 +35,11 @@ Volume read_nifti_header(const std::string& path);
 // A ".gz" suffix compresses. Throws std::runtime_error naming the file on failure.
 void write_nifti(const std::string& path, const Volume& volume, int datatype, double slope = 1.0, double inter = 0.0);
 
+// Whether two volumes share their voxel-to-world affine (orientation, position, spacing): every entry within
+// 1e-3 of the larger magnitude or 1e-4 absolute, since float32 headers written by different tools round
+// differently.
+bool same_geometry(const Volume& a, const Volume& b);
+
 // DT_* codes used by this project (mirrors nifti1.h so callers need not include it).
 constexpr int kDtUint8 = 2;
 constexpr int kDtInt16 = 4;

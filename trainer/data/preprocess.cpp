@@ -1,16 +1,20 @@
 #include "trainer/data/preprocess.hpp"
 
 #include <spdlog/spdlog.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <stdexcept>
 
@@ -89,6 +93,18 @@ bool get(std::istream& in, T& v) {
   return static_cast<bool>(in.read(reinterpret_cast<char*>(&v), sizeof v));
 }
 
+// The mapped classes of slice s of a label volume into out (rows x cols).
+void map_label_slice(const Volume& lab, const SliceAxes& ax, int s, const std::uint8_t (&lut)[256], const std::string& file,
+                     std::uint8_t* out) {
+  for (int r = 0; r < ax.rows; ++r) {
+    for (int q = 0; q < ax.cols; ++q) {
+      const long lv = std::lround(lab.data[ax.index(s, r, q)]);
+      if (lv < 0 || lv > 255) throw std::runtime_error(file + ": label value " + std::to_string(lv) + " outside 0..255");
+      out[r * ax.cols + q] = lut[lv];
+    }
+  }
+}
+
 }  // namespace
 
 bool PreparedCase::slice_has_foreground(int s) const {
@@ -117,11 +133,24 @@ void validate_data_config(const DataConfig& d) {
   if (d.image_size < 8 || d.image_size > 4096) {
     throw std::runtime_error("data.image_size = " + std::to_string(d.image_size) + ": allowed 8..4096");
   }
+  // A source label in two groups would always go to the first (one voxel, one class), leaving the second
+  // class without that label: refused rather than silently scoring an emptied class.
+  std::map<int, std::size_t> group_of;
   for (std::size_t g = 0; g < d.label_groups.size(); ++g) {
     if (d.label_groups[g].empty()) throw std::runtime_error("data.label_groups[" + std::to_string(g) + "] is empty");
     for (int v : d.label_groups[g]) {
       if (v <= 0 || v > 255) throw std::runtime_error("data.label_groups[" + std::to_string(g) + "] holds " + std::to_string(v) + ": allowed source labels 1..255");
+      auto [it, fresh] = group_of.emplace(v, g);
+      if (!fresh) {
+        throw std::runtime_error("data.label_groups: source label " + std::to_string(v) + " is in group " + std::to_string(it->second) +
+                                 " and group " + std::to_string(g) + ": classes are exclusive (softmax), so each source label belongs to one "
+                                 "group; for nested regions such as pancreas incl. tumour and tumour, run one study with "
+                                 "[[1, 2]] and one with [[2]]");
+      }
     }
+  }
+  if (d.evaluate_at != "native" && d.evaluate_at != "prepared") {
+    throw std::runtime_error("data.evaluate_at = \"" + d.evaluate_at + "\": allowed native | prepared");
   }
   if (!(d.empty_slice_ratio >= 0.0 && d.empty_slice_ratio <= 1.0)) {
     throw std::runtime_error("data.empty_slice_ratio = " + std::to_string(d.empty_slice_ratio) + ": allowed 0..1");
@@ -140,12 +169,10 @@ PreparedCase preprocess_case(const CaseEntry& entry, const DataConfig& d) {
   c.id = entry.id;
   c.source_dim = img.dim;
   c.size = d.image_size;
-  const int a = d.axis;
-  // In-plane axes: rows = the higher remaining axis, columns = the lower one (z: rows y, columns x).
-  const int col_axis = a == 0 ? 1 : 0, row_axis = a == 2 ? 1 : 2;
-  const int rows = img.dim[row_axis], cols = img.dim[col_axis];
-  c.slices = img.dim[a];
-  c.spacing = {img.spacing[a], img.spacing[row_axis] * rows / c.size, img.spacing[col_axis] * cols / c.size};
+  const SliceAxes ax(img.dim, d.axis);
+  const int rows = ax.rows, cols = ax.cols;
+  c.slices = ax.slices;
+  c.spacing = {img.spacing[ax.axis], img.spacing[ax.row_axis] * rows / c.size, img.spacing[ax.col_axis] * cols / c.size};
 
   // Intensity handling over the whole volume.
   std::vector<float>& v = img.data;
@@ -172,25 +199,31 @@ PreparedCase preprocess_case(const CaseEntry& entry, const DataConfig& d) {
   std::vector<float> src_img(static_cast<std::size_t>(rows) * cols);
   std::vector<std::uint8_t> src_lab(static_cast<std::size_t>(rows) * cols);
   for (int s = 0; s < c.slices; ++s) {
-    for (int r = 0; r < rows; ++r) {
-      for (int q = 0; q < cols; ++q) {
-        int idx[3];
-        idx[a] = s;
-        idx[row_axis] = r;
-        idx[col_axis] = q;
-        std::size_t i = idx[0] + static_cast<std::size_t>(img.dim[0]) * (idx[1] + static_cast<std::size_t>(img.dim[1]) * idx[2]);
-        src_img[r * cols + q] = v[i];
-        long lv = std::lround(lab.data[i]);
-        if (lv < 0 || lv > 255) {
-          throw std::runtime_error(entry.label + ": label value " + std::to_string(lv) + " outside 0..255");
-        }
-        src_lab[r * cols + q] = lut[lv];
-      }
-    }
+    for (int r = 0; r < rows; ++r)
+      for (int q = 0; q < cols; ++q) src_img[r * cols + q] = v[ax.index(s, r, q)];
+    map_label_slice(lab, ax, s, lut, entry.label, src_lab.data());
     resize_bilinear(src_img, rows, cols, c.size, c.image.data() + plane * s);
     resize_nearest(src_lab, rows, cols, c.size, c.label.data() + plane * s);
   }
   return c;
+}
+
+NativeLabel load_native_label(const CaseEntry& entry, const DataConfig& d) {
+  validate_data_config(d);
+  Volume lab = read_nifti(entry.label);
+  const SliceAxes ax(lab.dim, d.axis);
+  NativeLabel n;
+  n.id = entry.id;
+  n.slices = ax.slices;
+  n.rows = ax.rows;
+  n.cols = ax.cols;
+  n.spacing = ax.spacing_of(lab.spacing);
+  std::uint8_t lut[256];
+  for (int s = 0; s < 256; ++s) lut[s] = static_cast<std::uint8_t>(map_label(s, d));
+  const std::size_t plane = static_cast<std::size_t>(n.rows) * n.cols;
+  n.label.resize(plane * n.slices);
+  for (int s = 0; s < n.slices; ++s) map_label_slice(lab, ax, s, lut, entry.label, n.label.data() + plane * s);
+  return n;
 }
 
 std::string preprocessing_key(const CaseEntry& entry, const DataConfig& d) {
@@ -222,9 +255,12 @@ std::string cache_dir_for(const DataConfig& d) {
 }
 
 void write_prepared(const std::string& path, const PreparedCase& c, const std::string& key) {
-  // Temporary name unique per process and call; rename() is atomic on POSIX file systems.
+  // Temporary name unique per host, process and call (ranks of several nodes may share the cache folder
+  // and a pid); rename() is atomic on POSIX file systems.
   static std::atomic<unsigned> counter{0};
-  std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
+  char host[256] = "host";
+  ::gethostname(host, sizeof host - 1);
+  std::string tmp = path + ".tmp." + host + "." + std::to_string(::getpid()) + "." + std::to_string(counter++);
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     if (!out) throw std::runtime_error(tmp + ": cannot write the preprocessing cache");
@@ -289,6 +325,39 @@ bool read_prepared(const std::string& path, const std::string& key, PreparedCase
   return true;
 }
 
+namespace {
+
+// An exclusive lock on "<cache file>.lock" while one rank preprocesses a case, so that ranks starting at
+// once wait for it and read its result instead of all decompressing the same volume. flock() works across
+// the nodes of NFSv4 and most cluster file systems; where it is unavailable (or the folder is read-only)
+// every rank preprocesses on its own, which is still safe (atomic rename) and only slower.
+class CaseLock {
+ public:
+  explicit CaseLock(const std::string& path) {
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (fd_ < 0) return;
+    while (::flock(fd_, LOCK_EX) != 0) {
+      if (errno == EINTR) continue;
+      ::close(fd_);
+      fd_ = -1;
+      return;
+    }
+  }
+  ~CaseLock() {
+    if (fd_ >= 0) {
+      ::flock(fd_, LOCK_UN);
+      ::close(fd_);
+    }
+  }
+  CaseLock(const CaseLock&) = delete;
+  CaseLock& operator=(const CaseLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+}  // namespace
+
 PreparedCase load_case(const CaseEntry& entry, const DataConfig& d, bool* from_cache) {
   const std::string key = preprocessing_key(entry, d);
   const fs::path dir = cache_dir_for(d);
@@ -298,10 +367,16 @@ PreparedCase load_case(const CaseEntry& entry, const DataConfig& d, bool* from_c
     if (from_cache) *from_cache = true;
     return c;
   }
-  c = preprocess_case(entry, d);
-  if (from_cache) *from_cache = false;
   std::error_code ec;
   fs::create_directories(dir, ec);
+  CaseLock lock(file + ".lock");
+  // Another rank may have written it while this one waited for the lock.
+  if (read_prepared(file, key, c)) {
+    if (from_cache) *from_cache = true;
+    return c;
+  }
+  c = preprocess_case(entry, d);
+  if (from_cache) *from_cache = false;
   // A read-only dataset folder (or full disk) only costs speed: the case is still returned.
   try {
     write_prepared(file, c, key);

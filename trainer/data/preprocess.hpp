@@ -14,6 +14,27 @@
 
 namespace ablate::trainer::data {
 
+// Slicing of a volume along an axis (data.axis): in-plane rows = the higher remaining axis, columns = the
+// lower one (axis z: rows y, columns x). PreparedCase, NativeLabel and `ablate evaluate` share this layout.
+struct SliceAxes {
+  int axis = 2, row_axis = 1, col_axis = 0;
+  int slices = 0, rows = 0, cols = 0;
+  std::array<int, 3> dim{0, 0, 0};
+
+  SliceAxes(const std::array<int, 3>& d, int a)
+      : axis(a), row_axis(a == 2 ? 1 : 2), col_axis(a == 0 ? 1 : 0), slices(d[a]), rows(d[row_axis]), cols(d[col_axis]), dim(d) {}
+  // Index into the x-fastest volume of pixel (r, q) of slice s.
+  std::size_t index(int s, int r, int q) const {
+    int idx[3];
+    idx[axis] = s;
+    idx[row_axis] = r;
+    idx[col_axis] = q;
+    return idx[0] + static_cast<std::size_t>(dim[0]) * (idx[1] + static_cast<std::size_t>(dim[1]) * idx[2]);
+  }
+  // Voxel spacing in this layout: {between slices, between rows, between columns}.
+  std::array<double, 3> spacing_of(const std::array<double, 3>& xyz) const { return {xyz[axis], xyz[row_axis], xyz[col_axis]}; }
+};
+
 // One preprocessed case: `slices` images of size x size, slice-major (index = (s * size + row) * size + col).
 struct PreparedCase {
   std::string id;
@@ -29,6 +50,19 @@ struct PreparedCase {
   std::size_t pixels_per_slice() const { return static_cast<std::size_t>(size) * size; }
   bool slice_has_foreground(int s) const;
 };
+
+// A case's label at its own in-plane resolution, sliced along data.axis as PreparedCase is (slice-major,
+// rows x cols per slice, the same row/column axes) and mapped to classes: the ground truth of the test
+// metrics under data.evaluate_at = "native".
+struct NativeLabel {
+  std::string id;
+  int slices = 0, rows = 0, cols = 0;
+  std::array<double, 3> spacing{1.0, 1.0, 1.0};  // mm: {between slices, between rows, between columns}
+  std::vector<std::uint8_t> label;
+};
+
+// Reads and maps the label of one case (no resizing). Throws std::runtime_error naming the file.
+NativeLabel load_native_label(const CaseEntry& entry, const DataConfig& data);
 
 // The class a source label value maps to: label_groups empty = every value > 0 is class 1; otherwise the
 // 1-based index of the group holding the value, 0 when no group holds it.
