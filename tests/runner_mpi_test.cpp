@@ -159,6 +159,14 @@ TEST_F(RunnerMpi, FourRanksFailingVariantIsStoredAndRetried) {
   EXPECT_EQ(rc, 1) << read_file(g_dir / "np4.log");
   db::Store s(db_of("np4"), true);
   EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks WHERE status = 'done'"), 6);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks WHERE status = 'done' AND attempts = 1"), 6);  // done once each
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM attempts a JOIN tasks t ON t.id = a.task_id WHERE t.status = 'done'"), 6);
+  // Fold metrics of every done variant and fold (3 ranks of workers shared the work), none of the broken one.
+  EXPECT_EQ(s.query_int("SELECT count(DISTINCT variant || '/' || fold) FROM fold_metrics WHERE metric = 'dice' AND "
+                        "variant IN ('unet', 'cc')"),
+            6);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM fold_metrics WHERE variant = 'broken'"), 0);
+  EXPECT_EQ(s.query_int("SELECT count(DISTINCT rank) FROM attempts"), 3);
   EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks WHERE status = 'failed' AND attempts = 2"), 3);
   EXPECT_EQ(s.query_int("SELECT count(*) FROM attempts WHERE status = 'failed' AND error LIKE '%overflow%'"), 6);
   // The retry ran on another worker than the first attempt.
@@ -214,9 +222,14 @@ TEST_F(RunnerMpi, CrashAndResumeContinuesFromTheCheckpoint) {
     if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   EXPECT_TRUE(gone) << "the killed coordinator did not exit";
-  // Its lock row is left behind, but status does not take a dead coordinator for a running one.
+  // Its lock row is left behind, but status does not take a dead coordinator for a running one, and the
+  // tasks it left `running` are shown as interrupted.
   ASSERT_EQ(run(std::string(ABLATE_EXE) + " status --db " + db, g_dir / "crash-status.log"), 0);
-  EXPECT_EQ(read_file(g_dir / "crash-status.log").find("a coordinator holds"), std::string::npos) << read_file(g_dir / "crash-status.log");
+  const std::string status = read_file(g_dir / "crash-status.log");
+  EXPECT_EQ(status.find("a coordinator holds"), std::string::npos) << status;
+  EXPECT_NE(status.find("task(s) left running by a coordinator that is gone: counted as interrupted"), std::string::npos) << status;
+  EXPECT_NE(status.find(" interrupted  pending  mean time\n"), std::string::npos) << status;
+  EXPECT_NE(status.find("  elapsed 0:0"), std::string::npos) << status;
   ASSERT_EQ(run(mpirun(3) + ABLATE_EXE + " run " + study, g_dir / "crash2.log"), 0) << read_file(g_dir / "crash2.log");
   expect_complete(db, 2, 3);
   db::Store s(db, true);
@@ -251,6 +264,43 @@ TEST_F(RunnerMpi, Sigusr1StopsWithExit3AndSecondCoordinatorIsRefused) {
   expect_complete(db, 2, 3);
   db::Store s(db, true);
   EXPECT_GE(s.query_int("SELECT count(*) FROM attempts WHERE first_epoch > 1"), 1);
+}
+
+// A plain-process run (no launcher) stopped by SIGTERM: the running task checkpoints, the run exits 3 with
+// everything stored, and the same command resumes it from the checkpoint.
+TEST_F(RunnerMpi, SigtermStopsAPlainRunWithExit3AndItResumes) {
+  auto study = write_study("term", 8, 30);
+  const std::string db = db_of("term");
+  pid_t job = spawn(std::string(ABLATE_EXE) + " run " + study, g_dir / "term1.log");
+  bool reached = wait_for(db, "SELECT count(*) FROM epochs");
+  kill(job, SIGTERM);
+  int rc = wait_exit(job);
+  ASSERT_TRUE(reached) << read_file(g_dir / "term1.log");
+  EXPECT_EQ(rc, 3) << read_file(g_dir / "term1.log");
+  EXPECT_NE(read_file(g_dir / "term1.log").find("run the same command again to resume"), std::string::npos)
+      << read_file(g_dir / "term1.log");
+  {
+    db::Store s(db, true);
+    EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks WHERE status = 'interrupted'"), 1);
+    EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks WHERE status = 'running'"), 0);
+    EXPECT_EQ(s.query_int("SELECT exit_code FROM runs"), 3);
+  }
+  ASSERT_EQ(run(std::string(ABLATE_EXE) + " run " + study, g_dir / "term2.log"), 0) << read_file(g_dir / "term2.log");
+  expect_complete(db, 2, 3);
+  db::Store s(db, true);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM attempts WHERE first_epoch > 1"), 1);
+}
+
+// A dataset that is not there refuses the run before any work under mpirun too: exit 2 naming the path.
+TEST_F(RunnerMpi, MissingDatasetIsAnInputError) {
+  fs::path p = g_dir / "nodata.toml";
+  std::ofstream(p) << "[study]\nname = \"nodata\"\n[data]\npath = \"no-such-folder\"\n[[ablation.variant]]\nname = \"unet\"\n";
+  EXPECT_EQ(run(mpirun(3) + ABLATE_EXE + " run " + p.string(), g_dir / "nodata.log"), 2) << read_file(g_dir / "nodata.log");
+  EXPECT_NE(read_file(g_dir / "nodata.log").find("no-such-folder"), std::string::npos) << read_file(g_dir / "nodata.log");
+  EXPECT_EQ(db::list_studies(db_of("nodata")).size(), 1u);  // the study row exists; no task ran
+  db::Store s(db_of("nodata"), true);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks"), 0);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM coordinator_lock"), 0);
 }
 
 // `ablate run` typed into a multi-task Slurm batch shell: the environment looks like a launch, MPI gives

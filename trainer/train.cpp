@@ -9,6 +9,7 @@
 // uninterrupted one would be (bit-for-bit on CPU with the same thread count).
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -183,6 +184,12 @@ void save_checkpoint(const std::string& path, const Task& task, SegmentationNet&
   } catch (const std::exception& e) {
     fs::remove(tmp, ec);
     throw std::runtime_error(path + ": cannot write the checkpoint: " + e.what());
+  }
+  // On disk before the rename: after a node crash the name must not point at data still in the page cache.
+  const int fd = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
   }
   fs::rename(tmp, path, ec);
   if (ec) {
@@ -563,7 +570,9 @@ TaskResult run_task_impl(const Task& task, const VariantConfig& config, const Ru
                                  " step " + std::to_string(step + 1) + " of " + std::to_string(steps) +
                                  " (lower train.lr, or check the intensity settings data.intensity/data.window_*)");
       }
-      (tc.accumulate > 1 ? terms.total / tc.accumulate : terms.total).backward();
+      // The mean over the batches of one optimiser step; the last group of an epoch may be shorter.
+      const int group = std::min(tc.accumulate, steps - (step - step % tc.accumulate));
+      (group > 1 ? terms.total / group : terms.total).backward();
       loss_sum += value;
       ++loss_count;
       const bool boundary = (step + 1) % tc.accumulate == 0 || step + 1 == steps;
@@ -660,6 +669,15 @@ TaskResult run_task_impl(const Task& task, const VariantConfig& config, const Ru
       }
       return n;
     };
+  // One untimed forward pass first, so that the first case's time does not include the allocator's and
+  // (on CUDA) the kernels' warm-up: inference_ms_per_case is a steady-state figure.
+  if (!test_cases.empty()) {
+    torch::NoGradGuard no_grad;
+    net->eval();
+    const data::PreparedCase& c = *test_cases.front();
+    const std::int64_t n = std::min<std::int64_t>(eval_batch, c.slices);
+    net->forward(torch::from_blob(const_cast<float*>(c.image.data()), {n, 1, c.size, c.size}, torch::kFloat32).to(device));
+  }
   }
   const auto scores = score_cases(net, test_cases, device, eval_batch, classes, true, nullptr, nullptr, native_label);
   std::map<std::pair<std::string, int>, double> sums;
