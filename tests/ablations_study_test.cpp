@@ -969,3 +969,50 @@ TEST(Docs, StudyReferenceDocumentsEveryKeyWithItsDefault) {
     EXPECT_NE(reference.find(row), std::string::npos) << k.path;
   }
 }
+// The other tables and the figure of 001 as configurations of the same family, each a child of table2.toml
+// (its data, split, training protocol and loss), with the rows the paper compares.
+TEST(Examples, Table3To5AndFig5OfTheCentralPaper) {
+  auto load = [](const std::string& name) { return load_study(std::string(ABLATE_SOURCE_DIR) + "/examples/" + name); };
+  const Study t2 = load("table2.toml");
+  const Study t3 = load("table3.toml");
+  ASSERT_EQ(t3.variants.size(), 3u);
+  const char* fusion[3] = {"serial", "add", "deep"};
+  for (int i = 0; i < 3; ++i) {
+    const ModelConfig& m = t3.variants[i].config.model;
+    EXPECT_EQ(m.fusion, fusion[i]) << i;
+    EXPECT_TRUE(m.cc && m.sc && m.mus && m.ec && m.dws) << i;  // the full model: only the fusion differs
+  }
+  // "Ours" is Table II's full model: the same configuration, the same hash.
+  EXPECT_EQ(t3.variants[2].hash, t2.variants.back().hash);
+  EXPECT_EQ(t3.base.report.baseline, "ours");
+
+  const Study t4 = load("table4.toml");
+  ASSERT_EQ(t4.variants.size(), 3u);
+  const char* loss[3] = {"dice", "bce", "ce_dice"};
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(t4.variants[i].config.loss.name, loss[i]) << i;
+    EXPECT_FALSE(t4.variants[i].config.model.dws) << i;  // U-Net: one output
+  }
+  EXPECT_EQ(t4.variants[0].hash, t2.variants.front().hash);  // the L_Dice row is Table II's U-Net row
+
+  const Study t5 = load("table5.toml");
+  ASSERT_EQ(t5.variants.size(), 6u);
+  EXPECT_EQ(t5.variants[1].config.model.attention, "se");
+  EXPECT_EQ(t5.variants[2].config.model.attention, "cbam");
+  EXPECT_TRUE(t5.variants[5].config.model.cc && t5.variants[5].config.model.sc);
+  EXPECT_EQ(t5.variants[5].hash, t2.variants[6].hash);  // U-Net+CoA as in Table II
+
+  const Study f5 = load("fig5_alpha.toml");
+  ASSERT_EQ(f5.variants.size(), 9u);
+  for (std::size_t i = 0; i < 9; ++i) {
+    const LossConfig& l = f5.variants[i].config.loss;
+    EXPECT_NEAR(l.main_weight, 0.1 * (i + 1), 1e-12) << i;
+    EXPECT_NEAR(l.main_weight + l.side_weight, 1.0, 1e-12) << i;  // alpha and 1 - alpha
+    EXPECT_EQ(l.name, "dice");
+    EXPECT_EQ(l.side_name, "bce");
+    EXPECT_TRUE(f5.variants[i].config.model.dws);
+  }
+  EXPECT_EQ(f5.base.report.sweep_key, "loss.main_weight");
+  EXPECT_EQ(f5.base.report.baseline, "alpha0.5");
+}
+
