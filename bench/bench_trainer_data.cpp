@@ -1,6 +1,7 @@
 // Data path benchmark: preprocessing time per case (cold and from the cache), loader throughput with
 // augmentation, training steps with real loading against training on a batch already in memory, and the
-// evaluation time per case (inference + metrics). Figures go to docs/PERFORMANCE.md.
+// evaluation time per case (inference + metrics) on the prepared and on the native grid. Figures go to
+// docs/PERFORMANCE.md.
 //
 //   bench_trainer_data [--cases N] [--size N] [--slices N] [--image N] [--batch N] [--steps N] [--threads N]
 #include <spdlog/spdlog.h>
@@ -164,6 +165,45 @@ int main(int argc, char** argv) {
   }
   std::printf("evaluation per case (%d slices of %dx%d): inference %.1f ms, metrics incl. ASSD/HD95 %.1f ms, per-slice metrics "
               "%.1f ms\n", slices, image, image, 1000 * infer / cases, 1000 * score / cases, 1000 * score_2d / cases);
+
+  // The same at native resolution (data.evaluate_at = native, the default): the label read from its NIfTI
+  // file, the logits resampled to the case's own slice size before the labels are taken, the metrics on
+  // the native grid (here size x size instead of image x image).
+  double read_native = 0, infer_native = 0, score_native = 0;
+  for (std::size_t k = 0; k < prepared.size(); ++k) {
+    const data::PreparedCase& c = prepared[k];
+    t = Clock::now();
+    const data::NativeLabel n = data::load_native_label(info.cases[k], d);
+    read_native += since(t);
+    t = Clock::now();
+    std::vector<std::uint8_t> pred(n.label.size());
+    {
+      torch::NoGradGuard ng;
+      namespace F = torch::nn::functional;
+      torch::Tensor x = torch::from_blob(const_cast<float*>(c.image.data()), {c.slices, 1, c.size, c.size}, torch::kFloat32);
+      for (int b = 0; b < c.slices; b += 8) {
+        const int e = std::min(c.slices, b + 8);
+        torch::Tensor logits = F::interpolate(net->forward(x.slice(0, b, e)).main,
+                                              F::InterpolateFuncOptions().size(std::vector<std::int64_t>{n.rows, n.cols}).mode(torch::kBilinear).align_corners(false));
+        torch::Tensor p = predict_labels(logits).to(torch::kUInt8).contiguous();
+        std::copy(p.data_ptr<std::uint8_t>(), p.data_ptr<std::uint8_t>() + p.numel(),
+                  pred.begin() + static_cast<std::ptrdiff_t>(b) * n.rows * n.cols);
+      }
+    }
+    infer_native += since(t);
+    t = Clock::now();
+    Grid g;
+    g.dim = {n.slices, n.rows, n.cols};
+    g.spacing = n.spacing;
+    std::vector<std::uint8_t> shifted(n.label.size(), 0);
+    for (std::size_t i = 1; i < n.label.size(); ++i) shifted[i] = n.label[i - 1];
+    class_metrics(shifted, n.label, g, 1);
+    slice_metrics(shifted, n.label, g, 1);
+    score_native += since(t);
+  }
+  std::printf("native evaluation per case (%d slices of %dx%d): reading the label %.1f ms, inference with resampling %.1f ms, "
+              "3D + per-slice metrics %.1f ms\n", slices, size, size, 1000 * read_native / cases, 1000 * infer_native / cases,
+              1000 * score_native / cases);
   fs::remove_all(root);
   return 0;
 }
