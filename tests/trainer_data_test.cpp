@@ -525,6 +525,58 @@ TEST(Augment, ImageAndLabelStayAligned) {
   EXPECT_NEAR(blurred.images.sum().item<double>(), batch.images.sum().item<double>(), 0.02 * batch.images.sum().item<double>());
 }
 
+// Stacking one case at a time gives the same tensors as stacking them all at once, and refuses a case that
+// does not fit the sizes given up front.
+TEST(Loader, StackerAddsCasesOneAtATime) {
+  auto make = [](const std::string& id, int slices, int size, float value) {
+    PreparedCase c;
+    c.id = id;
+    c.slices = slices;
+    c.size = size;
+    c.image.assign(static_cast<std::size_t>(slices) * size * size, value);
+    c.label.assign(static_cast<std::size_t>(slices) * size * size, 0);
+    c.label[0] = 1;  // the first slice holds foreground
+    return c;
+  };
+  const PreparedCase a = make("a", 3, 4, 0.25f), b = make("b", 2, 4, 0.75f);
+  const SliceTensors all = stack_cases({&a, &b});
+  SliceStacker stack(5, 4);
+  stack.add(a);
+  stack.add(b);
+  const SliceTensors one = stack.take();
+  EXPECT_TRUE(torch::equal(all.images, one.images));
+  EXPECT_TRUE(torch::equal(all.labels, one.labels));
+  EXPECT_EQ(one.foreground, (std::vector<std::uint8_t>{1, 0, 0, 1, 0}));
+  EXPECT_EQ(one.case_of, (std::vector<int>{0, 0, 0, 1, 1}));
+  SliceStacker small(4, 4);
+  small.add(a);
+  EXPECT_NE(error_of([&] { small.add(b); }).find("case b: more slices"), std::string::npos);
+  SliceStacker other(3, 8);
+  EXPECT_NE(error_of([&] { other.add(a); }).find("case a: slice size differs"), std::string::npos);
+  SliceStacker partial(5, 4);
+  partial.add(a);
+  EXPECT_NE(error_of([&] { partial.take(); }).find("stacked 3 of 5 slices"), std::string::npos);
+}
+
+// The header of a cache file tells a case's shape without its slices; a case not in the cache has none.
+TEST(Preprocess, CachedCaseShapeReadsTheHeader) {
+  TempDir dir("shape");
+  write_synthetic_dataset(dir.str("ds"), small_synth(1));
+  const DatasetInfo info = read_dataset(dir.str("ds"));
+  DataConfig d;
+  d.path = dir.str("ds");
+  d.cache_dir = dir.str("cache");
+  d.image_size = 16;
+  int slices = 0, size = 0;
+  EXPECT_FALSE(cached_case_shape(info.cases[0], d, slices, size));
+  load_case(info.cases[0], d);
+  ASSERT_TRUE(cached_case_shape(info.cases[0], d, slices, size));
+  EXPECT_EQ(slices, 6);
+  EXPECT_EQ(size, 16);
+  d.image_size = 8;  // another setting: another key, not in the cache
+  EXPECT_FALSE(cached_case_shape(info.cases[0], d, slices, size));
+}
+
 TEST(Loader, EpochOrderKeepsForegroundSlicesAndSubsamplesEmptyOnes) {
   PreparedCase c;
   c.id = "c";

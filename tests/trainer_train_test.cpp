@@ -215,6 +215,22 @@ TEST_F(TrainTest, NativeEvaluationScoresTheOriginalGrid) {
   EXPECT_THROW(trainer::run_task(task(""), c, context()), std::runtime_error);
 }
 
+// A cache folder that cannot be written (a read-only dataset): the training cases are kept from the first
+// pass instead of being preprocessed twice, and the task computes exactly what it computes with a cache.
+TEST_F(TrainTest, UnwritableCacheGivesTheSameResult) {
+  VariantConfig c = config();
+  c.train.epochs = 1;
+  const TaskResult with_cache = trainer::run_task(task(""), c, context());
+  std::ofstream((root_ / "not-a-folder").string()) << "x";
+  c.data.cache_dir = (root_ / "not-a-folder" / "cache").string();  // below a file: never writable
+  const TaskResult without = trainer::run_task(task(""), c, context());
+  ASSERT_EQ(with_cache.fold_metrics.size(), without.fold_metrics.size());
+  for (std::size_t i = 0; i < without.fold_metrics.size(); ++i) {
+    EXPECT_EQ(with_cache.fold_metrics[i].value, without.fold_metrics[i].value) << without.fold_metrics[i].metric;
+  }
+  EXPECT_EQ(with_cache.epochs[0].train_loss, without.epochs[0].train_loss);
+}
+
 // train.device = "cuda" on a worker without a GPU is a clear task failure, not a silent CPU run.
 TEST_F(TrainTest, CudaRequestedWithoutAGpuFails) {
   if (trainer::cuda_available()) GTEST_SKIP() << "this LibTorch sees a CUDA device";
@@ -374,4 +390,21 @@ TEST_F(TrainTest, NonFiniteLossNamesEpochAndStep) {
     EXPECT_NE(msg.find("at epoch 1 step 2"), std::string::npos) << msg;
     EXPECT_NE(msg.find("variant tiny fold 0"), std::string::npos) << msg;
   }
+}
+
+// 003 Table 6: a pruned ANU-Net trains the full network (every head) but reports, and is timed and scored as,
+// the network that predicts: TaskResult::parameters is the pruned count, as `ablate params` gives it.
+TEST_F(TrainTest, PrunedAnuNetReportsThePrunedNetworksParameters) {
+  VariantConfig c = config();
+  c.model.nested = c.model.attention_gates = true;
+  c.model.prune_level = 1;
+  c.loss.side_weight = 1;  // depth 3: one deep-supervision head, on X^{0,1}
+  c.train.epochs = 1;
+  c.train.steps_per_epoch = 2;
+  const trainer::ModelSummary s = trainer::summarize_model(c);
+  ASSERT_LT(s.inference_parameters, s.trainable_parameters);
+  const TaskResult r = trainer::run_task(task(""), c, context());
+  EXPECT_EQ(r.parameters, s.inference_parameters);
+  EXPECT_GT(r.inference_ms_per_case, 0.0);
+  EXPECT_FALSE(r.fold_metrics.empty());
 }

@@ -22,7 +22,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <stdexcept>
 
 #include "trainer/data/dataset.hpp"
@@ -470,43 +469,68 @@ TaskResult run_task_impl(const Task& task, const VariantConfig& config, const Ru
   const data::DatasetInfo info = data::read_dataset(config.data.path);
   std::map<std::string, const data::CaseEntry*> by_id;
   for (const auto& c : info.cases) by_id[c.id] = &c;
-  std::map<std::string, data::PreparedCase> prepared;
+  auto entry_of = [&](const std::string& id, const char* part) -> const data::CaseEntry& {
+    auto it = by_id.find(id);
+    if (it == by_id.end()) {
+      throw std::runtime_error(where + ": " + part + " case \"" + id + "\" is not in " + info.root + "/dataset.json");
+    }
+    return *it->second;
+  };
   int cached = 0;
+  auto load = [&](const data::CaseEntry& e) {
+    bool hit = false;
+    data::PreparedCase c = data::load_case(e, config.data, &hit);
+    cached += hit;
+    return c;
+  };
+  // Validation and test cases stay in memory as cases (they are predicted whole).
+  std::map<std::string, data::PreparedCase> prepared;
   auto prepare = [&](const std::vector<std::string>& ids, const char* part) {
     std::vector<const data::PreparedCase*> out;
     for (const std::string& id : ids) {
-      auto it = by_id.find(id);
-      if (it == by_id.end()) {
-        throw std::runtime_error(where + ": " + part + " case \"" + id + "\" is not in " + info.root + "/dataset.json");
-      }
       auto p = prepared.find(id);
-      if (p == prepared.end()) {
-        bool hit = false;
-        p = prepared.emplace(id, data::load_case(*it->second, config.data, &hit)).first;
-        cached += hit;
-      }
+      if (p == prepared.end()) p = prepared.emplace(id, load(entry_of(id, part))).first;
       out.push_back(&p->second);
     }
     return out;
   };
-  const auto train_cases = prepare(task.train_cases, "training");
   const auto val_cases = prepare(task.val_cases, "validation");
   const auto test_cases = prepare(task.test_cases, "test");
   const int classes = config.data.foreground_classes();
-  spdlog::debug("{}: {} cases ready in {:.1f} s ({} from the cache)", where, prepared.size(), seconds_since(data_start), cached);
 
-  const data::SliceTensors train_slices = data::stack_cases(train_cases);
-  // The training slices now live in the stacked tensors: drop the per-case copies that nothing else uses.
-  {
-    std::set<std::string> keep(task.val_cases.begin(), task.val_cases.end());
-    keep.insert(task.test_cases.begin(), task.test_cases.end());
-    for (auto& [id, c] : prepared) {
-      if (!keep.count(id)) {
-        std::vector<float>().swap(c.image);
-        std::vector<std::uint8_t>().swap(c.label);
-      }
+  // Training slices: sized from the cache files' headers (preprocessing a case on a cache miss), then
+  // loaded and copied into the tensors one case at a time, so that beside the tensors only one case's copy
+  // exists (the memory of a rank is about the training slices once, docs/DATA.md). A case the cache could
+  // not hold (read-only dataset folder) is kept from the first pass instead of being preprocessed twice.
+  std::map<std::string, data::PreparedCase> uncached;
+  std::int64_t train_slice_count = 0;
+  int slice_size = 0;
+  for (const std::string& id : task.train_cases) {
+    const data::CaseEntry& e = entry_of(id, "training");
+    int slices = 0, size = 0;
+    if (!data::cached_case_shape(e, config.data, slices, size)) {
+      data::PreparedCase c = load(e);
+      slices = c.slices;
+      size = c.size;
+      if (!data::cached_case_shape(e, config.data, slices, size)) uncached.emplace(id, std::move(c));
+    }
+    if (slice_size && size != slice_size) throw std::runtime_error(where + ": case \"" + id + "\": slice size differs from the other cases");
+    slice_size = size;
+    train_slice_count += slices;
+  }
+  data::SliceStacker stack(train_slice_count, slice_size);
+  for (const std::string& id : task.train_cases) {
+    auto kept = uncached.find(id);
+    if (kept != uncached.end()) {
+      stack.add(kept->second);
+      uncached.erase(kept);
+    } else {
+      stack.add(load(entry_of(id, "training")));
     }
   }
+  const data::SliceTensors train_slices = stack.take();
+  spdlog::debug("{}: {} training slices and {} other cases ready in {:.1f} s ({} loads from the cache)", where, train_slice_count,
+                prepared.size(), seconds_since(data_start), cached);
   const data::TrainBatches batches(train_slices, config.data, tc.batch_size, tc.steps_per_epoch, task.seed);
 
   // Model and optimiser.
@@ -668,6 +692,7 @@ TaskResult run_task_impl(const Task& task, const VariantConfig& config, const Ru
                                  " slices, the prepared image " + std::to_string(c.slices));
       }
       return n;
+  }
     };
   // One untimed forward pass first, so that the first case's time does not include the allocator's and
   // (on CUDA) the kernels' warm-up: inference_ms_per_case is a steady-state figure.
@@ -677,7 +702,6 @@ TaskResult run_task_impl(const Task& task, const VariantConfig& config, const Ru
     const data::PreparedCase& c = *test_cases.front();
     const std::int64_t n = std::min<std::int64_t>(eval_batch, c.slices);
     net->forward(torch::from_blob(const_cast<float*>(c.image.data()), {n, 1, c.size, c.size}, torch::kFloat32).to(device));
-  }
   }
   const auto scores = score_cases(net, test_cases, device, eval_batch, classes, true, nullptr, nullptr, native_label);
   std::map<std::pair<std::string, int>, double> sums;

@@ -6,8 +6,35 @@
 
 namespace ablate::trainer::data {
 
+SliceStacker::SliceStacker(std::int64_t slices, int size) {
+  t_.images = torch::empty({slices, 1, size, size}, torch::kFloat32);
+  t_.labels = torch::empty({slices, size, size}, torch::kUInt8);
+  t_.foreground.reserve(static_cast<std::size_t>(slices));
+  t_.case_of.reserve(static_cast<std::size_t>(slices));
+}
+
+void SliceStacker::add(const PreparedCase& c) {
+  const std::int64_t n = t_.images.size(0), size = t_.images.size(2);
+  if (c.size != size) throw std::runtime_error("case " + c.id + ": slice size differs from the other cases");
+  if (offset_ + c.slices > n) throw std::runtime_error("case " + c.id + ": more slices than the stack was sized for");
+  std::copy(c.image.begin(), c.image.end(), t_.images.data_ptr<float>() + offset_ * c.pixels_per_slice());
+  std::copy(c.label.begin(), c.label.end(), t_.labels.data_ptr<std::uint8_t>() + offset_ * c.pixels_per_slice());
+  for (int s = 0; s < c.slices; ++s) {
+    t_.foreground.push_back(c.slice_has_foreground(s) ? 1 : 0);
+    t_.case_of.push_back(cases_);
+  }
+  offset_ += c.slices;
+  ++cases_;
+}
+
+SliceTensors SliceStacker::take() {
+  if (offset_ != t_.images.size(0)) {
+    throw std::runtime_error("stacked " + std::to_string(offset_) + " of " + std::to_string(t_.images.size(0)) + " slices");
+  }
+  return std::move(t_);
+}
+
 SliceTensors stack_cases(const std::vector<const PreparedCase*>& cases) {
-  SliceTensors t;
   std::int64_t n = 0;
   int size = 0;
   for (const PreparedCase* c : cases) {
@@ -15,22 +42,9 @@ SliceTensors stack_cases(const std::vector<const PreparedCase*>& cases) {
     size = c->size;
     n += c->slices;
   }
-  t.images = torch::empty({n, 1, size, size}, torch::kFloat32);
-  t.labels = torch::empty({n, size, size}, torch::kUInt8);
-  float* img = t.images.data_ptr<float>();
-  std::uint8_t* lab = t.labels.data_ptr<std::uint8_t>();
-  std::int64_t offset = 0;
-  for (std::size_t ci = 0; ci < cases.size(); ++ci) {
-    const PreparedCase& c = *cases[ci];
-    std::copy(c.image.begin(), c.image.end(), img + offset * c.pixels_per_slice());
-    std::copy(c.label.begin(), c.label.end(), lab + offset * c.pixels_per_slice());
-    for (int s = 0; s < c.slices; ++s) {
-      t.foreground.push_back(c.slice_has_foreground(s) ? 1 : 0);
-      t.case_of.push_back(static_cast<int>(ci));
-    }
-    offset += c.slices;
-  }
-  return t;
+  SliceStacker stack(n, size);
+  for (const PreparedCase* c : cases) stack.add(*c);
+  return stack.take();
 }
 
 namespace {

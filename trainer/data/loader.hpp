@@ -24,6 +24,21 @@ struct SliceTensors {
 };
 SliceTensors stack_cases(const std::vector<const PreparedCase*>& cases);
 
+// The same, one case at a time into tensors allocated up front (`slices` in all, `size` x `size`): the
+// caller can load a case, add it and drop it, so that only one case's copy exists beside the tensors
+// (run_task stacks the training cases this way). Throws when a case does not fit.
+class SliceStacker {
+ public:
+  SliceStacker(std::int64_t slices, int size);
+  void add(const PreparedCase& c);
+  SliceTensors take();  // throws unless exactly `slices` slices were added
+
+ private:
+  SliceTensors t_;
+  std::int64_t offset_ = 0;
+  int cases_ = 0;
+};
+
 struct Batch {
   torch::Tensor images;  // B x 1 x S x S float32
   torch::Tensor labels;  // B x S x S int64

@@ -358,10 +358,33 @@ class CaseLock {
 
 }  // namespace
 
+namespace {
+std::string cache_file(const CaseEntry& entry, const DataConfig& d, const std::string& key) {
+  return (fs::path(cache_dir_for(d)) / (entry.id + "-" + key.substr(0, 16) + ".bin")).string();
+}
+}  // namespace
+
+bool cached_case_shape(const CaseEntry& entry, const DataConfig& d, int& slices, int& size) {
+  const std::string key = preprocessing_key(entry, d);
+  std::ifstream in(cache_file(entry, d, key), std::ios::binary);
+  char magic[8];
+  std::uint32_t version = 0, key_len = 0, id_len = 0;
+  if (!in.read(magic, 8) || std::memcmp(magic, kMagic, 8) != 0) return false;
+  if (!get(in, version) || version != kFormatVersion || !get(in, key_len) || key_len != key.size()) return false;
+  std::string stored_key(key_len, '\0');
+  if (!in.read(&stored_key[0], key_len) || stored_key != key) return false;
+  if (!get(in, id_len) || id_len > 4096 || !in.seekg(id_len, std::ios::cur)) return false;
+  std::int32_t s = 0, z = 0;
+  if (!get(in, s) || !get(in, z) || s < 0 || z <= 0) return false;
+  slices = s;
+  size = z;
+  return true;
+}
+
 PreparedCase load_case(const CaseEntry& entry, const DataConfig& d, bool* from_cache) {
   const std::string key = preprocessing_key(entry, d);
   const fs::path dir = cache_dir_for(d);
-  const std::string file = (dir / (entry.id + "-" + key.substr(0, 16) + ".bin")).string();
+  const std::string file = cache_file(entry, d, key);
   PreparedCase c;
   if (read_prepared(file, key, c)) {
     if (from_cache) *from_cache = true;

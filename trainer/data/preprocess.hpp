@@ -84,6 +84,10 @@ std::string cache_dir_for(const DataConfig& data);
 // from_cache (optional) tells which happened.
 PreparedCase load_case(const CaseEntry& entry, const DataConfig& data, bool* from_cache = nullptr);
 
+// The slice count and size of a case from the header of its cache file, without reading the slices;
+// false when the case is not (validly) in the cache.
+bool cached_case_shape(const CaseEntry& entry, const DataConfig& data, int& slices, int& size);
+
 // Checks the preprocessing keys of `data` and throws std::runtime_error naming the key and the allowed
 // values (data.axis, data.intensity, data.window_*, data.image_size, data.label_groups, data.empty_slice_ratio).
 void validate_data_config(const DataConfig& data);
