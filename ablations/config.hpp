@@ -70,7 +70,8 @@ struct ModelConfig {
   bool mus_1x1_branch = false;       // DeepLab's extra 1x1 branch
   std::string ec_levels = "all";     // all | shallow (the first half of the encoder levels)
   std::string ec_merge = "sum";      // sum: BN per branch, summed, ReLU (ACNet) | relu_sum: conv+BN+ReLU per branch, summed
-  std::string attention = "none";    // none | se | cbam: baselines placed where CoA sits (Table V)
+  std::string attention = "none";    // none | se | cbam (001 Table V) | pam | cam | pam_cam (002): placed where CoA sits
+  std::string cam_energy = "similarity";  // CAM's softmax input: similarity (002 eq. 4) | max_minus (DANet's code)
   bool attention_gates = false;      // Attention U-Net gates on the skips (Table I)
   int attention_reduction = 16;      // SE / CBAM reduction ratio
 
@@ -83,6 +84,11 @@ struct ModelConfig {
   // DSMS U-Net (004).
   std::string msc = "none";          // none | msc | kcm | cascade: multi-scale module on every skip
   bool restoration = false;          // restoration decoder with a reconstruction loss
+
+  // ANU-Net (003).
+  bool nested = false;               // nested dense skip pathways X^{i,j} (eq. 4; UNet++ with model.attention_gates off)
+  bool nested_supervision = true;    // conv1x1 heads on X^{0,1}..X^{0,depth-2} (Sec. 3.4), weighted by loss.side_weight
+  int prune_level = 0;               // inference from X^{0,L} only (Sec. 3.5, Table 6); 0 = the full network
 };
 
 // [loss].
@@ -94,8 +100,9 @@ struct LossConfig {
   double focal_gamma = 2.0;
   double focal_alpha = 0.25;
   double dice_smooth = 1.0;
+  std::string dice_denominator = "sum";  // sum: Σp + Σy (001 eq. 11) | squares: Σp² + Σy² (003 eqs. 5, 8; V-Net)
   double main_weight = 1.0;          // weight of the main output's loss (Ls in 000 eq. 8)
-  double side_weight = 1.0;          // DWS side output(s)
+  double side_weight = 1.0;          // DWS side output(s) or the nested deep-supervision heads (003)
   double aux_weight = 1.0;           // lambda of 000 eq. 8: weight of the auxiliary path's loss La
   double recon_weight = 0.1;         // DSMS restoration loss (segmentation : reconstruction = 10 : 1)
 };

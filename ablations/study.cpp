@@ -643,6 +643,32 @@ void validate(const VariantConfig& c, const std::string& variant, const Layer& l
     bad("model.attention", "`" + c.model.attention + "` sits where CoA sits: turn model.cc and model.sc off",
         {"model.cc", "model.sc"});
   }
+  // ANU-Net (003): the nested decoder replaces the U-Net decoder that the skip components act on.
+  if (c.model.nested) {
+    std::string off;
+    for (const auto& [on, key] : {std::pair<bool, const char*>{c.model.dws, "model.dws"}, {c.model.aux_path, "model.aux_path"},
+                                  {c.model.dspa, "model.dspa"}, {c.model.ca, "model.ca"},
+                                  {c.model.msc != "none", "model.msc"}}) {
+      if (on) off += (off.empty() ? "" : ", ") + std::string(key);
+    }
+    if (!off.empty()) {
+      bad("model.nested", "the nested decoder has its own deep supervision and dense skips: turn " + off + " off",
+          {"model.dws", "model.aux_path", "model.dspa", "model.ca", "model.msc"});
+    }
+  }
+  if (c.model.prune_level > 0) {
+    const int top = static_cast<int>(c.model.widths.size()) - 1;
+    if (!c.model.nested || !c.model.nested_supervision) {
+      bad("model.prune_level", "pruning takes the output of a deep-supervision head: needs model.nested = true and "
+                               "model.nested_supervision = true",
+          {"model.nested", "model.nested_supervision"});
+    } else if (c.model.widths.size() <= kMaxLevels && c.model.prune_level > top) {
+      bad("model.prune_level", std::to_string(c.model.prune_level) + " is deeper than the network: allowed 0.." +
+                                   std::to_string(top) + " for " + std::to_string(top + 1) + " levels (0 and " +
+                                   std::to_string(top) + " = unpruned)",
+          {"model.widths"});
+    }
+  }
 }
 
 }  // namespace

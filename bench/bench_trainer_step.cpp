@@ -1,5 +1,6 @@
 // Training-step time and peak memory of the network family: every row of 001 Table II and the paper
-// rows of 000 and 004 (plus the Attention U-Net / SE / CBAM baselines).
+// rows of 000, 004, 003 (UNet++, ANU-Net) and 002 (PAM, CAM, both), plus the Attention U-Net / SE / CBAM
+// baselines. ANU-Net's pruning levels (003 Table 6) are not rows: training always runs the full network.
 //
 // One step = zero_grad + forward + compute_loss (hybrid, all heads) + backward + Adam step, on a fixed
 // random batch. Reported: median (and min/max) wall time of --steps timed steps after --warmup steps;
@@ -65,6 +66,13 @@ const std::vector<Row>& rows() {
       {"dsmsc-unet", "DSMSC U-Net", [](ModelConfig& m) { m.restoration = true; m.msc = "msc"; }},
       // 000: the full MDA-U-Net*.
       {"mda-unet", "MDA-U-Net*", [](ModelConfig& m) { m.aux_path = m.dspa = m.ca = true; m.msc = "cascade"; }},
+      // 003: nested dense skips without (UNet++) and with attention gates (ANU-Net), deep supervision on.
+      {"unetpp", "UNet++", [](ModelConfig& m) { m.nested = true; }},
+      {"anu-net", "ANU-Net", [](ModelConfig& m) { m.nested = m.attention_gates = true; }},
+      // 002: position / channel / dual attention at the bridge.
+      {"pam", "U-Net+PAM", [](ModelConfig& m) { m.attention = "pam"; }},
+      {"cam", "U-Net+CAM", [](ModelConfig& m) { m.attention = "cam"; }},
+      {"pam-cam", "U-Net+PAM+CAM", [](ModelConfig& m) { m.attention = "pam_cam"; }},
   };
   return r;
 }

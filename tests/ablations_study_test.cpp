@@ -235,6 +235,81 @@ widths = [4, 8, 16, 32]
   EXPECT_EQ(d[0].message, "variant `base`: 100 is not divisible by 2^(depth-1) = 8 for 4 levels");
 }
 
+// The keys of 003 (nested, nested_supervision, prune_level, dice_denominator) and 002 (attention = pam | cam |
+// pam_cam, cam_energy): values, ranges and the constraints between them, each error at its line.
+TEST(StudySpec, AnuNetAndDualAttentionKeys) {
+  const Study s = load_study_text(R"([model]
+nested = true
+attention_gates = true
+attention = "pam_cam"
+cam_energy = "max_minus"
+prune_level = 3
+[loss]
+name = "dice_focal_bce"
+dice_denominator = "squares"
+side_weight = 3.0
+)", "/tmp/s.toml");
+  ASSERT_EQ(s.variants.size(), 1u);
+  const VariantConfig& c = s.variants[0].config;
+  EXPECT_TRUE(c.model.nested && c.model.attention_gates && c.model.nested_supervision);
+  EXPECT_EQ(c.model.attention, "pam_cam");
+  EXPECT_EQ(c.model.cam_energy, "max_minus");
+  EXPECT_EQ(c.model.prune_level, 3);
+  EXPECT_EQ(c.loss.dice_denominator, "squares");
+  const VariantConfig defaults;
+  EXPECT_FALSE(defaults.model.nested);
+  EXPECT_TRUE(defaults.model.nested_supervision);
+  EXPECT_EQ(defaults.model.prune_level, 0);
+  EXPECT_EQ(defaults.model.cam_energy, "similarity");
+  EXPECT_EQ(defaults.loss.dice_denominator, "sum");
+
+  EXPECT_EQ(printed_errors(R"([model]
+attention = "dual"
+cam_energy = "softmax"
+prune_level = 8
+nested_supervision = 1
+[loss]
+dice_denominator = "square"
+)"),
+            (Lines{"/tmp/s.toml:2:13: `model.attention`: value \"dual\" is not allowed: expected a string, one of: none, se, "
+                   "cbam, pam, cam, pam_cam",
+                   "/tmp/s.toml:3:14: `model.cam_energy`: value \"softmax\" is not allowed: expected a string, one of: "
+                   "similarity, max_minus",
+                   "/tmp/s.toml:4:15: `model.prune_level`: value 8 is not allowed: expected an integer in [0, 7]",
+                   "/tmp/s.toml:5:22: `model.nested_supervision`: expected a boolean, got an integer",
+                   "/tmp/s.toml:7:20: `loss.dice_denominator`: value \"square\" is not allowed: expected a string, one of: "
+                   "sum, squares"}));
+  // Pruning takes a deep-supervision head's output, within the depth.
+  EXPECT_EQ(printed_errors("[model]\nprune_level = 2\n"),
+            (Lines{"/tmp/s.toml:2:15: `model.prune_level`: variant `base`: pruning takes the output of a deep-supervision "
+                   "head: needs model.nested = true and model.nested_supervision = true"}));
+  EXPECT_EQ(printed_errors("[model]\nnested = true\nnested_supervision = false\nprune_level = 1\n").size(), 1u);
+  EXPECT_EQ(printed_errors("[model]\nnested = true\nprune_level = 5\n"),
+            (Lines{"/tmp/s.toml:3:15: `model.prune_level`: variant `base`: 5 is deeper than the network: allowed 0..4 "
+                   "for 5 levels (0 and 4 = unpruned)"}));
+  EXPECT_TRUE(printed_errors("[model]\nnested = true\nprune_level = 4\n").empty());
+  // The nested decoder replaces the skip components of the U-Net decoder.
+  EXPECT_EQ(printed_errors("[model]\nnested = true\ndws = true\nmsc = \"kcm\"\n"),
+            (Lines{"/tmp/s.toml:2:10: `model.nested`: variant `base`: the nested decoder has its own deep supervision "
+                   "and dense skips: turn model.dws, model.msc off"}));
+  // PAM/CAM sit where CoA sits.
+  const auto coa = errors_of("[model]\nattention = \"cam\"\ncc = true\n");
+  ASSERT_EQ(coa.size(), 1u);
+  EXPECT_EQ(coa[0].key, "model.attention");
+  // A variant sets them like any model key.
+  const Study v = load_study_text(R"([model]
+nested = true
+[[ablation.variant]]
+name = "l2"
+"model.prune_level" = 2
+[[ablation.variant]]
+name = "unpruned"
+)", "/tmp/s.toml");
+  ASSERT_EQ(v.variants.size(), 2u);
+  EXPECT_EQ(v.variants[0].config.model.prune_level, 2);
+  EXPECT_NE(v.variants[0].hash, v.variants[1].hash);
+}
+
 TEST(StudySpec, SplitMustSumToOne) {
   auto d = errors_of("[study]\nsplit = [0.7, 0.2, 0.2]\n");
   ASSERT_EQ(d.size(), 1u);
@@ -938,6 +1013,32 @@ TEST(Examples, ModelFamilyStudiesHaveTheirVariants) {
     EXPECT_EQ(m.cc, m.sc) << v.name << ": CoA is CC and SC together";
   }
   EXPECT_EQ(plain, 1);
+}
+
+// 003 Table 6: ANU-Net pruned at L1..L4 (L4 unpruned), every row the same trained network (nested skips,
+// gates, deep supervision) with eq. 8's loss over the four heads.
+TEST(Examples, AnuNetTable6HasTheFourPruningLevels) {
+  const Study s = load_study(std::string(ABLATE_SOURCE_DIR) + "/examples/anunet_table6.toml");
+  ASSERT_EQ(s.variants.size(), 4u);
+  for (int i = 0; i < 4; ++i) {
+    const VariantConfig& c = s.variants[i].config;
+    EXPECT_EQ(s.variants[i].name, "anu-net-l" + std::to_string(i + 1));
+    EXPECT_EQ(c.model.prune_level, i + 1);
+    EXPECT_TRUE(c.model.nested && c.model.attention_gates && c.model.nested_supervision);
+    EXPECT_EQ(c.model.widths, (std::vector<int>{32, 64, 128, 256, 512}));
+    EXPECT_EQ(c.loss.name, "dice_focal_bce");
+    EXPECT_EQ(c.loss.dice_denominator, "squares");
+    EXPECT_DOUBLE_EQ(c.loss.main_weight, 1.0);
+    EXPECT_DOUBLE_EQ(c.loss.side_weight, static_cast<double>(c.model.widths.size() - 2));  // eq. 8: a sum over 4 heads
+    EXPECT_EQ(c.data.image_size, 256);
+    EXPECT_DOUBLE_EQ(c.data.window_min, -200.0);
+    EXPECT_DOUBLE_EQ(c.data.window_max, 200.0);
+    ASSERT_EQ(c.study.split.size(), 3u);
+    EXPECT_NEAR((c.study.split[0] + c.study.split[1]) / c.study.split[2], 5.0, 1e-5);  // 5 : 1
+    EXPECT_EQ(c.report.baseline, "anu-net-l4");
+  }
+  // Only the prune level differs between the rows.
+  EXPECT_EQ(changed_keys(s.variants[0].canonical, s.variants[3].canonical), std::vector<std::string>{"model.prune_level"});
 }
 
 // docs/STUDY.md's key reference is generated from the schema (`ablate plan --keys`): the generated part

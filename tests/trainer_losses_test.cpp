@@ -1,7 +1,8 @@
 // Losses against hand-computed values (Dice, BCE, hybrid, focal, CE + multi-class Dice), the weighting
 // of the total loss, and the loss weights acting as documented: lambda = 0 (loss.aux_weight) leaves the
 // auxiliary head without gradient from La, recon_weight = 0 the restoration decoder without gradient; and
-// hybrid at alpha = 0.5 trains like eq. 13 only where the optimiser is invariant to a constant factor.
+// hybrid at alpha = 0.5 trains like eq. 13 only where the optimiser is invariant to a constant factor;
+// 003's soft Dice with squares in the denominator.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -73,6 +74,30 @@ TEST(Losses, FocalByHand) {
   EXPECT_NEAR(value(trainer::segmentation_loss(x, y, c)),
               (1 - 2.0 / 3.25) + (a + b) / 2 + value(trainer::bce_loss(x, y)), 1e-9);
   EXPECT_NEAR(value(trainer::segmentation_loss(x, y, named("focal"))), (a + b) / 2, 1e-9);
+}
+
+// 003 eqs. 5 and 8: the soft Dice with squares in the denominator (V-Net), loss.dice_denominator = squares.
+// p = (0.5, 0.75), y = (1, 0): 1 - (2 * 0.5 + s) / (0.25 + 0.5625 + 1 + s); for several classes per class as
+// above with Σp² (class 1: p = (1/3, 1/2) -> 2/3 / (13/36 + 1) = 24/49; class 2: p = (1/3, 1/4) -> 1/2 /
+// (25/144 + 1) = 72/169).
+TEST(Losses, SquaredDenominatorDiceByHand) {
+  const auto x = binary_logits(), y = binary_target();
+  EXPECT_NEAR(value(trainer::dice_loss(x, y, 0.0, true)), 1 - 1.0 / 1.8125, 1e-9);
+  EXPECT_NEAR(value(trainer::dice_loss(x, y, 1.0, true)), 1 - 2.0 / 2.8125, 1e-9);
+  LossConfig c = named("dice_focal_bce");
+  c.dice_denominator = "squares";
+  EXPECT_NEAR(value(trainer::segmentation_loss(x, y, c)),
+              (1 - 2.0 / 2.8125) + value(trainer::focal_loss(x, y, 2.0, 0.25)) + value(trainer::bce_loss(x, y)), 1e-9);
+  c.name = "dice";
+  EXPECT_NEAR(value(trainer::segmentation_loss(x, y, c)), 1 - 2.0 / 2.8125, 1e-9);
+  EXPECT_NEAR(value(trainer::dice_loss(multi_logits(), multi_target(), 0.0, true)), 1 - (24.0 / 49 + 72.0 / 169) / 2, 1e-9);
+  c.dice_denominator = "square";
+  try {
+    trainer::validate_loss_config(c);
+    ADD_FAILURE() << "no error";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("loss.dice_denominator = \"square\": allowed sum | squares"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Losses, MultiClassCrossEntropyAndDiceByHand) {

@@ -1,8 +1,8 @@
 // The configurable network family (trainer/nn): every toggle combination of 001 Table II, the fusion
-// modes of Table III, the Table V / Table I baselines and the components of 000 and 004 alone and
-// combined give the documented output shapes and finite gradients to every parameter; the parameter
-// accounting matches formulas computed here independently; DSPA's K changes its attention shapes; the
-// full model learns a fixed synthetic batch.
+// modes of Table III, the Table V / Table I baselines, the components of 000 and 004, the nested network of
+// 003 (UNet++ / ANU-Net, deep supervision, pruning) and 002's PAM/CAM alone and combined give the documented
+// output shapes and finite gradients to every parameter; the parameter accounting matches formulas computed
+// here independently; DSPA's K changes its attention shapes; the full models learn a fixed synthetic batch.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -81,13 +81,20 @@ void check_model(const ModelConfig& m, int out_channels = 1,
   torch::manual_seed(7);
   SegmentationNet net(m, out_channels, taps);
   net->train();
+  // PAM/CAM (002) start with γ = 0, where their branch is switched off and its convolutions get no gradient;
+  // a trained γ is non-zero.
+  {
+    torch::NoGradGuard ng;
+    for (const auto& p : net->named_parameters())
+      if (p.key().size() >= 5 && p.key().substr(p.key().size() - 5) == "gamma") p.value().fill_(0.5);
+  }
   torch::Tensor x = torch::randn({kBatch, m.in_channels, kSize, kSize});
   torch::Tensor y = out_channels == 1 ? fixed_target(kBatch, kSize) : torch::randint(0, out_channels, {kBatch, kSize, kSize}, torch::kLong);
   NetOutput o = net->forward(x);
 
   const std::vector<int64_t> seg = {kBatch, out_channels, kSize, kSize};
   EXPECT_EQ(o.main.sizes().vec(), seg);
-  if (expected_sides < 0) expected_sides = m.dws ? 1 : 0;
+  if (expected_sides < 0) expected_sides = m.dws ? 1 : m.nested && m.nested_supervision ? static_cast<int>(m.widths.size()) - 2 : 0;
   ASSERT_EQ(static_cast<int>(o.sides.size()), expected_sides);
   for (const auto& s : o.sides) EXPECT_EQ(s.sizes().vec(), seg);
   EXPECT_EQ(o.aux.defined(), m.aux_path);
@@ -114,6 +121,12 @@ void check_model(const ModelConfig& m, int out_channels = 1,
   }
 
   const auto comps = net->component_parameters();
+  EXPECT_EQ(sum_components(comps), net->inference_parameters());
+  if (net->inference_level() < static_cast<int>(m.widths.size()) - 1) {
+    // Pruned (003 Sec. 3.5): training updates everything, the prediction uses a part (ANU-Net tests below).
+    EXPECT_LT(net->inference_parameters(), total_parameters(net));
+    return;
+  }
   EXPECT_EQ(sum_components(comps), total_parameters(net));
   int64_t plain = plain_unet(m.widths, m.in_channels, out_channels, m.conv_bias);
   if (m.up == "bilinear")  // conv1x1 instead of ConvT 2x2: 3 fewer taps per weight
@@ -209,7 +222,26 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"ec_relu_sum", [](ModelConfig& m) { m.ec = true; m.ec_merge = "relu_sum"; m.cc = m.sc = m.mus = m.dws = true; }},
         Case{"mus_options", [](ModelConfig& m) { m.mus = true; m.mus_branch_width = 16; m.mus_1x1_branch = true; m.mus_rates = {1, 2}; }},
         Case{"depth3_full", [](ModelConfig& m) { m.widths = {4, 8, 16}; m.cc = m.sc = m.mus = m.ec = m.dws = true; }},
-        Case{"two_input_channels", [](ModelConfig& m) { m.in_channels = 2; m.restoration = true; m.dws = true; }}),
+        Case{"two_input_channels", [](ModelConfig& m) { m.in_channels = 2; m.restoration = true; m.dws = true; }},
+        // 002: PAM, CAM and the dual attention at the bridge, alone and fused with MuS.
+        Case{"pam", [](ModelConfig& m) { m.attention = "pam"; }},
+        Case{"cam", [](ModelConfig& m) { m.attention = "cam"; }},
+        Case{"cam_max_minus", [](ModelConfig& m) { m.attention = "cam"; m.cam_energy = "max_minus"; }},
+        Case{"pam_cam", [](ModelConfig& m) { m.attention = "pam_cam"; }},
+        Case{"pam_cam_mus_deep", [](ModelConfig& m) { m.attention = "pam_cam"; m.mus = true; }},
+        // 003: UNet++ (nested, no gates), ANU-Net (nested + gates), with and without deep supervision, with
+        // bridge components, the restoration decoder, other depths, bilinear up, several classes.
+        Case{"unetpp", [](ModelConfig& m) { m.nested = true; }},
+        Case{"anu_net", [](ModelConfig& m) { m.nested = m.attention_gates = true; }},
+        Case{"anu_net_without_supervision", [](ModelConfig& m) { m.nested = m.attention_gates = true; m.nested_supervision = false; }},
+        Case{"anu_net_pruned_l2", [](ModelConfig& m) { m.nested = m.attention_gates = true; m.prune_level = 2; }},
+        Case{"anu_net_coag_musfu_ec", [](ModelConfig& m) { m.nested = m.attention_gates = m.cc = m.sc = m.mus = m.ec = true; }},
+        Case{"anu_net_pam_cam", [](ModelConfig& m) { m.nested = m.attention_gates = true; m.attention = "pam_cam"; }},
+        Case{"anu_net_restoration", [](ModelConfig& m) { m.nested = m.attention_gates = m.restoration = true; }},
+        Case{"anu_net_depth3", [](ModelConfig& m) { m.widths = {4, 8, 16}; m.nested = m.attention_gates = true; }},
+        Case{"unetpp_depth2", [](ModelConfig& m) { m.widths = {4, 8}; m.nested = true; }},
+        Case{"anu_net_bilinear_bias", [](ModelConfig& m) { m.nested = m.attention_gates = m.conv_bias = true; m.up = "bilinear"; }},
+        Case{"anu_net_multiclass", [](ModelConfig& m) { m.nested = m.attention_gates = true; }, 3}),
     [](const ::testing::TestParamInfo<Case>& i) { return i.param.name; });
 
 TEST(SegmentationNet, BilinearBackboneParameters) {
@@ -816,6 +848,19 @@ TEST(SegmentationNet, BadConfigurationsNameTheKey) {
   EXPECT_NE(message([](ModelConfig& m) { m.ec = true; m.ec_merge = "concat"; }).find("model.ec_merge = \"concat\": allowed sum | relu_sum"),
             std::string::npos);
   EXPECT_NE(message([](ModelConfig& m) { m.mus_rates = {}; }).find("model.mus_rates"), std::string::npos);
+  EXPECT_NE(message([](ModelConfig& m) { m.attention = "dual"; }).find("allowed none | se | cbam | pam | cam | pam_cam"),
+            std::string::npos);
+  EXPECT_NE(message([](ModelConfig& m) { m.attention = "pam"; m.sc = true; }).find("model.attention = \"pam\""), std::string::npos);
+  EXPECT_NE(message([](ModelConfig& m) { m.attention = "cam"; m.cam_energy = "max"; }).find("model.cam_energy = \"max\": allowed similarity | max_minus"),
+            std::string::npos);
+  EXPECT_NE(message([](ModelConfig& m) { m.nested = m.dws = true; }).find("model.nested = true"), std::string::npos);
+  EXPECT_NE(message([](ModelConfig& m) { m.nested = true; m.msc = "kcm"; }).find("not with model.dws, aux_path, dspa, ca or msc"),
+            std::string::npos);
+  EXPECT_NE(message([](ModelConfig& m) { m.prune_level = 2; }).find("needs model.nested = true"), std::string::npos);
+  EXPECT_NE(message([](ModelConfig& m) { m.nested = true; m.nested_supervision = false; m.prune_level = 2; }).find("model.prune_level = 2"),
+            std::string::npos);
+  EXPECT_NE(message([](ModelConfig& m) { m.nested = true; m.prune_level = 5; }).find("model.prune_level = 5: allowed 0..4"),
+            std::string::npos);
 
   SegmentationNet net(tiny(), 1);
   try {
@@ -882,4 +927,369 @@ TEST(SegmentationNet, FullModelLearnsFixedBatch) {
   const double inter = (pred * y).sum().item<double>();
   const double dice = 2 * inter / (pred.sum().item<double>() + y.sum().item<double>());
   EXPECT_GT(dice, 0.8);
+}
+
+// --- 003 (ANU-Net): nested dense skips, attention gates, deep supervision, pruning --------------------------
+namespace {
+
+ModelConfig anu_net() {
+  ModelConfig m = tiny();
+  m.nested = m.attention_gates = true;
+  return m;
+}
+
+// AttentionGate(C, C): W_g, W_x (C -> C/2) + BN, ψ (C/2 -> 1) + BN.
+int64_t gate_parameters(int64_t c) { return 2 * (conv(c, c / 2, 1, 1, false) + bn(c / 2)) + conv(c / 2, 1, 1, 1, false) + bn(1); }
+
+// Node X^{i,j} (j >= 1): DoubleConv((j+1) C_i -> C_i) over eq. 4's concatenation, and the ConvT 2x2 (with
+// bias) that up-samples X^{i+1,j-1} to C_i channels.
+int64_t node_parameters(const std::vector<int>& w, int i, int j) {
+  return double_conv((j + 1) * w[i], w[i], false) + w[i + 1] * w[i] * 4 + w[i];
+}
+
+// Every parameter and buffer of `from` into `to`, by name (prune_level does not change the modules).
+void copy_weights(SegmentationNet& from, SegmentationNet& to) {
+  torch::NoGradGuard ng;
+  auto params = from->named_parameters(true);
+  for (auto& p : to->named_parameters(true)) p.value().copy_(params[p.key()]);
+  auto buffers = from->named_buffers(true);
+  for (auto& b : to->named_buffers(true)) b.value().copy_(buffers[b.key()]);
+}
+
+double dice_of(const torch::Tensor& logits, const torch::Tensor& y) {
+  const torch::Tensor pred = trainer::predict_labels(logits);
+  return 2 * (pred * y).sum().item<double>() / (pred.sum().item<double>() + y.sum().item<double>());
+}
+
+}  // namespace
+
+// The nested network by formula (depth 5): the backbone stays the plain U-Net (the outer nodes X^{i,4-i} are
+// its decoder); "nested" owns the inner nodes X^{i,j} (i + j < 4) with their up-samplings, the (3 - i) C_i
+// extra input channels of the outer nodes and the deep-supervision heads; one gate per (node, predecessor)
+// pair, 1 + 2 + 3 + 4 at level 0 down to 1 at level 3 (20 gates).
+TEST(AnuNet, ParametersByFormula) {
+  const std::vector<int> w = tiny().widths;
+  const int d = 5;
+  const int64_t plain = plain_unet(w, 1, 1, false);
+  for (bool gates : {false, true}) {
+    for (bool supervision : {false, true}) {
+      ModelConfig m = tiny();
+      m.nested = true;
+      m.attention_gates = gates;
+      m.nested_supervision = supervision;
+      SegmentationNet net(m, 1);
+      int64_t nested = supervision ? (d - 2) * (w[0] + 1) : 0, gate = 0, count = 0;
+      for (int i = 0; i + 1 < d; ++i) {
+        for (int j = 1; i + j <= d - 1; ++j) {
+          nested += i + j < d - 1 ? node_parameters(w, i, j) : (d - 2 - i) * w[i] * w[i] * 9;
+          gate += j * gate_parameters(w[i]);
+          count += j;
+        }
+      }
+      EXPECT_EQ(count, 20);
+      const auto comps = net->component_parameters();
+      EXPECT_EQ(comps.at("backbone"), plain);
+      EXPECT_EQ(comps.at("nested"), nested);
+      EXPECT_EQ(comps.count("attention_gates"), gates ? 1u : 0u);
+      if (gates) {
+        EXPECT_EQ(comps.at("attention_gates"), gate);
+      }
+      EXPECT_EQ(total_parameters(net), plain + nested + (gates ? gate : 0));
+      EXPECT_EQ(net->inference_parameters(), total_parameters(net));
+    }
+  }
+}
+
+// Eq. 4, node by node, in evaluation mode with random BN statistics: X^{i,0} are the encoder stages (the
+// deepest through the bridge), X^{i,j} = Φ[Ag(X^{i,0}), ..., Ag(X^{i,j-1}), Up(X^{i+1,j-1})] with every gate
+// gated by its node's Up(X^{i+1,j-1}); the main head reads X^{0,4}, the side heads X^{0,1..3}. Without gates
+// (UNet++) the predecessors enter unchanged.
+TEST(AnuNet, NodesAreEquation4) {
+  for (bool gates : {true, false}) {
+    torch::manual_seed(22);
+    ModelConfig m = tiny();
+    m.nested = true;
+    m.attention_gates = gates;
+    SegmentationNet net(m, 1);
+    prepare(*net);
+    torch::NoGradGuard ng;
+    const torch::Tensor x = randn_d({2, 1, kSize, kSize});
+    const auto grid = net->nested_grid(x, 4);
+    const auto stages = net->encode(x);
+    ASSERT_EQ(grid.size(), 5u);
+    for (int i = 0; i < 4; ++i) expect_close(grid[i][0], stages[i], "X^{i,0}");
+    expect_close(grid[4][0], net->bridge(stages[4]), "X^{4,0} = B");
+    for (int i = 0; i < 4; ++i) {
+      ASSERT_EQ(static_cast<int>(grid[i].size()), 5 - i);
+      for (int j = 1; i + j <= 4; ++j) {
+        auto node = net->nested_node(i, j);
+        ASSERT_EQ(static_cast<int>(node.gates.size()), gates ? j : 0);
+        EXPECT_EQ(node.conv->named_parameters()["unit1.conv.weight"].size(1), (j + 1) * m.widths[i]);
+        const torch::Tensor u = node.up->forward(grid[i + 1][j - 1]);
+        std::vector<torch::Tensor> parts;
+        for (int k = 0; k < j; ++k) parts.push_back(gates ? node.gates[k]->forward(u, grid[i][k]) : grid[i][k]);
+        parts.push_back(u);
+        expect_close(grid[i][j], node.conv->forward(torch::cat(parts, 1)), "X^{" + std::to_string(i) + "," + std::to_string(j) + "}");
+        if (j == 1 && gates) {  // the gating signal is this node's up-sampled map, not the predecessor itself
+          EXPECT_FALSE(torch::allclose(grid[i][j], node.conv->forward(torch::cat({node.gates[0]->forward(grid[i][0], grid[i][0]), u}, 1))));
+        }
+      }
+    }
+    const NetOutput o = net->forward(x);
+    expect_close(o.main, net->head_module()->forward(grid[0][4]), "main = head(X^{0,4})");
+    ASSERT_EQ(o.sides.size(), 3u);
+    for (int j = 1; j <= 3; ++j) expect_close(o.sides[j - 1], net->nested_head(j)->forward(grid[0][j]), "side j = head_j(X^{0,j})");
+  }
+}
+
+// 003 Sec. 3.5: "removing these gray parts has no influence on the prior output". The network pruned at L
+// predicts exactly what the full network's head on X^{0,L} gives (same weights); prune level 4 = 0 = full;
+// in training mode the pruned configuration runs the full network with every head.
+TEST(AnuNet, PrunedOutputIsTheFullNetworksHeadAtThatLevel) {
+  torch::manual_seed(21);
+  ModelConfig m = anu_net();
+  SegmentationNet full(m, 1);
+  prepare(*full);
+  const torch::Tensor x = randn_d({2, 1, kSize, kSize});
+  NetOutput o;
+  {
+    torch::NoGradGuard ng;
+    o = full->forward(x);
+  }
+  ASSERT_EQ(o.sides.size(), 3u);
+  for (int level = 1; level <= 4; ++level) {
+    m.prune_level = level;
+    SegmentationNet pruned(m, 1);
+    pruned->to(torch::kDouble);
+    copy_weights(full, pruned);
+    pruned->eval();
+    torch::NoGradGuard ng;
+    const NetOutput p = pruned->forward(x);
+    EXPECT_EQ(p.main.sizes().vec(), (std::vector<int64_t>{2, 1, kSize, kSize}));
+    expect_close(p.main, level < 4 ? o.sides[level - 1] : o.main, "L" + std::to_string(level));
+    EXPECT_EQ(p.sides.size(), level < 4 ? 0u : 3u);
+    EXPECT_EQ(pruned->inference_level(), level);
+  }
+  // Training mode: the same full forward (batch statistics) whatever the prune level.
+  m.prune_level = 1;
+  SegmentationNet pruned(m, 1);
+  pruned->to(torch::kDouble);
+  copy_weights(full, pruned);
+  full->train();
+  pruned->train();
+  torch::NoGradGuard ng;
+  const NetOutput a = full->forward(x), b = pruned->forward(x);
+  expect_close(b.main, a.main, "training main");
+  ASSERT_EQ(b.sides.size(), 3u);
+  for (int j = 0; j < 3; ++j) expect_close(b.sides[j], a.sides[j], "training side");
+}
+
+// Table 6's parameter column: the pruned network's parameters by formula — encoder levels 0..L (backbone),
+// nodes X^{i,j} with i + j <= L and X^{0,L}'s head (nested), their gates — growing with L; and by use: in
+// evaluation mode the pruned forward reaches exactly the parameters that are counted (those and no other are
+// in its autograd graph: their gradient is defined, possibly 0 where a gate's ReLU is off at initialisation),
+// at L = 4 every parameter.
+TEST(AnuNet, PrunedParametersByFormulaAndByUse) {
+  const std::vector<int> w = tiny().widths;
+  int64_t previous = 0;
+  for (int level = 1; level <= 4; ++level) {
+    torch::manual_seed(5);
+    ModelConfig m = anu_net();
+    m.prune_level = level;
+    SegmentationNet net(m, 1);
+    const auto comps = net->component_parameters();
+    EXPECT_EQ(sum_components(comps), net->inference_parameters());
+    if (level < 4) {
+      int64_t encoder = 0, nested = w[0] + 1, gates = 0;
+      for (int l = 0; l <= level; ++l) encoder += double_conv(l == 0 ? 1 : w[l - 1], w[l], false);
+      for (int i = 0; i < level; ++i) {
+        for (int j = 1; i + j <= level; ++j) {
+          nested += node_parameters(w, i, j);
+          gates += j * gate_parameters(w[i]);
+        }
+      }
+      EXPECT_EQ(comps.at("backbone"), encoder) << "L" << level;
+      EXPECT_EQ(comps.at("nested"), nested) << "L" << level;
+      EXPECT_EQ(comps.at("attention_gates"), gates) << "L" << level;
+      EXPECT_LT(net->inference_parameters(), total_parameters(net));
+    } else {
+      EXPECT_EQ(net->inference_parameters(), total_parameters(net));
+    }
+    EXPECT_GT(net->inference_parameters(), previous) << "L" << level;
+    previous = net->inference_parameters();
+
+    net->eval();
+    const NetOutput o = net->forward(torch::randn({2, 1, kSize, kSize}));
+    EXPECT_EQ(o.sides.size(), level < 4 ? 0u : 3u);
+    torch::Tensor sum = (o.main * torch::randn_like(o.main)).sum();
+    for (const auto& s : o.sides) sum = sum + (s * torch::randn_like(s)).sum();
+    sum.backward();
+    int64_t reached = 0;
+    for (const auto& p : net->named_parameters()) {
+      if (p.value().grad().defined()) reached += p.value().numel();
+    }
+    EXPECT_EQ(reached, net->inference_parameters()) << "L" << level;
+  }
+}
+
+TEST(AnuNet, SummaryOfAPrunedVariant) {
+  VariantConfig v;
+  v.model = anu_net();
+  v.data.image_size = 32;
+  const trainer::ModelSummary full = trainer::summarize_model(v, 1);
+  EXPECT_EQ(full.inference_parameters, full.trainable_parameters);
+  std::vector<std::string> names, outputs;
+  for (const auto& c : full.components) names.push_back(c.component);
+  for (const auto& o : full.outputs) outputs.push_back(o.first);
+  EXPECT_EQ(names, (std::vector<std::string>{"backbone", "nested", "attention_gates"}));
+  EXPECT_EQ(outputs, (std::vector<std::string>{"main", "side1", "side2", "side3"}));
+  v.model.prune_level = 2;
+  const trainer::ModelSummary s = trainer::summarize_model(v, 1);
+  EXPECT_EQ(s.trainable_parameters, full.trainable_parameters);
+  EXPECT_LT(s.inference_parameters, s.trainable_parameters);
+  int64_t sum = 0;
+  for (const auto& c : s.components) sum += c.parameters;
+  EXPECT_EQ(sum, s.inference_parameters);
+  ASSERT_EQ(s.outputs.size(), 1u);
+  EXPECT_EQ(s.outputs[0].first, "main");
+  EXPECT_EQ(s.outputs[0].second, (std::vector<int64_t>{1, 1, 32, 32}));
+}
+
+// ANU-Net trained with 003's eq. 8 (dice with squares + focal + BCE on all four heads, summed) fits a fixed
+// batch, and the heads of the shallower levels segment too: the deep supervision is what makes pruning work.
+TEST(AnuNet, LearnsFixedBatchAtEveryLevel) {
+  torch::manual_seed(3);
+  ModelConfig m = anu_net();
+  SegmentationNet net(m, 1);
+  net->train();
+  const torch::Tensor y = fixed_target(kBatch, kSize);
+  const torch::Tensor x = y.unsqueeze(1).to(torch::kFloat) * 0.8 + 0.3 * torch::randn({kBatch, 1, kSize, kSize});
+  LossConfig lc;
+  lc.name = "dice_focal_bce";
+  lc.dice_denominator = "squares";
+  lc.side_weight = 3;  // eq. 8: the plain sum over X^{0,1..4}
+  torch::optim::Adam opt(net->parameters(), torch::optim::AdamOptions(1e-2));
+  double first = 0, last = 0;
+  for (int step = 0; step < 60; ++step) {
+    opt.zero_grad();
+    auto t = trainer::compute_loss(net->forward(x), y, x, lc);
+    t.total.backward();
+    opt.step();
+    if (step == 0) first = t.total.item<double>();
+    last = t.total.item<double>();
+  }
+  EXPECT_LT(last, 0.3 * first) << "first " << first << " last " << last;
+  for (int level = 1; level <= 4; ++level) {
+    m.prune_level = level;
+    SegmentationNet pruned(m, 1);
+    copy_weights(net, pruned);
+    pruned->eval();
+    torch::NoGradGuard ng;
+    EXPECT_GT(dice_of(pruned->forward(x).main, y), 0.8) << "L" << level;
+  }
+}
+
+// --- 002: the position and channel attention modules ------------------------------------------------------
+
+// PAM (002 eqs. 2-3) by explicit matrix products per image: Q = W_q F + b_q, K = W_k F, V = W_v F + b_v (C'
+// = C/8), S = softmax_j(Qᵀ K), F_PAM = γ V Sᵀ + F; γ starts at 0 (the identity). A key bias would add q_i · b
+// to every entry of row i, which the softmax over j removes: so the key convolution has none.
+TEST(ComponentValues, PositionAttentionByHand) {
+  torch::manual_seed(23);
+  const int64_t c = 16, n = 12;
+  trainer::nn::PositionAttentionModule pam{trainer::nn::PositionAttentionOptions(c)};
+  pam->to(torch::kDouble);
+  torch::NoGradGuard ng;
+  const torch::Tensor f = randn_d({2, c, 3, 4});
+  EXPECT_EQ(pam->gamma.item<double>(), 0.0);
+  expect_close(pam->forward(f), f, "PAM at gamma = 0");
+  EXPECT_EQ(pam->query->weight.size(0), c / 8);
+  EXPECT_EQ(pam->key->weight.size(0), c / 8);
+  EXPECT_FALSE(pam->key->bias.defined());
+  ASSERT_TRUE(pam->query->bias.defined() && pam->value->bias.defined());
+  pam->gamma.fill_(0.7);
+  const torch::Tensor out = pam->forward(f), s = pam->attention_map(f);
+  EXPECT_EQ(s.sizes().vec(), (std::vector<int64_t>{2, n, n}));
+  for (int64_t b = 0; b < 2; ++b) {
+    const torch::Tensor x = f[b].reshape({c, n});
+    const torch::Tensor q = torch::matmul(pam->query->weight.view({c / 8, c}), x) + pam->query->bias.view({c / 8, 1});
+    const torch::Tensor k = torch::matmul(pam->key->weight.view({c / 8, c}), x);
+    const torch::Tensor v = torch::matmul(pam->value->weight.view({c, c}), x) + pam->value->bias.view({c, 1});
+    const torch::Tensor sb = torch::softmax(torch::matmul(q.t(), k), 1);
+    expect_close(s[b], sb, "S");
+    expect_close(out[b], (0.7 * torch::matmul(v, sb.t()) + x).view({c, 3, 4}), "F_PAM");
+    expect_close(torch::softmax(torch::matmul(q.t(), k + randn_d({c / 8, 1})), 1), sb, "key bias invariance");
+  }
+  int64_t params = 0;
+  for (const auto& p : pam->parameters()) params += p.numel();
+  EXPECT_EQ(params, conv(c, c / 8, 1, 1, true) + conv(c, c / 8, 1, 1, false) + conv(c, c, 1, 1, true) + 1);
+}
+
+// CAM (002 eqs. 4-5) by explicit matrix products: E = X Xᵀ (C x C), S = softmax_j(E) (similarity, eq. 4) or
+// softmax_j(max_k E_ik − E_ij) = softmax_j(−E_ij) (max_minus, DANet's code), F_CAM = γ S X + F. With γ = 1 the
+// similarity form is 000's parameter-free CA (eqs. 12-13).
+TEST(ComponentValues, ChannelAttentionByHand) {
+  const torch::Tensor f = randn_d({2, 6, 3, 4}) * 0.5;
+  for (const std::string energy : {"similarity", "max_minus"}) {
+    trainer::nn::ChannelAttentionModule cam(energy);
+    cam->to(torch::kDouble);
+    torch::NoGradGuard ng;
+    expect_close(cam->forward(f), f, "CAM at gamma = 0");
+    cam->gamma.fill_(0.3);
+    const torch::Tensor out = cam->forward(f), s = cam->attention_map(f);
+    for (int64_t b = 0; b < 2; ++b) {
+      const torch::Tensor x = f[b].reshape({6, 12});
+      const torch::Tensor e = torch::matmul(x, x.t());
+      const torch::Tensor sb = torch::softmax(energy == "similarity" ? e : std::get<0>(e.max(1, true)) - e, 1);
+      if (energy == "max_minus") expect_close(sb, torch::softmax(-e, 1), "max - E = -E under softmax");
+      expect_close(s[b], sb, "S " + energy);
+      expect_close(out[b], (0.3 * torch::matmul(sb, x) + x).view({6, 3, 4}), "F_CAM " + energy);
+    }
+    EXPECT_EQ(cam->parameters().size(), 1u);
+    if (energy == "similarity") {
+      cam->gamma.fill_(1.0);
+      expect_close(cam->forward(f), trainer::nn::channel_self_attention(f), "CAM(gamma = 1) = CA of 000");
+    }
+  }
+}
+
+// The modules at the bridge: pam / cam = the module alone; pam_cam = conv(PAM(F)) + conv(CAM(F)) with conv =
+// ReLU(BN(conv3x3)) (002 Sec. III-C, DANet's head); parameters by formula.
+TEST(ComponentValues, PositionAndChannelAttentionAtTheBridge) {
+  const int64_t c = 64;
+  const int64_t pam = conv(c, c / 8, 1, 1, true) + conv(c, c / 8, 1, 1, false) + conv(c, c, 1, 1, true) + 1;
+  const int64_t fuse = conv(c, c, 3, 3, false) + bn(c);
+  for (const std::string attention : {"pam", "cam", "pam_cam"}) {
+    torch::manual_seed(24);
+    ModelConfig m = tiny();
+    m.attention = attention;
+    SegmentationNet net(m, 1);
+    const auto comps = net->component_parameters();
+    EXPECT_EQ(comps.at("backbone"), plain_unet(m.widths, 1, 1, false));
+    EXPECT_EQ(sum_components(comps), total_parameters(net));
+    if (attention != "cam") {
+      EXPECT_EQ(comps.at("pam"), pam + (attention == "pam_cam" ? fuse : 0));
+    }
+    if (attention != "pam") {
+      EXPECT_EQ(comps.at("cam"), 1 + (attention == "pam_cam" ? fuse : 0));
+    }
+    prepare(*net);
+    torch::NoGradGuard ng;
+    for (const auto& p : net->named_parameters())
+      if (p.key().find("gamma") != std::string::npos) p.value().fill_(0.4);
+    const torch::Tensor f = randn_d({2, c, 2, 2});
+    torch::Tensor want;
+    if (attention == "pam") want = net->pam_module()->forward(f);
+    if (attention == "cam") want = net->cam_module()->forward(f);
+    if (attention == "pam_cam") {
+      auto fused = [&](const torch::nn::Sequential& seq, const torch::Tensor& t) {
+        auto conv3 = element<torch::nn::Conv2dImpl>(seq, 0);
+        auto norm = element<torch::nn::BatchNorm2dImpl>(seq, 1);
+        EXPECT_EQ(conv3->weight.size(2), 3);
+        return torch::relu(bn_by_hand(torch::conv2d(t, conv3->weight, {}, 1, 1), *norm));
+      };
+      want = fused(net->pam_conv_module(), net->pam_module()->forward(f)) + fused(net->cam_conv_module(), net->cam_module()->forward(f));
+    }
+    expect_close(net->bridge_attention(f), want, attention);
+  }
 }

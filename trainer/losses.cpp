@@ -1,4 +1,4 @@
-// Losses of 001 (eqs. 11-13, 17), 000 (eq. 8), 004 (segmentation + reconstruction) and 003 (eq. 8); the
+// Losses of 001 (eqs. 11-13, 17), 000 (eq. 8), 004 (segmentation + reconstruction) and 003 (eqs. 5, 8); the
 // definitions and the weighting are documented in losses.hpp.
 #include "trainer/losses.hpp"
 
@@ -58,6 +58,8 @@ void validate_loss_config(const LossConfig& c) {
   if (!(c.focal_gamma >= 0)) bad("focal_gamma", c.focal_gamma, ">= 0");
   if (!(c.focal_alpha >= 0 && c.focal_alpha <= 1)) bad("focal_alpha", c.focal_alpha, "[0, 1]");
   if (!(c.dice_smooth >= 0)) bad("dice_smooth", c.dice_smooth, ">= 0");
+  if (c.dice_denominator != "sum" && c.dice_denominator != "squares")
+    throw std::invalid_argument("loss.dice_denominator = \"" + c.dice_denominator + "\": allowed sum | squares");
   if (!(c.main_weight >= 0)) bad("main_weight", c.main_weight, ">= 0");
   if (!(c.side_weight >= 0)) bad("side_weight", c.side_weight, ">= 0");
   if (!(c.aux_weight >= 0)) bad("aux_weight", c.aux_weight, ">= 0");
@@ -70,14 +72,15 @@ void validate_loss_config(const LossConfig& c) {
   }
 }
 
-torch::Tensor dice_loss(const torch::Tensor& logits, const torch::Tensor& target, double smooth) {
+torch::Tensor dice_loss(const torch::Tensor& logits, const torch::Tensor& target, double smooth, bool squares) {
+  // squares: 003 eqs. 5 and 8 (V-Net) put Σp² + Σy² in the denominator; y is 0/1, so only p changes.
   if (logits.size(1) == 1) {
     torch::Tensor p = torch::sigmoid(logits), y = foreground(target, logits);
-    return 1 - (2 * (p * y).sum() + smooth) / (p.sum() + y.sum() + smooth);
+    return 1 - (2 * (p * y).sum() + smooth) / ((squares ? (p * p).sum() : p.sum()) + y.sum() + smooth);
   }
   torch::Tensor p = torch::softmax(logits, 1), y = one_hot_nchw(target, logits);
   const std::vector<int64_t> dims = {0, 2, 3};
-  torch::Tensor dice = (2 * (p * y).sum(dims) + smooth) / (p.sum(dims) + y.sum(dims) + smooth);
+  torch::Tensor dice = (2 * (p * y).sum(dims) + smooth) / ((squares ? (p * p).sum(dims) : p.sum(dims)) + y.sum(dims) + smooth);
   return 1 - dice.narrow(0, 1, logits.size(1) - 1).mean();
 }
 
@@ -102,14 +105,15 @@ torch::Tensor focal_loss(const torch::Tensor& logits, const torch::Tensor& targe
 
 torch::Tensor segmentation_loss(const torch::Tensor& logits, const torch::Tensor& target, const LossConfig& c) {
   check_target(logits, target);
-  if (c.name == "dice") return dice_loss(logits, target, c.dice_smooth);
+  const bool squares = c.dice_denominator == "squares";
+  if (c.name == "dice") return dice_loss(logits, target, c.dice_smooth, squares);
   if (c.name == "bce") return bce_loss(logits, target);
-  if (c.name == "hybrid") return c.alpha * dice_loss(logits, target, c.dice_smooth) + (1 - c.alpha) * bce_loss(logits, target);
+  if (c.name == "hybrid") return c.alpha * dice_loss(logits, target, c.dice_smooth, squares) + (1 - c.alpha) * bce_loss(logits, target);
   if (c.name == "focal") return focal_loss(logits, target, c.focal_gamma, c.focal_alpha);
   if (c.name == "dice_focal_bce")
-    return dice_loss(logits, target, c.dice_smooth) + focal_loss(logits, target, c.focal_gamma, c.focal_alpha) +
+    return dice_loss(logits, target, c.dice_smooth, squares) + focal_loss(logits, target, c.focal_gamma, c.focal_alpha) +
            bce_loss(logits, target);
-  if (c.name == "ce_dice") return bce_loss(logits, target) + dice_loss(logits, target, c.dice_smooth);
+  if (c.name == "ce_dice") return bce_loss(logits, target) + dice_loss(logits, target, c.dice_smooth, squares);
   validate_loss_config(c);  // throws for an unknown name
   return {};
 }

@@ -12,7 +12,9 @@
 //
 // L for one logit channel (sigmoid; foreground = target == 1):
 //   dice           soft Dice, 1 - (2 Σ p y + s) / (Σ p + Σ y + s), sums over the whole batch (001 eq. 11;
-//                  s = loss.dice_smooth). Batch-global sums keep slices without foreground harmless.
+//                  s = loss.dice_smooth). Batch-global sums keep slices without foreground harmless. With
+//                  loss.dice_denominator = squares the denominator is Σ p² + Σ y² + s (V-Net; 003 eqs. 5, 8), here
+//                  and in every loss below that contains Dice.
 //   bce            mean binary cross-entropy with logits (001 eq. 12)
 //   hybrid         alpha · dice + (1 - alpha) · bce (001 eq. 17). alpha = 0.5 gives (dice + bce) / 2,
 //                  half the equal-weight sum of eq. 13: the same minimiser of the loss alone and the same
@@ -23,7 +25,12 @@
 //                  SGD halves the effective learning rate. Use ce_dice for eq. 13 itself.
 //   focal          mean focal loss, -α_t (1 - p_t)^γ log p_t, α_t = focal_alpha on foreground pixels and
 //                  1 - focal_alpha on background (Lin et al.; γ = focal_gamma)
-//   dice_focal_bce dice + focal + bce, equal weights (ANU-Net 003 eq. 8, read as the sum of its three parts)
+//   dice_focal_bce dice + focal + bce, equal weights (ANU-Net 003 eq. 8, read as the sum of its three parts:
+//                  its printed focal/BCE term α Ȳ log Y / |Y − 0.5|^γ divides by |Y − 0.5|^γ, which is infinite at
+//                  Y = 0.5 — where every output starts — and would weight hard pixels up without bound; the text
+//                  describes focal loss and BCE, so both are taken as defined above). 003's full eq. 8 over
+//                  the heads of X^{0,1..4}: name = dice_focal_bce, dice_denominator = squares, main_weight = 1,
+//                  side_weight = depth − 2 (the side term is a mean, eq. 8 a plain sum).
 //   ce_dice        bce + dice (the equal-weight eq. 13 form, = 2 · hybrid at alpha = 0.5)
 // For several channels (softmax with background) BCE becomes the mean softmax cross-entropy, Dice the
 // multi-class soft Dice (mean over the foreground classes c >= 1 of the per-class batch-global soft
@@ -53,7 +60,8 @@ LossTerms compute_loss(const NetOutput& out, const torch::Tensor& target, const 
 // naming loss.name and the allowed values.
 torch::Tensor segmentation_loss(const torch::Tensor& logits, const torch::Tensor& target, const LossConfig& config);
 // Its parts, for tests and for other losses.
-torch::Tensor dice_loss(const torch::Tensor& logits, const torch::Tensor& target, double smooth);
+// squares: Σp² + Σy² in the denominator (loss.dice_denominator = squares; 003 eqs. 5, 8) instead of Σp + Σy.
+torch::Tensor dice_loss(const torch::Tensor& logits, const torch::Tensor& target, double smooth, bool squares = false);
 torch::Tensor bce_loss(const torch::Tensor& logits, const torch::Tensor& target);  // BCE (1 channel) or CE
 torch::Tensor focal_loss(const torch::Tensor& logits, const torch::Tensor& target, double gamma, double alpha);
 // The reconstruction target: every image of the batch min-max scaled to [0, 1] (a constant image -> 0).

@@ -1,5 +1,5 @@
 // summarize_model (`ablate params`): parameter accounting per component and the output shapes of one
-// forward pass (evaluation mode, no gradient) at the variant's data.image_size.
+// forward pass (evaluation mode, no gradient, so a pruned network's) at the variant's data.image_size.
 #include <torch/torch.h>
 
 #include "trainer/nn/network.hpp"
@@ -16,6 +16,7 @@ ModelSummary summarize_model(const VariantConfig& config, int batch) {
   for (const auto& p : net->parameters())
     if (p.requires_grad()) s.trainable_parameters += p.numel();
   const auto counts = net->component_parameters();
+  s.inference_parameters = net->inference_parameters();
   for (const auto& name : component_names()) {
     auto it = counts.find(name);
     if (it != counts.end()) s.components.push_back({name, it->second});

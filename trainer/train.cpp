@@ -543,9 +543,8 @@ TaskResult run_task_impl(const Task& task, const VariantConfig& config, const Ru
   SegmentationNet net(config.model, output_channels(config));
   init_lock.unlock();
   net->to(device);
-  std::int64_t parameters = 0;
-  for (const auto& p : net->parameters())
-    if (p.requires_grad()) parameters += p.numel();
+  // The network as it predicts: with model.prune_level the pruned one (003 Table 6); training updates all.
+  const std::int64_t parameters = net->inference_parameters();
   std::unique_ptr<torch::optim::Optimizer> opt = make_optimizer(tc, net->parameters());
 
   TrainState st;

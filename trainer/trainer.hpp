@@ -42,13 +42,17 @@ std::string libtorch_version();
 
 // `ablate params`: the parameter accounting and output shapes of a variant's network.
 struct ComponentParameters {
-  std::string component;  // backbone, cc, sc, mus, fusion, ec, dws, se, cbam, attention_gates, aux_path, dspa, ca, msc, restoration
+  std::string component;  // backbone, cc, sc, se, cbam, pam, cam, mus, fusion, ec, dws, nested, attention_gates, aux_path, dspa, ca, msc, restoration
   std::int64_t parameters = 0;
 };
+// components and outputs describe the network as it predicts: with model.prune_level pruning (003 Table 6)
+// the pruned one, whose parameters are inference_parameters (the components sum to it; TaskResult::parameters
+// reports the same), while training still updates all trainable_parameters. Unpruned the two are equal.
 struct ModelSummary {
   std::int64_t trainable_parameters = 0;
+  std::int64_t inference_parameters = 0;
   std::vector<ComponentParameters> components;
-  std::vector<std::pair<std::string, std::vector<std::int64_t>>> outputs;  // name -> shape for one input
+  std::vector<std::pair<std::string, std::vector<std::int64_t>>> outputs;  // name -> shape for one input (evaluation mode)
 };
 ModelSummary summarize_model(const VariantConfig& config, int batch = 1);
 

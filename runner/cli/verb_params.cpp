@@ -62,6 +62,10 @@ int verb_params(const std::vector<std::string>& args) {
     try {
       const trainer::ModelSummary s = trainer::summarize_model(config, batch);
       std::cout << "  trainable parameters  " << std::right << std::setw(14) << thousands(s.trainable_parameters) << "\n";
+      if (s.inference_parameters != s.trainable_parameters) {  // model.prune_level: the components are the pruned network's
+        std::cout << "  inference parameters  " << std::right << std::setw(14) << thousands(s.inference_parameters)
+                  << "  (pruned to X^{0," << config.model.prune_level << "})\n";
+      }
       for (const auto& c : s.components) {
         std::cout << "    " << std::left << std::setw(18) << c.component << std::right << std::setw(14)
                   << thousands(c.parameters) << (c.component == "backbone" ? "" : "  (added)") << "\n";

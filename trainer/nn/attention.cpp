@@ -1,6 +1,8 @@
 #include "trainer/nn/attention.hpp"
 
 #include <algorithm>
+#include <stdexcept>
+#include <string>
 
 namespace ablate::trainer::nn {
 
@@ -106,6 +108,47 @@ torch::Tensor channel_self_attention(const torch::Tensor& m) {
   torch::Tensor flat = m.reshape({n, c, -1});
   torch::Tensor a = torch::softmax(torch::bmm(flat, flat.transpose(1, 2)), -1);  // eq. 12
   return (torch::bmm(a, flat) + flat).view_as(m);                               // eq. 13
+}
+
+PositionAttentionModuleImpl::PositionAttentionModuleImpl(const PositionAttentionOptions& o) {
+  const int64_t c = o.channels(), reduced = std::max<int64_t>(1, c / o.reduction());
+  query = register_module("query", torch::nn::Conv2d(torch::nn::Conv2dOptions(c, reduced, 1)));
+  key = register_module("key", torch::nn::Conv2d(torch::nn::Conv2dOptions(c, reduced, 1).bias(false)));
+  value = register_module("value", torch::nn::Conv2d(torch::nn::Conv2dOptions(c, c, 1)));
+  gamma = register_parameter("gamma", torch::zeros({1}));
+}
+
+torch::Tensor PositionAttentionModuleImpl::attention_map(const torch::Tensor& f) {
+  const int64_t n = f.size(0);
+  torch::Tensor q = query(f).reshape({n, -1, f.size(2) * f.size(3)});  // C' x N
+  torch::Tensor k = key(f).reshape({n, q.size(1), -1});                  // C' x N
+  return torch::softmax(torch::bmm(q.transpose(1, 2), k), -1);          // eq. 2
+}
+
+torch::Tensor PositionAttentionModuleImpl::forward(const torch::Tensor& f) {
+  const int64_t n = f.size(0), c = f.size(1);
+  torch::Tensor v = value(f).reshape({n, c, -1});
+  return gamma * torch::bmm(v, attention_map(f).transpose(1, 2)).view_as(f) + f;  // eq. 3
+}
+
+ChannelAttentionModuleImpl::ChannelAttentionModuleImpl(const std::string& energy) {
+  if (energy != "similarity" && energy != "max_minus")
+    throw std::invalid_argument("model.cam_energy = \"" + energy + "\": allowed similarity | max_minus");
+  max_minus_ = energy == "max_minus";
+  gamma = register_parameter("gamma", torch::zeros({1}));
+}
+
+torch::Tensor ChannelAttentionModuleImpl::attention_map(const torch::Tensor& f) {
+  const int64_t n = f.size(0), c = f.size(1);
+  torch::Tensor x = f.reshape({n, c, -1});
+  torch::Tensor e = torch::bmm(x, x.transpose(1, 2));  // C x C
+  if (max_minus_) e = std::get<0>(e.max(-1, true)) - e;
+  return torch::softmax(e, -1);  // eq. 4
+}
+
+torch::Tensor ChannelAttentionModuleImpl::forward(const torch::Tensor& f) {
+  const int64_t n = f.size(0), c = f.size(1);
+  return gamma * torch::bmm(attention_map(f), f.reshape({n, c, -1})).view_as(f) + f;  // eq. 5
 }
 
 }  // namespace ablate::trainer::nn

@@ -4,10 +4,14 @@
 //   Attention U-Net  : the attention gate on the skips (Table I baseline).
 //   000 (MDA-U-Net*) : dense spatial position attention (DSPA, eqs. 9-11) and channel attention (CA,
 //                      eqs. 12-13).
+//   002 (multi-scale self-guided attention): the position and channel attention modules (PAM, CAM,
+//                      eqs. 2-5), after DANet (Fu et al.).
 // The self-attention maps (SC, DSPA, CA) are batched matrix products (torch::bmm); no per-sample loops.
 #pragma once
 
 #include <torch/torch.h>
+
+#include <string>
 
 namespace ablate::trainer::nn {
 
@@ -110,5 +114,53 @@ TORCH_MODULE(DenseSpatialPositionAttention);
 
 // CA of 000 (eqs. 12-13), parameter-free: A' = softmax(M' M'ᵀ) ∈ C x C (row-normalised), O' = A' M' + M'.
 torch::Tensor channel_self_attention(const torch::Tensor& m);
+
+// PAM of 002 (Sec. III-C a, eqs. 2-3; DANet's PAM_Module). With N = HW positions:
+//   Q = conv1x1_q(F) ∈ C' x N, K = conv1x1_k(F) ∈ C' x N (C' = C / reduction, paper C/8, at least 1),
+//   V = conv1x1_v(F) ∈ C x N,  S = softmax_j(Qᵀ K) ∈ N x N (row i: how much target position i draws from
+//   source j; 002 writes the same map transposed, s_ij normalised over the source i), and
+//   F_PAM = γ · reshape(V Sᵀ) + F (eq. 3), γ a learnable scalar initialised to 0 ("gradually learned").
+// Bias: Q and V carry one (as DANet's convolutions); K has none, because q_i · b_k is constant over the
+// source positions j and a softmax over j is invariant to it: a key bias could never change the output
+// (its gradient is 0). With γ = 0 at the start, F_PAM = F and Q, K, V receive no gradient until γ moves.
+// Differences from SC (001): SC is S = softmax(EᵀE) on the raw features with a residual weight of 1 and no
+// parameter; PAM learns its query/key/value projections and the weight γ of the attention branch.
+// Memory: S has N² entries, so the network places PAM at the bridge only, like SC.
+struct PositionAttentionOptions {
+  explicit PositionAttentionOptions(int64_t channels) : channels_(channels) {}
+  TORCH_ARG(int64_t, channels);
+  TORCH_ARG(int64_t, reduction) = 8;  // C' = C / 8 (002: "C' is equal to C/8")
+};
+
+class PositionAttentionModuleImpl : public torch::nn::Module {
+ public:
+  explicit PositionAttentionModuleImpl(const PositionAttentionOptions& o);
+  torch::Tensor forward(const torch::Tensor& f);
+  torch::Tensor attention_map(const torch::Tensor& f);  // S, N x HW x HW, rows sum to 1
+
+  torch::nn::Conv2d query{nullptr}, key{nullptr}, value{nullptr};
+  torch::Tensor gamma;
+};
+TORCH_MODULE(PositionAttentionModule);
+
+// CAM of 002 (Sec. III-C b, eqs. 4-5; DANet's CAM_Module). With X = reshape(F) ∈ C x N:
+//   similarity (eq. 4): S = softmax_j(X Xᵀ) ∈ C x C;
+//   max_minus  (DANet's code, also 002's published code): S = softmax_j(max_k E_ik − E_ij) with E = X Xᵀ, which
+//              is softmax_j(−E_ij): every channel draws most from the channels least similar to it;
+//   F_CAM = γ · reshape(S X) + F (eq. 5), γ learnable, initialised to 0. No other parameter.
+// Differences from CA (000 eqs. 12-13): CA is the similarity form with γ fixed at 1 (no parameter); CAM
+// starts as the identity and learns how much of the channel mixture to add.
+class ChannelAttentionModuleImpl : public torch::nn::Module {
+ public:
+  explicit ChannelAttentionModuleImpl(const std::string& energy = "similarity");
+  torch::Tensor forward(const torch::Tensor& f);
+  torch::Tensor attention_map(const torch::Tensor& f);  // S, N x C x C, rows sum to 1
+
+  torch::Tensor gamma;
+
+ private:
+  bool max_minus_ = false;
+};
+TORCH_MODULE(ChannelAttentionModule);
 
 }  // namespace ablate::trainer::nn

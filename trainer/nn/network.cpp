@@ -1,5 +1,5 @@
-// The configurable network: a U-Net backbone (READINGS, Common) on which the components of 001, 000 and
-// 004 are placed by ModelConfig keys. Where each component sits:
+// The configurable network: a U-Net backbone (READINGS, Common) on which the components of 001, 000, 004,
+// 003 and 002 are placed by ModelConfig keys. Where each component sits:
 //
 //   encoder  level l: [max-pool] -> DoubleConv (EC branches when model.ec, levels per model.ec_levels,
 //            combined per model.ec_merge)
@@ -8,6 +8,8 @@
 //                              CC   = CC(F) + F                       (CC alone, with the residual of eq. 4)
 //                              SC   = reshape(F · Sᵀ) + F             (SC alone, with the residual of eq. 4)
 //                              SE / CBAM = SE(F) / CBAM(F)            (Table V baselines, model.attention)
+//                              PAM / CAM = PAM(F) / CAM(F)            (002 eqs. 2-5, model.attention)
+//                              PAM+CAM = conv(PAM(F)) + conv(CAM(F))  (002's dual attention, conv3x3 + BN + ReLU)
 //              MuS        F_S = ASPP(F)                               (Fig. 2(c))
 //              fusion     deep: conv1x1(concat(F_A, F_S)) + BN + ReLU (eq. 10, 2C -> C; the CoAG-MuSFu)
 //                         add: F_A + F_S;  serial: ASPP(F_A)          (Table III)
@@ -24,10 +26,24 @@
 //   gates    (Attention U-Net) on that skip, gated by the up-sampled decoder map.
 //   decoder  level l: up (ConvT 2x2 or bilinear + conv1x1) -> concat(up, skip) -> DoubleConv -> ...
 //   heads    main conv1x1(C_0 -> out); DWS side output(s); aux conv1x1; restoration decoder from B.
+//   nested   (003 eq. 4, model.nested) replaces the decoder: X^{i,0} = encoder stage i (X^{depth-1,0} = B), and
+//            for j >= 1 X^{i,j} = DoubleConv(concat(Ag(X^{i,0}), ..., Ag(X^{i,j-1}), Up(X^{i+1,j-1}))), in eq. 4's
+//            order, (j+1) C_i -> C_i. Up is the backbone's up-sampling (C_{i+1} -> C_i). Ag (model.attention_gates)
+//            is one attention gate per (node, predecessor) pair, gated by that node's Up(X^{i+1,j-1}) — eq. 4 gates
+//            every X^{i,k} separately and the gating signal of a gate is "the upsampling feature in the
+//            decoder" (Sec. 3.2) of the node it feeds. Without gates the same nodes are UNet++.
+//            The outer nodes X^{i,depth-1-i} are the U-Net decoder (registered as "dec"/"up", the backbone):
+//            their (depth-2-i) C_i extra input channels are counted as the nested component's, like the aux path's.
+//            Deep supervision (model.nested_supervision, Sec. 3.4): conv1x1 heads on X^{0,1}..X^{0,depth-2} are the
+//            side outputs; the main head sits on X^{0,depth-1}. Pruning (model.prune_level = L, Sec. 3.5): in
+//            evaluation mode only X^{i,j} with i + j <= L and the encoder levels 0..L run, main = head(X^{0,L}).
+//            Training always runs the full network (the paper trains it whole, with every head, and prunes "during
+//            predicting"; Sec. 3.5: the pruned parts "help other parts to update the weight" in training).
 //
 // Parameter ownership (component_parameters): by the submodule's registered name, see component_of().
 #include "trainer/nn/network.hpp"
 
+#include <set>
 #include <sstream>
 #include <stdexcept>
 
@@ -70,9 +86,9 @@ int output_channels(const VariantConfig& config) {
 }
 
 const std::vector<std::string>& component_names() {
-  static const std::vector<std::string> names = {"backbone", "cc", "sc", "se", "cbam", "mus", "fusion", "ec",
-                                                 "dws", "attention_gates", "aux_path", "dspa", "ca", "msc",
-                                                 "restoration"};
+  static const std::vector<std::string> names = {"backbone", "cc", "sc", "se", "cbam", "pam", "cam", "mus",
+                                                 "fusion", "ec", "dws", "nested", "attention_gates", "aux_path",
+                                                 "dspa", "ca", "msc", "restoration"};
   return names;
 }
 
@@ -90,16 +106,27 @@ void validate_model_config(const ModelConfig& m) {
   if (m.mus_branch_width < 0) bad("mus_branch_width", std::to_string(m.mus_branch_width), "allowed >= 0 (0 = the input width)");
   if (m.ec_levels != "all" && m.ec_levels != "shallow") bad("ec_levels", "\"" + m.ec_levels + "\"", "allowed all | shallow");
   if (m.ec_merge != "sum" && m.ec_merge != "relu_sum") bad("ec_merge", "\"" + m.ec_merge + "\"", "allowed sum | relu_sum");
-  if (m.attention != "none" && m.attention != "se" && m.attention != "cbam")
-    bad("attention", "\"" + m.attention + "\"", "allowed none | se | cbam");
+  if (m.attention != "none" && m.attention != "se" && m.attention != "cbam" && m.attention != "pam" &&
+      m.attention != "cam" && m.attention != "pam_cam")
+    bad("attention", "\"" + m.attention + "\"", "allowed none | se | cbam | pam | cam | pam_cam");
   if (m.attention != "none" && (m.cc || m.sc))
     bad("attention", "\"" + m.attention + "\"",
-        "SE/CBAM sit where CoA sits (001 Table V): set model.attention = \"none\" when model.cc or model.sc is on");
+        "SE/CBAM/PAM/CAM sit where CoA sits (001 Table V): set model.attention = \"none\" when model.cc or model.sc is on");
+  if (m.cam_energy != "similarity" && m.cam_energy != "max_minus")
+    bad("cam_energy", "\"" + m.cam_energy + "\"", "allowed similarity | max_minus");
   if (m.attention_reduction < 1) bad("attention_reduction", std::to_string(m.attention_reduction), "allowed >= 1");
   if (m.dspa_k < 1) bad("dspa_k", std::to_string(m.dspa_k), "allowed >= 1");
   if (m.msc != "none" && m.msc != "msc" && m.msc != "kcm" && m.msc != "cascade")
     bad("msc", "\"" + m.msc + "\"", "allowed none | msc | kcm | cascade");
   if (m.dws_taps != "bridge" && m.dws_taps != "decoder") bad("dws_taps", "\"" + m.dws_taps + "\"", "allowed bridge | decoder");
+  if (m.nested && (m.dws || m.aux_path || m.dspa || m.ca || m.msc != "none"))
+    bad("nested", "true", "the nested decoder has its own deep supervision and dense skips: not with model.dws, aux_path, dspa, ca or msc");
+  const int top = static_cast<int>(m.widths.size()) - 1;
+  if (m.prune_level < 0 || m.prune_level > top)
+    bad("prune_level", std::to_string(m.prune_level), "allowed 0.." + std::to_string(top) + " (0 and depth-1 = unpruned)");
+  if (m.prune_level > 0 && (!m.nested || !m.nested_supervision))
+    bad("prune_level", std::to_string(m.prune_level),
+        "pruning takes the output of a deep-supervision head: needs model.nested = true and model.nested_supervision = true");
 }
 
 SegmentationNetImpl::SegmentationNetImpl(const ModelConfig& config, int out_channels)
@@ -128,6 +155,17 @@ SegmentationNetImpl::SegmentationNetImpl(const ModelConfig& config, int out_chan
   if (m.cc) cc_ = register_module("cc", nn::ChannelCorrelationAttention(bias));
   if (m.attention == "se") se_ = register_module("se", nn::SqueezeExcitation(bridge, m.attention_reduction));
   if (m.attention == "cbam") cbam_ = register_module("cbam", nn::Cbam(bridge, m.attention_reduction));
+  if (m.attention == "pam" || m.attention == "pam_cam")
+    pam_ = register_module("pam", nn::PositionAttentionModule(nn::PositionAttentionOptions(bridge)));
+  if (m.attention == "cam" || m.attention == "pam_cam") cam_ = register_module("cam", nn::ChannelAttentionModule(m.cam_energy));
+  if (m.attention == "pam_cam") {
+    auto conv_bn_relu = [&] {
+      return torch::nn::Sequential(torch::nn::Conv2d(torch::nn::Conv2dOptions(bridge, bridge, 3).padding(1).bias(bias)),
+                                   torch::nn::BatchNorm2d(bridge), torch::nn::ReLU());
+    };
+    pam_conv_ = register_module("pam_conv", conv_bn_relu());
+    cam_conv_ = register_module("cam_conv", conv_bn_relu());
+  }
   const bool attention = m.cc || m.sc || m.attention != "none";
   if (m.mus) {
     std::vector<int64_t> rates(m.mus_rates.begin(), m.mus_rates.end());
@@ -145,6 +183,7 @@ SegmentationNetImpl::SegmentationNetImpl(const ModelConfig& config, int out_chan
   // Skips and decoders, deepest level first.
   auto up = register_module("up", torch::nn::ModuleList());
   auto dec = register_module("dec", torch::nn::ModuleList());
+  if (m.nested) build_nested(up, dec);
   torch::nn::ModuleList msc, aux_up, aux_dec, dspa, gates, dws;
   if (m.msc != "none") msc = register_module("msc", torch::nn::ModuleList());
   if (m.aux_path) {
@@ -152,13 +191,13 @@ SegmentationNetImpl::SegmentationNetImpl(const ModelConfig& config, int out_chan
     aux_dec = register_module("aux_path_dec", torch::nn::ModuleList());
   }
   if (m.dspa) dspa = register_module("dspa", torch::nn::ModuleList());
-  if (m.attention_gates) gates = register_module("attention_gates", torch::nn::ModuleList());
+  if (m.attention_gates && !m.nested) gates = register_module("attention_gates", torch::nn::ModuleList());
   if (m.dws) dws = register_module("dws", torch::nn::ModuleList());
   if (m.dws && taps_ == nn::SideOutputTaps::kBridge) {
     dws_.emplace_back(bridge, out_channels, int64_t{1} << (depth - 1), true);
     dws->push_back(dws_.back());
   }
-  for (int l = depth - 2; l >= 0; --l) {
+  for (int l = depth - 2; l >= 0 && !m.nested; --l) {
     const int64_t c = widths_[l];
     if (m.msc != "none") {
       msc_.emplace_back(c, m.msc);
@@ -193,6 +232,86 @@ SegmentationNetImpl::SegmentationNetImpl(const ModelConfig& config, int out_chan
     aux_head_ = register_module("aux_path_head", torch::nn::Conv2d(torch::nn::Conv2dOptions(widths_[0], out_channels, 1)));
   if (m.restoration)
     restoration_ = register_module("restoration", nn::RestorationDecoder(widths_, m.in_channels, bias));
+  if (m.nested && m.nested_supervision) {
+    for (int j = 1; j + 1 < depth; ++j) {
+      nested_heads_.push_back(register_module("nested_head" + std::to_string(j),
+                                              torch::nn::Conv2d(torch::nn::Conv2dOptions(widths_[0], out_channels, 1))));
+    }
+  }
+}
+
+void SegmentationNetImpl::build_nested(torch::nn::ModuleList up, torch::nn::ModuleList dec) {
+  const ModelConfig& m = config_;
+  const int depth = static_cast<int>(widths_.size());
+  nested_.resize(depth - 1);
+  // Deepest level first, so that "dec.0"/"up.0" are the deepest decoder stage as in the plain U-Net.
+  for (int i = depth - 2; i >= 0; --i) {
+    const int64_t c = widths_[i];
+    for (int j = 1; i + j <= depth - 1; ++j) {
+      const std::string id = std::to_string(i) + "_" + std::to_string(j);
+      NestedNode node;
+      node.up = nn::UpSample(widths_[i + 1], c, m.up);
+      node.conv = nn::DoubleConv((j + 1) * c, c, false, m.conv_bias);
+      if (i + j == depth - 1) {  // the U-Net decoder stage of level i
+        up->push_back(node.up);
+        dec->push_back(node.conv);
+      } else {
+        register_module("nested_up" + id, node.up);
+        register_module("nested_x" + id, node.conv);
+      }
+      for (int k = 0; k < j && m.attention_gates; ++k) {
+        node.gates.push_back(
+            register_module("attention_gates_x" + id + "_" + std::to_string(k), nn::AttentionGate(c, c, m.conv_bias)));
+      }
+      nested_[i].push_back(node);
+    }
+  }
+}
+
+int SegmentationNetImpl::inference_level() const {
+  const int top = static_cast<int>(widths_.size()) - 1;
+  return config_.nested && config_.prune_level >= 1 && config_.prune_level < top ? config_.prune_level : top;
+}
+
+std::vector<std::vector<torch::Tensor>> SegmentationNetImpl::nested_grid(const torch::Tensor& x, int top) {
+  const int depth = static_cast<int>(widths_.size());
+  if (!config_.nested || top < 1 || top > depth - 1)
+    throw std::invalid_argument("nested_grid(top = " + std::to_string(top) + "): needs model.nested and 1 <= top <= " +
+                                std::to_string(depth - 1));
+  std::vector<std::vector<torch::Tensor>> grid(top + 1);
+  torch::Tensor h = x;
+  for (int l = 0; l <= top; ++l) {
+    if (l > 0) h = torch::max_pool2d(h, 2);
+    h = enc_[l](h);
+    grid[l].push_back(h);
+  }
+  if (top == depth - 1) grid[top][0] = bridge(grid[top][0]);
+  for (int j = 1; j <= top; ++j) {
+    for (int i = 0; i + j <= top; ++i) {
+      NestedNode& node = nested_[i][j - 1];
+      const torch::Tensor u = node.up(grid[i + 1][j - 1]);
+      std::vector<torch::Tensor> parts;
+      for (int k = 0; k < j; ++k) parts.push_back(node.gates.empty() ? grid[i][k] : node.gates[k](u, grid[i][k]));
+      parts.push_back(u);
+      grid[i].push_back(node.conv(torch::cat(parts, 1)));  // eq. 4
+    }
+  }
+  return grid;
+}
+
+NetOutput SegmentationNetImpl::forward_nested(const torch::Tensor& x) {
+  const int depth = static_cast<int>(widths_.size());
+  const int top = is_training() ? depth - 1 : inference_level();
+  const auto grid = nested_grid(x, top);
+  NetOutput out;
+  if (top < depth - 1) {
+    out.main = nested_heads_[top - 1](grid[0][top]);
+    return out;
+  }
+  out.main = head_(grid[0][top]);
+  for (size_t j = 1; j <= nested_heads_.size(); ++j) out.sides.push_back(nested_heads_[j - 1](grid[0][j]));
+  if (config_.restoration) out.recon = restoration_(grid[top][0]);
+  return out;
 }
 
 NetOutput SegmentationNetImpl::forward(const torch::Tensor& x) {
@@ -207,6 +326,7 @@ NetOutput SegmentationNetImpl::forward(const torch::Tensor& x) {
       << depth << " = the number of model.widths)";
     throw std::invalid_argument(o.str());
   }
+  if (m.nested) return forward_nested(x);
 
   std::vector<torch::Tensor> skips = encode(x);
   const torch::Tensor b = bridge(skips.back());
@@ -255,6 +375,9 @@ torch::Tensor SegmentationNetImpl::bridge_attention(const torch::Tensor& f) {
   }
   if (se_) return se_(f);
   if (cbam_) return cbam_(f);
+  if (pam_ && cam_) return pam_conv_->forward(pam_(f)) + cam_conv_->forward(cam_(f));  // 002 Sec. III-C
+  if (pam_) return pam_(f);
+  if (cam_) return cam_(f);
   return {};
 }
 
@@ -277,6 +400,9 @@ std::map<std::string, std::int64_t> SegmentationNetImpl::component_parameters() 
   enable(m.sc, "sc");
   enable(m.attention == "se", "se");
   enable(m.attention == "cbam", "cbam");
+  enable(m.attention == "pam" || m.attention == "pam_cam", "pam");
+  enable(m.attention == "cam" || m.attention == "pam_cam", "cam");
+  enable(m.nested, "nested");
   enable(m.mus, "mus");
   enable(m.mus && (m.cc || m.sc || m.attention != "none"), "fusion");
   enable(m.ec, "ec");
@@ -287,8 +413,39 @@ std::map<std::string, std::int64_t> SegmentationNetImpl::component_parameters() 
   enable(m.ca, "ca");
   enable(m.msc != "none", "msc");
   enable(m.restoration, "restoration");
+  // Pruned (003 Sec. 3.5): the parameters of the encoder levels 0..L, the nodes X^{i,j} with i + j <= L (conv
+  // block, up-sampling, gates) and X^{0,L}'s head are the network that predicts; nothing else counts.
+  const int depth = static_cast<int>(widths_.size());
+  const int level = inference_level();
+  const bool pruned = level < depth - 1;
+  std::set<const void*> used;
+  if (pruned) {
+    auto take = [&](const torch::nn::Module& module) {
+      for (const auto& p : module.parameters(true)) used.insert(p.unsafeGetTensorImpl());
+    };
+    for (int l = 0; l <= level; ++l) take(*enc_[l]);
+    for (int i = 0; i < level; ++i) {
+      for (int j = 1; i + j <= level; ++j) {
+        const NestedNode& node = nested_[i][j - 1];
+        take(*node.conv);
+        take(*node.up);
+        for (const auto& g : node.gates) take(*g);
+      }
+    }
+    take(*nested_heads_[level - 1]);
+  }
   for (const auto& p : named_parameters(true)) {
+    if (pruned && !used.count(p.value().unsafeGetTensorImpl())) continue;
     if (p.value().requires_grad()) counts[component_of(p.key())] += p.value().numel();
+  }
+  if (m.nested && !pruned) {
+    // The U-Net decoder stage X^{i,depth-1-i} reads (depth-i) C_i channels (eq. 4) where the plain U-Net's reads
+    // 2 C_i: the 3x3 weights of the (depth-2-i) C_i extra input channels belong to the nested skips.
+    for (int i = 0; i + 1 < depth; ++i) {
+      const std::int64_t extra = (depth - 2 - i) * widths_[i] * widths_[i] * 9;
+      counts["backbone"] -= extra;
+      counts["nested"] += extra;
+    }
   }
   if (m.aux_path) {
     // The original decoder's first conv3x3 reads concat(up_o, M) = 3 C_l channels (eq. 5); the C_l
@@ -300,6 +457,12 @@ std::map<std::string, std::int64_t> SegmentationNetImpl::component_parameters() 
     }
   }
   return counts;
+}
+
+std::int64_t SegmentationNetImpl::inference_parameters() const {
+  std::int64_t n = 0;
+  for (const auto& [name, count] : component_parameters()) n += count;
+  return n;
 }
 
 }  // namespace ablate::trainer

@@ -1,6 +1,7 @@
 // The configurable segmentation network family (internal to trainer/: includes LibTorch).
 // One network assembled from ModelConfig: U-Net backbone + the components of 001 (CC, SC, MuS, EC, DWS,
-// SE/CBAM, attention gates), 000 (auxiliary path, DSPA, CA, cascade MSC) and 004 (MSC/KCM, restoration).
+// SE/CBAM, attention gates), 000 (auxiliary path, DSPA, CA, cascade MSC), 004 (MSC/KCM, restoration),
+// 003 (nested dense skips with attention gates, deep supervision, inference-time pruning) and 002 (PAM, CAM).
 #pragma once
 
 #include <torch/torch.h>
@@ -19,7 +20,8 @@ namespace ablate::trainer {
 // Every head the network has for one input. Absent heads are undefined tensors (!t.defined()).
 struct NetOutput {
   torch::Tensor main;                // N x out_channels x H x W logits
-  std::vector<torch::Tensor> sides;  // DWS side outputs, logits at full resolution
+  std::vector<torch::Tensor> sides;  // DWS side outputs, or the nested deep-supervision heads on X^{0,1}..X^{0,depth-2}
+                                     // (shallowest first); logits at full resolution
   torch::Tensor aux;                 // MDA-U-Net* additional expansive path logits
   torch::Tensor recon;               // DSMS restoration decoder output in [0, 1], N x in_channels x H x W
 };
@@ -41,6 +43,9 @@ class SegmentationNetImpl : public torch::nn::Module {
   // The same with the DWS side-output reading chosen explicitly, overriding model.dws_taps (network.cpp,
   // "DWS"): kBridge taps the fused bridge, kDecoder every decoder stage below full resolution.
   SegmentationNetImpl(const ModelConfig& config, int out_channels, nn::SideOutputTaps taps);
+  // In training mode the whole network with every head. In evaluation mode with model.prune_level = L
+  // (1 <= L <= depth-2, model.nested) only the sub-network up to X^{0,L} runs (003 Sec. 3.5): main is
+  // X^{0,L}'s head, and there are no side, aux or recon outputs.
   NetOutput forward(const torch::Tensor& x);
 
   // The stages forward() composes, public so that tests can check the wiring against the equations:
@@ -50,10 +55,22 @@ class SegmentationNetImpl : public torch::nn::Module {
   std::vector<torch::Tensor> encode(const torch::Tensor& x);
   torch::Tensor bridge_attention(const torch::Tensor& f);
   torch::Tensor bridge(const torch::Tensor& f);
+  // model.nested: the nodes X^{i,j} for i + j <= top (003 eq. 4), grid[i][j]; grid[depth-1][0] is the fused
+  // bridge B when top = depth-1. Encoder levels deeper than top are not run.
+  std::vector<std::vector<torch::Tensor>> nested_grid(const torch::Tensor& x, int top);
+  // The level L whose node X^{0,L} gives the evaluation output: model.prune_level when it prunes (1..depth-2),
+  // else depth-1 (the full network; also without model.nested).
+  int inference_level() const;
   // Parameters owned by each component (names as in trainer.hpp's ComponentParameters): "backbone" and
-  // every enabled component, the values summing to the trainable total. The backbone's count does not
-  // depend on the toggles (it always equals the plain U-Net's).
+  // every enabled component, the values summing to inference_parameters(). Unpruned, that is the trainable
+  // total and the backbone's count does not depend on the toggles (it always equals the plain U-Net's).
+  // With model.prune_level pruning (003 Table 6), only the parameters the pruned network uses count: the
+  // encoder levels 0..L (backbone), the nodes X^{i,j} with i + j <= L, their up-samplings and X^{0,L}'s head
+  // (nested), their gates (attention_gates); bridge components and deeper levels count 0.
   std::map<std::string, std::int64_t> component_parameters() const;
+  // The parameters of the network as it predicts (the pruned one when model.prune_level prunes), what the
+  // trainer reports as TaskResult::parameters.
+  std::int64_t inference_parameters() const;
   const ModelConfig& config() const { return config_; }
   // The DSPA modules on the skips (deepest first), for inspecting the attention shapes.
   std::vector<nn::DenseSpatialPositionAttention> dspa_modules() const { return dspa_mods_; }
@@ -64,6 +81,21 @@ class SegmentationNetImpl : public torch::nn::Module {
   nn::AtrousPyramid mus_module() const { return mus_; }
   torch::nn::Sequential fusion_module() const { return fusion_; }  // deep fusion: conv1x1, BN, ReLU
   std::vector<nn::SideOutput> side_output_modules() const { return dws_; }
+  nn::PositionAttentionModule pam_module() const { return pam_; }
+  nn::ChannelAttentionModule cam_module() const { return cam_; }
+  // 002's fusion of the dual attention (model.attention = pam_cam): conv3x3 + BN + ReLU after each module.
+  torch::nn::Sequential pam_conv_module() const { return pam_conv_; }
+  torch::nn::Sequential cam_conv_module() const { return cam_conv_; }
+  // The nested node X^{i,j} (j >= 1): its conv block, the up-sampling of X^{i+1,j-1} and the gates on
+  // X^{i,0..j-1} (empty without model.attention_gates); the deep-supervision head on X^{0,j} (j <= depth-2).
+  struct NestedNode {
+    nn::DoubleConv conv{nullptr};
+    nn::UpSample up{nullptr};
+    std::vector<nn::AttentionGate> gates;
+  };
+  NestedNode nested_node(int i, int j) const { return nested_.at(i).at(j - 1); }
+  torch::nn::Conv2d nested_head(int j) const { return nested_heads_.at(j - 1); }
+  torch::nn::Conv2d head_module() const { return head_; }
 
  private:
   ModelConfig config_;
@@ -75,6 +107,9 @@ class SegmentationNetImpl : public torch::nn::Module {
   nn::ChannelCorrelationAttention cc_{nullptr};
   nn::SqueezeExcitation se_{nullptr};
   nn::Cbam cbam_{nullptr};
+  nn::PositionAttentionModule pam_{nullptr};
+  nn::ChannelAttentionModule cam_{nullptr};
+  torch::nn::Sequential pam_conv_{nullptr}, cam_conv_{nullptr};
   nn::AtrousPyramid mus_{nullptr};
   torch::nn::Sequential fusion_{nullptr};
   std::vector<nn::SideOutput> dws_;
@@ -88,6 +123,11 @@ class SegmentationNetImpl : public torch::nn::Module {
   std::vector<nn::DenseSpatialPositionAttention> dspa_mods_;
   std::vector<nn::AttentionGate> gates_;
   nn::RestorationDecoder restoration_{nullptr};
+  std::vector<std::vector<NestedNode>> nested_;  // nested_[i][j-1] = X^{i,j}
+  std::vector<torch::nn::Conv2d> nested_heads_;  // on X^{0,j}, j = 1..depth-2
+
+  void build_nested(torch::nn::ModuleList up, torch::nn::ModuleList dec);
+  NetOutput forward_nested(const torch::Tensor& x);
 };
 TORCH_MODULE(SegmentationNet);
 
