@@ -691,8 +691,8 @@ TaskResult run_task_impl(const Task& task, const VariantConfig& config, const Ru
                                  " slices, the prepared image " + std::to_string(c.slices));
       }
       return n;
-  }
     };
+  }
   // One untimed forward pass first, so that the first case's time does not include the allocator's and
   // (on CUDA) the kernels' warm-up: inference_ms_per_case is a steady-state figure.
   if (!test_cases.empty()) {
