@@ -161,28 +161,6 @@ std::vector<BoxRow> box_rows(const db::StudyData& study) {
   return box_rows(StudyIndex(study, study_names(study.study, report_config_of(study, nullptr))));
 }
 
-namespace {
-// One value per case: the mean of its rows over the repeats (and folds, should a split test a case in
-// several), in case-id order. The rows come sorted by (fold, repeat, case); a stable sort by case id
-// keeps that order within a case, so the sums do not depend on the store's row order.
-std::vector<double> case_means(const Series& s) {
-  std::vector<const std::pair<CaseKey, double>*> rows;
-  rows.reserve(s.cases.size());
-  for (const auto& r : s.cases) rows.push_back(&r);
-  std::stable_sort(rows.begin(), rows.end(),
-                   [](const auto* a, const auto* b) { return a->first.case_id < b->first.case_id; });
-  std::vector<double> out;
-  for (std::size_t i = 0; i < rows.size();) {
-    std::size_t j = i;
-    double sum = 0;
-    for (; j < rows.size() && rows[j]->first.case_id == rows[i]->first.case_id; ++j) sum += rows[j]->second;
-    out.push_back(sum / static_cast<double>(j - i));
-    i = j;
-  }
-  return out;
-}
-}  // namespace
-
 std::vector<BoxRow> box_rows(const StudyIndex& index) {
   const db::StudyData& study = index.data();
   std::vector<std::string> metrics(index.metrics().begin(), index.metrics().end());
@@ -205,7 +183,7 @@ std::vector<BoxRow> box_rows(const StudyIndex& index) {
         if (!s || s->cases.empty()) continue;
         BoxRow row{study.study, variants[i], index.label(variants[i]), metric, cls, names.class_name(cls),
                    metric_title(metric, names, cls, n_classes), i, {}};
-        row.stats = box_stats(case_means(*s));
+        row.stats = box_stats(case_means(s->cases));
         out.push_back(std::move(row));
       }
   return out;

@@ -36,8 +36,10 @@ struct SignificanceRow {
   int cls = 1;
   std::string metric;
   std::string variant, baseline;
-  std::string unit;  // "case" (paired over (fold, repeat, case)) or "fold" (paired over (fold, repeat))
-  std::size_t n = 0;  // pairs
+  // "case": one pair per case id, each side the mean of the case's rows over the repeats that both have
+  // (matched by (fold, repeat, case)); "fold": one pair per (fold, repeat), where a side has no case rows.
+  std::string unit;
+  std::size_t n = 0;  // pairs: cases ("case") or (fold, repeat)s ("fold")
   double mean_difference = 0;  // variant - baseline, stored units
   WilcoxonResult wilcoxon;
   TTestResult t_test;
@@ -48,7 +50,8 @@ struct SignificanceRow {
   int direction = 0;
 };
 // Paired tests of every non-baseline variant against the baseline, per study × class × metric of the
-// table. Pairs are matched by (fold, repeat, case id) when both have per-case rows, else by (fold, repeat).
+// table. Pairs are per case (subject) when both have per-case rows, its repeats averaged, else per
+// (fold, repeat) (SignificanceRow::unit).
 std::vector<SignificanceRow> significance_tests(const std::vector<db::StudyData>& studies, const ReportConfig& config,
                                                 std::vector<std::string>* notes);
 std::string significance_csv(const std::vector<SignificanceRow>& rows);

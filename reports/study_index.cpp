@@ -21,6 +21,28 @@ struct GroupCache {
 };
 }  // namespace
 
+std::vector<std::size_t> by_case(const std::vector<std::pair<CaseKey, double>>& rows) {
+  std::vector<std::size_t> order(rows.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  const auto id_less = [&](std::size_t a, std::size_t b) { return rows[a].first.case_id < rows[b].first.case_id; };
+  if (!std::is_sorted(order.begin(), order.end(), id_less)) std::stable_sort(order.begin(), order.end(), id_less);
+  return order;
+}
+
+std::vector<double> case_means(const std::vector<std::pair<CaseKey, double>>& rows) {
+  const std::vector<std::size_t> order = by_case(rows);
+  std::vector<double> out;
+  for (std::size_t i = 0; i < order.size();) {
+    const std::string& id = rows[order[i]].first.case_id;
+    std::size_t j = i;
+    double sum = 0;
+    for (; j < order.size() && rows[order[j]].first.case_id == id; ++j) sum += rows[order[j]].second;
+    out.push_back(sum / static_cast<double>(j - i));
+    i = j;
+  }
+  return out;
+}
+
 std::string StudyNames::class_name(int cls) const {
   return named(cls) ? class_names[static_cast<std::size_t>(cls - 1)] : "class " + std::to_string(cls);
 }
@@ -77,11 +99,7 @@ std::vector<double> StudyIndex::values(const std::string& variant, int cls, cons
   std::vector<double> out;
   const Series* s = find(variant, cls, metric);
   if (!s) return out;
-  if (aggregate == "cases") {
-    out.reserve(s->cases.size());
-    for (const auto& [k, v] : s->cases) out.push_back(v);
-    return out;
-  }
+  if (aggregate == "cases") return case_means(s->cases);
   if (!s->folds.empty()) {
     out.reserve(s->folds.size());
     for (const auto& [k, v] : s->folds) out.push_back(v);

@@ -42,6 +42,15 @@ struct Series {
   std::vector<std::pair<CaseKey, double>> cases;
 };
 
+// A case (subject) is tested once per repeat (in the fold that holds it in that repeat's split), so its
+// rows of several repeats are repeated measurements of one subject, not independent samples. Where the
+// unit is the case (box plots, the "cases" aggregate, the paired tests) it is counted once:
+// by_case gives the positions of `rows` ordered by case id, stable (within a case the (fold, repeat)
+// order of the sorted rows stays, so sums do not depend on the store's row order); case_means the mean
+// of each case's rows, in case-id order.
+std::vector<std::size_t> by_case(const std::vector<std::pair<CaseKey, double>>& rows);
+std::vector<double> case_means(const std::vector<std::pair<CaseKey, double>>& rows);
+
 // How a study is named in the tables and figures: report.dataset and report.class_names of its
 // [report] (docs/REPORTS.md "Names").
 struct StudyNames {
@@ -66,7 +75,8 @@ class StudyIndex {
   const db::StudyData& data() const { return *data_; }
   const Series* find(const std::string& variant, int cls, const std::string& metric) const;
   // Values for a table cell: aggregate "folds" = one value per (fold, repeat) (fold rows, or the mean of
-  // the case rows of each fold when the study has no fold rows for it); "cases" = every case row.
+  // the case rows of each fold when the study has no fold rows for it); "cases" = one value per case,
+  // its mean over the repeats (case_means).
   std::vector<double> values(const std::string& variant, int cls, const std::string& metric,
                              const std::string& aggregate) const;
   bool has_variant(const std::string& name) const;

@@ -68,10 +68,10 @@ std::vector<std::pair<FoldKey, double>> fold_values(const Series& s) {
   return out;
 }
 
-// Merge-join of two sorted keyed samples.
-template <class Key>
-void pair_up(const std::vector<std::pair<Key, double>>& a, const std::vector<std::pair<Key, double>>& b,
-             std::vector<double>& x, std::vector<double>& y) {
+// Merge-join of two sorted keyed samples: match(a row, b row) for every key both have.
+template <class Key, class Match>
+void merge_join(const std::vector<std::pair<Key, double>>& a, const std::vector<std::pair<Key, double>>& b,
+                Match match) {
   std::size_t i = 0, j = 0;
   while (i < a.size() && j < b.size()) {
     if (a[i].first < b[j].first) {
@@ -79,9 +79,35 @@ void pair_up(const std::vector<std::pair<Key, double>>& a, const std::vector<std
     } else if (b[j].first < a[i].first) {
       ++j;
     } else {
-      x.push_back(a[i++].second);
-      y.push_back(b[j++].second);
+      match(a[i++], b[j++]);
     }
+  }
+}
+
+// The per-case pairs of a variant (a) and the baseline (b), one per case: rows are matched by (fold,
+// repeat, case id), so both sides of a case average the same repeats, and each case's matched values are
+// then averaged over its repeats (by_case), in case-id order. The unit of the test is the case: with
+// several repeats a case still counts once (n = number of cases).
+void pair_cases(const std::vector<std::pair<CaseKey, double>>& a, const std::vector<std::pair<CaseKey, double>>& b,
+                std::vector<double>& x, std::vector<double>& y) {
+  std::vector<std::pair<CaseKey, double>> matched;
+  std::vector<double> base;
+  merge_join(a, b, [&](const auto& ra, const auto& rb) {
+    matched.push_back(ra);
+    base.push_back(rb.second);
+  });
+  const std::vector<std::size_t> order = by_case(matched);
+  for (std::size_t k = 0; k < order.size();) {
+    const std::string& id = matched[order[k]].first.case_id;
+    std::size_t l = k;
+    double sum_x = 0, sum_y = 0;
+    for (; l < order.size() && matched[order[l]].first.case_id == id; ++l) {
+      sum_x += matched[order[l]].second;
+      sum_y += base[order[l]];
+    }
+    x.push_back(sum_x / static_cast<double>(l - k));
+    y.push_back(sum_y / static_cast<double>(l - k));
+    k = l;
   }
 }
 
@@ -159,10 +185,13 @@ std::vector<SignificanceRow> significance_tests(const std::vector<db::StudyData>
           std::vector<double> x, y;
           if (!s->cases.empty() && !base->cases.empty()) {
             row.unit = "case";
-            pair_up(s->cases, base->cases, x, y);
+            pair_cases(s->cases, base->cases, x, y);
           } else {
             row.unit = "fold";
-            pair_up(fold_values(*s), fold_values(*base), x, y);
+            merge_join(fold_values(*s), fold_values(*base), [&](const auto& ra, const auto& rb) {
+              x.push_back(ra.second);
+              y.push_back(rb.second);
+            });
           }
           row.n = x.size();
           row.wilcoxon = wilcoxon_signed_rank(x, y);
@@ -337,7 +366,7 @@ ComparisonTable comparison_table(const std::vector<db::StudyData>& studies, cons
 namespace {
 std::string legend(const ComparisonTable& t) {
   std::string s = std::string("Mean ± sd ") +
-                  (t.aggregate == "cases" ? "pooled over cases" : "over folds (and repeats)") +
+                  (t.aggregate == "cases" ? "pooled over cases (each case averaged over repeats)" : "over folds (and repeats)") +
                   (t.percent ? "; overlap metrics in %" : "") + "; best in bold, second underlined";
   if (!t.baseline.empty())
     s += "; * / ** : better, † / †† : worse than the baseline (" + t.baseline +

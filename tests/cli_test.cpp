@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -310,6 +311,64 @@ TEST(Cli, DemoStartsMpirunAsRoot) {
   EXPECT_EQ(WEXITSTATUS(std::system(cmd.c_str())), 1);
   const std::string log = read_file(out + "/root.log");
   EXPECT_NE(log.find("[rank 0] [error] ablate run: " + out + "/demo.sqlite: cannot open the store"), std::string::npos) << log;
+}
+
+// The demo's success path at smoke scale (one epoch of one step): the whole embedded study runs, every
+// task (10 variants x 2 folds) done exactly once, and the report's Markdown table and the path of
+// report.html reach stdout.
+namespace {
+void expect_demo_complete(const std::string& out, const Result& r) {
+  ASSERT_EQ(r.code, 0) << r.out;
+  // The store: every task done (`status` counts the task rows, one per variant x fold x repeat).
+  const Result status = ablate("status --db " + out + "/demo.sqlite --study table2-demo");
+  EXPECT_EQ(status.code, 0) << status.out;
+  EXPECT_NE(status.out.find("study table2-demo: 20 task(s), 20 done\n"), std::string::npos) << status.out;
+  // The log: each task started once (attempt 1) and reported done once.
+  std::istringstream log(r.out);
+  std::set<std::string> done;
+  std::size_t done_lines = 0;
+  for (std::string line; std::getline(log, line);) {
+    EXPECT_EQ(line.find(", attempt 2)"), std::string::npos) << line;
+    const auto at = line.find("] done: ");
+    if (at == std::string::npos) continue;
+    ++done_lines;
+    done.insert(line.substr(at, line.find(" (", at) - at));  // "] done: unet fold 0 repeat 0"
+  }
+  EXPECT_EQ(done_lines, 20u) << r.out;
+  EXPECT_EQ(done.size(), 20u) << r.out;
+  EXPECT_NE(r.out.find("| Method |"), std::string::npos) << r.out;
+  for (const char* row : {"| U-Net |", "| U-Net+CC |", "| EC-CaM-UNet |"})
+    EXPECT_NE(r.out.find(row), std::string::npos) << row << "\n" << r.out;
+  const std::string html = out + "/report/report.html";
+  EXPECT_NE(r.out.find("report: " + html + "\n"), std::string::npos) << r.out;
+  EXPECT_TRUE(std::filesystem::exists(html));
+  EXPECT_NE(r.out.find("results: " + out + "/demo.sqlite\n"), std::string::npos) << r.out;
+}
+}  // namespace
+
+TEST(Cli, DemoRunsTheStudyAndPrintsTheReport) {
+  TempDir dir;
+  const std::string out = dir.path();
+  const Result r = ablate("demo --out " + out + " --ranks 1 --cases 4 --epochs 1 --steps 1");
+  expect_demo_complete(out, r);
+  EXPECT_NE(read_file(out + "/demo.toml").find("[train]\nepochs = 1\nsteps_per_epoch = 1\n"), std::string::npos);
+}
+
+// The same under mpirun, as scripts/demo runs it: a coordinator and two workers.
+TEST(Cli, DemoRunsTheStudyUnderMpirun) {
+  if (std::string(ABLATE_MPIRUN).empty()) GTEST_SKIP() << "needs mpirun";
+  TempDir dir;
+  const std::string out = dir.path();
+  expect_demo_complete(out, ablate("demo --out " + out + " --ranks 3 --cases 4 --epochs 1 --steps 1"));
+}
+
+TEST(Cli, DemoRefusesBadTrainingOptions) {
+  TempDir dir;
+  for (const char* bad : {"--epochs 0", "--steps -1", "--epochs x"}) {
+    const Result r = ablate("demo --out " + dir.path() + " --ranks 1 " + bad);
+    EXPECT_EQ(r.code, 2) << bad << "\n" << r.out;
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir / "data"));
 }
 
 // `plan --keys --update FILE` regenerates the key reference of docs/STUDY.md and keeps its hand-written part.

@@ -34,6 +34,21 @@ db::StudyData three_variants() {
   return s;
 }
 
+// One variant, cases x, y, z tested in two repeats (in different folds): repeat 0 gives 0.2, 0.4, 0.9,
+// repeat 1 gives 0.4, 0.6, 0.7, so the case means are 0.3, 0.5, 0.8.
+db::StudyData three_cases_two_repeats() {
+  db::StudyData s;
+  s.study = "rep";
+  s.variants = {{"a", "A", "", "", 0}};
+  const char* ids[] = {"x", "y", "z"};
+  const double r0[] = {0.2, 0.4, 0.9}, r1[] = {0.4, 0.6, 0.7};
+  for (int c = 0; c < 3; ++c) {
+    s.case_metrics.push_back({"a", c % 2, 0, ids[c], 1, "dice", r0[c]});  // folds differ between repeats
+    s.case_metrics.push_back({"a", (c + 1) % 2, 1, ids[c], 1, "dice", r1[c]});
+  }
+  return s;
+}
+
 ReportConfig config_for(std::vector<std::string> metrics) {
   ReportConfig c;
   c.metrics = std::move(metrics);
@@ -282,6 +297,39 @@ TEST(ReportsSignificance, MarksTellBetterFromWorse) {
   EXPECT_NE(csv.find(",worse,††\n"), std::string::npos) << csv;
 }
 
+// The unit of the paired tests is the case: with two repeats a case is one pair (its repeats averaged),
+// not two. Eight cases, repeats 0 and 1 in different folds, the variant 0.05 + 0.001 c above the
+// baseline in both: n = 8, exact p = 2/2^8 (pairing per (fold, repeat, case) gave n = 16 and a p-value
+// far smaller). The baseline's extra repeat 2, which the variant lacks, is left out of its case means
+// (it would make the variant look worse).
+TEST(ReportsSignificance, PairsPerCaseAveragedOverRepeats) {
+  db::StudyData s;
+  s.study = "rep";
+  s.variants = {{"base", "Base", "", "", 0}, {"better", "Better", "", "", 1}};
+  for (int c = 0; c < 8; ++c) {
+    const std::string id = "c" + std::to_string(c);
+    for (int r = 0; r < 2; ++r) {
+      const double b = 0.6 + 0.01 * c + 0.02 * r;
+      s.case_metrics.push_back({"base", (c + r) % 2, r, id, 1, "dice", b});
+      s.case_metrics.push_back({"better", (c + r) % 2, r, id, 1, "dice", b + 0.05 + 0.001 * c});
+    }
+    s.case_metrics.push_back({"base", c % 2, 2, id, 1, "dice", 0.99});
+  }
+  const std::vector<SignificanceRow> sig = significance_tests({s}, config_for({"dice"}), nullptr);
+  ASSERT_EQ(sig.size(), 1u);
+  EXPECT_EQ(sig[0].unit, "case");
+  EXPECT_EQ(sig[0].n, 8u);
+  EXPECT_EQ(sig[0].wilcoxon.n, 8u);
+  EXPECT_TRUE(sig[0].wilcoxon.exact);
+  EXPECT_NEAR(sig[0].wilcoxon.statistic, 36.0, 1e-12);
+  EXPECT_NEAR(sig[0].wilcoxon.p, 2.0 / 256.0, 1e-12);
+  EXPECT_NEAR(sig[0].mean_difference, 0.0535, 1e-12);
+  EXPECT_EQ(sig[0].t_test.n, 8u);
+  EXPECT_NEAR(sig[0].t_test.df, 7.0, 1e-12);
+  EXPECT_EQ(sig[0].direction, 1);
+  EXPECT_NE(significance_csv(sig).find("rep,1,dice,better,base,case,8,"), std::string::npos) << significance_csv(sig);
+}
+
 TEST(ReportsTable, FoldPairingWhenNoCases) {
   const std::vector<SignificanceRow> sig = significance_tests({three_variants()}, config_for({"dice"}), nullptr);
   ASSERT_EQ(sig.size(), 2u);
@@ -337,6 +385,20 @@ TEST(ReportsTable, AggregateCasesPoolsCases) {
   EXPECT_EQ(t.cells[0][0].stats.n, 12u);
   c.aggregate = "folds";
   EXPECT_EQ(comparison_table({testing::tcia_study()}, c, {}).cells[0][0].stats.n, 3u);
+}
+
+// aggregate = "cases" counts a case once: cases x, y, z over two repeats (0.2, 0.4, 0.9 and 0.4, 0.6,
+// 0.7) give the case means 0.3, 0.5, 0.8: n = 3, mean 53.33 %, sd 25.17 % (the six rows pooled: n = 6,
+// sd 25.03 %).
+TEST(ReportsTable, AggregateCasesAveragesRepeatsPerCase) {
+  ReportConfig c = config_for({"dice"});
+  c.aggregate = "cases";
+  const ComparisonTable t = comparison_table({three_cases_two_repeats()}, c, {});
+  EXPECT_EQ(t.cells[0][0].stats.n, 3u);
+  EXPECT_NEAR(t.cells[0][0].stats.mean, 160.0 / 3.0, 1e-9);
+  EXPECT_NEAR(t.cells[0][0].stats.sd, 100.0 * std::sqrt(0.19 / 3.0), 1e-9);
+  EXPECT_EQ(t.cells[0][0].value, "53.33 ± 25.17");
+  EXPECT_NE(render_csv(t).find(",cases,percent,3,"), std::string::npos) << render_csv(t);
 }
 
 TEST(ReportsConfig, FromStoredStudyText) {
@@ -521,16 +583,7 @@ TEST(ReportsSensitivity, SeriesOfTheSweptKey) {
 // Cases x, y, z; repeat 0: 0.2, 0.4, 0.9; repeat 1: 0.4, 0.6, 0.7 -> means 0.3, 0.5, 0.8: n = 3, median
 // 0.5, q1 = 0.4, q3 = 0.65 (type 7). Pooled rows would give n = 6 and median 0.5 (q1 0.4, q3 0.675).
 TEST(ReportsBoxRows, CasesAveragedOverRepeats) {
-  db::StudyData s;
-  s.study = "rep";
-  s.variants = {{"a", "A", "", "", 0}};
-  const char* ids[] = {"x", "y", "z"};
-  const double r0[] = {0.2, 0.4, 0.9}, r1[] = {0.4, 0.6, 0.7};
-  for (int c = 0; c < 3; ++c) {
-    s.case_metrics.push_back({"a", c % 2, 0, ids[c], 1, "dice", r0[c]});  // folds differ between repeats
-    s.case_metrics.push_back({"a", (c + 1) % 2, 1, ids[c], 1, "dice", r1[c]});
-  }
-  const std::vector<BoxRow> rows = box_rows(s);
+  const std::vector<BoxRow> rows = box_rows(three_cases_two_repeats());
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0].stats.n, 3u);
   EXPECT_NEAR(rows[0].stats.min, 0.3, 1e-12);
