@@ -106,7 +106,14 @@ TEST(Cli, PlanExplainNamesOrigins) {
   EXPECT_NE(r.out.find("# variant " + kExamples + "table2.toml:"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("# study " + kExamples + "table2_demo.toml:"), std::string::npos);
   EXPECT_NE(r.out.find("# default"), std::string::npos);
-  EXPECT_EQ(ablate("plan " + kExamples + "table2_demo.toml --explain --variant nope").code, 2);
+  const Result unknown = ablate("plan " + kExamples + "table2_demo.toml --explain --variant nope");
+  EXPECT_EQ(unknown.code, 2);
+  EXPECT_NE(unknown.out.find("no variant named `nope`"), std::string::npos) << unknown.out;
+  EXPECT_NE(unknown.out.find("(variants: unet, cc, sc, mus, ec, dws, coa,"), std::string::npos) << unknown.out;
+  // --variant selects what --explain prints; alone it would be silently ignored, so it is refused.
+  const Result alone = ablate("plan " + kExamples + "table2_demo.toml --variant coa");
+  EXPECT_EQ(alone.code, 2);
+  EXPECT_NE(alone.out.find("--variant goes with --explain"), std::string::npos) << alone.out;
 }
 
 TEST(Cli, BadStudyIsAUsageErrorWithEveryProblem) {

@@ -119,9 +119,4 @@ void setup_logging(const po::variables_map& vm) {
   spdlog::set_default_logger(logger);
 }
 
-int not_yet(const std::string& verb, const std::string& what) {
-  std::cerr << "ablate " << verb << ": not available yet (" << what << ")\n";
-  return kExitUsage;
-}
-
 }  // namespace ablate::cli

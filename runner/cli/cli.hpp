@@ -42,9 +42,6 @@ int launcher_rank();
 // "[rank N] " under a launcher, else "": for lines written to stderr without the logger.
 std::string rank_prefix();
 
-// For verbs a later part of the project fills in: says so, exit 2.
-int not_yet(const std::string& verb, const std::string& what);
-
 int verb_run(const std::vector<std::string>& args);
 int verb_plan(const std::vector<std::string>& args);
 int verb_status(const std::vector<std::string>& args);

@@ -18,7 +18,7 @@ int verb_evaluate(const std::vector<std::string>& args) {
   options.add(common_options());
   po::positional_options_description positional;
   po::variables_map vm;
-  if (!parse_args("evaluate", "ablate evaluate --pred DIR --gt DIR [--labels 1,2] [--out CSV]", options, positional, args, vm)) {
+  if (!parse_args("evaluate", "ablate evaluate --pred DIR --gt DIR [--labels 1,2] [--axis 2] [--out CSV]", options, positional, args, vm)) {
     return kExitOk;
   }
   if (!vm.count("pred") || !vm.count("gt")) throw UsageError("both --pred DIR and --gt DIR are required");

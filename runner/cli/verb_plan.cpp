@@ -76,6 +76,7 @@ int verb_plan(const std::vector<std::string>& args) {
   const auto& base = study.base.study;
   const int folds = base.split.empty() ? base.folds : 1;
   const std::string only = vm["variant"].as<std::string>();
+  if (!only.empty() && !vm["explain"].as<bool>()) throw UsageError("--variant goes with --explain; see: ablate plan --help");
 
   if (vm["explain"].as<bool>()) {
     bool found = false;
@@ -89,7 +90,11 @@ int verb_plan(const std::vector<std::string>& args) {
       }
       std::cout << "\n";
     }
-    if (!found) throw UsageError("no variant named `" + only + "` in " + study.file);
+    if (!found) {
+      std::string names;
+      for (const auto& v : study.variants) names += (names.empty() ? "" : ", ") + v.name;
+      throw UsageError("no variant named `" + only + "` in " + study.file + " (variants: " + names + ")");
+    }
     return kExitOk;
   }
 

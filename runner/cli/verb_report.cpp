@@ -41,7 +41,7 @@ int verb_report(const std::vector<std::string>& args) {
   options.add(common_options());
   po::positional_options_description positional;
   po::variables_map vm;
-  if (!parse_args("report", "ablate report --db FILE --study NAME [--study NAME2 ...] --out DIR [--format md,tex,csv,html]",
+  if (!parse_args("report", "ablate report --db FILE [--study NAME [--study NAME2 ...]] --out DIR [--format md,tex,csv,html]",
                   options, positional, args, vm))
     return kExitOk;
   setup_logging(vm);

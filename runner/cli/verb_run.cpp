@@ -24,7 +24,7 @@ int verb_run(const std::vector<std::string>& args) {
   po::positional_options_description positional;
   positional.add("study", 1);
   po::variables_map vm;
-  if (!parse_args("run", "ablate run STUDY.toml [--db FILE] [--max-retries N] [--new-study] [--workdir DIR]\n"
+  if (!parse_args("run", "ablate run STUDY.toml [--db FILE] [--max-retries N] [--new-study] [--workdir DIR] [--workers N]\n"
                          "       mpirun -np N ablate run STUDY.toml ...   (rank 0 coordinates, ranks 1..N-1 work)",
                   options, positional, args, vm)) {
     return kExitOk;
