@@ -19,8 +19,8 @@ struct GroupCache {
     return *last;
   }
 };
-}  // namespace
 
+// Positions of `rows` ordered by case id, stable.
 std::vector<std::size_t> by_case(const std::vector<std::pair<CaseKey, double>>& rows) {
   std::vector<std::size_t> order(rows.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -28,6 +28,7 @@ std::vector<std::size_t> by_case(const std::vector<std::pair<CaseKey, double>>& 
   if (!std::is_sorted(order.begin(), order.end(), id_less)) std::stable_sort(order.begin(), order.end(), id_less);
   return order;
 }
+}  // namespace
 
 std::vector<double> case_means(const std::vector<std::pair<CaseKey, double>>& rows) {
   const std::vector<std::size_t> order = by_case(rows);

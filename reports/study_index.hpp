@@ -45,10 +45,8 @@ struct Series {
 // A case (subject) is tested once per repeat (in the fold that holds it in that repeat's split), so its
 // rows of several repeats are repeated measurements of one subject, not independent samples. Where the
 // unit is the case (box plots, the "cases" aggregate, the paired tests) it is counted once:
-// by_case gives the positions of `rows` ordered by case id, stable (within a case the (fold, repeat)
-// order of the sorted rows stays, so sums do not depend on the store's row order); case_means the mean
-// of each case's rows, in case-id order.
-std::vector<std::size_t> by_case(const std::vector<std::pair<CaseKey, double>>& rows);
+// case_means gives the mean of each case's rows, in case-id order (a stable order: within a case the
+// (fold, repeat) order of the sorted rows stays, so the sums do not depend on the store's row order).
 std::vector<double> case_means(const std::vector<std::pair<CaseKey, double>>& rows);
 
 // How a study is named in the tables and figures: report.dataset and report.class_names of its

@@ -85,30 +85,19 @@ void merge_join(const std::vector<std::pair<Key, double>>& a, const std::vector<
 }
 
 // The per-case pairs of a variant (a) and the baseline (b), one per case: rows are matched by (fold,
-// repeat, case id), so both sides of a case average the same repeats, and each case's matched values are
-// then averaged over its repeats (by_case), in case-id order. The unit of the test is the case: with
-// several repeats a case still counts once (n = number of cases).
+// repeat, case id), so both sides of a case average the same repeats, and each side's matched rows are
+// then averaged per case (case_means: the two matched samples hold the same keys in the same order, so
+// their means line up case by case). The unit of the test is the case: with several repeats a case
+// still counts once (n = number of cases).
 void pair_cases(const std::vector<std::pair<CaseKey, double>>& a, const std::vector<std::pair<CaseKey, double>>& b,
                 std::vector<double>& x, std::vector<double>& y) {
-  std::vector<std::pair<CaseKey, double>> matched;
-  std::vector<double> base;
+  std::vector<std::pair<CaseKey, double>> matched_a, matched_b;
   merge_join(a, b, [&](const auto& ra, const auto& rb) {
-    matched.push_back(ra);
-    base.push_back(rb.second);
+    matched_a.push_back(ra);
+    matched_b.push_back(rb);
   });
-  const std::vector<std::size_t> order = by_case(matched);
-  for (std::size_t k = 0; k < order.size();) {
-    const std::string& id = matched[order[k]].first.case_id;
-    std::size_t l = k;
-    double sum_x = 0, sum_y = 0;
-    for (; l < order.size() && matched[order[l]].first.case_id == id; ++l) {
-      sum_x += matched[order[l]].second;
-      sum_y += base[order[l]];
-    }
-    x.push_back(sum_x / static_cast<double>(l - k));
-    y.push_back(sum_y / static_cast<double>(l - k));
-    k = l;
-  }
+  x = case_means(matched_a);
+  y = case_means(matched_b);
 }
 
 // +1 when the variant is better than the baseline, -1 when worse, 0 when the Wilcoxon statistic sits

@@ -1065,9 +1065,10 @@ TEST(Docs, StudyReferenceDocumentsEveryKeyWithItsDefault) {
   }
   EXPECT_TRUE(same) << "docs/STUDY.md's key reference, line " << line << " of it:\n  " << h << "\nthe schema gives:\n  "
                     << w << "\nregenerate it: ablate plan --keys --update docs/STUDY.md";
+  // And every key's row is in the document itself, with its default (whatever the line order).
   for (const auto& k : schema()) {
-    const std::string row = "| `" + k.path + "` | `" + to_literal(k.get(VariantConfig{})) + "` | " + k.allowed() + " | ";
-    EXPECT_NE(reference.find(row), std::string::npos) << k.path;
+    const std::string row = "| `" + k.path + "` | `" + to_literal(k.get(VariantConfig{})) + "` | ";
+    EXPECT_NE(doc.find(row, start), std::string::npos) << k.path;
   }
 }
 // The other tables and the figure of 001 as configurations of the same family, each a child of table2.toml

@@ -285,7 +285,9 @@ TEST_F(EvaluateFolders, AnisotropicDistancesAndPerSliceAxis) {
   o.axis = 2;
   r = evaluate_folders(o);
   EXPECT_DOUBLE_EQ(r.rows[0].metrics.hd95, 10.0);     // the 3D metrics do not depend on the axis
-  EXPECT_NE(r.rows[0].metrics_2d.hd95, 10.0);         // each z slice holds one mask only: the worst case
+  // Each z slice holds one mask only: both are scored with the worst case, the slice's diagonal
+  // sqrt((1 row x 1 mm)^2 + (4 columns x 1 mm)^2) = sqrt(17) mm.
+  EXPECT_NEAR(r.rows[0].metrics_2d.hd95, std::sqrt(17.0), 1e-9);
   EXPECT_DOUBLE_EQ(r.rows[0].metrics_2d.dice, 0.0);
   o.axis = 3;
   EXPECT_THROW(evaluate_folders(o), std::invalid_argument);
@@ -307,7 +309,8 @@ TEST_F(EvaluateFolders, ReportsMissingPredictionAndShapeMismatchByFile) {
   o.pred_dir = (root_ / "pred").string();
   const EvaluateResult r = evaluate_folders(o);
   ASSERT_EQ(r.problems.size(), 2u);
-  EXPECT_NE(r.problems[0].find("a.nii.gz: no prediction"), std::string::npos) << r.problems[0];
+  EXPECT_NE(r.problems[0].find("a.nii.gz: no prediction named a.nii(.gz) in " + o.pred_dir), std::string::npos)
+      << r.problems[0];
   EXPECT_NE(r.problems[1].find("b.nii.gz: shape"), std::string::npos) << r.problems[1];
   EXPECT_TRUE(r.rows.empty());
   o.gt_dir = (root_ / "missing").string();

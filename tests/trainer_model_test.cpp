@@ -537,7 +537,10 @@ TEST(BridgeWiring, FusionModesAreTheirEquations) {
         SegmentationNet net(m, 1);
         prepare(*net);
         torch::NoGradGuard ng;
-        const torch::Tensor f = randn_d({2, 64, 4, 4});
+        // With EC the bridge input is the EC encoder's own output on an image (EC sits in the encoder, so a
+        // random F would not involve it); otherwise a random bridge-sized F.
+        const torch::Tensor f = m.ec ? net->encode(randn_d({2, 1, kSize, kSize})).back() : randn_d({2, 64, 4, 4});
+        ASSERT_EQ(f.size(1), 64) << what;  // the bridge width of tiny()
 
         torch::Tensor fa;  // F_A from the components and the equations
         if (att.name == "coa") fa = sc_by_hand(f, net->cc_module()->forward(f)) + f;  // S from F, applied to F_C
@@ -787,8 +790,9 @@ TEST(ComponentValues, DenseSpatialPositionAttentionByHand) {
     expect_close(d[n], dn, "D");
     expect_close(a[n], an, "A");
     expect_close(o[n], (torch::matmul(dn, an.t()) + mn).view({c, 5, 4}), "O");
-    // A per-map constant (what a bias would add) leaves P unchanged.
-    expect_close(torch::softmax(logits[n].reshape({k, 20}) + torch::arange(k, torch::kDouble).view({k, 1}), 1), p, "bias invariance");
+    // A per-map constant (what a bias would add) leaves the module's D unchanged: why DSPA has no bias.
+    const torch::Tensor p_biased = torch::softmax(logits[n].reshape({k, 20}) + torch::arange(k, torch::kDouble).view({k, 1}), 1);
+    expect_close(d[n], torch::matmul(mn, p_biased.t()), "D with a bias");
   }
 }
 
@@ -978,15 +982,17 @@ TEST(AnuNet, ParametersByFormula) {
       m.attention_gates = gates;
       m.nested_supervision = supervision;
       SegmentationNet net(m, 1);
-      int64_t nested = supervision ? (d - 2) * (w[0] + 1) : 0, gate = 0, count = 0;
+      int64_t nested = supervision ? (d - 2) * (w[0] + 1) : 0, gate = 0;
       for (int i = 0; i + 1 < d; ++i) {
         for (int j = 1; i + j <= d - 1; ++j) {
           nested += i + j < d - 1 ? node_parameters(w, i, j) : (d - 2 - i) * w[i] * w[i] * 9;
           gate += j * gate_parameters(w[i]);
-          count += j;
         }
       }
-      EXPECT_EQ(count, 20);
+      int registered_gates = 0;  // the network's own gate modules, one per (node, predecessor) pair
+      for (const auto& child : net->named_children())
+        registered_gates += child.key().rfind("attention_gates_x", 0) == 0;
+      EXPECT_EQ(registered_gates, gates ? 20 : 0);
       const auto comps = net->component_parameters();
       EXPECT_EQ(comps.at("backbone"), plain);
       EXPECT_EQ(comps.at("nested"), nested);
@@ -1218,7 +1224,8 @@ TEST(ComponentValues, PositionAttentionByHand) {
     const torch::Tensor sb = torch::softmax(torch::matmul(q.t(), k), 1);
     expect_close(s[b], sb, "S");
     expect_close(out[b], (0.7 * torch::matmul(v, sb.t()) + x).view({c, 3, 4}), "F_PAM");
-    expect_close(torch::softmax(torch::matmul(q.t(), k + randn_d({c / 8, 1})), 1), sb, "key bias invariance");
+    // A key bias would not change the module's map: why the key convolution has none.
+    expect_close(s[b], torch::softmax(torch::matmul(q.t(), k + randn_d({c / 8, 1})), 1), "S with a key bias");
   }
   int64_t params = 0;
   for (const auto& p : pam->parameters()) params += p.numel();
@@ -1241,7 +1248,7 @@ TEST(ComponentValues, ChannelAttentionByHand) {
       const torch::Tensor x = f[b].reshape({6, 12});
       const torch::Tensor e = torch::matmul(x, x.t());
       const torch::Tensor sb = torch::softmax(energy == "similarity" ? e : std::get<0>(e.max(1, true)) - e, 1);
-      if (energy == "max_minus") expect_close(sb, torch::softmax(-e, 1), "max - E = -E under softmax");
+      if (energy == "max_minus") expect_close(s[b], torch::softmax(-e, 1), "S = softmax(-E) under max_minus");
       expect_close(s[b], sb, "S " + energy);
       expect_close(out[b], (0.3 * torch::matmul(sb, x) + x).view({6, 3, 4}), "F_CAM " + energy);
     }

@@ -105,7 +105,7 @@ EvaluateResult evaluate_folders(const EvaluateOptions& o) {
     if (unreadable.count(id)) continue;  // reported above
     auto p = preds.find(id);
     if (p == preds.end()) {
-      r.problems.push_back(kv.second + ": no prediction named " + id + ".nii(.gz) in " + o.gt_dir);
+      r.problems.push_back(kv.second + ": no prediction named " + id + ".nii(.gz) in " + o.pred_dir);
       continue;
     }
     data::Volume gt, pred;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cerrno>
@@ -93,14 +94,16 @@ bool get(std::istream& in, T& v) {
   return static_cast<bool>(in.read(reinterpret_cast<char*>(&v), sizeof v));
 }
 
+using LabelLut = std::array<std::uint8_t, 256>;  // source label -> class (map_label)
+
 // The mapped classes of slice s of a label volume into out (rows x cols).
-void map_label_slice(const Volume& lab, const SliceAxes& ax, int s, const std::uint8_t (&lut)[256], const std::string& file,
+void map_label_slice(const Volume& lab, const SliceAxes& ax, int s, const LabelLut& lut, const std::string& file,
                      std::uint8_t* out) {
   for (int r = 0; r < ax.rows; ++r) {
     for (int q = 0; q < ax.cols; ++q) {
       const long lv = std::lround(lab.data[ax.index(s, r, q)]);
       if (lv < 0 || lv > 255) throw std::runtime_error(file + ": label value " + std::to_string(lv) + " outside 0..255");
-      out[r * ax.cols + q] = lut[lv];
+      out[r * ax.cols + q] = lut[static_cast<std::size_t>(lv)];
     }
   }
 }
@@ -120,6 +123,14 @@ int map_label(int source_label, const DataConfig& data) {
   }
   return 0;
 }
+
+namespace {
+LabelLut label_lut(const DataConfig& d) {
+  LabelLut lut{};
+  for (int s = 0; s < 256; ++s) lut[static_cast<std::size_t>(s)] = static_cast<std::uint8_t>(map_label(s, d));
+  return lut;
+}
+}  // namespace
 
 void validate_data_config(const DataConfig& d) {
   if (d.axis < 0 || d.axis > 2) throw std::runtime_error("data.axis = " + std::to_string(d.axis) + ": allowed 0 (x), 1 (y), 2 (z)");
@@ -190,8 +201,7 @@ PreparedCase preprocess_case(const CaseEntry& entry, const DataConfig& d) {
   for (float x : v) {
     if (!std::isfinite(x)) throw std::runtime_error(entry.image + ": the image holds non-finite values (NaN/Inf)");
   }
-  std::uint8_t lut[256];
-  for (int s = 0; s < 256; ++s) lut[s] = static_cast<std::uint8_t>(map_label(s, d));
+  const LabelLut lut = label_lut(d);
 
   const std::size_t plane = static_cast<std::size_t>(c.size) * c.size;
   c.image.resize(plane * c.slices);
@@ -218,8 +228,7 @@ NativeLabel load_native_label(const CaseEntry& entry, const DataConfig& d) {
   n.rows = ax.rows;
   n.cols = ax.cols;
   n.spacing = ax.spacing_of(lab.spacing);
-  std::uint8_t lut[256];
-  for (int s = 0; s < 256; ++s) lut[s] = static_cast<std::uint8_t>(map_label(s, d));
+  const LabelLut lut = label_lut(d);
   const std::size_t plane = static_cast<std::size_t>(n.rows) * n.cols;
   n.label.resize(plane * n.slices);
   for (int s = 0; s < n.slices; ++s) map_label_slice(lab, ax, s, lut, entry.label, n.label.data() + plane * s);
@@ -356,9 +365,7 @@ class CaseLock {
   int fd_ = -1;
 };
 
-}  // namespace
 
-namespace {
 std::string cache_file(const CaseEntry& entry, const DataConfig& d, const std::string& key) {
   return (fs::path(cache_dir_for(d)) / (entry.id + "-" + key.substr(0, 16) + ".bin")).string();
 }

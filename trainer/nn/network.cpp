@@ -43,6 +43,7 @@
 // Parameter ownership (component_parameters): by the submodule's registered name, see component_of().
 #include "trainer/nn/network.hpp"
 
+#include <algorithm>
 #include <set>
 #include <sstream>
 #include <stdexcept>
@@ -279,12 +280,8 @@ std::vector<std::vector<torch::Tensor>> SegmentationNetImpl::nested_grid(const t
     throw std::invalid_argument("nested_grid(top = " + std::to_string(top) + "): needs model.nested and 1 <= top <= " +
                                 std::to_string(depth - 1));
   std::vector<std::vector<torch::Tensor>> grid(top + 1);
-  torch::Tensor h = x;
-  for (int l = 0; l <= top; ++l) {
-    if (l > 0) h = torch::max_pool2d(h, 2);
-    h = enc_[l](h);
-    grid[l].push_back(h);
-  }
+  const std::vector<torch::Tensor> stages = encode(x, top + 1);  // X^{i,0}
+  for (int l = 0; l <= top; ++l) grid[l].push_back(stages[l]);
   if (top == depth - 1) grid[top][0] = bridge(grid[top][0]);
   for (int j = 1; j <= top; ++j) {
     for (int i = 0; i + j <= top; ++i) {
@@ -356,10 +353,11 @@ NetOutput SegmentationNetImpl::forward(const torch::Tensor& x) {
   return out;
 }
 
-std::vector<torch::Tensor> SegmentationNetImpl::encode(const torch::Tensor& x) {
+std::vector<torch::Tensor> SegmentationNetImpl::encode(const torch::Tensor& x, int levels) {
+  const size_t n = levels < 0 ? enc_.size() : std::min(enc_.size(), static_cast<size_t>(levels));
   std::vector<torch::Tensor> stages;
   torch::Tensor h = x;
-  for (size_t l = 0; l < enc_.size(); ++l) {
+  for (size_t l = 0; l < n; ++l) {
     if (l > 0) h = torch::max_pool2d(h, 2);
     h = enc_[l](h);
     stages.push_back(h);

@@ -52,7 +52,8 @@ class SegmentationNetImpl : public torch::nn::Module {
   // encode(x) returns every encoder stage's output (shallowest first; the last is the bridge input F),
   // bridge_attention(F) is F_A (CoA, CC or SC with eq. 4's residual, SE or CBAM; undefined without
   // attention) and bridge(F) the fused bridge B that feeds the decoder(s), DWS and restoration.
-  std::vector<torch::Tensor> encode(const torch::Tensor& x);
+  // `levels` limits the run to the shallowest stages (the pruned nested network does not compute the rest).
+  std::vector<torch::Tensor> encode(const torch::Tensor& x, int levels = -1);
   torch::Tensor bridge_attention(const torch::Tensor& f);
   torch::Tensor bridge(const torch::Tensor& f);
   // model.nested: the nodes X^{i,j} for i + j <= top (003 eq. 4), grid[i][j]; grid[depth-1][0] is the fused
