@@ -316,3 +316,22 @@ TEST(Reproduction, ReportWritesTheSectionFromTheStoredConfiguration) {
   EXPECT_EQ(read(dir / "table.md").find("paper"), std::string::npos);
   fs::remove_all(dir);
 }
+
+TEST(Reproduction, CasesAggregateGivesIntervalsOverCases) {
+  // report.aggregate = "cases": the interval is over the cell's cases (12 of study tcia), as its mean is.
+  std::vector<db::StudyData> one = {ablate::reports::testing::tcia_study()};
+  ReportConfig c;
+  c.metrics = {"dice"};
+  c.aggregate = "cases";
+  PublishedTable p;
+  p.source = "t";
+  p.values["U-Net"]["dice"] = 71.0;
+  c.published = published_text({p});
+  const auto idx = make_indexes(one, c);
+  const ComparisonTable t = comparison_table(one, idx, c, {});
+  const Reproduction r = reproduction(one, idx, c, t);
+  const ReproductionCell& u = cell(r, "unet", "dice");
+  EXPECT_EQ(u.ours.n, 12u);
+  EXPECT_NEAR(u.high - u.ours.mean, student_t_quantile(0.975, 11) * u.ours.sd / std::sqrt(12.0), 1e-12);
+  EXPECT_NE(r.summaries[0].find("t-intervals over the cases of each cell, n = 12"), std::string::npos) << r.summaries[0];
+}
