@@ -164,13 +164,13 @@ void save_checkpoint(const std::string& path, const Task& task, SegmentationNet&
   root.write("finished", c10::IValue(st.finished));
   root.write("train_seconds", c10::IValue(st.train_seconds));
   root.write("rng_cpu", at::detail::getDefaultCPUGenerator().get_state());
-  // One row per completed epoch: epoch, train loss, val loss, val Dice, lr, seconds.
-  auto history = torch::zeros({static_cast<std::int64_t>(st.history.size()), 6}, torch::kFloat64);
+  // One row per completed epoch: epoch, train loss, val loss, val Dice, lr, seconds, val score.
+  auto history = torch::zeros({static_cast<std::int64_t>(st.history.size()), 7}, torch::kFloat64);
   auto h = history.accessor<double, 2>();
   for (std::size_t i = 0; i < st.history.size(); ++i) {
     const auto& e = st.history[i];
-    const double row[6] = {static_cast<double>(e.epoch), e.train_loss, e.val_loss, e.val_dice, e.lr, e.seconds};
-    for (int c = 0; c < 6; ++c) h[i][c] = row[c];
+    const double row[7] = {static_cast<double>(e.epoch), e.train_loss, e.val_loss, e.val_dice, e.lr, e.seconds, e.val_score};
+    for (int c = 0; c < 7; ++c) h[i][c] = row[c];
   }
   root.write("history", history);
   // Write then rename: a reader (or a restart after a crash) sees the old or the new checkpoint, never half.
@@ -261,8 +261,10 @@ bool load_checkpoint(const std::string& path, const Task& task, const torch::Dev
   if (root.try_read("history", history)) {  // absent in checkpoints of earlier builds
     history = history.to(torch::kCPU, torch::kFloat64).contiguous();
     auto h = history.accessor<double, 2>();
+    const bool has_score = history.size(1) > 6;  // the 7th column is absent in checkpoints of earlier builds
     for (std::int64_t i = 0; i < history.size(0); ++i) {
-      st.history.push_back({static_cast<int>(h[i][0]), h[i][1], h[i][2], h[i][3], h[i][4], h[i][5]});
+      st.history.push_back({static_cast<int>(h[i][0]), h[i][1], h[i][2], h[i][3], h[i][4], h[i][5],
+                            has_score ? h[i][6] : std::numeric_limits<double>::quiet_NaN()});
     }
   }
   torch::Tensor rng;
@@ -476,8 +478,10 @@ class TaskRun {
   void prepare_data();
   void build_model();
   void resume();
-  void train();
+  // Returns true when the task paused at Task::pause_after_epoch (then paused_result(), not evaluate()).
+  bool train();
   TaskResult evaluate();
+  TaskResult paused_result() const;
 
  private:
   const data::CaseEntry& entry_of(const std::string& id, const char* part) const;
@@ -491,7 +495,8 @@ class TaskRun {
   // The optimisation steps of one epoch; returns the mean training loss. Throws TaskInterrupted when a stop
   // is requested between two optimiser steps (after checkpointing the partial epoch).
   double train_epoch(int epoch, const Clock::time_point& epoch_start, double carried_seconds, ProgressBar& bar);
-  // Validation loss and Dice of the epoch into rec; returns the selection score (higher is better).
+  // Validation loss, Dice and select-metric value of the epoch into rec; returns the selection score
+  // (higher is better).
   double validate(EpochRecord& rec);
   // Best-epoch selection, the plateau schedule and patience-based early stopping after an epoch.
   void select(int epoch, double score);
@@ -677,13 +682,19 @@ double TaskRun::train_epoch(int epoch, const Clock::time_point& epoch_start, dou
 
 // Validation: loss and per-case 3D metrics; the best epoch is selected on train.select_metric.
 double TaskRun::validate(EpochRecord& rec) {
-  if (d_.val_cases.empty()) return -rec.train_loss;  // no validation cases: the training loss decides (docs/DATA.md)
+  if (d_.val_cases.empty()) {
+    rec.val_score = rec.train_loss;
+    return -rec.train_loss;  // no validation cases: the training loss decides (documented in docs/DATA.md)
+  }
   const bool distances = tc_.select_metric == "assd" || tc_.select_metric == "hd95";
   const auto scores = score_cases(net_, d_.val_cases, device_, eval_batch_, d_.classes, distances, &config_.loss, &rec.val_loss);
   rec.val_dice = mean_metric(scores, "dice");
-  if (tc_.select_metric == "loss") return -rec.val_loss;
-  const double v = mean_metric(scores, tc_.select_metric);
-  return metric_higher_is_better(tc_.select_metric) ? v : -v;
+  if (tc_.select_metric == "loss") {
+    rec.val_score = rec.val_loss;
+    return -rec.val_loss;
+  }
+  rec.val_score = mean_metric(scores, tc_.select_metric);
+  return metric_higher_is_better(tc_.select_metric) ? rec.val_score : -rec.val_score;
 }
 
 void TaskRun::select(int epoch, double score) {
@@ -714,11 +725,15 @@ void TaskRun::select(int epoch, double score) {
   if (epoch == tc_.epochs) st_.finished = true;
 }
 
-// Phase 4: the epoch loop, from the epoch after the checkpoint's to the last (or an early stop). A
-// checkpoint is written after every epoch.
-void TaskRun::train() {
+// Phase 4: the epoch loop, from the epoch after the checkpoint's to the last (or an early stop), or to
+// Task::pause_after_epoch. A checkpoint is written after every epoch, so a pause is an epoch boundary
+// like any other: the resumed task starts at the next epoch with the state an uninterrupted one has there
+// (the cosine schedule is a function of train.epochs, not of the pause).
+bool TaskRun::train() {
+  const int pause = task_.pause_after_epoch;
+  const int last = pause > 0 && pause < tc_.epochs ? pause : tc_.epochs;
   ProgressBar bar(where_, ctx_.progress_log_seconds);
-  for (int epoch = st_.epochs_done + 1; epoch <= tc_.epochs && !st_.finished; ++epoch) {
+  for (int epoch = st_.epochs_done + 1; epoch <= last && !st_.finished; ++epoch) {
     const auto epoch_start = Clock::now();
     const double lr = tc_.scheduler == "cosine" ? cosine_lr(tc_, epoch) : st_.lr;
     set_lr(*opt_, lr);
@@ -736,10 +751,24 @@ void TaskRun::train() {
     spdlog::info("{}: epoch {}/{} loss {:.4f} val loss {:.4f} val dice {:.4f} lr {:.3g} ({:.1f} s)", where_, epoch, tc_.epochs,
                  rec.train_loss, rec.val_loss, rec.val_dice, lr, rec.seconds);
     if (ctx_.on_epoch) ctx_.on_epoch(rec);
-    if (!st_.finished && stop_requested()) {
+    if (!st_.finished && epoch < last && stop_requested()) {
       throw TaskInterrupted(where_ + ": stopped after epoch " + std::to_string(epoch) + "; checkpoint " + task_.checkpoint_path);
     }
   }
+  // Also when the checkpoint is already at (or past) the pause: nothing is trained twice.
+  return !st_.finished && last < tc_.epochs && st_.epochs_done >= last;
+}
+
+TaskResult TaskRun::paused_result() const {
+  TaskResult result;
+  result.epochs = st_.history;
+  result.best_epoch = st_.best_epoch;
+  result.parameters = parameters_;
+  result.train_seconds = st_.train_seconds;
+  result.paused_after_epoch = st_.epochs_done;
+  spdlog::info("{}: paused after epoch {} (best epoch {}); checkpoint {}", where_, st_.epochs_done, st_.best_epoch,
+               task_.checkpoint_path);
+  return result;
 }
 
 // Phases 5 and 6: the selected epoch's weights, evaluated on the test cases: whole volumes, every metric,
@@ -810,7 +839,7 @@ TaskResult run_task_impl(const Task& task, const VariantConfig& config, const Ru
   run.prepare_data();
   run.build_model();
   run.resume();
-  run.train();
+  if (run.train()) return run.paused_result();
   return run.evaluate();
 }
 
