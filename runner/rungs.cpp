@@ -3,7 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include <limits>
+#include <set>
 #include <stdexcept>
+#include <tuple>
 
 namespace ablate::runner {
 
@@ -46,23 +48,33 @@ db::EarlyStopEvent RungScheduler::event(const std::string& variant, const char* 
 
 int RungScheduler::replay() {
   int n = 0;
+  std::vector<sweeps::Decision> derived;                  // what the replayed arrivals decide
+  std::set<std::tuple<std::string, std::string, int>> logged;  // (variant, kind, rung) of the logged decisions
   for (const db::EarlyStopEvent& e : store_.early_stop_log(study_id_)) {
     auto it = ids_.find(e.variant);
     if (it == ids_.end()) continue;
     const std::int64_t trial = it->second;
     try {
       if (e.kind == "reached" || e.kind == "failed") {
-        policy_.report(trial, slot_of(e.fold, e.repeat), e.rung,
-                       e.kind == "reached" ? std::optional<double>(e.score) : std::nullopt);
+        auto d = policy_.report(trial, slot_of(e.fold, e.repeat), e.rung,
+                                e.kind == "reached" ? std::optional<double>(e.score) : std::nullopt);
+        if (d) derived.push_back(*d);
         ++n;
       } else if (e.kind == "promote") {
         policy_.promote(trial, e.rung);
         ++n;
+      } else {
+        logged.insert({e.variant, e.kind, e.rung});
       }
     } catch (const std::invalid_argument& err) {
       throw std::runtime_error(store_.path() + ": the early-stopping log does not replay (" + err.what() +
                                "); was [sweep.early_stop] changed? run with --new-study to start afresh");
     }
+  }
+  // A coordinator killed between storing a fold's arrival and logging the decision it completed: the
+  // decision follows from the arrivals, and is logged now.
+  for (const auto& d : derived) {
+    if (!logged.count({names_.at(d.trial), sweeps::decision_name(d.kind), d.rung})) log_decision(d);
   }
   return n;
 }
