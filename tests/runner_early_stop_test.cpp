@@ -174,6 +174,20 @@ TEST_F(EarlyStopRun, AshaPausesPromotesAndStopsAtRungs) {
   ASSERT_EQ(run_study(opt_, again), kRunOk);
   EXPECT_EQ(again.executions_, 0);
   EXPECT_EQ(decisions(), d);
+  // A decision lost with a killed coordinator (the fold's arrival stored, the decision it completed not
+  // yet logged) follows from the logged arrivals: the next start logs it.
+  {
+    db::Store w(opt_.db_path);
+    w.exec("DELETE FROM early_stop_log WHERE id = (SELECT max(id) FROM early_stop_log WHERE kind = 'pause')");
+  }
+  ASSERT_EQ(decisions().size(), d.size() - 1);
+  ASSERT_EQ(run_study(opt_, again), kRunOk);
+  EXPECT_EQ(again.executions_, 0);
+  auto sorted = [](std::vector<std::string> v) {
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  EXPECT_EQ(sorted(decisions()), sorted(d));
 }
 
 TEST_F(EarlyStopRun, MedianStopsBelowTheMedianAndContinuesTheOthers) {

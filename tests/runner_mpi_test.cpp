@@ -366,6 +366,9 @@ std::vector<std::string> decisions_of(const std::string& db) {
 TEST_F(RunnerMpi, AshaUnderThreeRanksPausesAtRungsAndResumesFromCheckpoints) {
   auto study = write_asha_study("asha3");
   const std::string db = db_of("asha3");
+  ASSERT_EQ(run(std::string(ABLATE_EXE) + " plan " + study, g_dir / "asha3-plan.log"), 0) << read_file(g_dir / "asha3-plan.log");
+  EXPECT_NE(read_file(g_dir / "asha3-plan.log").find("early stopping: asha at epochs [1, 2, 4] on validation"), std::string::npos)
+      << read_file(g_dir / "asha3-plan.log");
   ASSERT_EQ(run(mpirun(3) + ABLATE_EXE + " run " + study, g_dir / "asha3.log"), 0) << read_file(g_dir / "asha3.log");
   expect_rungs_consistent(db);
   db::Store s(db, true);
