@@ -15,7 +15,9 @@
 #include <tuple>
 
 #include "ablations/study.hpp"
+#include "db/rows.hpp"
 #include "db/store.hpp"
+#include "reports/report.hpp"
 #include "runner/run.hpp"
 
 namespace fs = std::filesystem;
@@ -169,6 +171,21 @@ TEST_F(EarlyStopRun, AshaPausesPromotesAndStopsAtRungs) {
   EXPECT_EQ(std::count(d.begin(), d.end(), "alpha0.3 promote 1"), 1);
   EXPECT_EQ(std::count(d.begin(), d.end(), "alpha0.3 finish 2"), 1);
   EXPECT_EQ(std::count_if(d.begin(), d.end(), [](const std::string& x) { return x.find(" promote ") != std::string::npos; }), 4);
+  // Reports: stopped trials are named as stopped, never results; their partial curves are in the
+  // convergence data (alpha 0.1 stopped at epoch 1: its epoch 1, over both folds, and nothing after).
+  const db::StudyData data = db::load_study_data(opt_.db_path, "s");
+  EXPECT_EQ(data.stopped.size(), 8u);
+  EXPECT_EQ(data.stopped.at("alpha0.2"), 3);
+  EXPECT_EQ(data.stopped.count("alpha0.3"), 0u);
+  const reports::ComparisonTable table = reports::comparison_table({data}, ReportConfig{}, {});
+  const std::string note = "variant 'alpha0.1' was stopped early at epoch 1 (early stopping)";
+  EXPECT_TRUE(std::any_of(table.notes.begin(), table.notes.end(), [&](const std::string& n) { return n.find(note) != std::string::npos; }));
+  const std::string csv = reports::convergence_csv(data);
+  EXPECT_NE(csv.find("\ns,alpha0.1,1,2,"), std::string::npos) << csv;
+  EXPECT_EQ(csv.find("\ns,alpha0.1,2,"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("\ns,alpha0.2,3,2,"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("\ns,alpha0.3,9,2,"), std::string::npos) << csv;
+
   // Running again: nothing to do, nothing duplicated.
   ScriptedExecutor again;
   ASSERT_EQ(run_study(opt_, again), kRunOk);
@@ -257,8 +274,30 @@ TEST_F(EarlyStopRun, StudyChecksTheRungs) {
   } catch (const SpecError& e) {
     EXPECT_NE(std::string(e.what()).find("did you mean `reduction`"), std::string::npos) << e.what();
   }
+  // A plain variant list.
   std::ofstream(opt_.study_file) << "[study]\nname = \"s\"\n[train]\nepochs = 9\n"
+                                    "[[ablation.variant]]\nname = \"a\"\n[[ablation.variant]]\nname = \"b\"\n\"model.cc\" = true\n"
                                     "[sweep.early_stop]\nmethod = \"median\"\nrungs = [3, 9]\n";
-  EXPECT_EQ(load_study(opt_.study_file).early_stop.method, "median");
-  EXPECT_EQ(load_study(opt_.study_file).early_stop.rungs, (std::vector<int>{3, 9}));
+  Study plain = load_study(opt_.study_file);
+  EXPECT_EQ(plain.variants.size(), 2u);
+  EXPECT_EQ(plain.early_stop.method, "median");
+  EXPECT_EQ(plain.early_stop.rungs, (std::vector<int>{3, 9}));
+  // A variant with its own train.epochs: the rungs cannot end at both.
+  std::ofstream(opt_.study_file) << "[study]\nname = \"s\"\n[train]\nepochs = 9\n"
+                                    "[[ablation.variant]]\nname = \"a\"\n[[ablation.variant]]\nname = \"b\"\n\"train.epochs\" = 5\n"
+                                    "[sweep.early_stop]\nmethod = \"asha\"\nrungs = [3, 9]\n";
+  try {
+    load_study(opt_.study_file);
+    FAIL() << "variants of different train.epochs were accepted";
+  } catch (const SpecError& e) {
+    EXPECT_NE(std::string(e.what()).find("variant `b` trains 5 epochs"), std::string::npos) << e.what();
+  }
+  // A file that includes a grid study and sets only [sweep.early_stop] keeps the grid.
+  const std::string base = (dir_ / "grid.toml").string();
+  std::ofstream(base) << "[study]\nname = \"g\"\n[train]\nepochs = 4\n[sweep]\n\"loss.alpha\" = [0.2, 0.8]\n";
+  std::ofstream(opt_.study_file) << "include = \"grid.toml\"\n[sweep.early_stop]\nmethod = \"asha\"\nrungs = [2, 4]\nreduction = 2\n";
+  Study inherited = load_study(opt_.study_file);
+  EXPECT_EQ(inherited.variants.size(), 2u);
+  EXPECT_EQ(inherited.early_stop.method, "asha");
+  EXPECT_EQ(load_study(base).early_stop.method, "none");
 }
