@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <limits>
 #include <set>
 #include <stdexcept>
@@ -112,8 +113,15 @@ std::optional<sweeps::Decision> RungScheduler::paused(std::int64_t task_id, cons
                                                       const TaskResult& r, double now) {
   const std::int64_t trial = ids_.at(variant);
   const int rung = policy_.rung_index(trial);
-  const double score = fold_score(r, policy_.rung_epoch(rung));
-  store_.record_paused(task_id, r, now, study_id_, event(variant, "reached", rung, fold, repeat, score));
+  const int epoch = policy_.rung_epoch(rung);
+  const double score = fold_score(r, epoch);
+  // A checkpoint past the rung (one left in a shared workdir by another store's run of the same study)
+  // pauses later than asked: the store keeps the rung's epochs, the rest comes back with the next result.
+  TaskResult at_rung = r;
+  at_rung.paused_after_epoch = epoch;
+  at_rung.epochs.erase(std::remove_if(at_rung.epochs.begin(), at_rung.epochs.end(), [&](const EpochRecord& e) { return e.epoch > epoch; }),
+                       at_rung.epochs.end());
+  store_.record_paused(task_id, at_rung, now, study_id_, event(variant, "reached", rung, fold, repeat, score));
   auto d = policy_.report(trial, slot_of(fold, repeat), rung, score);
   if (d) log_decision(*d);
   return d;

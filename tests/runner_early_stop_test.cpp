@@ -44,7 +44,8 @@ class ScriptedExecutor : public Executor {
       if (stop_after_ > 0 && executions_ == stop_after_) stop_flag().store(true);
     }
     const int epochs = c.train.epochs;
-    const int last = task.pause_after_epoch > 0 && task.pause_after_epoch < epochs ? task.pause_after_epoch : epochs;
+    // Like the trainer: train to the pause (or the end); a checkpoint already past the pause pauses there.
+    const int last = std::max(first - 1, task.pause_after_epoch > 0 && task.pause_after_epoch < epochs ? task.pause_after_epoch : epochs);
     const double q = kQuality[static_cast<int>(std::lround(c.loss.alpha * 10)) - 1];
     TaskResult r;
     for (int e = 1; e <= last; ++e) {
@@ -205,6 +206,28 @@ TEST_F(EarlyStopRun, AshaPausesPromotesAndStopsAtRungs) {
     return v;
   };
   EXPECT_EQ(sorted(decisions()), sorted(d));
+}
+
+// A checkpoint already past the rung (left in a shared workdir by another store's run of the same study):
+// the task pauses later than asked, the store still holds exactly the rung's epochs, and the decisions are
+// those of the search without it.
+TEST_F(EarlyStopRun, ACheckpointPastTheRungStoresTheRungsEpochs) {
+  write_study("asha");
+  ScriptedExecutor reference;
+  ASSERT_EQ(run_study(opt_, reference), kRunOk);
+  const auto expected = decisions();
+  opt_.db_path = (dir_ / "ahead.sqlite").string();
+  ScriptedExecutor x;
+  x.done_[std::make_tuple(std::string("alpha0.1"), 0, 0)] = 3;  // its checkpoint is at epoch 3
+  ASSERT_EQ(run_study(opt_, x), kRunOk);
+  EXPECT_EQ(decisions(), expected);
+  db::Store s(opt_.db_path, true);
+  for (const auto& t : s.tasks(*s.find_study("s"))) {
+    EXPECT_EQ(t.epochs_stored, t.status == "stopped" ? t.rung : 9) << t.variant << " fold " << t.fold;
+  }
+  EXPECT_EQ(s.query_int("SELECT rung FROM tasks t JOIN variants v ON v.id = t.variant_id JOIN folds f ON f.id = t.fold_id "
+                        "WHERE v.name = 'alpha0.1' AND f.fold = 0"),
+            1);
 }
 
 TEST_F(EarlyStopRun, MedianStopsBelowTheMedianAndContinuesTheOthers) {
