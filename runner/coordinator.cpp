@@ -324,8 +324,14 @@ void Coordinator::plan() {
 // first, as a free worker takes a promotion first), the others wait at their rung.
 void Coordinator::plan_rungs() {
   std::vector<std::pair<int, int>> folds;
-  for (const auto& f : folds_) folds.emplace_back(f.fold, f.repeat);
-  rungs_ = std::make_unique<RungScheduler>(study_.early_stop, study_.base.train.select_metric, folds, *store_, study_id_);
+  bool validation = false;
+  for (const auto& f : folds_) {
+    folds.emplace_back(f.fold, f.repeat);
+    validation = validation || !f.val.empty();
+  }
+  // Without validation cases the trainer's val_score is the training loss (docs/DATA.md): minimised.
+  const std::string objective = validation ? study_.base.train.select_metric : "loss";
+  rungs_ = std::make_unique<RungScheduler>(study_.early_stop, objective, folds, *store_, study_id_);
   for (const auto& v : study_.variants) rungs_->add_trial(v.name, v.ordinal);
   const int replayed = rungs_->replay();
   std::deque<size_t> queued;

@@ -96,6 +96,12 @@ class EarlyStopRun : public ::testing::Test {
       for (size_t i = 0; i < cases.size(); ++i) {
         for (int f = 0; f < s.folds; ++f) (static_cast<int>(i) % s.folds == f ? out[f].test : out[f].train).push_back(cases[i]);
       }
+      // A validation case per fold: the scripted score is a validation Dice (maximised); without
+      // validation cases the objective would be the training loss (minimised).
+      for (auto& split : out) {
+        split.val.push_back(split.train.front());
+        split.train.erase(split.train.begin());
+      }
       return out;
     };
     stop_flag().store(false);
