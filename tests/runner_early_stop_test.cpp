@@ -12,6 +12,8 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <set>
+#include <stdexcept>
 #include <tuple>
 
 #include "ablations/study.hpp"
@@ -36,6 +38,7 @@ class ScriptedExecutor : public Executor {
   TaskResult execute(const Task& task, const ExecContext& ctx) override {
     const VariantConfig c = parse_canonical(task.canonical_config);
     const auto key = std::make_tuple(task.variant, task.fold, task.repeat);
+    if (failing_.count(key)) throw std::runtime_error("scripted failure of " + task.variant + " fold " + std::to_string(task.fold));
     int first = 0;
     {
       std::lock_guard<std::mutex> lock(m_);
@@ -79,6 +82,7 @@ class ScriptedExecutor : public Executor {
   std::map<std::tuple<std::string, int, int>, std::vector<int>> trained_;
   int executions_ = 0;
   int stop_after_ = 0;  // > 0: raise the stop flag at that execution (a coordinator stopped mid-search)
+  std::set<std::tuple<std::string, int, int>> failing_;  // tasks that always throw
 };
 
 class EarlyStopRun : public ::testing::Test {
@@ -234,6 +238,32 @@ TEST_F(EarlyStopRun, ACheckpointPastTheRungStoresTheRungsEpochs) {
   EXPECT_EQ(s.query_int("SELECT rung FROM tasks t JOIN variants v ON v.id = t.variant_id JOIN folds f ON f.id = t.fold_id "
                         "WHERE v.name = 'alpha0.1' AND f.fold = 0"),
             1);
+}
+
+// Failures for good (no retries): a trial with one failed fold goes on with the other (its score is that
+// fold's), a trial whose folds all fail is out of the search with a `fail` decision, and the run ends
+// (exit 1 for the failed tasks) instead of waiting for folds that never come.
+TEST_F(EarlyStopRun, FoldsFailingAtARungLeaveTheirTrial) {
+  write_study("asha");
+  opt_.max_retries = 0;
+  ScriptedExecutor x;
+  // alpha 0.9 (the last trial) fails in both folds, alpha 0.3 (the best) in fold 1: the promotions of the
+  // search without failures stand (AshaPausesPromotesAndStopsAtRungs), alpha 0.3 goes on with fold 0.
+  x.failing_ = {std::make_tuple(std::string("alpha0.3"), 1, 0), std::make_tuple(std::string("alpha0.9"), 0, 0),
+                std::make_tuple(std::string("alpha0.9"), 1, 0)};
+  EXPECT_EQ(run_study(opt_, x), kRunFailed);
+  const auto d = decisions();
+  EXPECT_EQ(std::count(d.begin(), d.end(), "alpha0.9 fail 0"), 1);
+  EXPECT_EQ(std::count(d.begin(), d.end(), "alpha0.3 finish 2"), 1);  // the best trial, on its fold 0 alone
+  db::Store s(opt_.db_path, true);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks WHERE status = 'failed'"), 3);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM early_stop_log WHERE kind = 'failed'"), 3);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM fold_metrics"), 1);  // alpha 0.3 fold 0
+  // Run again: the failed folds stay out (logged), nothing runs, the decisions stand.
+  ScriptedExecutor again;
+  EXPECT_EQ(run_study(opt_, again), kRunOk);
+  EXPECT_EQ(again.executions_, 0);
+  EXPECT_EQ(decisions(), d);
 }
 
 TEST_F(EarlyStopRun, MedianStopsBelowTheMedianAndContinuesTheOthers) {
