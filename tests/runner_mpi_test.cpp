@@ -327,11 +327,12 @@ TEST_F(RunnerMpi, ChangedVariantIsRefusedNamingVariantAndKeys) {
   EXPECT_EQ(db::list_studies(db_of("chg")), (std::vector<std::string>{"chg~1", "chg"}));
 }
 
-// Early stopping (ASHA, reduction 2, rungs 1/2/4) over a 2 x 2 grid of variants x learning rates, 3 folds.
-std::string write_asha_study(const std::string& name) {
+// Early stopping (ASHA, reduction 2, or the median rule, start-up 1; rungs 1/2/4) over a 2 x 2 grid of
+// variants x learning rates, 3 folds.
+std::string write_asha_study(const std::string& name, const std::string& method = "asha") {
   return write_study(name, 4, 2,
                      "[sweep]\n\"train.lr\" = [0.001, 0.003]\n"
-                     "[sweep.early_stop]\nmethod = \"asha\"\nrungs = [1, 2, 4]\nreduction = 2\n");
+                     "[sweep.early_stop]\nmethod = \"" + method + "\"\nrungs = [1, 2, 4]\nreduction = 2\nstartup_trials = 1\n");
 }
 
 // Every task ends done (all 4 epochs, a result) or stopped at a rung with exactly that rung's epochs, and
@@ -388,6 +389,22 @@ TEST_F(RunnerMpi, AshaUnderThreeRanksPausesAtRungsAndResumesFromCheckpoints) {
   ASSERT_EQ(run(mpirun(3) + ABLATE_EXE + " run " + study, g_dir / "asha3b.log"), 0) << read_file(g_dir / "asha3b.log");
   expect_rungs_consistent(db);
   EXPECT_EQ(decisions_of(db), before);
+}
+
+TEST_F(RunnerMpi, MedianUnderThreeRanksStopsOrContinuesEveryTrialAtTheRungs) {
+  auto study = write_asha_study("median3", "median");
+  const std::string db = db_of("median3");
+  ASSERT_EQ(run(mpirun(3) + ABLATE_EXE + " run " + study, g_dir / "median3.log"), 0) << read_file(g_dir / "median3.log");
+  expect_rungs_consistent(db);
+  db::Store s(db, true);
+  // The median rule never leaves a trial waiting: every trial is stopped at a rung or finished, and each
+  // `continue` resumed the trial's folds from their checkpoints.
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM early_stop_log WHERE kind IN ('pause', 'promote')"), 0);
+  EXPECT_EQ(s.query_int("SELECT count(DISTINCT variant_id) FROM early_stop_log WHERE kind IN ('stop', 'finish')"), 4);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks t WHERE (SELECT group_concat(first_epoch) FROM (SELECT first_epoch FROM "
+                        "attempts WHERE task_id = t.id ORDER BY attempt)) != CASE WHEN t.status = 'done' THEN '1,2,3' "
+                        "WHEN t.rung = 1 THEN '1' ELSE '1,2' END"),
+            0);
 }
 
 // kill -9 of the whole job in the middle of the search, then the same command again: nothing lost or
