@@ -404,7 +404,7 @@ void parse_early_stop(const toml::node& node, const std::string& file, Parsed& p
     return;
   }
   sweeps::EarlyStopConfig c;
-  bool ok = true;
+  bool ok = true, has_method = false;
   auto integer = [&](const toml::node& n, const std::string& name, int& out) {
     if (auto v = n.value<std::int64_t>(); v && n.is_integer() && *v >= -1000000 && *v <= 1000000) {
       out = static_cast<int>(*v);
@@ -417,6 +417,7 @@ void parse_early_stop(const toml::node& node, const std::string& file, Parsed& p
   for (const auto& [k, sub] : *table) {
     const std::string name(k.str());
     if (name == "method") {
+      has_method = true;
       if (!sub.is_string()) {
         diags.add(file, sub.source(), key + ".method", "expected a string: \"none\" | \"median\" | \"asha\"");
         ok = false;
@@ -446,6 +447,11 @@ void parse_early_stop(const toml::node& node, const std::string& file, Parsed& p
                                               : " (did you mean `" + hint + "`?)"));
       ok = false;
     }
+  }
+  if (!has_method && !table->empty()) {
+    // Rungs without a method would silently train every trial to the end.
+    diags.add(file, node.source(), key + ".method", "missing: set method = \"asha\" or \"median\" (or \"none\")");
+    ok = false;
   }
   if (!ok) return;
   parsed.early_stop = c;

@@ -34,7 +34,8 @@ class RungScheduler {
   RungScheduler(const sweeps::EarlyStopConfig& config, const std::string& select_metric,
                 const std::vector<std::pair<int, int>>& folds, db::Store& store, std::int64_t study_id);
 
-  // A variant of the study is a trial with this id (its ordinal: ties rank by it).
+  // A variant of the study is a trial with this id (its ordinal: ties rank by it). Every variant is added
+  // before replay(); a variant proposed later (a sampler) is added before its tasks are dispatched.
   void add_trial(const std::string& variant, std::int64_t id);
   // Rebuilds the policy from the stored log (lines of variants no longer in the study are skipped).
   // Returns the number of lines replayed. Throws std::runtime_error on a log the policy rejects.

@@ -333,6 +333,14 @@ TEST_F(EarlyStopRun, StudyChecksTheRungs) {
   } catch (const SpecError& e) {
     EXPECT_NE(std::string(e.what()).find("did you mean `reduction`"), std::string::npos) << e.what();
   }
+  std::ofstream(opt_.study_file) << "[study]\nname = \"s\"\n[train]\nepochs = 9\n"
+                                    "[sweep.early_stop]\nrungs = [1, 9]\n";
+  try {
+    load_study(opt_.study_file);
+    FAIL() << "rungs without a method were accepted";
+  } catch (const SpecError& e) {
+    EXPECT_NE(std::string(e.what()).find("`sweep.early_stop.method`: missing"), std::string::npos) << e.what();
+  }
   // A plain variant list.
   std::ofstream(opt_.study_file) << "[study]\nname = \"s\"\n[train]\nepochs = 9\n"
                                     "[[ablation.variant]]\nname = \"a\"\n[[ablation.variant]]\nname = \"b\"\n\"model.cc\" = true\n"
