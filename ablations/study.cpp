@@ -56,7 +56,7 @@ const char* origin_name(Origin o) {
     case Origin::kStudy: return "study";
     case Origin::kVariant: return "variant";
     case Origin::kSweep: return "sweep";
-    case Origin::kOverride: return "--set";
+    case Origin::kOverride: return "override";
   }
   return "?";
 }
@@ -474,7 +474,9 @@ std::optional<SearchKey> parse_distribution(const KeyDef& kd, const toml::table&
     diags.add(file, table.source(), where, std::string("expected exactly one distribution: ") + allowed);
     return std::nullopt;
   }
-  const auto& [dk, dnode] = *table.begin();
+  const auto first = table.begin();  // its pair lives in the iterator: keep the iterator alive
+  const toml::key& dk = first->first;
+  const toml::node& dnode = first->second;
   const std::string dist(dk.str());
   SearchKey sk;
   sk.param.key = kd.path;
@@ -626,9 +628,7 @@ void parse_sweep(const toml::node& node, const std::string& file, Parsed& parsed
       }
       const toml::array* arr = sub.as_array();
       if (!arr || arr->empty()) {
-        diags.add(file, sub.source(), "sweep." + path,
-                  "expected a non-empty array of values to sweep (grid), or a distribution { uniform = [a, b] }, "
-                  "{ log_uniform = [a, b] }, { int = [a, b] } or { choice = [...] } (method = random, sobol or tpe)");
+        diags.add(file, sub.source(), "sweep." + path, "expected a non-empty array of values to sweep");
         continue;
       }
       SweepAxis axis;

@@ -64,7 +64,7 @@ TEST(StudySearch, RandomTrialsAreVariantsNamedFromTheirValues) {
     EXPECT_LE(v.config.model.dspa_k, 16);
     EXPECT_TRUE(v.config.model.msc == "msc" || v.config.model.msc == "kcm" || v.config.model.msc == "cascade");
     EXPECT_EQ(v.values.at("loss.alpha").origin, Origin::kSweep);
-    EXPECT_EQ(v.values.at("loss.alpha").where, "/tmp/s.toml:9");
+    EXPECT_EQ(v.values.at("loss.alpha").where, "/tmp/s.toml:8");
     names.insert(v.name);
     hashes.insert(v.hash);
     // The sampled point is what the configuration holds.
@@ -182,18 +182,21 @@ trials = 3
 "model.msc" = { gaussian = [1, 2] }
 "model.cc" = { choice = [true, true] }
 "study.seed" = { int = [1, 3] }
-"loss.beta" = { int = [0.5, 3] }
+"train.epochs" = { int = [0.5, 3] }
 )");
   EXPECT_EQ(e, (Lines{
-                   "/tmp/s.toml:4:31: `sweep.train.lr`: log_uniform: expected 0 < low < high",
-                   "/tmp/s.toml:5:35: `loss.alpha`: value 1.5 is not allowed: expected a number in [0.0, 1.0]",
+                   // Every key was refused, so none is left to sample.
+                   "/tmp/s.toml:2:10: `sweep.method`: method = \"random\" has no key to sample: add e.g. \"train.lr\" = { "
+                   "log_uniform = [1e-5, 1e-2] }",
+                   "/tmp/s.toml:4:30: `sweep.train.lr`: log_uniform: expected 0 < low < high",
+                   "/tmp/s.toml:5:34: `loss.alpha`: value 1.5 is not allowed: expected a number in [0.0, 1.0]",
                    "/tmp/s.toml:6:20: `sweep.model.dspa_k`: uniform needs a number key; for this integer key use { int = [a, b] } "
                    "or { choice = [...] }",
                    "/tmp/s.toml:7:17: `sweep.model.msc`: unknown distribution `gaussian`: expected one of { uniform = [a, b] }, "
                    "{ log_uniform = [a, b] }, { int = [a, b] }, { choice = [...] }",
-                   "/tmp/s.toml:8:33: `sweep.model.cc`: choice: value true is listed twice",
+                   "/tmp/s.toml:8:32: `sweep.model.cc`: choice: value true is listed twice",
                    "/tmp/s.toml:9:1: `sweep.study.seed`: cannot be swept: " + find_key("study.seed")->study_wide,
-                   "/tmp/s.toml:10:28: `sweep.loss.beta`: int: expected [low, high], two integers",
+                   "/tmp/s.toml:10:26: `sweep.train.epochs`: int: expected [low, high], two integers",
                }));
   // A select_metric the store does not keep per epoch needs an explicit objective.
   EXPECT_EQ(printed_errors(R"([train]
@@ -230,11 +233,11 @@ TEST(StudySet, OverridesAreALayerAboveTheFileValidatedAndHashed) {
   EXPECT_NE(set.variants[0].hash, plain.variants[0].hash);
   EXPECT_EQ(load_study_text(text, "/tmp/s.toml", {"train.lr=0.001"}).variants[0].hash, plain.variants[0].hash);
   EXPECT_EQ(printed_errors(text, {"train.lr=fast", "train.lrate=1", "loss.alpha=2", "novalue", "model.msc=wavelet"}),
-            (Lines{"--set loss.alpha=2: `loss.alpha`: value 2 is not allowed: expected a number in [0.0, 1.0]",
+            (Lines{"--set loss.alpha=2: `loss.alpha`: value 2.0 is not allowed: expected a number in [0.0, 1.0]",
                    "--set model.msc=wavelet: `model.msc`: value \"wavelet\" is not allowed: expected a string, one of: none, msc, "
                    "kcm, cascade",
                    "--set novalue: expected key=value, e.g. --set train.lr=3e-4",
-                   "--set train.lr=fast: `train.lr`: `fast` is not a value: expected a number in (0.0, 1.0]",
+                   "--set train.lr=fast: `train.lr`: `fast` is not a value: expected a number in (0.0, inf)",
                    "--set train.lrate=1: `train.lrate`: unknown key (did you mean `train.lr`?); --set takes a study key or "
                    "sweep.method, sweep.trials, sweep.startup, sweep.objective"}));
 }

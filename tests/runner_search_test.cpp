@@ -148,7 +148,9 @@ TEST_F(SearchRun, TpeStoresEachProposalWithWhatItSawAndBeatsItsStartup) {
       return x;
     }());
     EXPECT_EQ(v.name, t.variant);
-    if (t.trial < 4) EXPECT_EQ(v.point, sweeps::random_sample(study.search.space, 5, t.trial));
+    if (t.trial < 4) {
+      EXPECT_EQ(v.point, sweeps::random_sample(study.search.space, 5, t.trial));
+    }
   }
   // Later proposals saw finished trials, and only those finished before them.
   int conditioned = 0;

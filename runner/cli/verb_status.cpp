@@ -72,8 +72,7 @@ void print_search(db::Store& store, std::int64_t id, const std::vector<db::Store
   }
   std::cout << "  search: " << (method.empty() ? trials.front().method : method) << ", " << trials.size() << " trial(s) proposed"
             << (budget.empty() ? "" : " of " + budget + (trials.front().declared.empty() ? "" : " per variant")) << ", "
-            << finished << " finished
-";
+            << finished << " finished\n";
   if (best) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.4f", best_value);
