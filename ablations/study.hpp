@@ -14,6 +14,7 @@
 
 #include "ablations/config.hpp"
 #include "sweeps/samplers.hpp"
+#include "sweeps/early_stop.hpp"
 
 namespace ablate {
 
@@ -88,6 +89,7 @@ struct Study {
   std::vector<Variant> variants;
   Search search;
   std::shared_ptr<const TrialFactory> factory;
+  sweeps::EarlyStopConfig early_stop;  // [sweep.early_stop]; method "none" when absent (checked against train.epochs)
 };
 
 // The variant of trial `trial` of a searched study at point `x` (a sweeps:: Sample of search.space) for
