@@ -20,6 +20,7 @@
 #include "ablations/published.hpp"
 #include "ablations/schema.hpp"
 #include "sweeps/grid.hpp"
+#include "sweeps/samplers.hpp"
 
 namespace fs = std::filesystem;
 
@@ -56,6 +57,7 @@ const char* origin_name(Origin o) {
     case Origin::kStudy: return "study";
     case Origin::kVariant: return "variant";
     case Origin::kSweep: return "sweep";
+    case Origin::kOverride: return "override";
   }
   return "?";
 }
@@ -121,11 +123,36 @@ struct SweepAxis {
   int line = 0, column = 0;                // of the key
 };
 
+// A sampled key of a search ([sweep] method = random | sobol | tpe): `key = { uniform = [a, b] }` etc.
+struct SearchKey {
+  sweeps::Param param;
+  std::vector<Value> choices;  // choice: the values, parsed for the key
+  std::string file;
+  int line = 0, column = 0;    // of the key
+};
+
+// The method, budget and objective of [sweep], with where each was written.
+struct SearchDecl {
+  bool present = false;        // the file has a [sweep] table
+  std::string method = "grid";
+  int trials = 0;
+  int startup = 0;             // 0 = TpeOptions' default
+  std::string objective;       // "" = from train.select_metric
+  std::vector<SearchKey> keys;
+  std::string file;
+  int method_line = 0, method_column = 0, trials_line = 0, trials_column = 0, objective_line = 0, objective_column = 0;
+  int startup_line = 0, startup_column = 0;
+};
+
+// The most trials a search may ask for.
+constexpr int kMaxTrials = 100000;
+
 struct Parsed {
   Layer values;
   std::vector<VariantDecl> variants;
   std::vector<SweepAxis> sweep;
   std::string sweep_label;
+  SearchDecl search;
   // [sweep.early_stop] (sweeps/early_stop.hpp) and where it was written.
   std::optional<sweeps::EarlyStopConfig> early_stop;
   std::string early_stop_file;
@@ -532,6 +559,174 @@ void parse_ablation(const toml::node& node, const std::string& file, Parsed& par
   }
 }
 
+// method, trials and objective of [sweep]; returns false for any other name.
+bool parse_search_setting(const std::string& name, const toml::node& node, const std::string& file, SearchDecl& search,
+                          Diags& diags) {
+  const int line = static_cast<int>(node.source().begin.line), column = static_cast<int>(node.source().begin.column);
+  if (name == "method") {
+    static const std::vector<std::string> methods = {"grid", "random", "sobol", "tpe"};
+    if (!node.is_string() || std::find(methods.begin(), methods.end(), node.as_string()->get()) == methods.end()) {
+      diags.add(file, node.source(), "sweep.method", "expected one of: grid, random, sobol, tpe");
+      return true;
+    }
+    search.method = node.as_string()->get();
+    search.method_line = line, search.method_column = column;
+    return true;
+  }
+  if (name == "trials") {
+    if (!node.is_integer() || node.as_integer()->get() < 1 || node.as_integer()->get() > kMaxTrials) {
+      diags.add(file, node.source(), "sweep.trials",
+                "expected an integer in [1, " + std::to_string(kMaxTrials) + "]: the number of sampled configurations");
+      return true;
+    }
+    search.trials = static_cast<int>(node.as_integer()->get());
+    search.trials_line = line, search.trials_column = column;
+    return true;
+  }
+  if (name == "startup") {
+    if (!node.is_integer() || node.as_integer()->get() < 1 || node.as_integer()->get() > kMaxTrials) {
+      diags.add(file, node.source(), "sweep.startup",
+                "expected an integer in [1, " + std::to_string(kMaxTrials) + "]: tpe's random trials before it models the results");
+      return true;
+    }
+    search.startup = static_cast<int>(node.as_integer()->get());
+    search.startup_line = line, search.startup_column = column;
+    return true;
+  }
+  if (name == "objective") {
+    if (!node.is_string() || (node.as_string()->get() != "dice" && node.as_string()->get() != "loss")) {
+      diags.add(file, node.source(), "sweep.objective",
+                "expected \"dice\" or \"loss\": the validation Dice or loss at the epoch train.select_metric selects, "
+                "the validation metrics the store keeps per epoch (test metrics never steer a search)");
+      return true;
+    }
+    search.objective = node.as_string()->get();
+    search.objective_line = line, search.objective_column = column;
+    return true;
+  }
+  return false;
+}
+
+// `{ uniform = [a, b] }`, `{ log_uniform = [a, b] }`, `{ int = [a, b] }` or `{ choice = [...] }` for a key.
+std::optional<SearchKey> parse_distribution(const KeyDef& kd, const toml::table& table, const std::string& file,
+                                            Diags& diags) {
+  const std::string where = "sweep." + kd.path;
+  const char* allowed = "one of { uniform = [a, b] }, { log_uniform = [a, b] }, { int = [a, b] }, { choice = [...] }";
+  if (table.size() != 1) {
+    diags.add(file, table.source(), where, std::string("expected exactly one distribution: ") + allowed);
+    return std::nullopt;
+  }
+  const auto first = table.begin();  // its pair lives in the iterator: keep the iterator alive
+  const toml::key& dk = first->first;
+  const toml::node& dnode = first->second;
+  const std::string dist(dk.str());
+  SearchKey sk;
+  sk.param.key = kd.path;
+  sk.file = file;
+  if (dist == "choice") {
+    const toml::array* arr = dnode.as_array();
+    if (!arr || arr->empty()) {
+      diags.add(file, dnode.source(), where, "choice: expected a non-empty array of values for " + kd.allowed());
+      return std::nullopt;
+    }
+    sk.param.dist = sweeps::Distribution::kChoice;
+    bool ok = true;
+    for (const auto& el : *arr) {
+      auto v = read_value(el, kd, file, diags);
+      if (!v) {
+        ok = false;
+        continue;
+      }
+      const std::string literal = to_literal(*v);
+      if (std::find(sk.param.choices.begin(), sk.param.choices.end(), literal) != sk.param.choices.end()) {
+        diags.add(file, el.source(), where, "choice: value " + literal + " is listed twice");
+        ok = false;
+        continue;
+      }
+      sk.param.choices.push_back(literal);
+      sk.choices.push_back(*v);
+    }
+    if (!ok) return std::nullopt;
+    return sk;
+  }
+  if (dist != "uniform" && dist != "log_uniform" && dist != "int") {
+    diags.add(file, dk.source(), where, "unknown distribution `" + dist + "`: expected " + allowed);
+    return std::nullopt;
+  }
+  sk.param.dist = dist == "uniform" ? sweeps::Distribution::kUniform
+                  : dist == "log_uniform" ? sweeps::Distribution::kLogUniform
+                                          : sweeps::Distribution::kInt;
+  const bool numeric_key = kd.type == ValueType::kFloat || kd.type == ValueType::kInt;
+  if (!numeric_key || (kd.type == ValueType::kInt && dist != "int")) {
+    diags.add(file, dk.source(), where,
+              dist + " needs a " + (kd.type == ValueType::kInt ? "number key; for this integer key use { int = [a, b] } or { choice = [...] }"
+                                                              : "number key; this key takes " + kd.allowed() + ": use { choice = [...] }"));
+    return std::nullopt;
+  }
+  const toml::array* arr = dnode.as_array();
+  auto number = [](const toml::node& n, double& out) {
+    if (auto i = n.as_integer()) return out = static_cast<double>(i->get()), true;
+    if (auto f = n.as_floating_point()) return out = f->get(), true;
+    return false;
+  };
+  double a = 0, b = 0;
+  if (!arr || arr->size() != 2 || !number(*arr->get(0), a) || !number(*arr->get(1), b) ||
+      (dist == "int" && (!arr->get(0)->is_integer() || !arr->get(1)->is_integer()))) {
+    diags.add(file, dnode.source(), where,
+              dist + ": expected [low, high], two " + (dist == "int" ? "integers" : "numbers"));
+    return std::nullopt;
+  }
+  if (!std::isfinite(a) || !std::isfinite(b) || !(dist == "int" ? a <= b : a < b) ||
+      (dist == "log_uniform" && !(a > 0))) {
+    diags.add(file, dnode.source(), where,
+              dist + ": expected " + (dist == "log_uniform" ? "0 < low < high" : dist == "int" ? "low <= high" : "low < high"));
+    return std::nullopt;
+  }
+  // Both ends must be values the key allows (so every sample is).
+  for (const toml::node* end : {arr->get(0), arr->get(1)}) {
+    if (!read_value(*end, kd, file, diags)) return std::nullopt;
+  }
+  sk.param.low = a, sk.param.high = b;
+  return sk;
+}
+
+// A [sweep]'s method against its keys: a grid takes lists, a sampled search takes distributions and a budget.
+void check_search(Parsed& parsed, const std::string& file, Diags& diags) {
+  SearchDecl& s = parsed.search;
+  const bool sampled = s.method != "grid";
+  if (!sampled) {
+    for (const auto& k : s.keys) {
+      diags.add(file, k.line, k.column, "sweep." + k.param.key,
+                "a distribution needs method = \"random\", \"sobol\" or \"tpe\" in [sweep] (a grid takes a list of values)");
+    }
+    if (s.trials > 0) {
+      diags.add(file, s.trials_line, s.trials_column, "sweep.trials",
+                "a grid runs every point: trials goes with method = \"random\", \"sobol\" or \"tpe\"");
+    }
+  }
+  if (s.startup > 0 && s.method != "tpe") {
+    diags.add(file, s.startup_line, s.startup_column, "sweep.startup", "startup goes with method = \"tpe\"");
+  }
+  if (!sampled) return;
+  for (const auto& a : parsed.sweep) {
+    diags.add(file, a.line, a.column, "sweep." + a.key,
+              "method = \"" + s.method + "\" samples distributions: write { choice = [...] } for a list of values");
+  }
+  if (s.keys.empty()) {
+    diags.add(file, s.method_line, s.method_column, "sweep.method",
+              "method = \"" + s.method + "\" has no key to sample: add e.g. \"train.lr\" = { log_uniform = [1e-5, 1e-2] }");
+  }
+  if (s.trials == 0) {
+    diags.add(file, s.method_line, s.method_column, "sweep.trials",
+              "method = \"" + s.method + "\" needs trials = N in [sweep] (the number of sampled configurations)");
+  }
+  if (s.method == "sobol" && static_cast<int>(s.keys.size()) > sweeps::kSobolMaxDims) {
+    diags.add(file, s.method_line, s.method_column, "sweep.method",
+              "sobol samples at most " + std::to_string(sweeps::kSobolMaxDims) + " keys; this [sweep] has " +
+                  std::to_string(s.keys.size()) + " (use random or tpe)");
+  }
+}
+
 // [sweep.early_stop]: method, rungs, reduction, startup_trials (docs/STUDY.md "Early stopping"). The values
 // are checked against train.epochs once the study is resolved (load_study_text).
 void parse_early_stop(const toml::node& node, const std::string& file, Parsed& parsed, Diags& diags) {
@@ -613,6 +808,7 @@ void parse_sweep(const toml::node& node, const std::string& file, Parsed& parsed
         else parsed.sweep_label = sub.as_string()->get();
         continue;
       }
+      if (prefix.empty() && parse_search_setting(path, sub, file, parsed.search, diags)) continue;
       if (prefix.empty() && path == "early_stop") {
         parse_early_stop(sub, file, parsed, diags);
         continue;
@@ -628,6 +824,18 @@ void parse_sweep(const toml::node& node, const std::string& file, Parsed& parsed
       }
       if (!kd->study_wide.empty()) {
         diags.add(file, k.source(), "sweep." + path, "cannot be swept: " + kd->study_wide);
+        continue;
+      }
+      if (const toml::table* dist = sub.as_table()) {
+        if (!kd->in_canonical) {
+          diags.add(file, sub.source(), "sweep." + path, "sampling a [resources] or [report] key changes no result");
+          continue;
+        }
+        if (auto sk = parse_distribution(*kd, *dist, file, diags)) {
+          sk->line = static_cast<int>(k.source().begin.line);
+          sk->column = static_cast<int>(k.source().begin.column);
+          parsed.search.keys.push_back(std::move(*sk));
+        }
         continue;
       }
       const toml::array* arr = sub.as_array();
@@ -663,7 +871,12 @@ void parse_sweep(const toml::node& node, const std::string& file, Parsed& parsed
       if (!axis.values.empty()) parsed.sweep.push_back(std::move(axis));
     }
   };
+  parsed.search.present = true;
+  parsed.search.file = file;
   walk(*table, "");
+  std::stable_sort(parsed.search.keys.begin(), parsed.search.keys.end(), [](const SearchKey& a, const SearchKey& b) {
+    return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+  });
   // toml++ keeps a table's keys sorted; the grid's axes follow the file instead (the last written varies
   // fastest), as a reader of the file expects.
   std::stable_sort(parsed.sweep.begin(), parsed.sweep.end(), [](const SweepAxis& a, const SweepAxis& b) {
@@ -676,10 +889,13 @@ void parse_sweep(const toml::node& node, const std::string& file, Parsed& parsed
       const auto close = text.find('}', open);
       if (close == std::string::npos) break;
       const std::string name = text.substr(open + 1, close - open - 1);
-      const bool swept = std::any_of(parsed.sweep.begin(), parsed.sweep.end(), [&](const SweepAxis& a) { return a.key == name; });
+      const bool swept = std::any_of(parsed.sweep.begin(), parsed.sweep.end(), [&](const SweepAxis& a) { return a.key == name; }) ||
+                         std::any_of(parsed.search.keys.begin(), parsed.search.keys.end(),
+                                     [&](const SearchKey& a) { return a.param.key == name; });
       if (swept) continue;
       std::vector<std::string> keys;
       for (const auto& a : parsed.sweep) keys.push_back(a.key);
+      for (const auto& a : parsed.search.keys) keys.push_back(a.param.key);
       std::string list;
       for (const auto& k : keys) list += (list.empty() ? "" : ", ") + k;
       diags.add(file, label->source(), "sweep.label",
@@ -739,7 +955,9 @@ Parsed parse_document(const std::string& text, const std::string& file, Origin o
         parsed.values[k] = s;
       }
       if (!base.variants.empty()) parsed.variants = base.variants;
-      if (!base.sweep.empty()) parsed.sweep = base.sweep, parsed.sweep_label = base.sweep_label;
+      if (!base.sweep.empty() || base.search.present) {
+        parsed.sweep = base.sweep, parsed.sweep_label = base.sweep_label, parsed.search = base.search;
+      }
       if (base.early_stop) {
         parsed.early_stop = base.early_stop;
         parsed.early_stop_file = base.early_stop_file;
@@ -762,11 +980,12 @@ Parsed parse_document(const std::string& text, const std::string& file, Origin o
     if (section == "sweep") {
       Parsed own;
       parse_sweep(node, file, own, diags);
-      // A [sweep] that holds only [sweep.early_stop] keeps the base's grid.
+      // A [sweep] that holds only [sweep.early_stop] keeps the base's grid or search.
       const toml::table* own_table = node.as_table();
       if (!(own_table && own_table->size() == 1 && own_table->contains("early_stop"))) {
         parsed.sweep = std::move(own.sweep);
         parsed.sweep_label = own.sweep_label;
+        parsed.search = std::move(own.search);
       }
       if (own.early_stop) {
         parsed.early_stop = own.early_stop;
@@ -902,7 +1121,130 @@ void validate(const VariantConfig& c, const std::string& variant, const Layer& l
   }
 }
 
+// A variant's configuration from its layer: validated, every key resolved with its origin, canonical
+// text and hash.
+void resolve_variant(Variant& v, const Layer& layer, const std::string& file, const std::set<std::string>& rejected,
+                     Diags& diags) {
+  v.config = apply(layer);
+  validate(v.config, v.name, layer, file, rejected, diags);
+  for (const auto& k : schema()) {
+    ResolvedValue rv;
+    auto it = layer.find(k.path);
+    rv.text = to_literal(k.get(v.config));
+    if (it != layer.end()) {
+      rv.origin = it->second.origin;
+      rv.where = it->second.file + (it->second.line ? ":" + std::to_string(it->second.line) : "");
+    }
+    v.values[k.path] = rv;
+  }
+  v.canonical = canonical_text(v.config);
+  v.hash = config_hash(v.config);
+}
+
 }  // namespace
+
+// What trial_variant needs of the parsed study after load_study_text has returned.
+struct TrialFactory {
+  Layer values;
+  std::vector<VariantDecl> decls;
+  bool explicit_variants = false;
+  std::vector<SearchKey> keys;
+  std::string label_template;
+  std::string file;
+  int trials = 0;
+};
+
+namespace {
+
+// Trial `trial` of declared variant `d` (index `di`) at point x; problems go to diags.
+Variant make_trial(const TrialFactory& f, std::size_t di, int trial, const sweeps::Sample& x,
+                   const std::set<std::string>& rejected, Diags& diags) {
+  const VariantDecl& d = f.decls.at(di);
+  Layer layer = f.values;
+  for (const auto& [k, s] : d.overrides) layer[k] = s;
+  sweeps::GridPoint shown;
+  sweeps::Space space;
+  for (std::size_t j = 0; j < f.keys.size(); ++j) {
+    const SearchKey& sk = f.keys[j];
+    const KeyDef* kd = find_key(sk.param.key);
+    Value v;
+    if (sk.param.dist == sweeps::Distribution::kChoice) {
+      v = sk.choices.at(static_cast<std::size_t>(x.at(j)));
+    } else {
+      v.type = kd->type;
+      if (kd->type == ValueType::kInt) v.i = static_cast<std::int64_t>(x.at(j));
+      else v.d = x.at(j);
+    }
+    layer[sk.param.key] = Setting{v, Origin::kSweep, sk.file, sk.line, sk.column, {}, {}};
+    shown.emplace_back(sk.param.key, sweeps::short_value(sk.param, x.at(j)));
+  }
+  char tag[32];
+  std::snprintf(tag, sizeof tag, "t%03d", trial);
+  Variant v;
+  v.trial = trial;
+  v.point = x;
+  v.declared = f.explicit_variants ? d.name : "";
+  v.ordinal = static_cast<int>(di) * f.trials + trial;
+  const std::string point = sweeps::point_name(shown), label = sweeps::point_label(shown, f.label_template);
+  v.name = (f.explicit_variants ? d.name + "_" : std::string()) + tag + "_" + point;
+  v.label = f.explicit_variants ? d.label + " (#" + std::to_string(trial) + ": " + label + ")"
+                                : "#" + std::to_string(trial) + " " + label;
+  resolve_variant(v, layer, f.file, rejected, diags);
+  return v;
+}
+
+// The search of a [sweep]: method, budget, objective and space into study.search; random and sobol trials
+// into study.variants.
+void resolve_search(Study& study, const Parsed& parsed, const std::vector<VariantDecl>& decls, bool explicit_variants,
+                    const std::string& file, const std::set<std::string>& rejected, Diags& diags) {
+  const SearchDecl& sd = parsed.search;
+  Search& s = study.search;
+  s.method = sd.method;
+  s.trials = sd.trials;
+  if (sd.startup > 0) s.startup = sd.startup;
+  s.seed = study.base.study.seed;
+  for (const auto& k : sd.keys) s.space.push_back(k.param);
+  for (const auto& d : decls) s.declared.push_back(explicit_variants ? d.name : "");
+  const std::string& select = study.base.train.select_metric;
+  s.objective = !sd.objective.empty() ? sd.objective : (select == "dice" || select == "loss") ? select : "";
+  s.minimize = s.objective == "loss";
+  if (!s.sampled()) return;
+  if (s.objective.empty() && !rejected.count("train.select_metric")) {
+    diags.add(sd.file, sd.method_line, sd.method_column, "sweep.objective",
+              "train.select_metric = \"" + select + "\" is not stored per epoch (the store keeps the validation Dice and "
+              "loss): set objective = \"dice\" or \"loss\" in [sweep]");
+  }
+  auto factory = std::make_shared<TrialFactory>();
+  factory->values = parsed.values;
+  factory->decls = decls;
+  factory->explicit_variants = explicit_variants;
+  factory->keys = sd.keys;
+  factory->label_template = parsed.sweep_label;
+  factory->file = file;
+  factory->trials = sd.trials;
+  study.factory = factory;
+  if (s.adaptive() || sd.keys.empty() || sd.trials == 0) return;
+  for (std::size_t di = 0; di < decls.size(); ++di) {
+    for (int t = 0; t < sd.trials; ++t) {
+      const sweeps::Sample x = s.method == "sobol" ? sweeps::sobol_sample(s.space, s.seed, static_cast<std::uint64_t>(t))
+                                                   : sweeps::random_sample(s.space, s.seed, static_cast<std::uint64_t>(t));
+      study.variants.push_back(make_trial(*factory, di, t, x, rejected, diags));
+    }
+  }
+}
+
+}  // namespace
+
+Variant trial_variant(const Study& study, const std::string& declared, int trial, const sweeps::Sample& x) {
+  if (!study.factory) throw std::logic_error("trial_variant: the study has no search");
+  const auto& decls = study.search.declared;
+  const auto it = std::find(decls.begin(), decls.end(), declared);
+  if (it == decls.end()) throw std::logic_error("trial_variant: no declared variant `" + declared + "`");
+  Diags diags;
+  Variant v = make_trial(*study.factory, static_cast<std::size_t>(it - decls.begin()), trial, x, {}, diags);
+  if (!diags.list.empty()) throw SpecError(diags.list);
+  return v;
+}
 
 std::string canonical_text(const VariantConfig& config) {
   std::string out;
@@ -975,10 +1317,71 @@ std::vector<std::string> changed_keys(const std::string& canonical_a, const std:
   return out;
 }
 
-Study load_study_text(const std::string& text, const std::string& file) {
+namespace {
+
+// `--set key=value` (Hydra-style): the value is a TOML literal, or plain text for a string key
+// (`--set model.msc=kcm`). Schema keys and sweep.method / sweep.trials / sweep.objective; each is checked
+// as the same key in the file would be, and its problems name the `--set` argument.
+void apply_overrides(const std::vector<std::string>& overrides, Parsed& parsed, Diags& diags) {
+  for (const auto& arg : overrides) {
+    const std::string where = "--set " + arg;
+    const auto eq = arg.find('=');
+    auto trim = [](std::string x) {
+      const auto a = x.find_first_not_of(" \t"), b = x.find_last_not_of(" \t");
+      return a == std::string::npos ? std::string() : x.substr(a, b - a + 1);
+    };
+    const std::string key = trim(arg.substr(0, eq));
+    if (eq == std::string::npos || key.empty()) {
+      diags.add(where, 0, 0, "", "expected key=value, e.g. --set train.lr=3e-4");
+      continue;
+    }
+    const std::string value = trim(arg.substr(eq + 1));
+    const KeyDef* kd = find_key(key);
+    const bool search_key = key == "sweep.method" || key == "sweep.trials" || key == "sweep.objective" || key == "sweep.startup";
+    if (!kd && !search_key) {
+      std::string hint = key_hint(key);
+      if (hint.empty()) hint = closest(key, {"sweep.method", "sweep.trials", "sweep.objective", "sweep.startup"});
+      diags.add(where, 0, 0, key,
+                "unknown key" + (hint.empty() ? std::string() : " (did you mean `" + hint + "`?)") +
+                    "; --set takes a study key or sweep.method, sweep.trials, sweep.startup, sweep.objective");
+      continue;
+    }
+    toml::table doc;
+    try {
+      doc = toml::parse("x = " + value);
+    } catch (const toml::parse_error&) {
+      // Plain text for a string key; anything else is not a value.
+      if ((kd && kd->type == ValueType::kString) || key == "sweep.method" || key == "sweep.objective") {
+        doc = toml::table{{"x", value}};
+      } else {
+        diags.add(where, 0, 0, key, "`" + value + "` is not a value: expected " + (kd ? kd->allowed() : "an integer"));
+        continue;
+      }
+    }
+    const toml::node& node = *doc.get("x");
+    Diags local;
+    if (search_key) {
+      parse_search_setting(key.substr(6), node, where, parsed.search, local);
+      parsed.search.present = true;
+    } else if (auto v = read_value(node, *kd, where, local)) {
+      parsed.values[key] = Setting{*v, Origin::kOverride, where, 0, 0, {}, {}};
+    }
+    // Positions inside the argument mean nothing to the user: the argument is named instead.
+    for (auto d : local.list) {
+      d.line = 0, d.column = 0;
+      diags.list.push_back(d);
+    }
+  }
+}
+
+}  // namespace
+
+Study load_study_text(const std::string& text, const std::string& file, const std::vector<std::string>& overrides) {
   Diags diags;
   std::vector<std::string> stack = {fs::path(file).lexically_normal().string()};
   Parsed parsed = parse_document(text, file, Origin::kStudy, stack, diags);
+  if (!diags.fatal) apply_overrides(overrides, parsed, diags);
+  check_search(parsed, file, diags);
   std::set<std::string> declared_twice;
   {
     std::set<std::string> names;
@@ -1022,7 +1425,8 @@ Study load_study_text(const std::string& text, const std::string& file) {
     }
     axes.push_back(std::move(axis));
   }
-  const auto points = sweeps::expand_grid(axes);
+  // A sampled search has no grid points: its trials are made below (random, sobol) or by the coordinator (tpe).
+  const auto points = parsed.search.method != "grid" ? std::vector<sweeps::GridPoint>{} : sweeps::expand_grid(axes);
 
   // Variant names key the store: each expanded name must be unique. Where two differ only in their
   // sweep point, the value names collapse ("a b" and "a-b" both give "a-b").
@@ -1069,24 +1473,11 @@ Study load_study_text(const std::string& text, const std::string& file) {
         }
         layer[k] = Setting{by_literal.at({k, lit}), Origin::kSweep, axis.file, where.first, where.second, {}, {}};
       }
-      v.config = apply(layer);
-      validate(v.config, v.name, layer, file, rejected, diags);
-      const VariantConfig defaults;
-      for (const auto& k : schema()) {
-        ResolvedValue rv;
-        auto it = layer.find(k.path);
-        rv.text = to_literal(k.get(v.config));
-        if (it != layer.end()) {
-          rv.origin = it->second.origin;
-          rv.where = it->second.file + (it->second.line ? ":" + std::to_string(it->second.line) : "");
-        }
-        v.values[k.path] = rv;
-      }
-      v.canonical = canonical_text(v.config);
-      v.hash = config_hash(v.config);
+      resolve_variant(v, layer, file, rejected, diags);
       study.variants.push_back(std::move(v));
     }
   }
+  resolve_search(study, parsed, decls, explicit_variants, file, rejected, diags);
   // The [report] keys are the study's (a variant cannot set them); a problem points at the value, or the
   // list item, in the file.
   auto report_error = [&](const std::string& key, std::size_t item, const std::string& msg) {
@@ -1184,14 +1575,14 @@ Study load_study_text(const std::string& text, const std::string& file) {
   return study;
 }
 
-Study load_study(const std::string& path) {
+Study load_study(const std::string& path, const std::vector<std::string>& overrides) {
   if (!fs::exists(path)) throw SpecError({Diagnostic{path, 0, 0, "", "no such study file"}});
   if (fs::is_directory(path)) {
     throw SpecError({Diagnostic{path, 0, 0, "", "is a directory, expected a study file (.toml)"}});
   }
   std::ifstream probe(path);
   if (!probe) throw SpecError({Diagnostic{path, 0, 0, "", "cannot read the study file"}});
-  return load_study_text(read_text(path), path);
+  return load_study_text(read_text(path), path, overrides);
 }
 
 }  // namespace ablate

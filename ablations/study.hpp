@@ -2,15 +2,18 @@
 // variant, to a VariantConfig with a canonical text form and a stable content hash.
 //
 // Precedence of a key's value, lowest first: the schema default, base files (outer to inner include),
-// the study file, the variant's overrides ([[ablation.variant]]), the sweep grid point ([sweep]).
+// the study file, `--set` overrides, the variant's overrides ([[ablation.variant]]), the sweep point.
 #pragma once
 
+#include <cstdint>
 #include <map>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "ablations/config.hpp"
+#include "sweeps/samplers.hpp"
 #include "sweeps/early_stop.hpp"
 
 namespace ablate {
@@ -36,7 +39,7 @@ class SpecError : public std::runtime_error {
 };
 
 // Where a resolved value came from (for `ablate plan --explain`).
-enum class Origin { kDefault, kBase, kStudy, kVariant, kSweep };
+enum class Origin { kDefault, kBase, kStudy, kVariant, kSweep, kOverride };  // kOverride: `--set key=value`
 const char* origin_name(Origin o);
 
 struct ResolvedValue {
@@ -53,20 +56,53 @@ struct Variant {
   std::map<std::string, ResolvedValue> values;  // every schema key
   std::string canonical;                        // canonical_text(config)
   std::string hash;                             // content hash of the canonical text
+  // Of a searched study (method random, sobol or tpe): the trial index, the declared variant it crosses
+  // ("" for a study without [[ablation.variant]]) and the sampled point; trial = -1 otherwise.
+  int trial = -1;
+  std::string declared;
+  sweeps::Sample point;
 };
+
+// The search of a study's [sweep] (docs/STUDY.md "Searches"). method = grid is today's full grid; the
+// others sample `space` `trials` times per declared variant, with study.seed as the samplers' seed.
+struct Search {
+  std::string method = "grid";  // grid | random | sobol | tpe
+  int trials = 0;
+  int startup = sweeps::TpeOptions{}.n_startup;  // tpe: random trials before the model (sweep.startup)
+  std::string objective;        // "dice" | "loss": the validation value at the epoch train.select_metric selects
+  bool minimize = false;        // true for loss
+  sweeps::Space space;          // the sampled keys, in the order the file writes them
+  std::uint64_t seed = 0;
+  std::vector<std::string> declared;  // names of the [[ablation.variant]]s a trial is crossed with ("" = none)
+  bool sampled() const { return method != "grid"; }
+  bool adaptive() const { return method == "tpe"; }  // proposals depend on results: made by the coordinator
+};
+
+struct TrialFactory;  // the parsed layers a trial is resolved from (study.cpp)
 
 struct Study {
   std::string file;        // path of the study file
   std::string text;        // its text, for provenance
   VariantConfig base;      // the study without variant or sweep overrides
+  // Every variant: the grid's, or a random/sobol search's trials. A tpe search has none at load time: the
+  // coordinator makes them with trial_variants as results arrive.
   std::vector<Variant> variants;
+  Search search;
+  std::shared_ptr<const TrialFactory> factory;
   sweeps::EarlyStopConfig early_stop;  // [sweep.early_stop]; method "none" when absent (checked against train.epochs)
 };
 
+// The variant of trial `trial` of a searched study at point `x` (a sweeps:: Sample of search.space) for
+// the declared variant `declared` (an entry of search.declared). Ordinal = declared index * trials + trial.
+// Throws SpecError when the point breaks a constraint between keys (the message names the trial).
+Variant trial_variant(const Study& study, const std::string& declared, int trial, const sweeps::Sample& x);
+
 // Reads, validates and expands a study file. Throws SpecError with every problem found.
-Study load_study(const std::string& path);
+// `overrides` are `--set key=value` arguments (Hydra-style): a layer above the study file and its bases,
+// below the variants and the sweep; each is validated as the key in the file is, and named in errors.
+Study load_study(const std::string& path, const std::vector<std::string>& overrides = {});
 // The same from text; `file` names it in diagnostics and anchors relative paths (include, data.path).
-Study load_study_text(const std::string& text, const std::string& file);
+Study load_study_text(const std::string& text, const std::string& file, const std::vector<std::string>& overrides = {});
 
 // Canonical text: one `key = literal` line per key of [study], [data], [model], [loss] and [train], sorted
 // by key: what a worker receives. The sections [resources] and [report] do not change results and are

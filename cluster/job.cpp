@@ -14,6 +14,12 @@ std::string shell_quote(const std::string& s) {
   return out + "'";
 }
 
+std::string set_arguments(const JobOptions& o) {
+  std::string out;
+  for (const auto& a : o.overrides) out += " --set " + shell_quote(a);
+  return out;
+}
+
 }  // namespace
 
 std::string job_script(const ResourcesConfig& r, const JobOptions& o) {
@@ -26,7 +32,7 @@ std::string job_script(const ResourcesConfig& r, const JobOptions& o) {
   }
   if (r.ranks < 2) throw std::invalid_argument("resources.ranks: a job needs a coordinator and at least one worker (>= 2)");
   const std::string run = shell_quote(o.ablate_exe) + " run " + shell_quote(o.study_file) + " --db " +
-                          shell_quote(o.db_file) + " --max-retries " + std::to_string(o.max_retries);
+                          shell_quote(o.db_file) + " --max-retries " + std::to_string(o.max_retries) + set_arguments(o);
   std::ostringstream s;
   s << "#!/usr/bin/env bash\n";
   if (o.scheduler == "slurm") {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "ablations/config.hpp"
 #include "ablations/schema.hpp"
@@ -21,6 +22,7 @@ struct JobOptions {
   std::string job_name;
   int signal_seconds = 300;          // Slurm: SIGUSR1 this long before the time limit
   int max_retries = 2;
+  std::vector<std::string> overrides;  // `--set key=value` arguments, passed on to `ablate run` (quoted)
 };
 
 // The job script's text. Throws std::invalid_argument naming the key when a resource is malformed

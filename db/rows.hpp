@@ -54,6 +54,22 @@ struct ModelFactRow {
   double inference_ms_per_case = 0;  // mean over the variant's tasks
 };
 
+// A trial of a searched study (db/SCHEMA.md `trials`) with its validation objective.
+struct SearchTrialRow {
+  std::string declared;
+  int trial = 0;
+  std::string variant;
+  std::string method;
+  std::string point;     // "[x0, x1, ...]" (%.17g), in the order of provenance "search_space"
+  std::string seen;
+  double proposed = 0;   // Unix s
+  double objective = 0;  // mean validation value at the selected epochs of its done tasks; NaN when none is done
+  int done = 0;          // tasks done
+  int tasks = 0;         // tasks of the trial
+  int failed = 0;        // tasks failed
+  int epochs = 0;        // epochs trained by its done tasks
+};
+
 // Everything a report needs of one study.
 struct StudyData {
   std::string study;
@@ -63,6 +79,7 @@ struct StudyData {
   std::vector<CaseMetricRow> case_metrics;
   std::vector<EpochRow> epochs;
   std::vector<ModelFactRow> model_facts;
+  std::vector<SearchTrialRow> trials;  // a searched study's trials, in the order proposed; empty otherwise
   // Early stopping: variants with tasks `stopped` at a rung -> the highest such rung (epoch). Their
   // partial curves are in `epochs`; they are never in fold_metrics or case_metrics.
   std::map<std::string, int> stopped;

@@ -214,6 +214,20 @@ CREATE VIEW case_metrics AS
        JOIN folds f ON f.id = t.fold_id JOIN studies s ON s.id = t.study_id
   WHERE t.status = 'done';
 )SQL",
+    // 3: the proposals of a search (docs/STUDY.md "Searches"), stored before their tasks run.
+    R"SQL(
+CREATE TABLE trials (
+  study_id INTEGER NOT NULL REFERENCES studies(id) ON DELETE CASCADE,
+  declared TEXT NOT NULL,
+  trial INTEGER NOT NULL,
+  variant TEXT NOT NULL,
+  method TEXT NOT NULL,
+  point TEXT NOT NULL,
+  seen TEXT NOT NULL,
+  proposed REAL NOT NULL,
+  PRIMARY KEY (study_id, declared, trial)
+);
+)SQL",
 };
 constexpr int kMigrationCount = sizeof(kMigrations) / sizeof(kMigrations[0]);
 static_assert(kMigrationCount == kSchemaVersion, "one migration per schema version");
@@ -941,12 +955,71 @@ StudyData load_study_data(const std::string& db_path, const std::string& study) 
     st.bind(1, *id);
     while (st.step()) d.model_facts.push_back({st.text(0), st.i64(1), st.f64(2)});
   }
+  if (store.schema_version() >= 3) {
+    const auto pit = d.provenance.find("search_objective");
+    const auto objective = store.validation_objective(*id, pit == d.provenance.end() ? "dice" : pit->second);
+    std::map<std::string, int> failed;
+    for (const auto& t : store.tasks(*id)) failed[t.variant] += t.status == "failed";
+    for (const auto& t : store.trials(*id)) {
+      SearchTrialRow r{t.declared, t.trial, t.variant, t.method, t.point, t.seen, t.proposed, std::nan(""), 0, 0, 0, 0};
+      Stmt n(s, "SELECT count(*) FROM tasks t JOIN variants v ON v.id = t.variant_id WHERE v.study_id = ? AND v.name = ?");
+      n.bind(1, *id).bind(2, t.variant);
+      if (n.step()) r.tasks = n.i32(0);
+      if (auto it = objective.find(t.variant); it != objective.end()) {
+        r.objective = it->second.value, r.done = it->second.done, r.epochs = it->second.epochs;
+      }
+      r.failed = failed[t.variant];
+      d.trials.push_back(r);
+    }
+  }
   return d;
 }
 
 std::vector<std::string> list_studies(const std::string& db_path) {
   Store store(db_path, true);
   return store.study_names();
+}
+
+}  // namespace ablate::db
+
+namespace ablate::db {
+
+void Store::record_trial(std::int64_t study_id, const TrialRow& t, const VariantRow& v, const std::string& components) {
+  Transaction tx(*impl_);
+  Stmt st(*impl_,
+          "INSERT INTO trials(study_id, declared, trial, variant, method, point, seen, proposed) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+  st.bind(1, study_id).bind(2, t.declared).bind(3, t.trial).bind(4, t.variant).bind(5, t.method).bind(6, t.point)
+      .bind(7, t.seen).bind(8, t.proposed);
+  st.run();
+  upsert_variant(study_id, v, components);
+  ensure_tasks(study_id);
+  tx.commit();
+}
+
+std::vector<TrialRow> Store::trials(std::int64_t study_id) const {
+  std::vector<TrialRow> out;
+  Stmt st(*impl_,
+          "SELECT declared, trial, variant, method, point, seen, proposed FROM trials WHERE study_id = ? "
+          "ORDER BY proposed, rowid");
+  st.bind(1, study_id);
+  while (st.step()) out.push_back({st.text(0), st.i32(1), st.text(2), st.text(3), st.text(4), st.text(5), st.f64(6)});
+  return out;
+}
+
+std::map<std::string, Objective> Store::validation_objective(std::int64_t study_id, const std::string& objective) const {
+  // Only the two validation values the epochs table keeps; never a test metric.
+  const std::string column = objective == "loss" ? "val_loss" : "val_dice";
+  std::map<std::string, Objective> out;
+  Stmt st(*impl_,
+          "SELECT v.name, avg(e." + column + "), count(*), "
+          "(SELECT count(*) FROM tasks u WHERE u.variant_id = v.id), "
+          "(SELECT count(*) FROM tasks u JOIN epochs e2 ON e2.task_id = u.id WHERE u.variant_id = v.id AND u.status = 'done') "
+          "FROM tasks t JOIN variants v ON v.id = t.variant_id "
+          "JOIN epochs e ON e.task_id = t.id AND e.epoch = t.best_epoch "
+          "WHERE t.study_id = ? AND t.status = 'done' GROUP BY v.id");
+  st.bind(1, study_id);
+  while (st.step()) out[st.text(0)] = Objective{st.f64(1), st.i32(2), st.i32(3), st.i32(4)};
+  return out;
 }
 
 }  // namespace ablate::db

@@ -18,7 +18,7 @@
 namespace ablate::db {
 
 // The schema version this build writes; older stores are migrated forward when opened for writing.
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 
 // A store problem (not a store, newer schema, SQL error): the message names the file.
 class StoreError : public std::runtime_error {
@@ -117,6 +117,27 @@ struct RunRow {
   int exit_code = -1;  // -1 = never ended
 };
 
+// One proposal of a search (a row of `trials`): stored before the trial's tasks run, so that a resumed
+// coordinator replays it instead of sampling again.
+struct TrialRow {
+  std::string declared;   // the [[ablation.variant]] the trial crosses, "" without
+  int trial = 0;          // 0-based index within `declared`
+  std::string variant;    // variants.name
+  std::string method;     // random | sobol | tpe
+  std::string point;      // the sampled point, "[x0, x1, ...]" in the space's key order, %.17g (exact)
+  std::string seen;       // tpe: the trials the proposal was conditioned on, "t003=0.81234, ..." ("" = none)
+  double proposed = 0;    // Unix s
+};
+
+// A variant's search objective: the mean over its done tasks of the validation value at each task's
+// best epoch.
+struct Objective {
+  double value = 0;
+  int done = 0;      // tasks done
+  int tasks = 0;     // tasks of the variant
+  int epochs = 0;    // epochs trained by its done tasks (their rows in `epochs`)
+};
+
 const std::vector<std::string>& task_statuses();  // pending, running, done, failed, interrupted, stopped
 
 class Store {
@@ -191,6 +212,14 @@ class Store {
   std::vector<EarlyStopEvent> early_stop_log(std::int64_t study_id) const;
   void record_failed(std::int64_t task_id, const std::string& error, double ended);
   void record_interrupted(std::int64_t task_id, const std::string& message, double ended);
+
+  // --- searches ---
+  // The proposal, its variant and the variant's tasks, in one transaction.
+  void record_trial(std::int64_t study_id, const TrialRow& trial, const VariantRow& v, const std::string& components);
+  std::vector<TrialRow> trials(std::int64_t study_id) const;  // in the order they were proposed
+  // Per variant name with a done task: `objective` "dice" reads epochs.val_dice, "loss" epochs.val_loss, at
+  // tasks.best_epoch (the epoch train.select_metric selected).
+  std::map<std::string, Objective> validation_objective(std::int64_t study_id, const std::string& objective) const;
 
   // Runs `sql` (for tests and migrations); throws StoreError.
   void exec(const std::string& sql);

@@ -16,6 +16,7 @@
 #include "ablations/study.hpp"
 #include "reports/format.hpp"
 #include "reports/reproduction.hpp"
+#include "reports/search.hpp"
 #include "reports/study_index.hpp"
 
 namespace ablate::reports {
@@ -244,7 +245,7 @@ ReportResult write_report(const std::vector<db::StudyData>& studies, const Repor
 
   // Per-study artefacts, named by a slug of the study (made unique).
   std::vector<BoxRow> all_boxes;
-  std::ostringstream per_study_html, model_html, sens_html, box_html, conv_html, prov_html;
+  std::ostringstream per_study_html, model_html, sens_html, box_html, conv_html, prov_html, search_html;
   std::set<std::string> slugs;
   for (std::size_t si = 0; si < studies.size(); ++si) {
     const db::StudyData& study = studies[si];
@@ -287,6 +288,12 @@ ReportResult write_report(const std::vector<db::StudyData>& studies, const Repor
                 << sens_svg << "</div>\n";
     }
 
+    // A searched study's trials (reports/search.hpp); nothing for any other study.
+    if (!study.trials.empty()) {
+      write_file(dir / ("search-" + s + ".csv"), search_trials_csv(study), files);
+      search_html << search_section_html(study);
+    }
+
     // One-line values in a table; texts (study_text, study_resolved) keep their lines in <pre>.
     prov_html << "<h3>" << title << "</h3>\n<table class=\"cmp\">\n";
     for (const auto& [k, v] : study.provenance)
@@ -324,6 +331,7 @@ ReportResult write_report(const std::vector<db::StudyData>& studies, const Repor
       << html_escape(names) << "</h1>\n<nav><a href=\"#table\">Comparison</a>"
       << (repro.empty() ? "" : "<a href=\"#reproduction\">Reproduction</a>") << "<a href=\"#significance\">Significance</a>"
       << "<a href=\"#model\">Model size</a>" << (config.sweep_key.empty() ? "" : "<a href=\"#sensitivity\">Sensitivity</a>")
+      << (search_html.str().empty() ? "" : "<a href=\"#search\">Search</a>")
       << "<a href=\"#boxplots\">Box plots</a><a href=\"#convergence\">Convergence</a><a href=\"#provenance\">Provenance</a></nav>\n";
     if (!unique_notes.empty()) {
       h << "<ul class=\"notes\">\n";
@@ -336,6 +344,7 @@ ReportResult write_report(const std::vector<db::StudyData>& studies, const Repor
     h << "<h2 id=\"model\">Parameters, inference time and metrics</h2>\n" << model_html.str();
     if (!config.sweep_key.empty())
       h << "<h2 id=\"sensitivity\">Sensitivity to " << html_escape(config.sweep_key) << "</h2>\n" << sens_html.str();
+    if (!search_html.str().empty()) h << "<h2 id=\"search\">Search</h2>\n" << search_html.str();
     h << "<h2 id=\"boxplots\">Per-case distributions</h2>\n" << box_html.str();
     h << "<h2 id=\"convergence\">Convergence</h2>\n" << conv_html.str();
     h << "<h2 id=\"provenance\">Provenance</h2>\n" << prov_html.str();

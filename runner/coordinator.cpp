@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <filesystem>
 #include <map>
@@ -66,6 +69,11 @@ class Coordinator {
 
  private:
   void plan();
+  void replay_trials();
+  void record_sampled_trials();
+  bool can_propose() const;
+  bool propose();
+  void add_tasks_of(const Variant& v);
   void dispatch(int worker);
   void handle(const Envelope& env);
   // Early stopping (runner/rungs.hpp): the tasks of a trial that goes on move from held_ to promoted_.
@@ -102,8 +110,14 @@ class Coordinator {
 };
 
 void Coordinator::plan() {
-  study_ = load_study(opt_.study_file);
-  if (study_.variants.empty()) throw std::runtime_error(opt_.study_file + ": the study has no variants");
+  study_ = load_study(opt_.study_file, opt_.overrides);
+  if (study_.variants.empty() && !study_.search.adaptive()) throw std::runtime_error(opt_.study_file + ": the study has no variants");
+  // Tasks point into study_.variants; a tpe search appends its trials as it proposes them, so the vector
+  // must never reallocate.
+  if (study_.search.adaptive()) {
+    study_.variants.reserve(study_.variants.size() +
+                            static_cast<std::size_t>(study_.search.trials) * study_.search.declared.size());
+  }
   const VariantConfig& base = study_.base;
   name_ = base.study.name;
   db_path_ = opt_.db_path.empty() ? default_db_path(opt_.study_file, name_) : opt_.db_path;
@@ -147,6 +161,8 @@ void Coordinator::plan() {
                                                 "' was archived by another coordinator (--new-study) while this one started; "
                                                 "run again to join the new study");
     }
+    // A tpe search's stored proposals are its trials: rebuilt from the store, never sampled again.
+    if (study_.search.adaptive()) replay_trials();
     // The resume check: a variant whose configuration changed must not mix old and new results.
     std::map<std::string, db::StoredVariant> stored;
     for (auto& v : store_->variants(study_id_)) stored[v.name] = v;
@@ -240,6 +256,7 @@ void Coordinator::plan() {
     store_->upsert_variant(study_id_, {v.name, v.label, v.hash, v.canonical, v.ordinal}, components_of(v.config.model));
   }
   store_->ensure_tasks(study_id_);
+  record_sampled_trials();
   int recovered = store_->recover_running(study_id_);
   if (recovered > 0) spdlog::info("{} task(s) left running by an earlier coordinator are marked interrupted", recovered);
 
@@ -251,6 +268,20 @@ void Coordinator::plan() {
   prov["study_text"] = study_.text;
   prov["study_resolved"] = resolved_text(study_.base);  // every key, includes resolved (for reports)
   prov["command_line"] = opt_.command_line;
+  {
+    std::string set;
+    for (const auto& o : opt_.overrides) set += o + "\n";
+    prov["overrides"] = set;  // one `key=value` per line, as given to --set; "" without (a later run replaces it)
+  }
+  if (study_.search.sampled()) {
+    // What `status` and `report` need to read a search without the study file.
+    prov["search_method"] = study_.search.method;
+    prov["search_trials"] = std::to_string(study_.search.trials);
+    prov["search_objective"] = study_.search.objective;
+    std::string space;
+    for (const auto& p : study_.search.space) space += p.key + " " + sweeps::distribution_name(p.dist) + "\n";
+    prov["search_space"] = space;  // one `key distribution` line per sampled key, in the space's order
+  }
   prov["mpi_version"] = t_.library_version();
   prov["framework_version"] = exec_.framework_version();
   prov["ranks"] = std::to_string(t_.size());
@@ -317,6 +348,148 @@ void Coordinator::plan() {
   if (study_.early_stop.method != "none") plan_rungs();
   spdlog::info("study '{}' in {}: {} variant(s) x {} fold(s): {} task(s) done, {} to run on {} worker(s)", name_, db_path_,
                study_.variants.size(), folds_.size(), done_before, tasks_.size(), t_.size() - 1);
+}
+
+std::string point_text(const sweeps::Sample& x) {
+  std::string out = "[";
+  char buf[40];
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    std::snprintf(buf, sizeof buf, "%.17g", x[i]);
+    out += (i ? ", " : "") + std::string(buf);
+  }
+  return out + "]";
+}
+
+sweeps::Sample parse_point(const std::string& text) {
+  sweeps::Sample x;
+  std::string body = text.substr(text.find('[') + 1);
+  body = body.substr(0, body.rfind(']'));
+  std::istringstream in(body);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (item.find_first_not_of(' ') == std::string::npos) continue;
+    x.push_back(std::strtod(item.c_str(), nullptr));
+  }
+  return x;
+}
+
+void Coordinator::replay_trials() {
+  for (const auto& row : store_->trials(study_id_)) {
+    auto refuse = [&](const std::string& why) {
+      store_->release_lock(study_id_);
+      throw RunRefused(RunRefused::kChanged,
+                       opt_.study_file + ": stored trial " + std::to_string(row.trial) + " (" + row.variant + ") of the search in " +
+                           db_path_ + " " + why +
+                           ": the search space changed; restore the study file, or run with --new-study to keep the stored "
+                           "study as '" + name_ + "~k' and start afresh");
+    };
+    const auto& declared = study_.search.declared;
+    if (std::find(declared.begin(), declared.end(), row.declared) == declared.end()) continue;  // a variant no longer declared
+    if (row.method != study_.search.method) refuse("was proposed by method " + row.method);
+    const sweeps::Sample x = parse_point(row.point);
+    if (x.size() != study_.search.space.size()) refuse("has " + std::to_string(x.size()) + " sampled keys");
+    for (std::size_t j = 0; j < x.size(); ++j) {
+      const auto& p = study_.search.space[j];
+      if (p.dist == sweeps::Distribution::kChoice && !(x[j] >= 0 && x[j] < static_cast<double>(p.choices.size()))) {
+        refuse("has no choice " + std::to_string(x[j]) + " of " + p.key);
+      }
+    }
+    Variant v;
+    try {
+      v = trial_variant(study_, row.declared, row.trial, x);
+    } catch (const SpecError& e) {
+      refuse(std::string("no longer resolves: ") + e.what());
+    }
+    if (v.name != row.variant) refuse("is now named " + v.name);
+    if (study_.variants.size() == study_.variants.capacity()) refuse("is beyond sweep.trials");
+    study_.variants.push_back(std::move(v));
+  }
+}
+
+// random and sobol trials are known at load time; their rows in `trials` make every search readable the
+// same way (reports, status).
+void Coordinator::record_sampled_trials() {
+  const Search& s = study_.search;
+  if (!s.sampled() || s.adaptive()) return;
+  std::set<std::string> stored;
+  for (const auto& t : store_->trials(study_id_)) stored.insert(t.variant);
+  const double now = db::now_seconds();
+  for (const auto& v : study_.variants) {
+    if (v.trial < 0 || stored.count(v.name)) continue;
+    store_->record_trial(study_id_, {v.declared, v.trial, v.name, s.method, point_text(v.point), "", now},
+                         {v.name, v.label, v.hash, v.canonical, v.ordinal}, components_of(v.config.model));
+  }
+}
+
+bool Coordinator::can_propose() const {
+  const Search& s = study_.search;
+  if (!s.adaptive()) return false;
+  std::map<std::string, int> count;
+  for (const auto& v : study_.variants) count[v.declared] += v.trial >= 0;
+  for (const auto& d : s.declared) {
+    if (count[d] < s.trials) return true;
+  }
+  return false;
+}
+
+void Coordinator::add_tasks_of(const Variant& v) {
+  std::map<std::pair<int, int>, const db::FoldCases*> fold_of;
+  for (const auto& f : folds_) fold_of[{f.fold, f.repeat}] = &f;
+  for (const auto& row : store_->tasks(study_id_)) {
+    if (row.variant != v.name || row.status == "done" || by_id_.count(row.id)) continue;
+    PlannedTask p;
+    p.id = row.id;
+    p.variant = &v;
+    p.fold = fold_of.at({row.fold, row.repeat});
+    p.attempts_total = row.attempts;
+    tasks_.push_back(p);
+    by_id_[p.id] = tasks_.size() - 1;
+    pending_.push_back(tasks_.size() - 1);
+  }
+}
+
+// TPE, asynchronously: a free worker gets the next proposal from the results stored so far. The proposal
+// (with the trials it saw) is stored before any of its tasks is dispatched.
+bool Coordinator::propose() {
+  if (!can_propose()) return false;
+  const Search& s = study_.search;
+  // Round robin over the declared variants: the one with the fewest trials.
+  std::map<std::string, std::vector<const Variant*>> trials;
+  for (const auto& v : study_.variants) {
+    if (v.trial >= 0) trials[v.declared].push_back(&v);
+  }
+  const std::string* pick = nullptr;
+  std::size_t fewest = 0;
+  for (const auto& d : s.declared) {
+    const std::size_t n = trials[d].size();
+    if (n < static_cast<std::size_t>(s.trials) && (!pick || n < fewest)) pick = &d, fewest = n;
+  }
+  auto& mine = trials[*pick];
+  std::sort(mine.begin(), mine.end(), [](const Variant* a, const Variant* b) { return a->trial < b->trial; });
+  // Observed: the trials of this declared variant whose every task is done, in trial order.
+  const auto objectives = store_->validation_objective(study_id_, s.objective);
+  std::vector<sweeps::Observation> seen;
+  std::string seen_text;
+  for (const Variant* v : mine) {
+    auto it = objectives.find(v->name);
+    if (it == objectives.end() || it->second.done < it->second.tasks || !std::isfinite(it->second.value)) continue;
+    seen.push_back({v->point, s.minimize ? it->second.value : -it->second.value});
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "t%03d=%.6g", v->trial, it->second.value);
+    seen_text += (seen_text.empty() ? "" : ", ") + std::string(buf);
+  }
+  sweeps::TpeOptions options;
+  options.n_startup = s.startup;
+  const int trial = static_cast<int>(fewest);
+  const sweeps::Sample x = sweeps::tpe_sample(s.space, s.seed, static_cast<std::uint64_t>(trial), seen, options);
+  Variant v = trial_variant(study_, *pick, trial, x);
+  store_->record_trial(study_id_, {*pick, trial, v.name, s.method, point_text(x), seen_text, db::now_seconds()},
+                       {v.name, v.label, v.hash, v.canonical, v.ordinal}, components_of(v.config.model));
+  spdlog::info("tpe: trial {} {} proposed from {} finished trial(s)", trial, v.name, seen.size());
+  study_.variants.push_back(std::move(v));
+  if (rungs_) rungs_->add_trial(study_.variants.back().name, study_.variants.back().ordinal);
+  add_tasks_of(study_.variants.back());
+  return true;
 }
 
 // Replays the early-stopping log and sorts the open tasks: those due at their trial's rung are queued (the
@@ -531,11 +704,14 @@ int Coordinator::run(bool& started) {
     if (!stopping_) {
       for (int w : std::vector<int>(idle_.begin(), idle_.end())) {
         take_promotion();
-        if (pending_.empty() && promoted_.empty()) break;
+        if (pending_.empty() && promoted_.empty() && !propose()) break;
         dispatch(w);
       }
     }
-    if (running_.empty() && (stopping_ || (pending_.empty() && promoted_.empty() && !(rungs_ && rungs_->has_promotion())))) break;
+    if (running_.empty() &&
+        (stopping_ || (pending_.empty() && promoted_.empty() && !(rungs_ && rungs_->has_promotion()) && !can_propose()))) {
+      break;
+    }
     if (t_.receive(env, 0.5)) handle(env);
     // Drain whatever else has arrived before dispatching again.
     while (t_.receive(env, 0.0)) handle(env);

@@ -56,6 +56,7 @@ struct RunOptions {
   int max_retries = 2;          // extra attempts of a failed task, on another worker when there is one
   bool new_study = false;       // keep the stored study under "<name>~k" and start afresh
   std::string command_line;     // for the provenance
+  std::vector<std::string> overrides;  // `--set key=value` (load_study), recorded in the provenance
   int inproc_workers = 1;       // workers of a plain-process run
   double heartbeat_seconds = 10;
   double stale_lock_seconds = 120;

@@ -112,7 +112,7 @@ TEST_F(EarlyStopStore, StoppedTaskKeepsItsRungsEpochsAndIsNoResult) {
   EXPECT_THROW(s.log_early_stop(id, decision), StoreError);  // CHECK (kind IN ...)
 }
 
-// A version-1 store (emulated: the schema-2 additions taken out again, SQLite's own way) with a finished
+// A version-1 store (emulated: the schema-2 and -3 additions taken out again, SQLite's own way) with a finished
 // task is opened by this build: migration 2 rebuilds `tasks`; no epoch, metric, attempt or fact is lost
 // (a DROP TABLE with foreign keys on would have cascaded), the views work, 'stopped' is allowed.
 TEST_F(EarlyStopStore, MigratesAVersionOneStoreWithoutLosingRows) {
@@ -136,7 +136,7 @@ TEST_F(EarlyStopStore, MigratesAVersionOneStoreWithoutLosingRows) {
         "NULL DEFAULT 0, seconds REAL NOT NULL DEFAULT 0, best_epoch INTEGER NOT NULL DEFAULT 0, error TEXT NOT NULL DEFAULT '', "
         "UNIQUE (variant_id, fold_id))";
     s.exec("PRAGMA foreign_keys = OFF");
-    s.exec("BEGIN; DROP VIEW fold_metrics; DROP VIEW case_metrics; DROP TABLE early_stop_log; " + v1_tasks +
+    s.exec("BEGIN; DROP TABLE trials; DROP VIEW fold_metrics; DROP VIEW case_metrics; DROP TABLE early_stop_log; " + v1_tasks +
            "; INSERT INTO tasks_v1 SELECT id, study_id, variant_id, fold_id, status, attempts, host, rank, device, threads, "
            "started, ended, seconds, best_epoch, error FROM tasks; DROP TABLE tasks; ALTER TABLE tasks_v1 RENAME TO tasks; "
            "CREATE INDEX tasks_by_study ON tasks(study_id, status); ALTER TABLE epochs DROP COLUMN val_score; " +

@@ -17,7 +17,7 @@ namespace {
 std::string overrides_of(const Variant& v) {
   std::string out;
   for (const auto& [key, rv] : v.values) {
-    if (rv.origin != Origin::kVariant && rv.origin != Origin::kSweep) continue;
+    if (rv.origin != Origin::kVariant && rv.origin != Origin::kSweep && rv.origin != Origin::kOverride) continue;
     if (!out.empty()) out += ", ";
     out += key + "=" + rv.text;
   }
@@ -47,6 +47,37 @@ void update_keys_markdown(const std::string& path) {
   std::cout << "updated the key reference of " << path << "\n";
 }
 
+// The search space, method and budget of a sampled [sweep].
+void print_search(const Study& study, int folds) {
+  const Search& s = study.search;
+  std::cout << "\nsearch: " << s.method << ", " << s.trials << " trial(s)";
+  if (s.declared.size() > 1 || !s.declared.front().empty()) std::cout << " per variant (" << s.declared.size() << " variants)";
+  std::cout << ", seed " << s.seed << "\n";
+  std::cout << "objective: validation " << s.objective << " at the epoch train.select_metric selects, mean over folds and repeats ("
+            << (s.minimize ? "lower" : "higher") << " is better; test metrics are never used)\n";
+  if (s.method == "tpe") {
+    const sweeps::TpeOptions tpe;
+    std::cout << "tpe: the first " << tpe.n_startup << " trial(s) random, then each proposal from the results stored so far (gamma "
+              << tpe.gamma << ", " << tpe.n_candidates << " candidates); proposed during the run\n";
+  }
+  std::size_t key_w = 3;
+  for (const auto& p : s.space) key_w = std::max(key_w, p.key.size());
+  std::cout << "\n" << pad("key", key_w) << "  " << pad("distribution", 12) << "  range\n";
+  for (const auto& p : s.space) {
+    std::ostringstream range;
+    if (p.dist == sweeps::Distribution::kChoice) {
+      for (std::size_t i = 0; i < p.choices.size(); ++i) range << (i ? ", " : "") << p.choices[i];
+    } else {
+      range << "[" << p.low << ", " << p.high << "]";
+    }
+    std::cout << pad(p.key, key_w) << "  " << pad(sweeps::distribution_name(p.dist), 12) << "  " << range.str() << "\n";
+  }
+  const long trials = static_cast<long>(s.trials) * static_cast<long>(s.declared.size());
+  const long repeats = study.base.study.repeats;
+  std::cout << "\nbudget: " << trials << " trial(s) x " << folds << " fold(s) x " << repeats
+            << " repeat(s) = " << trials * folds * repeats << " task(s)\n";
+}
+
 }  // namespace
 
 int verb_plan(const std::vector<std::string>& args) {
@@ -57,12 +88,14 @@ int verb_plan(const std::vector<std::string>& args) {
       "with --keys: rewrite the key reference of this file (e.g. docs/STUDY.md) after its first \"### [\" heading, "
       "keeping the text before it")(
       "explain", po::bool_switch(), "print every key of every variant with its value and origin")(
-      "variant", po::value<std::string>()->default_value(""), "with --explain: only this variant (default: every variant)");
+      "variant", po::value<std::string>()->default_value(""), "with --explain: only this variant (default: every variant)")(
+      "set", po::value<std::vector<std::string>>()->composing(),
+      "override a study key: --set train.lr=3e-4 (repeatable; validated as in the file, part of the hash)");
   options.add(common_options());
   po::positional_options_description positional;
   positional.add("study", 1);
   po::variables_map vm;
-  if (!parse_args("plan", "ablate plan STUDY.toml [--explain [--variant NAME]] | ablate plan --keys [--update FILE]", options, positional, args, vm)) {
+  if (!parse_args("plan", "ablate plan STUDY.toml [--set KEY=VALUE ...] [--explain [--variant NAME]] | ablate plan --keys [--update FILE]", options, positional, args, vm)) {
     return kExitOk;
   }
   if (vm["keys"].as<bool>()) {
@@ -72,7 +105,8 @@ int verb_plan(const std::vector<std::string>& args) {
   }
   if (!vm["update"].as<std::string>().empty()) throw UsageError("--update goes with --keys; see: ablate plan --help");
   if (!vm.count("study")) throw UsageError("a study file is required; see: ablate plan --help");
-  const Study study = load_study(vm["study"].as<std::string>());
+  const Study study = load_study(vm["study"].as<std::string>(),
+                                 vm.count("set") ? vm["set"].as<std::vector<std::string>>() : std::vector<std::string>{});
   const auto& base = study.base.study;
   const int folds = base.split.empty() ? base.folds : 1;
   const std::string only = vm["variant"].as<std::string>();
@@ -117,6 +151,10 @@ int verb_plan(const std::vector<std::string>& args) {
   }
   std::cout << "\n";
 
+  if (study.search.adaptive()) {  // tpe: the trials are proposed during the run
+    print_search(study, folds);
+    return kExitOk;
+  }
   std::size_t name_w = 7, label_w = 5;
   for (const auto& v : study.variants) name_w = std::max(name_w, v.name.size()), label_w = std::max(label_w, v.label.size());
   // The check-mark columns of the study's own table (report.components), as the report will show them.
@@ -132,6 +170,10 @@ int verb_plan(const std::vector<std::string>& args) {
       std::cout << "  " << pad(v.values.at("model." + m).text == "true" ? "x" : ".", std::max<std::size_t>(3, m.size()));
     }
     std::cout << "  " << overrides_of(v) << "\n";
+  }
+  if (study.search.sampled()) {
+    print_search(study, folds);
+    return kExitOk;
   }
   const long tasks = static_cast<long>(study.variants.size()) * folds * base.repeats;
   std::cout << "\n" << study.variants.size() << " variant(s) x " << folds << " fold(s) x " << base.repeats

@@ -18,13 +18,14 @@ int verb_run(const std::vector<std::string>& args) {
     ("workdir", po::value<std::string>()->default_value(""), "checkpoints; default: <db dir>/<study name>.work")
     ("max-retries", po::value<int>()->default_value(2), "extra attempts of a failed task, each on another worker when there is one")
     ("new-study", po::bool_switch(), "keep a stored study of the same name as '<name>~k' and start afresh (needed after a variant changed)")
-    ("workers", po::value<int>()->default_value(1), "worker threads of a plain-process run (without mpirun)");
+    ("workers", po::value<int>()->default_value(1), "worker threads of a plain-process run (without mpirun)")
+    ("set", po::value<std::vector<std::string>>()->composing(), "override a study key: --set train.lr=3e-4 (repeatable; validated as in the file, part of the hash)");
   // clang-format on
   options.add(common_options());
   po::positional_options_description positional;
   positional.add("study", 1);
   po::variables_map vm;
-  if (!parse_args("run", "ablate run STUDY.toml [--db FILE] [--max-retries N] [--new-study] [--workdir DIR] [--workers N]\n"
+  if (!parse_args("run", "ablate run STUDY.toml [--db FILE] [--max-retries N] [--new-study] [--workdir DIR] [--workers N] [--set KEY=VALUE ...]\n"
                          "       mpirun -np N ablate run STUDY.toml ...   (rank 0 coordinates, ranks 1..N-1 work)",
                   options, positional, args, vm)) {
     return kExitOk;
@@ -37,6 +38,7 @@ int verb_run(const std::vector<std::string>& args) {
   o.max_retries = vm["max-retries"].as<int>();
   if (o.max_retries < 0) throw UsageError("--max-retries: " + std::to_string(o.max_retries) + " (allowed: >= 0)");
   o.new_study = vm["new-study"].as<bool>();
+  if (vm.count("set")) o.overrides = vm["set"].as<std::vector<std::string>>();
   o.inproc_workers = vm["workers"].as<int>();
   if (o.inproc_workers < 1) throw UsageError("--workers: " + std::to_string(o.inproc_workers) + " (allowed: >= 1)");
   o.command_line = "ablate run";

@@ -46,6 +46,41 @@ double worked_seconds(const std::vector<db::RunRow>& runs, const std::vector<db:
   return total;
 }
 
+// A searched study: trials proposed and finished, and the best so far by the validation objective.
+void print_search(db::Store& store, std::int64_t id, const std::vector<db::StoredVariant>& variants) {
+  if (store.schema_version() < 3) return;  // a store written before searches existed
+  const auto trials = store.trials(id);
+  if (trials.empty()) return;
+  const std::string sid = std::to_string(id);
+  const std::string method = store.query_text("SELECT value FROM provenance WHERE study_id = " + sid + " AND key = 'search_method'");
+  const std::string budget = store.query_text("SELECT value FROM provenance WHERE study_id = " + sid + " AND key = 'search_trials'");
+  std::string objective = store.query_text("SELECT value FROM provenance WHERE study_id = " + sid + " AND key = 'search_objective'");
+  if (objective.empty()) objective = "dice";
+  const bool minimize = objective == "loss";
+  const auto values = store.validation_objective(id, objective);
+  std::map<std::string, std::string> label;
+  for (const auto& v : variants) label[v.name] = v.label;
+  int finished = 0;
+  const db::TrialRow* best = nullptr;
+  double best_value = 0;
+  for (const auto& t : trials) {
+    auto it = values.find(t.variant);
+    if (it == values.end() || it->second.done < it->second.tasks || !std::isfinite(it->second.value)) continue;
+    ++finished;
+    const double y = it->second.value;
+    if (!best || (minimize ? y < best_value : y > best_value)) best = &t, best_value = y;
+  }
+  std::cout << "  search: " << (method.empty() ? trials.front().method : method) << ", " << trials.size() << " trial(s) proposed"
+            << (budget.empty() ? "" : " of " + budget + (trials.front().declared.empty() ? "" : " per variant")) << ", "
+            << finished << " finished\n";
+  if (best) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.4f", best_value);
+    std::cout << "  best so far: " << best->variant << "  validation " << objective << " " << buf << " ("
+              << (minimize ? "lower" : "higher") << " is better)  " << label[best->variant] << "\n";
+  }
+}
+
 // Rung populations from the early-stopping log (db/SCHEMA.md early_stop_log): per rung, the trials judged
 // there, promoted (ASHA) or continued (median) from it, stopped there by the median rule, waiting there
 // for a promotion (ASHA; stopped when the search ends), and failed on the way to it.
@@ -153,6 +188,7 @@ void print_study(db::Store& store, const std::string& name) {
   std::cout << "  elapsed " << hms(elapsed) << ", estimated remaining "
             << (left == 0 ? "0:00:00" : known ? hms(remaining / workers) + " (" + std::to_string(workers) + " worker(s))" : "? (no task finished yet)")
             << "\n";
+  print_search(store, *id, variants);
   bool header = false;
   for (const auto& t : tasks) {
     if (t.status != "failed" && t.error.empty()) continue;

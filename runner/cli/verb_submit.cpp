@@ -35,17 +35,21 @@ int verb_submit(const std::vector<std::string>& args) {
       "log-dir", po::value<std::string>()->default_value(""), "job logs; default <study dir>/logs")(
       "max-retries", po::value<int>()->default_value(2), "retries of a failed task (passed to ablate run)")(
       "signal-seconds", po::value<int>()->default_value(300), "slurm: SIGUSR1 this many seconds before the time limit")(
-      "submit", po::bool_switch(), "slurm: run sbatch on the script after writing it");
+      "submit", po::bool_switch(), "slurm: run sbatch on the script after writing it")(
+      "set", po::value<std::vector<std::string>>()->composing(),
+      "override a study key: --set train.lr=3e-4 (repeatable; checked now and passed on to ablate run)");
   options.add(common_options());
   po::positional_options_description positional;
   positional.add("study", 1);
   po::variables_map vm;
-  if (!parse_args("submit", "ablate submit STUDY.toml [--scheduler slurm|mpirun] [--submit]", options, positional, args, vm)) {
+  if (!parse_args("submit", "ablate submit STUDY.toml [--scheduler slurm|mpirun] [--set KEY=VALUE ...] [--submit]", options, positional, args, vm)) {
     return kExitOk;
   }
   if (!vm.count("study")) throw UsageError("a study file is required; see: ablate submit --help");
   const std::string study_file = fs::absolute(vm["study"].as<std::string>()).lexically_normal().string();
-  const Study study = load_study(study_file);
+  const std::vector<std::string> overrides =
+      vm.count("set") ? vm["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
+  const Study study = load_study(study_file, overrides);
   const auto& name = study.base.study.name;
   const fs::path dir = fs::path(study_file).parent_path();
 
@@ -61,6 +65,7 @@ int verb_submit(const std::vector<std::string>& args) {
   job.job_name = "ablate-" + name;
   job.max_retries = vm["max-retries"].as<int>();
   job.signal_seconds = vm["signal-seconds"].as<int>();
+  job.overrides = overrides;
   if (!job.hostfile.empty() && !fs::exists(job.hostfile)) throw UsageError("--hostfile: no such file " + job.hostfile);
 
   std::string script;

@@ -1,0 +1,467 @@
+#include "reports/search.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <map>
+#include <numeric>
+#include <set>
+#include <sstream>
+#include <tuple>
+
+#include "ablations/study.hpp"
+#include "reports/format.hpp"
+
+namespace ablate::reports {
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// One trial as the report shows it.
+struct TrialView {
+  const db::SearchTrialRow* row = nullptr;
+  std::string label;
+  std::vector<std::string> shown;  // per key: the resolved value, strings unquoted
+  std::vector<double> scale;       // per key: log10 for log_uniform, the choice index for choice, else the value
+  bool finished = false;           // every task done and an objective
+};
+
+struct SearchView {
+  std::vector<SearchKey> keys;
+  std::string objective = "dice";
+  bool minimize = false;
+  std::string method;
+  std::vector<TrialView> trials;                          // best first, unfinished last
+  std::vector<std::vector<std::string>> choice_labels;    // per key: the choices seen, by index (choice keys)
+};
+
+std::vector<double> parse_point(const std::string& text) {
+  std::vector<double> x;
+  const auto open = text.find('['), close = text.rfind(']');
+  if (open == std::string::npos || close == std::string::npos || close < open) return x;
+  std::istringstream in(text.substr(open + 1, close - open - 1));
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (item.find_first_not_of(' ') != std::string::npos) x.push_back(std::strtod(item.c_str(), nullptr));
+  }
+  return x;
+}
+
+std::string unquote(const std::string& s) {
+  return s.size() >= 2 && s.front() == '"' && s.back() == '"' ? s.substr(1, s.size() - 2) : s;
+}
+
+bool better(const SearchView& v, double a, double b) { return v.minimize ? a < b : a > b; }
+
+SearchView view_of(const db::StudyData& study) {
+  SearchView v;
+  v.keys = search_keys(study);
+  if (auto it = study.provenance.find("search_objective"); it != study.provenance.end() && !it->second.empty()) {
+    v.objective = it->second;
+  }
+  v.minimize = v.objective == "loss";
+  if (auto it = study.provenance.find("search_method"); it != study.provenance.end()) v.method = it->second;
+  if (v.method.empty() && !study.trials.empty()) v.method = study.trials.front().method;
+  std::map<std::string, const db::VariantRow*> variant;
+  for (const auto& r : study.variants) variant[r.name] = &r;
+  v.choice_labels.resize(v.keys.size());
+  for (const auto& t : study.trials) {
+    TrialView tv;
+    tv.row = &t;
+    const auto x = parse_point(t.point);
+    const auto vit = variant.find(t.variant);
+    const auto values = vit != variant.end() ? canonical_values(vit->second->canonical) : std::map<std::string, std::string>{};
+    if (vit != variant.end()) tv.label = vit->second->label;
+    for (std::size_t j = 0; j < v.keys.size(); ++j) {
+      const auto it = values.find(v.keys[j].key);
+      tv.shown.push_back(it == values.end() ? "?" : unquote(it->second));
+      const double xj = j < x.size() ? x[j] : kNaN;
+      if (v.keys[j].dist == "choice" && std::isfinite(xj) && xj >= 0) {
+        auto& labels = v.choice_labels[j];
+        const std::size_t k = static_cast<std::size_t>(xj);
+        if (labels.size() <= k) labels.resize(k + 1);
+        labels[k] = tv.shown.back();
+      }
+      tv.scale.push_back(v.keys[j].dist == "log_uniform" && xj > 0 ? std::log10(xj) : xj);
+    }
+    tv.finished = t.tasks > 0 && t.done == t.tasks && std::isfinite(t.objective);
+    v.trials.push_back(std::move(tv));
+  }
+  std::stable_sort(v.trials.begin(), v.trials.end(), [&](const TrialView& a, const TrialView& b) {
+    if (a.finished != b.finished) return a.finished;
+    if (a.finished && a.row->objective != b.row->objective) return better(v, a.row->objective, b.row->objective);
+    return std::tie(a.row->declared, a.row->trial) < std::tie(b.row->declared, b.row->trial);
+  });
+  return v;
+}
+
+std::string state_of(const db::SearchTrialRow& t, bool finished) {
+  if (finished) return "done";
+  if (t.failed > 0 && t.done + t.failed == t.tasks) return t.done ? "partly failed" : "failed";
+  return std::to_string(t.done) + "/" + std::to_string(t.tasks) + " tasks done";
+}
+
+std::string c1(double v) { return fixed(v, 1); }
+
+// Ticks at 1, 2 or 5 times a power of ten over [lo, hi] (about five).
+std::vector<double> ticks_of(double& lo, double& hi) {
+  if (!(hi - lo > 1e-12)) {
+    const double pad = std::fabs(lo) > 0 ? std::fabs(lo) * 0.05 : 0.5;
+    lo -= pad, hi += pad;
+  }
+  const double raw = (hi - lo) / 5, mag = std::pow(10.0, std::floor(std::log10(raw))), f = raw / mag;
+  const double step = (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag;
+  lo = std::floor(lo / step) * step;
+  hi = std::ceil(hi / step) * step;
+  std::vector<double> t;
+  for (int i = 0; lo + i * step <= hi + step * 1e-9; ++i) t.push_back(lo + i * step);
+  return t;
+}
+int decimals_of(const std::vector<double>& ticks) {
+  if (ticks.size() < 2) return 2;
+  return std::max(0, static_cast<int>(-std::floor(std::log10(ticks[1] - ticks[0]) + 1e-9)));
+}
+
+std::string svg_head(double w, double h) {
+  return "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + c1(w) + "\" height=\"" + c1(h) + "\" viewBox=\"0 0 " + c1(w) +
+         " " + c1(h) + "\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"11\">\n" +
+         "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
+}
+void text(std::ostringstream& o, double x, double y, const std::string& s, const char* anchor = "middle",
+          const std::string& extra = "") {
+  o << "<text x=\"" << c1(x) << "\" y=\"" << c1(y) << "\" text-anchor=\"" << anchor << "\"" << extra << ">" << html_escape(s)
+    << "</text>\n";
+}
+
+// The x axis of one key: linear, log10 (ticks at the decades) or categorical.
+struct KeyAxis {
+  double lo = 0, hi = 1;
+  std::vector<std::pair<double, std::string>> ticks;
+  double map(double v, double x0, double w) const { return x0 + (v - lo) / (hi - lo) * w; }
+};
+KeyAxis key_axis(const SearchView& v, std::size_t j) {
+  KeyAxis a;
+  const std::string& dist = v.keys[j].dist;
+  if (dist == "choice") {
+    const auto& labels = v.choice_labels[j];
+    a.lo = -0.5, a.hi = std::max<double>(0.5, static_cast<double>(labels.size()) - 0.5);
+    for (std::size_t k = 0; k < labels.size(); ++k) a.ticks.emplace_back(static_cast<double>(k), labels[k]);
+    return a;
+  }
+  double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+  for (const auto& t : v.trials) {
+    if (std::isfinite(t.scale[j])) lo = std::min(lo, t.scale[j]), hi = std::max(hi, t.scale[j]);
+  }
+  if (!std::isfinite(lo)) lo = 0, hi = 1;
+  if (dist == "log_uniform") {
+    a.lo = std::floor(lo), a.hi = std::ceil(hi);
+    if (a.hi <= a.lo) a.hi = a.lo + 1;
+    for (double d = a.lo; d <= a.hi + 1e-9; d += 1) {
+      char buf[16];
+      std::snprintf(buf, sizeof buf, "1e%d", static_cast<int>(d));
+      a.ticks.emplace_back(d, buf);
+    }
+    return a;
+  }
+  const auto t = ticks_of(lo, hi);
+  a.lo = lo, a.hi = hi;
+  for (double x : t) a.ticks.emplace_back(x, fixed(x, decimals_of(t)));
+  return a;
+}
+
+// The objective's y axis over the finished trials.
+struct YAxis {
+  double lo = 0, hi = 1;
+  std::vector<double> ticks;
+  int decimals = 2;
+  double map(double v, double y0, double h) const { return y0 + h - (v - lo) / (hi - lo) * h; }
+};
+YAxis objective_axis(const SearchView& v) {
+  double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+  for (const auto& t : v.trials) {
+    if (t.finished) lo = std::min(lo, t.row->objective), hi = std::max(hi, t.row->objective);
+  }
+  if (!std::isfinite(lo)) lo = 0, hi = 1;
+  YAxis y;
+  y.ticks = ticks_of(lo, hi);
+  y.lo = lo, y.hi = hi;
+  y.decimals = decimals_of(y.ticks);
+  return y;
+}
+
+std::string scatter_svg(const SearchView& v) {
+  const double pw = 240, ph = 170, mx = 60, top = 30, gap_x = 40, gap_y = 70;
+  const std::size_t cols = std::min<std::size_t>(3, std::max<std::size_t>(1, v.keys.size()));
+  const std::size_t rows = (v.keys.size() + cols - 1) / cols;
+  const double w = mx + cols * (pw + gap_x), h = top + rows * (ph + gap_y);
+  std::ostringstream o;
+  o << svg_head(w, h);
+  const YAxis y = objective_axis(v);
+  const TrialView* best = nullptr;
+  for (const auto& t : v.trials) {
+    if (t.finished) {
+      best = &t;
+      break;
+    }
+  }
+  for (std::size_t j = 0; j < v.keys.size(); ++j) {
+    const double x0 = mx + (j % cols) * (pw + gap_x), y0 = top + (j / cols) * (ph + gap_y);
+    const KeyAxis a = key_axis(v, j);
+    for (double t : y.ticks) {
+      const double py = y.map(t, y0, ph);
+      o << "<line x1=\"" << c1(x0) << "\" y1=\"" << c1(py) << "\" x2=\"" << c1(x0 + pw) << "\" y2=\"" << c1(py)
+        << "\" stroke=\"#e0e0e0\"/>\n";
+      text(o, x0 - 5, py + 4, fixed(t, y.decimals), "end");
+    }
+    o << "<rect x=\"" << c1(x0) << "\" y=\"" << c1(y0) << "\" width=\"" << c1(pw) << "\" height=\"" << c1(ph)
+      << "\" fill=\"none\" stroke=\"#333\"/>\n";
+    for (const auto& [tx, label] : a.ticks) text(o, a.map(tx, x0, pw), y0 + ph + 14, label);
+    text(o, x0 + pw / 2, y0 + ph + 30,
+         v.keys[j].key + (v.keys[j].dist == "log_uniform" ? " (log scale)" : ""), "middle", " font-weight=\"bold\"");
+    for (const auto& t : v.trials) {
+      if (!t.finished || !std::isfinite(t.scale[j])) continue;
+      o << "<circle cx=\"" << c1(a.map(t.scale[j], x0, pw)) << "\" cy=\"" << c1(y.map(t.row->objective, y0, ph))
+        << "\" r=\"" << (&t == best ? "5" : "3.5") << "\" fill=\"" << (&t == best ? "#e15759" : "#4e79a7")
+        << "\" fill-opacity=\"0.8\"><title>" << html_escape(t.row->variant) << "</title></circle>\n";
+    }
+  }
+  o << "<text x=\"14\" y=\"" << c1(h / 2) << "\" text-anchor=\"middle\" transform=\"rotate(-90 14 " << c1(h / 2)
+    << ")\">validation " << html_escape(v.objective) << "</text>\n";
+  o << "</svg>\n";
+  return o.str();
+}
+
+// Light grey (worst) to dark blue (best).
+std::string shade(double t) {
+  const int r = static_cast<int>(std::lround(204 + (8 - 204) * t)), g = static_cast<int>(std::lround(204 + (48 - 204) * t)),
+            b = static_cast<int>(std::lround(204 + (107 - 204) * t));
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "#%02x%02x%02x", r, g, b);
+  return buf;
+}
+
+std::string parallel_svg(const SearchView& v) {
+  const std::size_t axes = v.keys.size() + 1;
+  const double gap = 150, x0 = 60, y0 = 30, h = 220;
+  const double w = x0 * 2 + gap * static_cast<double>(axes - 1);
+  std::ostringstream o;
+  o << svg_head(w, y0 + h + 50);
+  std::vector<KeyAxis> ka;
+  for (std::size_t j = 0; j < v.keys.size(); ++j) ka.push_back(key_axis(v, j));
+  const YAxis y = objective_axis(v);
+  auto axis_x = [&](std::size_t j) { return x0 + gap * static_cast<double>(j); };
+  // Worst first, so the best lines are drawn on top.
+  std::vector<const TrialView*> finished;
+  for (const auto& t : v.trials) {
+    if (t.finished) finished.push_back(&t);
+  }
+  for (std::size_t i = finished.size(); i-- > 0;) {
+    const TrialView& t = *finished[i];
+    const double rank = finished.size() > 1 ? 1.0 - static_cast<double>(i) / static_cast<double>(finished.size() - 1) : 1.0;
+    std::string pts;
+    for (std::size_t j = 0; j < v.keys.size(); ++j) {
+      const double f = (t.scale[j] - ka[j].lo) / (ka[j].hi - ka[j].lo);
+      pts += c1(axis_x(j)) + "," + c1(y0 + h - f * h) + " ";
+    }
+    pts += c1(axis_x(axes - 1)) + "," + c1(y.map(t.row->objective, y0, h));
+    o << "<polyline points=\"" << pts << "\" fill=\"none\" stroke=\"" << shade(rank) << "\" stroke-width=\""
+      << (i == 0 ? "2.5" : "1.2") << "\"><title>" << html_escape(t.row->variant) << "</title></polyline>\n";
+  }
+  for (std::size_t j = 0; j < axes; ++j) {
+    const double x = axis_x(j);
+    o << "<line x1=\"" << c1(x) << "\" y1=\"" << c1(y0) << "\" x2=\"" << c1(x) << "\" y2=\"" << c1(y0 + h)
+      << "\" stroke=\"#333\"/>\n";
+    if (j + 1 < axes) {
+      for (const auto& [tv, label] : ka[j].ticks) {
+        text(o, x - 4, y0 + h - (tv - ka[j].lo) / (ka[j].hi - ka[j].lo) * h + 4, label, "end");
+      }
+      text(o, x, y0 + h + 20, v.keys[j].key, "middle", " font-weight=\"bold\"");
+    } else {
+      for (double t : y.ticks) text(o, x + 4, y.map(t, y0, h) + 4, fixed(t, y.decimals), "start");
+      text(o, x, y0 + h + 20, "validation " + v.objective, "middle", " font-weight=\"bold\"");
+    }
+  }
+  o << "</svg>\n";
+  return o.str();
+}
+
+// Best objective so far against the cumulative epochs of the trials, in the order they were proposed,
+// one step line per declared variant.
+std::string best_so_far_svg(const SearchView& v, const db::StudyData& study) {
+  std::map<std::string, std::vector<std::pair<double, double>>> curves;  // declared -> (epochs, best)
+  std::map<std::string, std::pair<double, double>> state;                // declared -> (epochs, best)
+  for (const auto& t : study.trials) {  // in the order proposed
+    auto& [epochs, best] = state.emplace(t.declared, std::make_pair(0.0, kNaN)).first->second;
+    epochs += t.epochs;
+    const bool finished = t.tasks > 0 && t.done == t.tasks && std::isfinite(t.objective);
+    if (finished && (!std::isfinite(best) || better(v, t.objective, best))) best = t.objective;
+    if (std::isfinite(best)) curves[t.declared].emplace_back(epochs, best);
+  }
+  const double x0 = 70, y0 = 30, w = 460, h = 220;
+  std::ostringstream o;
+  o << svg_head(x0 + w + 160, y0 + h + 50);
+  double xhi = 1;
+  for (const auto& [d, pts] : curves) {
+    for (const auto& p : pts) xhi = std::max(xhi, p.first);
+  }
+  double xlo = 0;
+  const auto xt = ticks_of(xlo, xhi);
+  const YAxis y = objective_axis(v);
+  for (double t : y.ticks) {
+    const double py = y.map(t, y0, h);
+    o << "<line x1=\"" << c1(x0) << "\" y1=\"" << c1(py) << "\" x2=\"" << c1(x0 + w) << "\" y2=\"" << c1(py)
+      << "\" stroke=\"#e0e0e0\"/>\n";
+    text(o, x0 - 5, py + 4, fixed(t, y.decimals), "end");
+  }
+  auto map_x = [&](double e) { return x0 + (e - xlo) / (xhi - xlo) * w; };
+  for (double t : xt) text(o, map_x(t), y0 + h + 14, fixed(t, decimals_of(xt)));
+  text(o, x0 + w / 2, y0 + h + 32, "training epochs spent (cumulative, in the order proposed)");
+  o << "<rect x=\"" << c1(x0) << "\" y=\"" << c1(y0) << "\" width=\"" << c1(w) << "\" height=\"" << c1(h)
+    << "\" fill=\"none\" stroke=\"#333\"/>\n";
+  static const char* palette[] = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948"};
+  std::size_t k = 0;
+  for (const auto& [d, pts] : curves) {
+    std::string line;
+    for (std::size_t i = 0; i < pts.size(); ++i) {
+      if (i > 0) line += c1(map_x(pts[i].first)) + "," + c1(y.map(pts[i - 1].second, y0, h)) + " ";
+      line += c1(map_x(pts[i].first)) + "," + c1(y.map(pts[i].second, y0, h)) + " ";
+    }
+    o << "<polyline points=\"" << line << "\" fill=\"none\" stroke=\"" << palette[k % 6] << "\" stroke-width=\"2\"/>\n";
+    text(o, x0 + w + 10, y0 + 14 + 16 * static_cast<double>(k), d.empty() ? "best so far" : d, "start",
+         std::string(" fill=\"") + palette[k % 6] + "\"");
+    ++k;
+  }
+  o << "<text x=\"16\" y=\"" << c1(y0 + h / 2) << "\" text-anchor=\"middle\" transform=\"rotate(-90 16 " << c1(y0 + h / 2)
+    << ")\">best validation " << html_escape(v.objective) << "</text>\n";
+  o << "</svg>\n";
+  return o.str();
+}
+
+}  // namespace
+
+std::vector<SearchKey> search_keys(const db::StudyData& study) {
+  std::vector<SearchKey> keys;
+  auto it = study.provenance.find("search_space");
+  if (it == study.provenance.end()) return keys;
+  std::istringstream in(it->second);
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto sp = line.find(' ');
+    if (sp == std::string::npos) continue;
+    keys.push_back({line.substr(0, sp), line.substr(sp + 1)});
+  }
+  return keys;
+}
+
+std::vector<Importance> parameter_importance(const std::vector<SearchKey>& keys,
+                                             const std::vector<std::vector<double>>& values, const std::vector<double>& y) {
+  const std::size_t n = y.size();
+  const double mean = n ? std::accumulate(y.begin(), y.end(), 0.0) / static_cast<double>(n) : 0;
+  double total = 0;
+  for (double v : y) total += (v - mean) * (v - mean);
+  std::vector<Importance> out;
+  double sum = 0;
+  for (std::size_t j = 0; j < keys.size(); ++j) {
+    Importance imp{keys[j].key, 0, 0, 0};
+    std::vector<int> group(n, 0);
+    std::set<double> distinct;
+    for (std::size_t i = 0; i < n; ++i) distinct.insert(values[i][j]);
+    if (keys[j].dist == "choice" || (keys[j].dist == "int" && distinct.size() <= 4)) {
+      std::map<double, int> index;
+      for (double d : distinct) index.emplace(d, static_cast<int>(index.size()));
+      for (std::size_t i = 0; i < n; ++i) group[i] = index[values[i][j]];
+      imp.groups = static_cast<int>(distinct.size());
+    } else {
+      const std::size_t g = std::min<std::size_t>(4, n / 2);
+      std::vector<std::size_t> order(n);
+      std::iota(order.begin(), order.end(), 0);
+      std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return values[a][j] < values[b][j]; });
+      for (std::size_t r = 0; r < n; ++r) group[order[r]] = g ? static_cast<int>(r * g / n) : 0;
+      imp.groups = static_cast<int>(g);
+    }
+    if (imp.groups >= 2 && total > 0) {
+      std::map<int, std::pair<double, int>> acc;
+      for (std::size_t i = 0; i < n; ++i) acc[group[i]].first += y[i], acc[group[i]].second++;
+      double between = 0;
+      for (const auto& [gi, s] : acc) {
+        const double m = s.first / s.second;
+        between += s.second * (m - mean) * (m - mean);
+      }
+      imp.eta2 = between / total;
+    }
+    sum += imp.eta2;
+    out.push_back(imp);
+  }
+  for (auto& imp : out) imp.share = sum > 0 ? imp.eta2 / sum : 0;
+  return out;
+}
+
+std::string search_trials_csv(const db::StudyData& study) {
+  if (study.trials.empty()) return "";
+  const SearchView v = view_of(study);
+  std::ostringstream o;
+  o << "rank,declared,trial,variant";
+  for (const auto& k : v.keys) o << "," << csv_field(k.key);
+  o << ",objective,tasks_done,tasks,epochs,state\n";
+  int rank = 0;
+  for (const auto& t : v.trials) {
+    o << (t.finished ? std::to_string(++rank) : "") << "," << csv_field(t.row->declared) << "," << t.row->trial << ","
+      << csv_field(t.row->variant);
+    for (const auto& s : t.shown) o << "," << csv_field(s);
+    o << "," << (std::isfinite(t.row->objective) ? number(t.row->objective) : "") << "," << t.row->done << "," << t.row->tasks
+      << "," << t.row->epochs << "," << state_of(*t.row, t.finished) << "\n";
+  }
+  return o.str();
+}
+
+std::string search_section_html(const db::StudyData& study) {
+  if (study.trials.empty()) return "";
+  const SearchView v = view_of(study);
+  std::ostringstream h;
+  int finished = 0;
+  for (const auto& t : v.trials) finished += t.finished;
+  h << "<h3>" << html_escape(study.study) << "</h3>\n<p>" << html_escape(v.method) << " search: " << v.trials.size()
+    << " trial(s) proposed, " << finished << " finished. Objective: the validation " << html_escape(v.objective)
+    << " at the epoch train.select_metric selected, mean over each trial's folds and repeats (" << (v.minimize ? "lower" : "higher")
+    << " is better); test metrics never steer the search.</p>\n";
+  // Trials table.
+  h << "<table class=\"cmp\">\n<tr><th>Rank</th><th>Trial</th><th>Variant</th>";
+  for (const auto& k : v.keys) h << "<th>" << html_escape(k.key) << "</th>";
+  h << "<th>Validation " << html_escape(v.objective) << "</th><th>Tasks</th><th>State</th></tr>\n";
+  int rank = 0;
+  for (const auto& t : v.trials) {
+    h << "<tr><td>" << (t.finished ? std::to_string(++rank) : "") << "</td><td>"
+      << html_escape((t.row->declared.empty() ? "" : t.row->declared + " ") + "#" + std::to_string(t.row->trial)) << "</td><td>"
+      << html_escape(t.row->variant) << "</td>";
+    for (const auto& s : t.shown) h << "<td>" << html_escape(s) << "</td>";
+    h << "<td>" << (std::isfinite(t.row->objective) ? fixed(t.row->objective, 4) : "n/a") << "</td><td>" << t.row->done << "/"
+      << t.row->tasks << "</td><td>" << html_escape(state_of(*t.row, t.finished)) << "</td></tr>\n";
+  }
+  h << "</table>\n";
+  if (finished == 0) return h.str() + "<p>No trial has finished yet.</p>\n";
+  h << "<h4>Objective against each sampled key</h4>\n<div class=\"svg\">\n" << scatter_svg(v) << "</div>\n";
+  h << "<h4>Parallel coordinates (darker = better; the best is thick)</h4>\n<div class=\"svg\">\n" << parallel_svg(v) << "</div>\n";
+  h << "<h4>Best so far against the training spent</h4>\n<div class=\"svg\">\n" << best_so_far_svg(v, study) << "</div>\n";
+  // Importance over the finished trials.
+  std::vector<std::vector<double>> values;
+  std::vector<double> y;
+  for (const auto& t : v.trials) {
+    if (!t.finished) continue;
+    values.push_back(t.scale);
+    y.push_back(t.row->objective);
+  }
+  h << "<h4>Parameter importance</h4>\n<table class=\"cmp\">\n<tr><th>Key</th><th>η²</th><th>Share</th><th>Groups</th></tr>\n";
+  for (const auto& imp : parameter_importance(v.keys, values, y)) {
+    h << "<tr><td>" << html_escape(imp.key) << "</td><td>" << fixed(imp.eta2, 3) << "</td><td>" << fixed(100 * imp.share, 1)
+      << " %</td><td>" << imp.groups << "</td></tr>\n";
+  }
+  h << "</table>\n<p>η² is the share of the variance of the finished trials' objectives explained by each key alone "
+       "(the trials grouped by the key: by value for a choice, by rank into up to 4 equal groups for a number); the main "
+       "effects of a functional ANOVA, computed on the trials rather than on a fitted random forest, with no "
+       "interactions. Share: η² over the sum of the keys' η². With few trials, read it as a hint.</p>\n";
+  return h.str();
+}
+
+}  // namespace ablate::reports

@@ -1,0 +1,389 @@
+#include "sweeps/samplers.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
+#include <numeric>
+#include <utility>
+
+namespace ablate::sweeps {
+
+const char* distribution_name(Distribution d) {
+  switch (d) {
+    case Distribution::kUniform: return "uniform";
+    case Distribution::kLogUniform: return "log_uniform";
+    case Distribution::kInt: return "int";
+    case Distribution::kChoice: return "choice";
+  }
+  return "?";
+}
+
+namespace {
+
+constexpr std::uint64_t kGolden = 0x9E3779B97F4A7C15ULL;
+
+std::uint64_t mix64(std::uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+double round_significant(double x, int digits) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*g", digits, x);
+  return std::strtod(buf, nullptr);
+}
+
+constexpr double kPi = 3.14159265358979323846;
+
+}  // namespace
+
+Rng::Rng(std::uint64_t seed, std::uint64_t stream) : state_(mix64(seed ^ mix64(stream + kGolden))) {}
+
+std::uint64_t Rng::next() {
+  state_ += kGolden;
+  return mix64(state_);
+}
+
+double Rng::uniform() { return static_cast<double>(next() >> 11) * (1.0 / 9007199254740992.0); }
+
+double Rng::normal() {
+  const double u1 = 1.0 - uniform();  // (0, 1]: the logarithm stays finite
+  const double u2 = uniform();
+  return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * kPi * u2);
+}
+
+double from_unit(const Param& p, double u) {
+  u = std::min(std::max(u, 0.0), std::nextafter(1.0, 0.0));
+  switch (p.dist) {
+    case Distribution::kUniform: {
+      const double x = round_significant(p.low + u * (p.high - p.low), 6);
+      return std::min(std::max(x, p.low), p.high);
+    }
+    case Distribution::kLogUniform: {
+      const double lo = std::log(p.low), hi = std::log(p.high);
+      const double x = round_significant(std::exp(lo + u * (hi - lo)), 6);
+      return std::min(std::max(x, p.low), p.high);
+    }
+    case Distribution::kInt: {
+      const double n = p.high - p.low + 1;
+      return p.low + std::min(std::floor(u * n), n - 1);
+    }
+    case Distribution::kChoice: {
+      const double n = static_cast<double>(p.choices.size());
+      return std::min(std::floor(u * n), n - 1);
+    }
+  }
+  return 0;
+}
+
+std::string short_value(const Param& p, double x) {
+  if (p.dist == Distribution::kChoice) {
+    const std::string& c = p.choices.at(static_cast<std::size_t>(x));
+    if (c.size() >= 2 && c.front() == '"' && c.back() == '"') return c.substr(1, c.size() - 2);
+    return c;
+  }
+  char buf[64];
+  if (p.dist == Distribution::kInt) {
+    std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(x));
+  } else {
+    std::snprintf(buf, sizeof buf, "%.3g", x);
+  }
+  return buf;
+}
+
+Sample random_sample(const Space& space, std::uint64_t seed, std::uint64_t trial) {
+  Sample s;
+  for (std::size_t j = 0; j < space.size(); ++j) {
+    Rng rng(seed, trial * 1024 + j);
+    s.push_back(from_unit(space[j], rng.uniform()));
+  }
+  return s;
+}
+
+// --- Sobol -------------------------------------------------------------------------------------------
+
+namespace {
+
+// Rows d = 2..32 of new-joe-kuo-6.21201 (Joe and Kuo 2008; see the header): the degree s of the primitive
+// polynomial, its inner coefficients a (bit k-1 from the top is a_k), and the initial m_1..m_s.
+struct SobolRow {
+  int s;
+  unsigned a;
+  unsigned m[7];
+};
+constexpr SobolRow kJoeKuo[kSobolMaxDims - 1] = {
+    {1, 0, {1}},
+    {2, 1, {1, 3}},
+    {3, 1, {1, 3, 1}},
+    {3, 2, {1, 1, 1}},
+    {4, 1, {1, 1, 3, 3}},
+    {4, 4, {1, 3, 5, 13}},
+    {5, 2, {1, 1, 5, 5, 17}},
+    {5, 4, {1, 1, 5, 5, 5}},
+    {5, 7, {1, 1, 7, 11, 19}},
+    {5, 11, {1, 1, 5, 1, 1}},
+    {5, 13, {1, 1, 1, 3, 11}},
+    {5, 14, {1, 3, 5, 5, 31}},
+    {6, 1, {1, 3, 3, 9, 7, 49}},
+    {6, 13, {1, 1, 1, 15, 21, 21}},
+    {6, 16, {1, 3, 1, 13, 27, 49}},
+    {6, 19, {1, 1, 1, 15, 7, 5}},
+    {6, 22, {1, 3, 1, 15, 13, 25}},
+    {6, 25, {1, 1, 5, 5, 19, 61}},
+    {7, 1, {1, 3, 7, 11, 23, 15, 103}},
+    {7, 4, {1, 3, 7, 13, 13, 15, 69}},
+    {7, 7, {1, 1, 3, 13, 7, 35, 63}},
+    {7, 8, {1, 3, 5, 9, 1, 25, 53}},
+    {7, 14, {1, 3, 1, 13, 9, 35, 107}},
+    {7, 19, {1, 3, 1, 5, 27, 61, 31}},
+    {7, 21, {1, 1, 5, 11, 19, 41, 61}},
+    {7, 28, {1, 3, 5, 3, 3, 13, 69}},
+    {7, 31, {1, 1, 7, 13, 1, 19, 1}},
+    {7, 32, {1, 3, 7, 5, 13, 19, 59}},
+    {7, 37, {1, 1, 3, 9, 25, 29, 41}},
+    {7, 41, {1, 3, 5, 13, 23, 1, 55}},
+    {7, 42, {1, 3, 7, 3, 13, 59, 17}},
+};
+
+// Direction numbers v_1..v_32 of dimension `dim` (1-based) as 32-bit fractions v_k = m_k / 2^k. The first
+// dimension is the van der Corput sequence (every m_k = 1); the others extend m_1..m_s by the recurrence
+// m_k = 2 a_1 m_{k-1} ^ 4 a_2 m_{k-2} ^ ... ^ 2^{s-1} a_{s-1} m_{k-s+1} ^ 2^s m_{k-s} ^ m_{k-s}
+// (Bratley and Fox 1988, eq. in section 2; Joe and Kuo 2008, eq. 1).
+std::vector<std::uint32_t> directions(int dim) {
+  std::vector<std::uint64_t> m(33, 1);
+  if (dim > 1) {
+    const SobolRow& row = kJoeKuo[dim - 2];
+    const int s = row.s;
+    for (int k = 1; k <= s; ++k) m[k] = row.m[k - 1];
+    for (int k = s + 1; k <= 32; ++k) {
+      std::uint64_t mk = (m[k - s] << s) ^ m[k - s];
+      for (int i = 1; i < s; ++i) {
+        const unsigned ai = (row.a >> (s - 1 - i)) & 1U;
+        if (ai) mk ^= m[k - i] << i;
+      }
+      m[k] = mk;
+    }
+  }
+  std::vector<std::uint32_t> v(33, 0);
+  for (int k = 1; k <= 32; ++k) v[k] = static_cast<std::uint32_t>(m[k] << (32 - k));
+  return v;
+}
+
+std::vector<std::uint32_t> sobol_words(std::uint64_t index, int dims) {
+  if (dims < 0 || dims > kSobolMaxDims) std::abort();  // callers check the space size (ablations/)
+  // Gray-code order: point n XORs the direction numbers of the set bits of n ^ (n >> 1).
+  const std::uint64_t gray = index ^ (index >> 1);
+  std::vector<std::uint32_t> x(static_cast<std::size_t>(dims), 0);
+  for (int d = 1; d <= dims; ++d) {
+    const auto v = directions(d);
+    std::uint32_t acc = 0;
+    for (int k = 1; k <= 32; ++k) {
+      if ((gray >> (k - 1)) & 1U) acc ^= v[k];
+    }
+    x[d - 1] = acc;
+  }
+  return x;
+}
+
+}  // namespace
+
+std::vector<double> sobol_point(std::uint64_t index, int dims) {
+  std::vector<double> out;
+  for (std::uint32_t w : sobol_words(index, dims)) out.push_back(static_cast<double>(w) / 4294967296.0);
+  return out;
+}
+
+Sample sobol_sample(const Space& space, std::uint64_t seed, std::uint64_t trial) {
+  const auto words = sobol_words(trial, static_cast<int>(space.size()));
+  Sample s;
+  for (std::size_t j = 0; j < space.size(); ++j) {
+    Rng rng(seed, 0x50B0150000000000ULL + j);
+    const std::uint32_t shift = static_cast<std::uint32_t>(rng.next() >> 32);
+    s.push_back(from_unit(space[j], static_cast<double>(words[j] ^ shift) / 4294967296.0));
+  }
+  return s;
+}
+
+// --- TPE ---------------------------------------------------------------------------------------------
+
+namespace {
+
+// A mixture of Gaussians truncated to [lo, hi] (numeric parameters in their internal space).
+struct Mixture {
+  std::vector<double> mu, sigma, weight;
+  double lo = 0, hi = 1;
+
+  double log_pdf(double x) const {
+    // log sum_i w_i N(x; mu_i, sigma_i) / Z_i, Z_i the kernel's mass inside [lo, hi]; log-sum-exp.
+    std::vector<double> terms;
+    double top = -std::numeric_limits<double>::infinity();
+    for (std::size_t i = 0; i < mu.size(); ++i) {
+      const double z = (x - mu[i]) / sigma[i];
+      const double mass = 0.5 * (std::erf((hi - mu[i]) / (sigma[i] * std::sqrt(2.0))) -
+                                 std::erf((lo - mu[i]) / (sigma[i] * std::sqrt(2.0))));
+      const double t = std::log(weight[i]) - 0.5 * z * z - std::log(sigma[i] * std::sqrt(2.0 * kPi)) -
+                       std::log(std::max(mass, 1e-300));
+      terms.push_back(t);
+      top = std::max(top, t);
+    }
+    double sum = 0;
+    for (double t : terms) sum += std::exp(t - top);
+    return top + std::log(sum);
+  }
+
+  double sample(Rng& rng) const {
+    double u = rng.uniform(), acc = 0;
+    std::size_t k = mu.size() - 1;
+    for (std::size_t i = 0; i < mu.size(); ++i) {
+      acc += weight[i];
+      if (u < acc) {
+        k = i;
+        break;
+      }
+    }
+    for (int tries = 0; tries < 100; ++tries) {
+      const double x = mu[k] + sigma[k] * rng.normal();
+      if (x >= lo && x <= hi) return x;
+    }
+    return std::min(std::max(mu[k], lo), hi);  // the kernel's mean lies inside: never reached in practice
+  }
+};
+
+// Optuna's default_weights: 1 each, the oldest ramping from 1/n when there are more than 25.
+std::vector<double> observation_weights(std::size_t n) {
+  std::vector<double> w(n, 1.0);
+  if (n > 25) {
+    const std::size_t ramp = n - 25;
+    for (std::size_t i = 0; i < ramp; ++i) {
+      w[i] = ramp == 1 ? 1.0 / n : 1.0 / n + (1.0 - 1.0 / n) * static_cast<double>(i) / static_cast<double>(ramp - 1);
+    }
+  }
+  return w;
+}
+
+Mixture fit_mixture(const std::vector<double>& xs, double lo, double hi, double prior_weight) {
+  Mixture m;
+  m.lo = lo, m.hi = hi;
+  const double range = hi - lo;
+  std::vector<double> w = observation_weights(xs.size());
+  m.mu = xs;
+  m.weight = w;
+  m.mu.push_back(0.5 * (lo + hi));  // the prior kernel
+  m.weight.push_back(prior_weight);
+  const std::size_t n = m.mu.size();
+  std::vector<std::size_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return m.mu[a] < m.mu[b]; });
+  m.sigma.assign(n, range);
+  const double min_sigma = range / std::min(100.0, 1.0 + static_cast<double>(n));
+  for (std::size_t r = 0; r < n; ++r) {
+    const double left = r > 0 ? m.mu[order[r]] - m.mu[order[r - 1]] : 0;
+    const double right = r + 1 < n ? m.mu[order[r + 1]] - m.mu[order[r]] : 0;
+    m.sigma[order[r]] = std::min(std::max(std::max(left, right), min_sigma), range);
+  }
+  m.sigma[n - 1] = range;  // the prior keeps its full width
+  double total = 0;
+  for (double x : m.weight) total += x;
+  for (double& x : m.weight) x /= total;
+  return m;
+}
+
+// Internal (searched) coordinate of a numeric value, and its bounds.
+double to_internal(const Param& p, double x) { return p.dist == Distribution::kLogUniform ? std::log(x) : x; }
+std::pair<double, double> internal_bounds(const Param& p) {
+  if (p.dist == Distribution::kLogUniform) return {std::log(p.low), std::log(p.high)};
+  if (p.dist == Distribution::kInt) return {p.low - 0.5, p.high + 0.5};
+  return {p.low, p.high};
+}
+// A value drawn in the internal space, back in the parameter's terms (rounded as from_unit rounds).
+double from_internal(const Param& p, double z) {
+  switch (p.dist) {
+    case Distribution::kLogUniform:
+      return std::min(std::max(round_significant(std::exp(z), 6), p.low), p.high);
+    case Distribution::kInt:
+      return std::min(std::max(std::round(z), p.low), p.high);
+    default:
+      return std::min(std::max(round_significant(z, 6), p.low), p.high);
+  }
+}
+
+std::vector<double> categorical(const std::vector<double>& indices, std::size_t k, double prior_weight) {
+  std::vector<double> p(k, prior_weight / static_cast<double>(k));
+  const auto w = observation_weights(indices.size());
+  for (std::size_t i = 0; i < indices.size(); ++i) p[static_cast<std::size_t>(indices[i])] += w[i];
+  double total = 0;
+  for (double x : p) total += x;
+  for (double& x : p) x /= total;
+  return p;
+}
+
+}  // namespace
+
+Sample tpe_sample(const Space& space, std::uint64_t seed, std::uint64_t trial, const std::vector<Observation>& done,
+                  const TpeOptions& options) {
+  if (static_cast<int>(done.size()) < std::max(1, options.n_startup)) return random_sample(space, seed, trial);
+  // Best first; a non-finite objective counts as the worst; ties keep the order of the observations.
+  std::vector<std::size_t> order(done.size());
+  std::iota(order.begin(), order.end(), 0);
+  auto key = [&](std::size_t i) {
+    const double y = done[i].objective;
+    return std::isfinite(y) ? y : std::numeric_limits<double>::infinity();
+  };
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return key(a) < key(b); });
+  const std::size_t n = done.size();
+  const std::size_t n_below = std::max<std::size_t>(
+      1, std::min<std::size_t>(static_cast<std::size_t>(std::ceil(options.gamma * static_cast<double>(n))),
+                               static_cast<std::size_t>(options.max_below)));
+  std::vector<std::size_t> below(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(std::min(n_below, n)));
+  std::vector<std::size_t> above(order.begin() + static_cast<std::ptrdiff_t>(std::min(n_below, n)), order.end());
+  // Within a group, the observations in their own order (the weights ramp over age).
+  std::sort(below.begin(), below.end());
+  std::sort(above.begin(), above.end());
+
+  Sample out;
+  for (std::size_t j = 0; j < space.size(); ++j) {
+    const Param& p = space[j];
+    Rng rng(seed, (trial + 1) * 4096 + j);
+    std::vector<double> xb, xa;
+    for (std::size_t i : below) xb.push_back(done[i].x.at(j));
+    for (std::size_t i : above) xa.push_back(done[i].x.at(j));
+    double best = 0, best_score = -std::numeric_limits<double>::infinity();
+    if (p.dist == Distribution::kChoice) {
+      const auto l = categorical(xb, p.choices.size(), options.prior_weight);
+      const auto g = categorical(xa, p.choices.size(), options.prior_weight);
+      for (int c = 0; c < options.n_candidates; ++c) {
+        double u = rng.uniform(), acc = 0;
+        std::size_t k = l.size() - 1;
+        for (std::size_t i = 0; i < l.size(); ++i) {
+          acc += l[i];
+          if (u < acc) {
+            k = i;
+            break;
+          }
+        }
+        const double score = std::log(l[k]) - std::log(g[k]);
+        if (score > best_score) best_score = score, best = static_cast<double>(k);
+      }
+    } else {
+      const auto [lo, hi] = internal_bounds(p);
+      for (double& x : xb) x = to_internal(p, x);
+      for (double& x : xa) x = to_internal(p, x);
+      const Mixture l = fit_mixture(xb, lo, hi, options.prior_weight);
+      const Mixture g = fit_mixture(xa, lo, hi, options.prior_weight);
+      for (int c = 0; c < options.n_candidates; ++c) {
+        const double x = from_internal(p, l.sample(rng));
+        const double z = to_internal(p, x);
+        const double score = l.log_pdf(z) - g.log_pdf(z);
+        if (score > best_score) best_score = score, best = x;
+      }
+    }
+    out.push_back(best);
+  }
+  return out;
+}
+
+}  // namespace ablate::sweeps

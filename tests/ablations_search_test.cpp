@@ -1,0 +1,250 @@
+// Searches in a study file ([sweep] method = random | sobol | tpe) and `--set` overrides: parsing, located
+// errors, trial expansion (names, labels, values, hashes), reproducibility, and trial_variant.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "ablations/schema.hpp"
+#include "ablations/study.hpp"
+
+using namespace ablate;
+
+namespace {
+
+std::vector<std::string> printed_errors(const std::string& text, const std::vector<std::string>& set = {}) {
+  try {
+    load_study_text(text, "/tmp/s.toml", set);
+  } catch (const SpecError& e) {
+    std::vector<std::string> out;
+    for (const auto& d : e.diagnostics()) out.push_back(d.str());
+    return out;
+  }
+  return {};
+}
+
+using Lines = std::vector<std::string>;
+
+const char* kRandom = R"([study]
+name = "search"
+seed = 7
+[sweep]
+method = "random"
+trials = 6
+"train.lr" = { log_uniform = [1e-5, 1e-2] }
+"loss.alpha" = { uniform = [0.1, 0.9] }
+"model.dspa_k" = { int = [1, 16] }
+"model.msc" = { choice = ["msc", "kcm", "cascade"] }
+)";
+
+}  // namespace
+
+TEST(StudySearch, RandomTrialsAreVariantsNamedFromTheirValues) {
+  const Study s = load_study_text(kRandom, "/tmp/s.toml");
+  EXPECT_EQ(s.search.method, "random");
+  EXPECT_EQ(s.search.trials, 6);
+  EXPECT_EQ(s.search.objective, "dice");  // train.select_metric's default
+  EXPECT_FALSE(s.search.minimize);
+  ASSERT_EQ(s.search.space.size(), 4u);
+  EXPECT_EQ(s.search.space[0].key, "train.lr");  // file order
+  EXPECT_EQ(s.search.space[3].key, "model.msc");
+  ASSERT_EQ(s.variants.size(), 6u);
+  std::set<std::string> names, hashes;
+  for (int t = 0; t < 6; ++t) {
+    const Variant& v = s.variants[t];
+    EXPECT_EQ(v.trial, t);
+    EXPECT_EQ(v.ordinal, t);
+    EXPECT_EQ(v.name.substr(0, 5), "t00" + std::to_string(t) + "_") << v.name;
+    EXPECT_NE(v.name.find("_lr"), std::string::npos) << v.name;
+    EXPECT_EQ(v.label.substr(0, 2), "#" + std::to_string(t)) << v.label;
+    EXPECT_GE(v.config.train.lr, 1e-5);
+    EXPECT_LE(v.config.train.lr, 1e-2);
+    EXPECT_GE(v.config.model.dspa_k, 1);
+    EXPECT_LE(v.config.model.dspa_k, 16);
+    EXPECT_TRUE(v.config.model.msc == "msc" || v.config.model.msc == "kcm" || v.config.model.msc == "cascade");
+    EXPECT_EQ(v.values.at("loss.alpha").origin, Origin::kSweep);
+    EXPECT_EQ(v.values.at("loss.alpha").where, "/tmp/s.toml:8");
+    names.insert(v.name);
+    hashes.insert(v.hash);
+    // The sampled point is what the configuration holds.
+    EXPECT_EQ(v.point[0], v.config.train.lr);
+    EXPECT_EQ(v.point[1], v.config.loss.alpha);
+  }
+  EXPECT_EQ(names.size(), 6u);
+  EXPECT_EQ(hashes.size(), 6u);
+  // Reproducible: the same text gives the same trials; more trials extend the same sequence.
+  const Study again = load_study_text(kRandom, "/tmp/s.toml");
+  for (int t = 0; t < 6; ++t) EXPECT_EQ(again.variants[t].hash, s.variants[t].hash);
+  const Study more = load_study_text(kRandom, "/tmp/s.toml", {"sweep.trials=9"});
+  ASSERT_EQ(more.variants.size(), 9u);
+  for (int t = 0; t < 6; ++t) EXPECT_EQ(more.variants[t].name, s.variants[t].name);
+  // Another seed, other trials.
+  const Study other = load_study_text(kRandom, "/tmp/s.toml", {"study.seed=8"});
+  EXPECT_NE(other.variants[0].name, s.variants[0].name);
+}
+
+TEST(StudySearch, SobolCrossesTheDeclaredVariants) {
+  const Study s = load_study_text(R"([study]
+name = "sob"
+[[ablation.variant]]
+name = "unet"
+[[ablation.variant]]
+name = "cc"
+label = "U-Net+CC"
+"model.cc" = true
+[sweep]
+method = "sobol"
+trials = 4
+"loss.alpha" = { uniform = [0.0, 1.0] }
+"model.dspa_k" = { int = [1, 4] }
+)",
+                                  "/tmp/s.toml");
+  ASSERT_EQ(s.variants.size(), 8u);
+  EXPECT_EQ(s.search.declared, (std::vector<std::string>{"unet", "cc"}));
+  for (int d = 0; d < 2; ++d) {
+    std::set<long> ks;
+    std::set<int> halves;
+    for (int t = 0; t < 4; ++t) {
+      const Variant& v = s.variants[d * 4 + t];
+      EXPECT_EQ(v.ordinal, d * 4 + t);
+      EXPECT_EQ(v.declared, d == 0 ? "unet" : "cc");
+      EXPECT_EQ(v.name.rfind(v.declared + "_t00" + std::to_string(t) + "_", 0), 0u) << v.name;
+      EXPECT_EQ(v.config.model.cc, d == 1);
+      ks.insert(v.config.model.dspa_k);
+      halves.insert(v.config.loss.alpha < 0.5);
+    }
+    // Four Sobol points stratify: every K of 1..4 once, both halves of alpha.
+    EXPECT_EQ(ks.size(), 4u);
+    EXPECT_EQ(halves.size(), 2u);
+  }
+  EXPECT_EQ(s.variants[5].label.rfind("U-Net+CC (#1: ", 0), 0u) << s.variants[5].label;
+  // The same points for both declared variants (paired).
+  EXPECT_EQ(s.variants[1].point, s.variants[5].point);
+}
+
+TEST(StudySearch, TpeHasNoTrialsAtLoadAndTrialVariantMakesThem) {
+  const Study s = load_study_text(R"([study]
+name = "t"
+[train]
+select_metric = "loss"
+[sweep]
+method = "tpe"
+trials = 20
+startup = 4
+"train.lr" = { log_uniform = [1e-4, 1e-2] }
+"model.msc" = { choice = ["msc", "kcm"] }
+)",
+                                  "/tmp/s.toml");
+  EXPECT_TRUE(s.variants.empty());
+  EXPECT_TRUE(s.search.adaptive());
+  EXPECT_EQ(s.search.startup, 4);
+  EXPECT_EQ(s.search.objective, "loss");
+  EXPECT_TRUE(s.search.minimize);
+  const Variant v = trial_variant(s, "", 3, {0.00123, 1});
+  EXPECT_EQ(v.trial, 3);
+  EXPECT_EQ(v.ordinal, 3);
+  EXPECT_EQ(v.name, "t003_lr0.00123_msckcm");
+  EXPECT_EQ(v.label, "#3 lr=0.00123, msc=kcm");
+  EXPECT_EQ(v.config.train.lr, 0.00123);
+  EXPECT_EQ(v.config.model.msc, "kcm");
+  EXPECT_EQ(trial_variant(s, "", 3, {0.00123, 1}).hash, v.hash);
+}
+
+TEST(StudySearch, ErrorsNameTheLineTheKeyAndWhatIsAllowed) {
+  EXPECT_EQ(printed_errors(R"([sweep]
+"loss.alpha" = { uniform = [0.1, 0.9] }
+)"),
+            (Lines{"/tmp/s.toml:2:1: `sweep.loss.alpha`: a distribution needs method = \"random\", \"sobol\" or \"tpe\" in "
+                   "[sweep] (a grid takes a list of values)"}));
+  EXPECT_EQ(printed_errors(R"([sweep]
+method = "random"
+"loss.alpha" = [0.1, 0.2]
+)"),
+            (Lines{"/tmp/s.toml:2:10: `sweep.method`: method = \"random\" has no key to sample: add e.g. \"train.lr\" = { "
+                   "log_uniform = [1e-5, 1e-2] }",
+                   "/tmp/s.toml:2:10: `sweep.trials`: method = \"random\" needs trials = N in [sweep] (the number of "
+                   "sampled configurations)",
+                   "/tmp/s.toml:3:1: `sweep.loss.alpha`: method = \"random\" samples distributions: write { choice = [...] } "
+                   "for a list of values"}));
+  EXPECT_EQ(printed_errors(R"([sweep]
+method = "bayes"
+trials = 0
+)"),
+            (Lines{"/tmp/s.toml:2:10: `sweep.method`: expected one of: grid, random, sobol, tpe",
+                   "/tmp/s.toml:3:10: `sweep.trials`: expected an integer in [1, 100000]: the number of sampled configurations"}));
+  const auto e = printed_errors(R"([sweep]
+method = "random"
+trials = 3
+"train.lr" = { log_uniform = [0, 1e-2] }
+"loss.alpha" = { uniform = [0.2, 1.5] }
+"model.dspa_k" = { uniform = [1, 4] }
+"model.msc" = { gaussian = [1, 2] }
+"model.cc" = { choice = [true, true] }
+"study.seed" = { int = [1, 3] }
+"train.epochs" = { int = [0.5, 3] }
+)");
+  EXPECT_EQ(e, (Lines{
+                   // Every key was refused, so none is left to sample.
+                   "/tmp/s.toml:2:10: `sweep.method`: method = \"random\" has no key to sample: add e.g. \"train.lr\" = { "
+                   "log_uniform = [1e-5, 1e-2] }",
+                   "/tmp/s.toml:4:30: `sweep.train.lr`: log_uniform: expected 0 < low < high",
+                   "/tmp/s.toml:5:34: `loss.alpha`: value 1.5 is not allowed: expected a number in [0.0, 1.0]",
+                   "/tmp/s.toml:6:20: `sweep.model.dspa_k`: uniform needs a number key; for this integer key use { int = [a, b] } "
+                   "or { choice = [...] }",
+                   "/tmp/s.toml:7:17: `sweep.model.msc`: unknown distribution `gaussian`: expected one of { uniform = [a, b] }, "
+                   "{ log_uniform = [a, b] }, { int = [a, b] }, { choice = [...] }",
+                   "/tmp/s.toml:8:32: `sweep.model.cc`: choice: value true is listed twice",
+                   "/tmp/s.toml:9:1: `sweep.study.seed`: cannot be swept: " + find_key("study.seed")->study_wide,
+                   "/tmp/s.toml:10:26: `sweep.train.epochs`: int: expected [low, high], two integers",
+               }));
+  // A select_metric the store does not keep per epoch needs an explicit objective.
+  EXPECT_EQ(printed_errors(R"([train]
+select_metric = "hd95"
+[sweep]
+method = "tpe"
+trials = 5
+"loss.alpha" = { uniform = [0.1, 0.9] }
+)"),
+            (Lines{"/tmp/s.toml:4:10: `sweep.objective`: train.select_metric = \"hd95\" is not stored per epoch (the store "
+                   "keeps the validation Dice and loss): set objective = \"dice\" or \"loss\" in [sweep]"}));
+  EXPECT_EQ(printed_errors(R"([sweep]
+method = "tpe"
+trials = 5
+objective = "test_dice"
+"loss.alpha" = { uniform = [0.1, 0.9] }
+)")
+                .at(0)
+                .substr(0, 62),
+            "/tmp/s.toml:4:13: `sweep.objective`: expected \"dice\" or \"loss\"");
+}
+
+TEST(StudySet, OverridesAreALayerAboveTheFileValidatedAndHashed) {
+  const char* text = "[study]\nname = \"o\"\n[train]\nlr = 0.001\n[[ablation.variant]]\nname = \"a\"\n"
+                     "[[ablation.variant]]\nname = \"b\"\n\"train.lr\" = 0.01\n";
+  const Study plain = load_study_text(text, "/tmp/s.toml");
+  const Study set = load_study_text(text, "/tmp/s.toml", {"train.lr=3e-4", "model.msc=kcm", "train.epochs = 7"});
+  EXPECT_EQ(set.variants[0].config.train.lr, 3e-4);
+  EXPECT_EQ(set.variants[0].values.at("train.lr").origin, Origin::kOverride);
+  EXPECT_EQ(set.variants[0].values.at("train.lr").where, "--set train.lr=3e-4");
+  EXPECT_EQ(set.variants[1].config.train.lr, 0.01);  // a variant's own value stays above --set
+  EXPECT_EQ(set.variants[0].config.model.msc, "kcm");  // plain text for a string key
+  EXPECT_EQ(set.variants[0].config.train.epochs, 7);
+  EXPECT_NE(set.variants[0].hash, plain.variants[0].hash);
+  EXPECT_EQ(load_study_text(text, "/tmp/s.toml", {"train.lr=0.001"}).variants[0].hash, plain.variants[0].hash);
+  EXPECT_EQ(printed_errors(text, {"train.lr=fast", "train.lrate=1", "loss.alpha=2", "novalue", "model.msc=wavelet"}),
+            (Lines{"--set loss.alpha=2: `loss.alpha`: value 2.0 is not allowed: expected a number in [0.0, 1.0]",
+                   "--set model.msc=wavelet: `model.msc`: value \"wavelet\" is not allowed: expected a string, one of: none, msc, "
+                   "kcm, cascade",
+                   "--set novalue: expected key=value, e.g. --set train.lr=3e-4",
+                   "--set train.lr=fast: `train.lr`: `fast` is not a value: expected a number in (0.0, inf)",
+                   "--set train.lrate=1: `train.lrate`: unknown key (did you mean `train.lr`?); --set takes a study key or "
+                   "sweep.method, sweep.trials, sweep.startup, sweep.objective"}));
+}
+
+TEST(StudySet, SweepKeysCanBeOverridden) {
+  const Study s = load_study_text(kRandom, "/tmp/s.toml", {"sweep.method=sobol", "sweep.trials=2"});
+  EXPECT_EQ(s.search.method, "sobol");
+  EXPECT_EQ(s.variants.size(), 2u);
+  EXPECT_EQ(s.variants[0].point, sweeps::sobol_sample(s.search.space, 7, 0));
+}

@@ -1,0 +1,209 @@
+// Searches run by the coordinator (in one process, workers as threads): random trials stored as planned,
+// TPE proposals stored before their tasks with what they saw, replayed on resume (never sampled again,
+// nothing lost or duplicated), objectives from the validation values only.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "ablations/study.hpp"
+#include "db/store.hpp"
+#include "runner/run.hpp"
+#include "sweeps/samplers.hpp"
+
+namespace fs = std::filesystem;
+using namespace ablate;
+using namespace ablate::runner;
+
+namespace {
+
+// Validation Dice peaks at lr = 1e-3, alpha = 0.3; the test Dice is its opposite, so a search that read
+// test metrics would go the wrong way.
+double validation_dice(double lr, double alpha) {
+  const double a = std::log10(lr) + 3, b = alpha - 0.3;
+  return 1 - a * a / 4 - b * b;
+}
+
+class AnalyticExecutor : public Executor {
+ public:
+  explicit AnalyticExecutor(int stop_after = -1) : stop_after_(stop_after) {}
+  TaskResult execute(const Task& task, const ExecContext&) override {
+    const auto values = canonical_values(task.canonical_config);
+    const double v = validation_dice(std::stod(values.at("train.lr")), std::stod(values.at("loss.alpha")));
+    TaskResult r;
+    for (int e = 1; e <= 2; ++e) {
+      EpochRecord rec;
+      rec.epoch = e;
+      rec.val_dice = e == 2 ? v + 0.001 * task.fold : v - 0.5;  // epoch 2 is the best
+      rec.val_loss = 1 - rec.val_dice;
+      r.epochs.push_back(rec);
+    }
+    r.best_epoch = 2;
+    r.fold_metrics.push_back({"dice", 1, 1 - v});
+    if (++done_ == stop_after_) stop_flag().store(true);
+    return r;
+  }
+  double estimate_cost(const Variant&) override { return 1; }
+
+ private:
+  int stop_after_;
+  std::atomic<int> done_{0};
+};
+
+class SearchRun : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("ablate-search-" + std::to_string(::getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    opt_.study_file = (dir_ / "s.toml").string();
+    opt_.db_path = (dir_ / "s.sqlite").string();
+    opt_.inproc_workers = 2;
+    opt_.list_cases = [](const DataConfig&) { return std::vector<std::string>{"a", "b", "c", "d"}; };
+    opt_.make_splits = [](const std::vector<std::string>& cases, const StudyConfig& s, int) {
+      std::vector<CaseSplit> out(s.folds);
+      for (size_t i = 0; i < cases.size(); ++i) {
+        for (int f = 0; f < s.folds; ++f) (static_cast<int>(i) % s.folds == f ? out[f].test : out[f].train).push_back(cases[i]);
+      }
+      return out;
+    };
+    stop_flag().store(false);
+  }
+  void TearDown() override {
+    stop_flag().store(false);
+    fs::remove_all(dir_);
+  }
+  void write(const std::string& method, int trials) {
+    std::ofstream(opt_.study_file) << "[study]\nname = \"s\"\nseed = 5\nfolds = 2\n[data]\npath = \"nowhere\"\n"
+                                   << "[sweep]\nmethod = \"" << method << "\"\ntrials = " << trials << "\n"
+                                   << (method == "tpe" ? "startup = 4\n" : "")
+                                   << "\"train.lr\" = { log_uniform = [1e-5, 1e-1] }\n"
+                                      "\"loss.alpha\" = { uniform = [0.0, 1.0] }\n";
+  }
+
+  fs::path dir_;
+  RunOptions opt_;
+};
+
+}  // namespace
+
+TEST_F(SearchRun, RandomTrialsAreStoredAsPlanned) {
+  write("random", 5);
+  AnalyticExecutor exec;
+  ASSERT_EQ(run_study(opt_, exec), kRunOk);
+  const Study study = load_study(opt_.study_file);
+  db::Store store(opt_.db_path, true);
+  const auto id = *store.find_study("s");
+  const auto trials = store.trials(id);
+  ASSERT_EQ(trials.size(), 5u);
+  for (int t = 0; t < 5; ++t) {
+    EXPECT_EQ(trials[t].trial, t);
+    EXPECT_EQ(trials[t].variant, study.variants[t].name);
+    EXPECT_EQ(trials[t].method, "random");
+    EXPECT_EQ(trials[t].seen, "");
+  }
+  EXPECT_EQ(store.query_int("SELECT count(*) FROM tasks WHERE status = 'done'"), 10);
+  const auto objective = store.validation_objective(id, "dice");
+  ASSERT_EQ(objective.size(), 5u);
+  for (const auto& v : study.variants) {
+    // The validation value at the best epoch, mean over the two folds (+0 and +0.001).
+    EXPECT_NEAR(objective.at(v.name).value, validation_dice(v.config.train.lr, v.config.loss.alpha) + 0.0005, 1e-9);
+    EXPECT_EQ(objective.at(v.name).done, 2);
+    EXPECT_EQ(objective.at(v.name).epochs, 4);
+  }
+}
+
+TEST_F(SearchRun, TpeStoresEachProposalWithWhatItSawAndBeatsItsStartup) {
+  write("tpe", 16);
+  AnalyticExecutor exec;
+  ASSERT_EQ(run_study(opt_, exec), kRunOk);
+  const Study study = load_study(opt_.study_file);
+  db::Store store(opt_.db_path, true);
+  const auto id = *store.find_study("s");
+  const auto trials = store.trials(id);
+  ASSERT_EQ(trials.size(), 16u);
+  std::set<int> indices;
+  for (const auto& t : trials) indices.insert(t.trial);
+  EXPECT_EQ(indices.size(), 16u);
+  EXPECT_EQ(*indices.rbegin(), 15);
+  EXPECT_EQ(store.query_int("SELECT count(*) FROM variants"), 16);
+  EXPECT_EQ(store.query_int("SELECT count(*) FROM tasks WHERE status = 'done'"), 32);
+  // Startup trials are the random sampler's; every one is rebuilt from its stored point exactly.
+  for (const auto& t : trials) {
+    const Variant v = trial_variant(study, "", t.trial, [&] {
+      sweeps::Sample x;
+      std::string body = t.point.substr(1, t.point.size() - 2);
+      std::size_t pos = 0;
+      while (pos < body.size()) {
+        std::size_t end = body.find(',', pos);
+        x.push_back(std::stod(body.substr(pos, end - pos)));
+        pos = end == std::string::npos ? body.size() : end + 1;
+      }
+      return x;
+    }());
+    EXPECT_EQ(v.name, t.variant);
+    if (t.trial < 4) {
+      EXPECT_EQ(v.point, sweeps::random_sample(study.search.space, 5, t.trial));
+    }
+  }
+  // Later proposals saw finished trials, and only those finished before them.
+  int conditioned = 0;
+  for (const auto& t : trials) conditioned += !t.seen.empty();
+  EXPECT_GE(conditioned, 8);
+  // The search improves on its random start.
+  const auto objective = store.validation_objective(id, "dice");
+  double best_startup = -1e9, best_all = -1e9;
+  for (const auto& t : trials) {
+    const double y = objective.at(t.variant).value;
+    if (t.trial < 4) best_startup = std::max(best_startup, y);
+    best_all = std::max(best_all, y);
+  }
+  EXPECT_GT(best_all, best_startup);
+}
+
+TEST_F(SearchRun, AStoppedTpeSearchResumesWithoutLosingOrResampling) {
+  write("tpe", 10);
+  {
+    AnalyticExecutor exec(/*stop_after=*/7);
+    ASSERT_EQ(run_study(opt_, exec), kRunInterrupted);
+  }
+  std::vector<db::TrialRow> before;
+  {
+    db::Store store(opt_.db_path, true);
+    before = store.trials(*store.find_study("s"));
+  }
+  ASSERT_GE(before.size(), 4u);
+  ASSERT_LT(before.size(), 10u);
+  stop_flag().store(false);
+  AnalyticExecutor exec;
+  ASSERT_EQ(run_study(opt_, exec), kRunOk);
+  db::Store store(opt_.db_path, true);
+  const auto after = store.trials(*store.find_study("s"));
+  ASSERT_EQ(after.size(), 10u);
+  for (std::size_t i = 0; i < before.size(); ++i) {
+    EXPECT_EQ(after[i].trial, before[i].trial);
+    EXPECT_EQ(after[i].variant, before[i].variant);
+    EXPECT_EQ(after[i].point, before[i].point);
+    EXPECT_EQ(after[i].seen, before[i].seen);
+  }
+  EXPECT_EQ(store.query_int("SELECT count(*) FROM variants"), 10);
+  EXPECT_EQ(store.query_int("SELECT count(*) FROM tasks"), 20);
+  EXPECT_EQ(store.query_int("SELECT count(*) FROM tasks WHERE status = 'done'"), 20);
+  // A changed space is refused rather than mixed with the stored trials.
+  std::ofstream(opt_.study_file) << "[study]\nname = \"s\"\nseed = 5\nfolds = 2\n[data]\npath = \"nowhere\"\n"
+                                 << "[sweep]\nmethod = \"tpe\"\ntrials = 12\nstartup = 4\n"
+                                    "\"train.lr\" = { log_uniform = [1e-5, 1e-1] }\n";
+  try {
+    run_study(opt_, exec);
+    FAIL() << "a changed space must be refused";
+  } catch (const RunRefused& e) {
+    EXPECT_EQ(e.kind(), RunRefused::kChanged);
+    EXPECT_NE(std::string(e.what()).find("the search space changed"), std::string::npos) << e.what();
+  }
+}
