@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ablations/config.hpp"
+#include "sweeps/early_stop.hpp"
 
 namespace ablate {
 
@@ -59,6 +60,7 @@ struct Study {
   std::string text;        // its text, for provenance
   VariantConfig base;      // the study without variant or sweep overrides
   std::vector<Variant> variants;
+  sweeps::EarlyStopConfig early_stop;  // [sweep.early_stop]; method "none" when absent (checked against train.epochs)
 };
 
 // Reads, validates and expands a study file. Throws SpecError with every problem found.
