@@ -153,6 +153,7 @@ struct ResourcesConfig {
   std::string partition;
   std::string account;
   std::string memory;                // e.g. "32G"; empty = cluster default
+  std::string mpi = "pmix";          // srun --mpi=: pmix | pmi2 | none
 };
 
 // [report]: the table layout.

@@ -288,9 +288,10 @@ std::vector<KeyDef> build_schema() {
       KEY(resources.ranks_per_gpu, "Worker ranks sharing one GPU.", "-").in(1, 64),
       KEY(resources.cpus_per_rank, "CPU cores per rank.", "-").in(1, 1024),
       KEY(resources.time, "Wall time limit of the job in one of Slurm's forms: minutes (90), MM:SS (90:00), HH:MM:SS (24:00:00), D-HH (2-12), D-HH:MM (2-12:30) or D-HH:MM:SS (2-00:00:00).", "-").checked("a Slurm time limit: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS", [](const Value& v) { return valid_time_limit(v.s); }),
-      KEY(resources.partition, "Slurm partition; empty = the cluster default.", "-"),
-      KEY(resources.account, "Slurm account; empty = none.", "-"),
-      KEY(resources.memory, "Memory per node, e.g. 32G; empty = the cluster default.", "-"),
+      KEY(resources.partition, "Slurm partition, or several separated by commas; empty = the cluster default.", "-").checked("empty or Slurm partition names (letters, digits, _ - .) separated by commas", [](const Value& v) { return valid_slurm_names(v.s, true); }),
+      KEY(resources.account, "Slurm account; empty = none.", "-").checked("empty or a Slurm account name (letters, digits, _ - .)", [](const Value& v) { return valid_slurm_names(v.s, false); }),
+      KEY(resources.memory, "Memory per node (sbatch --mem), e.g. 32G; empty = the cluster default.", "-").checked("empty or a Slurm memory size: digits with an optional unit K, M, G or T (default M; 0 = all of a node's memory)", [](const Value& v) { return valid_memory_size(v.s); }),
+      KEY(resources.mpi, "How srun starts the MPI ranks (srun --mpi=...): pmix (Open MPI 4 and 5 on Slurm with PMIx, Debian's slurm-wlm), pmi2, or none (an MPI that needs no PMI from Slurm). `ablate submit` checks it against `srun --mpi=list` when srun is on the PATH.", "-").one_of({"pmix", "pmi2", "none"}),
       // [report]
       KEY(report.metrics, "Metrics of the table's column groups: any stored metric, the 3D ones or their per-slice means <metric>_2d (docs/DATA.md).", "001 Table II").one_of({"dice", "iou", "sensitivity", "precision", "specificity", "vs", "assd", "hd95", "dice_2d", "iou_2d", "sensitivity_2d", "precision_2d", "specificity_2d", "vs_2d", "assd_2d", "hd95_2d"}).items(1),
       KEY(report.decimals, "Decimals in table cells.", "-").in(0, 10),
@@ -470,6 +471,17 @@ std::string key_reference_markdown() {
         << (k.study_wide.empty() ? "" : " *(study-wide: not in a variant or a sweep)*") << " |\n";
   }
   return out.str();
+}
+
+bool valid_slurm_names(const std::string& names, bool list) {
+  static const std::regex one(R"(^[A-Za-z0-9_.-]*$)");
+  static const std::regex several(R"(^([A-Za-z0-9_.-]+(,[A-Za-z0-9_.-]+)*)?$)");
+  return std::regex_match(names, list ? several : one);
+}
+
+bool valid_memory_size(const std::string& size) {
+  static const std::regex pattern(R"(^([0-9]{1,12}[KMGTkmgt]?)?$)");
+  return std::regex_match(size, pattern);
 }
 
 bool valid_time_limit(const std::string& time) {

@@ -82,4 +82,12 @@ bool valid_name(const std::string& name);
 // resources.time, checked when a study loads; cluster/ may call it rather than keep its own copy.
 bool valid_time_limit(const std::string& time);
 
+// What Slurm accepts in resources.partition (a comma-separated list of names) and resources.account
+// (one name): letters, digits and _ - . (empty = the cluster's default). Nothing that could end an
+// #SBATCH line or be read by a shell.
+bool valid_slurm_names(const std::string& names, bool list);
+// A Slurm memory size for --mem: digits with an optional unit K, M, G or T (default M; 0 = all of the
+// node's memory), or empty (the cluster's default).
+bool valid_memory_size(const std::string& size);
+
 }  // namespace ablate

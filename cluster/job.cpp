@@ -1,5 +1,6 @@
 #include "cluster/job.hpp"
 
+#include <algorithm>
 #include <sstream>
 #include <stdexcept>
 
@@ -7,13 +8,73 @@ namespace ablate::cluster {
 
 namespace {
 
-// Single-quotes a word for the shell.
+bool has_control_character(const std::string& s) {
+  return std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+}
+
+// A path that goes into the script: no control character (a newline would start a new line of the script
+// or end an #SBATCH directive).
+void check_path(const std::string& path, const std::string& what) {
+  if (has_control_character(path)) {
+    throw std::invalid_argument(what + ": the path contains a control character (e.g. a newline); a job script cannot name it");
+  }
+}
+
+void check_resources(const ResourcesConfig& r) {
+  if (!valid_time_limit(r.time)) {
+    throw std::invalid_argument("resources.time: `" + r.time +
+                                "` is not a Slurm time limit (allowed: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS)");
+  }
+  if (r.ranks < 2) throw std::invalid_argument("resources.ranks: a job needs a coordinator and at least one worker (>= 2)");
+  if (r.nodes < 1) throw std::invalid_argument("resources.nodes: at least 1");
+  if (r.ranks - 1 < r.nodes) {
+    throw std::invalid_argument("resources.ranks: " + std::to_string(r.ranks) + " ranks are " + std::to_string(r.ranks - 1) +
+                                " worker(s), fewer than resources.nodes = " + std::to_string(r.nodes) +
+                                " (every node needs a worker: ranks >= nodes + 1)");
+  }
+  if (r.cpus_per_rank < 1) throw std::invalid_argument("resources.cpus_per_rank: at least 1");
+  if (r.gpus_per_node < 0) throw std::invalid_argument("resources.gpus_per_node: at least 0");
+  if (!valid_slurm_names(r.partition, true)) {
+    throw std::invalid_argument("resources.partition: not Slurm partition names (allowed: letters, digits, _ - . separated by commas)");
+  }
+  if (!valid_slurm_names(r.account, false)) {
+    throw std::invalid_argument("resources.account: not a Slurm account name (allowed: letters, digits, _ - .)");
+  }
+  if (!valid_memory_size(r.memory)) {
+    throw std::invalid_argument("resources.memory: `" + r.memory + "` is not a Slurm memory size (allowed: digits with an optional K, M, G or T)");
+  }
+  if (r.mpi != "pmix" && r.mpi != "pmi2" && r.mpi != "none") {
+    throw std::invalid_argument("resources.mpi: `" + r.mpi + "` is not supported (allowed: pmix, pmi2, none)");
+  }
+}
+
+void check_options(const JobOptions& o) {
+  if (o.scheduler != "slurm" && o.scheduler != "mpirun") {
+    throw std::invalid_argument("--scheduler: `" + o.scheduler + "` is not supported (allowed: slurm, mpirun)");
+  }
+  if (o.signal_seconds < 1 || o.signal_seconds > 65535) {
+    throw std::invalid_argument("--signal-seconds: " + std::to_string(o.signal_seconds) + " (allowed: 1 to 65535, Slurm's limit)");
+  }
+  if (o.max_retries < 0) throw std::invalid_argument("--max-retries: " + std::to_string(o.max_retries) + " (allowed: >= 0)");
+  if (!valid_name(o.job_name)) throw std::invalid_argument("job name `" + o.job_name + "`: allowed are letters, digits and _ - . + =");
+  check_path(o.study_file, "the study file");
+  check_path(o.db_file, "--db");
+  check_path(o.ablate_exe, "the ablate binary");
+  check_path(o.hostfile, "--hostfile");
+  check_path(o.log_dir, "--log-dir");
+}
+
+}  // namespace
+
 std::string shell_quote(const std::string& s) {
   std::string out = "'";
   for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return out + "'";
 }
 
+namespace {
+
+// `--set key=value` arguments passed on to `ablate run`, each one quoted for bash.
 std::string set_arguments(const JobOptions& o) {
   std::string out;
   for (const auto& a : o.overrides) out += " --set " + shell_quote(a);
@@ -22,24 +83,59 @@ std::string set_arguments(const JobOptions& o) {
 
 }  // namespace
 
+std::string sbatch_quote(const std::string& path, const std::string& what, const std::string& pattern) {
+  if (has_control_character(path)) throw std::invalid_argument(what + ": the path contains a control character (e.g. a newline)");
+  if (path.find('%') != std::string::npos || path.find('\\') != std::string::npos) {
+    throw std::invalid_argument(what + ": `" + path + "` contains '%' or '\\', which Slurm reads as part of a file-name pattern; choose a folder without them");
+  }
+  std::string out = "\"";
+  for (char c : path) {
+    if (c == '"') out += '\\';
+    out += c;
+  }
+  return out + pattern + "\"";
+}
+
+std::vector<std::string> parse_mpi_list(const std::string& output) {
+  std::vector<std::string> types;
+  auto add = [&types](const std::string& t) {
+    if (!t.empty() && std::find(types.begin(), types.end(), t) == types.end()) types.push_back(t);
+  };
+  std::istringstream in(output);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("srun: ", 0) == 0) line = line.substr(6);
+    const auto colon = line.find("available:");
+    if (colon != std::string::npos) {  // "specific pmix plugin versions available: pmix_v3,pmix_v4"
+      std::string rest = line.substr(colon + 10);
+      std::replace(rest.begin(), rest.end(), ',', ' ');
+      std::istringstream words(rest);
+      for (std::string w; words >> w;) add(w);
+      continue;
+    }
+    std::istringstream words(line);
+    std::string first, second;
+    words >> first;
+    if (first.empty() || (words >> second)) continue;  // a heading ("MPI plugin types are...") has several words
+    if (first.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") != std::string::npos) continue;
+    add(first);
+  }
+  return types;
+}
+
 std::string job_script(const ResourcesConfig& r, const JobOptions& o) {
-  if (o.scheduler != "slurm" && o.scheduler != "mpirun") {
-    throw std::invalid_argument("--scheduler: `" + o.scheduler + "` is not supported (allowed: slurm, mpirun)");
-  }
-  if (!valid_time_limit(r.time)) {
-    throw std::invalid_argument("resources.time: `" + r.time +
-                                "` is not a Slurm time limit (allowed: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS)");
-  }
-  if (r.ranks < 2) throw std::invalid_argument("resources.ranks: a job needs a coordinator and at least one worker (>= 2)");
+  check_options(o);
+  check_resources(r);
   const std::string run = shell_quote(o.ablate_exe) + " run " + shell_quote(o.study_file) + " --db " +
                           shell_quote(o.db_file) + " --max-retries " + std::to_string(o.max_retries) + set_arguments(o);
   std::ostringstream s;
   s << "#!/usr/bin/env bash\n";
   if (o.scheduler == "slurm") {
-    const int per_node = (r.ranks + r.nodes - 1) / r.nodes;
+    const int workers = r.ranks - 1;
+    const int per_node = (workers + r.nodes - 1) / r.nodes;
     s << "#SBATCH --job-name=" << o.job_name << "\n"
       << "#SBATCH --nodes=" << r.nodes << "\n"
-      << "#SBATCH --ntasks=" << r.ranks << "\n"
+      << "#SBATCH --ntasks=" << workers << "\n"
       << "#SBATCH --ntasks-per-node=" << per_node << "\n"
       << "#SBATCH --cpus-per-task=" << r.cpus_per_rank << "\n"
       << "#SBATCH --time=" << r.time << "\n";
@@ -52,13 +148,27 @@ std::string job_script(const ResourcesConfig& r, const JobOptions& o) {
     s << "#SBATCH --signal=USR1@" << o.signal_seconds << "\n"
       << "#SBATCH --requeue\n"
       << "#SBATCH --open-mode=append\n"
-      << "#SBATCH --output=" << o.log_dir << "/%x-%j.out\n"
+      << "#SBATCH --output=" << sbatch_quote(o.log_dir, "--log-dir", "/%x-%j.out") << "\n"
       << "#\n# Written by `ablate submit`. The study runs until every task is stored; run the same script again\n"
-      << "# (or let Slurm requeue it) to resume.\n"
+      << "# (or let Slurm requeue it) to resume. SIGUSR1 " << o.signal_seconds << " s before the time limit\n"
+      << "# (and scancel --signal=USR1, scontrol requeue) stop every rank with its checkpoint; exit code 3\n"
+      << "# requeues the job.\n"
       << "set -u\n"
       << "export OMP_NUM_THREADS=" << r.cpus_per_rank << "\n"
-      << "srun --kill-on-bad-exit=1 " << run << "\n"
+      << "# " << r.ranks << " ranks: the coordinator (rank 0) first, on the first node, sharing its CPUs with the\n"
+      << "# workers (it does not train); worker i on node i * nodes / " << workers << ".\n"
+      << "mapfile -t nodes < <(scontrol show hostnames \"$SLURM_JOB_NODELIST\")\n"
+      << "hostfile=\"${TMPDIR:-/tmp}/ablate-hosts.$SLURM_JOB_ID\"\n"
+      << "{\n"
+      << "  echo \"${nodes[0]}\"\n"
+      << "  for ((i = 0; i < " << workers << "; i++)); do echo \"${nodes[i * ${#nodes[@]} / " << workers << "]}\"; done\n"
+      << "} >\"$hostfile\"\n"
+      << "export SLURM_HOSTFILE=\"$hostfile\"\n"
+      << "unset SLURM_NTASKS_PER_NODE   # the allocation's; the step's layout is the hostfile's\n"
+      << "srun --ntasks=" << r.ranks << " --overcommit --distribution=arbitrary --cpus-per-task=" << r.cpus_per_rank
+      << " --mpi=" << r.mpi << " --kill-on-bad-exit=1 " << run << "\n"
       << "rc=$?\n"
+      << "rm -f \"$hostfile\"\n"
       << "if [ \"$rc\" -eq 3 ]; then\n"
       << "  echo \"ablate: interrupted with results stored; requeueing job $SLURM_JOB_ID\"\n"
       << "  scontrol requeue \"$SLURM_JOB_ID\"\n"
@@ -68,7 +178,10 @@ std::string job_script(const ResourcesConfig& r, const JobOptions& o) {
     s << "# Written by `ablate submit --scheduler mpirun`: runs the study with mpirun"
       << (o.hostfile.empty() ? " on this host" : " on the hosts of " + o.hostfile) << ".\n"
       << "# Exit code 3 means interrupted with everything stored: run this script again to resume.\n"
+      << "# Stop it cleanly with kill -USR1 on mpirun (it forwards SIGUSR1 to every rank).\n"
       << "set -u\n"
+      << "# Open MPI refuses to start as root unless told that it is meant.\n"
+      << "if [ \"$(id -u)\" -eq 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi\n"
       << "mkdir -p " << shell_quote(o.log_dir) << "\n"
       << "exec mpirun -np " << r.ranks << (o.hostfile.empty() ? " --oversubscribe" : " --hostfile " + shell_quote(o.hostfile))
       << " " << run << " --log-file " << shell_quote(o.log_dir + "/" + o.job_name + ".log") << "\n";

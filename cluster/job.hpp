@@ -2,6 +2,21 @@
 // written from a study's [resources]. Both rerun the same `ablate run` until the study is complete:
 // `ablate run` exits 3 when SIGTERM/SIGUSR1 stopped it with everything stored, and the Slurm script
 // requeues itself on that code.
+//
+// The Slurm script (docs/RUNNER.md, "Slurm"):
+// - asks for the workers only: --ntasks = ranks - 1 with --cpus-per-task = cpus_per_rank, spread over
+//   --nodes with at most ceil(workers / nodes) per node. The coordinator (rank 0) hands out tasks and
+//   stores results but does not train, so it gets no CPU of its own: the job step runs ranks tasks with
+//   --overcommit, laid out by SLURM_HOSTFILE (--distribution=arbitrary): the coordinator first, on the
+//   first node of the allocation (where the batch script runs), then worker i on node
+//   floor(i * nodes / workers).
+// - starts the ranks with `srun --mpi=<resources.mpi>` (Open MPI needs Slurm's PMIx or PMI-2 to be
+//   launched by srun; Slurm's default MpiDefault=none makes MPI_Init fail).
+// - GPUs: --gpus-per-node on the allocation; a job step sees all of the job's GPUs on its node, and each
+//   worker picks cuda:(local worker index / ranks_per_gpu) itself (runner/placement.cpp), so the
+//   coordinator takes no GPU.
+// - SIGUSR1 reaches every rank --signal-seconds before the time limit; exit code 3 requeues the job.
+// Every path is quoted: for bash in the script's commands, for sbatch in the #SBATCH lines.
 #pragma once
 
 #include <string>
@@ -20,16 +35,32 @@ struct JobOptions {
   std::string hostfile;              // mpirun: Open MPI hostfile ("" = local host)
   std::string log_dir;               // where the job writes its logs
   std::string job_name;
-  int signal_seconds = 300;          // Slurm: SIGUSR1 this long before the time limit
-  int max_retries = 2;
+  int signal_seconds = 300;          // Slurm: SIGUSR1 this long before the time limit (1..65535)
+  int max_retries = 2;               // >= 0
   std::vector<std::string> overrides;  // `--set key=value` arguments, passed on to `ablate run` (quoted)
 };
 
-// The job script's text. Throws std::invalid_argument naming the key when a resource is malformed
-// (e.g. resources.time not HH:MM:SS or D-HH:MM:SS).
+// The job script's text. Throws std::invalid_argument naming the key or option when a resource or an
+// option is malformed: resources.time not a Slurm time limit, resources.ranks < 2 or fewer workers than
+// nodes, partition/account/memory/mpi not what Slurm accepts, --signal-seconds outside 1..65535,
+// --max-retries < 0, a path with a control character, or a log folder that sbatch cannot take in
+// --output (a '%' or '\').
 std::string job_script(const ResourcesConfig& resources, const JobOptions& options);
 
-// The study schema's rule for a Slurm time limit (ablations/schema.hpp), one rule for load and submit.
+// The MPI plugin types in the output of `srun --mpi=list` (Slurm 20 to 23 formats: "MPI plugin types
+// are..." then one per line, "srun: " prefixes, "specific pmix plugin versions available: pmix_v4"), in
+// the order listed; empty when the text lists none.
+std::vector<std::string> parse_mpi_list(const std::string& output);
+
+// A word quoted for bash (single quotes).
+std::string shell_quote(const std::string& s);
+// A path quoted for an #SBATCH line (double quotes, '"' escaped), followed by `pattern` (a Slurm
+// file-name pattern such as "/%x-%j.out", taken as it is). Throws std::invalid_argument naming `what` for
+// a character of `path` that sbatch cannot take there: a control character (a newline would end the
+// directive), '%' (Slurm's file-name patterns) or '\' (Slurm drops it).
+std::string sbatch_quote(const std::string& path, const std::string& what, const std::string& pattern = "");
+
+// The study schema's rules (ablations/schema.hpp), one rule for load and submit.
 using ablate::valid_time_limit;
 
 }  // namespace ablate::cluster

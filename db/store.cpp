@@ -2,10 +2,13 @@
 #include "db/store.hpp"
 
 #include <sqlite3.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <csignal>
 #include <cmath>
 #include <filesystem>
@@ -386,8 +389,20 @@ Store::Store(const std::string& path, bool read_only) : path_(path), impl_(std::
   if (version == 0 && query_int("SELECT count(*) FROM sqlite_master") != 0) {
     throw StoreError(path + ": not an ablate store (the file holds other tables and no schema version)");
   }
-  exec_sql(*impl_, "PRAGMA journal_mode = WAL");
-  exec_sql(*impl_, "PRAGMA synchronous = NORMAL");
+  // WAL keeps readers (ablate status, report) from blocking the coordinator, but it needs shared memory
+  // between every process that opens the file, so all of them on one host: on a network file system
+  // (a login node reading the store of a job) the store keeps a rollback journal instead (db/SCHEMA.md).
+  std::string mode = network_file_system(path).empty() ? "wal" : "delete";
+  if (const char* forced = std::getenv("ABLATE_DB_JOURNAL")) {
+    const std::string f = forced;
+    if (f != "wal" && f != "delete") throw StoreError("ABLATE_DB_JOURNAL=" + f + ": allowed are wal and delete");
+    mode = f;
+  }
+  exec_sql(*impl_, "PRAGMA journal_mode = " + mode);
+  if (journal_mode() != mode) {
+    throw StoreError(path + ": cannot switch the store to journal_mode " + mode + " (another process has it open?)");
+  }
+  exec_sql(*impl_, mode == "wal" ? "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL");
   // Foreign keys are off while migrating (a pragma that has no effect inside a transaction): a migration
   // that rebuilds a table drops the old one, and that DROP must not cascade to the rows that refer to it.
   // Each migration checks the references before it commits.
@@ -407,6 +422,41 @@ Store::Store(const std::string& path, bool read_only) : path_(path), impl_(std::
 
 Store::~Store() {
   if (impl_ && impl_->db) sqlite3_close(impl_->db);
+}
+
+std::string Store::journal_mode() const {
+  std::string mode = query_text("PRAGMA journal_mode");
+  for (char& c : mode) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return mode;
+}
+
+std::string network_file_system_name(long magic) {
+  switch (static_cast<unsigned long>(magic) & 0xffffffffUL) {
+    case 0x6969UL: return "nfs";
+    case 0x0bd00bd0UL: return "lustre";
+    case 0x47504653UL: return "gpfs";
+    case 0x19830326UL: return "beegfs";
+    case 0x00c36400UL: return "cephfs";
+    case 0xff534d42UL: return "cifs";
+    case 0xfe534d42UL: return "smb2";
+    case 0x517bUL: return "smb";
+    case 0x01021997UL: return "9p";
+    case 0x5346414fUL: return "afs";
+    case 0x7461636fUL: return "ocfs2";
+    case 0x65735546UL: return "glusterfs/fuse";
+    default: return "";
+  }
+}
+
+std::string network_file_system(const std::string& path) {
+  std::filesystem::path p = path.empty() ? std::filesystem::path(".") : std::filesystem::path(path);
+  struct statfs st {};
+  while (::statfs(p.c_str(), &st) != 0) {
+    // The store's file does not exist yet: ask about the folder it will be created in.
+    if (p == "." || p.parent_path() == p) return "";
+    p = p.has_parent_path() ? p.parent_path() : std::filesystem::path(".");
+  }
+  return network_file_system_name(static_cast<long>(st.f_type));
 }
 
 int Store::schema_version() const { return static_cast<int>(query_int("PRAGMA user_version")); }

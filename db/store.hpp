@@ -32,6 +32,14 @@ class LockError : public StoreError {
   using StoreError::StoreError;
 };
 
+// The network file system that holds `path` (a file or a folder; for a file not yet there, its folder):
+// "nfs", "lustre", "gpfs", "beegfs", "cephfs", "cifs", "smb2", "9p", "afs", "ocfs2", "glusterfs/fuse", or
+// "" for a local file system (statfs's f_type). SQLite's WAL needs shared memory between every process
+// that opens the store, so on these the store keeps a rollback journal (Store's constructor).
+std::string network_file_system(const std::string& path);
+// The name of a statfs f_type magic number among those above, "" for others.
+std::string network_file_system_name(long magic);
+
 // The case ids of one fold of one repeat (every variant of a study trains on the same folds).
 struct FoldCases {
   int fold = 0;
@@ -149,6 +157,10 @@ class Store {
   Store& operator=(const Store&) = delete;
 
   const std::string& path() const { return path_; }
+  // "wal" or "delete": the journal mode chosen when the store was opened for writing (WAL on a local
+  // file system; a rollback journal on a network one, or as ABLATE_DB_JOURNAL=wal|delete says), or what
+  // the file uses when opened read-only.
+  std::string journal_mode() const;
   int schema_version() const;
 
   // --- studies ---

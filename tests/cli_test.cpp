@@ -135,7 +135,9 @@ TEST(Cli, SubmitWritesAScript) {
   const std::string out = dir / "submit.sh";
   Result r = ablate("submit " + kExamples + "table2.toml --out " + out + " --log-dir " + (dir / "logs"));
   EXPECT_EQ(r.code, 0) << r.out;
-  EXPECT_NE(read_file(out).find("#SBATCH --ntasks=11"), std::string::npos);
+  // examples/table2.toml: 11 ranks, that is 10 workers in the allocation and 11 tasks in the step.
+  EXPECT_NE(read_file(out).find("#SBATCH --ntasks=10"), std::string::npos);
+  EXPECT_NE(read_file(out).find("srun --ntasks=11 "), std::string::npos);
 }
 
 // Every verb's --help exits 0 and lists its options, with the default where there is one, and the

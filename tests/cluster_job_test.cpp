@@ -1,13 +1,21 @@
-// Job scripts of `ablate submit`: the Slurm directives follow [resources], the requeue contract is in
-// place, the scripts are valid bash, and malformed resources are refused with the key named.
+// Job scripts of `ablate submit`: the Slurm directives follow [resources], the ranks' layout (the
+// coordinator sharing node 0 with the workers, the workers spread over the nodes), the PMI, the requeue
+// contract; every path quoted for bash and for sbatch; malformed resources and options refused with the
+// key named. The scripts are run with stand-ins for srun, scontrol and mpirun on the PATH, so what they
+// would start is checked, not only their text. cluster/process: programs started without a shell.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
-#include <cstdio>
+#include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "cluster/job.hpp"
+#include "cluster/process.hpp"
 
+namespace fs = std::filesystem;
 using namespace ablate;
 
 namespace {
@@ -23,12 +31,76 @@ cluster::JobOptions options(const std::string& scheduler) {
   return o;
 }
 
-bool bash_syntax_ok(const std::string& script) {
-  const std::string path = "/tmp/ablate-job-test.sh";
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A fresh folder per test, removed at the end.
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/ablate-job-test-XXXXXX";
+    path_ = mkdtemp(tmpl);
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  fs::path operator/(const std::string& name) const { return path_ / name; }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+void write_executable(const fs::path& p, const std::string& text) {
+  std::ofstream(p) << text;
+  fs::permissions(p, fs::perms::owner_all);
+}
+
+// Runs `script` with bash in `dir`, with stand-ins first on the PATH: srun and mpirun print their
+// arguments (one per line) and SLURM_HOSTFILE's lines to dir/launch.txt and exit with $FAKE_RC;
+// scontrol prints the nodes of $FAKE_NODES for `show hostnames` and records other calls in
+// dir/scontrol.txt. Returns the script's exit code.
+int run_with_stand_ins(const TempDir& dir, const std::string& script, int fake_rc, const std::string& nodes) {
+  const fs::path bin = dir / "bin";
+  fs::create_directories(bin);
+  const std::string launcher =
+      "#!/usr/bin/env bash\n"
+      "{ echo \"program $(basename \"$0\")\"; for a in \"$@\"; do echo \"arg $a\"; done\n"
+      "  [ -n \"${SLURM_HOSTFILE:-}\" ] && while read -r h; do echo \"host $h\"; done <\"$SLURM_HOSTFILE\"\n"
+      "  echo \"root_ok ${OMPI_ALLOW_RUN_AS_ROOT:-unset} ${OMPI_ALLOW_RUN_AS_ROOT_CONFIRM:-unset}\"\n"
+      "} >>\"$STAND_IN_OUT/launch.txt\"\nexit \"$FAKE_RC\"\n";
+  write_executable(bin / "srun", launcher);
+  write_executable(bin / "mpirun", launcher);
+  write_executable(bin / "scontrol",
+                   "#!/usr/bin/env bash\n"
+                   "if [ \"$1 $2\" = \"show hostnames\" ]; then for n in $FAKE_NODES; do echo \"$n\"; done; exit 0; fi\n"
+                   "echo \"$*\" >>\"$STAND_IN_OUT/scontrol.txt\"\n");
+  const fs::path path = dir / "job.sh";
   std::ofstream(path) << script;
-  int rc = std::system(("bash -n " + path).c_str());
-  std::remove(path.c_str());
-  return rc == 0;
+  std::vector<std::string> argv = {"env",
+                                   "PATH=" + bin.string() + ":/usr/bin:/bin",
+                                   "STAND_IN_OUT=" + dir.path().string(),
+                                   "FAKE_RC=" + std::to_string(fake_rc),
+                                   "FAKE_NODES=" + nodes,
+                                   "SLURM_JOB_ID=77",
+                                   "SLURM_JOB_NODELIST=stand-in[1-3]",
+                                   "TMPDIR=" + dir.path().string(),
+                                   "bash",
+                                   path.string()};
+  const auto r = cluster::run_process(argv, 60);
+  EXPECT_TRUE(r.started);
+  return r.status;
+}
+
+std::vector<std::string> lines_starting(const std::string& text, const std::string& prefix) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(prefix, 0) == 0) out.push_back(line.substr(prefix.size()));
+  }
+  return out;
 }
 
 }  // namespace
@@ -44,16 +116,19 @@ TEST(JobScript, SlurmDirectivesFollowResources) {
   r.account = "lab";
   r.memory = "64G";
   const std::string s = cluster::job_script(r, options("slurm"));
-  for (const char* line : {"#SBATCH --nodes=2\n", "#SBATCH --ntasks=9\n", "#SBATCH --ntasks-per-node=5\n",
+  // The allocation is the 8 workers' (4 per node); the step runs the 9 ranks.
+  for (const char* line : {"#SBATCH --nodes=2\n", "#SBATCH --ntasks=8\n", "#SBATCH --ntasks-per-node=4\n",
                            "#SBATCH --cpus-per-task=8\n", "#SBATCH --time=1-12:00:00\n", "#SBATCH --gpus-per-node=4\n",
                            "#SBATCH --partition=gpu\n", "#SBATCH --account=lab\n", "#SBATCH --mem=64G\n",
-                           "#SBATCH --signal=USR1@300\n", "#SBATCH --requeue\n"}) {
+                           "#SBATCH --signal=USR1@300\n", "#SBATCH --requeue\n", "#SBATCH --output=\"/s/logs/%x-%j.out\"\n"}) {
     EXPECT_NE(s.find(line), std::string::npos) << line;
   }
-  // The study path with a space is quoted; exit code 3 triggers the requeue.
-  EXPECT_NE(s.find("'/opt/ablate/bin/ablate' run '/s/study dir/table2.toml' --db '/s/table2.sqlite'"), std::string::npos);
+  // The study path with a space is quoted; the PMI is chosen; exit code 3 triggers the requeue.
+  EXPECT_NE(s.find("srun --ntasks=9 --overcommit --distribution=arbitrary --cpus-per-task=8 --mpi=pmix --kill-on-bad-exit=1 "
+                   "'/opt/ablate/bin/ablate' run '/s/study dir/table2.toml' --db '/s/table2.sqlite' --max-retries 2\n"),
+            std::string::npos)
+      << s;
   EXPECT_NE(s.find("if [ \"$rc\" -eq 3 ]; then"), std::string::npos);
-  EXPECT_TRUE(bash_syntax_ok(s));
 }
 
 TEST(JobScript, CpuJobHasNoGpuDirectiveAndNoEmptyOnes) {
@@ -62,37 +137,255 @@ TEST(JobScript, CpuJobHasNoGpuDirectiveAndNoEmptyOnes) {
   EXPECT_EQ(s.find("--gpus-per-node"), std::string::npos);
   EXPECT_EQ(s.find("--partition"), std::string::npos);
   EXPECT_EQ(s.find("--account"), std::string::npos);
+  EXPECT_EQ(s.find("--mem"), std::string::npos);
 }
 
-TEST(JobScript, MpirunScriptUsesHostfile) {
+// The multi-node job of issue 16 (nodes = 3, gpus_per_node = 4, one worker per GPU: 13 ranks), line by
+// line, and then run with stand-ins to see where each rank goes.
+TEST(JobScript, ThreeNodesFourGpusLineByLine) {
+  ResourcesConfig r;
+  r.ranks = 13;
+  r.nodes = 3;
+  r.gpus_per_node = 4;
+  r.cpus_per_rank = 6;
+  r.time = "72:00:00";
+  const std::string s = cluster::job_script(r, options("slurm"));
+  const auto directives = lines_starting(s, "#SBATCH ");
+  const std::vector<std::string> expected = {"--job-name=ablate-table2", "--nodes=3",         "--ntasks=12",
+                                             "--ntasks-per-node=4",      "--cpus-per-task=6", "--time=72:00:00",
+                                             "--gpus-per-node=4",        "--signal=USR1@300", "--requeue",
+                                             "--open-mode=append",       "--output=\"/s/logs/%x-%j.out\""};
+  EXPECT_EQ(directives, expected);
+  EXPECT_EQ(lines_starting(s, "export OMP_NUM_THREADS="), std::vector<std::string>{"6"});
+  // No per-task GPU binding by Slurm: the step sees the node's 4 GPUs and each worker takes
+  // cuda:(local worker index / ranks_per_gpu) (runner/placement.cpp), the coordinator none.
+  EXPECT_EQ(s.find("--gpus-per-task"), std::string::npos);
+  EXPECT_EQ(s.find("CUDA_VISIBLE_DEVICES"), std::string::npos);
+
+  TempDir dir;
+  ASSERT_EQ(run_with_stand_ins(dir, s, 0, "gpu-a gpu-b gpu-c"), 0) << read_file(dir / "launch.txt");
+  const std::string launch = read_file(dir / "launch.txt");
+  EXPECT_EQ(lines_starting(launch, "program "), std::vector<std::string>{"srun"});
+  const auto args = lines_starting(launch, "arg ");
+  const std::vector<std::string> expected_args = {"--ntasks=13",
+                                                  "--overcommit",
+                                                  "--distribution=arbitrary",
+                                                  "--cpus-per-task=6",
+                                                  "--mpi=pmix",
+                                                  "--kill-on-bad-exit=1",
+                                                  "/opt/ablate/bin/ablate",
+                                                  "run",
+                                                  "/s/study dir/table2.toml",
+                                                  "--db",
+                                                  "/s/table2.sqlite",
+                                                  "--max-retries",
+                                                  "2"};
+  EXPECT_EQ(args, expected_args);
+  // Rank k runs on the k-th line of SLURM_HOSTFILE: the coordinator on node 0, then 4 workers per node.
+  const std::vector<std::string> hosts = lines_starting(launch, "host ");
+  const std::vector<std::string> expected_hosts = {"gpu-a", "gpu-a", "gpu-a", "gpu-a", "gpu-a", "gpu-b", "gpu-b",
+                                                   "gpu-b", "gpu-b", "gpu-c", "gpu-c", "gpu-c", "gpu-c"};
+  EXPECT_EQ(hosts, expected_hosts);
+  EXPECT_FALSE(fs::exists(dir / "ablate-hosts.77")) << "the hostfile is removed after the step";
+  EXPECT_FALSE(fs::exists(dir / "scontrol.txt")) << "no requeue after exit 0";
+}
+
+TEST(JobScript, UnevenWorkersSpreadOverEveryNode) {
+  ResourcesConfig r;
+  r.ranks = 11;  // examples/table2.toml: 10 workers on 3 nodes
+  r.nodes = 3;
+  const std::string s = cluster::job_script(r, options("slurm"));
+  EXPECT_NE(s.find("#SBATCH --ntasks=10\n#SBATCH --ntasks-per-node=4\n"), std::string::npos) << s;
+  TempDir dir;
+  ASSERT_EQ(run_with_stand_ins(dir, s, 0, "n1 n2 n3"), 0);
+  const auto hosts = lines_starting(read_file(dir / "launch.txt"), "host ");
+  const std::vector<std::string> expected = {"n1", "n1", "n1", "n1", "n1", "n2", "n2", "n2", "n3", "n3", "n3"};
+  EXPECT_EQ(hosts, expected);
+}
+
+TEST(JobScript, ExitCodeThreeRequeuesTheJobAndOthersDoNot) {
+  ResourcesConfig r;
+  const std::string s = cluster::job_script(r, options("slurm"));
+  {
+    TempDir dir;
+    EXPECT_EQ(run_with_stand_ins(dir, s, 3, "n1"), 3);
+    EXPECT_EQ(read_file(dir / "scontrol.txt"), "requeue 77\n");
+    EXPECT_EQ(lines_starting(read_file(dir / "launch.txt"), "host "), (std::vector<std::string>{"n1", "n1", "n1"}));
+  }
+  {
+    TempDir dir;
+    EXPECT_EQ(run_with_stand_ins(dir, s, 1, "n1"), 1);
+    EXPECT_FALSE(fs::exists(dir / "scontrol.txt"));
+  }
+}
+
+TEST(JobScript, MpiTypeIsChosenByTheStudy) {
+  ResourcesConfig r;
+  for (const char* mpi : {"pmix", "pmi2", "none"}) {
+    r.mpi = mpi;
+    EXPECT_NE(cluster::job_script(r, options("slurm")).find(std::string(" --mpi=") + mpi + " "), std::string::npos) << mpi;
+  }
+  r.mpi = "openmpi";
+  try {
+    cluster::job_script(r, options("slurm"));
+    FAIL();
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("resources.mpi"), std::string::npos) << e.what();
+  }
+}
+
+TEST(JobScript, MpirunScriptUsesHostfileAndAllowsRoot) {
   ResourcesConfig r;
   r.ranks = 4;
   auto o = options("mpirun");
   o.hostfile = "/s/hosts";
   const std::string s = cluster::job_script(r, o);
   EXPECT_NE(s.find("exec mpirun -np 4 --hostfile '/s/hosts' '/opt/ablate/bin/ablate' run"), std::string::npos);
-  EXPECT_TRUE(bash_syntax_ok(s));
   o.hostfile.clear();
-  EXPECT_NE(cluster::job_script(r, o).find("mpirun -np 4 --oversubscribe"), std::string::npos);
+  TempDir dir;
+  o.log_dir = (dir / "log dir").string();
+  const std::string local = cluster::job_script(r, o);
+  EXPECT_NE(local.find("mpirun -np 4 --oversubscribe"), std::string::npos);
+  ASSERT_EQ(run_with_stand_ins(dir, local, 0, "n1"), 0);
+  const std::string launch = read_file(dir / "launch.txt");
+  EXPECT_EQ(lines_starting(launch, "program "), std::vector<std::string>{"mpirun"});
+  // Open MPI refuses root without both variables; the script sets them only for root.
+  EXPECT_EQ(lines_starting(launch, "root_ok "), std::vector<std::string>{::geteuid() == 0 ? "1 1" : "unset unset"});
+  EXPECT_TRUE(fs::is_directory(dir / "log dir"));
+  const auto args = lines_starting(launch, "arg ");
+  ASSERT_GE(args.size(), 2u);
+  EXPECT_EQ(args.back(), (dir / "log dir" / "ablate-table2.log").string());
 }
 
-TEST(JobScript, MalformedResourcesNameTheKey) {
+// Issue 17, item 2: a [resources] string or a path can no longer add a line to the script.
+TEST(JobScript, ResourceStringsCannotInjectLines) {
+  for (const char* field : {"partition", "account", "memory"}) {
+    ResourcesConfig r;
+    const std::string evil = "gpu\ntouch PWN";
+    if (std::string(field) == "partition") r.partition = evil;
+    if (std::string(field) == "account") r.account = evil;
+    if (std::string(field) == "memory") r.memory = evil;
+    try {
+      cluster::job_script(r, options("slurm"));
+      FAIL() << field;
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find(std::string("resources.") + field), std::string::npos) << e.what();
+    }
+  }
+  ResourcesConfig r;
+  for (const char* bad_memory : {"32 G", "32GB;x", "-1", "G"}) {
+    r.memory = bad_memory;
+    EXPECT_THROW(cluster::job_script(r, options("slurm")), std::invalid_argument) << bad_memory;
+  }
+  r.memory = "";
+  for (const char* bad_partition : {"gpu,", "gpu p", "$(x)"}) {
+    r.partition = bad_partition;
+    EXPECT_THROW(cluster::job_script(r, options("slurm")), std::invalid_argument) << bad_partition;
+  }
+  r.partition = "gpu,gpu-long";
+  EXPECT_NO_THROW(cluster::job_script(r, options("slurm")));
+  for (const char* ok : {"", "0", "512", "32G", "2T", "4096m"}) EXPECT_TRUE(valid_memory_size(ok)) << ok;
+  // A newline in a path would end a line of the script; '%' and '\' are Slurm's in --output.
+  for (const std::string& log_dir : {std::string("/s/lo\ngs"), std::string("/s/100%"), std::string("/s/a\\b")}) {
+    auto o = options("slurm");
+    o.log_dir = log_dir;
+    try {
+      cluster::job_script(ResourcesConfig{}, o);
+      FAIL() << log_dir;
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("--log-dir"), std::string::npos) << e.what();
+    }
+  }
+  auto o = options("slurm");
+  o.study_file = "/s/x\ntouch PWN";
+  EXPECT_THROW(cluster::job_script(ResourcesConfig{}, o), std::invalid_argument);
+}
+
+// Paths with quotes, spaces and $(...) reach srun as one argument each, and --output names the folder.
+TEST(JobScript, EveryPathIsQuoted) {
+  TempDir dir;
+  auto o = options("slurm");
+  o.study_file = "/s/d3'$(touch PWN)'x/st\"udy.toml";
+  o.db_file = "/s/$HOME `touch PWN`/db.sqlite";
+  o.log_dir = "/s/log dir/it's \"here\"";
+  const std::string s = cluster::job_script(ResourcesConfig{}, o);
+  EXPECT_NE(s.find("#SBATCH --output=\"/s/log dir/it's \\\"here\\\"/%x-%j.out\"\n"), std::string::npos) << s;
+  ASSERT_EQ(run_with_stand_ins(dir, s, 0, "n1"), 0);
+  const auto args = lines_starting(read_file(dir / "launch.txt"), "arg ");
+  EXPECT_NE(std::find(args.begin(), args.end(), o.study_file), args.end());
+  EXPECT_NE(std::find(args.begin(), args.end(), o.db_file), args.end());
+  EXPECT_FALSE(fs::exists(dir / "PWN"));
+  EXPECT_FALSE(fs::exists("PWN"));
+}
+
+TEST(JobScript, MalformedResourcesAndOptionsNameTheKey) {
+  auto expect_refused = [](const ResourcesConfig& r, const cluster::JobOptions& o, const std::string& key) {
+    try {
+      cluster::job_script(r, o);
+      ADD_FAILURE() << key;
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find(key), std::string::npos) << e.what();
+    }
+  };
   ResourcesConfig r;
   r.time = "two days";
-  try {
-    cluster::job_script(r, options("slurm"));
-    FAIL();
-  } catch (const std::invalid_argument& e) {
-    EXPECT_NE(std::string(e.what()).find("resources.time"), std::string::npos);
-  }
+  expect_refused(r, options("slurm"), "resources.time");
   r.time = "01:00:00";
   r.ranks = 1;
-  EXPECT_THROW(cluster::job_script(r, options("slurm")), std::invalid_argument);
+  expect_refused(r, options("slurm"), "resources.ranks");
   r.ranks = 3;
-  EXPECT_THROW(cluster::job_script(r, options("pbs")), std::invalid_argument);
+  r.nodes = 3;  // 2 workers cannot cover 3 nodes
+  expect_refused(r, options("slurm"), "resources.ranks");
+  r.nodes = 1;
+  expect_refused(r, options("pbs"), "--scheduler");
+  auto o = options("slurm");
+  o.signal_seconds = -5;
+  expect_refused(r, o, "--signal-seconds");
+  o.signal_seconds = 70000;
+  expect_refused(r, o, "--signal-seconds");
+  o.signal_seconds = 300;
+  o.max_retries = -1;
+  expect_refused(r, o, "--max-retries");
 }
 
 TEST(JobScript, TimeLimitFormats) {
   for (const char* ok : {"30", "30:00", "01:30:00", "2-00:00:00", "2-12"}) EXPECT_TRUE(cluster::valid_time_limit(ok)) << ok;
   for (const char* bad : {"", "1h", "01:30:00:00", "a-01:00:00"}) EXPECT_FALSE(cluster::valid_time_limit(bad)) << bad;
+}
+
+TEST(MpiList, ParsesSrunOutputOfSeveralSlurmVersions) {
+  // Slurm 22.05 (Debian 12), as printed by this machine's srun.
+  EXPECT_EQ(cluster::parse_mpi_list("MPI plugin types are...\n\tpmix\n\tnone\n\tcray_shasta\n\tpmi2\n"
+                                    "specific pmix plugin versions available: pmix_v4\n"),
+            (std::vector<std::string>{"pmix", "none", "cray_shasta", "pmi2", "pmix_v4"}));
+  // Older releases prefix every line with "srun: ".
+  EXPECT_EQ(cluster::parse_mpi_list("srun: MPI types are...\nsrun: none\nsrun: pmi2\nsrun: openmpi\n"),
+            (std::vector<std::string>{"none", "pmi2", "openmpi"}));
+  EXPECT_EQ(cluster::parse_mpi_list("MPI plugin types are...\n\tnone\n\tpmi2\n"
+                                    "specific pmix plugin versions available: pmix_v3,pmix_v4\n"),
+            (std::vector<std::string>{"none", "pmi2", "pmix_v3", "pmix_v4"}));
+  EXPECT_TRUE(cluster::parse_mpi_list("srun: fatal: Could not establish a configuration source\n").empty());
+}
+
+TEST(Process, ArgumentsReachTheProgramUnparsed) {
+  TempDir dir;
+  const std::string evil = "a'b\"c $(touch " + (dir / "PWN").string() + ") ; `x` \n d";
+  const auto r = cluster::run_process({"printf", "[%s]", evil, "second"}, 10);
+  EXPECT_TRUE(r.started);
+  EXPECT_EQ(r.status, 0);
+  EXPECT_EQ(r.output, "[" + evil + "][second]");
+  EXPECT_FALSE(fs::exists(dir / "PWN"));
+}
+
+TEST(Process, ExitCodesMissingProgramsAndTimeouts) {
+  EXPECT_EQ(cluster::run_process({"sh", "-c", "echo out; echo err >&2; exit 7"}, 10).status, 7);
+  EXPECT_EQ(cluster::run_process({"sh", "-c", "echo out; echo err >&2; exit 7"}, 10).output, "out\nerr\n");
+  const auto missing = cluster::run_process({"ablate-no-such-program"}, 10);
+  EXPECT_FALSE(missing.started);
+  const auto slow = cluster::run_process({"sleep", "30"}, 1);
+  EXPECT_TRUE(slow.timed_out);
+  EXPECT_EQ(slow.status, 128 + 9);
+  EXPECT_FALSE(cluster::find_on_path("sh").empty());
+  EXPECT_EQ(cluster::find_on_path("ablate-no-such-program"), "");
+  EXPECT_THROW(cluster::run_process({}, 1), std::invalid_argument);
 }

@@ -1,14 +1,15 @@
 // `ablate submit STUDY.toml`: writes a Slurm batch script (or an mpirun script) for the study from its
-// [resources] section, and with --submit hands it to sbatch.
-#include <unistd.h>
-
-#include <cstdlib>
+// [resources] section, shows it, and with --submit hands it to sbatch; --dry-run only prints it.
+// sbatch and `srun --mpi=list` are started with an argument vector (cluster/process.hpp), never through
+// a shell.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 
 #include "ablations/study.hpp"
 #include "cluster/job.hpp"
+#include "cluster/process.hpp"
 #include "runner/cli/cli.hpp"
 
 namespace fs = std::filesystem;
@@ -23,6 +24,43 @@ std::string self_exe() {
   return ec ? std::string("ablate") : p.string();
 }
 
+std::string join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+std::string last_line(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  const auto nl = text.rfind('\n');
+  return nl == std::string::npos ? text : text.substr(nl + 1);
+}
+
+// resources.mpi against what this machine's srun offers (when srun is on the PATH): a type srun does not
+// list would make every rank fail in MPI_Init, so it is a usage error here. Notes go to `note`.
+void check_mpi_type(const std::string& mpi, const std::string& study_file, std::ostream& note) {
+  const std::string srun = cluster::find_on_path("srun");
+  if (srun.empty()) {
+    note << "note: srun is not on the PATH here, so resources.mpi = \"" << mpi
+         << "\" is not checked; on the cluster, `srun --mpi=list` lists what it offers\n";
+    return;
+  }
+  const auto listed = cluster::run_process({srun, "--mpi=list"}, 30);
+  const auto types = cluster::parse_mpi_list(listed.output);
+  if (!listed.started || listed.status != 0 || types.empty()) {
+    note << "note: `" << srun << " --mpi=list` did not list MPI types"
+         << (listed.timed_out ? " (no answer in 30 s)" : listed.started ? " (exit " + std::to_string(listed.status) + ")" : " (could not start)")
+         << (last_line(listed.output).empty() ? "" : ": " + last_line(listed.output)) << "; resources.mpi = \"" << mpi
+         << "\" is not checked\n";
+    return;
+  }
+  note << "srun --mpi=list: " << join(types) << "\n";
+  if (std::find(types.begin(), types.end(), mpi) == types.end()) {
+    throw UsageError("resources.mpi = \"" + mpi + "\" (in " + study_file + "): this Slurm's srun does not offer it (srun --mpi=list: " +
+                     join(types) + "); set [resources] mpi to one of pmix, pmi2, none that it lists");
+  }
+}
+
 }  // namespace
 
 int verb_submit(const std::vector<std::string>& args) {
@@ -33,8 +71,9 @@ int verb_submit(const std::vector<std::string>& args) {
       "out", po::value<std::string>()->default_value(""), "job script to write; default <study dir>/<study name>.<scheduler>.sh")(
       "hostfile", po::value<std::string>()->default_value(""), "mpirun: Open MPI hostfile (default: this host)")(
       "log-dir", po::value<std::string>()->default_value(""), "job logs; default <study dir>/logs")(
-      "max-retries", po::value<int>()->default_value(2), "retries of a failed task (passed to ablate run)")(
-      "signal-seconds", po::value<int>()->default_value(300), "slurm: SIGUSR1 this many seconds before the time limit")(
+      "max-retries", po::value<int>()->default_value(2), "retries of a failed task (passed to ablate run), >= 0")(
+      "signal-seconds", po::value<int>()->default_value(300), "slurm: SIGUSR1 this many seconds before the time limit, 1 to 65535")(
+      "dry-run", po::bool_switch(), "print the script to stdout; write and submit nothing")(
       "submit", po::bool_switch(), "slurm: run sbatch on the script after writing it")(
       "set", po::value<std::vector<std::string>>()->composing(),
       "override a study key: --set train.lr=3e-4 (repeatable; checked now and passed on to ablate run)");
@@ -42,10 +81,13 @@ int verb_submit(const std::vector<std::string>& args) {
   po::positional_options_description positional;
   positional.add("study", 1);
   po::variables_map vm;
-  if (!parse_args("submit", "ablate submit STUDY.toml [--scheduler slurm|mpirun] [--set KEY=VALUE ...] [--submit]", options, positional, args, vm)) {
+  if (!parse_args("submit", "ablate submit STUDY.toml [--scheduler slurm|mpirun] [--set KEY=VALUE ...] [--dry-run | --submit]", options, positional, args, vm)) {
     return kExitOk;
   }
   if (!vm.count("study")) throw UsageError("a study file is required; see: ablate submit --help");
+  const bool dry_run = vm["dry-run"].as<bool>();
+  const bool submit = vm["submit"].as<bool>();
+  if (dry_run && submit) throw UsageError("--dry-run and --submit exclude each other");
   const std::string study_file = fs::absolute(vm["study"].as<std::string>()).lexically_normal().string();
   const std::vector<std::string> overrides =
       vm.count("set") ? vm["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
@@ -57,16 +99,18 @@ int verb_submit(const std::vector<std::string>& args) {
   job.scheduler = vm["scheduler"].as<std::string>();
   job.study_file = study_file;
   job.db_file = vm["db"].as<std::string>().empty() ? (dir / (name + ".sqlite")).string()
-                                                   : fs::absolute(vm["db"].as<std::string>()).string();
+                                                   : fs::absolute(vm["db"].as<std::string>()).lexically_normal().string();
   job.ablate_exe = self_exe();
-  job.hostfile = vm["hostfile"].as<std::string>().empty() ? "" : fs::absolute(vm["hostfile"].as<std::string>()).string();
+  job.hostfile = vm["hostfile"].as<std::string>().empty() ? "" : fs::absolute(vm["hostfile"].as<std::string>()).lexically_normal().string();
   job.log_dir = vm["log-dir"].as<std::string>().empty() ? (dir / "logs").string()
-                                                        : fs::absolute(vm["log-dir"].as<std::string>()).string();
+                                                        : fs::absolute(vm["log-dir"].as<std::string>()).lexically_normal().string();
+  while (job.log_dir.size() > 1 && job.log_dir.back() == '/') job.log_dir.pop_back();
   job.job_name = "ablate-" + name;
   job.max_retries = vm["max-retries"].as<int>();
   job.signal_seconds = vm["signal-seconds"].as<int>();
   job.overrides = overrides;
-  if (!job.hostfile.empty() && !fs::exists(job.hostfile)) throw UsageError("--hostfile: no such file " + job.hostfile);
+  if (submit && job.scheduler != "slurm") throw UsageError("--submit works with --scheduler slurm; run the mpirun script directly");
+  if (!job.hostfile.empty() && !fs::is_regular_file(job.hostfile)) throw UsageError("--hostfile: no such file " + job.hostfile);
 
   std::string script;
   try {
@@ -74,29 +118,52 @@ int verb_submit(const std::vector<std::string>& args) {
   } catch (const std::invalid_argument& e) {
     throw UsageError(std::string(e.what()) + " (in " + study_file + ")");
   }
+  // Notes go to stderr with --dry-run, so that stdout is the script alone (`--dry-run > job.sh`).
+  std::ostream& note = dry_run ? std::cerr : std::cout;
+  if (job.scheduler == "slurm") check_mpi_type(study.base.resources.mpi, study_file, note);
+  if (dry_run) {
+    std::cout << script << std::flush;
+    return std::cout ? kExitOk : kExitFailure;
+  }
+
   const std::string out = vm["out"].as<std::string>().empty()
                               ? (dir / (name + "." + job.scheduler + ".sh")).string()
                               : vm["out"].as<std::string>();
   fs::create_directories(job.log_dir);
   {
-    std::ofstream f(out);
+    std::ofstream f(out, std::ios::binary | std::ios::trunc);
     if (!f) throw std::runtime_error("cannot write job script " + out);
     f << script;
+    f.close();
+    if (!f) throw std::runtime_error("cannot write job script " + out + " (the write failed: disk full?)");
   }
-  fs::permissions(out, fs::perms::owner_exec | fs::perms::group_exec | fs::perms::others_exec, fs::perm_options::add);
+  std::error_code ec;
+  if (fs::is_regular_file(out, ec)) {
+    fs::permissions(out, fs::perms::owner_exec | fs::perms::group_exec | fs::perms::others_exec, fs::perm_options::add, ec);
+  }
   std::cout << "wrote " << out << " (" << study.base.resources.ranks << " ranks on " << study.base.resources.nodes
-            << " node(s), " << study.variants.size() << " variant(s))\n";
-  if (vm["submit"].as<bool>()) {
-    if (job.scheduler != "slurm") throw UsageError("--submit works with --scheduler slurm; run the mpirun script directly");
-    if (std::system("command -v sbatch >/dev/null 2>&1") != 0) {
-      std::cerr << "ablate submit: sbatch not found on this machine; submit " << out << " on the cluster's login node\n";
-      return kExitFailure;
-    }
-    const int rc = std::system(("sbatch '" + out + "'").c_str());
-    return rc == 0 ? kExitOk : kExitFailure;
+            << " node(s), " << study.variants.size() << " variant(s)):\n"
+            << script;
+  if (!submit) {
+    std::cout << (job.scheduler == "slurm" ? "submit with: sbatch " : "run with: bash ") << cluster::shell_quote(out) << "\n";
+    return kExitOk;
   }
-  std::cout << (job.scheduler == "slurm" ? "submit with: sbatch " : "run with: bash ") << out << "\n";
-  return kExitOk;
+  const std::string sbatch = cluster::find_on_path("sbatch");
+  if (sbatch.empty()) {
+    std::cerr << "ablate submit: sbatch not found on this machine; submit " << out << " on the cluster's login node\n";
+    return kExitFailure;
+  }
+  // Everything above is printed before sbatch says anything.
+  std::cout << "running: sbatch " << cluster::shell_quote(out) << std::endl;
+  const auto r = cluster::run_process({sbatch, out}, 300);
+  std::cout << r.output << (r.output.empty() || r.output.back() == '\n' ? "" : "\n");
+  if (!r.started || r.status != 0) {
+    std::cerr << "ablate submit: sbatch " << (r.started ? r.timed_out ? "gave no answer in 300 s" : "failed with exit code " + std::to_string(r.status) : "could not be started")
+              << "; the script is " << out << "\n";
+    return kExitFailure;
+  }
+  std::cout << "follow it with: ablate status --db " << cluster::shell_quote(job.db_file) << std::endl;
+  return std::cout ? kExitOk : kExitFailure;
 }
 
 }  // namespace ablate::cli

@@ -1,0 +1,265 @@
+// `ablate submit` on a real Slurm: scripts/slurm-local starts munged, slurmctld and slurmd on this machine
+// (one node, a generated slurm.conf in a temporary folder) once for this executable, and stops exactly
+// them afterwards, also when a test fails (the environment's TearDown) or this process dies (the script's
+// --watch). The tests submit a tiny study from a folder whose name has a space and check the store:
+// every task done exactly once, every epoch once, `ablate report` working; a job stopped with
+// `scancel --signal=USR1` and one stopped with `scontrol requeue` are requeued and resume from their
+// checkpoints; the mpirun script of `ablate submit --scheduler mpirun` runs inside sbatch as root.
+//
+// Where Slurm cannot run here (not root, slurm-wlm or munge not installed) every test is skipped with the
+// reason, and this executable prints "SKIPPED: Slurm unavailable", which ctest reports as a skip
+// (tests/CMakeLists.txt). Registered as one ctest test with RESOURCE_LOCK slurm: its tests run in order.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "cluster/process.hpp"
+#include "db/store.hpp"
+
+namespace fs = std::filesystem;
+using ablate::cluster::run_process;
+
+namespace {
+
+const std::string kSlurmLocal = std::string(ABLATE_SOURCE_DIR) + "/scripts/slurm-local";
+
+fs::path g_root;           // temporary folder of this run
+std::string g_skip;        // why Slurm is not available ("" = it is)
+bool g_started = false;
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class SlurmEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    char tmpl[] = "/tmp/ablate-slurm-test-XXXXXX";
+    g_root = mkdtemp(tmpl);
+    // The jobs inherit this environment: the mpirun script must allow root itself.
+    for (const char* v : {"OMPI_ALLOW_RUN_AS_ROOT", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "OMPI_MCA_rmaps_base_oversubscribe"}) unsetenv(v);
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto r = run_process({kSlurmLocal, "start", (g_root / "slurm").string(), "--watch", std::to_string(::getpid())}, 120);
+    if (r.status == 4 || !r.started) {
+      g_skip = r.started ? r.output : "scripts/slurm-local could not be started";
+      while (!g_skip.empty() && g_skip.back() == '\n') g_skip.pop_back();
+      std::cout << "SKIPPED: Slurm unavailable: " << g_skip << std::endl;
+      return;
+    }
+    ASSERT_EQ(r.status, 0) << "scripts/slurm-local start failed:\n" << r.output;
+    g_started = true;
+    setenv("SLURM_CONF", (g_root / "slurm" / "slurm.conf").c_str(), 1);
+    std::cout << "slurm-local started in "
+              << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s" << std::endl;
+    // The shared synthetic dataset of the studies.
+    const auto synth = run_process({ABLATE_EXE, "data", "synth", "--out", (g_root / "data").string(), "--cases", "6",
+                                    "--size", "32", "--slices", "6"},
+                                   120);
+    ASSERT_EQ(synth.status, 0) << synth.output;
+  }
+  void TearDown() override {
+    if (g_started) {
+      const auto r = run_process({kSlurmLocal, "stop", (g_root / "slurm").string()}, 120);
+      EXPECT_EQ(r.status, 0) << r.output;
+      const auto st = run_process({kSlurmLocal, "status", (g_root / "slurm").string()}, 30);
+      EXPECT_NE(st.status, 0) << "daemons still running after stop:\n" << st.output;
+    }
+    std::error_code ec;
+    fs::remove_all(g_root, ec);
+  }
+};
+
+const auto* const g_env = ::testing::AddGlobalTestEnvironment(new SlurmEnvironment);
+
+// `scontrol show job ID -o` as key=value pairs (empty when the job is unknown).
+std::map<std::string, std::string> job_info(const std::string& id) {
+  std::map<std::string, std::string> info;
+  const auto r = run_process({"scontrol", "show", "job", id, "-o"}, 30);
+  if (r.status != 0) return info;
+  static const std::regex pair(R"((\w+)=(\S*))");
+  for (std::sregex_iterator it(r.output.begin(), r.output.end(), pair), end; it != end; ++it) info[(*it)[1]] = (*it)[2];
+  return info;
+}
+
+bool finished(const std::string& state) {
+  for (const char* s : {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE", "PREEMPTED"}) {
+    if (state == s) return true;
+  }
+  return false;
+}
+
+// Waits until the job has ended (up to `seconds`); returns its last `scontrol show job`.
+std::map<std::string, std::string> wait_for_end(const std::string& id, int seconds = 600) {
+  std::map<std::string, std::string> info;
+  for (int i = 0; i < seconds * 4; ++i) {
+    info = job_info(id);
+    if (finished(info["JobState"])) return info;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  return info;
+}
+
+std::int64_t query(const std::string& db, const std::string& sql) {
+  try {
+    ablate::db::Store s(db, true);
+    return s.query_int(sql);
+  } catch (const std::exception&) {
+    return -1;
+  }
+}
+
+// Waits (up to 300 s) until `sql` on the store gives a value >= 1, or the job ends.
+bool wait_for_store(const std::string& db, const std::string& sql, const std::string& job) {
+  for (int i = 0; i < 1200; ++i) {
+    if (fs::exists(db) && query(db, sql) >= 1) return true;
+    if (i % 8 == 0 && finished(job_info(job)["JobState"])) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  return false;
+}
+
+// A tiny study in "<root>/<name> study/" (a space in every path of the job), 1 variant x 2 folds.
+fs::path write_study(const std::string& name, int epochs, int steps) {
+  const fs::path dir = g_root / (name + " study");
+  fs::create_directories(dir);
+  const fs::path p = dir / (name + ".toml");
+  std::ofstream(p) << "[study]\nname = \"" << name << "\"\nseed = 5\nfolds = 2\n"
+                   << "[data]\npath = \"" << (g_root / "data").string() << "\"\nimage_size = 32\n"
+                   << "[model]\nwidths = [4, 8]\n"
+                   << "[train]\nepochs = " << epochs << "\nsteps_per_epoch = " << steps << "\nbatch_size = 2\nlr = 0.001\n"
+                   << "[resources]\nranks = 3\ncpus_per_rank = 1\ntime = \"00:20:00\"\n"
+                   << "[[ablation.variant]]\nname = \"unet\"\n";
+  return p;
+}
+
+// `ablate submit STUDY --submit ARGS`: the job id from sbatch's answer.
+std::string submit(const fs::path& study, std::vector<std::string> args = {}) {
+  std::vector<std::string> argv = {ABLATE_EXE, "submit", study.string(), "--submit", "--signal-seconds", "60"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  const auto r = run_process(argv, 120);
+  EXPECT_EQ(r.status, 0) << r.output;
+  std::smatch m;
+  if (!std::regex_search(r.output, m, std::regex(R"(Submitted batch job (\d+))"))) {
+    ADD_FAILURE() << "no job id in:\n" << r.output;
+    return "";
+  }
+  return m[1];
+}
+
+// Every task of the study done, with exactly one result (its metrics once) and every epoch once.
+void expect_complete(const std::string& db, int tasks, int epochs) {
+  EXPECT_EQ(query(db, "SELECT count(*) FROM tasks"), tasks);
+  EXPECT_EQ(query(db, "SELECT count(*) FROM tasks WHERE status = 'done'"), tasks);
+  EXPECT_EQ(query(db, "SELECT count(*) FROM attempts WHERE status = 'done'"), tasks) << "a task done twice";
+  EXPECT_EQ(query(db, "SELECT count(*) FROM epochs"), static_cast<std::int64_t>(tasks) * epochs);
+  EXPECT_EQ(query(db, "SELECT count(DISTINCT task_id) FROM task_metrics"), tasks);
+  EXPECT_EQ(query(db, "SELECT count(*) FROM (SELECT task_id FROM epochs GROUP BY task_id HAVING count(*) <> " +
+                          std::to_string(epochs) + " OR max(epoch) <> " + std::to_string(epochs) + ")"),
+            0);
+}
+
+std::string job_log(const fs::path& study, const std::string& name, const std::string& id) {
+  return read_file(study.parent_path() / "logs" / ("ablate-" + name + "-" + id + ".out"));
+}
+
+#define REQUIRE_SLURM() \
+  if (!g_skip.empty()) GTEST_SKIP() << "Slurm unavailable: " << g_skip
+
+}  // namespace
+
+TEST(Slurm, TinyStudyRunsToCompletionAndReports) {
+  REQUIRE_SLURM();
+  const auto t0 = std::chrono::steady_clock::now();
+  const fs::path study = write_study("tiny", 2, 2);
+  const std::string db = (study.parent_path() / "tiny.sqlite").string();
+  const std::string id = submit(study);
+  ASSERT_FALSE(id.empty());
+  const auto info = wait_for_end(id);
+  EXPECT_EQ(info.at("JobState"), "COMPLETED") << job_log(study, "tiny", id);
+  EXPECT_EQ(info.at("ExitCode"), "0:0");
+  expect_complete(db, 2, 2);
+  // The 3 ranks ran on 2 CPUs: the allocation is the 2 workers', the coordinator shares them.
+  EXPECT_EQ(info.at("NumCPUs"), "2");
+  EXPECT_EQ(query(db, "SELECT count(*) FROM attempts WHERE rank < 1 OR rank > 2"), 0) << "only the workers 1 and 2 train";
+  const auto report = run_process({ABLATE_EXE, "report", "--db", db, "--out", (study.parent_path() / "report").string()}, 300);
+  EXPECT_EQ(report.status, 0) << report.output;
+  EXPECT_TRUE(fs::exists(study.parent_path() / "report" / "report.html")) << report.output;
+  std::cout << "[ measured ] tiny study (2 tasks) submitted, run and reported in "
+            << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s" << std::endl;
+}
+
+// Stops a running job with `stop` (a command with the job id appended) once an epoch is stored, and
+// checks that it was requeued and resumed from the checkpoints with nothing lost or duplicated.
+void stop_midway_and_resume(const std::string& name, const std::vector<std::string>& stop) {
+  const auto t0 = std::chrono::steady_clock::now();
+  // Long enough (seconds per task) to be stopped while both tasks train.
+  const int epochs = 40;
+  const fs::path study = write_study(name, epochs, 25);
+  const std::string db = (study.parent_path() / (name + ".sqlite")).string();
+  const std::string id = submit(study);
+  ASSERT_FALSE(id.empty());
+  ASSERT_TRUE(wait_for_store(db, "SELECT count(*) FROM epochs", id)) << job_log(study, name, id);
+  ASSERT_EQ(query(db, "SELECT count(*) FROM tasks WHERE status = 'done'"), 0) << "too late to stop it midway";
+  // `ablate status` reads the store while the job writes it (a login node would do the same).
+  const auto status = run_process({ABLATE_EXE, "status", "--db", db}, 60);
+  EXPECT_EQ(status.status, 0) << status.output;
+  EXPECT_NE(status.output.find("a coordinator holds the study"), std::string::npos) << status.output;
+  std::vector<std::string> argv = stop;
+  argv.push_back(id);
+  const auto r = run_process(argv, 60);
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto info = wait_for_end(id);
+  const std::string log = job_log(study, name, id);
+  EXPECT_EQ(info.at("JobState"), "COMPLETED") << log;
+  EXPECT_GE(std::stoi(info.at("Restarts")), 1) << log;
+  expect_complete(db, 2, epochs);
+  // The stop was clean (an attempt stored as interrupted) and the next attempt resumed from its
+  // checkpoint instead of starting again at epoch 1.
+  EXPECT_GE(query(db, "SELECT count(*) FROM attempts WHERE status = 'interrupted'"), 1) << log;
+  EXPECT_GE(query(db, "SELECT count(*) FROM attempts WHERE first_epoch > 1"), 1) << log;
+  std::cout << "[ measured ] " << name << ": stopped with `" << stop[0] << " " << (stop.size() > 1 ? stop[1] : "")
+            << "`, requeued and completed in " << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()
+            << " s" << std::endl;
+}
+
+TEST(Slurm, Usr1StopsTheJobWhichRequeuesAndResumes) {
+  REQUIRE_SLURM();
+  stop_midway_and_resume("usr1", {"scancel", "--signal=USR1"});
+}
+
+TEST(Slurm, ScontrolRequeueResumesFromTheCheckpoints) {
+  REQUIRE_SLURM();
+  stop_midway_and_resume("requeue", {"scontrol", "requeue"});
+}
+
+TEST(Slurm, MpirunSchedulerScriptRunsInsideSbatch) {
+  REQUIRE_SLURM();
+  const auto t0 = std::chrono::steady_clock::now();
+  const fs::path study = write_study("viampirun", 2, 2);
+  const std::string db = (study.parent_path() / "viampirun.sqlite").string();
+  const auto w = run_process({ABLATE_EXE, "submit", study.string(), "--scheduler", "mpirun"}, 120);
+  ASSERT_EQ(w.status, 0) << w.output;
+  const fs::path script = study.parent_path() / "viampirun.mpirun.sh";
+  const fs::path out = study.parent_path() / "logs" / "sbatch.out";
+  const auto s = run_process({"sbatch", "--ntasks=2", "--output=" + out.string(), script.string()}, 120);
+  ASSERT_EQ(s.status, 0) << s.output;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(s.output, m, std::regex(R"(Submitted batch job (\d+))"))) << s.output;
+  const auto info = wait_for_end(m[1]);
+  EXPECT_EQ(info.at("JobState"), "COMPLETED") << read_file(out) << read_file(study.parent_path() / "logs" / "ablate-viampirun.log");
+  expect_complete(db, 2, 2);
+  std::cout << "[ measured ] mpirun script inside sbatch: "
+            << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s" << std::endl;
+}
