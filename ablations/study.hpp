@@ -5,6 +5,7 @@
 // the study file, the variant's overrides ([[ablation.variant]]), the sweep grid point ([sweep]).
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -60,6 +61,13 @@ struct Study {
   VariantConfig base;      // the study without variant or sweep overrides
   std::vector<Variant> variants;
 };
+
+// Study and include files are read only when they are regular files of at most this size (a device such
+// as /dev/zero would be read without end, a FIFO would block).
+constexpr std::uintmax_t kMaxStudyFileBytes = 4u << 20;
+// Reads a study or include file into `text`; returns "" or why it cannot ("no such file", "it is a
+// directory ...", "not a regular file ...", "it has N bytes; ... at most M").
+std::string read_study_file(const std::string& path, std::string& text);
 
 // Reads, validates and expands a study file. Throws SpecError with every problem found.
 Study load_study(const std::string& path);

@@ -4,6 +4,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <iostream>
 #include <sstream>
@@ -68,6 +69,15 @@ bool parse_args(const std::string& verb, const std::string& synopsis, const po::
   }
   setup_logging(vm);
   return true;
+}
+
+std::string error_text(const std::string& what) {
+  if (spdlog::default_logger()->level() <= spdlog::level::debug) return what;
+  // LibTorch's two forms: "Exception raised from F at FILE:LINE (most recent call first):\nframe #0: ..."
+  // (TORCH_CHECK) and the frames straight after the message (enforce failures such as an allocation).
+  const auto cut = std::min(what.find("\nException raised from "), what.find("\nframe #0: "));
+  if (cut == std::string::npos) return what;
+  return what.substr(0, cut) + " (the backtrace: --log-level debug)";
 }
 
 int launcher_rank() {

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "ablations/output.hpp"
 #include "ablations/study.hpp"
 #include "cluster/job.hpp"
 #include "runner/cli/cli.hpp"
@@ -73,11 +74,7 @@ int verb_submit(const std::vector<std::string>& args) {
                               ? (dir / (name + "." + job.scheduler + ".sh")).string()
                               : vm["out"].as<std::string>();
   fs::create_directories(job.log_dir);
-  {
-    std::ofstream f(out);
-    if (!f) throw std::runtime_error("cannot write job script " + out);
-    f << script;
-  }
+  write_text_file(out, script);  // checked through the close: a full disk is an error, not "wrote"
   fs::permissions(out, fs::perms::owner_exec | fs::perms::group_exec | fs::perms::others_exec, fs::perm_options::add);
   std::cout << "wrote " << out << " (" << study.base.resources.ranks << " ranks on " << study.base.resources.nodes
             << " node(s), " << study.variants.size() << " variant(s))\n";
