@@ -925,8 +925,10 @@ Study load_study_text(const std::string& text, const std::string& file) {
       for (const auto& [k, s] : d.overrides) layer[k] = s;
       for (const auto& [k, lit] : point) {
         // A sweep value's problems point at the value in the [sweep] array.
+        // (A named copy: C++17 lambdas cannot capture a structured binding; clang refuses it.)
+        const std::string& swept = k;
         const SweepAxis& axis = *std::find_if(parsed.sweep.begin(), parsed.sweep.end(),
-                                              [&](const SweepAxis& a) { return a.key == k; });
+                                              [&](const SweepAxis& a) { return a.key == swept; });
         std::pair<int, int> where{axis.line, axis.column};
         for (std::size_t i = 0; i < axis.values.size(); ++i) {
           if (to_literal(axis.values[i]) == lit) where = axis.where[i];
