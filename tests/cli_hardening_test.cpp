@@ -53,6 +53,14 @@ TEST(CliHardening, EvaluateToAFullDiskFailsAndDoesNotSayWrote) {
   EXPECT_EQ(r.out.find("wrote /dev/full"), std::string::npos) << r.out;
 }
 
+TEST(CliHardening, SubmitToAFullDiskFailsAndDoesNotSayWrote) {
+  TempDir dir;
+  const CliRun r = ablate_run({"submit", tiny_study(dir, dir / "ds"), "--out", "/dev/full"});
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("cannot write /dev/full: No space left on device"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("wrote /dev/full"), std::string::npos) << r.out;
+}
+
 TEST(CliHardening, StandardOutputToAFullDiskIsAnError) {
   RunSpec spec;
   spec.args = {"plan", std::string(ABLATE_SOURCE_DIR) + "/examples/table2.toml"};
@@ -214,4 +222,25 @@ TEST(CliHardening, StopSignalBeforeTheHandlersIsACheckpointedStop) {
   EXPECT_EQ(r.signal, 0) << r.out;
   EXPECT_EQ(r.code, 3) << r.out;
   EXPECT_EQ(r.out.find("] done: "), std::string::npos) << r.out;
+}
+
+TEST(CliHardening, StopSignalWhileLibTorchLoadsIsACheckpointedStop) {
+  // SIGUSR1 100 ms after the start: the core is still loading LibTorch (most of a second), before its
+  // main(); the launcher has blocked the signal, so it is a stop (exit 3), not a death by signal 10.
+  TempDir dir;
+  const std::string study = tiny_study(dir, synth(dir, 4), 400);
+  RunSpec spec;
+  spec.args = {"run", study};
+  spec.while_running = [](pid_t pid, const std::string&) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    kill(pid, SIGUSR1);
+  };
+  const CliRun r = ablate_run(spec);
+  EXPECT_EQ(r.signal, 0) << r.out;
+  EXPECT_EQ(r.code, 3) << r.out;
+  // Any other verb keeps the default action: a pending signal ends it.
+  RunSpec plan;
+  plan.args = {"plan", study};
+  plan.pending_signals = {SIGTERM};
+  EXPECT_EQ(ablate_run(plan).signal, SIGTERM);
 }

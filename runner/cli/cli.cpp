@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <sstream>
 #include <string_view>
@@ -78,6 +79,19 @@ std::string error_text(const std::string& what) {
   const auto cut = std::min(what.find("\nException raised from "), what.find("\nframe #0: "));
   if (cut == std::string::npos) return what;
   return what.substr(0, cut) + " (the backtrace: --log-level debug)";
+}
+
+std::string self_exe() {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const std::string self = fs::read_symlink("/proc/self/exe", ec).string();
+  if (ec) return "ablate";
+  const std::string suffix = "-core";
+  if (self.size() > suffix.size() && self.compare(self.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    const std::string launcher = self.substr(0, self.size() - suffix.size());
+    if (fs::exists(launcher, ec)) return launcher;
+  }
+  return self;
 }
 
 int launcher_rank() {

@@ -2,6 +2,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -91,13 +92,25 @@ int main(int argc, char** argv) {
   // `run` takes SIGTERM, SIGUSR1 and SIGINT as "checkpoint and stop" from its first instruction: mpirun or
   // Slurm may signal a job that is still starting, and a rank that died of the signal would not requeue.
   // The other verbs keep the default (a signal ends them).
+  // The launcher (bin/ablate, cli/launcher.c) started this with the three blocked, so that one sent
+  // while LibTorch was loading is pending, not fatal: `run` unblocks them with its handlers installed,
+  // any other verb with the default action.
+  bool run = false;
   for (int i = 1; i < argc; ++i) {
     if (std::string_view(argv[i]) == "run") {
-      ablate::runner::install_stop_handlers();
+      run = true;
       break;
     }
     if (std::string_view(argv[i]).rfind("--", 0) != 0) break;  // another verb
     if (std::string_view(argv[i]) == "--log-level" || std::string_view(argv[i]) == "--log-file") ++i;
+  }
+  if (run) {
+    ablate::runner::install_stop_handlers();
+  } else {
+    sigset_t stop;
+    sigemptyset(&stop);
+    for (int s : {SIGTERM, SIGUSR1, SIGINT}) sigaddset(&stop, s);
+    sigprocmask(SIG_UNBLOCK, &stop, nullptr);
   }
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {

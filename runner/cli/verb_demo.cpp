@@ -70,7 +70,7 @@ int verb_demo(const std::vector<std::string>& args) {
     train += "steps_per_epoch = " + std::to_string(steps) + "\n";
   }
   fs::create_directories(out);
-  const std::string exe = fs::read_symlink("/proc/self/exe").string();
+  const std::string exe = self_exe();
   // The commands the demo runs log as it does: same level, same file.
   std::string logging = " --log-level " + quote(vm["log-level"].as<std::string>());
   if (!vm["log-file"].as<std::string>().empty()) {

@@ -16,16 +16,6 @@ namespace fs = std::filesystem;
 
 namespace ablate::cli {
 
-namespace {
-
-std::string self_exe() {
-  std::error_code ec;
-  auto p = fs::read_symlink("/proc/self/exe", ec);
-  return ec ? std::string("ablate") : p.string();
-}
-
-}  // namespace
-
 int verb_submit(const std::vector<std::string>& args) {
   po::options_description options("ablate submit");
   options.add_options()("study", po::value<std::string>(), "study file (TOML)")(
