@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "ablations/config.hpp"
+#include "sweeps/early_stop.hpp"
 
 namespace ablate {
 
@@ -60,6 +61,7 @@ struct Study {
   std::string text;        // its text, for provenance
   VariantConfig base;      // the study without variant or sweep overrides
   std::vector<Variant> variants;
+  sweeps::EarlyStopConfig early_stop;  // [sweep.early_stop]; method "none" when absent (checked against train.epochs)
 };
 
 // Study and include files are read only when they are regular files of at most this size (a device such
