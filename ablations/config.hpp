@@ -19,6 +19,7 @@ struct StudyConfig {
   std::vector<double> split;         // fixed train/validation/test ratios, e.g. {0.7, 0.1, 0.2}; empty = k-fold
   int repeats = 1;                   // each repeat r trains with seed + r
   double validation_fraction = 0.2;  // part of each training fold held out for model selection
+  int max_tasks = 10000;             // refuse a study of more variants x folds x repeats (a runaway [sweep])
 };
 
 // Augmentation (001 Sec. IV-C): each with its probability and range.

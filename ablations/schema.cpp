@@ -156,6 +156,8 @@ struct Key {
   Key& unhashed() { def.hashed = false; return *this; }
   Key& most_items(std::size_t n) { def.max_items = n; return *this; }
   Key& study_wide(const char* why) { def.study_wide = why; return *this; }
+  // Neither in the canonical text nor in the hash: a limit of the runner that changes no result.
+  Key& outside_canonical() { def.in_canonical = false, def.hashed = false; return *this; }
   // A rule beyond type, range and choices: `ok` decides, `what` says what is allowed (in errors and docs).
   Key& checked(std::string what, std::function<bool(const Value&)> ok) {
     def.rule = what;
@@ -184,7 +186,7 @@ Key make_key(const char* path, Accessor acc, const char* doc, const char* paper)
   make_key<std::decay_t<decltype(std::declval<VariantConfig&>().field)>>(                      \
       #field, [](VariantConfig& c) -> auto& { return c.field; }, doc, paper)
 
-constexpr const char* kNameRule = "a name of letters, digits and _ - . + = (not . or ..)";
+constexpr const char* kNameRule = "a name of letters, digits and _ - . + = (not . or ..), at most 200 characters";
 
 std::vector<KeyDef> build_schema() {
   const double inf = std::numeric_limits<double>::infinity();
@@ -197,6 +199,7 @@ std::vector<KeyDef> build_schema() {
       KEY(study.split, "Fixed train/validation/test ratios summing to 1, e.g. [0.7, 0.1, 0.2], or the same as percentages \"70/10/20\"; empty = k-fold.", "003, 004").in(0, 1).study_wide("folds are shared by all variants of a study; set it in [study] or make a separate study"),
       KEY(study.repeats, "Repeats of every (variant, fold) with seeds seed + r.", "-").in(1, 1000).study_wide("folds are shared by all variants of a study; set it in [study] or make a separate study"),
       KEY(study.validation_fraction, "Part of each training fold held out (by case) for best-epoch selection.", "001 Sec. IV-C").above(0).in(0, 0.9).study_wide("folds are shared by all variants of a study; set it in [study] or make a separate study"),
+      KEY(study.max_tasks, "Largest study accepted: variants x folds x repeats (folds = 1 under study.split). A study that expands to more is refused before it is expanded (a [sweep] of three 100-value keys is a million variants); raise it when that many tasks are meant.", "-").in(1, 1000000).outside_canonical().study_wide("the size limit is the study's; set it in [study]"),
       // [data]
       KEY(data.path, "Medical Segmentation Decathlon folder (dataset.json, imagesTr/, labelsTr/), relative to the study file. Where the data lies is not part of the hash (a moved checkout resumes); the dataset's identity is kept by the folds' case lists in the store.", "-").unhashed().study_wide("the folds' case lists come from the study's dataset and are shared by all variants; set it in [data] or make a separate study"),
       KEY(data.cache_dir, "Preprocessing cache; empty = <data.path>/.ablate-cache.", "-").unhashed(),
@@ -446,7 +449,9 @@ std::string check_range(const KeyDef& key, const Value& v) {
 }
 
 bool valid_name(const std::string& name) {
-  if (name.empty() || name == "." || name == "..") return false;
+  // Names become file names (<name>.sqlite, <name>.work/): at most 200 characters leaves room for the suffixes
+  // within a file system's 255.
+  if (name.empty() || name.size() > kMaxNameLength || name == "." || name == "..") return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.' || c == '+' || c == '=';
   });

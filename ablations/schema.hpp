@@ -74,8 +74,10 @@ std::string check_range(const KeyDef& key, const Value& v);
 // is allowed, the paper and the meaning (`ablate plan --keys`). Starts with "\n### [".
 std::string key_reference_markdown();
 
-// A study or variant name: letters, digits and _ - . + =, not "." or "..". Names become file names (the
-// store, <workdir>/<variant>/), so nothing that could leave a folder or need quoting.
+// A study or variant name: letters, digits and _ - . + =, not "." or "..", at most kMaxNameLength
+// characters. Names become file names (the store, <workdir>/<variant>/), so nothing that could leave a
+// folder, need quoting or exceed a file system's 255 characters.
+constexpr std::size_t kMaxNameLength = 200;
 bool valid_name(const std::string& name);
 
 // A Slurm time limit: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS. The one rule for

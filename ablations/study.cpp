@@ -26,13 +26,38 @@ namespace fs = std::filesystem;
 
 namespace ablate {
 
+namespace {
+
+// Control characters of a study's text (a NUL in a string, an escape sequence) shown as \0, \xNN: a NUL
+// would end the error text where it is read as a C string (what()), cutting off every later problem, and
+// others would garble the terminal.
+std::string printable(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u != 0x7f) {
+      out += c;
+    } else if (u == 0) {
+      out += "\\0";
+    } else {
+      static const char* hex = "0123456789abcdef";
+      out += "\\x";
+      out += hex[u >> 4];
+      out += hex[u & 15];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string Diagnostic::str() const {
   std::ostringstream s;
-  s << (file.empty() ? "<study>" : file);
+  s << (file.empty() ? "<study>" : printable(file));
   if (line > 0) s << ":" << line << ":" << column;
   s << ": ";
-  if (!key.empty()) s << "`" << key << "`: ";
-  s << message;
+  if (!key.empty()) s << "`" << printable(key) << "`: ";
+  s << printable(message);
   return s.str();
 }
 
@@ -491,13 +516,31 @@ void flatten(const toml::table& table, const std::string& prefix, const std::str
   }
 }
 
-std::string read_text(const std::string& path) {
+}  // namespace
+
+std::string read_study_file(const std::string& path, std::string& text) {
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  if (ec || !fs::exists(st)) return "no such file";
+  if (fs::is_directory(st)) return "it is a directory, expected a .toml file";
+  // A device (/dev/zero), a FIFO or a socket could be read without end or block forever.
+  if (!fs::is_regular_file(st)) return "not a regular file (a device, FIFO or socket), expected a study file (.toml)";
+  const auto size = fs::file_size(path, ec);
+  if (ec) return "cannot read it: " + ec.message();
+  if (size > kMaxStudyFileBytes) {
+    return "it has " + std::to_string(size) + " bytes; a study file may have at most " + std::to_string(kMaxStudyFileBytes);
+  }
   std::ifstream in(path, std::ios::binary);
-  if (!in) return {};
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
+  if (!in) return "cannot open it for reading";
+  std::string out(static_cast<std::size_t>(size), '\0');
+  in.read(out.data(), static_cast<std::streamsize>(out.size()));
+  out.resize(static_cast<std::size_t>(in.gcount()));
+  if (in.bad()) return "cannot read it";
+  text = std::move(out);
+  return "";
 }
+
+namespace {
 
 void parse_ablation(const toml::node& node, const std::string& file, Parsed& parsed, Diags& diags) {
   const toml::table* table = node.as_table();
@@ -551,7 +594,10 @@ void parse_ablation(const toml::node& node, const std::string& file, Parsed& par
       // Names become folders (<workdir>/<variant>/): "." and ".." would leave it.
       if (!valid_name(decl.name)) {
         diags.add(file, vt["name"].node()->source(), "ablation.variant.name",
-                  "name `" + decl.name + "` is not allowed: use letters, digits and _ - . + = (not . or ..)");
+                  decl.name.size() > kMaxNameLength
+                      ? "a name of " + std::to_string(decl.name.size()) + " characters is not allowed: at most " +
+                            std::to_string(kMaxNameLength) + " (it becomes a folder name)"
+                      : "name `" + decl.name + "` is not allowed: use letters, digits and _ - . + = (not . or ..)");
       }
       if (decl.label.empty()) decl.label = decl.name;
       parsed.variants.push_back(std::move(decl));
@@ -937,18 +983,14 @@ Parsed parse_document(const std::string& text, const std::string& file, Origin o
         diags.fatal = true;
         continue;
       }
-      if (!fs::exists(p)) {
-        diags.add(file, where, "include", "cannot read base study `" + ps + "`: no such file");
-        diags.fatal = true;
-        continue;
-      }
-      if (fs::is_directory(p)) {
-        diags.add(file, where, "include", "cannot read base study `" + ps + "`: it is a directory, expected a .toml file");
+      std::string base_text;
+      if (const std::string problem = read_study_file(ps, base_text); !problem.empty()) {
+        diags.add(file, where, "include", "cannot read base study `" + ps + "`: " + problem);
         diags.fatal = true;
         continue;
       }
       stack.push_back(ps);
-      Parsed base = parse_document(read_text(ps), ps, Origin::kBase, stack, diags);
+      Parsed base = parse_document(base_text, ps, Origin::kBase, stack, diags);
       stack.pop_back();
       for (auto& [k, s] : base.values) {
         s.origin = Origin::kBase;
@@ -1070,6 +1112,25 @@ void validate(const VariantConfig& c, const std::string& variant, const Layer& l
   if (!(c.data.window_min < c.data.window_max)) {
     bad("data.window_min", "must be below data.window_max (" + to_literal(find_key("data.window_max")->get(c)) + ")",
         {"data.window_max"});
+  }
+  {
+    // Classes are exclusive (softmax): a source label in two groups would always go to the first and leave
+    // the other class without it. Checked here, so `plan` refuses it instead of every task failing.
+    std::map<std::int64_t, std::size_t> group_of;
+    for (std::size_t g = 0; g < c.data.label_groups.size(); ++g) {
+      for (int v : c.data.label_groups[g]) {
+        auto [it, fresh] = group_of.emplace(v, g);
+        if (!fresh) {
+          bad("data.label_groups", "source label " + std::to_string(v) +
+                                       (it->second == g ? " is twice in group " + std::to_string(g)
+                                                        : " is in group " + std::to_string(it->second) + " and group " + std::to_string(g)) +
+                                       ": classes are exclusive, so each source label belongs to one group (for nested "
+                                       "regions such as pancreas incl. tumour and tumour, run one study with [[1, 2]] and "
+                                       "one with [[2]])");
+          break;
+        }
+      }
+    }
   }
   if (c.data.augment.blur_sigma_min > c.data.augment.blur_sigma_max) {
     bad("data.augment.blur_sigma_min", "must not exceed data.augment.blur_sigma_max", {"data.augment.blur_sigma_max"});
@@ -1374,6 +1435,40 @@ void apply_overrides(const std::vector<std::string>& overrides, Parsed& parsed, 
   }
 }
 
+// "" or why the study is too large: variants (declared variants x grid points, or x the trials of a
+// sampled search, `trials` > 0) x folds x repeats against study.max_tasks, counted without expanding
+// anything (and without overflow).
+std::string check_study_size(const StudyConfig& s, std::size_t declared, const std::vector<sweeps::Axis>& axes,
+                             int trials) {
+  const double limit = s.max_tasks;
+  double variants = static_cast<double>(declared);
+  std::string grid;
+  if (trials > 0) {
+    variants *= trials;
+    grid = std::to_string(trials) + " trials";
+  } else {
+    for (const auto& a : axes) {
+      variants *= static_cast<double>(a.values.size());
+      grid += (grid.empty() ? "" : " x ") + std::to_string(a.values.size());
+    }
+  }
+  const int folds = s.split.empty() ? s.folds : 1;
+  const int repeats = std::max(1, s.repeats);
+  const double tasks = variants * folds * repeats;
+  if (tasks <= limit) return "";
+  std::ostringstream m;
+  m.precision(15);
+  m << "the study expands to " << variants << " variant(s)";
+  if (trials > 0) {
+    m << " (" << declared << " declared x " << grid << ")";
+  } else if (!axes.empty()) {
+    m << " (" << declared << " declared x a [sweep] grid of " << grid << ")";
+  }
+  m << " x " << folds << " fold(s) x " << repeats << " repeat(s) = " << tasks << " tasks, more than study.max_tasks = "
+    << s.max_tasks << "; shrink the sweep, or raise study.max_tasks in [study] (at most 1000000) if so many are meant";
+  return m.str();
+}
+
 }  // namespace
 
 Study load_study_text(const std::string& text, const std::string& file, const std::vector<std::string>& overrides) {
@@ -1425,6 +1520,13 @@ Study load_study_text(const std::string& text, const std::string& file, const st
     }
     axes.push_back(std::move(axis));
   }
+  // The size check comes before the grid is expanded: a runaway [sweep] must cost nothing.
+  if (const std::string problem = check_study_size(study.base.study, decls.size(), axes, parsed.search.method != "grid" ? parsed.search.trials : 0); !problem.empty()) {
+    const bool swept = !parsed.sweep.empty();
+    diags.add(swept ? parsed.sweep.front().file : file, swept ? parsed.sweep.front().line : 0,
+              swept ? parsed.sweep.front().column : 0, "study.max_tasks", problem);
+    throw SpecError(sorted(diags.list));
+  }
   // A sampled search has no grid points: its trials are made below (random, sobol) or by the coordinator (tpe).
   const auto points = parsed.search.method != "grid" ? std::vector<sweeps::GridPoint>{} : sweeps::expand_grid(axes);
 
@@ -1465,8 +1567,10 @@ Study load_study_text(const std::string& text, const std::string& file, const st
       for (const auto& [k, s] : d.overrides) layer[k] = s;
       for (const auto& [k, lit] : point) {
         // A sweep value's problems point at the value in the [sweep] array.
+        // (A named copy: C++17 lambdas cannot capture a structured binding; clang refuses it.)
+        const std::string& swept = k;
         const SweepAxis& axis = *std::find_if(parsed.sweep.begin(), parsed.sweep.end(),
-                                              [&](const SweepAxis& a) { return a.key == k; });
+                                              [&](const SweepAxis& a) { return a.key == swept; });
         std::pair<int, int> where{axis.line, axis.column};
         for (std::size_t i = 0; i < axis.values.size(); ++i) {
           if (to_literal(axis.values[i]) == lit) where = axis.where[i];
@@ -1576,13 +1680,14 @@ Study load_study_text(const std::string& text, const std::string& file, const st
 }
 
 Study load_study(const std::string& path, const std::vector<std::string>& overrides) {
-  if (!fs::exists(path)) throw SpecError({Diagnostic{path, 0, 0, "", "no such study file"}});
   if (fs::is_directory(path)) {
     throw SpecError({Diagnostic{path, 0, 0, "", "is a directory, expected a study file (.toml)"}});
   }
-  std::ifstream probe(path);
-  if (!probe) throw SpecError({Diagnostic{path, 0, 0, "", "cannot read the study file"}});
-  return load_study_text(read_text(path), path, overrides);
+  std::string text;
+  if (const std::string problem = read_study_file(path, text); !problem.empty()) {
+    throw SpecError({Diagnostic{path, 0, 0, "", problem == "no such file" ? "no such study file" : problem}});
+  }
+  return load_study_text(text, path, overrides);
 }
 
 }  // namespace ablate

@@ -97,6 +97,13 @@ struct Study {
 // Throws SpecError when the point breaks a constraint between keys (the message names the trial).
 Variant trial_variant(const Study& study, const std::string& declared, int trial, const sweeps::Sample& x);
 
+// Study and include files are read only when they are regular files of at most this size (a device such
+// as /dev/zero would be read without end, a FIFO would block).
+constexpr std::uintmax_t kMaxStudyFileBytes = 4u << 20;
+// Reads a study or include file into `text`; returns "" or why it cannot ("no such file", "it is a
+// directory ...", "not a regular file ...", "it has N bytes; ... at most M").
+std::string read_study_file(const std::string& path, std::string& text);
+
 // Reads, validates and expands a study file. Throws SpecError with every problem found.
 // `overrides` are `--set key=value` arguments (Hydra-style): a layer above the study file and its bases,
 // below the variants and the sweep; each is validated as the key in the file is, and named in errors.

@@ -362,6 +362,21 @@ void exec_sql(const Store::Impl& s, const std::string& sql) {
 Store::Store(const std::string& path, bool read_only) : path_(path), impl_(std::make_unique<Impl>()) {
   impl_->path = path;
   if (read_only && !std::filesystem::exists(path)) throw StoreError(path + ": no such store file");
+  // SQLite's own words for these are "unable to open database file" and "disk I/O error".
+  {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (fs::is_directory(path, ec)) throw StoreError(path + ": is a folder, expected a store file (SQLite)");
+    const fs::path parent = fs::path(path).parent_path();
+    if (!parent.empty() && !fs::is_directory(parent, ec)) {
+      throw StoreError(path + ": cannot create the store: the folder " + parent.string() + " does not exist");
+    }
+    const fs::path name = fs::path(path).filename();
+    if (name.string().size() > 255) {
+      throw StoreError(path + ": cannot create the store: its file name has " + std::to_string(name.string().size()) +
+                       " characters, more than file systems allow (255)");
+    }
+  }
   int flags = read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
   if (sqlite3_open_v2(path.c_str(), &impl_->db, flags | SQLITE_OPEN_FULLMUTEX, nullptr) != SQLITE_OK) {
     std::string msg = impl_->db ? sqlite3_errmsg(impl_->db) : "cannot open";

@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "ablations/output.hpp"
+
 namespace ablate::reports {
 
 // printf("%.*f") without a negative zero ("-0.00" -> "0.00"); "n/a" for NaN.
@@ -23,8 +25,8 @@ std::string one_line(const std::string& text);
 std::string markdown_cell(const std::string& text);
 // &, <, >, " and ' for HTML and SVG (XML) text and attributes.
 std::string html_escape(const std::string& text);
-// RFC 4180: quoted when it holds a comma, quote, CR or LF.
-std::string csv_field(const std::string& text);
+// RFC 4180: quoted when it holds a comma, quote, CR or LF (the one helper of every CSV writer).
+using ablate::csv_field;
 // A JSON string literal (with the quotes).
 std::string json_string(const std::string& text);
 // Lower-case ASCII letters, digits and '-' (file names of per-study artefacts).

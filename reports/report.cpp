@@ -70,11 +70,7 @@ std::string first_line(const std::string& text) {
 }
 
 void write_file(const fs::path& path, const std::string& text, std::vector<std::string>& files) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw std::runtime_error("cannot write " + path.string() + ": " + std::strerror(errno));
-  out << text;
-  out.close();
-  if (!out) throw std::runtime_error("cannot write " + path.string() + ": " + std::strerror(errno));
+  write_text_file(path.string(), text);
   files.push_back(path.string());
 }
 

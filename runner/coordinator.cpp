@@ -122,6 +122,13 @@ void Coordinator::plan() {
   name_ = base.study.name;
   db_path_ = opt_.db_path.empty() ? default_db_path(opt_.study_file, name_) : opt_.db_path;
   workdir_ = opt_.workdir.empty() ? (fs::path(db_path_).parent_path() / (name_ + ".work")).string() : opt_.workdir;
+  {
+    // Checked before any task: a file where the checkpoints go would fail every task and its retries.
+    std::error_code ec;
+    if (fs::exists(workdir_, ec) && !fs::is_directory(workdir_, ec)) {
+      throw RunRefused(RunRefused::kInput, "--workdir " + workdir_ + ": is a file, expected a folder for the checkpoints");
+    }
+  }
   store_ = std::make_unique<db::Store>(db_path_);
 
   auto existing = store_->find_study(name_);
@@ -231,6 +238,12 @@ void Coordinator::plan() {
     }
   }
 
+  {
+    std::error_code ec;
+    fs::create_directories(workdir_, ec);
+    if (ec) throw RunRefused(RunRefused::kInput, "--workdir " + workdir_ + ": cannot create the checkpoint folder: " + ec.message());
+  }
+
   // Folds: made once per study and stored, so every variant (and every later run) sees the same cases.
   folds_ = store_->folds(study_id_);
   if (folds_.empty()) {
@@ -243,7 +256,13 @@ void Coordinator::plan() {
     if (cases.empty()) throw RunRefused(RunRefused::kInput, base.data.path + ": the dataset has no training cases");
     std::vector<db::FoldCases> folds;
     for (int r = 0; r < std::max(1, base.study.repeats); ++r) {
-      auto splits = opt_.make_splits(cases, base.study, r);
+      std::vector<CaseSplit> splits;
+      try {
+        splits = opt_.make_splits(cases, base.study, r);
+      } catch (const std::exception& e) {
+        // Too few cases for the folds or the split: the dataset does not fit the study (input, exit 2).
+        throw RunRefused(RunRefused::kInput, base.data.path + ": " + std::to_string(cases.size()) + " case(s): " + e.what());
+      }
       for (size_t f = 0; f < splits.size(); ++f) {
         folds.push_back({static_cast<int>(f), r, splits[f].train, splits[f].val, splits[f].test});
       }
@@ -304,7 +323,9 @@ void Coordinator::plan() {
   int ratio_n = 0;
   auto last_beat = std::chrono::steady_clock::now();
   for (const auto& v : study_.variants) {
-    estimate[v.name] = exec_.estimate_cost(v);  // builds the network: seconds per variant at paper widths
+    // A stop during planning: the run loop sees the flag before dispatching anything and ends with exit 3.
+    if (stop_.load()) break;
+    estimate[v.name] = exec_.estimate_cost(v);  // one network per architecture (the executor caches it)
     if (std::chrono::steady_clock::now() - last_beat > std::chrono::duration<double>(opt_.heartbeat_seconds)) {
       store_->heartbeat(study_id_);
       last_beat = std::chrono::steady_clock::now();

@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <cmath>
+#include <map>
+#include <sstream>
 #include <thread>
 
 #include "trainer/trainer.hpp"
@@ -30,6 +32,21 @@ class TrainerExecutor : public Executor {
     const auto& c = v.config;
     double pixels = static_cast<double>(c.data.image_size) * c.data.image_size;
     double steps = c.train.steps_per_epoch > 0 ? c.train.steps_per_epoch : 100.0;
+    return parameters(v) * c.train.epochs * steps * c.train.batch_size * pixels;
+  }
+
+  // The network's trainable parameters, built once per distinct architecture: the model.* keys, the
+  // classes and the image size (a sweep over loss weights or learning rates shares one network, so a
+  // 300 x 300 grid of them costs one build, not 90000).
+  double parameters(const Variant& v) {
+    const auto& c = v.config;
+    std::string arch;
+    std::istringstream lines(v.canonical);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.rfind("model.", 0) == 0) arch += line + "\n";
+    }
+    arch += "classes = " + std::to_string(c.data.foreground_classes()) + "\nimage_size = " + std::to_string(c.data.image_size);
+    if (auto it = parameters_.find(arch); it != parameters_.end()) return it->second;
     double params = 0;
     try {
       params = static_cast<double>(trainer::summarize_model(c, 1).trainable_parameters);
@@ -38,11 +55,15 @@ class TrainerExecutor : public Executor {
       // proxy keeps the ordering sensible.
       for (size_t i = 0; i < c.model.widths.size(); ++i) params += 9.0 * c.model.widths[i] * c.model.widths[i] * 2;
     }
-    return params * c.train.epochs * steps * c.train.batch_size * pixels;
+    parameters_[arch] = params;
+    return params;
   }
 
   int gpu_count() override { return trainer::cuda_available() ? trainer::cuda_device_count() : 0; }
   std::string framework_version() override { return "LibTorch " + trainer::libtorch_version(); }
+
+ private:
+  std::map<std::string, double> parameters_;  // architecture -> trainable parameters
 };
 
 class SleepExecutor : public Executor {

@@ -1,3 +1,5 @@
+#include <pthread.h>
+
 #include <algorithm>
 #include <csignal>
 #include <filesystem>
@@ -51,8 +53,18 @@ void install_stop_handlers() {
   sa.sa_handler = on_stop_signal;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;
+  // Ctrl-C (SIGINT) stops a run as SIGTERM does: checkpoint, store, exit 3.
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGUSR1, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  // A launcher may start the process with these blocked; a stop request that arrived before this point
+  // is pending and is delivered here, not lost.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGUSR1);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);
 }
 
 }  // namespace ablate::runner

@@ -71,7 +71,8 @@ struct RunOptions {
 // Under MPI every rank calls it; workers return kRunOk when told to shut down.
 int run_study(const RunOptions& options, Executor& executor);
 
-// SIGTERM/SIGUSR1 set the stop flag (installed by run_study).
+// SIGTERM, SIGUSR1 and SIGINT set the stop flag (installed by run_study, and by `ablate run` as the first
+// thing it does, so that a signal in the first second of a job is a checkpointed stop, not a death).
 void install_stop_handlers();
 std::atomic<bool>& stop_flag();
 

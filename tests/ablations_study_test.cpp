@@ -392,7 +392,7 @@ TEST(StudySpec, NamesThatWouldLeaveAFolderAreRefused) {
     d = errors_of(std::string("[study]\nname = \"") + name + "\"\n");
     ASSERT_EQ(d.size(), 1u) << name;
     EXPECT_EQ(d[0].str(), std::string("/tmp/s.toml:2:8: `study.name`: value \"") + name +
-                              "\" is not allowed: expected a name of letters, digits and _ - . + = (not . or ..)");
+                              "\" is not allowed: expected a name of letters, digits and _ - . + = (not . or ..), at most 200 characters");
   }
   EXPECT_EQ(load_study_text("[study]\nname = \"ec-cam_unet.v2+x=1\"\n", "/tmp/s.toml").base.study.name,
             "ec-cam_unet.v2+x=1");

@@ -296,7 +296,7 @@ TEST(Cli, LogLevelAndLogFileReachDemoAndItsCommands) {
   EXPECT_NE(log.find("] [info] demo: writing the synthetic dataset to " + out + "/data\n"), std::string::npos) << log;
   EXPECT_NE(log.find("] [debug] demo: $ "), std::string::npos) << log;
   EXPECT_NE(log.find(" --log-level 'debug' --log-file '" + out + "/debug.log'"), std::string::npos) << log;
-  EXPECT_NE(log.find("] [error] ablate run: " + out + "/demo.sqlite: cannot open the store"), std::string::npos) << log;
+  EXPECT_NE(log.find("] [error] ablate run: " + out + "/demo.sqlite: is a folder, expected a store file (SQLite)"), std::string::npos) << log;
 
   r = ablate("demo --out " + out + " --ranks 1 --cases 2 --log-level error --log-file " + out + "/error.log");
   EXPECT_EQ(r.code, 1) << r.out;
@@ -319,7 +319,7 @@ TEST(Cli, DemoStartsMpirunAsRoot) {
                           "/root.log >/dev/null 2>&1";
   EXPECT_EQ(WEXITSTATUS(std::system(cmd.c_str())), 1);
   const std::string log = read_file(out + "/root.log");
-  EXPECT_NE(log.find("[rank 0] [error] ablate run: " + out + "/demo.sqlite: cannot open the store"), std::string::npos) << log;
+  EXPECT_NE(log.find("[rank 0] [error] ablate run: " + out + "/demo.sqlite: is a folder, expected a store file (SQLite)"), std::string::npos) << log;
 }
 
 // The demo's success path at smoke scale (one epoch of one step): the whole embedded study runs, every

@@ -9,6 +9,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "ablations/output.hpp"
 #include "trainer/data/nifti.hpp"
 #include "trainer/data/preprocess.hpp"
 
@@ -70,6 +71,25 @@ std::string fixed(double v, int prec) {
   return buf;
 }
 
+// "" or where a label volume holds a value that is no label: a whole number 0..255 (a probability map or a
+// signed output would otherwise be rounded into classes silently). Names the first such voxel and the count.
+std::string non_label_values(const data::Volume& v, const std::string& path) {
+  std::size_t bad = 0, first = 0;
+  for (std::size_t i = 0; i < v.data.size(); ++i) {
+    const float x = v.data[i];
+    if (x >= 0 && x <= 255 && std::fabs(x - std::round(x)) <= 1e-3f) continue;
+    if (bad++ == 0) first = i;
+  }
+  if (bad == 0) return "";
+  const std::size_t nx = static_cast<std::size_t>(v.dim[0]), ny = static_cast<std::size_t>(v.dim[1]);
+  std::ostringstream m;
+  m << path << ": voxel (" << first % nx << ", " << (first / nx) % ny << ", " << first / (nx * ny) << ") holds "
+    << v.data[first] << (bad > 1 ? " (and " + std::to_string(bad - 1) + " more voxels)" : std::string())
+    << ", which is not a label: a label volume holds whole numbers 0..255 (threshold a probability map first); "
+       "the case is not scored";
+  return m.str();
+}
+
 }  // namespace
 
 EvaluateResult evaluate_folders(const EvaluateOptions& o) {
@@ -116,6 +136,11 @@ EvaluateResult evaluate_folders(const EvaluateOptions& o) {
       r.problems.push_back(e.what());
       continue;
     }
+    const std::string bad_pred = non_label_values(pred, p->second), bad_gt = non_label_values(gt, kv.second);
+    for (const std::string& bad : {bad_pred, bad_gt}) {
+      if (!bad.empty()) r.problems.push_back(bad);
+    }
+    if (!bad_pred.empty() || !bad_gt.empty()) continue;
     if (pred.dim != gt.dim) {
       r.problems.push_back(p->second + ": shape " + std::to_string(pred.dim[0]) + "x" + std::to_string(pred.dim[1]) + "x" +
                            std::to_string(pred.dim[2]) + " differs from the ground truth's " + std::to_string(gt.dim[0]) + "x" +
@@ -196,21 +221,21 @@ std::string format_table(const EvaluateResult& r) {
 }
 
 void write_csv(const EvaluateResult& r, const std::string& path) {
-  std::ofstream out(path);
-  if (!out) throw std::runtime_error(path + ": cannot write the CSV file");
+  std::ostringstream out;
   out << "case,label";
   for (const auto& name : metric_names()) out << "," << name;
   for (const auto& name : slice_metric_names()) out << "," << name;
   out << "\n";
   auto put = [&](const EvaluateRow& row) {
-    out << row.case_id << "," << row.label;
+    // Case ids are file names: a comma or a quote in one must not shift the columns (RFC 4180).
+    out << csv_field(row.case_id) << "," << csv_field(row.label);
     for (const auto& name : metric_names()) out << "," << fixed(metric_value(row.metrics, name), 6);
     for (const auto& name : metric_names()) out << "," << fixed(metric_value(row.metrics_2d, name), 6);
     out << "\n";
   };
   for (const auto& row : r.rows) put(row);
   for (const auto& row : mean_rows(r)) put(row);
-  if (!out) throw std::runtime_error(path + ": writing the CSV file failed");
+  write_text_file(path, out.str());
 }
 
 }  // namespace ablate::trainer

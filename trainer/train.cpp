@@ -685,6 +685,15 @@ TaskResult run_task(const Task& task, const VariantConfig& config, const RunCont
   } catch (const std::invalid_argument& e) {
     // Configuration checks of the network and losses throw invalid_argument; the contract is runtime_error.
     throw std::runtime_error("variant " + task.variant + " fold " + std::to_string(task.fold) + ": " + e.what());
+  } catch (const c10::Error& e) {
+    // LibTorch appends its C++ backtrace (hundreds of lines) to what(): the reason goes on to the log and the
+    // store, the backtrace only to --log-level debug.
+    const std::string where = "variant " + task.variant + " fold " + std::to_string(task.fold);
+    spdlog::debug("{}: LibTorch error, with its backtrace: {}", where, e.what());
+    throw std::runtime_error(where + ": " + e.what_without_backtrace());
+  } catch (const std::bad_alloc&) {
+    throw std::runtime_error("variant " + task.variant + " fold " + std::to_string(task.fold) +
+                             ": out of memory (an allocation failed; lower train.batch_size, data.image_size or the widths)");
   }
 }
 

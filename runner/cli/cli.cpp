@@ -4,7 +4,9 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <sstream>
 #include <string_view>
@@ -68,6 +70,28 @@ bool parse_args(const std::string& verb, const std::string& synopsis, const po::
   }
   setup_logging(vm);
   return true;
+}
+
+std::string error_text(const std::string& what) {
+  if (spdlog::default_logger()->level() <= spdlog::level::debug) return what;
+  // LibTorch's two forms: "Exception raised from F at FILE:LINE (most recent call first):\nframe #0: ..."
+  // (TORCH_CHECK) and the frames straight after the message (enforce failures such as an allocation).
+  const auto cut = std::min(what.find("\nException raised from "), what.find("\nframe #0: "));
+  if (cut == std::string::npos) return what;
+  return what.substr(0, cut) + " (the backtrace: --log-level debug)";
+}
+
+std::string self_exe() {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const std::string self = fs::read_symlink("/proc/self/exe", ec).string();
+  if (ec) return "ablate";
+  const std::string suffix = "-core";
+  if (self.size() > suffix.size() && self.compare(self.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    const std::string launcher = self.substr(0, self.size() - suffix.size());
+    if (fs::exists(launcher, ec)) return launcher;
+  }
+  return self;
 }
 
 int launcher_rank() {

@@ -42,6 +42,14 @@ int launcher_rank();
 // "[rank N] " under a launcher, else "": for lines written to stderr without the logger.
 std::string rank_prefix();
 
+// An error's text for the user: LibTorch's what() carries a C++ backtrace ("Exception raised from ...",
+// "frame #0: ..."); it is cut off unless the log level is debug or trace.
+std::string error_text(const std::string& what);
+
+// The path that starts ablate, for the commands it writes or runs (job scripts, the demo): the launcher
+// bin/ablate when this is its bin/ablate-core (runner/cli/launcher.c), else this executable.
+std::string self_exe();
+
 int verb_run(const std::vector<std::string>& args);
 int verb_plan(const std::vector<std::string>& args);
 int verb_status(const std::vector<std::string>& args);

@@ -1,14 +1,20 @@
 // ablate: distributed ablation studies of U-Net-family segmentation networks.
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
 #include <exception>
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ablations/study.hpp"
 #include "runner/cli/cli.hpp"
+#include "runner/run.hpp"
 
 namespace {
 
@@ -64,13 +70,48 @@ void print_help() {
             << "verbs:\n";
   for (const auto& v : kVerbs) std::cout << "  " << v.name << std::string(10 - std::string(v.name).size(), ' ') << v.summary << "\n";
   std::cout << "\ncommon options (every verb):\n" << ablate::cli::common_options() << "\n"
-            << "exit codes: 0 success, 1 the work failed, 2 usage or input error, 3 interrupted by SIGTERM/SIGUSR1\n"
+            << "exit codes: 0 success, 1 the work failed, 2 usage or input error, 3 interrupted by SIGTERM/SIGUSR1/SIGINT\n"
             << "(everything stored; run the same command again to resume)\n";
+}
+
+// What a verb printed must have reached its destination (`ablate report ... > /dev/full` is an error, not
+// a success): stdout is flushed and checked before the exit code is final.
+int checked_exit(const std::string& verb, int code) {
+  std::cout.flush();
+  const bool failed = std::fflush(stdout) != 0 || std::ferror(stdout) || !std::cout;
+  if (!failed) return code;
+  const int err = errno;
+  std::cerr << rank_prefix() << "ablate " << verb << ": cannot write the standard output"
+            << (err ? std::string(": ") + std::strerror(err) : std::string()) << "\n";
+  return code == ablate::cli::kExitOk ? ablate::cli::kExitFailure : code;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  // `run` takes SIGTERM, SIGUSR1 and SIGINT as "checkpoint and stop" from its first instruction: mpirun or
+  // Slurm may signal a job that is still starting, and a rank that died of the signal would not requeue.
+  // The other verbs keep the default (a signal ends them).
+  // The launcher (bin/ablate, cli/launcher.c) started this with the three blocked, so that one sent
+  // while LibTorch was loading is pending, not fatal: `run` unblocks them with its handlers installed,
+  // any other verb with the default action.
+  bool run = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) == "run") {
+      run = true;
+      break;
+    }
+    if (std::string_view(argv[i]).rfind("--", 0) != 0) break;  // another verb
+    if (std::string_view(argv[i]) == "--log-level" || std::string_view(argv[i]) == "--log-file") ++i;
+  }
+  if (run) {
+    ablate::runner::install_stop_handlers();
+  } else {
+    sigset_t stop;
+    sigemptyset(&stop);
+    for (int s : {SIGTERM, SIGUSR1, SIGINT}) sigaddset(&stop, s);
+    sigprocmask(SIG_UNBLOCK, &stop, nullptr);
+  }
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     print_help();
@@ -91,7 +132,7 @@ int main(int argc, char** argv) {
     names.push_back(v.name);
     if (verb == v.name) {
       try {
-        return v.fn(rest);
+        return checked_exit(verb, v.fn(rest));
       } catch (const ablate::cli::UsageError& e) {
         std::cerr << rank_prefix() << "ablate " << verb << ": " << e.what() << "\n";
         return ablate::cli::kExitUsage;
@@ -101,7 +142,7 @@ int main(int argc, char** argv) {
         for (std::string line; std::getline(lines, line);) std::cerr << rank_prefix() << line << "\n";
         return ablate::cli::kExitUsage;
       } catch (const std::exception& e) {
-        spdlog::error("ablate {}: {}", verb, e.what());
+        spdlog::error("ablate {}: {}", verb, ablate::cli::error_text(e.what()));
         return ablate::cli::kExitFailure;
       }
     }

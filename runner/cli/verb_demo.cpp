@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "embedded_studies.hpp"
+#include "ablations/output.hpp"
 #include "runner/cli/cli.hpp"
 
 namespace fs = std::filesystem;
@@ -69,7 +70,7 @@ int verb_demo(const std::vector<std::string>& args) {
     train += "steps_per_epoch = " + std::to_string(steps) + "\n";
   }
   fs::create_directories(out);
-  const std::string exe = fs::read_symlink("/proc/self/exe").string();
+  const std::string exe = self_exe();
   // The commands the demo runs log as it does: same level, same file.
   std::string logging = " --log-level " + quote(vm["log-level"].as<std::string>());
   if (!vm["log-file"].as<std::string>().empty()) {
@@ -77,11 +78,11 @@ int verb_demo(const std::vector<std::string>& args) {
   }
 
   // The study: the embedded Table II files, with the data path pointing at this demo's dataset.
-  std::ofstream(out / "table2.toml") << kTable2Toml;
-  std::ofstream(out / "table2_demo.toml") << kTable2DemoToml;
-  std::ofstream(out / "demo.toml") << "# The embedded default study of `ablate demo`.\ninclude = \"table2_demo.toml\"\n\n"
-                                   << "[data]\npath = \"data\"\n"
-                                   << (train.empty() ? "" : "\n[train]\n" + train);
+  write_text_file((out / "table2.toml").string(), kTable2Toml);
+  write_text_file((out / "table2_demo.toml").string(), kTable2DemoToml);
+  write_text_file((out / "demo.toml").string(), "# The embedded default study of `ablate demo`.\ninclude = \"table2_demo.toml\"\n\n"
+                                                "[data]\npath = \"data\"\n" +
+                                                    (train.empty() ? std::string() : "\n[train]\n" + train));
   const fs::path data = out / "data";
   if (!fs::exists(data / "dataset.json")) {
     int rc = step("writing the synthetic dataset to " + data.string(),

@@ -76,7 +76,7 @@ int verb_params(const std::vector<std::string>& args) {
     } catch (const std::exception& e) {
       ++failed;
       std::cout << "  error\n\n";
-      std::cerr << file << ": variant " << v.name << ": " << e.what() << "\n";
+      std::cerr << file << ": variant " << v.name << ": " << error_text(e.what()) << "\n";
     }
   }
   if (!found) throw UsageError("no variant named '" + only + "' in " + file);

@@ -6,6 +6,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "ablations/output.hpp"
 #include "ablations/schema.hpp"
 #include "ablations/study.hpp"
 #include "runner/cli/cli.hpp"
@@ -43,7 +44,7 @@ void update_keys_markdown(const std::string& path) {
   if (start == std::string::npos) throw UsageError("--update: " + path + " has no \"### [section]\" heading to replace from");
   doc.erase(start + 1);
   while (doc.size() > 1 && doc[doc.size() - 1] == '\n' && doc[doc.size() - 2] == '\n') doc.pop_back();
-  std::ofstream(path) << doc << key_reference_markdown();
+  write_text_file(path, doc + key_reference_markdown());
   std::cout << "updated the key reference of " << path << "\n";
 }
 

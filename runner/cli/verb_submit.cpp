@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "ablations/output.hpp"
 #include "ablations/study.hpp"
 #include "cluster/job.hpp"
 #include "cluster/process.hpp"
@@ -17,12 +18,6 @@ namespace fs = std::filesystem;
 namespace ablate::cli {
 
 namespace {
-
-std::string self_exe() {
-  std::error_code ec;
-  auto p = fs::read_symlink("/proc/self/exe", ec);
-  return ec ? std::string("ablate") : p.string();
-}
 
 std::string join(const std::vector<std::string>& v) {
   std::string out;
@@ -130,13 +125,7 @@ int verb_submit(const std::vector<std::string>& args) {
                               ? (dir / (name + "." + job.scheduler + ".sh")).string()
                               : vm["out"].as<std::string>();
   fs::create_directories(job.log_dir);
-  {
-    std::ofstream f(out, std::ios::binary | std::ios::trunc);
-    if (!f) throw std::runtime_error("cannot write job script " + out);
-    f << script;
-    f.close();
-    if (!f) throw std::runtime_error("cannot write job script " + out + " (the write failed: disk full?)");
-  }
+  write_text_file(out, script);  // checked through the close: a full disk is an error, not "wrote"
   std::error_code ec;
   if (fs::is_regular_file(out, ec)) {
     fs::permissions(out, fs::perms::owner_exec | fs::perms::group_exec | fs::perms::others_exec, fs::perm_options::add, ec);

@@ -37,7 +37,7 @@ CheckReport check_dataset(const std::string& dir) {
   } catch (const std::exception& e) {
     rep.problems.push_back(e.what());
     rep.root = dir;
-    rep.summary = "dataset " + dir + ": cannot be read";
+    rep.summary = "dataset " + dir + ": cannot be read\n";
     return rep;
   }
   rep.root = info.root;

@@ -56,11 +56,17 @@ DatasetInfo read_dataset(const std::string& dir, std::vector<std::string>* probl
   fs::path json_path = root / "dataset.json";
   std::error_code ec;
   if (!fs::is_directory(root, ec)) throw std::runtime_error(info.root + ": dataset folder not found");
-  std::ifstream in(json_path);
-  if (!in) {
+  if (!fs::exists(json_path, ec)) {
     throw std::runtime_error(json_path.string() +
                              ": not found (a Medical Segmentation Decathlon folder has dataset.json, imagesTr/, labelsTr/)");
   }
+  // A folder would read as an empty text ("unexpected end of file"), a FIFO would block.
+  if (!fs::is_regular_file(json_path, ec)) {
+    throw std::runtime_error(json_path.string() + ": is " + (fs::is_directory(json_path, ec) ? "a folder" : "not a regular file") +
+                             ", expected the dataset's JSON file");
+  }
+  std::ifstream in(json_path);
+  if (!in) throw std::runtime_error(json_path.string() + ": cannot be opened for reading");
   std::stringstream buf;
   buf << in.rdbuf();
   JsonValue doc = parse_json(buf.str(), json_path.string());

@@ -8,6 +8,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "ablations/output.hpp"
 #include "trainer/data/nifti.hpp"
 #include "trainer/data/random.hpp"
 
@@ -144,9 +145,7 @@ void write_synthetic_dataset(const std::string& dir, const SynthOptions& o) {
   }
   json << "  ],\n  \"test\": []\n}\n";
   fs::path json_path = root / "dataset.json";
-  std::ofstream out(json_path);
-  out << json.str();
-  if (!out) throw std::runtime_error(json_path.string() + ": cannot write");
+  write_text_file(json_path.string(), json.str());
 }
 
 }  // namespace ablate::trainer::data
