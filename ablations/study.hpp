@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ablations/config.hpp"
+#include "ablations/design.hpp"
 
 namespace ablate {
 
@@ -59,6 +60,12 @@ struct Study {
   std::string text;        // its text, for provenance
   VariantConfig base;      // the study without variant or sweep overrides
   std::vector<Variant> variants;
+  // The [ablation] design, when the file (or its base) has one (ablations/design.hpp): the spec, its
+  // expansion (points, the points constraints removed, the fraction) and what reports need of it
+  // (design.masks: variant name -> components on; empty components when the study has no design).
+  DesignSpec design_spec;
+  DesignPlan design_plan;
+  StoredDesign design;
 };
 
 // Reads, validates and expands a study file. Throws SpecError with every problem found.

@@ -124,6 +124,7 @@ int verb_plan(const std::vector<std::string>& args) {
     }
     std::cout << "  " << overrides_of(v) << "\n";
   }
+  if (!study.design.empty()) std::cout << "\n" << design_matrix_text(study.design_spec, study.design_plan, study.design.masks);
   const long tasks = static_cast<long>(study.variants.size()) * folds * base.repeats;
   std::cout << "\n" << study.variants.size() << " variant(s) x " << folds << " fold(s) x " << base.repeats
             << " repeat(s) = " << tasks << " task(s)\n";
