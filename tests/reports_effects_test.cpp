@@ -241,3 +241,29 @@ TEST(Effects, FractionOfResolutionThreeGivesNoMainEffects) {
   EXPECT_NE(all.find("Shapley values need every one of the 2^3 subsets"), std::string::npos) << all;
   EXPECT_TRUE(effects_table(store(d, model(3, {0.01, 0.02, 0.03})), StoredDesign{}, dice_only()).rows.empty());
 }
+
+// A 2^(5-1) fraction of resolution V (16 runs): main effects and two-way interactions from the fraction's
+// runs, exact for a model with main effects and one interaction; no Shapley values (not every subset).
+TEST(Effects, FractionOfResolutionFiveGivesMainEffectsAndInteractions) {
+  const FractionalDesign f = fractional_design(5, 5);
+  ASSERT_EQ(f.runs.size(), 16u);
+  StoredDesign d = design(5, {"fractional"}, f.runs);
+  d.fraction = f.runs;
+  d.resolution = f.resolution;
+  PointMeans v = model(5, {0.01, 0.02, -0.03, 0.0, 0.04});
+  for (auto& [m, y] : v) y += 0.005 * (((m >> 1) & 1u) == ((m >> 3) & 1u) ? 1 : -1);  // B×D = 1 point (in %)
+  const EffectsTable t = effects_table(store(d, v), d, dice_only());
+  const std::vector<double> mains = {1, 2, -3, 0, 4};
+  for (int j = 0; j < 5; ++j) {
+    const EffectRow* r = find(t, "main", d.components[j]);
+    ASSERT_NE(r, nullptr);
+    EXPECT_NEAR(r->value.estimate, mains[j], 1e-9);
+  }
+  const EffectRow* bd = find(t, "interaction", "B×D");
+  ASSERT_NE(bd, nullptr);
+  EXPECT_NEAR(bd->value.estimate, 1.0, 1e-9);
+  EXPECT_NEAR(find(t, "interaction", "A×E")->value.estimate, 0.0, 1e-9);
+  EXPECT_EQ(find(t, "shapley", "A"), nullptr);
+  ASSERT_EQ(t.notes.size(), 1u);
+  EXPECT_EQ(t.notes[0], "Shapley values need every one of the 2^5 subsets: a factorial design");
+}
