@@ -128,6 +128,10 @@ struct Parsed {
   ParsedDesign design;
   std::vector<SweepAxis> sweep;
   std::string sweep_label;
+  // [sweep.early_stop] (sweeps/early_stop.hpp) and where it was written.
+  std::optional<sweeps::EarlyStopConfig> early_stop;
+  std::string early_stop_file;
+  int early_stop_line = 0, early_stop_column = 0;
 };
 
 class Diags {
@@ -636,6 +640,72 @@ void parse_ablation(const toml::node& node, const std::string& file, Parsed& par
   }
 }
 
+// [sweep.early_stop]: method, rungs, reduction, startup_trials (docs/STUDY.md "Early stopping"). The values
+// are checked against train.epochs once the study is resolved (load_study_text).
+void parse_early_stop(const toml::node& node, const std::string& file, Parsed& parsed, Diags& diags) {
+  const toml::table* table = node.as_table();
+  const std::string key = "sweep.early_stop";
+  if (!table) {
+    diags.add(file, node.source(), key, "expected a table: method = \"none\" | \"median\" | \"asha\", rungs = [epochs], reduction, startup_trials");
+    return;
+  }
+  sweeps::EarlyStopConfig c;
+  bool ok = true, has_method = false;
+  auto integer = [&](const toml::node& n, const std::string& name, int& out) {
+    if (auto v = n.value<std::int64_t>(); v && n.is_integer() && *v >= -1000000 && *v <= 1000000) {
+      out = static_cast<int>(*v);
+      return true;
+    }
+    diags.add(file, n.source(), key + "." + name, "expected an integer");
+    ok = false;
+    return false;
+  };
+  for (const auto& [k, sub] : *table) {
+    const std::string name(k.str());
+    if (name == "method") {
+      has_method = true;
+      if (!sub.is_string()) {
+        diags.add(file, sub.source(), key + ".method", "expected a string: \"none\" | \"median\" | \"asha\"");
+        ok = false;
+      } else {
+        c.method = sub.as_string()->get();
+      }
+    } else if (name == "rungs") {
+      const toml::array* arr = sub.as_array();
+      if (!arr) {
+        diags.add(file, sub.source(), key + ".rungs", "expected an array of epochs, e.g. [5, 15, 45]");
+        ok = false;
+        continue;
+      }
+      for (const auto& el : *arr) {
+        int r = 0;
+        if (integer(el, "rungs", r)) c.rungs.push_back(r);
+      }
+    } else if (name == "reduction") {
+      integer(sub, "reduction", c.reduction);
+    } else if (name == "startup_trials") {
+      integer(sub, "startup_trials", c.startup_trials);
+    } else {
+      const std::vector<std::string> names = {"method", "rungs", "reduction", "startup_trials"};
+      const std::string hint = closest(name, names);
+      diags.add(file, k.source(), key + "." + name,
+                "unknown key" + (hint.empty() ? std::string(" (allowed: method, rungs, reduction, startup_trials)")
+                                              : " (did you mean `" + hint + "`?)"));
+      ok = false;
+    }
+  }
+  if (!has_method && !table->empty()) {
+    // Rungs without a method would silently train every trial to the end.
+    diags.add(file, node.source(), key + ".method", "missing: set method = \"asha\" or \"median\" (or \"none\")");
+    ok = false;
+  }
+  if (!ok) return;
+  parsed.early_stop = c;
+  parsed.early_stop_file = file;
+  parsed.early_stop_line = static_cast<int>(node.source().begin.line);
+  parsed.early_stop_column = static_cast<int>(node.source().begin.column);
+}
+
 void parse_sweep(const toml::node& node, const std::string& file, Parsed& parsed, Diags& diags) {
   const toml::table* table = node.as_table();
   if (!table) {
@@ -649,6 +719,10 @@ void parse_sweep(const toml::node& node, const std::string& file, Parsed& parsed
       if (prefix.empty() && path == "label") {
         if (!sub.is_string()) diags.add(file, sub.source(), "sweep.label", "expected a string template like \"α={loss.alpha}\"");
         else parsed.sweep_label = sub.as_string()->get();
+        continue;
+      }
+      if (prefix.empty() && path == "early_stop") {
+        parse_early_stop(sub, file, parsed, diags);
         continue;
       }
       const KeyDef* kd = find_key(path);
@@ -774,6 +848,12 @@ Parsed parse_document(const std::string& text, const std::string& file, Origin o
       }
       if (!base.variants.empty() || base.design.present) parsed.variants = base.variants, parsed.design = base.design;
       if (!base.sweep.empty()) parsed.sweep = base.sweep, parsed.sweep_label = base.sweep_label;
+      if (base.early_stop) {
+        parsed.early_stop = base.early_stop;
+        parsed.early_stop_file = base.early_stop_file;
+        parsed.early_stop_line = base.early_stop_line;
+        parsed.early_stop_column = base.early_stop_column;
+      }
     }
   }
   bool own_variants = false, own_sweep = false;
@@ -791,8 +871,18 @@ Parsed parse_document(const std::string& text, const std::string& file, Origin o
     if (section == "sweep") {
       Parsed own;
       parse_sweep(node, file, own, diags);
-      parsed.sweep = std::move(own.sweep);
-      parsed.sweep_label = own.sweep_label;
+      // A [sweep] that holds only [sweep.early_stop] keeps the base's grid.
+      const toml::table* own_table = node.as_table();
+      if (!(own_table && own_table->size() == 1 && own_table->contains("early_stop"))) {
+        parsed.sweep = std::move(own.sweep);
+        parsed.sweep_label = own.sweep_label;
+      }
+      if (own.early_stop) {
+        parsed.early_stop = own.early_stop;
+        parsed.early_stop_file = own.early_stop_file;
+        parsed.early_stop_line = own.early_stop_line;
+        parsed.early_stop_column = own.early_stop_column;
+      }
       own_sweep = true;
       continue;
     }
@@ -1209,6 +1299,33 @@ Study load_study_text(const std::string& text, const std::string& file) {
       report_error("report.components", i,
                    "`" + components[i] + "` is not a boolean model key" +
                        (hint.empty() ? std::string() : " (did you mean `" + hint + "`?)"));
+    }
+  }
+  // Early stopping: the rungs end at train.epochs, which every variant shares (a rung is an epoch of all).
+  if (parsed.early_stop) {
+    study.early_stop = *parsed.early_stop;
+    const int epochs = study.base.train.epochs;
+    const std::string problem = sweeps::check_early_stop(study.early_stop, epochs);
+    if (!problem.empty()) {
+      const auto colon = problem.find(" = ");
+      diags.add(parsed.early_stop_file, parsed.early_stop_line, parsed.early_stop_column,
+                colon == std::string::npos ? "sweep.early_stop" : problem.substr(0, colon), problem.substr(colon == std::string::npos ? 0 : colon + 3));
+    } else if (study.early_stop.method != "none") {
+      for (const auto& v : study.variants) {
+        if (v.config.train.epochs != epochs) {
+          diags.add(parsed.early_stop_file, parsed.early_stop_line, parsed.early_stop_column, "sweep.early_stop.rungs",
+                    "variant `" + v.name + "` trains " + std::to_string(v.config.train.epochs) + " epochs, the study " +
+                        std::to_string(epochs) + ": with early stopping every variant has the same train.epochs (the last rung)");
+          break;
+        }
+        // A fold that ends itself between two rungs would never reach the next one.
+        if (v.config.train.early_stop_patience > 0) {
+          diags.add(parsed.early_stop_file, parsed.early_stop_line, parsed.early_stop_column, "sweep.early_stop.method",
+                    "variant `" + v.name + "` sets train.early_stop_patience = " + std::to_string(v.config.train.early_stop_patience) +
+                        ": patience within a task and rungs between tasks do not mix; set it to 0 or method = \"none\"");
+          break;
+        }
+      }
     }
   }
   if (const std::string& key = study.base.report.sweep_key;

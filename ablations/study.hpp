@@ -12,6 +12,7 @@
 
 #include "ablations/config.hpp"
 #include "ablations/design.hpp"
+#include "sweeps/early_stop.hpp"
 
 namespace ablate {
 
@@ -66,6 +67,7 @@ struct Study {
   DesignSpec design_spec;
   DesignPlan design_plan;
   StoredDesign design;
+  sweeps::EarlyStopConfig early_stop;  // [sweep.early_stop]; method "none" when absent (checked against train.epochs)
 };
 
 // Reads, validates and expands a study file. Throws SpecError with every problem found.

@@ -9,7 +9,7 @@
 
 namespace ablate {
 
-constexpr int kTaskMessageVersion = 1;
+constexpr int kTaskMessageVersion = 2;
 
 struct Task {
   int version = kTaskMessageVersion;
@@ -26,6 +26,11 @@ struct Task {
   std::vector<std::string> test_cases;
   std::string checkpoint_path;       // where the per-epoch checkpoint lives; resumed from when present
   int attempt = 1;
+  // Early stopping (sweeps/early_stop.hpp): > 0 and < train.epochs: train up to this epoch (a rung), keep
+  // the checkpoint and return a paused result; a later task resumes from the checkpoint. The learning-rate
+  // schedule still runs on train.epochs, so a paused and resumed task computes what an uninterrupted one
+  // does. 0 (or >= train.epochs): train to the end.
+  int pause_after_epoch = 0;
 };
 
 // Where a task ran.
@@ -44,6 +49,9 @@ struct EpochRecord {
   double val_dice = 0;
   double lr = 0;
   double seconds = 0;
+  // train.select_metric on the validation cases, in the metric's own units and direction (the loss, a Dice,
+  // an HD95 in mm): what early stopping compares. Without validation cases the training loss.
+  double val_score = 0;
 };
 
 // One fold-level (test split) metric: mean over the test cases of the per-case value.
@@ -68,6 +76,9 @@ struct TaskResult {
   std::int64_t parameters = 0;        // of the network as it predicts (the pruned one with model.prune_level, 003 Table 6)
   double inference_ms_per_case = 0;
   double train_seconds = 0;
+  // > 0: the task paused after this epoch (Task::pause_after_epoch): epochs, best_epoch and train_seconds
+  // are set, nothing was evaluated on the test cases, and the checkpoint is kept for the resumption.
+  int paused_after_epoch = 0;
 };
 
 }  // namespace ablate

@@ -63,6 +63,9 @@ struct StudyData {
   std::vector<CaseMetricRow> case_metrics;
   std::vector<EpochRow> epochs;
   std::vector<ModelFactRow> model_facts;
+  // Early stopping: variants with tasks `stopped` at a rung -> the highest such rung (epoch). Their
+  // partial curves are in `epochs`; they are never in fold_metrics or case_metrics.
+  std::map<std::string, int> stopped;
 };
 
 }  // namespace ablate::db

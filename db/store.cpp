@@ -153,6 +153,67 @@ CREATE VIEW case_metrics AS
        JOIN folds f ON f.id = t.fold_id JOIN studies s ON s.id = t.study_id
   WHERE t.status = 'done';
 )SQL",
+    // 2: early stopping (sweeps/early_stop.hpp): tasks gain the status 'stopped' and the rung (epoch) where
+    // they paused, epochs the validation objective, and the decision log. SQLite cannot change a CHECK
+    // constraint in place: the tasks table is rebuilt (SQLite's documented procedure, with foreign keys off
+    // while migrating, see Store::Store) and the views over it are made again.
+    R"SQL(
+DROP VIEW fold_metrics;
+DROP VIEW case_metrics;
+CREATE TABLE tasks_v2 (
+  id INTEGER PRIMARY KEY,
+  study_id INTEGER NOT NULL REFERENCES studies(id) ON DELETE CASCADE,
+  variant_id INTEGER NOT NULL REFERENCES variants(id) ON DELETE CASCADE,
+  fold_id INTEGER NOT NULL REFERENCES folds(id) ON DELETE CASCADE,
+  status TEXT NOT NULL DEFAULT 'pending'
+    CHECK (status IN ('pending', 'running', 'done', 'failed', 'interrupted', 'stopped')),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  host TEXT NOT NULL DEFAULT '',
+  rank INTEGER NOT NULL DEFAULT 0,
+  device TEXT NOT NULL DEFAULT '',
+  threads INTEGER NOT NULL DEFAULT 0,
+  started REAL NOT NULL DEFAULT 0,
+  ended REAL NOT NULL DEFAULT 0,
+  seconds REAL NOT NULL DEFAULT 0,
+  best_epoch INTEGER NOT NULL DEFAULT 0,
+  error TEXT NOT NULL DEFAULT '',
+  rung INTEGER NOT NULL DEFAULT 0,
+  UNIQUE (variant_id, fold_id)
+);
+INSERT INTO tasks_v2(id, study_id, variant_id, fold_id, status, attempts, host, rank, device, threads, started, ended,
+                     seconds, best_epoch, error)
+  SELECT id, study_id, variant_id, fold_id, status, attempts, host, rank, device, threads, started, ended, seconds,
+         best_epoch, error FROM tasks;
+DROP TABLE tasks;
+ALTER TABLE tasks_v2 RENAME TO tasks;
+CREATE INDEX tasks_by_study ON tasks(study_id, status);
+ALTER TABLE epochs ADD COLUMN val_score REAL;
+CREATE TABLE early_stop_log (
+  id INTEGER PRIMARY KEY,
+  study_id INTEGER NOT NULL REFERENCES studies(id) ON DELETE CASCADE,
+  variant_id INTEGER NOT NULL REFERENCES variants(id) ON DELETE CASCADE,
+  kind TEXT NOT NULL CHECK (kind IN ('reached', 'failed', 'continue', 'stop', 'pause', 'promote', 'finish', 'fail')),
+  rung INTEGER NOT NULL,
+  epoch INTEGER NOT NULL,
+  fold INTEGER NOT NULL DEFAULT -1,
+  "repeat" INTEGER NOT NULL DEFAULT -1,
+  score REAL,
+  created REAL NOT NULL
+);
+CREATE INDEX early_stop_log_by_study ON early_stop_log(study_id, id);
+CREATE VIEW fold_metrics AS
+  SELECT s.name AS study, v.name AS variant, f.fold AS fold, f."repeat" AS "repeat",
+         m.class AS class, m.metric AS metric, m.value AS value
+  FROM task_metrics m JOIN tasks t ON t.id = m.task_id JOIN variants v ON v.id = t.variant_id
+       JOIN folds f ON f.id = t.fold_id JOIN studies s ON s.id = t.study_id
+  WHERE t.status = 'done';
+CREATE VIEW case_metrics AS
+  SELECT s.name AS study, v.name AS variant, f.fold AS fold, f."repeat" AS "repeat", m.case_id AS case_id,
+         m.class AS class, m.metric AS metric, m.value AS value
+  FROM task_case_metrics m JOIN tasks t ON t.id = m.task_id JOIN variants v ON v.id = t.variant_id
+       JOIN folds f ON f.id = t.fold_id JOIN studies s ON s.id = t.study_id
+  WHERE t.status = 'done';
+)SQL",
 };
 constexpr int kMigrationCount = sizeof(kMigrations) / sizeof(kMigrations[0]);
 static_assert(kMigrationCount == kSchemaVersion, "one migration per schema version");
@@ -182,7 +243,7 @@ std::string this_host() {
 }
 
 const std::vector<std::string>& task_statuses() {
-  static const std::vector<std::string> s = {"pending", "running", "done", "failed", "interrupted"};
+  static const std::vector<std::string> s = {"pending", "running", "done", "failed", "interrupted", "stopped"};
   return s;
 }
 
@@ -313,13 +374,21 @@ Store::Store(const std::string& path, bool read_only) : path_(path), impl_(std::
   }
   exec_sql(*impl_, "PRAGMA journal_mode = WAL");
   exec_sql(*impl_, "PRAGMA synchronous = NORMAL");
+  // Foreign keys are off while migrating (a pragma that has no effect inside a transaction): a migration
+  // that rebuilds a table drops the old one, and that DROP must not cascade to the rows that refer to it.
+  // Each migration checks the references before it commits.
+  exec_sql(*impl_, "PRAGMA foreign_keys = OFF");
   for (int v = version; v < kSchemaVersion; ++v) {
     Transaction tx(*impl_);
     exec_sql(*impl_, kMigrations[v]);
+    if (query_int("SELECT count(*) FROM pragma_foreign_key_check") != 0) {
+      throw StoreError(path + ": migration to schema version " + std::to_string(v + 1) + " left dangling references");
+    }
     exec_sql(*impl_, "PRAGMA user_version = " + std::to_string(v + 1));
     exec_sql(*impl_, "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', '" + std::to_string(v + 1) + "')");
     tx.commit();
   }
+  exec_sql(*impl_, "PRAGMA foreign_keys = ON");
 }
 
 Store::~Store() {
@@ -582,7 +651,8 @@ std::vector<TaskRow> Store::tasks(std::int64_t study_id) const {
   std::vector<TaskRow> out;
   Stmt st(*impl_,
           "SELECT t.id, v.name, f.fold, f.\"repeat\", t.status, t.attempts, t.host, t.rank, t.device, t.threads, t.started, "
-          "t.ended, t.seconds, t.error, (SELECT count(*) FROM epochs e WHERE e.task_id = t.id) "
+          "t.ended, t.seconds, t.error, (SELECT count(*) FROM epochs e WHERE e.task_id = t.id), " +
+              std::string(schema_version() >= 2 ? "t.rung " : "0 ") +  // a store opened read-only is not migrated
           "FROM tasks t JOIN variants v ON v.id = t.variant_id JOIN folds f ON f.id = t.fold_id "
           "WHERE t.study_id = ? ORDER BY v.ordinal, f.\"repeat\", f.fold");
   st.bind(1, study_id);
@@ -603,6 +673,7 @@ std::vector<TaskRow> Store::tasks(std::int64_t study_id) const {
     r.seconds = st.f64(12);
     r.error = st.text(13);
     r.epochs_stored = st.i32(14);
+    r.rung = st.i32(15);
     out.push_back(r);
   }
   return out;
@@ -668,8 +739,10 @@ namespace {
 
 void put_epoch_row(const Store::Impl& s, std::int64_t task_id, const EpochRecord& e) {
   Stmt st(s,
-          "INSERT OR REPLACE INTO epochs(task_id, epoch, train_loss, val_loss, val_dice, lr, seconds) VALUES (?, ?, ?, ?, ?, ?, ?)");
+          "INSERT OR REPLACE INTO epochs(task_id, epoch, train_loss, val_loss, val_dice, lr, seconds, val_score) "
+          "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
   st.bind(1, task_id).bind(2, e.epoch).bind(3, e.train_loss).bind(4, e.val_loss).bind(5, e.val_dice).bind(6, e.lr).bind(7, e.seconds);
+  st.bind(8, e.val_score);
   st.run();
 }
 
@@ -703,17 +776,80 @@ void Store::record_epoch(std::int64_t task_id, const EpochRecord& e) {
   tx.commit();
 }
 
-void Store::record_done(std::int64_t task_id, const TaskResult& r, double ended) {
-  Transaction tx(*impl_);
-  // The result repeats every epoch of the task (the checkpoint's history): an epoch whose progress
-  // message died with a crashed job is stored here, and rows of an earlier attempt that restarted
-  // without its checkpoint (and stopped earlier) are dropped, so the curve is this result's alone.
-  if (!r.epochs.empty()) {
-    Stmt del(*impl_, "DELETE FROM epochs WHERE task_id = ?");
+namespace {
+
+// The result repeats every epoch of the task (the checkpoint's history): an epoch whose progress
+// message died with a crashed job is stored here, and rows of an earlier attempt that restarted
+// without its checkpoint (and stopped earlier) are dropped, so the curve is this result's alone.
+void replace_epochs(const Store::Impl& s, std::int64_t task_id, const std::vector<EpochRecord>& epochs) {
+  if (!epochs.empty()) {
+    Stmt del(s, "DELETE FROM epochs WHERE task_id = ?");
     del.bind(1, task_id);
     del.run();
   }
-  for (const auto& e : r.epochs) put_epoch_row(*impl_, task_id, e);
+  for (const auto& e : epochs) put_epoch_row(s, task_id, e);
+}
+
+void put_early_stop(const Store::Impl& s, std::int64_t study_id, const EarlyStopEvent& e) {
+  Stmt st(s,
+          "INSERT INTO early_stop_log(study_id, variant_id, kind, rung, epoch, fold, \"repeat\", score, created) "
+          "SELECT ?, id, ?, ?, ?, ?, ?, ?, ? FROM variants WHERE study_id = ? AND name = ?");
+  st.bind(1, study_id).bind(2, e.kind).bind(3, e.rung).bind(4, e.epoch).bind(5, e.fold).bind(6, e.repeat).bind(7, e.score);
+  st.bind(8, now_seconds()).bind(9, study_id).bind(10, e.variant);
+  st.run();
+  if (sqlite3_changes(s.db) != 1) s.fail("early stopping: no variant `" + e.variant + "` to log a decision for");
+}
+
+}  // namespace
+
+void Store::record_paused(std::int64_t task_id, const TaskResult& r, double ended, std::int64_t study_id,
+                          const EarlyStopEvent& report) {
+  Transaction tx(*impl_);
+  replace_epochs(*impl_, task_id, r.epochs);
+  Stmt t(*impl_,
+         "UPDATE tasks SET status = 'stopped', rung = ?, best_epoch = ?, ended = ?, seconds = ? - started, error = '' "
+         "WHERE id = ?");
+  t.bind(1, r.paused_after_epoch).bind(2, r.best_epoch).bind(3, ended).bind(4, ended).bind(5, task_id);
+  t.run();
+  Stmt a(*impl_, "UPDATE attempts SET status = 'done', ended = ? WHERE task_id = ? AND attempt = (SELECT attempts FROM tasks WHERE id = ?)");
+  a.bind(1, ended).bind(2, task_id).bind(3, task_id);
+  a.run();
+  put_early_stop(*impl_, study_id, report);
+  tx.commit();
+}
+
+void Store::log_early_stop(std::int64_t study_id, const EarlyStopEvent& e) {
+  Transaction tx(*impl_);
+  put_early_stop(*impl_, study_id, e);
+  tx.commit();
+}
+
+std::vector<EarlyStopEvent> Store::early_stop_log(std::int64_t study_id) const {
+  std::vector<EarlyStopEvent> out;
+  if (schema_version() < 2) return out;  // a store of an earlier schema opened read-only: no log yet
+  Stmt st(*impl_,
+          "SELECT v.name, l.kind, l.rung, l.epoch, l.fold, l.\"repeat\", l.score FROM early_stop_log l "
+          "JOIN variants v ON v.id = l.variant_id WHERE l.study_id = ? ORDER BY l.id");
+  st.bind(1, study_id);
+  while (st.step()) {
+    EarlyStopEvent e;
+    e.variant = st.text(0);
+    e.kind = st.text(1);
+    e.rung = st.i32(2);
+    e.epoch = st.i32(3);
+    e.fold = st.i32(4);
+    e.repeat = st.i32(5);
+    e.score = st.f64(6);
+    out.push_back(e);
+  }
+  return out;
+}
+
+void Store::record_done(std::int64_t task_id, const TaskResult& r, double ended, std::int64_t study_id,
+                        const EarlyStopEvent* report) {
+  Transaction tx(*impl_);
+  if (report) put_early_stop(*impl_, study_id, *report);
+  replace_epochs(*impl_, task_id, r.epochs);
   for (const char* table : {"task_metrics", "task_case_metrics", "model_facts"}) {
     Stmt del(*impl_, std::string("DELETE FROM ") + table + " WHERE task_id = ?");
     del.bind(1, task_id);
@@ -769,6 +905,9 @@ StudyData load_study_data(const std::string& db_path, const std::string& study) 
     while (st.step()) d.provenance[st.text(0)] = st.text(1);
   }
   for (const auto& v : store.variants(*id)) d.variants.push_back({v.name, v.label, v.hash, v.canonical, v.ordinal});
+  for (const auto& t : store.tasks(*id)) {
+    if (t.status == "stopped") d.stopped[t.variant] = std::max(d.stopped[t.variant], t.rung);
+  }
   {
     Stmt st(s,
             "SELECT m.variant, m.fold, m.\"repeat\", m.class, m.metric, m.value FROM fold_metrics m "

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -17,7 +18,7 @@
 namespace ablate::db {
 
 // The schema version this build writes; older stores are migrated forward when opened for writing.
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 
 // A store problem (not a store, newer schema, SQL error): the message names the file.
 class StoreError : public std::runtime_error {
@@ -62,7 +63,7 @@ struct TaskRow {
   std::string variant;
   int fold = 0;
   int repeat = 0;
-  std::string status;  // pending | running | done | failed | interrupted
+  std::string status;  // pending | running | done | failed | interrupted | stopped
   int attempts = 0;
   std::string host;
   int rank = 0;
@@ -73,6 +74,22 @@ struct TaskRow {
   double seconds = 0;  // wall time of the last attempt that ended
   std::string error;   // of the last failed attempt
   int epochs_stored = 0;
+  int rung = 0;        // early stopping: the epoch (rung) where the task paused; status `stopped` while it waits there
+};
+
+// One line of a study's early-stopping log (table early_stop_log, db/SCHEMA.md), in the order written.
+// A fold's arrival at a rung ("reached", with its score, or "failed" for good on the way) and the
+// coordinator's decisions about the trial (variant): "continue", "stop", "pause", "promote", "finish",
+// "fail" (sweeps/early_stop.hpp). Replaying the "reached", "failed" and "promote" lines in order rebuilds the
+// policy's state; the other decisions follow from them and are kept for `ablate status` and audits.
+struct EarlyStopEvent {
+  std::string variant;
+  std::string kind;
+  int rung = 0;         // rung index
+  int epoch = 0;        // the rung's epoch
+  int fold = -1;        // reached/failed: the fold and repeat; -1 for a decision about the trial
+  int repeat = -1;
+  double score = std::numeric_limits<double>::quiet_NaN();  // reached: the fold's; decisions: the trial's
 };
 
 // One attempt of a task (a task has one row per attempt: the history that `status` and the tests read).
@@ -100,7 +117,7 @@ struct RunRow {
   int exit_code = -1;  // -1 = never ended
 };
 
-const std::vector<std::string>& task_statuses();  // pending, running, done, failed, interrupted
+const std::vector<std::string>& task_statuses();  // pending, running, done, failed, interrupted, stopped
 
 class Store {
  public:
@@ -162,8 +179,16 @@ class Store {
   void mark_running(std::int64_t task_id, const Placement& where, double started);
   // Progress: one epoch of the running attempt (replaces a row of the same epoch: no duplicates).
   void record_epoch(std::int64_t task_id, const EpochRecord& e);
-  // Everything of a finished task in one transaction: epochs, fold and case metrics, model facts, status.
-  void record_done(std::int64_t task_id, const TaskResult& r, double ended);
+  // Everything of a finished task in one transaction: epochs, fold and case metrics, model facts, status;
+  // with early stopping also the fold's arrival at the last rung (`report`, of study `study_id`).
+  void record_done(std::int64_t task_id, const TaskResult& r, double ended, std::int64_t study_id = 0,
+                   const EarlyStopEvent* report = nullptr);
+  // A task that paused at a rung (r.paused_after_epoch): its epochs, status `stopped` with that rung, the
+  // attempt done, and the fold's arrival at the rung in the early-stopping log, in one transaction.
+  void record_paused(std::int64_t task_id, const TaskResult& r, double ended, std::int64_t study_id, const EarlyStopEvent& report);
+  // Appends to the early-stopping log (decisions are logged before the coordinator acts on them).
+  void log_early_stop(std::int64_t study_id, const EarlyStopEvent& e);
+  std::vector<EarlyStopEvent> early_stop_log(std::int64_t study_id) const;
   void record_failed(std::int64_t task_id, const std::string& error, double ended);
   void record_interrupted(std::int64_t task_id, const std::string& message, double ended);
 

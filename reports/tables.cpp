@@ -253,9 +253,14 @@ ComparisonTable comparison_table(const std::vector<db::StudyData>& studies, cons
                           (stored.empty() ? "none" : stored) + ")");
       }
     }
-    for (const auto& v : s.variants)
-      if (!indexes[si].has_results(v.name))
-        t.notes.push_back("study '" + s.study + "': variant '" + v.name + "' has no results");
+    for (const auto& v : s.variants) {
+      if (indexes[si].has_results(v.name)) continue;
+      auto stopped = s.stopped.find(v.name);
+      t.notes.push_back("study '" + s.study + "': variant '" + v.name + "' " +
+                        (stopped != s.stopped.end() ? "was stopped early at epoch " + std::to_string(stopped->second) +
+                                                          " (early stopping): no test results, its curve is in the convergence plot"
+                                                    : std::string("has no results")));
+    }
   }
 
   // Rows, with the component check marks from the canonical configuration.

@@ -15,6 +15,7 @@
 #include "ablations/study.hpp"
 #include "db/store.hpp"
 #include "runner/messages.hpp"
+#include "runner/rungs.hpp"
 #include "runner/worker.hpp"
 
 namespace ablate::runner {
@@ -67,6 +68,10 @@ class Coordinator {
   void plan();
   void dispatch(int worker);
   void handle(const Envelope& env);
+  // Early stopping (runner/rungs.hpp): the tasks of a trial that goes on move from held_ to promoted_.
+  void plan_rungs();
+  void act(const std::optional<sweeps::Decision>& d);
+  bool take_promotion();
   void shutdown_workers();
 
   const RunOptions& opt_;
@@ -84,6 +89,9 @@ class Coordinator {
   std::vector<db::FoldCases> folds_;
   std::vector<PlannedTask> tasks_;
   std::deque<size_t> pending_;               // indices into tasks_, longest first
+  std::unique_ptr<RungScheduler> rungs_;     // [sweep.early_stop]; null without early stopping
+  std::deque<size_t> promoted_;              // tasks of trials going on to their next rung: before pending_
+  std::map<std::string, std::vector<size_t>> held_;  // variant -> its tasks waiting at a rung
   std::map<int, Placement> workers_;         // ready workers and their placement
   std::set<int> idle_;
   std::map<int, size_t> running_;            // worker -> task index
@@ -307,8 +315,61 @@ void Coordinator::plan() {
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return tasks_[a].cost > tasks_[b].cost; });
   pending_.assign(order.begin(), order.end());
   for (size_t i = 0; i < tasks_.size(); ++i) by_id_[tasks_[i].id] = i;
+  if (study_.early_stop.method != "none") plan_rungs();
   spdlog::info("study '{}' in {}: {} variant(s) x {} fold(s): {} task(s) done, {} to run on {} worker(s)", name_, db_path_,
                study_.variants.size(), folds_.size(), done_before, tasks_.size(), t_.size() - 1);
+}
+
+// Replays the early-stopping log and sorts the open tasks: those due at their trial's rung are queued (the
+// tasks of trials past their first rung, i.e. promoted or continued before the last coordinator ended,
+// first, as a free worker takes a promotion first), the others wait at their rung.
+void Coordinator::plan_rungs() {
+  std::vector<std::pair<int, int>> folds;
+  bool validation = false;
+  for (const auto& f : folds_) {
+    folds.emplace_back(f.fold, f.repeat);
+    validation = validation || !f.val.empty();
+  }
+  // Without validation cases the trainer's val_score is the training loss (docs/DATA.md): minimised.
+  const std::string objective = validation ? study_.base.train.select_metric : "loss";
+  rungs_ = std::make_unique<RungScheduler>(study_.early_stop, objective, folds, *store_, study_id_);
+  for (const auto& v : study_.variants) rungs_->add_trial(v.name, v.ordinal);
+  const int replayed = rungs_->replay();
+  std::deque<size_t> queued;
+  for (size_t idx : pending_) {
+    const PlannedTask& p = tasks_[idx];
+    if (!rungs_->runnable(p.variant->name, p.fold->fold, p.fold->repeat)) {
+      held_[p.variant->name].push_back(idx);
+    } else if (rungs_->rung_of(p.variant->name) > 0) {
+      promoted_.push_back(idx);
+    } else {
+      queued.push_back(idx);
+    }
+  }
+  pending_ = std::move(queued);
+  spdlog::info("early stopping ({}): {} logged event(s) replayed; {} task(s) resume from a rung, {} wait at one{}",
+               study_.early_stop.method, replayed, promoted_.size(), [&] {
+                 size_t n = 0;
+                 for (const auto& [v, h] : held_) n += h.size();
+                 return n;
+               }(), rungs_->populations_text());
+}
+
+void Coordinator::act(const std::optional<sweeps::Decision>& d) {
+  if (!d) return;
+  if (d->kind != sweeps::DecisionKind::kContinue && d->kind != sweeps::DecisionKind::kPromote) return;
+  auto it = held_.find(rungs_->variant_of(d->trial));
+  if (it == held_.end()) return;
+  for (size_t idx : it->second) promoted_.push_back(idx);
+  held_.erase(it);
+}
+
+// ASHA: a free worker takes a promotion before a new trial (Li et al. 2020, Algorithm 2).
+bool Coordinator::take_promotion() {
+  if (!rungs_ || !promoted_.empty()) return false;
+  auto d = rungs_->promote_next();
+  act(d);
+  return d.has_value();
 }
 
 double since(std::chrono::steady_clock::time_point t0) {
@@ -320,12 +381,13 @@ void Coordinator::dispatch(int worker) {
   // The first pending task this worker has not failed in this run; a task that failed on every worker
   // may run anywhere.
   const int workers = t_.size() - 1;
-  for (auto it = pending_.begin(); it != pending_.end(); ++it) {
+  for (std::deque<size_t>* queue : {&promoted_, &pending_})
+  for (auto it = queue->begin(); it != queue->end(); ++it) {
     PlannedTask& p = tasks_[*it];
     bool avoid = p.failed_on.count(worker) && static_cast<int>(p.failed_on.size()) < workers;
     if (avoid) continue;
     size_t idx = *it;
-    pending_.erase(it);
+    queue->erase(it);
     Task task;
     task.task_id = p.id;
     task.study = name_;
@@ -345,6 +407,7 @@ void Coordinator::dispatch(int worker) {
     ++p.attempts_total;
     ++p.attempts_run;
     task.attempt = p.attempts_total;
+    if (rungs_) task.pause_after_epoch = rungs_->pause_epoch(p.variant->name);
     store_->mark_running(p.id, place_task(workers_.at(worker), p.variant->config), db::now_seconds());
     t_.send(worker, encode(task));
     idle_.erase(worker);
@@ -391,8 +454,16 @@ void Coordinator::handle(const Envelope& env) {
       PlannedTask& p = tasks_[it->second];
       const double now = db::now_seconds();
       const std::string what = p.variant->name + " fold " + std::to_string(p.fold->fold) + " repeat " + std::to_string(p.fold->repeat);
-      if (r.outcome == Outcome::kDone) {
-        store_->record_done(p.id, r.result, now);
+      if (r.outcome == Outcome::kDone && rungs_ && r.result.paused_after_epoch > 0) {
+        held_[p.variant->name].push_back(it->second);
+        spdlog::info("paused: {} after epoch {} ({:.1f} s)", what, r.result.paused_after_epoch, r.seconds);
+        act(rungs_->paused(p.id, p.variant->name, p.fold->fold, p.fold->repeat, r.result, now));
+      } else if (r.outcome == Outcome::kDone) {
+        if (rungs_) {
+          act(rungs_->done(p.id, p.variant->name, p.fold->fold, p.fold->repeat, r.result, now));
+        } else {
+          store_->record_done(p.id, r.result, now);
+        }
         ++done_;
         spdlog::info("done: {} ({:.1f} s, {} of {} this run)", what, r.seconds, done_, tasks_.size());
         // The checkpoint served its purpose: the results are stored.
@@ -413,6 +484,7 @@ void Coordinator::handle(const Envelope& env) {
         } else {
           ++failed_final_;
           spdlog::error("failed (attempt {}, no retries left): {}: {}", p.attempts_total, what, r.error);
+          if (rungs_ && !stopping_) act(rungs_->failed(p.variant->name, p.fold->fold, p.fold->repeat));
         }
       }
       return;
@@ -459,11 +531,12 @@ int Coordinator::run(bool& started) {
     }
     if (!stopping_) {
       for (int w : std::vector<int>(idle_.begin(), idle_.end())) {
-        if (pending_.empty()) break;
+        take_promotion();
+        if (pending_.empty() && promoted_.empty()) break;
         dispatch(w);
       }
     }
-    if (running_.empty() && (stopping_ || pending_.empty())) break;
+    if (running_.empty() && (stopping_ || (pending_.empty() && promoted_.empty() && !(rungs_ && rungs_->has_promotion())))) break;
     if (t_.receive(env, 0.5)) handle(env);
     // Drain whatever else has arrived before dispatching again.
     while (t_.receive(env, 0.0)) handle(env);
@@ -473,6 +546,7 @@ int Coordinator::run(bool& started) {
     }
   }
   if (opt_.stats) opt_.stats->makespan_seconds = since(first_dispatch);
+  if (rungs_) spdlog::info("early stopping: rung populations{}", rungs_->populations_text());
   shutdown_workers();
   int code = stopping_ ? kRunInterrupted : (failed_final_ > 0 ? kRunFailed : kRunOk);
   store_->end_run(run_id_, code);

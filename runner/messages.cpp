@@ -87,6 +87,7 @@ void put_epoch(Writer& w, const EpochRecord& e) {
   w.f64(e.val_dice);
   w.f64(e.lr);
   w.f64(e.seconds);
+  w.f64(e.val_score);
 }
 
 EpochRecord get_epoch(Reader& r) {
@@ -97,6 +98,7 @@ EpochRecord get_epoch(Reader& r) {
   e.val_dice = r.f64();
   e.lr = r.f64();
   e.seconds = r.f64();
+  e.val_score = r.f64();
   return e;
 }
 
@@ -176,6 +178,7 @@ std::string encode(const Task& m) {
   w.strs(m.test_cases);
   w.str(m.checkpoint_path);
   w.i64(m.attempt);
+  w.i64(m.pause_after_epoch);
   return w.take();
 }
 
@@ -200,6 +203,7 @@ Task decode_task(const std::string& bytes) {
   m.test_cases = r.strs();
   m.checkpoint_path = r.str();
   m.attempt = static_cast<int>(r.i64());
+  m.pause_after_epoch = static_cast<int>(r.i64());
   return m;
 }
 
@@ -244,6 +248,7 @@ std::string encode(const ResultMessage& m) {
   w.i64(t.parameters);
   w.f64(t.inference_ms_per_case);
   w.f64(t.train_seconds);
+  w.i64(t.paused_after_epoch);
   return w.take();
 }
 
@@ -280,6 +285,7 @@ ResultMessage decode_result(const std::string& bytes) {
   t.parameters = r.i64();
   t.inference_ms_per_case = r.f64();
   t.train_seconds = r.f64();
+  t.paused_after_epoch = static_cast<int>(r.i64());
   return m;
 }
 

@@ -12,7 +12,7 @@
 
 namespace ablate::runner {
 
-constexpr std::uint32_t kMessageFormat = 1;
+constexpr std::uint32_t kMessageFormat = 2;
 
 enum class MessageKind : std::uint8_t {
   kWelcome = 1,   // coordinator -> worker: placement settings (ranks_per_gpu)

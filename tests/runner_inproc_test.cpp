@@ -33,12 +33,14 @@ TEST(RunnerMessages, RoundTrip) {
   t.test_cases = {"c"};
   t.checkpoint_path = "/tmp/x.ckpt";
   t.attempt = 3;
+  t.pause_after_epoch = 5;
   Task u = decode_task(encode(t));
   EXPECT_EQ(u.task_id, 17);
   EXPECT_EQ(u.canonical_config, t.canonical_config);
   EXPECT_EQ(u.train_cases, t.train_cases);
   EXPECT_EQ(u.seed, 43u);
   EXPECT_EQ(u.attempt, 3);
+  EXPECT_EQ(u.pause_after_epoch, 5);
 
   ResultMessage r;
   r.task_id = 17;
@@ -46,13 +48,16 @@ TEST(RunnerMessages, RoundTrip) {
   r.error = "case_003: broken";
   r.result.fold_metrics = {{"dice", 1, 0.75}};
   r.result.case_metrics = {{"c", 1, "dice", 0.75}};
-  r.result.epochs = {{1, 0.5, 0.4, 0.3, 1e-3, 2.0}};
+  r.result.epochs = {{1, 0.5, 0.4, 0.3, 1e-3, 2.0, 7.5}};
+  r.result.paused_after_epoch = 1;
   ResultMessage q = decode_result(encode(r));
   EXPECT_EQ(q.outcome, Outcome::kFailed);
   EXPECT_EQ(q.error, r.error);
   EXPECT_DOUBLE_EQ(q.result.fold_metrics[0].value, 0.75);
   EXPECT_EQ(q.result.case_metrics[0].case_id, "c");
   EXPECT_EQ(q.result.epochs[0].epoch, 1);
+  EXPECT_EQ(q.result.epochs[0].val_score, 7.5);
+  EXPECT_EQ(q.result.paused_after_epoch, 1);
 
   Placement p;
   p.host = "n1";

@@ -1,12 +1,14 @@
 // Integration: the real `ablate run` under real `mpirun` (3 and 4 ranks) on a tiny synthetic study,
 // checked through the store: every task done exactly once, fold metrics for every variant and fold,
 // failures stored with their message and retried, crash (SIGKILL of the whole job) and resume from
-// the checkpoint, identical metrics with 1 process and 3 ranks, SIGUSR1 -> exit 3, refusals.
+// the checkpoint, identical metrics with 1 process and 3 ranks, SIGUSR1 -> exit 3, refusals; early stopping
+// (ASHA) pausing at rungs and resuming from checkpoints, and kill -9 mid-search replaying the same decisions.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -323,6 +325,115 @@ TEST_F(RunnerMpi, ChangedVariantIsRefusedNamingVariantAndKeys) {
   EXPECT_NE(log.find("model.sc"), std::string::npos) << log;
   EXPECT_EQ(run(mpirun(3) + ABLATE_EXE + " run --new-study " + study, g_dir / "chg3.log"), 0) << read_file(g_dir / "chg3.log");
   EXPECT_EQ(db::list_studies(db_of("chg")), (std::vector<std::string>{"chg~1", "chg"}));
+}
+
+// Early stopping (ASHA, reduction 2, or the median rule, start-up 1; rungs 1/2/4) over a 2 x 2 grid of
+// variants x learning rates, 3 folds.
+std::string write_asha_study(const std::string& name, const std::string& method = "asha") {
+  return write_study(name, 4, 2,
+                     "[sweep]\n\"train.lr\" = [0.001, 0.003]\n"
+                     "[sweep.early_stop]\nmethod = \"" + method + "\"\nrungs = [1, 2, 4]\nreduction = 2\nstartup_trials = 1\n");
+}
+
+// Every task ends done (all 4 epochs, a result) or stopped at a rung with exactly that rung's epochs, and
+// no arrival at a rung is logged twice.
+void expect_rungs_consistent(const std::string& db) {
+  db::Store s(db, true);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks"), 12);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks WHERE status IN ('done', 'stopped')"), 12);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks t WHERE status = 'stopped' AND (rung NOT IN (1, 2) OR "
+                        "(SELECT count(*) FROM epochs e WHERE e.task_id = t.id) != rung)"),
+            0);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks t WHERE status = 'done' AND (SELECT count(*) FROM epochs e WHERE e.task_id = t.id) != 4"), 0);
+  EXPECT_GE(s.query_int("SELECT count(*) FROM tasks WHERE status = 'done'"), 3);  // at least one trial went through
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM fold_metrics WHERE metric = 'dice'"), s.query_int("SELECT count(*) FROM tasks WHERE status = 'done'"));
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM (SELECT variant_id, fold, \"repeat\", rung FROM early_stop_log WHERE kind = 'reached' "
+                        "GROUP BY 1, 2, 3, 4 HAVING count(*) > 1)"),
+            0);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM (SELECT task_id, epoch FROM epochs GROUP BY 1, 2 HAVING count(*) > 1)"), 0);
+}
+
+// The decisions of a store's log, sorted (variant, kind, rung).
+std::vector<std::string> decisions_of(const std::string& db) {
+  db::Store s(db, true);
+  std::vector<std::string> out;
+  for (const auto& e : s.early_stop_log(*s.find_study(db::list_studies(db).front()))) {
+    if (e.kind != "reached" && e.kind != "failed") out.push_back(e.variant + " " + e.kind + " " + std::to_string(e.rung));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST_F(RunnerMpi, AshaUnderThreeRanksPausesAtRungsAndResumesFromCheckpoints) {
+  auto study = write_asha_study("asha3");
+  const std::string db = db_of("asha3");
+  ASSERT_EQ(run(std::string(ABLATE_EXE) + " plan " + study, g_dir / "asha3-plan.log"), 0) << read_file(g_dir / "asha3-plan.log");
+  EXPECT_NE(read_file(g_dir / "asha3-plan.log").find("early stopping: asha at epochs [1, 2, 4] on validation"), std::string::npos)
+      << read_file(g_dir / "asha3-plan.log");
+  ASSERT_EQ(run(mpirun(3) + ABLATE_EXE + " run " + study, g_dir / "asha3.log"), 0) << read_file(g_dir / "asha3.log");
+  expect_rungs_consistent(db);
+  db::Store s(db, true);
+  // Each attempt of a task trained from the epoch after the previous rung: promoted tasks resumed from
+  // their checkpoints, no epoch trained twice (first epochs 1 / 1,2 / 1,2,3 for rungs 1 / 2 / the end).
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks t WHERE (SELECT group_concat(first_epoch) FROM (SELECT first_epoch FROM "
+                        "attempts WHERE task_id = t.id ORDER BY attempt)) != CASE WHEN t.status = 'done' THEN '1,2,3' "
+                        "WHEN t.rung = 1 THEN '1' ELSE '1,2' END"),
+            0);
+  EXPECT_EQ(s.query_int("SELECT count(DISTINCT rank) FROM attempts"), 2);
+  ASSERT_EQ(run(std::string(ABLATE_EXE) + " status --db " + db, g_dir / "asha3-status.log"), 0);
+  const std::string status = read_file(g_dir / "asha3-status.log");
+  EXPECT_NE(status.find("stopped (rung)"), std::string::npos) << status;
+  EXPECT_NE(status.find("rung 0 (epoch 1): 4 reached"), std::string::npos) << status;
+  // Again: nothing to do, nothing duplicated.
+  const auto before = decisions_of(db);
+  ASSERT_EQ(run(mpirun(3) + ABLATE_EXE + " run " + study, g_dir / "asha3b.log"), 0) << read_file(g_dir / "asha3b.log");
+  expect_rungs_consistent(db);
+  EXPECT_EQ(decisions_of(db), before);
+}
+
+TEST_F(RunnerMpi, MedianUnderThreeRanksStopsOrContinuesEveryTrialAtTheRungs) {
+  auto study = write_asha_study("median3", "median");
+  const std::string db = db_of("median3");
+  ASSERT_EQ(run(mpirun(3) + ABLATE_EXE + " run " + study, g_dir / "median3.log"), 0) << read_file(g_dir / "median3.log");
+  expect_rungs_consistent(db);
+  db::Store s(db, true);
+  // The median rule never leaves a trial waiting: every trial is stopped at a rung or finished, and each
+  // `continue` resumed the trial's folds from their checkpoints.
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM early_stop_log WHERE kind IN ('pause', 'promote')"), 0);
+  EXPECT_EQ(s.query_int("SELECT count(DISTINCT variant_id) FROM early_stop_log WHERE kind IN ('stop', 'finish')"), 4);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks t WHERE (SELECT group_concat(first_epoch) FROM (SELECT first_epoch FROM "
+                        "attempts WHERE task_id = t.id ORDER BY attempt)) != CASE WHEN t.status = 'done' THEN '1,2,3' "
+                        "WHEN t.rung = 1 THEN '1' ELSE '1,2' END"),
+            0);
+}
+
+// kill -9 of the whole job in the middle of the search, then the same command again: nothing lost or
+// stored twice, and the decisions are those of an uninterrupted search (one worker: the arrivals come in
+// the plan's order, so the decisions are a function of the seeds).
+TEST_F(RunnerMpi, AshaKilledMidSearchResumesWithTheSameDecisions) {
+  auto reference = write_asha_study("asharef");
+  ASSERT_EQ(run(mpirun(2) + ABLATE_EXE + " run " + reference, g_dir / "asharef.log"), 0) << read_file(g_dir / "asharef.log");
+  auto study = write_asha_study("ashakill");
+  const std::string db = db_of("ashakill");
+  pid_t job = spawn(mpirun(2) + ABLATE_EXE + " run " + study, g_dir / "ashakill1.log");
+  bool reached = wait_for(db, "SELECT count(*) >= 3 FROM early_stop_log WHERE kind = 'pause'");
+  kill(-job, SIGKILL);
+  wait_exit(job);
+  ASSERT_TRUE(reached) << read_file(g_dir / "ashakill1.log");
+  bool gone = false;
+  for (int i = 0; i < 500 && !gone; ++i) {
+    db::Store s(db, true);
+    gone = s.query_int("SELECT count(*) = 0 OR NOT (SELECT max(pid) FROM coordinator_lock) IN (" + live_pids() + ")") != 0;
+    if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(gone) << "the killed coordinator did not exit";
+  {
+    db::Store s(db, true);
+    EXPECT_GT(s.query_int("SELECT count(*) FROM tasks WHERE status != 'done' AND status != 'stopped'"), 0) << "killed too late";
+  }
+  ASSERT_EQ(run(mpirun(2) + ABLATE_EXE + " run " + study, g_dir / "ashakill2.log"), 0) << read_file(g_dir / "ashakill2.log");
+  expect_rungs_consistent(db);
+  EXPECT_EQ(decisions_of(db), decisions_of(db_of("asharef")));
 }
 
 }  // namespace

@@ -408,3 +408,63 @@ TEST_F(TrainTest, PrunedAnuNetReportsThePrunedNetworksParameters) {
   EXPECT_GT(r.inference_ms_per_case, 0.0);
   EXPECT_FALSE(r.fold_metrics.empty());
 }
+
+// Early stopping's pause (Task::pause_after_epoch): a task paused at every rung and resumed from its
+// checkpoint computes bit for bit what the same task trained straight through does, and no epoch is
+// trained twice. Four epochs, rungs 1, 2 and 4 (the last = train.epochs), cosine annealing on 4 epochs.
+TEST_F(TrainTest, PausedAtEveryRungAndResumedIsBitIdentical) {
+  VariantConfig c = config();
+  c.train.epochs = 4;
+  c.train.steps_per_epoch = 2;
+  c.train.select_metric = "hd95";  // a distance: val_score carries millimetres, lower is better
+  const TaskResult straight = trainer::run_task(task("pause_straight.pt"), c, context());
+  ASSERT_EQ(straight.epochs.size(), 4u);
+  EXPECT_EQ(straight.paused_after_epoch, 0);
+
+  std::vector<int> trained;  // every epoch reported as progress, over all segments
+  trainer::RunContext ctx = context();
+  ctx.on_epoch = [&](const EpochRecord& r) { trained.push_back(r.epoch); };
+  Task t = task("pause_rungs.pt");
+  t.pause_after_epoch = 1;
+  const TaskResult r1 = trainer::run_task(t, c, ctx);
+  EXPECT_EQ(r1.paused_after_epoch, 1);
+  ASSERT_EQ(r1.epochs.size(), 1u);
+  EXPECT_TRUE(r1.fold_metrics.empty());  // nothing evaluated on the test cases at a pause
+  EXPECT_TRUE(r1.case_metrics.empty());
+  EXPECT_EQ(r1.epochs[0].lr, straight.epochs[0].lr);
+  t.pause_after_epoch = 2;
+  const TaskResult r2 = trainer::run_task(t, c, ctx);
+  EXPECT_EQ(r2.paused_after_epoch, 2);
+  ASSERT_EQ(r2.epochs.size(), 2u);
+  // Dispatched again to the same rung (a coordinator that replays a decision): nothing is trained.
+  const TaskResult again = trainer::run_task(t, c, ctx);
+  EXPECT_EQ(again.paused_after_epoch, 2);
+  t.pause_after_epoch = 4;  // the last rung = train.epochs: train to the end and evaluate
+  const TaskResult done = trainer::run_task(t, c, ctx);
+  EXPECT_EQ(done.paused_after_epoch, 0);
+  EXPECT_EQ(trained, (std::vector<int>{1, 2, 3, 4}));
+
+  ASSERT_EQ(done.epochs.size(), straight.epochs.size());
+  for (std::size_t e = 0; e < straight.epochs.size(); ++e) {
+    EXPECT_EQ(done.epochs[e].epoch, straight.epochs[e].epoch);
+    EXPECT_EQ(done.epochs[e].train_loss, straight.epochs[e].train_loss) << "epoch " << e + 1;
+    EXPECT_EQ(done.epochs[e].val_loss, straight.epochs[e].val_loss) << "epoch " << e + 1;
+    EXPECT_EQ(done.epochs[e].val_dice, straight.epochs[e].val_dice) << "epoch " << e + 1;
+    EXPECT_EQ(done.epochs[e].val_score, straight.epochs[e].val_score) << "epoch " << e + 1;
+    EXPECT_EQ(done.epochs[e].lr, straight.epochs[e].lr) << "epoch " << e + 1;
+    EXPECT_TRUE(std::isfinite(straight.epochs[e].val_score));
+  }
+  EXPECT_EQ(done.best_epoch, straight.best_epoch);
+  ASSERT_EQ(done.fold_metrics.size(), straight.fold_metrics.size());
+  ASSERT_FALSE(straight.fold_metrics.empty());
+  for (std::size_t i = 0; i < straight.fold_metrics.size(); ++i) {
+    EXPECT_EQ(done.fold_metrics[i].value, straight.fold_metrics[i].value) << straight.fold_metrics[i].metric;
+  }
+  ASSERT_EQ(done.case_metrics.size(), straight.case_metrics.size());
+  for (std::size_t i = 0; i < straight.case_metrics.size(); ++i) {
+    EXPECT_EQ(done.case_metrics[i].value, straight.case_metrics[i].value) << straight.case_metrics[i].metric;
+  }
+  const auto a = model_of("pause_straight.pt"), b = model_of("pause_rungs.pt");
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "tensor " << i;
+}

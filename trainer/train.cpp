@@ -3,13 +3,12 @@
 // best-on-validation selection) and 002 Sec. IV-A (reduce-on-plateau: lr x 0.5 after 50 epochs without
 // improvement on the validation set), every number a study key.
 //
-// Resumption: a checkpoint (model, optimiser, scheduler state, epoch and step, best weights, the CPU
-// generator state) is written atomically after every epoch and when a stop is requested. Batches and
-// augmentation draws are functions of (seed, epoch, step), so a resumed task continues exactly where an
-// uninterrupted one would be (bit-for-bit on CPU with the same thread count).
+// Resumption: a checkpoint (trainer/checkpoint.hpp) is written atomically after every epoch, at a pause
+// and when a stop is requested. Batches and augmentation draws are functions of (seed, epoch, step), so a
+// resumed task continues exactly where an uninterrupted one would be (bit-for-bit on CPU with the same
+// thread count).
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,6 +23,7 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "trainer/checkpoint.hpp"
 #include "trainer/data/dataset.hpp"
 #include "trainer/data/loader.hpp"
 #include "trainer/data/preprocess.hpp"
@@ -39,8 +39,6 @@ namespace fs = std::filesystem;
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr int kCheckpointVersion = 1;
-constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
@@ -66,26 +64,6 @@ void validate_train_config(const TrainConfig& t) {
     }
   }
 }
-
-// Everything about the optimisation that is not in the model or optimiser state.
-struct TrainState {
-  int epochs_done = 0;         // completed epochs
-  int next_step = 0;           // > 0: epoch epochs_done + 1 was interrupted before this step
-  double partial_loss_sum = 0;  // of the interrupted epoch
-  std::int64_t partial_loss_count = 0;
-  double partial_seconds = 0;
-  double lr = 0;               // current learning rate (plateau/none schedulers)
-  double plateau_best = kNegInf;
-  int plateau_bad = 0;
-  int best_epoch = 0;
-  double best_score = kNegInf;
-  int since_best = 0;
-  bool finished = false;       // training done (all epochs or early stop): only evaluation remains
-  double train_seconds = 0;    // over all attempts
-  // Every completed epoch of the task, over all attempts: re-reported with the result so that an epoch
-  // whose progress message was lost in a crash (checkpoint written, message not yet stored) still lands.
-  std::vector<EpochRecord> history;
-};
 
 // Learning rate of a (1-based) epoch under cosine annealing (per epoch, T_max = epochs, like PyTorch's
 // CosineAnnealingLR stepped once per epoch).
@@ -128,148 +106,6 @@ void restore_state(SegmentationNet& net, const std::vector<torch::Tensor>& saved
   std::vector<torch::Tensor> live = state_tensors(net);
   if (live.size() != saved.size()) throw std::runtime_error("best weights do not match the network's parameters");
   for (std::size_t i = 0; i < live.size(); ++i) live[i].copy_(saved[i]);
-}
-
-std::string identity_of(const Task& task) {
-  return task.variant_hash + "/fold" + std::to_string(task.fold) + "/repeat" + std::to_string(task.repeat) + "/seed" +
-         std::to_string(task.seed);
-}
-
-void save_checkpoint(const std::string& path, const Task& task, SegmentationNet& net, const torch::optim::Optimizer& opt,
-                     const TrainState& st, const std::vector<torch::Tensor>& best) {
-  torch::serialize::OutputArchive root;
-  root.write("version", c10::IValue(static_cast<std::int64_t>(kCheckpointVersion)));
-  root.write("identity", c10::IValue(identity_of(task)));
-  torch::serialize::OutputArchive model;
-  net->save(model);
-  root.write("model", model);
-  torch::serialize::OutputArchive optimizer;
-  opt.save(optimizer);
-  root.write("optimizer", optimizer);
-  torch::serialize::OutputArchive best_archive;
-  for (std::size_t i = 0; i < best.size(); ++i) best_archive.write("t" + std::to_string(i), best[i]);
-  root.write("best", best_archive);
-  root.write("best_count", c10::IValue(static_cast<std::int64_t>(best.size())));
-  root.write("epochs_done", c10::IValue(static_cast<std::int64_t>(st.epochs_done)));
-  root.write("next_step", c10::IValue(static_cast<std::int64_t>(st.next_step)));
-  root.write("partial_loss_sum", c10::IValue(st.partial_loss_sum));
-  root.write("partial_loss_count", c10::IValue(st.partial_loss_count));
-  root.write("partial_seconds", c10::IValue(st.partial_seconds));
-  root.write("lr", c10::IValue(st.lr));
-  root.write("plateau_best", c10::IValue(st.plateau_best));
-  root.write("plateau_bad", c10::IValue(static_cast<std::int64_t>(st.plateau_bad)));
-  root.write("best_epoch", c10::IValue(static_cast<std::int64_t>(st.best_epoch)));
-  root.write("best_score", c10::IValue(st.best_score));
-  root.write("since_best", c10::IValue(static_cast<std::int64_t>(st.since_best)));
-  root.write("finished", c10::IValue(st.finished));
-  root.write("train_seconds", c10::IValue(st.train_seconds));
-  root.write("rng_cpu", at::detail::getDefaultCPUGenerator().get_state());
-  // One row per completed epoch: epoch, train loss, val loss, val Dice, lr, seconds.
-  auto history = torch::zeros({static_cast<std::int64_t>(st.history.size()), 6}, torch::kFloat64);
-  auto h = history.accessor<double, 2>();
-  for (std::size_t i = 0; i < st.history.size(); ++i) {
-    const auto& e = st.history[i];
-    const double row[6] = {static_cast<double>(e.epoch), e.train_loss, e.val_loss, e.val_dice, e.lr, e.seconds};
-    for (int c = 0; c < 6; ++c) h[i][c] = row[c];
-  }
-  root.write("history", history);
-  // Write then rename: a reader (or a restart after a crash) sees the old or the new checkpoint, never half.
-  std::error_code ec;
-  const fs::path parent = fs::path(path).parent_path();
-  if (!parent.empty()) fs::create_directories(parent, ec);
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  try {
-    root.save_to(tmp);
-  } catch (const std::exception& e) {
-    fs::remove(tmp, ec);
-    throw std::runtime_error(path + ": cannot write the checkpoint: " + e.what());
-  }
-  // On disk before the rename: after a node crash the name must not point at data still in the page cache.
-  const int fd = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw std::runtime_error(path + ": cannot move the checkpoint into place: " + ec.message());
-  }
-}
-
-// Returns false (and leaves everything as it is) when the checkpoint belongs to another task.
-bool load_checkpoint(const std::string& path, const Task& task, const torch::Device& device, SegmentationNet& net,
-                     torch::optim::Optimizer& opt, TrainState& st, std::vector<torch::Tensor>& best) {
-  torch::serialize::InputArchive root;
-  try {
-    root.load_from(path, device);
-  } catch (const std::exception& e) {
-    throw std::runtime_error(path + ": unreadable checkpoint (" + std::string(e.what()).substr(0, 200) +
-                             "); delete it to start the task afresh");
-  }
-  c10::IValue v;
-  root.read("version", v);
-  if (v.toInt() != kCheckpointVersion) {
-    throw std::runtime_error(path + ": checkpoint format " + std::to_string(v.toInt()) + ", this build reads " +
-                             std::to_string(kCheckpointVersion) + "; delete it to start the task afresh");
-  }
-  root.read("identity", v);
-  if (v.toStringRef() != identity_of(task)) {
-    spdlog::warn("{}: checkpoint of {} ignored (this task is {})", path, v.toStringRef(), identity_of(task));
-    return false;
-  }
-  torch::serialize::InputArchive model;
-  root.read("model", model);
-  net->load(model);
-  torch::serialize::InputArchive optimizer;
-  root.read("optimizer", optimizer);
-  opt.load(optimizer);
-  root.read("best_count", v);
-  const std::int64_t n_best = v.toInt();
-  torch::serialize::InputArchive best_archive;
-  root.read("best", best_archive);
-  best.clear();
-  for (std::int64_t i = 0; i < n_best; ++i) {
-    torch::Tensor t;
-    best_archive.read("t" + std::to_string(i), t);
-    best.push_back(t);
-  }
-  auto get_int = [&](const char* key) {
-    root.read(key, v);
-    return v.toInt();
-  };
-  auto get_double = [&](const char* key) {
-    root.read(key, v);
-    return v.toDouble();
-  };
-  st.epochs_done = static_cast<int>(get_int("epochs_done"));
-  st.next_step = static_cast<int>(get_int("next_step"));
-  st.partial_loss_sum = get_double("partial_loss_sum");
-  st.partial_loss_count = get_int("partial_loss_count");
-  st.partial_seconds = get_double("partial_seconds");
-  st.lr = get_double("lr");
-  st.plateau_best = get_double("plateau_best");
-  st.plateau_bad = static_cast<int>(get_int("plateau_bad"));
-  st.best_epoch = static_cast<int>(get_int("best_epoch"));
-  st.best_score = get_double("best_score");
-  st.since_best = static_cast<int>(get_int("since_best"));
-  root.read("finished", v);
-  st.finished = v.toBool();
-  st.train_seconds = get_double("train_seconds");
-  torch::Tensor history;
-  st.history.clear();
-  if (root.try_read("history", history)) {  // absent in checkpoints of earlier builds
-    history = history.to(torch::kCPU, torch::kFloat64).contiguous();
-    auto h = history.accessor<double, 2>();
-    for (std::int64_t i = 0; i < history.size(0); ++i) {
-      st.history.push_back({static_cast<int>(h[i][0]), h[i][1], h[i][2], h[i][3], h[i][4], h[i][5]});
-    }
-  }
-  torch::Tensor rng;
-  root.read("rng_cpu", rng);
-  at::Generator generator = at::detail::getDefaultCPUGenerator();
-  generator.set_state(rng.to(torch::kCPU));
-  return true;
 }
 
 // Inference on all slices of a case: the 3D label map, slice-major like PreparedCase::label. With
@@ -447,79 +283,124 @@ torch::Device pick_device(const RunContext& ctx, const TrainConfig& t) {
 
 namespace {
 
-TaskResult run_task_impl(const Task& task, const VariantConfig& config, const RunContext& ctx) {
-  const auto task_start = Clock::now();
-  const TrainConfig& tc = config.train;
-  validate_train_config(tc);
-  data::validate_data_config(config.data);
-  const std::string where = "variant " + task.variant + " fold " + std::to_string(task.fold) +
-                            (task.repeat ? " repeat " + std::to_string(task.repeat) : "");
-  if (task.train_cases.empty()) throw std::runtime_error(where + ": the task has no training case");
+// The data of one task: its validation and test cases as whole cases, its training slices as tensors and
+// the batch sampler over them. Filled in place (TrainBatches refers to train_slices).
+struct TaskData {
+  data::DatasetInfo info;
+  std::map<std::string, const data::CaseEntry*> by_id;
+  std::map<std::string, data::PreparedCase> prepared;  // validation and test cases
+  std::vector<const data::PreparedCase*> val_cases, test_cases;
+  data::SliceTensors train_slices;
+  std::unique_ptr<data::TrainBatches> batches;
+  int classes = 1;
+};
 
-  const int threads = ctx.threads > 0 ? ctx.threads : (tc.threads > 0 ? tc.threads : 1);
-  torch::set_num_threads(threads);
-  const torch::Device device = pick_device(ctx, tc);
-  if (device.is_cuda() && tc.deterministic) {
-    at::globalContext().setDeterministicCuDNN(true);
-    at::globalContext().setBenchmarkCuDNN(false);
+// One task from its configuration to its result, phase by phase: prepare_data, build_model, resume, train
+// (the epoch loop: train_epoch, validate, select), evaluate. The phases share this state; run_task_impl
+// calls them in order.
+class TaskRun {
+ public:
+  TaskRun(const Task& task, const VariantConfig& config, const RunContext& ctx)
+      : task_(task), config_(config), tc_(config.train), ctx_(ctx), start_(Clock::now()) {
+    validate_train_config(tc_);
+    data::validate_data_config(config.data);
+    where_ = "variant " + task.variant + " fold " + std::to_string(task.fold) +
+             (task.repeat ? " repeat " + std::to_string(task.repeat) : "");
+    if (task.train_cases.empty()) throw std::runtime_error(where_ + ": the task has no training case");
   }
 
-  // Data: every case of the task, preprocessed once and cached (trainer/data/preprocess.hpp).
-  const auto data_start = Clock::now();
-  const data::DatasetInfo info = data::read_dataset(config.data.path);
-  std::map<std::string, const data::CaseEntry*> by_id;
-  for (const auto& c : info.cases) by_id[c.id] = &c;
-  auto entry_of = [&](const std::string& id, const char* part) -> const data::CaseEntry& {
-    auto it = by_id.find(id);
-    if (it == by_id.end()) {
-      throw std::runtime_error(where + ": " + part + " case \"" + id + "\" is not in " + info.root + "/dataset.json");
-    }
-    return *it->second;
-  };
-  int cached = 0;
-  auto load = [&](const data::CaseEntry& e) {
-    bool hit = false;
-    data::PreparedCase c = data::load_case(e, config.data, &hit);
-    cached += hit;
-    return c;
-  };
-  // Validation and test cases stay in memory as cases (they are predicted whole).
-  std::map<std::string, data::PreparedCase> prepared;
-  auto prepare = [&](const std::vector<std::string>& ids, const char* part) {
-    std::vector<const data::PreparedCase*> out;
-    for (const std::string& id : ids) {
-      auto p = prepared.find(id);
-      if (p == prepared.end()) p = prepared.emplace(id, load(entry_of(id, part))).first;
-      out.push_back(&p->second);
-    }
-    return out;
-  };
-  const auto val_cases = prepare(task.val_cases, "validation");
-  const auto test_cases = prepare(task.test_cases, "test");
-  const int classes = config.data.foreground_classes();
+  void prepare_data();
+  void build_model();
+  void resume();
+  // Returns true when the task paused at Task::pause_after_epoch (then paused_result(), not evaluate()).
+  bool train();
+  TaskResult evaluate();
+  TaskResult paused_result() const;
 
-  // Training slices: sized from the cache files' headers (preprocessing a case on a cache miss), then
-  // loaded and copied into the tensors one case at a time, so that beside the tensors only one case's copy
-  // exists (the memory of a rank is about the training slices once, docs/DATA.md). A case the cache could
-  // not hold (read-only dataset folder) is kept from the first pass instead of being preprocessed twice.
+ private:
+  const data::CaseEntry& entry_of(const std::string& id, const char* part) const;
+  data::PreparedCase load(const data::CaseEntry& e);
+  std::vector<const data::PreparedCase*> prepare(const std::vector<std::string>& ids, const char* part);
+  void load_train_slices();
+  void checkpoint() {
+    if (!task_.checkpoint_path.empty()) save_checkpoint(task_.checkpoint_path, task_, net_, *opt_, st_, best_);
+  }
+  bool stop_requested() const { return ctx_.stop && ctx_.stop->load(); }
+  // The optimisation steps of one epoch; returns the mean training loss. Throws TaskInterrupted when a stop
+  // is requested between two optimiser steps (after checkpointing the partial epoch).
+  double train_epoch(int epoch, const Clock::time_point& epoch_start, double carried_seconds, ProgressBar& bar);
+  // Validation loss, Dice and select-metric value of the epoch into rec; returns the selection score
+  // (higher is better).
+  double validate(EpochRecord& rec);
+  // Best-epoch selection, the plateau schedule and patience-based early stopping after an epoch.
+  void select(int epoch, double score);
+
+  const Task& task_;
+  const VariantConfig& config_;
+  const TrainConfig& tc_;
+  const RunContext& ctx_;
+  const Clock::time_point start_;
+  std::string where_;
+  torch::Device device_ = torch::kCPU;
+  int eval_batch_ = 8;
+  int cached_ = 0;  // cases loaded from the preprocessing cache
+  TaskData d_;
+  SegmentationNet net_{nullptr};
+  std::unique_ptr<torch::optim::Optimizer> opt_;
+  std::int64_t parameters_ = 0;
+  TrainState st_;
+  std::vector<torch::Tensor> best_;
+};
+
+const data::CaseEntry& TaskRun::entry_of(const std::string& id, const char* part) const {
+  auto it = d_.by_id.find(id);
+  if (it == d_.by_id.end()) {
+    throw std::runtime_error(where_ + ": " + part + " case \"" + id + "\" is not in " + d_.info.root + "/dataset.json");
+  }
+  return *it->second;
+}
+
+data::PreparedCase TaskRun::load(const data::CaseEntry& e) {
+  bool hit = false;
+  data::PreparedCase c = data::load_case(e, config_.data, &hit);
+  cached_ += hit;
+  return c;
+}
+
+// Validation and test cases stay in memory as cases (they are predicted whole).
+std::vector<const data::PreparedCase*> TaskRun::prepare(const std::vector<std::string>& ids, const char* part) {
+  std::vector<const data::PreparedCase*> out;
+  for (const std::string& id : ids) {
+    auto p = d_.prepared.find(id);
+    if (p == d_.prepared.end()) p = d_.prepared.emplace(id, load(entry_of(id, part))).first;
+    out.push_back(&p->second);
+  }
+  return out;
+}
+
+// Training slices: sized from the cache files' headers (preprocessing a case on a cache miss), then
+// loaded and copied into the tensors one case at a time, so that beside the tensors only one case's copy
+// exists (the memory of a rank is about the training slices once, docs/DATA.md). A case the cache could
+// not hold (read-only dataset folder) is kept from the first pass instead of being preprocessed twice.
+void TaskRun::load_train_slices() {
   std::map<std::string, data::PreparedCase> uncached;
-  std::int64_t train_slice_count = 0;
+  std::int64_t count = 0;
   int slice_size = 0;
-  for (const std::string& id : task.train_cases) {
+  for (const std::string& id : task_.train_cases) {
     const data::CaseEntry& e = entry_of(id, "training");
     int slices = 0, size = 0;
-    if (!data::cached_case_shape(e, config.data, slices, size)) {
+    if (!data::cached_case_shape(e, config_.data, slices, size)) {
       data::PreparedCase c = load(e);
       slices = c.slices;
       size = c.size;
-      if (!data::cached_case_shape(e, config.data, slices, size)) uncached.emplace(id, std::move(c));
+      if (!data::cached_case_shape(e, config_.data, slices, size)) uncached.emplace(id, std::move(c));
     }
-    if (slice_size && size != slice_size) throw std::runtime_error(where + ": case \"" + id + "\": slice size differs from the other cases");
+    if (slice_size && size != slice_size) throw std::runtime_error(where_ + ": case \"" + id + "\": slice size differs from the other cases");
     slice_size = size;
-    train_slice_count += slices;
+    count += slices;
   }
-  data::SliceStacker stack(train_slice_count, slice_size);
-  for (const std::string& id : task.train_cases) {
+  data::SliceStacker stack(count, slice_size);
+  for (const std::string& id : task_.train_cases) {
     auto kept = uncached.find(id);
     if (kept != uncached.end()) {
       stack.add(kept->second);
@@ -528,166 +409,219 @@ TaskResult run_task_impl(const Task& task, const VariantConfig& config, const Ru
       stack.add(load(entry_of(id, "training")));
     }
   }
-  const data::SliceTensors train_slices = stack.take();
-  spdlog::debug("{}: {} training slices and {} other cases ready in {:.1f} s ({} loads from the cache)", where, train_slice_count,
-                prepared.size(), seconds_since(data_start), cached);
-  const data::TrainBatches batches(train_slices, config.data, tc.batch_size, tc.steps_per_epoch, task.seed);
+  d_.train_slices = stack.take();
+}
 
-  // Model and optimiser.
+// Phase 1: the device, then every case of the task, preprocessed once and cached (trainer/data/preprocess.hpp).
+void TaskRun::prepare_data() {
+  const int threads = ctx_.threads > 0 ? ctx_.threads : (tc_.threads > 0 ? tc_.threads : 1);
+  torch::set_num_threads(threads);
+  device_ = pick_device(ctx_, tc_);
+  if (device_.is_cuda() && tc_.deterministic) {
+    at::globalContext().setDeterministicCuDNN(true);
+    at::globalContext().setBenchmarkCuDNN(false);
+  }
+  const auto data_start = Clock::now();
+  d_.info = data::read_dataset(config_.data.path);
+  for (const auto& c : d_.info.cases) d_.by_id[c.id] = &c;
+  d_.val_cases = prepare(task_.val_cases, "validation");
+  d_.test_cases = prepare(task_.test_cases, "test");
+  d_.classes = config_.data.foreground_classes();
+  load_train_slices();
+  spdlog::debug("{}: {} training slices and {} other cases ready in {:.1f} s ({} loads from the cache)", where_,
+                d_.train_slices.size(), d_.prepared.size(), seconds_since(data_start), cached_);
+  d_.batches = std::make_unique<data::TrainBatches>(d_.train_slices, config_.data, tc_.batch_size, tc_.steps_per_epoch, task_.seed);
+  eval_batch_ = std::max(tc_.batch_size, 8);
+}
+
+// Phase 2: model and optimiser.
+void TaskRun::build_model() {
   // The initial weights come from the process-wide generator: seeding and construction happen under one
   // lock so that tasks running in worker threads of one process (`ablate run --workers N`) cannot
   // interleave their draws, and each task's initialisation depends on its seed alone.
   static std::mutex init_mutex;
   std::unique_lock<std::mutex> init_lock(init_mutex);
-  torch::manual_seed(task.seed);
-  SegmentationNet net(config.model, output_channels(config));
+  torch::manual_seed(task_.seed);
+  net_ = SegmentationNet(config_.model, output_channels(config_));
   init_lock.unlock();
-  net->to(device);
+  net_->to(device_);
   // The network as it predicts: with model.prune_level the pruned one (003 Table 6); training updates all.
-  const std::int64_t parameters = net->inference_parameters();
-  std::unique_ptr<torch::optim::Optimizer> opt = make_optimizer(tc, net->parameters());
+  parameters_ = net_->inference_parameters();
+  opt_ = make_optimizer(tc_, net_->parameters());
+  st_ = TrainState();
+  st_.lr = tc_.lr;
+  best_.clear();
+}
 
-  TrainState st;
-  st.lr = tc.lr;
-  std::vector<torch::Tensor> best;
-  if (!task.checkpoint_path.empty() && fs::exists(task.checkpoint_path)) {
-    if (load_checkpoint(task.checkpoint_path, task, device, net, *opt, st, best)) {
-      spdlog::info("{}: resuming from {} after epoch {}{}", where, task.checkpoint_path, st.epochs_done,
-                   st.next_step ? " step " + std::to_string(st.next_step) : std::string());
+// Phase 3: resume from the task's checkpoint when there is one of this task.
+void TaskRun::resume() {
+  if (task_.checkpoint_path.empty() || !fs::exists(task_.checkpoint_path)) return;
+  if (load_checkpoint(task_.checkpoint_path, task_, device_, net_, *opt_, st_, best_)) {
+    spdlog::info("{}: resuming from {} after epoch {}{}", where_, task_.checkpoint_path, st_.epochs_done,
+                 st_.next_step ? " step " + std::to_string(st_.next_step) : std::string());
+  }
+}
+
+double TaskRun::train_epoch(int epoch, const Clock::time_point& epoch_start, double carried_seconds, ProgressBar& bar) {
+  const std::vector<std::int64_t> order = d_.batches->epoch_order(epoch);
+  const int steps = d_.batches->steps(order);
+  double loss_sum = st_.partial_loss_sum;
+  std::int64_t loss_count = st_.partial_loss_count;
+  const int first_step = st_.next_step;
+  st_.next_step = 0;
+  st_.partial_loss_sum = 0;
+  st_.partial_loss_count = 0;
+  st_.partial_seconds = 0;
+
+  net_->train();
+  opt_->zero_grad();
+  for (int step = first_step; step < steps; ++step) {
+    data::Batch b = d_.batches->get(order, epoch, step);
+    torch::Tensor x = b.images.to(device_), y = b.labels.to(device_);
+    NetOutput out = net_->forward(x);
+    LossTerms terms = compute_loss(out, y, x, config_.loss);
+    const double value = terms.total.item<double>();
+    if (!std::isfinite(value)) {
+      throw std::runtime_error(where_ + ": non-finite loss (" + std::to_string(value) + ") at epoch " + std::to_string(epoch) +
+                               " step " + std::to_string(step + 1) + " of " + std::to_string(steps) +
+                               " (lower train.lr, or check the intensity settings data.intensity/data.window_*)");
+    }
+    // The mean over the batches of one optimiser step; the last group of an epoch may be shorter.
+    const int group = std::min(tc_.accumulate, steps - (step - step % tc_.accumulate));
+    (group > 1 ? terms.total / group : terms.total).backward();
+    loss_sum += value;
+    ++loss_count;
+    const bool boundary = (step + 1) % tc_.accumulate == 0 || step + 1 == steps;
+    if (boundary) {
+      opt_->step();
+      opt_->zero_grad();
+    }
+    bar.update(epoch, tc_.epochs, step, steps, loss_sum / loss_count);
+    if (boundary && step + 1 < steps && stop_requested()) {
+      bar.clear();
+      st_.epochs_done = epoch - 1;
+      st_.next_step = step + 1;
+      st_.partial_loss_sum = loss_sum;
+      st_.partial_loss_count = loss_count;
+      st_.partial_seconds = carried_seconds + seconds_since(epoch_start);
+      st_.train_seconds += seconds_since(epoch_start);
+      checkpoint();
+      throw TaskInterrupted(where_ + ": stopped at epoch " + std::to_string(epoch) + " step " + std::to_string(step + 1) +
+                            "; checkpoint " + task_.checkpoint_path);
     }
   }
-  auto checkpoint = [&] {
-    if (!task.checkpoint_path.empty()) save_checkpoint(task.checkpoint_path, task, net, *opt, st, best);
-  };
-  auto stop_requested = [&] { return ctx.stop && ctx.stop->load(); };
-  const int eval_batch = std::max(tc.batch_size, 8);
-  const bool select_distances = tc.select_metric == "assd" || tc.select_metric == "hd95";
+  bar.clear();
+  return loss_count ? loss_sum / loss_count : 0.0;
+}
 
-  TaskResult result;
-  ProgressBar bar(where, ctx.progress_log_seconds);
-  for (int epoch = st.epochs_done + 1; epoch <= tc.epochs && !st.finished; ++epoch) {
-    const auto epoch_start = Clock::now();
-    const double lr = tc.scheduler == "cosine" ? cosine_lr(tc, epoch) : st.lr;
-    set_lr(*opt, lr);
-    const std::vector<std::int64_t> order = batches.epoch_order(epoch);
-    const int steps = batches.steps(order);
-    double loss_sum = st.partial_loss_sum;
-    std::int64_t loss_count = st.partial_loss_count;
-    const double carried_seconds = st.partial_seconds;
-    const int first_step = st.next_step;
-    st.next_step = 0;
-    st.partial_loss_sum = 0;
-    st.partial_loss_count = 0;
-    st.partial_seconds = 0;
+// Validation: loss and per-case 3D metrics; the best epoch is selected on train.select_metric.
+double TaskRun::validate(EpochRecord& rec) {
+  if (d_.val_cases.empty()) {
+    rec.val_score = rec.train_loss;
+    return -rec.train_loss;  // no validation cases: the training loss decides (documented in docs/DATA.md)
+  }
+  const bool distances = tc_.select_metric == "assd" || tc_.select_metric == "hd95";
+  const auto scores = score_cases(net_, d_.val_cases, device_, eval_batch_, d_.classes, distances, &config_.loss, &rec.val_loss);
+  rec.val_dice = mean_metric(scores, "dice");
+  if (tc_.select_metric == "loss") {
+    rec.val_score = rec.val_loss;
+    return -rec.val_loss;
+  }
+  rec.val_score = mean_metric(scores, tc_.select_metric);
+  return metric_higher_is_better(tc_.select_metric) ? rec.val_score : -rec.val_score;
+}
 
-    net->train();
-    opt->zero_grad();
-    for (int step = first_step; step < steps; ++step) {
-      data::Batch b = batches.get(order, epoch, step);
-      torch::Tensor x = b.images.to(device), y = b.labels.to(device);
-      NetOutput out = net->forward(x);
-      LossTerms terms = compute_loss(out, y, x, config.loss);
-      const double value = terms.total.item<double>();
-      if (!std::isfinite(value)) {
-        throw std::runtime_error(where + ": non-finite loss (" + std::to_string(value) + ") at epoch " + std::to_string(epoch) +
-                                 " step " + std::to_string(step + 1) + " of " + std::to_string(steps) +
-                                 " (lower train.lr, or check the intensity settings data.intensity/data.window_*)");
-      }
-      // The mean over the batches of one optimiser step; the last group of an epoch may be shorter.
-      const int group = std::min(tc.accumulate, steps - (step - step % tc.accumulate));
-      (group > 1 ? terms.total / group : terms.total).backward();
-      loss_sum += value;
-      ++loss_count;
-      const bool boundary = (step + 1) % tc.accumulate == 0 || step + 1 == steps;
-      if (boundary) {
-        opt->step();
-        opt->zero_grad();
-      }
-      bar.update(epoch, tc.epochs, step, steps, loss_sum / loss_count);
-      if (boundary && step + 1 < steps && stop_requested()) {
-        bar.clear();
-        st.epochs_done = epoch - 1;
-        st.next_step = step + 1;
-        st.partial_loss_sum = loss_sum;
-        st.partial_loss_count = loss_count;
-        st.partial_seconds = carried_seconds + seconds_since(epoch_start);
-        st.train_seconds += seconds_since(epoch_start);
-        checkpoint();
-        throw TaskInterrupted(where + ": stopped at epoch " + std::to_string(epoch) + " step " + std::to_string(step + 1) +
-                              "; checkpoint " + task.checkpoint_path);
-      }
+void TaskRun::select(int epoch, double score) {
+  // Strictly better (ties keep the earlier epoch).
+  if (score > st_.best_score || st_.best_epoch == 0) {
+    st_.best_score = score;
+    st_.best_epoch = epoch;
+    st_.since_best = 0;
+    best_ = copy_state(net_);
+  } else {
+    ++st_.since_best;
+  }
+  if (tc_.scheduler == "plateau") {
+    // 002: "multiplied by 0.5 after 50 epochs without improvement on the validation set".
+    if (score > st_.plateau_best) {
+      st_.plateau_best = score;
+      st_.plateau_bad = 0;
+    } else if (++st_.plateau_bad >= tc_.plateau_patience) {
+      st_.lr = std::max(tc_.min_lr, st_.lr * tc_.plateau_factor);
+      st_.plateau_bad = 0;
     }
-    bar.clear();
+  }
+  if (tc_.early_stop_patience > 0 && st_.since_best >= tc_.early_stop_patience) {
+    spdlog::info("{}: early stop after epoch {} ({} epochs without improvement; best epoch {})", where_, epoch, st_.since_best,
+                 st_.best_epoch);
+    st_.finished = true;
+  }
+  if (epoch == tc_.epochs) st_.finished = true;
+}
 
-    // Validation: loss and per-case 3D metrics; the best epoch is selected on train.select_metric.
+// Phase 4: the epoch loop, from the epoch after the checkpoint's to the last (or an early stop), or to
+// Task::pause_after_epoch. A checkpoint is written after every epoch, so a pause is an epoch boundary
+// like any other: the resumed task starts at the next epoch with the state an uninterrupted one has there
+// (the cosine schedule is a function of train.epochs, not of the pause).
+bool TaskRun::train() {
+  const int pause = task_.pause_after_epoch;
+  const int last = pause > 0 && pause < tc_.epochs ? pause : tc_.epochs;
+  ProgressBar bar(where_, ctx_.progress_log_seconds);
+  for (int epoch = st_.epochs_done + 1; epoch <= last && !st_.finished; ++epoch) {
+    const auto epoch_start = Clock::now();
+    const double lr = tc_.scheduler == "cosine" ? cosine_lr(tc_, epoch) : st_.lr;
+    set_lr(*opt_, lr);
+    const double carried_seconds = st_.partial_seconds;
     EpochRecord rec;
     rec.epoch = epoch;
-    rec.train_loss = loss_count ? loss_sum / loss_count : 0.0;
+    rec.train_loss = train_epoch(epoch, epoch_start, carried_seconds, bar);
     rec.lr = lr;
-    double score = 0;
-    if (!val_cases.empty()) {
-      const auto scores = score_cases(net, val_cases, device, eval_batch, classes, select_distances, &config.loss, &rec.val_loss);
-      rec.val_dice = mean_metric(scores, "dice");
-      if (tc.select_metric == "loss") {
-        score = -rec.val_loss;
-      } else {
-        const double v = mean_metric(scores, tc.select_metric);
-        score = metric_higher_is_better(tc.select_metric) ? v : -v;
-      }
-    } else {
-      score = -rec.train_loss;  // no validation cases: the training loss decides (documented in docs/DATA.md)
-    }
-    // Strictly better (ties keep the earlier epoch).
-    if (score > st.best_score || st.best_epoch == 0) {
-      st.best_score = score;
-      st.best_epoch = epoch;
-      st.since_best = 0;
-      best = copy_state(net);
-    } else {
-      ++st.since_best;
-    }
-    if (tc.scheduler == "plateau") {
-      // 002: "multiplied by 0.5 after 50 epochs without improvement on the validation set".
-      if (score > st.plateau_best) {
-        st.plateau_best = score;
-        st.plateau_bad = 0;
-      } else if (++st.plateau_bad >= tc.plateau_patience) {
-        st.lr = std::max(tc.min_lr, st.lr * tc.plateau_factor);
-        st.plateau_bad = 0;
-      }
-    }
+    select(epoch, validate(rec));
     rec.seconds = carried_seconds + seconds_since(epoch_start);
-    st.train_seconds += seconds_since(epoch_start);
-    st.epochs_done = epoch;
-    if (tc.early_stop_patience > 0 && st.since_best >= tc.early_stop_patience) {
-      spdlog::info("{}: early stop after epoch {} ({} epochs without improvement; best epoch {})", where, epoch, st.since_best,
-                   st.best_epoch);
-      st.finished = true;
-    }
-    if (epoch == tc.epochs) st.finished = true;
-    st.history.push_back(rec);
+    st_.train_seconds += seconds_since(epoch_start);
+    st_.epochs_done = epoch;
+    st_.history.push_back(rec);
     checkpoint();
-    spdlog::info("{}: epoch {}/{} loss {:.4f} val loss {:.4f} val dice {:.4f} lr {:.3g} ({:.1f} s)", where, epoch, tc.epochs,
+    spdlog::info("{}: epoch {}/{} loss {:.4f} val loss {:.4f} val dice {:.4f} lr {:.3g} ({:.1f} s)", where_, epoch, tc_.epochs,
                  rec.train_loss, rec.val_loss, rec.val_dice, lr, rec.seconds);
-    if (ctx.on_epoch) ctx.on_epoch(rec);
-    if (!st.finished && stop_requested()) {
-      throw TaskInterrupted(where + ": stopped after epoch " + std::to_string(epoch) + "; checkpoint " + task.checkpoint_path);
+    if (ctx_.on_epoch) ctx_.on_epoch(rec);
+    if (!st_.finished && epoch < last && stop_requested()) {
+      throw TaskInterrupted(where_ + ": stopped after epoch " + std::to_string(epoch) + "; checkpoint " + task_.checkpoint_path);
     }
   }
+  // Also when the checkpoint is already at (or past) the pause: nothing is trained twice.
+  return !st_.finished && last < tc_.epochs && st_.epochs_done >= last;
+}
 
-  // Evaluation of the selected epoch on the test cases: whole volumes, every metric, per class.
-  if (!best.empty()) restore_state(net, best);
-  result.epochs = st.history;
-  result.best_epoch = st.best_epoch;
-  result.parameters = parameters;
-  result.train_seconds = st.train_seconds;
+TaskResult TaskRun::paused_result() const {
+  TaskResult result;
+  result.epochs = st_.history;
+  result.best_epoch = st_.best_epoch;
+  result.parameters = parameters_;
+  result.train_seconds = st_.train_seconds;
+  result.paused_after_epoch = st_.epochs_done;
+  spdlog::info("{}: paused after epoch {} (best epoch {}); checkpoint {}", where_, st_.epochs_done, st_.best_epoch,
+               task_.checkpoint_path);
+  return result;
+}
+
+// Phases 5 and 6: the selected epoch's weights, evaluated on the test cases: whole volumes, every metric,
+// per class.
+TaskResult TaskRun::evaluate() {
+  if (!best_.empty()) restore_state(net_, best_);
+  TaskResult result;
+  result.epochs = st_.history;
+  result.best_epoch = st_.best_epoch;
+  result.parameters = parameters_;
+  result.train_seconds = st_.train_seconds;
+  const int classes = d_.classes;
   // data.evaluate_at = native: every test case against its original label, on its own grid and spacing.
   NativeLabelOf native_label;
-  if (config.data.evaluate_at == "native") {
+  if (config_.data.evaluate_at == "native") {
     native_label = [&](const data::PreparedCase& c) {
-      data::NativeLabel n = data::load_native_label(*by_id.at(c.id), config.data);
+      data::NativeLabel n = data::load_native_label(*d_.by_id.at(c.id), config_.data);
       if (n.slices != c.slices) {
-        throw std::runtime_error(where + ": case \"" + c.id + "\": the label has " + std::to_string(n.slices) +
+        throw std::runtime_error(where_ + ": case \"" + c.id + "\": the label has " + std::to_string(n.slices) +
                                  " slices, the prepared image " + std::to_string(c.slices));
       }
       return n;
@@ -695,14 +629,14 @@ TaskResult run_task_impl(const Task& task, const VariantConfig& config, const Ru
   }
   // One untimed forward pass first, so that the first case's time does not include the allocator's and
   // (on CUDA) the kernels' warm-up: inference_ms_per_case is a steady-state figure.
-  if (!test_cases.empty()) {
+  if (!d_.test_cases.empty()) {
     torch::NoGradGuard no_grad;
-    net->eval();
-    const data::PreparedCase& c = *test_cases.front();
-    const std::int64_t n = std::min<std::int64_t>(eval_batch, c.slices);
-    net->forward(torch::from_blob(const_cast<float*>(c.image.data()), {n, 1, c.size, c.size}, torch::kFloat32).to(device));
+    net_->eval();
+    const data::PreparedCase& c = *d_.test_cases.front();
+    const std::int64_t n = std::min<std::int64_t>(eval_batch_, c.slices);
+    net_->forward(torch::from_blob(const_cast<float*>(c.image.data()), {n, 1, c.size, c.size}, torch::kFloat32).to(device_));
   }
-  const auto scores = score_cases(net, test_cases, device, eval_batch, classes, true, nullptr, nullptr, native_label);
+  const auto scores = score_cases(net_, d_.test_cases, device_, eval_batch_, classes, true, nullptr, nullptr, native_label);
   std::map<std::pair<std::string, int>, double> sums;
   double ms = 0;
   for (const auto& cs : scores) {
@@ -728,10 +662,19 @@ TaskResult run_task_impl(const Task& task, const VariantConfig& config, const Ru
       for (const auto& name : names) result.fold_metrics.push_back(MetricValue{name, cls, sums[{name, cls}] / scores.size()});
     result.inference_ms_per_case = ms / scores.size();
   }
-  spdlog::info("{}: best epoch {}, test dice {:.4f} over {} cases, {:.0f} ms per case, {} parameters ({:.1f} s)", where,
+  spdlog::info("{}: best epoch {}, test dice {:.4f} over {} cases, {:.0f} ms per case, {} parameters ({:.1f} s)", where_,
                result.best_epoch, scores.empty() ? 0.0 : sums[{"dice", 1}] / scores.size(), scores.size(), result.inference_ms_per_case,
-               parameters, seconds_since(task_start));
+               parameters_, seconds_since(start_));
   return result;
+}
+
+TaskResult run_task_impl(const Task& task, const VariantConfig& config, const RunContext& ctx) {
+  TaskRun run(task, config, ctx);
+  run.prepare_data();
+  run.build_model();
+  run.resume();
+  if (run.train()) return run.paused_result();
+  return run.evaluate();
 }
 
 }  // namespace

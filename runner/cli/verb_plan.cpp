@@ -106,7 +106,16 @@ int verb_plan(const std::vector<std::string>& args) {
     r << base.split[0] << "/" << base.split[1] << "/" << base.split[2];
     std::cout << "protocol: fixed train/validation/test split " << r.str();
   }
-  std::cout << ", " << base.repeats << " repeat(s), seed " << base.seed << "\n\n";
+  std::cout << ", " << base.repeats << " repeat(s), seed " << base.seed << "\n";
+  if (const auto& es = study.early_stop; es.method != "none") {
+    std::string rungs;
+    for (int r : es.rungs) rungs += (rungs.empty() ? "" : ", ") + std::to_string(r);
+    std::cout << "early stopping: " << es.method << " at epochs [" << rungs << "] on validation " << study.base.train.select_metric
+              << (es.method == "asha" ? ", reduction " + std::to_string(es.reduction)
+                                      : ", start-up " + std::to_string(es.startup_trials) + " trial(s)")
+              << " (docs/STUDY.md)\n";
+  }
+  std::cout << "\n";
 
   std::size_t name_w = 7, label_w = 5;
   for (const auto& v : study.variants) name_w = std::max(name_w, v.name.size()), label_w = std::max(label_w, v.label.size());

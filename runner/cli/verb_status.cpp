@@ -46,6 +46,32 @@ double worked_seconds(const std::vector<db::RunRow>& runs, const std::vector<db:
   return total;
 }
 
+// Rung populations from the early-stopping log (db/SCHEMA.md early_stop_log): per rung, the trials judged
+// there, promoted (ASHA) or continued (median) from it, stopped there by the median rule, waiting there
+// for a promotion (ASHA; stopped when the search ends), and failed on the way to it.
+void print_rungs(const std::vector<db::EarlyStopEvent>& log) {
+  struct Rung {
+    int epoch = 0, reached = 0, promoted = 0, stopped = 0, waiting = 0, failed = 0, finished = 0;
+  };
+  std::map<int, Rung> rungs;
+  for (const auto& e : log) {
+    Rung& r = rungs[e.rung];
+    r.epoch = e.epoch;
+    if (e.kind == "continue" || e.kind == "stop" || e.kind == "pause" || e.kind == "finish") ++r.reached;
+    if (e.kind == "continue" || e.kind == "promote") ++r.promoted;
+    if (e.kind == "promote") --r.waiting;
+    if (e.kind == "pause") ++r.waiting;
+    if (e.kind == "stop") ++r.stopped;
+    if (e.kind == "fail") ++r.failed;
+    if (e.kind == "finish") ++r.finished;
+  }
+  std::cout << "  early stopping (rung: trials reached, promoted, waiting, stopped, failed, finished):\n";
+  for (const auto& [k, r] : rungs) {
+    std::printf("    rung %d (epoch %d): %d reached, %d promoted, %d waiting, %d stopped, %d failed, %d finished\n", k, r.epoch,
+                r.reached, r.promoted, r.waiting, r.stopped, r.failed, r.finished);
+  }
+}
+
 void print_study(db::Store& store, const std::string& name) {
   auto id = store.find_study(name);
   auto tasks = store.tasks(*id);
@@ -76,7 +102,7 @@ void print_study(db::Store& store, const std::string& name) {
       c.timed++;
       done_seconds += t.seconds;
       ++done;
-    } else {
+    } else if (t.status != "stopped") {  // stopped at a rung: nothing left to run unless promoted
       ++left;
     }
   }
@@ -88,12 +114,28 @@ void print_study(db::Store& store, const std::string& name) {
     std::cout << "  " << stale_running << " task(s) left running by a coordinator that is gone: counted as interrupted "
               << "(ablate run resumes them)\n";
   }
-  std::printf("  %-28s %6s %8s %7s %12s %8s %10s\n", "variant", "done", "running", "failed", "interrupted", "pending", "mean time");
+  // Early stopping: a `stopped` column (tasks waiting or stopped at a rung, never results) and the rungs.
+  const auto log = store.early_stop_log(*id);
+  const bool rungs = !log.empty() || std::any_of(tasks.begin(), tasks.end(), [](const db::TaskRow& t) { return t.status == "stopped"; });
+  std::printf("  %-28s %6s %8s %7s %12s %8s%s %10s\n", "variant", "done", "running", "failed", "interrupted", "pending",
+              rungs ? "  stopped (rung)" : "", "mean time");
   for (const auto& v : variants) {
     auto& c = per[v.name];
-    std::printf("  %-28s %6d %8d %7d %12d %8d %10s\n", v.name.c_str(), c.n["done"], c.n["running"], c.n["failed"],
-                c.n["interrupted"], c.n["pending"], c.timed ? hms(c.seconds / c.timed).c_str() : "-");
+    std::string stopped;
+    if (rungs) {
+      int rung = 0;
+      for (const auto& t : tasks) {
+        if (t.variant == v.name && t.status == "stopped") rung = std::max(rung, t.rung);
+      }
+      const std::string text = std::to_string(c.n["stopped"]) + (rung ? " (" + std::to_string(rung) + ")" : std::string());
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "  %15s", text.c_str());
+      stopped = buf;
+    }
+    std::printf("  %-28s %6d %8d %7d %12d %8d%s %10s\n", v.name.c_str(), c.n["done"], c.n["running"], c.n["failed"],
+                c.n["interrupted"], c.n["pending"], stopped.c_str(), c.timed ? hms(c.seconds / c.timed).c_str() : "-");
   }
+  if (!log.empty()) print_rungs(log);
   const double elapsed = worked_seconds(runs, tasks, locked);
   // Remaining: each open task at its variant's mean (or the study's mean), less what a running task has
   // already spent, spread over the last run's workers.
@@ -102,7 +144,7 @@ void print_study(db::Store& store, const std::string& name) {
   const double now = db::now_seconds();
   double study_mean = done ? done_seconds / done : NAN;
   for (const auto& t : tasks) {
-    if (t.status == "done") continue;
+    if (t.status == "done" || t.status == "stopped") continue;
     auto& c = per[t.variant];
     double m = c.timed ? c.seconds / c.timed : study_mean;
     if (std::isnan(m)) known = false;

@@ -1,0 +1,169 @@
+#include "runner/rungs.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <limits>
+#include <set>
+#include <stdexcept>
+#include <tuple>
+
+namespace ablate::runner {
+
+namespace {
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+}
+
+RungScheduler::RungScheduler(const sweeps::EarlyStopConfig& config, const std::string& select_metric,
+                             const std::vector<std::pair<int, int>>& folds, db::Store& store, std::int64_t study_id)
+    : policy_(config, sweeps::objective_direction(select_metric), static_cast<int>(folds.size())),
+      dir_(sweeps::objective_direction(select_metric)),
+      folds_(folds),
+      store_(store),
+      study_id_(study_id) {}
+
+void RungScheduler::add_trial(const std::string& variant, std::int64_t id) {
+  ids_[variant] = id;
+  names_[id] = variant;
+}
+
+int RungScheduler::slot_of(int fold, int repeat) const {
+  for (std::size_t i = 0; i < folds_.size(); ++i) {
+    if (folds_[i].first == fold && folds_[i].second == repeat) return static_cast<int>(i);
+  }
+  throw std::runtime_error("early stopping: no fold " + std::to_string(fold) + " repeat " + std::to_string(repeat) + " in the study");
+}
+
+db::EarlyStopEvent RungScheduler::event(const std::string& variant, const char* kind, int rung, int fold, int repeat,
+                                        double score) const {
+  db::EarlyStopEvent e;
+  e.variant = variant;
+  e.kind = kind;
+  e.rung = rung;
+  e.epoch = policy_.rung_epoch(rung);
+  e.fold = fold;
+  e.repeat = repeat;
+  e.score = score;
+  return e;
+}
+
+int RungScheduler::replay() {
+  int n = 0;
+  std::vector<sweeps::Decision> derived;                  // what the replayed arrivals decide
+  std::set<std::tuple<std::string, std::string, int>> logged;  // (variant, kind, rung) of the logged decisions
+  for (const db::EarlyStopEvent& e : store_.early_stop_log(study_id_)) {
+    auto it = ids_.find(e.variant);
+    if (it == ids_.end()) continue;
+    const std::int64_t trial = it->second;
+    try {
+      if (e.kind == "reached" || e.kind == "failed") {
+        auto d = policy_.report(trial, slot_of(e.fold, e.repeat), e.rung,
+                                e.kind == "reached" ? std::optional<double>(e.score) : std::nullopt);
+        if (d) derived.push_back(*d);
+        ++n;
+      } else if (e.kind == "promote") {
+        policy_.promote(trial, e.rung);
+        ++n;
+      } else {
+        logged.insert({e.variant, e.kind, e.rung});
+      }
+    } catch (const std::invalid_argument& err) {
+      throw std::runtime_error(store_.path() + ": the early-stopping log does not replay (" + err.what() +
+                               "); was [sweep.early_stop] changed? run with --new-study to start afresh");
+    }
+  }
+  // A coordinator killed between storing a fold's arrival and logging the decision it completed: the
+  // decision follows from the arrivals, and is logged now.
+  for (const auto& d : derived) {
+    if (!logged.count({names_.at(d.trial), sweeps::decision_name(d.kind), d.rung})) log_decision(d);
+  }
+  return n;
+}
+
+bool RungScheduler::runnable(const std::string& variant, int fold, int repeat) const {
+  auto it = ids_.find(variant);
+  return it != ids_.end() && policy_.expects(it->second, slot_of(fold, repeat));
+}
+
+int RungScheduler::rung_of(const std::string& variant) const { return policy_.rung_index(ids_.at(variant)); }
+
+int RungScheduler::pause_epoch(const std::string& variant) const {
+  const std::int64_t trial = ids_.at(variant);
+  const int rung = policy_.rung_index(trial);
+  return rung + 1 < policy_.rungs() ? policy_.rung_epoch(rung) : 0;
+}
+
+// The fold's best validation objective up to the rung's epoch (sweeps::best_so_far).
+double RungScheduler::fold_score(const TaskResult& r, int epoch) const {
+  std::vector<double> values(static_cast<std::size_t>(epoch), kNaN);
+  for (const EpochRecord& e : r.epochs) {
+    if (e.epoch >= 1 && e.epoch <= epoch) values[static_cast<std::size_t>(e.epoch - 1)] = e.val_score;
+  }
+  return sweeps::best_so_far(values, epoch, dir_);
+}
+
+void RungScheduler::log_decision(const sweeps::Decision& d) {
+  const std::string& variant = names_.at(d.trial);
+  store_.log_early_stop(study_id_, event(variant, sweeps::decision_name(d.kind), d.rung, -1, -1, d.score));
+  spdlog::info("early stopping: {} {} at rung {} (epoch {}, score {:.4g})", variant, sweeps::decision_name(d.kind), d.rung,
+               policy_.rung_epoch(d.rung), d.score);
+}
+
+std::optional<sweeps::Decision> RungScheduler::paused(std::int64_t task_id, const std::string& variant, int fold, int repeat,
+                                                      const TaskResult& r, double now) {
+  const std::int64_t trial = ids_.at(variant);
+  const int rung = policy_.rung_index(trial);
+  const int epoch = policy_.rung_epoch(rung);
+  const double score = fold_score(r, epoch);
+  // A checkpoint past the rung (one left in a shared workdir by another store's run of the same study)
+  // pauses later than asked: the store keeps the rung's epochs, the rest comes back with the next result.
+  TaskResult at_rung = r;
+  at_rung.paused_after_epoch = epoch;
+  at_rung.epochs.erase(std::remove_if(at_rung.epochs.begin(), at_rung.epochs.end(), [&](const EpochRecord& e) { return e.epoch > epoch; }),
+                       at_rung.epochs.end());
+  store_.record_paused(task_id, at_rung, now, study_id_, event(variant, "reached", rung, fold, repeat, score));
+  auto d = policy_.report(trial, slot_of(fold, repeat), rung, score);
+  if (d) log_decision(*d);
+  return d;
+}
+
+std::optional<sweeps::Decision> RungScheduler::done(std::int64_t task_id, const std::string& variant, int fold, int repeat,
+                                                    const TaskResult& r, double now) {
+  const std::int64_t trial = ids_.at(variant);
+  const int rung = policy_.rung_index(trial);
+  const double score = fold_score(r, policy_.rung_epoch(rung));
+  const db::EarlyStopEvent e = event(variant, "reached", rung, fold, repeat, score);
+  store_.record_done(task_id, r, now, study_id_, &e);
+  auto d = policy_.report(trial, slot_of(fold, repeat), rung, score);
+  if (d) log_decision(*d);
+  return d;
+}
+
+std::optional<sweeps::Decision> RungScheduler::failed(const std::string& variant, int fold, int repeat) {
+  const std::int64_t trial = ids_.at(variant);
+  const int rung = policy_.rung_index(trial);
+  store_.log_early_stop(study_id_, event(variant, "failed", rung, fold, repeat, kNaN));
+  auto d = policy_.report(trial, slot_of(fold, repeat), rung, std::nullopt);
+  if (d) log_decision(*d);
+  return d;
+}
+
+std::optional<sweeps::Decision> RungScheduler::promote_next() {
+  auto d = policy_.next_promotion();
+  if (!d) return d;
+  log_decision(*d);  // stored before it is acted on
+  policy_.promote(d->trial, d->rung);
+  return d;
+}
+
+std::string RungScheduler::populations_text() const {
+  std::string s;
+  for (const auto& p : policy_.populations()) {
+    s += "\n  rung epoch " + std::to_string(p.epoch) + ": reached " + std::to_string(p.reached) + ", promoted " +
+         std::to_string(p.promoted) + ", waiting " + std::to_string(p.waiting) + ", stopped " + std::to_string(p.stopped) +
+         ", failed " + std::to_string(p.failed);
+  }
+  return s;
+}
+
+}  // namespace ablate::runner

@@ -1,0 +1,370 @@
+// Early stopping driven by the coordinator, over the in-process transport with a scripted executor (no
+// model): tasks pause at the rungs, promoted trials resume where they paused (no epoch twice), stopped
+// tasks keep exactly their rung's epochs and never appear as results, and a coordinator stopped in the
+// middle of the search and run again takes the same decisions as an uninterrupted one.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <tuple>
+
+#include "ablations/study.hpp"
+#include "db/rows.hpp"
+#include "db/store.hpp"
+#include "reports/report.hpp"
+#include "runner/run.hpp"
+
+namespace fs = std::filesystem;
+using namespace ablate;
+using namespace ablate::runner;
+
+namespace {
+
+// A "training" whose validation Dice at epoch e is q (1 - 1/(e + 1)) + 0.001 fold, with a quality q per
+// alpha (kQuality): the trials rank the same at every epoch, alpha = 0.3 is the best. Its "checkpoint" is
+// the number of epochs done per (variant, fold, repeat), kept across runs like a checkpoint file.
+//                                    alpha 0.1   0.2   0.3   0.4   0.5   0.6   0.7   0.8   0.9
+constexpr double kQuality[9] = {0.50, 0.80, 0.95, 0.70, 0.30, 0.60, 0.90, 0.20, 0.40};
+class ScriptedExecutor : public Executor {
+ public:
+  TaskResult execute(const Task& task, const ExecContext& ctx) override {
+    const VariantConfig c = parse_canonical(task.canonical_config);
+    const auto key = std::make_tuple(task.variant, task.fold, task.repeat);
+    if (failing_.count(key)) throw std::runtime_error("scripted failure of " + task.variant + " fold " + std::to_string(task.fold));
+    int first = 0;
+    {
+      std::lock_guard<std::mutex> lock(m_);
+      first = done_[key] + 1;
+      ++executions_;
+      if (stop_after_ > 0 && executions_ == stop_after_) stop_flag().store(true);
+    }
+    const int epochs = c.train.epochs;
+    // Like the trainer: train to the pause (or the end); a checkpoint already past the pause pauses there.
+    const int last = std::max(first - 1, task.pause_after_epoch > 0 && task.pause_after_epoch < epochs ? task.pause_after_epoch : epochs);
+    const double q = kQuality[static_cast<int>(std::lround(c.loss.alpha * 10)) - 1];
+    TaskResult r;
+    for (int e = 1; e <= last; ++e) {
+      EpochRecord rec;
+      rec.epoch = e;
+      rec.val_score = q * (1.0 - 1.0 / (e + 1)) + 0.001 * task.fold;
+      rec.val_dice = rec.val_score;
+      r.epochs.push_back(rec);
+      if (e >= first) {
+        std::lock_guard<std::mutex> lock(m_);
+        trained_[key].push_back(e);
+        if (ctx.on_epoch) ctx.on_epoch(rec);
+      }
+    }
+    {
+      std::lock_guard<std::mutex> lock(m_);
+      done_[key] = std::max(done_[key], last);
+    }
+    r.best_epoch = last;
+    if (last < epochs) {
+      r.paused_after_epoch = last;
+    } else {
+      r.fold_metrics.push_back({"dice", 1, r.epochs.back().val_score});
+    }
+    return r;
+  }
+  double estimate_cost(const Variant&) override { return 1; }
+
+  std::mutex m_;
+  std::map<std::tuple<std::string, int, int>, int> done_;
+  std::map<std::tuple<std::string, int, int>, std::vector<int>> trained_;
+  int executions_ = 0;
+  int stop_after_ = 0;  // > 0: raise the stop flag at that execution (a coordinator stopped mid-search)
+  std::set<std::tuple<std::string, int, int>> failing_;  // tasks that always throw
+};
+
+class EarlyStopRun : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("ablate-es-" + std::to_string(::getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    opt_.db_path = (dir_ / "s.sqlite").string();
+    opt_.inproc_workers = 1;  // one worker: the order of arrivals, and so of decisions, is the plan's
+    opt_.list_cases = [](const DataConfig&) { return std::vector<std::string>{"a", "b", "c", "d"}; };
+    opt_.make_splits = [](const std::vector<std::string>& cases, const StudyConfig& s, int) {
+      std::vector<CaseSplit> out(s.folds);
+      for (size_t i = 0; i < cases.size(); ++i) {
+        for (int f = 0; f < s.folds; ++f) (static_cast<int>(i) % s.folds == f ? out[f].test : out[f].train).push_back(cases[i]);
+      }
+      // A validation case per fold: the scripted score is a validation Dice (maximised); without
+      // validation cases the objective would be the training loss (minimised).
+      for (auto& split : out) {
+        split.val.push_back(split.train.front());
+        split.train.erase(split.train.begin());
+      }
+      return out;
+    };
+    stop_flag().store(false);
+  }
+  void TearDown() override {
+    stop_flag().store(false);
+    fs::remove_all(dir_);
+  }
+  void write_study(const std::string& method) {
+    opt_.study_file = (dir_ / "s.toml").string();
+    std::ofstream(opt_.study_file) << "[study]\nname = \"s\"\nfolds = 2\n[data]\npath = \"nowhere\"\n"
+                                      "[train]\nepochs = 9\nselect_metric = \"dice\"\n"
+                                      "[sweep]\n\"loss.alpha\" = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]\n"
+                                      "[sweep.early_stop]\nmethod = \""
+                                   << method << "\"\nrungs = [1, 3, 9]\nreduction = 3\nstartup_trials = 2\n";
+  }
+  // The decisions of the log (not the folds' arrivals), in order.
+  std::vector<std::string> decisions() {
+    db::Store s(opt_.db_path, true);
+    std::vector<std::string> out;
+    for (const auto& e : s.early_stop_log(*s.find_study("s"))) {
+      if (e.kind != "reached" && e.kind != "failed") out.push_back(e.variant + " " + e.kind + " " + std::to_string(e.rung));
+    }
+    return out;
+  }
+
+  fs::path dir_;
+  RunOptions opt_;
+};
+
+// Every fold's epochs, over all executions, are 1..n once each: a resumed task starts after its pause.
+void expect_no_epoch_twice(const ScriptedExecutor& x) {
+  for (const auto& [key, epochs] : x.trained_) {
+    for (size_t i = 0; i < epochs.size(); ++i) EXPECT_EQ(epochs[i], static_cast<int>(i) + 1) << std::get<0>(key);
+  }
+}
+
+}  // namespace
+
+TEST_F(EarlyStopRun, AshaPausesPromotesAndStopsAtRungs) {
+  write_study("asha");
+  ScriptedExecutor x;
+  ASSERT_EQ(run_study(opt_, x), kRunOk);
+  expect_no_epoch_twice(x);
+  db::Store s(opt_.db_path, true);
+  // Every task ends at a rung: stopped tasks with exactly that rung's epochs, done ones with all 9.
+  for (const auto& t : s.tasks(*s.find_study("s"))) {
+    if (t.status == "stopped") {
+      EXPECT_TRUE(t.rung == 1 || t.rung == 3) << t.variant;
+      EXPECT_EQ(t.epochs_stored, t.rung) << t.variant;
+    } else {
+      EXPECT_EQ(t.status, "done") << t.variant;
+      EXPECT_EQ(t.epochs_stored, 9) << t.variant;
+    }
+  }
+  // With one worker the trials arrive in study order (qualities .50 .80 .95 .70 .30 .60 .90 .20 .40); a
+  // free worker takes a promotion first (the top floor(n/3) of a rung, highest rung first):
+  //   rung 0 n=3: promote 0.3 | n=6 top2 {0.3, 0.2}: promote 0.2 | n=7 top2 {0.3, 0.7}: promote 0.7, and
+  //   rung 1 n=3 top1 {0.3}: promote 0.3 to the last rung. n=8, n=9 (top3 {0.3, 0.7, 0.2}): nothing new.
+  EXPECT_EQ(s.query_int("SELECT count(DISTINCT variant) FROM fold_metrics"), 1);
+  EXPECT_EQ(s.query_text("SELECT variant FROM fold_metrics LIMIT 1"), "alpha0.3");
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM fold_metrics"), 2);  // its two folds; stopped trials are no results
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks WHERE status = 'stopped' AND rung = 1"), 2 * 6);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks WHERE status = 'stopped' AND rung = 3"), 2 * 2);
+  // Epochs spent: 9 trials x 2 folds x 1 + 3 x 2 x 2 + 1 x 2 x 6 = 42, against 9 x 2 x 9 = 162 without.
+  int spent = 0;
+  for (const auto& [key, epochs] : x.trained_) spent += static_cast<int>(epochs.size());
+  EXPECT_EQ(spent, 42);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM epochs"), 42);
+  // Rung 0 is reached by every trial; each promotion is logged once.
+  const auto d = decisions();
+  EXPECT_EQ(std::count_if(d.begin(), d.end(), [](const std::string& x) { return x.find(" pause 0") != std::string::npos; }), 9);
+  EXPECT_EQ(std::count(d.begin(), d.end(), "alpha0.3 promote 0"), 1);
+  EXPECT_EQ(std::count(d.begin(), d.end(), "alpha0.3 promote 1"), 1);
+  EXPECT_EQ(std::count(d.begin(), d.end(), "alpha0.3 finish 2"), 1);
+  EXPECT_EQ(std::count_if(d.begin(), d.end(), [](const std::string& x) { return x.find(" promote ") != std::string::npos; }), 4);
+  // Reports: stopped trials are named as stopped, never results; their partial curves are in the
+  // convergence data (alpha 0.1 stopped at epoch 1: its epoch 1, over both folds, and nothing after).
+  const db::StudyData data = db::load_study_data(opt_.db_path, "s");
+  EXPECT_EQ(data.stopped.size(), 8u);
+  EXPECT_EQ(data.stopped.at("alpha0.2"), 3);
+  EXPECT_EQ(data.stopped.count("alpha0.3"), 0u);
+  const reports::ComparisonTable table = reports::comparison_table({data}, ReportConfig{}, {});
+  const std::string note = "variant 'alpha0.1' was stopped early at epoch 1 (early stopping)";
+  EXPECT_TRUE(std::any_of(table.notes.begin(), table.notes.end(), [&](const std::string& n) { return n.find(note) != std::string::npos; }));
+  const std::string csv = reports::convergence_csv(data);
+  EXPECT_NE(csv.find("\ns,alpha0.1,1,2,"), std::string::npos) << csv;
+  EXPECT_EQ(csv.find("\ns,alpha0.1,2,"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("\ns,alpha0.2,3,2,"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("\ns,alpha0.3,9,2,"), std::string::npos) << csv;
+
+  // Running again: nothing to do, nothing duplicated.
+  ScriptedExecutor again;
+  ASSERT_EQ(run_study(opt_, again), kRunOk);
+  EXPECT_EQ(again.executions_, 0);
+  EXPECT_EQ(decisions(), d);
+  // A decision lost with a killed coordinator (the fold's arrival stored, the decision it completed not
+  // yet logged) follows from the logged arrivals: the next start logs it.
+  {
+    db::Store w(opt_.db_path);
+    w.exec("DELETE FROM early_stop_log WHERE id = (SELECT max(id) FROM early_stop_log WHERE kind = 'pause')");
+  }
+  ASSERT_EQ(decisions().size(), d.size() - 1);
+  ASSERT_EQ(run_study(opt_, again), kRunOk);
+  EXPECT_EQ(again.executions_, 0);
+  auto sorted = [](std::vector<std::string> v) {
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  EXPECT_EQ(sorted(decisions()), sorted(d));
+}
+
+// A checkpoint already past the rung (left in a shared workdir by another store's run of the same study):
+// the task pauses later than asked, the store still holds exactly the rung's epochs, and the decisions are
+// those of the search without it.
+TEST_F(EarlyStopRun, ACheckpointPastTheRungStoresTheRungsEpochs) {
+  write_study("asha");
+  ScriptedExecutor reference;
+  ASSERT_EQ(run_study(opt_, reference), kRunOk);
+  const auto expected = decisions();
+  opt_.db_path = (dir_ / "ahead.sqlite").string();
+  ScriptedExecutor x;
+  x.done_[std::make_tuple(std::string("alpha0.1"), 0, 0)] = 3;  // its checkpoint is at epoch 3
+  ASSERT_EQ(run_study(opt_, x), kRunOk);
+  EXPECT_EQ(decisions(), expected);
+  db::Store s(opt_.db_path, true);
+  for (const auto& t : s.tasks(*s.find_study("s"))) {
+    EXPECT_EQ(t.epochs_stored, t.status == "stopped" ? t.rung : 9) << t.variant << " fold " << t.fold;
+  }
+  EXPECT_EQ(s.query_int("SELECT rung FROM tasks t JOIN variants v ON v.id = t.variant_id JOIN folds f ON f.id = t.fold_id "
+                        "WHERE v.name = 'alpha0.1' AND f.fold = 0"),
+            1);
+}
+
+// Failures for good (no retries): a trial with one failed fold goes on with the other (its score is that
+// fold's), a trial whose folds all fail is out of the search with a `fail` decision, and the run ends
+// (exit 1 for the failed tasks) instead of waiting for folds that never come.
+TEST_F(EarlyStopRun, FoldsFailingAtARungLeaveTheirTrial) {
+  write_study("asha");
+  opt_.max_retries = 0;
+  ScriptedExecutor x;
+  // alpha 0.9 (the last trial) fails in both folds, alpha 0.3 (the best) in fold 1: the promotions of the
+  // search without failures stand (AshaPausesPromotesAndStopsAtRungs), alpha 0.3 goes on with fold 0.
+  x.failing_ = {std::make_tuple(std::string("alpha0.3"), 1, 0), std::make_tuple(std::string("alpha0.9"), 0, 0),
+                std::make_tuple(std::string("alpha0.9"), 1, 0)};
+  EXPECT_EQ(run_study(opt_, x), kRunFailed);
+  const auto d = decisions();
+  EXPECT_EQ(std::count(d.begin(), d.end(), "alpha0.9 fail 0"), 1);
+  EXPECT_EQ(std::count(d.begin(), d.end(), "alpha0.3 finish 2"), 1);  // the best trial, on its fold 0 alone
+  db::Store s(opt_.db_path, true);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks WHERE status = 'failed'"), 3);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM early_stop_log WHERE kind = 'failed'"), 3);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM fold_metrics"), 1);  // alpha 0.3 fold 0
+  // Run again: the failed folds stay out (logged), nothing runs, the decisions stand.
+  ScriptedExecutor again;
+  EXPECT_EQ(run_study(opt_, again), kRunOk);
+  EXPECT_EQ(again.executions_, 0);
+  EXPECT_EQ(decisions(), d);
+}
+
+TEST_F(EarlyStopRun, MedianStopsBelowTheMedianAndContinuesTheOthers) {
+  write_study("median");
+  ScriptedExecutor x;
+  ASSERT_EQ(run_study(opt_, x), kRunOk);
+  expect_no_epoch_twice(x);
+  db::Store s(opt_.db_path, true);
+  // In study order (qualities .50 .80 .95 .70 .30 .60 .90 .20 .40), a continued trial going on at once:
+  // 0.1 and 0.2 have fewer than 2 others (start-up); 0.3 beats median(.5, .8); 0.4 is below median(.5, .8,
+  // .95) = .8, 0.5 below .75, 0.6 below .7: stopped at rung 0; 0.7 beats .65 at rung 0 and .8 at rung 1;
+  // 0.8 and 0.9 stop at rung 0.
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks WHERE status = 'stopped'"), 2 * 5);
+  EXPECT_EQ(s.query_text("SELECT group_concat(name) FROM (SELECT DISTINCT v.name FROM tasks t JOIN variants v ON "
+                         "v.id = t.variant_id WHERE t.status = 'stopped' ORDER BY v.ordinal)"),
+            "alpha0.4,alpha0.5,alpha0.6,alpha0.8,alpha0.9");
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM fold_metrics"), 2 * 4);
+  for (const auto& t : s.tasks(*s.find_study("s"))) {
+    EXPECT_EQ(t.epochs_stored, t.status == "stopped" ? t.rung : 9) << t.variant;
+  }
+}
+
+// A coordinator stopped in the middle of the search (at the 7th and at the 19th task) and run again: the decisions are
+// those of the uninterrupted search, nothing is trained twice, nothing stored twice.
+TEST_F(EarlyStopRun, StoppedMidSearchAndResumedTakesTheSameDecisions) {
+  write_study("asha");
+  ScriptedExecutor straight;
+  ASSERT_EQ(run_study(opt_, straight), kRunOk);
+  const auto reference = decisions();
+  ASSERT_EQ(reference.size(), 9u + 3u + 1u + 4u);  // pauses at rung 0, at rung 1, the finish, promotions
+
+  for (int stop_after : {7, 19}) {
+    SCOPED_TRACE("stopped after execution " + std::to_string(stop_after));
+    opt_.db_path = (dir_ / ("stopped" + std::to_string(stop_after) + ".sqlite")).string();
+    ScriptedExecutor x;
+    x.stop_after_ = stop_after;
+    EXPECT_EQ(run_study(opt_, x), kRunInterrupted);
+    stop_flag().store(false);
+    x.stop_after_ = 0;
+    ASSERT_EQ(run_study(opt_, x), kRunOk);
+    EXPECT_EQ(decisions(), reference);
+    expect_no_epoch_twice(x);
+    db::Store s(opt_.db_path, true);
+    EXPECT_EQ(s.query_int("SELECT count(*) FROM (SELECT variant_id, fold, \"repeat\", rung, count(*) AS n FROM early_stop_log "
+                          "WHERE kind = 'reached' GROUP BY 1, 2, 3, 4) WHERE n > 1"),
+              0);
+    EXPECT_EQ(s.query_int("SELECT count(*) FROM fold_metrics"), 2);
+  }
+}
+
+TEST_F(EarlyStopRun, StudyChecksTheRungs) {
+  opt_.study_file = (dir_ / "bad.toml").string();
+  std::ofstream(opt_.study_file) << "[study]\nname = \"s\"\n[train]\nepochs = 9\n"
+                                    "[sweep.early_stop]\nmethod = \"asha\"\nrungs = [1, 3, 8]\n";
+  try {
+    load_study(opt_.study_file);
+    FAIL() << "rungs not ending at train.epochs were accepted";
+  } catch (const SpecError& e) {
+    EXPECT_NE(std::string(e.what()).find("bad.toml:5:1: `sweep.early_stop.rungs`"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("the last rung must be train.epochs (9)"), std::string::npos) << e.what();
+  }
+  std::ofstream(opt_.study_file) << "[study]\nname = \"s\"\n[train]\nepochs = 9\n"
+                                    "[sweep.early_stop]\nmethod = \"asha\"\nrungs = [1, 9]\nreductoin = 3\n";
+  try {
+    load_study(opt_.study_file);
+    FAIL() << "a misspelt key was accepted";
+  } catch (const SpecError& e) {
+    EXPECT_NE(std::string(e.what()).find("did you mean `reduction`"), std::string::npos) << e.what();
+  }
+  std::ofstream(opt_.study_file) << "[study]\nname = \"s\"\n[train]\nepochs = 9\n"
+                                    "[sweep.early_stop]\nrungs = [1, 9]\n";
+  try {
+    load_study(opt_.study_file);
+    FAIL() << "rungs without a method were accepted";
+  } catch (const SpecError& e) {
+    EXPECT_NE(std::string(e.what()).find("`sweep.early_stop.method`: missing"), std::string::npos) << e.what();
+  }
+  // A plain variant list.
+  std::ofstream(opt_.study_file) << "[study]\nname = \"s\"\n[train]\nepochs = 9\n"
+                                    "[[ablation.variant]]\nname = \"a\"\n[[ablation.variant]]\nname = \"b\"\n\"model.cc\" = true\n"
+                                    "[sweep.early_stop]\nmethod = \"median\"\nrungs = [3, 9]\n";
+  Study plain = load_study(opt_.study_file);
+  EXPECT_EQ(plain.variants.size(), 2u);
+  EXPECT_EQ(plain.early_stop.method, "median");
+  EXPECT_EQ(plain.early_stop.rungs, (std::vector<int>{3, 9}));
+  // A variant with its own train.epochs: the rungs cannot end at both.
+  std::ofstream(opt_.study_file) << "[study]\nname = \"s\"\n[train]\nepochs = 9\n"
+                                    "[[ablation.variant]]\nname = \"a\"\n[[ablation.variant]]\nname = \"b\"\n\"train.epochs\" = 5\n"
+                                    "[sweep.early_stop]\nmethod = \"asha\"\nrungs = [3, 9]\n";
+  try {
+    load_study(opt_.study_file);
+    FAIL() << "variants of different train.epochs were accepted";
+  } catch (const SpecError& e) {
+    EXPECT_NE(std::string(e.what()).find("variant `b` trains 5 epochs"), std::string::npos) << e.what();
+  }
+  // A file that includes a grid study and sets only [sweep.early_stop] keeps the grid.
+  const std::string base = (dir_ / "grid.toml").string();
+  std::ofstream(base) << "[study]\nname = \"g\"\n[train]\nepochs = 4\n[sweep]\n\"loss.alpha\" = [0.2, 0.8]\n";
+  std::ofstream(opt_.study_file) << "include = \"grid.toml\"\n[sweep.early_stop]\nmethod = \"asha\"\nrungs = [2, 4]\nreduction = 2\n";
+  Study inherited = load_study(opt_.study_file);
+  EXPECT_EQ(inherited.variants.size(), 2u);
+  EXPECT_EQ(inherited.early_stop.method, "asha");
+  EXPECT_EQ(load_study(base).early_stop.method, "none");
+}

@@ -1,0 +1,163 @@
+#include "trainer/checkpoint.hpp"
+
+#include <spdlog/spdlog.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <stdexcept>
+
+namespace ablate::trainer {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int kCheckpointVersion = 1;
+
+std::string identity_of(const Task& task) {
+  return task.variant_hash + "/fold" + std::to_string(task.fold) + "/repeat" + std::to_string(task.repeat) + "/seed" +
+         std::to_string(task.seed);
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& path, const Task& task, SegmentationNet& net, const torch::optim::Optimizer& opt,
+                     const TrainState& st, const std::vector<torch::Tensor>& best) {
+  torch::serialize::OutputArchive root;
+  root.write("version", c10::IValue(static_cast<std::int64_t>(kCheckpointVersion)));
+  root.write("identity", c10::IValue(identity_of(task)));
+  torch::serialize::OutputArchive model;
+  net->save(model);
+  root.write("model", model);
+  torch::serialize::OutputArchive optimizer;
+  opt.save(optimizer);
+  root.write("optimizer", optimizer);
+  torch::serialize::OutputArchive best_archive;
+  for (std::size_t i = 0; i < best.size(); ++i) best_archive.write("t" + std::to_string(i), best[i]);
+  root.write("best", best_archive);
+  root.write("best_count", c10::IValue(static_cast<std::int64_t>(best.size())));
+  root.write("epochs_done", c10::IValue(static_cast<std::int64_t>(st.epochs_done)));
+  root.write("next_step", c10::IValue(static_cast<std::int64_t>(st.next_step)));
+  root.write("partial_loss_sum", c10::IValue(st.partial_loss_sum));
+  root.write("partial_loss_count", c10::IValue(st.partial_loss_count));
+  root.write("partial_seconds", c10::IValue(st.partial_seconds));
+  root.write("lr", c10::IValue(st.lr));
+  root.write("plateau_best", c10::IValue(st.plateau_best));
+  root.write("plateau_bad", c10::IValue(static_cast<std::int64_t>(st.plateau_bad)));
+  root.write("best_epoch", c10::IValue(static_cast<std::int64_t>(st.best_epoch)));
+  root.write("best_score", c10::IValue(st.best_score));
+  root.write("since_best", c10::IValue(static_cast<std::int64_t>(st.since_best)));
+  root.write("finished", c10::IValue(st.finished));
+  root.write("train_seconds", c10::IValue(st.train_seconds));
+  root.write("rng_cpu", at::detail::getDefaultCPUGenerator().get_state());
+  // One row per completed epoch: epoch, train loss, val loss, val Dice, lr, seconds, val score.
+  auto history = torch::zeros({static_cast<std::int64_t>(st.history.size()), 7}, torch::kFloat64);
+  auto h = history.accessor<double, 2>();
+  for (std::size_t i = 0; i < st.history.size(); ++i) {
+    const auto& e = st.history[i];
+    const double row[7] = {static_cast<double>(e.epoch), e.train_loss, e.val_loss, e.val_dice, e.lr, e.seconds, e.val_score};
+    for (int c = 0; c < 7; ++c) h[i][c] = row[c];
+  }
+  root.write("history", history);
+  // Write then rename: a reader (or a restart after a crash) sees the old or the new checkpoint, never half.
+  std::error_code ec;
+  const fs::path parent = fs::path(path).parent_path();
+  if (!parent.empty()) fs::create_directories(parent, ec);
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  try {
+    root.save_to(tmp);
+  } catch (const std::exception& e) {
+    fs::remove(tmp, ec);
+    throw std::runtime_error(path + ": cannot write the checkpoint: " + e.what());
+  }
+  // On disk before the rename: after a node crash the name must not point at data still in the page cache.
+  const int fd = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    fs::remove(tmp, ec);
+    throw std::runtime_error(path + ": cannot move the checkpoint into place: " + ec.message());
+  }
+}
+
+bool load_checkpoint(const std::string& path, const Task& task, const torch::Device& device, SegmentationNet& net,
+                     torch::optim::Optimizer& opt, TrainState& st, std::vector<torch::Tensor>& best) {
+  torch::serialize::InputArchive root;
+  try {
+    root.load_from(path, device);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(path + ": unreadable checkpoint (" + std::string(e.what()).substr(0, 200) +
+                             "); delete it to start the task afresh");
+  }
+  c10::IValue v;
+  root.read("version", v);
+  if (v.toInt() != kCheckpointVersion) {
+    throw std::runtime_error(path + ": checkpoint format " + std::to_string(v.toInt()) + ", this build reads " +
+                             std::to_string(kCheckpointVersion) + "; delete it to start the task afresh");
+  }
+  root.read("identity", v);
+  if (v.toStringRef() != identity_of(task)) {
+    spdlog::warn("{}: checkpoint of {} ignored (this task is {})", path, v.toStringRef(), identity_of(task));
+    return false;
+  }
+  torch::serialize::InputArchive model;
+  root.read("model", model);
+  net->load(model);
+  torch::serialize::InputArchive optimizer;
+  root.read("optimizer", optimizer);
+  opt.load(optimizer);
+  root.read("best_count", v);
+  const std::int64_t n_best = v.toInt();
+  torch::serialize::InputArchive best_archive;
+  root.read("best", best_archive);
+  best.clear();
+  for (std::int64_t i = 0; i < n_best; ++i) {
+    torch::Tensor t;
+    best_archive.read("t" + std::to_string(i), t);
+    best.push_back(t);
+  }
+  auto get_int = [&](const char* key) {
+    root.read(key, v);
+    return v.toInt();
+  };
+  auto get_double = [&](const char* key) {
+    root.read(key, v);
+    return v.toDouble();
+  };
+  st.epochs_done = static_cast<int>(get_int("epochs_done"));
+  st.next_step = static_cast<int>(get_int("next_step"));
+  st.partial_loss_sum = get_double("partial_loss_sum");
+  st.partial_loss_count = get_int("partial_loss_count");
+  st.partial_seconds = get_double("partial_seconds");
+  st.lr = get_double("lr");
+  st.plateau_best = get_double("plateau_best");
+  st.plateau_bad = static_cast<int>(get_int("plateau_bad"));
+  st.best_epoch = static_cast<int>(get_int("best_epoch"));
+  st.best_score = get_double("best_score");
+  st.since_best = static_cast<int>(get_int("since_best"));
+  root.read("finished", v);
+  st.finished = v.toBool();
+  st.train_seconds = get_double("train_seconds");
+  torch::Tensor history;
+  st.history.clear();
+  if (root.try_read("history", history)) {  // absent in checkpoints of earlier builds
+    history = history.to(torch::kCPU, torch::kFloat64).contiguous();
+    auto h = history.accessor<double, 2>();
+    const bool has_score = history.size(1) > 6;  // the 7th column is absent in checkpoints of earlier builds
+    for (std::int64_t i = 0; i < history.size(0); ++i) {
+      st.history.push_back({static_cast<int>(h[i][0]), h[i][1], h[i][2], h[i][3], h[i][4], h[i][5],
+                            has_score ? h[i][6] : std::numeric_limits<double>::quiet_NaN()});
+    }
+  }
+  torch::Tensor rng;
+  root.read("rng_cpu", rng);
+  at::Generator generator = at::detail::getDefaultCPUGenerator();
+  generator.set_state(rng.to(torch::kCPU));
+  return true;
+}
+
+}  // namespace ablate::trainer

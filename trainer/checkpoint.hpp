@@ -1,0 +1,50 @@
+// The checkpoint of a task (trainer-internal; LibTorch): model, optimiser, the training state that is in
+// neither (TrainState: epoch and step, the plateau schedule, the best epoch, the history of every completed
+// epoch), the best weights and the CPU generator state. Written atomically (write, fsync, rename) after
+// every epoch, at a pause (Task::pause_after_epoch) and when a stop is requested, so a reader or a restart
+// sees the old or the new checkpoint, never half of one. Identified by the task (variant hash, fold,
+// repeat, seed): another task's checkpoint is ignored, not resumed.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "ablations/task.hpp"
+#include "trainer/nn/network.hpp"
+
+namespace ablate::trainer {
+
+// Everything about the optimisation that is not in the model or optimiser state.
+struct TrainState {
+  int epochs_done = 0;         // completed epochs
+  int next_step = 0;           // > 0: epoch epochs_done + 1 was interrupted before this step
+  double partial_loss_sum = 0;  // of the interrupted epoch
+  std::int64_t partial_loss_count = 0;
+  double partial_seconds = 0;
+  double lr = 0;               // current learning rate (plateau/none schedulers)
+  double plateau_best = -std::numeric_limits<double>::infinity();
+  int plateau_bad = 0;
+  int best_epoch = 0;
+  double best_score = -std::numeric_limits<double>::infinity();
+  int since_best = 0;
+  bool finished = false;       // training done (all epochs or early stop): only evaluation remains
+  double train_seconds = 0;    // over all attempts
+  // Every completed epoch of the task, over all attempts: re-reported with the result so that an epoch
+  // whose progress message was lost in a crash (checkpoint written, message not yet stored) still lands.
+  std::vector<EpochRecord> history;
+};
+
+// Writes the checkpoint to `path` atomically; throws std::runtime_error naming the path on failure.
+void save_checkpoint(const std::string& path, const Task& task, SegmentationNet& net, const torch::optim::Optimizer& opt,
+                     const TrainState& st, const std::vector<torch::Tensor>& best);
+// Loads `path` into net, opt, st, best and the CPU generator. Returns false (and leaves everything as it
+// is) when the checkpoint belongs to another task; throws std::runtime_error for an unreadable one or one
+// of another format (the message says to delete it).
+bool load_checkpoint(const std::string& path, const Task& task, const torch::Device& device, SegmentationNet& net,
+                     torch::optim::Optimizer& opt, TrainState& st, std::vector<torch::Tensor>& best);
+
+}  // namespace ablate::trainer
