@@ -153,6 +153,10 @@ struct ReportConfig {
   std::string sweep_key;             // a swept key for the sensitivity table/curve (e.g. loss.alpha)
   std::string dataset;               // title of the study's column group; empty = the study name
   std::vector<std::string> class_names;  // names of classes 1, 2, ...; missing = "class k"
+  // [[report.published]]: the paper's numbers, as one line of TOML (ablations/published.hpp reads it);
+  // "" = none. Checked against the variants and metrics when the study loads.
+  std::string published;
+  bool published_columns = false;    // LaTeX: the published values as a column group of their own
 };
 
 // Everything that defines one variant of a study.

@@ -294,6 +294,8 @@ std::vector<KeyDef> build_schema() {
       KEY(report.rows, "Variant order of the table; empty = study order.", "-").rule("names of variants of the study"),
       KEY(report.sweep_key, "Swept key for the sensitivity table and curve, e.g. loss.alpha.", "001 Fig. 5").rule("empty or a study key (dotted), e.g. loss.alpha"),
       KEY(report.dataset, "Title of this study's column group (e.g. TCIA, MSD, KiTS, Cardiac side by side as in 001 Table II); empty = the study name.", "001 Table II"),
+      KEY(report.published, "The paper's numbers beside ours (docs/REPORTS.md, \"Reproduction\"): [[report.published]] tables, each with source (e.g. \"001 Table II\"), dataset (the column group it belongs to; empty = the report's first), scale (percent or ratio: how the paper prints the overlap metrics) and values, a table per row: \"U-Net\" = { dice = 65.35, sensitivity = 70.74 }; optional sd of the same shape. A study file's tables replace a base file's. Kept as one line of TOML in the resolved configuration.", "-").rule("[[report.published]] tables; rows name a variant (label or name), metrics are those of report.metrics or params (millions of parameters)"),
+      KEY(report.published_columns, "LaTeX table: the published values as a column group of their own (with the interval verdict) instead of beside each cell.", "-"),
       KEY(report.class_names, "Names of the foreground classes 1, 2, ... in column groups, box plots and per-class tables (e.g. [\"pancreas\"]); a class without a name shows as `class k`.", "-"),
   };
   // The component columns' rule lists the boolean model keys, so it follows the schema.
@@ -331,6 +333,8 @@ std::string to_literal(const Value& v) {
 }
 
 std::string KeyDef::allowed() const {
+  // [[report.published]] is written as tables, not as the string it is kept as.
+  if (path == "report.published") return rule;
   std::ostringstream s;
   // A number without bounds must still be finite (check_range refuses inf and nan).
   const bool unbounded = !std::isfinite(min) && !std::isfinite(max);

@@ -18,6 +18,7 @@
 #include <tuple>
 
 #include "ablations/design.hpp"
+#include "ablations/published.hpp"
 #include "ablations/schema.hpp"
 #include "sweeps/grid.hpp"
 
@@ -86,6 +87,14 @@ std::string closest(const std::string& word, const std::vector<std::string>& can
 
 namespace {
 
+// A row of a [[report.published]] table (values or sd), where the file names it: checked against the
+// variants once they are known.
+struct PublishedRow {
+  std::size_t table = 0;
+  std::string row;
+  int line = 0, column = 0;
+};
+
 struct Setting {
   Value value;
   Origin origin = Origin::kDefault;
@@ -93,6 +102,7 @@ struct Setting {
   int line = 0;
   int column = 0;
   std::vector<std::pair<int, int>> items;  // line, column of each array element (report.rows names variants)
+  std::vector<PublishedRow> published_rows;  // report.published only
 };
 using Layer = std::map<std::string, Setting>;
 
@@ -257,6 +267,125 @@ std::optional<Value> read_value(const toml::node& node, const KeyDef& key, const
   return v;
 }
 
+// [[report.published]] tables (or, in canonical text, their one-line string form) -> the string form,
+// with every row's location in `rows`. Each problem is located at its key or value.
+std::optional<Value> read_published(const toml::node& node, const std::string& file, Diags& diags,
+                                    std::vector<PublishedRow>& rows) {
+  const std::string key = "report.published";
+  Value v;
+  v.type = ValueType::kString;
+  if (const auto* text = node.as_string()) {  // the resolved configuration's form
+    try {
+      v.s = published_text(parse_published(text->get()));
+    } catch (const std::exception& e) {
+      diags.add(file, node.source(), key, e.what());
+      return std::nullopt;
+    }
+    return v;
+  }
+  const toml::array* arr = node.as_array();
+  if (arr && arr->empty()) return v;  // `published = []`: none (drops a base file's tables)
+  if (!arr || !arr->is_array_of_tables()) {
+    diags.add(file, node.source(), key,
+              "expected [[report.published]] tables (source, dataset, scale, values, sd)");
+    return std::nullopt;
+  }
+  const std::vector<std::string>& metrics = published_metrics();
+  static const std::vector<std::string> fields = {"source", "dataset", "scale", "values", "sd"};
+  std::vector<PublishedTable> tables;
+  // (dataset, row, metric) -> table index: two tables must not publish the same cell twice.
+  std::map<std::tuple<std::string, std::string, std::string>, std::size_t> cells;
+  for (std::size_t ti = 0; ti < arr->size(); ++ti) {
+    const toml::table& t = *arr->get(ti)->as_table();
+    PublishedTable p;
+    const std::string where = key + "[" + std::to_string(ti + 1) + "]";
+    for (const auto& [k, sub] : t) {
+      const std::string name(k.str());
+      if (std::find(fields.begin(), fields.end(), name) == fields.end()) {
+        const std::string hint = closest(name, fields);
+        diags.add(file, k.source(), where + "." + name,
+                  "unknown key" + (hint.empty() ? std::string() : " (did you mean `" + hint + "`?)") +
+                      "; allowed: source, dataset, scale, values, sd");
+        continue;
+      }
+      if (name == "source" || name == "dataset" || name == "scale") {
+        if (!sub.is_string()) {
+          diags.add(file, sub.source(), where + "." + name, "expected a string");
+          continue;
+        }
+        const std::string text = sub.as_string()->get();
+        if (name == "scale" && text != "percent" && text != "ratio") {
+          diags.add(file, sub.source(), where + ".scale", "`" + text + "` is not one of: percent, ratio");
+          continue;
+        }
+        (name == "source" ? p.source : name == "dataset" ? p.dataset : p.scale) = text;
+      }
+    }
+    if (p.source.empty()) diags.add(file, t.source(), where + ".source", "every [[report.published]] needs a source (paper and table, e.g. \"001 Table II\")");
+    for (const char* part : {"values", "sd"}) {
+      const toml::node* sub = t.get(part);
+      if (!sub) {
+        if (std::string(part) == "values")
+          diags.add(file, t.source(), where + ".values", "every [[report.published]] needs values: \"row\" = { metric = mean }");
+        continue;
+      }
+      const toml::table* rows_table = sub->as_table();
+      if (!rows_table) {
+        diags.add(file, sub->source(), where + "." + part, "expected a table: \"row\" = { metric = number }");
+        continue;
+      }
+      auto& dst = std::string(part) == "values" ? p.values : p.sd;
+      for (const auto& [rk, metrics_node] : *rows_table) {
+        const std::string row(rk.str());
+        rows.push_back({ti, row, static_cast<int>(rk.source().begin.line), static_cast<int>(rk.source().begin.column)});
+        const toml::table* m = metrics_node.as_table();
+        if (!m) {
+          diags.add(file, metrics_node.source(), where + "." + part + "." + row, "expected a table: { metric = number }");
+          continue;
+        }
+        for (const auto& [mk, value] : *m) {
+          const std::string metric(mk.str());
+          const std::string at = where + "." + part + "." + row + "." + metric;
+          if (std::find(metrics.begin(), metrics.end(), metric) == metrics.end()) {
+            const std::string hint = closest(metric, metrics);
+            diags.add(file, mk.source(), at,
+                      "unknown metric" + (hint.empty() ? std::string() : " (did you mean `" + hint + "`?)") +
+                          "; allowed: those of report.metrics, or params");
+            continue;
+          }
+          const auto x = value.value<double>();
+          if (!x || !std::isfinite(*x) || *x < 0) {
+            diags.add(file, value.source(), at, "expected a finite number >= 0");
+            continue;
+          }
+          dst[row][metric] = *x;
+        }
+      }
+    }
+    for (const auto& [row, ms] : p.sd)
+      for (const auto& [metric, x] : ms) {
+        (void)x;
+        auto r = p.values.find(row);
+        if (r == p.values.end() || !r->second.count(metric))
+          diags.add(file, t.source(), where + ".sd." + row + "." + metric, "a spread without a published mean in values");
+      }
+    for (const auto& [row, ms] : p.values)
+      for (const auto& [metric, x] : ms) {
+        (void)x;
+        auto [it, fresh] = cells.emplace(std::make_tuple(p.dataset, row, metric), ti);
+        if (!fresh)
+          diags.add(file, t.source(), where + ".values." + row + "." + metric,
+                    "already published by table " + std::to_string(it->second + 1) + " of the same dataset `" +
+                        p.dataset + "`");
+      }
+    tables.push_back(std::move(p));
+  }
+  // With problems the value is kept all the same (the load fails anyway): the rows are still checked
+  // against the variants, so that every problem of the tables is reported together.
+  v.s = published_text(tables);
+  return v;
+}
+
 // The schema key an unknown dotted key was probably meant to be, or "".
 std::string key_hint(const std::string& path) {
   std::string hint = closest(path, all_key_paths());
@@ -317,9 +446,18 @@ void flatten_entry(const toml::key& k, const toml::node& node, const std::string
                   std::to_string(it->second.column) + "); keep one");
     return;
   }
+  if (path == "report.published") {
+    std::vector<PublishedRow> rows;
+    if (auto v = read_published(node, file, diags, rows)) {
+      Setting s{*v, origin, file, static_cast<int>(node.source().begin.line),
+                static_cast<int>(node.source().begin.column), {}, std::move(rows)};
+      out[path] = std::move(s);
+    }
+    return;
+  }
   if (auto v = read_value(node, *key, file, diags)) {
     Setting s{*v, origin, file, static_cast<int>(node.source().begin.line),
-              static_cast<int>(node.source().begin.column), {}};
+              static_cast<int>(node.source().begin.column), {}, {}};
     if (const toml::array* arr = node.as_array()) {
       for (const auto& el : *arr) {
         s.items.emplace_back(static_cast<int>(el.source().begin.line), static_cast<int>(el.source().begin.column));
@@ -1241,7 +1379,7 @@ Study load_study_text(const std::string& text, const std::string& file) {
         for (std::size_t i = 0; i < axis.values.size(); ++i) {
           if (to_literal(axis.values[i]) == lit) where = axis.where[i];
         }
-        layer[k] = Setting{by_literal.at({k, lit}), Origin::kSweep, axis.file, where.first, where.second, {}};
+        layer[k] = Setting{by_literal.at({k, lit}), Origin::kSweep, axis.file, where.first, where.second, {}, {}};
       }
       v.config = apply(layer);
       validate(v.config, v.name, layer, file, rejected, diags);
@@ -1333,6 +1471,20 @@ Study load_study_text(const std::string& text, const std::string& file) {
     const std::string hint = key_hint(key);
     report_error("report.sweep_key", std::string::npos,
                  "`" + key + "` is not a study key" + (hint.empty() ? std::string() : " (did you mean `" + hint + "`?)"));
+  }
+
+  // Published rows name variants, by label or by name.
+  if (auto it = parsed.values.find("report.published"); it != parsed.values.end() && !rejected.count("report.published")) {
+    std::vector<std::string> known = names;
+    for (const auto& v : study.variants)
+      if (std::find(known.begin(), known.end(), v.label) == known.end()) known.push_back(v.label);
+    for (const auto& r : it->second.published_rows) {
+      if (std::find(known.begin(), known.end(), r.row) != known.end()) continue;
+      const std::string hint = closest(r.row, known);
+      diags.add(it->second.file, r.line, r.column, "report.published",
+                "table " + std::to_string(r.table + 1) + ": no variant labelled or named `" + r.row + "`" +
+                    (hint.empty() ? std::string() : " (did you mean `" + hint + "`?)"));
+    }
   }
 
   // Keep one copy of each cross-key problem that every variant repeats.

@@ -16,6 +16,7 @@
 #include "ablations/study.hpp"
 #include "reports/effects.hpp"
 #include "reports/format.hpp"
+#include "reports/reproduction.hpp"
 #include "reports/study_index.hpp"
 
 namespace ablate::reports {
@@ -212,8 +213,12 @@ ReportResult write_report(const std::vector<db::StudyData>& studies, const Repor
   const ReportConfig config = effective_config(studies, options, &notes);
   const std::vector<StudyIndex> indexes = make_indexes(studies, config);  // shared by every table and figure
   const std::vector<SignificanceRow> significance = significance_tests(studies, indexes, config, &notes);
-  const ComparisonTable table = comparison_table(studies, indexes, config, significance);
+  ComparisonTable table = comparison_table(studies, indexes, config, significance);
+  // The paper's numbers beside ours (only where the study gives them: otherwise nothing changes).
+  const Reproduction repro = reproduction(studies, indexes, config, table);
+  mark_published(table, repro, config.published_columns);
   for (const auto& n : table.notes) notes.push_back(n);
+  for (const auto& n : repro.notes) notes.push_back(n);
 
   std::error_code ec;
   fs::create_directories(out_dir, ec);
@@ -233,6 +238,10 @@ ReportResult write_report(const std::vector<db::StudyData>& studies, const Repor
                files);
   }
   write_file(dir / "significance.csv", significance_csv(significance), files);
+  if (!repro.empty()) {
+    write_file(dir / "reproduction.csv", reproduction_csv(repro, table), files);
+    write_file(dir / "reproduction-steps.csv", reproduction_steps_csv(repro, table), files);
+  }
 
   // Per-study artefacts, named by a slug of the study (made unique).
   std::vector<BoxRow> all_boxes;
@@ -325,7 +334,8 @@ ReportResult write_report(const std::vector<db::StudyData>& studies, const Repor
     std::ostringstream h;
     h << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>ablate report: "
       << html_escape(names) << "</title>\n<style>\n" << kCss << "</style>\n</head>\n<body>\n<h1>Ablation report: "
-      << html_escape(names) << "</h1>\n<nav><a href=\"#table\">Comparison</a><a href=\"#significance\">Significance</a>"
+      << html_escape(names) << "</h1>\n<nav><a href=\"#table\">Comparison</a>"
+      << (repro.empty() ? "" : "<a href=\"#reproduction\">Reproduction</a>") << "<a href=\"#significance\">Significance</a>"
       << (effects_html.str().empty() ? "" : "<a href=\"#effects\">Effects</a>")
       << "<a href=\"#model\">Model size</a>" << (config.sweep_key.empty() ? "" : "<a href=\"#sensitivity\">Sensitivity</a>")
       << "<a href=\"#boxplots\">Box plots</a><a href=\"#convergence\">Convergence</a><a href=\"#provenance\">Provenance</a></nav>\n";
@@ -335,6 +345,7 @@ ReportResult write_report(const std::vector<db::StudyData>& studies, const Repor
       h << "</ul>\n";
     }
     h << "<h2 id=\"table\">Comparison</h2>\n" << table_html;
+    if (!repro.empty()) h << reproduction_html(repro, table);
     h << "<h2 id=\"significance\">Significance against the baseline</h2>\n" << significance_html(significance);
     if (!effects_html.str().empty()) {
       h << "<h2 id=\"effects\">Effects of the components</h2>\n" << effects_html.str();

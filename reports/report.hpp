@@ -10,6 +10,7 @@
 // Every writer is deterministic: the same StudyData gives byte-identical text.
 #pragma once
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -67,6 +68,10 @@ struct Cell {
   int rank = 0;               // 1 = best of its column (bold), 2 = second (underlined), 0 = neither
   std::string mark;           // significance mark against the baseline (significance_mark)
   double p_holm = 0;          // NaN when not tested
+  // The paper's mean in display units, where [[report.published]] gives one (reports/reproduction.hpp);
+  // NaN otherwise. published_inside: 1 inside our 95 % interval, 0 outside, -1 no interval.
+  double published = std::numeric_limits<double>::quiet_NaN();
+  int published_inside = -1;
 };
 struct ColumnGroup {
   std::string study;
@@ -99,6 +104,10 @@ struct ComparisonTable {
   bool percent = true;
   std::string baseline;                   // variant name
   std::vector<std::string> notes;         // messages about missing data and fallbacks
+  // With published values (mark_published): the legend's sentence about them, and whether LaTeX shows
+  // them as a column group of their own (report.published_columns) rather than beside each cell.
+  std::string published_legend;
+  bool published_columns = false;
 };
 ComparisonTable comparison_table(const std::vector<db::StudyData>& studies, const ReportConfig& config,
                                  const std::vector<SignificanceRow>& significance);

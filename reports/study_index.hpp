@@ -122,6 +122,12 @@ MeanSd display_stats(const StudyIndex& index, const std::string& variant, int cl
 // The columns of the per-study tables: every class that stores one of `metrics` × `metrics`.
 std::vector<ClassMetric> class_metrics(const StudyIndex& index, const std::vector<std::string>& metrics);
 
+// The paired test of one variant against another (the "baseline" side) on one class and metric, as
+// significance_tests runs it (per case, else per (fold, repeat)); the Holm fields are NaN (the caller
+// adjusts over its own family). Without rows on either side: n = 0 and NaN p-values.
+SignificanceRow paired_test(const StudyIndex& index, const std::string& variant, const std::string& baseline, int cls,
+                            const std::string& metric);
+
 // The public functions of report.hpp on indexes built once (write_report shares one index per study);
 // indexes[i] indexes studies[i].
 std::vector<SignificanceRow> significance_tests(const std::vector<db::StudyData>& studies,

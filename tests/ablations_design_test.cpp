@@ -188,7 +188,7 @@ TEST(DesignStudy, TableTwoAsADesignHasTheHandWrittenHashes) {
                                      std::string(ABLATE_SOURCE_DIR) + "/examples/x.toml");
   EXPECT_EQ(demo.variants.size(), 10u);
   const Study replaced = load_study_text(
-      "include = \"table2_design.toml\"\n[report]\nbaseline = \"only\"\n[[ablation.variant]]\nname = \"only\"\n",
+      "include = \"factorial_tiny.toml\"\n[report]\nbaseline = \"only\"\n[[ablation.variant]]\nname = \"only\"\n",
       std::string(ABLATE_SOURCE_DIR) + "/examples/x.toml");
   ASSERT_EQ(replaced.variants.size(), 1u);
   EXPECT_TRUE(replaced.design.empty());

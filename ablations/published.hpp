@@ -1,0 +1,41 @@
+// The numbers a study's paper publishes, beside which a report puts ours ([[report.published]],
+// docs/REPORTS.md "Reproduction"). A study writes them as TOML tables:
+//
+//   [[report.published]]
+//   source = "001 Table II"     # shown in the report
+//   dataset = "MSD"             # the column group the table belongs to ("" = the report's first group)
+//   scale = "percent"           # percent | ratio: how the paper prints the overlap metrics
+//   [report.published.values]   # row (a variant's label or name) -> metric -> published mean
+//   "U-Net" = { dice = 65.35, sensitivity = 70.74, precision = 77.56 }
+//   # [report.published.sd]     # the same shape, where the paper prints a spread
+//
+// The loader (ablations/study.cpp) validates them with located errors and keeps them, like every key,
+// as one resolved value: published_text's one line of TOML, which is what ReportConfig::published holds
+// and what the store keeps in the resolved configuration. They never enter the variant hash.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace ablate {
+
+struct PublishedTable {
+  std::string source;
+  std::string dataset;
+  std::string scale = "percent";
+  // row key (variant label or name) -> metric -> value; sd rows are a subset of values rows.
+  std::map<std::string, std::map<std::string, double>> values;
+  std::map<std::string, std::map<std::string, double>> sd;
+};
+
+// Metrics a published table may give: the choices of report.metrics (the 3D metrics and their per-slice
+// forms) and `params`, the parameter count in millions (003 Table 6; ours from the stored model facts).
+const std::vector<std::string>& published_metrics();
+
+// One line of TOML, an inline array of inline tables; "" for no table. parse_published reads it back.
+std::string published_text(const std::vector<PublishedTable>& tables);
+// Reads published_text's form; "" gives no table. Throws std::runtime_error saying what is wrong.
+std::vector<PublishedTable> parse_published(const std::string& text);
+
+}  // namespace ablate

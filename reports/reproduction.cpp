@@ -1,0 +1,601 @@
+// Reproduction check (reports/reproduction.hpp, docs/REPORTS.md "Reproduction"): published numbers beside
+// ours, interval verdicts, component directions, Kendall's τ, the summary text and the dumbbell plots.
+#include "reports/reproduction.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "reports/format.hpp"
+
+namespace ablate::reports {
+
+namespace {
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr std::size_t kNone = static_cast<std::size_t>(-1);
+
+int sign(double x) { return x > 0 ? 1 : x < 0 ? -1 : 0; }
+
+// "0.031", "< 0.001", "n/a".
+std::string p_text(double p) {
+  if (std::isnan(p)) return "n/a";
+  if (p < 0.001) return "< 0.001";
+  return fixed(p, 3);
+}
+
+// A published value in our table's display units: overlap metrics are ratios the paper prints in
+// percent or as ratios (PublishedTable::scale), shown by us in percent when report.percent is on.
+double to_display(double value, const std::string& metric, const std::string& scale, bool percent) {
+  if (!metric_is_ratio(metric)) return value;
+  const double ratio = scale == "percent" ? value / 100.0 : value;
+  return percent ? ratio * 100.0 : ratio;
+}
+
+// Names joined as English: "CC", "CC and SC", "CC, SC and EC".
+std::string and_list(const std::vector<std::string>& items) {
+  std::string out;
+  for (std::size_t i = 0; i < items.size(); ++i)
+    out += (i == 0 ? "" : i + 1 == items.size() ? " and " : ", ") + items[i];
+  return out;
+}
+
+double median_of(std::vector<double> v) {
+  if (v.empty()) return kNaN;
+  std::sort(v.begin(), v.end());
+  const std::size_t m = v.size() / 2;
+  return v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+}
+}  // namespace
+
+double student_t_quantile(double p, double df) {
+  if (!(p > 0 && p < 1) || !(df > 0)) return kNaN;
+  if (p < 0.5) return -student_t_quantile(1 - p, df);
+  double lo = 0, hi = 1;
+  while (student_t_cdf(hi, df) < p && hi < 1e12) hi *= 2;
+  for (int i = 0; i < 200 && hi - lo > 1e-12 * std::max(1.0, hi); ++i) {
+    const double mid = (lo + hi) / 2;
+    (student_t_cdf(mid, df) < p ? lo : hi) = mid;
+  }
+  return (lo + hi) / 2;
+}
+
+KendallResult kendall_tau(const std::vector<double>& x, const std::vector<double>& y) {
+  KendallResult k;
+  k.n = std::min(x.size(), y.size());
+  k.tau = k.p = kNaN;
+  const std::size_t n = k.n;
+  if (n < 2) return k;
+  double s = 0;
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t j = i + 1; j < n; ++j) s += sign(x[i] - x[j]) * sign(y[i] - y[j]);
+  k.s = s;
+  // Tie groups of each side: sizes t > 1.
+  auto tie_sizes = [n](const std::vector<double>& v) {
+    std::vector<double> sorted(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(n));
+    std::sort(sorted.begin(), sorted.end());
+    std::vector<double> sizes;
+    for (std::size_t i = 0; i < n;) {
+      std::size_t j = i;
+      while (j < n && sorted[j] == sorted[i]) ++j;
+      if (j - i > 1) sizes.push_back(static_cast<double>(j - i));
+      i = j;
+    }
+    return sizes;
+  };
+  const std::vector<double> tx = tie_sizes(x), ty = tie_sizes(y);
+  k.ties = !tx.empty() || !ty.empty();
+  const double dn = static_cast<double>(n), n0 = dn * (dn - 1) / 2;
+  double n1 = 0, n2 = 0;
+  for (double t : tx) n1 += t * (t - 1) / 2;
+  for (double u : ty) n2 += u * (u - 1) / 2;
+  const double denom = std::sqrt((n0 - n1) * (n0 - n2));
+  if (!(denom > 0)) return k;
+  k.tau = s / denom;
+  if (n < 50 && !k.ties) {
+    // Exact: the number of concordant pairs q = (S + n0) / 2 has the distribution of the inversions of a
+    // random permutation; dist[j] = P(q = j), built up one element at a time.
+    k.exact = true;
+    std::vector<double> dist = {1.0};
+    for (std::size_t m = 2; m <= n; ++m) {
+      std::vector<double> next(dist.size() + m - 1, 0.0);
+      for (std::size_t j = 0; j < next.size(); ++j)
+        for (std::size_t i = 0; i < m && i <= j; ++i)
+          if (j - i < dist.size()) next[j] += dist[j - i] / static_cast<double>(m);
+      dist = std::move(next);
+    }
+    const auto q = static_cast<std::size_t>(std::llround((s + n0) / 2));
+    auto cdf = [&](std::size_t upto) {
+      double sum = 0;
+      for (std::size_t j = 0; j <= upto && j < dist.size(); ++j) sum += dist[j];
+      return sum;
+    };
+    // R's cor.test: P(T >= q) above the null mean, P(T <= q) below, doubled.
+    const double one = static_cast<double>(q) > n0 / 2 ? 1 - cdf(q - 1) : cdf(q);
+    k.p = std::min(1.0, 2 * one);
+    return k;
+  }
+  // Normal approximation of S with the ties-corrected variance (Kendall 1970; R's cor.test).
+  double v0 = dn * (dn - 1) * (2 * dn + 5), vt = 0, vu = 0, t2 = 0, u2 = 0, t1 = 0, u1 = 0;
+  for (double t : tx) vt += t * (t - 1) * (2 * t + 5), t2 += t * (t - 1) * (t - 2), t1 += t * (t - 1);
+  for (double u : ty) vu += u * (u - 1) * (2 * u + 5), u2 += u * (u - 1) * (u - 2), u1 += u * (u - 1);
+  double var = (v0 - vt - vu) / 18;
+  if (n > 2) var += t2 * u2 / (9 * dn * (dn - 1) * (dn - 2));
+  var += t1 * u1 / (2 * dn * (dn - 1));
+  if (!(var > 0)) return k;
+  const double z = s / std::sqrt(var);
+  k.p = std::min(1.0, 2 * (1 - normal_cdf(std::fabs(z))));
+  return k;
+}
+
+Reproduction reproduction(const std::vector<db::StudyData>& studies, const std::vector<StudyIndex>& indexes,
+                          const ReportConfig& config, const ComparisonTable& table) {
+  Reproduction r;
+  r.interval = table.aggregate;
+  r.decimals = table.decimals;
+  std::vector<PublishedTable> published;
+  try {
+    published = parse_published(config.published);
+  } catch (const std::exception& e) {
+    r.notes.push_back(std::string("the published values cannot be read (") + e.what() + "); no reproduction check");
+    return r;
+  }
+  for (const PublishedTable& p : published) {
+    PublishedSource src;
+    src.table = p;
+    const std::string name = "published table '" + p.source + "'" + (p.dataset.empty() ? "" : " (" + p.dataset + ")");
+    for (std::size_t g = 0; g < table.groups.size() && src.group == kNone; ++g)
+      if (p.dataset.empty() || table.groups[g].dataset == p.dataset || table.groups[g].title == p.dataset) src.group = g;
+    // A study that does not name its dataset (report.dataset empty: the group is titled by the study) and
+    // publishes one table compares it with its only group; a named dataset is matched by name alone.
+    if (src.group == kNone && table.groups.size() == 1 && published.size() == 1 &&
+        table.groups[0].dataset == table.groups[0].study) {
+      src.group = 0;
+      r.notes.push_back(name + " names no column group of that dataset; compared with the only one, '" +
+                        table.groups[0].title + "'");
+    }
+    if (src.group == kNone) {
+      std::string titles;
+      for (const auto& g : table.groups) titles += (titles.empty() ? "" : ", ") + g.title;
+      r.notes.push_back(name + " names no column group of the table (groups: " + titles + "); left out");
+      continue;
+    }
+    src.group_title = table.groups[src.group].title;
+    r.sources.push_back(std::move(src));
+  }
+
+  for (std::size_t si = 0; si < r.sources.size(); ++si) {
+    const PublishedSource& src = r.sources[si];
+    const PublishedTable& p = src.table;
+    const ColumnGroup& group = table.groups[src.group];
+    std::size_t study = 0;
+    while (study < studies.size() && studies[study].study != group.study) ++study;
+    // Published rows -> table rows: by label first, then by name.
+    std::map<std::string, std::size_t> row_of;
+    for (const auto& [key, metrics] : p.values) {
+      (void)metrics;
+      std::size_t found = kNone;
+      for (std::size_t row = 0; row < table.rows.size() && found == kNone; ++row)
+        if (table.rows[row].label == key) found = row;
+      for (std::size_t row = 0; row < table.rows.size() && found == kNone; ++row)
+        if (!table.rows[row].variant.empty() && table.rows[row].variant == key) found = row;
+      if (found == kNone)
+        r.notes.push_back("published row '" + key + "' of '" + p.source + "' is no row of the table; left out");
+      else
+        row_of[key] = found;
+    }
+    std::vector<std::string> metrics;
+    for (const auto& [key, ms] : p.values)
+      for (const auto& [m, v] : ms)
+        if (row_of.count(key) && std::find(metrics.begin(), metrics.end(), m) == metrics.end()) metrics.push_back(m);
+    std::sort(metrics.begin(), metrics.end(), [](const std::string& a, const std::string& b) {
+      return std::make_pair(metric_order(a), a) < std::make_pair(metric_order(b), b);
+    });
+    // Cells in table-row order, metrics in display order.
+    for (std::size_t row = 0; row < table.rows.size(); ++row) {
+      std::string key;
+      for (const auto& [k, rr] : row_of)
+        if (rr == row && (key.empty() || k == table.rows[row].label)) key = k;
+      if (key.empty()) continue;
+      for (const auto& m : metrics) {
+        auto it = p.values.at(key).find(m);
+        if (it == p.values.at(key).end()) continue;
+        ReproductionCell c;
+        c.source = si;
+        c.row = row;
+        c.variant = table.rows[row].variant;
+        c.label = table.rows[row].label;
+        c.metric = m;
+        c.published = to_display(it->second, m, p.scale, config.percent);
+        c.published_sd = kNaN;
+        if (auto sr = p.sd.find(key); sr != p.sd.end())
+          if (auto sm = sr->second.find(m); sm != sr->second.end())
+            c.published_sd = to_display(sm->second, m, p.scale, config.percent);
+        for (std::size_t col = 0; col < table.columns.size(); ++col)
+          if (table.columns[col].group == src.group && table.columns[col].metric == m) c.column = col;
+        if (m == "params") {
+          if (study < studies.size())
+            for (const auto& f : studies[study].model_facts)
+              if (f.variant == c.variant) {
+                c.ours.n = 1, c.ours.mean = static_cast<double>(f.parameters) / 1e6, c.ours.sd = 0;
+                break;
+              }
+          if (c.ours.n == 0) c.ours = mean_sd({});
+        } else if (c.column != kNone) {
+          c.ours = table.cells[row][c.column].stats;
+        } else if (study < studies.size()) {
+          c.ours = display_stats(indexes[study], c.variant, group.cls, m, config);
+        } else {
+          c.ours = mean_sd({});
+        }
+        c.low = c.high = kNaN;
+        c.difference = c.ours.n > 0 ? c.ours.mean - c.published : kNaN;
+        if (c.ours.n >= 2) {
+          const double half = student_t_quantile(0.975, static_cast<double>(c.ours.n - 1)) * c.ours.sd /
+                              std::sqrt(static_cast<double>(c.ours.n));
+          c.low = c.ours.mean - half, c.high = c.ours.mean + half;
+          c.inside = c.published >= c.low && c.published <= c.high ? 1 : 0;
+        }
+        if (c.ours.n == 0)
+          r.notes.push_back("published row '" + key + "' (" + metric_display(m) + ") of '" + p.source +
+                            "': no value of ours to compare");
+        r.cells.push_back(c);
+      }
+    }
+
+    // Component steps: rows A and B = A + one component, both with a published and an own value.
+    auto cell_of = [&](std::size_t row, const std::string& m) -> const ReproductionCell* {
+      for (const auto& c : r.cells)
+        if (c.source == si && c.row == row && c.metric == m && c.ours.n > 0) return &c;
+      return nullptr;
+    };
+    for (const auto& m : metrics) {
+      if (m == "params" || study >= studies.size()) continue;
+      const std::size_t first = r.steps.size();
+      for (std::size_t ci = 0; ci < table.components.size(); ++ci) {
+        for (std::size_t a = 0; a < table.rows.size(); ++a) {
+          for (std::size_t b = 0; b < table.rows.size(); ++b) {
+            const auto& ca = table.rows[a].components;
+            const auto& cb = table.rows[b].components;
+            if (ca.size() != table.components.size() || cb.size() != ca.size() || ca[ci] || !cb[ci]) continue;
+            bool rest_equal = true;
+            for (std::size_t k = 0; k < ca.size(); ++k)
+              if (k != ci && ca[k] != cb[k]) rest_equal = false;
+            if (!rest_equal) continue;
+            const ReproductionCell* from = cell_of(a, m);
+            const ReproductionCell* to = cell_of(b, m);
+            if (!from || !to) continue;
+            ComponentStep step;
+            step.source = si;
+            step.component = table.components[ci];
+            step.metric = m;
+            step.from = a, step.to = b;
+            step.published_delta = to->published - from->published;
+            step.our_delta = to->ours.mean - from->ours.mean;
+            const int better = metric_higher_is_better(m) ? 1 : -1;
+            step.published_direction = sign(step.published_delta) * better;
+            step.our_direction = sign(step.our_delta) * better;
+            step.agree = step.published_direction == 0 ? -1 : step.our_direction == step.published_direction ? 1 : 0;
+            step.test = paired_test(indexes[study], to->variant, from->variant, group.cls, m);
+            r.steps.push_back(step);
+          }
+        }
+      }
+      std::vector<double> ps;
+      for (std::size_t i = first; i < r.steps.size(); ++i) ps.push_back(r.steps[i].test.wilcoxon.p);
+      const std::vector<double> holm = holm_adjust(ps);
+      for (std::size_t i = first; i < r.steps.size(); ++i) {
+        r.steps[i].p_holm = holm[i - first];
+        r.steps[i].significant = !std::isnan(holm[i - first]) && holm[i - first] < 0.05;
+      }
+    }
+
+    // Row order: Kendall's τ_b per metric.
+    for (const auto& m : metrics) {
+      std::vector<double> x, y;
+      for (const auto& c : r.cells)
+        if (c.source == si && c.metric == m && c.ours.n > 0) x.push_back(c.published), y.push_back(c.ours.mean);
+      r.ranks.push_back({si, m, kendall_tau(x, y)});
+    }
+
+    // The summary paragraph, from the numbers.
+    std::ostringstream s;
+    std::size_t inside = 0, with_interval = 0, compared = 0;
+    std::size_t n_min = kNone, n_max = 0;
+    double diff_sum = 0;
+    for (const auto& c : r.cells) {
+      if (c.source != si || c.ours.n == 0) continue;
+      ++compared;
+      diff_sum += c.difference;
+      if (c.inside >= 0) ++with_interval, inside += c.inside == 1;
+      if (c.metric != "params") n_min = std::min(n_min, c.ours.n), n_max = std::max(n_max, c.ours.n);
+    }
+    s << p.source << (p.dataset.empty() ? "" : " (" + p.dataset + ")") << " against " << group.title << ": ";
+    if (compared == 0) {
+      s << "no published value has a value of ours to compare.";
+      r.summaries.push_back(s.str());
+      continue;
+    }
+    s << inside << " of " << with_interval << " published values lie inside our 95 % intervals (t-intervals over the "
+      << (r.interval == "cases" ? "cases" : "folds") << " of each cell";
+    if (n_min != kNone) s << ", n = " << n_min << (n_max != n_min ? ".." + std::to_string(n_max) : "");
+    s << ")";
+    if (with_interval < compared) s << "; " << compared - with_interval << " without an interval";
+    s << ".";
+    for (const auto& m : metrics) {
+      if (m == "params") continue;
+      // Each component's first step: from the row with the fewest components, then in table order.
+      std::map<std::string, const ComponentStep*> first_step;
+      for (const auto& st : r.steps) {
+        if (st.source != si || st.metric != m) continue;
+        auto count = [&](std::size_t row) {
+          return std::count(table.rows[row].components.begin(), table.rows[row].components.end(), true);
+        };
+        auto& slot = first_step[st.component];
+        if (!slot || count(st.from) < count(slot->from)) slot = &st;
+      }
+      if (first_step.empty()) continue;
+      std::vector<std::string> both_up, both_down, flat;
+      for (const auto& comp : table.components) {
+        auto it = first_step.find(comp);
+        if (it == first_step.end()) continue;
+        const ComponentStep& st = *it->second;
+        const std::string name = component_display(comp) + " (p = " + p_text(st.p_holm) + ")";
+        if (st.published_direction == 0) flat.push_back(name);
+        else if (st.agree == 1) (st.published_direction > 0 ? both_up : both_down).push_back(name);
+      }
+      const std::string md = metric_display(m);
+      std::vector<std::string> parts;
+      if (!both_up.empty()) parts.push_back(and_list(both_up) + " improve" + (both_up.size() == 1 ? "s " : " ") + md + " in both");
+      if (!both_down.empty()) parts.push_back(and_list(both_down) + " worsen" + (both_down.size() == 1 ? "s " : " ") + md + " in both");
+      for (const auto& comp : table.components) {
+        auto it = first_step.find(comp);
+        if (it == first_step.end()) continue;
+        const ComponentStep& st = *it->second;
+        if (st.published_direction == 0 || st.agree == 1) continue;
+        parts.push_back(component_display(comp) + (st.published_direction > 0 ? " improves " : " worsens ") + md +
+                        " in the paper, " + (st.our_direction == 0 ? "leaves it unchanged here" : st.our_direction > 0 ? "improves it here" : "worsens it here") +
+                        " (p = " + p_text(st.p_holm) + ")");
+      }
+      if (!flat.empty()) parts.push_back(and_list(flat) + " leave" + (flat.size() == 1 ? "s " : " ") + md + " unchanged in the paper");
+      s << " " << md << ", adding each component to the row with the fewest: ";
+      for (std::size_t i = 0; i < parts.size(); ++i) s << (i ? "; " : "") << parts[i];
+      s << ".";
+    }
+    std::size_t agree = 0, decided = 0, significant = 0;
+    for (const auto& st : r.steps) {
+      if (st.source != si) continue;
+      if (st.agree >= 0) ++decided, agree += st.agree == 1;
+      significant += st.significant;
+    }
+    if (decided > 0)
+      s << " Over all " << decided << " component steps the direction agrees in " << agree << ", and " << significant
+        << " of our differences are significant (Holm-adjusted Wilcoxon p < 0.05).";
+    std::vector<std::string> taus;
+    for (const auto& rk : r.ranks)
+      if (rk.source == si && !std::isnan(rk.kendall.tau))
+        taus.push_back(metric_display(rk.metric) + " τ = " + fixed(rk.kendall.tau, 2) + " (p = " + p_text(rk.kendall.p) +
+                       ", n = " + std::to_string(rk.kendall.n) + ")");
+    if (!taus.empty()) s << " Order of the rows, published against ours: " << and_list(taus) << ".";
+    // Scale: our spread, and our distance from the paper, against the range of the published rows, per
+    // metric (the first metric where either exceeds it is said).
+    for (const auto& m : metrics) {
+      if (m == "params") continue;
+      double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+      std::vector<double> sds, gaps;
+      for (const auto& c : r.cells) {
+        if (c.source != si || c.metric != m || c.ours.n == 0) continue;
+        lo = std::min(lo, c.published), hi = std::max(hi, c.published);
+        if (c.ours.n >= 2) sds.push_back(c.ours.sd);
+        gaps.push_back(std::fabs(c.difference));
+      }
+      if (!(hi > lo)) continue;
+      const double sd = median_of(sds), gap = median_of(gaps), range = hi - lo;
+      const std::string md = metric_display(m);
+      const char* verdict = ", so the verdicts on the components and the order are expected to disagree with the paper's.";
+      if (!std::isnan(sd) && sd >= range) {
+        s << " Our " << md << " varies more within a cell (median sd " << fixed(sd, r.decimals)
+          << ") than the published rows differ from each other (range " << fixed(range, r.decimals)
+          << "): at this scale the differences between rows are within our noise" << verdict;
+        break;
+      }
+      if (gap >= range) {
+        s << " Our " << md << " lies a median " << fixed(gap, r.decimals)
+          << " from the published values, further than the published rows differ from each other (range "
+          << fixed(range, r.decimals) << "): this is not the paper's setting (data, scale or training)" << verdict;
+        break;
+      }
+    }
+    r.summaries.push_back(s.str());
+  }
+  return r;
+}
+
+void mark_published(ComparisonTable& table, const Reproduction& r, bool latex_columns) {
+  if (r.empty()) return;
+  bool any = false;
+  for (const auto& c : r.cells) {
+    if (c.column == kNone) continue;
+    Cell& cell = table.cells[c.row][c.column];
+    cell.published = c.published;
+    cell.published_inside = c.inside;
+    any = true;
+  }
+  if (!any) return;
+  std::string sources;
+  for (const auto& s : r.sources) sources += (sources.empty() ? "" : ", ") + s.table.source;
+  table.published_legend = "paper: the published mean (" + sources + "), ✓ inside, ✗ outside our 95 % t-interval over the " +
+                           (r.interval == "cases" ? "cases" : "folds") + " of the cell.";
+  table.published_columns = latex_columns;
+}
+
+std::string reproduction_csv(const Reproduction& r, const ComparisonTable& table) {
+  std::ostringstream o;
+  o << "source,dataset,group,study,class,variant,label,metric,published,published_sd,n,mean,sd,ci_low,ci_high,"
+       "difference,inside\n";
+  for (const auto& c : r.cells) {
+    const PublishedSource& s = r.sources[c.source];
+    const ColumnGroup& g = table.groups[s.group];
+    o << csv_field(s.table.source) << ',' << csv_field(s.table.dataset) << ',' << csv_field(g.title) << ','
+      << csv_field(g.study) << ',' << g.cls << ',' << csv_field(c.variant) << ',' << csv_field(c.label) << ','
+      << csv_field(c.metric) << ',' << number(c.published) << ',' << number(c.published_sd) << ',' << c.ours.n << ','
+      << number(c.ours.mean) << ',' << number(c.ours.sd) << ',' << number(c.low) << ',' << number(c.high) << ','
+      << number(c.difference) << ',' << (c.inside == 1 ? "true" : c.inside == 0 ? "false" : "NA") << '\n';
+  }
+  return o.str();
+}
+
+std::string reproduction_steps_csv(const Reproduction& r, const ComparisonTable& table) {
+  std::ostringstream o;
+  o << "source,metric,component,from,to,published_delta,our_delta,published_direction,our_direction,agree,unit,n,"
+       "wilcoxon_v,wilcoxon_p,wilcoxon_p_holm,significant\n";
+  auto dir = [](int d) { return d > 0 ? "improves" : d < 0 ? "worsens" : "none"; };
+  for (const auto& st : r.steps) {
+    o << csv_field(r.sources[st.source].table.source) << ',' << csv_field(st.metric) << ',' << csv_field(st.component)
+      << ',' << csv_field(table.rows[st.from].variant) << ',' << csv_field(table.rows[st.to].variant) << ','
+      << number(st.published_delta) << ',' << number(st.our_delta) << ',' << dir(st.published_direction) << ','
+      << dir(st.our_direction) << ',' << (st.agree == 1 ? "true" : st.agree == 0 ? "false" : "NA") << ','
+      << st.test.unit << ',' << st.test.n << ',' << number(st.test.wilcoxon.statistic) << ','
+      << number(st.test.wilcoxon.p) << ',' << number(st.p_holm) << ',' << (st.significant ? "true" : "false") << '\n';
+  }
+  o << "\nsource,metric,n,tau_b,s,p,method\n";
+  for (const auto& rk : r.ranks)
+    o << csv_field(r.sources[rk.source].table.source) << ',' << csv_field(rk.metric) << ',' << rk.kendall.n << ','
+      << number(rk.kendall.tau) << ',' << number(rk.kendall.s) << ',' << number(rk.kendall.p) << ','
+      << (std::isnan(rk.kendall.p) ? "NA" : rk.kendall.exact ? "exact" : "normal") << '\n';
+  return o.str();
+}
+
+std::string dumbbell_svg(const Reproduction& r, const ComparisonTable& table, std::size_t source,
+                         const std::string& metric) {
+  std::vector<const ReproductionCell*> cells;
+  for (const auto& c : r.cells)
+    if (c.source == source && c.metric == metric) cells.push_back(&c);
+  double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+  for (const auto* c : cells)
+    for (double v : {c->published, c->ours.mean, c->low, c->high})
+      if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
+  if (!std::isfinite(lo)) lo = 0, hi = 1;
+  if (hi - lo < 1e-9) lo -= 0.5, hi += 0.5;
+  // Tick step 1, 2 or 5 × 10^k giving four to ten ticks over the range.
+  double step = std::pow(10.0, std::ceil(std::log10((hi - lo) / 10)));
+  while ((hi - lo) / step < 4) {
+    const double mantissa = step / std::pow(10.0, std::floor(std::log10(step) + 1e-9));
+    step /= mantissa > 4 ? 2.5 : 2;  // 10 → 5 → 2 → 1 → 0.5 ...
+  }
+  const double a = std::floor(lo / step) * step, b = std::ceil(hi / step) * step;
+  const int tick_decimals = std::max(0, static_cast<int>(std::ceil(-std::log10(step) - 1e-9)));
+  const double left = 220, width = 440, top = 56, row_h = 24;
+  const double height = top + row_h * static_cast<double>(cells.size()) + 44;
+  auto px = [&](double v) { return left + (v - a) / (b - a) * width; };
+  auto f1 = [](double v) { return fixed(v, 1); };
+  std::ostringstream o;
+  o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"720.0\" height=\"" << f1(height) << "\" viewBox=\"0 0 720.0 "
+    << f1(height) << "\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">\n"
+    << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
+  const PublishedSource& s = r.sources[source];
+  o << "<text x=\"" << f1(left + width / 2) << "\" y=\"18.0\" text-anchor=\"middle\" font-weight=\"bold\" font-size=\"14\">"
+    << html_escape(metric_display(metric) + ": " + s.table.source + " against " + s.group_title) << "</text>\n";
+  // Legend.
+  o << "<path d=\"M" << f1(left) << " 32.0 l5 5 l-5 5 l-5 -5 z\" fill=\"#f28e2b\"/>"
+    << "<text x=\"" << f1(left + 10) << "\" y=\"41.0\">published</text>\n"
+    << "<line x1=\"" << f1(left + 90) << "\" y1=\"37.0\" x2=\"" << f1(left + 120) << "\" y2=\"37.0\" stroke=\"#4e79a7\" "
+       "stroke-width=\"4\" stroke-opacity=\"0.35\"/><circle cx=\""
+    << f1(left + 105) << "\" cy=\"37.0\" r=\"4\" fill=\"#4e79a7\"/><text x=\"" << f1(left + 126)
+    << "\" y=\"41.0\">ours: mean and 95 % interval</text>\n";
+  for (double t = a; t <= b + step * 1e-9; t += step) {
+    o << "<line x1=\"" << f1(px(t)) << "\" y1=\"" << f1(top - 6) << "\" x2=\"" << f1(px(t)) << "\" y2=\""
+      << f1(height - 38) << "\" stroke=\"#e0e0e0\"/>\n<text x=\"" << f1(px(t)) << "\" y=\"" << f1(height - 24)
+      << "\" text-anchor=\"middle\">" << fixed(t, tick_decimals) << "</text>\n";
+  }
+  for (std::size_t i = 0; i < cells.size(); ++i) {
+    const ReproductionCell& c = *cells[i];
+    const double y = top + row_h * (static_cast<double>(i) + 0.5);
+    o << "<text x=\"" << f1(left - 8) << "\" y=\"" << f1(y + 4) << "\" text-anchor=\"end\">" << html_escape(c.label)
+      << "</text>\n";
+    if (std::isfinite(c.low))
+      o << "<line x1=\"" << f1(px(c.low)) << "\" y1=\"" << f1(y) << "\" x2=\"" << f1(px(c.high)) << "\" y2=\"" << f1(y)
+        << "\" stroke=\"#4e79a7\" stroke-width=\"6\" stroke-opacity=\"0.35\"/>\n";
+    if (c.ours.n > 0) {
+      o << "<line x1=\"" << f1(px(c.published)) << "\" y1=\"" << f1(y) << "\" x2=\"" << f1(px(c.ours.mean))
+        << "\" y2=\"" << f1(y) << "\" stroke=\"#888\"/>\n<circle cx=\"" << f1(px(c.ours.mean)) << "\" cy=\"" << f1(y)
+        << "\" r=\"4\" fill=\"#4e79a7\"/>\n";
+    }
+    o << "<path d=\"M" << f1(px(c.published)) << ' ' << f1(y - 5) << " l5 5 l-5 5 l-5 -5 z\" fill=\"#f28e2b\"/>\n";
+    o << "<text x=\"" << f1(left + width + 10) << "\" y=\"" << f1(y + 4) << "\">"
+      << (c.inside == 1 ? "inside" : c.inside == 0 ? "outside" : "no interval") << "</text>\n";
+  }
+  o << "<text x=\"" << f1(left + width / 2) << "\" y=\"" << f1(height - 6) << "\" text-anchor=\"middle\">"
+    << html_escape(metric_display(metric) + (metric_is_ratio(metric) && table.percent ? " (%)" : "")) << "</text>\n";
+  o << "</svg>\n";
+  return o.str();
+}
+
+std::string reproduction_html(const Reproduction& r, const ComparisonTable& table) {
+  std::ostringstream o;
+  o << "<h2 id=\"reproduction\">Reproduction</h2>\n<p class=\"legend\">The paper's published means beside ours. "
+       "Inside: the published mean lies in our 95 % t-interval mean ± t<sub>0.975, n−1</sub> · sd / √n over the "
+    << (r.interval == "cases" ? "cases" : "folds")
+    << " of the cell. Component steps: rows that differ in one component only; same direction when adding it "
+       "improves (or worsens) the metric in both; p: our paired Wilcoxon test of the two rows, Holm-adjusted over "
+       "the steps of one table and metric. Order: Kendall's τ<sub>b</sub> between the published and our means.</p>\n";
+  for (std::size_t si = 0; si < r.sources.size(); ++si) {
+    const PublishedSource& s = r.sources[si];
+    o << "<h3>" << html_escape(s.table.source) << (s.table.dataset.empty() ? "" : " — " + html_escape(s.table.dataset))
+      << "</h3>\n";
+    if (si < r.summaries.size()) o << "<p>" << html_escape(r.summaries[si]) << "</p>\n";
+    o << "<table class=\"cmp\">\n<tr><th>Row</th><th>Metric</th><th>Published</th><th>Ours</th><th>95 % interval</th>"
+         "<th>Difference</th><th>Inside</th></tr>\n";
+    std::vector<std::string> metrics;
+    for (const auto& c : r.cells) {
+      if (c.source != si) continue;
+      if (std::find(metrics.begin(), metrics.end(), c.metric) == metrics.end()) metrics.push_back(c.metric);
+      const int d = r.decimals;
+      o << "<tr><td>" << html_escape(c.label) << "</td><td>" << html_escape(metric_display(c.metric))
+        << "</td><td class=\"num\">" << fixed(c.published, d)
+        << (std::isnan(c.published_sd) ? "" : " ± " + fixed(c.published_sd, d)) << "</td><td class=\"num\">"
+        << (c.ours.n == 0 ? "n/a" : fixed(c.ours.mean, d) + (c.ours.n > 1 ? " ± " + fixed(c.ours.sd, d) : ""))
+        << "</td><td class=\"num\">" << (std::isnan(c.low) ? "n/a" : "[" + fixed(c.low, d) + ", " + fixed(c.high, d) + "]")
+        << "</td><td class=\"num\">" << fixed(c.difference, d) << "</td><td>"
+        << (c.inside == 1 ? "&#10003;" : c.inside == 0 ? "&#10007;" : "n/a") << "</td></tr>\n";
+    }
+    o << "</table>\n";
+    std::sort(metrics.begin(), metrics.end(), [](const std::string& a, const std::string& b) {
+      return std::make_pair(metric_order(a), a) < std::make_pair(metric_order(b), b);
+    });
+    for (const auto& m : metrics) o << "<div class=\"svg\">\n" << dumbbell_svg(r, table, si, m) << "</div>\n";
+    bool any_step = false;
+    for (const auto& st : r.steps) any_step = any_step || st.source == si;
+    if (any_step) {
+      o << "<table class=\"cmp\">\n<tr><th>Component</th><th>Metric</th><th>From</th><th>To</th><th>Paper &Delta;</th>"
+           "<th>Ours &Delta;</th><th>Same direction</th><th>n</th><th>p (Holm)</th></tr>\n";
+      for (const auto& st : r.steps) {
+        if (st.source != si) continue;
+        o << "<tr><td>" << html_escape(component_display(st.component)) << "</td><td>"
+          << html_escape(metric_display(st.metric)) << "</td><td>" << html_escape(table.rows[st.from].label) << "</td><td>"
+          << html_escape(table.rows[st.to].label) << "</td><td class=\"num\">" << fixed(st.published_delta, r.decimals)
+          << "</td><td class=\"num\">" << fixed(st.our_delta, r.decimals) << "</td><td>"
+          << (st.agree == 1 ? "yes" : st.agree == 0 ? "no" : "n/a (no change in the paper)") << "</td><td class=\"num\">"
+          << st.test.n << "</td><td class=\"num\">" << p_text(st.p_holm) << (st.significant ? " *" : "")
+          << "</td></tr>\n";
+      }
+      o << "</table>\n";
+    }
+    o << "<table class=\"cmp\">\n<tr><th>Metric</th><th>n</th><th>Kendall &tau;<sub>b</sub></th><th>p</th>"
+         "<th>p from</th></tr>\n";
+    for (const auto& rk : r.ranks) {
+      if (rk.source != si) continue;
+      o << "<tr><td>" << html_escape(metric_display(rk.metric)) << "</td><td class=\"num\">" << rk.kendall.n
+        << "</td><td class=\"num\">" << fixed(rk.kendall.tau, 3) << "</td><td class=\"num\">" << p_text(rk.kendall.p)
+        << "</td><td>"
+        << (std::isnan(rk.kendall.p) ? "n/a" : rk.kendall.exact ? "exact" : "normal approximation, ties corrected")
+        << "</td></tr>\n";
+    }
+    o << "</table>\n";
+  }
+  return o.str();
+}
+
+}  // namespace ablate::reports
