@@ -89,6 +89,18 @@ struct ModelConfig {
   bool nested = false;               // nested dense skip pathways X^{i,j} (eq. 4; UNet++ with model.attention_gates off)
   bool nested_supervision = true;    // conv1x1 heads on X^{0,1}..X^{0,depth-2} (Sec. 3.4), weighted by loss.side_weight
   int prune_level = 0;               // inference from X^{0,L} only (Sec. 3.5, Table 6); 0 = the full network
+  std::string nested_layout = "shared";  // shared: one up-sampling (ConvT + BN + ReLU) per level, one gate per
+                                     // predecessor (Table 6's counts) | per_node: an up-sampling per node, a gate per
+                                     // (node, predecessor) pair (docs/MODELS.md, "Nested skips")
+
+  // Multi-scale self-guided attention (002): model.backbone = "resnet" builds 002's network (trainer/nn/guided.hpp);
+  // model.widths are then the planes of the ResNet stages (S scales = their count) and model.attention picks the
+  // self-attention of every module (none | pam | cam | pam_cam).
+  std::string backbone = "unet";     // unet: the U-Net family above | resnet: 002's multi-scale guided network
+  std::vector<int> resnet_blocks = {3, 4, 23, 3};  // bottleneck blocks per ResNet stage (ResNet-101, Sec. IV-A2)
+  int guided_width = 64;             // G: width of the projected scales F'_s, F_MS and the attention modules
+  int refinements = 1;               // attention modules stacked per scale (1: DualNet, 2: MS-Dual, Sec. III-C)
+  bool semantic_guidance = false;    // the encoder-decoders of Fig. 3 (eqs. 6-7): MS-Dual-Guided
 };
 
 // [loss].
@@ -104,7 +116,9 @@ struct LossConfig {
   double main_weight = 1.0;          // weight of the main output's loss (Ls in 000 eq. 8)
   double side_weight = 1.0;          // DWS side output(s) or the nested deep-supervision heads (003)
   double aux_weight = 1.0;           // lambda of 000 eq. 8: weight of the auxiliary path's loss La
-  double recon_weight = 0.1;         // DSMS restoration loss (segmentation : reconstruction = 10 : 1)
+  double recon_weight = 0.1;         // DSMS restoration loss (segmentation : reconstruction = 10 : 1); 002's
+                                     // feature reconstruction (gamma of eq. 11, 0.1)
+  double guided_weight = 0.25;       // 002's guided loss between consecutive encoder-decoders (beta of eq. 11)
 };
 
 // [train].

@@ -1106,11 +1106,14 @@ void validate(const VariantConfig& c, const std::string& variant, const Layer& l
     bad("model.widths", std::to_string(c.model.widths.size()) + " levels: at most " + std::to_string(kMaxLevels) +
                             " encoder levels are allowed (the last width is the bridge)");
   } else {
-    const int down = 1 << (c.model.widths.size() - 1);
+    const bool resnet = c.model.backbone == "resnet";  // 002: stride 2^(S+1); the guidance pools H/4 twice
+    const int down = resnet ? std::max(1 << (c.model.widths.size() + 1), c.model.semantic_guidance ? 16 : 1)
+                            : 1 << (c.model.widths.size() - 1);
     if (c.data.image_size % down != 0) {
       bad("data.image_size",
-          std::to_string(c.data.image_size) + " is not divisible by 2^(depth-1) = " + std::to_string(down) + " for " +
-              std::to_string(c.model.widths.size()) + " levels",
+          std::to_string(c.data.image_size) + " is not divisible by " +
+              (resnet ? "the ResNet's stride 2^(S+1) = " : "2^(depth-1) = ") + std::to_string(down) + " for " +
+              std::to_string(c.model.widths.size()) + (resnet ? " stages" : " levels"),
           {"model.widths"});
     }
   }

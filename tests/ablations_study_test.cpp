@@ -1027,6 +1027,8 @@ TEST(Examples, AnuNetTable6HasTheFourPruningLevels) {
     EXPECT_EQ(c.model.prune_level, i + 1);
     EXPECT_TRUE(c.model.nested && c.model.attention_gates && c.model.nested_supervision);
     EXPECT_EQ(c.model.widths, (std::vector<int>{32, 64, 128, 256, 512}));
+    EXPECT_EQ(c.model.nested_layout, "shared");  // with conv_bias: Table 6's parameter counts (trainer_model_test)
+    EXPECT_TRUE(c.model.conv_bias);
     EXPECT_EQ(c.loss.name, "dice_focal_bce");
     EXPECT_EQ(c.loss.dice_denominator, "squares");
     EXPECT_DOUBLE_EQ(c.loss.main_weight, 1.0);
@@ -1040,6 +1042,42 @@ TEST(Examples, AnuNetTable6HasTheFourPruningLevels) {
   }
   // Only the prune level differs between the rows.
   EXPECT_EQ(changed_keys(s.variants[0].canonical, s.variants[3].canonical), std::vector<std::string>{"model.prune_level"});
+}
+
+// 002 Table I: the six rows of the multi-scale guided network, 3-fold cross-validation, eq. 11's weights, DSC /
+// VS / MSD (assd) in the report; the demo-scale child keeps the rows and the protocol at tiny widths.
+TEST(Examples, MsgaTable1HasTheSixRowsOf002) {
+  auto load = [](const std::string& name) { return load_study(std::string(ABLATE_SOURCE_DIR) + "/examples/" + name); };
+  for (const char* file : {"msga_table1.toml", "msga_table1_demo.toml"}) {
+    SCOPED_TRACE(file);
+    const Study s = load(file);
+    ASSERT_EQ(s.variants.size(), 6u);
+    const char* attention[6] = {"none", "pam", "cam", "pam_cam", "pam_cam", "pam_cam"};
+    const int refinements[6] = {1, 1, 1, 1, 2, 2};
+    for (int i = 0; i < 6; ++i) {
+      const VariantConfig& c = s.variants[i].config;
+      EXPECT_EQ(c.model.backbone, "resnet") << i;
+      EXPECT_EQ(c.model.attention, attention[i]) << i;
+      EXPECT_EQ(c.model.refinements, refinements[i]) << i;
+      EXPECT_EQ(c.model.semantic_guidance, i == 5) << i;
+      EXPECT_EQ(c.model.resnet_blocks.size(), c.model.widths.size()) << i;
+      EXPECT_EQ(c.study.folds, 3) << i;
+      EXPECT_TRUE(c.study.split.empty()) << i;
+      EXPECT_EQ(c.loss.name, "bce") << i;
+      EXPECT_DOUBLE_EQ(c.loss.main_weight, 0.0);
+      EXPECT_DOUBLE_EQ(c.loss.side_weight, 2.0 * c.model.widths.size());  // alpha = 1 over the 2S heads
+      EXPECT_DOUBLE_EQ(c.loss.guided_weight, 0.25);
+      EXPECT_DOUBLE_EQ(c.loss.recon_weight, 0.1);
+      EXPECT_EQ(c.report.metrics, (std::vector<std::string>{"dice", "vs", "assd"}));
+    }
+    EXPECT_EQ(s.variants[0].name, "baseline");
+    EXPECT_EQ(s.variants[5].name, "ms-dual-guided");
+  }
+  const Study full = load("msga_table1.toml");
+  EXPECT_EQ(full.variants[0].config.model.widths, (std::vector<int>{64, 128, 256, 512}));
+  EXPECT_EQ(full.variants[0].config.model.resnet_blocks, (std::vector<int>{3, 4, 23, 3}));  // ResNet-101
+  EXPECT_EQ(full.variants[0].config.model.guided_width, 64);
+  EXPECT_EQ(full.variants[0].config.data.label_groups.size(), 4u);  // liver, kidneys, spleen
 }
 
 // docs/STUDY.md's key reference is generated from the schema (`ablate plan --keys`): the generated part

@@ -936,19 +936,31 @@ TEST(SegmentationNet, FullModelLearnsFixedBatch) {
 // --- 003 (ANU-Net): nested dense skips, attention gates, deep supervision, pruning --------------------------
 namespace {
 
-ModelConfig anu_net() {
+ModelConfig anu_net(const std::string& layout = "shared") {
   ModelConfig m = tiny();
   m.nested = m.attention_gates = true;
+  m.nested_layout = layout;
   return m;
 }
 
-// AttentionGate(C, C): W_g, W_x (C -> C/2) + BN, ψ (C/2 -> 1) + BN.
-int64_t gate_parameters(int64_t c) { return 2 * (conv(c, c / 2, 1, 1, false) + bn(c / 2)) + conv(c / 2, 1, 1, 1, false) + bn(1); }
+// AttentionGate(C, C) of width F: W_g, W_x (C -> F) + BN, ψ (F -> 1) + BN; F = C/2 (per_node) or
+// max(C_i/2, C_0) (shared).
+int64_t gate_parameters(int64_t c, int64_t f, bool bias = false) {
+  return 2 * (conv(c, f, 1, 1, bias) + bn(f)) + conv(f, 1, 1, 1, bias) + bn(1);
+}
+int64_t gate_parameters(const std::vector<int>& w, int i, const std::string& layout) {
+  return gate_parameters(w[i], layout == "shared" ? std::max(w[i] / 2, w[0]) : w[i] / 2);
+}
+// Gates node X^{i,j} owns: one per predecessor in the shared layout (on X^{i,j-1}), one per (node, predecessor)
+// pair per node.
+int gates_of_node(int j, const std::string& layout) { return layout == "shared" ? 1 : j; }
 
-// Node X^{i,j} (j >= 1): DoubleConv((j+1) C_i -> C_i) over eq. 4's concatenation, and the ConvT 2x2 (with
-// bias) that up-samples X^{i+1,j-1} to C_i channels.
-int64_t node_parameters(const std::vector<int>& w, int i, int j) {
-  return double_conv((j + 1) * w[i], w[i], false) + w[i + 1] * w[i] * 4 + w[i];
+// Node X^{i,j} (j >= 1): DoubleConv((j+1) C_i -> C_i) over eq. 4's concatenation, and, per node, the ConvT 2x2
+// (with bias) that up-samples X^{i+1,j-1} to C_i channels. Shared: the level's ConvT is the backbone's and the
+// BN after it is counted with the level's first node X^{i,1}.
+int64_t node_parameters(const std::vector<int>& w, int i, int j, const std::string& layout = "per_node") {
+  const int64_t up = layout == "shared" ? (j == 1 ? bn(w[i]) : 0) : w[i + 1] * w[i] * 4 + w[i];
+  return double_conv((j + 1) * w[i], w[i], false) + up;
 }
 
 // Every parameter and buffer of `from` into `to`, by name (prune_level does not change the modules).
@@ -968,83 +980,144 @@ double dice_of(const torch::Tensor& logits, const torch::Tensor& y) {
 }  // namespace
 
 // The nested network by formula (depth 5): the backbone stays the plain U-Net (the outer nodes X^{i,4-i} are
-// its decoder); "nested" owns the inner nodes X^{i,j} (i + j < 4) with their up-samplings, the (3 - i) C_i
-// extra input channels of the outer nodes and the deep-supervision heads; one gate per (node, predecessor)
-// pair, 1 + 2 + 3 + 4 at level 0 down to 1 at level 3 (20 gates).
+// its decoder); "nested" owns the inner nodes X^{i,j} (i + j < 4) with their up-samplings (per_node) or the BN
+// after each level's shared up-sampling (shared), the (3 - i) C_i extra input channels of the outer nodes and
+// the deep-supervision heads. Gates: per_node one per (node, predecessor) pair, 1 + 2 + 3 + 4 at level 0 down
+// to 1 at level 3 (20 gates); shared one per node = one per predecessor X^{i,k} (10 gates).
 TEST(AnuNet, ParametersByFormula) {
   const std::vector<int> w = tiny().widths;
   const int d = 5;
   const int64_t plain = plain_unet(w, 1, 1, false);
-  for (bool gates : {false, true}) {
-    for (bool supervision : {false, true}) {
-      ModelConfig m = tiny();
-      m.nested = true;
-      m.attention_gates = gates;
-      m.nested_supervision = supervision;
-      SegmentationNet net(m, 1);
-      int64_t nested = supervision ? (d - 2) * (w[0] + 1) : 0, gate = 0;
-      for (int i = 0; i + 1 < d; ++i) {
-        for (int j = 1; i + j <= d - 1; ++j) {
-          nested += i + j < d - 1 ? node_parameters(w, i, j) : (d - 2 - i) * w[i] * w[i] * 9;
-          gate += j * gate_parameters(w[i]);
+  for (const std::string layout : {"shared", "per_node"}) {
+    for (bool gates : {false, true}) {
+      for (bool supervision : {false, true}) {
+        ModelConfig m = tiny();
+        m.nested = true;
+        m.attention_gates = gates;
+        m.nested_supervision = supervision;
+        m.nested_layout = layout;
+        SegmentationNet net(m, 1);
+        int64_t nested = supervision ? (d - 2) * (w[0] + 1) : 0, gate = 0;
+        for (int i = 0; i + 1 < d; ++i) {
+          for (int j = 1; i + j <= d - 1; ++j) {
+            nested += i + j < d - 1 ? node_parameters(w, i, j, layout)
+                                    : (d - 2 - i) * w[i] * w[i] * 9 + (layout == "shared" && j == 1 ? bn(w[i]) : 0);
+            gate += gates_of_node(j, layout) * gate_parameters(w, i, layout);
+          }
         }
+        int registered_gates = 0;  // the network's own gate modules
+        for (const auto& child : net->named_children())
+          registered_gates += child.key().rfind("attention_gates_x", 0) == 0;
+        EXPECT_EQ(registered_gates, gates ? (layout == "shared" ? 10 : 20) : 0) << layout;
+        const auto comps = net->component_parameters();
+        EXPECT_EQ(comps.at("backbone"), plain) << layout;
+        EXPECT_EQ(comps.at("nested"), nested) << layout;
+        EXPECT_EQ(comps.count("attention_gates"), gates ? 1u : 0u);
+        if (gates) {
+          EXPECT_EQ(comps.at("attention_gates"), gate) << layout;
+        }
+        EXPECT_EQ(total_parameters(net), plain + nested + (gates ? gate : 0)) << layout;
+        EXPECT_EQ(net->inference_parameters(), total_parameters(net));
       }
-      int registered_gates = 0;  // the network's own gate modules, one per (node, predecessor) pair
-      for (const auto& child : net->named_children())
-        registered_gates += child.key().rfind("attention_gates_x", 0) == 0;
-      EXPECT_EQ(registered_gates, gates ? 20 : 0);
-      const auto comps = net->component_parameters();
-      EXPECT_EQ(comps.at("backbone"), plain);
-      EXPECT_EQ(comps.at("nested"), nested);
-      EXPECT_EQ(comps.count("attention_gates"), gates ? 1u : 0u);
-      if (gates) {
-        EXPECT_EQ(comps.at("attention_gates"), gate);
+    }
+  }
+}
+
+// 003 Table 6 prints 0.1038 / 0.5134 / 2.1918 / 8.9506 M parameters for ANU-Net L1..L4. At UNet++'s widths
+// 32..512, one input channel, one output, with convolution biases (the PyTorch default the authors' code keeps),
+// the shared layout gives exactly these counts at the table's four decimals; the per_node layout (a reading
+// without a published count behind it) is kept behind model.nested_layout with its own counts.
+TEST(AnuNet, Table6ParameterCounts) {
+  const std::vector<std::pair<std::string, bool>> readings = {{"shared", true}, {"per_node", false}};
+  const std::map<std::string, std::vector<int64_t>> exact = {
+      {"shared", {103812, 513354, 2191763, 8950594}},     // 0.1038, 0.5134, 2.1918, 8.9506 M
+      {"per_node", {102323, 519385, 2242741, 9198252}}};  // 0.1023, 0.5194, 2.2427, 9.1983 M
+  const std::vector<int64_t> table6 = {1038, 5134, 21918, 89506};  // units of 100 parameters (0.0001 M)
+  for (const auto& [layout, bias] : readings) {
+    for (int level = 1; level <= 4; ++level) {
+      ModelConfig m;
+      m.widths = {32, 64, 128, 256, 512};
+      m.nested = m.attention_gates = true;
+      m.nested_layout = layout;
+      m.conv_bias = bias;
+      m.prune_level = level;
+      SegmentationNet net(m, 1);
+      const int64_t n = net->inference_parameters();
+      EXPECT_EQ(n, exact.at(layout)[level - 1]) << layout << " L" << level;
+      if (layout == "shared") {
+        EXPECT_EQ(std::llround(static_cast<double>(n) / 100.0), table6[level - 1]) << "L" << level << ": " << n;
       }
-      EXPECT_EQ(total_parameters(net), plain + nested + (gates ? gate : 0));
-      EXPECT_EQ(net->inference_parameters(), total_parameters(net));
     }
   }
 }
 
 // Eq. 4, node by node, in evaluation mode with random BN statistics: X^{i,0} are the encoder stages (the
-// deepest through the bridge), X^{i,j} = Φ[Ag(X^{i,0}), ..., Ag(X^{i,j-1}), Up(X^{i+1,j-1})] with every gate
-// gated by its node's Up(X^{i+1,j-1}); the main head reads X^{0,4}, the side heads X^{0,1..3}. Without gates
-// (UNet++) the predecessors enter unchanged.
+// deepest through the bridge), X^{i,j} = Φ[Ag(X^{i,0}), ..., Ag(X^{i,j-1}), Up(X^{i+1,j-1})]. per_node: every
+// gate of the node gated by its own Up(X^{i+1,j-1}). shared: Up = ReLU(BN(ConvT)) of the level, one module for
+// all nodes of the level; Ag(X^{i,k}) is X^{i,k+1}'s gate output (gated by its Up), reused by the later nodes.
+// The main head reads X^{0,4}, the side heads X^{0,1..3}. Without gates (UNet++) the predecessors enter unchanged.
 TEST(AnuNet, NodesAreEquation4) {
-  for (bool gates : {true, false}) {
-    torch::manual_seed(22);
-    ModelConfig m = tiny();
-    m.nested = true;
-    m.attention_gates = gates;
-    SegmentationNet net(m, 1);
-    prepare(*net);
-    torch::NoGradGuard ng;
-    const torch::Tensor x = randn_d({2, 1, kSize, kSize});
-    const auto grid = net->nested_grid(x, 4);
-    const auto stages = net->encode(x);
-    ASSERT_EQ(grid.size(), 5u);
-    for (int i = 0; i < 4; ++i) expect_close(grid[i][0], stages[i], "X^{i,0}");
-    expect_close(grid[4][0], net->bridge(stages[4]), "X^{4,0} = B");
-    for (int i = 0; i < 4; ++i) {
-      ASSERT_EQ(static_cast<int>(grid[i].size()), 5 - i);
-      for (int j = 1; i + j <= 4; ++j) {
-        auto node = net->nested_node(i, j);
-        ASSERT_EQ(static_cast<int>(node.gates.size()), gates ? j : 0);
-        EXPECT_EQ(node.conv->named_parameters()["unit1.conv.weight"].size(1), (j + 1) * m.widths[i]);
-        const torch::Tensor u = node.up->forward(grid[i + 1][j - 1]);
-        std::vector<torch::Tensor> parts;
-        for (int k = 0; k < j; ++k) parts.push_back(gates ? node.gates[k]->forward(u, grid[i][k]) : grid[i][k]);
-        parts.push_back(u);
-        expect_close(grid[i][j], node.conv->forward(torch::cat(parts, 1)), "X^{" + std::to_string(i) + "," + std::to_string(j) + "}");
-        if (j == 1 && gates) {  // the gating signal is this node's up-sampled map, not the predecessor itself
-          EXPECT_FALSE(torch::allclose(grid[i][j], node.conv->forward(torch::cat({node.gates[0]->forward(grid[i][0], grid[i][0]), u}, 1))));
+  for (const std::string layout : {"shared", "per_node"}) {
+    for (bool gates : {true, false}) {
+      torch::manual_seed(22);
+      ModelConfig m = tiny();
+      m.nested = true;
+      m.attention_gates = gates;
+      m.nested_layout = layout;
+      SegmentationNet net(m, 1);
+      prepare(*net);
+      torch::NoGradGuard ng;
+      const torch::Tensor x = randn_d({2, 1, kSize, kSize});
+      const auto grid = net->nested_grid(x, 4);
+      const auto stages = net->encode(x);
+      ASSERT_EQ(grid.size(), 5u);
+      for (int i = 0; i < 4; ++i) expect_close(grid[i][0], stages[i], "X^{i,0}");
+      expect_close(grid[4][0], net->bridge(stages[4]), "X^{4,0} = B");
+      for (int i = 0; i < 4; ++i) {
+        ASSERT_EQ(static_cast<int>(grid[i].size()), 5 - i);
+        std::vector<torch::Tensor> gated;  // shared: Ag(X^{i,0}), Ag(X^{i,1}), ...
+        for (int j = 1; i + j <= 4; ++j) {
+          auto node = net->nested_node(i, j);
+          ASSERT_EQ(static_cast<int>(node.gates.size()), gates ? gates_of_node(j, layout) : 0);
+          EXPECT_EQ(node.conv->named_parameters()["unit1.conv.weight"].size(1), (j + 1) * m.widths[i]);
+          torch::Tensor u = node.up->forward(grid[i + 1][j - 1]);
+          if (layout == "shared") {
+            ASSERT_TRUE(static_cast<bool>(node.up_bn));
+            EXPECT_EQ(node.up.get(), net->nested_node(i, 1).up.get()) << "one up-sampling per level";
+            u = torch::relu(node.up_bn->forward(u));
+          } else {
+            EXPECT_FALSE(static_cast<bool>(node.up_bn));
+            if (j > 1) {
+              EXPECT_NE(node.up.get(), net->nested_node(i, 1).up.get()) << "an up-sampling per node";
+            }
+          }
+          std::vector<torch::Tensor> parts;
+          if (!gates) {
+            for (int k = 0; k < j; ++k) parts.push_back(grid[i][k]);
+          } else if (layout == "shared") {
+            gated.push_back(node.gates[0]->forward(u, grid[i][j - 1]));
+            parts = gated;
+          } else {
+            for (int k = 0; k < j; ++k) parts.push_back(node.gates[k]->forward(u, grid[i][k]));
+          }
+          parts.push_back(u);
+          const std::string name = layout + " X^{" + std::to_string(i) + "," + std::to_string(j) + "}";
+          expect_close(grid[i][j], node.conv->forward(torch::cat(parts, 1)), name);
+          if (j == 1 && gates) {  // the gating signal is this node's up-sampled map, not the predecessor itself
+            EXPECT_FALSE(torch::allclose(grid[i][j], node.conv->forward(torch::cat({node.gates[0]->forward(grid[i][0], grid[i][0]), u}, 1))));
+          }
+          if (j == 3 && gates && layout == "shared") {  // Ag(X^{i,0}) is X^{i,1}'s, not regated by this node's Up
+            std::vector<torch::Tensor> regated = parts;
+            regated[0] = net->nested_node(i, 1).gates[0]->forward(u, grid[i][0]);
+            EXPECT_FALSE(torch::allclose(grid[i][j], node.conv->forward(torch::cat(regated, 1)))) << name;
+          }
         }
       }
+      const NetOutput o = net->forward(x);
+      expect_close(o.main, net->head_module()->forward(grid[0][4]), "main = head(X^{0,4})");
+      ASSERT_EQ(o.sides.size(), 3u);
+      for (int j = 1; j <= 3; ++j) expect_close(o.sides[j - 1], net->nested_head(j)->forward(grid[0][j]), "side j = head_j(X^{0,j})");
     }
-    const NetOutput o = net->forward(x);
-    expect_close(o.main, net->head_module()->forward(grid[0][4]), "main = head(X^{0,4})");
-    ASSERT_EQ(o.sides.size(), 3u);
-    for (int j = 1; j <= 3; ++j) expect_close(o.sides[j - 1], net->nested_head(j)->forward(grid[0][j]), "side j = head_j(X^{0,j})");
   }
 }
 
@@ -1052,42 +1125,45 @@ TEST(AnuNet, NodesAreEquation4) {
 // predicts exactly what the full network's head on X^{0,L} gives (same weights); prune level 4 = 0 = full;
 // in training mode the pruned configuration runs the full network with every head.
 TEST(AnuNet, PrunedOutputIsTheFullNetworksHeadAtThatLevel) {
-  torch::manual_seed(21);
-  ModelConfig m = anu_net();
-  SegmentationNet full(m, 1);
-  prepare(*full);
-  const torch::Tensor x = randn_d({2, 1, kSize, kSize});
-  NetOutput o;
-  {
-    torch::NoGradGuard ng;
-    o = full->forward(x);
-  }
-  ASSERT_EQ(o.sides.size(), 3u);
-  for (int level = 1; level <= 4; ++level) {
-    m.prune_level = level;
+  for (const std::string layout : {"shared", "per_node"}) {
+    SCOPED_TRACE(layout);
+    torch::manual_seed(21);
+    ModelConfig m = anu_net(layout);
+    SegmentationNet full(m, 1);
+    prepare(*full);
+    const torch::Tensor x = randn_d({2, 1, kSize, kSize});
+    NetOutput o;
+    {
+      torch::NoGradGuard ng;
+      o = full->forward(x);
+    }
+    ASSERT_EQ(o.sides.size(), 3u);
+    for (int level = 1; level <= 4; ++level) {
+      m.prune_level = level;
+      SegmentationNet pruned(m, 1);
+      pruned->to(torch::kDouble);
+      copy_weights(full, pruned);
+      pruned->eval();
+      torch::NoGradGuard ng;
+      const NetOutput p = pruned->forward(x);
+      EXPECT_EQ(p.main.sizes().vec(), (std::vector<int64_t>{2, 1, kSize, kSize}));
+      expect_close(p.main, level < 4 ? o.sides[level - 1] : o.main, "L" + std::to_string(level));
+      EXPECT_EQ(p.sides.size(), level < 4 ? 0u : 3u);
+      EXPECT_EQ(pruned->inference_level(), level);
+    }
+    // Training mode: the same full forward (batch statistics) whatever the prune level.
+    m.prune_level = 1;
     SegmentationNet pruned(m, 1);
     pruned->to(torch::kDouble);
     copy_weights(full, pruned);
-    pruned->eval();
+    full->train();
+    pruned->train();
     torch::NoGradGuard ng;
-    const NetOutput p = pruned->forward(x);
-    EXPECT_EQ(p.main.sizes().vec(), (std::vector<int64_t>{2, 1, kSize, kSize}));
-    expect_close(p.main, level < 4 ? o.sides[level - 1] : o.main, "L" + std::to_string(level));
-    EXPECT_EQ(p.sides.size(), level < 4 ? 0u : 3u);
-    EXPECT_EQ(pruned->inference_level(), level);
+    const NetOutput a = full->forward(x), b = pruned->forward(x);
+    expect_close(b.main, a.main, "training main");
+    ASSERT_EQ(b.sides.size(), 3u);
+    for (int j = 0; j < 3; ++j) expect_close(b.sides[j], a.sides[j], "training side");
   }
-  // Training mode: the same full forward (batch statistics) whatever the prune level.
-  m.prune_level = 1;
-  SegmentationNet pruned(m, 1);
-  pruned->to(torch::kDouble);
-  copy_weights(full, pruned);
-  full->train();
-  pruned->train();
-  torch::NoGradGuard ng;
-  const NetOutput a = full->forward(x), b = pruned->forward(x);
-  expect_close(b.main, a.main, "training main");
-  ASSERT_EQ(b.sides.size(), 3u);
-  for (int j = 0; j < 3; ++j) expect_close(b.sides[j], a.sides[j], "training side");
 }
 
 // Table 6's parameter column: the pruned network's parameters by formula — encoder levels 0..L (backbone),
@@ -1097,44 +1173,48 @@ TEST(AnuNet, PrunedOutputIsTheFullNetworksHeadAtThatLevel) {
 // at L = 4 every parameter.
 TEST(AnuNet, PrunedParametersByFormulaAndByUse) {
   const std::vector<int> w = tiny().widths;
-  int64_t previous = 0;
-  for (int level = 1; level <= 4; ++level) {
-    torch::manual_seed(5);
-    ModelConfig m = anu_net();
-    m.prune_level = level;
-    SegmentationNet net(m, 1);
-    const auto comps = net->component_parameters();
-    EXPECT_EQ(sum_components(comps), net->inference_parameters());
-    if (level < 4) {
-      int64_t encoder = 0, nested = w[0] + 1, gates = 0;
-      for (int l = 0; l <= level; ++l) encoder += double_conv(l == 0 ? 1 : w[l - 1], w[l], false);
-      for (int i = 0; i < level; ++i) {
-        for (int j = 1; i + j <= level; ++j) {
-          nested += node_parameters(w, i, j);
-          gates += j * gate_parameters(w[i]);
+  for (const std::string layout : {"shared", "per_node"}) {
+    SCOPED_TRACE(layout);
+    int64_t previous = 0;
+    for (int level = 1; level <= 4; ++level) {
+      torch::manual_seed(5);
+      ModelConfig m = anu_net(layout);
+      m.prune_level = level;
+      SegmentationNet net(m, 1);
+      const auto comps = net->component_parameters();
+      EXPECT_EQ(sum_components(comps), net->inference_parameters());
+      if (level < 4) {
+        int64_t encoder = 0, nested = w[0] + 1, gates = 0;
+        for (int l = 0; l <= level; ++l) encoder += double_conv(l == 0 ? 1 : w[l - 1], w[l], false);
+        for (int i = 0; i < level; ++i) {
+          if (layout == "shared") encoder += w[i + 1] * w[i] * 4 + w[i];  // the level's ConvT is the backbone's
+          for (int j = 1; i + j <= level; ++j) {
+            nested += node_parameters(w, i, j, layout);
+            gates += gates_of_node(j, layout) * gate_parameters(w, i, layout);
+          }
         }
+        EXPECT_EQ(comps.at("backbone"), encoder) << "L" << level;
+        EXPECT_EQ(comps.at("nested"), nested) << "L" << level;
+        EXPECT_EQ(comps.at("attention_gates"), gates) << "L" << level;
+        EXPECT_LT(net->inference_parameters(), total_parameters(net));
+      } else {
+        EXPECT_EQ(net->inference_parameters(), total_parameters(net));
       }
-      EXPECT_EQ(comps.at("backbone"), encoder) << "L" << level;
-      EXPECT_EQ(comps.at("nested"), nested) << "L" << level;
-      EXPECT_EQ(comps.at("attention_gates"), gates) << "L" << level;
-      EXPECT_LT(net->inference_parameters(), total_parameters(net));
-    } else {
-      EXPECT_EQ(net->inference_parameters(), total_parameters(net));
-    }
-    EXPECT_GT(net->inference_parameters(), previous) << "L" << level;
-    previous = net->inference_parameters();
+      EXPECT_GT(net->inference_parameters(), previous) << "L" << level;
+      previous = net->inference_parameters();
 
-    net->eval();
-    const NetOutput o = net->forward(torch::randn({2, 1, kSize, kSize}));
-    EXPECT_EQ(o.sides.size(), level < 4 ? 0u : 3u);
-    torch::Tensor sum = (o.main * torch::randn_like(o.main)).sum();
-    for (const auto& s : o.sides) sum = sum + (s * torch::randn_like(s)).sum();
-    sum.backward();
-    int64_t reached = 0;
-    for (const auto& p : net->named_parameters()) {
-      if (p.value().grad().defined()) reached += p.value().numel();
+      net->eval();
+      const NetOutput o = net->forward(torch::randn({2, 1, kSize, kSize}));
+      EXPECT_EQ(o.sides.size(), level < 4 ? 0u : 3u);
+      torch::Tensor sum = (o.main * torch::randn_like(o.main)).sum();
+      for (const auto& s : o.sides) sum = sum + (s * torch::randn_like(s)).sum();
+      sum.backward();
+      int64_t reached = 0;
+      for (const auto& p : net->named_parameters()) {
+        if (p.value().grad().defined()) reached += p.value().numel();
+      }
+      EXPECT_EQ(reached, net->inference_parameters()) << "L" << level;
     }
-    EXPECT_EQ(reached, net->inference_parameters()) << "L" << level;
   }
 }
 

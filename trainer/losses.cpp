@@ -64,6 +64,7 @@ void validate_loss_config(const LossConfig& c) {
   if (!(c.side_weight >= 0)) bad("side_weight", c.side_weight, ">= 0");
   if (!(c.aux_weight >= 0)) bad("aux_weight", c.aux_weight, ">= 0");
   if (!(c.recon_weight >= 0)) bad("recon_weight", c.recon_weight, ">= 0");
+  if (!(c.guided_weight >= 0)) bad("guided_weight", c.guided_weight, ">= 0");
   // Nothing would be back-propagated: every step would fail in backward().
   if (c.main_weight == 0 && c.side_weight == 0 && c.aux_weight == 0 && c.recon_weight == 0) {
     throw std::invalid_argument(
@@ -158,12 +159,22 @@ LossTerms compute_loss(const NetOutput& out, const torch::Tensor& target, const 
       return torch::binary_cross_entropy(out.recon.clamp(1e-6, 1 - 1e-6), goal);
     });
   }
+  // 002 eqs. 6-9, 11: β Σ_s Σ_r MSE(E_r, E_{r+1}) + γ Σ_s Σ_r MSE(F_r, F̂_r). Mean squared errors as 002's code
+  // computes them (nn.MSELoss) where eqs. 6-7 write squared norms; summed over scales and steps (eqs. 8-9).
+  auto mse_sum = [](const std::vector<std::pair<torch::Tensor, torch::Tensor>>& pairs) {
+    torch::Tensor s = torch::mse_loss(pairs[0].first, pairs[0].second);
+    for (size_t i = 1; i < pairs.size(); ++i) s = s + torch::mse_loss(pairs[i].first, pairs[i].second);
+    return s;
+  };
+  if (!out.guided.empty()) t.guided = add(config.guided_weight, [&] { return mse_sum(out.guided); });
+  if (!out.feature_recon.empty()) t.recon = add(config.recon_weight, [&] { return mse_sum(out.feature_recon); });
   if (!total.defined()) {
     // Every head this network has carries weight 0 (validate_loss_config only sees the weights).
     std::string keys = "loss.main_weight";
     if (!out.sides.empty()) keys += ", loss.side_weight";
     if (out.aux.defined()) keys += ", loss.aux_weight";
-    if (out.recon.defined()) keys += ", loss.recon_weight";
+    if (out.recon.defined() || !out.feature_recon.empty()) keys += ", loss.recon_weight";
+    if (!out.guided.empty()) keys += ", loss.guided_weight";
     throw std::invalid_argument("loss: every output of this network has weight 0 (" + keys +
                                 "): nothing would be trained; allowed: at least one of them > 0");
   }

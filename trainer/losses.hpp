@@ -3,6 +3,10 @@
 // Total loss (what compute_loss back-propagates):
 //   L_total = main_weight · L(main) + side_weight · mean_s L_side(side_s) + aux_weight · L(aux)
 //             + recon_weight · BCE(recon, input scaled to [0, 1])
+//             + guided_weight · Σ MSE(E_r, E_{r+1}) + recon_weight · Σ MSE(F_r, F̂_r)   (002, model.backbone = resnet)
+// 002's eq. 11, α L_Seg + β L_G + γ L_Rec with L_Seg the sum of the 2S heads' cross-entropies (eq. 10): the 2S heads
+// are the side outputs, so α Σ = side_weight · mean with side_weight = 2S α and main_weight = 0 (the main output,
+// the mean of the attention heads, is what predicts); β = guided_weight, γ = recon_weight.
 // with L the segmentation loss named by loss.name (below), and L_side the one named by loss.side_name ("same" =
 // loss.name; 001 Sec. III-B: Dice on the main output, BCE on the side output = name dice, side_name bce). Terms whose head is absent or whose weight is
 // 0 are not part of the graph at all (all four weights 0 is rejected by validate_loss_config), so a weight of 0 leaves that head without gradient (the term is
@@ -49,7 +53,8 @@ struct LossTerms {
   double main = 0;       // unweighted terms, for logging
   double side = 0;
   double aux = 0;
-  double recon = 0;
+  double recon = 0;      // 004's restoration BCE, or 002's feature reconstruction (eqs. 7, 9)
+  double guided = 0;     // 002's guided loss (eqs. 6, 8)
 };
 
 // target: N x H x W int64 class indices (0 = background); input: the network input (for reconstruction).

@@ -68,8 +68,8 @@ torch::Tensor CbamImpl::forward(const torch::Tensor& x) {
   return y * torch::sigmoid(spatial_bn(spatial(pooled)));
 }
 
-AttentionGateImpl::AttentionGateImpl(int64_t gate_channels, int64_t skip_channels, bool bias) {
-  const int64_t inter = std::max<int64_t>(1, skip_channels / 2);
+AttentionGateImpl::AttentionGateImpl(int64_t gate_channels, int64_t skip_channels, bool bias, int64_t inter_width) {
+  const int64_t inter = inter_width > 0 ? inter_width : std::max<int64_t>(1, skip_channels / 2);
   w_g = register_module("w_g", torch::nn::Conv2d(torch::nn::Conv2dOptions(gate_channels, inter, 1).bias(bias)));
   bn_g = register_module("bn_g", torch::nn::BatchNorm2d(inter));
   w_x = register_module("w_x", torch::nn::Conv2d(torch::nn::Conv2dOptions(skip_channels, inter, 1).bias(bias)));

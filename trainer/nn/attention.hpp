@@ -74,7 +74,8 @@ TORCH_MODULE(Cbam);
 
 // Attention gate of Attention U-Net (LeeJunHyun/Image_Segmentation network.py; READINGS): W_g = conv1x1
 // + BN on the gating signal g, W_x = conv1x1 + BN on the skip x, ψ = ReLU(W_g g + W_x x) -> conv1x1(F_int
-// -> 1) + BN -> sigmoid; output x · ψ. F_int = half the skip width.
+// -> 1) + BN -> sigmoid; output x · ψ. F_int = half the skip width, or `inter` when given (> 0): ANU-Net's
+// shared layout uses max(C_i/2, C_0), the width that reproduces 003 Table 6's counts (network.cpp, "nested").
 // Gating signal (a reading): the network passes the decoder's up-sampled map as it leaves the up-sampling
 // (the raw ConvTranspose2d output, or bilinear + conv1x1), with no further layer. The reference's up_conv
 // is Upsample + conv3x3 + BN + ReLU, so its g is already normalised and non-negative; ours is not, and W_g's
@@ -82,7 +83,7 @@ TORCH_MODULE(Cbam);
 // resolution; we keep the backbone's up-sampling unchanged so that the gates own only W_g, W_x and ψ.
 class AttentionGateImpl : public torch::nn::Module {
  public:
-  AttentionGateImpl(int64_t gate_channels, int64_t skip_channels, bool bias);
+  AttentionGateImpl(int64_t gate_channels, int64_t skip_channels, bool bias, int64_t inter = 0);
   torch::Tensor forward(const torch::Tensor& g, const torch::Tensor& x);
 
  private:

@@ -28,10 +28,15 @@
 //   heads    main conv1x1(C_0 -> out); DWS side output(s); aux conv1x1; restoration decoder from B.
 //   nested   (003 eq. 4, model.nested) replaces the decoder: X^{i,0} = encoder stage i (X^{depth-1,0} = B), and
 //            for j >= 1 X^{i,j} = DoubleConv(concat(Ag(X^{i,0}), ..., Ag(X^{i,j-1}), Up(X^{i+1,j-1}))), in eq. 4's
-//            order, (j+1) C_i -> C_i. Up is the backbone's up-sampling (C_{i+1} -> C_i). Ag (model.attention_gates)
-//            is one attention gate per (node, predecessor) pair, gated by that node's Up(X^{i+1,j-1}) — eq. 4 gates
-//            every X^{i,k} separately and the gating signal of a gate is "the upsampling feature in the
-//            decoder" (Sec. 3.2) of the node it feeds. Without gates the same nodes are UNet++.
+//            order, (j+1) C_i -> C_i. Up is the backbone's up-sampling (C_{i+1} -> C_i); the gating signal of a gate
+//            is "the upsampling feature in the decoder" (Sec. 3.2) of the node it feeds. model.nested_layout:
+//              shared (default): one Up per level (ConvT + BN + ReLU), shared by the level's nodes; one gate per
+//                predecessor: Ag(X^{i,k}) is computed once, by X^{i,k+1}'s gate (gated by its Up(X^{i+1,k})), and
+//                reused by every later node of the row; gate width max(C_i/2, C_0). With model.conv_bias this is
+//                the reading that reproduces all four parameter counts of Table 6 (docs/MODELS.md).
+//              per_node: an Up per node (no BN); one gate per (node, predecessor) pair, each gated by that node's
+//                Up(X^{i+1,j-1}); gate width C_i/2.
+//            Without gates the same nodes are UNet++.
 //            The outer nodes X^{i,depth-1-i} are the U-Net decoder (registered as "dec"/"up", the backbone):
 //            their (depth-2-i) C_i extra input channels are counted as the nested component's, like the aux path's.
 //            Deep supervision (model.nested_supervision, Sec. 3.4): conv1x1 heads on X^{0,1}..X^{0,depth-2} are the
@@ -89,7 +94,8 @@ int output_channels(const VariantConfig& config) {
 const std::vector<std::string>& component_names() {
   static const std::vector<std::string> names = {"backbone", "cc", "sc", "se", "cbam", "pam", "cam", "mus",
                                                  "fusion", "ec", "dws", "nested", "attention_gates", "aux_path",
-                                                 "dspa", "ca", "msc", "restoration"};
+                                                 "dspa", "ca", "msc", "restoration", "multiscale", "refinement",
+                                                 "guidance"};
   return names;
 }
 
@@ -123,6 +129,28 @@ void validate_model_config(const ModelConfig& m) {
   if (m.nested && (m.dws || m.aux_path || m.dspa || m.ca || m.msc != "none"))
     bad("nested", "true", "the nested decoder has its own deep supervision and dense skips: not with model.dws, aux_path, dspa, ca or msc");
   const int top = static_cast<int>(m.widths.size()) - 1;
+  if (m.backbone != "unet" && m.backbone != "resnet") bad("backbone", "\"" + m.backbone + "\"", "allowed unet | resnet");
+  if (m.backbone == "resnet") {
+    // 002's network has its own decoder-free multi-scale head: the U-Net components have nowhere to sit.
+    std::string on;
+    for (const auto& [set, key] : {std::pair<bool, const char*>{m.cc, "cc"}, {m.sc, "sc"}, {m.mus, "mus"}, {m.ec, "ec"},
+                                   {m.dws, "dws"}, {m.nested, "nested"}, {m.attention_gates, "attention_gates"},
+                                   {m.aux_path, "aux_path"}, {m.dspa, "dspa"}, {m.ca, "ca"}, {m.msc != "none", "msc"},
+                                   {m.restoration, "restoration"}, {m.prune_level > 0, "prune_level"}}) {
+      if (set) on += (on.empty() ? "model." : ", model.") + std::string(key);
+    }
+    if (!on.empty()) bad("backbone", "\"resnet\"", "002's network takes none of the U-Net components: turn " + on + " off");
+    if (m.attention == "se" || m.attention == "cbam")
+      bad("attention", "\"" + m.attention + "\"", "with model.backbone = resnet allowed none | pam | cam | pam_cam (002 Table I)");
+    if (m.resnet_blocks.size() != m.widths.size())
+      bad("resnet_blocks", join(m.resnet_blocks), "one block count per model.widths entry (" + std::to_string(m.widths.size()) + ")");
+    for (int b : m.resnet_blocks)
+      if (b < 1) bad("resnet_blocks", join(m.resnet_blocks), "every count must be >= 1");
+    if (m.guided_width < 1) bad("guided_width", std::to_string(m.guided_width), "allowed >= 1");
+    if (m.refinements < 1) bad("refinements", std::to_string(m.refinements), "allowed >= 1");
+  }
+  if (m.nested_layout != "shared" && m.nested_layout != "per_node")
+    bad("nested_layout", "\"" + m.nested_layout + "\"", "allowed shared | per_node");
   if (m.prune_level < 0 || m.prune_level > top)
     bad("prune_level", std::to_string(m.prune_level), "allowed 0.." + std::to_string(top) + " (0 and depth-1 = unpruned)");
   if (m.prune_level > 0 && (!m.nested || !m.nested_supervision))
@@ -140,6 +168,10 @@ SegmentationNetImpl::SegmentationNetImpl(const ModelConfig& config, int out_chan
   if (out_channels < 1) throw std::invalid_argument("output channels = " + std::to_string(out_channels) + ": allowed >= 1");
   const ModelConfig& m = config_;
   widths_.assign(m.widths.begin(), m.widths.end());
+  if (m.backbone == "resnet") {  // 002's network replaces the whole U-Net
+    guided_ = register_module("guided", nn::GuidedNet(m, out_channels));
+    return;
+  }
   const int depth = static_cast<int>(widths_.size());
   const int64_t bridge = widths_.back();
   const bool bias = m.conv_bias;
@@ -244,25 +276,41 @@ SegmentationNetImpl::SegmentationNetImpl(const ModelConfig& config, int out_chan
 void SegmentationNetImpl::build_nested(torch::nn::ModuleList up, torch::nn::ModuleList dec) {
   const ModelConfig& m = config_;
   const int depth = static_cast<int>(widths_.size());
+  const bool shared = m.nested_layout == "shared";
   nested_.resize(depth - 1);
   // Deepest level first, so that "dec.0"/"up.0" are the deepest decoder stage as in the plain U-Net.
   for (int i = depth - 2; i >= 0; --i) {
     const int64_t c = widths_[i];
+    // shared: level i's up-sampling is the backbone's (registered once, as the U-Net decoder's); the BN after
+    // it belongs to the nested component, so the backbone keeps the plain U-Net's count.
+    nn::UpSample level_up{nullptr};
+    torch::nn::BatchNorm2d level_bn{nullptr};
+    if (shared) {
+      level_up = nn::UpSample(widths_[i + 1], c, m.up);
+      up->push_back(level_up);
+      level_bn = register_module("nested_up_bn" + std::to_string(i), torch::nn::BatchNorm2d(c));
+    }
+    // The gates' intermediate width: shared, max(C_i/2, C_0) (Table 6's counts fix 32 at level 0 for widths
+    // 32..512); per_node, C_i/2 (the Attention U-Net reference).
+    const int64_t inter = shared ? std::max<int64_t>(c / 2, widths_[0]) : 0;
     for (int j = 1; i + j <= depth - 1; ++j) {
       const std::string id = std::to_string(i) + "_" + std::to_string(j);
       NestedNode node;
-      node.up = nn::UpSample(widths_[i + 1], c, m.up);
+      node.up = shared ? level_up : nn::UpSample(widths_[i + 1], c, m.up);
+      node.up_bn = level_bn;
       node.conv = nn::DoubleConv((j + 1) * c, c, false, m.conv_bias);
       if (i + j == depth - 1) {  // the U-Net decoder stage of level i
-        up->push_back(node.up);
+        if (!shared) up->push_back(node.up);
         dec->push_back(node.conv);
       } else {
-        register_module("nested_up" + id, node.up);
+        if (!shared) register_module("nested_up" + id, node.up);
         register_module("nested_x" + id, node.conv);
       }
-      for (int k = 0; k < j && m.attention_gates; ++k) {
-        node.gates.push_back(
-            register_module("attention_gates_x" + id + "_" + std::to_string(k), nn::AttentionGate(c, c, m.conv_bias)));
+      const int gates = !m.attention_gates ? 0 : shared ? 1 : j;
+      for (int k = 0; k < gates; ++k) {
+        const int on = shared ? j - 1 : k;  // the predecessor X^{i,on} this gate selects
+        node.gates.push_back(register_module("attention_gates_x" + id + "_" + std::to_string(on),
+                                             nn::AttentionGate(c, c, m.conv_bias, inter)));
       }
       nested_[i].push_back(node);
     }
@@ -283,12 +331,22 @@ std::vector<std::vector<torch::Tensor>> SegmentationNetImpl::nested_grid(const t
   const std::vector<torch::Tensor> stages = encode(x, top + 1);  // X^{i,0}
   for (int l = 0; l <= top; ++l) grid[l].push_back(stages[l]);
   if (top == depth - 1) grid[top][0] = bridge(grid[top][0]);
+  // gated[i][k] = Ag(X^{i,k}) in the shared layout: computed once, by the gate of X^{i,k+1}, and reused.
+  std::vector<std::vector<torch::Tensor>> gated(top + 1);
   for (int j = 1; j <= top; ++j) {
     for (int i = 0; i + j <= top; ++i) {
       NestedNode& node = nested_[i][j - 1];
-      const torch::Tensor u = node.up(grid[i + 1][j - 1]);
+      torch::Tensor u = node.up(grid[i + 1][j - 1]);
+      if (node.up_bn) u = torch::relu(node.up_bn(u));
       std::vector<torch::Tensor> parts;
-      for (int k = 0; k < j; ++k) parts.push_back(node.gates.empty() ? grid[i][k] : node.gates[k](u, grid[i][k]));
+      if (node.gates.empty()) {
+        for (int k = 0; k < j; ++k) parts.push_back(grid[i][k]);
+      } else if (config_.nested_layout == "shared") {
+        gated[i].push_back(node.gates[0](u, grid[i][j - 1]));
+        parts = gated[i];
+      } else {
+        for (int k = 0; k < j; ++k) parts.push_back(node.gates[k](u, grid[i][k]));
+      }
       parts.push_back(u);
       grid[i].push_back(node.conv(torch::cat(parts, 1)));  // eq. 4
     }
@@ -313,6 +371,24 @@ NetOutput SegmentationNetImpl::forward_nested(const torch::Tensor& x) {
 
 NetOutput SegmentationNetImpl::forward(const torch::Tensor& x) {
   const ModelConfig& m = config_;
+  if (guided_) {
+    const int64_t factor = nn::GuidedNetImpl::size_multiple(m);
+    if (x.dim() != 4 || x.size(1) != m.in_channels || x.size(2) % factor != 0 || x.size(3) % factor != 0 || x.size(2) == 0 ||
+        x.size(3) == 0) {
+      std::ostringstream o;
+      o << "network input of shape " << x.sizes() << ": expected N x " << m.in_channels
+        << " (model.in_channels) x H x W with H and W multiples of " << factor << " (the ResNet's stride 2^(S+1) for S = "
+        << m.widths.size() << " model.widths" << (m.semantic_guidance ? ", at least 16 with model.semantic_guidance" : "") << ")";
+      throw std::invalid_argument(o.str());
+    }
+    nn::GuidedOutput g = guided_(x);
+    NetOutput out;
+    out.main = g.main;
+    out.sides = std::move(g.sides);
+    out.guided = std::move(g.guided);
+    out.feature_recon = std::move(g.recon);
+    return out;
+  }
   const int depth = static_cast<int>(widths_.size());
   const int64_t factor = int64_t{1} << (depth - 1);
   if (x.dim() != 4 || x.size(1) != m.in_channels || x.size(2) % factor != 0 || x.size(3) % factor != 0 ||
@@ -411,6 +487,9 @@ std::map<std::string, std::int64_t> SegmentationNetImpl::component_parameters() 
   enable(m.ca, "ca");
   enable(m.msc != "none", "msc");
   enable(m.restoration, "restoration");
+  enable(m.backbone == "resnet", "multiscale");
+  enable(m.backbone == "resnet" && m.refinements > 1, "refinement");
+  enable(m.backbone == "resnet" && m.semantic_guidance, "guidance");
   // Pruned (003 Sec. 3.5): the parameters of the encoder levels 0..L, the nodes X^{i,j} with i + j <= L (conv
   // block, up-sampling, gates) and X^{0,L}'s head are the network that predicts; nothing else counts.
   const int depth = static_cast<int>(widths_.size());
@@ -427,6 +506,7 @@ std::map<std::string, std::int64_t> SegmentationNetImpl::component_parameters() 
         const NestedNode& node = nested_[i][j - 1];
         take(*node.conv);
         take(*node.up);
+        if (node.up_bn) take(*node.up_bn);
         for (const auto& g : node.gates) take(*g);
       }
     }

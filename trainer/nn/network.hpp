@@ -1,7 +1,8 @@
 // The configurable segmentation network family (internal to trainer/: includes LibTorch).
 // One network assembled from ModelConfig: U-Net backbone + the components of 001 (CC, SC, MuS, EC, DWS,
 // SE/CBAM, attention gates), 000 (auxiliary path, DSPA, CA, cascade MSC), 004 (MSC/KCM, restoration),
-// 003 (nested dense skips with attention gates, deep supervision, inference-time pruning) and 002 (PAM, CAM).
+// 003 (nested dense skips with attention gates, deep supervision, inference-time pruning) and 002 (PAM, CAM);
+// with model.backbone = "resnet", 002's whole multi-scale guided attention network (trainer/nn/guided.hpp).
 #pragma once
 
 #include <torch/torch.h>
@@ -13,6 +14,7 @@
 #include "ablations/config.hpp"
 #include "trainer/nn/attention.hpp"
 #include "trainer/nn/blocks.hpp"
+#include "trainer/nn/guided.hpp"
 #include "trainer/nn/multiscale.hpp"
 
 namespace ablate::trainer {
@@ -24,6 +26,10 @@ struct NetOutput {
                                      // (shallowest first); logits at full resolution
   torch::Tensor aux;                 // MDA-U-Net* additional expansive path logits
   torch::Tensor recon;               // DSMS restoration decoder output in [0, 1], N x in_channels x H x W
+  // 002 (model.backbone = resnet, model.semantic_guidance): the codes (E_r, E_{r+1}) of consecutive encoder-decoders
+  // per scale (eq. 6) and every encoder-decoder's (input F_r, reconstruction F̂_r) (eq. 7).
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> guided;
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> feature_recon;
 };
 
 // 1 logit channel (sigmoid) for one foreground class, else classes + 1 (softmax with background).
@@ -87,16 +93,23 @@ class SegmentationNetImpl : public torch::nn::Module {
   // 002's fusion of the dual attention (model.attention = pam_cam): conv3x3 + BN + ReLU after each module.
   torch::nn::Sequential pam_conv_module() const { return pam_conv_; }
   torch::nn::Sequential cam_conv_module() const { return cam_conv_; }
-  // The nested node X^{i,j} (j >= 1): its conv block, the up-sampling of X^{i+1,j-1} and the gates on
-  // X^{i,0..j-1} (empty without model.attention_gates); the deep-supervision head on X^{0,j} (j <= depth-2).
+  // The nested node X^{i,j} (j >= 1): its conv block, the up-sampling of X^{i+1,j-1} and the gates it owns
+  // (empty without model.attention_gates); the deep-supervision head on X^{0,j} (j <= depth-2).
+  //   per_node layout: `up` is the node's own; gates[k] gates X^{i,k} (k < j), all gated by this node's Up.
+  //   shared layout:   `up` (and `up_bn`, BN + ReLU after it) is level i's, the same module in every node of
+  //                    the level; one gate, gates[0], on X^{i,j-1} gated by this node's Up — Ag(X^{i,k}) for
+  //                    k < j-1 is the output of X^{i,k+1}'s gate, reused.
   struct NestedNode {
     nn::DoubleConv conv{nullptr};
     nn::UpSample up{nullptr};
+    torch::nn::BatchNorm2d up_bn{nullptr};
     std::vector<nn::AttentionGate> gates;
   };
   NestedNode nested_node(int i, int j) const { return nested_.at(i).at(j - 1); }
   torch::nn::Conv2d nested_head(int j) const { return nested_heads_.at(j - 1); }
   torch::nn::Conv2d head_module() const { return head_; }
+  // 002's network (model.backbone = resnet); empty holder for the U-Net family.
+  nn::GuidedNet guided_module() const { return guided_; }
 
  private:
   ModelConfig config_;
@@ -126,6 +139,7 @@ class SegmentationNetImpl : public torch::nn::Module {
   nn::RestorationDecoder restoration_{nullptr};
   std::vector<std::vector<NestedNode>> nested_;  // nested_[i][j-1] = X^{i,j}
   std::vector<torch::nn::Conv2d> nested_heads_;  // on X^{0,j}, j = 1..depth-2
+  nn::GuidedNet guided_{nullptr};
 
   void build_nested(torch::nn::ModuleList up, torch::nn::ModuleList dec);
   NetOutput forward_nested(const torch::Tensor& x);
