@@ -14,6 +14,7 @@
 
 #include "ablations/config.hpp"
 #include "sweeps/samplers.hpp"
+#include "ablations/design.hpp"
 #include "sweeps/early_stop.hpp"
 
 namespace ablate {
@@ -89,6 +90,12 @@ struct Study {
   std::vector<Variant> variants;
   Search search;
   std::shared_ptr<const TrialFactory> factory;
+  // The [ablation] design, when the file (or its base) has one (ablations/design.hpp): the spec, its
+  // expansion (points, the points constraints removed, the fraction) and what reports need of it
+  // (design.masks: variant name -> components on; empty components when the study has no design).
+  DesignSpec design_spec;
+  DesignPlan design_plan;
+  StoredDesign design;
   sweeps::EarlyStopConfig early_stop;  // [sweep.early_stop]; method "none" when absent (checked against train.epochs)
 };
 

@@ -14,6 +14,7 @@
 #include <stdexcept>
 
 #include "ablations/study.hpp"
+#include "reports/effects.hpp"
 #include "reports/format.hpp"
 #include "reports/reproduction.hpp"
 #include "reports/search.hpp"
@@ -241,7 +242,7 @@ ReportResult write_report(const std::vector<db::StudyData>& studies, const Repor
 
   // Per-study artefacts, named by a slug of the study (made unique).
   std::vector<BoxRow> all_boxes;
-  std::ostringstream per_study_html, model_html, sens_html, box_html, conv_html, prov_html, search_html;
+  std::ostringstream per_study_html, model_html, sens_html, box_html, conv_html, prov_html, search_html, effects_html;
   std::set<std::string> slugs;
   for (std::size_t si = 0; si < studies.size(); ++si) {
     const db::StudyData& study = studies[si];
@@ -289,6 +290,17 @@ ReportResult write_report(const std::vector<db::StudyData>& studies, const Repor
       write_file(dir / ("search-" + s + ".csv"), search_trials_csv(study), files);
       search_html << search_section_html(study);
     }
+    // What each component is worth, for a study with an [ablation] design (reports/effects.hpp).
+    if (const StoredDesign design = stored_design(study, &notes); !design.empty()) {
+      const EffectsTable effects = effects_table(study, design, config);
+      if (wants("md")) write_file(dir / ("effects-" + s + ".md"), render_effects_markdown(effects), files);
+      if (wants("tex")) write_file(dir / ("effects-" + s + ".tex"), render_effects_latex(effects), files);
+      if (wants("csv")) write_file(dir / ("effects-" + s + ".csv"), render_effects_csv(effects), files);
+      const std::string forest = effects_svg(effects);
+      write_file(dir / ("effects-" + s + ".svg"), forest, files);
+      effects_html << "<h3>" << title << "</h3>\n" << render_effects_html(effects) << "<div class=\"svg\">\n" << forest
+                   << "</div>\n";
+    }
 
     // One-line values in a table; texts (study_text, study_resolved) keep their lines in <pre>.
     prov_html << "<h3>" << title << "</h3>\n<table class=\"cmp\">\n";
@@ -326,6 +338,7 @@ ReportResult write_report(const std::vector<db::StudyData>& studies, const Repor
       << html_escape(names) << "</title>\n<style>\n" << kCss << "</style>\n</head>\n<body>\n<h1>Ablation report: "
       << html_escape(names) << "</h1>\n<nav><a href=\"#table\">Comparison</a>"
       << (repro.empty() ? "" : "<a href=\"#reproduction\">Reproduction</a>") << "<a href=\"#significance\">Significance</a>"
+      << (effects_html.str().empty() ? "" : "<a href=\"#effects\">Effects</a>")
       << "<a href=\"#model\">Model size</a>" << (config.sweep_key.empty() ? "" : "<a href=\"#sensitivity\">Sensitivity</a>")
       << (search_html.str().empty() ? "" : "<a href=\"#search\">Search</a>")
       << "<a href=\"#boxplots\">Box plots</a><a href=\"#convergence\">Convergence</a><a href=\"#provenance\">Provenance</a></nav>\n";
@@ -337,6 +350,9 @@ ReportResult write_report(const std::vector<db::StudyData>& studies, const Repor
     h << "<h2 id=\"table\">Comparison</h2>\n" << table_html;
     if (!repro.empty()) h << reproduction_html(repro, table);
     h << "<h2 id=\"significance\">Significance against the baseline</h2>\n" << significance_html(significance);
+    if (!effects_html.str().empty()) {
+      h << "<h2 id=\"effects\">Effects of the components</h2>\n" << effects_html.str();
+    }
     h << "<h2 id=\"model\">Parameters, inference time and metrics</h2>\n" << model_html.str();
     if (!config.sweep_key.empty())
       h << "<h2 id=\"sensitivity\">Sensitivity to " << html_escape(config.sweep_key) << "</h2>\n" << sens_html.str();

@@ -286,6 +286,7 @@ void Coordinator::plan() {
   prov["study_file"] = fs::absolute(opt_.study_file).string();
   prov["study_text"] = study_.text;
   prov["study_resolved"] = resolved_text(study_.base);  // every key, includes resolved (for reports)
+  if (!study_.design.empty()) prov["study_design"] = design_text(study_.design);  // for the effects (reports)
   prov["command_line"] = opt_.command_line;
   {
     std::string set;

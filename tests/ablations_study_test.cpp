@@ -761,8 +761,9 @@ TEST(StudySpec, AblationStructureErrors) {
   EXPECT_EQ(d[0].str(), "/tmp/s.toml:1:12: `ablation`: expected a table with [[ablation.variant]] entries");
   d = errors_of("[ablation]\nvariants = []\nvariant = 3\n");
   ASSERT_EQ(d.size(), 2u);
-  EXPECT_EQ(d[0].str(), "/tmp/s.toml:2:1: `ablation.variants`: unknown key (allowed: [[ablation.variant]] tables with "
-                        "name, label and dotted overrides)");
+  EXPECT_EQ(d[0].str(), "/tmp/s.toml:2:1: `ablation.variants`: unknown key (did you mean `variant`?) (allowed: "
+                        "[[ablation.variant]] tables with name, label and dotted overrides, and the design keys "
+                        "baseline, components, composites, design, fractional, requires, excludes)");
   EXPECT_EQ(d[1].str(), "/tmp/s.toml:3:11: `ablation.variant`: expected [[ablation.variant]] tables");
   d = errors_of("[[ablation.variant]]\nname = 3\n[[ablation.variant]]\nname = \"a b\"\nlabel = [1]\n");
   ASSERT_EQ(d.size(), 4u);

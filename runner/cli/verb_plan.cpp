@@ -172,6 +172,7 @@ int verb_plan(const std::vector<std::string>& args) {
     }
     std::cout << "  " << overrides_of(v) << "\n";
   }
+  if (!study.design.empty()) std::cout << "\n" << design_matrix_text(study.design_spec, study.design_plan, study.design.masks);
   if (study.search.sampled()) {
     print_search(study, folds);
     return kExitOk;
