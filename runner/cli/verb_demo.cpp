@@ -3,16 +3,23 @@
 // --ranks > 1, else in this process) and writes the report.
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "embedded_studies.hpp"
 #include "ablations/output.hpp"
+#include "cluster/process.hpp"
 #include "runner/cli/cli.hpp"
+
+extern char** environ;
 
 namespace fs = std::filesystem;
 
@@ -20,19 +27,38 @@ namespace ablate::cli {
 
 namespace {
 
+// A word as a shell would need it, for the debug line that shows a step (only shown, never run).
 std::string quote(const std::string& s) {
+  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./=:-") == std::string::npos) {
+    return s;
+  }
   std::string out = "'";
   for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return out + "'";
 }
 
-int step(const std::string& what, const std::string& command) {
+// Runs one step of the demo as an argument vector (posix_spawnp, never a shell: the output folder is the
+// user's text), with this process's standard streams, and returns its exit code.
+int step(const std::string& what, const std::vector<std::string>& argv) {
   spdlog::info("demo: {}", what);
-  spdlog::debug("demo: $ {}", command);
+  std::string shown;
+  for (const auto& a : argv) shown += (shown.empty() ? "" : " ") + quote(a);
+  spdlog::debug("demo: $ {}", shown);
   // The child appends to the same --log-file: what this process buffered goes first.
   spdlog::default_logger()->flush();
-  const int status = std::system(command.c_str());
-  if (status == -1) return kExitFailure;
+  std::cout.flush();
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  if (const int err = posix_spawnp(&pid, args[0], nullptr, nullptr, args.data(), environ); err != 0) {
+    spdlog::error("demo: cannot start {}: {}", argv[0], std::strerror(err));
+    return kExitFailure;
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return kExitFailure;
+  }
   return WIFEXITED(status) ? WEXITSTATUS(status) : kExitFailure;
 }
 
@@ -72,10 +98,14 @@ int verb_demo(const std::vector<std::string>& args) {
   fs::create_directories(out);
   const std::string exe = self_exe();
   // The commands the demo runs log as it does: same level, same file.
-  std::string logging = " --log-level " + quote(vm["log-level"].as<std::string>());
+  std::vector<std::string> logging = {"--log-level", vm["log-level"].as<std::string>()};
   if (!vm["log-file"].as<std::string>().empty()) {
-    logging += " --log-file " + quote(fs::absolute(vm["log-file"].as<std::string>()).string());
+    logging.insert(logging.end(), {"--log-file", fs::absolute(vm["log-file"].as<std::string>()).string()});
   }
+  auto with_logging = [&logging](std::vector<std::string> argv) {
+    argv.insert(argv.end(), logging.begin(), logging.end());
+    return argv;
+  };
 
   // The study: the embedded Table II files, with the data path pointing at this demo's dataset.
   write_text_file((out / "table2.toml").string(), kTable2Toml);
@@ -86,17 +116,16 @@ int verb_demo(const std::vector<std::string>& args) {
   const fs::path data = out / "data";
   if (!fs::exists(data / "dataset.json")) {
     int rc = step("writing the synthetic dataset to " + data.string(),
-                  quote(exe) + " data synth --out " + quote(data.string()) + " --cases " +
-                      std::to_string(vm["cases"].as<int>()) + " --seed " + std::to_string(vm["seed"].as<int>()) +
-                      logging);
+                  with_logging({exe, "data", "synth", "--out", data.string(), "--cases",
+                                std::to_string(vm["cases"].as<int>()), "--seed", std::to_string(vm["seed"].as<int>())}));
     if (rc != 0) return rc;
   }
   const fs::path db = out / "demo.sqlite";
-  std::string run = quote(exe) + " run " + quote((out / "demo.toml").string()) + " --db " + quote(db.string()) +
-                    " --workdir " + quote((out / "work").string()) + logging;
-  const bool have_mpirun = std::system("command -v mpirun >/dev/null 2>&1") == 0;
-  if (ranks > 1 && have_mpirun) {
-    run = "mpirun -np " + std::to_string(ranks) + " --oversubscribe " + run;
+  std::vector<std::string> run = with_logging({exe, "run", (out / "demo.toml").string(), "--db", db.string(),
+                                                "--workdir", (out / "work").string()});
+  const std::string mpirun = cluster::find_on_path("mpirun");
+  if (ranks > 1 && !mpirun.empty()) {
+    run.insert(run.begin(), {mpirun, "-np", std::to_string(ranks), "--oversubscribe"});
     // Open MPI refuses to start as root unless told; scripts/demo sets these, a direct `ablate demo` in a
     // container (root) needs them too. A user's own setting stands.
     if (geteuid() == 0) {
@@ -108,8 +137,8 @@ int verb_demo(const std::vector<std::string>& args) {
   }
   int rc = step("running the demo study (" + std::to_string(ranks) + " rank(s))", run);
   if (rc != 0) return rc;
-  rc = step("writing the report", quote(exe) + " report --db " + quote(db.string()) + " --study table2-demo --out " +
-                                      quote((out / "report").string()) + logging);
+  rc = step("writing the report", with_logging({exe, "report", "--db", db.string(), "--study", "table2-demo", "--out",
+                                                 (out / "report").string()}));
   if (rc != 0) return rc;
   // `ablate report` has printed the Markdown table and the path of report.html; the store is left to say.
   std::cout << "\nresults: " << db.string() << "\n";
