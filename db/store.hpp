@@ -34,7 +34,7 @@ class LockError : public StoreError {
 
 // The network file system that holds `path` (a file or a folder; for a file not yet there, its folder):
 // "nfs", "lustre", "gpfs", "beegfs", "cephfs", "cifs", "smb2", "9p", "afs", "ocfs2", "glusterfs/fuse", or
-// "" for a local file system (statfs's f_type). SQLite's WAL needs shared memory between every process
+// "" for a local file system, as statfs's f_type tells. SQLite's WAL needs shared memory between every process
 // that opens the store, so on these the store keeps a rollback journal (Store's constructor).
 std::string network_file_system(const std::string& path);
 // The name of a statfs f_type magic number among those above, "" for others.
