@@ -154,6 +154,7 @@ struct Key {
   Key& one_of(std::vector<std::string> c) { def.choices = std::move(c); return *this; }
   Key& items(std::size_t n) { def.min_items = n; return *this; }
   Key& unhashed() { def.hashed = false; return *this; }
+  Key& evaluation_only() { def.evaluation_only = true; return *this; }
   Key& most_items(std::size_t n) { def.max_items = n; return *this; }
   Key& study_wide(const char* why) { def.study_wide = why; return *this; }
   // Neither in the canonical text nor in the hash: a limit of the runner that changes no result.
@@ -210,7 +211,7 @@ std::vector<KeyDef> build_schema() {
       KEY(data.image_size, "Slices are resized to image_size x image_size (512 in 001); must be divisible by 2^(depth-1).", "001 Sec. IV-C").in(8, 4096),
       KEY(data.label_groups, "Label mapping: each group of source label values becomes one class, e.g. [[1, 2]] merges pancreas and tumour; empty = every label > 0 is one foreground.", "001, 003").in(1, 255),
       KEY(data.empty_slice_ratio, "Fraction of training slices without foreground that are kept.", "-").in(0, 1),
-      KEY(data.evaluate_at, "Grid of the test metrics: native (the prediction resampled to each case's own slice size and voxel spacing and scored against the original label, as the papers report per case) or prepared (the image_size x image_size grid the network sees: faster, but resizing can erase or inflate small structures and biases the scores). Validation during training always uses the prepared grid.", "-").one_of({"native", "prepared"}),
+      KEY(data.evaluate_at, "Grid of the test metrics: native (the prediction resampled to each case's own slice size and voxel spacing and scored against the original label, as the papers report per case) or prepared (the image_size x image_size grid the network sees: faster, but resizing can erase or inflate small structures and biases the scores). Validation during training always uses the prepared grid.", "-").one_of({"native", "prepared"}).evaluation_only(),
       KEY(data.augment.flip_p, "Probability of a horizontal flip.", "001 Sec. IV-C").in(0, 1),
       KEY(data.augment.rotate_p, "Probability of a rotation.", "001 Sec. IV-C").in(0, 1),
       KEY(data.augment.rotate_degrees, "Rotation angle range +-degrees.", "001 Sec. IV-C").in(0, 180),
@@ -246,7 +247,7 @@ std::vector<KeyDef> build_schema() {
       KEY(model.restoration, "DSMS U-Net: restoration decoder with a reconstruction loss.", "004"),
       KEY(model.nested, "ANU-Net / UNet++: nested dense skip pathways; node X^{i,j} (j >= 1) is a conv block over the concatenation of X^{i,0..j-1} (each through an attention gate when model.attention_gates is on) and the up-sampled X^{i+1,j-1}. Not with model.dws, aux_path, dspa, ca or msc.", "003 eq. 4, Figs. 4-5"),
       KEY(model.nested_supervision, "With model.nested: a conv1x1 head on each of X^{0,1}..X^{0,depth-2} (side outputs, weight loss.side_weight; eq. 8's plain sum over the four heads is side_weight = depth - 2) besides the main head on X^{0,depth-1}.", "003 Sec. 3.4, Fig. 6, eq. 8"),
-      KEY(model.prune_level, "Inference-time pruning L: evaluation, test metrics, inference time and the reported parameters use only the sub-network up to X^{0,L} and its head; training always runs the full network with every head. 0 or depth-1 = unpruned. Needs model.nested and model.nested_supervision.", "003 Sec. 3.5, Fig. 7, Table 6").in(0, 7),
+      KEY(model.prune_level, "Inference-time pruning L: evaluation, test metrics, inference time and the reported parameters use only the sub-network up to X^{0,L} and its head; training always runs the full network with every head. 0 or depth-1 = unpruned. Needs model.nested and model.nested_supervision.", "003 Sec. 3.5, Fig. 7, Table 6").in(0, 7).evaluation_only(),
       KEY(model.nested_layout, "How the nested grid is wired: shared (one up-sampling per level, ConvT 2x2 + BN + ReLU, shared by every node of the level; one attention gate per predecessor X^{i,k}, gated by the up-sampled map of the node that reads it first, its output reused by the later nodes; gate width max(C_i/2, C_0): the reading that reproduces 003 Table 6's parameter counts with model.conv_bias) or per_node (an up-sampling per node, ConvT 2x2 without BN; one gate per (node, predecessor) pair, width C_i/2).", "003 eq. 4, Fig. 7, Table 6").one_of({"shared", "per_node"}),
       KEY(model.backbone, "Network: unet (the U-Net family every other model key configures) or resnet (002's multi-scale guided attention network: a ResNet encoder whose stage outputs are projected to model.guided_width channels, up-sampled to 1/4 of the input and fused, with model.attention's self-attention modules at every scale and deep supervision on every scale; model.widths are then the stages' planes, each stage putting out 4x its planes).", "002 Sec. III, Fig. 1").one_of({"unet", "resnet"}),
       KEY(model.resnet_blocks, "With model.backbone = resnet: bottleneck blocks per ResNet stage, one number per model.widths entry (ResNet-101: 3, 4, 23, 3).", "002 Sec. IV-A2").in(1, 1000).items(1),
@@ -280,7 +281,7 @@ std::vector<KeyDef> build_schema() {
       KEY(train.accumulate, "Batches per optimiser step (gradient accumulation; the loss is averaged over them). Not the same as a batch of batch_size * accumulate: batch norm and the batch-global soft Dice still see batch_size slices.", "-").in(1, 1024),
       KEY(train.steps_per_epoch, "Steps per epoch; 0 = one pass over the training slices.", "-").in(0, 1e9),
       KEY(train.early_stop_patience, "Stop after this many epochs without validation improvement; 0 = off.", "-").in(0, 100000),
-      KEY(train.select_metric, "Validation metric for best-epoch selection (mean over the validation cases; assd and hd95 lower is better).", "001").one_of({"loss", "dice", "iou", "sensitivity", "precision", "specificity", "vs", "assd", "hd95"}),
+      KEY(train.select_metric, "Validation metric for best-epoch selection (mean over the validation cases; assd and hd95 lower is better). It also drives train.scheduler = plateau and train.early_stop_patience; without those it acts on the selection only.", "001").one_of({"loss", "dice", "iou", "sensitivity", "precision", "specificity", "vs", "assd", "hd95"}).evaluation_only(),
       KEY(train.threads, "Intra-op threads per process; 0 = the rank's share of the node's cores. Bit-for-bit repeatable CPU runs also need the same thread count.", "-").in(0, 1024).unhashed(),
       KEY(train.device, "auto (the rank's GPU when LibTorch has CUDA, else CPU), cpu, cuda.", "-").one_of({"auto", "cpu", "cuda"}).unhashed(),
       KEY(train.deterministic, "Deterministic cuDNN kernels (cudnn.deterministic, no benchmark); CPU kernels are deterministic already for a fixed thread count (train.threads).", "-"),
@@ -473,7 +474,9 @@ std::string key_reference_markdown() {
     }
     out << "| `" << k.path << "` | `" << to_literal(k.get(VariantConfig{})) << "` | " << cell(k.allowed()) << " | "
         << k.paper << " | " << cell(k.doc) << (k.hashed ? "" : " *(does not change results or the hash)*")
-        << (k.study_wide.empty() ? "" : " *(study-wide: not in a variant or a sweep)*") << " |\n";
+        << (k.study_wide.empty() ? "" : " *(study-wide: not in a variant or a sweep)*")
+        << (k.evaluation_only ? " *(evaluation-only: variants that differ only in such keys share one training, docs/RUNNER.md \"Shared trainings\")*" : "")
+        << " |\n";
   }
   return out.str();
 }

@@ -45,6 +45,10 @@ struct KeyDef {
   std::vector<std::string> choices; // strings and string-list elements; empty = free text
   bool in_canonical = true;         // false for [resources] and [report]: they never change results
   bool hashed = true;               // false for keys that change where/how fast, not what (threads, cache dir)
+  // Acts only after training (on validation, selection, test evaluation): no training step depends on it,
+  // so variants that differ only in such keys share one training (ablations/sharing.hpp, docs/RUNNER.md
+  // "Shared trainings"). Still hashed: it changes the results.
+  bool evaluation_only = false;
   // Keys the runner reads from the study alone (folds, case lists, seeds): a variant or a sweep point
   // that set one would be silently ignored, so they are refused there. The text says why.
   std::string study_wide;

@@ -9,7 +9,17 @@
 
 namespace ablate {
 
-constexpr int kTaskMessageVersion = 2;
+constexpr int kTaskMessageVersion = 3;
+
+// A task evaluated from another task's training (ablations/sharing.hpp: its variant differs from the
+// training task's only in evaluation-only keys; same fold, repeat, seed and cases).
+struct SharedMember {
+  std::int64_t task_id = 0;
+  std::string variant;
+  std::string variant_hash;
+  std::string canonical_config;
+  int attempt = 1;
+};
 
 struct Task {
   int version = kTaskMessageVersion;
@@ -31,6 +41,10 @@ struct Task {
   // schedule still runs on train.epochs, so a paused and resumed task computes what an uninterrupted one
   // does. 0 (or >= train.epochs): train to the end.
   int pause_after_epoch = 0;
+  // Train once, evaluate many: the tasks evaluated from this task's training, each with its own validation,
+  // best-epoch selection and test evaluation (trainer::run_group). Empty: an ordinary task. Never together
+  // with pause_after_epoch (the coordinator does not share trainings under early stopping).
+  std::vector<SharedMember> shared_with;
 };
 
 // Where a task ran.

@@ -924,35 +924,56 @@ std::vector<EarlyStopEvent> Store::early_stop_log(std::int64_t study_id) const {
   return out;
 }
 
+namespace {
+
+// The rows of a finished task (inside the caller's transaction).
+void put_done(const Store::Impl& impl, std::int64_t task_id, const TaskResult& r, double ended);
+
+}  // namespace
+
 void Store::record_done(std::int64_t task_id, const TaskResult& r, double ended, std::int64_t study_id,
                         const EarlyStopEvent* report) {
   Transaction tx(*impl_);
   if (report) put_early_stop(*impl_, study_id, *report);
-  replace_epochs(*impl_, task_id, r.epochs);
+  put_done(*impl_, task_id, r, ended);
+  tx.commit();
+}
+
+void Store::record_done(const std::vector<std::pair<std::int64_t, TaskResult>>& results, double ended) {
+  Transaction tx(*impl_);
+  for (const auto& [task_id, r] : results) put_done(*impl_, task_id, r, ended);
+  tx.commit();
+}
+
+namespace {
+
+void put_done(const Store::Impl& impl, std::int64_t task_id, const TaskResult& r, double ended) {
+  replace_epochs(impl, task_id, r.epochs);
   for (const char* table : {"task_metrics", "task_case_metrics", "model_facts"}) {
-    Stmt del(*impl_, std::string("DELETE FROM ") + table + " WHERE task_id = ?");
+    Stmt del(impl, std::string("DELETE FROM ") + table + " WHERE task_id = ?");
     del.bind(1, task_id);
     del.run();
   }
-  Stmt fm(*impl_, "INSERT INTO task_metrics(task_id, class, metric, value) VALUES (?, ?, ?, ?)");
+  Stmt fm(impl, "INSERT INTO task_metrics(task_id, class, metric, value) VALUES (?, ?, ?, ?)");
   for (const auto& m : r.fold_metrics) {
     fm.bind(1, task_id).bind(2, m.cls).bind(3, m.metric).bind(4, m.value);
     fm.run();
   }
-  Stmt cm(*impl_, "INSERT INTO task_case_metrics(task_id, case_id, class, metric, value) VALUES (?, ?, ?, ?, ?)");
+  Stmt cm(impl, "INSERT INTO task_case_metrics(task_id, case_id, class, metric, value) VALUES (?, ?, ?, ?, ?)");
   for (const auto& m : r.case_metrics) {
     cm.bind(1, task_id).bind(2, m.case_id).bind(3, m.cls).bind(4, m.metric).bind(5, m.value);
     cm.run();
   }
-  Stmt mf(*impl_, "INSERT INTO model_facts(task_id, parameters, inference_ms_per_case, train_seconds) VALUES (?, ?, ?, ?)");
+  Stmt mf(impl, "INSERT INTO model_facts(task_id, parameters, inference_ms_per_case, train_seconds) VALUES (?, ?, ?, ?)");
   mf.bind(1, task_id).bind(2, r.parameters).bind(3, r.inference_ms_per_case).bind(4, r.train_seconds);
   mf.run();
-  Stmt be(*impl_, "UPDATE tasks SET best_epoch = ? WHERE id = ?");
+  Stmt be(impl, "UPDATE tasks SET best_epoch = ? WHERE id = ?");
   be.bind(1, r.best_epoch).bind(2, task_id);
   be.run();
-  end_attempt(*impl_, task_id, "done", "", ended);
-  tx.commit();
+  end_attempt(impl, task_id, "done", "", ended);
 }
+
+}  // namespace
 
 void Store::record_failed(std::int64_t task_id, const std::string& error, double ended) {
   Transaction tx(*impl_);

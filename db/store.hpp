@@ -216,6 +216,9 @@ class Store {
   // with early stopping also the fold's arrival at the last rung (`report`, of study `study_id`).
   void record_done(std::int64_t task_id, const TaskResult& r, double ended, std::int64_t study_id = 0,
                    const EarlyStopEvent* report = nullptr);
+  // The members of a shared training that finished (docs/RUNNER.md "Shared trainings"): each as record_done
+  // would store it, all in one transaction.
+  void record_done(const std::vector<std::pair<std::int64_t, TaskResult>>& results, double ended);
   // A task that paused at a rung (r.paused_after_epoch): its epochs, status `stopped` with that rung, the
   // attempt done, and the fold's arrival at the rung in the early-stopping log, in one transaction.
   void record_paused(std::int64_t task_id, const TaskResult& r, double ended, std::int64_t study_id, const EarlyStopEvent& report);

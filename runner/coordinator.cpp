@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "ablations/schema.hpp"
+#include "ablations/sharing.hpp"
 #include "ablations/study.hpp"
 #include "db/store.hpp"
 #include "runner/messages.hpp"
@@ -58,6 +59,10 @@ struct PlannedTask {
   int attempts_total = 0;   // stored attempts so far (all runs)
   int attempts_run = 0;     // attempts in this run (the retry budget)
   std::set<int> failed_on;  // workers on which it failed in this run
+  // Train once, evaluate many (ablations/sharing.hpp): on the task that trains, the tasks evaluated from
+  // its training (indices into tasks_); such a member is never queued itself.
+  std::vector<size_t> shared;
+  bool member = false;      // evaluated from another task's training (in that task's `shared`)
 };
 
 class Coordinator {
@@ -74,8 +79,11 @@ class Coordinator {
   bool can_propose() const;
   bool propose();
   void add_tasks_of(const Variant& v);
+  void group_tasks();
   void dispatch(int worker);
   void handle(const Envelope& env);
+  void handle_group(int worker, size_t idx, const ResultMessage& r);
+  std::string checkpoint_of(const PlannedTask& p) const;
   // Early stopping (runner/rungs.hpp): the tasks of a trial that goes on move from held_ to promoted_.
   void plan_rungs();
   void act(const std::optional<sweeps::Decision>& d);
@@ -361,8 +369,11 @@ void Coordinator::plan() {
     p.attempts_total = row.attempts;
     tasks_.push_back(p);
   }
-  std::vector<size_t> order(tasks_.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  if (study_.early_stop.method == "none") group_tasks();
+  std::vector<size_t> order;
+  for (size_t i = 0; i < tasks_.size(); ++i) {
+    if (!tasks_[i].member) order.push_back(i);
+  }
   // Longest first (LPT): the long tasks start early and the short ones fill the gaps at the end.
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return tasks_[a].cost > tasks_[b].cost; });
   pending_.assign(order.begin(), order.end());
@@ -370,6 +381,40 @@ void Coordinator::plan() {
   if (study_.early_stop.method != "none") plan_rungs();
   spdlog::info("study '{}' in {}: {} variant(s) x {} fold(s): {} task(s) done, {} to run on {} worker(s)", name_, db_path_,
                study_.variants.size(), folds_.size(), done_before, tasks_.size(), t_.size() - 1);
+}
+
+// Train once, evaluate many: the open tasks whose variants differ only in evaluation-only keys (same fold
+// and repeat) go out as one shared training (docs/RUNNER.md "Shared trainings"). Not under early stopping:
+// a shared training never pauses at a rung (the coordinator sets no group there).
+void Coordinator::group_tasks() {
+  std::vector<ShareCandidate> candidates;
+  std::map<const Variant*, std::string> key_of;
+  for (const auto& p : tasks_) {
+    auto k = key_of.find(p.variant);
+    if (k == key_of.end()) k = key_of.emplace(p.variant, training_key(p.variant->config)).first;
+    candidates.push_back({k->second, p.variant->ordinal, p.fold->fold, p.fold->repeat,
+                          training_not_shareable(p.variant->config).empty()});
+  }
+  const auto groups = training_groups(candidates);
+  for (const auto& g : groups) {
+    if (g.size() < 2) continue;
+    PlannedTask& lead = tasks_[g.front()];
+    for (size_t i = 1; i < g.size(); ++i) {
+      lead.shared.push_back(g[i]);
+      tasks_[g[i]].member = true;
+    }
+  }
+  const SharingSummary sum = summarize_sharing(groups);
+  if (sum.evaluated_from_shared > 0) {
+    spdlog::info("{} task(s) to run in {} training(s): {} evaluated from a shared training (evaluation-only keys)", sum.tasks,
+                 sum.trainings, sum.evaluated_from_shared);
+  }
+}
+
+std::string Coordinator::checkpoint_of(const PlannedTask& p) const {
+  return (fs::path(workdir_) / p.variant->name /
+          ("repeat" + std::to_string(p.fold->repeat) + "-fold" + std::to_string(p.fold->fold) + ".ckpt"))
+      .string();
 }
 
 std::string point_text(const sweeps::Sample& x) {
@@ -594,8 +639,7 @@ void Coordinator::dispatch(int worker) {
     task.train_cases = p.fold->train;
     task.val_cases = p.fold->val;
     task.test_cases = p.fold->test;
-    task.checkpoint_path =
-        (fs::path(workdir_) / p.variant->name / ("repeat" + std::to_string(task.repeat) + "-fold" + std::to_string(task.fold) + ".ckpt")).string();
+    task.checkpoint_path = checkpoint_of(p);
     std::error_code ec;
     fs::create_directories(fs::path(task.checkpoint_path).parent_path(), ec);
     ++p.attempts_total;
@@ -603,6 +647,18 @@ void Coordinator::dispatch(int worker) {
     task.attempt = p.attempts_total;
     if (rungs_) task.pause_after_epoch = rungs_->pause_epoch(p.variant->name);
     store_->mark_running(p.id, place_task(workers_.at(worker), p.variant->config), db::now_seconds());
+    for (size_t q : p.shared) {
+      PlannedTask& m = tasks_[q];
+      ++m.attempts_total;
+      ++m.attempts_run;
+      task.shared_with.push_back({m.id, m.variant->name, m.variant->hash, m.variant->canonical, m.attempts_total});
+      store_->mark_running(m.id, place_task(workers_.at(worker), m.variant->config), db::now_seconds());
+    }
+    if (!p.shared.empty()) {
+      spdlog::info("{} fold {} repeat {}: one training for {} task(s) (evaluation-only keys differ)", p.variant->name,
+                   p.fold->fold, p.fold->repeat, p.shared.size() + 1);
+      if (opt_.stats) opt_.stats->shared_dispatched += static_cast<int>(p.shared.size());
+    }
     t_.send(worker, encode(task));
     idle_.erase(worker);
     running_[worker] = idx;
@@ -646,6 +702,10 @@ void Coordinator::handle(const Envelope& env) {
       auto it = by_id_.find(r.task_id);
       if (it == by_id_.end()) throw MessageError("result of unknown task " + std::to_string(r.task_id));
       PlannedTask& p = tasks_[it->second];
+      if (!p.shared.empty()) {
+        handle_group(env.source, it->second, r);
+        return;
+      }
       const double now = db::now_seconds();
       const std::string what = p.variant->name + " fold " + std::to_string(p.fold->fold) + " repeat " + std::to_string(p.fold->repeat);
       if (r.outcome == Outcome::kDone && rungs_ && r.result.paused_after_epoch > 0) {
@@ -662,9 +722,7 @@ void Coordinator::handle(const Envelope& env) {
         spdlog::info("done: {} ({:.1f} s, {} of {} this run)", what, r.seconds, done_, tasks_.size());
         // The checkpoint served its purpose: the results are stored.
         std::error_code ec;
-        fs::remove(fs::path(opt_.workdir.empty() ? workdir_ : opt_.workdir) / p.variant->name /
-                       ("repeat" + std::to_string(p.fold->repeat) + "-fold" + std::to_string(p.fold->fold) + ".ckpt"),
-                   ec);
+        fs::remove(checkpoint_of(p), ec);
       } else if (r.outcome == Outcome::kInterrupted) {
         store_->record_interrupted(p.id, r.error, now);
         spdlog::warn("interrupted: {}: {}", what, r.error);
@@ -688,6 +746,77 @@ void Coordinator::handle(const Envelope& env) {
                                decode_worker_error(env.bytes));
     default:
       throw MessageError("coordinator: unexpected message kind from rank " + std::to_string(env.source));
+  }
+}
+
+// The end of a shared training. The training failed or was interrupted: every member failed (and the group
+// is retried as a unit) or was interrupted. It ended: the members that were evaluated are stored together,
+// in one transaction; a member whose evaluation failed is failed alone and retried as a task of its own.
+void Coordinator::handle_group(int worker, size_t idx, const ResultMessage& r) {
+  PlannedTask& lead = tasks_[idx];
+  std::vector<size_t> all{idx};
+  all.insert(all.end(), lead.shared.begin(), lead.shared.end());
+  const double now = db::now_seconds();
+  auto what = [&](size_t i) {
+    const PlannedTask& p = tasks_[i];
+    return p.variant->name + " fold " + std::to_string(p.fold->fold) + " repeat " + std::to_string(p.fold->repeat);
+  };
+  auto give_up = [&](size_t i, const std::string& error) {
+    ++failed_final_;
+    spdlog::error("failed (attempt {}, no retries left): {}: {}", tasks_[i].attempts_total, what(i), error);
+  };
+  if (r.outcome == Outcome::kInterrupted) {
+    for (size_t i : all) store_->record_interrupted(tasks_[i].id, r.error, now);
+    spdlog::warn("interrupted: the shared training of {} ({} task(s)): {}", what(idx), all.size(), r.error);
+    stopping_ = true;
+    return;
+  }
+  if (r.outcome == Outcome::kFailed) {
+    for (size_t i : all) {
+      store_->record_failed(tasks_[i].id, r.error, now);
+      tasks_[i].failed_on.insert(worker);
+    }
+    if (lead.attempts_run <= opt_.max_retries && !stopping_) {
+      spdlog::warn("failed (attempt {}, retrying the {} task(s) sharing it): the training of {}: {}", lead.attempts_total,
+                   all.size(), what(idx), r.error);
+      pending_.push_front(idx);
+    } else {
+      for (size_t i : all) give_up(i, r.error);
+    }
+    return;
+  }
+  std::map<std::int64_t, const MemberResult*> by_task;
+  for (const auto& m : r.members) by_task[m.task_id] = &m;
+  std::vector<std::pair<std::int64_t, TaskResult>> done;
+  std::vector<std::pair<size_t, std::string>> failed;
+  for (size_t i : all) {
+    auto m = by_task.find(tasks_[i].id);
+    if (m == by_task.end()) {
+      failed.emplace_back(i, "no result came back for it from the shared training");
+    } else if (m->second->outcome == Outcome::kDone) {
+      done.emplace_back(tasks_[i].id, m->second->result);
+    } else {
+      failed.emplace_back(i, m->second->error);
+    }
+  }
+  store_->record_done(done, now);
+  done_ += static_cast<int>(done.size());
+  spdlog::info("done: {} and {} other task(s) from one training ({:.1f} s, {} of {} this run)", what(idx), done.size() - 1,
+               r.seconds, done_, tasks_.size());
+  std::error_code ec;
+  fs::remove(checkpoint_of(lead), ec);  // the group's; a member retried alone trains afresh
+  lead.shared.clear();
+  for (const auto& [i, error] : failed) {
+    PlannedTask& p = tasks_[i];
+    p.member = false;
+    store_->record_failed(p.id, error, now);
+    p.failed_on.insert(worker);
+    if (p.attempts_run <= opt_.max_retries && !stopping_) {
+      spdlog::warn("failed (attempt {}, retrying on its own): {}: {}", p.attempts_total, what(i), error);
+      pending_.push_front(i);
+    } else {
+      give_up(i, error);
+    }
   }
 }
 

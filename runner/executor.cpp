@@ -10,6 +10,41 @@
 
 namespace ablate::runner {
 
+Task member_task(const Task& task, std::size_t m) {
+  Task t = task;
+  t.shared_with.clear();
+  if (m == 0) return t;
+  const SharedMember& s = task.shared_with.at(m - 1);
+  t.task_id = s.task_id;
+  t.variant = s.variant;
+  t.variant_hash = s.variant_hash;
+  t.canonical_config = s.canonical_config;
+  t.attempt = s.attempt;
+  t.checkpoint_path.clear();  // the task's checkpoint is the group's; a member run alone keeps none
+  return t;
+}
+
+std::vector<MemberResult> Executor::execute_group(const Task& task, const ExecContext& ctx) {
+  std::vector<MemberResult> out;
+  for (std::size_t m = 0; m <= task.shared_with.size(); ++m) {
+    const Task t = member_task(task, m);
+    ExecContext c = ctx;
+    if (ctx.on_member_epoch) c.on_epoch = [&ctx, m](const EpochRecord& e) { ctx.on_member_epoch(m, e); };
+    MemberResult r;
+    r.task_id = t.task_id;
+    try {
+      r.result = execute(t, c);
+    } catch (const Interrupted&) {
+      throw;
+    } catch (const std::exception& e) {
+      r.outcome = Outcome::kFailed;
+      r.error = e.what();
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
 namespace {
 
 class TrainerExecutor : public Executor {
@@ -26,6 +61,32 @@ class TrainerExecutor : public Executor {
     } catch (const trainer::TaskInterrupted& e) {
       throw Interrupted(e.what());
     }
+  }
+
+  std::vector<MemberResult> execute_group(const Task& task, const ExecContext& ctx) override {
+    std::vector<VariantConfig> configs{parse_canonical(task.canonical_config)};
+    for (const auto& s : task.shared_with) configs.push_back(parse_canonical(s.canonical_config));
+    trainer::RunContext rc;
+    rc.device = ctx.placement.device;
+    rc.threads = ctx.placement.threads;
+    rc.on_member_epoch = ctx.on_member_epoch;
+    rc.stop = ctx.stop;
+    std::vector<trainer::MemberOutcome> outcomes;
+    try {
+      outcomes = trainer::run_group(task, configs, rc);
+    } catch (const trainer::TaskInterrupted& e) {
+      throw Interrupted(e.what());
+    }
+    std::vector<MemberResult> out;
+    for (std::size_t m = 0; m < outcomes.size(); ++m) {
+      MemberResult r;
+      r.task_id = m == 0 ? task.task_id : task.shared_with[m - 1].task_id;
+      r.outcome = outcomes[m].ok ? Outcome::kDone : Outcome::kFailed;
+      r.error = outcomes[m].error;
+      r.result = std::move(outcomes[m].result);
+      out.push_back(std::move(r));
+    }
+    return out;
   }
 
   double estimate_cost(const Variant& v) override {

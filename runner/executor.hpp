@@ -10,6 +10,7 @@
 
 #include "ablations/study.hpp"
 #include "ablations/task.hpp"
+#include "runner/messages.hpp"
 
 namespace ablate::runner {
 
@@ -22,6 +23,8 @@ class Interrupted : public std::runtime_error {
 struct ExecContext {
   Placement placement;                               // device and thread count for this task
   std::function<void(const EpochRecord&)> on_epoch;  // progress after every epoch
+  // execute_group: progress of member m (0 = the task, m = task.shared_with[m-1]) after every epoch.
+  std::function<void(std::size_t, const EpochRecord&)> on_member_epoch;
   const std::atomic<bool>* stop = nullptr;           // set on SIGTERM/SIGUSR1
 };
 
@@ -30,6 +33,11 @@ class Executor {
   virtual ~Executor() = default;
   // Runs one task; throws Interrupted when stopped, any std::exception on failure.
   virtual TaskResult execute(const Task& task, const ExecContext& ctx) = 0;
+  // A shared training (Task::shared_with, ablations/sharing.hpp): one outcome per member, the task first.
+  // Throws Interrupted when stopped and any std::exception when the training failed (every member failed);
+  // a member whose evaluation failed has outcome kFailed with its error. The default runs each member as
+  // a task of its own (correct, but it trains once per member); the trainer executor trains once.
+  virtual std::vector<MemberResult> execute_group(const Task& task, const ExecContext& ctx);
   // Relative cost of one task of a variant (only the ratios between variants matter), for longest-first.
   virtual double estimate_cost(const Variant& variant) = 0;
   // Whether the device has CUDA GPUs (placement), and how many.
@@ -37,7 +45,11 @@ class Executor {
   virtual std::string framework_version() { return ""; }
 };
 
-// trainer::run_task: parses the task's canonical configuration and trains. The cost estimate is the
+// Member m of a shared training as a task of its own (m = 0: the task itself without its members).
+Task member_task(const Task& task, std::size_t m);
+
+// trainer::run_task: parses the task's canonical configuration and trains (trainer::run_group for a
+// shared training). The cost estimate is the
 // network's parameter count x epochs x steps per epoch (100 when steps_per_epoch = 0, i.e. a pass over the
 // data) x batch size x image pixels (trainer::summarize_model), see docs/RUNNER.md.
 std::unique_ptr<Executor> make_trainer_executor();

@@ -102,6 +102,64 @@ EpochRecord get_epoch(Reader& r) {
   return e;
 }
 
+void put_result(Writer& w, const TaskResult& t) {
+  w.u32(static_cast<std::uint32_t>(t.epochs.size()));
+  for (const auto& e : t.epochs) put_epoch(w, e);
+  w.i64(t.best_epoch);
+  w.u32(static_cast<std::uint32_t>(t.fold_metrics.size()));
+  for (const auto& f : t.fold_metrics) {
+    w.str(f.metric);
+    w.i64(f.cls);
+    w.f64(f.value);
+  }
+  w.u32(static_cast<std::uint32_t>(t.case_metrics.size()));
+  for (const auto& c : t.case_metrics) {
+    w.str(c.case_id);
+    w.i64(c.cls);
+    w.str(c.metric);
+    w.f64(c.value);
+  }
+  w.i64(t.parameters);
+  w.f64(t.inference_ms_per_case);
+  w.f64(t.train_seconds);
+  w.i64(t.paused_after_epoch);
+}
+
+TaskResult get_result(Reader& r) {
+  TaskResult t;
+  std::uint32_t n = r.u32();
+  for (std::uint32_t i = 0; i < n; ++i) t.epochs.push_back(get_epoch(r));
+  t.best_epoch = static_cast<int>(r.i64());
+  n = r.u32();
+  for (std::uint32_t i = 0; i < n; ++i) {
+    MetricValue f;
+    f.metric = r.str();
+    f.cls = static_cast<int>(r.i64());
+    f.value = r.f64();
+    t.fold_metrics.push_back(f);
+  }
+  n = r.u32();
+  for (std::uint32_t i = 0; i < n; ++i) {
+    CaseMetricValue c;
+    c.case_id = r.str();
+    c.cls = static_cast<int>(r.i64());
+    c.metric = r.str();
+    c.value = r.f64();
+    t.case_metrics.push_back(c);
+  }
+  t.parameters = r.i64();
+  t.inference_ms_per_case = r.f64();
+  t.train_seconds = r.f64();
+  t.paused_after_epoch = static_cast<int>(r.i64());
+  return t;
+}
+
+Outcome get_outcome(Reader& r) {
+  const int o = static_cast<int>(r.i64());
+  if (o < 1 || o > 3) throw MessageError("unknown task outcome " + std::to_string(o));
+  return static_cast<Outcome>(o);
+}
+
 }  // namespace
 
 const char* outcome_name(Outcome o) {
@@ -179,6 +237,14 @@ std::string encode(const Task& m) {
   w.str(m.checkpoint_path);
   w.i64(m.attempt);
   w.i64(m.pause_after_epoch);
+  w.u32(static_cast<std::uint32_t>(m.shared_with.size()));
+  for (const auto& s : m.shared_with) {
+    w.i64(s.task_id);
+    w.str(s.variant);
+    w.str(s.variant_hash);
+    w.str(s.canonical_config);
+    w.i64(s.attempt);
+  }
   return w.take();
 }
 
@@ -204,6 +270,16 @@ Task decode_task(const std::string& bytes) {
   m.checkpoint_path = r.str();
   m.attempt = static_cast<int>(r.i64());
   m.pause_after_epoch = static_cast<int>(r.i64());
+  const std::uint32_t n = r.u32();
+  for (std::uint32_t i = 0; i < n; ++i) {
+    SharedMember s;
+    s.task_id = r.i64();
+    s.variant = r.str();
+    s.variant_hash = r.str();
+    s.canonical_config = r.str();
+    s.attempt = static_cast<int>(r.i64());
+    m.shared_with.push_back(std::move(s));
+  }
   return m;
 }
 
@@ -228,27 +304,14 @@ std::string encode(const ResultMessage& m) {
   w.i64(static_cast<int>(m.outcome));
   w.str(m.error);
   w.f64(m.seconds);
-  const TaskResult& t = m.result;
-  w.u32(static_cast<std::uint32_t>(t.epochs.size()));
-  for (const auto& e : t.epochs) put_epoch(w, e);
-  w.i64(t.best_epoch);
-  w.u32(static_cast<std::uint32_t>(t.fold_metrics.size()));
-  for (const auto& f : t.fold_metrics) {
-    w.str(f.metric);
-    w.i64(f.cls);
-    w.f64(f.value);
+  put_result(w, m.result);
+  w.u32(static_cast<std::uint32_t>(m.members.size()));
+  for (const auto& mr : m.members) {
+    w.i64(mr.task_id);
+    w.i64(static_cast<int>(mr.outcome));
+    w.str(mr.error);
+    put_result(w, mr.result);
   }
-  w.u32(static_cast<std::uint32_t>(t.case_metrics.size()));
-  for (const auto& c : t.case_metrics) {
-    w.str(c.case_id);
-    w.i64(c.cls);
-    w.str(c.metric);
-    w.f64(c.value);
-  }
-  w.i64(t.parameters);
-  w.f64(t.inference_ms_per_case);
-  w.f64(t.train_seconds);
-  w.i64(t.paused_after_epoch);
   return w.take();
 }
 
@@ -256,36 +319,19 @@ ResultMessage decode_result(const std::string& bytes) {
   Reader r(bytes, MessageKind::kResult);
   ResultMessage m;
   m.task_id = r.i64();
-  int o = static_cast<int>(r.i64());
-  if (o < 1 || o > 3) throw MessageError("unknown task outcome " + std::to_string(o));
-  m.outcome = static_cast<Outcome>(o);
+  m.outcome = get_outcome(r);
   m.error = r.str();
   m.seconds = r.f64();
-  TaskResult& t = m.result;
-  std::uint32_t n = r.u32();
-  for (std::uint32_t i = 0; i < n; ++i) t.epochs.push_back(get_epoch(r));
-  t.best_epoch = static_cast<int>(r.i64());
-  n = r.u32();
+  m.result = get_result(r);
+  const std::uint32_t n = r.u32();
   for (std::uint32_t i = 0; i < n; ++i) {
-    MetricValue f;
-    f.metric = r.str();
-    f.cls = static_cast<int>(r.i64());
-    f.value = r.f64();
-    t.fold_metrics.push_back(f);
+    MemberResult mr;
+    mr.task_id = r.i64();
+    mr.outcome = get_outcome(r);
+    mr.error = r.str();
+    mr.result = get_result(r);
+    m.members.push_back(std::move(mr));
   }
-  n = r.u32();
-  for (std::uint32_t i = 0; i < n; ++i) {
-    CaseMetricValue c;
-    c.case_id = r.str();
-    c.cls = static_cast<int>(r.i64());
-    c.metric = r.str();
-    c.value = r.f64();
-    t.case_metrics.push_back(c);
-  }
-  t.parameters = r.i64();
-  t.inference_ms_per_case = r.f64();
-  t.train_seconds = r.f64();
-  t.paused_after_epoch = static_cast<int>(r.i64());
   return m;
 }
 

@@ -12,7 +12,7 @@
 
 namespace ablate::runner {
 
-constexpr std::uint32_t kMessageFormat = 2;
+constexpr std::uint32_t kMessageFormat = 3;
 
 enum class MessageKind : std::uint8_t {
   kWelcome = 1,   // coordinator -> worker: placement settings (ranks_per_gpu)
@@ -37,12 +37,24 @@ struct Progress {
   EpochRecord epoch;
 };
 
+// One member of a shared training (Task::shared_with) in a result: done or failed on its own.
+struct MemberResult {
+  std::int64_t task_id = 0;
+  Outcome outcome = Outcome::kDone;
+  std::string error;
+  TaskResult result;  // done only
+};
+
 struct ResultMessage {
   std::int64_t task_id = 0;
   Outcome outcome = Outcome::kDone;
   std::string error;  // failed: the exception's text; interrupted: where it stopped
   TaskResult result;  // done only
   double seconds = 0; // wall time of the attempt on the worker
+  // A shared training that ended (outcome done): every member's own outcome, the task itself first; then
+  // `result` is unused. Empty for an ordinary task, and when the training itself failed or was interrupted
+  // (outcome and error then hold for every member).
+  std::vector<MemberResult> members;
 };
 
 // A decoding problem: wrong magic, another format version, truncated bytes.

@@ -42,6 +42,7 @@ struct CaseSplit {
 struct CoordinatorStats {
   int workers = 0;
   int tasks_dispatched = 0;
+  int shared_dispatched = 0;     // tasks sent along with another's (evaluated from its shared training)
   int results = 0;
   double dispatch_seconds = 0;  // building, storing (mark_running) and sending tasks
   double result_seconds = 0;    // decoding and storing results (one transaction each)

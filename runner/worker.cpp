@@ -49,7 +49,16 @@ void run_worker(Transport& t, Executor& executor, const std::atomic<bool>& stop)
       ctx.on_epoch = [&](const EpochRecord& e) { t.send(0, encode(Progress{task.task_id, e})); };
       spdlog::info("task {} ({} fold {} repeat {}, attempt {}) on {}", task.task_id, task.variant, task.fold, task.repeat,
                    task.attempt, ctx.placement.device);
-      res.result = executor.execute(task, ctx);
+      if (task.shared_with.empty()) {
+        res.result = executor.execute(task, ctx);
+      } else {
+        // Train once, evaluate many: each member's progress goes out under its own task id.
+        ctx.on_member_epoch = [&](std::size_t m, const EpochRecord& e) {
+          t.send(0, encode(Progress{m == 0 ? task.task_id : task.shared_with.at(m - 1).task_id, e}));
+        };
+        spdlog::info("task {}: one training shared by {} task(s)", task.task_id, task.shared_with.size() + 1);
+        res.members = executor.execute_group(task, ctx);
+      }
       res.outcome = Outcome::kDone;
     } catch (const Interrupted& e) {
       res.outcome = Outcome::kInterrupted;

@@ -16,14 +16,63 @@ namespace {
 constexpr int kCheckpointVersion = 1;
 
 std::string identity_of(const Task& task) {
-  return task.variant_hash + "/fold" + std::to_string(task.fold) + "/repeat" + std::to_string(task.repeat) + "/seed" +
-         std::to_string(task.seed);
+  std::string id = task.variant_hash + "/fold" + std::to_string(task.fold) + "/repeat" + std::to_string(task.repeat) + "/seed" +
+                   std::to_string(task.seed);
+  // A shared training (run_group) holds its members' selections: only the same group resumes it.
+  for (const auto& m : task.shared_with) id += "/with:" + m.variant_hash;
+  return id;
+}
+
+// One row per completed epoch: epoch, train loss, val loss, val Dice, lr, seconds, val score.
+torch::Tensor history_tensor(const std::vector<EpochRecord>& history) {
+  auto t = torch::zeros({static_cast<std::int64_t>(history.size()), 7}, torch::kFloat64);
+  auto h = t.accessor<double, 2>();
+  for (std::size_t i = 0; i < history.size(); ++i) {
+    const auto& e = history[i];
+    const double row[7] = {static_cast<double>(e.epoch), e.train_loss, e.val_loss, e.val_dice, e.lr, e.seconds, e.val_score};
+    for (int c = 0; c < 7; ++c) h[i][c] = row[c];
+  }
+  return t;
+}
+
+std::vector<EpochRecord> history_of(torch::Tensor history) {
+  std::vector<EpochRecord> out;
+  history = history.to(torch::kCPU, torch::kFloat64).contiguous();
+  auto h = history.accessor<double, 2>();
+  const bool has_score = history.size(1) > 6;  // the 7th column is absent in checkpoints of earlier builds
+  for (std::int64_t i = 0; i < history.size(0); ++i) {
+    out.push_back({static_cast<int>(h[i][0]), h[i][1], h[i][2], h[i][3], h[i][4], h[i][5],
+                   has_score ? h[i][6] : std::numeric_limits<double>::quiet_NaN()});
+  }
+  return out;
+}
+
+void write_tensors(torch::serialize::OutputArchive& root, const std::string& key, const std::vector<torch::Tensor>& tensors) {
+  torch::serialize::OutputArchive a;
+  for (std::size_t i = 0; i < tensors.size(); ++i) a.write("t" + std::to_string(i), tensors[i]);
+  root.write(key, a);
+  root.write(key + "_count", c10::IValue(static_cast<std::int64_t>(tensors.size())));
+}
+
+std::vector<torch::Tensor> read_tensors(torch::serialize::InputArchive& root, const std::string& key) {
+  c10::IValue v;
+  root.read(key + "_count", v);
+  const std::int64_t n = v.toInt();
+  torch::serialize::InputArchive a;
+  root.read(key, a);
+  std::vector<torch::Tensor> out;
+  for (std::int64_t i = 0; i < n; ++i) {
+    torch::Tensor t;
+    a.read("t" + std::to_string(i), t);
+    out.push_back(t);
+  }
+  return out;
 }
 
 }  // namespace
 
 void save_checkpoint(const std::string& path, const Task& task, SegmentationNet& net, const torch::optim::Optimizer& opt,
-                     const TrainState& st, const std::vector<torch::Tensor>& best) {
+                     const TrainState& st, const std::vector<torch::Tensor>& best, const std::vector<MemberState>& members) {
   torch::serialize::OutputArchive root;
   root.write("version", c10::IValue(static_cast<std::int64_t>(kCheckpointVersion)));
   root.write("identity", c10::IValue(identity_of(task)));
@@ -33,10 +82,7 @@ void save_checkpoint(const std::string& path, const Task& task, SegmentationNet&
   torch::serialize::OutputArchive optimizer;
   opt.save(optimizer);
   root.write("optimizer", optimizer);
-  torch::serialize::OutputArchive best_archive;
-  for (std::size_t i = 0; i < best.size(); ++i) best_archive.write("t" + std::to_string(i), best[i]);
-  root.write("best", best_archive);
-  root.write("best_count", c10::IValue(static_cast<std::int64_t>(best.size())));
+  write_tensors(root, "best", best);
   root.write("epochs_done", c10::IValue(static_cast<std::int64_t>(st.epochs_done)));
   root.write("next_step", c10::IValue(static_cast<std::int64_t>(st.next_step)));
   root.write("partial_loss_sum", c10::IValue(st.partial_loss_sum));
@@ -51,15 +97,16 @@ void save_checkpoint(const std::string& path, const Task& task, SegmentationNet&
   root.write("finished", c10::IValue(st.finished));
   root.write("train_seconds", c10::IValue(st.train_seconds));
   root.write("rng_cpu", at::detail::getDefaultCPUGenerator().get_state());
-  // One row per completed epoch: epoch, train loss, val loss, val Dice, lr, seconds, val score.
-  auto history = torch::zeros({static_cast<std::int64_t>(st.history.size()), 7}, torch::kFloat64);
-  auto h = history.accessor<double, 2>();
-  for (std::size_t i = 0; i < st.history.size(); ++i) {
-    const auto& e = st.history[i];
-    const double row[7] = {static_cast<double>(e.epoch), e.train_loss, e.val_loss, e.val_dice, e.lr, e.seconds, e.val_score};
-    for (int c = 0; c < 7; ++c) h[i][c] = row[c];
+  root.write("history", history_tensor(st.history));
+  for (std::size_t m = 0; m < members.size(); ++m) {
+    const std::string p = "member" + std::to_string(m + 1) + "_";
+    const TrainState& ms = members[m].st;
+    root.write(p + "best_epoch", c10::IValue(static_cast<std::int64_t>(ms.best_epoch)));
+    root.write(p + "best_score", c10::IValue(ms.best_score));
+    root.write(p + "since_best", c10::IValue(static_cast<std::int64_t>(ms.since_best)));
+    root.write(p + "history", history_tensor(ms.history));
+    write_tensors(root, p + "best", members[m].best);
   }
-  root.write("history", history);
   // Write then rename: a reader (or a restart after a crash) sees the old or the new checkpoint, never half.
   std::error_code ec;
   const fs::path parent = fs::path(path).parent_path();
@@ -85,7 +132,8 @@ void save_checkpoint(const std::string& path, const Task& task, SegmentationNet&
 }
 
 bool load_checkpoint(const std::string& path, const Task& task, const torch::Device& device, SegmentationNet& net,
-                     torch::optim::Optimizer& opt, TrainState& st, std::vector<torch::Tensor>& best) {
+                     torch::optim::Optimizer& opt, TrainState& st, std::vector<torch::Tensor>& best,
+                     std::vector<MemberState>* members) {
   torch::serialize::InputArchive root;
   try {
     root.load_from(path, device);
@@ -110,16 +158,7 @@ bool load_checkpoint(const std::string& path, const Task& task, const torch::Dev
   torch::serialize::InputArchive optimizer;
   root.read("optimizer", optimizer);
   opt.load(optimizer);
-  root.read("best_count", v);
-  const std::int64_t n_best = v.toInt();
-  torch::serialize::InputArchive best_archive;
-  root.read("best", best_archive);
-  best.clear();
-  for (std::int64_t i = 0; i < n_best; ++i) {
-    torch::Tensor t;
-    best_archive.read("t" + std::to_string(i), t);
-    best.push_back(t);
-  }
+  best = read_tensors(root, "best");
   auto get_int = [&](const char* key) {
     root.read(key, v);
     return v.toInt();
@@ -144,13 +183,20 @@ bool load_checkpoint(const std::string& path, const Task& task, const torch::Dev
   st.train_seconds = get_double("train_seconds");
   torch::Tensor history;
   st.history.clear();
-  if (root.try_read("history", history)) {  // absent in checkpoints of earlier builds
-    history = history.to(torch::kCPU, torch::kFloat64).contiguous();
-    auto h = history.accessor<double, 2>();
-    const bool has_score = history.size(1) > 6;  // the 7th column is absent in checkpoints of earlier builds
-    for (std::int64_t i = 0; i < history.size(0); ++i) {
-      st.history.push_back({static_cast<int>(h[i][0]), h[i][1], h[i][2], h[i][3], h[i][4], h[i][5],
-                            has_score ? h[i][6] : std::numeric_limits<double>::quiet_NaN()});
+  if (root.try_read("history", history)) st.history = history_of(history);  // absent in checkpoints of earlier builds
+  if (members) {
+    // The identity names every member: a checkpoint of this group has every member's state.
+    members->assign(task.shared_with.size(), MemberState{});
+    for (std::size_t m = 0; m < members->size(); ++m) {
+      const std::string p = "member" + std::to_string(m + 1) + "_";
+      TrainState& ms = (*members)[m].st;
+      ms.best_epoch = static_cast<int>(get_int((p + "best_epoch").c_str()));
+      ms.best_score = get_double((p + "best_score").c_str());
+      ms.since_best = static_cast<int>(get_int((p + "since_best").c_str()));
+      torch::Tensor h;
+      root.read(p + "history", h);
+      ms.history = history_of(h);
+      (*members)[m].best = read_tensors(root, p + "best");
     }
   }
   torch::Tensor rng;

@@ -3,7 +3,8 @@
 // epoch), the best weights and the CPU generator state. Written atomically (write, fsync, rename) after
 // every epoch, at a pause (Task::pause_after_epoch) and when a stop is requested, so a reader or a restart
 // sees the old or the new checkpoint, never half of one. Identified by the task (variant hash, fold,
-// repeat, seed): another task's checkpoint is ignored, not resumed.
+// repeat, seed; with Task::shared_with also every member's variant hash): another task's checkpoint is
+// ignored, not resumed.
 #pragma once
 
 #include <torch/torch.h>
@@ -38,13 +39,22 @@ struct TrainState {
   std::vector<EpochRecord> history;
 };
 
+// The selection of a member of a shared training (trainer::run_group) beside the task's own: its best epoch,
+// score, epochs without improvement, its epoch history (its own validation values) and its best weights.
+struct MemberState {
+  TrainState st;  // only best_epoch, best_score, since_best and history are used
+  std::vector<torch::Tensor> best;
+};
+
 // Writes the checkpoint to `path` atomically; throws std::runtime_error naming the path on failure.
 void save_checkpoint(const std::string& path, const Task& task, SegmentationNet& net, const torch::optim::Optimizer& opt,
-                     const TrainState& st, const std::vector<torch::Tensor>& best);
-// Loads `path` into net, opt, st, best and the CPU generator. Returns false (and leaves everything as it
+                     const TrainState& st, const std::vector<torch::Tensor>& best,
+                     const std::vector<MemberState>& members = {});
+// Loads `path` into net, opt, st, best, the members' states (one per task.shared_with) and the CPU generator. Returns false (and leaves everything as it
 // is) when the checkpoint belongs to another task; throws std::runtime_error for an unreadable one or one
 // of another format (the message says to delete it).
 bool load_checkpoint(const std::string& path, const Task& task, const torch::Device& device, SegmentationNet& net,
-                     torch::optim::Optimizer& opt, TrainState& st, std::vector<torch::Tensor>& best);
+                     torch::optim::Optimizer& opt, TrainState& st, std::vector<torch::Tensor>& best,
+                     std::vector<MemberState>* members = nullptr);
 
 }  // namespace ablate::trainer

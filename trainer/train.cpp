@@ -23,6 +23,7 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "ablations/sharing.hpp"
 #include "trainer/checkpoint.hpp"
 #include "trainer/data/dataset.hpp"
 #include "trainer/data/loader.hpp"
@@ -300,13 +301,28 @@ struct TaskData {
 // calls them in order.
 class TaskRun {
  public:
-  TaskRun(const Task& task, const VariantConfig& config, const RunContext& ctx)
+  // `others`: the configurations of task.shared_with (run_group), one each.
+  TaskRun(const Task& task, const VariantConfig& config, const RunContext& ctx, const std::vector<VariantConfig>& others = {})
       : task_(task), config_(config), tc_(config.train), ctx_(ctx), start_(Clock::now()) {
     validate_train_config(tc_);
     data::validate_data_config(config.data);
-    where_ = "variant " + task.variant + " fold " + std::to_string(task.fold) +
-             (task.repeat ? " repeat " + std::to_string(task.repeat) : "");
+    where_ = where_of(task.variant);
     if (task.train_cases.empty()) throw std::runtime_error(where_ + ": the task has no training case");
+    if (others.size() != task.shared_with.size()) throw std::runtime_error(where_ + ": a configuration for every shared member is needed");
+    if (!others.empty() && task.pause_after_epoch > 0) throw std::runtime_error(where_ + ": a shared training cannot pause at a rung");
+    if (!others.empty()) {
+      const std::string why = training_not_shareable(config);
+      if (!why.empty()) throw std::runtime_error(where_ + ": its training cannot be shared: " + why);
+    }
+    const std::string key = others.empty() ? std::string() : training_key(config);
+    for (std::size_t m = 0; m < others.size(); ++m) {
+      validate_train_config(others[m].train);
+      const std::string& name = task.shared_with[m].variant;
+      if (training_key(others[m]) != key) {
+        throw std::runtime_error(where_ + ": variant " + name + " differs from it in more than evaluation-only keys: it cannot share its training");
+      }
+      members_.push_back(Member{name, where_of(name), &others[m], {}});
+    }
   }
 
   void prepare_data();
@@ -316,6 +332,10 @@ class TaskRun {
   bool train();
   TaskResult evaluate();
   TaskResult paused_result() const;
+  // run_group: member m's result (m >= 1), evaluated from its own selected weights.
+  TaskResult evaluate_member(std::size_t m);
+  std::size_t member_count() const { return members_.size(); }
+  const std::string& member_where(std::size_t m) const { return members_[m - 1].where; }
 
  private:
   const data::CaseEntry& entry_of(const std::string& id, const char* part) const;
@@ -323,17 +343,39 @@ class TaskRun {
   std::vector<const data::PreparedCase*> prepare(const std::vector<std::string>& ids, const char* part);
   void load_train_slices();
   void checkpoint() {
-    if (!task_.checkpoint_path.empty()) save_checkpoint(task_.checkpoint_path, task_, net_, *opt_, st_, best_);
+    if (task_.checkpoint_path.empty()) return;
+    std::vector<MemberState> states;
+    for (const auto& m : members_) states.push_back(m.state);
+    save_checkpoint(task_.checkpoint_path, task_, net_, *opt_, st_, best_, states);
   }
+  std::string where_of(const std::string& variant) const {
+    return "variant " + variant + " fold " + std::to_string(task_.fold) + (task_.repeat ? " repeat " + std::to_string(task_.repeat) : "");
+  }
+  // The test evaluation of the weights `best` (the network as it is when empty) with `config`'s
+  // evaluation keys; `sel` gives the epochs and best epoch of the result.
+  TaskResult evaluate_with(const std::string& where, const VariantConfig& config, const std::vector<torch::Tensor>& best,
+                           const TrainState& sel);
   bool stop_requested() const { return ctx_.stop && ctx_.stop->load(); }
   // The optimisation steps of one epoch; returns the mean training loss. Throws TaskInterrupted when a stop
   // is requested between two optimiser steps (after checkpointing the partial epoch).
   double train_epoch(int epoch, const Clock::time_point& epoch_start, double carried_seconds, ProgressBar& bar);
   // Validation loss, Dice and select-metric value of the epoch into rec; returns the selection score
   // (higher is better).
-  double validate(EpochRecord& rec);
+  double validate(EpochRecord& rec) { return validate(rec, tc_); }
+  double validate(EpochRecord& rec, const TrainConfig& tc);
   // Best-epoch selection, the plateau schedule and patience-based early stopping after an epoch.
   void select(int epoch, double score);
+  // run_group: every member's validation and selection of the epoch just trained (rec: the shared part).
+  void validate_members(const EpochRecord& rec);
+
+  // A member of a shared training beside the task itself (run_group): its own selection and best weights.
+  struct Member {
+    std::string variant;
+    std::string where;
+    const VariantConfig* config = nullptr;
+    MemberState state;
+  };
+  std::vector<Member> members_;
 
   const Task& task_;
   const VariantConfig& config_;
@@ -447,6 +489,11 @@ void TaskRun::build_model() {
   net_->to(device_);
   // The network as it predicts: with model.prune_level the pruned one (003 Table 6); training updates all.
   parameters_ = net_->inference_parameters();
+  for (auto& m : members_) {
+    net_->set_prune_level(m.config->model.prune_level);  // checked now, before any training
+    m.state = MemberState{};
+  }
+  if (!members_.empty()) net_->set_prune_level(config_.model.prune_level);
   opt_ = make_optimizer(tc_, net_->parameters());
   st_ = TrainState();
   st_.lr = tc_.lr;
@@ -456,7 +503,9 @@ void TaskRun::build_model() {
 // Phase 3: resume from the task's checkpoint when there is one of this task.
 void TaskRun::resume() {
   if (task_.checkpoint_path.empty() || !fs::exists(task_.checkpoint_path)) return;
-  if (load_checkpoint(task_.checkpoint_path, task_, device_, net_, *opt_, st_, best_)) {
+  std::vector<MemberState> states;
+  if (load_checkpoint(task_.checkpoint_path, task_, device_, net_, *opt_, st_, best_, &states)) {
+    for (std::size_t m = 0; m < members_.size(); ++m) members_[m].state = std::move(states[m]);
     spdlog::info("{}: resuming from {} after epoch {}{}", where_, task_.checkpoint_path, st_.epochs_done,
                  st_.next_step ? " step " + std::to_string(st_.next_step) : std::string());
   }
@@ -515,20 +564,44 @@ double TaskRun::train_epoch(int epoch, const Clock::time_point& epoch_start, dou
 }
 
 // Validation: loss and per-case 3D metrics; the best epoch is selected on train.select_metric.
-double TaskRun::validate(EpochRecord& rec) {
+double TaskRun::validate(EpochRecord& rec, const TrainConfig& tc) {
   if (d_.val_cases.empty()) {
     rec.val_score = rec.train_loss;
     return -rec.train_loss;  // no validation cases: the training loss decides (documented in docs/DATA.md)
   }
-  const bool distances = tc_.select_metric == "assd" || tc_.select_metric == "hd95";
+  const bool distances = tc.select_metric == "assd" || tc.select_metric == "hd95";
   const auto scores = score_cases(net_, d_.val_cases, device_, eval_batch_, d_.classes, distances, &config_.loss, &rec.val_loss);
   rec.val_dice = mean_metric(scores, "dice");
-  if (tc_.select_metric == "loss") {
+  if (tc.select_metric == "loss") {
     rec.val_score = rec.val_loss;
     return -rec.val_loss;
   }
-  rec.val_score = mean_metric(scores, tc_.select_metric);
-  return metric_higher_is_better(tc_.select_metric) ? rec.val_score : -rec.val_score;
+  rec.val_score = mean_metric(scores, tc.select_metric);
+  return metric_higher_is_better(tc.select_metric) ? rec.val_score : -rec.val_score;
+}
+
+// Each member at its own prune level and select metric: the validation pass reads the weights and changes
+// nothing (evaluation mode: no batch-norm statistics move, no random draw), so the shared training goes on
+// as each member's own would. Selection as select() without the plateau schedule and early stopping,
+// which a shared training never has (ablations/sharing.hpp).
+void TaskRun::validate_members(const EpochRecord& shared) {
+  for (auto& m : members_) {
+    net_->set_prune_level(m.config->model.prune_level);
+    EpochRecord rec = shared;
+    rec.val_loss = rec.val_dice = rec.val_score = 0;
+    const double score = validate(rec, m.config->train);
+    TrainState& st = m.state.st;
+    if (score > st.best_score || st.best_epoch == 0) {
+      st.best_score = score;
+      st.best_epoch = rec.epoch;
+      st.since_best = 0;
+      m.state.best = copy_state(net_);
+    } else {
+      ++st.since_best;
+    }
+    st.history.push_back(rec);
+  }
+  net_->set_prune_level(config_.model.prune_level);
 }
 
 void TaskRun::select(int epoch, double score) {
@@ -577,14 +650,21 @@ bool TaskRun::train() {
     rec.train_loss = train_epoch(epoch, epoch_start, carried_seconds, bar);
     rec.lr = lr;
     select(epoch, validate(rec));
+    if (!members_.empty()) validate_members(rec);
     rec.seconds = carried_seconds + seconds_since(epoch_start);
     st_.train_seconds += seconds_since(epoch_start);
     st_.epochs_done = epoch;
     st_.history.push_back(rec);
+    for (auto& m : members_) m.state.st.history.back().seconds = rec.seconds;
     checkpoint();
     spdlog::info("{}: epoch {}/{} loss {:.4f} val loss {:.4f} val dice {:.4f} lr {:.3g} ({:.1f} s)", where_, epoch, tc_.epochs,
                  rec.train_loss, rec.val_loss, rec.val_dice, lr, rec.seconds);
-    if (ctx_.on_epoch) ctx_.on_epoch(rec);
+    if (ctx_.on_member_epoch) {
+      ctx_.on_member_epoch(0, rec);
+      for (std::size_t m = 0; m < members_.size(); ++m) ctx_.on_member_epoch(m + 1, members_[m].state.st.history.back());
+    } else if (ctx_.on_epoch) {
+      ctx_.on_epoch(rec);
+    }
     if (!st_.finished && epoch < last && stop_requested()) {
       throw TaskInterrupted(where_ + ": stopped after epoch " + std::to_string(epoch) + "; checkpoint " + task_.checkpoint_path);
     }
@@ -608,20 +688,34 @@ TaskResult TaskRun::paused_result() const {
 // Phases 5 and 6: the selected epoch's weights, evaluated on the test cases: whole volumes, every metric,
 // per class.
 TaskResult TaskRun::evaluate() {
-  if (!best_.empty()) restore_state(net_, best_);
+  if (!members_.empty()) net_->set_prune_level(config_.model.prune_level);
+  return evaluate_with(where_, config_, best_, st_);
+}
+
+TaskResult TaskRun::evaluate_member(std::size_t m) {
+  const Member& member = members_.at(m - 1);
+  net_->set_prune_level(member.config->model.prune_level);
+  TrainState sel = member.state.st;
+  sel.train_seconds = st_.train_seconds;  // the shared training's
+  return evaluate_with(member.where, *member.config, member.state.best, sel);
+}
+
+TaskResult TaskRun::evaluate_with(const std::string& where, const VariantConfig& config, const std::vector<torch::Tensor>& best,
+                                  const TrainState& sel) {
+  if (!best.empty()) restore_state(net_, best);
   TaskResult result;
-  result.epochs = st_.history;
-  result.best_epoch = st_.best_epoch;
-  result.parameters = parameters_;
-  result.train_seconds = st_.train_seconds;
+  result.epochs = sel.history;
+  result.best_epoch = sel.best_epoch;
+  result.parameters = net_->inference_parameters();
+  result.train_seconds = sel.train_seconds;
   const int classes = d_.classes;
   // data.evaluate_at = native: every test case against its original label, on its own grid and spacing.
   NativeLabelOf native_label;
-  if (config_.data.evaluate_at == "native") {
+  if (config.data.evaluate_at == "native") {
     native_label = [&](const data::PreparedCase& c) {
-      data::NativeLabel n = data::load_native_label(*d_.by_id.at(c.id), config_.data);
+      data::NativeLabel n = data::load_native_label(*d_.by_id.at(c.id), config.data);
       if (n.slices != c.slices) {
-        throw std::runtime_error(where_ + ": case \"" + c.id + "\": the label has " + std::to_string(n.slices) +
+        throw std::runtime_error(where + ": case \"" + c.id + "\": the label has " + std::to_string(n.slices) +
                                  " slices, the prepared image " + std::to_string(c.slices));
       }
       return n;
@@ -662,9 +756,9 @@ TaskResult TaskRun::evaluate() {
       for (const auto& name : names) result.fold_metrics.push_back(MetricValue{name, cls, sums[{name, cls}] / scores.size()});
     result.inference_ms_per_case = ms / scores.size();
   }
-  spdlog::info("{}: best epoch {}, test dice {:.4f} over {} cases, {:.0f} ms per case, {} parameters ({:.1f} s)", where_,
+  spdlog::info("{}: best epoch {}, test dice {:.4f} over {} cases, {:.0f} ms per case, {} parameters ({:.1f} s)", where,
                result.best_epoch, scores.empty() ? 0.0 : sums[{"dice", 1}] / scores.size(), scores.size(), result.inference_ms_per_case,
-               parameters_, seconds_since(start_));
+               result.parameters, seconds_since(start_));
   return result;
 }
 
@@ -677,7 +771,55 @@ TaskResult run_task_impl(const Task& task, const VariantConfig& config, const Ru
   return run.evaluate();
 }
 
+// The text of a failure for the store: LibTorch's without its backtrace.
+std::string failure_text(const std::exception& e) {
+  if (const auto* c = dynamic_cast<const c10::Error*>(&e)) return c->what_without_backtrace();
+  if (dynamic_cast<const std::bad_alloc*>(&e)) return "out of memory (an allocation failed)";
+  return e.what();
+}
+
+std::vector<MemberOutcome> run_group_impl(const Task& task, const std::vector<VariantConfig>& configs, const RunContext& ctx) {
+  if (configs.size() != task.shared_with.size() + 1) {
+    throw std::runtime_error("variant " + task.variant + ": run_group needs one configuration per member");
+  }
+  const std::vector<VariantConfig> others(configs.begin() + 1, configs.end());
+  TaskRun run(task, configs.front(), ctx, others);
+  run.prepare_data();
+  run.build_model();
+  run.resume();
+  run.train();
+  spdlog::info("variant {} fold {}: one training for {} task(s); evaluating each from its own best epoch", task.variant, task.fold,
+               run.member_count() + 1);
+  std::vector<MemberOutcome> out(run.member_count() + 1);
+  for (std::size_t m = 0; m < out.size(); ++m) {
+    try {
+      out[m].result = m == 0 ? run.evaluate() : run.evaluate_member(m);
+      out[m].ok = true;
+    } catch (const std::exception& e) {
+      const std::string where = m == 0 ? "variant " + task.variant + " fold " + std::to_string(task.fold) : run.member_where(m);
+      out[m].error = where + ": evaluation from the shared training failed: " + failure_text(e);
+      spdlog::warn("{}", out[m].error);
+    }
+  }
+  return out;
+}
+
 }  // namespace
+
+std::vector<MemberOutcome> run_group(const Task& task, const std::vector<VariantConfig>& configs, const RunContext& ctx) {
+  try {
+    return run_group_impl(task, configs, ctx);
+  } catch (const TaskInterrupted&) {
+    throw;
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error("variant " + task.variant + " fold " + std::to_string(task.fold) + ": " + e.what());
+  } catch (const c10::Error& e) {
+    throw std::runtime_error("variant " + task.variant + " fold " + std::to_string(task.fold) + ": " + e.what_without_backtrace());
+  } catch (const std::bad_alloc&) {
+    throw std::runtime_error("variant " + task.variant + " fold " + std::to_string(task.fold) +
+                             ": out of memory (an allocation failed; lower train.batch_size, data.image_size or the widths)");
+  }
+}
 
 TaskResult run_task(const Task& task, const VariantConfig& config, const RunContext& ctx) {
   try {

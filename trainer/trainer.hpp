@@ -28,12 +28,33 @@ struct RunContext {
   // Off a terminal (no progress bar), a log line "epoch E/N step S/T loss L" at most this often within an
   // epoch, so that long epochs show progress in log files; 0 = after every step.
   double progress_log_seconds = 30;
+  // run_group: progress of member m after every epoch (m = 0: the task itself, m >= 1: task.shared_with[m-1]);
+  // unset, member 0's progress goes to on_epoch.
+  std::function<void(std::size_t, const EpochRecord&)> on_member_epoch;
 };
 
 // Train the task's variant on its training cases, select the best epoch on the validation cases, and
 // evaluate on the test cases. Resumes from task.checkpoint_path when a checkpoint is there.
 // Throws std::runtime_error with a message naming the case/epoch/step on failure.
 TaskResult run_task(const Task& task, const VariantConfig& config, const RunContext& ctx);
+
+// One member's end of a shared training (run_group): its result, or why its evaluation failed.
+struct MemberOutcome {
+  bool ok = false;
+  TaskResult result;
+  std::string error;
+};
+
+// Train once, evaluate many (ablations/sharing.hpp): trains `task` once and gives one outcome per member,
+// member 0 the task itself and member m the task.shared_with[m-1], each with configs[m] (its variant's
+// configuration; every member's training_key must equal the task's). Each member validates every epoch
+// with its own evaluation-only keys (model.prune_level, train.select_metric), keeps its own best epoch and
+// is test-evaluated from its own selected weights (data.evaluate_at), so its result is what run_task gives
+// for it alone (bit-for-bit on CPU with the same thread count; tests/trainer_group_test.cpp). train_seconds
+// of every member is the shared training's. A failure of the training throws (every member failed); a
+// failure of one member's evaluation fails that member only. The checkpoint (task.checkpoint_path) holds
+// every member's selection and is resumed only by the same group.
+std::vector<MemberOutcome> run_group(const Task& task, const std::vector<VariantConfig>& configs, const RunContext& ctx);
 
 // Whether this LibTorch build can use CUDA, and how many devices it sees.
 bool cuda_available();

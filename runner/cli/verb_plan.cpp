@@ -8,6 +8,7 @@
 
 #include "ablations/output.hpp"
 #include "ablations/schema.hpp"
+#include "ablations/sharing.hpp"
 #include "ablations/study.hpp"
 #include "runner/cli/cli.hpp"
 
@@ -180,6 +181,26 @@ int verb_plan(const std::vector<std::string>& args) {
   const long tasks = static_cast<long>(study.variants.size()) * folds * base.repeats;
   std::cout << "\n" << study.variants.size() << " variant(s) x " << folds << " fold(s) x " << base.repeats
             << " repeat(s) = " << tasks << " task(s)\n";
+  // Train once, evaluate many (docs/RUNNER.md "Shared trainings"): variants that differ only in
+  // evaluation-only keys share one training per fold and repeat; not under early stopping.
+  if (study.early_stop.method == "none") {
+    std::vector<ShareCandidate> candidates;
+    for (const auto& v : study.variants) {
+      candidates.push_back({training_key(v.config), v.ordinal, 0, 0, training_not_shareable(v.config).empty()});
+    }
+    const auto groups = training_groups(candidates);
+    const long trainings = static_cast<long>(groups.size()) * folds * base.repeats;
+    if (trainings < tasks) {
+      std::cout << "trainings: " << trainings << " (" << tasks << " tasks; " << tasks - trainings
+                << " evaluated from a shared training: variants that differ only in evaluation-only keys)\n";
+      for (const auto& g : groups) {
+        if (g.size() < 2) continue;
+        std::cout << "  one training for";
+        for (std::size_t i : g) std::cout << " " << study.variants[i].name;
+        std::cout << "\n";
+      }
+    }
+  }
   return kExitOk;
 }
 

@@ -317,6 +317,13 @@ void SegmentationNetImpl::build_nested(torch::nn::ModuleList up, torch::nn::Modu
   }
 }
 
+void SegmentationNetImpl::set_prune_level(int level) {
+  ModelConfig m = config_;
+  m.prune_level = level;
+  validate_model_config(m);
+  config_.prune_level = level;
+}
+
 int SegmentationNetImpl::inference_level() const {
   const int top = static_cast<int>(widths_.size()) - 1;
   return config_.nested && config_.prune_level >= 1 && config_.prune_level < top ? config_.prune_level : top;

@@ -79,6 +79,11 @@ class SegmentationNetImpl : public torch::nn::Module {
   // trainer reports as TaskResult::parameters.
   std::int64_t inference_parameters() const;
   const ModelConfig& config() const { return config_; }
+  // Sets model.prune_level after construction (checked as the constructor checks it). The level only
+  // selects what evaluation-mode forward() runs and what inference_parameters() counts; the modules and
+  // their initial weights do not depend on it, so one trained network serves every level (003 Sec. 3.5:
+  // pruned "during predicting"; trainer::run_group validates and tests each member at its own level).
+  void set_prune_level(int level);
   // The DSPA modules on the skips (deepest first), for inspecting the attention shapes.
   std::vector<nn::DenseSpatialPositionAttention> dspa_modules() const { return dspa_mods_; }
   // The bridge's components (empty holders when off) and the DWS side-output heads.

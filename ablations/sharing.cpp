@@ -1,0 +1,70 @@
+#include "ablations/sharing.hpp"
+
+#include <algorithm>
+#include <map>
+#include <tuple>
+
+#include "ablations/schema.hpp"
+#include "ablations/study.hpp"
+
+namespace ablate {
+
+std::string training_key(const VariantConfig& config) {
+  // The lines config_hash hashes, less the evaluation-only keys.
+  const bool fixed_split = !config.study.split.empty();
+  std::string hashed;
+  for (const auto& k : schema()) {
+    if (!k.hashed || k.evaluation_only || (fixed_split && k.path == "study.folds")) continue;
+    hashed += k.path + " = " + to_literal(k.get(config)) + "\n";
+  }
+  return sha256_hex(hashed).substr(0, 16);
+}
+
+std::string training_not_shareable(const VariantConfig& config) {
+  if (config.train.scheduler == "plateau") {
+    return "train.scheduler = \"plateau\" lowers the rate on the validation score, which the evaluation-only keys change";
+  }
+  if (config.train.early_stop_patience > 0) {
+    return "train.early_stop_patience > 0 ends training on the validation score, which the evaluation-only keys change";
+  }
+  return "";
+}
+
+std::vector<std::vector<std::size_t>> training_groups(const std::vector<ShareCandidate>& tasks) {
+  std::vector<std::vector<std::size_t>> groups;
+  std::map<std::tuple<std::string, int, int>, std::size_t> group_of;  // (training key, fold, repeat) -> group
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
+    const ShareCandidate& t = tasks[i];
+    if (!t.shareable) {
+      groups.push_back({i});
+      continue;
+    }
+    const auto key = std::make_tuple(t.training_key, t.fold, t.repeat);
+    auto it = group_of.find(key);
+    if (it == group_of.end()) {
+      group_of.emplace(key, groups.size());
+      groups.push_back({i});
+    } else {
+      groups[it->second].push_back(i);
+    }
+  }
+  // The member that trains: the lowest ordinal (ties: the lowest index), so that a rerun picks the same one
+  // and finds its checkpoint.
+  for (auto& g : groups) {
+    auto first = std::min_element(g.begin(), g.end(), [&](std::size_t a, std::size_t b) {
+      return std::make_pair(tasks[a].ordinal, a) < std::make_pair(tasks[b].ordinal, b);
+    });
+    std::rotate(g.begin(), first, first + 1);
+  }
+  return groups;
+}
+
+SharingSummary summarize_sharing(const std::vector<std::vector<std::size_t>>& groups) {
+  SharingSummary s;
+  s.trainings = groups.size();
+  for (const auto& g : groups) s.tasks += g.size();
+  s.evaluated_from_shared = s.tasks - s.trainings;
+  return s;
+}
+
+}  // namespace ablate

@@ -1,0 +1,49 @@
+// Train once, evaluate many: which tasks may share one training. Variants that differ only in
+// evaluation-only keys (KeyDef::evaluation_only: model.prune_level, data.evaluate_at, train.select_metric)
+// train identically, step for step; such tasks of the same fold and repeat form a group whose first member
+// trains while every member keeps its own validation, best-epoch selection and test evaluation
+// (trainer::run_group). Each member keeps its own variant hash and its own stored rows. Pure functions:
+// no LibTorch, no store (the coordinator and `ablate plan` call them; tests run them on scripted inputs).
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "ablations/config.hpp"
+
+namespace ablate {
+
+// The hash of what training depends on: SHA-256 of the hashed canonical lines (as config_hash) without
+// the evaluation-only keys, first 16 hex digits. Two variants with the same training key train identically.
+std::string training_key(const VariantConfig& config);
+
+// Why a variant's training cannot be shared, or "" when it can: with train.scheduler = plateau or
+// train.early_stop_patience > 0 the validation score (which depends on the evaluation-only keys) steers
+// the training itself.
+std::string training_not_shareable(const VariantConfig& config);
+
+// One task to group: its variant's training key and ordinal, its fold and repeat, and whether it may share.
+struct ShareCandidate {
+  std::string training_key;
+  int ordinal = 0;      // the variant's ordinal: the lowest trains (stable across runs)
+  int fold = 0;
+  int repeat = 0;
+  bool shareable = true;
+};
+
+// Groups of indices into `tasks`: tasks with the same training key, fold and repeat, all shareable. Every
+// index lies in exactly one group; a group's first index trains (lowest ordinal, then lowest index), the
+// rest are evaluated from its training. Groups come in the order of their first index; a task that shares
+// with nothing is a group of one.
+std::vector<std::vector<std::size_t>> training_groups(const std::vector<ShareCandidate>& tasks);
+
+// Counts for `ablate plan`: trainings = groups, tasks = all.
+struct SharingSummary {
+  std::size_t tasks = 0;
+  std::size_t trainings = 0;
+  std::size_t evaluated_from_shared = 0;  // tasks - trainings
+};
+SharingSummary summarize_sharing(const std::vector<std::vector<std::size_t>>& groups);
+
+}  // namespace ablate

@@ -1,0 +1,181 @@
+// Shared trainings in the coordinator (docs/RUNNER.md "Shared trainings"), over the in-process transport
+// with a scripted executor (no model): tasks that differ only in evaluation-only keys go out as one task
+// per fold; every member is stored as its own task; a failed training retries the group as a unit; a
+// member whose evaluation failed is retried alone; a rerun does nothing; early stopping shares nothing.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+
+#include "db/store.hpp"
+#include "runner/executor.hpp"
+#include "runner/messages.hpp"
+#include "runner/run.hpp"
+
+namespace fs = std::filesystem;
+using namespace ablate;
+using namespace ablate::runner;
+
+namespace {
+
+TaskResult result_of(const Task& t) {
+  TaskResult r;
+  r.epochs = {{1, 0.5, 0.4, 0.3, 1e-3, 0.01, 0.3}};
+  r.best_epoch = 1;
+  r.fold_metrics = {{"dice", 1, 0.5 + 0.01 * t.fold}};
+  for (const auto& c : t.test_cases) r.case_metrics.push_back({c, 1, "dice", 0.5});
+  return r;
+}
+
+// Counts trainings: a group is one, an ordinary task is one. Scripted failures by call.
+struct Scripted : Executor {
+  std::mutex m;
+  int groups = 0, singles = 0;
+  std::vector<std::size_t> group_sizes;
+  std::function<void(const Task&, int call, std::vector<MemberResult>&)> script;
+  TaskResult execute(const Task& t, const ExecContext&) override {
+    std::lock_guard<std::mutex> lock(m);
+    ++singles;
+    return result_of(t);
+  }
+  std::vector<MemberResult> execute_group(const Task& t, const ExecContext&) override {
+    std::lock_guard<std::mutex> lock(m);
+    const int call = ++groups;
+    group_sizes.push_back(t.shared_with.size() + 1);
+    std::vector<MemberResult> out;
+    for (std::size_t i = 0; i <= t.shared_with.size(); ++i) {
+      const Task mt = member_task(t, i);
+      MemberResult r;
+      r.task_id = mt.task_id;
+      r.result = result_of(mt);
+      out.push_back(r);
+    }
+    if (script) script(t, call, out);
+    return out;
+  }
+  double estimate_cost(const Variant&) override { return 1; }
+};
+
+class SharedRun : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("ablate-shared-" + std::to_string(::getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    write("");
+    opt_.db_path = (dir_ / "s.sqlite").string();
+    opt_.inproc_workers = 2;
+    opt_.list_cases = [](const DataConfig&) { return std::vector<std::string>{"a", "b", "c", "d", "e", "f"}; };
+    opt_.make_splits = [](const std::vector<std::string>& cases, const StudyConfig& s, int) {
+      std::vector<CaseSplit> out(s.folds);
+      for (size_t i = 0; i < cases.size(); ++i) {
+        for (int f = 0; f < s.folds; ++f) (static_cast<int>(i) % s.folds == f ? out[f].test : out[f].train).push_back(cases[i]);
+      }
+      return out;
+    };
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  // Three variants that differ only in train.select_metric (evaluation-only) and one with another rate.
+  void write(const std::string& extra) {
+    opt_.study_file = (dir_ / "s.toml").string();
+    std::ofstream(opt_.study_file) << "[study]\nname = \"s\"\nseed = 3\nfolds = 3\n[data]\npath = \"nowhere\"\n[train]\nepochs = 2\n"
+                                   << extra
+                                   << "[[ablation.variant]]\nname = \"dice\"\n"
+                                      "[[ablation.variant]]\nname = \"loss\"\n\"train.select_metric\" = \"loss\"\n"
+                                      "[[ablation.variant]]\nname = \"iou\"\n\"train.select_metric\" = \"iou\"\n"
+                                      "[[ablation.variant]]\nname = \"lr\"\n\"train.lr\" = 0.002\n";
+  }
+  fs::path dir_;
+  RunOptions opt_;
+};
+
+}  // namespace
+
+TEST(SharedMessages, MembersRoundTrip) {
+  Task t;
+  t.task_id = 1;
+  t.shared_with = {{2, "l2", "h2", "model.prune_level = 2\n", 3}};
+  const Task u = decode_task(encode(t));
+  ASSERT_EQ(u.shared_with.size(), 1u);
+  EXPECT_EQ(u.shared_with[0].task_id, 2);
+  EXPECT_EQ(u.shared_with[0].variant, "l2");
+  EXPECT_EQ(u.shared_with[0].variant_hash, "h2");
+  EXPECT_EQ(u.shared_with[0].canonical_config, "model.prune_level = 2\n");
+  EXPECT_EQ(u.shared_with[0].attempt, 3);
+  EXPECT_EQ(member_task(u, 1).task_id, 2);
+  EXPECT_EQ(member_task(u, 1).checkpoint_path, "");
+  EXPECT_TRUE(member_task(u, 0).shared_with.empty());
+  ResultMessage r;
+  r.members = {{1, Outcome::kDone, "", {}}, {2, Outcome::kFailed, "l2: broken", {}}};
+  r.members[0].result.fold_metrics = {{"dice", 1, 0.25}};
+  const ResultMessage q = decode_result(encode(r));
+  ASSERT_EQ(q.members.size(), 2u);
+  EXPECT_EQ(q.members[0].result.fold_metrics[0].value, 0.25);
+  EXPECT_EQ(q.members[1].outcome, Outcome::kFailed);
+  EXPECT_EQ(q.members[1].error, "l2: broken");
+}
+
+TEST_F(SharedRun, OneTrainingPerFoldEveryMemberStoredAndResumeDoesNothing) {
+  Scripted exec;
+  CoordinatorStats stats;
+  opt_.stats = &stats;
+  ASSERT_EQ(run_study(opt_, exec), kRunOk);
+  EXPECT_EQ(exec.groups, 3);   // one per fold for dice, loss, iou
+  EXPECT_EQ(exec.singles, 3);  // lr trains on its own
+  for (auto n : exec.group_sizes) EXPECT_EQ(n, 3u);
+  EXPECT_EQ(stats.tasks_dispatched, 6);
+  EXPECT_EQ(stats.shared_dispatched, 6);
+  db::Store s(opt_.db_path, true);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks WHERE status = 'done' AND attempts = 1"), 12);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM fold_metrics"), 12);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM case_metrics"), 12 * 2);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM epochs"), 12);
+  ASSERT_EQ(run_study(opt_, exec), kRunOk);
+  EXPECT_EQ(exec.groups + exec.singles, 6);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM attempts"), 12);
+}
+
+TEST_F(SharedRun, FailedTrainingRetriesTheGroupAndAFailedMemberRetriesAlone) {
+  Scripted exec;
+  exec.script = [](const Task& t, int, std::vector<MemberResult>& out) {
+    // The first training of fold 0 fails as a whole; on fold 1, member "iou" fails its evaluation once.
+    static std::atomic<int> fold0{0}, fold1{0};
+    if (t.fold == 0 && fold0++ == 0) throw std::runtime_error("non-finite loss at epoch 1");
+    if (t.fold == 1 && fold1++ == 0) {
+      for (std::size_t i = 0; i < out.size(); ++i) {
+        if (member_task(t, i).variant == "iou") out[i].outcome = Outcome::kFailed, out[i].error = "iou: evaluation failed";
+      }
+    }
+  };
+  ASSERT_EQ(run_study(opt_, exec), kRunOk);
+  EXPECT_EQ(exec.groups, 4);   // fold 0 twice (retried as a unit), folds 1 and 2 once
+  EXPECT_EQ(exec.singles, 4);  // lr x 3, and iou of fold 1 alone
+  db::Store s(opt_.db_path, true);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks WHERE status = 'done'"), 12);
+  // Fold 0: every member has a failed attempt with the training's error, then a done one.
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM attempts a JOIN tasks t ON t.id = a.task_id JOIN folds f ON f.id = t.fold_id "
+                        "WHERE f.fold = 0 AND a.status = 'failed' AND a.error LIKE '%non-finite loss%'"),
+            3);
+  // Fold 1: only iou failed, and only once; dice and loss were stored from the first training.
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM attempts a JOIN tasks t ON t.id = a.task_id JOIN folds f ON f.id = t.fold_id "
+                        "WHERE f.fold = 1 AND a.status = 'failed'"),
+            1);
+  EXPECT_EQ(s.query_int("SELECT t.attempts FROM tasks t JOIN variants v ON v.id = t.variant_id JOIN folds f ON f.id = t.fold_id "
+                        "WHERE f.fold = 1 AND v.name = 'iou'"),
+            2);
+  EXPECT_EQ(s.query_int("SELECT sum(t.attempts) FROM tasks t JOIN variants v ON v.id = t.variant_id JOIN folds f ON f.id = t.fold_id "
+                        "WHERE f.fold = 1 AND v.name IN ('dice', 'loss')"),
+            2);
+}
+
+TEST_F(SharedRun, NothingIsSharedUnderEarlyStoppingOrAPlateauSchedule) {
+  write("scheduler = \"plateau\"\n");
+  Scripted exec;
+  ASSERT_EQ(run_study(opt_, exec), kRunOk);
+  EXPECT_EQ(exec.groups, 0);
+  EXPECT_EQ(exec.singles, 12);
+}
