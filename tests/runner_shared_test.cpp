@@ -178,4 +178,13 @@ TEST_F(SharedRun, NothingIsSharedUnderEarlyStoppingOrAPlateauSchedule) {
   ASSERT_EQ(run_study(opt_, exec), kRunOk);
   EXPECT_EQ(exec.groups, 0);
   EXPECT_EQ(exec.singles, 12);
+  opt_.db_path = (dir_ / "es.sqlite").string();
+  // Early stopping (one rung at the last epoch: no pause) judges every trial on its own.
+  write("[sweep.early_stop]\nmethod = \"median\"\nrungs = [2]\n");
+  Scripted again;
+  ASSERT_EQ(run_study(opt_, again), kRunOk);
+  EXPECT_EQ(again.groups, 0);
+  EXPECT_EQ(again.singles, 12);
+  db::Store s(opt_.db_path, true);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks WHERE status = 'done'"), 12);
 }

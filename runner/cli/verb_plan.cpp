@@ -49,6 +49,28 @@ void update_keys_markdown(const std::string& path) {
   std::cout << "updated the key reference of " << path << "\n";
 }
 
+// Train once, evaluate many (docs/RUNNER.md "Shared trainings"): variants that differ only in
+// evaluation-only keys share one training per fold and repeat (not under early stopping), so the budget
+// in trainings is below the task count; printed with the groups when it is.
+void print_trainings(const Study& study, long tasks) {
+  if (study.early_stop.method != "none" || study.variants.empty()) return;
+  std::vector<ShareCandidate> candidates;
+  for (const auto& v : study.variants) {
+    candidates.push_back({training_key(v.config), v.ordinal, 0, 0, training_not_shareable(v.config).empty()});
+  }
+  const auto groups = training_groups(candidates);
+  const long trainings = static_cast<long>(groups.size()) * (tasks / static_cast<long>(study.variants.size()));
+  if (trainings >= tasks) return;
+  std::cout << "trainings: " << trainings << " (" << tasks << " tasks; " << tasks - trainings
+            << " evaluated from a shared training: variants that differ only in evaluation-only keys)\n";
+  for (const auto& g : groups) {
+    if (g.size() < 2) continue;
+    std::cout << "  one training for";
+    for (std::size_t i : g) std::cout << " " << study.variants[i].name;
+    std::cout << "\n";
+  }
+}
+
 // The search space, method and budget of a sampled [sweep].
 void print_search(const Study& study, int folds) {
   const Search& s = study.search;
@@ -78,6 +100,7 @@ void print_search(const Study& study, int folds) {
   const long repeats = study.base.study.repeats;
   std::cout << "\nbudget: " << trials << " trial(s) x " << folds << " fold(s) x " << repeats
             << " repeat(s) = " << trials * folds * repeats << " task(s)\n";
+  if (s.method != "tpe") print_trainings(study, trials * folds * repeats);
 }
 
 }  // namespace
@@ -181,26 +204,7 @@ int verb_plan(const std::vector<std::string>& args) {
   const long tasks = static_cast<long>(study.variants.size()) * folds * base.repeats;
   std::cout << "\n" << study.variants.size() << " variant(s) x " << folds << " fold(s) x " << base.repeats
             << " repeat(s) = " << tasks << " task(s)\n";
-  // Train once, evaluate many (docs/RUNNER.md "Shared trainings"): variants that differ only in
-  // evaluation-only keys share one training per fold and repeat; not under early stopping.
-  if (study.early_stop.method == "none") {
-    std::vector<ShareCandidate> candidates;
-    for (const auto& v : study.variants) {
-      candidates.push_back({training_key(v.config), v.ordinal, 0, 0, training_not_shareable(v.config).empty()});
-    }
-    const auto groups = training_groups(candidates);
-    const long trainings = static_cast<long>(groups.size()) * folds * base.repeats;
-    if (trainings < tasks) {
-      std::cout << "trainings: " << trainings << " (" << tasks << " tasks; " << tasks - trainings
-                << " evaluated from a shared training: variants that differ only in evaluation-only keys)\n";
-      for (const auto& g : groups) {
-        if (g.size() < 2) continue;
-        std::cout << "  one training for";
-        for (std::size_t i : g) std::cout << " " << study.variants[i].name;
-        std::cout << "\n";
-      }
-    }
-  }
+  print_trainings(study, tasks);
   return kExitOk;
 }
 
