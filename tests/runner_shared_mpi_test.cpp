@@ -2,7 +2,8 @@
 // A tiny ANU-Net study at two prune levels (003 Table 6) plus a variant that trains differently: `ablate
 // plan` counts the trainings, every member's rows are stored (its own epochs with the shared training
 // losses, its own metrics and parameters), the number of trainings equals the number of groups, a rerun
-// does nothing, and a job stopped mid-training resumes the shared training from its checkpoint.
+// does nothing, and a job stopped (SIGUSR1) or killed (SIGKILL) mid-training resumes the shared training
+// from its checkpoint.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -36,6 +37,37 @@ int run(const std::string& cmd, const fs::path& log) {
 }
 
 std::string mpirun() { return std::string(ABLATE_MPIRUN) + " -np 3 --oversubscribe "; }
+
+// Starts a command in its own process group (so the whole job can be killed at once).
+pid_t spawn(const std::string& cmd, const fs::path& log) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    setpgid(0, 0);
+    execl("/bin/sh", "sh", "-c", ("exec " + cmd + " >" + log.string() + " 2>&1").c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  setpgid(pid, pid);
+  return pid;
+}
+
+// Waits (up to 120 s) until a member of a shared training (variant l2) is running with at least one and at
+// most `most` epochs stored.
+bool wait_mid_training(const std::string& db, int most) {
+  const std::string mid =
+      "SELECT count(*) FROM tasks t JOIN variants v ON v.id = t.variant_id WHERE v.name = 'l2' AND t.status = 'running' AND "
+      "(SELECT count(*) FROM epochs e WHERE e.task_id = t.id) BETWEEN 1 AND " + std::to_string(most);
+  for (int i = 0; i < 6000; ++i) {
+    if (fs::exists(db)) {
+      try {
+        ablate::db::Store s(db, true);
+        if (s.query_int(mid) > 0) return true;
+      } catch (const std::exception&) {
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
 
 int count(const std::string& text, const std::string& what) {
   int n = 0;
@@ -135,28 +167,9 @@ TEST_F(RunnerSharedMpi, StoppedSharedTrainingResumesFromItsCheckpoint) {
   const std::string study = write_study("stop", epochs, 20);
   const std::string db = (g_dir / "stop.sqlite").string();
   const fs::path log1 = g_dir / "stop1.log";
-  const pid_t job = fork();
-  if (job == 0) {
-    setpgid(0, 0);
-    const std::string cmd = "exec " + mpirun() + ABLATE_EXE + " run " + study + " >" + log1.string() + " 2>&1";
-    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
+  const pid_t job = spawn(mpirun() + ABLATE_EXE + " run " + study, log1);
   // Part-way: a member of a shared training has stored an epoch, not all.
-  bool reached = false;
-  const std::string mid =
-      "SELECT count(*) FROM tasks t JOIN variants v ON v.id = t.variant_id WHERE v.name = 'l2' AND t.status = 'running' AND "
-      "(SELECT count(*) FROM epochs e WHERE e.task_id = t.id) BETWEEN 1 AND " + std::to_string(epochs - 2);
-  for (int i = 0; i < 6000 && !reached; ++i) {
-    if (fs::exists(db)) {
-      try {
-        ablate::db::Store s(db, true);
-        reached = s.query_int(mid) > 0;
-      } catch (const std::exception&) {
-      }
-    }
-    if (!reached) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  const bool reached = wait_mid_training(db, epochs - 2);
   kill(job, SIGUSR1);  // mpirun forwards it to every rank: checkpoint and exit 3
   int st = 0;
   waitpid(job, &st, 0);
@@ -174,6 +187,40 @@ TEST_F(RunnerSharedMpi, StoppedSharedTrainingResumesFromItsCheckpoint) {
   EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks WHERE status = 'done'"), 6);
   EXPECT_EQ(s.query_int("SELECT count(*) FROM epochs"), 6 * epochs);
   // The members resumed from the shared checkpoint: their second attempt started after epoch 1.
+  EXPECT_GE(s.query_int("SELECT count(*) FROM attempts a JOIN tasks t ON t.id = a.task_id JOIN variants v ON v.id = t.variant_id "
+                        "WHERE v.name IN ('l1', 'l2') AND a.status = 'done' AND a.first_epoch > 1"),
+            2);
+}
+
+// kill -9 of the whole job in the middle of a shared training, then the same command: the members left
+// `running` are counted interrupted, the group forms again and resumes from the shared checkpoint.
+TEST_F(RunnerSharedMpi, KilledJobResumesTheSharedTraining) {
+  const int epochs = 6;
+  const std::string study = write_study("kill", epochs, 20);
+  const std::string db = (g_dir / "kill.sqlite").string();
+  const pid_t job = spawn(mpirun() + ABLATE_EXE + " run " + study, g_dir / "kill1.log");
+  const bool reached = wait_mid_training(db, epochs - 2);
+  kill(-job, SIGKILL);
+  int st = 0;
+  waitpid(job, &st, 0);
+  ASSERT_TRUE(reached) << read_file(g_dir / "kill1.log");
+  // The killed ranks exit within about a second; until the coordinator is gone its lock refuses a rerun.
+  int rc = 1;
+  for (int i = 0; i < 60 && rc == 1; ++i) {
+    rc = run(mpirun() + ABLATE_EXE + " run " + study, g_dir / "kill2.log");
+    if (rc == 1 && read_file(g_dir / "kill2.log").find("another coordinator") != std::string::npos) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    } else {
+      break;
+    }
+  }
+  ASSERT_EQ(rc, 0) << read_file(g_dir / "kill2.log");
+  ablate::db::Store s(db, true);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks WHERE status = 'done'"), 6);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM epochs"), 6 * epochs);
+  EXPECT_GE(s.query_int("SELECT count(*) FROM attempts a JOIN tasks t ON t.id = a.task_id JOIN variants v ON v.id = t.variant_id "
+                        "WHERE v.name IN ('l1', 'l2') AND a.status = 'interrupted'"),
+            2);
   EXPECT_GE(s.query_int("SELECT count(*) FROM attempts a JOIN tasks t ON t.id = a.task_id JOIN variants v ON v.id = t.variant_id "
                         "WHERE v.name IN ('l1', 'l2') AND a.status = 'done' AND a.first_epoch > 1"),
             2);
