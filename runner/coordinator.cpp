@@ -801,7 +801,7 @@ void Coordinator::handle_group(int worker, size_t idx, const ResultMessage& r) {
   }
   store_->record_done(done, now);
   done_ += static_cast<int>(done.size());
-  spdlog::info("done: {} and {} other task(s) from one training ({:.1f} s, {} of {} this run)", what(idx), done.size() - 1,
+  spdlog::info("done: {} of the {} task(s) trained once with {} ({:.1f} s, {} of {} this run)", done.size(), all.size(), what(idx),
                r.seconds, done_, tasks_.size());
   std::error_code ec;
   fs::remove(checkpoint_of(lead), ec);  // the group's; a member retried alone trains afresh

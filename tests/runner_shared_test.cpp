@@ -139,6 +139,28 @@ TEST_F(SharedRun, OneTrainingPerFoldEveryMemberStoredAndResumeDoesNothing) {
   EXPECT_EQ(s.query_int("SELECT count(*) FROM attempts"), 12);
 }
 
+TEST_F(SharedRun, ARerunSharesOneTrainingAmongTheOpenMembersOnly) {
+  Scripted first;
+  ASSERT_EQ(run_study(opt_, first), kRunOk);
+  {
+    // Fold 0: "dice" (the member that trained) stays done; "loss" and "iou" are open again.
+    db::Store s(opt_.db_path);
+    s.exec("UPDATE tasks SET status = 'pending' WHERE fold_id IN (SELECT id FROM folds WHERE fold = 0) AND variant_id IN "
+           "(SELECT id FROM variants WHERE name IN ('loss', 'iou'))");
+  }
+  Scripted again;
+  ASSERT_EQ(run_study(opt_, again), kRunOk);
+  EXPECT_EQ(again.groups, 1);
+  EXPECT_EQ(again.singles, 0);
+  ASSERT_EQ(again.group_sizes.size(), 1u);
+  EXPECT_EQ(again.group_sizes[0], 2u);
+  db::Store s(opt_.db_path, true);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks WHERE status = 'done'"), 12);
+  EXPECT_EQ(s.query_int("SELECT attempts FROM tasks t JOIN variants v ON v.id = t.variant_id JOIN folds f ON f.id = t.fold_id "
+                        "WHERE f.fold = 0 AND v.name = 'dice'"),
+            1);
+}
+
 TEST_F(SharedRun, FailedTrainingRetriesTheGroupAndAFailedMemberRetriesAlone) {
   Scripted exec;
   exec.script = [](const Task& t, int, std::vector<MemberResult>& out) {
