@@ -475,7 +475,7 @@ std::string key_reference_markdown() {
     out << "| `" << k.path << "` | `" << to_literal(k.get(VariantConfig{})) << "` | " << cell(k.allowed()) << " | "
         << k.paper << " | " << cell(k.doc) << (k.hashed ? "" : " *(does not change results or the hash)*")
         << (k.study_wide.empty() ? "" : " *(study-wide: not in a variant or a sweep)*")
-        << (k.evaluation_only ? " *(evaluation-only: variants that differ only in such keys share one training, docs/RUNNER.md \"Shared trainings\")*" : "")
+        << (k.evaluation_only ? " *(evaluation-only: variants that differ only in such keys share one training per fold, unless train.scheduler = plateau or train.early_stop_patience > 0 or [sweep.early_stop] is on; docs/RUNNER.md \"Shared trainings\")*" : "")
         << " |\n";
   }
   return out.str();
