@@ -6,9 +6,11 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
+#include "ablations/study.hpp"
 #include "reports/format.hpp"
 
 namespace ablate::reports {
@@ -261,7 +263,28 @@ Reproduction reproduction(const std::vector<db::StudyData>& studies, const std::
       }
     }
 
-    // Component steps: rows A and B = A + one component, both with a published and an own value.
+    // Component steps: rows A and B = A + one component, both with a published and an own value, and
+    // nothing else of their configuration different: 002 Table I's PAM and MS-Dual-Guided differ in the
+    // one check-mark column (semantic guidance) but also in the attention and the refinement, so adding the
+    // guidance is MS-Dual -> MS-Dual-Guided only. A row whose stored configuration cannot be read is
+    // compared by its check marks alone.
+    std::vector<std::optional<std::map<std::string, std::string>>> configs(table.rows.size());
+    for (std::size_t row = 0; row < table.rows.size() && study < studies.size(); ++row)
+      for (const auto& v : studies[study].variants)
+        if (v.name == table.rows[row].variant) {
+          try {
+            configs[row] = canonical_values(v.canonical);
+          } catch (const std::exception&) {
+          }
+          break;
+        }
+    auto only_differ_in = [&](std::size_t a, std::size_t b, const std::string& component) {
+      if (!configs[a] || !configs[b]) return true;
+      const std::string key = component_key(component);
+      std::map<std::string, std::string> x = *configs[a], y = *configs[b];
+      x.erase(key), y.erase(key);
+      return x == y;
+    };
     auto cell_of = [&](std::size_t row, const std::string& m) -> const ReproductionCell* {
       for (const auto& c : r.cells)
         if (c.source == si && c.row == row && c.metric == m && c.ours.n > 0) return &c;
@@ -279,7 +302,7 @@ Reproduction reproduction(const std::vector<db::StudyData>& studies, const std::
             bool rest_equal = true;
             for (std::size_t k = 0; k < ca.size(); ++k)
               if (k != ci && ca[k] != cb[k]) rest_equal = false;
-            if (!rest_equal) continue;
+            if (!rest_equal || !only_differ_in(a, b, table.components[ci])) continue;
             const ReproductionCell* from = cell_of(a, m);
             const ReproductionCell* to = cell_of(b, m);
             if (!from || !to) continue;

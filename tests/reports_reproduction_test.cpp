@@ -524,3 +524,39 @@ class = "spleen"
   EXPECT_NE(read(dir / "d" / "table.md").find("paper"), std::string::npos);
   fs::remove_all(dir);
 }
+
+// A step adds one component and changes nothing else: with semantic guidance the only check-mark column,
+// PAM -> MS-Dual-Guided (other attention, another refinement) is no step; MS-Dual -> MS-Dual-Guided is.
+TEST(Reproduction, AStepChangesNothingButItsComponent) {
+  db::StudyData s;
+  s.study = "steps";
+  s.variants.push_back({"pam", "Proposed (PAM)", "h0",
+                        "model.attention = \"pam\"\nmodel.refinements = 1\nmodel.semantic_guidance = false\n", 0});
+  s.variants.push_back({"ms-dual", "Proposed (MS-Dual)", "h1",
+                        "model.attention = \"pam_cam\"\nmodel.refinements = 2\nmodel.semantic_guidance = false\n", 1});
+  s.variants.push_back({"guided", "Proposed (MS-Dual-Guided)", "h2",
+                        "model.attention = \"pam_cam\"\nmodel.refinements = 2\nmodel.semantic_guidance = true\n", 2});
+  const double dice[3][3] = {{0.70, 0.72, 0.74}, {0.80, 0.81, 0.82}, {0.84, 0.85, 0.86}};
+  for (std::size_t v = 0; v < 3; ++v)
+    for (int fold = 0; fold < 3; ++fold)
+      s.fold_metrics.push_back({s.variants[v].name, fold, 0, 1, "dice", dice[v][static_cast<std::size_t>(fold)]});
+  ReportConfig c;
+  c.metrics = {"dice"};
+  c.components = {"semantic_guidance"};
+  PublishedTable p;
+  p.source = "002 Table I";
+  p.values["Proposed (PAM)"]["dice"] = 91.89;
+  p.values["Proposed (MS-Dual)"]["dice"] = 92.62;
+  p.values["Proposed (MS-Dual-Guided)"]["dice"] = 92.46;
+  c.published = published_text({p});
+  const std::vector<db::StudyData> studies = {s};
+  const auto idx = make_indexes(studies, c);
+  const ComparisonTable t = comparison_table(studies, idx, c, {});
+  const Reproduction r = reproduction(studies, idx, c, t);
+  ASSERT_EQ(r.steps.size(), 1u);
+  EXPECT_EQ(t.rows[r.steps[0].from].variant, "ms-dual");
+  EXPECT_EQ(t.rows[r.steps[0].to].variant, "guided");
+  EXPECT_NEAR(r.steps[0].published_delta, 92.46 - 92.62, 1e-9);
+  EXPECT_NEAR(r.steps[0].our_delta, 4.0, 1e-9);
+  EXPECT_EQ(r.steps[0].agree, 0);  // worsens in the paper, improves here
+}
