@@ -1,10 +1,8 @@
 // [[report.published]]: the paper's numbers in a study file. Loading, located errors with did-you-mean,
 // the one-line resolved form and its round trip, and that they never change a variant's hash.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -14,6 +12,7 @@
 #include "ablations/published.hpp"
 #include "ablations/schema.hpp"
 #include "ablations/study.hpp"
+#include "cli_util.hpp"
 
 using namespace ablate;
 
@@ -175,18 +174,13 @@ TEST(Published, PlanRefusesAnUnknownLabelWithExit2) {
   const std::string dir = mkdtemp(tmpl);
   const std::string path = dir + "/study.toml";
   std::ofstream(path) << kVariants << "\n[[report.published]]\nsource = \"001 Table II\"\nvalues = { \"U-Net+SC\" = { dice = 67.92 } }\n";
-  const std::string cmd = std::string(ABLATE_EXE) + " plan " + path + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf;
-  while (std::fgets(buf.data(), buf.size(), p)) out += buf.data();
-  const int status = pclose(p);
+  const cli_util::Result r = cli_util::ablate("plan " + path);
   std::filesystem::remove_all(dir);
-  EXPECT_EQ(WIFEXITED(status) ? WEXITSTATUS(status) : -1, 2) << out;
-  EXPECT_NE(out.find(path + ":13:12: `report.published`: table 1: no variant labelled or named `U-Net+SC` (did you mean "
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find(path + ":13:12: `report.published`: table 1: no variant labelled or named `U-Net+SC` (did you mean "
                             "`U-Net+CC`?)"),
             std::string::npos)
-      << out;
+      << r.out;
 }
 
 TEST(Published, AStudyReplacesOrDropsItsBaseFilesTables) {

@@ -13,6 +13,7 @@
 
 #include "ablations/study.hpp"
 #include "db/store.hpp"
+#include "inproc_fixture.hpp"
 #include "runner/run.hpp"
 #include "sweeps/samplers.hpp"
 
@@ -62,22 +63,15 @@ class AnalyticExecutor : public Executor {
   std::atomic<int> done_{0};
 };
 
-class SearchRun : public ::testing::Test {
+// Two in-process workers; four cases.
+class SearchRun : public inproc_test::InprocFixture {
  protected:
+  SearchRun() : InprocFixture("ablate-search", 2, {"a", "b", "c", "d"}) {}
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("ablate-search-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    InprocFixture::SetUp();
     opt_.study_file = (dir_ / "s.toml").string();
-    opt_.db_path = (dir_ / "s.sqlite").string();
-    opt_.inproc_workers = 2;
-    opt_.list_cases = [](const DataConfig&) { return std::vector<std::string>{"a", "b", "c", "d"}; };
-    opt_.make_splits = [this](const std::vector<std::string>& cases, const StudyConfig& s, int) {
-      std::vector<CaseSplit> out(s.folds);
-      for (size_t i = 0; i < cases.size(); ++i) {
-        for (int f = 0; f < s.folds; ++f) (static_cast<int>(i) % s.folds == f ? out[f].test : out[f].train).push_back(cases[i]);
-      }
+    opt_.make_splits = [this](const std::vector<std::string>& cases, const StudyConfig& s, int repeat) {
+      std::vector<CaseSplit> out = inproc_test::round_robin_splits(cases, s, repeat);
       // A validation case per fold: a search compares its trials on validation values only.
       for (auto& split : out) {
         if (!with_validation_) break;
@@ -86,11 +80,6 @@ class SearchRun : public ::testing::Test {
       }
       return out;
     };
-    stop_flag().store(false);
-  }
-  void TearDown() override {
-    stop_flag().store(false);
-    fs::remove_all(dir_);
   }
   void write(const std::string& method, int trials, const std::string& objective = "") {
     std::ofstream(opt_.study_file) << "[study]\nname = \"s\"\nseed = 5\nfolds = 2\n[data]\npath = \"nowhere\"\n"
@@ -101,8 +90,6 @@ class SearchRun : public ::testing::Test {
                                       "\"loss.alpha\" = { uniform = [0.0, 1.0] }\n";
   }
 
-  fs::path dir_;
-  RunOptions opt_;
   bool with_validation_ = true;
 };
 
