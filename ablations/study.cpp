@@ -20,6 +20,7 @@
 #include "ablations/design.hpp"
 #include "ablations/published.hpp"
 #include "ablations/schema.hpp"
+#include "sweeps/early_stop.hpp"
 #include "sweeps/grid.hpp"
 #include "sweeps/samplers.hpp"
 
@@ -168,6 +169,7 @@ struct SearchDecl {
   std::string objective;       // "" = from train.select_metric
   std::vector<SearchKey> keys;
   std::string file;
+  std::string objective_file;  // where objective was written: the file, or the --set argument
   int method_line = 0, method_column = 0, trials_line = 0, trials_column = 0, objective_line = 0, objective_column = 0;
   int startup_line = 0, startup_column = 0;
 };
@@ -895,13 +897,17 @@ bool parse_search_setting(const std::string& name, const toml::node& node, const
     return true;
   }
   if (name == "objective") {
-    if (!node.is_string() || (node.as_string()->get() != "dice" && node.as_string()->get() != "loss")) {
+    // The metrics train.select_metric allows: the objective is the validation metric epochs are selected on.
+    const std::vector<std::string>& metrics = find_key("train.select_metric")->choices;
+    if (!node.is_string() || std::find(metrics.begin(), metrics.end(), node.as_string()->get()) == metrics.end()) {
+      std::string list;
+      for (const auto& m : metrics) list += (list.empty() ? "" : ", ") + m;
       diags.add(file, node.source(), "sweep.objective",
-                "expected \"dice\" or \"loss\": the validation Dice or loss at the epoch train.select_metric selects, "
-                "the validation metrics the store keeps per epoch (test metrics never steer a search)");
+                "expected one of: " + list + " (a validation metric, as train.select_metric; test metrics never steer a search)");
       return true;
     }
     search.objective = node.as_string()->get();
+    search.objective_file = file;
     search.objective_line = line, search.objective_column = column;
     return true;
   }
@@ -1008,6 +1014,11 @@ void check_search(Parsed& parsed, const std::string& file, Diags& diags) {
   if (s.startup > 0 && s.method != "tpe") {
     diags.add(file, s.startup_line, s.startup_column, "sweep.startup", "startup goes with method = \"tpe\"");
   }
+  if (!sampled && !s.objective.empty()) {
+    diags.add(s.objective_file, s.objective_line, s.objective_column, "sweep.objective",
+              "a grid runs every point: objective goes with method = \"random\", \"sobol\" or \"tpe\" (each variant "
+              "selects its epoch on train.select_metric)");
+  }
   if (!sampled) return;
   for (const auto& a : parsed.sweep) {
     diags.add(file, a.line, a.column, "sweep." + a.key,
@@ -1026,6 +1037,29 @@ void check_search(Parsed& parsed, const std::string& file, Diags& diags) {
               "sobol samples at most " + std::to_string(sweeps::kSobolMaxDims) + " keys; this [sweep] has " +
                   std::to_string(s.keys.size()) + " (use random or tpe)");
   }
+}
+
+// A search's objective is the validation metric train.select_metric selects epochs on (docs/STUDY.md
+// "Searches"): an objective given where train.select_metric is not written (file, includes, --set) sets it,
+// as if written; where both are written they must name the same metric.
+void bind_objective(Parsed& parsed, Diags& diags) {
+  const SearchDecl& sd = parsed.search;
+  if (sd.method == "grid" || sd.objective.empty()) return;
+  const auto it = parsed.values.find("train.select_metric");
+  if (it == parsed.values.end()) {
+    Value v;
+    v.type = ValueType::kString;
+    v.s = sd.objective;
+    parsed.values["train.select_metric"] = Setting{v, Origin::kSweep, sd.objective_file, sd.objective_line, sd.objective_column, {}, {}};
+    return;
+  }
+  if (it->second.value.s == sd.objective) return;
+  const Setting& w = it->second;
+  diags.add(sd.objective_file, sd.objective_line, sd.objective_column, "sweep.objective",
+            "objective = \"" + sd.objective + "\" but train.select_metric = \"" + w.value.s + "\" (" + w.file +
+                (w.line > 0 ? ":" + std::to_string(w.line) : std::string()) +
+                "): a search's objective is the validation metric the epochs are selected on; write one of the two, "
+                "or the same metric in both");
 }
 
 // [sweep.early_stop]: method, rungs, reduction, startup_trials (docs/STUDY.md "Early stopping"). The values
@@ -1522,14 +1556,23 @@ void resolve_search(Study& study, const Parsed& parsed, const std::vector<Varian
   s.seed = study.base.study.seed;
   for (const auto& k : sd.keys) s.space.push_back(k.param);
   for (const auto& d : decls) s.declared.push_back(explicit_variants ? d.name : "");
-  const std::string& select = study.base.train.select_metric;
-  s.objective = !sd.objective.empty() ? sd.objective : (select == "dice" || select == "loss") ? select : "";
-  s.minimize = s.objective == "loss";
+  // bind_objective made train.select_metric the objective (or refused the study where they differ).
+  s.objective = study.base.train.select_metric;
+  s.minimize = sweeps::objective_direction(s.objective) == sweeps::Direction::kMinimize;
   if (!s.sampled()) return;
-  if (s.objective.empty() && !rejected.count("train.select_metric")) {
-    diags.add(sd.file, sd.method_line, sd.method_column, "sweep.objective",
-              "train.select_metric = \"" + select + "\" is not stored per epoch (the store keeps the validation Dice and "
-              "loss): set objective = \"dice\" or \"loss\" in [sweep]");
+  // Every trial must select its epochs on the objective: a variant or a sampled key that changed
+  // train.select_metric would make the trials' objectives different metrics.
+  for (const auto& d : decls) {
+    const auto it = d.overrides.find("train.select_metric");
+    if (it == d.overrides.end() || it->second.value.s == s.objective || rejected.count("train.select_metric")) continue;
+    diags.add(it->second.file, it->second.line, it->second.column, "train.select_metric",
+              "variant `" + d.name + "` selects on \"" + it->second.value.s + "\" but the search's objective is \"" +
+                  s.objective + "\": every trial of a search is selected, and compared, on its objective");
+  }
+  for (const auto& k : sd.keys) {
+    if (k.param.key != "train.select_metric") continue;
+    diags.add(k.file, k.line, k.column, "sweep.train.select_metric",
+              "a search cannot sample train.select_metric: it is the objective the trials are compared on (sweep.objective)");
   }
   auto factory = std::make_shared<TrialFactory>();
   factory->values = parsed.values;
@@ -1796,6 +1839,7 @@ Study load_study_text(const std::string& text, const std::string& file, const st
   Parsed parsed = parse_document(text, file, Origin::kStudy, stack, diags);
   if (!diags.fatal) apply_overrides(overrides, parsed, diags);
   check_search(parsed, file, diags);
+  bind_objective(parsed, diags);
   std::set<std::string> declared_twice;
   {
     std::set<std::string> names;

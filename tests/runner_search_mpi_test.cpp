@@ -25,7 +25,7 @@ namespace {
 
 fs::path g_dir;
 
-std::string write_study(const std::string& name, const std::string& method, int trials) {
+std::string write_study(const std::string& name, const std::string& method, int trials, const std::string& objective = "") {
   fs::path p = g_dir / (name + ".toml");
   std::ofstream(p) << "[study]\nname = \"" << name << "\"\nseed = 11\nfolds = 2\nvalidation_fraction = 0.25\n"
                    << "[data]\npath = \"data\"\nimage_size = 32\n"
@@ -33,6 +33,7 @@ std::string write_study(const std::string& name, const std::string& method, int 
                    << "[train]\nepochs = 2\nsteps_per_epoch = 3\nbatch_size = 2\nthreads = 1\n"
                    << "[sweep]\nmethod = \"" << method << "\"\ntrials = " << trials << "\n"
                    << (method == "tpe" ? "startup = 2\n" : "")
+                   << (objective.empty() ? "" : "objective = \"" + objective + "\"\n")
                    << "\"train.lr\" = { log_uniform = [1e-4, 1e-1] }\n"
                    << "\"loss.alpha\" = { uniform = [0.1, 0.9] }\n"
                    << "[loss]\nname = \"hybrid\"\n";
@@ -53,8 +54,10 @@ class SearchMpi : public ::testing::Test {
 
 }  // namespace
 
+// With objective = "hd95" (a distance, lower is better): the trainer selects each fold's epoch on the
+// validation HD95, the objective is its mean at that epoch, and status names the lowest trial.
 TEST_F(SearchMpi, RandomTrialsStoredAreTheTrialsPlanned) {
-  const auto study = write_study("rnd", "random", 3);
+  const auto study = write_study("rnd", "random", 3, "hd95");
   ASSERT_EQ(run(mpirun(3) + ABLATE_EXE + " run " + study, g_dir / "rnd.log"), 0) << read_file(g_dir / "rnd.log");
   const Study planned = load_study(study);
   db::Store s(db_of("rnd"), true);
@@ -67,6 +70,24 @@ TEST_F(SearchMpi, RandomTrialsStoredAreTheTrialsPlanned) {
   const std::string status = read_file(g_dir / "rnd-status.log");
   EXPECT_NE(status.find("search: random, 3 trial(s) proposed of 3, 3 finished"), std::string::npos) << status;
   EXPECT_NE(status.find("best so far: t00"), std::string::npos) << status;
+  EXPECT_NE(status.find("validation hd95"), std::string::npos) << status;
+  EXPECT_NE(status.find("(lower is better)"), std::string::npos) << status;
+  const auto id = *s.find_study("rnd");
+  // The selected epoch of every fold has the lowest validation HD95 of its epochs (ties: the earlier).
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks t JOIN epochs e ON e.task_id = t.id AND e.epoch = t.best_epoch "
+                        "WHERE e.val_score IS NULL OR e.val_score > (SELECT min(val_score) FROM epochs WHERE task_id = t.id)"),
+            0);
+  const auto objective = s.validation_objective(id, "hd95");
+  ASSERT_EQ(objective.size(), 3u);
+  std::string best;
+  for (const auto& [name, o] : objective) {
+    const double mean = std::stod(s.query_text(
+        "SELECT avg(e.val_score) FROM tasks t JOIN variants v ON v.id = t.variant_id JOIN epochs e ON e.task_id = t.id AND "
+        "e.epoch = t.best_epoch WHERE v.name = '" + name + "'"));
+    EXPECT_DOUBLE_EQ(o.value, mean) << name;
+    if (best.empty() || o.value < objective.at(best).value) best = name;
+  }
+  EXPECT_NE(status.find("best so far: " + best), std::string::npos) << status;
 }
 
 TEST_F(SearchMpi, KilledTpeSearchResumesWithNothingLostOrDuplicated) {
