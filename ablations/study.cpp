@@ -1050,7 +1050,7 @@ void bind_objective(Parsed& parsed, Diags& diags) {
     Value v;
     v.type = ValueType::kString;
     v.s = sd.objective;
-    parsed.values["train.select_metric"] = Setting{v, Origin::kSweep, sd.objective_file, sd.objective_line, sd.objective_column, {}, {}};
+    parsed.values["train.select_metric"] = Setting{v, Origin::kSweep, sd.objective_file, sd.objective_line, sd.objective_column, {}, {}, {}};
     return;
   }
   if (it->second.value.s == sd.objective) return;
