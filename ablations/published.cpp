@@ -78,6 +78,8 @@ std::map<std::string, std::map<std::string, double>> read_rows(const toml::node*
   return out;
 }
 
+std::vector<PublishedTable> read_tables(const toml::array& arr);
+
 }  // namespace
 
 const std::vector<std::string>& published_metrics() {
@@ -94,8 +96,10 @@ std::string published_text(const std::vector<PublishedTable>& tables) {
   std::string out = "[";
   for (std::size_t i = 0; i < tables.size(); ++i) {
     const PublishedTable& t = tables[i];
-    out += std::string(i ? ", " : "") + "{ source = " + quoted(t.source) + ", dataset = " + quoted(t.dataset) +
-           ", scale = " + quoted(t.scale) + ", values = " + rows_literal(t.values);
+    out += std::string(i ? ", " : "") + "{ source = " + quoted(t.source) + ", dataset = " + quoted(t.dataset);
+    // Only where given, so that the text of a table without a class is what it was before classes existed.
+    if (!t.class_name.empty()) out += ", class = " + quoted(t.class_name);
+    out += ", scale = " + quoted(t.scale) + ", values = " + rows_literal(t.values);
     if (!t.sd.empty()) out += ", sd = " + rows_literal(t.sd);
     out += " }";
   }
@@ -114,12 +118,35 @@ std::vector<PublishedTable> parse_published(const std::string& text) {
   }
   const toml::array* arr = doc["published"].as_array();
   if (!arr) throw std::runtime_error("report.published: expected an array of tables");
-  for (const auto& el : *arr) {
+  return read_tables(*arr);
+}
+
+std::vector<PublishedTable> published_in_document(const std::string& text, const std::string& file) {
+  toml::table doc;
+  try {
+    doc = toml::parse(std::string_view(text), std::string_view(file));
+  } catch (const toml::parse_error& e) {
+    throw std::runtime_error(file + ": " + std::string(e.description()));
+  }
+  const toml::node* node = doc["report"]["published"].node();
+  if (!node) return {};
+  // The resolved configuration's one-line form, or [[report.published]] tables.
+  if (const auto* one_line = node->as_string()) return parse_published(one_line->get());
+  const toml::array* arr = node->as_array();
+  if (!arr) throw std::runtime_error("report.published: expected [[report.published]] tables");
+  return read_tables(*arr);
+}
+
+namespace {
+std::vector<PublishedTable> read_tables(const toml::array& arr) {
+  std::vector<PublishedTable> out;
+  for (const auto& el : arr) {
     const toml::table* t = el.as_table();
     if (!t) throw std::runtime_error("report.published: expected an array of tables");
     PublishedTable p;
     p.source = (*t)["source"].value_or(std::string());
     p.dataset = (*t)["dataset"].value_or(std::string());
+    p.class_name = (*t)["class"].value_or(std::string());
     p.scale = (*t)["scale"].value_or(std::string("percent"));
     if (p.scale != "percent" && p.scale != "ratio")
       throw std::runtime_error("report.published.scale: `" + p.scale + "` is not one of: percent, ratio");
@@ -129,5 +156,6 @@ std::vector<PublishedTable> parse_published(const std::string& text) {
   }
   return out;
 }
+}  // namespace
 
 }  // namespace ablate

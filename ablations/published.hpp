@@ -4,6 +4,8 @@
 //   [[report.published]]
 //   source = "001 Table II"     # shown in the report
 //   dataset = "MSD"             # the column group the table belongs to ("" = the report's first group)
+//   class = "liver"             # optional: the class (organ) of the group, a name of report.class_names or
+//                               # "class k"; "" = the dataset's first class (002 Table I: one table per organ)
 //   scale = "percent"           # percent | ratio: how the paper prints the overlap metrics
 //   [report.published.values]   # row (a variant's label or name) -> metric -> published mean
 //   "U-Net" = { dice = 65.35, sensitivity = 70.74, precision = 77.56 }
@@ -23,6 +25,9 @@ namespace ablate {
 struct PublishedTable {
   std::string source;
   std::string dataset;
+  // The class of the column group: report.class_names[k - 1] or "class k"; "" = the first group of the
+  // dataset (whatever its class). Written as `class` in TOML.
+  std::string class_name;
   std::string scale = "percent";
   // row key (variant label or name) -> metric -> value; sd rows are a subset of values rows.
   std::map<std::string, std::map<std::string, double>> values;
@@ -37,5 +42,10 @@ const std::vector<std::string>& published_metrics();
 std::string published_text(const std::vector<PublishedTable>& tables);
 // Reads published_text's form; "" gives no table. Throws std::runtime_error saying what is wrong.
 std::vector<PublishedTable> parse_published(const std::string& text);
+// The report.published tables of a TOML document (a study text, read without its includes, or a resolved
+// configuration), as the loader would keep them but without its checks against the variants and classes;
+// none when it has no report.published. For stored study texts that no longer load as a whole. Throws
+// std::runtime_error saying what is wrong.
+std::vector<PublishedTable> published_in_document(const std::string& text, const std::string& file);
 
 }  // namespace ablate

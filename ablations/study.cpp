@@ -20,6 +20,7 @@
 #include "ablations/design.hpp"
 #include "ablations/published.hpp"
 #include "ablations/schema.hpp"
+#include "sweeps/early_stop.hpp"
 #include "sweeps/grid.hpp"
 #include "sweeps/samplers.hpp"
 
@@ -130,6 +131,7 @@ struct Setting {
   int column = 0;
   std::vector<std::pair<int, int>> items;  // line, column of each array element (report.rows names variants)
   std::vector<PublishedRow> published_rows;  // report.published only
+  std::vector<PublishedRow> published_classes;  // report.published only: each table's `class` (row = the name)
 };
 using Layer = std::map<std::string, Setting>;
 
@@ -167,6 +169,7 @@ struct SearchDecl {
   std::string objective;       // "" = from train.select_metric
   std::vector<SearchKey> keys;
   std::string file;
+  std::string objective_file;  // where objective was written: the file, or the --set argument
   int method_line = 0, method_column = 0, trials_line = 0, trials_column = 0, objective_line = 0, objective_column = 0;
   int startup_line = 0, startup_column = 0;
 };
@@ -322,7 +325,7 @@ std::optional<Value> read_value(const toml::node& node, const KeyDef& key, const
 // [[report.published]] tables (or, in canonical text, their one-line string form) -> the string form,
 // with every row's location in `rows`. Each problem is located at its key or value.
 std::optional<Value> read_published(const toml::node& node, const std::string& file, Diags& diags,
-                                    std::vector<PublishedRow>& rows) {
+                                    std::vector<PublishedRow>& rows, std::vector<PublishedRow>& classes) {
   const std::string key = "report.published";
   Value v;
   v.type = ValueType::kString;
@@ -339,14 +342,14 @@ std::optional<Value> read_published(const toml::node& node, const std::string& f
   if (arr && arr->empty()) return v;  // `published = []`: none (drops a base file's tables)
   if (!arr || !arr->is_array_of_tables()) {
     diags.add(file, node.source(), key,
-              "expected [[report.published]] tables (source, dataset, scale, values, sd)");
+              "expected [[report.published]] tables (source, dataset, class, scale, values, sd)");
     return std::nullopt;
   }
   const std::vector<std::string>& metrics = published_metrics();
-  static const std::vector<std::string> fields = {"source", "dataset", "scale", "values", "sd"};
+  static const std::vector<std::string> fields = {"source", "dataset", "class", "scale", "values", "sd"};
   std::vector<PublishedTable> tables;
-  // (dataset, row, metric) -> table index: two tables must not publish the same cell twice.
-  std::map<std::tuple<std::string, std::string, std::string>, std::size_t> cells;
+  // (dataset, class, row, metric) -> table index: two tables must not publish the same cell twice.
+  std::map<std::tuple<std::string, std::string, std::string, std::string>, std::size_t> cells;
   for (std::size_t ti = 0; ti < arr->size(); ++ti) {
     const toml::table& t = *arr->get(ti)->as_table();
     PublishedTable p;
@@ -357,10 +360,10 @@ std::optional<Value> read_published(const toml::node& node, const std::string& f
         const std::string hint = closest(name, fields);
         diags.add(file, k.source(), where + "." + name,
                   "unknown key" + (hint.empty() ? std::string() : " (did you mean `" + hint + "`?)") +
-                      "; allowed: source, dataset, scale, values, sd");
+                      "; allowed: source, dataset, class, scale, values, sd");
         continue;
       }
-      if (name == "source" || name == "dataset" || name == "scale") {
+      if (name == "source" || name == "dataset" || name == "class" || name == "scale") {
         if (!sub.is_string()) {
           diags.add(file, sub.source(), where + "." + name, "expected a string");
           continue;
@@ -370,7 +373,16 @@ std::optional<Value> read_published(const toml::node& node, const std::string& f
           diags.add(file, sub.source(), where + ".scale", "`" + text + "` is not one of: percent, ratio");
           continue;
         }
-        (name == "source" ? p.source : name == "dataset" ? p.dataset : p.scale) = text;
+        if (name == "class") {
+          if (text.empty()) {
+            diags.add(file, sub.source(), where + ".class",
+                      "expected a class name (one of report.class_names, or \"class k\"); leave `class` out for none");
+            continue;
+          }
+          // Checked against report.class_names once the whole study is read.
+          classes.push_back({ti, text, static_cast<int>(sub.source().begin.line), static_cast<int>(sub.source().begin.column)});
+        }
+        (name == "source" ? p.source : name == "dataset" ? p.dataset : name == "class" ? p.class_name : p.scale) = text;
       }
     }
     if (p.source.empty()) diags.add(file, t.source(), where + ".source", "every [[report.published]] needs a source (paper and table, e.g. \"001 Table II\")");
@@ -424,11 +436,11 @@ std::optional<Value> read_published(const toml::node& node, const std::string& f
     for (const auto& [row, ms] : p.values)
       for (const auto& [metric, x] : ms) {
         (void)x;
-        auto [it, fresh] = cells.emplace(std::make_tuple(p.dataset, row, metric), ti);
+        auto [it, fresh] = cells.emplace(std::make_tuple(p.dataset, p.class_name, row, metric), ti);
         if (!fresh)
           diags.add(file, t.source(), where + ".values." + row + "." + metric,
                     "already published by table " + std::to_string(it->second + 1) + " of the same dataset `" +
-                        p.dataset + "`");
+                        p.dataset + "`" + (p.class_name.empty() ? std::string() : " and class `" + p.class_name + "`"));
       }
     tables.push_back(std::move(p));
   }
@@ -499,17 +511,17 @@ void flatten_entry(const toml::key& k, const toml::node& node, const std::string
     return;
   }
   if (path == "report.published") {
-    std::vector<PublishedRow> rows;
-    if (auto v = read_published(node, file, diags, rows)) {
+    std::vector<PublishedRow> rows, classes;
+    if (auto v = read_published(node, file, diags, rows, classes)) {
       Setting s{*v, origin, file, static_cast<int>(node.source().begin.line),
-                static_cast<int>(node.source().begin.column), {}, std::move(rows)};
+                static_cast<int>(node.source().begin.column), {}, std::move(rows), std::move(classes)};
       out[path] = std::move(s);
     }
     return;
   }
   if (auto v = read_value(node, *key, file, diags)) {
     Setting s{*v, origin, file, static_cast<int>(node.source().begin.line),
-              static_cast<int>(node.source().begin.column), {}, {}};
+              static_cast<int>(node.source().begin.column), {}, {}, {}};
     if (const toml::array* arr = node.as_array()) {
       for (const auto& el : *arr) {
         s.items.emplace_back(static_cast<int>(el.source().begin.line), static_cast<int>(el.source().begin.column));
@@ -885,13 +897,17 @@ bool parse_search_setting(const std::string& name, const toml::node& node, const
     return true;
   }
   if (name == "objective") {
-    if (!node.is_string() || (node.as_string()->get() != "dice" && node.as_string()->get() != "loss")) {
+    // The metrics train.select_metric allows: the objective is the validation metric epochs are selected on.
+    const std::vector<std::string>& metrics = find_key("train.select_metric")->choices;
+    if (!node.is_string() || std::find(metrics.begin(), metrics.end(), node.as_string()->get()) == metrics.end()) {
+      std::string list;
+      for (const auto& m : metrics) list += (list.empty() ? "" : ", ") + m;
       diags.add(file, node.source(), "sweep.objective",
-                "expected \"dice\" or \"loss\": the validation Dice or loss at the epoch train.select_metric selects, "
-                "the validation metrics the store keeps per epoch (test metrics never steer a search)");
+                "expected one of: " + list + " (a validation metric, as train.select_metric; test metrics never steer a search)");
       return true;
     }
     search.objective = node.as_string()->get();
+    search.objective_file = file;
     search.objective_line = line, search.objective_column = column;
     return true;
   }
@@ -998,6 +1014,11 @@ void check_search(Parsed& parsed, const std::string& file, Diags& diags) {
   if (s.startup > 0 && s.method != "tpe") {
     diags.add(file, s.startup_line, s.startup_column, "sweep.startup", "startup goes with method = \"tpe\"");
   }
+  if (!sampled && !s.objective.empty()) {
+    diags.add(s.objective_file, s.objective_line, s.objective_column, "sweep.objective",
+              "a grid runs every point: objective goes with method = \"random\", \"sobol\" or \"tpe\" (each variant "
+              "selects its epoch on train.select_metric)");
+  }
   if (!sampled) return;
   for (const auto& a : parsed.sweep) {
     diags.add(file, a.line, a.column, "sweep." + a.key,
@@ -1016,6 +1037,29 @@ void check_search(Parsed& parsed, const std::string& file, Diags& diags) {
               "sobol samples at most " + std::to_string(sweeps::kSobolMaxDims) + " keys; this [sweep] has " +
                   std::to_string(s.keys.size()) + " (use random or tpe)");
   }
+}
+
+// A search's objective is the validation metric train.select_metric selects epochs on (docs/STUDY.md
+// "Searches"): an objective given where train.select_metric is not written (file, includes, --set) sets it,
+// as if written; where both are written they must name the same metric.
+void bind_objective(Parsed& parsed, Diags& diags) {
+  const SearchDecl& sd = parsed.search;
+  if (sd.method == "grid" || sd.objective.empty()) return;
+  const auto it = parsed.values.find("train.select_metric");
+  if (it == parsed.values.end()) {
+    Value v;
+    v.type = ValueType::kString;
+    v.s = sd.objective;
+    parsed.values["train.select_metric"] = Setting{v, Origin::kSweep, sd.objective_file, sd.objective_line, sd.objective_column, {}, {}, {}};
+    return;
+  }
+  if (it->second.value.s == sd.objective) return;
+  const Setting& w = it->second;
+  diags.add(sd.objective_file, sd.objective_line, sd.objective_column, "sweep.objective",
+            "objective = \"" + sd.objective + "\" but train.select_metric = \"" + w.value.s + "\" (" + w.file +
+                (w.line > 0 ? ":" + std::to_string(w.line) : std::string()) +
+                "): a search's objective is the validation metric the epochs are selected on; write one of the two, "
+                "or the same metric in both");
 }
 
 // [sweep.early_stop]: method, rungs, reduction, startup_trials (docs/STUDY.md "Early stopping"). The values
@@ -1482,7 +1526,7 @@ Variant make_trial(const TrialFactory& f, std::size_t di, int trial, const sweep
       if (kd->type == ValueType::kInt) v.i = static_cast<std::int64_t>(x.at(j));
       else v.d = x.at(j);
     }
-    layer[sk.param.key] = Setting{v, Origin::kSweep, sk.file, sk.line, sk.column, {}, {}};
+    layer[sk.param.key] = Setting{v, Origin::kSweep, sk.file, sk.line, sk.column, {}, {}, {}};
     shown.emplace_back(sk.param.key, sweeps::short_value(sk.param, x.at(j)));
   }
   char tag[32];
@@ -1512,14 +1556,23 @@ void resolve_search(Study& study, const Parsed& parsed, const std::vector<Varian
   s.seed = study.base.study.seed;
   for (const auto& k : sd.keys) s.space.push_back(k.param);
   for (const auto& d : decls) s.declared.push_back(explicit_variants ? d.name : "");
-  const std::string& select = study.base.train.select_metric;
-  s.objective = !sd.objective.empty() ? sd.objective : (select == "dice" || select == "loss") ? select : "";
-  s.minimize = s.objective == "loss";
+  // bind_objective made train.select_metric the objective (or refused the study where they differ).
+  s.objective = study.base.train.select_metric;
+  s.minimize = sweeps::objective_direction(s.objective) == sweeps::Direction::kMinimize;
   if (!s.sampled()) return;
-  if (s.objective.empty() && !rejected.count("train.select_metric")) {
-    diags.add(sd.file, sd.method_line, sd.method_column, "sweep.objective",
-              "train.select_metric = \"" + select + "\" is not stored per epoch (the store keeps the validation Dice and "
-              "loss): set objective = \"dice\" or \"loss\" in [sweep]");
+  // Every trial must select its epochs on the objective: a variant or a sampled key that changed
+  // train.select_metric would make the trials' objectives different metrics.
+  for (const auto& d : decls) {
+    const auto it = d.overrides.find("train.select_metric");
+    if (it == d.overrides.end() || it->second.value.s == s.objective || rejected.count("train.select_metric")) continue;
+    diags.add(it->second.file, it->second.line, it->second.column, "train.select_metric",
+              "variant `" + d.name + "` selects on \"" + it->second.value.s + "\" but the search's objective is \"" +
+                  s.objective + "\": every trial of a search is selected, and compared, on its objective");
+  }
+  for (const auto& k : sd.keys) {
+    if (k.param.key != "train.select_metric") continue;
+    diags.add(k.file, k.line, k.column, "sweep.train.select_metric",
+              "a search cannot sample train.select_metric: it is the objective the trials are compared on (sweep.objective)");
   }
   auto factory = std::make_shared<TrialFactory>();
   factory->values = parsed.values;
@@ -1671,7 +1724,7 @@ void apply_overrides(const std::vector<std::string>& overrides, Parsed& parsed, 
       parse_search_setting(key.substr(6), node, where, parsed.search, local);
       parsed.search.present = true;
     } else if (auto v = read_value(node, *kd, where, local)) {
-      parsed.values[key] = Setting{*v, Origin::kOverride, where, 0, 0, {}, {}};
+      parsed.values[key] = Setting{*v, Origin::kOverride, where, 0, 0, {}, {}, {}};
     }
     // Positions inside the argument mean nothing to the user: the argument is named instead.
     for (auto d : local.list) {
@@ -1786,6 +1839,7 @@ Study load_study_text(const std::string& text, const std::string& file, const st
   Parsed parsed = parse_document(text, file, Origin::kStudy, stack, diags);
   if (!diags.fatal) apply_overrides(overrides, parsed, diags);
   check_search(parsed, file, diags);
+  bind_objective(parsed, diags);
   std::set<std::string> declared_twice;
   {
     std::set<std::string> names;
@@ -1885,7 +1939,7 @@ Study load_study_text(const std::string& text, const std::string& file, const st
         for (std::size_t i = 0; i < axis.values.size(); ++i) {
           if (to_literal(axis.values[i]) == lit) where = axis.where[i];
         }
-        layer[k] = Setting{by_literal.at({k, lit}), Origin::kSweep, axis.file, where.first, where.second, {}, {}};
+        layer[k] = Setting{by_literal.at({k, lit}), Origin::kSweep, axis.file, where.first, where.second, {}, {}, {}};
       }
       resolve_variant(v, layer, file, rejected, diags);
       if (d.mask >= 0) study.design.masks[v.name] = static_cast<std::uint32_t>(d.mask);
@@ -1977,6 +2031,27 @@ Study load_study_text(const std::string& text, const std::string& file, const st
       diags.add(it->second.file, r.line, r.column, "report.published",
                 "table " + std::to_string(r.table + 1) + ": no variant labelled or named `" + r.row + "`" +
                     (hint.empty() ? std::string() : " (did you mean `" + hint + "`?)"));
+    }
+    // A table's class names a class of the study: report.class_names[k - 1], or "class k", for the
+    // classes 1..K of data.label_groups (at least as many as report.class_names names).
+    const int n_classes = std::max<int>(study.base.data.foreground_classes(),
+                                        static_cast<int>(study.base.report.class_names.size()));
+    std::vector<std::string> class_choices;
+    for (int k = 1; k <= n_classes; ++k) {
+      const auto i = static_cast<std::size_t>(k - 1);
+      if (i < study.base.report.class_names.size() && !study.base.report.class_names[i].empty())
+        class_choices.push_back(study.base.report.class_names[i]);
+      class_choices.push_back("class " + std::to_string(k));
+    }
+    for (const auto& c : it->second.published_classes) {
+      if (std::find(class_choices.begin(), class_choices.end(), c.row) != class_choices.end()) continue;
+      const std::string hint = closest(c.row, class_choices);
+      std::string allowed;
+      for (const auto& name : class_choices) allowed += (allowed.empty() ? "" : ", ") + name;
+      diags.add(it->second.file, c.line, c.column, "report.published",
+                "table " + std::to_string(c.table + 1) + ": class `" + c.row + "` is no class of the study" +
+                    (hint.empty() ? std::string() : " (did you mean `" + hint + "`?)") + "; allowed: " + allowed +
+                    " (report.class_names and data.label_groups)");
     }
   }
 

@@ -70,8 +70,10 @@ struct Search {
   std::string method = "grid";  // grid | random | sobol | tpe
   int trials = 0;
   int startup = sweeps::TpeOptions{}.n_startup;  // tpe: random trials before the model (sweep.startup)
-  std::string objective;        // "dice" | "loss": the validation value at the epoch train.select_metric selects
-  bool minimize = false;        // true for loss
+  // The validation metric the trials are compared on: train.select_metric (sweep.objective, when written,
+  // sets it or must equal it), read per epoch as epochs.val_score at the selected epoch.
+  std::string objective;
+  bool minimize = false;        // loss, assd, hd95 (sweeps::objective_direction)
   sweeps::Space space;          // the sampled keys, in the order the file writes them
   std::uint64_t seed = 0;
   std::vector<std::string> declared;  // names of the [[ablation.variant]]s a trial is crossed with ("" = none)

@@ -1093,11 +1093,15 @@ std::vector<TrialRow> Store::trials(std::int64_t study_id) const {
 }
 
 std::map<std::string, Objective> Store::validation_objective(std::int64_t study_id, const std::string& objective) const {
-  // Only the two validation values the epochs table keeps; never a test metric.
-  const std::string column = objective == "loss" ? "val_loss" : "val_dice";
+  // The validation value best-epoch selection compared (epochs.val_score: train.select_metric, which a
+  // search's objective is), never a test metric. Rows written before schema 2 have no val_score: their
+  // validation Dice or loss stands in for those two objectives.
+  const std::string column = objective == "dice" ? "coalesce(e.val_score, e.val_dice)"
+                             : objective == "loss" ? "coalesce(e.val_score, e.val_loss)"
+                                                   : "e.val_score";
   std::map<std::string, Objective> out;
   Stmt st(*impl_,
-          "SELECT v.name, avg(e." + column + "), count(*), "
+          "SELECT v.name, avg(" + column + "), count(*), "
           "(SELECT count(*) FROM tasks u WHERE u.variant_id = v.id), "
           "(SELECT count(*) FROM tasks u JOIN epochs e2 ON e2.task_id = u.id WHERE u.variant_id = v.id AND u.status = 'done') "
           "FROM tasks t JOIN variants v ON v.id = t.variant_id "

@@ -232,8 +232,9 @@ class Store {
   // The proposal, its variant and the variant's tasks, in one transaction.
   void record_trial(std::int64_t study_id, const TrialRow& trial, const VariantRow& v, const std::string& components);
   std::vector<TrialRow> trials(std::int64_t study_id) const;  // in the order they were proposed
-  // Per variant name with a done task: `objective` "dice" reads epochs.val_dice, "loss" epochs.val_loss, at
-  // tasks.best_epoch (the epoch train.select_metric selected).
+  // Per variant name with a done task: the mean of epochs.val_score (train.select_metric on the validation
+  // cases, the search's `objective`) at tasks.best_epoch, the epoch it selected. For rows without val_score
+  // (schema 1) `objective` "dice" reads val_dice and "loss" val_loss; any other objective is NaN there.
   std::map<std::string, Objective> validation_objective(std::int64_t study_id, const std::string& objective) const;
 
   // Runs `sql` (for tests and migrations); throws StoreError.

@@ -13,6 +13,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "ablations/published.hpp"
 #include "ablations/study.hpp"
 #include "reports/effects.hpp"
 #include "reports/format.hpp"
@@ -27,7 +28,8 @@ namespace fs = std::filesystem;
 namespace {
 
 // The [report] table alone, for study texts that no longer load as a whole (a missing include).
-ReportConfig report_section_only(const std::string& text, const std::string& file) {
+// `published_problem` says why the published tables could not be read ("" when they could).
+ReportConfig report_section_only(const std::string& text, const std::string& file, std::string& published_problem) {
   ReportConfig c;
   toml::table doc;
   try {
@@ -52,6 +54,15 @@ ReportConfig report_section_only(const std::string& text, const std::string& fil
   if (auto v = (*r)["baseline"].value<std::string>()) c.baseline = *v;
   if (auto v = (*r)["aggregate"].value<std::string>()) c.aggregate = *v == "cases" ? "cases" : "folds";
   if (auto v = (*r)["sweep_key"].value<std::string>()) c.sweep_key = *v;
+  if (auto v = (*r)["dataset"].value<std::string>()) c.dataset = *v;
+  strings("class_names", c.class_names);
+  if (auto v = (*r)["published_columns"].value<bool>()) c.published_columns = *v;
+  // The paper's numbers, as written in this file (a base file's, lost with the include, are not here).
+  try {
+    c.published = published_text(published_in_document(text, file));
+  } catch (const std::exception& e) {
+    published_problem = e.what();
+  }
   return c;
 }
 
@@ -160,7 +171,8 @@ ReportConfig report_config_of(const db::StudyData& study, std::vector<std::strin
   }
   auto text = study.provenance.find("study_text");
   if (text == study.provenance.end() || text->second.empty()) {
-    note("study '" + study.study + "': no study text in the store's provenance; default [report] layout");
+    note("study '" + study.study + "': no study text in the store's provenance; default [report] layout" +
+         " (and no published values: a Reproduction section needs ablate report --published STUDY_FILE)");
     return ReportConfig{};
   }
   auto file_it = study.provenance.find("study_file");
@@ -171,13 +183,22 @@ ReportConfig report_config_of(const db::StudyData& study, std::vector<std::strin
     return load_study_text(text->second, file).base.report;
   } catch (const std::exception& whole) {
     try {
-      ReportConfig c = report_section_only(text->second, file);
+      std::string published_problem;
+      ReportConfig c = report_section_only(text->second, file, published_problem);
       note("study '" + study.study + "': the stored study text does not load as a whole (" +
-           first_line(whole.what()) + "); its [report] section was read alone");
+           first_line(whole.what()) + "); its [report] section was read alone" +
+           (!published_problem.empty()
+                ? ", without its published values (" + first_line(published_problem) +
+                      "; give them with ablate report --published STUDY_FILE)"
+            : c.published.empty()
+                ? std::string(", with no published values of its own (an included file's are not read; give them "
+                              "with ablate report --published STUDY_FILE)")
+                : std::string()));
       return c;
     } catch (const std::exception& e) {
       note("study '" + study.study + "': the stored study text cannot be parsed (" + e.what() +
-           "); default [report] layout");
+           "); default [report] layout (and no published values: a Reproduction section needs ablate report "
+           "--published STUDY_FILE)");
       return ReportConfig{};
     }
   }
@@ -186,6 +207,18 @@ ReportConfig report_config_of(const db::StudyData& study, std::vector<std::strin
 ReportConfig effective_config(const std::vector<db::StudyData>& studies, const ReportOptions& options,
                               std::vector<std::string>* notes) {
   ReportConfig c = options.use_config || studies.empty() ? options.config : report_config_of(studies.front(), notes);
+  if (options.published) {
+    // `ablate report --published FILE`: the file's tables replace the stored ones (a store written
+    // before the study carried them, or without a readable study text); the file's names of the dataset
+    // and the classes fill the stored layout's empty ones, so that its tables find their column groups.
+    c.published = options.published->published;
+    if (c.dataset.empty()) c.dataset = options.published->dataset;
+    if (c.class_names.empty()) c.class_names = options.published->class_names;
+    if (notes)
+      notes->push_back("the published values are those of " +
+                       (options.published_file.empty() ? std::string("the given study file") : options.published_file) +
+                       " (--published), not the store's");
+  }
   if (!options.metrics.empty()) c.metrics = options.metrics;
   if (!options.aggregate.empty()) c.aggregate = options.aggregate;
   if (!options.sweep_key.empty()) c.sweep_key = options.sweep_key;

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -188,6 +189,11 @@ struct ReportOptions {
   std::string aggregate;
   std::string sweep_key;
   std::vector<std::string> formats = {"md", "tex", "csv", "html"};  // of table.*; html also writes report.html
+  // `ablate report --published FILE`: that study file's [report] (as loaded, includes applied). Its
+  // published tables replace the stored ones; its dataset and class names fill empty stored ones. For
+  // stores whose study carried no published values when it ran, or whose study text no longer reads.
+  std::optional<ReportConfig> published;
+  std::string published_file;  // named in the report's note
 };
 struct ReportResult {
   std::string markdown;            // the comparison table in Markdown

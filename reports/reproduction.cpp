@@ -6,9 +6,11 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
+#include "ablations/study.hpp"
 #include "reports/format.hpp"
 
 namespace ablate::reports {
@@ -142,19 +144,35 @@ Reproduction reproduction(const std::vector<db::StudyData>& studies, const std::
     r.notes.push_back(std::string("the published values cannot be read (") + e.what() + "); no reproduction check");
     return r;
   }
+  // A study that does not name its dataset (report.dataset empty: its groups are titled by the study),
+  // reported alone, compares tables that all name one dataset with its groups by class alone.
+  bool unnamed = !table.groups.empty();
+  for (const auto& g : table.groups) unnamed = unnamed && g.study == table.groups[0].study && g.dataset == g.study;
+  bool one_dataset = true;
+  for (const PublishedTable& p : published) one_dataset = one_dataset && p.dataset == published[0].dataset;
   for (const PublishedTable& p : published) {
     PublishedSource src;
     src.table = p;
-    const std::string name = "published table '" + p.source + "'" + (p.dataset.empty() ? "" : " (" + p.dataset + ")");
+    const std::string name = "published table '" + p.source + "'" +
+                             (p.dataset.empty() && p.class_name.empty() ? ""
+                              : " (" + p.dataset + (p.dataset.empty() || p.class_name.empty() ? "" : ", ") +
+                                    (p.class_name.empty() ? "" : "class " + p.class_name) + ")");
+    // The class: its name (report.class_names) or "class k"; a table without one takes the dataset's first group.
+    auto class_matches = [&](const ColumnGroup& g) {
+      return p.class_name.empty() || g.class_name == p.class_name || "class " + std::to_string(g.cls) == p.class_name;
+    };
     for (std::size_t g = 0; g < table.groups.size() && src.group == kNone; ++g)
-      if (p.dataset.empty() || table.groups[g].dataset == p.dataset || table.groups[g].title == p.dataset) src.group = g;
-    // A study that does not name its dataset (report.dataset empty: the group is titled by the study) and
-    // publishes one table compares it with its only group; a named dataset is matched by name alone.
-    if (src.group == kNone && table.groups.size() == 1 && published.size() == 1 &&
-        table.groups[0].dataset == table.groups[0].study) {
-      src.group = 0;
-      r.notes.push_back(name + " names no column group of that dataset; compared with the only one, '" +
-                        table.groups[0].title + "'");
+      if ((p.dataset.empty() || table.groups[g].dataset == p.dataset || table.groups[g].title == p.dataset) &&
+          class_matches(table.groups[g]))
+        src.group = g;
+    if (src.group == kNone && unnamed && one_dataset) {
+      for (std::size_t g = 0; g < table.groups.size() && src.group == kNone; ++g)
+        if (class_matches(table.groups[g])) src.group = g;
+      if (src.group != kNone)
+        r.notes.push_back(name + " names no column group of that dataset; compared with " +
+                          (table.groups.size() == 1 ? "the only one, '" + table.groups[0].title + "'"
+                                                    : "'" + table.groups[src.group].title +
+                                                          "' (by class: the study names no dataset)"));
     }
     if (src.group == kNone) {
       std::string titles;
@@ -245,7 +263,28 @@ Reproduction reproduction(const std::vector<db::StudyData>& studies, const std::
       }
     }
 
-    // Component steps: rows A and B = A + one component, both with a published and an own value.
+    // Component steps: rows A and B = A + one component, both with a published and an own value, and
+    // nothing else of their configuration different: 002 Table I's PAM and MS-Dual-Guided differ in the
+    // one check-mark column (semantic guidance) but also in the attention and the refinement, so adding the
+    // guidance is MS-Dual -> MS-Dual-Guided only. A row whose stored configuration cannot be read is
+    // compared by its check marks alone.
+    std::vector<std::optional<std::map<std::string, std::string>>> configs(table.rows.size());
+    for (std::size_t row = 0; row < table.rows.size() && study < studies.size(); ++row)
+      for (const auto& v : studies[study].variants)
+        if (v.name == table.rows[row].variant) {
+          try {
+            configs[row] = canonical_values(v.canonical);
+          } catch (const std::exception&) {
+          }
+          break;
+        }
+    auto only_differ_in = [&](std::size_t a, std::size_t b, const std::string& component) {
+      if (!configs[a] || !configs[b]) return true;
+      const std::string key = component_key(component);
+      std::map<std::string, std::string> x = *configs[a], y = *configs[b];
+      x.erase(key), y.erase(key);
+      return x == y;
+    };
     auto cell_of = [&](std::size_t row, const std::string& m) -> const ReproductionCell* {
       for (const auto& c : r.cells)
         if (c.source == si && c.row == row && c.metric == m && c.ours.n > 0) return &c;
@@ -263,7 +302,7 @@ Reproduction reproduction(const std::vector<db::StudyData>& studies, const std::
             bool rest_equal = true;
             for (std::size_t k = 0; k < ca.size(); ++k)
               if (k != ci && ca[k] != cb[k]) rest_equal = false;
-            if (!rest_equal) continue;
+            if (!rest_equal || !only_differ_in(a, b, table.components[ci])) continue;
             const ReproductionCell* from = cell_of(a, m);
             const ReproductionCell* to = cell_of(b, m);
             if (!from || !to) continue;
@@ -424,8 +463,12 @@ void mark_published(ComparisonTable& table, const Reproduction& r, bool latex_co
     any = true;
   }
   if (!any) return;
+  // Each source once (a paper's table can publish several column groups: datasets, classes).
+  std::vector<std::string> names;
+  for (const auto& s : r.sources)
+    if (std::find(names.begin(), names.end(), s.table.source) == names.end()) names.push_back(s.table.source);
   std::string sources;
-  for (const auto& s : r.sources) sources += (sources.empty() ? "" : ", ") + s.table.source;
+  for (const auto& n : names) sources += (sources.empty() ? "" : ", ") + n;
   table.published_legend = "paper: the published mean (" + sources + "), ✓ inside, ✗ outside our 95 % t-interval over the " +
                            (r.interval == "cases" ? "cases" : "folds") + " of the cell.";
   table.published_columns = latex_columns;
@@ -544,6 +587,7 @@ std::string reproduction_html(const Reproduction& r, const ComparisonTable& tabl
   for (std::size_t si = 0; si < r.sources.size(); ++si) {
     const PublishedSource& s = r.sources[si];
     o << "<h3>" << html_escape(s.table.source) << (s.table.dataset.empty() ? "" : " — " + html_escape(s.table.dataset))
+      << (s.table.class_name.empty() ? "" : (s.table.dataset.empty() ? " — " : ", ") + html_escape(s.table.class_name))
       << "</h3>\n";
     if (si < r.summaries.size()) o << "<p>" << html_escape(r.summaries[si]) << "</p>\n";
     o << "<table class=\"cmp\">\n<tr><th>Row</th><th>Metric</th><th>Published</th><th>Ours</th><th>95 % interval</th>"

@@ -5,7 +5,8 @@
 //              report.aggregate = "cases"), difference ours − p, and whether p lies inside our 95 %
 //              t-interval  mean ± t_{0.975, n−1} · sd / √n  (n ≥ 2; no interval for one value).
 //   step       for each component column (✓) every pair of rows A, B whose component sets differ only in
-//              that component (B = A + component): the published and our change B − A, whether both go the
+//              that component (B = A + component) and whose stored configurations differ in nothing else
+//              (canonical text, the component's key aside): the published and our change B − A, whether both go the
 //              same way (improve / worsen, by the metric's direction), and our paired Wilcoxon test of B
 //              against A (the significance tests' pairing), Holm-adjusted over the steps of one published
 //              table and metric.

@@ -12,6 +12,7 @@
 
 #include "ablations/study.hpp"
 #include "reports/format.hpp"
+#include "sweeps/early_stop.hpp"
 
 namespace ablate::reports {
 
@@ -61,7 +62,7 @@ SearchView view_of(const db::StudyData& study) {
   if (auto it = study.provenance.find("search_objective"); it != study.provenance.end() && !it->second.empty()) {
     v.objective = it->second;
   }
-  v.minimize = v.objective == "loss";
+  v.minimize = sweeps::objective_direction(v.objective) == sweeps::Direction::kMinimize;
   if (auto it = study.provenance.find("search_method"); it != study.provenance.end()) v.method = it->second;
   if (v.method.empty() && !study.trials.empty()) v.method = study.trials.front().method;
   std::map<std::string, const db::VariantRow*> variant;

@@ -252,6 +252,21 @@ void Coordinator::plan() {
     if (ec) throw RunRefused(RunRefused::kInput, "--workdir " + workdir_ + ": cannot create the checkpoint folder: " + ec.message());
   }
 
+  // A search compares its trials on validation values only (docs/STUDY.md "Searches"): in a fold without
+  // validation cases the trainer selects on the training loss, which no objective may stand for. Checked
+  // before new folds are stored, so that the study can be run again with more validation cases.
+  auto check_validation = [&](const std::vector<db::FoldCases>& folds) {
+    if (!study_.search.sampled()) return;
+    for (const auto& f : folds) {
+      if (!f.val.empty()) continue;
+      throw RunRefused(RunRefused::kInput,
+                       opt_.study_file + ": fold " + std::to_string(f.fold) + " (repeat " + std::to_string(f.repeat) +
+                           ") has no validation cases, and a search (sweep.method = \"" + study_.search.method +
+                           "\") compares its trials on the validation " + study_.search.objective +
+                           " only, never on the test cases: raise study.validation_fraction (or the validation part "
+                           "of study.split) or use more cases");
+    }
+  };
   // Folds: made once per study and stored, so every variant (and every later run) sees the same cases.
   folds_ = store_->folds(study_id_);
   if (folds_.empty()) {
@@ -275,9 +290,11 @@ void Coordinator::plan() {
         folds.push_back({static_cast<int>(f), r, splits[f].train, splits[f].val, splits[f].test});
       }
     }
+    check_validation(folds);
     store_->store_folds(study_id_, folds);
     folds_ = store_->folds(study_id_);
   }
+  check_validation(folds_);
 
   for (const auto& v : study_.variants) {
     store_->upsert_variant(study_id_, {v.name, v.label, v.hash, v.canonical, v.ordinal}, components_of(v.config.model));

@@ -37,6 +37,30 @@ double round_significant(double x, int digits) {
   return std::strtod(buf, nullptr);
 }
 
+// A float parameter's value as every sampler proposes it: 6 significant digits (readable names and
+// canonical text, see from_unit in the header), kept inside [low, high] (the rounding may step over one).
+double rounded_in_range(const Param& p, double x) {
+  return std::min(std::max(round_significant(x, 6), p.low), p.high);
+}
+
+// The index drawn from the discrete distribution `weights` (summing to 1) by the uniform variate u: the
+// first whose cumulative weight exceeds u, the last when rounding leaves the sum short of u.
+std::size_t draw_index(const std::vector<double>& weights, double u) {
+  double acc = 0;
+  for (std::size_t i = 0; i < weights.size(); ++i) {
+    acc += weights[i];
+    if (u < acc) return i;
+  }
+  return weights.size() - 1;
+}
+
+// Scales non-negative weights to sum to 1.
+void normalize(std::vector<double>& weights) {
+  double total = 0;
+  for (double x : weights) total += x;
+  for (double& x : weights) x /= total;
+}
+
 constexpr double kPi = 3.14159265358979323846;
 
 }  // namespace
@@ -59,14 +83,11 @@ double Rng::normal() {
 double from_unit(const Param& p, double u) {
   u = std::min(std::max(u, 0.0), std::nextafter(1.0, 0.0));
   switch (p.dist) {
-    case Distribution::kUniform: {
-      const double x = round_significant(p.low + u * (p.high - p.low), 6);
-      return std::min(std::max(x, p.low), p.high);
-    }
+    case Distribution::kUniform:
+      return rounded_in_range(p, p.low + u * (p.high - p.low));
     case Distribution::kLogUniform: {
       const double lo = std::log(p.low), hi = std::log(p.high);
-      const double x = round_significant(std::exp(lo + u * (hi - lo)), 6);
-      return std::min(std::max(x, p.low), p.high);
+      return rounded_in_range(p, std::exp(lo + u * (hi - lo)));
     }
     case Distribution::kInt: {
       const double n = p.high - p.low + 1;
@@ -236,15 +257,7 @@ struct Mixture {
   }
 
   double sample(Rng& rng) const {
-    double u = rng.uniform(), acc = 0;
-    std::size_t k = mu.size() - 1;
-    for (std::size_t i = 0; i < mu.size(); ++i) {
-      acc += weight[i];
-      if (u < acc) {
-        k = i;
-        break;
-      }
-    }
+    const std::size_t k = draw_index(weight, rng.uniform());
     for (int tries = 0; tries < 100; ++tries) {
       const double x = mu[k] + sigma[k] * rng.normal();
       if (x >= lo && x <= hi) return x;
@@ -286,9 +299,7 @@ Mixture fit_mixture(const std::vector<double>& xs, double lo, double hi, double 
     m.sigma[order[r]] = std::min(std::max(std::max(left, right), min_sigma), range);
   }
   m.sigma[n - 1] = range;  // the prior keeps its full width
-  double total = 0;
-  for (double x : m.weight) total += x;
-  for (double& x : m.weight) x /= total;
+  normalize(m.weight);
   return m;
 }
 
@@ -303,11 +314,11 @@ std::pair<double, double> internal_bounds(const Param& p) {
 double from_internal(const Param& p, double z) {
   switch (p.dist) {
     case Distribution::kLogUniform:
-      return std::min(std::max(round_significant(std::exp(z), 6), p.low), p.high);
+      return rounded_in_range(p, std::exp(z));
     case Distribution::kInt:
       return std::min(std::max(std::round(z), p.low), p.high);
     default:
-      return std::min(std::max(round_significant(z, 6), p.low), p.high);
+      return rounded_in_range(p, z);
   }
 }
 
@@ -315,9 +326,7 @@ std::vector<double> categorical(const std::vector<double>& indices, std::size_t 
   std::vector<double> p(k, prior_weight / static_cast<double>(k));
   const auto w = observation_weights(indices.size());
   for (std::size_t i = 0; i < indices.size(); ++i) p[static_cast<std::size_t>(indices[i])] += w[i];
-  double total = 0;
-  for (double x : p) total += x;
-  for (double& x : p) x /= total;
+  normalize(p);
   return p;
 }
 
@@ -356,15 +365,7 @@ Sample tpe_sample(const Space& space, std::uint64_t seed, std::uint64_t trial, c
       const auto l = categorical(xb, p.choices.size(), options.prior_weight);
       const auto g = categorical(xa, p.choices.size(), options.prior_weight);
       for (int c = 0; c < options.n_candidates; ++c) {
-        double u = rng.uniform(), acc = 0;
-        std::size_t k = l.size() - 1;
-        for (std::size_t i = 0; i < l.size(); ++i) {
-          acc += l[i];
-          if (u < acc) {
-            k = i;
-            break;
-          }
-        }
+        const std::size_t k = draw_index(l, rng.uniform());
         const double score = std::log(l[k]) - std::log(g[k]);
         if (score > best_score) best_score = score, best = static_cast<double>(k);
       }

@@ -198,25 +198,62 @@ trials = 3
                    "/tmp/s.toml:9:1: `sweep.study.seed`: cannot be swept: " + find_key("study.seed")->study_wide,
                    "/tmp/s.toml:10:26: `sweep.train.epochs`: int: expected [low, high], two integers",
                }));
-  // A select_metric the store does not keep per epoch needs an explicit objective.
-  EXPECT_EQ(printed_errors(R"([train]
-select_metric = "hd95"
-[sweep]
-method = "tpe"
-trials = 5
-"loss.alpha" = { uniform = [0.1, 0.9] }
-)"),
-            (Lines{"/tmp/s.toml:4:10: `sweep.objective`: train.select_metric = \"hd95\" is not stored per epoch (the store "
-                   "keeps the validation Dice and loss): set objective = \"dice\" or \"loss\" in [sweep]"}));
   EXPECT_EQ(printed_errors(R"([sweep]
 method = "tpe"
 trials = 5
 objective = "test_dice"
 "loss.alpha" = { uniform = [0.1, 0.9] }
-)")
-                .at(0)
-                .substr(0, 62),
-            "/tmp/s.toml:4:13: `sweep.objective`: expected \"dice\" or \"loss\"");
+)"),
+            (Lines{"/tmp/s.toml:4:13: `sweep.objective`: expected one of: loss, dice, iou, sensitivity, precision, "
+                   "specificity, vs, assd, hd95 (a validation metric, as train.select_metric; test metrics never steer a "
+                   "search)"}));
+}
+
+// The objective is the validation metric train.select_metric selects on: any metric it allows, with the
+// metric's direction; objective alone sets select_metric, both written must agree, and no trial may select
+// on another metric.
+TEST(StudySearch, TheObjectiveIsTheSelectMetricWithItsDirection) {
+  const std::string space = "method = \"tpe\"\ntrials = 5\n\"loss.alpha\" = { uniform = [0.1, 0.9] }\n";
+  // select_metric alone: the objective, whatever the metric (hd95: lower is better).
+  for (const auto& [metric, minimize] : std::vector<std::pair<std::string, bool>>{
+           {"hd95", true}, {"assd", true}, {"loss", true}, {"iou", false}, {"specificity", false}, {"vs", false}}) {
+    const Study s = load_study_text("[train]\nselect_metric = \"" + metric + "\"\n[sweep]\n" + space, "/tmp/s.toml");
+    EXPECT_EQ(s.search.objective, metric);
+    EXPECT_EQ(s.search.minimize, minimize) << metric;
+  }
+  // objective alone sets train.select_metric, as if written, with the sweep as its origin.
+  const Study set = load_study_text("[sweep]\nobjective = \"assd\"\n" + space, "/tmp/s.toml");
+  EXPECT_EQ(set.search.objective, "assd");
+  EXPECT_TRUE(set.search.minimize);
+  EXPECT_EQ(set.base.train.select_metric, "assd");
+  const Study written = load_study_text("[train]\nselect_metric = \"assd\"\n[sweep]\n" + space, "/tmp/s.toml");
+  EXPECT_EQ(trial_variant(set, "", 0, {0.5}).hash, trial_variant(written, "", 0, {0.5}).hash);
+  EXPECT_EQ(load_study_text("[sweep]\n" + space, "/tmp/s.toml", {"sweep.objective=loss"}).base.train.select_metric, "loss");
+  // Both written, the same metric: fine; different: the error names both places.
+  EXPECT_EQ(load_study_text("[train]\nselect_metric = \"hd95\"\n[sweep]\nobjective = \"hd95\"\n" + space, "/tmp/s.toml")
+                .search.objective,
+            "hd95");
+  EXPECT_EQ(printed_errors("[train]\nselect_metric = \"dice\"\n[sweep]\nobjective = \"hd95\"\n" + space),
+            (Lines{"/tmp/s.toml:4:13: `sweep.objective`: objective = \"hd95\" but train.select_metric = \"dice\" "
+                   "(/tmp/s.toml:2): a search's objective is the validation metric the epochs are selected on; write one "
+                   "of the two, or the same metric in both"}));
+  EXPECT_EQ(printed_errors("[sweep]\nobjective = \"hd95\"\n" + space, {"train.select_metric=iou"}),
+            (Lines{"/tmp/s.toml:2:13: `sweep.objective`: objective = \"hd95\" but train.select_metric = \"iou\" "
+                   "(--set train.select_metric=iou): a search's objective is the validation metric the epochs are "
+                   "selected on; write one of the two, or the same metric in both"}));
+  // A variant selecting on another metric, or a sampled select_metric, would compare unlike values.
+  EXPECT_EQ(printed_errors("[sweep]\nobjective = \"hd95\"\n" + space +
+                           "[[ablation.variant]]\nname = \"a\"\n[[ablation.variant]]\nname = \"b\"\n"
+                           "\"train.select_metric\" = \"dice\"\n"),
+            (Lines{"/tmp/s.toml:10:25: `train.select_metric`: variant `b` selects on \"dice\" but the search's objective is "
+                   "\"hd95\": every trial of a search is selected, and compared, on its objective"}));
+  EXPECT_EQ(printed_errors("[sweep]\n" + space + "\"train.select_metric\" = { choice = [\"dice\", \"iou\"] }\n"),
+            (Lines{"/tmp/s.toml:5:1: `sweep.train.select_metric`: a search cannot sample train.select_metric: it is the "
+                   "objective the trials are compared on (sweep.objective)"}));
+  // A grid has no objective: each variant selects on its own train.select_metric.
+  EXPECT_EQ(printed_errors("[sweep]\nobjective = \"dice\"\n\"loss.alpha\" = [0.1, 0.9]\n"),
+            (Lines{"/tmp/s.toml:2:13: `sweep.objective`: a grid runs every point: objective goes with method = \"random\", "
+                   "\"sobol\" or \"tpe\" (each variant selects its epoch on train.select_metric)"}));
 }
 
 TEST(StudySet, OverridesAreALayerAboveTheFileValidatedAndHashed) {

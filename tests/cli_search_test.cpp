@@ -1,37 +1,18 @@
 // The command line of searches: `plan` of the example searches (space, method, budget), `--set` on plan,
 // run and submit (validated, named in errors, passed on quoted).
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
 
-namespace {
+#include "cli_util.hpp"
 
-struct Result {
-  int code = -1;
-  std::string out;
-};
-
-Result ablate(const std::string& args) {
-  Result r;
-  const std::string cmd = "env -u OMPI_COMM_WORLD_RANK -u PMI_RANK -u PMIX_RANK -u SLURM_PROCID -u SLURM_NTASKS " +
-                          std::string(ABLATE_EXE) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::array<char, 4096> buf;
-  while (std::fgets(buf.data(), buf.size(), p)) r.out += buf.data();
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
-
-const std::string kExamples = std::string(ABLATE_SOURCE_DIR) + "/examples/";
-
-}  // namespace
+using cli_util::ablate;
+using cli_util::kExamples;
+using cli_util::Result;
 
 TEST(CliSearch, PlanShowsTheSpaceMethodAndBudget) {
   const Result tpe = ablate("plan " + kExamples + "fig5_alpha_lr_tpe.toml");

@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
@@ -16,52 +15,13 @@
 #include <utility>
 #include <vector>
 
-namespace {
+#include "cli_util.hpp"
 
-struct Result {
-  int code = -1;
-  std::string out;  // stdout and stderr together
-};
-
-// No launcher in the environment (the tests may themselves run inside a Slurm job or under mpirun).
-const std::string kNoLauncher =
-    "env -u OMPI_COMM_WORLD_RANK -u PMI_RANK -u PMIX_RANK -u SLURM_PROCID -u SLURM_NTASKS -u OMPI_COMM_WORLD_SIZE ";
-
-// `ablate ARGS` with the environment settings `env` (e.g. "OMPI_COMM_WORLD_RANK=2 ").
-Result ablate(const std::string& args, const std::string& env = "") {
-  Result r;
-  const std::string cmd = kNoLauncher + env + std::string(ABLATE_EXE) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::array<char, 4096> buf;
-  while (std::fgets(buf.data(), buf.size(), p)) r.out += buf.data();
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-// A fresh folder per test (several test processes may run at once), removed at the end.
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/ablate-cli-XXXXXX";
-    path_ = mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-const std::string kExamples = std::string(ABLATE_SOURCE_DIR) + "/examples/";
-
-}  // namespace
+using cli_util::ablate;
+using cli_util::kExamples;
+using cli_util::read_file;
+using cli_util::Result;
+using cli_util::TempDir;
 
 TEST(Cli, HelpListsEveryVerbAndExitCodes) {
   Result r = ablate("--help");

@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "db/store.hpp"
+#include "store_fixture.hpp"
 
 namespace fs = std::filesystem;
 using namespace ablate;
@@ -15,25 +16,11 @@ using namespace ablate::db;
 
 namespace {
 
-class EarlyStopStore : public ::testing::Test {
+class EarlyStopStore : public store_test::StoreFixture {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("ablate-db-es-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    path_ = (dir_ / "s.sqlite").string();
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::int64_t fill(Store& s) {
-    auto id = s.create_study({"st", 42, 2, 1});
-    s.upsert_variant(id, {"a", "A", "h1", "x = 1\n", 0}, "");
-    s.upsert_variant(id, {"b", "B", "h2", "x = 2\n", 1}, "");
-    s.store_folds(id, {{0, 0, {"a", "b"}, {"c"}, {"d"}}, {1, 0, {"c", "d"}, {"a"}, {"b"}}});
-    s.ensure_tasks(id);
-    return id;
-  }
+  // fill(): a study with two variants (a and b) and two folds, tasks created.
+  EarlyStopStore()
+      : StoreFixture("ablate-db-es", {{{"a", "A", "h1", "x = 1\n", 0}, ""}, {{"b", "B", "h2", "x = 2\n", 1}, ""}}) {}
   static TaskResult result(int epochs, bool paused) {
     TaskResult r;
     for (int e = 1; e <= epochs; ++e) r.epochs.push_back({e, 1.0 / e, 0.5 / e, 0.1 * e, 1e-3, 0.5, 0.1 * e});
@@ -57,9 +44,6 @@ class EarlyStopStore : public ::testing::Test {
     e.score = score;
     return e;
   }
-
-  fs::path dir_;
-  std::string path_;
 };
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "db/store.hpp"
+#include "store_fixture.hpp"
 
 namespace fs = std::filesystem;
 using namespace ablate;
@@ -15,26 +16,12 @@ using namespace ablate::db;
 
 namespace {
 
-class StoreTest : public ::testing::Test {
+class StoreTest : public store_test::StoreFixture {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("ablate-db-test-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    path_ = (dir_ / "s.sqlite").string();
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  // A study with two variants and two folds, tasks created.
-  std::int64_t fill(Store& s) {
-    auto id = s.create_study({"st", 42, 2, 1});
-    s.upsert_variant(id, {"unet", "U-Net", "h1", "model.cc = false\n", 0}, "");
-    s.upsert_variant(id, {"cc", "U-Net+CC", "h2", "model.cc = true\n", 1}, "cc");
-    s.store_folds(id, {{0, 0, {"a", "b"}, {"c"}, {"d"}}, {1, 0, {"c", "d"}, {"a"}, {"b"}}});
-    s.ensure_tasks(id);
-    return id;
-  }
+  // fill(): a study with two variants (U-Net and U-Net+CC) and two folds, tasks created.
+  StoreTest()
+      : StoreFixture("ablate-db-test", {{{"unet", "U-Net", "h1", "model.cc = false\n", 0}, ""},
+                                        {{"cc", "U-Net+CC", "h2", "model.cc = true\n", 1}, "cc"}}) {}
   TaskResult result(double dice) {
     TaskResult r;
     r.epochs = {{1, 0.9, 0.8, 0.1, 1e-3, 0.5}, {2, 0.7, 0.6, 0.3, 5e-4, 0.5}};
@@ -51,9 +38,6 @@ class StoreTest : public ::testing::Test {
     p.rank = 1;
     return p;
   }
-
-  fs::path dir_;
-  std::string path_;
 };
 
 TEST_F(StoreTest, CreatesSchemaVersionWalAndForeignKeys) {

@@ -9,38 +9,22 @@
 
 #include <chrono>
 #include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <functional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "cli_util.hpp"
+
 namespace hardening {
 
-class TempDir {
+// A fresh folder /tmp/ablate-hard-XXXXXX, removed at the end.
+class TempDir : public cli_util::TempDir {
  public:
-  TempDir() {
-    char tmpl[] = "/tmp/ablate-hard-XXXXXX";
-    path_ = mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string write(const std::string& name, const std::string& text) const {
-    const std::string p = path_ + "/" + name;
-    std::ofstream(p, std::ios::binary) << text;
-    return p;
-  }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
+  TempDir() : cli_util::TempDir("ablate-hard") {}
 };
 
-inline std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
+inline std::string slurp(const std::string& path) { return cli_util::read_file(path); }
 
 struct CliRun {
   int code = -1;    // exit status, or -1 when it died of a signal

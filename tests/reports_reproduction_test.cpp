@@ -335,3 +335,228 @@ TEST(Reproduction, CasesAggregateGivesIntervalsOverCases) {
   EXPECT_NEAR(u.high - u.ours.mean, student_t_quantile(0.975, 11) * u.ours.sd / std::sqrt(12.0), 1e-12);
   EXPECT_NE(r.summaries[0].find("t-intervals over the cases of each cell, n = 12"), std::string::npos) << r.summaries[0];
 }
+
+namespace {
+
+// Two organs (002 Table I prints one column group per organ), three folds of Dice per class:
+//   PAM      liver 0.90 0.92 0.94 (92 %, sd 2)   spleen 0.70 0.74 0.78 (74 %, sd 4)
+//   Guided   liver 0.91 0.93 0.92 (92 %, sd 1)   spleen 0.78 0.80 0.82 (80 %, sd 2)
+db::StudyData organ_study() {
+  db::StudyData s;
+  s.study = "organs";
+  s.variants.push_back({"pam", "Proposed (PAM)", "h0", "model.semantic_guidance = false\n", 0});
+  s.variants.push_back({"guided", "Proposed (MS-Dual-Guided)", "h1", "model.semantic_guidance = true\n", 1});
+  const double dice[2][2][3] = {{{0.90, 0.92, 0.94}, {0.70, 0.74, 0.78}}, {{0.91, 0.93, 0.92}, {0.78, 0.80, 0.82}}};
+  for (std::size_t v = 0; v < 2; ++v)
+    for (int cls = 1; cls <= 2; ++cls)
+      for (int fold = 0; fold < 3; ++fold)
+        s.fold_metrics.push_back({s.variants[v].name, fold, 0, cls, "dice",
+                                  dice[v][static_cast<std::size_t>(cls - 1)][static_cast<std::size_t>(fold)]});
+  return s;
+}
+
+// 002's liver and spleen columns (PAM, MS-Dual-Guided), the guided spleen moved to 86 (outside our interval):
+// swapped classes would put the liver's 91.89 against the spleen's 74 ± 9.94, outside.
+ReportConfig organ_config(const std::string& dataset, const std::string& liver, const std::string& spleen) {
+  ReportConfig c;
+  c.metrics = {"dice"};
+  c.dataset = dataset;
+  c.class_names = {"liver", "spleen"};
+  PublishedTable l, s;
+  l.source = s.source = "002 Table I";
+  l.dataset = s.dataset = "CHAOS";
+  l.class_name = liver;
+  s.class_name = spleen;
+  l.values["Proposed (PAM)"]["dice"] = 91.89;
+  l.values["Proposed (MS-Dual-Guided)"]["dice"] = 92.46;
+  l.sd["Proposed (PAM)"]["dice"] = 4.29;
+  s.values["Proposed (PAM)"]["dice"] = 73.65;
+  s.values["Proposed (MS-Dual-Guided)"]["dice"] = 86.0;
+  c.published = published_text({l, s});
+  return c;
+}
+
+const ReproductionCell& organ_cell(const Reproduction& r, const ComparisonTable& t, int cls, const std::string& variant) {
+  for (const auto& c : r.cells)
+    if (c.variant == variant && t.groups[r.sources[c.source].group].cls == cls) return c;
+  throw std::runtime_error("no cell " + variant + " class " + std::to_string(cls));
+}
+
+}  // namespace
+
+TEST(Reproduction, PerClassTablesCompareTheirOrgansColumns) {
+  const double t2 = 4.302653;  // t_{0.975, 2}
+  for (const auto& [liver, spleen] : std::vector<std::pair<std::string, std::string>>{{"liver", "spleen"},
+                                                                                       {"class 1", "class 2"}}) {
+    SCOPED_TRACE(liver);
+    const ReportConfig c = organ_config("CHAOS", liver, spleen);
+    const std::vector<db::StudyData> studies = {organ_study()};
+    const auto idx = make_indexes(studies, c);
+    ComparisonTable t = comparison_table(studies, idx, c, {});
+    const Reproduction r = reproduction(studies, idx, c, t);
+    ASSERT_EQ(r.sources.size(), 2u);
+    EXPECT_TRUE(r.notes.empty()) << r.notes[0];
+    EXPECT_EQ(r.sources[0].group_title, "CHAOS (liver)");
+    EXPECT_EQ(r.sources[1].group_title, "CHAOS (spleen)");
+    ASSERT_EQ(r.cells.size(), 4u);
+    const ReproductionCell& lp = organ_cell(r, t, 1, "pam");
+    EXPECT_NEAR(lp.ours.mean, 92.0, 1e-9);
+    EXPECT_NEAR(lp.low, 92.0 - t2 * 2 / std::sqrt(3.0), 1e-5);
+    EXPECT_EQ(lp.inside, 1);
+    EXPECT_NEAR(lp.published_sd, 4.29, 1e-12);
+    EXPECT_EQ(organ_cell(r, t, 1, "guided").inside, 1);  // 92.46 in 92 ± 2.48
+    const ReproductionCell& sp = organ_cell(r, t, 2, "pam");
+    EXPECT_NEAR(sp.ours.mean, 74.0, 1e-9);
+    EXPECT_NEAR(sp.difference, 74.0 - 73.65, 1e-9);
+    EXPECT_EQ(sp.inside, 1);
+    const ReproductionCell& sg = organ_cell(r, t, 2, "guided");
+    EXPECT_NEAR(sg.high, 80.0 + t2 * 2 / std::sqrt(3.0), 1e-5);
+    EXPECT_EQ(sg.inside, 0);  // 86 above 84.97
+    // Each organ its own ranking: liver published PAM < Guided, ours tied; spleen both ascending.
+    ASSERT_EQ(r.ranks.size(), 2u);
+    EXPECT_NEAR(r.ranks[1].kendall.tau, 1.0, 1e-12);
+    // The marks land in each organ's column; the legend names the paper's table once.
+    mark_published(t, r, false);
+    ASSERT_EQ(t.columns.size(), 2u);
+    EXPECT_NEAR(t.cells[0][0].published, 91.89, 1e-12);
+    EXPECT_NEAR(t.cells[0][1].published, 73.65, 1e-12);
+    EXPECT_EQ(t.cells[1][1].published_inside, 0);
+    EXPECT_NE(t.published_legend.find("(002 Table I), ✓ inside"), std::string::npos) << t.published_legend;
+    const std::string html = reproduction_html(r, t);
+    EXPECT_NE(html.find("<h3>002 Table I — CHAOS, " + spleen + "</h3>"), std::string::npos) << html;
+    EXPECT_NE(reproduction_csv(r, t).find("002 Table I,CHAOS,CHAOS (spleen),organs,2,guided,Proposed (MS-Dual-Guided),"
+                                          "dice,86,NA,3,80,"),
+              std::string::npos)
+        << reproduction_csv(r, t);
+  }
+}
+
+TEST(Reproduction, PerClassTablesOfAnUnnamedDatasetMatchByClass) {
+  // The study names no dataset (its groups are titled by the study): the tables' classes still find them.
+  const ReportConfig c = organ_config("", "liver", "spleen");
+  const std::vector<db::StudyData> studies = {organ_study()};
+  const auto idx = make_indexes(studies, c);
+  const ComparisonTable t = comparison_table(studies, idx, c, {});
+  const Reproduction r = reproduction(studies, idx, c, t);
+  ASSERT_EQ(r.sources.size(), 2u);
+  EXPECT_EQ(r.sources[1].group_title, "organs (spleen)");
+  ASSERT_EQ(r.notes.size(), 2u);
+  EXPECT_NE(r.notes[1].find("published table '002 Table I' (CHAOS, class spleen) names no column group of that "
+                            "dataset; compared with 'organs (spleen)' (by class: the study names no dataset)"),
+            std::string::npos)
+      << r.notes[1];
+  EXPECT_EQ(organ_cell(r, t, 2, "guided").inside, 0);
+  // A class the study does not have: left out, said.
+  const ReportConfig k = organ_config("CHAOS", "liver", "class 3");
+  const Reproduction r3 = reproduction(studies, idx, k, comparison_table(studies, make_indexes(studies, k), k, {}));
+  ASSERT_EQ(r3.sources.size(), 1u);
+  ASSERT_EQ(r3.notes.size(), 1u);
+  EXPECT_NE(r3.notes[0].find("(CHAOS, class class 3) names no column group of the table (groups: CHAOS (liver), "
+                             "CHAOS (spleen)); left out"),
+            std::string::npos)
+      << r3.notes[0];
+}
+
+// Stores written before the resolved configuration was kept ("study_resolved"): the published values come
+// from the stored study text, from its [report] alone when the text no longer loads (a lost include), or
+// from `ablate report --published FILE` (ReportOptions::published) when the store has none; without any,
+// the note says why there is no Reproduction section.
+TEST(Reproduction, StoresWithoutTheResolvedConfiguration) {
+  const fs::path dir = fs::temp_directory_path() / ("ablate-repro-old-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  const std::string tables = R"toml(
+[[report.published]]
+source = "002 Table I"
+dataset = "CHAOS"
+class = "spleen"
+[report.published.values]
+"Proposed (PAM)" = { dice = 73.65 }
+"Proposed (MS-Dual-Guided)" = { dice = 86.0 }
+)toml";
+  const std::string report = "[report]\nmetrics = [\"dice\"]\ndataset = \"CHAOS\"\nclass_names = [\"liver\", \"spleen\"]\n";
+  auto has_note = [](const ReportResult& r, const std::string& text) {
+    for (const auto& n : r.notes)
+      if (n.find(text) != std::string::npos) return true;
+    return false;
+  };
+
+  // The study text's include is gone: its [report] is read alone, its own published tables with it.
+  db::StudyData s = organ_study();
+  s.provenance["study_file"] = (dir / "organs.toml").string();
+  s.provenance["study_text"] = "include = \"gone.toml\"\n" + report + tables;
+  ReportResult res = write_report({s}, ReportOptions{}, (dir / "a").string());
+  EXPECT_TRUE(has_note(res, "its [report] section was read alone")) << ::testing::PrintToString(res.notes);
+  EXPECT_NE(read(dir / "a" / "reproduction.csv").find("CHAOS (spleen),organs,2,guided,Proposed (MS-Dual-Guided),dice,86,"),
+            std::string::npos)
+      << read(dir / "a" / "reproduction.csv");
+  EXPECT_NE(read(dir / "a" / "report.html").find("<h3>002 Table I — CHAOS, spleen</h3>"), std::string::npos);
+
+  // The same text without tables: no section, and the note says where they would come from.
+  s.provenance["study_text"] = "include = \"gone.toml\"\n" + report;
+  res = write_report({s}, ReportOptions{}, (dir / "b").string());
+  EXPECT_FALSE(fs::exists(dir / "b" / "reproduction.csv"));
+  EXPECT_TRUE(has_note(res, "with no published values of its own (an included file's are not read; give them with "
+                            "ablate report --published STUDY_FILE)"))
+      << ::testing::PrintToString(res.notes);
+
+  // No study text at all: defaults, no section, a note naming --published.
+  s.provenance.clear();
+  res = write_report({s}, ReportOptions{}, (dir / "c").string());
+  EXPECT_FALSE(fs::exists(dir / "c" / "reproduction.csv"));
+  EXPECT_EQ(read(dir / "c" / "report.html").find("id=\"reproduction\""), std::string::npos);
+  EXPECT_TRUE(has_note(res, "no study text in the store's provenance; default [report] layout (and no published "
+                            "values: a Reproduction section needs ablate report --published STUDY_FILE)"))
+      << ::testing::PrintToString(res.notes);
+
+  // --published: the file's tables, and its dataset and class names where the store has none.
+  ReportOptions with;
+  const std::string variants =
+      "[[ablation.variant]]\nname = \"pam\"\nlabel = \"Proposed (PAM)\"\n"
+      "[[ablation.variant]]\nname = \"guided\"\nlabel = \"Proposed (MS-Dual-Guided)\"\n\"model.cc\" = true\n";
+  with.published = load_study_text(report + variants + tables, (dir / "paper.toml").string()).base.report;
+  with.published_file = "paper.toml";
+  res = write_report({s}, with, (dir / "d").string());
+  EXPECT_TRUE(has_note(res, "the published values are those of paper.toml (--published), not the store's"));
+  const std::string csv = read(dir / "d" / "reproduction.csv");
+  EXPECT_NE(csv.find("002 Table I,CHAOS,CHAOS (spleen),organs,2,pam,Proposed (PAM),dice,73.65,NA,3,74,"),
+            std::string::npos)
+      << csv;
+  EXPECT_NE(read(dir / "d" / "table.md").find("paper"), std::string::npos);
+  fs::remove_all(dir);
+}
+
+// A step adds one component and changes nothing else: with semantic guidance the only check-mark column,
+// PAM -> MS-Dual-Guided (other attention, another refinement) is no step; MS-Dual -> MS-Dual-Guided is.
+TEST(Reproduction, AStepChangesNothingButItsComponent) {
+  db::StudyData s;
+  s.study = "steps";
+  s.variants.push_back({"pam", "Proposed (PAM)", "h0",
+                        "model.attention = \"pam\"\nmodel.refinements = 1\nmodel.semantic_guidance = false\n", 0});
+  s.variants.push_back({"ms-dual", "Proposed (MS-Dual)", "h1",
+                        "model.attention = \"pam_cam\"\nmodel.refinements = 2\nmodel.semantic_guidance = false\n", 1});
+  s.variants.push_back({"guided", "Proposed (MS-Dual-Guided)", "h2",
+                        "model.attention = \"pam_cam\"\nmodel.refinements = 2\nmodel.semantic_guidance = true\n", 2});
+  const double dice[3][3] = {{0.70, 0.72, 0.74}, {0.80, 0.81, 0.82}, {0.84, 0.85, 0.86}};
+  for (std::size_t v = 0; v < 3; ++v)
+    for (int fold = 0; fold < 3; ++fold)
+      s.fold_metrics.push_back({s.variants[v].name, fold, 0, 1, "dice", dice[v][static_cast<std::size_t>(fold)]});
+  ReportConfig c;
+  c.metrics = {"dice"};
+  c.components = {"semantic_guidance"};
+  PublishedTable p;
+  p.source = "002 Table I";
+  p.values["Proposed (PAM)"]["dice"] = 91.89;
+  p.values["Proposed (MS-Dual)"]["dice"] = 92.62;
+  p.values["Proposed (MS-Dual-Guided)"]["dice"] = 92.46;
+  c.published = published_text({p});
+  const std::vector<db::StudyData> studies = {s};
+  const auto idx = make_indexes(studies, c);
+  const ComparisonTable t = comparison_table(studies, idx, c, {});
+  const Reproduction r = reproduction(studies, idx, c, t);
+  ASSERT_EQ(r.steps.size(), 1u);
+  EXPECT_EQ(t.rows[r.steps[0].from].variant, "ms-dual");
+  EXPECT_EQ(t.rows[r.steps[0].to].variant, "guided");
+  EXPECT_NEAR(r.steps[0].published_delta, 92.46 - 92.62, 1e-9);
+  EXPECT_NEAR(r.steps[0].our_delta, 4.0, 1e-9);
+  EXPECT_EQ(r.steps[0].agree, 0);  // worsens in the paper, improves here
+}

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <set>
+#include <sstream>
 
 #include "reports/search.hpp"
 
@@ -11,11 +13,11 @@ using namespace ablate::reports;
 
 namespace {
 
-db::StudyData searched(bool minimize = false) {
+db::StudyData searched(const std::string& objective_name = "dice") {
   db::StudyData s;
   s.study = "search";
   s.provenance["search_method"] = "tpe";
-  s.provenance["search_objective"] = minimize ? "loss" : "dice";
+  s.provenance["search_objective"] = objective_name;
   s.provenance["search_space"] = "train.lr log_uniform\nmodel.msc choice\n";
   const double lrs[] = {1e-4, 1e-3, 3e-3, 2e-5};
   const char* msc[] = {"\"msc\"", "\"kcm\"", "\"kcm\"", "\"msc\""};
@@ -51,10 +53,40 @@ TEST(ReportsSearch, TrialsAreSortedByTheObjectiveUnfinishedLast) {
             "2,,2,t002,0.003000,kcm,0.79,2,2,4,done\n"
             "3,,0,t000,0.000100,msc,0.61,2,2,4,done\n"
             ",,3,t003,0.000020,msc,,1,2,2,1/2 tasks done\n");
-  // Lower is better for a loss: the order turns.
-  auto loss = searched(true);
-  const std::string lcsv = search_trials_csv(loss);
-  EXPECT_EQ(lcsv.substr(lcsv.find('\n') + 1, 8), "1,,0,t00");
+  // Lower is better for a loss and for the distances: the order turns; higher for every other metric.
+  for (const std::string metric : {"loss", "hd95", "assd"}) {
+    const std::string lcsv = search_trials_csv(searched(metric));
+    EXPECT_EQ(lcsv.substr(lcsv.find('\n') + 1, 8), "1,,0,t00") << metric;
+  }
+  for (const std::string metric : {"iou", "sensitivity", "precision", "specificity", "vs"}) {
+    const std::string csv2 = search_trials_csv(searched(metric));
+    EXPECT_EQ(csv2.substr(csv2.find('\n') + 1, 8), "1,,1,t00") << metric;
+  }
+}
+
+// The y coordinates of the best-so-far step line (the first polyline after its x-axis title).
+static std::set<std::string> best_so_far_ys(const std::string& html) {
+  const auto axis = html.find("training epochs spent");
+  const auto open = html.find("<polyline points=\"", axis);
+  const auto close = html.find('"', open + 18);
+  std::istringstream in(html.substr(open + 18, close - open - 18));
+  std::set<std::string> ys;
+  std::string point;
+  while (in >> point) ys.insert(point.substr(point.find(',') + 1));
+  return ys;
+}
+
+// The best-so-far curve follows the direction. Trials in the order proposed: 0.61, 0.83, 0.79: for hd95
+// the first stays the best (a flat line), for dice the second improves on it (two levels).
+TEST(ReportsSearch, TheBestSoFarCurveFollowsTheDirection) {
+  EXPECT_EQ(best_so_far_ys(search_section_html(searched("hd95"))).size(), 1u);
+  EXPECT_EQ(best_so_far_ys(search_section_html(searched("dice"))).size(), 2u);
+  const std::string hd95 = search_section_html(searched("hd95"));
+  EXPECT_NE(hd95.find("best validation hd95"), std::string::npos) << hd95;
+  EXPECT_NE(hd95.find("Validation hd95"), std::string::npos);
+  EXPECT_LT(hd95.find("t000"), hd95.find("t001"));  // best (lowest) first in the table
+  const std::string dice = search_section_html(searched("dice"));
+  EXPECT_LT(dice.find("t001"), dice.find("t000"));
 }
 
 TEST(ReportsSearch, HtmlHasTheTableAndTheFiguresDeterministically) {

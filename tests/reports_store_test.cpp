@@ -136,5 +136,51 @@ TEST_F(ReportsStore, CommandLineErrors) {
   EXPECT_FALSE(fs::exists(dir_ / "md" / "report.html"));
 }
 
+// The store keeps only the study text (no resolved configuration), without published values: the default
+// report has no Reproduction section; `--published FILE` gives the paper's numbers from a study file, checked
+// as `ablate plan` checks it (a located error, exit 2).
+TEST_F(ReportsStore, PublishedValuesGivenOnTheCommandLine) {
+  ASSERT_EQ(run("--db " + db_ + " --out " + (dir_ / "plain").string(), dir_ / "log"), 0) << slurp(dir_ / "log");
+  EXPECT_FALSE(fs::exists(dir_ / "plain" / "reproduction.csv"));
+
+  const std::string paper = (dir_ / "paper.toml").string();
+  std::ofstream(paper) << kStudyText << R"(
+[[report.published]]
+source = "Paper Table 1"
+[report.published.values]
+"U-Net" = { dice = 75.0 }
+"U-Net+CC" = { dice = 90.0 }
+)";
+  const fs::path out = dir_ / "with";
+  ASSERT_EQ(run("--db " + db_ + " --out " + out.string() + " --published " + paper, dir_ / "log"), 0) << slurp(dir_ / "log");
+  EXPECT_NE(slurp(dir_ / "log").find("note: the published values are those of " + paper + " (--published)"),
+            std::string::npos)
+      << slurp(dir_ / "log");
+  // Ours: U-Net 71.5 ± 0.71 over 2 folds, t-interval ± 12.706 · 0.707 / √2 = ± 6.35: 75 inside; U-Net+CC 81.5: 90 outside.
+  const std::string csv = slurp(out / "reproduction.csv");
+  EXPECT_NE(csv.find(",unet,U-Net,dice,75,NA,2,71.5,"), std::string::npos) << csv;
+  EXPECT_NE(csv.find(",cc,U-Net+CC,dice,90,NA,2,81.5,"), std::string::npos) << csv;
+  EXPECT_NE(csv.find(",true\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find(",false\n"), std::string::npos) << csv;
+  EXPECT_NE(slurp(out / "report.html").find("<h2 id=\"reproduction\">Reproduction</h2>"), std::string::npos);
+
+  // A row that is no variant of the file: located, with did-you-mean, exit 2, nothing written.
+  const std::string bad = (dir_ / "bad.toml").string();
+  std::ofstream(bad) << kStudyText << "\n[[report.published]]\nsource = \"x\"\nvalues = { \"U-Net+XC\" = { dice = 1.0 } }\n";
+  EXPECT_EQ(run("--db " + db_ + " --out " + (dir_ / "bad").string() + " --published " + bad, dir_ / "log"), 2);
+  EXPECT_NE(slurp(dir_ / "log").find(bad + ":20:12: `report.published`: table 1: no variant labelled or named "
+                                     "`U-Net+XC` (did you mean `U-Net+CC`?)"),
+            std::string::npos)
+      << slurp(dir_ / "log");
+  EXPECT_FALSE(fs::exists(dir_ / "bad"));
+  // A study file without tables says so.
+  const std::string none = (dir_ / "none.toml").string();
+  std::ofstream(none) << kStudyText;
+  EXPECT_EQ(run("--db " + db_ + " --out " + (dir_ / "none").string() + " --published " + none, dir_ / "log"), 2);
+  EXPECT_NE(slurp(dir_ / "log").find("--published " + none + ": the study has no [[report.published]] tables"),
+            std::string::npos)
+      << slurp(dir_ / "log");
+}
+
 }  // namespace
 }  // namespace ablate::reports

@@ -19,6 +19,7 @@
 #include "ablations/study.hpp"
 #include "db/rows.hpp"
 #include "db/store.hpp"
+#include "inproc_fixture.hpp"
 #include "reports/report.hpp"
 #include "runner/run.hpp"
 
@@ -85,21 +86,14 @@ class ScriptedExecutor : public Executor {
   std::set<std::tuple<std::string, int, int>> failing_;  // tasks that always throw
 };
 
-class EarlyStopRun : public ::testing::Test {
+// One worker: the order of arrivals, and so of decisions, is the plan's; four cases.
+class EarlyStopRun : public inproc_test::InprocFixture {
  protected:
+  EarlyStopRun() : InprocFixture("ablate-es", 1, {"a", "b", "c", "d"}) {}
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("ablate-es-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    opt_.db_path = (dir_ / "s.sqlite").string();
-    opt_.inproc_workers = 1;  // one worker: the order of arrivals, and so of decisions, is the plan's
-    opt_.list_cases = [](const DataConfig&) { return std::vector<std::string>{"a", "b", "c", "d"}; };
-    opt_.make_splits = [](const std::vector<std::string>& cases, const StudyConfig& s, int) {
-      std::vector<CaseSplit> out(s.folds);
-      for (size_t i = 0; i < cases.size(); ++i) {
-        for (int f = 0; f < s.folds; ++f) (static_cast<int>(i) % s.folds == f ? out[f].test : out[f].train).push_back(cases[i]);
-      }
+    InprocFixture::SetUp();
+    opt_.make_splits = [](const std::vector<std::string>& cases, const StudyConfig& s, int repeat) {
+      std::vector<CaseSplit> out = inproc_test::round_robin_splits(cases, s, repeat);
       // A validation case per fold: the scripted score is a validation Dice (maximised); without
       // validation cases the objective would be the training loss (minimised).
       for (auto& split : out) {
@@ -108,11 +102,6 @@ class EarlyStopRun : public ::testing::Test {
       }
       return out;
     };
-    stop_flag().store(false);
-  }
-  void TearDown() override {
-    stop_flag().store(false);
-    fs::remove_all(dir_);
   }
   void write_study(const std::string& method) {
     opt_.study_file = (dir_ / "s.toml").string();
@@ -131,9 +120,6 @@ class EarlyStopRun : public ::testing::Test {
     }
     return out;
   }
-
-  fs::path dir_;
-  RunOptions opt_;
 };
 
 // Every fold's epochs, over all executions, are 1..n once each: a resumed task starts after its pause.

@@ -13,35 +13,17 @@
 #include <sstream>
 
 #include "db/store.hpp"
+#include "mpi_util.hpp"
 
 namespace fs = std::filesystem;
 
-namespace {
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-int run(const std::string& cmd, const fs::path& log) {
-  const int rc = std::system((cmd + " >" + log.string() + " 2>&1").c_str());
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc);
-}
-
-}  // namespace
+using namespace mpi_util;
 
 TEST(RunnerEffectsMpi, TinyFactorialReportShowsEffectsWithIntervals) {
-  setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
-  setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
-  setenv("OMPI_MCA_rmaps_base_oversubscribe", "1", 1);
+  allow_mpirun_as_root();
   const fs::path dir = fs::temp_directory_path() / ("ablate-effects-test-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
   const std::string exe = ABLATE_EXE;
-  ASSERT_EQ(run(exe + " data synth --out " + (dir / "data").string() + " --cases 6 --size 32 --slices 6", dir / "synth.log"), 0)
-      << read_file(dir / "synth.log");
+  ASSERT_EQ(fresh_dir_with_data(dir, 6, 6), 0) << read_file(dir / "synth.log");
   std::ofstream(dir / "f.toml") << "[study]\nname = \"f\"\nseed = 3\nfolds = 2\n"
                                 << "[data]\npath = \"data\"\nimage_size = 32\n"
                                 << "[model]\nwidths = [4, 8, 16]\n"
@@ -51,9 +33,7 @@ TEST(RunnerEffectsMpi, TinyFactorialReportShowsEffectsWithIntervals) {
                                 << "components = [{ label = \"CC\", set = { \"model.cc\" = true } },\n"
                                 << "              { label = \"SC\", set = { \"model.sc\" = true } }]\n"
                                 << "design = \"factorial\"\n";
-  ASSERT_EQ(run(std::string(ABLATE_MPIRUN) + " -np 3 --oversubscribe " + exe + " run " + (dir / "f.toml").string(),
-                dir / "run.log"),
-            0)
+  ASSERT_EQ(run(mpirun(3) + exe + " run " + (dir / "f.toml").string(), dir / "run.log"), 0)
       << read_file(dir / "run.log");
   {
     ablate::db::Store s((dir / "f.sqlite").string(), true);

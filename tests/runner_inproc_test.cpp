@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "db/store.hpp"
+#include "inproc_fixture.hpp"
 #include "runner/messages.hpp"
 #include "runner/run.hpp"
 
@@ -106,39 +107,21 @@ TEST(RunnerPlacement, GpusByLocalWorkerAndCoreShares) {
   EXPECT_EQ(place_worker(n, 2, 0, 1).threads, 8);
 }
 
-class InprocRun : public ::testing::Test {
+// Three in-process workers; six cases.
+class InprocRun : public inproc_test::InprocFixture {
  protected:
+  InprocRun() : InprocFixture("ablate-inproc", 3, {"a", "b", "c", "d", "e", "f"}) {}
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("ablate-inproc-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    InprocFixture::SetUp();
     study_ = (dir_ / "s.toml").string();
     std::ofstream(study_) << "[study]\nname = \"s\"\nseed = 3\nfolds = 3\n[data]\npath = \"nowhere\"\n[train]\nepochs = 2\n"
                              "[[ablation.variant]]\nname = \"short\"\n"
                              "[[ablation.variant]]\nname = \"long\"\n\"train.epochs\" = 6\n"
                              "[[ablation.variant]]\nname = \"flaky\"\n\"train.epochs\" = 3\n";
     opt_.study_file = study_;
-    opt_.db_path = (dir_ / "s.sqlite").string();
-    opt_.inproc_workers = 3;
-    opt_.list_cases = [](const DataConfig&) { return std::vector<std::string>{"a", "b", "c", "d", "e", "f"}; };
-    opt_.make_splits = [](const std::vector<std::string>& cases, const StudyConfig& s, int) {
-      std::vector<CaseSplit> out(s.folds);
-      for (size_t i = 0; i < cases.size(); ++i) {
-        for (int f = 0; f < s.folds; ++f) (static_cast<int>(i) % s.folds == f ? out[f].test : out[f].train).push_back(cases[i]);
-      }
-      return out;
-    };
-    stop_flag().store(false);
-  }
-  void TearDown() override {
-    stop_flag().store(false);
-    fs::remove_all(dir_);
   }
 
-  fs::path dir_;
   std::string study_;
-  RunOptions opt_;
 };
 
 TEST_F(InprocRun, EveryTaskOnceLongestFirstAndResumeSkipsDone) {

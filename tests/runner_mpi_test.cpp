@@ -17,63 +17,15 @@
 #include <thread>
 
 #include "db/store.hpp"
+#include "mpi_util.hpp"
 
 namespace fs = std::filesystem;
 using namespace ablate;
+using namespace mpi_util;
 
 namespace {
 
 fs::path g_dir;
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string mpirun(int np) {
-  return std::string(ABLATE_MPIRUN) + " -np " + std::to_string(np) + " --oversubscribe ";
-}
-
-// Runs a shell command, output to `log`; returns its exit status.
-int run(const std::string& cmd, const fs::path& log) {
-  int rc = std::system((cmd + " >" + log.string() + " 2>&1").c_str());
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc);
-}
-
-// Starts a command in its own process group (so the whole job can be killed at once).
-pid_t spawn(const std::string& cmd, const fs::path& log) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    setpgid(0, 0);
-    execl("/bin/sh", "sh", "-c", ("exec " + cmd + " >" + log.string() + " 2>&1").c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  setpgid(pid, pid);
-  return pid;
-}
-
-int wait_exit(pid_t pid) {
-  int st = 0;
-  waitpid(pid, &st, 0);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-// Waits (up to 120 s) until `sql` on the store returns a non-zero integer.
-bool wait_for(const std::string& db, const std::string& sql) {
-  for (int i = 0; i < 6000; ++i) {
-    if (fs::exists(db)) {
-      try {
-        db::Store s(db, true);
-        if (s.query_int(sql) != 0) return true;
-      } catch (const std::exception&) {
-      }
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return false;
-}
 
 // The pids of this machine's processes that run (zombies excluded), as an SQL list.
 std::string live_pids() {
@@ -110,16 +62,9 @@ std::string db_of(const std::string& name) { return (g_dir / (name + ".sqlite"))
 class RunnerMpi : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
-    setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
-    setenv("OMPI_MCA_rmaps_base_oversubscribe", "1", 1);
+    allow_mpirun_as_root();
     g_dir = fs::temp_directory_path() / ("ablate-mpi-test-" + std::to_string(::getpid()));
-    fs::remove_all(g_dir);
-    fs::create_directories(g_dir);
-    ASSERT_EQ(run(std::string(ABLATE_EXE) + " data synth --out " + (g_dir / "data").string() + " --cases 6 --size 32 --slices 6",
-                  g_dir / "synth.log"),
-              0)
-        << read_file(g_dir / "synth.log");
+    ASSERT_EQ(fresh_dir_with_data(g_dir, 6, 6), 0) << read_file(g_dir / "synth.log");
   }
   static void TearDownTestSuite() { fs::remove_all(g_dir); }
 };

@@ -15,60 +15,17 @@
 
 #include "ablations/study.hpp"
 #include "db/store.hpp"
+#include "mpi_util.hpp"
 
 namespace fs = std::filesystem;
 using namespace ablate;
+using namespace mpi_util;
 
 namespace {
 
 fs::path g_dir;
 
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::string mpirun3() { return std::string(ABLATE_MPIRUN) + " -np 3 --oversubscribe "; }
-
-int run(const std::string& cmd, const fs::path& log) {
-  int rc = std::system((cmd + " >" + log.string() + " 2>&1").c_str());
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc);
-}
-
-pid_t spawn(const std::string& cmd, const fs::path& log) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    setpgid(0, 0);
-    execl("/bin/sh", "sh", "-c", ("exec " + cmd + " >" + log.string() + " 2>&1").c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  setpgid(pid, pid);
-  return pid;
-}
-
-int wait_exit(pid_t pid) {
-  int st = 0;
-  waitpid(pid, &st, 0);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-bool wait_for(const std::string& db, const std::string& sql) {
-  for (int i = 0; i < 6000; ++i) {
-    if (fs::exists(db)) {
-      try {
-        db::Store s(db, true);
-        if (s.query_int(sql) != 0) return true;
-      } catch (const std::exception&) {
-      }
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return false;
-}
-
-std::string write_study(const std::string& name, const std::string& method, int trials) {
+std::string write_study(const std::string& name, const std::string& method, int trials, const std::string& objective = "") {
   fs::path p = g_dir / (name + ".toml");
   std::ofstream(p) << "[study]\nname = \"" << name << "\"\nseed = 11\nfolds = 2\nvalidation_fraction = 0.25\n"
                    << "[data]\npath = \"data\"\nimage_size = 32\n"
@@ -76,6 +33,7 @@ std::string write_study(const std::string& name, const std::string& method, int 
                    << "[train]\nepochs = 2\nsteps_per_epoch = 3\nbatch_size = 2\nthreads = 1\n"
                    << "[sweep]\nmethod = \"" << method << "\"\ntrials = " << trials << "\n"
                    << (method == "tpe" ? "startup = 2\n" : "")
+                   << (objective.empty() ? "" : "objective = \"" + objective + "\"\n")
                    << "\"train.lr\" = { log_uniform = [1e-4, 1e-1] }\n"
                    << "\"loss.alpha\" = { uniform = [0.1, 0.9] }\n"
                    << "[loss]\nname = \"hybrid\"\n";
@@ -87,25 +45,20 @@ std::string db_of(const std::string& name) { return (g_dir / (name + ".sqlite"))
 class SearchMpi : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
-    setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
-    setenv("OMPI_MCA_rmaps_base_oversubscribe", "1", 1);
+    allow_mpirun_as_root();
     g_dir = fs::temp_directory_path() / ("ablate-search-mpi-" + std::to_string(::getpid()));
-    fs::remove_all(g_dir);
-    fs::create_directories(g_dir);
-    ASSERT_EQ(run(std::string(ABLATE_EXE) + " data synth --out " + (g_dir / "data").string() + " --cases 8 --size 32 --slices 4",
-                  g_dir / "synth.log"),
-              0)
-        << read_file(g_dir / "synth.log");
+    ASSERT_EQ(fresh_dir_with_data(g_dir, 8, 4), 0) << read_file(g_dir / "synth.log");
   }
   static void TearDownTestSuite() { fs::remove_all(g_dir); }
 };
 
 }  // namespace
 
+// With objective = "hd95" (a distance, lower is better): the trainer selects each fold's epoch on the
+// validation HD95, the objective is its mean at that epoch, and status names the lowest trial.
 TEST_F(SearchMpi, RandomTrialsStoredAreTheTrialsPlanned) {
-  const auto study = write_study("rnd", "random", 3);
-  ASSERT_EQ(run(mpirun3() + ABLATE_EXE + " run " + study, g_dir / "rnd.log"), 0) << read_file(g_dir / "rnd.log");
+  const auto study = write_study("rnd", "random", 3, "hd95");
+  ASSERT_EQ(run(mpirun(3) + ABLATE_EXE + " run " + study, g_dir / "rnd.log"), 0) << read_file(g_dir / "rnd.log");
   const Study planned = load_study(study);
   db::Store s(db_of("rnd"), true);
   const auto trials = s.trials(*s.find_study("rnd"));
@@ -117,13 +70,31 @@ TEST_F(SearchMpi, RandomTrialsStoredAreTheTrialsPlanned) {
   const std::string status = read_file(g_dir / "rnd-status.log");
   EXPECT_NE(status.find("search: random, 3 trial(s) proposed of 3, 3 finished"), std::string::npos) << status;
   EXPECT_NE(status.find("best so far: t00"), std::string::npos) << status;
+  EXPECT_NE(status.find("validation hd95"), std::string::npos) << status;
+  EXPECT_NE(status.find("(lower is better)"), std::string::npos) << status;
+  const auto id = *s.find_study("rnd");
+  // The selected epoch of every fold has the lowest validation HD95 of its epochs (ties: the earlier).
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks t JOIN epochs e ON e.task_id = t.id AND e.epoch = t.best_epoch "
+                        "WHERE e.val_score IS NULL OR e.val_score > (SELECT min(val_score) FROM epochs WHERE task_id = t.id)"),
+            0);
+  const auto objective = s.validation_objective(id, "hd95");
+  ASSERT_EQ(objective.size(), 3u);
+  std::string best;
+  for (const auto& [name, o] : objective) {
+    const double mean = std::stod(s.query_text(
+        "SELECT avg(e.val_score) FROM tasks t JOIN variants v ON v.id = t.variant_id JOIN epochs e ON e.task_id = t.id AND "
+        "e.epoch = t.best_epoch WHERE v.name = '" + name + "'"));
+    EXPECT_DOUBLE_EQ(o.value, mean) << name;
+    if (best.empty() || o.value < objective.at(best).value) best = name;
+  }
+  EXPECT_NE(status.find("best so far: " + best), std::string::npos) << status;
 }
 
 TEST_F(SearchMpi, KilledTpeSearchResumesWithNothingLostOrDuplicated) {
   const int trials = 6;
   const auto study = write_study("tpe", "tpe", trials);
   const std::string db = db_of("tpe");
-  pid_t job = spawn(mpirun3() + ABLATE_EXE + " run " + study, g_dir / "tpe1.log");
+  pid_t job = spawn(mpirun(3) + ABLATE_EXE + " run " + study, g_dir / "tpe1.log");
   // Mid-search: past the random start, some trials done and proposals stored.
   const bool reached = wait_for(db, "SELECT count(*) >= 3 FROM trials");
   kill(-job, SIGKILL);
@@ -138,7 +109,7 @@ TEST_F(SearchMpi, KilledTpeSearchResumesWithNothingLostOrDuplicated) {
   // The killed coordinator's lock is taken over (its pid is gone); rerun until complete.
   int rc = 1;
   for (int attempt = 0; attempt < 20 && rc != 0; ++attempt) {
-    rc = run(mpirun3() + ABLATE_EXE + " run " + study, g_dir / "tpe2.log");
+    rc = run(mpirun(3) + ABLATE_EXE + " run " + study, g_dir / "tpe2.log");
     if (rc != 0) std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
   ASSERT_EQ(rc, 0) << read_file(g_dir / "tpe2.log");

@@ -13,6 +13,7 @@
 
 #include "ablations/study.hpp"
 #include "db/store.hpp"
+#include "inproc_fixture.hpp"
 #include "runner/run.hpp"
 #include "sweeps/samplers.hpp"
 
@@ -29,18 +30,25 @@ double validation_dice(double lr, double alpha) {
   return 1 - a * a / 4 - b * b;
 }
 
+// A validation distance (HD95, mm) with its minimum where the Dice peaks: lower is better.
+double validation_hd95(double lr, double alpha) { return 20 * (1 - validation_dice(lr, alpha)); }
+
 class AnalyticExecutor : public Executor {
  public:
   explicit AnalyticExecutor(int stop_after = -1) : stop_after_(stop_after) {}
   TaskResult execute(const Task& task, const ExecContext&) override {
     const auto values = canonical_values(task.canonical_config);
-    const double v = validation_dice(std::stod(values.at("train.lr")), std::stod(values.at("loss.alpha")));
+    const double lr = std::stod(values.at("train.lr")), alpha = std::stod(values.at("loss.alpha"));
+    const double v = validation_dice(lr, alpha);
+    // val_score is train.select_metric on the validation cases, as the trainer stores it.
+    const bool hd95 = values.at("train.select_metric") == "\"hd95\"";
     TaskResult r;
     for (int e = 1; e <= 2; ++e) {
       EpochRecord rec;
       rec.epoch = e;
       rec.val_dice = e == 2 ? v + 0.001 * task.fold : v - 0.5;  // epoch 2 is the best
       rec.val_loss = 1 - rec.val_dice;
+      rec.val_score = !hd95 ? rec.val_dice : e == 2 ? validation_hd95(lr, alpha) + 0.01 * task.fold : 50;
       r.epochs.push_back(rec);
     }
     r.best_epoch = 2;
@@ -55,40 +63,34 @@ class AnalyticExecutor : public Executor {
   std::atomic<int> done_{0};
 };
 
-class SearchRun : public ::testing::Test {
+// Two in-process workers; four cases.
+class SearchRun : public inproc_test::InprocFixture {
  protected:
+  SearchRun() : InprocFixture("ablate-search", 2, {"a", "b", "c", "d"}) {}
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("ablate-search-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    InprocFixture::SetUp();
     opt_.study_file = (dir_ / "s.toml").string();
-    opt_.db_path = (dir_ / "s.sqlite").string();
-    opt_.inproc_workers = 2;
-    opt_.list_cases = [](const DataConfig&) { return std::vector<std::string>{"a", "b", "c", "d"}; };
-    opt_.make_splits = [](const std::vector<std::string>& cases, const StudyConfig& s, int) {
-      std::vector<CaseSplit> out(s.folds);
-      for (size_t i = 0; i < cases.size(); ++i) {
-        for (int f = 0; f < s.folds; ++f) (static_cast<int>(i) % s.folds == f ? out[f].test : out[f].train).push_back(cases[i]);
+    opt_.make_splits = [this](const std::vector<std::string>& cases, const StudyConfig& s, int repeat) {
+      std::vector<CaseSplit> out = inproc_test::round_robin_splits(cases, s, repeat);
+      // A validation case per fold: a search compares its trials on validation values only.
+      for (auto& split : out) {
+        if (!with_validation_) break;
+        split.val.push_back(split.train.front());
+        split.train.erase(split.train.begin());
       }
       return out;
     };
-    stop_flag().store(false);
   }
-  void TearDown() override {
-    stop_flag().store(false);
-    fs::remove_all(dir_);
-  }
-  void write(const std::string& method, int trials) {
+  void write(const std::string& method, int trials, const std::string& objective = "") {
     std::ofstream(opt_.study_file) << "[study]\nname = \"s\"\nseed = 5\nfolds = 2\n[data]\npath = \"nowhere\"\n"
                                    << "[sweep]\nmethod = \"" << method << "\"\ntrials = " << trials << "\n"
+                                   << (objective.empty() ? "" : "objective = \"" + objective + "\"\n")
                                    << (method == "tpe" ? "startup = 4\n" : "")
                                    << "\"train.lr\" = { log_uniform = [1e-5, 1e-1] }\n"
                                       "\"loss.alpha\" = { uniform = [0.0, 1.0] }\n";
   }
 
-  fs::path dir_;
-  RunOptions opt_;
+  bool with_validation_ = true;
 };
 
 }  // namespace
@@ -206,4 +208,57 @@ TEST_F(SearchRun, AStoppedTpeSearchResumesWithoutLosingOrResampling) {
     EXPECT_EQ(e.kind(), RunRefused::kChanged);
     EXPECT_NE(std::string(e.what()).find("the search space changed"), std::string::npos) << e.what();
   }
+}
+
+// objective = "hd95": train.select_metric becomes hd95, the objective is the validation HD95 at the
+// selected epoch (epochs.val_score), and TPE minimises it: the proposals saw the raw distances and the
+// search beats its random start downwards; status and reports read the same direction.
+TEST_F(SearchRun, TpeMinimisesALowerIsBetterObjective) {
+  write("tpe", 16, "hd95");
+  const Study study = load_study(opt_.study_file);
+  EXPECT_EQ(study.base.train.select_metric, "hd95");
+  EXPECT_TRUE(study.search.minimize);
+  AnalyticExecutor exec;
+  ASSERT_EQ(run_study(opt_, exec), kRunOk);
+  db::Store store(opt_.db_path, true);
+  const auto id = *store.find_study("s");
+  EXPECT_EQ(store.query_text("SELECT value FROM provenance WHERE key = 'search_objective'"), "hd95");
+  const auto trials = store.trials(id);
+  ASSERT_EQ(trials.size(), 16u);
+  const auto objective = store.validation_objective(id, "hd95");
+  double best_startup = 1e9, best_all = 1e9;
+  for (const auto& t : trials) {
+    const auto& o = objective.at(t.variant);
+    // The mean over the two folds of the validation HD95 at epoch 2 (+0 and +0.01), not the Dice.
+    const auto values = canonical_values(store.query_text("SELECT canonical FROM variants WHERE name = '" + t.variant + "'"));
+    EXPECT_NEAR(o.value, validation_hd95(std::stod(values.at("train.lr")), std::stod(values.at("loss.alpha"))) + 0.005, 1e-9);
+    if (t.trial < 4) best_startup = std::min(best_startup, o.value);
+    best_all = std::min(best_all, o.value);
+  }
+  EXPECT_LT(best_all, best_startup);
+  // A proposal's `seen` lists the distances themselves (not negated).
+  int conditioned = 0;
+  for (const auto& t : trials) {
+    if (t.seen.empty()) continue;
+    ++conditioned;
+    EXPECT_EQ(t.seen.find("=-"), std::string::npos) << t.seen;
+  }
+  EXPECT_GE(conditioned, 8);
+}
+
+// The objective is a validation value: a fold without validation cases refuses the search before its
+// folds are stored.
+TEST_F(SearchRun, ASearchWithoutValidationCasesIsRefused) {
+  with_validation_ = false;
+  write("random", 2);
+  AnalyticExecutor exec;
+  try {
+    run_study(opt_, exec);
+    FAIL() << "a search without validation cases must be refused";
+  } catch (const RunRefused& e) {
+    EXPECT_EQ(e.kind(), RunRefused::kInput);
+    EXPECT_NE(std::string(e.what()).find("fold 0 (repeat 0) has no validation cases"), std::string::npos) << e.what();
+  }
+  db::Store store(opt_.db_path, true);
+  EXPECT_EQ(store.query_int("SELECT count(*) FROM folds"), 0);  // nothing stored: a fixed study runs afresh
 }

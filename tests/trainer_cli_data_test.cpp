@@ -3,34 +3,17 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <memory>
 #include <string>
-#include <sys/wait.h>
+
+#include "cli_util.hpp"
 
 namespace fs = std::filesystem;
+using cli_util::ablate;
+using CliRun = cli_util::Result;
 
 namespace {
-
-struct CliRun {
-  int code = -1;
-  std::string out;  // stdout and stderr
-};
-
-CliRun ablate(const std::string& args) {
-  CliRun r;
-  const std::string cmd = std::string(ABLATE_EXE) + " " + args + " 2>&1";
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(cmd.c_str(), "r"), pclose);
-  std::array<char, 4096> buf{};
-  std::size_t n = 0;
-  while ((n = std::fread(buf.data(), 1, buf.size(), pipe.get())) > 0) r.out.append(buf.data(), n);
-  const int status = pclose(pipe.release());
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
 
 class CliData : public ::testing::Test {
  protected:

@@ -77,11 +77,11 @@ void print_search(const Study& study, int folds) {
   std::cout << "\nsearch: " << s.method << ", " << s.trials << " trial(s)";
   if (s.declared.size() > 1 || !s.declared.front().empty()) std::cout << " per variant (" << s.declared.size() << " variants)";
   std::cout << ", seed " << s.seed << "\n";
-  std::cout << "objective: validation " << s.objective << " at the epoch train.select_metric selects, mean over folds and repeats ("
+  std::cout << "objective: validation " << s.objective << " (train.select_metric) at the epoch it selects, mean over folds and repeats ("
             << (s.minimize ? "lower" : "higher") << " is better; test metrics are never used)\n";
   if (s.method == "tpe") {
     const sweeps::TpeOptions tpe;
-    std::cout << "tpe: the first " << tpe.n_startup << " trial(s) random, then each proposal from the results stored so far (gamma "
+    std::cout << "tpe: the first " << s.startup << " trial(s) random, then each proposal from the results stored so far (gamma "
               << tpe.gamma << ", " << tpe.n_candidates << " candidates); proposed during the run\n";
   }
   std::size_t key_w = 3;

@@ -6,6 +6,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "ablations/study.hpp"
 #include "db/rows.hpp"
 #include "reports/format.hpp"
 #include "reports/report.hpp"
@@ -37,11 +38,16 @@ int verb_report(const std::vector<std::string>& args) {
       "aggregate", po::value<std::string>(), "folds (mean ± sd over folds) or cases (pooled over cases); default: the study's report.aggregate")(
       "metrics", po::value<std::vector<std::string>>()->multitoken()->composing(),
       "metrics of the column groups (comma or space separated); default: the study's report.metrics")(
-      "sweep-key", po::value<std::string>(), "swept key for the sensitivity table and curve, e.g. loss.alpha");
+      "sweep-key", po::value<std::string>(), "swept key for the sensitivity table and curve, e.g. loss.alpha")(
+      "published", po::value<std::string>(),
+      "study file whose [[report.published]] tables (includes applied, checked as `ablate plan` checks them) replace "
+      "the stored ones: for stores of runs before the study carried them or whose stored study text no longer reads");
   options.add(common_options());
   po::positional_options_description positional;
   po::variables_map vm;
-  if (!parse_args("report", "ablate report --db FILE [--study NAME [--study NAME2 ...]] --out DIR [--format md,tex,csv,html]",
+  if (!parse_args("report",
+                  "ablate report --db FILE [--study NAME [--study NAME2 ...]] --out DIR [--format md,tex,csv,html] "
+                  "[--published STUDY_FILE]",
                   options, positional, args, vm))
     return kExitOk;
   setup_logging(vm);
@@ -62,6 +68,15 @@ int verb_report(const std::vector<std::string>& args) {
   }
   if (vm.count("metrics")) opts.metrics = split_list(vm["metrics"].as<std::vector<std::string>>());
   if (vm.count("sweep-key")) opts.sweep_key = vm["sweep-key"].as<std::string>();
+  if (vm.count("published")) {
+    // Loaded as every study file is: a bad table, an unknown row or class is a located error (exit 2).
+    const std::string file = vm["published"].as<std::string>();
+    const Study from = load_study(file);
+    if (from.base.report.published.empty())
+      throw UsageError("--published " + file + ": the study has no [[report.published]] tables");
+    opts.published = from.base.report;
+    opts.published_file = file;
+  }
 
   const std::vector<std::string> stored = db::list_studies(db_path);
   std::vector<std::string> names;

@@ -8,6 +8,7 @@
 
 #include "db/store.hpp"
 #include "runner/cli/cli.hpp"
+#include "sweeps/early_stop.hpp"
 
 namespace ablate::cli {
 
@@ -56,7 +57,7 @@ void print_search(db::Store& store, std::int64_t id, const std::vector<db::Store
   const std::string budget = store.query_text("SELECT value FROM provenance WHERE study_id = " + sid + " AND key = 'search_trials'");
   std::string objective = store.query_text("SELECT value FROM provenance WHERE study_id = " + sid + " AND key = 'search_objective'");
   if (objective.empty()) objective = "dice";
-  const bool minimize = objective == "loss";
+  const bool minimize = sweeps::objective_direction(objective) == sweeps::Direction::kMinimize;
   const auto values = store.validation_objective(id, objective);
   std::map<std::string, std::string> label;
   for (const auto& v : variants) label[v.name] = v.label;
