@@ -6,49 +6,27 @@
 // from its checkpoint.
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "db/store.hpp"
+#include "mpi_util.hpp"
 
 namespace fs = std::filesystem;
 
 namespace {
 
+using mpi_util::mpirun;
+using mpi_util::read_file;
+using mpi_util::run;
+using mpi_util::spawn;
+using mpi_util::wait_exit;
+
 fs::path g_dir;
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-int run(const std::string& cmd, const fs::path& log) {
-  const int rc = std::system((cmd + " >" + log.string() + " 2>&1").c_str());
-  return WIFEXITED(rc) ? WEXITSTATUS(rc) : 128 + WTERMSIG(rc);
-}
-
-std::string mpirun() { return std::string(ABLATE_MPIRUN) + " -np 3 --oversubscribe "; }
-
-// Starts a command in its own process group (so the whole job can be killed at once).
-pid_t spawn(const std::string& cmd, const fs::path& log) {
-  const pid_t pid = fork();
-  if (pid == 0) {
-    setpgid(0, 0);
-    execl("/bin/sh", "sh", "-c", ("exec " + cmd + " >" + log.string() + " 2>&1").c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  setpgid(pid, pid);
-  return pid;
-}
 
 // Waits (up to 120 s) until a member of a shared training (variant l2) is running with at least one and at
 // most `most` epochs stored.
@@ -56,17 +34,7 @@ bool wait_mid_training(const std::string& db, int most) {
   const std::string mid =
       "SELECT count(*) FROM tasks t JOIN variants v ON v.id = t.variant_id WHERE v.name = 'l2' AND t.status = 'running' AND "
       "(SELECT count(*) FROM epochs e WHERE e.task_id = t.id) BETWEEN 1 AND " + std::to_string(most);
-  for (int i = 0; i < 6000; ++i) {
-    if (fs::exists(db)) {
-      try {
-        ablate::db::Store s(db, true);
-        if (s.query_int(mid) > 0) return true;
-      } catch (const std::exception&) {
-      }
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return false;
+  return mpi_util::wait_for(db, mid);
 }
 
 int count(const std::string& text, const std::string& what) {
@@ -93,16 +61,9 @@ std::string write_study(const std::string& name, int epochs, int steps) {
 class RunnerSharedMpi : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
-    setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
-    setenv("OMPI_MCA_rmaps_base_oversubscribe", "1", 1);
+    mpi_util::allow_mpirun_as_root();
     g_dir = fs::temp_directory_path() / ("ablate-shared-test-" + std::to_string(::getpid()));
-    fs::remove_all(g_dir);
-    fs::create_directories(g_dir);
-    ASSERT_EQ(run(std::string(ABLATE_EXE) + " data synth --out " + (g_dir / "data").string() + " --cases 6 --size 32 --slices 6",
-                  g_dir / "synth.log"),
-              0)
-        << read_file(g_dir / "synth.log");
+    ASSERT_EQ(mpi_util::fresh_dir_with_data(g_dir, 6, 6), 0) << read_file(g_dir / "synth.log");
   }
   static void TearDownTestSuite() { fs::remove_all(g_dir); }
 };
@@ -117,7 +78,7 @@ TEST_F(RunnerSharedMpi, PruneLevelsShareOneTrainingPerFold) {
   EXPECT_NE(plan.find("trainings: 4 (6 tasks; 2 evaluated from a shared training"), std::string::npos) << plan;
   EXPECT_NE(plan.find("one training for l1 l2\n"), std::string::npos) << plan;
 
-  ASSERT_EQ(run(mpirun() + ABLATE_EXE + " run " + study, g_dir / "run1.log"), 0) << read_file(g_dir / "run1.log");
+  ASSERT_EQ(run(mpirun(3) + ABLATE_EXE + " run " + study, g_dir / "run1.log"), 0) << read_file(g_dir / "run1.log");
   const std::string log1 = read_file(g_dir / "run1.log");
   EXPECT_NE(log1.find("6 task(s) to run in 4 training(s): 2 evaluated from a shared training"), std::string::npos) << log1;
   // Trainings: the trainer logs each trained epoch of the task that trains ("epoch 1/2 loss"), never a member's.
@@ -154,7 +115,7 @@ TEST_F(RunnerSharedMpi, PruneLevelsShareOneTrainingPerFold) {
     EXPECT_EQ(s.query_int("SELECT count(*) FROM attempts WHERE status = 'done'"), 6);
   }
   // Resume after the run: nothing left, nothing trained.
-  ASSERT_EQ(run(mpirun() + ABLATE_EXE + " run " + study, g_dir / "run2.log"), 0) << read_file(g_dir / "run2.log");
+  ASSERT_EQ(run(mpirun(3) + ABLATE_EXE + " run " + study, g_dir / "run2.log"), 0) << read_file(g_dir / "run2.log");
   const std::string log2 = read_file(g_dir / "run2.log");
   EXPECT_NE(log2.find("6 task(s) done, 0 to run"), std::string::npos) << log2;
   EXPECT_EQ(count(log2, " loss "), 0) << log2;
@@ -167,14 +128,13 @@ TEST_F(RunnerSharedMpi, StoppedSharedTrainingResumesFromItsCheckpoint) {
   const std::string study = write_study("stop", epochs, 20);
   const std::string db = (g_dir / "stop.sqlite").string();
   const fs::path log1 = g_dir / "stop1.log";
-  const pid_t job = spawn(mpirun() + ABLATE_EXE + " run " + study, log1);
+  const pid_t job = spawn(mpirun(3) + ABLATE_EXE + " run " + study, log1);
   // Part-way: a member of a shared training has stored an epoch, not all.
   const bool reached = wait_mid_training(db, epochs - 2);
   kill(job, SIGUSR1);  // mpirun forwards it to every rank: checkpoint and exit 3
-  int st = 0;
-  waitpid(job, &st, 0);
+  const int rc = wait_exit(job);
   ASSERT_TRUE(reached) << read_file(log1);
-  ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 3) << read_file(log1);
+  ASSERT_EQ(rc, 3) << read_file(log1);
   {
     ablate::db::Store s(db, true);
     // Both members of a stopped shared training are interrupted together.
@@ -182,7 +142,7 @@ TEST_F(RunnerSharedMpi, StoppedSharedTrainingResumesFromItsCheckpoint) {
                           "AND t.status = 'interrupted' GROUP BY t.fold_id ORDER BY 1 DESC LIMIT 1"),
               2);
   }
-  ASSERT_EQ(run(mpirun() + ABLATE_EXE + " run " + study, g_dir / "stop2.log"), 0) << read_file(g_dir / "stop2.log");
+  ASSERT_EQ(run(mpirun(3) + ABLATE_EXE + " run " + study, g_dir / "stop2.log"), 0) << read_file(g_dir / "stop2.log");
   ablate::db::Store s(db, true);
   EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks WHERE status = 'done'"), 6);
   EXPECT_EQ(s.query_int("SELECT count(*) FROM epochs"), 6 * epochs);
@@ -198,16 +158,15 @@ TEST_F(RunnerSharedMpi, KilledJobResumesTheSharedTraining) {
   const int epochs = 6;
   const std::string study = write_study("kill", epochs, 20);
   const std::string db = (g_dir / "kill.sqlite").string();
-  const pid_t job = spawn(mpirun() + ABLATE_EXE + " run " + study, g_dir / "kill1.log");
+  const pid_t job = spawn(mpirun(3) + ABLATE_EXE + " run " + study, g_dir / "kill1.log");
   const bool reached = wait_mid_training(db, epochs - 2);
   kill(-job, SIGKILL);
-  int st = 0;
-  waitpid(job, &st, 0);
+  wait_exit(job);
   ASSERT_TRUE(reached) << read_file(g_dir / "kill1.log");
   // The killed ranks exit within about a second; until the coordinator is gone its lock refuses a rerun.
   int rc = 1;
   for (int i = 0; i < 60 && rc == 1; ++i) {
-    rc = run(mpirun() + ABLATE_EXE + " run " + study, g_dir / "kill2.log");
+    rc = run(mpirun(3) + ABLATE_EXE + " run " + study, g_dir / "kill2.log");
     if (rc == 1 && read_file(g_dir / "kill2.log").find("another coordinator") != std::string::npos) {
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
     } else {

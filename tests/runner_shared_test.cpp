@@ -3,7 +3,6 @@
 // per fold; every member is stored as its own task; a failed training retries the group as a unit; a
 // member whose evaluation failed is retried alone; a rerun does nothing; early stopping shares nothing.
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
@@ -11,6 +10,7 @@
 #include <mutex>
 
 #include "db/store.hpp"
+#include "inproc_fixture.hpp"
 #include "runner/executor.hpp"
 #include "runner/messages.hpp"
 #include "runner/run.hpp"
@@ -59,26 +59,13 @@ struct Scripted : Executor {
   double estimate_cost(const Variant&) override { return 1; }
 };
 
-class SharedRun : public ::testing::Test {
+class SharedRun : public inproc_test::InprocFixture {
  protected:
+  SharedRun() : InprocFixture("ablate-shared", 2, {"a", "b", "c", "d", "e", "f"}) {}
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("ablate-shared-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    InprocFixture::SetUp();
     write("");
-    opt_.db_path = (dir_ / "s.sqlite").string();
-    opt_.inproc_workers = 2;
-    opt_.list_cases = [](const DataConfig&) { return std::vector<std::string>{"a", "b", "c", "d", "e", "f"}; };
-    opt_.make_splits = [](const std::vector<std::string>& cases, const StudyConfig& s, int) {
-      std::vector<CaseSplit> out(s.folds);
-      for (size_t i = 0; i < cases.size(); ++i) {
-        for (int f = 0; f < s.folds; ++f) (static_cast<int>(i) % s.folds == f ? out[f].test : out[f].train).push_back(cases[i]);
-      }
-      return out;
-    };
   }
-  void TearDown() override { fs::remove_all(dir_); }
   // Three variants that differ only in train.select_metric (evaluation-only) and one with another rate.
   void write(const std::string& extra) {
     opt_.study_file = (dir_ / "s.toml").string();
@@ -89,8 +76,6 @@ class SharedRun : public ::testing::Test {
                                       "[[ablation.variant]]\nname = \"iou\"\n\"train.select_metric\" = \"iou\"\n"
                                       "[[ablation.variant]]\nname = \"lr\"\n\"train.lr\" = 0.002\n";
   }
-  fs::path dir_;
-  RunOptions opt_;
 };
 
 }  // namespace
