@@ -231,6 +231,13 @@ CREATE TABLE trials (
   PRIMARY KEY (study_id, declared, trial)
 );
 )SQL",
+    // 4: which task trained a shared training (docs/RUNNER.md "Shared trainings"). Not a foreign key: a
+    // trainer's row goes when its variant is replaced, and its members' results (and the relation, which
+    // counts that training once) stay.
+    R"SQL(
+ALTER TABLE tasks ADD COLUMN trained_by INTEGER;
+CREATE INDEX tasks_by_trainer ON tasks(trained_by);
+)SQL",
 };
 constexpr int kMigrationCount = sizeof(kMigrations) / sizeof(kMigrations[0]);
 static_assert(kMigrationCount == kSchemaVersion, "one migration per schema version");
@@ -731,7 +738,8 @@ std::vector<TaskRow> Store::tasks(std::int64_t study_id) const {
   Stmt st(*impl_,
           "SELECT t.id, v.name, f.fold, f.\"repeat\", t.status, t.attempts, t.host, t.rank, t.device, t.threads, t.started, "
           "t.ended, t.seconds, t.error, (SELECT count(*) FROM epochs e WHERE e.task_id = t.id), " +
-              std::string(schema_version() >= 2 ? "t.rung " : "0 ") +  // a store opened read-only is not migrated
+              std::string(schema_version() >= 2 ? "t.rung, " : "0, ") +  // a store opened read-only is not migrated
+              std::string(schema_version() >= 4 ? "coalesce(t.trained_by, 0) " : "0 ") +
           "FROM tasks t JOIN variants v ON v.id = t.variant_id JOIN folds f ON f.id = t.fold_id "
           "WHERE t.study_id = ? ORDER BY v.ordinal, f.\"repeat\", f.fold");
   st.bind(1, study_id);
@@ -753,6 +761,7 @@ std::vector<TaskRow> Store::tasks(std::int64_t study_id) const {
     r.error = st.text(13);
     r.epochs_stored = st.i32(14);
     r.rung = st.i32(15);
+    r.trained_by = st.i64(16);
     out.push_back(r);
   }
   return out;
@@ -926,8 +935,9 @@ std::vector<EarlyStopEvent> Store::early_stop_log(std::int64_t study_id) const {
 
 namespace {
 
-// The rows of a finished task (inside the caller's transaction).
-void put_done(const Store::Impl& impl, std::int64_t task_id, const TaskResult& r, double ended);
+// The rows of a finished task (inside the caller's transaction); `trained_by` the task whose training it
+// was evaluated from (tasks.trained_by), 0 for a training of its own (NULL).
+void put_done(const Store::Impl& impl, std::int64_t task_id, const TaskResult& r, double ended, std::int64_t trained_by);
 
 }  // namespace
 
@@ -935,19 +945,20 @@ void Store::record_done(std::int64_t task_id, const TaskResult& r, double ended,
                         const EarlyStopEvent* report) {
   Transaction tx(*impl_);
   if (report) put_early_stop(*impl_, study_id, *report);
-  put_done(*impl_, task_id, r, ended);
+  put_done(*impl_, task_id, r, ended, 0);
   tx.commit();
 }
 
-void Store::record_done(const std::vector<std::pair<std::int64_t, TaskResult>>& results, double ended) {
+void Store::record_done(std::int64_t trainer_id, const std::vector<std::pair<std::int64_t, TaskResult>>& results,
+                        double ended) {
   Transaction tx(*impl_);
-  for (const auto& [task_id, r] : results) put_done(*impl_, task_id, r, ended);
+  for (const auto& [task_id, r] : results) put_done(*impl_, task_id, r, ended, trainer_id);
   tx.commit();
 }
 
 namespace {
 
-void put_done(const Store::Impl& impl, std::int64_t task_id, const TaskResult& r, double ended) {
+void put_done(const Store::Impl& impl, std::int64_t task_id, const TaskResult& r, double ended, std::int64_t trained_by) {
   replace_epochs(impl, task_id, r.epochs);
   for (const char* table : {"task_metrics", "task_case_metrics", "model_facts"}) {
     Stmt del(impl, std::string("DELETE FROM ") + table + " WHERE task_id = ?");
@@ -967,8 +978,8 @@ void put_done(const Store::Impl& impl, std::int64_t task_id, const TaskResult& r
   Stmt mf(impl, "INSERT INTO model_facts(task_id, parameters, inference_ms_per_case, train_seconds) VALUES (?, ?, ?, ?)");
   mf.bind(1, task_id).bind(2, r.parameters).bind(3, r.inference_ms_per_case).bind(4, r.train_seconds);
   mf.run();
-  Stmt be(impl, "UPDATE tasks SET best_epoch = ? WHERE id = ?");
-  be.bind(1, r.best_epoch).bind(2, task_id);
+  Stmt be(impl, "UPDATE tasks SET best_epoch = ?, trained_by = nullif(?, 0) WHERE id = ?");
+  be.bind(1, r.best_epoch).bind(2, trained_by).bind(3, task_id);
   be.run();
   end_attempt(impl, task_id, "done", "", ended);
 }
@@ -1099,11 +1110,19 @@ std::map<std::string, Objective> Store::validation_objective(std::int64_t study_
   const std::string column = objective == "dice" ? "coalesce(e.val_score, e.val_dice)"
                              : objective == "loss" ? "coalesce(e.val_score, e.val_loss)"
                                                    : "e.val_score";
+  // Epochs spent: a shared training's epochs count once, at its trainer when that is done from it, else at
+  // the lowest-id done task evaluated from it.
+  const std::string once =
+      schema_version() >= 4
+          ? " AND (u.trained_by IS NULL OR u.id = (SELECT w.id FROM tasks w WHERE w.trained_by = u.trained_by AND "
+            "w.status = 'done' ORDER BY w.id <> w.trained_by, w.id LIMIT 1))"
+          : "";
   std::map<std::string, Objective> out;
   Stmt st(*impl_,
           "SELECT v.name, avg(" + column + "), count(*), "
           "(SELECT count(*) FROM tasks u WHERE u.variant_id = v.id), "
-          "(SELECT count(*) FROM tasks u JOIN epochs e2 ON e2.task_id = u.id WHERE u.variant_id = v.id AND u.status = 'done') "
+          "(SELECT count(*) FROM tasks u JOIN epochs e2 ON e2.task_id = u.id WHERE u.variant_id = v.id AND u.status = 'done'" +
+              once + ") "
           "FROM tasks t JOIN variants v ON v.id = t.variant_id "
           "JOIN epochs e ON e.task_id = t.id AND e.epoch = t.best_epoch "
           "WHERE t.study_id = ? AND t.status = 'done' GROUP BY v.id");

@@ -18,7 +18,7 @@
 namespace ablate::db {
 
 // The schema version this build writes; older stores are migrated forward when opened for writing.
-constexpr int kSchemaVersion = 3;
+constexpr int kSchemaVersion = 4;
 
 // A store problem (not a store, newer schema, SQL error): the message names the file.
 class StoreError : public std::runtime_error {
@@ -83,6 +83,7 @@ struct TaskRow {
   std::string error;   // of the last failed attempt
   int epochs_stored = 0;
   int rung = 0;        // early stopping: the epoch (rung) where the task paused; status `stopped` while it waits there
+  std::int64_t trained_by = 0;  // done from a shared training: the task that trained it (itself for the trainer); 0 = its own
 };
 
 // One line of a study's early-stopping log (table early_stop_log, db/SCHEMA.md), in the order written.
@@ -143,7 +144,7 @@ struct Objective {
   double value = 0;
   int done = 0;      // tasks done
   int tasks = 0;     // tasks of the variant
-  int epochs = 0;    // epochs trained by its done tasks (their rows in `epochs`)
+  int epochs = 0;    // epochs trained by its done tasks (their rows in `epochs`; a shared training's once, schema 4)
 };
 
 const std::vector<std::string>& task_statuses();  // pending, running, done, failed, interrupted, stopped
@@ -217,8 +218,9 @@ class Store {
   void record_done(std::int64_t task_id, const TaskResult& r, double ended, std::int64_t study_id = 0,
                    const EarlyStopEvent* report = nullptr);
   // The members of a shared training that finished (docs/RUNNER.md "Shared trainings"): each as record_done
-  // would store it, all in one transaction.
-  void record_done(const std::vector<std::pair<std::int64_t, TaskResult>>& results, double ended);
+  // would store it, all in one transaction, with tasks.trained_by = `trainer_id` (the task that trained,
+  // whether or not it is among them; a single-task record_done sets it NULL).
+  void record_done(std::int64_t trainer_id, const std::vector<std::pair<std::int64_t, TaskResult>>& results, double ended);
   // A task that paused at a rung (r.paused_after_epoch): its epochs, status `stopped` with that rung, the
   // attempt done, and the fold's arrival at the rung in the early-stopping log, in one transaction.
   void record_paused(std::int64_t task_id, const TaskResult& r, double ended, std::int64_t study_id, const EarlyStopEvent& report);

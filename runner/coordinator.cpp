@@ -816,7 +816,7 @@ void Coordinator::handle_group(int worker, size_t idx, const ResultMessage& r) {
       failed.emplace_back(i, m->second->error);
     }
   }
-  store_->record_done(done, now);
+  store_->record_done(lead.id, done, now);
   done_ += static_cast<int>(done.size());
   spdlog::info("done: {} of the {} task(s) trained once with {} ({:.1f} s, {} of {} this run)", done.size(), all.size(), what(idx),
                r.seconds, done_, tasks_.size());

@@ -276,6 +276,79 @@ TEST_F(StoreTest, MigrationFromAnEmptyFileAndReopenKeepsData) {
   EXPECT_EQ(again.study_names(), (std::vector<std::string>{"st"}));
 }
 
+// Shared trainings (docs/RUNNER.md): tasks.trained_by names the task that trained, for every member stored
+// from the group (the trainer itself included); a task stored alone (a retry) is back to NULL. A shared
+// training's epochs count once in the search objective's `epochs`.
+TEST_F(StoreTest, TrainedByRoundTripsAndCountsASharedTrainingOnce) {
+  Store s(path_);
+  const auto id = fill(s);
+  const auto t = s.tasks(id);  // unet f0, unet f1, cc f0, cc f1
+  for (const auto& x : t) s.mark_running(x.id, where(), now_seconds());
+  s.record_done(t[0].id, {{t[0].id, result(0.8)}, {t[2].id, result(0.7)}}, now_seconds());
+  // The trainer (t[1]) failed its own evaluation: its member still points at it.
+  s.record_done(t[1].id, {{t[3].id, result(0.6)}}, now_seconds());
+  auto back = s.tasks(id);
+  EXPECT_EQ(back[0].trained_by, t[0].id);
+  EXPECT_EQ(back[2].trained_by, t[0].id);
+  EXPECT_EQ(back[3].trained_by, t[1].id);
+  EXPECT_EQ(back[1].trained_by, 0);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks WHERE trained_by IS NULL"), 1);
+  auto objective = s.validation_objective(id, "dice");
+  EXPECT_EQ(objective["unet"].epochs, 2);  // t[0]'s training, once
+  EXPECT_EQ(objective["cc"].epochs, 2);    // t[1]'s training, counted at t[3] (t[1] is not done)
+  // t[1] retried alone: its own training, NULL; t[3] keeps the group's.
+  s.record_failed(t[1].id, "its evaluation failed", now_seconds());
+  s.mark_running(t[1].id, where(), now_seconds());
+  s.record_done(t[1].id, result(0.5), now_seconds());
+  // A member stored again alone (a training of its own) is NULL again.
+  s.mark_running(t[2].id, where(), now_seconds());
+  s.record_done(t[2].id, result(0.7), now_seconds());
+  back = s.tasks(id);
+  EXPECT_EQ(back[1].trained_by, 0);
+  EXPECT_EQ(back[2].trained_by, 0);
+  EXPECT_EQ(back[3].trained_by, t[1].id);
+  objective = s.validation_objective(id, "dice");
+  EXPECT_EQ(objective["unet"].epochs, 4);
+  EXPECT_EQ(objective["cc"].epochs, 4);
+}
+
+// A version-3 store (emulated: the schema-4 column and index taken out again) with a shared training's
+// rows is read as one without the relation, and opened writable it migrates: rows kept, trained_by NULL,
+// then written and read back.
+TEST_F(StoreTest, MigratesAVersionThreeStoreToTrainedBy) {
+  std::vector<TaskRow> t;
+  std::int64_t id = 0;
+  {
+    Store s(path_);
+    id = fill(s);
+    t = s.tasks(id);
+    s.mark_running(t[0].id, where(), now_seconds());
+    s.mark_running(t[2].id, where(), now_seconds());
+    s.record_done(t[0].id, {{t[0].id, result(0.8)}, {t[2].id, result(0.7)}}, now_seconds());
+    s.exec("BEGIN; DROP INDEX tasks_by_trainer; ALTER TABLE tasks DROP COLUMN trained_by; PRAGMA user_version = 3; "
+           "UPDATE meta SET value = '3' WHERE key = 'schema_version'; COMMIT");
+    ASSERT_EQ(s.schema_version(), 3);
+    ASSERT_EQ(s.query_int("SELECT count(*) FROM pragma_table_info('tasks') WHERE name = 'trained_by'"), 0);
+    Store ro(path_, true);  // read-only: not migrated, read without the relation
+    EXPECT_EQ(ro.schema_version(), 3);
+    EXPECT_EQ(ro.tasks(id)[2].trained_by, 0);
+    EXPECT_EQ(ro.validation_objective(id, "dice")["cc"].epochs, 2);  // schema 3: every task's epochs
+  }
+  Store s(path_);
+  EXPECT_EQ(s.schema_version(), 4);
+  EXPECT_EQ(s.query_text("SELECT value FROM meta WHERE key = 'schema_version'"), "4");
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks WHERE status = 'done' AND trained_by IS NULL"), 2);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM epochs"), 4);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM model_facts"), 2);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM sqlite_master WHERE name = 'tasks_by_trainer'"), 1);
+  s.mark_running(t[1].id, where(), now_seconds());
+  s.mark_running(t[3].id, where(), now_seconds());
+  s.record_done(t[1].id, {{t[1].id, result(0.6)}, {t[3].id, result(0.5)}}, now_seconds());
+  const auto back = s.tasks(id);
+  EXPECT_EQ(back[3].trained_by, t[1].id);
+  EXPECT_EQ(back[2].trained_by, 0);
+}
+
 TEST_F(StoreTest, ReadersAndArchive) {
   {
     Store s(path_);

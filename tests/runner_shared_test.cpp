@@ -2,6 +2,7 @@
 // with a scripted executor (no model): tasks that differ only in evaluation-only keys go out as one task
 // per fold; every member is stored as its own task; a failed training retries the group as a unit; a
 // member whose evaluation failed is retried alone; a rerun does nothing; early stopping shares nothing.
+// tasks.trained_by records which task trained each member, and `ablate status` counts the trainings.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -9,6 +10,7 @@
 #include <fstream>
 #include <mutex>
 
+#include "cli_util.hpp"
 #include "db/store.hpp"
 #include "inproc_fixture.hpp"
 #include "runner/executor.hpp"
@@ -78,6 +80,15 @@ class SharedRun : public inproc_test::InprocFixture {
   }
 };
 
+// tasks.trained_by as "variant/fold<-trainer variant/fold" per task ("variant/fold" alone: NULL), sorted.
+std::string trained_by(const db::Store& s) {
+  return s.query_text(
+      "SELECT group_concat(x, ' ') FROM (SELECT v.name || '/' || f.fold || coalesce('<-' || tv.name || '/' || tf.fold, '') AS x "
+      "FROM tasks t JOIN variants v ON v.id = t.variant_id JOIN folds f ON f.id = t.fold_id "
+      "LEFT JOIN tasks tt ON tt.id = t.trained_by LEFT JOIN variants tv ON tv.id = tt.variant_id "
+      "LEFT JOIN folds tf ON tf.id = tt.fold_id ORDER BY x)");
+}
+
 }  // namespace
 
 TEST(SharedMessages, MembersRoundTrip) {
@@ -119,6 +130,14 @@ TEST_F(SharedRun, OneTrainingPerFoldEveryMemberStoredAndResumeDoesNothing) {
   EXPECT_EQ(s.query_int("SELECT count(*) FROM fold_metrics"), 12);
   EXPECT_EQ(s.query_int("SELECT count(*) FROM case_metrics"), 12 * 2);
   EXPECT_EQ(s.query_int("SELECT count(*) FROM epochs"), 12);
+  // Every member points at the task that trained (dice, the lowest ordinal, itself included); lr trained alone.
+  EXPECT_EQ(trained_by(s),
+            "dice/0<-dice/0 dice/1<-dice/1 dice/2<-dice/2 iou/0<-dice/0 iou/1<-dice/1 iou/2<-dice/2 loss/0<-dice/0 "
+            "loss/1<-dice/1 loss/2<-dice/2 lr/0 lr/1 lr/2");
+  const auto status = cli_util::ablate("status --db " + opt_.db_path);
+  EXPECT_EQ(status.code, 0) << status.out;
+  EXPECT_NE(status.out.find("\n  trainings: 6 for the 12 done task(s); 6 evaluated from a shared training\n"), std::string::npos)
+      << status.out;
   ASSERT_EQ(run_study(opt_, exec), kRunOk);
   EXPECT_EQ(exec.groups + exec.singles, 6);
   EXPECT_EQ(s.query_int("SELECT count(*) FROM attempts"), 12);
@@ -144,6 +163,10 @@ TEST_F(SharedRun, ARerunSharesOneTrainingAmongTheOpenMembersOnly) {
   EXPECT_EQ(s.query_int("SELECT attempts FROM tasks t JOIN variants v ON v.id = t.variant_id JOIN folds f ON f.id = t.fold_id "
                         "WHERE f.fold = 0 AND v.name = 'dice'"),
             1);
+  // Fold 0: loss trained the second group (its lowest ordinal); dice keeps the first training's relation.
+  EXPECT_EQ(trained_by(s),
+            "dice/0<-dice/0 dice/1<-dice/1 dice/2<-dice/2 iou/0<-loss/0 iou/1<-dice/1 iou/2<-dice/2 loss/0<-loss/0 "
+            "loss/1<-dice/1 loss/2<-dice/2 lr/0 lr/1 lr/2");
 }
 
 TEST_F(SharedRun, FailedTrainingRetriesTheGroupAndAFailedMemberRetriesAlone) {
@@ -177,6 +200,13 @@ TEST_F(SharedRun, FailedTrainingRetriesTheGroupAndAFailedMemberRetriesAlone) {
   EXPECT_EQ(s.query_int("SELECT sum(t.attempts) FROM tasks t JOIN variants v ON v.id = t.variant_id JOIN folds f ON f.id = t.fold_id "
                         "WHERE f.fold = 1 AND v.name IN ('dice', 'loss')"),
             2);
+  // iou of fold 1, retried alone, trained itself (NULL); fold 0's retried group points at its trainer.
+  EXPECT_EQ(trained_by(s),
+            "dice/0<-dice/0 dice/1<-dice/1 dice/2<-dice/2 iou/0<-dice/0 iou/1 iou/2<-dice/2 loss/0<-dice/0 "
+            "loss/1<-dice/1 loss/2<-dice/2 lr/0 lr/1 lr/2");
+  const auto status = cli_util::ablate("status --db " + opt_.db_path);
+  EXPECT_NE(status.out.find("\n  trainings: 7 for the 12 done task(s); 5 evaluated from a shared training\n"), std::string::npos)
+      << status.out;
 }
 
 TEST_F(SharedRun, NothingIsSharedUnderEarlyStoppingOrAPlateauSchedule) {
@@ -194,4 +224,8 @@ TEST_F(SharedRun, NothingIsSharedUnderEarlyStoppingOrAPlateauSchedule) {
   EXPECT_EQ(again.singles, 12);
   db::Store s(opt_.db_path, true);
   EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks WHERE status = 'done'"), 12);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks WHERE trained_by IS NOT NULL"), 0);
+  const auto status = cli_util::ablate("status --db " + opt_.db_path);  // nothing shared: no trainings line
+  EXPECT_EQ(status.code, 0) << status.out;
+  EXPECT_EQ(status.out.find("trainings:"), std::string::npos) << status.out;
 }

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <set>
 
 #include "db/store.hpp"
 #include "runner/cli/cli.hpp"
@@ -146,6 +147,20 @@ void print_study(db::Store& store, const std::string& name) {
   const int workers = runs.empty() ? 1 : std::max(1, runs.back().ranks - 1);
   std::cout << "study " << name << ": " << tasks.size() << " task(s), " << done << " done"
             << (locked ? " (a coordinator holds the study)" : "") << "\n";
+  // Shared trainings (docs/RUNNER.md): the done tasks that needed no training of their own. A shared
+  // training counts once (tasks.trained_by names it, whether or not its trainer is among the done tasks).
+  std::set<std::int64_t> shared;
+  int own = 0;
+  for (const auto& t : tasks) {
+    if (t.status != "done") continue;
+    if (t.trained_by) shared.insert(t.trained_by);
+    else ++own;
+  }
+  if (!shared.empty()) {
+    const int trainings = own + static_cast<int>(shared.size());
+    std::cout << "  trainings: " << trainings << " for the " << done << " done task(s); " << done - trainings
+              << " evaluated from a shared training\n";
+  }
   if (stale_running > 0) {
     std::cout << "  " << stale_running << " task(s) left running by a coordinator that is gone: counted as interrupted "
               << "(ablate run resumes them)\n";
