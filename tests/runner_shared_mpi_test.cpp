@@ -113,6 +113,10 @@ TEST_F(RunnerSharedMpi, PruneLevelsShareOneTrainingPerFold) {
                           "t.id = m.task_id JOIN variants v ON v.id = t.variant_id WHERE v.name = 'l2')"),
               1);
     EXPECT_EQ(s.query_int("SELECT count(*) FROM attempts WHERE status = 'done'"), 6);
+    // The store says who trained: l1 and l2 of each fold point at that fold's l1 task; l2-side3 trained alone.
+    EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks t JOIN tasks tt ON tt.id = t.trained_by JOIN variants v ON "
+                          "v.id = tt.variant_id WHERE v.name = 'l1' AND tt.fold_id = t.fold_id"),
+              4);
   }
   // Resume after the run: nothing left, nothing trained.
   ASSERT_EQ(run(mpirun(3) + ABLATE_EXE + " run " + study, g_dir / "run2.log"), 0) << read_file(g_dir / "run2.log");
