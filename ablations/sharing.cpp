@@ -4,21 +4,11 @@
 #include <map>
 #include <tuple>
 
-#include "ablations/schema.hpp"
 #include "ablations/study.hpp"
 
 namespace ablate {
 
-std::string training_key(const VariantConfig& config) {
-  // The lines config_hash hashes, less the evaluation-only keys.
-  const bool fixed_split = !config.study.split.empty();
-  std::string hashed;
-  for (const auto& k : schema()) {
-    if (!k.hashed || k.evaluation_only || (fixed_split && k.path == "study.folds")) continue;
-    hashed += k.path + " = " + to_literal(k.get(config)) + "\n";
-  }
-  return sha256_hex(hashed).substr(0, 16);
-}
+std::string training_key(const VariantConfig& config) { return config_hash(config, /*training_only=*/true); }
 
 std::string training_not_shareable(const VariantConfig& config) {
   if (config.train.scheduler == "plateau") {

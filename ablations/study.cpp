@@ -1621,12 +1621,13 @@ std::string resolved_text(const VariantConfig& config) {
   return out;
 }
 
-std::string config_hash(const VariantConfig& config) {
+std::string config_hash(const VariantConfig& config, bool training_only) {
   // study.folds means nothing under a fixed split: changing it then changes no result.
   const bool fixed_split = !config.study.split.empty();
   std::string hashed;
   for (const auto& k : schema()) {
-    if (k.hashed && !(fixed_split && k.path == "study.folds")) hashed += k.path + " = " + to_literal(k.get(config)) + "\n";
+    if (!k.hashed || (training_only && k.evaluation_only) || (fixed_split && k.path == "study.folds")) continue;
+    hashed += k.path + " = " + to_literal(k.get(config)) + "\n";
   }
   return sha256_hex(hashed).substr(0, 16);
 }

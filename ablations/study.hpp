@@ -134,8 +134,10 @@ VariantConfig parse_canonical(const std::string& text);
 std::map<std::string, std::string> canonical_values(const std::string& text);
 // The variant's content hash: SHA-256 of the canonical lines of the hashed keys only (KeyDef::hashed; not
 // study.name, data.path, train.threads, ...; and not study.folds under a fixed study.split, where it
-// means nothing), first 16 hex digits. So it is not the hash of the whole canonical text.
-std::string config_hash(const VariantConfig& config);
+// means nothing), first 16 hex digits. So it is not the hash of the whole canonical text. With
+// `training_only` the evaluation-only keys (KeyDef::evaluation_only) are left out too: the hash of what
+// training depends on (ablations/sharing.hpp training_key).
+std::string config_hash(const VariantConfig& config, bool training_only = false);
 std::string sha256_hex(const std::string& data);
 
 // The hashed keys whose values differ between two canonical texts (for the resume check).

@@ -335,7 +335,8 @@ class TaskRun {
   // run_group: member m's result (m >= 1), evaluated from its own selected weights.
   TaskResult evaluate_member(std::size_t m);
   std::size_t member_count() const { return members_.size(); }
-  const std::string& member_where(std::size_t m) const { return members_[m - 1].where; }
+  // Where member m is (0: the task itself), for messages.
+  const std::string& member_where(std::size_t m) const { return m == 0 ? where_ : members_[m - 1].where; }
 
  private:
   const data::CaseEntry& entry_of(const std::string& id, const char* part) const;
@@ -363,6 +364,8 @@ class TaskRun {
   // (higher is better).
   double validate(EpochRecord& rec) { return validate(rec, tc_); }
   double validate(EpochRecord& rec, const TrainConfig& tc);
+  // The epoch becomes st's best, and `best` its weights, when its score is strictly better.
+  void keep_if_best(TrainState& st, std::vector<torch::Tensor>& best, int epoch, double score);
   // Best-epoch selection, the plateau schedule and patience-based early stopping after an epoch.
   void select(int epoch, double score);
   // run_group: every member's validation and selection of the epoch just trained (rec: the shared part).
@@ -589,31 +592,26 @@ void TaskRun::validate_members(const EpochRecord& shared) {
     net_->set_prune_level(m.config->model.prune_level);
     EpochRecord rec = shared;
     rec.val_loss = rec.val_dice = rec.val_score = 0;
-    const double score = validate(rec, m.config->train);
-    TrainState& st = m.state.st;
-    if (score > st.best_score || st.best_epoch == 0) {
-      st.best_score = score;
-      st.best_epoch = rec.epoch;
-      st.since_best = 0;
-      m.state.best = copy_state(net_);
-    } else {
-      ++st.since_best;
-    }
-    st.history.push_back(rec);
+    keep_if_best(m.state.st, m.state.best, rec.epoch, validate(rec, m.config->train));
+    m.state.st.history.push_back(rec);
   }
   net_->set_prune_level(config_.model.prune_level);
 }
 
-void TaskRun::select(int epoch, double score) {
+void TaskRun::keep_if_best(TrainState& st, std::vector<torch::Tensor>& best, int epoch, double score) {
   // Strictly better (ties keep the earlier epoch).
-  if (score > st_.best_score || st_.best_epoch == 0) {
-    st_.best_score = score;
-    st_.best_epoch = epoch;
-    st_.since_best = 0;
-    best_ = copy_state(net_);
+  if (score > st.best_score || st.best_epoch == 0) {
+    st.best_score = score;
+    st.best_epoch = epoch;
+    st.since_best = 0;
+    best = copy_state(net_);
   } else {
-    ++st_.since_best;
+    ++st.since_best;
   }
+}
+
+void TaskRun::select(int epoch, double score) {
+  keep_if_best(st_, best_, epoch, score);
   if (tc_.scheduler == "plateau") {
     // 002: "multiplied by 0.5 after 50 epochs without improvement on the validation set".
     if (score > st_.plateau_best) {
@@ -796,47 +794,39 @@ std::vector<MemberOutcome> run_group_impl(const Task& task, const std::vector<Va
       out[m].result = m == 0 ? run.evaluate() : run.evaluate_member(m);
       out[m].ok = true;
     } catch (const std::exception& e) {
-      const std::string where = m == 0 ? "variant " + task.variant + " fold " + std::to_string(task.fold) : run.member_where(m);
-      out[m].error = where + ": evaluation from the shared training failed: " + failure_text(e);
+      out[m].error = run.member_where(m) + ": evaluation from the shared training failed: " + failure_text(e);
       spdlog::warn("{}", out[m].error);
     }
   }
   return out;
 }
 
-}  // namespace
-
-std::vector<MemberOutcome> run_group(const Task& task, const std::vector<VariantConfig>& configs, const RunContext& ctx) {
+// The contract of run_task and run_group: a failure is a runtime_error naming the variant and fold, without
+// LibTorch's backtrace (hundreds of lines: it goes to --log-level debug only); TaskInterrupted passes through.
+template <class Body>
+auto with_task_errors(const Task& task, Body&& body) -> decltype(body()) {
+  const auto where = [&] { return "variant " + task.variant + " fold " + std::to_string(task.fold); };
   try {
-    return run_group_impl(task, configs, ctx);
-  } catch (const TaskInterrupted&) {
-    throw;
+    return body();
   } catch (const std::invalid_argument& e) {
-    throw std::runtime_error("variant " + task.variant + " fold " + std::to_string(task.fold) + ": " + e.what());
+    // Configuration checks of the network and losses throw invalid_argument.
+    throw std::runtime_error(where() + ": " + e.what());
   } catch (const c10::Error& e) {
-    throw std::runtime_error("variant " + task.variant + " fold " + std::to_string(task.fold) + ": " + e.what_without_backtrace());
+    spdlog::debug("{}: LibTorch error, with its backtrace: {}", where(), e.what());
+    throw std::runtime_error(where() + ": " + e.what_without_backtrace());
   } catch (const std::bad_alloc&) {
-    throw std::runtime_error("variant " + task.variant + " fold " + std::to_string(task.fold) +
-                             ": out of memory (an allocation failed; lower train.batch_size, data.image_size or the widths)");
+    throw std::runtime_error(where() + ": out of memory (an allocation failed; lower train.batch_size, data.image_size or the widths)");
   }
 }
 
+}  // namespace
+
+std::vector<MemberOutcome> run_group(const Task& task, const std::vector<VariantConfig>& configs, const RunContext& ctx) {
+  return with_task_errors(task, [&] { return run_group_impl(task, configs, ctx); });
+}
+
 TaskResult run_task(const Task& task, const VariantConfig& config, const RunContext& ctx) {
-  try {
-    return run_task_impl(task, config, ctx);
-  } catch (const std::invalid_argument& e) {
-    // Configuration checks of the network and losses throw invalid_argument; the contract is runtime_error.
-    throw std::runtime_error("variant " + task.variant + " fold " + std::to_string(task.fold) + ": " + e.what());
-  } catch (const c10::Error& e) {
-    // LibTorch appends its C++ backtrace (hundreds of lines) to what(): the reason goes on to the log and the
-    // store, the backtrace only to --log-level debug.
-    const std::string where = "variant " + task.variant + " fold " + std::to_string(task.fold);
-    spdlog::debug("{}: LibTorch error, with its backtrace: {}", where, e.what());
-    throw std::runtime_error(where + ": " + e.what_without_backtrace());
-  } catch (const std::bad_alloc&) {
-    throw std::runtime_error("variant " + task.variant + " fold " + std::to_string(task.fold) +
-                             ": out of memory (an allocation failed; lower train.batch_size, data.image_size or the widths)");
-  }
+  return with_task_errors(task, [&] { return run_task_impl(task, config, ctx); });
 }
 
 }  // namespace ablate::trainer
