@@ -22,9 +22,9 @@ std::string design_name(const std::string& label) {
   return out;
 }
 
-namespace {
-
 int popcount(std::uint32_t m) { return static_cast<int>(std::bitset<32>(m).count()); }
+
+namespace {
 
 // One row of the generator table: for k components, p generated ones, each generator the letters (as a
 // mask over the k-p basic factors) whose product defines the next component.

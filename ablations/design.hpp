@@ -116,5 +116,7 @@ std::string design_text(const StoredDesign& design);
 StoredDesign parse_design_text(const std::string& text);
 // "CC+SC" for a mask ("-" for the empty set).
 std::string mask_labels(const std::vector<std::string>& components, std::uint32_t mask);
+// The number of components a mask switches on.
+int popcount(std::uint32_t mask);
 
 }  // namespace ablate

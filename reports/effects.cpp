@@ -19,8 +19,6 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-int popcount(std::uint32_t m) { return static_cast<int>(std::bitset<32>(m).count()); }
-
 double factorial(int n) {
   double f = 1;
   for (int i = 2; i <= n; ++i) f *= i;
@@ -197,10 +195,6 @@ Units units_of(const StudyIndex& index, const std::vector<std::string>& variants
   return u;
 }
 
-std::string fmt_labels(const std::vector<std::string>& components, std::uint32_t mask) {
-  return mask_labels(components, mask);
-}
-
 }  // namespace
 
 EffectsTable effects_table(const db::StudyData& study, const StoredDesign& design, const ReportConfig& config) {
@@ -220,7 +214,7 @@ EffectsTable effects_table(const db::StudyData& study, const StoredDesign& desig
     if (!index.has_results(name)) continue;
     if (!point.emplace(mask, name).second) {
       t.notes.push_back("variants `" + point[mask] + "` and `" + name + "` are the same design point (" +
-                        fmt_labels(design.components, mask) + "): effects need one variant per point (no [sweep])");
+                        mask_labels(design.components, mask) + "): effects need one variant per point (no [sweep])");
       return t;
     }
   }
@@ -301,18 +295,22 @@ EffectsTable effects_table(const db::StudyData& study, const StoredDesign& desig
           add("interaction", design.components[ps[q].first] + "×" + design.components[ps[q].second], "", iv[q]);
         }
       }
+      const auto at = [&](std::uint32_t m) {
+        return static_cast<std::size_t>(std::find(masks.begin(), masks.end(), m) - masks.begin());
+      };
       if (full) {
         const auto iv = paired_bootstrap(masks, u.values, [&](const PointMeans& v) { return shapley_values(k, v); });
         double sum = 0;
         for (int j = 0; j < k; ++j) add("shapley", design.components[j], "", iv[j]), sum += iv[j].estimate;
-        const auto diff = paired_bootstrap(masks, u.values, [&](const PointMeans& v) {
-          return std::vector<double>{v.at(all) - v.at(0)};
-        });
-        t.efficiency.push_back({cls, metric, sum, diff[0].estimate});
+        // v(N) − v(∅) on the cases as they are: only this estimate is printed, so no resampling.
+        const auto mean_at = [&](std::uint32_t m) {
+          const std::vector<double>& col = u.values[at(m)];
+          double s = 0;
+          for (double x : col) s += x;
+          return col.empty() ? kNaN : s / static_cast<double>(col.size());
+        };
+        t.efficiency.push_back({cls, metric, sum, mean_at(all) - mean_at(0)});
       }
-      const auto at = [&](std::uint32_t m) {
-        return static_cast<std::size_t>(std::find(masks.begin(), masks.end(), m) - masks.begin());
-      };
       for (const auto& d : marginal) {
         std::vector<Contrast> cs;
         for (const auto& c : marginal_contrasts(d, k)) {

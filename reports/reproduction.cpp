@@ -12,6 +12,7 @@
 
 #include "ablations/study.hpp"
 #include "reports/format.hpp"
+#include "reports/statistics.hpp"
 
 namespace ablate::reports {
 
@@ -44,12 +45,6 @@ std::string and_list(const std::vector<std::string>& items) {
   return out;
 }
 
-double median_of(std::vector<double> v) {
-  if (v.empty()) return kNaN;
-  std::sort(v.begin(), v.end());
-  const std::size_t m = v.size() / 2;
-  return v.size() % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
-}
 }  // namespace
 
 double student_t_quantile(double p, double df) {
@@ -431,7 +426,7 @@ Reproduction reproduction(const std::vector<db::StudyData>& studies, const std::
         gaps.push_back(std::fabs(c.difference));
       }
       if (!(hi > lo)) continue;
-      const double sd = median_of(sds), gap = median_of(gaps), range = hi - lo;
+      const double sd = quantile(sds, 0.5), gap = quantile(gaps, 0.5), range = hi - lo;
       const std::string md = metric_display(m);
       const char* verdict = ", so the verdicts on the components and the order are expected to disagree with the paper's.";
       if (!std::isnan(sd) && sd >= range) {

@@ -40,8 +40,6 @@ std::vector<std::string> printed_errors(const std::string& text) {
   return out;
 }
 
-int popcount(std::uint32_t m) { return static_cast<int>(std::bitset<32>(m).count()); }
-
 const char* kHead = R"(
 [study]
 name = "d"
