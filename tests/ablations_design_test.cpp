@@ -141,6 +141,7 @@ TEST(Design, FractionalFactorials) {
   EXPECT_EQ(fractional_design(7, 4).generators, (std::vector<std::string>{"E = +ABC", "F = +BCD", "G = +ACD"}));
   // Resolution III: a main effect is aliased with a two-way interaction (C = -AB).
   const FractionalDesign three = fractional_design(3, 3);
+  ASSERT_EQ(three.runs.size(), 4u);  // 2^(3-1) runs, or the loop below checks nothing
   for (auto r : three.runs) EXPECT_EQ(popcount(r) % 2, 0);
 }
 

@@ -129,5 +129,6 @@ TEST(ReportsSearch, ImportanceIsTheVarianceShareOfEachKey) {
   EXPECT_NEAR(imp[0].share + imp[1].share + imp[2].share, 1.0, 1e-12);
   // Constant objective: nothing to explain.
   const auto flat = parameter_importance(keys, x, std::vector<double>(16, 0.5));
+  ASSERT_EQ(flat.size(), keys.size());  // one row per key, or the loop below checks nothing
   for (const auto& i : flat) EXPECT_EQ(i.eta2, 0);
 }
