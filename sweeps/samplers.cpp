@@ -349,6 +349,14 @@ Sample tpe_sample(const Space& space, std::uint64_t seed, std::uint64_t trial, c
                                static_cast<std::size_t>(options.max_below)));
   std::vector<std::size_t> below(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(std::min(n_below, n)));
   std::vector<std::size_t> above(order.begin() + static_cast<std::ptrdiff_t>(std::min(n_below, n)), order.end());
+  std::vector<Sample> xs;
+  xs.reserve(done.size());
+  for (const auto& o : done) xs.push_back(o.x);
+  return parzen_proposal(space, seed, trial, xs, std::move(below), std::move(above), options);
+}
+
+Sample parzen_proposal(const Space& space, std::uint64_t seed, std::uint64_t trial, const std::vector<Sample>& xs,
+                       std::vector<std::size_t> below, std::vector<std::size_t> above, const TpeOptions& options) {
   // Within a group, the observations in their own order (the weights ramp over age).
   std::sort(below.begin(), below.end());
   std::sort(above.begin(), above.end());
@@ -358,8 +366,8 @@ Sample tpe_sample(const Space& space, std::uint64_t seed, std::uint64_t trial, c
     const Param& p = space[j];
     Rng rng(seed, (trial + 1) * 4096 + j);
     std::vector<double> xb, xa;
-    for (std::size_t i : below) xb.push_back(done[i].x.at(j));
-    for (std::size_t i : above) xa.push_back(done[i].x.at(j));
+    for (std::size_t i : below) xb.push_back(xs.at(i).at(j));
+    for (std::size_t i : above) xa.push_back(xs.at(i).at(j));
     double best = 0, best_score = -std::numeric_limits<double>::infinity();
     if (p.dist == Distribution::kChoice) {
       const auto l = categorical(xb, p.choices.size(), options.prior_weight);

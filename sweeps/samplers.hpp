@@ -10,6 +10,7 @@
 // into study values (TOML literals) is the caller's business (ablations/).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -94,5 +95,12 @@ struct TpeOptions {
 };
 Sample tpe_sample(const Space& space, std::uint64_t seed, std::uint64_t trial, const std::vector<Observation>& done,
                   const TpeOptions& options = {});
+
+// tpe_sample's proposal once the observations are split: `xs` are the observed points, `below` and
+// `above` index into them (the good and the other group). tpe_sample calls it after its split by one
+// objective; motpe_sample (sweeps/multi_objective.hpp) after its split by several. Needs a non-empty
+// `below`.
+Sample parzen_proposal(const Space& space, std::uint64_t seed, std::uint64_t trial, const std::vector<Sample>& xs,
+                       std::vector<std::size_t> below, std::vector<std::size_t> above, const TpeOptions& options);
 
 }  // namespace ablate::sweeps
