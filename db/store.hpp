@@ -1,6 +1,20 @@
 // The study store: one SQLite file, written by the coordinator alone, read by `status` and `report`.
 // The schema (tables, the two stable views fold_metrics and case_metrics, migrations, the coordinator
-// lock) is documented in db/SCHEMA.md. sqlite3.h stays inside db/store.cpp.
+// lock) is documented in db/SCHEMA.md. sqlite3.h stays inside db/ (db/sqlite.hpp).
+//
+// Contract.
+// - Ownership: a Store owns one SQLite connection, opened in its constructor and closed in its destructor;
+//   it is neither copyable nor movable. Rows are returned by value; nothing returned points into the store.
+// - Writers: one process writes a study, the coordinator that holds its lock (acquire_lock: a LockError
+//   names the holder). Every write method is one transaction (BEGIN IMMEDIATE ... COMMIT): it is stored
+//   whole or not at all, also when the process is killed mid-call. Readers (`status`, `report`, `serve`)
+//   open their own Store with read_only = true and may read while a coordinator writes (WAL; on a network
+//   file system a rollback journal, where a reader waits up to 10 s for a writer).
+// - Threads: the connection is opened in SQLite's serialized mode (FULLMUTEX), so one Store may be called
+//   from several threads (the in-process coordinator and its worker threads' result handling); each call is
+//   atomic, a sequence of calls is not. Separate Stores on one file are separate connections.
+// - Errors: every failure throws StoreError (LockError for the lock) whose message names the file, what
+//   was attempted and SQLite's own words; a failed write leaves the store as it was before the call.
 #pragma once
 
 #include <cstdint>
@@ -246,9 +260,12 @@ class Store {
   std::int64_t query_int(const std::string& sql) const;
 
   struct Impl;
-  const Impl& impl() const { return *impl_; }
 
  private:
+  // The reports' bulk reader runs its joins on the store's connection.
+  friend StudyData load_study_data(const std::string& db_path, const std::string& study);
+  const Impl& impl() const { return *impl_; }
+
   std::string path_;
   std::unique_ptr<Impl> impl_;
 };

@@ -1,0 +1,222 @@
+// The store's readers: the rows of db/store.hpp for the coordinator's resume and `ablate status`, and
+// load_study_data (db/rows.hpp) for the reports. Safe on a read-only connection.
+#include <cmath>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "db/sqlite.hpp"
+#include "db/store.hpp"
+
+namespace ablate::db {
+
+std::vector<RunRow> Store::runs(std::int64_t study_id) const {
+  std::vector<RunRow> out;
+  Stmt st(*impl_,
+          "SELECT id, command, host, ranks, started, coalesce(ended, 0), coalesce(exit_code, -1) FROM runs "
+          "WHERE study_id = ? ORDER BY started, id");
+  st.bind(1, study_id);
+  while (st.step()) {
+    out.push_back({st.i64(0), st.text(1), st.text(2), static_cast<int>(st.i64(3)), st.f64(4), st.f64(5),
+                   static_cast<int>(st.i64(6))});
+  }
+  return out;
+}
+
+// --- variants ------------------------------------------------------------------------------------------
+std::vector<StoredVariant> Store::variants(std::int64_t study_id) const {
+  std::vector<StoredVariant> out;
+  Stmt st(*impl_, "SELECT id, name, label, hash, canonical, ordinal FROM variants WHERE study_id = ? ORDER BY ordinal, id");
+  st.bind(1, study_id);
+  while (st.step()) out.push_back({st.i64(0), st.text(1), st.text(2), st.text(3), st.text(4), st.i32(5)});
+  return out;
+}
+
+// --- folds -------------------------------------------------------------------------------------------------
+std::vector<FoldCases> Store::folds(std::int64_t study_id) const {
+  std::vector<FoldCases> out;
+  std::vector<std::int64_t> ids;
+  {
+    Stmt st(*impl_, "SELECT id, fold, \"repeat\" FROM folds WHERE study_id = ? ORDER BY \"repeat\", fold");
+    st.bind(1, study_id);
+    while (st.step()) {
+      ids.push_back(st.i64(0));
+      FoldCases f;
+      f.fold = st.i32(1);
+      f.repeat = st.i32(2);
+      out.push_back(f);
+    }
+  }
+  Stmt cs(*impl_, "SELECT split, case_id FROM fold_cases WHERE fold_id = ? ORDER BY split, position");
+  for (size_t i = 0; i < ids.size(); ++i) {
+    cs.bind(1, ids[i]);
+    while (cs.step()) {
+      std::string split = cs.text(0);
+      auto& dst = split == "train" ? out[i].train : split == "val" ? out[i].val : out[i].test;
+      dst.push_back(cs.text(1));
+    }
+    cs.reset();
+  }
+  return out;
+}
+
+std::vector<TaskRow> Store::tasks(std::int64_t study_id) const {
+  std::vector<TaskRow> out;
+  Stmt st(*impl_,
+          "SELECT t.id, v.name, f.fold, f.\"repeat\", t.status, t.attempts, t.host, t.rank, t.device, t.threads, t.started, "
+          "t.ended, t.seconds, t.error, (SELECT count(*) FROM epochs e WHERE e.task_id = t.id), " +
+              std::string(schema_version() >= 2 ? "t.rung, " : "0, ") +  // a store opened read-only is not migrated
+              std::string(schema_version() >= 4 ? "coalesce(t.trained_by, 0) " : "0 ") +
+          "FROM tasks t JOIN variants v ON v.id = t.variant_id JOIN folds f ON f.id = t.fold_id "
+          "WHERE t.study_id = ? ORDER BY v.ordinal, f.\"repeat\", f.fold");
+  st.bind(1, study_id);
+  while (st.step()) {
+    TaskRow r;
+    r.id = st.i64(0);
+    r.variant = st.text(1);
+    r.fold = st.i32(2);
+    r.repeat = st.i32(3);
+    r.status = st.text(4);
+    r.attempts = st.i32(5);
+    r.host = st.text(6);
+    r.rank = st.i32(7);
+    r.device = st.text(8);
+    r.threads = st.i32(9);
+    r.started = st.f64(10);
+    r.ended = st.f64(11);
+    r.seconds = st.f64(12);
+    r.error = st.text(13);
+    r.epochs_stored = st.i32(14);
+    r.rung = st.i32(15);
+    r.trained_by = st.i64(16);
+    out.push_back(r);
+  }
+  return out;
+}
+
+std::vector<AttemptRow> Store::attempts(std::int64_t task_id) const {
+  std::vector<AttemptRow> out;
+  Stmt st(*impl_,
+          "SELECT task_id, attempt, status, host, rank, device, started, ended, first_epoch, error FROM attempts "
+          "WHERE task_id = ? ORDER BY attempt");
+  st.bind(1, task_id);
+  while (st.step()) {
+    out.push_back({st.i64(0), st.i32(1), st.text(2), st.text(3), st.i32(4), st.text(5), st.f64(6), st.f64(7), st.i32(8), st.text(9)});
+  }
+  return out;
+}
+
+std::map<std::string, double> Store::measured_seconds(std::int64_t study_id) const {
+  std::map<std::string, double> out;
+  Stmt st(*impl_,
+          // A task resumed from a checkpoint has a short last attempt (tasks.seconds): its training time
+          // over every attempt (model_facts.train_seconds) is the better measure of its cost.
+          "SELECT v.name, avg(max(t.seconds, coalesce(m.train_seconds, 0))) FROM tasks t "
+          "JOIN variants v ON v.id = t.variant_id LEFT JOIN model_facts m ON m.task_id = t.id "
+          "WHERE t.study_id = ? AND t.status = 'done' AND t.seconds > 0 GROUP BY v.name");
+  st.bind(1, study_id);
+  while (st.step()) out[st.text(0)] = st.f64(1);
+  return out;
+}
+
+std::vector<EarlyStopEvent> Store::early_stop_log(std::int64_t study_id) const {
+  std::vector<EarlyStopEvent> out;
+  if (schema_version() < 2) return out;  // a store of an earlier schema opened read-only: no log yet
+  Stmt st(*impl_,
+          "SELECT v.name, l.kind, l.rung, l.epoch, l.fold, l.\"repeat\", l.score FROM early_stop_log l "
+          "JOIN variants v ON v.id = l.variant_id WHERE l.study_id = ? ORDER BY l.id");
+  st.bind(1, study_id);
+  while (st.step()) {
+    EarlyStopEvent e;
+    e.variant = st.text(0);
+    e.kind = st.text(1);
+    e.rung = st.i32(2);
+    e.epoch = st.i32(3);
+    e.fold = st.i32(4);
+    e.repeat = st.i32(5);
+    e.score = st.f64(6);
+    out.push_back(e);
+  }
+  return out;
+}
+
+// --- readers (db/rows.hpp) -----------------------------------------------------------------------------------
+StudyData load_study_data(const std::string& db_path, const std::string& study) {
+  Store store(db_path, true);
+  auto id = store.find_study(study);
+  if (!id) {
+    std::string names;
+    for (const auto& n : store.study_names()) names += (names.empty() ? "" : ", ") + n;
+    throw StoreError(db_path + ": no study '" + study + "' (studies in this store: " + (names.empty() ? "none" : names) + ")");
+  }
+  const Store::Impl& s = store.impl();
+  StudyData d;
+  d.study = study;
+  {
+    Stmt st(s, "SELECT key, value FROM provenance WHERE study_id = ?");
+    st.bind(1, *id);
+    while (st.step()) d.provenance[st.text(0)] = st.text(1);
+  }
+  for (const auto& v : store.variants(*id)) d.variants.push_back({v.name, v.label, v.hash, v.canonical, v.ordinal});
+  for (const auto& t : store.tasks(*id)) {
+    if (t.status == "stopped") d.stopped[t.variant] = std::max(d.stopped[t.variant], t.rung);
+  }
+  {
+    Stmt st(s,
+            "SELECT m.variant, m.fold, m.\"repeat\", m.class, m.metric, m.value FROM fold_metrics m "
+            "JOIN variants v ON v.name = m.variant AND v.study_id = ? WHERE m.study = ? "
+            "ORDER BY v.ordinal, m.\"repeat\", m.fold, m.class, m.metric");
+    st.bind(1, *id).bind(2, study);
+    while (st.step()) d.fold_metrics.push_back({st.text(0), st.i32(1), st.i32(2), st.i32(3), st.text(4), st.f64(5)});
+  }
+  {
+    Stmt st(s,
+            "SELECT m.variant, m.fold, m.\"repeat\", m.case_id, m.class, m.metric, m.value FROM case_metrics m "
+            "JOIN variants v ON v.name = m.variant AND v.study_id = ? WHERE m.study = ? "
+            "ORDER BY v.ordinal, m.\"repeat\", m.fold, m.case_id, m.class, m.metric");
+    st.bind(1, *id).bind(2, study);
+    while (st.step()) d.case_metrics.push_back({st.text(0), st.i32(1), st.i32(2), st.text(3), st.i32(4), st.text(5), st.f64(6)});
+  }
+  {
+    Stmt st(s,
+            "SELECT v.name, f.fold, f.\"repeat\", e.epoch, e.train_loss, e.val_loss, e.val_dice, e.lr, e.seconds "
+            "FROM epochs e JOIN tasks t ON t.id = e.task_id JOIN variants v ON v.id = t.variant_id JOIN folds f ON f.id = t.fold_id "
+            "WHERE t.study_id = ? ORDER BY v.ordinal, f.\"repeat\", f.fold, e.epoch");
+    st.bind(1, *id);
+    while (st.step()) {
+      d.epochs.push_back({st.text(0), st.i32(1), st.i32(2), st.i32(3), st.f64(4), st.f64(5), st.f64(6), st.f64(7), st.f64(8)});
+    }
+  }
+  {
+    Stmt st(s,
+            "SELECT v.name, max(m.parameters), avg(m.inference_ms_per_case) FROM model_facts m JOIN tasks t ON t.id = m.task_id "
+            "JOIN variants v ON v.id = t.variant_id WHERE t.study_id = ? AND t.status = 'done' GROUP BY v.id ORDER BY v.ordinal");
+    st.bind(1, *id);
+    while (st.step()) d.model_facts.push_back({st.text(0), st.i64(1), st.f64(2)});
+  }
+  if (store.schema_version() >= 3) {
+    const auto pit = d.provenance.find("search_objective");
+    const auto objective = store.validation_objective(*id, pit == d.provenance.end() ? "dice" : pit->second);
+    std::map<std::string, int> failed;
+    for (const auto& t : store.tasks(*id)) failed[t.variant] += t.status == "failed";
+    for (const auto& t : store.trials(*id)) {
+      SearchTrialRow r{t.declared, t.trial, t.variant, t.method, t.point, t.seen, t.proposed, std::nan(""), 0, 0, 0, 0};
+      Stmt n(s, "SELECT count(*) FROM tasks t JOIN variants v ON v.id = t.variant_id WHERE v.study_id = ? AND v.name = ?");
+      n.bind(1, *id).bind(2, t.variant);
+      if (n.step()) r.tasks = n.i32(0);
+      if (auto it = objective.find(t.variant); it != objective.end()) {
+        r.objective = it->second.value, r.done = it->second.done, r.epochs = it->second.epochs;
+      }
+      r.failed = failed[t.variant];
+      d.trials.push_back(r);
+    }
+  }
+  return d;
+}
+
+std::vector<std::string> list_studies(const std::string& db_path) {
+  Store store(db_path, true);
+  return store.study_names();
+}
+
+}  // namespace ablate::db
