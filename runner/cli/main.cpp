@@ -32,6 +32,7 @@ const VerbEntry kVerbs[] = {
     {"data", ablate::cli::verb_data, "datasets: `data check DIR`, `data synth --out DIR`"},
     {"evaluate", ablate::cli::verb_evaluate, "metrics for a folder of predicted NIfTI masks against ground truth"},
     {"params", ablate::cli::verb_params, "parameters per component and output shapes of every variant"},
+    {"merge", ablate::cli::verb_merge, "the studies of several stores in one (shards, allocations, clusters)"},
     {"submit", ablate::cli::verb_submit, "write (and optionally submit) a Slurm or mpirun job for a study"},
     {"demo", ablate::cli::verb_demo, "the embedded default: synthetic data, a small Table II study, a report"},
 };
