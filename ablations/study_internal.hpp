@@ -2,7 +2,7 @@
 // public interface, which is ablations/study.hpp.
 //
 // A study is read in phases, one file each: study_includes.cpp parses a document over its base files
-// (study_values.cpp reads each TOML value as its schema key, study_published.cpp the [[report.published]]
+// (study_values.cpp reads each TOML value as its schema key, published.cpp the [[report.published]]
 // tables, study_designs.cpp [ablation], study_sweeps.cpp [sweep]); study_overrides.cpp lays `--set` on
 // top; study.cpp (load_study_text) expands the declarations into variants, which study_constraints.cpp
 // validates and resolves, and study_trials.cpp makes a search's trials. Every phase adds its problems to
@@ -147,7 +147,7 @@ void flatten(const toml::table& table, const std::string& prefix, const std::str
 void flatten_entry(const toml::key& k, const toml::node& node, const std::string& path, const std::string& file,
                    Origin origin, Layer& out, Diags& diags);
 
-// --- study_published.cpp
+// --- published.cpp (the one parser of the tables, ablations/published.hpp)
 // [[report.published]] tables (or, in canonical text, their one-line string form) -> the string form,
 // with every row's location in `rows` and every table's class in `classes`.
 std::optional<Value> read_published(const toml::node& node, const std::string& file, Diags& diags,

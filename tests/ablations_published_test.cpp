@@ -381,3 +381,67 @@ TEST(Published, ExampleStudiesCarryTheirPapersNumbers) {
   EXPECT_EQ(msga_demo[0].class_name, "organ");
   EXPECT_EQ(msga_demo[0].values, msga[0].values);  // the liver column
 }
+
+// One parser (issue 24): a stored study text read without its includes (published_in_document, what a
+// report falls back to) is refused with the same located diagnostics as the loader gives the file: a
+// negative value, an unknown field and an unknown metric, where the old report-side reader took all three.
+TEST(Published, StoredTextsAreReadByTheLoadersParser) {
+  const std::string text = kVariants + R"(
+[[report.published]]
+source = "001 Table II"
+colour = "red"
+values = { "U-Net" = { dice = -65.35, dise = 1.0 } }
+)";
+  const std::vector<std::string> expected = {
+      "/tmp/p.toml:13:1: `report.published[1].colour`: unknown key; allowed: source, dataset, class, scale, values, sd",
+      "/tmp/p.toml:14:31: `report.published[1].values.U-Net.dice`: expected a finite number >= 0",
+      "/tmp/p.toml:14:39: `report.published[1].values.U-Net.dise`: unknown metric (did you mean `dice`?); allowed: "
+      "those of report.metrics, or params",
+  };
+  EXPECT_EQ(printed_errors(text), expected);
+  std::vector<std::string> stored;
+  try {
+    published_in_document(text, "/tmp/p.toml");
+  } catch (const SpecError& e) {
+    for (const auto& d : e.diagnostics()) stored.push_back(d.str());
+  }
+  EXPECT_EQ(stored, expected);
+  // A good table reads the same by both.
+  const std::string good = kVariants + "\n[[report.published]]\nsource = \"s\"\nvalues = { cc = { dice = 70.0 } }\n";
+  EXPECT_EQ(published_text(published_in_document(good, "/tmp/p.toml")), load_study_text(good, "/tmp/p.toml").base.report.published);
+}
+
+// The one-line form goes through the same rules; its problems name the table, row and metric.
+TEST(Published, TheOneLineFormIsCheckedByTheSameRules) {
+  const std::string bad = "[{ source = \"x\", dataset = \"\", scale = \"percent\", values = { a = { dice = -1.0 } } }]";
+  try {
+    parse_published(bad);
+    ADD_FAILURE() << "a negative published value was accepted";
+  } catch (const SpecError& e) {
+    ASSERT_EQ(e.diagnostics().size(), 1u);
+    EXPECT_EQ(e.diagnostics()[0].str(), "<report.published>: `report.published[1].values.a.dice`: expected a finite number >= 0");
+  }
+  // Written as a value in a study file (as a resolved configuration holds it): located at the string.
+  const auto errors = printed_errors(kVariants + "\n[report]\npublished = '" + bad + "'\n");
+  ASSERT_EQ(errors.size(), 1u) << ::testing::PrintToString(errors);
+  EXPECT_EQ(errors[0], "/tmp/p.toml:12:13: `report.published[1].values.a.dice`: expected a finite number >= 0");
+  EXPECT_TRUE(parse_published("").empty());
+}
+
+// `ablate report --published FILE` reads FILE with the same parser: exit 2 with the located problem,
+// before the store is read.
+TEST(Published, ReportPublishedFileIsCheckedByTheSameParser) {
+  char tmpl[] = "/tmp/ablate-published-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  const std::string path = dir + "/paper.toml";
+  std::ofstream(path) << kVariants << "\n[[report.published]]\nsource = \"p\"\nvalues = { cc = { dice = -1.0 } }\n";
+  std::ofstream(dir + "/empty.db").flush();
+  const cli_util::Result r =
+      cli_util::ablate("report --db " + dir + "/empty.db --out " + dir + "/out --published " + path);
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find(path + ":13:26: `report.published[1].values.cc.dice`: expected a finite number >= 0"),
+            std::string::npos)
+      << r.out;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/out"));
+  std::filesystem::remove_all(dir);
+}
