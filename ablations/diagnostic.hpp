@@ -4,6 +4,7 @@
 // Thread safety: plain values and a pure function; safe from any thread.
 #pragma once
 
+#include <cstddef>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -29,6 +30,9 @@ class SpecError : public std::runtime_error {
  private:
   std::vector<Diagnostic> diagnostics_;
 };
+
+// Levenshtein distance: the fewest insertions, deletions and substitutions that turn a into b.
+std::size_t edit_distance(const std::string& a, const std::string& b);
 
 // Closest spelling among candidates (Levenshtein), or "" when nothing is close.
 std::string closest(const std::string& word, const std::vector<std::string>& candidates);

@@ -317,4 +317,16 @@ std::vector<PublishedTable> published_in_document(const std::string& text, const
   return *tables;
 }
 
+std::string unmatched_rows_note(const PublishedTable& table, const std::vector<std::string>& unmatched) {
+  std::string names;
+  for (const auto& row : unmatched) names += (names.empty() ? "" : ", ") + row;
+  const std::size_t all = table.values.size();
+  // Tables of one source differ by dataset and class (001 Table II: one per dataset).
+  std::string which = table.dataset;
+  if (!table.class_name.empty()) which += (which.empty() ? "class " : ", class ") + table.class_name;
+  return std::to_string(unmatched.size()) + " of " + std::to_string(all) + " published row" + (all == 1 ? "" : "s") +
+         " of " + table.source + (which.empty() ? "" : " (" + which + ")") + (unmatched.size() == 1 ? " has" : " have") +
+         " no variant in this study: " + names;
+}
+
 }  // namespace ablate

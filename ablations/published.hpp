@@ -62,4 +62,10 @@ std::vector<PublishedTable> parse_published(const std::string& text);
 // SpecError with every problem located in `file`.
 std::vector<PublishedTable> published_in_document(const std::string& text, const std::string& file);
 
+// The note for the rows of `table` (its values) that have no variant: "7 of 10 published rows of 001
+// Table II (MSD) have no variant in this study: U-Net+SC, ..." (dataset and class in parentheses where
+// the table names them). The loader (Study::notes, `ablate plan`) and
+// the report's reproduction section both print this line.
+std::string unmatched_rows_note(const PublishedTable& table, const std::vector<std::string>& unmatched);
+
 }  // namespace ablate

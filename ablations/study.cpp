@@ -10,6 +10,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "ablations/published.hpp"
 #include "ablations/schema.hpp"
 #include "sweeps/early_stop.hpp"
 #include "sweeps/grid.hpp"
@@ -205,23 +206,69 @@ void report_error(const Parsed& parsed, const std::string& file, const std::stri
   diags.add(where_file, line, column, key, msg);
 }
 
-// report.baseline and report.rows name variants; report.components are boolean model keys.
-void check_report_keys(const Study& study, const Parsed& parsed, const std::string& file,
-                       const std::set<std::string>& rejected, Diags& diags) {
+// Where an inherited setting was written, for its note.
+std::string written_in(const Parsed& parsed, const std::string& key) {
+  const auto it = parsed.values.find(key);
+  return it == parsed.values.end() ? std::string() : it->second.file;
+}
+
+// A [report] key a base file set (include): it may name no variant of this study without an error.
+bool inherited(const Parsed& parsed, const std::string& key) {
+  const auto it = parsed.values.find(key);
+  return it != parsed.values.end() && it->second.origin == Origin::kBase;
+}
+
+// report.baseline and report.rows name variants (docs/STUDY.md "Inherited settings"): in the study's own
+// file (or --set) a name that is no variant is an error with did-you-mean; inherited from an include,
+// it is ignored with a note. A search ranks its trials by the objective: a baseline does not apply.
+void check_report_names(Study& study, const Parsed& parsed, const std::string& file,
+                        const std::set<std::string>& rejected, Diags& diags) {
   std::vector<std::string> names;
   for (const auto& v : study.variants) names.push_back(v.name);
+  auto known = [&](const std::string& name) { return std::find(names.begin(), names.end(), name) != names.end(); };
   auto check_name = [&](const std::string& key, const std::string& name, std::size_t item) {
-    if (std::find(names.begin(), names.end(), name) != names.end()) return;
     std::string hint = closest(name, names);
     report_error(parsed, file, key, item,
                  "no variant named `" + name + "`" + (hint.empty() ? "" : " (did you mean `" + hint + "`?)"), diags);
   };
-  if (!rejected.count("report.baseline") && !study.base.report.baseline.empty()) {
-    check_name("report.baseline", study.base.report.baseline, std::string::npos);
+  ReportConfig& report = study.base.report;
+  if (!rejected.count("report.baseline") && !report.baseline.empty()) {
+    if (study.search.sampled()) {
+      study.notes.push_back("report.baseline = \"" + report.baseline + "\" does not apply to a " + study.search.method +
+                            " search: its trials are ranked by the objective (validation " + study.search.objective +
+                            "); ignored");
+      report.baseline.clear();
+    } else if (!known(report.baseline) && inherited(parsed, "report.baseline")) {
+      study.notes.push_back("report.baseline = \"" + report.baseline + "\" (from " + written_in(parsed, "report.baseline") +
+                            ") names no variant of this study; ignored");
+      report.baseline.clear();
+    } else if (!known(report.baseline)) {
+      check_name("report.baseline", report.baseline, std::string::npos);
+    }
   }
   if (!rejected.count("report.rows")) {
-    for (std::size_t i = 0; i < study.base.report.rows.size(); ++i) check_name("report.rows", study.base.report.rows[i], i);
+    std::vector<std::string> kept, dropped;
+    for (std::size_t i = 0; i < report.rows.size(); ++i) {
+      const std::string& row = report.rows[i];
+      if (known(row)) kept.push_back(row);
+      else if (inherited(parsed, "report.rows")) dropped.push_back(row);
+      else check_name("report.rows", row, i);
+    }
+    if (!dropped.empty()) {
+      std::string list;
+      for (const auto& r : dropped) list += (list.empty() ? "" : ", ") + r;
+      study.notes.push_back("report.rows (from " + written_in(parsed, "report.rows") + "): " + list +
+                            (dropped.size() == 1 ? " names" : " name") + " no variant of this study; left out");
+      report.rows = kept;
+    }
   }
+  for (auto& v : study.variants) v.config.report.baseline = report.baseline, v.config.report.rows = report.rows;
+}
+
+// report.components are boolean model keys.
+void check_report_keys(Study& study, const Parsed& parsed, const std::string& file,
+                       const std::set<std::string>& rejected, Diags& diags) {
+  check_report_names(study, parsed, file, rejected, diags);
   if (!rejected.count("report.components")) {
     std::vector<std::string> bools;
     for (const auto& k : schema()) {
@@ -268,21 +315,78 @@ void check_early_stop(Study& study, const Parsed& parsed, Diags& diags) {
   }
 }
 
-// Published rows name variants, by label or by name; a table's class names a class of the study.
-void check_published(const Study& study, const Parsed& parsed, const std::set<std::string>& rejected, Diags& diags) {
-  std::vector<std::string> names;
-  for (const auto& v : study.variants) names.push_back(v.name);
-  if (auto it = parsed.values.find("report.published"); it != parsed.values.end() && !rejected.count("report.published")) {
-    std::vector<std::string> known = names;
-    for (const auto& v : study.variants)
-      if (std::find(known.begin(), known.end(), v.label) == known.end()) known.push_back(v.label);
-    for (const auto& r : it->second.published_rows) {
-      if (std::find(known.begin(), known.end(), r.row) != known.end()) continue;
-      const std::string hint = closest(r.row, known);
-      diags.add(it->second.file, r.line, r.column, "report.published",
-                "table " + std::to_string(r.table + 1) + ": no variant labelled or named `" + r.row + "`" +
-                    (hint.empty() ? std::string() : " (did you mean `" + hint + "`?)"));
+// The files a study's variants are declared in ([[ablation.variant]], the design).
+std::set<std::string> declaration_files(const std::vector<VariantDecl>& decls, bool explicit_variants) {
+  std::set<std::string> files;
+  if (explicit_variants)
+    for (const auto& d : decls) files.insert(d.file);
+  return files;
+}
+
+// Published rows are compared on the variants the study has (docs/STUDY.md "Inherited settings"). A row
+// that names no variant is an error (located, did-you-mean) only where it is certainly a mistake: one
+// edit away from the label or name of a variant that no row of its table names (a typo), or in a table
+// written in the file that declares the variants when none of that table's rows names one. Every other
+// such row is listed in one note per table.
+void check_published_rows(Study& study, const Setting& published, const std::vector<VariantDecl>& decls,
+                          bool explicit_variants, Diags& diags) {
+  // (name, label) of every variant, and of the declared variants a [sweep] or search crosses.
+  std::vector<std::pair<std::string, std::string>> variants;
+  for (const auto& v : study.variants) variants.emplace_back(v.name, v.label);
+  const std::size_t n_compared = variants.size();  // the report matches a row to these alone
+  if (explicit_variants)
+    for (const auto& d : decls) variants.emplace_back(d.name, d.label);
+  std::set<std::string> compared, known;
+  for (std::size_t i = 0; i < variants.size(); ++i) {
+    for (const std::string* x : {&variants[i].first, &variants[i].second}) {
+      known.insert(*x);
+      if (i < n_compared) compared.insert(*x);
     }
+  }
+  const bool same_file = declaration_files(decls, explicit_variants).count(published.file) > 0;
+  std::map<std::size_t, std::set<std::string>> rows_of;  // table -> its rows
+  for (const auto& r : published.published_rows) rows_of[r.table].insert(r.row);
+  // A typo: one edit from the name or label of a variant that no row of the table names.
+  auto typo_of = [&](const std::string& row, const std::set<std::string>& rows) {
+    for (const auto& [name, label] : variants) {
+      if (rows.count(name) || rows.count(label)) continue;
+      for (const std::string* x : {&label, &name})
+        if (edit_distance(row, *x) == 1) return *x;
+    }
+    return std::string();
+  };
+  std::set<std::pair<std::size_t, std::string>> refused;
+  for (const auto& r : published.published_rows) {
+    if (known.count(r.row)) continue;
+    const auto& rows = rows_of[r.table];
+    const std::string typo = typo_of(r.row, rows);
+    const bool none_named = std::none_of(rows.begin(), rows.end(), [&](const std::string& x) { return known.count(x) > 0; });
+    if (typo.empty() && !(same_file && none_named)) continue;
+    const std::string hint = !typo.empty() ? typo : closest(r.row, std::vector<std::string>(known.begin(), known.end()));
+    diags.add(published.file, r.line, r.column, "report.published",
+              "table " + std::to_string(r.table + 1) + ": no variant labelled or named `" + r.row + "`" +
+                  (hint.empty() ? std::string() : " (did you mean `" + hint + "`?)"));
+    refused.emplace(r.table, r.row);
+  }
+  std::vector<PublishedTable> tables;
+  try {
+    tables = parse_published(published.value.s);
+  } catch (const SpecError&) {
+    return;  // its problems are reported already; the load fails
+  }
+  for (std::size_t t = 0; t < tables.size(); ++t) {
+    std::vector<std::string> unmatched;
+    for (const auto& [row, metrics] : tables[t].values)
+      if (!compared.count(row) && !refused.count({t, row})) unmatched.push_back(row);
+    if (!unmatched.empty()) study.notes.push_back(unmatched_rows_note(tables[t], unmatched));
+  }
+}
+
+// Published rows name variants, by label or by name; a table's class names a class of the study.
+void check_published(Study& study, const Parsed& parsed, const std::vector<VariantDecl>& decls, bool explicit_variants,
+                     const std::set<std::string>& rejected, Diags& diags) {
+  if (auto it = parsed.values.find("report.published"); it != parsed.values.end() && !rejected.count("report.published")) {
+    check_published_rows(study, it->second, decls, explicit_variants, diags);
     // A table's class names a class of the study: report.class_names[k - 1], or "class k", for the
     // classes 1..K of data.label_groups (at least as many as report.class_names names).
     const int n_classes = std::max<int>(study.base.data.foreground_classes(),
@@ -333,7 +437,7 @@ Study load_study_text(const std::string& text, const std::string& file, const st
                  "`" + key + "` is not a study key" + (hint.empty() ? std::string() : " (did you mean `" + hint + "`?)"),
                  diags);
   }
-  check_published(study, parsed, rejected, diags);
+  check_published(study, parsed, decls, explicit_variants, rejected, diags);
 
   // Keep one copy of each cross-key problem that every variant repeats.
   std::vector<Diagnostic> unique;

@@ -80,6 +80,10 @@ struct Study {
   DesignPlan design_plan;
   StoredDesign design;
   sweeps::EarlyStopConfig early_stop;  // [sweep.early_stop]; method "none" when absent (checked against train.epochs)
+  // What the study inherits but cannot apply, one line each (docs/STUDY.md "Inherited settings"):
+  // published rows without a variant (one line per table), an inherited report.baseline or report.rows
+  // that names no variant (ignored), a baseline in a search (does not apply). `ablate plan` prints them.
+  std::vector<std::string> notes;
 };
 
 // The variant of trial `trial` of a searched study at point `x` (a sweeps:: Sample of search.space) for
