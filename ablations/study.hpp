@@ -13,31 +13,12 @@
 #include <vector>
 
 #include "ablations/config.hpp"
+#include "ablations/diagnostic.hpp"
 #include "sweeps/samplers.hpp"
 #include "ablations/design.hpp"
 #include "sweeps/early_stop.hpp"
 
 namespace ablate {
-
-// One problem found in a study file.
-struct Diagnostic {
-  std::string file;
-  int line = 0;      // 1-based; 0 when unknown
-  int column = 0;
-  std::string key;   // dotted key path, may be empty
-  std::string message;
-  std::string str() const;  // "file:line:column: key: message"
-};
-
-// All problems of a study file, reported together.
-class SpecError : public std::runtime_error {
- public:
-  explicit SpecError(std::vector<Diagnostic> diagnostics);
-  const std::vector<Diagnostic>& diagnostics() const { return diagnostics_; }
-
- private:
-  std::vector<Diagnostic> diagnostics_;
-};
 
 // Where a resolved value came from (for `ablate plan --explain`).
 enum class Origin { kDefault, kBase, kStudy, kVariant, kSweep, kOverride };  // kOverride: `--set key=value`
@@ -99,6 +80,10 @@ struct Study {
   DesignPlan design_plan;
   StoredDesign design;
   sweeps::EarlyStopConfig early_stop;  // [sweep.early_stop]; method "none" when absent (checked against train.epochs)
+  // What the study inherits but cannot apply, one line each (docs/STUDY.md "Inherited settings"):
+  // published rows without a variant (one line per table), an inherited report.baseline or report.rows
+  // that names no variant (ignored), a baseline in a search (does not apply). `ablate plan` prints them.
+  std::vector<std::string> notes;
 };
 
 // The variant of trial `trial` of a searched study at point `x` (a sweeps:: Sample of search.space) for
@@ -142,8 +127,4 @@ std::string sha256_hex(const std::string& data);
 
 // The hashed keys whose values differ between two canonical texts (for the resume check).
 std::vector<std::string> changed_keys(const std::string& canonical_a, const std::string& canonical_b);
-
-// Closest spelling among candidates (Levenshtein), or "" when nothing is close.
-std::string closest(const std::string& word, const std::vector<std::string>& candidates);
-
 }  // namespace ablate

@@ -187,6 +187,7 @@ Reproduction reproduction(const std::vector<db::StudyData>& studies, const std::
     while (study < studies.size() && studies[study].study != group.study) ++study;
     // Published rows -> table rows: by label first, then by name.
     std::map<std::string, std::size_t> row_of;
+    std::vector<std::string> unmatched;  // noted once per table, as `ablate plan` notes them
     for (const auto& [key, metrics] : p.values) {
       (void)metrics;
       std::size_t found = kNone;
@@ -195,10 +196,11 @@ Reproduction reproduction(const std::vector<db::StudyData>& studies, const std::
       for (std::size_t row = 0; row < table.rows.size() && found == kNone; ++row)
         if (!table.rows[row].variant.empty() && table.rows[row].variant == key) found = row;
       if (found == kNone)
-        r.notes.push_back("published row '" + key + "' of '" + p.source + "' is no row of the table; left out");
+        unmatched.push_back(key);
       else
         row_of[key] = found;
     }
+    if (!unmatched.empty()) r.notes.push_back(unmatched_rows_note(p, unmatched));
     std::vector<std::string> metrics;
     for (const auto& [key, ms] : p.values)
       for (const auto& [m, v] : ms)

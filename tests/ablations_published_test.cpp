@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -380,4 +381,223 @@ TEST(Published, ExampleStudiesCarryTheirPapersNumbers) {
   ASSERT_EQ(msga_demo.size(), 1u);
   EXPECT_EQ(msga_demo[0].class_name, "organ");
   EXPECT_EQ(msga_demo[0].values, msga[0].values);  // the liver column
+}
+
+// One parser (issue 24): a stored study text read without its includes (published_in_document, what a
+// report falls back to) is refused with the same located diagnostics as the loader gives the file: a
+// negative value, an unknown field and an unknown metric, where the old report-side reader took all three.
+TEST(Published, StoredTextsAreReadByTheLoadersParser) {
+  const std::string text = kVariants + R"(
+[[report.published]]
+source = "001 Table II"
+colour = "red"
+values = { "U-Net" = { dice = -65.35, dise = 1.0 } }
+)";
+  const std::vector<std::string> expected = {
+      "/tmp/p.toml:13:1: `report.published[1].colour`: unknown key; allowed: source, dataset, class, scale, values, sd",
+      "/tmp/p.toml:14:31: `report.published[1].values.U-Net.dice`: expected a finite number >= 0",
+      "/tmp/p.toml:14:39: `report.published[1].values.U-Net.dise`: unknown metric (did you mean `dice`?); allowed: "
+      "those of report.metrics, or params",
+  };
+  EXPECT_EQ(printed_errors(text), expected);
+  std::vector<std::string> stored;
+  try {
+    published_in_document(text, "/tmp/p.toml");
+  } catch (const SpecError& e) {
+    for (const auto& d : e.diagnostics()) stored.push_back(d.str());
+  }
+  EXPECT_EQ(stored, expected);
+  // A good table reads the same by both.
+  const std::string good = kVariants + "\n[[report.published]]\nsource = \"s\"\nvalues = { cc = { dice = 70.0 } }\n";
+  EXPECT_EQ(published_text(published_in_document(good, "/tmp/p.toml")), load_study_text(good, "/tmp/p.toml").base.report.published);
+}
+
+// The one-line form goes through the same rules; its problems name the table, row and metric.
+TEST(Published, TheOneLineFormIsCheckedByTheSameRules) {
+  const std::string bad = "[{ source = \"x\", dataset = \"\", scale = \"percent\", values = { a = { dice = -1.0 } } }]";
+  try {
+    parse_published(bad);
+    ADD_FAILURE() << "a negative published value was accepted";
+  } catch (const SpecError& e) {
+    ASSERT_EQ(e.diagnostics().size(), 1u);
+    EXPECT_EQ(e.diagnostics()[0].str(), "<report.published>: `report.published[1].values.a.dice`: expected a finite number >= 0");
+  }
+  // Written as a value in a study file (as a resolved configuration holds it): located at the string.
+  const auto errors = printed_errors(kVariants + "\n[report]\npublished = '" + bad + "'\n");
+  ASSERT_EQ(errors.size(), 1u) << ::testing::PrintToString(errors);
+  EXPECT_EQ(errors[0], "/tmp/p.toml:12:13: `report.published[1].values.a.dice`: expected a finite number >= 0");
+  EXPECT_TRUE(parse_published("").empty());
+}
+
+// `ablate report --published FILE` reads FILE with the same parser: exit 2 with the located problem,
+// before the store is read.
+TEST(Published, ReportPublishedFileIsCheckedByTheSameParser) {
+  char tmpl[] = "/tmp/ablate-published-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  const std::string path = dir + "/paper.toml";
+  std::ofstream(path) << kVariants << "\n[[report.published]]\nsource = \"p\"\nvalues = { cc = { dice = -1.0 } }\n";
+  std::ofstream(dir + "/empty.db").flush();
+  const cli_util::Result r =
+      cli_util::ablate("report --db " + dir + "/empty.db --out " + dir + "/out --published " + path);
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find(path + ":13:26: `report.published[1].values.cc.dice`: expected a finite number >= 0"),
+            std::string::npos)
+      << r.out;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/out"));
+  std::filesystem::remove_all(dir);
+}
+
+// Inherited settings never make a valid study fail (issue 23, docs/STUDY.md "Inherited settings").
+namespace {
+
+struct Derived {
+  std::string dir;
+  Derived() {
+    char tmpl[] = "/tmp/ablate-derived-XXXXXX";
+    dir = mkdtemp(tmpl);
+  }
+  ~Derived() { std::filesystem::remove_all(dir); }
+  // A study that includes examples/<base> and adds `own`.
+  std::string write(const std::string& base, const std::string& own) const {
+    const std::string path = dir + "/study.toml";
+    std::ofstream(path) << "include = \"" << ABLATE_SOURCE_DIR << "/examples/" << base << "\"\n" << own;
+    return path;
+  }
+};
+
+bool has_note(const Study& s, const std::string& note) {
+  return std::find(s.notes.begin(), s.notes.end(), note) != s.notes.end();
+}
+
+const std::string kMissingNine =
+    "EC-CaM-UNet, U-Net+CC, U-Net+CoA, U-Net+CoAG-MuSFu, U-Net+CoAG-MuSFu+EC, U-Net+DWS, U-Net+EC, U-Net+MuS, U-Net+SC";
+
+}  // namespace
+
+TEST(InheritedSettings, OwnVariantListComparesTheRowsItHasAndNotesTheRest) {
+  const Derived d;
+  const Study s = load_study(d.write("table2_demo.toml", "[[ablation.variant]]\nname = \"unet\"\nlabel = \"U-Net\"\n"));
+  ASSERT_EQ(s.variants.size(), 1u);
+  EXPECT_EQ(parse_published(s.base.report.published).at(0).values.size(), 10u);  // kept: compared on U-Net
+  EXPECT_EQ(s.base.report.baseline, "unet");  // table2.toml's baseline names a variant of this study: kept
+  ASSERT_EQ(s.notes.size(), 1u) << ::testing::PrintToString(s.notes);
+  EXPECT_EQ(s.notes[0], "9 of 10 published rows of 001 Table II (MSD) have no variant in this study: " + kMissingNine);
+  // The same through table2.toml: one line per table (four datasets).
+  const Study all = load_study(d.write("table2.toml", "[[ablation.variant]]\nname = \"unet\"\nlabel = \"U-Net\"\n"));
+  ASSERT_EQ(all.notes.size(), 4u) << ::testing::PrintToString(all.notes);
+  EXPECT_TRUE(has_note(all, "9 of 10 published rows of 001 Table II (KiTS) have no variant in this study: " + kMissingNine));
+}
+
+TEST(InheritedSettings, SweepOverTheIncludedVariantsIgnoresTheInheritedBaseline) {
+  const Derived d;
+  const Study s = load_study(d.write("table2_demo.toml", "[sweep]\n\"train.lr\" = [1e-3, 3e-3]\n"));
+  EXPECT_EQ(s.variants.size(), 20u);
+  EXPECT_EQ(s.base.report.baseline, "");  // "unet" is no variant here (unet_train.lr-0.001, ...): ignored
+  for (const auto& v : s.variants) EXPECT_EQ(v.config.report.baseline, "");
+  const std::string table2 = std::string(ABLATE_SOURCE_DIR) + "/examples/table2.toml";
+  EXPECT_TRUE(has_note(s, "report.baseline = \"unet\" (from " + table2 + ") names no variant of this study; ignored"))
+      << ::testing::PrintToString(s.notes);
+  EXPECT_TRUE(has_note(s, "10 of 10 published rows of 001 Table II (MSD) have no variant in this study: EC-CaM-UNet, "
+                          "U-Net, U-Net+CC, U-Net+CoA, U-Net+CoAG-MuSFu, U-Net+CoAG-MuSFu+EC, U-Net+DWS, U-Net+EC, "
+                          "U-Net+MuS, U-Net+SC"))
+      << ::testing::PrintToString(s.notes);
+}
+
+TEST(InheritedSettings, DesignComparesTheRowsItsPointsAre) {
+  const Derived d;
+  const Study s = load_study(d.write("table2_demo.toml", R"(
+[ablation]
+baseline = { name = "unet", label = "U-Net" }
+components = [{ label = "CC", set = { "model.cc" = true } }, { label = "SC", set = { "model.sc" = true } }]
+design = "add-one"
+)"));
+  ASSERT_EQ(s.variants.size(), 3u);
+  ASSERT_EQ(s.notes.size(), 1u) << ::testing::PrintToString(s.notes);
+  EXPECT_EQ(s.notes[0], "7 of 10 published rows of 001 Table II (MSD) have no variant in this study: EC-CaM-UNet, "
+                        "U-Net+CoA, U-Net+CoAG-MuSFu, U-Net+CoAG-MuSFu+EC, U-Net+DWS, U-Net+EC, U-Net+MuS");
+}
+
+// A search ranks its trials by the objective: a baseline (inherited or its own) does not apply.
+TEST(InheritedSettings, SearchesNeverFailOnABaseline) {
+  const Derived d;
+  for (const std::string method : {"random", "sobol", "tpe"}) {
+    for (const std::string& own : {std::string(), std::string("[report]\nbaseline = \"nobody\"\n")}) {
+      const Study s = load_study(d.write("table2_demo.toml", own + "[sweep]\nmethod = \"" + method +
+                                                                "\"\ntrials = 2\n\"train.lr\" = { log_uniform = [1e-4, 1e-2] }\n"));
+      EXPECT_EQ(s.base.report.baseline, "") << method;
+      const std::string named = own.empty() ? "unet" : "nobody";
+      EXPECT_TRUE(has_note(s, "report.baseline = \"" + named + "\" does not apply to a " + method +
+                                  " search: its trials are ranked by the objective (validation dice); ignored"))
+          << method << ::testing::PrintToString(s.notes);
+    }
+  }
+}
+
+// Inherited report.rows naming no variant are left out with a note; the study's own stay errors.
+TEST(InheritedSettings, InheritedRowsAreLeftOutOwnRowsAreErrors) {
+  const Derived d;
+  std::ofstream(d.dir + "/base.toml") << kVariants << "\n[report]\nrows = [\"unet\", \"cc\"]\nbaseline = \"cc\"\n";
+  const Study s = load_study_text("include = \"base.toml\"\n[[ablation.variant]]\nname = \"unet\"\n", d.dir + "/s.toml");
+  EXPECT_EQ(s.base.report.rows, std::vector<std::string>{"unet"});
+  EXPECT_EQ(s.base.report.baseline, "");
+  EXPECT_TRUE(has_note(s, "report.rows (from " + d.dir + "/base.toml): cc names no variant of this study; left out"))
+      << ::testing::PrintToString(s.notes);
+  EXPECT_TRUE(has_note(s, "report.baseline = \"cc\" (from " + d.dir + "/base.toml) names no variant of this study; ignored"));
+  const auto errors = printed_errors("include = \"base.toml\"\n[[ablation.variant]]\nname = \"unet\"\n[report]\nbaseline = \"unte\"\n",
+                                     d.dir + "/s.toml");
+  ASSERT_EQ(errors.size(), 1u) << ::testing::PrintToString(errors);
+  EXPECT_EQ(errors[0], d.dir + "/s.toml:5:12: `report.baseline`: no variant named `unte` (did you mean `unet`?)");
+}
+
+// The other side of the rule: what is certainly a mistake stays a located error with did-you-mean.
+TEST(InheritedSettings, TyposAndTablesBesideTheirVariantsStayErrors) {
+  const Derived d;
+  // A row one edit from a variant that no row of its table names: a typo, wherever the table is written.
+  const std::string own = "[[ablation.variant]]\nname = \"unet\"\nlabel = \"U-Net\"\n[[ablation.variant]]\nname = \"cc\"\n"
+                          "label = \"U-Net+CC\"\n\"model.cc\" = true\n";
+  const std::string typo = d.write("table2_demo.toml", own + "[[report.published]]\nsource = \"mine\"\nvalues = { "
+                                                             "\"U-Net\" = { dice = 1.0 }, \"U-Net+C\" = { dice = 2.0 } }\n");
+  auto errors_of = [](const std::string& path) {
+    std::vector<std::string> out;
+    try {
+      load_study(path);
+    } catch (const SpecError& e) {
+      for (const auto& x : e.diagnostics()) out.push_back(x.str());
+    }
+    return out;
+  };
+  std::vector<std::string> errors = errors_of(typo);
+  ASSERT_EQ(errors.size(), 1u) << ::testing::PrintToString(errors);
+  EXPECT_EQ(errors[0], typo + ":11:38: `report.published`: table 1: no variant labelled or named `U-Net+C` (did you mean "
+                              "`U-Net+CC`?)");
+  // The inherited table of table2_demo against a variant labelled one edit from its row U-Net+DWS.
+  const std::string near = d.write("table2_demo.toml", "[[ablation.variant]]\nname = \"dwss\"\nlabel = \"U-Net+DWSS\"\n");
+  errors = errors_of(near);
+  ASSERT_EQ(errors.size(), 1u) << ::testing::PrintToString(errors);
+  EXPECT_NE(errors[0].find("table 1: no variant labelled or named `U-Net+DWS` (did you mean `U-Net+DWSS`?)"), std::string::npos)
+      << errors[0];
+  // A table in the file that declares the variants, none of whose rows names one: every row is an error.
+  const std::string beside = d.write("table2_demo.toml", own + "[[report.published]]\nsource = \"mine\"\nvalues = { "
+                                                               "\"Baseline\" = { dice = 1.0 }, \"Ours\" = { dice = 2.0 } }\n");
+  errors = errors_of(beside);
+  ASSERT_EQ(errors.size(), 2u) << ::testing::PrintToString(errors);
+  EXPECT_NE(errors[0].find("`report.published`: table 1: no variant labelled or named `Baseline`"), std::string::npos);
+  EXPECT_NE(errors[1].find("`report.published`: table 1: no variant labelled or named `Ours`"), std::string::npos);
+  // The same rows in an included table (not beside the variants, no typo): noted, not refused.
+  std::ofstream(d.dir + "/paper.toml") << "[[report.published]]\nsource = \"mine\"\nvalues = { \"Baseline\" = { dice = 1.0 }, "
+                                           "\"Ours\" = { dice = 2.0 } }\n";
+  const Study noted = load_study_text("include = \"paper.toml\"\n" + kVariants, d.dir + "/s.toml");
+  EXPECT_TRUE(has_note(noted, "2 of 2 published rows of mine have no variant in this study: Baseline, Ours"))
+      << ::testing::PrintToString(noted.notes);
+}
+
+// `ablate plan` prints the notes.
+TEST(InheritedSettings, PlanPrintsTheNotes) {
+  const Derived d;
+  const std::string path = d.write("table2_demo.toml", "[[ablation.variant]]\nname = \"unet\"\nlabel = \"U-Net\"\n");
+  const cli_util::Result r = cli_util::ablate("plan " + path);
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("note: 9 of 10 published rows of 001 Table II (MSD) have no variant in this study: " + kMissingNine + "\n"),
+            std::string::npos)
+      << r.out;
 }

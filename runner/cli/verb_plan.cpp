@@ -174,6 +174,8 @@ int verb_plan(const std::vector<std::string>& args) {
                                       : ", start-up " + std::to_string(es.startup_trials) + " trial(s)")
               << " (docs/STUDY.md)\n";
   }
+  // What the study inherits but cannot apply (published rows without a variant, an ignored baseline).
+  for (const auto& n : study.notes) std::cout << "note: " << n << "\n";
   std::cout << "\n";
 
   if (study.search.adaptive()) {  // tpe: the trials are proposed during the run

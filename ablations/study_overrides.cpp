@@ -1,0 +1,63 @@
+// `--set key=value` overrides: a layer above the study file and its bases.
+#include "ablations/study_internal.hpp"
+
+#include "ablations/schema.hpp"
+
+namespace ablate::study_internal {
+
+// `--set key=value` (Hydra-style): the value is a TOML literal, or plain text for a string key
+// (`--set model.msc=kcm`). Schema keys and sweep.method / sweep.trials / sweep.objective; each is checked
+// as the same key in the file would be, and its problems name the `--set` argument.
+void apply_overrides(const std::vector<std::string>& overrides, Parsed& parsed, Diags& diags) {
+  for (const auto& arg : overrides) {
+    const std::string where = "--set " + arg;
+    const auto eq = arg.find('=');
+    auto trim = [](std::string x) {
+      const auto a = x.find_first_not_of(" \t"), b = x.find_last_not_of(" \t");
+      return a == std::string::npos ? std::string() : x.substr(a, b - a + 1);
+    };
+    const std::string key = trim(arg.substr(0, eq));
+    if (eq == std::string::npos || key.empty()) {
+      diags.add(where, 0, 0, "", "expected key=value, e.g. --set train.lr=3e-4");
+      continue;
+    }
+    const std::string value = trim(arg.substr(eq + 1));
+    const KeyDef* kd = find_key(key);
+    const bool search_key = key == "sweep.method" || key == "sweep.trials" || key == "sweep.objective" || key == "sweep.startup";
+    if (!kd && !search_key) {
+      std::string hint = key_hint(key);
+      if (hint.empty()) hint = closest(key, {"sweep.method", "sweep.trials", "sweep.objective", "sweep.startup"});
+      diags.add(where, 0, 0, key,
+                "unknown key" + (hint.empty() ? std::string() : " (did you mean `" + hint + "`?)") +
+                    "; --set takes a study key or sweep.method, sweep.trials, sweep.startup, sweep.objective");
+      continue;
+    }
+    toml::table doc;
+    try {
+      doc = toml::parse("x = " + value);
+    } catch (const toml::parse_error&) {
+      // Plain text for a string key; anything else is not a value.
+      if ((kd && kd->type == ValueType::kString) || key == "sweep.method" || key == "sweep.objective") {
+        doc = toml::table{{"x", value}};
+      } else {
+        diags.add(where, 0, 0, key, "`" + value + "` is not a value: expected " + (kd ? kd->allowed() : "an integer"));
+        continue;
+      }
+    }
+    const toml::node& node = *doc.get("x");
+    Diags local;
+    if (search_key) {
+      parse_search_setting(key.substr(6), node, where, parsed.search, local);
+      parsed.search.present = true;
+    } else if (auto v = read_value(node, *kd, where, local)) {
+      parsed.values[key] = Setting{*v, Origin::kOverride, where, 0, 0, {}, {}, {}};
+    }
+    // Positions inside the argument mean nothing to the user: the argument is named instead.
+    for (auto d : local.list) {
+      d.line = 0, d.column = 0;
+      diags.list.push_back(d);
+    }
+  }
+}
+
+}  // namespace ablate::study_internal

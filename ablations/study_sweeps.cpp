@@ -1,0 +1,404 @@
+// [sweep]: a grid of values, or a search (method, budget, objective, distributions), and
+// [sweep.early_stop].
+#include "ablations/study_internal.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <map>
+#include <tuple>
+
+#include "ablations/schema.hpp"
+#include "sweeps/early_stop.hpp"
+#include "sweeps/samplers.hpp"
+
+namespace ablate::study_internal {
+
+// method, trials and objective of [sweep]; returns false for any other name.
+bool parse_search_setting(const std::string& name, const toml::node& node, const std::string& file, SearchDecl& search,
+                          Diags& diags) {
+  const int line = static_cast<int>(node.source().begin.line), column = static_cast<int>(node.source().begin.column);
+  if (name == "method") {
+    static const std::vector<std::string> methods = {"grid", "random", "sobol", "tpe"};
+    if (!node.is_string() || std::find(methods.begin(), methods.end(), node.as_string()->get()) == methods.end()) {
+      diags.add(file, node.source(), "sweep.method", "expected one of: grid, random, sobol, tpe");
+      return true;
+    }
+    search.method = node.as_string()->get();
+    search.method_line = line, search.method_column = column;
+    return true;
+  }
+  if (name == "trials") {
+    if (!node.is_integer() || node.as_integer()->get() < 1 || node.as_integer()->get() > kMaxTrials) {
+      diags.add(file, node.source(), "sweep.trials",
+                "expected an integer in [1, " + std::to_string(kMaxTrials) + "]: the number of sampled configurations");
+      return true;
+    }
+    search.trials = static_cast<int>(node.as_integer()->get());
+    search.trials_line = line, search.trials_column = column;
+    return true;
+  }
+  if (name == "startup") {
+    if (!node.is_integer() || node.as_integer()->get() < 1 || node.as_integer()->get() > kMaxTrials) {
+      diags.add(file, node.source(), "sweep.startup",
+                "expected an integer in [1, " + std::to_string(kMaxTrials) + "]: tpe's random trials before it models the results");
+      return true;
+    }
+    search.startup = static_cast<int>(node.as_integer()->get());
+    search.startup_line = line, search.startup_column = column;
+    return true;
+  }
+  if (name == "objective") {
+    // The metrics train.select_metric allows: the objective is the validation metric epochs are selected on.
+    const std::vector<std::string>& metrics = find_key("train.select_metric")->choices;
+    if (!node.is_string() || std::find(metrics.begin(), metrics.end(), node.as_string()->get()) == metrics.end()) {
+      std::string list;
+      for (const auto& m : metrics) list += (list.empty() ? "" : ", ") + m;
+      diags.add(file, node.source(), "sweep.objective",
+                "expected one of: " + list + " (a validation metric, as train.select_metric; test metrics never steer a search)");
+      return true;
+    }
+    search.objective = node.as_string()->get();
+    search.objective_file = file;
+    search.objective_line = line, search.objective_column = column;
+    return true;
+  }
+  return false;
+}
+
+// `{ uniform = [a, b] }`, `{ log_uniform = [a, b] }`, `{ int = [a, b] }` or `{ choice = [...] }` for a key.
+std::optional<SearchKey> parse_distribution(const KeyDef& kd, const toml::table& table, const std::string& file,
+                                            Diags& diags) {
+  const std::string where = "sweep." + kd.path;
+  const char* allowed = "one of { uniform = [a, b] }, { log_uniform = [a, b] }, { int = [a, b] }, { choice = [...] }";
+  if (table.size() != 1) {
+    diags.add(file, table.source(), where, std::string("expected exactly one distribution: ") + allowed);
+    return std::nullopt;
+  }
+  const auto first = table.begin();  // its pair lives in the iterator: keep the iterator alive
+  const toml::key& dk = first->first;
+  const toml::node& dnode = first->second;
+  const std::string dist(dk.str());
+  SearchKey sk;
+  sk.param.key = kd.path;
+  sk.file = file;
+  if (dist == "choice") {
+    const toml::array* arr = dnode.as_array();
+    if (!arr || arr->empty()) {
+      diags.add(file, dnode.source(), where, "choice: expected a non-empty array of values for " + kd.allowed());
+      return std::nullopt;
+    }
+    sk.param.dist = sweeps::Distribution::kChoice;
+    bool ok = true;
+    for (const auto& el : *arr) {
+      auto v = read_value(el, kd, file, diags);
+      if (!v) {
+        ok = false;
+        continue;
+      }
+      const std::string literal = to_literal(*v);
+      if (std::find(sk.param.choices.begin(), sk.param.choices.end(), literal) != sk.param.choices.end()) {
+        diags.add(file, el.source(), where, "choice: value " + literal + " is listed twice");
+        ok = false;
+        continue;
+      }
+      sk.param.choices.push_back(literal);
+      sk.choices.push_back(*v);
+    }
+    if (!ok) return std::nullopt;
+    return sk;
+  }
+  if (dist != "uniform" && dist != "log_uniform" && dist != "int") {
+    diags.add(file, dk.source(), where, "unknown distribution `" + dist + "`: expected " + allowed);
+    return std::nullopt;
+  }
+  sk.param.dist = dist == "uniform" ? sweeps::Distribution::kUniform
+                  : dist == "log_uniform" ? sweeps::Distribution::kLogUniform
+                                          : sweeps::Distribution::kInt;
+  const bool numeric_key = kd.type == ValueType::kFloat || kd.type == ValueType::kInt;
+  if (!numeric_key || (kd.type == ValueType::kInt && dist != "int")) {
+    diags.add(file, dk.source(), where,
+              dist + " needs a " + (kd.type == ValueType::kInt ? "number key; for this integer key use { int = [a, b] } or { choice = [...] }"
+                                                              : "number key; this key takes " + kd.allowed() + ": use { choice = [...] }"));
+    return std::nullopt;
+  }
+  const toml::array* arr = dnode.as_array();
+  auto number = [](const toml::node& n, double& out) {
+    if (auto i = n.as_integer()) return out = static_cast<double>(i->get()), true;
+    if (auto f = n.as_floating_point()) return out = f->get(), true;
+    return false;
+  };
+  double a = 0, b = 0;
+  if (!arr || arr->size() != 2 || !number(*arr->get(0), a) || !number(*arr->get(1), b) ||
+      (dist == "int" && (!arr->get(0)->is_integer() || !arr->get(1)->is_integer()))) {
+    diags.add(file, dnode.source(), where,
+              dist + ": expected [low, high], two " + (dist == "int" ? "integers" : "numbers"));
+    return std::nullopt;
+  }
+  if (!std::isfinite(a) || !std::isfinite(b) || !(dist == "int" ? a <= b : a < b) ||
+      (dist == "log_uniform" && !(a > 0))) {
+    diags.add(file, dnode.source(), where,
+              dist + ": expected " + (dist == "log_uniform" ? "0 < low < high" : dist == "int" ? "low <= high" : "low < high"));
+    return std::nullopt;
+  }
+  // Both ends must be values the key allows (so every sample is).
+  for (const toml::node* end : {arr->get(0), arr->get(1)}) {
+    if (!read_value(*end, kd, file, diags)) return std::nullopt;
+  }
+  sk.param.low = a, sk.param.high = b;
+  return sk;
+}
+
+// A [sweep]'s method against its keys: a grid takes lists, a sampled search takes distributions and a budget.
+void check_search(Parsed& parsed, const std::string& file, Diags& diags) {
+  SearchDecl& s = parsed.search;
+  const bool sampled = s.method != "grid";
+  if (!sampled) {
+    for (const auto& k : s.keys) {
+      diags.add(file, k.line, k.column, "sweep." + k.param.key,
+                "a distribution needs method = \"random\", \"sobol\" or \"tpe\" in [sweep] (a grid takes a list of values)");
+    }
+    if (s.trials > 0) {
+      diags.add(file, s.trials_line, s.trials_column, "sweep.trials",
+                "a grid runs every point: trials goes with method = \"random\", \"sobol\" or \"tpe\"");
+    }
+  }
+  if (s.startup > 0 && s.method != "tpe") {
+    diags.add(file, s.startup_line, s.startup_column, "sweep.startup", "startup goes with method = \"tpe\"");
+  }
+  if (!sampled && !s.objective.empty()) {
+    diags.add(s.objective_file, s.objective_line, s.objective_column, "sweep.objective",
+              "a grid runs every point: objective goes with method = \"random\", \"sobol\" or \"tpe\" (each variant "
+              "selects its epoch on train.select_metric)");
+  }
+  if (!sampled) return;
+  for (const auto& a : parsed.sweep) {
+    diags.add(file, a.line, a.column, "sweep." + a.key,
+              "method = \"" + s.method + "\" samples distributions: write { choice = [...] } for a list of values");
+  }
+  if (s.keys.empty()) {
+    diags.add(file, s.method_line, s.method_column, "sweep.method",
+              "method = \"" + s.method + "\" has no key to sample: add e.g. \"train.lr\" = { log_uniform = [1e-5, 1e-2] }");
+  }
+  if (s.trials == 0) {
+    diags.add(file, s.method_line, s.method_column, "sweep.trials",
+              "method = \"" + s.method + "\" needs trials = N in [sweep] (the number of sampled configurations)");
+  }
+  if (s.method == "sobol" && static_cast<int>(s.keys.size()) > sweeps::kSobolMaxDims) {
+    diags.add(file, s.method_line, s.method_column, "sweep.method",
+              "sobol samples at most " + std::to_string(sweeps::kSobolMaxDims) + " keys; this [sweep] has " +
+                  std::to_string(s.keys.size()) + " (use random or tpe)");
+  }
+}
+
+// A search's objective is the validation metric train.select_metric selects epochs on (docs/STUDY.md
+// "Searches"): an objective given where train.select_metric is not written (file, includes, --set) sets it,
+// as if written; where both are written they must name the same metric.
+void bind_objective(Parsed& parsed, Diags& diags) {
+  const SearchDecl& sd = parsed.search;
+  if (sd.method == "grid" || sd.objective.empty()) return;
+  const auto it = parsed.values.find("train.select_metric");
+  if (it == parsed.values.end()) {
+    Value v;
+    v.type = ValueType::kString;
+    v.s = sd.objective;
+    parsed.values["train.select_metric"] = Setting{v, Origin::kSweep, sd.objective_file, sd.objective_line, sd.objective_column, {}, {}, {}};
+    return;
+  }
+  if (it->second.value.s == sd.objective) return;
+  const Setting& w = it->second;
+  diags.add(sd.objective_file, sd.objective_line, sd.objective_column, "sweep.objective",
+            "objective = \"" + sd.objective + "\" but train.select_metric = \"" + w.value.s + "\" (" + w.file +
+                (w.line > 0 ? ":" + std::to_string(w.line) : std::string()) +
+                "): a search's objective is the validation metric the epochs are selected on; write one of the two, "
+                "or the same metric in both");
+}
+
+// [sweep.early_stop]: method, rungs, reduction, startup_trials (docs/STUDY.md "Early stopping"). The values
+// are checked against train.epochs once the study is resolved (load_study_text).
+void parse_early_stop(const toml::node& node, const std::string& file, Parsed& parsed, Diags& diags) {
+  const toml::table* table = node.as_table();
+  const std::string key = "sweep.early_stop";
+  if (!table) {
+    diags.add(file, node.source(), key, "expected a table: method = \"none\" | \"median\" | \"asha\", rungs = [epochs], reduction, startup_trials");
+    return;
+  }
+  sweeps::EarlyStopConfig c;
+  bool ok = true, has_method = false;
+  auto integer = [&](const toml::node& n, const std::string& name, int& out) {
+    if (auto v = n.value<std::int64_t>(); v && n.is_integer() && *v >= -1000000 && *v <= 1000000) {
+      out = static_cast<int>(*v);
+      return true;
+    }
+    diags.add(file, n.source(), key + "." + name, "expected an integer");
+    ok = false;
+    return false;
+  };
+  for (const auto& [k, sub] : *table) {
+    const std::string name(k.str());
+    if (name == "method") {
+      has_method = true;
+      if (!sub.is_string()) {
+        diags.add(file, sub.source(), key + ".method", "expected a string: \"none\" | \"median\" | \"asha\"");
+        ok = false;
+      } else {
+        c.method = sub.as_string()->get();
+      }
+    } else if (name == "rungs") {
+      const toml::array* arr = sub.as_array();
+      if (!arr) {
+        diags.add(file, sub.source(), key + ".rungs", "expected an array of epochs, e.g. [5, 15, 45]");
+        ok = false;
+        continue;
+      }
+      for (const auto& el : *arr) {
+        int r = 0;
+        if (integer(el, "rungs", r)) c.rungs.push_back(r);
+      }
+    } else if (name == "reduction") {
+      integer(sub, "reduction", c.reduction);
+    } else if (name == "startup_trials") {
+      integer(sub, "startup_trials", c.startup_trials);
+    } else {
+      const std::vector<std::string> names = {"method", "rungs", "reduction", "startup_trials"};
+      const std::string hint = closest(name, names);
+      diags.add(file, k.source(), key + "." + name,
+                "unknown key" + (hint.empty() ? std::string(" (allowed: method, rungs, reduction, startup_trials)")
+                                              : " (did you mean `" + hint + "`?)"));
+      ok = false;
+    }
+  }
+  if (!has_method && !table->empty()) {
+    // Rungs without a method would silently train every trial to the end.
+    diags.add(file, node.source(), key + ".method", "missing: set method = \"asha\" or \"median\" (or \"none\")");
+    ok = false;
+  }
+  if (!ok) return;
+  parsed.early_stop = c;
+  parsed.early_stop_file = file;
+  parsed.early_stop_line = static_cast<int>(node.source().begin.line);
+  parsed.early_stop_column = static_cast<int>(node.source().begin.column);
+}
+
+// `key = [values]` of a grid: one axis, its values parsed for the key, each located.
+void parse_grid_axis(const KeyDef& kd, const std::string& path, const toml::key& k, const toml::node& sub,
+                     const std::string& file, Parsed& parsed, Diags& diags) {
+  const toml::array* arr = sub.as_array();
+  if (!arr || arr->empty()) {
+    diags.add(file, sub.source(), "sweep." + path, "expected a non-empty array of values to sweep");
+    return;
+  }
+  SweepAxis axis;
+  axis.key = path;
+  axis.file = file;
+  axis.line = static_cast<int>(k.source().begin.line);
+  axis.column = static_cast<int>(k.source().begin.column);
+  std::map<std::string, std::pair<int, int>> seen;  // literal -> where first listed
+  for (const auto& el : *arr) {
+    auto v = read_value(el, kd, file, diags);
+    if (!v) continue;
+    const int line = static_cast<int>(el.source().begin.line), column = static_cast<int>(el.source().begin.column);
+    // Equal values give equal variant names (and equal configurations): the grid would run twice.
+    const std::string literal = to_literal(*v);
+    if (auto it = seen.find(literal); it != seen.end()) {
+      diags.add(file, line, column, "sweep." + path,
+                "value " + literal + " is listed twice (first at " + std::to_string(it->second.first) + ":" +
+                    std::to_string(it->second.second) + "); variant names must be unique");
+      continue;
+    }
+    seen[literal] = {line, column};
+    axis.values.push_back(*v);
+    axis.where.emplace_back(line, column);
+  }
+  if (!kd.in_canonical) {
+    diags.add(file, sub.source(), "sweep." + path, "sweeping a [resources] or [report] key changes no result");
+  }
+  if (!axis.values.empty()) parsed.sweep.push_back(std::move(axis));
+}
+
+// Every {placeholder} of sweep.label must name a swept key, or it would print literally in every label.
+void check_sweep_label(const toml::table& table, const std::string& file, const Parsed& parsed, Diags& diags) {
+  if (const toml::node* label = table.get("label"); label && label->is_string()) {
+    const std::string& text = parsed.sweep_label;
+    for (auto open = text.find('{'); open != std::string::npos; open = text.find('{', open + 1)) {
+      const auto close = text.find('}', open);
+      if (close == std::string::npos) break;
+      const std::string name = text.substr(open + 1, close - open - 1);
+      const bool swept = std::any_of(parsed.sweep.begin(), parsed.sweep.end(), [&](const SweepAxis& a) { return a.key == name; }) ||
+                         std::any_of(parsed.search.keys.begin(), parsed.search.keys.end(),
+                                     [&](const SearchKey& a) { return a.param.key == name; });
+      if (swept) continue;
+      std::vector<std::string> keys;
+      for (const auto& a : parsed.sweep) keys.push_back(a.key);
+      for (const auto& a : parsed.search.keys) keys.push_back(a.param.key);
+      std::string list;
+      for (const auto& k : keys) list += (list.empty() ? "" : ", ") + k;
+      diags.add(file, label->source(), "sweep.label",
+                "placeholder {" + name + "} names no swept key (swept: " + (list.empty() ? "none" : list) + ")");
+    }
+  }
+}
+
+void parse_sweep(const toml::node& node, const std::string& file, Parsed& parsed, Diags& diags) {
+  const toml::table* table = node.as_table();
+  if (!table) {
+    diags.add(file, node.source(), "sweep", "expected a table of \"dotted.key\" = [values]");
+    return;
+  }
+  // Nested tables ([sweep.loss] alpha = [...]) and quoted dotted keys both name a swept key.
+  std::function<void(const toml::table&, const std::string&)> walk = [&](const toml::table& t, const std::string& prefix) {
+    for (const auto& [k, sub] : t) {
+      const std::string path = prefix.empty() ? std::string(k.str()) : prefix + "." + std::string(k.str());
+      if (prefix.empty() && path == "label") {
+        if (!sub.is_string()) diags.add(file, sub.source(), "sweep.label", "expected a string template like \"α={loss.alpha}\"");
+        else parsed.sweep_label = sub.as_string()->get();
+        continue;
+      }
+      if (prefix.empty() && parse_search_setting(path, sub, file, parsed.search, diags)) continue;
+      if (prefix.empty() && path == "early_stop") {
+        parse_early_stop(sub, file, parsed, diags);
+        continue;
+      }
+      const KeyDef* kd = find_key(path);
+      if (!kd && sub.is_table()) {
+        walk(*sub.as_table(), path);
+        continue;
+      }
+      if (!kd) {
+        unknown_key(path, file, k.source(), diags);
+        continue;
+      }
+      if (!kd->study_wide.empty()) {
+        diags.add(file, k.source(), "sweep." + path, "cannot be swept: " + kd->study_wide);
+        continue;
+      }
+      if (const toml::table* dist = sub.as_table()) {
+        if (!kd->in_canonical) {
+          diags.add(file, sub.source(), "sweep." + path, "sampling a [resources] or [report] key changes no result");
+          continue;
+        }
+        if (auto sk = parse_distribution(*kd, *dist, file, diags)) {
+          sk->line = static_cast<int>(k.source().begin.line);
+          sk->column = static_cast<int>(k.source().begin.column);
+          parsed.search.keys.push_back(std::move(*sk));
+        }
+        continue;
+      }
+      parse_grid_axis(*kd, path, k, sub, file, parsed, diags);
+    }
+  };
+  parsed.search.present = true;
+  parsed.search.file = file;
+  walk(*table, "");
+  std::stable_sort(parsed.search.keys.begin(), parsed.search.keys.end(), [](const SearchKey& a, const SearchKey& b) {
+    return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+  });
+  // toml++ keeps a table's keys sorted; the grid's axes follow the file instead (the last written varies
+  // fastest), as a reader of the file expects.
+  std::stable_sort(parsed.sweep.begin(), parsed.sweep.end(), [](const SweepAxis& a, const SweepAxis& b) {
+    return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+  });
+  check_sweep_label(*table, file, parsed, diags);
+}
+
+}  // namespace ablate::study_internal
