@@ -1,5 +1,7 @@
 #include "ablations/schema.hpp"
 
+#include "ablations/components.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -187,6 +189,9 @@ Key make_key(const char* path, Accessor acc, const char* doc, const char* paper)
   make_key<std::decay_t<decltype(std::declval<VariantConfig&>().field)>>(                      \
       #field, [](VariantConfig& c) -> auto& { return c.field; }, doc, paper)
 
+// A component's own boolean key: its documentation and paper are the registry's (ablations/components.hpp).
+#define COMPONENT_KEY(field) KEY(field, component_of_key(#field)->doc, component_of_key(#field)->paper)
+
 constexpr const char* kNameRule = "a name of letters, digits and _ - . + = (not . or ..), at most 200 characters";
 
 std::vector<KeyDef> build_schema() {
@@ -223,29 +228,29 @@ std::vector<KeyDef> build_schema() {
       KEY(model.widths, "Encoder widths per level; depth = their count, the last is the bridge (001: 64..1024).", "READINGS").in(1, 65536).items(2),
       KEY(model.up, "Decoder up-sampling: transpose (2x2 transposed conv) or bilinear (+ 1x1 conv).", "READINGS").one_of({"transpose", "bilinear"}),
       KEY(model.conv_bias, "Bias in convolutions followed by BN (redundant there).", "READINGS"),
-      KEY(model.cc, "CC: channel-correlation attention at the bridge.", "001 eqs. 2-3, 5-7, Fig. 2(b), Table II"),
-      KEY(model.sc, "SC: spatial-correlation attention at the bridge; cc + sc = CoA (F_A = S ⊙ F_C + F).", "001 eqs. 1, 8-9 (CoA eq. 4), Table II"),
-      KEY(model.mus, "MuS: atrous spatial pyramid pooling at the bridge.", "001 Fig. 2c, Table II"),
-      KEY(model.ec, "EC: enhanced convolution (parallel 3x3, 1x3, 3x1) in the encoder.", "001 Fig. 2(a), Table II"),
-      KEY(model.dws, "DWS: decoder side output with deep supervision.", "001 Fig. 2(d), Sec. III-B, Table II"),
+      COMPONENT_KEY(model.cc),
+      COMPONENT_KEY(model.sc),
+      COMPONENT_KEY(model.mus),
+      COMPONENT_KEY(model.ec),
+      COMPONENT_KEY(model.dws),
       KEY(model.dws_taps, "Where the DWS side outputs tap: bridge (one output, the fused bridge up-sampled 16x by the DeConv2x-DeConv2x-DeConv4x chain) or decoder (one output per decoder stage below full resolution, each one ConvT to full size).", "001 Fig. 2(d); READINGS").one_of({"bridge", "decoder"}),
-      KEY(model.fusion, "How CoA and MuS combine when both are on: deep (1x1 conv over the concatenation), add, serial (MuS after CoA).", "001 Table III").one_of({"deep", "add", "serial"}),
+      KEY(model.fusion, "How CoA and MuS combine when both are on: deep (1x1 conv over the concatenation), add, serial (MuS after CoA).", "001 Table III").one_of(component_choices("model.fusion")),
       KEY(model.mus_rates, "Dilation rates of the MuS branches.", "001 Fig. 2c").in(1, 1024).items(1),
       KEY(model.mus_branch_width, "Width of each MuS branch; 0 = the input width C (torchvision's ASPP uses 256).", "READINGS").in(0, 65536),
       KEY(model.mus_1x1_branch, "Add DeepLab's 1x1 branch to MuS.", "READINGS"),
       KEY(model.ec_levels, "Encoder levels that get EC: all, or shallow (the first half).", "READINGS").one_of({"all", "shallow"}),
       KEY(model.ec_merge, "How EC combines its 3x3, 1x3 and 3x1 branches: sum (BN per branch, summed, then ReLU; ACNet) or relu_sum (conv + BN + ReLU per branch, summed).", "001 Sec. III, Fig. 2(a); READINGS").one_of({"sum", "relu_sum"}),
-      KEY(model.attention, "Attention placed where CoA sits (the bridge): none, se, cbam (001's Table V baselines), pam (position attention: query/key 1x1 convs to C/8, value 1x1 conv, F + gamma * attention, gamma starting at 0), cam (channel attention: F + gamma * softmax(F F^T) F), pam_cam (both, each followed by conv3x3 + BN + ReLU, summed: 002's dual attention).", "001 Table V; 002 eqs. 2-5").one_of({"none", "se", "cbam", "pam", "cam", "pam_cam"}),
+      KEY(model.attention, "Attention placed where CoA sits (the bridge): none, se, cbam (001's Table V baselines), pam (position attention: query/key 1x1 convs to C/8, value 1x1 conv, F + gamma * attention, gamma starting at 0), cam (channel attention: F + gamma * softmax(F F^T) F), pam_cam (both, each followed by conv3x3 + BN + ReLU, summed: 002's dual attention).", "001 Table V; 002 eqs. 2-5").one_of(component_choices("model.attention")),
       KEY(model.cam_energy, "Softmax input of CAM: similarity (002 eq. 4: softmax_j(F_i . F_j)) or max_minus (DANet's and 002's published code: softmax_j(max_k e_ik - e_ij), which equals softmax_j(-F_i . F_j)).", "002 eq. 4; DANet").one_of({"similarity", "max_minus"}),
-      KEY(model.attention_gates, "Attention U-Net gates on the skip connections.", "001 Table I, 003"),
+      COMPONENT_KEY(model.attention_gates),
       KEY(model.attention_reduction, "Reduction ratio of SE and CBAM.", "READINGS").in(1, 1024),
-      KEY(model.aux_path, "MDA-U-Net*: additional expansive path with its own head (dual supervision).", "000 eqs. 2-5, 8"),
-      KEY(model.dspa, "MDA-U-Net*: dense spatial position attention on the skips between the two expansive paths.", "000 eqs. 9-11"),
+      COMPONENT_KEY(model.aux_path),
+      COMPONENT_KEY(model.dspa),
       KEY(model.dspa_k, "K: number of dense features of DSPA.", "000 Sec. 3.3 (K = 10)").in(1, 4096),
-      KEY(model.ca, "MDA-U-Net*: channel self-attention after DSPA.", "000 eqs. 12-13"),
-      KEY(model.msc, "Multi-scale module on every skip: none, msc (1x1/3x3/5x5), kcm (three 3x3), cascade (000 eq. 14).", "004, 000 eq. 14").one_of({"none", "msc", "kcm", "cascade"}),
-      KEY(model.restoration, "DSMS U-Net: restoration decoder with a reconstruction loss.", "004"),
-      KEY(model.nested, "ANU-Net / UNet++: nested dense skip pathways; node X^{i,j} (j >= 1) is a conv block over the concatenation of X^{i,0..j-1} (each through an attention gate when model.attention_gates is on) and the up-sampled X^{i+1,j-1}. Not with model.dws, aux_path, dspa, ca or msc.", "003 eq. 4, Figs. 4-5"),
+      COMPONENT_KEY(model.ca),
+      KEY(model.msc, "Multi-scale module on every skip: none, msc (1x1/3x3/5x5), kcm (three 3x3), cascade (000 eq. 14).", "004, 000 eq. 14").one_of(component_choices("model.msc")),
+      COMPONENT_KEY(model.restoration),
+      COMPONENT_KEY(model.nested),
       KEY(model.nested_supervision, "With model.nested: a conv1x1 head on each of X^{0,1}..X^{0,depth-2} (side outputs, weight loss.side_weight; eq. 8's plain sum over the four heads is side_weight = depth - 2) besides the main head on X^{0,depth-1}.", "003 Sec. 3.4, Fig. 6, eq. 8"),
       KEY(model.prune_level, "Inference-time pruning L: evaluation, test metrics, inference time and the reported parameters use only the sub-network up to X^{0,L} and its head; training always runs the full network with every head. 0 or depth-1 = unpruned. Needs model.nested and model.nested_supervision.", "003 Sec. 3.5, Fig. 7, Table 6").in(0, 7).evaluation_only(),
       KEY(model.nested_layout, "How the nested grid is wired: shared (one up-sampling per level, ConvT 2x2 + BN + ReLU, shared by every node of the level; one attention gate per predecessor X^{i,k}, gated by the up-sampled map of the node that reads it first, its output reused by the later nodes; gate width max(C_i/2, C_0): the reading that reproduces 003 Table 6's parameter counts with model.conv_bias) or per_node (an up-sampling per node, ConvT 2x2 without BN; one gate per (node, predecessor) pair, width C_i/2).", "003 eq. 4, Fig. 7, Table 6").one_of({"shared", "per_node"}),
@@ -253,7 +258,7 @@ std::vector<KeyDef> build_schema() {
       KEY(model.resnet_blocks, "With model.backbone = resnet: bottleneck blocks per ResNet stage, one number per model.widths entry (ResNet-101: 3, 4, 23, 3).", "002 Sec. IV-A2").in(1, 1000).items(1),
       KEY(model.guided_width, "With model.backbone = resnet: width G of the projected scales F'_s, the fused map F_MS and the attention modules (002's code: 64).", "002 Sec. III-B").in(1, 65536),
       KEY(model.refinements, "With model.backbone = resnet: attention modules stacked per scale; step r + 1 reads concat(F'_s, A_r * F_MS). 1 = DualNet, 2 = MS-Dual.", "002 Sec. III-C, Table I").in(1, 8),
-      KEY(model.semantic_guidance, "With model.backbone = resnet: an encoder-decoder per refinement step whose reconstruction multiplies the attention features and whose codes are pulled together by the guided loss (loss.guided_weight) and whose reconstructions by loss.recon_weight: MS-Dual-Guided.", "002 Fig. 3, eqs. 6-7, Table I"),
+      COMPONENT_KEY(model.semantic_guidance),
       // [loss]
       KEY(loss.name, "Segmentation loss: dice, bce, hybrid (alpha*Dice + (1-alpha)*BCE), focal, dice_focal_bce (003 eq. 8), ce_dice (BCE + Dice with equal weights, eq. 13; cross-entropy for several classes).", "001 eq. 17, Table IV; 003 eq. 8").one_of({"dice", "bce", "hybrid", "focal", "dice_focal_bce", "ce_dice"}),
       KEY(loss.alpha, "alpha of the hybrid loss alpha*Dice + (1-alpha)*BCE.", "001 eq. 17, Fig. 5").in(0, 1),

@@ -3,9 +3,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <initializer_list>
 #include <map>
 
+#include "ablations/components.hpp"
 #include "ablations/schema.hpp"
 
 namespace ablate::study_internal {
@@ -25,9 +25,9 @@ constexpr std::size_t kMaxLevels = 8;
 void validate(const VariantConfig& c, const std::string& variant, const Layer& layer, const std::string& file,
               const std::set<std::string>& rejected, Diags& diags) {
   // Point at the value that set the key, when a file did.
-  auto bad = [&](const std::string& key, const std::string& msg, std::initializer_list<const char*> also = {}) {
+  auto bad = [&](const std::string& key, const std::string& msg, const std::vector<std::string>& also = {}) {
     if (rejected.count(key)) return;
-    for (const char* k : also) {
+    for (const auto& k : also) {
       if (rejected.count(k)) return;
     }
     auto it = layer.find(key);
@@ -90,14 +90,10 @@ void validate(const VariantConfig& c, const std::string& variant, const Layer& l
   // ANU-Net (003): the nested decoder replaces the U-Net decoder that the skip components act on.
   if (c.model.nested) {
     std::string off;
-    for (const auto& [on, key] : {std::pair<bool, const char*>{c.model.dws, "model.dws"}, {c.model.aux_path, "model.aux_path"},
-                                  {c.model.dspa, "model.dspa"}, {c.model.ca, "model.ca"},
-                                  {c.model.msc != "none", "model.msc"}}) {
-      if (on) off += (off.empty() ? "" : ", ") + std::string(key);
-    }
+    for (const auto& key : component_keys_on(c.model, kNotWithNested)) off += (off.empty() ? "" : ", ") + key;
     if (!off.empty()) {
       bad("model.nested", "the nested decoder has its own deep supervision and dense skips: turn " + off + " off",
-          {"model.dws", "model.aux_path", "model.dspa", "model.ca", "model.msc"});
+          component_keys(kNotWithNested));
     }
   }
   if (c.model.prune_level > 0) {

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <stdexcept>
 
 extern char** environ;
@@ -37,28 +38,56 @@ std::string find_on_path(const std::string& program) {
   return "";
 }
 
+namespace {
+
+// posix_spawnp of argv with the given file actions (nullptr: the parent's descriptors as they are); the
+// child's pid, or -1 with r.error set.
+pid_t spawn(const std::vector<std::string>& argv, const posix_spawn_file_actions_t* actions, ProcessResult& r) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = -1;
+  const int rc = ::posix_spawnp(&pid, args[0], actions, nullptr, args.data(), environ);
+  if (rc != 0) {
+    r.error = std::strerror(rc);
+    return -1;
+  }
+  r.started = true;
+  return pid;
+}
+
+// Reaps the child and sets r.status (and r.signal).
+void wait_for(pid_t pid, ProcessResult& r) {
+  int st = 0;
+  while (::waitpid(pid, &st, 0) < 0) {
+    if (errno != EINTR) return;
+  }
+  if (WIFSIGNALED(st)) r.signal = WTERMSIG(st);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : -1;
+}
+
+}  // namespace
+
 ProcessResult run_process(const std::vector<std::string>& argv, int timeout_seconds) {
   if (argv.empty()) throw std::invalid_argument("run_process: no program");
   ProcessResult r;
   int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return r;
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
+    r.error = std::strerror(errno);
+    return r;
+  }
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
   posix_spawn_file_actions_adddup2(&actions, fds[1], 2);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = -1;
-  const int rc = ::posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
+  const pid_t pid = spawn(argv, &actions, r);
   posix_spawn_file_actions_destroy(&actions);
   ::close(fds[1]);
-  if (rc != 0) {
+  if (pid < 0) {
     ::close(fds[0]);
     return r;
   }
-  r.started = true;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);
   char buf[4096];
   for (;;) {
@@ -82,10 +111,15 @@ ProcessResult run_process(const std::vector<std::string>& argv, int timeout_seco
     r.output.append(buf, static_cast<std::size_t>(got));
   }
   ::close(fds[0]);
-  int st = 0;
-  while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-  }
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : -1;
+  wait_for(pid, r);
+  return r;
+}
+
+ProcessResult run_attached(const std::vector<std::string>& argv) {
+  if (argv.empty()) throw std::invalid_argument("run_attached: no program");
+  ProcessResult r;
+  const pid_t pid = spawn(argv, nullptr, r);
+  if (pid >= 0) wait_for(pid, r);
   return r;
 }
 

@@ -1,5 +1,8 @@
 #include "reports/format.hpp"
 
+#include "ablations/components.hpp"
+#include "sweeps/metric.hpp"
+
 #include <cctype>
 #include <cmath>
 #include <cstdio>
@@ -136,19 +139,11 @@ const std::vector<std::string>& known_metrics() {
                                              "specificity", "vs", "assd", "hd95"};
   return m;
 }
-bool ends_with(const std::string& s, const std::string& tail) {
-  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-}
-const std::string kSliceSuffix = "_2d";  // trainer/metrics.hpp slice_metric_names()
 }  // namespace
 
-std::string metric_base(const std::string& metric) {
-  return metric_is_per_slice(metric) ? metric.substr(0, metric.size() - kSliceSuffix.size()) : metric;
-}
+std::string metric_base(const std::string& metric) { return sweeps::metric_base(metric); }
 
-bool metric_is_per_slice(const std::string& metric) {
-  return metric.size() > kSliceSuffix.size() && ends_with(metric, kSliceSuffix);
-}
+bool metric_is_per_slice(const std::string& metric) { return sweeps::metric_is_per_slice(metric); }
 
 std::string metric_display(const std::string& metric) {
   static const std::map<std::string, std::string> names = {
@@ -161,13 +156,7 @@ std::string metric_display(const std::string& metric) {
   return it->second + (metric_is_per_slice(metric) ? " 2D" : "") + (mm ? " (mm)" : "");
 }
 
-bool metric_higher_is_better(const std::string& metric) {
-  static const std::vector<std::string> lower = {"assd", "hd95", "hd", "msd", "asd", "loss"};
-  const std::string base = metric_base(metric);
-  for (const auto& l : lower)
-    if (base == l) return false;
-  return !(ends_with(metric, "_loss") || ends_with(metric, "_ms") || ends_with(metric, "_seconds"));
-}
+bool metric_higher_is_better(const std::string& metric) { return sweeps::higher_is_better(metric); }
 
 bool metric_is_ratio(const std::string& metric) {
   const std::string base = metric_base(metric);
@@ -184,14 +173,7 @@ int metric_order(const std::string& metric) {
   return 2 * n;
 }
 
-std::string component_display(const std::string& component) {
-  static const std::map<std::string, std::string> names = {
-      {"cc", "CC"}, {"sc", "SC"}, {"mus", "MuS"}, {"ec", "EC"}, {"dws", "DWS"}, {"dspa", "DSPA"},
-      {"ca", "CA"}, {"aux_path", "Aux"}, {"restoration", "Rest."}, {"attention_gates", "AG"}};
-  std::string last = component.substr(component.rfind('.') == std::string::npos ? 0 : component.rfind('.') + 1);
-  auto it = names.find(last);
-  return it != names.end() ? it->second : last;
-}
+std::string component_display(const std::string& component) { return component_label(component); }
 
 std::string component_key(const std::string& component) {
   return component.find('.') == std::string::npos ? "model." + component : component;

@@ -41,8 +41,8 @@ bool metric_is_per_slice(const std::string& metric);
 // Table II; vs -> VS, assd -> ASSD (mm) ...; per slice: dice_2d -> DSC 2D, hd95_2d -> HD95 2D (mm));
 // unknown names are shown as stored.
 std::string metric_display(const std::string& metric);
-// Whether a larger value is better: false for the surface distances (assd, hd95, msd, asd, hd), their
-// per-slice forms, and anything ending in "_loss", "_ms" or "_seconds".
+// Whether a larger value is better: sweeps::objective_direction() (false for the surface distances assd,
+// hd95, msd, asd, hd, their per-slice forms, the loss and anything ending in "_loss", "_ms" or "_seconds").
 bool metric_higher_is_better(const std::string& metric);
 // Whether a metric is a ratio in [0, 1] that report.percent shows as a percentage (dice, iou,
 // sensitivity, precision, specificity, vs and their per-slice forms).
@@ -50,8 +50,8 @@ bool metric_is_ratio(const std::string& metric);
 // Position of a metric in the fixed display order (dice, iou, sensitivity, precision, specificity, vs,
 // assd, hd95, then the same per slice); unknown metrics come after, alphabetically.
 int metric_order(const std::string& metric);
-// Display name of a component column: cc -> CC, sc -> SC, mus -> MuS, ec -> EC, dws -> DWS; a dotted
-// key shows its last part.
+// Display name of a component column, the registry's label (ablations/components.hpp component_label):
+// cc -> CC, sc -> SC, mus -> MuS, ec -> EC, dws -> DWS; a dotted key shows its last part.
 std::string component_display(const std::string& component);
 // The canonical key of a component column: "cc" -> "model.cc"; dotted keys are kept.
 std::string component_key(const std::string& component);

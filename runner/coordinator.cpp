@@ -14,6 +14,7 @@
 #include <set>
 #include <sstream>
 
+#include "ablations/components.hpp"
 #include "ablations/schema.hpp"
 #include "ablations/sharing.hpp"
 #include "ablations/study.hpp"
@@ -27,29 +28,6 @@ namespace ablate::runner {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string components_of(const ModelConfig& m) {
-  std::vector<std::string> on;
-  auto add = [&](bool b, const char* name) {
-    if (b) on.push_back(name);
-  };
-  add(m.cc, "cc");
-  add(m.sc, "sc");
-  add(m.mus, "mus");
-  add(m.ec, "ec");
-  add(m.dws, "dws");
-  add(m.attention_gates, "attention_gates");
-  add(m.aux_path, "aux_path");
-  add(m.dspa, "dspa");
-  add(m.ca, "ca");
-  add(m.restoration, "restoration");
-  if (m.attention != "none") on.push_back("attention=" + m.attention);
-  if (m.msc != "none") on.push_back("msc=" + m.msc);
-  if (m.mus && (m.cc || m.sc)) on.push_back("fusion=" + m.fusion);
-  std::string s;
-  for (const auto& c : on) s += (s.empty() ? "" : ",") + c;
-  return s;
-}
 
 struct PlannedTask {
   std::int64_t id = 0;
@@ -73,7 +51,20 @@ class Coordinator {
   int run(bool& started);
 
  private:
+  // Planning (plan() runs the phases in order).
   void plan();
+  void load();
+  void lock_or_refuse(std::int64_t study_id);
+  void open_study();
+  void archive_study(std::int64_t stored_id);
+  void create_study();
+  void check_resume();
+  void prepare_workdir();
+  void check_validation(const std::vector<db::FoldCases>& folds) const;
+  void prepare_folds();
+  void record_provenance();
+  std::map<std::string, double> estimate_costs();
+  void queue_tasks(std::map<std::string, double> cost);
   void replay_trials();
   void record_sampled_trials();
   bool can_propose() const;
@@ -117,7 +108,28 @@ class Coordinator {
   bool stopping_ = false;
 };
 
+// The phases of planning, in order; each one either leaves the study ready for the next or throws (a
+// RunRefused for what the user can fix, with the lock released where this coordinator took it).
 void Coordinator::plan() {
+  load();
+  store_ = std::make_unique<db::Store>(db_path_);
+  open_study();
+  prepare_workdir();
+  prepare_folds();
+  for (const auto& v : study_.variants) {
+    store_->upsert_variant(study_id_, {v.name, v.label, v.hash, v.canonical, v.ordinal}, recorded_components(v.config.model));
+  }
+  store_->ensure_tasks(study_id_);
+  record_sampled_trials();
+  int recovered = store_->recover_running(study_id_);
+  if (recovered > 0) spdlog::info("{} task(s) left running by an earlier coordinator are marked interrupted", recovered);
+  record_provenance();
+  run_id_ = store_->begin_run(study_id_, opt_.command_line, t_.size());
+  queue_tasks(estimate_costs());
+}
+
+// The study file (with --set) expanded, and where its store and checkpoints go.
+void Coordinator::load() {
   study_ = load_study(opt_.study_file, opt_.overrides);
   if (study_.variants.empty() && !study_.search.adaptive()) throw std::runtime_error(opt_.study_file + ": the study has no variants");
   // Tasks point into study_.variants; a tpe search appends its trials as it proposes them, so the vector
@@ -126,148 +138,162 @@ void Coordinator::plan() {
     study_.variants.reserve(study_.variants.size() +
                             static_cast<std::size_t>(study_.search.trials) * study_.search.declared.size());
   }
-  const VariantConfig& base = study_.base;
-  name_ = base.study.name;
+  name_ = study_.base.study.name;
   db_path_ = opt_.db_path.empty() ? default_db_path(opt_.study_file, name_) : opt_.db_path;
   workdir_ = opt_.workdir.empty() ? (fs::path(db_path_).parent_path() / (name_ + ".work")).string() : opt_.workdir;
-  {
-    // Checked before any task: a file where the checkpoints go would fail every task and its retries.
-    std::error_code ec;
-    if (fs::exists(workdir_, ec) && !fs::is_directory(workdir_, ec)) {
-      throw RunRefused(RunRefused::kInput, "--workdir " + workdir_ + ": is a file, expected a folder for the checkpoints");
-    }
+  // Checked before any task: a file where the checkpoints go would fail every task and its retries.
+  std::error_code ec;
+  if (fs::exists(workdir_, ec) && !fs::is_directory(workdir_, ec)) {
+    throw RunRefused(RunRefused::kInput, "--workdir " + workdir_ + ": is a file, expected a folder for the checkpoints");
   }
-  store_ = std::make_unique<db::Store>(db_path_);
+}
 
+// The study's lock, or the refusal (exit code of kLocked) that names who holds it.
+void Coordinator::lock_or_refuse(std::int64_t study_id) {
+  try {
+    store_->acquire_lock(study_id, opt_.stale_lock_seconds);
+  } catch (const db::LockError& e) {
+    throw RunRefused(RunRefused::kLocked, e.what());
+  }
+}
+
+// The stored study resumed (after --new-study archived it, a new one), locked for this coordinator.
+void Coordinator::open_study() {
   auto existing = store_->find_study(name_);
   if (existing && opt_.new_study) {
-    // Never archive a study under a running coordinator's feet: take its lock first.
-    try {
-      store_->acquire_lock(*existing, opt_.stale_lock_seconds);
-    } catch (const db::LockError& e) {
-      throw RunRefused(RunRefused::kLocked, e.what());
-    }
-    std::string archived = store_->archive_study(name_);
-    store_->release_lock(*existing);
-    // Checkpoints of the archived study must not be resumed by the new one (its folds may differ).
-    if (fs::exists(workdir_)) {
-      std::error_code ec;
-      const std::string moved = workdir_ + "~" + archived.substr(archived.rfind('~') + 1);
-      fs::rename(workdir_, moved, ec);
-      if (ec) throw std::runtime_error(workdir_ + ": cannot move the archived study's checkpoints to " + moved + ": " + ec.message());
-      spdlog::info("--new-study: its checkpoints are kept in {}", moved);
-    }
-    spdlog::info("--new-study: the stored study '{}' is kept as '{}'; starting afresh", name_, archived);
+    archive_study(*existing);
     existing.reset();
   }
-  if (existing) {
-    study_id_ = *existing;
-    try {
-      store_->acquire_lock(study_id_, opt_.stale_lock_seconds);
-    } catch (const db::LockError& e) {
-      throw RunRefused(RunRefused::kLocked, e.what());
-    }
-    // Between find_study and the lock another coordinator may have archived this study (--new-study):
-    // resuming the archived rows under the old name would mix two studies.
-    if (store_->find_study(name_) != existing) {
-      store_->release_lock(study_id_);
-      study_id_ = 0;
-      throw RunRefused(RunRefused::kLocked, db_path_ + ": study '" + name_ +
-                                                "' was archived by another coordinator (--new-study) while this one started; "
-                                                "run again to join the new study");
-    }
-    // A tpe search's stored proposals are its trials: rebuilt from the store, never sampled again.
-    if (study_.search.adaptive()) replay_trials();
-    // The resume check: a variant whose configuration changed must not mix old and new results.
-    std::map<std::string, db::StoredVariant> stored;
-    for (auto& v : store_->variants(study_id_)) stored[v.name] = v;
-    std::map<std::string, int> has_results;
-    for (const auto& t : store_->tasks(study_id_)) {
-      if (t.attempts > 0 || t.status != "pending") has_results[t.variant]++;
-    }
-    std::ostringstream refused;
-    int changed = 0;
-    for (const auto& v : study_.variants) {
-      auto it = stored.find(v.name);
-      if (it == stored.end()) continue;
-      if (it->second.hash == v.hash) {
-        // Same results, other unhashed values (threads, a moved data.path): keep the stored text current.
-        if (it->second.canonical != v.canonical) store_->refresh_variant(study_id_, v.name, v.hash, v.canonical);
-        continue;
-      }
-      if (has_results[v.name] == 0) {
-        store_->replace_variant(study_id_, {v.name, v.label, v.hash, v.canonical, v.ordinal}, components_of(v.config.model));
-        continue;
-      }
-      auto keys = changed_keys(it->second.canonical, v.canonical);
-      // Only keys outside the hash differ (a moved data.path, or a store written when such a key was still
-      // hashed): the results stay valid; the stored hash and configuration are brought up to date.
-      if (std::none_of(keys.begin(), keys.end(), [](const std::string& k) {
-            const KeyDef* d = find_key(k);
-            return d == nullptr || d->hashed;
-          })) {
-        store_->refresh_variant(study_id_, v.name, v.hash, v.canonical);
-        spdlog::info("variant '{}': only keys outside the hash changed; stored hash updated {} -> {}", v.name,
-                     it->second.hash, v.hash);
-        continue;
-      }
-      ++changed;
-      std::string list;
-      for (const auto& k : keys) list += (list.empty() ? "" : ", ") + k;
-      refused << "\n  variant '" << v.name << "' (stored hash " << it->second.hash << ", now " << v.hash
-              << "): changed keys: " << (list.empty() ? "(none listed)" : list);
-    }
-    if (changed > 0) {
-      store_->release_lock(study_id_);
-      throw RunRefused(RunRefused::kChanged,
-                       opt_.study_file + ": the configuration of " + std::to_string(changed) + " variant(s) with stored results in " +
-                           db_path_ + " changed:" + refused.str() +
-                           "\nrestore the study file, or run with --new-study to keep the stored study as '" + name_ +
-                           "~k' and start afresh");
-    }
-  } else {
-    db::StudyInfo info;
-    info.name = name_;
-    info.seed = base.study.seed;
-    info.repeats = base.study.repeats;
-    info.folds = base.study.split.empty() ? base.study.folds : 1;
-    try {
-      study_id_ = store_->create_study(info);
-    } catch (const std::exception& e) {
-      // Two coordinators starting a new study at once: the loser finds the winner's row.
-      if (!store_->find_study(name_)) throw;
-      throw RunRefused(RunRefused::kLocked, db_path_ + ": another coordinator has just created study '" + name_ +
-                                                "' and is running it; wait for it to finish or stop it");
-    }
-    try {
-      store_->acquire_lock(study_id_, opt_.stale_lock_seconds);
-    } catch (const db::LockError& e) {
-      throw RunRefused(RunRefused::kLocked, e.what());
-    }
+  if (!existing) {
+    create_study();
+    return;
   }
+  study_id_ = *existing;
+  lock_or_refuse(study_id_);
+  // Between find_study and the lock another coordinator may have archived this study (--new-study):
+  // resuming the archived rows under the old name would mix two studies.
+  if (store_->find_study(name_) != existing) {
+    store_->release_lock(study_id_);
+    study_id_ = 0;
+    throw RunRefused(RunRefused::kLocked, db_path_ + ": study '" + name_ +
+                                              "' was archived by another coordinator (--new-study) while this one started; "
+                                              "run again to join the new study");
+  }
+  // A tpe search's stored proposals are its trials: rebuilt from the store, never sampled again.
+  if (study_.search.adaptive()) replay_trials();
+  check_resume();
+}
 
-  {
+// --new-study: the stored study and its checkpoints are kept under "<name>~k".
+void Coordinator::archive_study(std::int64_t stored_id) {
+  // Never archive a study under a running coordinator's feet: take its lock first.
+  lock_or_refuse(stored_id);
+  std::string archived = store_->archive_study(name_);
+  store_->release_lock(stored_id);
+  // Checkpoints of the archived study must not be resumed by the new one (its folds may differ).
+  if (fs::exists(workdir_)) {
     std::error_code ec;
-    fs::create_directories(workdir_, ec);
-    if (ec) throw RunRefused(RunRefused::kInput, "--workdir " + workdir_ + ": cannot create the checkpoint folder: " + ec.message());
+    const std::string moved = workdir_ + "~" + archived.substr(archived.rfind('~') + 1);
+    fs::rename(workdir_, moved, ec);
+    if (ec) throw std::runtime_error(workdir_ + ": cannot move the archived study's checkpoints to " + moved + ": " + ec.message());
+    spdlog::info("--new-study: its checkpoints are kept in {}", moved);
   }
+  spdlog::info("--new-study: the stored study '{}' is kept as '{}'; starting afresh", name_, archived);
+}
 
-  // A search compares its trials on validation values only (docs/STUDY.md "Searches"): in a fold without
-  // validation cases the trainer selects on the training loss, which no objective may stand for. Checked
-  // before new folds are stored, so that the study can be run again with more validation cases.
-  auto check_validation = [&](const std::vector<db::FoldCases>& folds) {
-    if (!study_.search.sampled()) return;
-    for (const auto& f : folds) {
-      if (!f.val.empty()) continue;
-      throw RunRefused(RunRefused::kInput,
-                       opt_.study_file + ": fold " + std::to_string(f.fold) + " (repeat " + std::to_string(f.repeat) +
-                           ") has no validation cases, and a search (sweep.method = \"" + study_.search.method +
-                           "\") compares its trials on the validation " + study_.search.objective +
-                           " only, never on the test cases: raise study.validation_fraction (or the validation part "
-                           "of study.split) or use more cases");
+void Coordinator::create_study() {
+  const VariantConfig& base = study_.base;
+  db::StudyInfo info;
+  info.name = name_;
+  info.seed = base.study.seed;
+  info.repeats = base.study.repeats;
+  info.folds = base.study.split.empty() ? base.study.folds : 1;
+  try {
+    study_id_ = store_->create_study(info);
+  } catch (const std::exception& e) {
+    // Two coordinators starting a new study at once: the loser finds the winner's row.
+    if (!store_->find_study(name_)) throw;
+    throw RunRefused(RunRefused::kLocked, db_path_ + ": another coordinator has just created study '" + name_ +
+                                              "' and is running it; wait for it to finish or stop it");
+  }
+  lock_or_refuse(study_id_);
+}
+
+// The resume check: a variant whose configuration changed must not mix old and new results.
+void Coordinator::check_resume() {
+  std::map<std::string, db::StoredVariant> stored;
+  for (auto& v : store_->variants(study_id_)) stored[v.name] = v;
+  std::map<std::string, int> has_results;
+  for (const auto& t : store_->tasks(study_id_)) {
+    if (t.attempts > 0 || t.status != "pending") has_results[t.variant]++;
+  }
+  std::ostringstream refused;
+  int changed = 0;
+  for (const auto& v : study_.variants) {
+    auto it = stored.find(v.name);
+    if (it == stored.end()) continue;
+    if (it->second.hash == v.hash) {
+      // Same results, other unhashed values (threads, a moved data.path): keep the stored text current.
+      if (it->second.canonical != v.canonical) store_->refresh_variant(study_id_, v.name, v.hash, v.canonical);
+      continue;
     }
-  };
-  // Folds: made once per study and stored, so every variant (and every later run) sees the same cases.
+    if (has_results[v.name] == 0) {
+      store_->replace_variant(study_id_, {v.name, v.label, v.hash, v.canonical, v.ordinal}, recorded_components(v.config.model));
+      continue;
+    }
+    auto keys = changed_keys(it->second.canonical, v.canonical);
+    // Only keys outside the hash differ (a moved data.path, or a store written when such a key was still
+    // hashed): the results stay valid; the stored hash and configuration are brought up to date.
+    if (std::none_of(keys.begin(), keys.end(), [](const std::string& k) {
+          const KeyDef* d = find_key(k);
+          return d == nullptr || d->hashed;
+        })) {
+      store_->refresh_variant(study_id_, v.name, v.hash, v.canonical);
+      spdlog::info("variant '{}': only keys outside the hash changed; stored hash updated {} -> {}", v.name,
+                   it->second.hash, v.hash);
+      continue;
+    }
+    ++changed;
+    std::string list;
+    for (const auto& k : keys) list += (list.empty() ? "" : ", ") + k;
+    refused << "\n  variant '" << v.name << "' (stored hash " << it->second.hash << ", now " << v.hash
+            << "): changed keys: " << (list.empty() ? "(none listed)" : list);
+  }
+  if (changed > 0) {
+    store_->release_lock(study_id_);
+    throw RunRefused(RunRefused::kChanged,
+                     opt_.study_file + ": the configuration of " + std::to_string(changed) + " variant(s) with stored results in " +
+                         db_path_ + " changed:" + refused.str() +
+                         "\nrestore the study file, or run with --new-study to keep the stored study as '" + name_ +
+                         "~k' and start afresh");
+  }
+}
+
+void Coordinator::prepare_workdir() {
+  std::error_code ec;
+  fs::create_directories(workdir_, ec);
+  if (ec) throw RunRefused(RunRefused::kInput, "--workdir " + workdir_ + ": cannot create the checkpoint folder: " + ec.message());
+}
+
+// A search compares its trials on validation values only (docs/STUDY.md "Searches"): in a fold without
+// validation cases the trainer selects on the training loss, which no objective may stand for. Checked
+// before new folds are stored, so that the study can be run again with more validation cases.
+void Coordinator::check_validation(const std::vector<db::FoldCases>& folds) const {
+  if (!study_.search.sampled()) return;
+  for (const auto& f : folds) {
+    if (!f.val.empty()) continue;
+    throw RunRefused(RunRefused::kInput,
+                     opt_.study_file + ": fold " + std::to_string(f.fold) + " (repeat " + std::to_string(f.repeat) +
+                         ") has no validation cases, and a search (sweep.method = \"" + study_.search.method +
+                         "\") compares its trials on the validation " + study_.search.objective +
+                         " only, never on the test cases: raise study.validation_fraction (or the validation part "
+                         "of study.split) or use more cases");
+  }
+}
+
+// Folds: made once per study and stored, so every variant (and every later run) sees the same cases.
+void Coordinator::prepare_folds() {
+  const VariantConfig& base = study_.base;
   folds_ = store_->folds(study_id_);
   if (folds_.empty()) {
     std::vector<std::string> cases;
@@ -295,16 +321,10 @@ void Coordinator::plan() {
     folds_ = store_->folds(study_id_);
   }
   check_validation(folds_);
+}
 
-  for (const auto& v : study_.variants) {
-    store_->upsert_variant(study_id_, {v.name, v.label, v.hash, v.canonical, v.ordinal}, components_of(v.config.model));
-  }
-  store_->ensure_tasks(study_id_);
-  record_sampled_trials();
-  int recovered = store_->recover_running(study_id_);
-  if (recovered > 0) spdlog::info("{} task(s) left running by an earlier coordinator are marked interrupted", recovered);
-
-  // Provenance of this run.
+// Provenance of this run.
+void Coordinator::record_provenance() {
   std::map<std::string, std::string> prov;
   prov["ablate_version"] = ABLATE_VERSION;
   prov["git_commit"] = ABLATE_GIT_COMMIT;
@@ -337,12 +357,11 @@ void Coordinator::plan() {
   prov["hostnames"] = hl;
   prov["db_schema_version"] = std::to_string(store_->schema_version());
   store_->set_provenance(study_id_, prov);
-  run_id_ = store_->begin_run(study_id_, opt_.command_line, t_.size());
+}
 
-  // Cost estimate: measured seconds per variant where earlier tasks finished, else the executor's
-  // estimate scaled into seconds by the measured variants (so both kinds order together).
-  std::map<std::string, const Variant*> by_name;
-  for (const auto& v : study_.variants) by_name[v.name] = &v;
+// Cost estimate per variant: measured seconds where earlier tasks finished, else the executor's estimate
+// scaled into seconds by the measured variants (so both kinds order together).
+std::map<std::string, double> Coordinator::estimate_costs() {
   auto measured = store_->measured_seconds(study_id_);
   std::map<std::string, double> estimate;
   double ratio_sum = 0;
@@ -367,7 +386,13 @@ void Coordinator::plan() {
     auto m = measured.find(v.name);
     cost[v.name] = m != measured.end() ? m->second : estimate[v.name] * (ratio_n ? ratio_sum / ratio_n : 1.0);
   }
+  return cost;
+}
 
+// The open tasks of the study's variants, longest first (or held at their rungs under early stopping).
+void Coordinator::queue_tasks(std::map<std::string, double> cost) {
+  std::map<std::string, const Variant*> by_name;
+  for (const auto& v : study_.variants) by_name[v.name] = &v;
   std::map<std::pair<int, int>, const db::FoldCases*> fold_of;
   for (const auto& f : folds_) fold_of[{f.fold, f.repeat}] = &f;
   int done_before = 0;
@@ -434,29 +459,6 @@ std::string Coordinator::checkpoint_of(const PlannedTask& p) const {
       .string();
 }
 
-std::string point_text(const sweeps::Sample& x) {
-  std::string out = "[";
-  char buf[40];
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    std::snprintf(buf, sizeof buf, "%.17g", x[i]);
-    out += (i ? ", " : "") + std::string(buf);
-  }
-  return out + "]";
-}
-
-sweeps::Sample parse_point(const std::string& text) {
-  sweeps::Sample x;
-  std::string body = text.substr(text.find('[') + 1);
-  body = body.substr(0, body.rfind(']'));
-  std::istringstream in(body);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    if (item.find_first_not_of(' ') == std::string::npos) continue;
-    x.push_back(std::strtod(item.c_str(), nullptr));
-  }
-  return x;
-}
-
 void Coordinator::replay_trials() {
   for (const auto& row : store_->trials(study_id_)) {
     auto refuse = [&](const std::string& why) {
@@ -470,7 +472,9 @@ void Coordinator::replay_trials() {
     const auto& declared = study_.search.declared;
     if (std::find(declared.begin(), declared.end(), row.declared) == declared.end()) continue;  // a variant no longer declared
     if (row.method != study_.search.method) refuse("was proposed by method " + row.method);
-    const sweeps::Sample x = parse_point(row.point);
+    const std::optional<sweeps::Sample> point = sweeps::parse_point(row.point);
+    if (!point) refuse("has an unreadable point \"" + row.point + "\" (expected [x0, x1, ...])");
+    const sweeps::Sample& x = *point;
     if (x.size() != study_.search.space.size()) refuse("has " + std::to_string(x.size()) + " sampled keys");
     for (std::size_t j = 0; j < x.size(); ++j) {
       const auto& p = study_.search.space[j];
@@ -500,8 +504,8 @@ void Coordinator::record_sampled_trials() {
   const double now = db::now_seconds();
   for (const auto& v : study_.variants) {
     if (v.trial < 0 || stored.count(v.name)) continue;
-    store_->record_trial(study_id_, {v.declared, v.trial, v.name, s.method, point_text(v.point), "", now},
-                         {v.name, v.label, v.hash, v.canonical, v.ordinal}, components_of(v.config.model));
+    store_->record_trial(study_id_, {v.declared, v.trial, v.name, s.method, sweeps::point_text(v.point), "", now},
+                         {v.name, v.label, v.hash, v.canonical, v.ordinal}, recorded_components(v.config.model));
   }
 }
 
@@ -567,8 +571,8 @@ bool Coordinator::propose() {
   const int trial = static_cast<int>(fewest);
   const sweeps::Sample x = sweeps::tpe_sample(s.space, s.seed, static_cast<std::uint64_t>(trial), seen, options);
   Variant v = trial_variant(study_, *pick, trial, x);
-  store_->record_trial(study_id_, {*pick, trial, v.name, s.method, point_text(x), seen_text, db::now_seconds()},
-                       {v.name, v.label, v.hash, v.canonical, v.ordinal}, components_of(v.config.model));
+  store_->record_trial(study_id_, {*pick, trial, v.name, s.method, sweeps::point_text(x), seen_text, db::now_seconds()},
+                       {v.name, v.label, v.hash, v.canonical, v.ordinal}, recorded_components(v.config.model));
   spdlog::info("tpe: trial {} {} proposed from {} finished trial(s)", trial, v.name, seen.size());
   study_.variants.push_back(std::move(v));
   if (rungs_) rungs_->add_trial(study_.variants.back().name, study_.variants.back().ordinal);

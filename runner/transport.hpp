@@ -1,6 +1,21 @@
 // The transport between the coordinator (rank 0) and the workers (ranks 1..N-1): send a message,
 // receive the next one. Two implementations: MPI (runner/mpi_transport.cpp, the only file that sees
 // mpi.h) and an in-process one (threads and queues) for the plain-process case and for tests.
+//
+// Contract.
+//   Messages: byte strings (runner/messages.hpp encodes them), delivered whole, once, and in the order
+//   sent between one sender and one receiver; nothing is ordered across senders. There is no
+//   acknowledgement: a rank that needs an answer waits for one with receive().
+//   Threads: one Transport is one rank's endpoint. Call it from one thread at a time — the thread that
+//   made it, for MPI (MPI_THREAD_FUNNELED): a worker's progress callbacks run on its own thread (the
+//   trainer calls them between steps), never on another. The in-process endpoints of one
+//   make_inproc_transports() call may each be used from a different thread at once (a mutex per mailbox).
+//   Ownership: the caller owns the returned endpoints; the in-process ones share their mailboxes, which
+//   live as long as the last endpoint. The MPI transport finalizes MPI when destroyed, if it initialized it.
+//   Errors: send() and receive() throw std::runtime_error ("MPI: <call>: <MPI's message>") when MPI
+//   fails; receive() returns false when nothing came within timeout_s (never throws for a timeout).
+//   abort() ends every rank of an MPI job and does not return; in-process it does nothing (the caller's
+//   exception ends the process).
 #pragma once
 
 #include <memory>

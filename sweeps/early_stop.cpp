@@ -11,10 +11,6 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-bool ends_with(const std::string& s, const std::string& tail) {
-  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-}
-
 std::string list_text(const std::vector<int>& v) {
   std::string s = "[";
   for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
@@ -22,11 +18,6 @@ std::string list_text(const std::vector<int>& v) {
 }
 
 }  // namespace
-
-Direction objective_direction(const std::string& metric) {
-  const std::string base = ends_with(metric, "_2d") ? metric.substr(0, metric.size() - 3) : metric;
-  return base == "loss" || base == "assd" || base == "hd95" ? Direction::kMinimize : Direction::kMaximize;
-}
 
 bool better(double a, double b, Direction d) {
   if (std::isnan(a)) return false;

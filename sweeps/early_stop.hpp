@@ -53,14 +53,9 @@
 #include <string>
 #include <vector>
 
+#include "sweeps/metric.hpp"  // Direction, objective_direction()
+
 namespace ablate::sweeps {
-
-enum class Direction { kMinimize, kMaximize };
-
-// The direction of a validation objective named like train.select_metric: "loss", "assd", "hd95" (and their
-// "_2d" slice forms) are minimised, every other metric (dice, iou, sensitivity, precision, specificity,
-// vs) maximised.
-Direction objective_direction(const std::string& metric);
 
 // Whether a is strictly better than b in direction d. A NaN is worse than any number and never better.
 bool better(double a, double b, Direction d);

@@ -23,14 +23,6 @@ const char* distribution_name(Distribution d) {
 
 namespace {
 
-constexpr std::uint64_t kGolden = 0x9E3779B97F4A7C15ULL;
-
-std::uint64_t mix64(std::uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
-
 double round_significant(double x, int digits) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.*g", digits, x);
@@ -65,14 +57,39 @@ constexpr double kPi = 3.14159265358979323846;
 
 }  // namespace
 
-Rng::Rng(std::uint64_t seed, std::uint64_t stream) : state_(mix64(seed ^ mix64(stream + kGolden))) {}
-
-std::uint64_t Rng::next() {
-  state_ += kGolden;
-  return mix64(state_);
+std::string point_text(const Sample& x) {
+  std::string out = "[";
+  char buf[40];
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    std::snprintf(buf, sizeof buf, "%.17g", x[i]);
+    out += (i ? ", " : "") + std::string(buf);
+  }
+  return out + "]";
 }
 
-double Rng::uniform() { return static_cast<double>(next() >> 11) * (1.0 / 9007199254740992.0); }
+std::optional<Sample> parse_point(const std::string& text) {
+  const auto open = text.find('['), close = text.rfind(']');
+  if (open == std::string::npos || close == std::string::npos || close < open) return std::nullopt;
+  const std::string body = text.substr(open + 1, close - open - 1);
+  Sample x;
+  if (body.find_first_not_of(' ') == std::string::npos) return x;
+  std::size_t start = 0;
+  for (;;) {
+    const std::size_t comma = std::min(body.find(',', start), body.size());
+    const std::string item = body.substr(start, comma - start);
+    const std::size_t first = item.find_first_not_of(' '), last = item.find_last_not_of(' ');
+    if (first == std::string::npos) return std::nullopt;  // an empty item: "[1, , 2]"
+    const std::string number = item.substr(first, last - first + 1);
+    char* end = nullptr;
+    const double value = std::strtod(number.c_str(), &end);
+    if (end != number.c_str() + number.size()) return std::nullopt;
+    x.push_back(value);
+    if (comma == body.size()) return x;
+    start = comma + 1;
+  }
+}
+
+Rng::Rng(std::uint64_t seed, std::uint64_t stream) : SplitMix64(splitmix_mix(seed ^ splitmix64(stream))) {}
 
 double Rng::normal() {
   const double u1 = 1.0 - uniform();  // (0, 1]: the logarithm stays finite

@@ -12,8 +12,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "sweeps/random.hpp"
 
 namespace ablate::sweeps {
 
@@ -29,18 +32,25 @@ struct Param {
 using Space = std::vector<Param>;
 using Sample = std::vector<double>;
 
-// SplitMix64 (Steele, Lea and Flood, "Fast splittable pseudorandom number generators", OOPSLA 2014): a
-// 64-bit counter through a fixed mixing function. `stream` separates independent uses of one seed (a
-// trial, a parameter), so a proposal never depends on how many numbers another proposal drew.
-class Rng {
+// The samplers' SplitMix64 (sweeps/random.hpp). `stream` separates independent uses of one seed (a trial, a
+// parameter), so a proposal never depends on how many numbers another proposal drew.
+class Rng : public SplitMix64 {
  public:
   Rng(std::uint64_t seed, std::uint64_t stream);
-  std::uint64_t next();
-  double uniform();  // [0, 1): the top 53 bits of a word times 2^-53
-  double normal();   // standard normal, Box-Muller on two uniform() draws
- private:
-  std::uint64_t state_;
+  // Standard normal, Box-Muller on two uniform() draws, the first taken as 1 - u in (0, 1] so that the
+  // logarithm stays finite. trainer/data/random.hpp's Rng clamps u at 1e-300 instead: the two give
+  // different values for every draw (ln(1 - u) against ln u), and each is in stored results (TPE's
+  // proposals, hence trial points, variant names and hashes; synthetic images and augmentation), so each
+  // keeps its own.
+  double normal();
 };
+
+// A point as the store keeps it (table `trials`, column `point`, db/SCHEMA.md): "[x0, x1, ...]", each
+// value printed with %.17g so that it reads back to the same double.
+std::string point_text(const Sample& x);
+// point_text's form read back: the values between '[' and ']', separated by commas (spaces allowed).
+// std::nullopt when the brackets are missing or an item is not a whole number; "[]" is the empty point.
+std::optional<Sample> parse_point(const std::string& text);
 
 // Maps u in [0, 1) onto the parameter: linear for uniform, linear in ln x for log_uniform, equal-width
 // bins of [low, high+1) for int and of the choices for choice. Floats are rounded to 6 significant digits

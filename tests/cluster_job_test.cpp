@@ -389,3 +389,25 @@ TEST(Process, ExitCodesMissingProgramsAndTimeouts) {
   EXPECT_EQ(cluster::find_on_path("ablate-no-such-program"), "");
   EXPECT_THROW(cluster::run_process({}, 1), std::invalid_argument);
 }
+
+// run_attached (the steps of `ablate demo`): the same argument vector, the caller's own streams.
+TEST(Process, AttachedRunsReportExitSignalAndMissingProgram) {
+  TempDir dir;
+  const fs::path out = dir / "out.txt";
+  const auto r = cluster::run_attached({"sh", "-c", "printf '%s' \"$1\" > \"$2\"; exit 5", "sh", "a b;$(x)", out.string()});
+  EXPECT_TRUE(r.started);
+  EXPECT_EQ(r.status, 5);
+  EXPECT_EQ(r.signal, 0);
+  EXPECT_EQ(r.output, "");
+  std::ifstream in(out);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text, "a b;$(x)");
+  const auto killed = cluster::run_attached({"sh", "-c", "kill -TERM $$"});
+  EXPECT_EQ(killed.signal, 15);
+  EXPECT_EQ(killed.status, 128 + 15);
+  const auto missing = cluster::run_attached({"ablate-no-such-program"});
+  EXPECT_FALSE(missing.started);
+  EXPECT_FALSE(missing.error.empty());
+  EXPECT_EQ(missing.status, -1);
+  EXPECT_THROW(cluster::run_attached({}), std::invalid_argument);
+}

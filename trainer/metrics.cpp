@@ -1,5 +1,7 @@
 #include "trainer/metrics.hpp"
 
+#include "sweeps/metric.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -25,7 +27,7 @@ double metric_value(const SegmentationMetrics& m, const std::string& name) {
   throw std::invalid_argument("unknown metric \"" + name + "\" (allowed: dice, iou, sensitivity, precision, specificity, vs, assd, hd95)");
 }
 
-bool metric_higher_is_better(const std::string& name) { return name != "assd" && name != "hd95"; }
+bool metric_higher_is_better(const std::string& name) { return sweeps::higher_is_better(name); }
 
 const std::vector<std::string>& slice_metric_names() {
   static const std::vector<std::string> names = [] {

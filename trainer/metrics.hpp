@@ -40,7 +40,7 @@ struct SegmentationMetrics {
 // Metric names in the order of SegmentationMetrics (as stored in MetricValue::metric).
 const std::vector<std::string>& metric_names();
 double metric_value(const SegmentationMetrics& m, const std::string& name);
-// Whether a larger value is better (false for assd, hd95).
+// Whether a larger value is better (false for assd, hd95 and the loss): sweeps::objective_direction().
 bool metric_higher_is_better(const std::string& name);
 
 // A binary mask on a grid: dim = {d0, d1, d2} with d2 fastest (index = (i0 * d1 + i1) * d2 + i2) and

@@ -1,5 +1,23 @@
 // Public, LibTorch-free interface of the trainer: what a worker calls to run one task, and what the
 // CLI calls for `ablate params`. LibTorch stays inside trainer/*.cpp.
+//
+// Contract.
+//   Threads: run_task and run_group may run concurrently in several threads of one process (the
+//   in-process workers of `ablate run --workers N`): each call owns its network, optimiser, data and
+//   checkpoint file (one per task; two calls must never be given the same checkpoint_path). What is
+//   process-wide is guarded or the same for all: the initial weights are drawn from LibTorch's global
+//   generator under a lock (trainer/train.cpp build_model); torch::set_num_threads is process-wide, so
+//   among concurrent tasks the last to start sets the intra-op threads of all (give them equal
+//   RunContext::threads where bit-for-bit repeatability matters, docs/STUDY.md train.threads).
+//   The preprocessing cache (data.cache_dir) is shared through files written atomically (rename).
+//   Callbacks: RunContext::on_epoch and on_member_epoch run on the calling thread, between epochs; they
+//   should not throw (an exception from them leaves run_task / run_group as it came).
+//   Stopping: *RunContext::stop is read between steps from the calling thread; when it turns true the
+//   task finishes its step, writes its checkpoint and throws TaskInterrupted.
+//   Errors: std::invalid_argument for a configuration the network refuses (naming the model.* key, its
+//   value and what is allowed); std::runtime_error naming the case, epoch or step for data and training
+//   failures; nothing is left half-written (the checkpoint is replaced atomically).
+//   Ownership: the caller owns the Task, configuration and context; the result is returned by value.
 #pragma once
 
 #include <atomic>
@@ -63,7 +81,7 @@ std::string libtorch_version();
 
 // `ablate params`: the parameter accounting and output shapes of a variant's network.
 struct ComponentParameters {
-  std::string component;  // backbone, cc, sc, se, cbam, pam, cam, mus, fusion, ec, dws, nested, attention_gates, aux_path, dspa, ca, msc, restoration
+  std::string component;  // a component registry name (ablations/components.hpp): backbone, cc, sc, ..., guidance
   std::int64_t parameters = 0;
 };
 // components and outputs describe the network as it predicts: with model.prune_level pruning (003 Table 6)

@@ -3,23 +3,17 @@
 // --ranks > 1, else in this process) and writes the report.
 #include <spdlog/spdlog.h>
 
-#include <cerrno>
 #include <cstdlib>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "embedded_studies.hpp"
 #include "ablations/output.hpp"
 #include "cluster/process.hpp"
 #include "runner/cli/cli.hpp"
-
-extern char** environ;
 
 namespace fs = std::filesystem;
 
@@ -47,19 +41,12 @@ int step(const std::string& what, const std::vector<std::string>& argv) {
   // The child appends to the same --log-file: what this process buffered goes first.
   spdlog::default_logger()->flush();
   std::cout.flush();
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = 0;
-  if (const int err = posix_spawnp(&pid, args[0], nullptr, nullptr, args.data(), environ); err != 0) {
-    spdlog::error("demo: cannot start {}: {}", argv[0], std::strerror(err));
+  const cluster::ProcessResult r = cluster::run_attached(argv);
+  if (!r.started) {
+    spdlog::error("demo: cannot start {}: {}", argv[0], r.error);
     return kExitFailure;
   }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return kExitFailure;
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : kExitFailure;
+  return r.signal == 0 && r.status >= 0 ? r.status : kExitFailure;
 }
 
 }  // namespace

@@ -1,50 +1,38 @@
-// Small counter-based random numbers with a fixed algorithm (splitmix64), so that synthetic data, splits
-// and augmentation draw the same values on every platform and standard library (std::shuffle and the
-// std:: distributions are implementation-defined). LibTorch-free.
+// The trainer's random numbers: splits, synthetic data and augmentation draw from the project's one
+// SplitMix64 (sweeps/random.hpp), so they draw the same values on every platform and standard library.
+// LibTorch-free. An Rng is owned by its user; not safe to share between threads.
 #pragma once
 
 #include <cmath>
 #include <cstdint>
+#include <utility>
+
+#include "sweeps/random.hpp"
 
 namespace ablate::trainer::data {
 
-inline std::uint64_t splitmix64(std::uint64_t x) {
-  x += 0x9E3779B97F4A7C15ULL;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-  return x ^ (x >> 31);
-}
+using sweeps::splitmix64;
 
 // Mixes several integers into one seed (order matters).
 inline std::uint64_t mix_seed(std::uint64_t a, std::uint64_t b, std::uint64_t c = 0, std::uint64_t d = 0) {
   return splitmix64(splitmix64(splitmix64(splitmix64(a) ^ b) ^ c) ^ d);
 }
 
-class Rng {
+class Rng : public sweeps::SplitMix64 {
  public:
-  explicit Rng(std::uint64_t seed) : state_(seed) {}
-  std::uint64_t next() {
-    state_ += 0x9E3779B97F4A7C15ULL;
-    std::uint64_t z = state_;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-  }
-  // Uniform in [0, 1).
-  double uniform() { return static_cast<double>(next() >> 11) * (1.0 / 9007199254740992.0); }
+  explicit Rng(std::uint64_t seed) : SplitMix64(seed) {}
+  using SplitMix64::uniform;  // [0, 1)
   double uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }
   // Uniform integer in [0, n).
   std::uint64_t below(std::uint64_t n) { return n == 0 ? 0 : next() % n; }
-  // Standard normal (Box-Muller).
+  // Standard normal (Box-Muller), u1 clamped at 1e-300 so that the logarithm stays finite. Not
+  // sweeps::Rng::normal(), which takes 1 - u: the values differ for every draw, and these are in stored
+  // results (synthetic images of `ablate data synth`, augmentation, hence trained weights and metrics).
   double normal() {
     double u1 = uniform(), u2 = uniform();
     if (u1 < 1e-300) u1 = 1e-300;
     return std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
   }
-  std::uint64_t state() const { return state_; }
-
- private:
-  std::uint64_t state_;
 };
 
 // Fisher-Yates with Rng: the same permutation everywhere.

@@ -45,8 +45,12 @@
 //            Training always runs the full network (the paper trains it whole, with every head, and prunes "during
 //            predicting"; Sec. 3.5: the pruned parts "help other parts to update the weight" in training).
 //
-// Parameter ownership (component_parameters): by the submodule's registered name, see component_of().
+// Parameter ownership (component_parameters): by the submodule's registered name, see component_of(); the
+// groups, and which of them a configuration holds, are the component registry's (ablations/components.hpp).
 #include "trainer/nn/network.hpp"
+
+#include "ablations/components.hpp"
+#include "ablations/schema.hpp"
 
 #include <algorithm>
 #include <set>
@@ -67,6 +71,33 @@ std::string join(const std::vector<int>& v) {
 
 [[noreturn]] void bad(const std::string& key, const std::string& value, const std::string& allowed) {
   throw std::invalid_argument("model." + key + " = " + value + ": " + allowed);
+}
+
+std::string join_words(const std::vector<std::string>& words, const std::string& sep) {
+  std::string s;
+  for (const auto& w : words) s += (s.empty() ? "" : sep) + w;
+  return s;
+}
+
+// "model.dws, aux_path, dspa, ca or msc": the first key in full, the others without "model.".
+std::string key_list(const std::vector<std::string>& keys) {
+  std::string s;
+  for (std::size_t i = 0; i < keys.size(); ++i)
+    s += (i == 0 ? "" : i + 1 == keys.size() ? " or " : ", ") + (i == 0 ? keys[i] : keys[i].substr(keys[i].find('.') + 1));
+  return s;
+}
+
+// Every string model key with a choice list, checked against the schema's list (which, for the component
+// keys, is the registry's: ablations/components.hpp), so the network allows exactly what a study may write.
+void check_choices(const ModelConfig& m) {
+  VariantConfig config;
+  config.model = m;
+  for (const auto& key : schema()) {
+    if (key.path.rfind("model.", 0) != 0 || key.type != ValueType::kString || key.choices.empty()) continue;
+    const std::string value = key.get(config).s;
+    if (std::find(key.choices.begin(), key.choices.end(), value) == key.choices.end())
+      bad(key.path.substr(6), "\"" + value + "\"", "allowed " + join_words(key.choices, " | "));
+  }
 }
 
 // The component a parameter belongs to: the first segment of its dotted name that equals a component
@@ -92,10 +123,11 @@ int output_channels(const VariantConfig& config) {
 }
 
 const std::vector<std::string>& component_names() {
-  static const std::vector<std::string> names = {"backbone", "cc", "sc", "se", "cbam", "pam", "cam", "mus",
-                                                 "fusion", "ec", "dws", "nested", "attention_gates", "aux_path",
-                                                 "dspa", "ca", "msc", "restoration", "multiscale", "refinement",
-                                                 "guidance"};
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> n;
+    for (const auto& c : components()) n.push_back(c.name);
+    return n;
+  }();
   return names;
 }
 
@@ -104,44 +136,38 @@ void validate_model_config(const ModelConfig& m) {
   if (m.widths.size() < 2) bad("widths", join(m.widths), "allowed: at least 2 widths (depth >= 2)");
   for (int w : m.widths)
     if (w < 1) bad("widths", join(m.widths), "every width must be >= 1");
-  if (m.up != "transpose" && m.up != "bilinear") bad("up", "\"" + m.up + "\"", "allowed transpose | bilinear");
-  if (m.fusion != "deep" && m.fusion != "add" && m.fusion != "serial")
-    bad("fusion", "\"" + m.fusion + "\"", "allowed deep | add | serial");
+  check_choices(m);
   if (m.mus_rates.empty()) bad("mus_rates", "[]", "allowed: at least one dilation rate");
   for (int r : m.mus_rates)
     if (r < 1) bad("mus_rates", join(m.mus_rates), "every rate must be >= 1");
   if (m.mus_branch_width < 0) bad("mus_branch_width", std::to_string(m.mus_branch_width), "allowed >= 0 (0 = the input width)");
-  if (m.ec_levels != "all" && m.ec_levels != "shallow") bad("ec_levels", "\"" + m.ec_levels + "\"", "allowed all | shallow");
-  if (m.ec_merge != "sum" && m.ec_merge != "relu_sum") bad("ec_merge", "\"" + m.ec_merge + "\"", "allowed sum | relu_sum");
-  if (m.attention != "none" && m.attention != "se" && m.attention != "cbam" && m.attention != "pam" &&
-      m.attention != "cam" && m.attention != "pam_cam")
-    bad("attention", "\"" + m.attention + "\"", "allowed none | se | cbam | pam | cam | pam_cam");
   if (m.attention != "none" && (m.cc || m.sc))
     bad("attention", "\"" + m.attention + "\"",
         "SE/CBAM/PAM/CAM sit where CoA sits (001 Table V): set model.attention = \"none\" when model.cc or model.sc is on");
-  if (m.cam_energy != "similarity" && m.cam_energy != "max_minus")
-    bad("cam_energy", "\"" + m.cam_energy + "\"", "allowed similarity | max_minus");
   if (m.attention_reduction < 1) bad("attention_reduction", std::to_string(m.attention_reduction), "allowed >= 1");
   if (m.dspa_k < 1) bad("dspa_k", std::to_string(m.dspa_k), "allowed >= 1");
-  if (m.msc != "none" && m.msc != "msc" && m.msc != "kcm" && m.msc != "cascade")
-    bad("msc", "\"" + m.msc + "\"", "allowed none | msc | kcm | cascade");
-  if (m.dws_taps != "bridge" && m.dws_taps != "decoder") bad("dws_taps", "\"" + m.dws_taps + "\"", "allowed bridge | decoder");
-  if (m.nested && (m.dws || m.aux_path || m.dspa || m.ca || m.msc != "none"))
-    bad("nested", "true", "the nested decoder has its own deep supervision and dense skips: not with model.dws, aux_path, dspa, ca or msc");
+  if (m.nested && !component_keys_on(m, kNotWithNested).empty())
+    bad("nested", "true", "the nested decoder has its own deep supervision and dense skips: not with " +
+                              key_list(component_keys(kNotWithNested)));
   const int top = static_cast<int>(m.widths.size()) - 1;
-  if (m.backbone != "unet" && m.backbone != "resnet") bad("backbone", "\"" + m.backbone + "\"", "allowed unet | resnet");
   if (m.backbone == "resnet") {
     // 002's network has its own decoder-free multi-scale head: the U-Net components have nowhere to sit.
-    std::string on;
-    for (const auto& [set, key] : {std::pair<bool, const char*>{m.cc, "cc"}, {m.sc, "sc"}, {m.mus, "mus"}, {m.ec, "ec"},
-                                   {m.dws, "dws"}, {m.nested, "nested"}, {m.attention_gates, "attention_gates"},
-                                   {m.aux_path, "aux_path"}, {m.dspa, "dspa"}, {m.ca, "ca"}, {m.msc != "none", "msc"},
-                                   {m.restoration, "restoration"}, {m.prune_level > 0, "prune_level"}}) {
-      if (set) on += (on.empty() ? "model." : ", model.") + std::string(key);
+    std::vector<std::string> on;
+    for (const auto& key : component_keys_on(m, kUNetOnly))
+      if (key != "model.attention") on.push_back(key);  // stays, with the values 002 has (next check)
+    if (m.prune_level > 0) on.push_back("model.prune_level");
+    if (!on.empty()) bad("backbone", "\"resnet\"", "002's network takes none of the U-Net components: turn " + join_words(on, ", ") + " off");
+    const Component* attention = nullptr;
+    for (const auto& c : components())
+      if (c.on(m) && (c.placement & kUNetOnly) && std::string(c.key) == "model.attention") attention = &c;
+    if (attention != nullptr) {
+      std::vector<std::string> allowed;
+      for (const auto& v : component_choices("model.attention")) {
+        const auto c = std::find_if(components().begin(), components().end(), [&](const Component& x) { return v == x.value; });
+        if (c == components().end() || !(c->placement & kUNetOnly)) allowed.push_back(v);
+      }
+      bad("attention", "\"" + m.attention + "\"", "with model.backbone = resnet allowed " + join_words(allowed, " | ") + " (002 Table I)");
     }
-    if (!on.empty()) bad("backbone", "\"resnet\"", "002's network takes none of the U-Net components: turn " + on + " off");
-    if (m.attention == "se" || m.attention == "cbam")
-      bad("attention", "\"" + m.attention + "\"", "with model.backbone = resnet allowed none | pam | cam | pam_cam (002 Table I)");
     if (m.resnet_blocks.size() != m.widths.size())
       bad("resnet_blocks", join(m.resnet_blocks), "one block count per model.widths entry (" + std::to_string(m.widths.size()) + ")");
     for (int b : m.resnet_blocks)
@@ -149,8 +175,6 @@ void validate_model_config(const ModelConfig& m) {
     if (m.guided_width < 1) bad("guided_width", std::to_string(m.guided_width), "allowed >= 1");
     if (m.refinements < 1) bad("refinements", std::to_string(m.refinements), "allowed >= 1");
   }
-  if (m.nested_layout != "shared" && m.nested_layout != "per_node")
-    bad("nested_layout", "\"" + m.nested_layout + "\"", "allowed shared | per_node");
   if (m.prune_level < 0 || m.prune_level > top)
     bad("prune_level", std::to_string(m.prune_level), "allowed 0.." + std::to_string(top) + " (0 and depth-1 = unpruned)");
   if (m.prune_level > 0 && (!m.nested || !m.nested_supervision))
@@ -473,30 +497,8 @@ torch::Tensor SegmentationNetImpl::bridge(const torch::Tensor& f) {
 
 std::map<std::string, std::int64_t> SegmentationNetImpl::component_parameters() const {
   const ModelConfig& m = config_;
-  std::map<std::string, std::int64_t> counts{{"backbone", 0}};
-  auto enable = [&](bool on, const char* name) {
-    if (on) counts[name] = 0;
-  };
-  enable(m.cc, "cc");
-  enable(m.sc, "sc");
-  enable(m.attention == "se", "se");
-  enable(m.attention == "cbam", "cbam");
-  enable(m.attention == "pam" || m.attention == "pam_cam", "pam");
-  enable(m.attention == "cam" || m.attention == "pam_cam", "cam");
-  enable(m.nested, "nested");
-  enable(m.mus, "mus");
-  enable(m.mus && (m.cc || m.sc || m.attention != "none"), "fusion");
-  enable(m.ec, "ec");
-  enable(m.dws, "dws");
-  enable(m.attention_gates, "attention_gates");
-  enable(m.aux_path, "aux_path");
-  enable(m.dspa, "dspa");
-  enable(m.ca, "ca");
-  enable(m.msc != "none", "msc");
-  enable(m.restoration, "restoration");
-  enable(m.backbone == "resnet", "multiscale");
-  enable(m.backbone == "resnet" && m.refinements > 1, "refinement");
-  enable(m.backbone == "resnet" && m.semantic_guidance, "guidance");
+  std::map<std::string, std::int64_t> counts;
+  for (const auto& c : components_on(m)) counts[c] = 0;  // "backbone" and every component the network holds
   // Pruned (003 Sec. 3.5): the parameters of the encoder levels 0..L, the nodes X^{i,j} with i + j <= L (conv
   // block, up-sampling, gates) and X^{0,L}'s head are the network that predicts; nothing else counts.
   const int depth = static_cast<int>(widths_.size());

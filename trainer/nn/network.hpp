@@ -36,10 +36,10 @@ struct NetOutput {
 int output_channels(const VariantConfig& config);
 
 // Checks every model.* key the network reads; throws std::invalid_argument naming the key, the value
-// and what is allowed.
+// and what is allowed. The choice lists are the schema's and the placement rules the component registry's.
 void validate_model_config(const ModelConfig& config);
 
-// The component names of component_parameters(), in display order.
+// The component names of component_parameters(), in display order: the registry's (ablations/components.hpp).
 const std::vector<std::string>& component_names();
 
 class SegmentationNetImpl : public torch::nn::Module {
