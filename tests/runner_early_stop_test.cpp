@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -17,10 +18,12 @@
 #include <tuple>
 
 #include "ablations/study.hpp"
+#include "cli_util.hpp"
 #include "db/rows.hpp"
 #include "db/store.hpp"
 #include "inproc_fixture.hpp"
 #include "reports/report.hpp"
+#include "reports/search.hpp"
 #include "rung_script.hpp"
 #include "runner/run.hpp"
 
@@ -251,6 +254,24 @@ TEST_F(EarlyStopRun, MedianStopsBelowTheMedianAndContinuesTheOthers) {
   for (const auto& t : s.tasks(*s.find_study("s"))) {
     EXPECT_EQ(t.epochs_stored, t.status == "stopped" ? t.rung : 9) << t.variant;
   }
+  // The median's stops read as stopped at their rung whether or not a coordinator runs the study, with the
+  // score the decision logged; `ablate status` shows them so, and counts them in the rung's line.
+  const auto stopped = s.stopped_trials(*s.find_study("s"));
+  ASSERT_EQ(stopped.size(), 5u);
+  for (const auto& [variant, t] : stopped) {
+    EXPECT_EQ(t.decision, "stop") << variant;
+    EXPECT_EQ(t.epoch, 1) << variant;
+    EXPECT_EQ(reports::rung_state(t, true), reports::RungState::kStopped) << variant;
+    EXPECT_TRUE(std::isfinite(t.value)) << variant;
+  }
+  const cli_util::Result status = cli_util::ablate("status --db " + opt_.db_path);
+  ASSERT_EQ(status.code, 0) << status.out;
+  EXPECT_NE(status.out.find("rung 0 (epoch 1): 9 reached, 4 promoted, 0 waiting, 5 stopped, 0 failed, 0 finished"), std::string::npos)
+      << status.out;
+  char value[32];
+  std::snprintf(value, sizeof value, "%.4f", stopped.at("alpha0.4").value);
+  EXPECT_NE(status.out.find("stopped at epoch 1 (dice " + std::string(value) + ")"), std::string::npos) << status.out;
+  EXPECT_EQ(status.out.find("waiting at"), std::string::npos) << status.out;
 }
 
 // A coordinator stopped in the middle of the search (at the 7th and at the 19th task) and run again: the decisions are

@@ -81,9 +81,10 @@ void print_search(const db::StudyData& data) {
             << reports::trial_counts_text(reports::trial_counts(data),
                                           budget.empty() || data.trials.front().declared.empty() ? budget : budget + " per variant")
             << "\n";
+  // The best: the first of the ranking, when it is finished (a trial at a rung ranks after every finished one).
   const auto ranking = reports::search_ranking(data);
   for (const auto& t : data.trials) {
-    if (ranking.empty() || t.variant != ranking.front() || t.done < t.tasks || !std::isfinite(t.objective)) continue;
+    if (t.variant != ranking.front() || t.done < t.tasks || !std::isfinite(t.objective)) continue;
     std::string label;
     for (const auto& v : data.variants) {
       if (v.name == t.variant) label = v.label;
