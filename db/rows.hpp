@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <string>
 #include <vector>
@@ -70,6 +71,23 @@ struct SearchTrialRow {
   int epochs = 0;        // epochs trained by its done tasks
 };
 
+// A variant (a trial) whose tasks stand `stopped` at an early-stopping rung (db/SCHEMA.md tasks.rung and
+// early_stop_log), as Store::stopped_trials reads it: the one reading of these facts that `ablate report`
+// and `ablate status` share (reports/search.hpp rung_state names its state).
+struct StoppedTrialRow {
+  int epoch = 0;  // the rung's epoch where its stopped tasks stand (the highest, should they differ)
+  int rung = -1;  // the rung's index, from the log (-1: no log line at that epoch)
+  int tasks = 0;  // its tasks `stopped`
+  // The trial's score at the rung: the decision's (the mean over its folds that reached the rung of each
+  // fold's best validation objective over epochs 1..epoch, sweeps/early_stop.hpp), or, before a decision,
+  // the mean of the arrivals logged so far; NaN when the log has neither.
+  double value = std::numeric_limits<double>::quiet_NaN();
+  // The last decision about the trial when it was taken at this rung: "pause" (ASHA: waiting for a
+  // promotion, stopped when the search ends), "stop" (median), "promote" or "continue" (to resume, not yet
+  // dispatched); "" while some of its folds are still on their way to the rung.
+  std::string decision;
+};
+
 // Everything a report needs of one study.
 struct StudyData {
   std::string study;
@@ -83,6 +101,8 @@ struct StudyData {
   // Early stopping: variants with tasks `stopped` at a rung -> the highest such rung (epoch). Their
   // partial curves are in `epochs`; they are never in fold_metrics or case_metrics.
   std::map<std::string, int> stopped;
+  std::map<std::string, StoppedTrialRow> stopped_trials;  // the same variants, with their rung value and decision
+  bool live = false;  // a live coordinator held the study when it was read (Store::lock_held)
 };
 
 }  // namespace ablate::db

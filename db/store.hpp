@@ -196,6 +196,7 @@ class Store {
 
   // --- provenance (key -> value; a run overwrites the keys it sets) and runs ---
   void set_provenance(std::int64_t study_id, const std::map<std::string, std::string>& values);
+  std::map<std::string, std::string> provenance(std::int64_t study_id) const;
   std::int64_t begin_run(std::int64_t study_id, const std::string& command, int ranks);
   void end_run(std::int64_t run_id, int exit_code);
   std::vector<RunRow> runs(std::int64_t study_id) const;  // oldest first
@@ -241,6 +242,10 @@ class Store {
   // Appends to the early-stopping log (decisions are logged before the coordinator acts on them).
   void log_early_stop(std::int64_t study_id, const EarlyStopEvent& e);
   std::vector<EarlyStopEvent> early_stop_log(std::int64_t study_id) const;
+  // Per variant with a task `stopped` at a rung: where it stands, its score there and the last decision
+  // about it (db/rows.hpp StoppedTrialRow), from the tasks and the early-stopping log. Empty for a study
+  // without early stopping.
+  std::map<std::string, StoppedTrialRow> stopped_trials(std::int64_t study_id) const;
   void record_failed(std::int64_t task_id, const std::string& error, double ended);
   void record_interrupted(std::int64_t task_id, const std::string& message, double ended);
 

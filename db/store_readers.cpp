@@ -1,5 +1,6 @@
 // The store's readers: the rows of db/store.hpp for the coordinator's resume and `ablate status`, and
 // load_study_data (db/rows.hpp) for the reports. Safe on a read-only connection.
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <string>
@@ -9,6 +10,14 @@
 #include "db/store.hpp"
 
 namespace ablate::db {
+
+std::map<std::string, std::string> Store::provenance(std::int64_t study_id) const {
+  std::map<std::string, std::string> out;
+  Stmt st(*impl_, "SELECT key, value FROM provenance WHERE study_id = ?");
+  st.bind(1, study_id);
+  while (st.step()) out[st.text(0)] = st.text(1);
+  return out;
+}
 
 std::vector<RunRow> Store::runs(std::int64_t study_id) const {
   std::vector<RunRow> out;
@@ -140,6 +149,44 @@ std::vector<EarlyStopEvent> Store::early_stop_log(std::int64_t study_id) const {
   return out;
 }
 
+std::map<std::string, StoppedTrialRow> Store::stopped_trials(std::int64_t study_id) const {
+  std::map<std::string, StoppedTrialRow> out;
+  for (const auto& t : tasks(study_id)) {
+    if (t.status != "stopped") continue;
+    StoppedTrialRow& s = out[t.variant];
+    s.epoch = std::max(s.epoch, t.rung);
+    ++s.tasks;
+  }
+  if (out.empty()) return out;
+  // The log in its order: the last decision about each trial, and the arrivals at the epoch it stands at
+  // (the score of a trial whose decision is not logged yet: folds still on their way, or a coordinator
+  // killed between the last arrival and its decision).
+  std::map<std::string, const EarlyStopEvent*> last_decision;
+  std::map<std::string, std::pair<double, int>> arrivals;  // sum and count of the scores at s.epoch
+  const auto log = early_stop_log(study_id);
+  for (const auto& e : log) {
+    auto it = out.find(e.variant);
+    if (it == out.end()) continue;
+    if (e.fold < 0) {
+      last_decision[e.variant] = &e;
+    } else if (e.kind == "reached" && e.epoch == it->second.epoch) {
+      it->second.rung = e.rung;
+      if (std::isfinite(e.score)) arrivals[e.variant].first += e.score, arrivals[e.variant].second++;
+    }
+  }
+  for (auto& [variant, s] : out) {
+    const auto d = last_decision.find(variant);
+    if (d != last_decision.end() && d->second->epoch == s.epoch && d->second->kind != "fail") {
+      s.decision = d->second->kind;
+      s.rung = d->second->rung;
+      s.value = d->second->score;
+    } else if (const auto a = arrivals.find(variant); a != arrivals.end() && a->second.second > 0) {
+      s.value = a->second.first / a->second.second;
+    }
+  }
+  return out;
+}
+
 // --- readers (db/rows.hpp) -----------------------------------------------------------------------------------
 StudyData load_study_data(const std::string& db_path, const std::string& study) {
   Store store(db_path, true);
@@ -152,15 +199,12 @@ StudyData load_study_data(const std::string& db_path, const std::string& study) 
   const Store::Impl& s = store.impl();
   StudyData d;
   d.study = study;
-  {
-    Stmt st(s, "SELECT key, value FROM provenance WHERE study_id = ?");
-    st.bind(1, *id);
-    while (st.step()) d.provenance[st.text(0)] = st.text(1);
-  }
+  d.provenance = store.provenance(*id);
   for (const auto& v : store.variants(*id)) d.variants.push_back({v.name, v.label, v.hash, v.canonical, v.ordinal});
-  for (const auto& t : store.tasks(*id)) {
-    if (t.status == "stopped") d.stopped[t.variant] = std::max(d.stopped[t.variant], t.rung);
-  }
+  d.stopped_trials = store.stopped_trials(*id);
+  for (const auto& [variant, t] : d.stopped_trials) d.stopped[variant] = t.epoch;
+  d.live = store.lock_held(*id);
+  const std::vector<TaskRow> tasks = store.tasks(*id);
   {
     Stmt st(s,
             "SELECT m.variant, m.fold, m.\"repeat\", m.class, m.metric, m.value FROM fold_metrics m "
@@ -197,8 +241,12 @@ StudyData load_study_data(const std::string& db_path, const std::string& study) 
   if (store.schema_version() >= 3) {
     const auto pit = d.provenance.find("search_objective");
     const auto objective = store.validation_objective(*id, pit == d.provenance.end() ? "dice" : pit->second);
-    std::map<std::string, int> failed;
-    for (const auto& t : store.tasks(*id)) failed[t.variant] += t.status == "failed";
+    // A stopped trial's epochs (those of its tasks standing at a rung) count in the training it cost.
+    std::map<std::string, int> failed, stopped_epochs;
+    for (const auto& t : tasks) {
+      failed[t.variant] += t.status == "failed";
+      if (t.status == "stopped") stopped_epochs[t.variant] += t.epochs_stored;
+    }
     for (const auto& t : store.trials(*id)) {
       SearchTrialRow r{t.declared, t.trial, t.variant, t.method, t.point, t.seen, t.proposed, std::nan(""), 0, 0, 0, 0};
       Stmt n(s, "SELECT count(*) FROM tasks t JOIN variants v ON v.id = t.variant_id WHERE v.study_id = ? AND v.name = ?");
@@ -208,6 +256,7 @@ StudyData load_study_data(const std::string& db_path, const std::string& study) 
         r.objective = it->second.value, r.done = it->second.done, r.epochs = it->second.epochs;
       }
       r.failed = failed[t.variant];
+      r.epochs += stopped_epochs[t.variant];
       d.trials.push_back(r);
     }
   }

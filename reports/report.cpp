@@ -121,7 +121,12 @@ std::string markdown_table_to_html(const std::string& md) {
   return o.str();
 }
 
-std::string significance_html(const std::vector<SignificanceRow>& rows) {
+// `searches`: every reported study is a search, whose comparison is its ranked trials.
+std::string significance_html(const std::vector<SignificanceRow>& rows, bool searches) {
+  if (rows.empty() && searches) {
+    return "<p class=\"na\">n/a: a search ranks its trials by the validation objective (<a href=\"#search\">Search</a>); "
+           "no trial is tested against another</p>\n";
+  }
   if (rows.empty()) return "<p class=\"na\">n/a: no paired comparison against a baseline</p>\n";
   std::ostringstream o;
   o << "<table class=\"cmp\">\n<tr><th>Study</th><th>Class</th><th>Metric</th><th>Variant</th><th>Baseline</th>"
@@ -149,12 +154,40 @@ table.cmp thead tr:first-child th{border-bottom:1px solid #999}
 table.cmp td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 table.cmp td.chk{text-align:center}table.cmp .grp{border-left:1px solid #bbb}
 table.cmp td.na{color:#999}tr.baseline td.label{font-style:italic}
-p.legend{font-size:.85em;color:#555}ul.notes{color:#8a4b00;font-size:.9em}
+p.legend{font-size:.85em;color:#555}ul.notes{color:#8a4b00;font-size:.9em}tr.pruned td{color:#777}
 pre{background:#f6f6f6;padding:1em;overflow:auto;font-size:.85em}
 .svg{overflow-x:auto;margin:1em 0}nav a{margin-right:1em}
 )";
 
 }  // namespace
+
+void add_note_list(std::vector<std::string>& notes, std::map<std::string, NoteList>& lists, const NoteList& note) {
+  std::string line = note.cause + ":";
+  for (std::size_t i = 0; i < note.names.size(); ++i) line += (i ? ", " : " ") + note.names[i];
+  notes.push_back(line);
+  lists[line] = note;
+}
+
+std::string notes_html(const std::vector<std::string>& notes, const std::map<std::string, NoteList>& lists) {
+  if (notes.empty()) return "";
+  std::ostringstream o;
+  o << "<ul class=\"notes\">\n";
+  std::set<std::string> seen;
+  for (const auto& n : notes) {
+    if (!seen.insert(n).second) continue;
+    const auto list = lists.find(n);
+    if (list == lists.end()) {
+      o << "<li>" << html_escape(n) << "</li>\n";
+      continue;
+    }
+    o << "<li>" << html_escape(list->second.cause) << " <details><summary>" << list->second.names.size()
+      << " names</summary>";
+    for (std::size_t i = 0; i < list->second.names.size(); ++i) o << (i ? ", " : "") << html_escape(list->second.names[i]);
+    o << "</details></li>\n";
+  }
+  o << "</ul>\n";
+  return o.str();
+}
 
 ReportConfig report_config_of(const db::StudyData& study, std::vector<std::string>* notes) {
   auto note = [&](const std::string& n) {
@@ -261,6 +294,10 @@ ReportResult write_report(const std::vector<db::StudyData>& studies, const Repor
   if (wants("tex")) write_file(dir / "table.tex", render_latex(table), files);
   if (wants("csv")) write_file(dir / "table.csv", render_csv(table), files);
   const std::string table_html = render_html(table);
+  // report.html prints every note once, at the top: its copy of the table without them.
+  ComparisonTable page_table = table;
+  page_table.notes.clear();
+  const std::string page_table_html = render_html(page_table);
   if (wants("html")) {
     write_file(dir / "table.html",
                "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>ablate table</title>\n<style>\n" +
@@ -375,14 +412,12 @@ ReportResult write_report(const std::vector<db::StudyData>& studies, const Repor
       << "<a href=\"#model\">Model size</a>" << (config.sweep_key.empty() ? "" : "<a href=\"#sensitivity\">Sensitivity</a>")
       << (search_html.str().empty() ? "" : "<a href=\"#search\">Search</a>")
       << "<a href=\"#boxplots\">Box plots</a><a href=\"#convergence\">Convergence</a><a href=\"#provenance\">Provenance</a></nav>\n";
-    if (!unique_notes.empty()) {
-      h << "<ul class=\"notes\">\n";
-      for (const auto& n : unique_notes) h << "<li>" << html_escape(n) << "</li>\n";
-      h << "</ul>\n";
-    }
-    h << "<h2 id=\"table\">Comparison</h2>\n" << table_html;
+    h << notes_html(unique_notes, table.note_lists);
+    h << "<h2 id=\"table\">Comparison</h2>\n" << page_table_html;
     if (!repro.empty()) h << reproduction_html(repro, table);
-    h << "<h2 id=\"significance\">Significance against the baseline</h2>\n" << significance_html(significance);
+    h << "<h2 id=\"significance\">Significance against the baseline</h2>\n" << significance_html(significance, !studies.empty() && std::all_of(studies.begin(), studies.end(), [](const db::StudyData& s) {
+                                         return !s.trials.empty();
+                                       }));
     if (!effects_html.str().empty()) {
       h << "<h2 id=\"effects\">Effects of the components</h2>\n" << effects_html.str();
     }

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <limits>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,6 +31,21 @@ namespace ablate::reports {
 // fails (e.g. an include that no longer resolves) the [report] table alone is read from the text.
 // Defaults when neither is stored. Each fallback adds a line to `notes` (may be null).
 ReportConfig report_config_of(const db::StudyData& study, std::vector<std::string>* notes);
+
+// ---- notes -----------------------------------------------------------------------------------------
+
+// A note about many variants (or tasks) for one cause (docs/REPORTS.md "Notes"): one line per cause with
+// the count in `cause` and the names after it. Text outputs (Markdown, LaTeX, the CLI) print the line; HTML
+// prints the cause and the names in a collapsed <details>.
+struct NoteList {
+  std::string cause;               // "study 's': 8 variants were stopped early at a rung ..."
+  std::vector<std::string> names;  // "alpha0.1 at epoch 1", ...
+};
+// Appends the note's line (`cause: name, name, ...`) to `notes` and keeps its names for HTML in `lists`.
+void add_note_list(std::vector<std::string>& notes, std::map<std::string, NoteList>& lists, const NoteList& note);
+// <ul class="notes"> of the notes, each once, in order; a note of `lists` with its names in a <details>; ""
+// without notes.
+std::string notes_html(const std::vector<std::string>& notes, const std::map<std::string, NoteList>& lists);
 
 // ---- significance ----------------------------------------------------------------------------------
 
@@ -105,6 +121,7 @@ struct ComparisonTable {
   bool percent = true;
   std::string baseline;                   // variant name
   std::vector<std::string> notes;         // messages about missing data and fallbacks
+  std::map<std::string, NoteList> note_lists;  // the notes (by their line) that list many variants
   // With published values (mark_published): the legend's sentence about them, and whether LaTeX shows
   // them as a column group of their own (report.published_columns) rather than beside each cell.
   std::string published_legend;

@@ -27,6 +27,11 @@ struct TrialView {
   std::vector<std::string> shown;  // per key: the resolved value, strings unquoted
   std::vector<double> scale;       // per key: log10 for log_uniform, the choice index for choice, else the value
   bool finished = false;           // every task done and an objective
+  const db::StoppedTrialRow* rung = nullptr;  // its tasks stand at a rung (early stopping), else null
+  // Drawn as a pruned point: not finished, at a rung with a value there (rung->value).
+  bool pruned() const { return !finished && rung && std::isfinite(rung->value); }
+  // The value plotted: the objective when finished, the value at its rung when pruned.
+  double value() const { return finished ? row->objective : pruned() ? rung->value : kNaN; }
 };
 
 struct SearchView {
@@ -34,7 +39,8 @@ struct SearchView {
   std::string objective = "dice";
   bool minimize = false;
   std::string method;
-  std::vector<TrialView> trials;                          // best first, unfinished last
+  bool live = false;                                      // a coordinator ran the study when it was read
+  std::vector<TrialView> trials;                          // search_ranking's order
   std::vector<std::vector<std::string>> choice_labels;    // per key: the choices seen, by index (choice keys)
 };
 
@@ -55,6 +61,8 @@ std::string unquote(const std::string& s) {
 }
 
 bool better(const SearchView& v, double a, double b) { return v.minimize ? a < b : a > b; }
+
+bool finished(const db::SearchTrialRow& t) { return t.tasks > 0 && t.done == t.tasks && std::isfinite(t.objective); }
 
 SearchView view_of(const db::StudyData& study) {
   SearchView v;
@@ -87,21 +95,31 @@ SearchView view_of(const db::StudyData& study) {
       }
       tv.scale.push_back(v.keys[j].dist == "log_uniform" && xj > 0 ? std::log10(xj) : xj);
     }
-    tv.finished = t.tasks > 0 && t.done == t.tasks && std::isfinite(t.objective);
+    tv.finished = finished(t);
+    if (const auto it = study.stopped_trials.find(t.variant); it != study.stopped_trials.end() && !tv.finished) {
+      tv.rung = &it->second;
+    }
     v.trials.push_back(std::move(tv));
   }
+  v.live = study.live;
+  // Finished by objective; then pruned, the highest rung first (a value after more epochs is not comparable
+  // with one after fewer), by value; then the rest as proposed.
+  auto tier = [](const TrialView& t) { return t.finished ? 0 : t.pruned() ? 1 : 2; };
   std::stable_sort(v.trials.begin(), v.trials.end(), [&](const TrialView& a, const TrialView& b) {
-    if (a.finished != b.finished) return a.finished;
-    if (a.finished && a.row->objective != b.row->objective) return better(v, a.row->objective, b.row->objective);
+    if (tier(a) != tier(b)) return tier(a) < tier(b);
+    if (tier(a) == 1 && a.rung->epoch != b.rung->epoch) return a.rung->epoch > b.rung->epoch;
+    if (tier(a) < 2 && a.value() != b.value()) return better(v, a.value(), b.value());
     return std::tie(a.row->declared, a.row->trial) < std::tie(b.row->declared, b.row->trial);
   });
   return v;
 }
 
-std::string state_of(const db::SearchTrialRow& t, bool finished) {
-  if (finished) return "done";
-  if (t.failed > 0 && t.done + t.failed == t.tasks) return t.done ? "partly failed" : "failed";
-  return std::to_string(t.done) + "/" + std::to_string(t.tasks) + " tasks done";
+std::string state_of(const TrialView& t, bool live) {
+  if (t.finished) return "done";
+  if (t.rung) return rung_state_text(*t.rung, live);
+  const db::SearchTrialRow& r = *t.row;
+  if (r.failed > 0 && r.done + r.failed == r.tasks) return r.done ? "partly failed" : "failed";
+  return std::to_string(r.done) + "/" + std::to_string(r.tasks) + " tasks done";
 }
 
 std::string c1(double v) { return fixed(v, 1); }
@@ -134,6 +152,26 @@ void text(std::ostringstream& o, double x, double y, const std::string& s, const
           const std::string& extra = "") {
   o << "<text x=\"" << c1(x) << "\" y=\"" << c1(y) << "\" text-anchor=\"" << anchor << "\"" << extra << ">" << html_escape(s)
     << "</text>\n";
+}
+
+// A trial stopped at a rung: a grey cross at its value there (Optuna's dashboard greys its pruned trials).
+constexpr const char* kPrunedGrey = "#9a9a9a";
+void pruned_mark(std::ostringstream& o, double x, double y, const TrialView& t, bool live) {
+  o << "<path class=\"pruned\" d=\"M" << c1(x - 3.5) << " " << c1(y - 3.5) << "L" << c1(x + 3.5) << " " << c1(y + 3.5) << "M"
+    << c1(x - 3.5) << " " << c1(y + 3.5) << "L" << c1(x + 3.5) << " " << c1(y - 3.5) << "\" stroke=\"" << kPrunedGrey
+    << "\" stroke-width=\"1.6\"><title>" << html_escape(t.row->variant + ": " + state_of(t, live)) << "</title></path>\n";
+}
+bool any_pruned(const SearchView& v) {
+  return std::any_of(v.trials.begin(), v.trials.end(), [](const TrialView& t) { return t.pruned(); });
+}
+// The legend of a figure whose trials include pruned ones, two short lines above the plot so that it fits
+// the narrowest figure (nothing without pruned trials: such figures keep their bytes).
+void pruned_legend(std::ostringstream& o, const SearchView& v, double x, const std::string& finished_text) {
+  if (!any_pruned(v)) return;
+  text(o, x, 11, finished_text, "start");
+  o << "<path d=\"M" << c1(x) << " 17L" << c1(x + 7) << " 24M" << c1(x) << " 24L" << c1(x + 7) << " 17\" stroke=\"" << kPrunedGrey
+    << "\" stroke-width=\"1.6\"/>\n";
+  text(o, x + 12, 24, "stopped at a rung: its value there", "start", std::string(" fill=\"") + kPrunedGrey + "\"");
 }
 
 // The x axis of one key: linear, log10 (ticks at the decades) or categorical.
@@ -172,7 +210,7 @@ KeyAxis key_axis(const SearchView& v, std::size_t j) {
   return a;
 }
 
-// The objective's y axis over the finished trials.
+// The objective's y axis over the finished trials and the pruned ones' values at their rungs.
 struct YAxis {
   double lo = 0, hi = 1;
   std::vector<double> ticks;
@@ -182,7 +220,7 @@ struct YAxis {
 YAxis objective_axis(const SearchView& v) {
   double lo = std::numeric_limits<double>::infinity(), hi = -lo;
   for (const auto& t : v.trials) {
-    if (t.finished) lo = std::min(lo, t.row->objective), hi = std::max(hi, t.row->objective);
+    if (std::isfinite(t.value())) lo = std::min(lo, t.value()), hi = std::max(hi, t.value());
   }
   if (!std::isfinite(lo)) lo = 0, hi = 1;
   YAxis y;
@@ -221,6 +259,9 @@ std::string scatter_svg(const SearchView& v) {
     for (const auto& [tx, label] : a.ticks) text(o, a.map(tx, x0, pw), y0 + ph + 14, label);
     text(o, x0 + pw / 2, y0 + ph + 30,
          v.keys[j].key + (v.keys[j].dist == "log_uniform" ? " (log scale)" : ""), "middle", " font-weight=\"bold\"");
+    for (const auto& t : v.trials) {  // pruned first, so that the finished trials are drawn on top
+      if (t.pruned() && std::isfinite(t.scale[j])) pruned_mark(o, a.map(t.scale[j], x0, pw), y.map(t.value(), y0, ph), t, v.live);
+    }
     for (const auto& t : v.trials) {
       if (!t.finished || !std::isfinite(t.scale[j])) continue;
       o << "<circle cx=\"" << c1(a.map(t.scale[j], x0, pw)) << "\" cy=\"" << c1(y.map(t.row->objective, y0, ph))
@@ -228,6 +269,7 @@ std::string scatter_svg(const SearchView& v) {
         << "\" fill-opacity=\"0.8\"><title>" << html_escape(t.row->variant) << "</title></circle>\n";
     }
   }
+  pruned_legend(o, v, mx, "finished: circles, the best in red");
   o << "<text x=\"14\" y=\"" << c1(h / 2) << "\" text-anchor=\"middle\" transform=\"rotate(-90 14 " << c1(h / 2)
     << ")\">validation " << html_escape(v.objective) << "</text>\n";
   o << "</svg>\n";
@@ -253,7 +295,22 @@ std::string parallel_svg(const SearchView& v) {
   for (std::size_t j = 0; j < v.keys.size(); ++j) ka.push_back(key_axis(v, j));
   const YAxis y = objective_axis(v);
   auto axis_x = [&](std::size_t j) { return x0 + gap * static_cast<double>(j); };
-  // Worst first, so the best lines are drawn on top.
+  // Pruned trials first, grey and dashed, ending at their value at the rung; then the finished ones, worst
+  // first, so that the best lines are drawn on top.
+  auto points = [&](const TrialView& t) {
+    std::string pts;
+    for (std::size_t j = 0; j < v.keys.size(); ++j) {
+      const double f = (t.scale[j] - ka[j].lo) / (ka[j].hi - ka[j].lo);
+      pts += c1(axis_x(j)) + "," + c1(y0 + h - f * h) + " ";
+    }
+    return pts + c1(axis_x(axes - 1)) + "," + c1(y.map(t.value(), y0, h));
+  };
+  for (const auto& t : v.trials) {
+    if (!t.pruned()) continue;
+    o << "<polyline class=\"pruned\" points=\"" << points(t) << "\" fill=\"none\" stroke=\"" << kPrunedGrey
+      << "\" stroke-width=\"1\" stroke-dasharray=\"4 3\"><title>" << html_escape(t.row->variant + ": " + state_of(t, v.live))
+      << "</title></polyline>\n";
+  }
   std::vector<const TrialView*> finished;
   for (const auto& t : v.trials) {
     if (t.finished) finished.push_back(&t);
@@ -261,13 +318,7 @@ std::string parallel_svg(const SearchView& v) {
   for (std::size_t i = finished.size(); i-- > 0;) {
     const TrialView& t = *finished[i];
     const double rank = finished.size() > 1 ? 1.0 - static_cast<double>(i) / static_cast<double>(finished.size() - 1) : 1.0;
-    std::string pts;
-    for (std::size_t j = 0; j < v.keys.size(); ++j) {
-      const double f = (t.scale[j] - ka[j].lo) / (ka[j].hi - ka[j].lo);
-      pts += c1(axis_x(j)) + "," + c1(y0 + h - f * h) + " ";
-    }
-    pts += c1(axis_x(axes - 1)) + "," + c1(y.map(t.row->objective, y0, h));
-    o << "<polyline points=\"" << pts << "\" fill=\"none\" stroke=\"" << shade(rank) << "\" stroke-width=\""
+    o << "<polyline points=\"" << points(t) << "\" fill=\"none\" stroke=\"" << shade(rank) << "\" stroke-width=\""
       << (i == 0 ? "2.5" : "1.2") << "\"><title>" << html_escape(t.row->variant) << "</title></polyline>\n";
   }
   for (std::size_t j = 0; j < axes; ++j) {
@@ -284,6 +335,7 @@ std::string parallel_svg(const SearchView& v) {
       text(o, x, y0 + h + 20, "validation " + v.objective, "middle", " font-weight=\"bold\"");
     }
   }
+  pruned_legend(o, v, x0, "finished: lines, darker = better");
   o << "</svg>\n";
   return o.str();
 }
@@ -293,20 +345,25 @@ std::string parallel_svg(const SearchView& v) {
 std::string best_so_far_svg(const SearchView& v, const db::StudyData& study) {
   std::map<std::string, std::vector<std::pair<double, double>>> curves;  // declared -> (epochs, best)
   std::map<std::string, std::pair<double, double>> state;                // declared -> (epochs, best)
+  // The pruned trials: the epochs spent when each ended at its rung, and its value there. Their epochs
+  // count in the training spent; only a finished trial can be the best (a value after fewer epochs is
+  // not the objective).
+  std::map<std::string, const TrialView*> pruned;
+  for (const auto& t : v.trials) {
+    if (t.pruned()) pruned[t.row->variant] = &t;
+  }
+  std::vector<std::pair<double, const TrialView*>> marks;
+  double xhi = 1;
   for (const auto& t : study.trials) {  // in the order proposed
     auto& [epochs, best] = state.emplace(t.declared, std::make_pair(0.0, kNaN)).first->second;
     epochs += t.epochs;
-    const bool finished = t.tasks > 0 && t.done == t.tasks && std::isfinite(t.objective);
-    if (finished && (!std::isfinite(best) || better(v, t.objective, best))) best = t.objective;
-    if (std::isfinite(best)) curves[t.declared].emplace_back(epochs, best);
+    if (finished(t) && (!std::isfinite(best) || better(v, t.objective, best))) best = t.objective;
+    if (std::isfinite(best)) curves[t.declared].emplace_back(epochs, best), xhi = std::max(xhi, epochs);
+    if (const auto p = pruned.find(t.variant); p != pruned.end()) marks.emplace_back(epochs, p->second), xhi = std::max(xhi, epochs);
   }
   const double x0 = 70, y0 = 30, w = 460, h = 220;
   std::ostringstream o;
   o << svg_head(x0 + w + 160, y0 + h + 50);
-  double xhi = 1;
-  for (const auto& [d, pts] : curves) {
-    for (const auto& p : pts) xhi = std::max(xhi, p.first);
-  }
   double xlo = 0;
   const auto xt = ticks_of(xlo, xhi);
   const YAxis y = objective_axis(v);
@@ -321,6 +378,8 @@ std::string best_so_far_svg(const SearchView& v, const db::StudyData& study) {
   text(o, x0 + w / 2, y0 + h + 32, "training epochs spent (cumulative, in the order proposed)");
   o << "<rect x=\"" << c1(x0) << "\" y=\"" << c1(y0) << "\" width=\"" << c1(w) << "\" height=\"" << c1(h)
     << "\" fill=\"none\" stroke=\"#333\"/>\n";
+  for (const auto& [epochs, t] : marks) pruned_mark(o, map_x(epochs), y.map(t->value(), y0, h), *t, v.live);
+  pruned_legend(o, v, x0, "lines: the best finished trial so far");
   static const char* palette[] = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948"};
   std::size_t k = 0;
   for (const auto& [d, pts] : curves) {
@@ -399,20 +458,74 @@ std::vector<Importance> parameter_importance(const std::vector<SearchKey>& keys,
   return out;
 }
 
+RungState rung_state(const db::StoppedTrialRow& s, bool live) {
+  if (s.decision == "stop") return RungState::kStopped;
+  if (s.decision == "pause") return live ? RungState::kWaiting : RungState::kStopped;
+  if (s.decision == "promote" || s.decision == "continue") return RungState::kResuming;
+  return RungState::kOnTheWay;
+}
+
+std::string rung_state_text(const db::StoppedTrialRow& s, bool live) {
+  const std::string epoch = "epoch " + std::to_string(s.epoch);
+  switch (rung_state(s, live)) {
+    case RungState::kStopped: return "stopped at " + epoch;
+    case RungState::kWaiting: return "waiting at " + epoch;
+    case RungState::kResuming: return "resumes from " + epoch;
+    case RungState::kOnTheWay: break;
+  }
+  return std::to_string(s.tasks) + " task(s) at " + epoch + ", others on the way";
+}
+
+TrialCounts trial_counts(const db::StudyData& study) {
+  TrialCounts c;
+  for (const auto& t : study.trials) {
+    ++c.proposed;
+    const auto rung = study.stopped_trials.find(t.variant);
+    if (finished(t)) {
+      ++c.finished;
+    } else if (rung != study.stopped_trials.end()) {
+      ++(rung_state(rung->second, study.live) == RungState::kStopped ? c.stopped : c.waiting);
+    } else if (t.failed > 0 && t.done + t.failed == t.tasks) {
+      ++c.failed;
+    } else {
+      ++c.running;
+    }
+  }
+  return c;
+}
+
+std::string trial_counts_text(const TrialCounts& c, const std::string& budget) {
+  std::string out = std::to_string(c.proposed) + " trial(s) proposed" + (budget.empty() ? "" : " of " + budget) + ", " +
+                    std::to_string(c.finished) + " finished";
+  if (c.stopped) out += ", " + std::to_string(c.stopped) + " stopped at a rung";
+  if (c.waiting) out += ", " + std::to_string(c.waiting) + " waiting at a rung";
+  if (c.failed) out += ", " + std::to_string(c.failed) + " failed";
+  if (c.running) out += ", " + std::to_string(c.running) + " not finished";
+  return out;
+}
+
+std::vector<std::string> search_ranking(const db::StudyData& study) {
+  std::vector<std::string> out;
+  if (study.trials.empty()) return out;
+  for (const auto& t : view_of(study).trials) out.push_back(t.row->variant);
+  return out;
+}
+
 std::string search_trials_csv(const db::StudyData& study) {
   if (study.trials.empty()) return "";
   const SearchView v = view_of(study);
   std::ostringstream o;
   o << "rank,declared,trial,variant";
   for (const auto& k : v.keys) o << "," << csv_field(k.key);
-  o << ",objective,tasks_done,tasks,epochs,state\n";
+  o << ",objective,rung_epoch,rung_value,tasks_done,tasks,epochs,state\n";
   int rank = 0;
   for (const auto& t : v.trials) {
     o << (t.finished ? std::to_string(++rank) : "") << "," << csv_field(t.row->declared) << "," << t.row->trial << ","
       << csv_field(t.row->variant);
     for (const auto& s : t.shown) o << "," << csv_field(s);
-    o << "," << (std::isfinite(t.row->objective) ? number(t.row->objective) : "") << "," << t.row->done << "," << t.row->tasks
-      << "," << t.row->epochs << "," << state_of(*t.row, t.finished) << "\n";
+    o << "," << (std::isfinite(t.row->objective) ? number(t.row->objective) : "") << ","
+      << (t.rung ? std::to_string(t.rung->epoch) : "") << "," << (t.pruned() ? number(t.rung->value) : "") << ","
+      << t.row->done << "," << t.row->tasks << "," << t.row->epochs << "," << state_of(t, v.live) << "\n";
   }
   return o.str();
 }
@@ -420,32 +533,38 @@ std::string search_trials_csv(const db::StudyData& study) {
 std::string search_section_html(const db::StudyData& study) {
   if (study.trials.empty()) return "";
   const SearchView v = view_of(study);
+  const TrialCounts counts = trial_counts(study);
   std::ostringstream h;
-  int finished = 0;
-  for (const auto& t : v.trials) finished += t.finished;
-  h << "<h3>" << html_escape(study.study) << "</h3>\n<p>" << html_escape(v.method) << " search: " << v.trials.size()
-    << " trial(s) proposed, " << finished << " finished. Objective: the validation " << html_escape(v.objective)
+  h << "<h3>" << html_escape(study.study) << "</h3>\n<p>" << html_escape(v.method) << " search: " << trial_counts_text(counts)
+    << ". Objective: the validation " << html_escape(v.objective)
     << " at the epoch train.select_metric selected, mean over each trial's folds and repeats (" << (v.minimize ? "lower" : "higher")
-    << " is better); test metrics never steer the search.</p>\n";
+    << " is better); test metrics never steer the search. The trials are ranked by it, best first: a search's comparison "
+       "(no significance test against a trial).";
+  if (any_pruned(v)) {
+    h << " A trial stopped at a rung shows its value there (the best validation " << html_escape(v.objective)
+      << " over the epochs up to the rung, mean over its folds), after the finished trials and unranked: a value after "
+         "fewer epochs is not comparable with the objective.";
+  }
+  h << "</p>\n";
   // Trials table.
   h << "<table class=\"cmp\">\n<tr><th>Rank</th><th>Trial</th><th>Variant</th>";
   for (const auto& k : v.keys) h << "<th>" << html_escape(k.key) << "</th>";
   h << "<th>Validation " << html_escape(v.objective) << "</th><th>Tasks</th><th>State</th></tr>\n";
   int rank = 0;
   for (const auto& t : v.trials) {
-    h << "<tr><td>" << (t.finished ? std::to_string(++rank) : "") << "</td><td>"
+    h << "<tr" << (t.pruned() ? " class=\"pruned\"" : "") << "><td>" << (t.finished ? std::to_string(++rank) : "") << "</td><td>"
       << html_escape((t.row->declared.empty() ? "" : t.row->declared + " ") + "#" + std::to_string(t.row->trial)) << "</td><td>"
       << html_escape(t.row->variant) << "</td>";
     for (const auto& s : t.shown) h << "<td>" << html_escape(s) << "</td>";
-    h << "<td>" << (std::isfinite(t.row->objective) ? fixed(t.row->objective, 4) : "n/a") << "</td><td>" << t.row->done << "/"
-      << t.row->tasks << "</td><td>" << html_escape(state_of(*t.row, t.finished)) << "</td></tr>\n";
+    h << "<td>" << (std::isfinite(t.value()) ? fixed(t.value(), 4) : "n/a") << (t.pruned() ? " at epoch " + std::to_string(t.rung->epoch) : "")
+      << "</td><td>" << t.row->done << "/" << t.row->tasks << "</td><td>" << html_escape(state_of(t, v.live)) << "</td></tr>\n";
   }
   h << "</table>\n";
-  if (finished == 0) return h.str() + "<p>No trial has finished yet.</p>\n";
+  if (counts.finished == 0 && !any_pruned(v)) return h.str() + "<p>No trial has finished yet.</p>\n";
   h << "<h4>Objective against each sampled key</h4>\n<div class=\"svg\">\n" << scatter_svg(v) << "</div>\n";
   h << "<h4>Parallel coordinates (darker = better; the best is thick)</h4>\n<div class=\"svg\">\n" << parallel_svg(v) << "</div>\n";
   h << "<h4>Best so far against the training spent</h4>\n<div class=\"svg\">\n" << best_so_far_svg(v, study) << "</div>\n";
-  // Importance over the finished trials.
+  // Importance over the finished trials only (docs/REPORTS.md "Searches": why not the stopped ones).
   std::vector<std::vector<double>> values;
   std::vector<double> y;
   for (const auto& t : v.trials) {
@@ -453,6 +572,7 @@ std::string search_section_html(const db::StudyData& study) {
     values.push_back(t.scale);
     y.push_back(t.row->objective);
   }
+  if (y.empty()) return h.str() + "<p>No trial has finished yet: no parameter importance.</p>\n";
   h << "<h4>Parameter importance</h4>\n<table class=\"cmp\">\n<tr><th>Key</th><th>η²</th><th>Share</th><th>Groups</th></tr>\n";
   for (const auto& imp : parameter_importance(v.keys, values, y)) {
     h << "<tr><td>" << html_escape(imp.key) << "</td><td>" << fixed(imp.eta2, 3) << "</td><td>" << fixed(100 * imp.share, 1)
@@ -461,7 +581,14 @@ std::string search_section_html(const db::StudyData& study) {
   h << "</table>\n<p>η² is the share of the variance of the finished trials' objectives explained by each key alone "
        "(the trials grouped by the key: by value for a choice, by rank into up to 4 equal groups for a number); the main "
        "effects of a functional ANOVA, computed on the trials rather than on a fitted random forest, with no "
-       "interactions. Share: η² over the sum of the keys' η². With few trials, read it as a hint.</p>\n";
+       "interactions. Share: η² over the sum of the keys' η². With few trials, read it as a hint.";
+  if (any_pruned(v)) {
+    h << " Over the " << y.size() << " finished trial(s) only: a value at a rung is measured after fewer epochs and decided "
+         "whether the trial went on, so mixing it with the objective would credit a key with the epochs its trials ran. "
+         "With early stopping the finished trials are the ones the search promoted: the η² describe the differences among "
+         "good trials.";
+  }
+  h << "</p>\n";
   return h.str();
 }
 

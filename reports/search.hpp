@@ -37,7 +37,41 @@ struct Importance {
 std::vector<Importance> parameter_importance(const std::vector<SearchKey>& keys,
                                              const std::vector<std::vector<double>>& values, const std::vector<double>& y);
 
-// Trials sorted by objective, best first (unfinished last, by trial): CSV with the sampled values.
+// ---- trials at a rung: the one reading that the report and `ablate status` share ---------------------
+
+// A trial whose tasks stand `stopped` at an early-stopping rung (db::StoppedTrialRow) is one of:
+enum class RungState {
+  kStopped,   // median: stopped there; ASHA: not promoted, and no coordinator runs the study (the search
+              // ended, or was interrupted: a later `ablate run` may still promote it)
+  kWaiting,   // ASHA: paused there while a coordinator runs the study (a later arrival may promote it)
+  kResuming,  // promoted (ASHA) or continued (median) from the rung, its folds not yet dispatched again
+  kOnTheWay,  // some of its folds stand at the rung, the others still train towards it: no decision yet
+};
+RungState rung_state(const db::StoppedTrialRow& s, bool live);
+// "stopped at epoch 3", "waiting at epoch 3", "resumes from epoch 3", "1 task(s) at epoch 3, others on the way".
+std::string rung_state_text(const db::StoppedTrialRow& s, bool live);
+
+// A search's trials counted once: the report's summary line and `ablate status` print these numbers.
+struct TrialCounts {
+  int proposed = 0;
+  int finished = 0;  // every task done, with an objective
+  int stopped = 0;   // RungState::kStopped
+  int waiting = 0;   // at a rung, kWaiting, kResuming or kOnTheWay
+  int failed = 0;    // every task ended, some failed, none at a rung
+  int running = 0;   // the rest: tasks pending, running or interrupted
+};
+TrialCounts trial_counts(const db::StudyData& study);
+// "9 trial(s) proposed, 1 finished, 8 stopped at a rung" (the parts that are 0 after `finished` left out);
+// with a budget "9 trial(s) proposed of 9, ...".
+std::string trial_counts_text(const TrialCounts& counts, const std::string& budget = "");
+
+// The trials' variants ranked: the finished ones by objective, best first; then those at a rung, the
+// highest rung first and by their value there; then the rest in the order proposed. "Trials ranked by
+// objective" is the comparison a search gets (docs/REPORTS.md "Searches"), here and in the comparison table.
+std::vector<std::string> search_ranking(const db::StudyData& study);
+
+// Trials sorted as search_ranking: CSV with the sampled values, the objective of the finished trials and
+// the value at its rung of a trial stopped there.
 std::string search_trials_csv(const db::StudyData& study);
 // The "Search" section of report.html (an <h2> and its tables and SVGs); "" without trials.
 std::string search_section_html(const db::StudyData& study);

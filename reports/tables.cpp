@@ -10,6 +10,7 @@
 #include "ablations/study.hpp"
 #include "reports/format.hpp"
 #include "reports/report.hpp"
+#include "reports/search.hpp"
 #include "reports/study_index.hpp"
 
 namespace ablate::reports {
@@ -35,6 +36,10 @@ std::vector<std::string> row_order(const std::vector<const db::StudyData*>& stud
     if (seen.insert(name).second) order.push_back(name);
   }
   for (const auto* s : studies) {
+    // A search's trials ranked by the validation objective (its comparison); other studies in the order of
+    // their expansion.
+    for (const auto& name : search_ranking(*s))
+      if (seen.insert(name).second) order.push_back(name);
     std::vector<db::VariantRow> vs = s->variants;
     std::stable_sort(vs.begin(), vs.end(), [](const auto& a, const auto& b) { return a.ordinal < b.ordinal; });
     for (const auto& v : vs)
@@ -43,14 +48,66 @@ std::vector<std::string> row_order(const std::vector<const db::StudyData*>& stud
   return order;
 }
 
-std::string baseline_of(const std::vector<std::string>& order, const ReportConfig& config,
-                        std::vector<std::string>* notes) {
+bool searched(const db::StudyData& s) { return !s.trials.empty(); }
+
+// The variants of the studies that are searches (their trials are ranked, never tested against a baseline).
+std::set<std::string> trial_names(const std::vector<db::StudyData>& studies) {
+  std::set<std::string> out;
+  for (const auto& s : studies)
+    if (searched(s))
+      for (const auto& v : s.variants) out.insert(v.name);
+  return out;
+}
+
+// The baseline of the significance tests and the table (docs/REPORTS.md "Baseline"): report.baseline when
+// it names a variant of a study that is not a search, else the first such variant in row order. In a search
+// the baseline does not apply (its trials are ranked by the objective): a baseline the study names, or
+// inherits, is noted and left out, never an error.
+std::string baseline_of(const std::vector<std::string>& order, const std::vector<db::StudyData>& studies,
+                        const ReportConfig& config, std::vector<std::string>* notes) {
+  const std::set<std::string> trials = trial_names(studies);
   if (!config.baseline.empty()) {
-    if (std::find(order.begin(), order.end(), config.baseline) != order.end()) return config.baseline;
-    if (notes) notes->push_back("report.baseline '" + config.baseline + "' is not a variant of the reported studies");
+    const bool known = std::find(order.begin(), order.end(), config.baseline) != order.end();
+    if (known && !trials.count(config.baseline)) return config.baseline;
+    std::string searches;
+    for (const auto& s : studies)
+      if (searched(s)) searches += (searches.empty() ? "'" : ", '") + s.study + "'";
+    if (!notes) return "";
+    if (!searches.empty() && (known || std::all_of(studies.begin(), studies.end(), searched))) {
+      notes->push_back("report.baseline '" + config.baseline + "' does not apply to the search " + searches +
+                       ": its trials are ranked by the validation objective (Search), none is tested against another");
+    } else {
+      notes->push_back("report.baseline '" + config.baseline + "' is not a variant of the reported studies");
+    }
     return "";
   }
-  return order.empty() ? "" : order.front();
+  for (const auto& name : order)
+    if (!trials.count(name)) return name;
+  return "";
+}
+
+// One note per cause about variants without results (docs/REPORTS.md "Notes"): the one variant by name, or
+// many with their count and names (the names collapsed in HTML). `stopped`: variant and the rung's epoch.
+void note_missing(ComparisonTable& t, const db::StudyData& s, const std::vector<std::string>& missing,
+                  const std::vector<std::pair<std::string, int>>& stopped) {
+  const std::string study = "study '" + s.study + "': ";
+  if (missing.size() == 1) t.notes.push_back(study + "variant '" + missing.front() + "' has no results");
+  if (missing.size() > 1)
+    add_note_list(t.notes, t.note_lists, {study + std::to_string(missing.size()) + " variants have no results", missing});
+  if (stopped.size() == 1) {
+    t.notes.push_back(study + "variant '" + stopped.front().first + "' was stopped early at epoch " +
+                      std::to_string(stopped.front().second) +
+                      " (early stopping): no test results, its curve is in the convergence plot");
+  }
+  if (stopped.size() > 1) {
+    std::vector<std::string> names;
+    for (const auto& [name, epoch] : stopped) names.push_back(name + " at epoch " + std::to_string(epoch));
+    add_note_list(t.notes, t.note_lists,
+                  {study + std::to_string(stopped.size()) +
+                       " variants were stopped early at a rung (early stopping): no test results, their curves are in the "
+                       "convergence plot",
+                   names});
+  }
 }
 
 std::vector<std::pair<FoldKey, double>> fold_values(const Series& s) {
@@ -181,11 +238,12 @@ std::vector<SignificanceRow> significance_tests(const std::vector<db::StudyData>
                                                 std::vector<std::string>* notes) {
   std::vector<SignificanceRow> out;
   const std::vector<std::string> order = row_order(studies, config, nullptr);
-  const std::string baseline = baseline_of(order, config, nullptr);
+  const std::string baseline = baseline_of(order, studies, config, nullptr);
   if (baseline.empty()) return out;
   for (std::size_t si = 0; si < studies.size(); ++si) {
     const db::StudyData& study = studies[si];
     const StudyIndex& index = indexes[si];
+    if (searched(study)) continue;  // a search ranks its trials (reports/search.hpp); baseline_of noted it
     if (!index.has_results(baseline)) {
       if (notes && !study.variants.empty())
         notes->push_back("study '" + study.study + "': baseline '" + baseline +
@@ -244,7 +302,7 @@ ComparisonTable comparison_table(const std::vector<db::StudyData>& studies, cons
   t.decimals = std::clamp(config.decimals, 0, 10);
   t.percent = config.percent;
   const std::vector<std::string> order = row_order(studies, config, &t.notes);
-  t.baseline = baseline_of(order, config, &t.notes);
+  t.baseline = baseline_of(order, studies, config, &t.notes);
   if (studies.empty()) t.notes.push_back("no study to report");
 
   // Column groups: per study, per class.
@@ -266,14 +324,17 @@ ComparisonTable comparison_table(const std::vector<db::StudyData>& studies, cons
                           (stored.empty() ? "none" : stored) + ")");
       }
     }
+    std::vector<std::string> missing;
+    std::vector<std::pair<std::string, int>> stopped;
     for (const auto& v : s.variants) {
       if (indexes[si].has_results(v.name)) continue;
-      auto stopped = s.stopped.find(v.name);
-      t.notes.push_back("study '" + s.study + "': variant '" + v.name + "' " +
-                        (stopped != s.stopped.end() ? "was stopped early at epoch " + std::to_string(stopped->second) +
-                                                          " (early stopping): no test results, its curve is in the convergence plot"
-                                                    : std::string("has no results")));
+      if (const auto it = s.stopped.find(v.name); it != s.stopped.end()) {
+        stopped.emplace_back(v.name, it->second);
+      } else {
+        missing.push_back(v.name);
+      }
     }
+    note_missing(t, s, missing, stopped);
   }
 
   // Rows, with the component check marks from the canonical configuration.
@@ -580,11 +641,7 @@ std::string render_html(const ComparisonTable& t) {
     o << "</tr>\n";
   }
   o << "</tbody>\n</table>\n<p class=\"legend\">" << html_escape(legend(t)) << "</p>\n";
-  if (!t.notes.empty()) {
-    o << "<ul class=\"notes\">\n";
-    for (const auto& n : t.notes) o << "<li>" << html_escape(n) << "</li>\n";
-    o << "</ul>\n";
-  }
+  o << notes_html(t.notes, t.note_lists);
   return o.str();
 }
 

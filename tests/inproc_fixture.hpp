@@ -30,6 +30,18 @@ inline std::vector<ablate::runner::CaseSplit> round_robin_splits(const std::vect
   return out;
 }
 
+// round_robin_splits with the first training case of each fold moved to its validation cases: a study
+// whose validation objective (a search's, early stopping's) is a validation metric, not the training loss.
+inline std::vector<ablate::runner::CaseSplit> validation_splits(const std::vector<std::string>& cases,
+                                                                const ablate::StudyConfig& s, int repeat) {
+  std::vector<ablate::runner::CaseSplit> out = round_robin_splits(cases, s, repeat);
+  for (auto& split : out) {
+    split.val.push_back(split.train.front());
+    split.train.erase(split.train.begin());
+  }
+  return out;
+}
+
 class InprocFixture : public ::testing::Test {
  protected:
   // The folder is <temp>/PREFIX-<pid>-<test name>.

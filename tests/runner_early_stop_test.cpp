@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -17,10 +18,13 @@
 #include <tuple>
 
 #include "ablations/study.hpp"
+#include "cli_util.hpp"
 #include "db/rows.hpp"
 #include "db/store.hpp"
 #include "inproc_fixture.hpp"
 #include "reports/report.hpp"
+#include "reports/search.hpp"
+#include "rung_script.hpp"
 #include "runner/run.hpp"
 
 namespace fs = std::filesystem;
@@ -47,32 +51,15 @@ class ScriptedExecutor : public Executor {
       ++executions_;
       if (stop_after_ > 0 && executions_ == stop_after_) stop_flag().store(true);
     }
-    const int epochs = c.train.epochs;
-    // Like the trainer: train to the pause (or the end); a checkpoint already past the pause pauses there.
-    const int last = std::max(first - 1, task.pause_after_epoch > 0 && task.pause_after_epoch < epochs ? task.pause_after_epoch : epochs);
     const double q = kQuality[static_cast<int>(std::lround(c.loss.alpha * 10)) - 1];
-    TaskResult r;
-    for (int e = 1; e <= last; ++e) {
-      EpochRecord rec;
-      rec.epoch = e;
-      rec.val_score = q * (1.0 - 1.0 / (e + 1)) + 0.001 * task.fold;
-      rec.val_dice = rec.val_score;
-      r.epochs.push_back(rec);
-      if (e >= first) {
-        std::lock_guard<std::mutex> lock(m_);
-        trained_[key].push_back(e);
-        if (ctx.on_epoch) ctx.on_epoch(rec);
-      }
-    }
+    TaskResult r = rung_script::train(task, c.train.epochs, first, q, [&](const EpochRecord& rec) {
+      std::lock_guard<std::mutex> lock(m_);
+      trained_[key].push_back(rec.epoch);
+      if (ctx.on_epoch) ctx.on_epoch(rec);
+    });
     {
       std::lock_guard<std::mutex> lock(m_);
-      done_[key] = std::max(done_[key], last);
-    }
-    r.best_epoch = last;
-    if (last < epochs) {
-      r.paused_after_epoch = last;
-    } else {
-      r.fold_metrics.push_back({"dice", 1, r.epochs.back().val_score});
+      done_[key] = std::max(done_[key], r.best_epoch);
     }
     return r;
   }
@@ -92,16 +79,9 @@ class EarlyStopRun : public inproc_test::InprocFixture {
   EarlyStopRun() : InprocFixture("ablate-es", 1, {"a", "b", "c", "d"}) {}
   void SetUp() override {
     InprocFixture::SetUp();
-    opt_.make_splits = [](const std::vector<std::string>& cases, const StudyConfig& s, int repeat) {
-      std::vector<CaseSplit> out = inproc_test::round_robin_splits(cases, s, repeat);
-      // A validation case per fold: the scripted score is a validation Dice (maximised); without
-      // validation cases the objective would be the training loss (minimised).
-      for (auto& split : out) {
-        split.val.push_back(split.train.front());
-        split.train.erase(split.train.begin());
-      }
-      return out;
-    };
+    // A validation case per fold: the scripted score is a validation Dice (maximised); without
+    // validation cases the objective would be the training loss (minimised).
+    opt_.make_splits = inproc_test::validation_splits;
   }
   void write_study(const std::string& method) {
     opt_.study_file = (dir_ / "s.toml").string();
@@ -175,8 +155,12 @@ TEST_F(EarlyStopRun, AshaPausesPromotesAndStopsAtRungs) {
   EXPECT_EQ(data.stopped.at("alpha0.2"), 3);
   EXPECT_EQ(data.stopped.count("alpha0.3"), 0u);
   const reports::ComparisonTable table = reports::comparison_table({data}, ReportConfig{}, {});
-  const std::string note = "variant 'alpha0.1' was stopped early at epoch 1 (early stopping)";
-  EXPECT_TRUE(std::any_of(table.notes.begin(), table.notes.end(), [&](const std::string& n) { return n.find(note) != std::string::npos; }));
+  // One note for the eight (one line per cause, their names listed), not one per variant.
+  const std::string note = "study 's': 8 variants were stopped early at a rung (early stopping)";
+  EXPECT_EQ(std::count_if(table.notes.begin(), table.notes.end(), [&](const std::string& n) { return n.find("stopped early") != std::string::npos; }), 1);
+  EXPECT_TRUE(std::any_of(table.notes.begin(), table.notes.end(), [&](const std::string& n) {
+    return n.find(note) == 0 && n.find("alpha0.1 at epoch 1") != std::string::npos && n.find("alpha0.2 at epoch 3") != std::string::npos;
+  })) << ::testing::PrintToString(table.notes);
   const std::string csv = reports::convergence_csv(data);
   EXPECT_NE(csv.find("\ns,alpha0.1,1,2,"), std::string::npos) << csv;
   EXPECT_EQ(csv.find("\ns,alpha0.1,2,"), std::string::npos) << csv;
@@ -270,6 +254,24 @@ TEST_F(EarlyStopRun, MedianStopsBelowTheMedianAndContinuesTheOthers) {
   for (const auto& t : s.tasks(*s.find_study("s"))) {
     EXPECT_EQ(t.epochs_stored, t.status == "stopped" ? t.rung : 9) << t.variant;
   }
+  // The median's stops read as stopped at their rung whether or not a coordinator runs the study, with the
+  // score the decision logged; `ablate status` shows them so, and counts them in the rung's line.
+  const auto stopped = s.stopped_trials(*s.find_study("s"));
+  ASSERT_EQ(stopped.size(), 5u);
+  for (const auto& [variant, t] : stopped) {
+    EXPECT_EQ(t.decision, "stop") << variant;
+    EXPECT_EQ(t.epoch, 1) << variant;
+    EXPECT_EQ(reports::rung_state(t, true), reports::RungState::kStopped) << variant;
+    EXPECT_TRUE(std::isfinite(t.value)) << variant;
+  }
+  const cli_util::Result status = cli_util::ablate("status --db " + opt_.db_path);
+  ASSERT_EQ(status.code, 0) << status.out;
+  EXPECT_NE(status.out.find("rung 0 (epoch 1): 9 reached, 4 promoted, 0 waiting, 5 stopped, 0 failed, 0 finished"), std::string::npos)
+      << status.out;
+  char value[32];
+  std::snprintf(value, sizeof value, "%.4f", stopped.at("alpha0.4").value);
+  EXPECT_NE(status.out.find("stopped at epoch 1 (dice " + std::string(value) + ")"), std::string::npos) << status.out;
+  EXPECT_EQ(status.out.find("waiting at"), std::string::npos) << status.out;
 }
 
 // A coordinator stopped in the middle of the search (at the 7th and at the 19th task) and run again: the decisions are

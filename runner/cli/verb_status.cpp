@@ -7,7 +7,10 @@
 #include <map>
 #include <set>
 
+#include "ablations/study.hpp"
+#include "db/rows.hpp"
 #include "db/store.hpp"
+#include "reports/search.hpp"
 #include "runner/cli/cli.hpp"
 #include "sweeps/early_stop.hpp"
 
@@ -48,45 +51,56 @@ double worked_seconds(const std::vector<db::RunRow>& runs, const std::vector<db:
   return total;
 }
 
-// A searched study: trials proposed and finished, and the best so far by the validation objective.
-void print_search(db::Store& store, std::int64_t id, const std::vector<db::StoredVariant>& variants) {
-  if (store.schema_version() < 3) return;  // a store written before searches existed
-  const auto trials = store.trials(id);
-  if (trials.empty()) return;
-  const std::string sid = std::to_string(id);
-  const std::string method = store.query_text("SELECT value FROM provenance WHERE study_id = " + sid + " AND key = 'search_method'");
-  const std::string budget = store.query_text("SELECT value FROM provenance WHERE study_id = " + sid + " AND key = 'search_trials'");
-  std::string objective = store.query_text("SELECT value FROM provenance WHERE study_id = " + sid + " AND key = 'search_objective'");
-  if (objective.empty()) objective = "dice";
-  const bool minimize = sweeps::objective_direction(objective) == sweeps::Direction::kMinimize;
-  const auto values = store.validation_objective(id, objective);
-  std::map<std::string, std::string> label;
-  for (const auto& v : variants) label[v.name] = v.label;
-  int finished = 0;
-  const db::TrialRow* best = nullptr;
-  double best_value = 0;
-  for (const auto& t : trials) {
-    auto it = values.find(t.variant);
-    if (it == values.end() || it->second.done < it->second.tasks || !std::isfinite(it->second.value)) continue;
-    ++finished;
-    const double y = it->second.value;
-    if (!best || (minimize ? y < best_value : y > best_value)) best = &t, best_value = y;
-  }
-  std::cout << "  search: " << (method.empty() ? trials.front().method : method) << ", " << trials.size() << " trial(s) proposed"
-            << (budget.empty() ? "" : " of " + budget + (trials.front().declared.empty() ? "" : " per variant")) << ", "
-            << finished << " finished\n";
-  if (best) {
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.4f", best_value);
-    std::cout << "  best so far: " << best->variant << "  validation " << objective << " " << buf << " ("
-              << (minimize ? "lower" : "higher") << " is better)  " << label[best->variant] << "\n";
+// train.select_metric of a variant, the metric its rung values are of ("validation" when unreadable).
+std::string select_metric(const std::string& canonical) {
+  try {
+    const auto values = canonical_values(canonical);
+    const auto it = values.find("train.select_metric");
+    if (it == values.end()) return "validation";
+    const std::string& m = it->second;
+    return m.size() >= 2 && m.front() == '"' && m.back() == '"' ? m.substr(1, m.size() - 2) : m;
+  } catch (const std::exception&) {
+    return "validation";
   }
 }
 
-// Rung populations from the early-stopping log (db/SCHEMA.md early_stop_log): per rung, the trials judged
-// there, promoted (ASHA) or continued (median) from it, stopped there by the median rule, waiting there
-// for a promotion (ASHA; stopped when the search ends), and failed on the way to it.
-void print_rungs(const std::vector<db::EarlyStopEvent>& log) {
+// A searched study: its trials counted as the report counts them (reports::trial_counts over the same
+// StudyData), and the best so far by the validation objective.
+void print_search(const db::StudyData& data) {
+  if (data.trials.empty()) return;
+  const auto& prov = data.provenance;
+  auto value_of = [&](const char* key) {
+    const auto it = prov.find(key);
+    return it == prov.end() ? std::string() : it->second;
+  };
+  const std::string method = value_of("search_method"), budget = value_of("search_trials");
+  std::string objective = value_of("search_objective");
+  if (objective.empty()) objective = "dice";
+  const bool minimize = sweeps::objective_direction(objective) == sweeps::Direction::kMinimize;
+  std::cout << "  search: " << (method.empty() ? data.trials.front().method : method) << ", "
+            << reports::trial_counts_text(reports::trial_counts(data),
+                                          budget.empty() || data.trials.front().declared.empty() ? budget : budget + " per variant")
+            << "\n";
+  // The best: the first of the ranking, when it is finished (a trial at a rung ranks after every finished one).
+  const auto ranking = reports::search_ranking(data);
+  for (const auto& t : data.trials) {
+    if (t.variant != ranking.front() || t.done < t.tasks || !std::isfinite(t.objective)) continue;
+    std::string label;
+    for (const auto& v : data.variants) {
+      if (v.name == t.variant) label = v.label;
+    }
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.4f", t.objective);
+    std::cout << "  best so far: " << t.variant << "  validation " << objective << " " << buf << " ("
+              << (minimize ? "lower" : "higher") << " is better)  " << label << "\n";
+  }
+}
+
+// Rung populations: per rung, the trials judged there, promoted (ASHA) or continued (median) from it,
+// failed on the way to it and finished there, from the early-stopping log (db/SCHEMA.md early_stop_log);
+// and the trials standing at it, stopped or waiting, as the report names them (reports::rung_state over
+// Store::stopped_trials), so that the two never count differently.
+void print_rungs(const std::vector<db::EarlyStopEvent>& log, const db::StudyData& data) {
   struct Rung {
     int epoch = 0, reached = 0, promoted = 0, stopped = 0, waiting = 0, failed = 0, finished = 0;
   };
@@ -96,11 +110,14 @@ void print_rungs(const std::vector<db::EarlyStopEvent>& log) {
     r.epoch = e.epoch;
     if (e.kind == "continue" || e.kind == "stop" || e.kind == "pause" || e.kind == "finish") ++r.reached;
     if (e.kind == "continue" || e.kind == "promote") ++r.promoted;
-    if (e.kind == "promote") --r.waiting;
-    if (e.kind == "pause") ++r.waiting;
-    if (e.kind == "stop") ++r.stopped;
     if (e.kind == "fail") ++r.failed;
     if (e.kind == "finish") ++r.finished;
+  }
+  for (const auto& [variant, s] : data.stopped_trials) {
+    if (s.rung < 0) continue;  // no log line at its epoch (a store whose log was lost): in the table only
+    Rung& r = rungs[s.rung];
+    r.epoch = s.epoch;
+    ++(reports::rung_state(s, data.live) == reports::RungState::kStopped ? r.stopped : r.waiting);
   }
   std::cout << "  early stopping (rung: trials reached, promoted, waiting, stopped, failed, finished):\n";
   for (const auto& [k, r] : rungs) {
@@ -113,9 +130,12 @@ void print_study(db::Store& store, const std::string& name) {
   auto id = store.find_study(name);
   auto tasks = store.tasks(*id);
   auto variants = store.variants(*id);
+  // What the report reads (the trials, the trials at a rung, whether a coordinator runs the study), read
+  // the same way: status and report never count differently.
+  const db::StudyData data = db::load_study_data(store.path(), name);
   // A live coordinator only: the lock row of a killed job (dead pid, or no heartbeat) does not count, and
   // the tasks it left `running` are interrupted (the next run marks them so).
-  const bool locked = store.lock_held(*id);
+  const bool locked = data.live;
   int stale_running = 0;
   for (auto& t : tasks) {
     if (t.status == "running" && !locked) {
@@ -165,28 +185,31 @@ void print_study(db::Store& store, const std::string& name) {
     std::cout << "  " << stale_running << " task(s) left running by a coordinator that is gone: counted as interrupted "
               << "(ablate run resumes them)\n";
   }
-  // Early stopping: a `stopped` column (tasks waiting or stopped at a rung, never results) and the rungs.
+  // Early stopping: a `stopped` column (tasks standing at a rung, never results), the trial's state there
+  // with its value (the report's words: reports::rung_state_text) and the rungs.
   const auto log = store.early_stop_log(*id);
-  const bool rungs = !log.empty() || std::any_of(tasks.begin(), tasks.end(), [](const db::TaskRow& t) { return t.status == "stopped"; });
-  std::printf("  %-28s %6s %8s %7s %12s %8s%s %10s\n", "variant", "done", "running", "failed", "interrupted", "pending",
-              rungs ? "  stopped (rung)" : "", "mean time");
+  const bool rungs = !log.empty() || !data.stopped_trials.empty();
+  std::printf("  %-28s %6s %8s %7s %12s %8s%s %10s%s\n", "variant", "done", "running", "failed", "interrupted", "pending",
+              rungs ? " stopped" : "", "mean time", rungs ? "  at a rung" : "");
   for (const auto& v : variants) {
     auto& c = per[v.name];
-    std::string stopped;
+    std::string stopped, at_rung;
     if (rungs) {
-      int rung = 0;
-      for (const auto& t : tasks) {
-        if (t.variant == v.name && t.status == "stopped") rung = std::max(rung, t.rung);
+      stopped = " " + std::string(std::max(0, 7 - static_cast<int>(std::to_string(c.n["stopped"]).size())), ' ') +
+                std::to_string(c.n["stopped"]);
+      if (const auto it = data.stopped_trials.find(v.name); it != data.stopped_trials.end()) {
+        char value[48] = "";
+        if (std::isfinite(it->second.value)) {
+          std::snprintf(value, sizeof value, " (%s %.4f)", select_metric(v.canonical).c_str(), it->second.value);
+        }
+        at_rung = "  " + reports::rung_state_text(it->second, data.live) + value;
       }
-      const std::string text = std::to_string(c.n["stopped"]) + (rung ? " (" + std::to_string(rung) + ")" : std::string());
-      char buf[32];
-      std::snprintf(buf, sizeof buf, "  %15s", text.c_str());
-      stopped = buf;
     }
-    std::printf("  %-28s %6d %8d %7d %12d %8d%s %10s\n", v.name.c_str(), c.n["done"], c.n["running"], c.n["failed"],
-                c.n["interrupted"], c.n["pending"], stopped.c_str(), c.timed ? hms(c.seconds / c.timed).c_str() : "-");
+    std::printf("  %-28s %6d %8d %7d %12d %8d%s %10s%s\n", v.name.c_str(), c.n["done"], c.n["running"], c.n["failed"],
+                c.n["interrupted"], c.n["pending"], stopped.c_str(), c.timed ? hms(c.seconds / c.timed).c_str() : "-",
+                at_rung.c_str());
   }
-  if (!log.empty()) print_rungs(log);
+  if (!log.empty()) print_rungs(log, data);
   const double elapsed = worked_seconds(runs, tasks, locked);
   // Remaining: each open task at its variant's mean (or the study's mean), less what a running task has
   // already spent, spread over the last run's workers.
@@ -204,7 +227,7 @@ void print_study(db::Store& store, const std::string& name) {
   std::cout << "  elapsed " << hms(elapsed) << ", estimated remaining "
             << (left == 0 ? "0:00:00" : known ? hms(remaining / workers) + " (" + std::to_string(workers) + " worker(s))" : "? (no task finished yet)")
             << "\n";
-  print_search(store, *id, variants);
+  print_search(data);
   bool header = false;
   for (const auto& t : tasks) {
     if (t.status != "failed" && t.error.empty()) continue;
