@@ -318,7 +318,7 @@ void parse_grid_axis(const KeyDef& kd, const std::string& path, const toml::key&
     return;
   }
   // Counted before any value is read: an axis past the limit would hold a parsed value and a name per
-  // element (a 4 MiB file lists two million) for a study that study.max_tasks refuses anyway.
+  // element (a 1 MiB file lists half a million) for a study that study.max_tasks refuses anyway.
   if (arr->size() > static_cast<std::size_t>(kMaxAxisValues)) {
     diags.add(file, sub.source(), "sweep." + path,
               std::to_string(arr->size()) + " values: a grid axis has at most " + std::to_string(kMaxAxisValues) +
