@@ -180,8 +180,10 @@ void expand_variants(Study& study, const Parsed& parsed, const std::vector<Varia
         v.label = sweeps::point_label(point, parsed.sweep_label);
       }
       // A design point and a hand-written row of one name differ in what made them.
-      const std::string declared_as = d.mask >= 0 ? "design point `" + d.name + "` (" + mask_labels(study.design.components, static_cast<std::uint32_t>(d.mask)) + ")"
-                                                  : "variant `" + d.name + "`";
+      const std::string declared_as =
+          d.mask >= 0 ? "design point `" + d.name + "` (" +
+                            mask_labels(study.design.components, static_cast<std::uint32_t>(d.mask)) + ")"
+                      : "variant `" + d.name + "`";
       const std::string origin = (explicit_variants ? declared_as : std::string("")) +
                                  (axes.empty() ? std::string()
                                                : std::string(explicit_variants ? " at " : "") + "sweep point " +
@@ -261,8 +263,10 @@ void check_early_stop(Study& study, const Parsed& parsed, Diags& diags) {
     const std::string key = colon == std::string::npos ? "sweep.early_stop" : problem.substr(0, colon);
     // At the key's value where it is written (rungs = [...]), else at the table.
     std::pair<int, int> at{parsed.early_stop_line, parsed.early_stop_column};
-    if (auto it = parsed.early_stop_keys.find(key.substr(key.rfind('.') + 1)); it != parsed.early_stop_keys.end()) at = it->second;
-    diags.add(parsed.early_stop_file, at.first, at.second, key, problem.substr(colon == std::string::npos ? 0 : colon + 3));
+    const auto written = parsed.early_stop_keys.find(key.substr(key.rfind('.') + 1));
+    if (written != parsed.early_stop_keys.end()) at = written->second;
+    diags.add(parsed.early_stop_file, at.first, at.second, key,
+              problem.substr(colon == std::string::npos ? 0 : colon + 3));
   } else if (study.early_stop.method != "none") {
     for (const auto& v : study.variants) {
       if (v.config.train.epochs != epochs) {
