@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bitset>
 #include <cctype>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 
@@ -218,18 +219,14 @@ DesignPlan generate_design(const DesignSpec& spec) {
       for (std::uint32_t m : plan.fraction.runs) wanted.emplace_back(m, design);
     }
   }
+  // mask -> where its point went (index into points, or into removed as -1 - index): a factorial's 2^16
+  // points are deduplicated in n log n, not by a scan of the points made so far.
+  std::map<std::uint32_t, long> made;
   for (const auto& [mask, design] : wanted) {
-    auto same = [&, m = mask](const DesignPoint& p) { return p.mask == m; };
-    if (auto it = std::find_if(plan.points.begin(), plan.points.end(), same); it != plan.points.end()) {
-      if (std::find(it->from.begin(), it->from.end(), design) == it->from.end()) it->from.push_back(design);
-      continue;
-    }
-    auto removed = std::find_if(plan.removed.begin(), plan.removed.end(),
-                                [&, m = mask](const DesignPlan::Removed& r) { return r.point.mask == m; });
-    if (removed != plan.removed.end()) {
-      if (std::find(removed->point.from.begin(), removed->point.from.end(), design) == removed->point.from.end()) {
-        removed->point.from.push_back(design);
-      }
+    if (auto it = made.find(mask); it != made.end()) {
+      auto& from = it->second >= 0 ? plan.points[static_cast<std::size_t>(it->second)].from
+                                   : plan.removed[static_cast<std::size_t>(-1 - it->second)].point.from;
+      if (std::find(from.begin(), from.end(), design) == from.end()) from.push_back(design);
       continue;
     }
     DesignPoint point;
@@ -237,10 +234,46 @@ DesignPlan generate_design(const DesignSpec& spec) {
     point.from = {design};
     name_point(spec, point);
     const std::string why = broken_constraint(spec, mask);
-    if (why.empty()) plan.points.push_back(std::move(point));
-    else plan.removed.push_back({std::move(point), why});
+    if (why.empty()) {
+      made[mask] = static_cast<long>(plan.points.size());
+      plan.points.push_back(std::move(point));
+    } else {
+      made[mask] = -1 - static_cast<long>(plan.removed.size());
+      plan.removed.push_back({std::move(point), why});
+    }
   }
   return plan;
+}
+
+std::uint64_t design_point_count(const DesignSpec& spec) {
+  const std::size_t k = spec.components.size();
+  const auto& d = spec.designs;
+  if (std::find(d.begin(), d.end(), "factorial") != d.end()) return std::uint64_t{1} << k;
+  // The other designs name few points (the fraction at most 2^15 for 16 components): their masks are
+  // collected, not their points, so that a point two designs share is counted once.
+  std::set<std::uint32_t> masks = {0u};
+  const std::uint32_t full = full_mask(k);
+  for (const auto& design : d) {
+    for (std::size_t i = 0; i < k; ++i) {
+      if (design == "add-one") masks.insert(1u << i);
+      if (design == "leave-one-out") masks.insert(full & ~(1u << i));
+      if (design == "cumulative") masks.insert(full_mask(i + 1));
+    }
+    if (design == "leave-one-out") masks.insert(full);
+    if (design == "fractional") {
+      for (std::uint32_t m : fractional_design(static_cast<int>(k), spec.resolution).runs) masks.insert(m);
+    }
+  }
+  return masks.size();
+}
+
+std::string design_size_text(const DesignSpec& spec) {
+  const std::uint64_t n = design_point_count(spec);
+  const auto& d = spec.designs;
+  if (std::find(d.begin(), d.end(), "factorial") != d.end()) {
+    return "a factorial design of 2^" + std::to_string(spec.components.size()) + " = " + std::to_string(n) + " points";
+  }
+  return "a design of " + std::to_string(n) + " points";
 }
 
 namespace {

@@ -94,6 +94,15 @@ DesignPlan generate_design(const DesignSpec& spec);
 // _ . + = become "-".
 std::string design_name(const std::string& label);
 
+// How many distinct points the designs of `spec` name before requires/excludes remove any, counted
+// without building them: factorial 2^k (every subset, so every other design's points too), else the
+// union of the baseline, add-one (k singletons), leave-one-out (k + 1), cumulative (k) and fractional
+// (2^(k-p)) masks, at most 3k + 2 + 2^(k-1) of them. The loader checks this count against
+// study.max_tasks before generate_design runs. Needs k <= kMaxComponents (masks are 32 bits).
+std::uint64_t design_point_count(const DesignSpec& spec);
+// The count as the size error prints it: "factorial: 2^16 = 65536 points" or "3 designs: 34 points".
+std::string design_size_text(const DesignSpec& spec);
+
 // The design matrix as `ablate plan` prints it: one line per point with its variant name (`names`: the
 // study's, where a hand-written row renamed a point), a ✓ per component (as the report's tables mark
 // them) and the designs it comes from; then the fraction's generators and the points constraints removed.

@@ -15,6 +15,43 @@ std::vector<Diagnostic> sorted(std::vector<Diagnostic> list) {
   return list;
 }
 
+namespace {
+
+// 2031617 -> "2,031,617"
+std::string grouped(std::uint64_t n) {
+  std::string digits = std::to_string(n), out;
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+}  // namespace
+
+void Diags::add(const std::string& file, int line, int column, const std::string& key, const std::string& msg) {
+  Cause& cause = causes_[{file, key}];
+  if (cause.shown < kShownPerCause) {
+    Diagnostic d{file, line, column, key, msg};
+    if (!seen_.insert(d.str()).second) return;
+    ++cause.shown;
+    list.push_back(std::move(d));
+    return;
+  }
+  add_more(file, line, column, key, 1);
+}
+
+void Diags::add_more(const std::string& file, int line, int column, const std::string& key, std::uint64_t more) {
+  if (more == 0) return;
+  Cause& cause = causes_[{file, key}];
+  cause.hidden += more;
+  if (cause.summary == SIZE_MAX) {
+    cause.summary = list.size();
+    list.push_back({file, line, column, key, ""});
+  }
+  list[cause.summary].message = "… and " + grouped(cause.hidden) + " more of the same kind";
+}
+
 }  // namespace ablate::study_internal
 
 namespace ablate {

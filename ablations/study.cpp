@@ -21,23 +21,21 @@ namespace ablate {
 
 using namespace study_internal;
 
-namespace {
-
 // "" or why the study is too large: variants (declared variants x grid points, or x the trials of a
 // sampled search, `trials` > 0) x folds x repeats against study.max_tasks, counted without expanding
-// anything (and without overflow).
-std::string check_study_size(const StudyConfig& s, std::size_t declared, const std::vector<sweeps::Axis>& axes,
-                             int trials) {
+// anything (and without overflow). `declared_text` says what was declared ("" = the count alone).
+std::string study_internal::check_study_size(const StudyConfig& s, double declared, const std::string& declared_text,
+                                             const std::vector<std::size_t>& axis_sizes, int trials) {
   const double limit = s.max_tasks;
-  double variants = static_cast<double>(declared);
+  double variants = declared;
   std::string grid;
   if (trials > 0) {
     variants *= trials;
     grid = std::to_string(trials) + " trials";
   } else {
-    for (const auto& a : axes) {
-      variants *= static_cast<double>(a.values.size());
-      grid += (grid.empty() ? "" : " x ") + std::to_string(a.values.size());
+    for (const std::size_t n : axis_sizes) {
+      variants *= static_cast<double>(n);
+      grid += (grid.empty() ? "" : " x ") + std::to_string(n);
     }
   }
   const int folds = s.split.empty() ? s.folds : 1;
@@ -47,15 +45,20 @@ std::string check_study_size(const StudyConfig& s, std::size_t declared, const s
   std::ostringstream m;
   m.precision(15);
   m << "the study expands to " << variants << " variant(s)";
+  const std::string what = declared_text.empty() ? "" : ": " + declared_text;
   if (trials > 0) {
-    m << " (" << declared << " declared x " << grid << ")";
-  } else if (!axes.empty()) {
-    m << " (" << declared << " declared x a [sweep] grid of " << grid << ")";
+    m << " (" << declared << " declared" << what << " x " << grid << ")";
+  } else if (!axis_sizes.empty()) {
+    m << " (" << declared << " declared" << what << " x a [sweep] grid of " << grid << ")";
+  } else if (!what.empty()) {
+    m << " (" << declared_text << ")";
   }
   m << " x " << folds << " fold(s) x " << repeats << " repeat(s) = " << tasks << " tasks, more than study.max_tasks = "
     << s.max_tasks << "; shrink the sweep, or raise study.max_tasks in [study] (at most 1000000) if so many are meant";
   return m.str();
 }
+
+namespace {
 
 // The study file over its includes, with `--set` on top and the search bound to its objective. Variant
 // names declared twice go to `declared_twice`. Throws when a file could not be read or parsed.
@@ -73,7 +76,8 @@ Parsed parse_study(const std::string& text, const std::string& file, const std::
       declared_twice.insert(d.name);
     }
   }
-  if (diags.fatal) throw SpecError(sorted(diags.list));
+  // A limit already exceeded (Diags::halt) forbids the expansion that follows.
+  if (diags.fatal || diags.halt) throw SpecError(sorted(diags.list));
   return parsed;
 }
 
@@ -144,15 +148,19 @@ Layer point_layer(const Parsed& parsed, const VariantDecl& d, const sweeps::Grid
 void expand_variants(Study& study, const Parsed& parsed, const std::vector<VariantDecl>& decls, bool explicit_variants,
                      const std::set<std::string>& declared_twice, const std::set<std::string>& rejected,
                      const std::string& file, Diags& diags) {
-  const GridAxes grid = grid_axes(parsed);
-  const auto& axes = grid.axes;
   // The size check comes before the grid is expanded: a runaway [sweep] must cost nothing.
-  if (const std::string problem = check_study_size(study.base.study, decls.size(), axes, parsed.search.method != "grid" ? parsed.search.trials : 0); !problem.empty()) {
+  std::vector<std::size_t> axis_sizes;
+  for (const auto& a : parsed.sweep) axis_sizes.push_back(a.values.size());
+  if (const std::string problem = check_study_size(study.base.study, static_cast<double>(decls.size()), "", axis_sizes,
+                                                   parsed.search.method != "grid" ? parsed.search.trials : 0);
+      !problem.empty()) {
     const bool swept = !parsed.sweep.empty();
     diags.add(swept ? parsed.sweep.front().file : file, swept ? parsed.sweep.front().line : 0,
               swept ? parsed.sweep.front().column : 0, "study.max_tasks", problem);
     throw SpecError(sorted(diags.list));
   }
+  const GridAxes grid = grid_axes(parsed);
+  const auto& axes = grid.axes;
   const auto points = parsed.search.method != "grid" ? std::vector<sweeps::GridPoint>{} : sweeps::expand_grid(axes);
 
   // Variant names key the store: each expanded name must be unique. Where two differ only in their
@@ -172,7 +180,12 @@ void expand_variants(Study& study, const Parsed& parsed, const std::vector<Varia
         v.name = sweeps::point_name(point);
         v.label = sweeps::point_label(point, parsed.sweep_label);
       }
-      const std::string origin = (explicit_variants ? "variant `" + d.name + "`" : std::string("")) +
+      // A design point and a hand-written row of one name differ in what made them.
+      const std::string declared_as =
+          d.mask >= 0 ? "design point `" + d.name + "` (" +
+                            mask_labels(study.design.components, static_cast<std::uint32_t>(d.mask)) + ")"
+                      : "variant `" + d.name + "`";
+      const std::string origin = (explicit_variants ? declared_as : std::string("")) +
                                  (axes.empty() ? std::string()
                                                : std::string(explicit_variants ? " at " : "") + "sweep point " +
                                                      sweeps::point_label(point));
@@ -294,8 +307,13 @@ void check_early_stop(Study& study, const Parsed& parsed, Diags& diags) {
   const std::string problem = sweeps::check_early_stop(study.early_stop, epochs);
   if (!problem.empty()) {
     const auto colon = problem.find(" = ");
-    diags.add(parsed.early_stop_file, parsed.early_stop_line, parsed.early_stop_column,
-              colon == std::string::npos ? "sweep.early_stop" : problem.substr(0, colon), problem.substr(colon == std::string::npos ? 0 : colon + 3));
+    const std::string key = colon == std::string::npos ? "sweep.early_stop" : problem.substr(0, colon);
+    // At the key's value where it is written (rungs = [...]), else at the table.
+    std::pair<int, int> at{parsed.early_stop_line, parsed.early_stop_column};
+    const auto written = parsed.early_stop_keys.find(key.substr(key.rfind('.') + 1));
+    if (written != parsed.early_stop_keys.end()) at = written->second;
+    diags.add(parsed.early_stop_file, at.first, at.second, key,
+              problem.substr(colon == std::string::npos ? 0 : colon + 3));
   } else if (study.early_stop.method != "none") {
     for (const auto& v : study.variants) {
       if (v.config.train.epochs != epochs) {

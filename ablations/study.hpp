@@ -92,8 +92,9 @@ struct Study {
 Variant trial_variant(const Study& study, const std::string& declared, int trial, const sweeps::Sample& x);
 
 // Study and include files are read only when they are regular files of at most this size (a device such
-// as /dev/zero would be read without end, a FIFO would block).
-constexpr std::uintmax_t kMaxStudyFileBytes = 4u << 20;
+// as /dev/zero would be read without end, a FIFO would block). 1 MiB is some hundred times a large study
+// and bounds what parsing costs: half a million TOML values, ~30 MB (docs/PERFORMANCE.md "Limits").
+constexpr std::uintmax_t kMaxStudyFileBytes = 1u << 20;
 // Reads a study or include file into `text`; returns "" or why it cannot ("no such file", "it is a
 // directory ...", "not a regular file ...", "it has N bytes; ... at most M").
 std::string read_study_file(const std::string& path, std::string& text);

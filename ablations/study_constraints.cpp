@@ -42,6 +42,12 @@ void validate(const VariantConfig& c, const std::string& variant, const Layer& l
       bad("study.split", "expected three ratios train, validation, test with train > 0, test > 0 that sum to 1");
     }
   }
+  // Every case is a grey-value volume fed as [slices, 1, H, W] (trainer/train.cpp): a network that wants
+  // more channels would fail every task at its first batch.
+  if (c.model.in_channels != 1) {
+    bad("model.in_channels", "is " + std::to_string(c.model.in_channels) +
+                                 " but the data have one channel (each case is one grey-value image); allowed 1");
+  }
   if (!(c.data.window_min < c.data.window_max)) {
     bad("data.window_min", "must be below data.window_max (" + to_literal(find_key("data.window_max")->get(c)) + ")",
         {"data.window_max"});

@@ -106,7 +106,9 @@ ComponentIndex parse_design_components(const toml::table& table, const std::stri
     }
     if (spec.components.size() > static_cast<std::size_t>(kMaxComponents)) {
       diags.add(file, comps->source(), "ablation.components",
-                std::to_string(spec.components.size()) + " components: at most " + std::to_string(kMaxComponents));
+                std::to_string(spec.components.size()) + " components: at most " + std::to_string(kMaxComponents) +
+                    " (a factorial of k components has 2^k points)");
+      diags.halt = true;
     }
   }
   return index;
@@ -217,7 +219,7 @@ void parse_design_composites(const toml::table& table, const std::string& file, 
                     "a composite needs of = [component labels] and a label");
           continue;
         }
-        for (int i : of) c.of |= 1u << i;
+        for (int i : of) c.of |= i < 32 ? 1u << i : 0u;  // past 32 components the study is refused (halt)
         if (c.name.empty()) c.name = design_name(c.label);
         if (!valid_name(c.name)) {
           diags.add(file, t.source(), "ablation.composites.name", "name `" + c.name + "` is not allowed");
@@ -343,14 +345,69 @@ void parse_ablation(const toml::node& node, const std::string& file, Parsed& par
   }
 }
 
+namespace {
+
+// Two components that set one key to different values cannot share a design point: one problem per pair
+// and key, at the first point that holds both, the further points counted (Diags::add_more), not printed.
+void check_component_conflicts(const ParsedDesign& pd, const DesignPlan& plan, Diags& diags) {
+  const auto& components = pd.spec.components;
+  for (std::size_t i = 0; i < components.size(); ++i) {
+    for (std::size_t j = i + 1; j < components.size(); ++j) {
+      for (const auto& [key, setting] : pd.sets[j]) {
+        const auto other = pd.sets[i].find(key);
+        if (other == pd.sets[i].end() || to_literal(other->second.value) == to_literal(setting.value)) continue;
+        const std::uint32_t both = (1u << i) | (1u << j);
+        const DesignPoint* first = nullptr;
+        std::uint64_t more = 0;
+        for (const auto& p : plan.points) {
+          if ((p.mask & both) != both) continue;
+          if (first) ++more;
+          else first = &p;
+        }
+        if (!first) continue;  // requires/excludes keep them apart
+        const std::string& a = components[i].label;
+        const std::string& b = components[j].label;
+        diags.add(setting.file, setting.line, setting.column, "ablation.components",
+                  "components `" + a + "` and `" + b + "` set `" + key + "` to different values in design point `" +
+                      first->name + "`" + (more ? " and " + std::to_string(more) + " more" : std::string()) +
+                      ": add excludes = [[\"" + a + "\", \"" + b + "\"]]");
+      }
+    }
+  }
+}
+
+}  // namespace
+
 // The design's points as variant declarations, each with the union of its components' `set` layers.
-// Fills study.design_spec, design_plan and the stored form (masks are added as variants resolve).
+// Fills study.design_spec, design_plan and the stored form (masks are added as variants resolve). The
+// number of points is counted and checked against study.max_tasks before any is made.
 std::vector<VariantDecl> design_decls(const Parsed& parsed, Study& study, Diags& diags) {
   std::vector<VariantDecl> out;
   const ParsedDesign& pd = parsed.design;
   if (!pd.present || pd.spec.components.empty() || pd.spec.designs.empty()) return out;
+  // Past kMaxComponents (a problem already recorded) a point's mask does not fit: nothing is counted or made.
+  if (pd.spec.components.size() > static_cast<std::size_t>(kMaxComponents)) return out;
+  std::vector<std::size_t> axis_sizes;
+  for (const auto& a : parsed.sweep) axis_sizes.push_back(a.values.size());
+  // Hand-written rows are counted as variants of their own (one that repeats a point is not: an upper bound).
+  const double declared = static_cast<double>(design_point_count(pd.spec) + parsed.variants.size());
+  if (const std::string problem =
+          check_study_size(study.base.study, declared, design_size_text(pd.spec), axis_sizes,
+                           parsed.search.method != "grid" ? parsed.search.trials : 0);
+      !problem.empty()) {
+    diags.add(pd.file, pd.line, pd.column, "study.max_tasks", problem);
+    diags.halt = true;
+    throw SpecError(sorted(diags.list));
+  }
   study.design_spec = pd.spec;
   study.design_plan = generate_design(pd.spec);
+  // A point with two values for one key has no configuration: its variants are not made.
+  const std::size_t before = diags.list.size();
+  check_component_conflicts(pd, study.design_plan, diags);
+  if (diags.list.size() != before) {
+    diags.halt = true;
+    throw SpecError(sorted(diags.list));
+  }
   for (const auto& c : pd.spec.components) study.design.components.push_back(c.label);
   study.design.baseline = pd.spec.baseline_name;
   study.design.designs = pd.spec.designs;
@@ -362,21 +419,11 @@ std::vector<VariantDecl> design_decls(const Parsed& parsed, Study& study, Diags&
     d.label = point.label;
     d.mask = point.mask;
     d.file = pd.file, d.line = pd.line, d.column = pd.column;
-    std::map<std::string, std::size_t> set_by;  // key -> component that set it
+    // The first component (file order) that sets a key gives its value; check_component_conflicts has
+    // reported the points where another sets it differently.
     for (std::size_t i = 0; i < pd.spec.components.size(); ++i) {
       if (!(point.mask & (1u << i))) continue;
-      for (const auto& [key, setting] : pd.sets[i]) {
-        auto [it, fresh] = set_by.emplace(key, i);
-        if (!fresh && to_literal(d.overrides[key].value) != to_literal(setting.value)) {
-          const std::string& a = pd.spec.components[it->second].label;
-          const std::string& b = pd.spec.components[i].label;
-          diags.add(setting.file, setting.line, setting.column, "ablation.components",
-                    "components `" + a + "` and `" + b + "` set `" + key + "` to different values in design point `" +
-                        point.name + "`: add excludes = [[\"" + a + "\", \"" + b + "\"]]");
-          continue;
-        }
-        d.overrides[key] = setting;
-      }
+      for (const auto& [key, setting] : pd.sets[i]) d.overrides.emplace(key, setting);
     }
     out.push_back(std::move(d));
   }

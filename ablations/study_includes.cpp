@@ -60,6 +60,7 @@ void read_includes(const toml::node& inc, const std::string& file, std::vector<s
       parsed.early_stop_file = base.early_stop_file;
       parsed.early_stop_line = base.early_stop_line;
       parsed.early_stop_column = base.early_stop_column;
+      parsed.early_stop_keys = base.early_stop_keys;
     }
   }
 }
@@ -135,6 +136,7 @@ Parsed parse_document(const std::string& text, const std::string& file, Origin o
         parsed.early_stop_file = own.early_stop_file;
         parsed.early_stop_line = own.early_stop_line;
         parsed.early_stop_column = own.early_stop_column;
+        parsed.early_stop_keys = own.early_stop_keys;
       }
       own_sweep = true;
       continue;
@@ -162,15 +164,20 @@ std::string read_study_file(const std::string& path, std::string& text) {
   if (!fs::is_regular_file(st)) return "not a regular file (a device, FIFO or socket), expected a study file (.toml)";
   const auto size = fs::file_size(path, ec);
   if (ec) return "cannot read it: " + ec.message();
-  if (size > kMaxStudyFileBytes) {
-    return "it has " + std::to_string(size) + " bytes; a study file may have at most " + std::to_string(kMaxStudyFileBytes);
-  }
+  const std::string too_large = "; a study file may have at most " + std::to_string(kMaxStudyFileBytes);
+  if (size > kMaxStudyFileBytes) return "it has " + std::to_string(size) + " bytes" + too_large;
   std::ifstream in(path, std::ios::binary);
   if (!in) return "cannot open it for reading";
-  std::string out(static_cast<std::size_t>(size), '\0');
-  in.read(out.data(), static_cast<std::streamsize>(out.size()));
-  out.resize(static_cast<std::size_t>(in.gcount()));
+  // Read to the end, whatever stat said: a /proc file has size 0 and a content; a file that grows while
+  // it is read stops at the cap.
+  std::string out;
+  char buffer[65536];
+  while (in && out.size() <= kMaxStudyFileBytes) {
+    in.read(buffer, sizeof buffer);
+    out.append(buffer, static_cast<std::size_t>(in.gcount()));
+  }
   if (in.bad()) return "cannot read it";
+  if (out.size() > kMaxStudyFileBytes) return "it has more than " + std::to_string(kMaxStudyFileBytes) + " bytes" + too_large;
   text = std::move(out);
   return "";
 }

@@ -15,6 +15,7 @@
 #include <toml++/toml.h>
 
 #include <cstdint>
+#include <cstddef>
 #include <map>
 #include <optional>
 #include <set>
@@ -85,6 +86,7 @@ struct SearchDecl {
   int startup = 0;             // 0 = TpeOptions' default
   std::string objective;       // "" = from train.select_metric
   std::vector<SearchKey> keys;
+  int keys_written = 0;        // distributions written, accepted or not
   std::string file;
   std::string objective_file;  // where objective was written: the file, or the --set argument
   int method_line = 0, method_column = 0, trials_line = 0, trials_column = 0, objective_line = 0, objective_column = 0;
@@ -93,6 +95,8 @@ struct SearchDecl {
 
 // The most trials a search may ask for.
 constexpr int kMaxTrials = 100000;
+// The most values one grid axis may list (its variants are at least as many).
+constexpr int kMaxAxisValues = kMaxTrials;
 
 // The design keys of [ablation] (ablations/design.hpp): the spec, and each component's `set` as a layer.
 struct ParsedDesign {
@@ -114,21 +118,50 @@ struct Parsed {
   std::optional<sweeps::EarlyStopConfig> early_stop;
   std::string early_stop_file;
   int early_stop_line = 0, early_stop_column = 0;
+  std::map<std::string, std::pair<int, int>> early_stop_keys;  // method, rungs, ... -> line, column of the value
 };
 
+// Every phase's problems. The problems of one cause (one file and key: a duplicate value of one swept
+// key, two components of one design) are shown kShownPerCause times, then counted in one
+// "… and N more of the same kind" line (diagnostics.cpp), so a cause that a million values or design
+// points repeat costs one line and no memory per repeat.
 class Diags {
  public:
   void add(const std::string& file, const toml::source_region& where, const std::string& key, const std::string& msg) {
-    list.push_back({file, static_cast<int>(where.begin.line), static_cast<int>(where.begin.column), key, msg});
+    add(file, static_cast<int>(where.begin.line), static_cast<int>(where.begin.column), key, msg);
   }
-  void add(const std::string& file, int line, int column, const std::string& key, const std::string& msg) {
-    list.push_back({file, line, column, key, msg});
+  void add(const std::string& file, int line, int column, const std::string& key, const std::string& msg);
+  // Counts `more` further problems of the cause (file, key) without building them; the count's line is
+  // placed at (line, column).
+  void add_more(const std::string& file, int line, int column, const std::string& key, std::uint64_t more);
+  // False once the cause (file, key) has shown kShownPerCause problems: a loop over a million values can
+  // then count its problems (add_more) without building their messages.
+  bool shows(const std::string& file, const std::string& key) const {
+    const auto it = causes_.find({file, key});
+    return it == causes_.end() || it->second.shown < kShownPerCause;
   }
+  static constexpr std::uint64_t kShownPerCause = 10;
   std::vector<Diagnostic> list;
   // A file that could not be read or parsed: its keys are unknown, so checks between keys would only
   // report consequences of the missing values.
   bool fatal = false;
+  // A limit was exceeded (components, Sobol keys, tasks): nothing may be expanded, sampled or trained.
+  bool halt = false;
+
+ private:
+  struct Cause {
+    std::uint64_t shown = 0, hidden = 0;
+    std::size_t summary = SIZE_MAX;  // index in `list` of its "… and N more" line
+  };
+  std::map<std::pair<std::string, std::string>, Cause> causes_;  // (file, key)
+  std::set<std::string> seen_;  // exact repeats (one cross-key problem of every variant) are kept once
 };
+
+// --- study.cpp
+// "" or why `declared` variants (times the grid's axis sizes, or times `trials` of a sampled search),
+// folds and repeats exceed study.max_tasks; counted, never expanded.
+std::string check_study_size(const StudyConfig& s, double declared, const std::string& declared_text,
+                             const std::vector<std::size_t>& axis_sizes, int trials);
 
 // --- diagnostics.cpp
 // Diagnostics in reading order: by file, then line and column.

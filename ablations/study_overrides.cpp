@@ -32,17 +32,28 @@ void apply_overrides(const std::vector<std::string>& overrides, Parsed& parsed, 
                     "; --set takes a study key or sweep.method, sweep.trials, sweep.startup, sweep.objective");
       continue;
     }
+    // One value, on one line: TOML separates keys by line breaks only, so a value without one is one
+    // value; with one, the text after it would set other keys (or be dropped) while the provenance
+    // records the whole argument.
+    if (value.find_first_of("\n\r") != std::string::npos) {
+      diags.add(where, 0, 0, key, "the value holds a line break: --set takes exactly one value, on one line");
+      continue;
+    }
+    const bool string_key = (kd && kd->type == ValueType::kString) || key == "sweep.method" || key == "sweep.objective";
     toml::table doc;
+    bool parsed_value = true;
     try {
       doc = toml::parse("x = " + value);
     } catch (const toml::parse_error&) {
-      // Plain text for a string key; anything else is not a value.
-      if ((kd && kd->type == ValueType::kString) || key == "sweep.method" || key == "sweep.objective") {
-        doc = toml::table{{"x", value}};
-      } else {
-        diags.add(where, 0, 0, key, "`" + value + "` is not a value: expected " + (kd ? kd->allowed() : "an integer"));
-        continue;
-      }
+      parsed_value = false;
+    }
+    // Plain text for a string key is the string ("kcm", and "00:20:00", which TOML would read as a
+    // time); for any other key, text that is no TOML value is refused.
+    if (string_key && (!parsed_value || !doc.get("x")->is_string())) {
+      doc = toml::table{{"x", value}};
+    } else if (!parsed_value) {
+      diags.add(where, 0, 0, key, "`" + value + "` is not a value: expected " + (kd ? kd->allowed() : "an integer"));
+      continue;
     }
     const toml::node& node = *doc.get("x");
     Diags local;

@@ -135,7 +135,11 @@ std::optional<SearchKey> parse_distribution(const KeyDef& kd, const toml::table&
               dist + ": expected [low, high], two " + (dist == "int" ? "integers" : "numbers"));
     return std::nullopt;
   }
-  if (!std::isfinite(a) || !std::isfinite(b) || !(dist == "int" ? a <= b : a < b) ||
+  if (!std::isfinite(a) || !std::isfinite(b)) {
+    diags.add(file, dnode.source(), where, dist + ": expected [low, high], two finite numbers (nan and inf bound nothing)");
+    return std::nullopt;
+  }
+  if (!(dist == "int" ? a <= b : a < b) ||
       (dist == "log_uniform" && !(a > 0))) {
     diags.add(file, dnode.source(), where,
               dist + ": expected " + (dist == "log_uniform" ? "0 < low < high" : dist == "int" ? "low <= high" : "low < high"));
@@ -176,7 +180,8 @@ void check_search(Parsed& parsed, const std::string& file, Diags& diags) {
     diags.add(file, a.line, a.column, "sweep." + a.key,
               "method = \"" + s.method + "\" samples distributions: write { choice = [...] } for a list of values");
   }
-  if (s.keys.empty()) {
+  // A key whose distribution was refused has its own problem: "no key to sample" would only repeat it.
+  if (s.keys.empty() && s.keys_written == 0) {
     diags.add(file, s.method_line, s.method_column, "sweep.method",
               "method = \"" + s.method + "\" has no key to sample: add e.g. \"train.lr\" = { log_uniform = [1e-5, 1e-2] }");
   }
@@ -188,6 +193,13 @@ void check_search(Parsed& parsed, const std::string& file, Diags& diags) {
     diags.add(file, s.method_line, s.method_column, "sweep.method",
               "sobol samples at most " + std::to_string(sweeps::kSobolMaxDims) + " keys; this [sweep] has " +
                   std::to_string(s.keys.size()) + " (use random or tpe)");
+    diags.halt = true;  // the sampler has no direction numbers past them: nothing may be sampled
+  }
+  // startup random trials before tpe models the results: more than the budget would leave no modelled trial.
+  if (s.method == "tpe" && s.startup > 0 && s.trials > 0 && s.startup > s.trials) {
+    diags.add(file, s.startup_line, s.startup_column, "sweep.startup",
+              "startup = " + std::to_string(s.startup) + " is more than trials = " + std::to_string(s.trials) +
+                  ": every trial would be random; allowed 1 <= startup <= trials (or use method = \"random\")");
   }
 }
 
@@ -226,16 +238,22 @@ void parse_early_stop(const toml::node& node, const std::string& file, Parsed& p
   sweeps::EarlyStopConfig c;
   bool ok = true, has_method = false;
   auto integer = [&](const toml::node& n, const std::string& name, int& out) {
-    if (auto v = n.value<std::int64_t>(); v && n.is_integer() && *v >= -1000000 && *v <= 1000000) {
-      out = static_cast<int>(*v);
+    constexpr std::int64_t kLimit = 1000000;
+    if (const auto* i = n.as_integer(); i && i->get() >= -kLimit && i->get() <= kLimit) {
+      out = static_cast<int>(i->get());
       return true;
     }
-    diags.add(file, n.source(), key + "." + name, "expected an integer");
+    diags.add(file, n.source(), key + "." + name,
+              n.is_integer() ? "value " + std::to_string(n.as_integer()->get()) + " is out of range: at most " +
+                                   std::to_string(kLimit) + " in magnitude"
+                             : std::string("expected an integer"));
     ok = false;
     return false;
   };
+  std::map<std::string, std::pair<int, int>> where;  // key -> line, column of its value
   for (const auto& [k, sub] : *table) {
     const std::string name(k.str());
+    where[name] = {static_cast<int>(sub.source().begin.line), static_cast<int>(sub.source().begin.column)};
     if (name == "method") {
       has_method = true;
       if (!sub.is_string()) {
@@ -273,8 +291,19 @@ void parse_early_stop(const toml::node& node, const std::string& file, Parsed& p
     diags.add(file, node.source(), key + ".method", "missing: set method = \"asha\" or \"median\" (or \"none\")");
     ok = false;
   }
+  // A key the method does not read would be ignored without a word: refused where it is written.
+  auto unused = [&](const char* name, const char* method, const char* used_by) {
+    if (c.method != method || !where.count(name)) return;
+    diags.add(file, where[name].first, where[name].second, key + "." + name,
+              std::string(name) + " is not used by method = \"" + method + "\" (it goes with \"" + used_by +
+                  "\"); remove it");
+    ok = false;
+  };
+  unused("reduction", "median", "asha");
+  unused("startup_trials", "asha", "median");
   if (!ok) return;
   parsed.early_stop = c;
+  parsed.early_stop_keys = where;
   parsed.early_stop_file = file;
   parsed.early_stop_line = static_cast<int>(node.source().begin.line);
   parsed.early_stop_column = static_cast<int>(node.source().begin.column);
@@ -286,6 +315,15 @@ void parse_grid_axis(const KeyDef& kd, const std::string& path, const toml::key&
   const toml::array* arr = sub.as_array();
   if (!arr || arr->empty()) {
     diags.add(file, sub.source(), "sweep." + path, "expected a non-empty array of values to sweep");
+    return;
+  }
+  // Counted before any value is read: an axis past the limit would hold a parsed value and a name per
+  // element (a 1 MiB file lists half a million) for a study that study.max_tasks refuses anyway.
+  if (arr->size() > static_cast<std::size_t>(kMaxAxisValues)) {
+    diags.add(file, sub.source(), "sweep." + path,
+              std::to_string(arr->size()) + " values: a grid axis has at most " + std::to_string(kMaxAxisValues) +
+                  " (as a search has at most " + std::to_string(kMaxTrials) + " trials)");
+    diags.halt = true;
     return;
   }
   SweepAxis axis;
@@ -301,6 +339,10 @@ void parse_grid_axis(const KeyDef& kd, const std::string& path, const toml::key&
     // Equal values give equal variant names (and equal configurations): the grid would run twice.
     const std::string literal = to_literal(*v);
     if (auto it = seen.find(literal); it != seen.end()) {
+      if (!diags.shows(file, "sweep." + path)) {
+        diags.add_more(file, line, column, "sweep." + path, 1);
+        continue;
+      }
       diags.add(file, line, column, "sweep." + path,
                 "value " + literal + " is listed twice (first at " + std::to_string(it->second.first) + ":" +
                     std::to_string(it->second.second) + "); variant names must be unique");
@@ -373,6 +415,7 @@ void parse_sweep(const toml::node& node, const std::string& file, Parsed& parsed
         continue;
       }
       if (const toml::table* dist = sub.as_table()) {
+        ++parsed.search.keys_written;
         if (!kd->in_canonical) {
           diags.add(file, sub.source(), "sweep." + path, "sampling a [resources] or [report] key changes no result");
           continue;

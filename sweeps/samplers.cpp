@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <limits>
 #include <numeric>
+#include <stdexcept>
+#include <string>
 #include <utility>
 
 namespace ablate::sweeps {
@@ -212,7 +214,12 @@ std::vector<std::uint32_t> directions(int dim) {
 }
 
 std::vector<std::uint32_t> sobol_words(std::uint64_t index, int dims) {
-  if (dims < 0 || dims > kSobolMaxDims) std::abort();  // callers check the space size (ablations/)
+  // The loader refuses a larger space before sampling (ablations/study_sweeps.cpp); a caller that did not
+  // gets an error, never an abort with nothing said.
+  if (dims < 0 || dims > kSobolMaxDims) {
+    throw std::invalid_argument("sobol: " + std::to_string(dims) + " dimensions; at most " +
+                                std::to_string(kSobolMaxDims));
+  }
   // Gray-code order: point n XORs the direction numbers of the set bits of n ^ (n >> 1).
   const std::uint64_t gray = index ^ (index >> 1);
   std::vector<std::uint32_t> x(static_cast<std::size_t>(dims), 0);

@@ -89,7 +89,8 @@ class EarlyStopRun : public inproc_test::InprocFixture {
                                       "[train]\nepochs = 9\nselect_metric = \"dice\"\n"
                                       "[sweep]\n\"loss.alpha\" = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]\n"
                                       "[sweep.early_stop]\nmethod = \""
-                                   << method << "\"\nrungs = [1, 3, 9]\nreduction = 3\nstartup_trials = 2\n";
+                                   << method << "\"\nrungs = [1, 3, 9]\n"
+                                   << (method == "asha" ? "reduction = 3\n" : "startup_trials = 2\n");  // each method's own key
   }
   // The decisions of the log (not the folds' arrivals), in order.
   std::vector<std::string> decisions() {
@@ -310,7 +311,7 @@ TEST_F(EarlyStopRun, StudyChecksTheRungs) {
     load_study(opt_.study_file);
     FAIL() << "rungs not ending at train.epochs were accepted";
   } catch (const SpecError& e) {
-    EXPECT_NE(std::string(e.what()).find("bad.toml:5:1: `sweep.early_stop.rungs`"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("bad.toml:7:9: `sweep.early_stop.rungs`"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("the last rung must be train.epochs (9)"), std::string::npos) << e.what();
   }
   std::ofstream(opt_.study_file) << "[study]\nname = \"s\"\n[train]\nepochs = 9\n"

@@ -277,7 +277,8 @@ TEST_F(RunnerMpi, ChangedVariantIsRefusedNamingVariantAndKeys) {
 std::string write_asha_study(const std::string& name, const std::string& method = "asha") {
   return write_study(name, 4, 2,
                      "[sweep]\n\"train.lr\" = [0.001, 0.003]\n"
-                     "[sweep.early_stop]\nmethod = \"" + method + "\"\nrungs = [1, 2, 4]\nreduction = 2\nstartup_trials = 1\n");
+                     "[sweep.early_stop]\nmethod = \"" + method + "\"\nrungs = [1, 2, 4]\n" +
+                         (method == "asha" ? "reduction = 2\n" : "startup_trials = 1\n"));  // each method's own key
 }
 
 // Every task ends done (all 4 epochs, a result) or stopped at a rung with exactly that rung's epochs, and
