@@ -175,7 +175,9 @@ NonFiniteVoxels find_non_finite(const std::string& path) {
   }
   const bool swap = nim->byteorder != nifti_short_order();
   std::vector<unsigned char> buf(std::size_t{1} << 20);  // a multiple of 4 and 8
-  const std::size_t total = static_cast<std::size_t>(nim->nvox);
+  // The voxels read_nifti keeps (x-fastest over dim 1..3), never more than the file's.
+  const Volume shape = header_of(nim.get(), path);
+  const std::size_t total = std::min(static_cast<std::size_t>(nim->nvox), shape.voxels());
   for (std::size_t done = 0; done < total;) {
     const std::size_t got = znzread(buf.data(), per, std::min(total - done, buf.size() / per), fp);
     if (got == 0) break;  // a short file: read_nifti says so
