@@ -1,8 +1,11 @@
 #include "ablations/output.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <memory>
 #include <stdexcept>
 
 namespace ablate {
@@ -33,6 +36,71 @@ std::string csv_field(const std::string& text) {
     out += c;
   }
   return out + "\"";
+}
+
+namespace {
+
+std::string size_text(std::uintmax_t bytes) {
+  const std::string exact = std::to_string(bytes);
+  if (bytes >= (1u << 20) && bytes % (1u << 20) == 0) return exact + " (" + std::to_string(bytes >> 20) + " MiB)";
+  return exact;
+}
+
+std::string too_large(std::uintmax_t have, bool at_least, std::uintmax_t max_bytes, const std::string& expected) {
+  return "it has " + std::string(at_least ? "more than " : "") + std::to_string(at_least ? max_bytes : have) + " bytes; " +
+         expected + " may have at most " + size_text(max_bytes);
+}
+
+}  // namespace
+
+std::string check_input_file(const std::string& path, std::uintmax_t max_bytes, const std::string& expected) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  if (ec || !fs::exists(st)) return "no such file";
+  if (fs::is_directory(st)) return "it is a folder, expected " + expected;
+  if (!fs::is_regular_file(st)) return "it is not a regular file (a device, FIFO or socket), expected " + expected;
+  const std::uintmax_t size = fs::file_size(path, ec);
+  if (ec) return "cannot read its size: " + ec.message();
+  if (size > max_bytes) return too_large(size, false, max_bytes, expected);
+  return "";
+}
+
+std::string read_input_file(const std::string& path, std::uintmax_t max_bytes, const std::string& expected, std::string& text) {
+  if (std::string problem = check_input_file(path, max_bytes, expected); !problem.empty()) return problem;
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!f) return std::string("cannot open it for reading: ") + std::strerror(errno);
+  // Read in chunks up to one byte past the cap, whatever size the file system reported.
+  std::string out;
+  char buf[1 << 16];
+  for (;;) {
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uintmax_t>(sizeof buf, max_bytes + 1 - out.size()));
+    const std::size_t got = std::fread(buf, 1, want, f.get());
+    out.append(buf, got);
+    if (out.size() > max_bytes) return too_large(out.size(), true, max_bytes, expected);
+    if (got < want) break;
+  }
+  if (std::ferror(f.get())) return std::string("cannot read it: ") + std::strerror(errno);
+  text = std::move(out);
+  return "";
+}
+
+std::string printable_text(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (u >= 0x20 && u != 0x7f) {
+      out += c;
+    } else if (u == 0) {
+      out += "\\0";
+    } else {
+      static const char* hex = "0123456789abcdef";
+      out += "\\x";
+      out += hex[u >> 4];
+      out += hex[u & 15];
+    }
+  }
+  return out;
 }
 
 }  // namespace ablate

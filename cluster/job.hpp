@@ -16,6 +16,11 @@
 //   worker picks cuda:(local worker index / ranks_per_gpu) itself (runner/placement.cpp), so the
 //   coordinator takes no GPU.
 // - SIGUSR1 reaches every rank --signal-seconds before the time limit; exit code 3 requeues the job.
+// - the batch shell traps SIGUSR1 and SIGTERM and passes them on to the step (srun, in the background,
+//   passes them on to every rank), so a signal sent to the batch shell alone (`scancel --signal=USR1
+//   --batch`, a preemption) stops the ranks with their checkpoints too; after a SIGUSR1 exit code 3
+//   requeues, after a SIGTERM Slurm decides (scancel cancels, scontrol requeue requeues). The hosts file
+//   (mktemp) is removed by an EXIT trap on every way out but SIGKILL.
 // Every path is quoted: for bash in the script's commands, for sbatch in the #SBATCH lines.
 #pragma once
 

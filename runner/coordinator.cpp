@@ -895,14 +895,34 @@ int Coordinator::run(bool& started) {
   if (opt_.stats) opt_.stats->makespan_seconds = since(first_dispatch);
   if (rungs_) spdlog::info("early stopping: rung populations{}", rungs_->populations_text());
   shutdown_workers();
-  int code = stopping_ ? kRunInterrupted : (failed_final_ > 0 ? kRunFailed : kRunOk);
+  // Exit codes are a contract (README "Exit codes"): a study that still holds failed tasks exits 1 whatever
+  // the policy. Under early stopping a fold that failed for good in an earlier run is logged out of its
+  // trial and never dispatched again, so this run's own failures are not the whole count.
+  std::vector<std::string> failed_before;
+  for (const auto& t : store_->tasks(study_id_)) {
+    if (t.status == "failed" && by_id_.count(t.id) && tasks_[by_id_.at(t.id)].attempts_run == 0) {
+      failed_before.push_back(t.variant + " fold " + std::to_string(t.fold) + " repeat " + std::to_string(t.repeat));
+    }
+  }
+  const int code = run_exit_code(stopping_, failed_final_, static_cast<int>(failed_before.size()));
   store_->end_run(run_id_, code);
   store_->release_lock(study_id_);
   if (code == kRunInterrupted) {
     spdlog::warn("stopped: everything is stored in {}; run the same command again to resume (exit {})", db_path_, code);
   } else if (code == kRunFailed) {
-    spdlog::error("{} task(s) failed after {} retr{}; the others are stored in {} (ablate status --db {})", failed_final_,
-                  opt_.max_retries, opt_.max_retries == 1 ? "y" : "ies", db_path_, db_path_);
+    if (failed_final_ > 0) {
+      spdlog::error("{} task(s) failed after {} retr{}; the others are stored in {} (ablate status --db {})", failed_final_,
+                    opt_.max_retries, opt_.max_retries == 1 ? "y" : "ies", db_path_, db_path_);
+    }
+    if (!failed_before.empty()) {
+      std::string list;
+      for (std::size_t i = 0; i < failed_before.size() && i < 5; ++i) list += (i ? ", " : "") + failed_before[i];
+      if (failed_before.size() > 5) list += " and " + std::to_string(failed_before.size() - 5) + " more";
+      spdlog::error("{} task(s) failed in an earlier run and stay failed: early stopping ({}) logged them out of their "
+                    "trial for good, so they are not retried ({}); the study in {} is incomplete (ablate status --db {}; "
+                    "--new-study starts afresh)",
+                    failed_before.size(), study_.early_stop.method, list, db_path_, db_path_);
+    }
   } else {
     spdlog::info("study '{}' complete: results in {}", name_, db_path_);
   }

@@ -29,6 +29,11 @@ RunOptions with_defaults(RunOptions o) {
 
 }  // namespace
 
+int run_exit_code(bool interrupted, int failed_now, int failed_before) {
+  if (interrupted) return kRunInterrupted;
+  return failed_now > 0 || failed_before > 0 ? kRunFailed : kRunOk;
+}
+
 int run_study(const RunOptions& options_in, Executor& executor) {
   const RunOptions options = with_defaults(options_in);
   install_stop_handlers();

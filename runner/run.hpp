@@ -21,6 +21,13 @@ constexpr int kRunOk = 0;
 constexpr int kRunFailed = 1;       // some task failed after its retries (the others are stored)
 constexpr int kRunInterrupted = 3;  // stopped by SIGTERM/SIGUSR1; everything stored: requeue and run again
 
+// The exit code of a run that ended (README "Exit codes"): kRunInterrupted when it stopped on a signal
+// (resume it), else kRunFailed when the study still holds failed tasks, whether they failed in this run
+// (`failed_now`) or in an earlier one and are not retried (`failed_before`: under early stopping a fold that
+// failed for good leaves its trial), else kRunOk. Whatever the policy, a rerun never turns a study with
+// failed tasks into a success.
+int run_exit_code(bool interrupted, int failed_now, int failed_before);
+
 // The run was refused before any work: a variant changed under stored results (kind kChanged), the
 // dataset is missing or has no training cases (kInput), or another coordinator holds the study (kLocked).
 // The message names the variant(s) and changed keys, or the dataset path.

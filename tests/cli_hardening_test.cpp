@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -51,6 +52,17 @@ TEST(CliHardening, EvaluateToAFullDiskFailsAndDoesNotSayWrote) {
   EXPECT_EQ(r.code, 1) << r.out;
   EXPECT_NE(r.out.find("cannot write /dev/full: No space left on device"), std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("wrote /dev/full"), std::string::npos) << r.out;
+}
+
+// `--labels` given must name a class: "" used to mean "every label" and "1+" to mean "1" (issue 25).
+TEST(CliHardening, EvaluateRefusesEmptyLabelsSayingWhatIsAllowed) {
+  TempDir dir;
+  for (const char* labels : {"", "1+", "1,", ",2"}) {
+    const CliRun r = ablate_run({"evaluate", "--pred", dir / "p", "--gt", dir / "g", "--labels", labels});
+    EXPECT_EQ(r.code, 2) << labels << ": " << r.out;
+    EXPECT_NE(r.out.find("--labels \"" + std::string(labels) + "\""), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("(allowed: label values 1..255"), std::string::npos) << r.out;
+  }
 }
 
 TEST(CliHardening, SubmitToAFullDiskFailsAndDoesNotSayWrote) {
@@ -117,11 +129,18 @@ TEST(CliHardening, EvaluateRefusesPredictionsThatAreNotLabels) {
     EXPECT_EQ(r.code, 1) << r.out;
     std::ostringstream value;
     value << bad;
-    EXPECT_NE(r.out.find("problem: " + dir / "p/c.nii" + ": voxel (1, 0, 0) holds " + value.str() +
+    EXPECT_NE(r.out.find("problem: " + dir / "p/c.nii" + ": case c: voxel (1, 0, 0) holds " + value.str() +
                          ", which is not a label: a label volume holds whole numbers 0..255"),
               std::string::npos)
         << r.out;
   }
+  // NaN: niftilib reads it as 0 (background); it is found in the raw data and refused the same way.
+  nifti(dir / "p/c.nii", std::numeric_limits<float>::quiet_NaN());
+  const CliRun nan = ablate_run({"evaluate", "--pred", dir / "p", "--gt", dir / "g"});
+  EXPECT_EQ(nan.code, 1) << nan.out;
+  EXPECT_NE(nan.out.find("problem: " + dir / "p/c.nii" + ": case c: 1 voxel(s) hold NaN or an infinity (the first at voxel (1, 0, 0))"),
+            std::string::npos)
+      << nan.out;
   nifti(dir / "p/c.nii", 1);
   EXPECT_EQ(ablate_run({"evaluate", "--pred", dir / "p", "--gt", dir / "g"}).code, 0);
 }
@@ -176,7 +195,7 @@ TEST(CliHardening, UnclearStoreAndDatasetErrorsAreNamed) {
   fs::create_directories(dir / "ds/dataset.json");
   CliRun r = ablate_run({"data", "check", dir / "ds"});
   EXPECT_EQ(r.code, 2) << r.out;
-  EXPECT_NE(r.out.find("cannot be read\nproblem: " + dir / "ds/dataset.json: is a folder, expected the dataset's JSON file"),
+  EXPECT_NE(r.out.find("cannot be read\nproblem: " + dir / "ds/dataset.json: it is a folder, expected the dataset's JSON file"),
             std::string::npos)
       << r.out;
   // A store in a folder that does not exist, a folder as the store, a study name too long for a file.

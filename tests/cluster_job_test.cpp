@@ -94,6 +94,13 @@ int run_with_stand_ins(const TempDir& dir, const std::string& script, int fake_r
   return r.status;
 }
 
+// The hosts files (ablate-hosts.<job>.XXXXXX, TMPDIR is the test's folder) left in `dir`.
+int hosts_files(const TempDir& dir) {
+  int n = 0;
+  for (const auto& e : fs::directory_iterator(dir.path())) n += e.path().filename().string().rfind("ablate-hosts.", 0) == 0;
+  return n;
+}
+
 std::vector<std::string> lines_starting(const std::string& text, const std::string& prefix) {
   std::vector<std::string> out;
   std::istringstream in(text);
@@ -125,10 +132,13 @@ TEST(JobScript, SlurmDirectivesFollowResources) {
   }
   // The study path with a space is quoted; the PMI is chosen; exit code 3 triggers the requeue.
   EXPECT_NE(s.find("srun --ntasks=9 --overcommit --distribution=arbitrary --cpus-per-task=8 --mpi=pmix --kill-on-bad-exit=1 "
-                   "'/opt/ablate/bin/ablate' run '/s/study dir/table2.toml' --db '/s/table2.sqlite' --max-retries 2\n"),
+                   "'/opt/ablate/bin/ablate' run '/s/study dir/table2.toml' --db '/s/table2.sqlite' --max-retries 2 &\n"),
             std::string::npos)
       << s;
-  EXPECT_NE(s.find("if [ \"$rc\" -eq 3 ]; then"), std::string::npos);
+  EXPECT_NE(s.find("if [ \"$rc\" -eq 3 ] && [ \"$terminated\" -eq 0 ]; then"), std::string::npos);
+  // The batch shell passes SIGUSR1 and SIGTERM on to the step, and removes the hosts file on every exit.
+  EXPECT_NE(s.find("trap 'forward USR1' USR1\ntrap 'forward TERM' TERM\nsrun "), std::string::npos) << s;
+  EXPECT_NE(s.find("trap 'rm -f \"$hostfile\"' EXIT\n"), std::string::npos) << s;
 }
 
 TEST(JobScript, CpuJobHasNoGpuDirectiveAndNoEmptyOnes) {
@@ -186,7 +196,7 @@ TEST(JobScript, ThreeNodesFourGpusLineByLine) {
   const std::vector<std::string> expected_hosts = {"gpu-a", "gpu-a", "gpu-a", "gpu-a", "gpu-a", "gpu-b", "gpu-b",
                                                    "gpu-b", "gpu-b", "gpu-c", "gpu-c", "gpu-c", "gpu-c"};
   EXPECT_EQ(hosts, expected_hosts);
-  EXPECT_FALSE(fs::exists(dir / "ablate-hosts.77")) << "the hostfile is removed after the step";
+  EXPECT_EQ(hosts_files(dir), 0) << "the hostfile is removed after the step";
   EXPECT_FALSE(fs::exists(dir / "scontrol.txt")) << "no requeue after exit 0";
 }
 
@@ -217,6 +227,55 @@ TEST(JobScript, ExitCodeThreeRequeuesTheJobAndOthersDoNot) {
     EXPECT_EQ(run_with_stand_ins(dir, s, 1, "n1"), 1);
     EXPECT_FALSE(fs::exists(dir / "scontrol.txt"));
   }
+}
+
+// The batch shell under a signal, with a stand-in srun that waits for one: SIGUSR1 to the batch shell
+// alone (scancel --signal=USR1 --batch) reaches the step, which stops (exit 3), and the job requeues;
+// SIGTERM reaches it too, and the job does not requeue itself (Slurm decides: scancel cancels, scontrol
+// requeue requeues). The hosts file is gone after each, and after a script that fails before its step.
+TEST(JobScript, BatchShellPassesSignalsOnToTheStepAndCleansUp) {
+  ResourcesConfig r;
+  const std::string s = cluster::job_script(r, options("slurm"));
+  for (const std::string sig : {"USR1", "TERM"}) {
+    SCOPED_TRACE(sig);
+    TempDir dir;
+    const fs::path bin = dir / "bin";
+    fs::create_directories(bin);
+    write_executable(bin / "srun",
+                     "#!/usr/bin/env bash\n"
+                     "trap 'echo USR1 >>\"$STAND_IN_OUT/step.txt\"; exit 3' USR1\n"
+                     "trap 'echo TERM >>\"$STAND_IN_OUT/step.txt\"; exit 3' TERM\n"
+                     "touch \"$STAND_IN_OUT/started\"\n"
+                     "for ((i = 0; i < 600; i++)); do sleep 0.05; done\n"
+                     "exit 0\n");
+    write_executable(bin / "scontrol",
+                     "#!/usr/bin/env bash\n"
+                     "if [ \"$1 $2\" = \"show hostnames\" ]; then echo n1; exit 0; fi\n"
+                     "echo \"$*\" >>\"$STAND_IN_OUT/scontrol.txt\"\n");
+    std::ofstream(dir / "job.sh") << s;
+    // The driver signals the batch shell alone once the step runs, as `scancel --batch` does.
+    const std::string driver = "bash job.sh & job=$!\n"
+                               "for ((i = 0; i < 400; i++)); do [ -e started ] && break; sleep 0.05; done\n"
+                               "kill -" + sig + " \"$job\"\n"
+                               "wait \"$job\"; echo $? >rc.txt\n";
+    const auto p = cluster::run_process({"env", "PATH=" + bin.string() + ":/usr/bin:/bin", "STAND_IN_OUT=" + dir.path().string(),
+                                         "SLURM_JOB_ID=77", "SLURM_JOB_NODELIST=n1", "TMPDIR=" + dir.path().string(), "bash",
+                                         "-c", "cd \"$STAND_IN_OUT\" || exit 1\n" + driver},
+                                        60);
+    ASSERT_TRUE(p.started);
+    EXPECT_EQ(read_file(dir / "step.txt"), sig + "\n") << "the step did not get the batch shell's signal";
+    EXPECT_EQ(read_file(dir / "rc.txt"), "3\n");
+    EXPECT_EQ(fs::exists(dir / "scontrol.txt") ? read_file(dir / "scontrol.txt") : "", sig == "USR1" ? "requeue 77\n" : "");
+    EXPECT_EQ(hosts_files(dir), 0);
+  }
+  // A script that fails before its step (no node list: `set -u`) leaves no hosts file either.
+  TempDir dir;
+  std::ofstream(dir / "job.sh") << s;
+  const auto p = cluster::run_process({"env", "PATH=/usr/bin:/bin", "SLURM_JOB_ID=78", "TMPDIR=" + dir.path().string(), "bash",
+                                       (dir / "job.sh").string()},
+                                      60);
+  EXPECT_NE(p.status, 0);
+  EXPECT_EQ(hosts_files(dir), 0);
 }
 
 TEST(JobScript, MpiTypeIsChosenByTheStudy) {

@@ -3,8 +3,8 @@
 // them afterwards, also when a test fails (the environment's TearDown) or this process dies (the script's
 // --watch). The tests submit a tiny study from a folder whose name has a space and check the store:
 // every task done exactly once, every epoch once, `ablate report` working; a job stopped with
-// `scancel --signal=USR1` and one stopped with `scontrol requeue` are requeued and resume from their
-// checkpoints; the mpirun script of `ablate submit --scheduler mpirun` runs inside sbatch as root.
+// `scancel --signal=USR1` (the steps), with `scancel --signal=USR1 --batch` (the batch shell alone) and one
+// stopped with `scontrol requeue` are requeued and resume from their checkpoints, leaving no hosts file; the mpirun script of `ablate submit --scheduler mpirun` runs inside sbatch as root.
 //
 // Where Slurm cannot run here (not root, slurm-wlm or munge not installed) every test is skipped with the
 // reason, and this executable prints "SKIPPED: Slurm unavailable", which ctest reports as a skip
@@ -229,6 +229,11 @@ void stop_midway_and_resume(const std::string& name, const std::vector<std::stri
   // checkpoint instead of starting again at epoch 1.
   EXPECT_GE(query(db, "SELECT count(*) FROM attempts WHERE status = 'interrupted'"), 1) << log;
   EXPECT_GE(query(db, "SELECT count(*) FROM attempts WHERE first_epoch > 1"), 1) << log;
+  // The batch shell removed its hosts file on the way out, after the stop as after the last run.
+  const char* tmp = std::getenv("TMPDIR");
+  for (const auto& e : fs::directory_iterator(tmp && *tmp ? tmp : "/tmp")) {
+    EXPECT_NE(e.path().filename().string().rfind("ablate-hosts." + id + ".", 0), 0u) << e.path();
+  }
   std::cout << "[ measured ] " << name << ": stopped with `" << stop[0] << " " << (stop.size() > 1 ? stop[1] : "")
             << "`, requeued and completed in " << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()
             << " s" << std::endl;
@@ -237,6 +242,14 @@ void stop_midway_and_resume(const std::string& name, const std::vector<std::stri
 TEST(Slurm, Usr1StopsTheJobWhichRequeuesAndResumes) {
   REQUIRE_SLURM();
   stop_midway_and_resume("usr1", {"scancel", "--signal=USR1"});
+}
+
+// The form of scancel that signals the batch shell alone (many clusters' preemption): the shell passes
+// SIGUSR1 on to the step, the ranks stop with their checkpoints and the job requeues (issue 25: the shell
+// had no trap, died, and nothing requeued).
+TEST(Slurm, Usr1ToTheBatchShellAloneRequeuesToo) {
+  REQUIRE_SLURM();
+  stop_midway_and_resume("usr1batch", {"scancel", "--signal=USR1", "--batch"});
 }
 
 TEST(Slurm, ScontrolRequeueResumesFromTheCheckpoints) {

@@ -230,12 +230,93 @@ TEST_F(EarlyStopRun, FoldsFailingAtARungLeaveTheirTrial) {
   EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks WHERE status = 'failed'"), 3);
   EXPECT_EQ(s.query_int("SELECT count(*) FROM early_stop_log WHERE kind = 'failed'"), 3);
   EXPECT_EQ(s.query_int("SELECT count(*) FROM fold_metrics"), 1);  // alpha 0.3 fold 0
-  // Run again: the failed folds stay out (logged), nothing runs, the decisions stand.
+  // Run again: the failed folds stay out (logged), nothing runs, the decisions stand, and the study still
+  // holds failed tasks: exit 1 again, never "complete" (README "Exit codes").
   ScriptedExecutor again;
-  EXPECT_EQ(run_study(opt_, again), kRunOk);
+  EXPECT_EQ(run_study(opt_, again), kRunFailed);
   EXPECT_EQ(again.executions_, 0);
   EXPECT_EQ(decisions(), d);
 }
+
+TEST(RunExitCode, InterruptedThenFailedThenOk) {
+  EXPECT_EQ(run_exit_code(true, 3, 2), kRunInterrupted);
+  EXPECT_EQ(run_exit_code(false, 1, 0), kRunFailed);
+  EXPECT_EQ(run_exit_code(false, 0, 1), kRunFailed);
+  EXPECT_EQ(run_exit_code(false, 0, 0), kRunOk);
+}
+
+// Exit codes are a contract whatever the policy: every (early stopping none / asha / median) x (first run:
+// clean, a task failing for good, stopped by a signal) x (rerun: the fault gone, the fault still there).
+// A study that still holds a failed task exits 1; without early stopping the rerun retries it, with early
+// stopping the failure is logged out of its trial and stays (docs/RUNNER.md "Early stopping").
+class ExitCodes : public EarlyStopRun, public ::testing::WithParamInterface<std::string> {};
+
+TEST_P(ExitCodes, AStudyHoldingFailedTasksNeverExitsZero) {
+  const std::string policy = GetParam();
+  const bool early_stop = policy != "none";
+  const auto faulty = std::make_tuple(std::string("alpha0.3"), 1, 0);  // reaches every rung in both policies
+  enum First { kClean, kFails, kStopped };
+  for (First first : {kClean, kFails, kStopped}) {
+    for (bool fault_stays : {false, true}) {
+      SCOPED_TRACE("policy " + policy + ", first run " + std::to_string(first) + ", fault stays " + std::to_string(fault_stays));
+      opt_.db_path = (dir_ / (policy + std::to_string(first) + std::to_string(fault_stays) + ".sqlite")).string();
+      opt_.workdir = opt_.db_path + ".work";
+      if (early_stop) {
+        write_study(policy);
+      } else {
+        opt_.study_file = (dir_ / "s.toml").string();
+        std::ofstream(opt_.study_file) << "[study]\nname = \"s\"\nfolds = 2\n[data]\npath = \"nowhere\"\n"
+                                          "[train]\nepochs = 9\nselect_metric = \"dice\"\n"
+                                          "[sweep]\n\"loss.alpha\" = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]\n";
+      }
+      opt_.max_retries = 0;
+      ScriptedExecutor x;
+      if (first == kFails) x.failing_ = {faulty};
+      if (first == kStopped) x.stop_after_ = 3;
+      const int expected_first = first == kClean ? kRunOk : first == kFails ? kRunFailed : kRunInterrupted;
+      ASSERT_EQ(run_study(opt_, x), expected_first);
+      stop_flag().store(false);
+
+      const auto attempts = [&] { return db::Store(opt_.db_path, true).query_int("SELECT count(*) FROM attempts"); };
+      const std::int64_t attempts_before = attempts();
+      ScriptedExecutor rerun;
+      rerun.done_ = x.done_;  // the checkpoints of the first run
+      if (fault_stays && first != kClean) rerun.failing_ = {faulty};
+      const int code = run_study(opt_, rerun);
+      const std::int64_t failed = db::Store(opt_.db_path, true).query_int("SELECT count(*) FROM tasks WHERE status = 'failed'");
+      // The contract itself, on the store as it is after the rerun.
+      EXPECT_EQ(code, failed > 0 ? kRunFailed : kRunOk) << failed << " failed task(s)";
+      if (first == kClean) {
+        EXPECT_EQ(code, kRunOk);
+        EXPECT_EQ(rerun.executions_, 0);
+      } else if (first == kFails && early_stop) {
+        // Logged out of its trial for good: not retried, whether the fault is gone or not.
+        EXPECT_EQ(code, kRunFailed);
+        EXPECT_EQ(attempts(), attempts_before);
+        EXPECT_EQ(failed, 1);
+      } else {
+        // Retried (no early stopping) or first dispatched now (a stopped run): fails again or succeeds.
+        EXPECT_EQ(code, fault_stays ? kRunFailed : kRunOk);
+        EXPECT_EQ(failed, fault_stays ? 1 : 0);
+        EXPECT_GT(attempts(), attempts_before);
+      }
+      // A third run changes nothing: the same code, nothing executed when nothing is left to retry.
+      const std::int64_t attempts_third = attempts();
+      ScriptedExecutor third;
+      third.done_ = rerun.done_;
+      const int again = run_study(opt_, third);
+      if (!(code == kRunFailed && !early_stop)) {
+        EXPECT_EQ(again, code);
+        EXPECT_EQ(third.executions_, 0);
+        EXPECT_EQ(attempts(), attempts_third);
+      } else {
+        EXPECT_EQ(again, kRunOk);  // the retry of a plain study, now without the fault, succeeds
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Policies, ExitCodes, ::testing::Values("none", "asha", "median"));
 
 TEST_F(EarlyStopRun, MedianStopsBelowTheMedianAndContinuesTheOthers) {
   write_study("median");

@@ -4,16 +4,19 @@
 #include <gtest/gtest.h>
 #include <nifti1_io.h>
 #include <torch/torch.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <iostream>
 #include <thread>
 
+#include "ablations/output.hpp"
 #include "trainer/data/check.hpp"
 #include "trainer/data/dataset.hpp"
 #include "trainer/data/loader.hpp"
@@ -183,6 +186,72 @@ TEST(Dataset, ReadsMsdLayoutAndRejectsPathsLeavingTheFolder) {
   const std::string msg = error_of([&] { read_dataset(dir.str("ds")); });
   EXPECT_NE(msg.find("dataset.json:1:"), std::string::npos) << msg;
   EXPECT_NE(error_of([&] { read_dataset(dir.str("nothing")); }).find("not found"), std::string::npos);
+}
+
+// dataset.json is checked before a byte is read (docs/DATA.md "Limits before the read"): too large, not a
+// regular file; and its text never cuts an error off (a NUL is escaped), wherever it stands.
+TEST(Dataset, JsonIsCheckedBeforeItIsReadAndNulsNeverCutAMessage) {
+  TempDir dir("dataset_limits");
+  const std::string ds = dir.str("ds");
+  write_synthetic_dataset(ds, small_synth(2));
+  const std::string json = ds + "/dataset.json";
+  const std::string good = [&] {
+    std::ifstream in(json);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }();
+  // A sparse file one byte past the cap: refused by its size, not read.
+  fs::remove(json);
+  write_all(json, "{");
+  fs::resize_file(json, kMaxDatasetJsonBytes + 1);
+  std::string msg = error_of([&] { read_dataset(ds); });
+  EXPECT_NE(msg.find(json + ": it has 67108865 bytes; the dataset's JSON file may have at most 67108864 (64 MiB)"),
+            std::string::npos)
+      << msg;
+  // A folder and a FIFO: refused by their type (a FIFO read would block until a writer came).
+  fs::remove(json);
+  fs::create_directory(json);
+  EXPECT_NE(error_of([&] { read_dataset(ds); }).find(json + ": it is a folder"), std::string::npos);
+  fs::remove(json);
+  ASSERT_EQ(::mkfifo(json.c_str(), 0600), 0);
+  msg = error_of([&] { read_dataset(ds); });
+  EXPECT_NE(msg.find(json + ": it is not a regular file (a device, FIFO or socket)"), std::string::npos) << msg;
+  fs::remove(json);
+
+  // A NUL outside a string, inside a string, and escaped into an image path: each message is whole (its
+  // C string is as long as the text) and says where.
+  auto whole = [](const std::string& m) { return std::strlen(m.c_str()) == m.size(); };
+  write_all(json, std::string("{\"training\": [\0 ]}", 18));
+  msg = error_of([&] { read_dataset(ds); });
+  EXPECT_TRUE(whole(msg)) << msg;
+  EXPECT_NE(msg.find("dataset.json:1:15: unexpected character '\\0'"), std::string::npos) << msg;
+  write_all(json, std::string("{\"name\": \"a\0b\", \"training\": []}", 31));
+  msg = error_of([&] { read_dataset(ds); });
+  EXPECT_TRUE(whole(msg)) << msg;
+  EXPECT_NE(msg.find("dataset.json:1:12: control character '\\0' in a string (write it escaped, as \\u00XX)"), std::string::npos)
+      << msg;
+  write_all(json, "{\"training\": [{\"image\": \"./imagesTr/a\\u0000.nii.gz\", \"label\": \"./labelsTr/a.nii.gz\"}]}");
+  msg = error_of([&] { read_dataset(ds); });
+  EXPECT_TRUE(whole(msg)) << msg;
+  EXPECT_NE(msg.find("training[0].image: path \"./imagesTr/a\\0.nii.gz\" holds a control character"), std::string::npos) << msg;
+  write_all(json, "{\"labels\": {\"1\\u0001\": \"x\"}, \"training\": []}");
+  msg = error_of([&] { read_dataset(ds); });
+  EXPECT_NE(msg.find("labels: key \"1\\x01\" is not a label value 0..255"), std::string::npos) << msg;
+  // The good file still reads.
+  write_all(json, good);
+  EXPECT_EQ(read_dataset(ds).cases.size(), 2u);
+}
+
+// The reader of every capped input: a /proc file (size 0 by stat) is read to its end, not as empty, and
+// the cap holds while reading, whatever size was reported.
+TEST(InputFile, ProcFilesAreReadWholeAndTheCapHoldsWhileReading) {
+  std::string text;
+  EXPECT_EQ(read_input_file("/proc/self/status", 1 << 20, "a status", text), "");
+  EXPECT_NE(text.find("Name:"), std::string::npos) << text;
+  EXPECT_EQ(read_input_file("/proc/self/status", 10, "a status", text), "it has more than 10 bytes; a status may have at most 10");
+  EXPECT_EQ(read_input_file("/dev/zero", 10, "a status", text), "it is not a regular file (a device, FIFO or socket), expected a status");
+  EXPECT_EQ(read_input_file("/no/such/file", 10, "x", text), "no such file");
+  EXPECT_EQ(check_input_file("/proc/self/status", 10, "x"), "");  // the size is only known by reading
+  EXPECT_EQ(printable_text(std::string("a\0b\x1b", 4)), "a\\0b\\x1b");
 }
 
 TEST(DataCheck, FindsEveryKindOfProblemNamingTheFile) {

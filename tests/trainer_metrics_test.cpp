@@ -1,8 +1,10 @@
 // Metrics against hand-computed values (overlap, empty masks, anisotropic surface distances), the exact
 // distance transform against brute force, and `ablate evaluate`'s folder logic on NIfTI files.
 #include <gtest/gtest.h>
+#include <nifti1_io.h>
 
 #include <cmath>
+#include <limits>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -325,4 +327,60 @@ TEST(EvaluateLabels, ParsesGroupsAndRejectsJunk) {
   EXPECT_THROW(parse_label_groups("a"), std::invalid_argument);
   EXPECT_THROW(parse_label_groups("0"), std::invalid_argument);
   EXPECT_THROW(parse_label_groups("1,,2"), std::invalid_argument);
+  // An empty text, class or value is refused with what is allowed (getline used to drop "1+"'s empty tail).
+  for (const char* bad : {"", " ", "1+", "1,", ",2", "+1", "1+ ,2", "256", "1.5", "99999999999"}) {
+    try {
+      parse_label_groups(bad);
+      ADD_FAILURE() << "--labels \"" << bad << "\" was accepted";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("allowed: label values 1..255"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(parse_label_groups(" 1 + 2 , 3 ").size(), 2u);
+}
+
+// NaN voxels in a prediction are no label (niftilib reads them as 0, so they used to count as background):
+// the case is a problem naming it and the file, and is not scored.
+TEST_F(EvaluateFolders, NanVoxelsAreAProblemNamingTheCaseAndFile) {
+  write("gt", "a.nii.gz", {0, 1, 1, 0});
+  ablate::trainer::data::Volume v;
+  v.dim = {4, 1, 1};
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  v.data = {0, nan, 1, nan};
+  const std::string pred = (root_ / "pred" / "a.nii.gz").string();
+  ablate::trainer::data::write_nifti(pred, v, ablate::trainer::data::kDtFloat32);
+  EvaluateOptions o;
+  o.gt_dir = (root_ / "gt").string();
+  o.pred_dir = (root_ / "pred").string();
+  const EvaluateResult r = evaluate_folders(o);
+  ASSERT_EQ(r.problems.size(), 1u);
+  EXPECT_NE(r.problems[0].find(pred + ": case a: 2 voxel(s) hold NaN or an infinity (the first at voxel (1, 0, 0))"), std::string::npos)
+      << r.problems[0];
+  EXPECT_NE(r.problems[0].find("the case is not scored"), std::string::npos) << r.problems[0];
+  EXPECT_TRUE(r.rows.empty());
+}
+
+// A volume past the voxel cap is refused from its header, before its data is read (the files here are
+// sparse: 512 MiB that take no disk).
+TEST_F(EvaluateFolders, VolumesPastTheCapAreRefusedFromTheirHeader) {
+  for (const char* sub : {"gt", "pred"}) {
+    int dims[8] = {3, 16384, 16384, 2, 1, 1, 1, 1};  // 2^29 voxels (a NIfTI-1 dimension is at most 32767)
+    nifti_image* nim = nifti_make_new_nim(dims, DT_UINT8, 0);
+    ASSERT_NE(nim, nullptr);
+    const std::string path = (root_ / sub / "big.nii").string();
+    ASSERT_EQ(nifti_set_filenames(nim, path.c_str(), 0, 1), 0);
+    nifti_image_write_hdr_img(nim, 0, "wb");  // the header; the data a hole (a sparse file)
+    nifti_image_free(nim);
+    fs::resize_file(path, 352 + (std::uintmax_t{1} << 29));
+  }
+  EvaluateOptions o;
+  o.gt_dir = (root_ / "gt").string();
+  o.pred_dir = (root_ / "pred").string();
+  o.labels = parse_label_groups("1");
+  const EvaluateResult r = evaluate_folders(o);
+  ASSERT_EQ(r.problems.size(), 1u);
+  EXPECT_NE(r.problems[0].find("big.nii: 16384x16384x2 = 536870912 voxels; ablate evaluate reads at most 268435456 voxels"),
+            std::string::npos)
+      << r.problems[0];
+  EXPECT_TRUE(r.rows.empty());
 }

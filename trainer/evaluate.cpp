@@ -23,30 +23,49 @@ std::string LabelGroup::name() const {
   return s;
 }
 
-std::vector<LabelGroup> parse_label_groups(const std::string& text) {
-  std::vector<LabelGroup> groups;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    LabelGroup g;
-    std::stringstream is(item);
-    std::string part;
-    while (std::getline(is, part, '+')) {
-      try {
-        size_t used = 0;
-        int v = std::stoi(part, &used);
-        while (used < part.size() && part[used] == ' ') ++used;
-        if (used != part.size() || v <= 0 || v > 255) throw std::invalid_argument("range");
-        g.values.push_back(v);
-      } catch (const std::exception&) {
-        throw std::invalid_argument("--labels \"" + text + "\": \"" + part +
-                                    "\" is not a label value 1..255 (write e.g. 1,2 for two classes or 1+2 to merge)");
-      }
+namespace {
+
+// Fields of `text` between the separators, empty ones kept (std::getline drops a trailing empty field,
+// which let "1+" and "1," through as "1").
+std::vector<std::string> split_keeping_empty(const std::string& text, char separator) {
+  std::vector<std::string> out(1);
+  for (char c : text) {
+    if (c == separator) {
+      out.emplace_back();
+    } else {
+      out.back() += c;
     }
-    if (g.values.empty()) throw std::invalid_argument("--labels \"" + text + "\": empty label group");
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<LabelGroup> parse_label_groups(const std::string& text) {
+  const std::string allowed = " (allowed: label values 1..255, a comma between classes, a + between the values merged "
+                              "into one class, e.g. 1,2 or 1+2,3)";
+  if (text.find_first_not_of(' ') == std::string::npos) throw std::invalid_argument("--labels \"" + printable_text(text) + "\" is empty" + allowed);
+  std::vector<LabelGroup> groups;
+  for (const std::string& item : split_keeping_empty(text, ',')) {
+    LabelGroup g;
+    for (const std::string& part : split_keeping_empty(item, '+')) {
+      const std::size_t first = part.find_first_not_of(' ');
+      if (first == std::string::npos) {
+        throw std::invalid_argument("--labels \"" + printable_text(text) + "\": an empty " +
+                                    (item.find_first_not_of(' ') == std::string::npos ? "class between commas" : "value beside a +") +
+                                    allowed);
+      }
+      const std::string digits = part.substr(first, part.find_last_not_of(' ') + 1 - first);
+      const bool numeric = digits.size() <= 3 && digits.find_first_not_of("0123456789") == std::string::npos;
+      const int v = numeric ? std::stoi(digits) : -1;
+      if (v < 1 || v > 255) {
+        throw std::invalid_argument("--labels \"" + printable_text(text) + "\": \"" + printable_text(part) + "\" is not a label value" +
+                                    allowed);
+      }
+      g.values.push_back(v);
+    }
     groups.push_back(std::move(g));
   }
-  if (groups.empty()) throw std::invalid_argument("--labels is empty (write e.g. 1,2 or 1+2)");
   return groups;
 }
 
@@ -72,22 +91,63 @@ std::string fixed(double v, int prec) {
 }
 
 // "" or where a label volume holds a value that is no label: a whole number 0..255 (a probability map or a
-// signed output would otherwise be rounded into classes silently). Names the first such voxel and the count.
-std::string non_label_values(const data::Volume& v, const std::string& path) {
+// signed output would otherwise be rounded into classes silently). `non_finite` are its NaN and infinite
+// voxels, found in the raw data (niftilib reads them as 0, which would count as background). Names the
+// case, the file, the first such voxel and the count.
+std::string non_label_values(const data::Volume& v, const data::NonFiniteVoxels& non_finite, const std::string& case_id,
+                             const std::string& path) {
   std::size_t bad = 0, first = 0;
   for (std::size_t i = 0; i < v.data.size(); ++i) {
     const float x = v.data[i];
     if (x >= 0 && x <= 255 && std::fabs(x - std::round(x)) <= 1e-3f) continue;
     if (bad++ == 0) first = i;
   }
-  if (bad == 0) return "";
+  if (bad == 0 && non_finite.count == 0) return "";
   const std::size_t nx = static_cast<std::size_t>(v.dim[0]), ny = static_cast<std::size_t>(v.dim[1]);
+  auto voxel = [&](std::size_t i) {
+    return "(" + std::to_string(i % nx) + ", " + std::to_string((i / nx) % ny) + ", " + std::to_string(i / (nx * ny)) + ")";
+  };
   std::ostringstream m;
-  m << path << ": voxel (" << first % nx << ", " << (first / nx) % ny << ", " << first / (nx * ny) << ") holds "
-    << v.data[first] << (bad > 1 ? " (and " + std::to_string(bad - 1) + " more voxels)" : std::string())
-    << ", which is not a label: a label volume holds whole numbers 0..255 (threshold a probability map first); "
-       "the case is not scored";
+  m << path << ": case " << printable_text(case_id) << ": ";
+  if (non_finite.count > 0) {
+    m << non_finite.count << " voxel(s) hold NaN or an infinity (the first at voxel " << voxel(non_finite.first) << ")";
+    if (bad > 0) m << " and ";
+  }
+  if (bad > 0) {
+    m << "voxel " << voxel(first) << " holds " << v.data[first]
+      << (bad > 1 ? " (and " + std::to_string(bad - 1) + " more voxels)" : std::string()) << ", which is not a label";
+  }
+  m << ": a label volume holds whole numbers 0..255 (threshold a probability map first); the case is not scored";
   return m.str();
+}
+
+// Limits before work: a volume's header is read (a few hundred bytes) and checked before its data, so a
+// huge or mis-shaped file costs no memory. "" or the problem.
+std::string volume_too_large(const data::Volume& header, const std::string& path) {
+  if (header.voxels() <= kMaxEvaluateVoxels) return "";
+  return path + ": " + std::to_string(header.dim[0]) + "x" + std::to_string(header.dim[1]) + "x" + std::to_string(header.dim[2]) +
+         " = " + std::to_string(header.voxels()) + " voxels; ablate evaluate reads at most " + std::to_string(kMaxEvaluateVoxels) +
+         " voxels per volume; the case is not scored";
+}
+
+std::string shape_text(const data::Volume& v) {
+  return std::to_string(v.dim[0]) + "x" + std::to_string(v.dim[1]) + "x" + std::to_string(v.dim[2]);
+}
+
+// A volume read after the limits: a file on disk past kMaxEvaluateFileBytes or of another type (a FIFO
+// named x.nii) is refused before niftilib opens it, a header past kMaxEvaluateVoxels before the data is
+// read. With its NaN and infinite voxels (find_non_finite).
+struct CheckedVolume {
+  data::Volume volume;
+  data::NonFiniteVoxels non_finite;
+};
+CheckedVolume read_checked(const std::string& path) {
+  if (const std::string problem = check_input_file(path, kMaxEvaluateFileBytes, "a NIfTI volume"); !problem.empty()) {
+    throw std::runtime_error(path + ": " + problem);
+  }
+  const data::Volume header = data::read_nifti_header(path);
+  if (const std::string problem = volume_too_large(header, path); !problem.empty()) throw std::runtime_error(problem);
+  return {data::read_nifti(path), data::find_non_finite(path)};
 }
 
 }  // namespace
@@ -105,7 +165,7 @@ EvaluateResult evaluate_folders(const EvaluateOptions& o) {
     std::set<int> values;
     for (const auto& kv : gts) {
       try {
-        const data::Volume v = data::read_nifti(kv.second);
+        const data::Volume v = read_checked(kv.second).volume;
         for (float x : v.data)
           if (x > 0.5f) values.insert(static_cast<int>(std::lround(x)));
       } catch (const std::exception& e) {
@@ -128,25 +188,28 @@ EvaluateResult evaluate_folders(const EvaluateOptions& o) {
       r.problems.push_back(kv.second + ": no prediction named " + id + ".nii(.gz) in " + o.pred_dir);
       continue;
     }
-    data::Volume gt, pred;
+    CheckedVolume gt_read, pred_read;
     try {
-      gt = data::read_nifti(kv.second);
-      pred = data::read_nifti(p->second);
+      // The shapes from the headers first: a prediction of another shape is skipped unread.
+      const data::Volume gt_header = data::read_nifti_header(kv.second), pred_header = data::read_nifti_header(p->second);
+      if (pred_header.dim != gt_header.dim) {
+        r.problems.push_back(p->second + ": shape " + shape_text(pred_header) + " differs from the ground truth's " + shape_text(gt_header));
+        continue;
+      }
+      gt_read = read_checked(kv.second);
+      pred_read = read_checked(p->second);
     } catch (const std::exception& e) {
       r.problems.push_back(e.what());
       continue;
     }
-    const std::string bad_pred = non_label_values(pred, p->second), bad_gt = non_label_values(gt, kv.second);
+    const data::Volume& gt = gt_read.volume;
+    const data::Volume& pred = pred_read.volume;
+    const std::string bad_pred = non_label_values(pred, pred_read.non_finite, id, p->second),
+                      bad_gt = non_label_values(gt, gt_read.non_finite, id, kv.second);
     for (const std::string& bad : {bad_pred, bad_gt}) {
       if (!bad.empty()) r.problems.push_back(bad);
     }
     if (!bad_pred.empty() || !bad_gt.empty()) continue;
-    if (pred.dim != gt.dim) {
-      r.problems.push_back(p->second + ": shape " + std::to_string(pred.dim[0]) + "x" + std::to_string(pred.dim[1]) + "x" +
-                           std::to_string(pred.dim[2]) + " differs from the ground truth's " + std::to_string(gt.dim[0]) + "x" +
-                           std::to_string(gt.dim[1]) + "x" + std::to_string(gt.dim[2]));
-      continue;
-    }
     if (!data::same_geometry(pred, gt)) {
       r.problems.push_back(p->second + ": voxel spacing, orientation or position (the voxel-to-world affine) differs from the "
                            "ground truth's; evaluated voxel by voxel on the ground truth's grid");

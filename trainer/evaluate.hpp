@@ -2,6 +2,8 @@
 // any pair of NIfTI folders (like nnU-Net's evaluate-folder). LibTorch-free.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -15,8 +17,14 @@ struct LabelGroup {
   std::string name() const;  // "1", "1+2"
 };
 
-// "1,2" -> {1} and {2}; "1+2,2" -> {1, 2} and {2}. Throws std::invalid_argument with what is allowed.
+// "1,2" -> {1} and {2}; "1+2,2" -> {1, 2} and {2}. Throws std::invalid_argument with what is allowed for
+// an empty text, an empty class or value ("1+", "1,", ",2") and a value outside 1..255.
 std::vector<LabelGroup> parse_label_groups(const std::string& text);
+
+// Limits before work (docs/DATA.md "Evaluating predictions"): a volume of more voxels (its header says so,
+// read before the data) or a file larger on disk is a problem of its case, never read.
+constexpr std::size_t kMaxEvaluateVoxels = std::size_t{1} << 28;  // 256 Mi voxels: 1 GiB as float
+constexpr std::uintmax_t kMaxEvaluateFileBytes = (std::uintmax_t{1} << 31) + (1u << 20);  // float64 at the cap + header
 
 struct EvaluateOptions {
   std::string pred_dir;
@@ -40,7 +48,9 @@ struct EvaluateResult {
 
 // Pairs every ground-truth file with the prediction of the same file name (.nii or .nii.gz). Volumes are
 // read one case at a time (without --labels the ground truth is read twice: once to find its labels).
-// A prediction of another shape is skipped; another spacing or orientation is reported and evaluated voxel
+// A prediction of another shape (from the headers, before the data is read), past the limits above, or
+// holding a value that is no label (NaN, a fraction, a negative number) is a problem naming the case and
+// the file, and the case is not scored; another spacing or orientation is reported and evaluated voxel
 // by voxel on the ground truth's grid. Throws std::runtime_error when a folder is missing or holds no NIfTI
 // file, std::invalid_argument for an axis outside 0..2.
 EvaluateResult evaluate_folders(const EvaluateOptions& options);

@@ -11,7 +11,7 @@ int verb_evaluate(const std::vector<std::string>& args) {
   po::options_description options("ablate evaluate");
   options.add_options()("pred", po::value<std::string>(), "folder of predicted label volumes (.nii/.nii.gz)")(
       "gt", po::value<std::string>(), "folder of ground-truth label volumes, paired by file name")(
-      "labels", po::value<std::string>()->default_value(""),
+      "labels", po::value<std::string>(),
       "classes to evaluate: 1,2 = each label on its own; 1+2 = merged (default: every label in the ground truth)")(
       "axis", po::value<int>()->default_value(2), "slicing axis of the per-slice metrics (<metric>_2d in the CSV): 0 x, 1 y, 2 z")(
       "out", po::value<std::string>()->default_value(""), "write the per-case metrics (3D and per slice) as CSV to this file");
@@ -27,7 +27,8 @@ int verb_evaluate(const std::vector<std::string>& args) {
   o.gt_dir = vm["gt"].as<std::string>();
   o.axis = vm["axis"].as<int>();
   if (o.axis < 0 || o.axis > 2) throw UsageError("--axis " + std::to_string(o.axis) + ": allowed 0 (x), 1 (y), 2 (z)");
-  if (!vm["labels"].as<std::string>().empty()) {
+  // Given at all, it must name a class: `--labels ""` is refused, not read as "every label".
+  if (vm.count("labels")) {
     try {
       o.labels = trainer::parse_label_groups(vm["labels"].as<std::string>());
     } catch (const std::invalid_argument& e) {

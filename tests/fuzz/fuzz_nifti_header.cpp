@@ -1,7 +1,7 @@
 // libFuzzer target: the NIfTI reader (trainer/data/nifti.cpp over niftilib) on arbitrary bytes, written to
 // a file named .nii, or .nii.gz when the bytes start with the gzip magic. Contract checked: the header
-// reader, and the full reader for volumes of at most 16 MiB, return or throw std::runtime_error; no crash
-// and no sanitizer report.
+// reader, and the full reader and the raw scan for NaN and infinities (find_non_finite) for volumes of at
+// most 16 MiB, return or throw std::runtime_error; no crash and no sanitizer report.
 #include <unistd.h>
 
 #include <cstdint>
@@ -37,6 +37,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (voxels * 8 <= 16.0 * (1 << 20)) {
       const Volume v = read_nifti(path);
       if (v.data.size() != v.voxels()) std::abort();
+      // The raw scan for NaN and infinities (ablate evaluate) over the same bytes.
+      const NonFiniteVoxels nf = find_non_finite(path);
+      if (nf.count > v.voxels() || (nf.count > 0 && nf.first >= v.voxels())) std::abort();
     }
   } catch (const std::runtime_error&) {
     // An unreadable file, named in the message: the expected outcome for most inputs.

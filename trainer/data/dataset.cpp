@@ -6,6 +6,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "ablations/output.hpp"
 #include "trainer/data/json.hpp"
 #include "trainer/data/nifti.hpp"
 
@@ -29,20 +30,26 @@ bool is_within(const fs::path& root, const fs::path& p) {
 std::string resolve_inside(const std::string& root_dir, const std::string& relative, const std::string& where) {
   fs::path rel(relative);
   if (relative.empty()) throw std::runtime_error(where + ": empty path");
+  // A NUL (\u0000) would cut the path short where the file system reads it; no file name needs one.
+  for (char c : relative) {
+    if (static_cast<unsigned char>(c) < 0x20) {
+      throw std::runtime_error(where + ": path \"" + printable_text(relative) + "\" holds a control character");
+    }
+  }
   if (rel.is_absolute()) {
-    throw std::runtime_error(where + ": absolute path \"" + relative + "\" (paths must be relative to the dataset folder)");
+    throw std::runtime_error(where + ": absolute path \"" + printable_text(relative) + "\" (paths must be relative to the dataset folder)");
   }
   fs::path root = fs::absolute(root_dir).lexically_normal();
   fs::path full = (root / rel).lexically_normal();
   if (!is_within(root, full)) {
-    throw std::runtime_error(where + ": path \"" + relative + "\" leaves the dataset folder " + root.string());
+    throw std::runtime_error(where + ": path \"" + printable_text(relative) + "\" leaves the dataset folder " + root.string());
   }
   // Through symbolic links: compare the resolved locations as far as they exist.
   std::error_code ec;
   fs::path real_root = fs::weakly_canonical(root, ec);
   fs::path real_full = fs::weakly_canonical(full, ec);
   if (!ec && !is_within(real_root, real_full)) {
-    throw std::runtime_error(where + ": path \"" + relative + "\" leaves the dataset folder through a symbolic link (to " +
+    throw std::runtime_error(where + ": path \"" + printable_text(relative) + "\" leaves the dataset folder through a symbolic link (to " +
                              real_full.string() + ")");
   }
   return full.string();
@@ -60,16 +67,14 @@ DatasetInfo read_dataset(const std::string& dir, std::vector<std::string>* probl
     throw std::runtime_error(json_path.string() +
                              ": not found (a Medical Segmentation Decathlon folder has dataset.json, imagesTr/, labelsTr/)");
   }
-  // A folder would read as an empty text ("unexpected end of file"), a FIFO would block.
-  if (!fs::is_regular_file(json_path, ec)) {
-    throw std::runtime_error(json_path.string() + ": is " + (fs::is_directory(json_path, ec) ? "a folder" : "not a regular file") +
-                             ", expected the dataset's JSON file");
+  // Type and size before a byte is read: a folder would read as an empty text, a FIFO would block, a
+  // multi-GB file would be held whole in memory before any of it is parsed.
+  std::string text;
+  if (const std::string problem = read_input_file(json_path.string(), kMaxDatasetJsonBytes, "the dataset's JSON file", text);
+      !problem.empty()) {
+    throw std::runtime_error(json_path.string() + ": " + problem);
   }
-  std::ifstream in(json_path);
-  if (!in) throw std::runtime_error(json_path.string() + ": cannot be opened for reading");
-  std::stringstream buf;
-  buf << in.rdbuf();
-  JsonValue doc = parse_json(buf.str(), json_path.string());
+  JsonValue doc = parse_json(text, json_path.string());
   if (!doc.is_object()) throw std::runtime_error(json_path.string() + ": the top level must be a JSON object");
 
   const JsonValue* name = doc.find("name");
@@ -83,7 +88,7 @@ DatasetInfo read_dataset(const std::string& dir, std::vector<std::string>* probl
         if (used != kv.first.size() || value < 0 || value > 255) throw std::invalid_argument("range");
         info.labels[value] = kv.second.is_string() ? kv.second.string : "";
       } catch (const std::exception&) {
-        throw std::runtime_error(json_path.string() + ": labels: key \"" + kv.first + "\" is not a label value 0..255");
+        throw std::runtime_error(json_path.string() + ": labels: key \"" + printable_text(kv.first) + "\" is not a label value 0..255");
       }
     }
   }
@@ -104,8 +109,8 @@ DatasetInfo read_dataset(const std::string& dir, std::vector<std::string>* probl
       c.image = resolve_inside(info.root, image->string, where + ".image");
       c.label = resolve_inside(info.root, label->string, where + ".label");
       c.id = nifti_stem(c.image);
-      if (c.id.empty()) throw std::runtime_error(where + ": empty case id from \"" + image->string + "\"");
-      if (!ids.insert(c.id).second) throw std::runtime_error(where + ": duplicate case id \"" + c.id + "\"");
+      if (c.id.empty()) throw std::runtime_error(where + ": empty case id from \"" + printable_text(image->string) + "\"");
+      if (!ids.insert(c.id).second) throw std::runtime_error(where + ": duplicate case id \"" + printable_text(c.id) + "\"");
       info.cases.push_back(std::move(c));
     } catch (const std::runtime_error& err) {
       if (!problems) throw;

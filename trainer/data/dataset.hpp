@@ -3,6 +3,7 @@
 // {"0": "background", "1": "pancreas", ...}. LibTorch-free.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -22,9 +23,16 @@ struct DatasetInfo {
   std::vector<CaseEntry> cases;        // "training" entries in file order
 };
 
+// dataset.json is read whole, so it is checked first (docs/DATA.md "dataset.json"): a regular file (a
+// folder, device, FIFO or socket is refused) of at most kMaxDatasetJsonBytes; a /proc-like file whose size
+// the file system does not report is read to its end within the same cap.
+constexpr std::uintmax_t kMaxDatasetJsonBytes = 64u << 20;
+
 // Problems with a single entry (a path leaving the folder, a duplicate id, a missing key) are collected
-// in `problems` when it is given and the entry is skipped; without it the first one throws. A missing or
-// unparsable dataset.json always throws std::runtime_error naming the file.
+// in `problems` when it is given and the entry is skipped; without it the first one throws. A missing,
+// oversized or unparsable dataset.json always throws std::runtime_error naming the file. Text of the file
+// in a message (a path, a label key) has its control characters escaped (\0, \xNN): a NUL never cuts
+// a message off.
 DatasetInfo read_dataset(const std::string& dir, std::vector<std::string>* problems = nullptr);
 
 // Resolves `relative` (a path from dataset.json) inside `root`; throws std::runtime_error when it is

@@ -1,6 +1,8 @@
 #include "trainer/data/json.hpp"
 
 #include <cstdlib>
+
+#include "ablations/output.hpp"
 #include <stdexcept>
 
 namespace ablate::trainer::data {
@@ -69,7 +71,7 @@ class Parser {
         if (pos_ >= s_.size() || s_[pos_] != '"') fail("expected a string key in the object");
         std::string key = parse_string();
         skip_ws();
-        if (pos_ >= s_.size() || s_[pos_] != ':') fail("expected ':' after the key \"" + key + "\"");
+        if (pos_ >= s_.size() || s_[pos_] != ':') fail("expected ':' after the key \"" + printable_text(key) + "\"");
         ++pos_;
         v.object.emplace_back(key, parse_value(depth + 1));
         skip_ws();
@@ -130,7 +132,8 @@ class Parser {
       pos_ += static_cast<size_t>(end - begin);
       return v;
     }
-    fail(std::string("unexpected character '") + c + "'");
+    // Escaped: a NUL in the message would end it where it is read as a C string (what()).
+    fail("unexpected character '" + printable_text(std::string(1, c)) + "'");
   }
   static void append_utf8(std::string& out, unsigned cp) {
     if (cp < 0x80) {
@@ -168,6 +171,11 @@ class Parser {
     while (pos_ < s_.size()) {
       char c = s_[pos_++];
       if (c == '"') return out;
+      // RFC 8259: control characters in a string are escaped; a raw one (a NUL) is refused.
+      if (static_cast<unsigned char>(c) < 0x20) {
+        --pos_;
+        fail("control character '" + printable_text(std::string(1, c)) + "' in a string (write it escaped, as \\u00XX)");
+      }
       if (c != '\\') {
         out += c;
         continue;
@@ -193,7 +201,7 @@ class Parser {
           append_utf8(out, cp);
           break;
         }
-        default: fail(std::string("unknown escape '\\") + e + "'");
+        default: fail("unknown escape '\\" + printable_text(std::string(1, e)) + "'");
       }
     }
     fail("unterminated string");

@@ -25,7 +25,9 @@ struct JsonValue {
   const JsonValue* find(const std::string& key) const;
 };
 
-// Parses JSON text. Throws std::runtime_error "<where>:line:column: message".
+// Parses JSON text (RFC 8259: a raw control character in a string is refused). Throws std::runtime_error
+// "<where>:line:column: message"; text of the input in the message has its control characters escaped
+// (\0, \xNN), so a NUL never cuts it off.
 JsonValue parse_json(const std::string& text, const std::string& where);
 
 }  // namespace ablate::trainer::data

@@ -159,6 +159,45 @@ Volume read_nifti(const std::string& path) {
   return v;
 }
 
+NonFiniteVoxels find_non_finite(const std::string& path) {
+  NimPtr nim = open(path, false);
+  NonFiniteVoxels out;
+  const std::size_t per = static_cast<std::size_t>(nim->nbyper);
+  if ((nim->datatype != DT_FLOAT32 && nim->datatype != DT_FLOAT64) || !nim->iname) return out;
+  znzFile fp = znzopen(nim->iname, "rb", nifti_is_gzfile(nim->iname));
+  if (znz_isnull(fp)) throw std::runtime_error(std::string(nim->iname) + ": cannot open the image data");
+  struct Closer {
+    znzFile& f;
+    ~Closer() { znzclose(f); }
+  } closer{fp};
+  if (znzseek(fp, static_cast<znz_off_t>(nim->iname_offset), SEEK_SET) < 0) {
+    throw std::runtime_error(std::string(nim->iname) + ": cannot seek to the image data");
+  }
+  const bool swap = nim->byteorder != nifti_short_order();
+  std::vector<unsigned char> buf(std::size_t{1} << 20);  // a multiple of 4 and 8
+  // The voxels read_nifti keeps (x-fastest over dim 1..3), never more than the file's.
+  const Volume shape = header_of(nim.get(), path);
+  const std::size_t total = std::min(static_cast<std::size_t>(nim->nvox), shape.voxels());
+  for (std::size_t done = 0; done < total;) {
+    const std::size_t got = znzread(buf.data(), per, std::min(total - done, buf.size() / per), fp);
+    if (got == 0) break;  // a short file: read_nifti says so
+    if (swap) per == 4 ? nifti_swap_4bytes(got, buf.data()) : nifti_swap_8bytes(got, buf.data());
+    for (std::size_t i = 0; i < got; ++i) {
+      double v = 0;
+      if (per == 4) {
+        float f = 0;
+        std::memcpy(&f, buf.data() + i * 4, 4);
+        v = f;
+      } else {
+        std::memcpy(&v, buf.data() + i * 8, 8);
+      }
+      if (!std::isfinite(v) && out.count++ == 0) out.first = done + i;
+    }
+    done += got;
+  }
+  return out;
+}
+
 void write_nifti(const std::string& path, const Volume& volume, int datatype, double slope, double inter) {
   quiet_niftilib();
   if (volume.data.size() != volume.voxels()) {

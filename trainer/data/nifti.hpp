@@ -29,6 +29,16 @@ Volume read_nifti(const std::string& path);
 // Only the header: dim, spacing, affine, datatype (data stays empty).
 Volume read_nifti_header(const std::string& path);
 
+// The voxels of a float32/float64 volume that hold NaN or an infinity, from the raw data. niftilib
+// replaces each of them with 0 as it reads (nifti_read_buffer), so read_nifti never shows them: a NaN in a
+// predicted label map would read as background. Integer volumes have none (count 0, nothing read).
+// Throws std::runtime_error naming the file when it cannot be opened.
+struct NonFiniteVoxels {
+  std::size_t count = 0;
+  std::size_t first = 0;  // index (x-fastest) of the first one, when count > 0
+};
+NonFiniteVoxels find_non_finite(const std::string& path);
+
 // Writes a volume; datatype is a DT_* code (DT_UINT8 = 2, DT_INT16 = 4, DT_FLOAT32 = 16). Integer types
 // are rounded; with slope != 1 or inter != 0 the stored values are (value - inter) / slope and the
 // header carries scl_slope/scl_inter. The affine is diag(spacing) (sform and qform code 1, "scanner").
