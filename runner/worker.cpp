@@ -124,8 +124,9 @@ void run_worker(Transport& t, Executor& executor, const std::atomic<bool>& stop)
         };
         spdlog::info("task {}: one training shared by {} task(s)", task.task_id, task.shared_with.size() + 1);
         res.members = executor.execute_group(task, ctx);
-        for (auto& m : res.members) {
-          if (m.outcome == Outcome::kOutOfMemory) m.error = out_of_memory_text(task, config, ctx.placement, m.error);
+        for (std::size_t m = 0; m < res.members.size(); ++m) {
+          MemberResult& r = res.members[m];
+          if (r.outcome == Outcome::kOutOfMemory) r.error = out_of_memory_text(member_task(task, m), config, ctx.placement, r.error);
         }
       }
       res.outcome = Outcome::kDone;
