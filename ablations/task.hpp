@@ -54,6 +54,9 @@ struct Placement {
   int local_rank = 0;
   std::string device = "cpu";        // "cpu" or "cuda:N"
   int threads = 1;
+  // What the worker's start-up check saw (GPU model, compute capability, CUDA/cuDNN, numerics flags; "cpu"
+  // on the CPU), for the provenance; empty in a task's placement.
+  std::string device_facts;
 };
 
 struct EpochRecord {

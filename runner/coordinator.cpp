@@ -101,6 +101,7 @@ class Coordinator {
   std::map<std::string, std::vector<size_t>> held_;  // variant -> its tasks waiting at a rung
   std::map<int, Placement> workers_;         // ready workers and their placement
   std::set<int> idle_;
+  std::set<int> retired_;                    // workers that hit a sticky device error: sent no more tasks
   std::map<int, size_t> running_;            // worker -> task index
   std::map<std::int64_t, size_t> by_id_;
   int failed_final_ = 0;
@@ -640,7 +641,7 @@ void Coordinator::dispatch(int worker) {
   const auto t0 = std::chrono::steady_clock::now();
   // The first pending task this worker has not failed in this run; a task that failed on every worker
   // may run anywhere.
-  const int workers = t_.size() - 1;
+  const int workers = t_.size() - 1 - static_cast<int>(retired_.size());
   for (std::deque<size_t>* queue : {&promoted_, &pending_})
   for (auto it = queue->begin(); it != queue->end(); ++it) {
     PlannedTask& p = tasks_[*it];
@@ -720,6 +721,11 @@ void Coordinator::handle(const Envelope& env) {
       ResultMessage r = decode_result(env.bytes);
       running_.erase(env.source);
       idle_.insert(env.source);
+      if (r.retired) {
+        idle_.erase(env.source);
+        retired_.insert(env.source);
+        spdlog::error("worker {} retired ({} of {} left): {}", env.source, t_.size() - 1 - retired_.size(), t_.size() - 1, r.error);
+      }
       auto it = by_id_.find(r.task_id);
       if (it == by_id_.end()) throw MessageError("result of unknown task " + std::to_string(r.task_id));
       PlannedTask& p = tasks_[it->second];
@@ -751,7 +757,8 @@ void Coordinator::handle(const Envelope& env) {
       } else {
         store_->record_failed(p.id, r.error, now);
         p.failed_on.insert(env.source);
-        if (p.attempts_run <= opt_.max_retries && !stopping_) {
+        // An out-of-memory would recur; a retired worker's failure is the worker's, not the task's.
+        if ((p.attempts_run <= opt_.max_retries || r.retired) && r.outcome != Outcome::kOutOfMemory && !stopping_) {
           spdlog::warn("failed (attempt {}, retrying): {}: {}", p.attempts_total, what, r.error);
           pending_.push_front(it->second);
         } else {
@@ -792,12 +799,12 @@ void Coordinator::handle_group(int worker, size_t idx, const ResultMessage& r) {
     stopping_ = true;
     return;
   }
-  if (r.outcome == Outcome::kFailed) {
+  if (r.outcome == Outcome::kFailed || r.outcome == Outcome::kOutOfMemory) {
     for (size_t i : all) {
       store_->record_failed(tasks_[i].id, r.error, now);
       tasks_[i].failed_on.insert(worker);
     }
-    if (lead.attempts_run <= opt_.max_retries && !stopping_) {
+    if ((lead.attempts_run <= opt_.max_retries || r.retired) && r.outcome != Outcome::kOutOfMemory && !stopping_) {
       spdlog::warn("failed (attempt {}, retrying the {} task(s) sharing it): the training of {}: {}", lead.attempts_total,
                    all.size(), what(idx), r.error);
       pending_.push_front(idx);
@@ -810,6 +817,7 @@ void Coordinator::handle_group(int worker, size_t idx, const ResultMessage& r) {
   for (const auto& m : r.members) by_task[m.task_id] = &m;
   std::vector<std::pair<std::int64_t, TaskResult>> done;
   std::vector<std::pair<size_t, std::string>> failed;
+  std::set<size_t> out_of_memory;  // failed members that would fail the same way again
   for (size_t i : all) {
     auto m = by_task.find(tasks_[i].id);
     if (m == by_task.end()) {
@@ -818,6 +826,7 @@ void Coordinator::handle_group(int worker, size_t idx, const ResultMessage& r) {
       done.emplace_back(tasks_[i].id, m->second->result);
     } else {
       failed.emplace_back(i, m->second->error);
+      if (m->second->outcome == Outcome::kOutOfMemory) out_of_memory.insert(i);
     }
   }
   store_->record_done(lead.id, done, now);
@@ -832,7 +841,7 @@ void Coordinator::handle_group(int worker, size_t idx, const ResultMessage& r) {
     p.member = false;
     store_->record_failed(p.id, error, now);
     p.failed_on.insert(worker);
-    if (p.attempts_run <= opt_.max_retries && !stopping_) {
+    if (p.attempts_run <= opt_.max_retries && !out_of_memory.count(i) && !stopping_) {
       spdlog::warn("failed (attempt {}, retrying on its own): {}: {}", p.attempts_total, what(i), error);
       pending_.push_front(i);
     } else {
@@ -861,8 +870,19 @@ int Coordinator::run(bool& started) {
   Welcome welcome;
   welcome.ranks_per_gpu = std::max(1, study_.base.resources.ranks_per_gpu);
   welcome.gpus_per_node = study_.base.resources.gpus_per_node;
+  welcome.gpus_required = study_wants_gpu(study_);
   for (int w = 1; w < t_.size(); ++w) t_.send(w, encode(welcome));
   started = true;
+  try {
+    workers_ = await_workers(t_);  // every worker checked its device before any task goes out
+  } catch (const RunRefused&) {
+    started = false;  // nothing was sent: the workers are just shut down (exit 2)
+    store_->end_run(run_id_, 2);
+    store_->release_lock(study_id_);
+    throw;
+  }
+  for (const auto& [w, p] : workers_) idle_.insert(w);
+  store_->set_provenance(study_id_, device_provenance(workers_));
 
   auto last_beat = std::chrono::steady_clock::now();
   const auto first_dispatch = last_beat;
@@ -880,8 +900,9 @@ int Coordinator::run(bool& started) {
         dispatch(w);
       }
     }
-    if (running_.empty() &&
-        (stopping_ || (pending_.empty() && promoted_.empty() && !(rungs_ && rungs_->has_promotion()) && !can_propose()))) {
+    const bool no_workers = static_cast<int>(retired_.size()) == t_.size() - 1;
+    if (running_.empty() && (no_workers ||
+        stopping_ || (pending_.empty() && promoted_.empty() && !(rungs_ && rungs_->has_promotion()) && !can_propose()))) {
       break;
     }
     if (t_.receive(env, 0.5)) handle(env);
@@ -904,7 +925,10 @@ int Coordinator::run(bool& started) {
       failed_before.push_back(t.variant + " fold " + std::to_string(t.fold) + " repeat " + std::to_string(t.repeat));
     }
   }
-  const int code = run_exit_code(stopping_, failed_final_, static_cast<int>(failed_before.size()));
+  const bool all_retired = static_cast<int>(retired_.size()) == t_.size() - 1;
+  if (all_retired) spdlog::error("every worker retired after a sticky device error: the tasks left are pending; run again on working GPUs");
+  int code = run_exit_code(stopping_, failed_final_, static_cast<int>(failed_before.size()));
+  if (code == kRunOk && all_retired) code = kRunFailed;
   store_->end_run(run_id_, code);
   store_->release_lock(study_id_);
   if (code == kRunInterrupted) {

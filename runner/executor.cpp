@@ -24,6 +24,12 @@ Task member_task(const Task& task, std::size_t m) {
   return t;
 }
 
+DeviceReport Executor::check_device(const Placement& placement, int /*ranks_per_gpu*/) {
+  DeviceReport r;
+  r.facts = placement.device;
+  return r;
+}
+
 std::vector<MemberResult> Executor::execute_group(const Task& task, const ExecContext& ctx) {
   std::vector<MemberResult> out;
   for (std::size_t m = 0; m <= task.shared_with.size(); ++m) {
@@ -37,7 +43,10 @@ std::vector<MemberResult> Executor::execute_group(const Task& task, const ExecCo
     } catch (const Interrupted&) {
       throw;
     } catch (const std::exception& e) {
-      r.outcome = Outcome::kFailed;
+      // A broken device fails the whole group and retires the worker (runner/worker.cpp).
+      const trainer::FailureKind kind = trainer::classify_failure(e);
+      if (kind == trainer::FailureKind::kDeviceFault) throw;
+      r.outcome = kind == trainer::FailureKind::kOutOfMemory ? Outcome::kOutOfMemory : Outcome::kFailed;
       r.error = e.what();
     }
     out.push_back(std::move(r));
@@ -81,7 +90,7 @@ class TrainerExecutor : public Executor {
     for (std::size_t m = 0; m < outcomes.size(); ++m) {
       MemberResult r;
       r.task_id = m == 0 ? task.task_id : task.shared_with[m - 1].task_id;
-      r.outcome = outcomes[m].ok ? Outcome::kDone : Outcome::kFailed;
+      r.outcome = outcomes[m].ok ? Outcome::kDone : outcomes[m].out_of_memory ? Outcome::kOutOfMemory : Outcome::kFailed;
       r.error = outcomes[m].error;
       r.result = std::move(outcomes[m].result);
       out.push_back(std::move(r));
@@ -121,7 +130,12 @@ class TrainerExecutor : public Executor {
   }
 
   int gpu_count() override { return trainer::cuda_available() ? trainer::cuda_device_count() : 0; }
-  std::string framework_version() override { return "LibTorch " + trainer::libtorch_version(); }
+  std::string framework_version() override { return trainer::framework_description(); }
+  DeviceReport check_device(const Placement& placement, int ranks_per_gpu) override {
+    const trainer::DeviceCheck c = trainer::check_device(placement.device, ranks_per_gpu);
+    return {c.ok, c.facts, c.problem};
+  }
+  void release_memory(const Placement& placement) override { trainer::release_device_memory(placement.device); }
 
  private:
   std::map<std::string, double> parameters_;  // architecture -> trainable parameters

@@ -28,6 +28,13 @@ struct ExecContext {
   const std::atomic<bool>* stop = nullptr;           // set on SIGTERM/SIGUSR1
 };
 
+// What a worker's device check saw (Executor::check_device).
+struct DeviceReport {
+  bool ok = true;
+  std::string facts;    // GPU model, compute capability, CUDA/cuDNN, LibTorch; "cpu" on the CPU
+  std::string problem;  // !ok: what failed
+};
+
 class Executor {
  public:
   virtual ~Executor() = default;
@@ -43,6 +50,12 @@ class Executor {
   // Whether the device has CUDA GPUs (placement), and how many.
   virtual int gpu_count() { return 0; }
   virtual std::string framework_version() { return ""; }
+  // Worker start, from the thread that runs the tasks: bind the placement's device and try it
+  // (trainer::check_device); ranks_per_gpu > 1 caps this process's share of the GPU. The default (executors
+  // without a device) is ok with facts = the device's name.
+  virtual DeviceReport check_device(const Placement& placement, int ranks_per_gpu);
+  // After every task, whatever its outcome: give cached device memory back (trainer::release_device_memory).
+  virtual void release_memory(const Placement& /*placement*/) {}
 };
 
 // Member m of a shared training as a task of its own (m = 0: the task itself without its members).

@@ -156,7 +156,7 @@ TaskResult get_result(Reader& r) {
 
 Outcome get_outcome(Reader& r) {
   const int o = static_cast<int>(r.i64());
-  if (o < 1 || o > 3) throw MessageError("unknown task outcome " + std::to_string(o));
+  if (o < 1 || o > 4) throw MessageError("unknown task outcome " + std::to_string(o));
   return static_cast<Outcome>(o);
 }
 
@@ -167,6 +167,7 @@ const char* outcome_name(Outcome o) {
     case Outcome::kDone: return "done";
     case Outcome::kFailed: return "failed";
     case Outcome::kInterrupted: return "interrupted";
+    case Outcome::kOutOfMemory: return "out of memory";
   }
   return "?";
 }
@@ -180,7 +181,7 @@ MessageKind kind_of(const std::string& bytes) {
                        " (every rank must run the same ablate)");
   }
   auto k = static_cast<std::uint8_t>(bytes[8]);
-  if (k < 1 || k > 7) throw MessageError("unknown message kind " + std::to_string(k));
+  if (k < 1 || k > 8) throw MessageError("unknown message kind " + std::to_string(k));
   return static_cast<MessageKind>(k);
 }
 
@@ -188,6 +189,7 @@ std::string encode(const Welcome& m) {
   Writer w(MessageKind::kWelcome);
   w.i64(m.ranks_per_gpu);
   w.i64(m.gpus_per_node);
+  w.i64(m.gpus_required ? 1 : 0);
   return w.take();
 }
 
@@ -196,6 +198,7 @@ Welcome decode_welcome(const std::string& bytes) {
   Welcome m;
   m.ranks_per_gpu = static_cast<int>(r.i64());
   m.gpus_per_node = static_cast<int>(r.i64());
+  m.gpus_required = r.i64() != 0;
   return m;
 }
 
@@ -206,6 +209,7 @@ std::string encode(const Placement& m) {
   w.i64(m.local_rank);
   w.str(m.device);
   w.i64(m.threads);
+  w.str(m.device_facts);
   return w.take();
 }
 
@@ -217,6 +221,7 @@ Placement decode_ready(const std::string& bytes) {
   m.local_rank = static_cast<int>(r.i64());
   m.device = r.str();
   m.threads = static_cast<int>(r.i64());
+  m.device_facts = r.str();
   return m;
 }
 
@@ -312,6 +317,7 @@ std::string encode(const ResultMessage& m) {
     w.str(mr.error);
     put_result(w, mr.result);
   }
+  w.i64(m.retired ? 1 : 0);
   return w.take();
 }
 
@@ -332,6 +338,7 @@ ResultMessage decode_result(const std::string& bytes) {
     mr.result = get_result(r);
     m.members.push_back(std::move(mr));
   }
+  m.retired = r.i64() != 0;
   return m;
 }
 
@@ -345,6 +352,17 @@ std::string encode_worker_error(const std::string& what) {
 
 std::string decode_worker_error(const std::string& bytes) {
   Reader r(bytes, MessageKind::kWorkerError);
+  return r.str();
+}
+
+std::string encode_refused(const std::string& why) {
+  Writer w(MessageKind::kRefused);
+  w.str(why);
+  return w.take();
+}
+
+std::string decode_refused(const std::string& bytes) {
+  Reader r(bytes, MessageKind::kRefused);
   return r.str();
 }
 

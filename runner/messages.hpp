@@ -12,7 +12,7 @@
 
 namespace ablate::runner {
 
-constexpr std::uint32_t kMessageFormat = 3;
+constexpr std::uint32_t kMessageFormat = 4;
 
 enum class MessageKind : std::uint8_t {
   kWelcome = 1,   // coordinator -> worker: placement settings (ranks_per_gpu)
@@ -22,14 +22,19 @@ enum class MessageKind : std::uint8_t {
   kResult = 5,    // worker -> coordinator: the task ended (done, failed or interrupted)
   kShutdown = 6,  // coordinator -> worker: no more work
   kWorkerError = 7,  // worker -> coordinator: the worker loop itself failed (not a task); the run ends
+  kRefused = 8,      // worker -> coordinator, instead of kReady: its device cannot serve the study (the run is refused)
 };
 
-enum class Outcome : std::uint8_t { kDone = 1, kFailed = 2, kInterrupted = 3 };
+// kOutOfMemory: the device ran out of memory; a task's memory need does not change on a retry, so it is
+// stored as failed at once, with a message naming its batch and image size.
+enum class Outcome : std::uint8_t { kDone = 1, kFailed = 2, kInterrupted = 3, kOutOfMemory = 4 };
 const char* outcome_name(Outcome o);
 
 struct Welcome {
   int ranks_per_gpu = 1;
   int gpus_per_node = 0;  // 0 = every GPU LibTorch sees
+  // The study asks for GPUs (study_wants_gpu): a worker without a working one refuses to start.
+  bool gpus_required = false;
 };
 
 struct Progress {
@@ -55,6 +60,9 @@ struct ResultMessage {
   // `result` is unused. Empty for an ordinary task, and when the training itself failed or was interrupted
   // (outcome and error then hold for every member).
   std::vector<MemberResult> members;
+  // The worker hit a sticky device error (trainer::DeviceFault) and takes no more tasks: the coordinator
+  // sends it none and runs the rest on the other workers.
+  bool retired = false;
 };
 
 // A decoding problem: wrong magic, another format version, truncated bytes.
@@ -70,6 +78,7 @@ std::string encode(const Progress& m);
 std::string encode(const ResultMessage& m);
 std::string encode_shutdown();
 std::string encode_worker_error(const std::string& what);
+std::string encode_refused(const std::string& why);  // kRefused: the rank, host and what it saw
 
 // The kind of a message (checks magic and version).
 MessageKind kind_of(const std::string& bytes);
@@ -79,5 +88,6 @@ Task decode_task(const std::string& bytes);
 Progress decode_progress(const std::string& bytes);
 ResultMessage decode_result(const std::string& bytes);
 std::string decode_worker_error(const std::string& bytes);
+std::string decode_refused(const std::string& bytes);
 
 }  // namespace ablate::runner

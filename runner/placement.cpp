@@ -1,9 +1,13 @@
 #include <pthread.h>
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <csignal>
 #include <filesystem>
 
+#include "ablations/study.hpp"
+#include "runner/messages.hpp"
 #include "runner/run.hpp"
 
 namespace ablate::runner {
@@ -34,6 +38,58 @@ Placement place_task(const Placement& worker, const VariantConfig& config) {
   if (config.train.device == "cpu") p.device = "cpu";
   if (config.train.threads > 0) p.threads = config.train.threads;
   return p;
+}
+
+std::string oversubscription_warning(const NodeInfo& node, int gpus, int ranks_per_gpu) {
+  const int slots = gpus * std::max(1, ranks_per_gpu);
+  if (gpus <= 0 || node.local_workers <= slots) return "";
+  return node.host + ": " + std::to_string(node.local_workers) + " workers but " + std::to_string(gpus) + " GPU(s) x " +
+         std::to_string(std::max(1, ranks_per_gpu)) + " rank(s) per GPU = " + std::to_string(slots) +
+         " slot(s): the extra workers share GPUs already full (slower ranks, possible out-of-memory); launch " +
+         std::to_string(slots) + " worker(s) per node or raise resources.ranks_per_gpu";
+}
+
+bool study_wants_gpu(const Study& study) {
+  auto wants = [&](const VariantConfig& c) {
+    return c.train.device == "cuda" || (c.train.device == "auto" && c.resources.gpus_per_node > 0);
+  };
+  return wants(study.base) || std::any_of(study.variants.begin(), study.variants.end(), [&](const Variant& v) { return wants(v.config); });
+}
+
+std::map<int, Placement> await_workers(Transport& t) {
+  std::map<int, Placement> ready;
+  std::vector<std::string> refusals;
+  Envelope env;
+  while (static_cast<int>(ready.size() + refusals.size()) < t.size() - 1) {
+    if (!t.receive(env, 1.0)) continue;
+    switch (kind_of(env.bytes)) {
+      case MessageKind::kReady:
+        ready[env.source] = decode_ready(env.bytes);
+        break;
+      case MessageKind::kRefused:
+        refusals.push_back(decode_refused(env.bytes));
+        break;
+      case MessageKind::kWorkerError:
+        throw std::runtime_error("worker " + std::to_string(env.source) + " failed outside a task: " + decode_worker_error(env.bytes));
+      default:
+        throw MessageError("coordinator: unexpected message kind " + std::to_string(static_cast<int>(kind_of(env.bytes))) +
+                           " from rank " + std::to_string(env.source) + " before its ready message");
+    }
+  }
+  if (!refusals.empty()) {
+    std::string text = std::to_string(refusals.size()) + " of " + std::to_string(t.size() - 1) + " worker(s) cannot serve this study:";
+    for (const auto& r : refusals) text += "\n  " + r;
+    throw RunRefused(RunRefused::kDevice, text);
+  }
+  return ready;
+}
+
+std::map<std::string, std::string> device_provenance(const std::map<int, Placement>& workers) {
+  std::map<std::string, std::string> out;
+  for (const auto& [rank, p] : workers) {
+    out["device.rank" + std::to_string(rank)] = p.host + " " + p.device + ": " + (p.device_facts.empty() ? p.device : p.device_facts);
+  }
+  return out;
 }
 
 std::string default_db_path(const std::string& study_file, const std::string& study_name) {

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -13,6 +14,10 @@
 #include "ablations/task.hpp"
 #include "runner/executor.hpp"
 #include "runner/transport.hpp"
+
+namespace ablate {
+struct Study;  // ablations/study.hpp
+}
 
 namespace ablate::runner {
 
@@ -29,11 +34,13 @@ constexpr int kRunInterrupted = 3;  // stopped by SIGTERM/SIGUSR1; everything st
 int run_exit_code(bool interrupted, int failed_now, int failed_before);
 
 // The run was refused before any work: a variant changed under stored results (kind kChanged), the
-// dataset is missing or has no training cases (kInput), or another coordinator holds the study (kLocked).
-// The message names the variant(s) and changed keys, or the dataset path.
+// dataset is missing or has no training cases (kInput), another coordinator holds the study (kLocked), or
+// a worker's device cannot serve a study that asks for GPUs (kDevice: no GPU seen, or its check failed).
+// The message names the variant(s) and changed keys, the dataset path, or each refusing rank, its host
+// and what it saw.
 class RunRefused : public std::runtime_error {
  public:
-  enum Kind { kChanged, kInput, kLocked };
+  enum Kind { kChanged, kInput, kLocked, kDevice };
   RunRefused(Kind kind, const std::string& what) : std::runtime_error(what), kind_(kind) {}
   Kind kind() const { return kind_; }
 
@@ -92,5 +99,21 @@ std::string default_db_path(const std::string& study_file, const std::string& st
 Placement place_worker(const NodeInfo& node, int rank, int gpus, int ranks_per_gpu);
 // The placement one task runs with: train.device = cpu forces the CPU, train.threads > 0 wins.
 Placement place_task(const Placement& worker, const VariantConfig& config);
+// "" when every worker of the node has a GPU slot (local workers <= gpus x ranks_per_gpu); else the warning
+// that names the node, its workers, GPUs and ranks_per_gpu: place_worker then wraps the extra workers
+// around onto GPUs already full, which slows every rank on them and may run them out of memory.
+std::string oversubscription_warning(const NodeInfo& node, int gpus, int ranks_per_gpu);
+
+// The study asks for GPUs: the base or a variant has train.device = "cuda", or "auto" with
+// resources.gpus_per_node > 0. Its workers then refuse to start without a working GPU (Welcome::gpus_required).
+bool study_wants_gpu(const Study& study);
+
+// Coordinator start, after the welcomes: waits for every worker's kReady or kRefused and returns the
+// placements by rank, so that no task is sent to a study a worker refused. Throws RunRefused (kDevice)
+// naming every refusing rank, its host and what it saw; std::runtime_error when a worker failed outside a
+// task (kWorkerError); MessageError on anything else.
+std::map<int, Placement> await_workers(Transport& t);
+// Provenance keys of the workers' devices: "device.rank<R>" = "<host> <device>: <facts>".
+std::map<std::string, std::string> device_provenance(const std::map<int, Placement>& workers);
 
 }  // namespace ablate::runner

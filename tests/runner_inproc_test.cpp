@@ -107,6 +107,26 @@ TEST(RunnerPlacement, GpusByLocalWorkerAndCoreShares) {
   EXPECT_EQ(place_worker(n, 2, 0, 1).threads, 8);
 }
 
+// The host name the in-process transport reports.
+std::string this_host() {
+  char buf[256] = {};
+  return ::gethostname(buf, sizeof(buf) - 1) == 0 ? std::string(buf) : std::string("localhost");
+}
+
+// More workers on a node than GPUs x ranks_per_gpu wrap around onto full GPUs: said, not silent.
+TEST(RunnerPlacement, WarnsWhenWorkersOutnumberGpuSlots) {
+  NodeInfo n;
+  n.host = "gpu07";
+  n.local_workers = 4;
+  const std::string w = oversubscription_warning(n, 2, 1);
+  EXPECT_NE(w.find("gpu07"), std::string::npos) << w;
+  EXPECT_NE(w.find("4 workers but 2 GPU(s) x 1 rank(s) per GPU = 2 slot(s)"), std::string::npos) << w;
+  EXPECT_EQ(oversubscription_warning(n, 2, 2), "");  // two ranks per GPU by design
+  EXPECT_EQ(oversubscription_warning(n, 4, 1), "");
+  EXPECT_EQ(oversubscription_warning(n, 0, 1), "");  // CPU workers share cores, not GPUs
+  EXPECT_NE(oversubscription_warning(n, 1, 3), "");
+}
+
 // Three in-process workers; six cases.
 class InprocRun : public inproc_test::InprocFixture {
  protected:
@@ -213,6 +233,83 @@ TEST_F(InprocRun, AWorkerFailingOutsideATaskEndsTheRun) {
   }
   db::Store s(opt_.db_path, true);
   EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks WHERE status = 'running'"), 0);
+}
+
+// The sleep executor has no GPU (Executor::gpu_count's 0): a study asking for GPUs is refused at worker start,
+// naming each worker, its host and what it saw, before any task runs; the store keeps no lock and every task
+// pending; the run is recorded with exit code 2.
+TEST_F(InprocRun, WorkersWithoutGpusRefuseAStudyThatAsksForThem) {
+  std::atomic<int> ran{0};
+  auto exec = make_sleep_executor(
+      [&](const Task&) {
+        ++ran;
+        return 0.001;
+      },
+      [](const Variant&) { return 1.0; });
+  opt_.inproc_workers = 2;
+  for (const std::vector<std::string>& asks : {std::vector<std::string>{"resources.gpus_per_node=2"},
+                                               std::vector<std::string>{"train.device=cuda"}}) {
+    opt_.overrides = asks;
+    opt_.new_study = true;
+    try {
+      run_study(opt_, *exec);
+      ADD_FAILURE() << asks[0] << ": a study asking for GPUs ran on workers without one";
+    } catch (const RunRefused& e) {
+      EXPECT_EQ(e.kind(), RunRefused::kDevice);
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find("2 of 2 worker(s) cannot serve this study"), std::string::npos) << msg;
+      EXPECT_NE(msg.find("worker 1 on " + this_host()), std::string::npos) << msg;
+      EXPECT_NE(msg.find("worker 2 on "), std::string::npos) << msg;
+      EXPECT_NE(msg.find("sees no CUDA device"), std::string::npos) << msg;
+    }
+    EXPECT_EQ(ran.load(), 0);
+    db::Store s(opt_.db_path, true);
+    EXPECT_EQ(s.query_int("SELECT count(*) FROM coordinator_lock"), 0);
+    EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks t JOIN studies st ON st.id = t.study_id WHERE st.name = 's' AND t.status = 'pending'"), 9);
+    EXPECT_EQ(s.query_int("SELECT exit_code FROM runs ORDER BY id DESC LIMIT 1"), 2);
+  }
+  // train.device = "cpu" asks for no GPU, whatever the resources say.
+  opt_.overrides = {"resources.gpus_per_node=2", "train.device=cpu"};
+  EXPECT_EQ(run_study(opt_, *exec), kRunOk);
+  EXPECT_EQ(ran.load(), 9);
+}
+
+// An injected device view: one GPU that fails its check (as an official LibTorch 1.13 on an sm_90 GPU does)
+// refuses with LibTorch's words; a GPU that passes reports its facts into the provenance.
+TEST_F(InprocRun, AFailedDeviceCheckRefusesAndAPassedOneIsInTheProvenance) {
+  auto base = make_sleep_executor([](const Task&) { return 0.001; }, [](const Variant&) { return 1.0; });
+  struct OneGpu : Executor {
+    Executor* inner;
+    bool works;
+    OneGpu(Executor* e, bool w) : inner(e), works(w) {}
+    TaskResult execute(const Task& t, const ExecContext& ctx) override {
+      EXPECT_EQ(ctx.placement.device, "cuda:0");
+      return inner->execute(t, ctx);
+    }
+    double estimate_cost(const Variant& v) override { return inner->estimate_cost(v); }
+    int gpu_count() override { return 1; }
+    DeviceReport check_device(const Placement& p, int) override {
+      if (works) return {true, "Fake GPU on " + p.device + ", sm_90", ""};
+      return {false, p.device, "CUDA error: no kernel image is available for execution on the device"};
+    }
+  };
+  OneGpu broken(base.get(), false);
+  opt_.inproc_workers = 1;
+  opt_.overrides = {"resources.gpus_per_node=1"};
+  try {
+    run_study(opt_, broken);
+    ADD_FAILURE() << "a failed device check did not refuse the run";
+  } catch (const RunRefused& e) {
+    EXPECT_EQ(e.kind(), RunRefused::kDevice);
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("worker 1 on "), std::string::npos) << msg;
+    EXPECT_NE(msg.find("device check on cuda:0 failed"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("no kernel image is available"), std::string::npos) << msg;
+  }
+  OneGpu fine(base.get(), true);
+  ASSERT_EQ(run_study(opt_, fine), kRunOk);
+  db::Store s(opt_.db_path, true);
+  EXPECT_EQ(s.query_text("SELECT value FROM provenance WHERE key = 'device.rank1'"), this_host() + " cuda:0: Fake GPU on cuda:0, sm_90");
 }
 
 TEST_F(InprocRun, FailuresAreStoredAndRetriedOnAnotherWorker) {

@@ -5,6 +5,7 @@
 #include <functional>
 #include <sstream>
 #include <stdexcept>
+#include <vector>
 
 namespace ablate::trainer {
 
@@ -23,7 +24,10 @@ void check_target(const torch::Tensor& logits, const torch::Tensor& target) {
       << " do not match (expected N x C x H x W logits and N x H x W class indices)";
     throw std::invalid_argument(o.str());
   }
-  if (logits.size(1) > 1 && target.numel() > 0) {
+  // The class range is checked where it costs no device synchronisation: on the CPU. Targets on a GPU come
+  // from the data path, whose labels are mapped into 0..data classes at load (data/preprocess.cpp, label_lut)
+  // for a network of data classes + 1 channels; a read-back per head per step would stall the GPU.
+  if (logits.size(1) > 1 && target.numel() > 0 && target.device().is_cpu()) {
     const auto max = target.max().item<std::int64_t>();
     const auto min = target.min().item<std::int64_t>();
     if (min < 0 || max >= logits.size(1)) {
@@ -130,31 +134,37 @@ LossTerms compute_loss(const NetOutput& out, const torch::Tensor& target, const 
   validate_loss_config(config);
   LossTerms t;
   torch::Tensor total;
+  // Every term's value is read back at the end, all in one copy (one device synchronisation per call).
+  std::vector<torch::Tensor> values;
+  std::vector<double*> slots;
   // A weighted term joins the graph only when its weight is non-zero (losses.hpp).
-  auto add = [&](double weight, const std::function<torch::Tensor()>& term) {
+  auto add = [&](double* slot, double weight, const std::function<torch::Tensor()>& term) {
+    torch::Tensor v;
     if (weight == 0) {
       torch::NoGradGuard no_grad;
-      return term().item<double>();
+      v = term();
+    } else {
+      v = term();
+      total = total.defined() ? total + weight * v : weight * v;
     }
-    torch::Tensor v = term();
-    total = total.defined() ? total + weight * v : weight * v;
-    return v.item<double>();
+    values.push_back(v.detach().reshape({}));
+    slots.push_back(slot);
   };
-  t.main = add(config.main_weight, [&] { return segmentation_loss(out.main, target, config); });
+  add(&t.main, config.main_weight, [&] { return segmentation_loss(out.main, target, config); });
   if (!out.sides.empty()) {
     // loss.side_name: 001 Sec. III-B's Dice on the main output and BCE on the side output is name = dice,
     // side_name = bce.
     LossConfig side = config;
     if (config.side_name != "same") side.name = config.side_name;
-    t.side = add(config.side_weight, [&] {
+    add(&t.side, config.side_weight, [&] {
       torch::Tensor s = segmentation_loss(out.sides[0], target, side);
       for (size_t i = 1; i < out.sides.size(); ++i) s = s + segmentation_loss(out.sides[i], target, side);
       return s / static_cast<double>(out.sides.size());
     });
   }
-  if (out.aux.defined()) t.aux = add(config.aux_weight, [&] { return segmentation_loss(out.aux, target, config); });
+  if (out.aux.defined()) add(&t.aux, config.aux_weight, [&] { return segmentation_loss(out.aux, target, config); });
   if (out.recon.defined()) {
-    t.recon = add(config.recon_weight, [&] {
+    add(&t.recon, config.recon_weight, [&] {
       torch::Tensor goal = scale_to_unit(input.detach());
       return torch::binary_cross_entropy(out.recon.clamp(1e-6, 1 - 1e-6), goal);
     });
@@ -166,8 +176,8 @@ LossTerms compute_loss(const NetOutput& out, const torch::Tensor& target, const 
     for (size_t i = 1; i < pairs.size(); ++i) s = s + torch::mse_loss(pairs[i].first, pairs[i].second);
     return s;
   };
-  if (!out.guided.empty()) t.guided = add(config.guided_weight, [&] { return mse_sum(out.guided); });
-  if (!out.feature_recon.empty()) t.recon = add(config.recon_weight, [&] { return mse_sum(out.feature_recon); });
+  if (!out.guided.empty()) add(&t.guided, config.guided_weight, [&] { return mse_sum(out.guided); });
+  if (!out.feature_recon.empty()) add(&t.recon, config.recon_weight, [&] { return mse_sum(out.feature_recon); });
   if (!total.defined()) {
     // Every head this network has carries weight 0 (validate_loss_config only sees the weights).
     std::string keys = "loss.main_weight";
@@ -179,6 +189,12 @@ LossTerms compute_loss(const NetOutput& out, const torch::Tensor& target, const 
                                 "): nothing would be trained; allowed: at least one of them > 0");
   }
   t.total = total;
+  values.push_back(total.detach().reshape({}));
+  slots.push_back(&t.value);
+  // Float to double exactly as item<double>() converts each, so the values are those of a read per term.
+  const torch::Tensor read = torch::stack(values).to(torch::kDouble).cpu();
+  const auto v = read.accessor<double, 1>();
+  for (std::size_t i = 0; i < slots.size(); ++i) *slots[i] = v[static_cast<std::int64_t>(i)];
   return t;
 }
 

@@ -50,6 +50,7 @@ namespace ablate::trainer {
 
 struct LossTerms {
   torch::Tensor total;   // the weighted sum that is back-propagated
+  double value = 0;      // total's value, read back with the terms below in one copy (no extra device sync)
   double main = 0;       // unweighted terms, for logging
   double side = 0;
   double aux = 0;

@@ -28,6 +28,7 @@
 #include "trainer/data/dataset.hpp"
 #include "trainer/data/loader.hpp"
 #include "trainer/data/preprocess.hpp"
+#include "trainer/device.hpp"
 #include "trainer/losses.hpp"
 #include "trainer/metrics.hpp"
 #include "trainer/nn/network.hpp"
@@ -128,7 +129,7 @@ std::vector<std::uint8_t> predict_case(SegmentationNet& net, const data::Prepare
     NetOutput o = net->forward(x);
     if (loss_config) {
       torch::Tensor y = labels.slice(0, begin, end).to(torch::kInt64).to(device);
-      *loss_sum += compute_loss(o, y, x, *loss_config).total.item<double>() * (end - begin);
+      *loss_sum += compute_loss(o, y, x, *loss_config).value * (end - begin);
       *loss_count += end - begin;
     }
     torch::Tensor logits = o.main;
@@ -461,11 +462,7 @@ void TaskRun::load_train_slices() {
 void TaskRun::prepare_data() {
   const int threads = ctx_.threads > 0 ? ctx_.threads : (tc_.threads > 0 ? tc_.threads : 1);
   torch::set_num_threads(threads);
-  device_ = pick_device(ctx_, tc_);
-  if (device_.is_cuda() && tc_.deterministic) {
-    at::globalContext().setDeterministicCuDNN(true);
-    at::globalContext().setBenchmarkCuDNN(false);
-  }
+  device_ = pick_device(ctx_, tc_);  // the numerics flags are the caller's NumericsScope (trainer/device.hpp)
   const auto data_start = Clock::now();
   d_.info = data::read_dataset(config_.data.path);
   for (const auto& c : d_.info.cases) d_.by_id[c.id] = &c;
@@ -476,7 +473,9 @@ void TaskRun::prepare_data() {
   spdlog::debug("{}: {} training slices and {} other cases ready in {:.1f} s ({} loads from the cache)", where_,
                 d_.train_slices.size(), d_.prepared.size(), seconds_since(data_start), cached_);
   d_.batches = std::make_unique<data::TrainBatches>(d_.train_slices, config_.data, tc_.batch_size, tc_.steps_per_epoch, task_.seed);
-  eval_batch_ = std::max(tc_.batch_size, 8);
+  // A GPU evaluates 32 slices per forward (fewer launches and read-backs); the CPU keeps its 8, which the
+  // stored CPU results were computed with.
+  eval_batch_ = std::max(tc_.batch_size, device_.is_cuda() ? 32 : 8);
 }
 
 // Phase 2: model and optimiser.
@@ -532,7 +531,7 @@ double TaskRun::train_epoch(int epoch, const Clock::time_point& epoch_start, dou
     torch::Tensor x = b.images.to(device_), y = b.labels.to(device_);
     NetOutput out = net_->forward(x);
     LossTerms terms = compute_loss(out, y, x, config_.loss);
-    const double value = terms.total.item<double>();
+    const double value = terms.value;  // read back once per step, with the unweighted terms
     if (!std::isfinite(value)) {
       throw std::runtime_error(where_ + ": non-finite loss (" + std::to_string(value) + ") at epoch " + std::to_string(epoch) +
                                " step " + std::to_string(step + 1) + " of " + std::to_string(steps) +
@@ -760,7 +759,10 @@ TaskResult TaskRun::evaluate_with(const std::string& where, const VariantConfig&
   return result;
 }
 
+std::string task_where(const Task& task) { return "variant " + task.variant + " fold " + std::to_string(task.fold); }
+
 TaskResult run_task_impl(const Task& task, const VariantConfig& config, const RunContext& ctx) {
+  const NumericsScope numerics(config.train, task_where(task));
   TaskRun run(task, config, ctx);
   run.prepare_data();
   run.build_model();
@@ -781,6 +783,8 @@ std::vector<MemberOutcome> run_group_impl(const Task& task, const std::vector<Va
     throw std::runtime_error("variant " + task.variant + ": run_group needs one configuration per member");
   }
   const std::vector<VariantConfig> others(configs.begin() + 1, configs.end());
+  // train.deterministic is a training key: every member shares the task's.
+  const NumericsScope numerics(configs.front().train, task_where(task));
   TaskRun run(task, configs.front(), ctx, others);
   run.prepare_data();
   run.build_model();
@@ -794,6 +798,9 @@ std::vector<MemberOutcome> run_group_impl(const Task& task, const std::vector<Va
       out[m].result = m == 0 ? run.evaluate() : run.evaluate_member(m);
       out[m].ok = true;
     } catch (const std::exception& e) {
+      // A broken device fails every member and the worker (with_task_errors); memory is the member's own.
+      if (classify_failure(e) == FailureKind::kDeviceFault) throw;
+      out[m].out_of_memory = classify_failure(e) == FailureKind::kOutOfMemory;
       out[m].error = run.member_where(m) + ": evaluation from the shared training failed: " + failure_text(e);
       spdlog::warn("{}", out[m].error);
     }
@@ -803,19 +810,26 @@ std::vector<MemberOutcome> run_group_impl(const Task& task, const std::vector<Va
 
 // The contract of run_task and run_group: a failure is a runtime_error naming the variant and fold, without
 // LibTorch's backtrace (hundreds of lines: it goes to --log-level debug only); TaskInterrupted passes through.
+// GPU faults keep their kind (trainer.hpp): DeviceOutOfMemory for LibTorch's OutOfMemoryError and a failed
+// host allocation, DeviceFault for a sticky CUDA error, so that the runner neither retries the one nor keeps
+// a broken worker for the other.
 template <class Body>
 auto with_task_errors(const Task& task, Body&& body) -> decltype(body()) {
-  const auto where = [&] { return "variant " + task.variant + " fold " + std::to_string(task.fold); };
+  const auto where = [&] { return task_where(task); };
   try {
     return body();
   } catch (const std::invalid_argument& e) {
     // Configuration checks of the network and losses throw invalid_argument.
     throw std::runtime_error(where() + ": " + e.what());
+  } catch (const c10::OutOfMemoryError& e) {
+    throw DeviceOutOfMemory(where() + ": " + e.what_without_backtrace());
   } catch (const c10::Error& e) {
     spdlog::debug("{}: LibTorch error, with its backtrace: {}", where(), e.what());
-    throw std::runtime_error(where() + ": " + e.what_without_backtrace());
+    const std::string text = where() + ": " + e.what_without_backtrace();
+    if (is_sticky_device_error(text)) throw DeviceFault(text);
+    throw std::runtime_error(text);
   } catch (const std::bad_alloc&) {
-    throw std::runtime_error(where() + ": out of memory (an allocation failed; lower train.batch_size, data.image_size or the widths)");
+    throw DeviceOutOfMemory(where() + ": out of memory (a host allocation failed)");
   }
 }
 

@@ -61,6 +61,7 @@ struct MemberOutcome {
   bool ok = false;
   TaskResult result;
   std::string error;
+  bool out_of_memory = false;  // the evaluation ran out of memory (FailureKind::kOutOfMemory)
 };
 
 // Train once, evaluate many (ablations/sharing.hpp): trains `task` once and gives one outcome per member,
@@ -78,6 +79,58 @@ std::vector<MemberOutcome> run_group(const Task& task, const std::vector<Variant
 bool cuda_available();
 int cuda_device_count();
 std::string libtorch_version();
+// The build and what it sees: "LibTorch 2.3.1, CUDA 12.1, cuDNN 8.9.2, 4 GPU(s)" or "LibTorch 1.13.1, CPU only".
+std::string framework_description();
+
+// --- The device of a worker (trainer/device.cpp) -------------------------------------------------------
+// A worker calls check_device once at start, from the thread that will run its tasks, and
+// release_device_memory after every task. Neither throws: a failure is reported in DeviceCheck::problem.
+
+struct DeviceCheck {
+  bool ok = false;
+  // For the provenance: "NVIDIA H200, sm_90, 139.8 GiB, CUDA 12.1, cuDNN 8.9.2, memory fraction 0.47" on a
+  // GPU, "cpu" on the CPU; each followed by the LibTorch version.
+  std::string facts;
+  std::string problem;  // !ok: what failed, in LibTorch's words ("no kernel image is available ...")
+};
+
+// Binds the calling thread's current CUDA device to `device` ("cuda:N"), so that nothing of the worker lands
+// on GPU 0; caps the caching allocator of this process at 0.95 / ranks_per_gpu of the GPU's memory when
+// several ranks share it (ranks_per_gpu > 1); then runs one forward and backward step of a small
+// convolution, bilinear upsampling and cross-entropy on the device and reads the loss back, which surfaces
+// a missing kernel image for the GPU's architecture (an official LibTorch 1.13 on sm_90), a broken driver or
+// a GPU that is not there. "cpu" runs the same step on the CPU.
+DeviceCheck check_device(const std::string& device, int ranks_per_gpu);
+
+// Returns the caching allocator's unused blocks to the driver (nothing on the CPU), so that the next task of
+// this worker, or another rank sharing the GPU, starts from the memory actually in use.
+void release_device_memory(const std::string& device);
+
+// --- GPU faults, classified so that the runner can act on them -----------------------------------------
+// run_task and run_group throw these (both are runtime_errors whose text names the variant and fold).
+
+// The device (or the host) ran out of memory: retrying the same task on the same kind of device fails the
+// same way, so it is not retried.
+class DeviceOutOfMemory : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A sticky CUDA error (device-side assert, illegal memory access, ECC, launch failure): the CUDA context of
+// this process is unusable until it exits, so every later task of the worker would fail too.
+class DeviceFault : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+enum class FailureKind { kTask, kOutOfMemory, kDeviceFault };
+// c10::OutOfMemoryError, std::bad_alloc and DeviceOutOfMemory are kOutOfMemory; DeviceFault and any error
+// whose text carries a sticky CUDA error (is_sticky_device_error) are kDeviceFault; the rest kTask.
+FailureKind classify_failure(const std::exception& e);
+// Whether `text` (a c10::Error's message or a CUDA error string) names an error that leaves the CUDA context
+// broken: "device-side assert triggered", "an illegal memory access", "illegal instruction", "misaligned
+// address", "unspecified launch failure", "uncorrectable ECC error", "CUDA error: unknown error".
+bool is_sticky_device_error(const std::string& text);
 
 // `ablate params`: the parameter accounting and output shapes of a variant's network.
 struct ComponentParameters {
