@@ -34,6 +34,7 @@ const VerbEntry kVerbs[] = {
     {"params", ablate::cli::verb_params, "parameters per component and output shapes of every variant"},
     {"submit", ablate::cli::verb_submit, "write (and optionally submit) a Slurm or mpirun job for a study"},
     {"demo", ablate::cli::verb_demo, "the embedded default: synthetic data, a small Table II study, a report"},
+    {"serve", ablate::cli::verb_serve, "watch a store live in a browser: progress, curves, failures, results (read-only)"},
 };
 
 using ablate::cli::rank_prefix;  // errors written straight to stderr carry the rank, like log lines
