@@ -1037,7 +1037,7 @@ std::vector<RungPopulation> rung_populations(const std::vector<EarlyStopEvent>& 
   return out;
 }
 
-StudyData load_study_data(const Store& store, const std::string& study) {
+StudyData load_study_data(const Store& store, const std::string& study, bool with_epochs) {
   const std::string& db_path = store.path();
   auto id = store.find_study(study);
   if (!id) {
@@ -1073,7 +1073,7 @@ StudyData load_study_data(const Store& store, const std::string& study) {
     st.bind(1, *id).bind(2, study);
     while (st.step()) d.case_metrics.push_back({st.text(0), st.i32(1), st.i32(2), st.text(3), st.i32(4), st.text(5), st.f64(6)});
   }
-  {
+  if (with_epochs) {
     Stmt st(s,
             "SELECT v.name, f.fold, f.\"repeat\", e.epoch, e.train_loss, e.val_loss, e.val_dice, e.lr, e.seconds "
             "FROM epochs e JOIN tasks t ON t.id = e.task_id JOIN variants v ON v.id = t.variant_id JOIN folds f ON f.id = t.fold_id "

@@ -346,48 +346,54 @@ StoreView::StoreView(const std::string& db_path, double min_refresh) : store_(db
 }
 
 template <class Compute>
-std::optional<std::string> StoreView::cached(const std::string& key, Compute compute) {
+std::string StoreView::cached(const std::string& key, const std::string& version, bool timed, Compute compute) {
   const double now = db::now_seconds();
-  const std::int64_t version = store_.query_int("PRAGMA data_version");
   if (const auto it = cache_.find(key); it != cache_.end()) {
     const double age = now - it->second.at;
-    if (age < min_refresh_ || (it->second.version == version && age < kStaleSeconds)) {
-      if (!it->second.body) return std::nullopt;
-      return *it->second.body;
-    }
+    const bool fresh = timed ? age < min_refresh_ || (it->second.version == version && age < kStaleSeconds)
+                             : it->second.version == version;
+    if (fresh) return *it->second.body;
   }
-  std::optional<std::string> fresh = compute();
+  std::string body = compute();
   if (cache_.size() >= kCacheEntries && !cache_.count(key)) {
     auto oldest = cache_.begin();
     for (auto it = cache_.begin(); it != cache_.end(); ++it)
       if (it->second.at < oldest->second.at) oldest = it;
     cache_.erase(oldest);
   }
-  cache_[key] = {version, now, fresh ? std::make_shared<const std::string>(*fresh) : nullptr};
-  return fresh;
+  cache_[key] = {version, now, std::make_shared<const std::string>(body)};
+  return body;
+}
+
+std::string StoreView::data_version() const { return store_.query_text("PRAGMA data_version"); }
+
+std::string StoreView::results_version(std::int64_t id) const {
+  // The tasks' states and ends: an epoch that a running task writes changes neither, a task that ends does.
+  return store_.query_text("SELECT count(*) || '/' || total(status = 'done') || '/' || total(status = 'stopped') || '/' || "
+                           "total(status = 'failed') || '/' || total(ended) FROM tasks WHERE study_id = " + std::to_string(id));
 }
 
 template <class Compute>
 std::optional<std::string> StoreView::answer(const std::string& what, const std::string& study, const std::string& argument,
-                                             Compute compute) {
+                                             bool timed, Compute compute) {
   std::lock_guard<std::mutex> lock(mutex_);
-  return cached(what + "\n" + study + "\n" + argument, [&]() -> std::optional<std::string> {
-    const auto id = store_.find_study(study);
-    if (!id) return std::nullopt;
-    return compute(*id);
-  });
+  const auto id = store_.find_study(study);
+  if (!id) return std::nullopt;
+  return cached(what + "\n" + study + "\n" + argument, timed ? data_version() : results_version(*id),
+                timed, [&] { return compute(*id); });
 }
 
-std::shared_ptr<const db::StudyData> StoreView::study_data(const std::string& study) {
-  const std::int64_t version = store_.query_int("PRAGMA data_version");
-  auto& slot = data_[study];
-  if (!slot.second || slot.first != version) slot = {version, std::make_shared<const db::StudyData>(db::load_study_data(store_, study))};
+std::shared_ptr<const db::StudyData> StoreView::study_data(const std::string& study, std::int64_t id, bool with_epochs) {
+  const std::string version = results_version(id);
+  auto& slot = data_[{study, with_epochs}];
+  if (!slot.second || slot.first != version)
+    slot = {version, std::make_shared<const db::StudyData>(db::load_study_data(store_, study, with_epochs))};
   return slot.second;
 }
 
 std::string StoreView::studies_json() {
   std::lock_guard<std::mutex> lock(mutex_);
-  return *cached("studies", [&]() -> std::optional<std::string> {
+  return cached("studies", data_version(), true, [&] {
     const double now = db::now_seconds();
     std::ostringstream o;
     o << "{\"now\":" << json_number(now) << ",\"studies\":[";
@@ -407,30 +413,30 @@ std::string StoreView::studies_json() {
 }
 
 std::optional<std::string> StoreView::tasks_json(const std::string& study) {
-  return answer("tasks", study, "", [&](std::int64_t id) { return tasks_of(store_, study, id); });
+  return answer("tasks", study, "", true, [&](std::int64_t id) { return tasks_of(store_, study, id); });
 }
 
 std::optional<std::string> StoreView::epochs_json(const std::string& study, std::int64_t task, const std::string& variant) {
-  return answer("epochs", study, std::to_string(task) + "\n" + variant,
+  return answer("epochs", study, std::to_string(task) + "\n" + variant, true,
                 [&](std::int64_t id) { return epochs_of_study(store_, study, id, task, variant); });
 }
 
 std::optional<std::string> StoreView::trials_json(const std::string& study) {
-  return answer("trials", study, "", [&](std::int64_t) { return trials_of(*study_data(study)); });
+  return answer("trials", study, "", false, [&](std::int64_t id) { return trials_of(*study_data(study, id, false)); });
 }
 
 std::optional<std::string> StoreView::decisions_json(const std::string& study) {
-  return answer("decisions", study, "", [&](std::int64_t id) {
+  return answer("decisions", study, "", true, [&](std::int64_t id) {
     return decisions_of(study, store_.schema_version() >= 2 ? store_.early_stop_log(id) : std::vector<db::EarlyStopEvent>{});
   });
 }
 
 std::optional<std::string> StoreView::metrics_json(const std::string& study) {
-  return answer("metrics", study, "", [&](std::int64_t) { return metrics_of(*study_data(study)); });
+  return answer("metrics", study, "", false, [&](std::int64_t id) { return metrics_of(*study_data(study, id, false)); });
 }
 
 std::optional<std::string> StoreView::results_html(const std::string& study) {
-  return answer("results", study, "", [&](std::int64_t) { return results_of(*study_data(study)); });
+  return answer("results", study, "", false, [&](std::int64_t id) { return results_of(*study_data(study, id, true)); });
 }
 
 }  // namespace ablate::serve

@@ -2,10 +2,12 @@
 // (docs/CLI.md "serve") and the results fragment drawn by the report's own renderers (reports/).
 //
 // Contract: one read-only connection (db::Store read-only, PRAGMA query_only) behind one mutex, so any
-// thread may call. Answers are cached per (endpoint, study, argument), at most `kCacheEntries` of them:
-// one is recomputed when the store changed since (PRAGMA data_version) and it is older than
-// `min_refresh` seconds, or when it is older than 5 s (the elapsed time and the coordinator's liveness
-// move without writes). So any number of polling clients costs the store at most one read per answer and
+// thread may call. Answers are cached per (endpoint, study, argument), at most `kCacheEntries` of them.
+// The live ones (studies, tasks, epochs, decisions) are recomputed when the store changed since (PRAGMA
+// data_version) and they are older than `min_refresh` seconds, or when they are older than 5 s (elapsed
+// time and the coordinator's liveness move without writes); those drawn from the study's results (trials,
+// metrics, the report's sections) when a task of the study changed state or ended, not on every epoch a
+// running task writes. So any number of polling clients costs the store at most one read per answer and
 // interval, and a reader holds the store only while it computes an answer.
 // Every study answer is nullopt when the store has no such study (the server's 404). Store errors throw
 // db::StoreError. Every text of the store is escaped: JSON strings with '<', '>' and '&' as \u escapes
@@ -62,25 +64,31 @@ class StoreView {
 
  private:
   struct Entry {
-    std::int64_t version = 0;
+    std::string version;
     double at = 0;
-    std::shared_ptr<const std::string> body;  // null: no such study
+    std::shared_ptr<const std::string> body;
   };
+  // The cached answer `key` unless it is out of date, else compute()'s (cached). A `timed` answer (one with
+  // elapsed times and liveness) is out of date when the store changed and it is older than min_refresh, or
+  // when it is older than 5 s; any other when `version` changed.
   template <class Compute>
-  std::optional<std::string> cached(const std::string& key, Compute compute);
-  // A study's answer `what`: under the mutex, cached per (what, study, argument); nullopt for no such study,
-  // else compute(the study's id).
+  std::string cached(const std::string& key, const std::string& version, bool timed, Compute compute);
+  // A study's answer `what`, cached per (what, study, argument): nullopt for no such study, else compute(its
+  // id); `timed` answers follow every write (data_version), the others the tasks' states (results_version).
   template <class Compute>
   std::optional<std::string> answer(const std::string& what, const std::string& study, const std::string& argument,
-                                    Compute compute);
-  // The study's rows for the answers drawn from them, loaded again when the store changed.
-  std::shared_ptr<const db::StudyData> study_data(const std::string& study);
+                                    bool timed, Compute compute);
+  std::string data_version() const;                     // PRAGMA data_version: changes with every commit of another connection
+  std::string results_version(std::int64_t id) const;   // changes when a task of the study changes state or ends
+  // The study's rows for the answers drawn from them (trials, metrics, results), loaded again when a task
+  // changed state or ended; the epochs only for the results (the convergence plot).
+  std::shared_ptr<const db::StudyData> study_data(const std::string& study, std::int64_t id, bool with_epochs);
 
   std::mutex mutex_;
   db::Store store_;
   double min_refresh_;
   std::map<std::string, Entry> cache_;
-  std::map<std::string, std::pair<std::int64_t, std::shared_ptr<const db::StudyData>>> data_;
+  std::map<std::pair<std::string, bool>, std::pair<std::string, std::shared_ptr<const db::StudyData>>> data_;
 };
 
 }  // namespace ablate::serve

@@ -200,6 +200,23 @@ TEST_F(ServeSecurity, SignalsStopTheServerCleanly) {
   }
 }
 
+TEST(ServeCli, HelpListsTheOptionsWithTheirDefaults) {
+  const auto run = hardening::ablate_run(std::vector<std::string>{"serve", "--help"});
+  EXPECT_EQ(run.code, 0) << run.out;
+  for (const char* o : {"--db arg", "--host arg (=127.0.0.1)", "--port arg (=8750)", "--token-file arg", "--poll arg (=2)"})
+    EXPECT_NE(run.out.find(o), std::string::npos) << o << "\n" << run.out;
+  EXPECT_EQ(hardening::ablate_run(std::vector<std::string>{"serve", "--db", "/nonexistent/x.sqlite"}).code, 2);
+  const auto port = hardening::ablate_run(
+      std::vector<std::string>{"serve", "--db", std::string(ABLATE_SOURCE_DIR) + "/README.md", "--port", "70000"});
+  EXPECT_EQ(port.code, 2);
+  EXPECT_NE(port.out.find("--port 70000: allowed are 0..65535"), std::string::npos) << port.out;
+  // A file that is not a store: exit 1, naming it.
+  const auto not_store = hardening::ablate_run(
+      std::vector<std::string>{"serve", "--db", std::string(ABLATE_SOURCE_DIR) + "/README.md", "--port", "0"});
+  EXPECT_EQ(not_store.code, 1);
+  EXPECT_NE(not_store.out.find("README.md"), std::string::npos) << not_store.out;
+}
+
 TEST_F(ServeSecurity, TheCommandLineRefusesAnOpenHostWithAWeakToken) {
   hardening::TempDir tmp;
   const std::string weak = tmp.write("weak.txt", "short\n");
