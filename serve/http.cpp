@@ -96,7 +96,9 @@ class BoundedStream : public httplib::Stream {
   bool wait_next(int seconds) const { return wait(POLLIN, Clock::now() + std::chrono::seconds(seconds)); }
 
   bool is_readable() const override { return budget_ > 0 && wait(POLLIN, deadline_); }
-  bool is_writable() const override { return wait(POLLOUT, Clock::now() + std::chrono::seconds(options_.request_seconds)); }
+  bool is_writable() const override {
+    return wait(POLLOUT, Clock::now() + std::chrono::seconds(options_.request_seconds));
+  }
   ssize_t read(char* ptr, size_t size) override {
     if (budget_ == 0 || !wait(POLLIN, deadline_)) {
       cut_ = true;
@@ -158,7 +160,8 @@ class BoundedStream : public httplib::Stream {
 // keep-alive up to 100 requests, each bounded by a BoundedStream.
 class BoundedServer : public httplib::Server {
  public:
-  BoundedServer(const ServeOptions& o, const std::atomic<bool>& stopping) : options_(o), stopping_(stopping) {}
+  BoundedServer(const ServeOptions& o, const std::atomic<bool>& stopping)
+      : options_(o), stopping_(stopping) {}
 
  private:
   bool process_and_close_socket(socket_t sock) override {
@@ -207,7 +210,8 @@ std::string cookie_token(const std::string& cookies) {
   for (std::size_t at = 0; at < cookies.size();) {
     while (at < cookies.size() && (cookies[at] == ' ' || cookies[at] == ';')) ++at;
     const auto end = std::min(cookies.find(';', at), cookies.size());
-    if (cookies.compare(at, name.size(), name) == 0) return cookies.substr(at + name.size(), end - at - name.size());
+    if (cookies.compare(at, name.size(), name) == 0)
+      return cookies.substr(at + name.size(), end - at - name.size());
     at = end;
   }
   return "";
@@ -231,7 +235,9 @@ bool same_token(const std::string& given, const std::string& expected) {
   return diff == 0 && !expected.empty();
 }
 
-std::string random_token() { return hex_random(8); }
+std::string random_token() {
+  return hex_random(8);
+}
 
 struct Server::Impl {
   ServeOptions options;
@@ -247,9 +253,12 @@ struct Server::Impl {
     if (options.token.empty()) return is_loopback(host_of(req.get_header_value("Host")));
     std::string given;
     const std::string auth = req.get_header_value("Authorization");
-    if (auth.rfind("Bearer ", 0) == 0) given = auth.substr(7);
-    else if (req.has_param("token")) given = req.get_param_value("token");
-    else given = cookie_token(req.get_header_value("Cookie"));
+    if (auth.rfind("Bearer ", 0) == 0)
+      given = auth.substr(7);
+    else if (req.has_param("token"))
+      given = req.get_param_value("token");
+    else
+      given = cookie_token(req.get_header_value("Cookie"));
     return same_token(given, options.token);
   }
 
@@ -296,16 +305,18 @@ void Server::Impl::routes() {
   auto json = [](httplib::Response& res, const std::optional<std::string>& body, const std::string& study) {
     if (body) return res.set_content(*body, "application/json");
     res.status = 404;
-    res.set_content("{\"error\":" + json_text("no study '" + study + "' in this store") + "}", "application/json");
+    res.set_content("{\"error\":" + json_text("no study '" + study + "' in this store") + "}",
+                    "application/json");
   };
   http.Get("/api/studies", [this](const httplib::Request&, httplib::Response& res) {
     res.set_content(view.studies_json(), "application/json");
   });
   using Answer = std::optional<std::string> (StoreView::*)(const std::string&);
-  for (const auto& [path, answer] : std::vector<std::pair<std::string, Answer>>{{"/api/tasks", &StoreView::tasks_json},
-                                                                                {"/api/trials", &StoreView::trials_json},
-                                                                                {"/api/decisions", &StoreView::decisions_json},
-                                                                                {"/api/metrics", &StoreView::metrics_json}}) {
+  for (const auto& [path, answer] :
+       std::vector<std::pair<std::string, Answer>>{{"/api/tasks", &StoreView::tasks_json},
+                                                   {"/api/trials", &StoreView::trials_json},
+                                                   {"/api/decisions", &StoreView::decisions_json},
+                                                   {"/api/metrics", &StoreView::metrics_json}}) {
     http.Get(path, [this, json, answer = answer](const httplib::Request& req, httplib::Response& res) {
       const std::string study = req.get_param_value("study");
       json(res, (view.*answer)(study), study);
@@ -320,8 +331,9 @@ void Server::Impl::routes() {
       task = std::strtoll(t.c_str(), &end, 10);
       if (t.empty() || *end != '\0' || task <= 0) {
         res.status = 400;
-        return res.set_content("{\"error\":" + json_text("task must be a positive integer, got '" + t + "'") + "}",
-                               "application/json");
+        return res.set_content(
+            "{\"error\":" + json_text("task must be a positive integer, got '" + t + "'") + "}",
+            "application/json");
       }
     }
     json(res, view.epochs_json(study, task, req.get_param_value("variant")), study);
@@ -353,12 +365,14 @@ void Server::Impl::routes() {
 
 Server::Server(ServeOptions options) {
   if (!is_loopback(options.host) && options.token.empty())
-    throw std::invalid_argument("--host " + options.host + " is not a loopback host: a token is needed (--token-file, or "
+    throw std::invalid_argument("--host " + options.host +
+                                " is not a loopback host: a token is needed (--token-file, or "
                                 "one is generated and printed)");
   if (options.threads < 1 || options.queue < 1 || options.request_seconds < 1 || options.idle_seconds < 1 ||
       options.request_bytes < 1024 || options.poll_ms < 100)
-    throw std::invalid_argument("serve: threads, queue, request and idle seconds must be >= 1, request bytes >= 1024, "
-                                "poll >= 100 ms");
+    throw std::invalid_argument(
+        "serve: threads, queue, request and idle seconds must be >= 1, request bytes >= 1024, "
+        "poll >= 100 ms");
   impl_ = std::make_unique<Impl>(std::move(options));
   impl_->routes();
 }
@@ -391,10 +405,13 @@ void Server::stop() {
   impl_->stopping = true;
   // run() may be between its check and httplib's start: wait for the loop to run (or run() to return), so
   // that httplib's stop, a no-op before the loop runs, ends it.
-  while (impl_->in_run && !impl_->http.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  while (impl_->in_run && !impl_->http.is_running())
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   impl_->http.stop();
 }
 
-bool Server::running() const { return impl_->http.is_running(); }
+bool Server::running() const {
+  return impl_->http.is_running();
+}
 
 }  // namespace ablate::serve

@@ -4,7 +4,8 @@ namespace ablate::serve {
 
 namespace {
 
-const char* kStyle = R"(body{font-family:Helvetica,Arial,sans-serif;margin:1.5em auto;max-width:1400px;color:#222;padding:0 1em}
+const char* kStyle =
+    R"(body{font-family:Helvetica,Arial,sans-serif;margin:1.5em auto;max-width:1400px;color:#222;padding:0 1em}
 h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ccc}
 table{border-collapse:collapse;margin:.5em 0}td,th{padding:2px 8px;border-bottom:1px solid #eee;text-align:left;font-size:.9em}
 .bar{display:flex;width:260px;height:12px;background:#eee;border-radius:2px;overflow:hidden}
@@ -48,11 +49,12 @@ function fill(id, ...kids) { const e = document.getElementById(id); e.replaceChi
 function show(id, on) { document.getElementById(id).hidden = !on; }
 )";
 
-std::string page(const std::string& title, const std::string& body, const std::string& script, const std::string& nonce,
-                 int poll_ms) {
+std::string page(const std::string& title, const std::string& body, const std::string& script,
+                 const std::string& nonce, int poll_ms) {
   return "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>" + title +
-         "</title>\n<meta name=\"referrer\" content=\"no-referrer\">\n<style>\n" + kStyle + "</style>\n</head>\n<body>\n" + body +
-         "<script nonce=\"" + nonce + "\">\nconst POLL_MS = " + std::to_string(poll_ms) + ";\n" + kCommonScript + script +
+         "</title>\n<meta name=\"referrer\" content=\"no-referrer\">\n<style>\n" + kStyle +
+         "</style>\n</head>\n<body>\n" + body + "<script nonce=\"" + nonce +
+         "\">\nconst POLL_MS = " + std::to_string(poll_ms) + ";\n" + kCommonScript + script +
          "</script>\n</body>\n</html>\n";
 }
 

@@ -30,15 +30,16 @@ namespace ablate::serve {
 struct ServeOptions {
   std::string db_path;
   std::string host = "127.0.0.1";
-  int port = 8750;          // 0: any free port (bind() returns it)
-  std::string token;        // "" = none (allowed on a loopback host only)
-  int threads = 4;          // connections served at once
-  int queue = 16;           // accepted connections waiting for a thread
-  int request_seconds = 10; // a request must have arrived within this (slow clients are cut off)
-  std::size_t request_bytes = 16 * 1024;  // request line + headers + body
-  int idle_seconds = 5;     // a kept-alive connection waits this long for its next request
-  double min_refresh = 0.5; // an answer is recomputed at most this often, whatever the number of clients
-  int poll_ms = 2000;       // how often the pages poll the API
+  int port = 8750;           // 0: any free port (bind() returns it)
+  std::string token;         // "" = none (allowed on a loopback host only)
+  int threads = 4;           // connections served at once
+  int queue = 16;            // accepted connections waiting for a thread
+  int request_seconds = 10;  // a request must have arrived within this (slow clients are cut off)
+  // Request line + headers + body.
+  std::size_t request_bytes = 16 * 1024;
+  int idle_seconds = 5;      // a kept-alive connection waits this long for its next request
+  double min_refresh = 0.5;  // an answer is recomputed at most this often, whatever the number of clients
+  int poll_ms = 2000;        // how often the pages poll the API
 };
 
 // Whether `host` is a loopback address or name: "localhost", 127.0.0.0/8, ::1 (or [::1]).

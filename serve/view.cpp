@@ -43,12 +43,14 @@ std::string counts_json(const std::map<std::string, int>& counts) {
 bool has_early_stopping(const db::Store& store, std::int64_t id, const Progress& p) {
   if (p.counts.count("stopped")) return true;
   return store.schema_version() >= 2 &&
-         store.query_int("SELECT EXISTS(SELECT 1 FROM early_stop_log WHERE study_id = " + std::to_string(id) + ")") != 0;
+         store.query_int("SELECT EXISTS(SELECT 1 FROM early_stop_log WHERE study_id = " + std::to_string(id) +
+                         ")") != 0;
 }
 
 // Wall time worked on the study: each run from its start to its end; a run that never ended counts to now
 // when it is the last one and a coordinator holds the study, else to the last task activity inside it.
-double worked(const std::vector<db::RunRow>& runs, const std::vector<db::TaskRow>& tasks, bool live, double now) {
+double worked(const std::vector<db::RunRow>& runs, const std::vector<db::TaskRow>& tasks, bool live,
+              double now) {
   double total = 0;
   for (std::size_t i = 0; i < runs.size(); ++i) {
     const double from = runs[i].started;
@@ -68,11 +70,12 @@ double worked(const std::vector<db::RunRow>& runs, const std::vector<db::TaskRow
 
 std::string task_json(const db::TaskRow& t) {
   std::ostringstream o;
-  o << "{\"id\":" << t.id << ",\"variant\":" << json_text(t.variant) << ",\"fold\":" << t.fold << ",\"repeat\":" << t.repeat
-    << ",\"status\":" << json_text(t.status) << ",\"attempts\":" << t.attempts << ",\"epoch\":" << t.epochs_stored
-    << ",\"best_epoch\":" << t.best_epoch << ",\"rung\":" << t.rung << ",\"host\":" << json_text(t.host)
-    << ",\"rank\":" << t.rank << ",\"device\":" << json_text(t.device) << ",\"started\":" << json_number(t.started)
-    << ",\"ended\":" << json_number(t.ended) << ",\"seconds\":" << json_number(t.seconds) << "}";
+  o << "{\"id\":" << t.id << ",\"variant\":" << json_text(t.variant) << ",\"fold\":" << t.fold
+    << ",\"repeat\":" << t.repeat << ",\"status\":" << json_text(t.status) << ",\"attempts\":" << t.attempts
+    << ",\"epoch\":" << t.epochs_stored << ",\"best_epoch\":" << t.best_epoch << ",\"rung\":" << t.rung
+    << ",\"host\":" << json_text(t.host) << ",\"rank\":" << t.rank << ",\"device\":" << json_text(t.device)
+    << ",\"started\":" << json_number(t.started) << ",\"ended\":" << json_number(t.ended)
+    << ",\"seconds\":" << json_number(t.seconds) << "}";
   return o.str();
 }
 
@@ -80,13 +83,13 @@ std::string task_json(const db::TaskRow& t) {
 // carry none: a store written before attempts kept theirs).
 std::string failures_json(const db::Store& store, const std::vector<db::TaskRow>& tasks) {
   std::string out = "[";
-  auto add = [&](const db::TaskRow& t, int attempt, const std::string& status, const std::string& host, double ended,
-                 const std::string& message) {
+  auto add = [&](const db::TaskRow& t, int attempt, const std::string& status, const std::string& host,
+                 double ended, const std::string& message) {
     std::ostringstream o;
     o << (out.size() > 1 ? "," : "") << "{\"task\":" << t.id << ",\"variant\":" << json_text(t.variant)
       << ",\"fold\":" << t.fold << ",\"repeat\":" << t.repeat << ",\"attempt\":" << attempt
-      << ",\"status\":" << json_text(status) << ",\"host\":" << json_text(host) << ",\"ended\":" << json_number(ended)
-      << ",\"message\":" << json_text(message) << "}";
+      << ",\"status\":" << json_text(status) << ",\"host\":" << json_text(host)
+      << ",\"ended\":" << json_number(ended) << ",\"message\":" << json_text(message) << "}";
     out += o.str();
   };
   for (const auto& t : tasks) {
@@ -105,8 +108,9 @@ std::string failures_json(const db::Store& store, const std::vector<db::TaskRow>
 std::string epochs_of(const db::TaskRow& t, const std::vector<db::TaskEpochRow>& rows) {
   using R = db::TaskEpochRow;
   std::ostringstream o;
-  o << "{\"id\":" << t.id << ",\"variant\":" << json_text(t.variant) << ",\"fold\":" << t.fold << ",\"repeat\":" << t.repeat
-    << ",\"status\":" << json_text(t.status) << ",\"best_epoch\":" << t.best_epoch << ",\"rung\":" << t.rung
+  o << "{\"id\":" << t.id << ",\"variant\":" << json_text(t.variant) << ",\"fold\":" << t.fold
+    << ",\"repeat\":" << t.repeat << ",\"status\":" << json_text(t.status)
+    << ",\"best_epoch\":" << t.best_epoch << ",\"rung\":" << t.rung
     << ",\"epoch\":" << number_array(rows, [](const R& r) { return double(r.epoch); })
     << ",\"train_loss\":" << number_array(rows, [](const R& r) { return r.train_loss; })
     << ",\"val_loss\":" << number_array(rows, [](const R& r) { return r.val_loss; })
@@ -130,9 +134,9 @@ std::string decisions_of(const std::string& study, const std::vector<db::EarlySt
   o << "],\"decisions\":[";
   for (std::size_t i = 0; i < log.size(); ++i) {
     const auto& e = log[i];
-    o << (i ? "," : "") << "{\"variant\":" << json_text(e.variant) << ",\"kind\":" << json_text(e.kind) << ",\"rung\":" << e.rung
-      << ",\"epoch\":" << e.epoch << ",\"fold\":" << e.fold << ",\"repeat\":" << e.repeat << ",\"score\":" << json_number(e.score)
-      << "}";
+    o << (i ? "," : "") << "{\"variant\":" << json_text(e.variant) << ",\"kind\":" << json_text(e.kind)
+      << ",\"rung\":" << e.rung << ",\"epoch\":" << e.epoch << ",\"fold\":" << e.fold
+      << ",\"repeat\":" << e.repeat << ",\"score\":" << json_number(e.score) << "}";
   }
   o << "]}";
   return o.str();
@@ -147,7 +151,8 @@ std::string trials_of(const db::StudyData& d) {
     << ",\"direction\":" << json_text(minimize ? "minimize" : "maximize") << ",\"keys\":[";
   const auto keys = reports::search_keys(d);
   for (std::size_t i = 0; i < keys.size(); ++i)
-    o << (i ? "," : "") << "{\"key\":" << json_text(keys[i].key) << ",\"dist\":" << json_text(keys[i].dist) << "}";
+    o << (i ? "," : "") << "{\"key\":" << json_text(keys[i].key) << ",\"dist\":" << json_text(keys[i].dist)
+      << "}";
   o << "],\"trials\":[";
   double best = NAN;
   for (std::size_t i = 0; i < d.trials.size(); ++i) {
@@ -160,12 +165,15 @@ std::string trials_of(const db::StudyData& d) {
                               : t.done > 0               ? "open"
                                                          : "pending";
     // Best so far: over the finished trials in proposal order (the report's "best objective so far").
-    if (finished && (std::isnan(best) || (minimize ? t.objective < best : t.objective > best))) best = t.objective;
+    if (finished && (std::isnan(best) || (minimize ? t.objective < best : t.objective > best)))
+      best = t.objective;
     o << (i ? "," : "") << "{\"declared\":" << json_text(t.declared) << ",\"trial\":" << t.trial
-      << ",\"variant\":" << json_text(t.variant) << ",\"method\":" << json_text(t.method) << ",\"point\":" << json_text(t.point)
-      << ",\"proposed\":" << json_number(t.proposed) << ",\"objective\":" << json_number(t.objective) << ",\"done\":" << t.done
-      << ",\"tasks\":" << t.tasks << ",\"failed\":" << t.failed << ",\"epochs\":" << t.epochs << ",\"state\":" << json_text(state)
-      << ",\"rung\":" << (stopped == d.stopped.end() ? 0 : stopped->second) << ",\"best_so_far\":" << json_number(best) << "}";
+      << ",\"variant\":" << json_text(t.variant) << ",\"method\":" << json_text(t.method)
+      << ",\"point\":" << json_text(t.point) << ",\"proposed\":" << json_number(t.proposed)
+      << ",\"objective\":" << json_number(t.objective) << ",\"done\":" << t.done << ",\"tasks\":" << t.tasks
+      << ",\"failed\":" << t.failed << ",\"epochs\":" << t.epochs << ",\"state\":" << json_text(state)
+      << ",\"rung\":" << (stopped == d.stopped.end() ? 0 : stopped->second)
+      << ",\"best_so_far\":" << json_number(best) << "}";
   }
   o << "]}";
   return o.str();
@@ -175,8 +183,9 @@ std::string metrics_of(const db::StudyData& d) {
   std::ostringstream o;
   o << "{\"study\":" << json_text(d.study) << ",\"variants\":[";
   for (std::size_t i = 0; i < d.variants.size(); ++i)
-    o << (i ? "," : "") << "{\"name\":" << json_text(d.variants[i].name) << ",\"label\":" << json_text(d.variants[i].label)
-      << ",\"hash\":" << json_text(d.variants[i].hash) << "}";
+    o << (i ? "," : "") << "{\"name\":" << json_text(d.variants[i].name)
+      << ",\"label\":" << json_text(d.variants[i].label) << ",\"hash\":" << json_text(d.variants[i].hash)
+      << "}";
   // Mean and sd over the (fold, repeat)s of each variant x class x metric, in stored units.
   std::map<std::tuple<std::string, int, std::string>, std::vector<double>> groups;
   for (const auto& r : d.fold_metrics) groups[{r.variant, r.cls, r.metric}].push_back(r.value);
@@ -184,16 +193,17 @@ std::string metrics_of(const db::StudyData& d) {
   bool first = true;
   for (const auto& [key, values] : groups) {
     const reports::MeanSd s = reports::mean_sd(values);
-    o << (first ? "" : ",") << "{\"variant\":" << json_text(std::get<0>(key)) << ",\"class\":" << std::get<1>(key)
-      << ",\"metric\":" << json_text(std::get<2>(key)) << ",\"n\":" << s.n << ",\"mean\":" << json_number(s.mean)
-      << ",\"sd\":" << json_number(s.sd) << "}";
+    o << (first ? "" : ",") << "{\"variant\":" << json_text(std::get<0>(key))
+      << ",\"class\":" << std::get<1>(key) << ",\"metric\":" << json_text(std::get<2>(key))
+      << ",\"n\":" << s.n << ",\"mean\":" << json_number(s.mean) << ",\"sd\":" << json_number(s.sd) << "}";
     first = false;
   }
   o << "],\"fold_metrics\":[";
   for (std::size_t i = 0; i < d.fold_metrics.size(); ++i) {
     const auto& r = d.fold_metrics[i];
-    o << (i ? "," : "") << "{\"variant\":" << json_text(r.variant) << ",\"fold\":" << r.fold << ",\"repeat\":" << r.repeat
-      << ",\"class\":" << r.cls << ",\"metric\":" << json_text(r.metric) << ",\"value\":" << json_number(r.value) << "}";
+    o << (i ? "," : "") << "{\"variant\":" << json_text(r.variant) << ",\"fold\":" << r.fold
+      << ",\"repeat\":" << r.repeat << ",\"class\":" << r.cls << ",\"metric\":" << json_text(r.metric)
+      << ",\"value\":" << json_number(r.value) << "}";
   }
   o << "],\"model\":[";
   for (std::size_t i = 0; i < d.model_facts.size(); ++i) {
@@ -223,7 +233,8 @@ std::string results_of(const db::StudyData& d) {
   if (!repro.empty()) h << reproduction_html(repro, table);
   if (const StoredDesign design = stored_design(d, &notes); !design.empty()) {
     const EffectsTable effects = effects_table(d, design, config);
-    h << "<h2 id=\"effects\">Effects of the components</h2>\n" << render_effects_html(effects) << "<div class=\"svg\">\n"
+    h << "<h2 id=\"effects\">Effects of the components</h2>\n"
+      << render_effects_html(effects) << "<div class=\"svg\">\n"
       << effects_svg(effects) << "</div>\n";
   }
   if (!d.trials.empty()) h << "<h2 id=\"search\">Search</h2>\n" << search_section_html(d);
@@ -242,9 +253,11 @@ std::string tasks_of(const db::Store& store, const std::string& study, std::int6
   const double now = db::now_seconds();
   const Progress p = study_progress(store, id, now);
   std::ostringstream o;
-  o << "{\"study\":" << json_text(study) << ",\"now\":" << json_number(now) << ",\"coordinator\":" << (p.coordinator ? "true" : "false")
-    << ",\"workers\":" << p.workers << ",\"busy\":" << p.busy << ",\"elapsed\":" << json_number(p.elapsed)
-    << ",\"eta\":" << json_number(p.eta < 0 ? NAN : p.eta) << ",\"total\":" << p.tasks.size() << ",\"counts\":" << counts_json(p.counts)
+  o << "{\"study\":" << json_text(study) << ",\"now\":" << json_number(now)
+    << ",\"coordinator\":" << (p.coordinator ? "true" : "false") << ",\"workers\":" << p.workers
+    << ",\"busy\":" << p.busy << ",\"elapsed\":" << json_number(p.elapsed)
+    << ",\"eta\":" << json_number(p.eta < 0 ? NAN : p.eta) << ",\"total\":" << p.tasks.size()
+    << ",\"counts\":" << counts_json(p.counts)
     << ",\"search\":" << (store.schema_version() >= 3 && !store.trials(id).empty() ? "true" : "false")
     << ",\"early_stopping\":" << (has_early_stopping(store, id, p) ? "true" : "false") << ",\"variants\":[";
   const auto variants = store.variants(id);
@@ -257,8 +270,9 @@ std::string tasks_of(const db::Store& store, const std::string& study, std::int6
       if (t.status == "stopped") rung = std::max(rung, t.rung);
     }
     const auto m = p.mean_seconds.find(variants[i].name);
-    o << (i ? "," : "") << "{\"name\":" << json_text(variants[i].name) << ",\"label\":" << json_text(variants[i].label)
-      << ",\"counts\":" << counts_json(counts) << ",\"rung\":" << rung
+    o << (i ? "," : "") << "{\"name\":" << json_text(variants[i].name)
+      << ",\"label\":" << json_text(variants[i].label) << ",\"counts\":" << counts_json(counts)
+      << ",\"rung\":" << rung
       << ",\"mean_seconds\":" << json_number(m == p.mean_seconds.end() ? NAN : m->second) << "}";
   }
   o << "],\"tasks\":[";
@@ -267,8 +281,8 @@ std::string tasks_of(const db::Store& store, const std::string& study, std::int6
   return o.str();
 }
 
-std::string epochs_of_study(const db::Store& store, const std::string& study, std::int64_t id, std::int64_t task,
-                            const std::string& variant) {
+std::string epochs_of_study(const db::Store& store, const std::string& study, std::int64_t id,
+                            std::int64_t task, const std::string& variant) {
   std::vector<db::TaskRow> tasks;
   for (const auto& t : store.tasks(id))
     if ((task <= 0 || t.id == task) && (variant.empty() || t.variant == variant)) tasks.push_back(t);
@@ -280,7 +294,8 @@ std::string epochs_of_study(const db::Store& store, const std::string& study, st
     for (const auto& t : tasks) rows[t.id] = store.task_epochs(id, t.id);
   }
   std::string out = "{\"study\":" + json_text(study) + ",\"tasks\":[";
-  for (std::size_t i = 0; i < tasks.size(); ++i) out += (i ? "," : "") + epochs_of(tasks[i], rows[tasks[i].id]);
+  for (std::size_t i = 0; i < tasks.size(); ++i)
+    out += (i ? "," : "") + epochs_of(tasks[i], rows[tasks[i].id]);
   return out + "]}";
 }
 
@@ -291,10 +306,14 @@ std::string json_text(const std::string& text) {
   std::string out;
   out.reserve(quoted.size());
   for (char c : quoted) {
-    if (c == '<') out += "\\u003c";
-    else if (c == '>') out += "\\u003e";
-    else if (c == '&') out += "\\u0026";
-    else out += c;
+    if (c == '<')
+      out += "\\u003c";
+    else if (c == '>')
+      out += "\\u003e";
+    else if (c == '&')
+      out += "\\u0026";
+    else
+      out += c;
   }
   return out;
 }
@@ -330,23 +349,28 @@ Progress study_progress(const db::Store& store, std::int64_t id, double now) {
   double remaining = 0;
   bool known = true;
   for (const auto& t : p.tasks) {
-    if (t.status == "done" || t.status == "stopped") continue;  // stopped at a rung: nothing left unless promoted
+    if (t.status == "done" || t.status == "stopped")
+      continue;  // stopped at a rung: nothing left unless promoted
     const auto m = p.mean_seconds.find(t.variant);
     const double mean = m != p.mean_seconds.end() ? m->second : done ? all / done : NAN;
-    if (std::isnan(mean)) known = false;
-    else remaining += t.status == "running" && t.started > 0 ? std::max(0.0, mean - (now - t.started)) : mean;
+    if (std::isnan(mean))
+      known = false;
+    else
+      remaining += t.status == "running" && t.started > 0 ? std::max(0.0, mean - (now - t.started)) : mean;
   }
   p.eta = known ? remaining / p.workers : -1;
   return p;
 }
 
-StoreView::StoreView(const std::string& db_path, double min_refresh) : store_(db_path, true), min_refresh_(min_refresh) {
+StoreView::StoreView(const std::string& db_path, double min_refresh)
+    : store_(db_path, true), min_refresh_(min_refresh) {
   // Read-only twice over: the file is opened SQLITE_OPEN_READONLY and the connection refuses writes.
   store_.exec("PRAGMA query_only = ON");
 }
 
 template <class Compute>
-std::string StoreView::cached(const std::string& key, const std::string& version, bool timed, Compute compute) {
+std::string StoreView::cached(const std::string& key, const std::string& version, bool timed,
+                              Compute compute) {
   const double now = db::now_seconds();
   if (const auto it = cache_.find(key); it != cache_.end()) {
     const double age = now - it->second.at;
@@ -365,25 +389,30 @@ std::string StoreView::cached(const std::string& key, const std::string& version
   return body;
 }
 
-std::string StoreView::data_version() const { return store_.query_text("PRAGMA data_version"); }
+std::string StoreView::data_version() const {
+  return store_.query_text("PRAGMA data_version");
+}
 
 std::string StoreView::results_version(std::int64_t id) const {
   // The tasks' states and ends: an epoch that a running task writes changes neither, a task that ends does.
-  return store_.query_text("SELECT count(*) || '/' || total(status = 'done') || '/' || total(status = 'stopped') || '/' || "
-                           "total(status = 'failed') || '/' || total(ended) FROM tasks WHERE study_id = " + std::to_string(id));
+  return store_.query_text(
+      "SELECT count(*) || '/' || total(status = 'done') || '/' || total(status = 'stopped') || '/' || "
+      "total(status = 'failed') || '/' || total(ended) FROM tasks WHERE study_id = " +
+      std::to_string(id));
 }
 
 template <class Compute>
-std::optional<std::string> StoreView::answer(const std::string& what, const std::string& study, const std::string& argument,
-                                             bool timed, Compute compute) {
+std::optional<std::string> StoreView::answer(const std::string& what, const std::string& study,
+                                             const std::string& argument, bool timed, Compute compute) {
   std::lock_guard<std::mutex> lock(mutex_);
   const auto id = store_.find_study(study);
   if (!id) return std::nullopt;
-  return cached(what + "\n" + study + "\n" + argument, timed ? data_version() : results_version(*id),
-                timed, [&] { return compute(*id); });
+  return cached(what + "\n" + study + "\n" + argument, timed ? data_version() : results_version(*id), timed,
+                [&] { return compute(*id); });
 }
 
-std::shared_ptr<const db::StudyData> StoreView::study_data(const std::string& study, std::int64_t id, bool with_epochs) {
+std::shared_ptr<const db::StudyData> StoreView::study_data(const std::string& study, std::int64_t id,
+                                                           bool with_epochs) {
   const std::string version = results_version(id);
   auto& slot = data_[{study, with_epochs}];
   if (!slot.second || slot.first != version)
@@ -403,8 +432,10 @@ std::string StoreView::studies_json() {
       if (!id) continue;
       const Progress p = study_progress(store_, *id, now);
       o << (first ? "" : ",") << "{\"name\":" << json_text(name) << ",\"tasks\":" << p.tasks.size()
-        << ",\"counts\":" << counts_json(p.counts) << ",\"coordinator\":" << (p.coordinator ? "true" : "false")
-        << ",\"elapsed\":" << json_number(p.elapsed) << ",\"eta\":" << json_number(p.eta < 0 ? NAN : p.eta) << "}";
+        << ",\"counts\":" << counts_json(p.counts)
+        << ",\"coordinator\":" << (p.coordinator ? "true" : "false")
+        << ",\"elapsed\":" << json_number(p.elapsed) << ",\"eta\":" << json_number(p.eta < 0 ? NAN : p.eta)
+        << "}";
       first = false;
     }
     o << "]}";
@@ -416,27 +447,32 @@ std::optional<std::string> StoreView::tasks_json(const std::string& study) {
   return answer("tasks", study, "", true, [&](std::int64_t id) { return tasks_of(store_, study, id); });
 }
 
-std::optional<std::string> StoreView::epochs_json(const std::string& study, std::int64_t task, const std::string& variant) {
+std::optional<std::string> StoreView::epochs_json(const std::string& study, std::int64_t task,
+                                                  const std::string& variant) {
   return answer("epochs", study, std::to_string(task) + "\n" + variant, true,
                 [&](std::int64_t id) { return epochs_of_study(store_, study, id, task, variant); });
 }
 
 std::optional<std::string> StoreView::trials_json(const std::string& study) {
-  return answer("trials", study, "", false, [&](std::int64_t id) { return trials_of(*study_data(study, id, false)); });
+  return answer("trials", study, "", false,
+                [&](std::int64_t id) { return trials_of(*study_data(study, id, false)); });
 }
 
 std::optional<std::string> StoreView::decisions_json(const std::string& study) {
   return answer("decisions", study, "", true, [&](std::int64_t id) {
-    return decisions_of(study, store_.schema_version() >= 2 ? store_.early_stop_log(id) : std::vector<db::EarlyStopEvent>{});
+    return decisions_of(
+        study, store_.schema_version() >= 2 ? store_.early_stop_log(id) : std::vector<db::EarlyStopEvent>{});
   });
 }
 
 std::optional<std::string> StoreView::metrics_json(const std::string& study) {
-  return answer("metrics", study, "", false, [&](std::int64_t id) { return metrics_of(*study_data(study, id, false)); });
+  return answer("metrics", study, "", false,
+                [&](std::int64_t id) { return metrics_of(*study_data(study, id, false)); });
 }
 
 std::optional<std::string> StoreView::results_html(const std::string& study) {
-  return answer("results", study, "", false, [&](std::int64_t id) { return results_of(*study_data(study, id, true)); });
+  return answer("results", study, "", false,
+                [&](std::int64_t id) { return results_of(*study_data(study, id, true)); });
 }
 
 }  // namespace ablate::serve

@@ -35,12 +35,12 @@ std::string json_number(double value);
 // counts as interrupted; elapsed is the sum of the study's runs; the ETA spreads each open task at its
 // variant's mean time (else the study's) over the last run's workers.
 struct Progress {
-  std::vector<db::TaskRow> tasks;        // statuses as above
-  std::map<std::string, int> counts;     // status -> tasks
-  bool coordinator = false;              // a live coordinator holds the study
-  int workers = 1, busy = 0;             // workers of the last run; tasks running now
-  double elapsed = 0;                    // seconds
-  double eta = -1;                       // seconds; -1 unknown (no task done yet)
+  std::vector<db::TaskRow> tasks;              // statuses as above
+  std::map<std::string, int> counts;           // status -> tasks
+  bool coordinator = false;                    // a live coordinator holds the study
+  int workers = 1, busy = 0;                   // workers of the last run; tasks running now
+  double elapsed = 0;                          // seconds
+  double eta = -1;                             // seconds; -1 unknown (no task done yet)
   std::map<std::string, double> mean_seconds;  // variant -> mean wall time of its done tasks
 };
 Progress study_progress(const db::Store& store, std::int64_t study_id, double now);
@@ -54,7 +54,8 @@ class StoreView {
   std::string studies_json();
   std::optional<std::string> tasks_json(const std::string& study);
   // One task (task > 0), the tasks of one variant (variant not empty), else every task of the study.
-  std::optional<std::string> epochs_json(const std::string& study, std::int64_t task, const std::string& variant);
+  std::optional<std::string> epochs_json(const std::string& study, std::int64_t task,
+                                         const std::string& variant);
   std::optional<std::string> trials_json(const std::string& study);
   std::optional<std::string> decisions_json(const std::string& study);
   std::optional<std::string> metrics_json(const std::string& study);
@@ -76,13 +77,16 @@ class StoreView {
   // A study's answer `what`, cached per (what, study, argument): nullopt for no such study, else compute(its
   // id); `timed` answers follow every write (data_version), the others the tasks' states (results_version).
   template <class Compute>
-  std::optional<std::string> answer(const std::string& what, const std::string& study, const std::string& argument,
-                                    bool timed, Compute compute);
-  std::string data_version() const;                     // PRAGMA data_version: changes with every commit of another connection
-  std::string results_version(std::int64_t id) const;   // changes when a task of the study changes state or ends
+  std::optional<std::string> answer(const std::string& what, const std::string& study,
+                                    const std::string& argument, bool timed, Compute compute);
+  // PRAGMA data_version: changes with every commit of another connection.
+  std::string data_version() const;
+  // Changes when a task of the study changes state or ends.
+  std::string results_version(std::int64_t id) const;
   // The study's rows for the answers drawn from them (trials, metrics, results), loaded again when a task
   // changed state or ended; the epochs only for the results (the convergence plot).
-  std::shared_ptr<const db::StudyData> study_data(const std::string& study, std::int64_t id, bool with_epochs);
+  std::shared_ptr<const db::StudyData> study_data(const std::string& study, std::int64_t id,
+                                                  bool with_epochs);
 
   std::mutex mutex_;
   db::Store store_;

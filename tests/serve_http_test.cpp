@@ -49,7 +49,8 @@ TEST_F(ServeHttp, DoneCountGrowsToTheTaskCount) {
     // The running task shows its current epoch.
     EXPECT_EQ(json_int(r.body, "epoch", "{\"id\":" + std::to_string(tasks[i].id) + ","), 1);
 
-    w.record_done(tasks[i].id, serve_test::result(2, 0.8 + 0.01 * static_cast<double>(i)), ablate::db::now_seconds(), id);
+    w.record_done(tasks[i].id, serve_test::result(2, 0.8 + 0.01 * static_cast<double>(i)),
+                  ablate::db::now_seconds(), id);
     r = get(server.port(), "/api/tasks?study=st");
     EXPECT_EQ(json_int(r.body, "done", "\"counts\""), static_cast<long>(i + 1));
     EXPECT_EQ(json_int(r.body, "running", "\"counts\""), 0);
@@ -100,7 +101,8 @@ TEST_F(ServeHttp, FailureAppearsWithItsAttemptAndMessage) {
   ASSERT_EQ(r.status, 200);
   EXPECT_EQ(json_int(r.body, "failed", "\"counts\""), 1);
   const auto failures = r.body.substr(r.body.find("\"failures\""));
-  EXPECT_NE(failures.find("\"attempt\":1,\"status\":\"failed\",\"host\":\"node1\""), std::string::npos) << failures;
+  EXPECT_NE(failures.find("\"attempt\":1,\"status\":\"failed\",\"host\":\"node1\""), std::string::npos)
+      << failures;
   EXPECT_NE(failures.find("out of memory at epoch 3"), std::string::npos);
   EXPECT_NE(failures.find("\"attempt\":2"), std::string::npos);
   EXPECT_NE(failures.find("loss is NaN at epoch 1"), std::string::npos);
@@ -111,7 +113,8 @@ TEST_F(ServeHttp, StoppedTrialAppearsWithItsRungAndTheDecisions) {
   ablate::db::Store w(path_);
   const auto id = fill(w);
   w.acquire_lock(id);
-  w.record_trial(id, {"", 0, "t000", "random", "[0.25]", "", ablate::db::now_seconds()}, {"t000", "t000", "h3", "", 2}, "");
+  w.record_trial(id, {"", 0, "t000", "random", "[0.25]", "", ablate::db::now_seconds()},
+                 {"t000", "t000", "h3", "", 2}, "");
   serve_test::Running server(serve_test::options(path_));
   auto r = get(server.port(), "/api/trials?study=st");
   ASSERT_EQ(r.status, 200);
@@ -159,6 +162,27 @@ TEST_F(ServeHttp, UnknownStudiesAndBadArgumentsAreRefused) {
   EXPECT_EQ(get(server.port(), "/api/epochs?study=st&task=-3").status, 400);
 }
 
+TEST_F(ServeHttp, SeveralStudiesAreListedEachWithItsOwnProgress) {
+  ablate::db::Store w(path_);
+  const auto id = fill(w);
+  const auto other = w.create_study({"second", 7, 1, 1});
+  w.upsert_variant(other, {"solo", "Solo", "h9", "", 0}, "");
+  w.store_folds(other, {{0, 0, {"a"}, {"b"}, {"c"}}});
+  w.ensure_tasks(other);
+  const auto t = w.tasks(id).front();
+  w.mark_running(t.id, kNode, ablate::db::now_seconds());
+  w.record_done(t.id, serve_test::result(2, 0.8), ablate::db::now_seconds(), id);
+  serve_test::Running server(serve_test::options(path_));
+  const auto r = get(server.port(), "/api/studies");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(json_int(r.body, "tasks", "\"name\":\"st\""), 4);
+  EXPECT_EQ(json_int(r.body, "done", "\"name\":\"st\""), 1);
+  EXPECT_EQ(json_int(r.body, "tasks", "\"name\":\"second\""), 1);
+  EXPECT_EQ(json_int(r.body, "done", "\"name\":\"second\""), 0);
+  // Each study's own answers.
+  EXPECT_EQ(json_int(get(server.port(), "/api/tasks?study=second").body, "total"), 1);
+}
+
 TEST_F(ServeHttp, PagesAreSelfContainedWithOneNoncedScript) {
   ablate::db::Store w(path_);
   fill(w);
@@ -170,7 +194,8 @@ TEST_F(ServeHttp, PagesAreSelfContainedWithOneNoncedScript) {
     ASSERT_TRUE(std::regex_search(r.head, m, std::regex("script-src 'nonce-([0-9a-f]+)'"))) << r.head;
     EXPECT_NE(r.body.find("<script nonce=\"" + m[1].str() + "\">"), std::string::npos);
     std::size_t scripts = 0;
-    for (auto at = r.body.find("<script"); at != std::string::npos; at = r.body.find("<script", at + 1)) ++scripts;
+    for (auto at = r.body.find("<script"); at != std::string::npos; at = r.body.find("<script", at + 1))
+      ++scripts;
     EXPECT_EQ(scripts, 1u) << target;
     // No external resource: nothing loaded from another origin (the SVG namespace is a name, not a load).
     EXPECT_EQ(r.body.find(" src="), std::string::npos);

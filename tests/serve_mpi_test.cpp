@@ -21,11 +21,12 @@ TEST(ServeMpi, ApiFollowsAThreeRankStudyToItsEnd) {
   ASSERT_EQ(fresh_dir_with_data(dir, 6, 6), 0) << read_file(dir / "synth.log");
   // Two variants x 3 folds, and one whose every task fails (a learning rate a float cannot hold).
   const fs::path study = dir / "live.toml";
-  std::ofstream(study) << "[study]\nname = \"live\"\nseed = 11\nfolds = 3\n"
-                       << "[data]\npath = \"data\"\nimage_size = 32\n[model]\nwidths = [4, 8, 16]\n"
-                       << "[train]\nepochs = 3\nsteps_per_epoch = 2\nbatch_size = 2\nthreads = 1\nlr = 0.001\n"
-                       << "[[ablation.variant]]\nname = \"unet\"\n[[ablation.variant]]\nname = \"cc\"\n\"model.cc\" = true\n"
-                       << "[[ablation.variant]]\nname = \"broken\"\n\"train.lr\" = 1e300\n";
+  std::ofstream(study)
+      << "[study]\nname = \"live\"\nseed = 11\nfolds = 3\n"
+      << "[data]\npath = \"data\"\nimage_size = 32\n[model]\nwidths = [4, 8, 16]\n"
+      << "[train]\nepochs = 3\nsteps_per_epoch = 2\nbatch_size = 2\nthreads = 1\nlr = 0.001\n"
+      << "[[ablation.variant]]\nname = \"unet\"\n[[ablation.variant]]\nname = \"cc\"\n\"model.cc\" = true\n"
+      << "[[ablation.variant]]\nname = \"broken\"\n\"train.lr\" = 1e300\n";
   const std::string db = (dir / "live.sqlite").string();
   const pid_t job = spawn(mpirun(3) + ABLATE_EXE + " run --max-retries 0 " + study.string(), dir / "run.log");
   ASSERT_TRUE(wait_for(db, "SELECT count(*) FROM tasks")) << read_file(dir / "run.log");

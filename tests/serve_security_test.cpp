@@ -21,8 +21,9 @@ const std::string kToken = "0123456789abcdef0123456789abcdef";
 class ServeSecurity : public store_test::StoreFixture {
  protected:
   ServeSecurity()
-      : StoreFixture("ablate-serve-security", {{{"unet", "U-Net", "h1", "model.cc = false\n", 0}, ""},
-                                               {{"evil", "<script>alert(1)</script>", "h2", "model.cc = true\n", 1}, ""}}) {}
+      : StoreFixture("ablate-serve-security",
+                     {{{"unet", "U-Net", "h1", "model.cc = false\n", 0}, ""},
+                      {{"evil", "<script>alert(1)</script>", "h2", "model.cc = true\n", 1}, ""}}) {}
   void SetUp() override {
     StoreFixture::SetUp();
     ablate::db::Store w(path_);
@@ -45,7 +46,8 @@ TEST(ServeToken, ComparedWholeAndLoopbackRecognised) {
   EXPECT_FALSE(ablate::serve::same_token(kToken + "0", kToken));
   EXPECT_FALSE(ablate::serve::same_token("1" + kToken.substr(1), kToken));
   EXPECT_FALSE(ablate::serve::same_token("", ""));  // an empty expected token never matches
-  for (const char* h : {"127.0.0.1", "127.1.2.3", "localhost", "::1", "[::1]"}) EXPECT_TRUE(ablate::serve::is_loopback(h)) << h;
+  for (const char* h : {"127.0.0.1", "127.1.2.3", "localhost", "::1", "[::1]"})
+    EXPECT_TRUE(ablate::serve::is_loopback(h)) << h;
   for (const char* h : {"0.0.0.0", "10.0.0.1", "128.0.0.1", "::", "example.org", "localhost.example.org"})
     EXPECT_FALSE(ablate::serve::is_loopback(h)) << h;
   const std::string a = ablate::serve::random_token(), b = ablate::serve::random_token();
@@ -62,14 +64,16 @@ TEST_F(ServeSecurity, OffLoopbackEveryRequestNeedsTheToken) {
   const int port = server.port();
   for (const char* target : {"/", "/study?name=st", "/api/studies", "/api/tasks?study=st", "/nothing/here"}) {
     EXPECT_EQ(get(port, target).status, 401) << target;
-    EXPECT_EQ(get(port, target, "Authorization: Bearer " + kToken.substr(0, 31) + "x\r\n").status, 401) << target;
+    EXPECT_EQ(get(port, target, "Authorization: Bearer " + kToken.substr(0, 31) + "x\r\n").status, 401)
+        << target;
     EXPECT_EQ(get(port, target, "Cookie: ablate_token=wrong\r\n").status, 401) << target;
   }
   EXPECT_EQ(get(port, "/api/studies", "Authorization: Bearer " + kToken + "\r\n").status, 200);
   EXPECT_EQ(get(port, "/api/studies", "Cookie: theme=dark; ablate_token=" + kToken + "\r\n").status, 200);
   const auto r = get(port, "/?token=" + kToken);
   EXPECT_EQ(r.status, 200);
-  EXPECT_NE(r.head.find("Set-Cookie: ablate_token=" + kToken + "; HttpOnly; SameSite=Strict"), std::string::npos);
+  EXPECT_NE(r.head.find("Set-Cookie: ablate_token=" + kToken + "; HttpOnly; SameSite=Strict"),
+            std::string::npos);
   // With the token, an unknown path is still a 404.
   EXPECT_EQ(get(port, "/etc/passwd", "Authorization: Bearer " + kToken + "\r\n").status, 404);
 }
@@ -77,17 +81,25 @@ TEST_F(ServeSecurity, OffLoopbackEveryRequestNeedsTheToken) {
 TEST_F(ServeSecurity, LoopbackWithoutTokenNeedsALoopbackHostHeader) {
   serve_test::Running server(serve_test::options(path_));
   const int port = server.port();
-  EXPECT_EQ(send_raw(port, "GET /api/studies HTTP/1.1\r\nHost: attacker.example:8750\r\nConnection: close\r\n\r\n").status, 401);
+  EXPECT_EQ(
+      send_raw(port, "GET /api/studies HTTP/1.1\r\nHost: attacker.example:8750\r\nConnection: close\r\n\r\n")
+          .status,
+      401);
   EXPECT_EQ(send_raw(port, "GET /api/studies HTTP/1.1\r\nConnection: close\r\n\r\n").status, 401);
   // `ssh -L 9000:localhost:8750`: the browser names the tunnel's port.
-  EXPECT_EQ(send_raw(port, "GET /api/studies HTTP/1.1\r\nHost: localhost:9000\r\nConnection: close\r\n\r\n").status, 200);
-  EXPECT_EQ(send_raw(port, "GET /api/studies HTTP/1.1\r\nHost: [::1]:8750\r\nConnection: close\r\n\r\n").status, 200);
+  EXPECT_EQ(
+      send_raw(port, "GET /api/studies HTTP/1.1\r\nHost: localhost:9000\r\nConnection: close\r\n\r\n").status,
+      200);
+  EXPECT_EQ(
+      send_raw(port, "GET /api/studies HTTP/1.1\r\nHost: [::1]:8750\r\nConnection: close\r\n\r\n").status,
+      200);
 }
 
 TEST_F(ServeSecurity, StoreTextIsInertInJsonAndHtml) {
   serve_test::Running server(serve_test::options(path_));
   const int port = server.port();
-  for (const char* target : {"/api/tasks?study=st", "/api/metrics?study=st", "/api/epochs?study=st&variant=evil"}) {
+  for (const char* target :
+       {"/api/tasks?study=st", "/api/metrics?study=st", "/api/epochs?study=st&variant=evil"}) {
     const auto r = get(port, target);
     ASSERT_EQ(r.status, 200) << target;
     EXPECT_EQ(r.body.find('<'), std::string::npos) << target << ": " << r.body;
@@ -111,17 +123,19 @@ TEST_F(ServeSecurity, PathTraversalAndWritesFindNothing) {
   serve_test::Running server(serve_test::options(path_));
   const int port = server.port();
   for (const char* target : {"/../../../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/api/../../etc/passwd",
-                             "/study/..%2f..%2f..%2fetc%2fpasswd", "/api/studies/../../s.sqlite", "//etc/passwd",
-                             "/s.sqlite", "/api/tasks/..%2f..%2fs.sqlite"}) {
+                             "/study/..%2f..%2f..%2fetc%2fpasswd", "/api/studies/../../s.sqlite",
+                             "//etc/passwd", "/s.sqlite", "/api/tasks/..%2f..%2fs.sqlite"}) {
     const auto r = get(port, target);
     EXPECT_EQ(r.status, 404) << target;
     EXPECT_EQ(r.body.find("root:"), std::string::npos) << target;
     EXPECT_EQ(r.body.find("SQLite format"), std::string::npos) << target;
   }
-  const auto post = send_raw(port, "POST /api/tasks?study=st HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n"
-                                   "Connection: close\r\n\r\n{}");
+  const auto post = send_raw(port,
+                             "POST /api/tasks?study=st HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n"
+                             "Connection: close\r\n\r\n{}");
   EXPECT_EQ(post.status, 405);
-  const auto del = send_raw(port, "DELETE /api/studies HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+  const auto del =
+      send_raw(port, "DELETE /api/studies HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(del.status, 405);
 }
 
@@ -137,8 +151,9 @@ TEST_F(ServeSecurity, OversizeHeadersAreCutOff) {
   EXPECT_TRUE(r.status == 400 || r.status == 0) << r.head;
   EXPECT_TRUE(r.closed);
   // One line longer than any budget.
-  const auto line = send_raw(port, "GET /api/studies HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + std::string(64 * 1024, 'b') +
-                                       "\r\nConnection: close\r\n\r\n");
+  const auto line =
+      send_raw(port, "GET /api/studies HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + std::string(64 * 1024, 'b') +
+                         "\r\nConnection: close\r\n\r\n");
   EXPECT_NE(line.status, 200) << line.head;
   EXPECT_TRUE(line.closed);
   // The server goes on serving.
@@ -181,7 +196,8 @@ TEST_F(ServeSecurity, SignalsStopTheServerCleanly) {
     spec.while_running = [&](pid_t pid, const std::string& out) {
       std::smatch m;
       std::string text;
-      for (int i = 0; i < 600 && !std::regex_search(text, m, std::regex("http://127\\.0\\.0\\.1:([0-9]+)/")); ++i) {
+      for (int i = 0; i < 600 && !std::regex_search(text, m, std::regex("http://127\\.0\\.0\\.1:([0-9]+)/"));
+           ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
         text = hardening::slurp(out);
       }
@@ -203,16 +219,18 @@ TEST_F(ServeSecurity, SignalsStopTheServerCleanly) {
 TEST(ServeCli, HelpListsTheOptionsWithTheirDefaults) {
   const auto run = hardening::ablate_run(std::vector<std::string>{"serve", "--help"});
   EXPECT_EQ(run.code, 0) << run.out;
-  for (const char* o : {"--db arg", "--host arg (=127.0.0.1)", "--port arg (=8750)", "--token-file arg", "--poll arg (=2)"})
+  for (const char* o :
+       {"--db arg", "--host arg (=127.0.0.1)", "--port arg (=8750)", "--token-file arg", "--poll arg (=2)"})
     EXPECT_NE(run.out.find(o), std::string::npos) << o << "\n" << run.out;
-  EXPECT_EQ(hardening::ablate_run(std::vector<std::string>{"serve", "--db", "/nonexistent/x.sqlite"}).code, 2);
-  const auto port = hardening::ablate_run(
-      std::vector<std::string>{"serve", "--db", std::string(ABLATE_SOURCE_DIR) + "/README.md", "--port", "70000"});
+  EXPECT_EQ(hardening::ablate_run(std::vector<std::string>{"serve", "--db", "/nonexistent/x.sqlite"}).code,
+            2);
+  const auto port = hardening::ablate_run(std::vector<std::string>{
+      "serve", "--db", std::string(ABLATE_SOURCE_DIR) + "/README.md", "--port", "70000"});
   EXPECT_EQ(port.code, 2);
   EXPECT_NE(port.out.find("--port 70000: allowed are 0..65535"), std::string::npos) << port.out;
   // A file that is not a store: exit 1, naming it.
-  const auto not_store = hardening::ablate_run(
-      std::vector<std::string>{"serve", "--db", std::string(ABLATE_SOURCE_DIR) + "/README.md", "--port", "0"});
+  const auto not_store = hardening::ablate_run(std::vector<std::string>{
+      "serve", "--db", std::string(ABLATE_SOURCE_DIR) + "/README.md", "--port", "0"});
   EXPECT_EQ(not_store.code, 1);
   EXPECT_NE(not_store.out.find("README.md"), std::string::npos) << not_store.out;
 }

@@ -19,8 +19,8 @@
 namespace serve_test {
 
 struct Reply {
-  int status = 0;       // 0: no status line (the connection was cut first)
-  std::string head;     // status line and headers
+  int status = 0;    // 0: no status line (the connection was cut first)
+  std::string head;  // status line and headers
   std::string body;
   bool closed = false;  // the server closed the connection (read returned 0 or failed)
 };
@@ -72,8 +72,8 @@ inline Reply send_raw(int port, const std::string& request) {
 
 // GET `target` with a loopback Host header, Connection: close, and any extra header lines.
 inline Reply get(int port, const std::string& target, const std::string& extra_headers = "") {
-  return send_raw(port, "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) + "\r\n" + extra_headers +
-                            "Connection: close\r\n\r\n");
+  return send_raw(port, "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) + "\r\n" +
+                            extra_headers + "Connection: close\r\n\r\n");
 }
 
 // The integer after the first `"key":` at or after `from` in a JSON text; -1 when absent.

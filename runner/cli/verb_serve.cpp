@@ -29,11 +29,13 @@ std::string read_token(const std::string& path) {
   const auto last = line.find_last_not_of(" \t\r");
   line = first == std::string::npos ? "" : line.substr(first, last - first + 1);
   if (line.size() < 16)
-    throw UsageError("--token-file " + path + ": its first line holds a token of " + std::to_string(line.size()) +
+    throw UsageError("--token-file " + path + ": its first line holds a token of " +
+                     std::to_string(line.size()) +
                      " characters; at least 16 are needed (e.g. `openssl rand -hex 32 > " + path + "`)");
   for (char c : line)
     if (static_cast<unsigned char>(c) <= ' ' || c == ';' || c == ',' || c == '"' || c == '\\' || c == 0x7f)
-      throw UsageError("--token-file " + path + ": the token may not hold blanks, control characters, ';', ',', '\"' or '\\' "
+      throw UsageError("--token-file " + path +
+                       ": the token may not hold blanks, control characters, ';', ',', '\"' or '\\' "
                        "(it travels in a cookie)");
   return line;
 }
@@ -44,16 +46,17 @@ int verb_serve(const std::vector<std::string>& args) {
   po::options_description options("ablate serve");
   options.add_options()("db", po::value<std::string>(), "the store (SQLite) to show; it is only read")(
       "host", po::value<std::string>()->default_value("127.0.0.1"),
-      "address to listen on; any other than a loopback one needs a token (generated and printed, or --token-file)")(
-      "port", po::value<int>()->default_value(8750), "port to listen on (0: any free port)")(
+      "address to listen on; any other than a loopback one needs a token (generated and printed, or "
+      "--token-file)")("port", po::value<int>()->default_value(8750), "port to listen on (0: any free port)")(
       "token-file", po::value<std::string>(), "file whose first line is the access token (any host)")(
       "poll", po::value<double>()->default_value(2.0), "seconds between the pages' updates (>= 0.1)")(
-      "threads", po::value<int>()->default_value(4), "connections served at once (more wait in a queue of 16)");
+      "threads", po::value<int>()->default_value(4),
+      "connections served at once (more wait in a queue of 16)");
   options.add(common_options());
   po::positional_options_description positional;
   po::variables_map vm;
-  if (!parse_args("serve", "ablate serve --db FILE [--host 127.0.0.1] [--port 8750] [--token-file FILE]", options,
-                  positional, args, vm))
+  if (!parse_args("serve", "ablate serve --db FILE [--host 127.0.0.1] [--port 8750] [--token-file FILE]",
+                  options, positional, args, vm))
     return kExitOk;
   if (!vm.count("db")) throw UsageError("--db FILE is required; see: ablate serve --help");
   serve::ServeOptions o;
@@ -62,11 +65,14 @@ int verb_serve(const std::vector<std::string>& args) {
   if (!std::filesystem::exists(o.db_path)) throw UsageError("store file " + o.db_path + " does not exist");
   o.host = vm["host"].as<std::string>();
   o.port = vm["port"].as<int>();
-  if (o.port < 0 || o.port > 65535) throw UsageError("--port " + std::to_string(o.port) + ": allowed are 0..65535");
+  if (o.port < 0 || o.port > 65535)
+    throw UsageError("--port " + std::to_string(o.port) + ": allowed are 0..65535");
   o.threads = vm["threads"].as<int>();
-  if (o.threads < 1 || o.threads > 64) throw UsageError("--threads " + std::to_string(o.threads) + ": allowed are 1..64");
+  if (o.threads < 1 || o.threads > 64)
+    throw UsageError("--threads " + std::to_string(o.threads) + ": allowed are 1..64");
   const double poll = vm["poll"].as<double>();
-  if (!(poll >= 0.1 && poll <= 3600)) throw UsageError("--poll " + std::to_string(poll) + ": allowed are 0.1..3600 seconds");
+  if (!(poll >= 0.1 && poll <= 3600))
+    throw UsageError("--poll " + std::to_string(poll) + ": allowed are 0.1..3600 seconds");
   o.poll_ms = static_cast<int>(poll * 1000);
   bool generated = false;
   if (vm.count("token-file")) {
@@ -88,7 +94,10 @@ int verb_serve(const std::vector<std::string>& args) {
   const int port = server.bind();
   const std::string shown_host = o.host.find(':') != std::string::npos ? "[" + o.host + "]" : o.host;
   std::cout << "ablate serve: " << o.db_path << " at http://" << shown_host << ":" << port << "/"
-            << (o.token.empty() ? "" : generated ? "?token=" + o.token : "?token=<the token of the file>") << "\n"
+            << (o.token.empty() ? ""
+                : generated     ? "?token=" + o.token
+                                : "?token=<the token of the file>")
+            << "\n"
             << "(read-only; stop with Ctrl-C or SIGTERM)" << std::endl;
   std::atomic<bool> finished{false};
   std::thread waiter([&] {
