@@ -111,6 +111,10 @@ namespace ablate::db {
 // Reads one study of a store file (read-only; safe while a coordinator writes, WAL). Throws
 // std::runtime_error naming the file when it is not a store or the study is absent.
 StudyData load_study_data(const std::string& db_path, const std::string& study);
+class Store;
+// The same on a store the caller holds open (`ablate serve` keeps one read-only connection); without
+// `with_epochs`, StudyData::epochs stays empty (the largest table: 100,000 rows cost ~0.1 s).
+StudyData load_study_data(const Store& store, const std::string& study, bool with_epochs = true);
 // Names of the studies in a store.
 std::vector<std::string> list_studies(const std::string& db_path);
 }  // namespace ablate::db

@@ -98,6 +98,16 @@ struct TaskRow {
   int epochs_stored = 0;
   int rung = 0;        // early stopping: the epoch (rung) where the task paused; status `stopped` while it waits there
   std::int64_t trained_by = 0;  // done from a shared training: the task that trained it (itself for the trainer); 0 = its own
+  int best_epoch = 0;  // the epoch best-epoch selection kept (done and stopped tasks); 0 = none yet
+};
+
+// One stored epoch of a task (table epochs), for the live curves of `ablate serve`.
+struct TaskEpochRow {
+  std::int64_t task_id = 0;
+  int epoch = 0;
+  double train_loss = 0, val_loss = 0, val_dice = 0;
+  double val_score = 0;  // train.select_metric on the validation cases; NaN where not stored (schema 1)
+  double lr = 0, seconds = 0;
 };
 
 // One line of a study's early-stopping log (table early_stop_log, db/SCHEMA.md), in the order written.
@@ -114,6 +124,16 @@ struct EarlyStopEvent {
   int repeat = -1;
   double score = std::numeric_limits<double>::quiet_NaN();  // reached: the fold's; decisions: the trial's
 };
+
+// The trials of each rung of an early-stopping log, as `ablate status` and `ablate serve` show them: judged
+// there (continue, stop, pause, finish), promoted (ASHA) or continued (median) from it, waiting there for a
+// promotion (pause less promote), stopped there by the median rule, failed on the way to it, finished there.
+struct RungPopulation {
+  int rung = 0, epoch = 0;
+  int reached = 0, promoted = 0, waiting = 0, stopped = 0, failed = 0, finished = 0;
+};
+// One per rung index in the log, ascending.
+std::vector<RungPopulation> rung_populations(const std::vector<EarlyStopEvent>& log);
 
 // One attempt of a task (a task has one row per attempt: the history that `status` and the tests read).
 struct AttemptRow {
@@ -220,6 +240,9 @@ class Store {
   void ensure_tasks(std::int64_t study_id);
   std::vector<TaskRow> tasks(std::int64_t study_id) const;
   std::vector<AttemptRow> attempts(std::int64_t task_id) const;
+  // The stored epochs of one task of the study (task_id), or of all its tasks (task_id = 0), ordered by
+  // task and epoch. Rows of another study's task are never returned.
+  std::vector<TaskEpochRow> task_epochs(std::int64_t study_id, std::int64_t task_id = 0) const;
   // Tasks left `running` by a coordinator that died: marked interrupted (their attempts too).
   int recover_running(std::int64_t study_id);
   // Mean wall seconds of the done tasks per variant name (the measured cost estimate).
@@ -268,7 +291,7 @@ class Store {
 
  private:
   // The reports' bulk reader runs its joins on the store's connection.
-  friend StudyData load_study_data(const std::string& db_path, const std::string& study);
+  friend StudyData load_study_data(const Store& store, const std::string& study, bool with_epochs);
   const Impl& impl() const { return *impl_; }
 
   std::string path_;

@@ -75,8 +75,8 @@ std::vector<TaskRow> Store::tasks(std::int64_t study_id) const {
           "SELECT t.id, v.name, f.fold, f.\"repeat\", t.status, t.attempts, t.host, t.rank, t.device, t.threads, t.started, "
           "t.ended, t.seconds, t.error, (SELECT count(*) FROM epochs e WHERE e.task_id = t.id), " +
               std::string(schema_version() >= 2 ? "t.rung, " : "0, ") +  // a store opened read-only is not migrated
-              std::string(schema_version() >= 4 ? "coalesce(t.trained_by, 0) " : "0 ") +
-          "FROM tasks t JOIN variants v ON v.id = t.variant_id JOIN folds f ON f.id = t.fold_id "
+              std::string(schema_version() >= 4 ? "coalesce(t.trained_by, 0), " : "0, ") +
+          "t.best_epoch FROM tasks t JOIN variants v ON v.id = t.variant_id JOIN folds f ON f.id = t.fold_id "
           "WHERE t.study_id = ? ORDER BY v.ordinal, f.\"repeat\", f.fold");
   st.bind(1, study_id);
   while (st.step()) {
@@ -98,6 +98,7 @@ std::vector<TaskRow> Store::tasks(std::int64_t study_id) const {
     r.epochs_stored = st.i32(14);
     r.rung = st.i32(15);
     r.trained_by = st.i64(16);
+    r.best_epoch = st.i32(17);
     out.push_back(r);
   }
   return out;
@@ -190,6 +191,43 @@ std::map<std::string, StoppedTrialRow> Store::stopped_trials(std::int64_t study_
 // --- readers (db/rows.hpp) -----------------------------------------------------------------------------------
 StudyData load_study_data(const std::string& db_path, const std::string& study) {
   Store store(db_path, true);
+  return load_study_data(store, study);
+}
+
+std::vector<TaskEpochRow> Store::task_epochs(std::int64_t study_id, std::int64_t task_id) const {
+  std::vector<TaskEpochRow> out;
+  // Two statements rather than "(? = 0 OR e.task_id = ?)": one task's rows come from the epochs primary key.
+  Stmt st(*impl_, "SELECT e.task_id, e.epoch, e.train_loss, e.val_loss, e.val_dice, " +
+                      std::string(schema_version() >= 2 ? "e.val_score" : "NULL") +
+                      ", e.lr, e.seconds FROM epochs e JOIN tasks t ON t.id = e.task_id WHERE t.study_id = ?" +
+                      std::string(task_id ? " AND e.task_id = ?" : "") + " ORDER BY e.task_id, e.epoch");
+  st.bind(1, study_id);
+  if (task_id) st.bind(2, task_id);
+  while (st.step()) out.push_back({st.i64(0), st.i32(1), st.f64(2), st.f64(3), st.f64(4), st.f64(5), st.f64(6), st.f64(7)});
+  return out;
+}
+
+std::vector<RungPopulation> rung_populations(const std::vector<EarlyStopEvent>& log) {
+  std::map<int, RungPopulation> rungs;
+  for (const auto& e : log) {
+    RungPopulation& r = rungs[e.rung];
+    r.rung = e.rung;
+    r.epoch = e.epoch;
+    const std::string& k = e.kind;
+    r.reached += k == "continue" || k == "stop" || k == "pause" || k == "finish";
+    r.promoted += k == "continue" || k == "promote";
+    r.waiting += (k == "pause") - (k == "promote");
+    r.stopped += k == "stop";
+    r.failed += k == "fail";
+    r.finished += k == "finish";
+  }
+  std::vector<RungPopulation> out;
+  for (const auto& [k, r] : rungs) out.push_back(r);
+  return out;
+}
+
+StudyData load_study_data(const Store& store, const std::string& study, bool with_epochs) {
+  const std::string& db_path = store.path();
   auto id = store.find_study(study);
   if (!id) {
     std::string names;
@@ -221,7 +259,7 @@ StudyData load_study_data(const std::string& db_path, const std::string& study) 
     st.bind(1, *id).bind(2, study);
     while (st.step()) d.case_metrics.push_back({st.text(0), st.i32(1), st.i32(2), st.text(3), st.i32(4), st.text(5), st.f64(6)});
   }
-  {
+  if (with_epochs) {
     Stmt st(s,
             "SELECT v.name, f.fold, f.\"repeat\", e.epoch, e.train_loss, e.val_loss, e.val_dice, e.lr, e.seconds "
             "FROM epochs e JOIN tasks t ON t.id = e.task_id JOIN variants v ON v.id = t.variant_id JOIN folds f ON f.id = t.fold_id "

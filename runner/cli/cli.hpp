@@ -60,5 +60,6 @@ int verb_params(const std::vector<std::string>& args);
 int verb_submit(const std::vector<std::string>& args);
 int verb_demo(const std::vector<std::string>& args);
 int verb_merge(const std::vector<std::string>& args);
+int verb_serve(const std::vector<std::string>& args);
 
 }  // namespace ablate::cli

@@ -35,6 +35,7 @@ const VerbEntry kVerbs[] = {
     {"merge", ablate::cli::verb_merge, "the studies of several stores in one (shards, allocations, clusters)"},
     {"submit", ablate::cli::verb_submit, "write (and optionally submit) a Slurm or mpirun job for a study"},
     {"demo", ablate::cli::verb_demo, "the embedded default: synthetic data, a small Table II study, a report"},
+    {"serve", ablate::cli::verb_serve, "watch a store live in a browser: progress, curves, failures, results (read-only)"},
 };
 
 using ablate::cli::rank_prefix;  // errors written straight to stderr carry the rank, like log lines
