@@ -333,6 +333,7 @@ TEST(MultiNode, LostWorkerNodeRequeuesOntoTheOthersAndResumes) {
       << log;
   EXPECT_EQ(query(db, "SELECT count(*) FROM runs"), 2);
   EXPECT_EQ(query(db, "SELECT count(*) FROM runs WHERE exit_code = 0"), 1);
+  EXPECT_EQ(query(db, "SELECT count(*) FROM runs WHERE exit_code IS NULL"), 1) << "the lost run ended without an exit code";
   std::cout << "[ measured ] " << lost << " lost mid-run, job requeued onto " << info.at("NodeList") << " and completed in "
             << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s" << std::endl;
 }
