@@ -1,15 +1,18 @@
-// `ablate submit` across several nodes of a real Slurm: scripts/slurm-cluster makes three nodes on this
-// machine (a network and UTS namespace each, hostnames node0..node2 on a bridge of its own, a slurmd
+// `ablate submit` across several nodes of a real Slurm: scripts/slurm-cluster makes four nodes on this
+// machine (a network and UTS namespace each, hostnames node0..node3 on a bridge of its own, a slurmd
 // each, two GPUs each as GRES backed by mknod devices) once for this executable and removes all of it
 // afterwards: the environment's TearDown stops it and checks that no process, namespace or link of it is
 // left; if this process dies, the script's --watch ends it. The studies and the store live on the
 // common file system, as on a cluster's shared one.
 //
 // - Two nodes x two workers: rank 0 on the job's first node, the workers on both (the attempts name both
-//   hosts), every rank given its node's GPUs by Slurm, and results equal to a one-process run.
+//   hosts), and results equal to a one-process run.
+// - The coordinator's node lost: the requeued run is refused while the dead coordinator's lock is fresh
+//   (the job fails), the store is intact, and a new submission after 120 s completes the study.
 // - A worker node lost mid-run (every process in its namespace killed at once): Slurm marks it DOWN,
 //   requeues the job onto the remaining nodes, and the rerun resumes the lost node's tasks from their
-//   checkpoints: its attempts are interrupted, nothing lost or stored twice, the store intact.
+//   checkpoints: its attempts are interrupted, nothing lost or stored twice, the store intact. While it
+//   runs, the ranks' environment shows the placement: which node each rank is on, and its node's GPUs.
 //
 // The studies say train.device = "cpu": the GPUs are null devices, so the workers must never try to use
 // one (docs/RUNNER.md, "Several nodes"). Where namespaces or Slurm are unavailable (not root, packages
@@ -39,7 +42,7 @@ using namespace slurm_util;
 namespace {
 
 const std::string kSlurmCluster = std::string(ABLATE_SOURCE_DIR) + "/scripts/slurm-cluster";
-constexpr int kNodes = 3;
+constexpr int kNodes = 4;  // two for a job, and a spare for each of the two lost nodes
 constexpr int kGpus = 2;
 
 fs::path g_root;          // temporary folder of this run
@@ -143,7 +146,7 @@ class ClusterEnvironment : public ::testing::Environment {
     std::cout << "slurm-cluster (" << kNodes << " nodes) started in "
               << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s" << std::endl;
     const auto sinfo = run_process({"sinfo", "-h", "-N", "-o", "%N %t %G"}, 30);
-    EXPECT_EQ(sinfo.output, "node0 idle gpu:2\nnode1 idle gpu:2\nnode2 idle gpu:2\n");
+    EXPECT_EQ(sinfo.output, "node0 idle gpu:2\nnode1 idle gpu:2\nnode2 idle gpu:2\nnode3 idle gpu:2\n");
     const auto synth = run_process({ABLATE_EXE, "data", "synth", "--out", (g_root / "data").string(), "--cases", "6",
                                     "--size", "32", "--slices", "6"},
                                    120);
@@ -273,28 +276,92 @@ TEST(MultiNode, TwoNodesTwoWorkersEachMatchOneProcess) {
             << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s" << std::endl;
 }
 
+// Submits a study long enough to be stopped midway and waits until it runs and every task has stored
+// two epochs (a checkpoint to resume from) and none is done; returns the job id and its two nodes.
+std::pair<std::string, std::vector<std::string>> submit_and_wait_midway(const fs::path& study) {
+  const std::string db = db_of(study);
+  const std::string id = submit(study);
+  std::vector<std::string> nodes;
+  if (id.empty()) return {id, nodes};
+  for (int i = 0; i < 240 && nodes.empty(); ++i) {  // the job's nodes, once it runs
+    const auto info = job_info(id);
+    if (info.count("JobState") && info.at("JobState") == "RUNNING") nodes = job_nodes(info);
+    if (nodes.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  EXPECT_EQ(nodes.size(), 2u) << "job " << id << " did not start on 2 nodes";
+  EXPECT_TRUE(wait_for_store(db, "SELECT count(*) FROM (SELECT task_id FROM epochs GROUP BY task_id HAVING max(epoch) >= 2)", id, 4))
+      << job_log(study, study.stem().string(), id);
+  EXPECT_EQ(query(db, "SELECT count(*) FROM attempts WHERE status = 'done'"), 0) << "too late: a task finished before the loss";
+  return {id, nodes};
+}
+
+// The coordinator's node lost. Slurm requeues the job onto two other nodes, but the new coordinator is
+// refused: the dead one's lock row names another host, so it counts as dead only once its heartbeat is
+// older than 120 s (db/SCHEMA.md, "The coordinator lock"), and the job ends FAILED with exit code 1. This
+// pins that behaviour (docs/RUNNER.md, "Several nodes"): the store is intact and holds nothing half
+// written, and `ablate submit` again once the heartbeat is stale completes the study with the lost run's
+// attempts interrupted and resumed from their checkpoints, nothing lost or stored twice. It runs before
+// the worker-node test, while two spare nodes are up.
+TEST(MultiNode, LostCoordinatorNodeLeavesAnIntactStoreAndTheNextSubmitResumes) {
+  REQUIRE_CLUSTER();
+  const auto t0 = std::chrono::steady_clock::now();
+  const int epochs = 60;
+  const fs::path study = write_study("coordinator", epochs, 20);
+  const std::string db = db_of(study);
+  const auto [id, nodes] = submit_and_wait_midway(study);
+  ASSERT_EQ(nodes.size(), 2u);
+  ASSERT_FALSE(HasFailure());
+  const std::string lost = nodes[0];
+  const auto r = run_process({kSlurmCluster, "lose", g_cluster_dir.string(), lost}, 60);
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto info = wait_for_end(id, 400);
+  const std::string log = job_log(study, "coordinator", id);
+  EXPECT_GE(std::stoi(info.at("Restarts")), 1) << log;
+  ASSERT_EQ(info.at("JobState"), "FAILED") << log;
+  EXPECT_NE(log.find("another coordinator is running this study (host " + lost), std::string::npos) << log;
+  // Intact, and nothing half written: no task done, every stored epoch once, the lost run without an end.
+  EXPECT_EQ(text(db, "PRAGMA integrity_check"), "ok");
+  EXPECT_EQ(query(db, "SELECT count(*) FROM tasks WHERE status = 'done'"), 0);
+  EXPECT_EQ(query(db, "SELECT count(*) FROM task_metrics"), 0);
+  EXPECT_EQ(query(db, "SELECT count(*) FROM (SELECT task_id FROM epochs GROUP BY task_id HAVING count(*) <> max(epoch))"), 0);
+  EXPECT_EQ(text(db, "SELECT group_concat(host || ':' || ifnull(exit_code, 'none')) FROM runs"), lost + ":none");
+
+  // Once the dead coordinator's heartbeat is older than 120 s, the study can be taken over.
+  for (int i = 0; i < 200 && query(db, "SELECT CAST(strftime('%s', 'now') AS INTEGER) - heartbeat > 121 FROM coordinator_lock") != 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+  const std::string again = submit(study);
+  ASSERT_FALSE(again.empty());
+  const auto info2 = wait_for_end(again, 400);
+  const std::string log2 = job_log(study, "coordinator", again);
+  ASSERT_EQ(info2.at("JobState"), "COMPLETED") << log2;
+  expect_complete(db, 4, epochs);
+  EXPECT_EQ(text(db, "PRAGMA integrity_check"), "ok");
+  EXPECT_EQ(query(db, "SELECT count(*) FROM coordinator_lock"), 0);
+  // The four attempts of the lost run are interrupted (two on the lost node), and each task was resumed.
+  EXPECT_EQ(query(db, "SELECT count(*) FROM attempts WHERE attempt = 1 AND status = 'interrupted'"), 4) << log2;
+  EXPECT_EQ(query(db, "SELECT count(*) FROM attempts WHERE attempt = 1 AND host = '" + lost + "'"), 2);
+  EXPECT_EQ(query(db, "SELECT count(*) FROM attempts WHERE status = 'done' AND first_epoch > 1 AND host <> '" + lost + "'"), 4)
+      << log2;
+  std::cout << "[ measured ] coordinator's node " << lost << " lost, refused rerun, resubmitted and completed in "
+            << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s" << std::endl;
+}
+
+// A worker node lost. The rerun's coordinator must land on the same host as the killed one: the killed
+// coordinator (SIGKILLed after KillWait while it waited for the lost node's workers to checkpoint) leaves
+// its lock row, which a coordinator on the same host takes over at once (the pid is gone) but one on another
+// host only after 120 s (the test above). Here the rerun's nodes are the job's first node and the one spare
+// left, which Slurm numbers after it, so the coordinator stays on the first node.
 TEST(MultiNode, LostWorkerNodeRequeuesOntoTheOthersAndResumes) {
   REQUIRE_CLUSTER();
   const auto t0 = std::chrono::steady_clock::now();
   const int epochs = 60;  // long enough for the lost node's tasks to be mid-training when it goes
   const fs::path study = write_study("lost", epochs, 20);
   const std::string db = db_of(study);
-  const std::string id = submit(study);
-  ASSERT_FALSE(id.empty());
-  std::vector<std::string> nodes;
-  for (int i = 0; i < 240 && nodes.empty(); ++i) {  // the job's nodes, once it runs
-    const auto info = job_info(id);
-    if (info.count("JobState") && info.at("JobState") == "RUNNING") nodes = job_nodes(info);
-    if (nodes.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(250));
-  }
-  ASSERT_EQ(nodes.size(), 2u) << "job " << id << " did not start on 2 nodes";
+  const auto [id, nodes] = submit_and_wait_midway(study);
+  ASSERT_EQ(nodes.size(), 2u);
   const std::string lost = nodes[1];
-  // Both tasks of the second node past their second epoch (a checkpoint to resume from).
-  ASSERT_TRUE(wait_for_store(db,
-                             "SELECT count(*) FROM (SELECT a.task_id FROM attempts a JOIN epochs e ON e.task_id = a.task_id "
-                             "WHERE a.host = '" + lost + "' GROUP BY a.task_id HAVING max(e.epoch) >= 2)",
-                             id, 2))
-      << job_log(study, "lost", id);
+  ASSERT_FALSE(HasFailure());
 
   // Placement as Slurm gives it to the ranks (read from their environment while they run): rank 0 and
   // workers 1, 2 on the first node, workers 3, 4 on the second, every rank sees its node's two GPUs (the
@@ -308,8 +375,6 @@ TEST(MultiNode, LostWorkerNodeRequeuesOntoTheOthersAndResumes) {
   EXPECT_EQ(text(db, "SELECT group_concat(local_rank) FROM (SELECT local_rank FROM attempts WHERE host = '" + lost +
                          "' ORDER BY local_rank)"),
             "0,1");
-  ASSERT_EQ(query(db, "SELECT count(*) FROM attempts WHERE host = '" + lost + "' AND status = 'done'"), 0)
-      << "too late: a task of the node finished before it was lost";
 
   const auto r = run_process({kSlurmCluster, "lose", g_cluster_dir.string(), lost}, 60);
   ASSERT_EQ(r.status, 0) << r.output;
@@ -320,6 +385,7 @@ TEST(MultiNode, LostWorkerNodeRequeuesOntoTheOthersAndResumes) {
   EXPECT_EQ(run_process({"sinfo", "-h", "-n", lost, "-o", "%t"}, 30).output.substr(0, 4), "down");
   const auto rerun_nodes = job_nodes(info);
   EXPECT_EQ(std::count(rerun_nodes.begin(), rerun_nodes.end(), lost), 0) << info.at("NodeList");
+  EXPECT_EQ(text(db, "SELECT group_concat(host) FROM runs"), nodes[0] + "," + nodes[0]) << "the coordinator moved";
 
   expect_complete(db, 4, epochs);
   EXPECT_EQ(text(db, "PRAGMA integrity_check"), "ok");
