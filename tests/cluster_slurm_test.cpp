@@ -24,9 +24,11 @@
 
 #include "cluster/process.hpp"
 #include "db/store.hpp"
+#include "slurm_util.hpp"
 
 namespace fs = std::filesystem;
 using ablate::cluster::run_process;
+using namespace slurm_util;
 
 namespace {
 
@@ -83,53 +85,6 @@ class SlurmEnvironment : public ::testing::Environment {
 
 const auto* const g_env = ::testing::AddGlobalTestEnvironment(new SlurmEnvironment);
 
-// `scontrol show job ID -o` as key=value pairs (empty when the job is unknown).
-std::map<std::string, std::string> job_info(const std::string& id) {
-  std::map<std::string, std::string> info;
-  const auto r = run_process({"scontrol", "show", "job", id, "-o"}, 30);
-  if (r.status != 0) return info;
-  static const std::regex pair(R"((\w+)=(\S*))");
-  for (std::sregex_iterator it(r.output.begin(), r.output.end(), pair), end; it != end; ++it) info[(*it)[1]] = (*it)[2];
-  return info;
-}
-
-bool finished(const std::string& state) {
-  for (const char* s : {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE", "PREEMPTED"}) {
-    if (state == s) return true;
-  }
-  return false;
-}
-
-// Waits until the job has ended (up to `seconds`); returns its last `scontrol show job`.
-std::map<std::string, std::string> wait_for_end(const std::string& id, int seconds = 600) {
-  std::map<std::string, std::string> info;
-  for (int i = 0; i < seconds * 4; ++i) {
-    info = job_info(id);
-    if (finished(info["JobState"])) return info;
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));
-  }
-  return info;
-}
-
-std::int64_t query(const std::string& db, const std::string& sql) {
-  try {
-    ablate::db::Store s(db, true);
-    return s.query_int(sql);
-  } catch (const std::exception&) {
-    return -1;
-  }
-}
-
-// Waits (up to 300 s) until `sql` on the store gives a value >= 1, or the job ends.
-bool wait_for_store(const std::string& db, const std::string& sql, const std::string& job) {
-  for (int i = 0; i < 1200; ++i) {
-    if (fs::exists(db) && query(db, sql) >= 1) return true;
-    if (i % 8 == 0 && finished(job_info(job)["JobState"])) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));
-  }
-  return false;
-}
-
 // A tiny study in "<root>/<name> study/" (a space in every path of the job), 1 variant x 2 folds.
 fs::path write_study(const std::string& name, int epochs, int steps) {
   const fs::path dir = g_root / (name + " study");
@@ -142,32 +97,6 @@ fs::path write_study(const std::string& name, int epochs, int steps) {
                    << "[resources]\nranks = 3\ncpus_per_rank = 1\ntime = \"00:20:00\"\n"
                    << "[[ablation.variant]]\nname = \"unet\"\n";
   return p;
-}
-
-// `ablate submit STUDY --submit ARGS`: the job id from sbatch's answer.
-std::string submit(const fs::path& study, std::vector<std::string> args = {}) {
-  std::vector<std::string> argv = {ABLATE_EXE, "submit", study.string(), "--submit", "--signal-seconds", "60"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  const auto r = run_process(argv, 120);
-  EXPECT_EQ(r.status, 0) << r.output;
-  std::smatch m;
-  if (!std::regex_search(r.output, m, std::regex(R"(Submitted batch job (\d+))"))) {
-    ADD_FAILURE() << "no job id in:\n" << r.output;
-    return "";
-  }
-  return m[1];
-}
-
-// Every task of the study done, with exactly one result (its metrics once) and every epoch once.
-void expect_complete(const std::string& db, int tasks, int epochs) {
-  EXPECT_EQ(query(db, "SELECT count(*) FROM tasks"), tasks);
-  EXPECT_EQ(query(db, "SELECT count(*) FROM tasks WHERE status = 'done'"), tasks);
-  EXPECT_EQ(query(db, "SELECT count(*) FROM attempts WHERE status = 'done'"), tasks) << "a task done twice";
-  EXPECT_EQ(query(db, "SELECT count(*) FROM epochs"), static_cast<std::int64_t>(tasks) * epochs);
-  EXPECT_EQ(query(db, "SELECT count(DISTINCT task_id) FROM task_metrics"), tasks);
-  EXPECT_EQ(query(db, "SELECT count(*) FROM (SELECT task_id FROM epochs GROUP BY task_id HAVING count(*) <> " +
-                          std::to_string(epochs) + " OR max(epoch) <> " + std::to_string(epochs) + ")"),
-            0);
 }
 
 std::string job_log(const fs::path& study, const std::string& name, const std::string& id) {
