@@ -1,4 +1,5 @@
 // Diagnostics of a study (located problems, SpecError) and the did-you-mean spelling match.
+#include "ablations/output.hpp"
 #include "ablations/study_internal.hpp"
 
 #include <algorithm>
@@ -60,26 +61,9 @@ using namespace study_internal;
 
 namespace {
 
-// Control characters of a study's text (a NUL in a string, an escape sequence) shown as \0, \xNN: a NUL
-// would end the error text where it is read as a C string (what()), cutting off every later problem, and
-// others would garble the terminal.
-std::string printable(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    const unsigned char u = static_cast<unsigned char>(c);
-    if (u >= 0x20 && u != 0x7f) {
-      out += c;
-    } else if (u == 0) {
-      out += "\\0";
-    } else {
-      static const char* hex = "0123456789abcdef";
-      out += "\\x";
-      out += hex[u >> 4];
-      out += hex[u & 15];
-    }
-  }
-  return out;
-}
+// Control characters of a study's text shown as \0, \xNN (ablations/output.hpp printable_text): a NUL
+// would end the error text where it is read as a C string (what()), cutting off every later problem.
+std::string printable(const std::string& text) { return printable_text(text); }
 
 }  // namespace
 

@@ -14,6 +14,7 @@
 
 #include "ablations/schema.hpp"
 #include "ablations/study_internal.hpp"
+#include "sweeps/metric.hpp"
 
 namespace ablate {
 
@@ -154,6 +155,16 @@ void read_table_rows(const toml::table& t, std::size_t ti, const std::string& wh
         const auto x = value.value<double>();
         if (!x || !std::isfinite(*x) || *x < 0) {
           r.diags.add(r.file, value.source(), at, "expected a finite number >= 0");
+          continue;
+        }
+        // The overlap metrics (those of report.metrics where higher is better) are ratios: at most 1, or 100 in
+        // percent; params (millions) and the distances (mm) have no such bound.
+        const double top = p.scale == "ratio" ? 1.0 : 100.0;
+        if (metric != "params" && sweeps::higher_is_better(metric) && *x > top) {
+          r.diags.add(r.file, value.source(), at,
+                      "`" + metric + "` is an overlap ratio: at most " + (p.scale == "ratio" ? "1" : "100") +
+                          " with scale = \"" + p.scale + "\"" +
+                          (p.scale == "ratio" && *x <= 100 ? " (a percentage? write scale = \"percent\")" : ""));
           continue;
         }
         dst[row][metric] = *x;

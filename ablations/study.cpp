@@ -373,6 +373,20 @@ void check_published_rows(Study& study, const Setting& published, const std::vec
     }
     return std::string();
   };
+  // One variant published twice in a table, once by its name and once by its label: the report would
+  // set two different numbers beside one row.
+  std::map<std::pair<std::size_t, std::size_t>, std::string> named_by;  // (table, variant) -> the row naming it
+  for (const auto& r : published.published_rows) {
+    for (std::size_t i = 0; i < n_compared; ++i) {
+      if (r.row != variants[i].first && r.row != variants[i].second) continue;
+      auto [it, fresh] = named_by.emplace(std::make_pair(r.table, i), r.row);
+      if (!fresh && it->second != r.row) {
+        diags.add(published.file, r.line, r.column, "report.published",
+                  "table " + std::to_string(r.table + 1) + ": rows `" + it->second + "` and `" + r.row +
+                      "` both name variant `" + variants[i].first + "` (by its name and by its label): keep one");
+      }
+    }
+  }
   std::set<std::pair<std::size_t, std::string>> refused;
   for (const auto& r : published.published_rows) {
     if (known.count(r.row)) continue;

@@ -155,6 +155,8 @@ std::string job_script(const ResourcesConfig& r, const JobOptions& o) {
       << "# checkpoint; exit code 3 after a SIGUSR1 requeues the job.\n"
       << "set -u\n"
       << "export OMP_NUM_THREADS=" << r.cpus_per_rank << "\n"
+      // cuBLAS's deterministic workspace (docs/RUNNER.md "Reproducibility"); harmless on the CPU.
+      << "export CUBLAS_WORKSPACE_CONFIG=:4096:8\n"
       << "# " << r.ranks << " ranks: the coordinator (rank 0) first, on the first node, sharing its CPUs with the\n"
       << "# workers (it does not train); worker i on node i * nodes / " << workers << ".\n"
       << "hostfile=$(mktemp \"${TMPDIR:-/tmp}/ablate-hosts.$SLURM_JOB_ID.XXXXXX\") || exit 1\n"

@@ -13,6 +13,7 @@
 #include "ablations/study.hpp"
 #include "reports/format.hpp"
 #include "sweeps/early_stop.hpp"
+#include "sweeps/samplers.hpp"
 
 namespace ablate::reports {
 
@@ -44,18 +45,6 @@ struct SearchView {
   std::vector<std::vector<std::string>> choice_labels;    // per key: the choices seen, by index (choice keys)
 };
 
-std::vector<double> parse_point(const std::string& text) {
-  std::vector<double> x;
-  const auto open = text.find('['), close = text.rfind(']');
-  if (open == std::string::npos || close == std::string::npos || close < open) return x;
-  std::istringstream in(text.substr(open + 1, close - open - 1));
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    if (item.find_first_not_of(' ') != std::string::npos) x.push_back(std::strtod(item.c_str(), nullptr));
-  }
-  return x;
-}
-
 std::string unquote(const std::string& s) {
   return s.size() >= 2 && s.front() == '"' && s.back() == '"' ? s.substr(1, s.size() - 2) : s;
 }
@@ -79,7 +68,7 @@ SearchView view_of(const db::StudyData& study) {
   for (const auto& t : study.trials) {
     TrialView tv;
     tv.row = &t;
-    const auto x = parse_point(t.point);
+    const auto x = sweeps::parse_point(t.point).value_or(sweeps::Sample{});
     const auto vit = variant.find(t.variant);
     const auto values = vit != variant.end() ? canonical_values(vit->second->canonical) : std::map<std::string, std::string>{};
     if (vit != variant.end()) tv.label = vit->second->label;

@@ -162,6 +162,36 @@ values = { "U-Net" = { dice = 66.0 } }
   EXPECT_NE(errors[0].find("already published by table 1"), std::string::npos) << errors[0];
 }
 
+TEST(Published, AVariantPublishedTwiceByNameAndByLabelIsRefused) {
+  const auto errors = printed_errors(kVariants + R"(
+[[report.published]]
+source = "a"
+values = { "U-Net" = { dice = 65.0 }, "unet" = { dice = 66.0 }, "U-Net+CC" = { dice = 67.0 } }
+)");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].find("both name variant `unet` (by its name and by its label)"), std::string::npos) << errors[0];
+}
+
+TEST(Published, AnOverlapRatioBeyondItsScaleIsRefused) {
+  // A Dice of 1e308, of 140 %, and of 65 under scale = "ratio" (a percentage written as a ratio); a
+  // distance in millimetres has no such bound.
+  const auto errors = printed_errors(kVariants + R"(
+[[report.published]]
+source = "a"
+values = { "U-Net" = { dice = 1e308, hd95 = 250.0 }, "U-Net+CC" = { sensitivity = 140.0 } }
+[[report.published]]
+source = "b"
+dataset = "other"
+scale = "ratio"
+values = { "U-Net" = { dice = 65.0 }, "U-Net+CC" = { dice = 0.65 } }
+)");
+  ASSERT_EQ(errors.size(), 3u) << ::testing::PrintToString(errors);
+  EXPECT_NE(errors[0].find("`dice` is an overlap ratio: at most 100 with scale = \"percent\""), std::string::npos) << errors[0];
+  EXPECT_NE(errors[1].find("`sensitivity` is an overlap ratio: at most 100"), std::string::npos) << errors[1];
+  EXPECT_NE(errors[2].find("at most 1 with scale = \"ratio\" (a percentage? write scale = \"percent\")"), std::string::npos)
+      << errors[2];
+}
+
 // A paper that prints one column group per organ (002 Table I): one table per class, named as the
 // study names its classes (report.class_names) or "class k".
 const std::string kOrgans = kVariants + R"(

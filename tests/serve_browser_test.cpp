@@ -61,12 +61,12 @@ TEST_F(ServeBrowser, StudyPageShowsTheProgressMoving) {
   const auto tasks = w.tasks(id);
   serve_test::Running server(serve_test::options(path_));
   const std::string url = "http://127.0.0.1:" + std::to_string(server.port()) + "/study?name=st";
-  w.mark_running(tasks[0].id, {"node1", 1, 0, "cpu", 1}, ablate::db::now_seconds());
+  w.mark_running(tasks[0].id, {"node1", 1, 0, "cpu", 1, ""}, ablate::db::now_seconds());
   w.record_done(tasks[0].id, serve_test::result(2, 0.8), ablate::db::now_seconds(), id);
   const std::string before = dump_dom(browser, url, (dir_ / "before.html").string());
   EXPECT_NE(before.find("1 / 2 done"), std::string::npos) << before;
   EXPECT_EQ(before.find("class=\"err\""), std::string::npos) << "the script reported an error:\n" << before;
-  w.mark_running(tasks[1].id, {"node1", 1, 0, "cpu", 1}, ablate::db::now_seconds());
+  w.mark_running(tasks[1].id, {"node1", 1, 0, "cpu", 1, ""}, ablate::db::now_seconds());
   w.record_done(tasks[1].id, serve_test::result(2, 0.8), ablate::db::now_seconds(), id);
   const std::string after = dump_dom(browser, url, (dir_ / "after.html").string());
   EXPECT_NE(after.find("2 / 2 done"), std::string::npos) << after;
