@@ -558,7 +558,7 @@ class Writer {
  public:
   Writer(Connection& db, const Schema& schema) : db_(db), schema_(schema) {}
 
-  void write(const std::string& name, const Merged& m, MergeSummary& summary) {
+  void write(const Merged& m, MergeSummary& summary) {
     const std::int64_t sid = ++ids_["studies"];
     Row study = m.study;
     study[col("studies", "id")] = integer(sid);
@@ -644,7 +644,6 @@ class Writer {
         put("early_stop_log", r);
       }
     }
-    (void)name;
   }
 
  private:
@@ -709,7 +708,7 @@ MergeSummary merge_stores(const std::vector<std::string>& sources_in, const std:
     db.exec("PRAGMA foreign_keys = ON");
     db.exec("BEGIN IMMEDIATE");
     Writer writer(db, schema);
-    for (const auto& [n, m] : merged) writer.write(n, m, summary);
+    for (const auto& [n, m] : merged) writer.write(m, summary);
     db.finalize_inserts();
     db.exec("COMMIT");
     db.exec("PRAGMA journal_mode = DELETE");  // one self-contained file to rename

@@ -46,7 +46,6 @@ struct MergeSummary {
   int done = 0;             // of which done
   int duplicates = 0;       // tasks found in several sources with identical results, kept once
   int conflicts_resolved = 0;  // tasks with different results in several sources, resolved by `prefer`
-  std::vector<std::string> notes;
 };
 
 MergeSummary merge_stores(const std::vector<std::string>& sources, const std::string& into, Prefer prefer = Prefer::kRefuse);

@@ -114,14 +114,13 @@ TEST_F(Merge, IsOrderIndependentIdempotentAndLosesNothingOverRandomStores) {
     sweeps::Rng rng(seed, 0);
     const std::vector<std::string> variants = {"unet", "cc"};
     std::vector<std::string> stores;
-    std::set<std::pair<std::string, int>> done_anywhere;
     for (int k = 0; k < 3; ++k) {
       StoreSpec spec;
       spec.host = "node-" + std::to_string(k);
       for (const auto& v : variants) {
         for (int f = 0; f < 2; ++f) {
           const auto u = rng.uniform();
-          if (u < 0.4) spec.done.insert({v, f}), done_anywhere.insert({v, f});
+          if (u < 0.4) spec.done.insert({v, f});
           else if (u < 0.6) spec.failed.insert({v, f});
         }
       }
