@@ -12,6 +12,7 @@
 #include "reports/report.hpp"
 #include "reports/statistics.hpp"
 #include "reports/study_index.hpp"
+#include "reports/svg.hpp"
 
 namespace ablate::reports {
 
@@ -452,6 +453,7 @@ std::string render_effects_html(const EffectsTable& t) {
 }
 
 std::string effects_svg(const EffectsTable& t) {
+  using svg::coord;
   // Panels per (class, metric), rows grouped by estimator; the x axis of a panel spans its intervals and 0.
   std::vector<std::pair<int, std::string>> panels;
   for (const auto& r : t.rows) {
@@ -468,10 +470,8 @@ std::string effects_svg(const EffectsTable& t) {
   }
   std::ostringstream o;
   const double width = label_w + plot_w + 40;
-  o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << width << "\" height=\"" << height + 10
-    << "\" font-family=\"sans-serif\" font-size=\"12\">\n";
-  o << "<text x=\"10\" y=\"18\" font-size=\"14\">" << html_escape("Effects: " + t.dataset)
-    << " (95 % paired bootstrap intervals)</text>\n";
+  o << svg::open(width, height + 10);
+  svg::text(o, 10, 18, "Effects: " + t.dataset + " (95 % paired bootstrap intervals)", "start", svg::kPanelTitle);
   double y = top;
   for (const auto& [cls, metric] : panels) {
     std::vector<const EffectRow*> rows;
@@ -489,35 +489,33 @@ std::string effects_svg(const EffectsTable& t) {
     lo -= pad, hi += pad;
     auto x_of = [&](double v) { return label_w + (v - lo) / (hi - lo) * plot_w; };
     const std::string title = metric_display(metric) + (cls != 1 ? " (class " + std::to_string(cls) + ")" : "");
-    o << "<text x=\"10\" y=\"" << y + 24 << "\" font-weight=\"bold\">" << html_escape(title) << "</text>\n";
+    svg::text(o, 10, y + 24, title, "start", svg::kBold);
     const double y0 = y + 32, y1 = y0 + row_h * static_cast<double>(rows.size());
-    o << "<line x1=\"" << fixed(x_of(0), 2) << "\" y1=\"" << y0 << "\" x2=\"" << fixed(x_of(0), 2) << "\" y2=\"" << y1
-      << "\" stroke=\"#888\" stroke-dasharray=\"4 3\"/>\n";
-    o << "<text x=\"" << label_w << "\" y=\"" << y1 + 12 << "\" fill=\"#555\">" << fixed(lo, t.decimals) << "</text>\n";
-    o << "<text x=\"" << label_w + plot_w << "\" y=\"" << y1 + 12 << "\" fill=\"#555\" text-anchor=\"end\">"
-      << fixed(hi, t.decimals) << "</text>\n";
+    o << "<line x1=\"" << coord(x_of(0)) << "\" y1=\"" << coord(y0) << "\" x2=\"" << coord(x_of(0)) << "\" y2=\""
+      << coord(y1) << "\" stroke=\"" << svg::kMuted << "\" stroke-dasharray=\"4 3\"/>\n";
+    svg::text(o, label_w, y1 + 12, fixed(lo, t.decimals), "start", " fill=\"#555\"");
+    svg::text(o, label_w + plot_w, y1 + 12, fixed(hi, t.decimals), "end", " fill=\"#555\"");
     for (std::size_t i = 0; i < rows.size(); ++i) {
       const EffectRow& r = *rows[i];
       const double cy = y0 + row_h * (static_cast<double>(i) + 0.5);
-      const std::string colour = r.estimator == "main"          ? "#1f77b4"
-                                 : r.estimator == "interaction" ? "#9467bd"
-                                 : r.estimator == "shapley"     ? "#2ca02c"
-                                                                : "#d62728";
-      o << "<text x=\"10\" y=\"" << fixed(cy + 4, 2) << "\">"
-        << html_escape(estimator_display(r.estimator) + ": " + r.term) << "</text>\n";
+      // One hue per estimator, from the report's palette: blue, purple, green, red.
+      const char* colour = svg::colour(r.estimator == "main"          ? 0
+                                       : r.estimator == "interaction" ? 6
+                                       : r.estimator == "shapley"     ? 4
+                                                                      : 2);
+      svg::text(o, 10, cy + 4, estimator_display(r.estimator) + ": " + r.term, "start");
       if (std::isfinite(r.value.lo) && std::isfinite(r.value.hi)) {
-        o << "<line x1=\"" << fixed(x_of(r.value.lo), 2) << "\" y1=\"" << fixed(cy, 2) << "\" x2=\""
-          << fixed(x_of(r.value.hi), 2) << "\" y2=\"" << fixed(cy, 2) << "\" stroke=\"" << colour
-          << "\" stroke-width=\"2\"/>\n";
+        o << "<line x1=\"" << coord(x_of(r.value.lo)) << "\" y1=\"" << coord(cy) << "\" x2=\"" << coord(x_of(r.value.hi))
+          << "\" y2=\"" << coord(cy) << "\" stroke=\"" << colour << "\" stroke-width=\"2\"/>\n";
       }
-      o << "<circle cx=\"" << fixed(x_of(r.value.estimate), 2) << "\" cy=\"" << fixed(cy, 2) << "\" r=\"4\" fill=\""
-        << colour << "\"><title>" << html_escape(r.term + ": " + fixed(r.value.estimate, t.decimals) + " " +
-                                                 interval_text(r, t.decimals))
+      o << "<circle cx=\"" << coord(x_of(r.value.estimate)) << "\" cy=\"" << coord(cy) << "\" r=\"4\" fill=\"" << colour
+        << "\"><title>"
+        << html_escape(r.term + ": " + fixed(r.value.estimate, t.decimals) + " " + interval_text(r, t.decimals))
         << "</title></circle>\n";
     }
     y = y1 + panel_gap - 32;
   }
-  o << "</svg>\n";
+  o << svg::close();
   return o.str();
 }
 

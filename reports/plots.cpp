@@ -12,77 +12,27 @@
 #include "reports/format.hpp"
 #include "reports/report.hpp"
 #include "reports/study_index.hpp"
+#include "reports/svg.hpp"
 
 namespace ablate::reports {
 
 namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-// Tableau 10: distinguishable, colour-blind friendlier than the default rainbow.
-const char* colour(std::size_t i) {
-  static const char* palette[] = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
-                                  "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"};
-  return palette[i % 10];
-}
+using svg::coord;
+using svg::text_width;
 
-std::string c1(double v) { return fixed(v, 1); }
-
-struct Axis {
-  double lo = 0, hi = 1;
-  std::vector<double> ticks;
-  int decimals = 0;
-};
-// Ticks at 1, 2 or 5 times a power of ten, about five of them, covering [lo, hi].
-Axis nice_axis(double lo, double hi, bool integer = false) {
-  Axis a;
-  if (!std::isfinite(lo) || !std::isfinite(hi)) lo = 0, hi = 1;
-  if (hi - lo < 1e-12) {
-    const double pad = std::fabs(lo) > 0 ? std::fabs(lo) * 0.05 : 0.5;
-    lo -= pad, hi += pad;
-  }
-  const double raw = (hi - lo) / 5;
-  const double mag = std::pow(10.0, std::floor(std::log10(raw)));
-  const double f = raw / mag;
-  double step = (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag;
-  if (integer) step = std::max(1.0, std::round(step));  // epochs: whole ticks
-  a.lo = std::floor(lo / step) * step;
-  a.hi = std::ceil(hi / step) * step;
-  for (int i = 0; a.lo + i * step <= a.hi + step * 1e-9; ++i) a.ticks.push_back(a.lo + i * step);
-  a.decimals = std::max(0, static_cast<int>(-std::floor(std::log10(step) + 1e-9)));
-  return a;
-}
-
-std::string svg_open(double w, double h) {
-  return "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + c1(w) + "\" height=\"" + c1(h) + "\" viewBox=\"0 0 " +
-         c1(w) + " " + c1(h) + "\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">\n" +
-         "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-}
-
-void svg_text(std::ostringstream& o, double x, double y, const std::string& text, const std::string& anchor = "middle",
-              const std::string& extra = "") {
-  o << "<text x=\"" << c1(x) << "\" y=\"" << c1(y) << "\" text-anchor=\"" << anchor << "\"" << extra << ">"
-    << html_escape(text) << "</text>\n";
-}
-
-// Frame, y grid and tick labels of a panel; returns the y mapping.
+// A panel with its y axis: the frame, the grid and tick labels, the title above and the y label.
 struct Frame {
-  double x0, y0, w, h;
-  Axis y;
-  double map_y(double v) const { return y0 + h - (v - y.lo) / (y.hi - y.lo) * h; }
+  svg::Panel panel;
+  svg::Ticks y;
+  double map_y(double v) const { return y.up(v, panel.y0, panel.h); }
 };
 void draw_frame(std::ostringstream& o, const Frame& f, const std::string& title, const std::string& y_label) {
-  for (double t : f.y.ticks) {
-    const double py = f.map_y(t);
-    o << "<line x1=\"" << c1(f.x0) << "\" y1=\"" << c1(py) << "\" x2=\"" << c1(f.x0 + f.w) << "\" y2=\"" << c1(py)
-      << "\" stroke=\"#e0e0e0\"/>\n";
-    svg_text(o, f.x0 - 6, py + 4, fixed(t, f.y.decimals), "end");
-  }
-  o << "<rect x=\"" << c1(f.x0) << "\" y=\"" << c1(f.y0) << "\" width=\"" << c1(f.w) << "\" height=\"" << c1(f.h)
-    << "\" fill=\"none\" stroke=\"#333\"/>\n";
-  svg_text(o, f.x0 + f.w / 2, f.y0 - 10, title, "middle", " font-weight=\"bold\" font-size=\"14\"");
-  const double ly = f.y0 + f.h / 2;
-  o << "<text x=\"" << c1(f.x0 - 48) << "\" y=\"" << c1(ly) << "\" text-anchor=\"middle\" transform=\"rotate(-90 "
-    << c1(f.x0 - 48) << " " << c1(ly) << ")\">" << html_escape(y_label) << "</text>\n";
+  svg::y_grid(o, f.panel, f.y);
+  svg::frame(o, f.panel);
+  svg::text(o, f.panel.x0 + f.panel.w / 2, f.panel.y0 - 10, title, "middle", svg::kPanelTitle);
+  svg::y_title(o, f.panel, y_label);
 }
 
 struct LinePoint {
@@ -94,7 +44,7 @@ struct LineSeries {
   std::size_t colour = 0;  // palette index
 };
 // One line panel with error bars (err = NaN: none).
-void draw_line_panel(std::ostringstream& o, double x0, double y0, double w, double h, const std::string& title,
+void draw_line_panel(std::ostringstream& o, const svg::Panel& panel, const std::string& title,
                      const std::string& x_label, const std::string& y_label, const std::vector<LineSeries>& series,
                      bool integer_x = false) {
   double xlo = std::numeric_limits<double>::infinity(), xhi = -xlo, ylo = xlo, yhi = -xlo;
@@ -105,26 +55,27 @@ void draw_line_panel(std::ostringstream& o, double x0, double y0, double w, doub
       xlo = std::min(xlo, p.x), xhi = std::max(xhi, p.x);
       ylo = std::min(ylo, p.y - e), yhi = std::max(yhi, p.y + e);
     }
-  Frame f{x0, y0, w, h, nice_axis(ylo, yhi)};
+  const Frame f{panel, svg::nice_ticks(ylo, yhi)};
   draw_frame(o, f, title, y_label);
-  const Axis xa = nice_axis(xlo, xhi, integer_x);
-  auto map_x = [&](double v) { return x0 + (v - xa.lo) / (xa.hi - xa.lo) * w; };
-  for (double t : xa.ticks) svg_text(o, map_x(t), y0 + h + 16, fixed(t, xa.decimals));
-  svg_text(o, x0 + w / 2, y0 + h + 34, x_label);
+  const svg::Ticks xa = svg::nice_ticks(xlo, xhi, integer_x);
+  auto map_x = [&](double v) { return xa.along(v, panel.x0, panel.w); };
+  svg::x_labels(o, panel, xa);
+  svg::x_title(o, panel, x_label);
   if (!std::isfinite(ylo)) {
-    svg_text(o, x0 + w / 2, y0 + h / 2, "n/a: no data", "middle", " fill=\"#888\"");
+    svg::text(o, panel.x0 + panel.w / 2, panel.y0 + panel.h / 2, "n/a: no data", "middle", svg::kMutedText);
     return;
   }
   for (const auto& s : series) {
-    const char* col = colour(s.colour);
+    const char* col = svg::colour(s.colour);
     std::string pts;
     for (const auto& p : s.points) {
       if (!std::isfinite(p.y)) continue;
-      pts += (pts.empty() ? "" : " ") + c1(map_x(p.x)) + "," + c1(f.map_y(p.y));
+      pts += (pts.empty() ? "" : " ") + coord(map_x(p.x)) + "," + coord(f.map_y(p.y));
       if (std::isfinite(p.err) && p.err > 0)
-        o << "<line x1=\"" << c1(map_x(p.x)) << "\" y1=\"" << c1(f.map_y(p.y - p.err)) << "\" x2=\"" << c1(map_x(p.x))
-          << "\" y2=\"" << c1(f.map_y(p.y + p.err)) << "\" stroke=\"" << col << "\" stroke-width=\"1\"/>\n";
-      o << "<circle cx=\"" << c1(map_x(p.x)) << "\" cy=\"" << c1(f.map_y(p.y)) << "\" r=\"2.5\" fill=\"" << col
+        o << "<line x1=\"" << coord(map_x(p.x)) << "\" y1=\"" << coord(f.map_y(p.y - p.err)) << "\" x2=\""
+          << coord(map_x(p.x)) << "\" y2=\"" << coord(f.map_y(p.y + p.err)) << "\" stroke=\"" << col
+          << "\" stroke-width=\"1\"/>\n";
+      o << "<circle cx=\"" << coord(map_x(p.x)) << "\" cy=\"" << coord(f.map_y(p.y)) << "\" r=\"2.5\" fill=\"" << col
         << "\"/>\n";
     }
     o << "<polyline points=\"" << pts << "\" fill=\"none\" stroke=\"" << col << "\" stroke-width=\"2\"/>\n";
@@ -135,16 +86,10 @@ void draw_line_panel(std::ostringstream& o, double x0, double y0, double w, doub
 void draw_legend(std::ostringstream& o, double x, double y, const std::vector<LineSeries>& series) {
   for (std::size_t i = 0; i < series.size(); ++i) {
     const double yy = y + 18.0 * static_cast<double>(i);
-    o << "<rect x=\"" << c1(x) << "\" y=\"" << c1(yy - 9) << "\" width=\"14\" height=\"10\" fill=\""
-      << colour(series[i].colour) << "\"/>\n";
-    svg_text(o, x + 20, yy, series[i].name, "start");
+    o << "<rect x=\"" << coord(x) << "\" y=\"" << coord(yy - 9) << "\" width=\"14\" height=\"10\" fill=\""
+      << svg::colour(series[i].colour) << "\"/>\n";
+    svg::text(o, x + 20, yy, series[i].name, "start");
   }
-}
-
-double text_width(const std::string& s) {
-  double n = 0;
-  for (unsigned char c : s) n += (c & 0xC0) != 0x80;  // UTF-8 code points
-  return 7.0 * n;
 }
 
 bool parse_number(const std::string& literal, double& out) {
@@ -248,11 +193,11 @@ std::string box_svg(const std::string& title, const std::vector<BoxRow>& rows) {
   const double width = margin_l + static_cast<double>(std::min(per_row, std::max<std::size_t>(1, panels.size()))) * (panel_w + gap);
   const double height = top + static_cast<double>(n_rows) * (panel_h + label_h + 50);
   std::ostringstream o;
-  o << svg_open(width, height);
-  svg_text(o, width / 2, 24, title, "middle", " font-weight=\"bold\" font-size=\"16\"");
+  o << svg::open(width, height);
+  svg::text(o, width / 2, 24, title, "middle", svg::kFigureTitle);
   if (panels.empty()) {
-    svg_text(o, width / 2, top + 40, "n/a: no per-case metrics stored", "middle", " fill=\"#888\"");
-    o << "</svg>\n";
+    svg::text(o, width / 2, top + 40, "n/a: no per-case metrics stored", "middle", svg::kMutedText);
+    o << svg::close();
     return o.str();
   }
   for (std::size_t p = 0; p < panels.size(); ++p) {
@@ -268,34 +213,33 @@ std::string box_svg(const std::string& title, const std::vector<BoxRow>& rows) {
       }
     const double x0 = margin_l + static_cast<double>(p % per_row) * (panel_w + gap);
     const double y0 = top + 20 + static_cast<double>(p / per_row) * (panel_h + label_h + 50);
-    Frame f{x0, y0, panel_w, panel_h, nice_axis(lo, hi)};
+    const Frame f{{x0, y0, panel_w, panel_h}, svg::nice_ticks(lo, hi)};
     draw_frame(o, f, panel_title, metric_display(metric));
     const double step = panel_w / static_cast<double>(std::max<std::size_t>(1, boxes.size()));
     for (std::size_t i = 0; i < boxes.size(); ++i) {
       const BoxStats& b = boxes[i]->stats;
       const double cx = x0 + step * (static_cast<double>(i) + 0.5), bw = std::min(36.0, step * 0.6);
-      const std::string col = colour(boxes[i]->variant_index);
+      const std::string col = svg::colour(boxes[i]->variant_index);
       // Whiskers, box, median, outliers.
-      o << "<line x1=\"" << c1(cx) << "\" y1=\"" << c1(f.map_y(b.whisker_low)) << "\" x2=\"" << c1(cx) << "\" y2=\""
-        << c1(f.map_y(b.whisker_high)) << "\" stroke=\"#333\"/>\n";
+      o << "<line x1=\"" << coord(cx) << "\" y1=\"" << coord(f.map_y(b.whisker_low)) << "\" x2=\"" << coord(cx) << "\" y2=\""
+        << coord(f.map_y(b.whisker_high)) << "\" stroke=\"" << svg::kInk << "\"/>\n";
       for (double wv : {b.whisker_low, b.whisker_high})
-        o << "<line x1=\"" << c1(cx - bw / 4) << "\" y1=\"" << c1(f.map_y(wv)) << "\" x2=\"" << c1(cx + bw / 4)
-          << "\" y2=\"" << c1(f.map_y(wv)) << "\" stroke=\"#333\"/>\n";
-      o << "<rect x=\"" << c1(cx - bw / 2) << "\" y=\"" << c1(f.map_y(b.q3)) << "\" width=\"" << c1(bw)
-        << "\" height=\"" << c1(std::max(0.5, f.map_y(b.q1) - f.map_y(b.q3))) << "\" fill=\"" << col
-        << "\" fill-opacity=\"0.6\" stroke=\"#333\"/>\n";
-      o << "<line x1=\"" << c1(cx - bw / 2) << "\" y1=\"" << c1(f.map_y(b.median)) << "\" x2=\"" << c1(cx + bw / 2)
-        << "\" y2=\"" << c1(f.map_y(b.median)) << "\" stroke=\"#000\" stroke-width=\"2\"/>\n";
+        o << "<line x1=\"" << coord(cx - bw / 4) << "\" y1=\"" << coord(f.map_y(wv)) << "\" x2=\"" << coord(cx + bw / 4)
+          << "\" y2=\"" << coord(f.map_y(wv)) << "\" stroke=\"" << svg::kInk << "\"/>\n";
+      o << "<rect x=\"" << coord(cx - bw / 2) << "\" y=\"" << coord(f.map_y(b.q3)) << "\" width=\"" << coord(bw)
+        << "\" height=\"" << coord(std::max(0.5, f.map_y(b.q1) - f.map_y(b.q3))) << "\" fill=\"" << col
+        << "\" fill-opacity=\"0.6\" stroke=\"" << svg::kInk << "\"/>\n";
+      o << "<line x1=\"" << coord(cx - bw / 2) << "\" y1=\"" << coord(f.map_y(b.median)) << "\" x2=\"" << coord(cx + bw / 2)
+        << "\" y2=\"" << coord(f.map_y(b.median)) << "\" stroke=\"#000\" stroke-width=\"2\"/>\n";
       for (double ov : b.outliers)
-        o << "<circle cx=\"" << c1(cx) << "\" cy=\"" << c1(f.map_y(ov)) << "\" r=\"2.5\" fill=\"none\" stroke=\""
+        o << "<circle cx=\"" << coord(cx) << "\" cy=\"" << coord(f.map_y(ov)) << "\" r=\"2.5\" fill=\"none\" stroke=\""
           << col << "\"/>\n";
       const double ly = y0 + panel_h + 28;
-      o << "<text x=\"" << c1(cx) << "\" y=\"" << c1(ly) << "\" text-anchor=\"end\" transform=\"rotate(-45 "
-        << c1(cx) << " " << c1(ly) << ")\">" << html_escape(boxes[i]->label) << "</text>\n";
-      svg_text(o, cx, y0 + panel_h + 13, "n=" + std::to_string(b.n), "middle", " font-size=\"10\" fill=\"#666\"");
+      svg::turned_text(o, cx, ly, boxes[i]->label, -45, "end");
+      svg::text(o, cx, y0 + panel_h + 13, "n=" + std::to_string(b.n), "middle", " font-size=\"10\" fill=\"#666\"");
     }
   }
-  o << "</svg>\n";
+  o << svg::close();
   return o.str();
 }
 
@@ -360,11 +304,11 @@ std::string convergence_svg(const db::StudyData& study) {
   const double w = 520, h = 320, x0 = 70, y0 = 60;
   const double width = x0 + w + 30 + legend_w + 40, height = std::max(y0 + h + 60, 60 + 18.0 * series.size());
   std::ostringstream o;
-  o << svg_open(width, height);
-  draw_line_panel(o, x0, y0, w, h, "Validation Dice per epoch: " + study.study, "epoch",
+  o << svg::open(width, height);
+  draw_line_panel(o, {x0, y0, w, h}, "Validation Dice per epoch: " + study.study, "epoch",
                   "validation Dice (mean over folds)", series, true);
   draw_legend(o, x0 + w + 30, y0 + 10, series);
-  o << "</svg>\n";
+  o << svg::close();
   return o.str();
 }
 
@@ -489,13 +433,13 @@ std::string sensitivity_svg(const SensitivityTable& t) {
   const double width = x0 + static_cast<double>(per_row) * (w + gap) + legend_w + 20;
   const double height = std::max(y0 + static_cast<double>(rows) * row_h - 20, y0 + 18.0 * legend.size() + 20);
   std::ostringstream o;
-  o << svg_open(width, height);
-  svg_text(o, width / 2, 24, "Sensitivity to " + t.key + ": " + t.study, "middle", " font-weight=\"bold\" font-size=\"16\"");
+  o << svg::open(width, height);
+  svg::text(o, width / 2, 24, "Sensitivity to " + t.key + ": " + t.study, "middle", svg::kFigureTitle);
   for (std::size_t m = 0; m < t.columns.size(); ++m)
-    draw_line_panel(o, x0 + static_cast<double>(m % per_row) * (w + gap), y0 + static_cast<double>(m / per_row) * row_h,
-                    w, h, t.columns[m].title, t.key, metric_display(t.columns[m].metric), panels[m]);
+    draw_line_panel(o, {x0 + static_cast<double>(m % per_row) * (w + gap), y0 + static_cast<double>(m / per_row) * row_h, w, h},
+                    t.columns[m].title, t.key, metric_display(t.columns[m].metric), panels[m]);
   draw_legend(o, x0 + static_cast<double>(per_row) * (w + gap) - gap + 20, y0 + 10, legend);
-  o << "</svg>\n";
+  o << svg::close();
   return o.str();
 }
 

@@ -13,6 +13,7 @@
 #include "ablations/study.hpp"
 #include "reports/format.hpp"
 #include "reports/statistics.hpp"
+#include "reports/svg.hpp"
 
 namespace ablate::reports {
 
@@ -510,6 +511,7 @@ std::string reproduction_steps_csv(const Reproduction& r, const ComparisonTable&
 
 std::string dumbbell_svg(const Reproduction& r, const ComparisonTable& table, std::size_t source,
                          const std::string& metric) {
+  using svg::coord;
   std::vector<const ReproductionCell*> cells;
   for (const auto& c : r.cells)
     if (c.source == source && c.metric == metric) cells.push_back(&c);
@@ -517,59 +519,48 @@ std::string dumbbell_svg(const Reproduction& r, const ComparisonTable& table, st
   for (const auto* c : cells)
     for (double v : {c->published, c->ours.mean, c->low, c->high})
       if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
-  if (!std::isfinite(lo)) lo = 0, hi = 1;
-  if (hi - lo < 1e-9) lo -= 0.5, hi += 0.5;
-  // Tick step 1, 2 or 5 × 10^k giving four to ten ticks over the range.
-  double step = std::pow(10.0, std::ceil(std::log10((hi - lo) / 10)));
-  while ((hi - lo) / step < 4) {
-    const double mantissa = step / std::pow(10.0, std::floor(std::log10(step) + 1e-9));
-    step /= mantissa > 4 ? 2.5 : 2;  // 10 → 5 → 2 → 1 → 0.5 ...
-  }
-  const double a = std::floor(lo / step) * step, b = std::ceil(hi / step) * step;
-  const int tick_decimals = std::max(0, static_cast<int>(std::ceil(-std::log10(step) - 1e-9)));
+  const svg::Ticks x = svg::nice_ticks(lo, hi);
   const double left = 220, width = 440, top = 56, row_h = 24;
   const double height = top + row_h * static_cast<double>(cells.size()) + 44;
-  auto px = [&](double v) { return left + (v - a) / (b - a) * width; };
-  auto f1 = [](double v) { return fixed(v, 1); };
+  auto px = [&](double v) { return x.along(v, left, width); };
   std::ostringstream o;
-  o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"720.0\" height=\"" << f1(height) << "\" viewBox=\"0 0 720.0 "
-    << f1(height) << "\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"12\">\n"
-    << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
+  o << svg::open(720, height);
   const PublishedSource& s = r.sources[source];
-  o << "<text x=\"" << f1(left + width / 2) << "\" y=\"18.0\" text-anchor=\"middle\" font-weight=\"bold\" font-size=\"14\">"
-    << html_escape(metric_display(metric) + ": " + s.table.source + " against " + s.group_title) << "</text>\n";
-  // Legend.
-  o << "<path d=\"M" << f1(left) << " 32.0 l5 5 l-5 5 l-5 -5 z\" fill=\"#f28e2b\"/>"
-    << "<text x=\"" << f1(left + 10) << "\" y=\"41.0\">published</text>\n"
-    << "<line x1=\"" << f1(left + 90) << "\" y1=\"37.0\" x2=\"" << f1(left + 120) << "\" y2=\"37.0\" stroke=\"#4e79a7\" "
-       "stroke-width=\"4\" stroke-opacity=\"0.35\"/><circle cx=\""
-    << f1(left + 105) << "\" cy=\"37.0\" r=\"4\" fill=\"#4e79a7\"/><text x=\"" << f1(left + 126)
-    << "\" y=\"41.0\">ours: mean and 95 % interval</text>\n";
-  for (double t = a; t <= b + step * 1e-9; t += step) {
-    o << "<line x1=\"" << f1(px(t)) << "\" y1=\"" << f1(top - 6) << "\" x2=\"" << f1(px(t)) << "\" y2=\""
-      << f1(height - 38) << "\" stroke=\"#e0e0e0\"/>\n<text x=\"" << f1(px(t)) << "\" y=\"" << f1(height - 24)
-      << "\" text-anchor=\"middle\">" << fixed(t, tick_decimals) << "</text>\n";
+  svg::text(o, left + width / 2, 18, metric_display(metric) + ": " + s.table.source + " against " + s.group_title,
+            "middle", svg::kPanelTitle);
+  // Legend: the published mean a diamond, ours a dot on its interval.
+  const char* published = svg::colour(1);
+  const char* ours = svg::colour(0);
+  o << "<path d=\"M" << coord(left) << " 32.0 l5 5 l-5 5 l-5 -5 z\" fill=\"" << published << "\"/>\n";
+  svg::text(o, left + 10, 41, "published", "start");
+  o << "<line x1=\"" << coord(left + 90) << "\" y1=\"37.0\" x2=\"" << coord(left + 120) << "\" y2=\"37.0\" stroke=\""
+    << ours << "\" stroke-width=\"4\" stroke-opacity=\"0.35\"/>\n<circle cx=\"" << coord(left + 105)
+    << "\" cy=\"37.0\" r=\"4\" fill=\"" << ours << "\"/>\n";
+  svg::text(o, left + 126, 41, "ours: mean and 95 % interval", "start");
+  for (double t : x.at) {
+    o << "<line x1=\"" << coord(px(t)) << "\" y1=\"" << coord(top - 6) << "\" x2=\"" << coord(px(t)) << "\" y2=\""
+      << coord(height - 38) << "\" stroke=\"" << svg::kGrid << "\"/>\n";
+    svg::text(o, px(t), height - 24, fixed(t, x.decimals));
   }
   for (std::size_t i = 0; i < cells.size(); ++i) {
     const ReproductionCell& c = *cells[i];
     const double y = top + row_h * (static_cast<double>(i) + 0.5);
-    o << "<text x=\"" << f1(left - 8) << "\" y=\"" << f1(y + 4) << "\" text-anchor=\"end\">" << html_escape(c.label)
-      << "</text>\n";
+    svg::text(o, left - 8, y + 4, c.label, "end");
     if (std::isfinite(c.low))
-      o << "<line x1=\"" << f1(px(c.low)) << "\" y1=\"" << f1(y) << "\" x2=\"" << f1(px(c.high)) << "\" y2=\"" << f1(y)
-        << "\" stroke=\"#4e79a7\" stroke-width=\"6\" stroke-opacity=\"0.35\"/>\n";
+      o << "<line x1=\"" << coord(px(c.low)) << "\" y1=\"" << coord(y) << "\" x2=\"" << coord(px(c.high)) << "\" y2=\""
+        << coord(y) << "\" stroke=\"" << ours << "\" stroke-width=\"6\" stroke-opacity=\"0.35\"/>\n";
     if (c.ours.n > 0) {
-      o << "<line x1=\"" << f1(px(c.published)) << "\" y1=\"" << f1(y) << "\" x2=\"" << f1(px(c.ours.mean))
-        << "\" y2=\"" << f1(y) << "\" stroke=\"#888\"/>\n<circle cx=\"" << f1(px(c.ours.mean)) << "\" cy=\"" << f1(y)
-        << "\" r=\"4\" fill=\"#4e79a7\"/>\n";
+      o << "<line x1=\"" << coord(px(c.published)) << "\" y1=\"" << coord(y) << "\" x2=\"" << coord(px(c.ours.mean))
+        << "\" y2=\"" << coord(y) << "\" stroke=\"" << svg::kMuted << "\"/>\n<circle cx=\"" << coord(px(c.ours.mean))
+        << "\" cy=\"" << coord(y) << "\" r=\"4\" fill=\"" << ours << "\"/>\n";
     }
-    o << "<path d=\"M" << f1(px(c.published)) << ' ' << f1(y - 5) << " l5 5 l-5 5 l-5 -5 z\" fill=\"#f28e2b\"/>\n";
-    o << "<text x=\"" << f1(left + width + 10) << "\" y=\"" << f1(y + 4) << "\">"
-      << (c.inside == 1 ? "inside" : c.inside == 0 ? "outside" : "no interval") << "</text>\n";
+    o << "<path d=\"M" << coord(px(c.published)) << ' ' << coord(y - 5) << " l5 5 l-5 5 l-5 -5 z\" fill=\"" << published
+      << "\"/>\n";
+    svg::text(o, left + width + 10, y + 4, c.inside == 1 ? "inside" : c.inside == 0 ? "outside" : "no interval", "start");
   }
-  o << "<text x=\"" << f1(left + width / 2) << "\" y=\"" << f1(height - 6) << "\" text-anchor=\"middle\">"
-    << html_escape(metric_display(metric) + (metric_is_ratio(metric) && table.percent ? " (%)" : "")) << "</text>\n";
-  o << "</svg>\n";
+  svg::text(o, left + width / 2, height - 6,
+            metric_display(metric) + (metric_is_ratio(metric) && table.percent ? " (%)" : ""));
+  o << svg::close();
   return o.str();
 }
 

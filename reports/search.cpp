@@ -12,6 +12,7 @@
 
 #include "ablations/study.hpp"
 #include "reports/format.hpp"
+#include "reports/svg.hpp"
 #include "sweeps/early_stop.hpp"
 #include "sweeps/samplers.hpp"
 
@@ -111,43 +112,14 @@ std::string state_of(const TrialView& t, bool live) {
   return std::to_string(r.done) + "/" + std::to_string(r.tasks) + " tasks done";
 }
 
-std::string c1(double v) { return fixed(v, 1); }
-
-// Ticks at 1, 2 or 5 times a power of ten over [lo, hi] (about five).
-std::vector<double> ticks_of(double& lo, double& hi) {
-  if (!(hi - lo > 1e-12)) {
-    const double pad = std::fabs(lo) > 0 ? std::fabs(lo) * 0.05 : 0.5;
-    lo -= pad, hi += pad;
-  }
-  const double raw = (hi - lo) / 5, mag = std::pow(10.0, std::floor(std::log10(raw))), f = raw / mag;
-  const double step = (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag;
-  lo = std::floor(lo / step) * step;
-  hi = std::ceil(hi / step) * step;
-  std::vector<double> t;
-  for (int i = 0; lo + i * step <= hi + step * 1e-9; ++i) t.push_back(lo + i * step);
-  return t;
-}
-int decimals_of(const std::vector<double>& ticks) {
-  if (ticks.size() < 2) return 2;
-  return std::max(0, static_cast<int>(-std::floor(std::log10(ticks[1] - ticks[0]) + 1e-9)));
-}
-
-std::string svg_head(double w, double h) {
-  return "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + c1(w) + "\" height=\"" + c1(h) + "\" viewBox=\"0 0 " + c1(w) +
-         " " + c1(h) + "\" font-family=\"Helvetica, Arial, sans-serif\" font-size=\"11\">\n" +
-         "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-}
-void text(std::ostringstream& o, double x, double y, const std::string& s, const char* anchor = "middle",
-          const std::string& extra = "") {
-  o << "<text x=\"" << c1(x) << "\" y=\"" << c1(y) << "\" text-anchor=\"" << anchor << "\"" << extra << ">" << html_escape(s)
-    << "</text>\n";
-}
+using svg::coord;
+using svg::text;
 
 // A trial stopped at a rung: a grey cross at its value there (Optuna's dashboard greys its pruned trials).
-constexpr const char* kPrunedGrey = "#9a9a9a";
+constexpr const char* kPrunedGrey = svg::kMuted;
 void pruned_mark(std::ostringstream& o, double x, double y, const TrialView& t, bool live) {
-  o << "<path class=\"pruned\" d=\"M" << c1(x - 3.5) << " " << c1(y - 3.5) << "L" << c1(x + 3.5) << " " << c1(y + 3.5) << "M"
-    << c1(x - 3.5) << " " << c1(y + 3.5) << "L" << c1(x + 3.5) << " " << c1(y - 3.5) << "\" stroke=\"" << kPrunedGrey
+  o << "<path class=\"pruned\" d=\"M" << coord(x - 3.5) << " " << coord(y - 3.5) << "L" << coord(x + 3.5) << " " << coord(y + 3.5) << "M"
+    << coord(x - 3.5) << " " << coord(y + 3.5) << "L" << coord(x + 3.5) << " " << coord(y - 3.5) << "\" stroke=\"" << kPrunedGrey
     << "\" stroke-width=\"1.6\"><title>" << html_escape(t.row->variant + ": " + state_of(t, live)) << "</title></path>\n";
 }
 bool any_pruned(const SearchView& v) {
@@ -158,7 +130,7 @@ bool any_pruned(const SearchView& v) {
 void pruned_legend(std::ostringstream& o, const SearchView& v, double x, const std::string& finished_text) {
   if (!any_pruned(v)) return;
   text(o, x, 11, finished_text, "start");
-  o << "<path d=\"M" << c1(x) << " 17L" << c1(x + 7) << " 24M" << c1(x) << " 24L" << c1(x + 7) << " 17\" stroke=\"" << kPrunedGrey
+  o << "<path d=\"M" << coord(x) << " 17L" << coord(x + 7) << " 24M" << coord(x) << " 24L" << coord(x + 7) << " 17\" stroke=\"" << kPrunedGrey
     << "\" stroke-width=\"1.6\"/>\n";
   text(o, x + 12, 24, "stopped at a rung: its value there", "start", std::string(" fill=\"") + kPrunedGrey + "\"");
 }
@@ -193,30 +165,19 @@ KeyAxis key_axis(const SearchView& v, std::size_t j) {
     }
     return a;
   }
-  const auto t = ticks_of(lo, hi);
-  a.lo = lo, a.hi = hi;
-  for (double x : t) a.ticks.emplace_back(x, fixed(x, decimals_of(t)));
+  const svg::Ticks t = svg::nice_ticks(lo, hi);
+  a.lo = t.lo, a.hi = t.hi;
+  for (double x : t.at) a.ticks.emplace_back(x, fixed(x, t.decimals));
   return a;
 }
 
 // The objective's y axis over the finished trials and the pruned ones' values at their rungs.
-struct YAxis {
-  double lo = 0, hi = 1;
-  std::vector<double> ticks;
-  int decimals = 2;
-  double map(double v, double y0, double h) const { return y0 + h - (v - lo) / (hi - lo) * h; }
-};
-YAxis objective_axis(const SearchView& v) {
+svg::Ticks objective_axis(const SearchView& v) {
   double lo = std::numeric_limits<double>::infinity(), hi = -lo;
   for (const auto& t : v.trials) {
     if (std::isfinite(t.value())) lo = std::min(lo, t.value()), hi = std::max(hi, t.value());
   }
-  if (!std::isfinite(lo)) lo = 0, hi = 1;
-  YAxis y;
-  y.ticks = ticks_of(lo, hi);
-  y.lo = lo, y.hi = hi;
-  y.decimals = decimals_of(y.ticks);
-  return y;
+  return svg::nice_ticks(lo, hi);
 }
 
 std::string scatter_svg(const SearchView& v) {
@@ -225,8 +186,8 @@ std::string scatter_svg(const SearchView& v) {
   const std::size_t rows = (v.keys.size() + cols - 1) / cols;
   const double w = mx + cols * (pw + gap_x), h = top + rows * (ph + gap_y);
   std::ostringstream o;
-  o << svg_head(w, h);
-  const YAxis y = objective_axis(v);
+  o << svg::open(w, h);
+  const svg::Ticks y = objective_axis(v);
   const TrialView* best = nullptr;
   for (const auto& t : v.trials) {
     if (t.finished) {
@@ -235,33 +196,29 @@ std::string scatter_svg(const SearchView& v) {
     }
   }
   for (std::size_t j = 0; j < v.keys.size(); ++j) {
-    const double x0 = mx + (j % cols) * (pw + gap_x), y0 = top + (j / cols) * (ph + gap_y);
+    const svg::Panel p{mx + (j % cols) * (pw + gap_x), top + (j / cols) * (ph + gap_y), pw, ph};
     const KeyAxis a = key_axis(v, j);
-    for (double t : y.ticks) {
-      const double py = y.map(t, y0, ph);
-      o << "<line x1=\"" << c1(x0) << "\" y1=\"" << c1(py) << "\" x2=\"" << c1(x0 + pw) << "\" y2=\"" << c1(py)
-        << "\" stroke=\"#e0e0e0\"/>\n";
-      text(o, x0 - 5, py + 4, fixed(t, y.decimals), "end");
-    }
-    o << "<rect x=\"" << c1(x0) << "\" y=\"" << c1(y0) << "\" width=\"" << c1(pw) << "\" height=\"" << c1(ph)
-      << "\" fill=\"none\" stroke=\"#333\"/>\n";
-    for (const auto& [tx, label] : a.ticks) text(o, a.map(tx, x0, pw), y0 + ph + 14, label);
-    text(o, x0 + pw / 2, y0 + ph + 30,
-         v.keys[j].key + (v.keys[j].dist == "log_uniform" ? " (log scale)" : ""), "middle", " font-weight=\"bold\"");
+    svg::y_grid(o, p, y);
+    svg::frame(o, p);
+    std::vector<std::pair<double, std::string>> labels;
+    for (const auto& [tx, label] : a.ticks) labels.emplace_back(a.map(tx, p.x0, pw), label);
+    svg::x_labels(o, p, labels);
+    svg::x_title(o, p, v.keys[j].key + (v.keys[j].dist == "log_uniform" ? " (log scale)" : ""), svg::kBold);
     for (const auto& t : v.trials) {  // pruned first, so that the finished trials are drawn on top
-      if (t.pruned() && std::isfinite(t.scale[j])) pruned_mark(o, a.map(t.scale[j], x0, pw), y.map(t.value(), y0, ph), t, v.live);
+      if (t.pruned() && std::isfinite(t.scale[j])) {
+        pruned_mark(o, a.map(t.scale[j], p.x0, pw), y.up(t.value(), p.y0, ph), t, v.live);
+      }
     }
     for (const auto& t : v.trials) {
       if (!t.finished || !std::isfinite(t.scale[j])) continue;
-      o << "<circle cx=\"" << c1(a.map(t.scale[j], x0, pw)) << "\" cy=\"" << c1(y.map(t.row->objective, y0, ph))
-        << "\" r=\"" << (&t == best ? "5" : "3.5") << "\" fill=\"" << (&t == best ? "#e15759" : "#4e79a7")
+      o << "<circle cx=\"" << coord(a.map(t.scale[j], p.x0, pw)) << "\" cy=\"" << coord(y.up(t.row->objective, p.y0, ph))
+        << "\" r=\"" << (&t == best ? "5" : "3.5") << "\" fill=\"" << svg::colour(&t == best ? 2 : 0)
         << "\" fill-opacity=\"0.8\"><title>" << html_escape(t.row->variant) << "</title></circle>\n";
     }
   }
   pruned_legend(o, v, mx, "finished: circles, the best in red");
-  o << "<text x=\"14\" y=\"" << c1(h / 2) << "\" text-anchor=\"middle\" transform=\"rotate(-90 14 " << c1(h / 2)
-    << ")\">validation " << html_escape(v.objective) << "</text>\n";
-  o << "</svg>\n";
+  svg::turned_text(o, 14, h / 2, "validation " + v.objective, -90);
+  o << svg::close();
   return o.str();
 }
 
@@ -279,10 +236,10 @@ std::string parallel_svg(const SearchView& v) {
   const double gap = 150, x0 = 60, y0 = 30, h = 220;
   const double w = x0 * 2 + gap * static_cast<double>(axes - 1);
   std::ostringstream o;
-  o << svg_head(w, y0 + h + 50);
+  o << svg::open(w, y0 + h + 50);
   std::vector<KeyAxis> ka;
   for (std::size_t j = 0; j < v.keys.size(); ++j) ka.push_back(key_axis(v, j));
-  const YAxis y = objective_axis(v);
+  const svg::Ticks y = objective_axis(v);
   auto axis_x = [&](std::size_t j) { return x0 + gap * static_cast<double>(j); };
   // Pruned trials first, grey and dashed, ending at their value at the rung; then the finished ones, worst
   // first, so that the best lines are drawn on top.
@@ -290,9 +247,9 @@ std::string parallel_svg(const SearchView& v) {
     std::string pts;
     for (std::size_t j = 0; j < v.keys.size(); ++j) {
       const double f = (t.scale[j] - ka[j].lo) / (ka[j].hi - ka[j].lo);
-      pts += c1(axis_x(j)) + "," + c1(y0 + h - f * h) + " ";
+      pts += coord(axis_x(j)) + "," + coord(y0 + h - f * h) + " ";
     }
-    return pts + c1(axis_x(axes - 1)) + "," + c1(y.map(t.value(), y0, h));
+    return pts + coord(axis_x(axes - 1)) + "," + coord(y.up(t.value(), y0, h));
   };
   for (const auto& t : v.trials) {
     if (!t.pruned()) continue;
@@ -312,20 +269,20 @@ std::string parallel_svg(const SearchView& v) {
   }
   for (std::size_t j = 0; j < axes; ++j) {
     const double x = axis_x(j);
-    o << "<line x1=\"" << c1(x) << "\" y1=\"" << c1(y0) << "\" x2=\"" << c1(x) << "\" y2=\"" << c1(y0 + h)
-      << "\" stroke=\"#333\"/>\n";
+    o << "<line x1=\"" << coord(x) << "\" y1=\"" << coord(y0) << "\" x2=\"" << coord(x) << "\" y2=\"" << coord(y0 + h)
+      << "\" stroke=\"" << svg::kInk << "\"/>\n";
     if (j + 1 < axes) {
       for (const auto& [tv, label] : ka[j].ticks) {
         text(o, x - 4, y0 + h - (tv - ka[j].lo) / (ka[j].hi - ka[j].lo) * h + 4, label, "end");
       }
-      text(o, x, y0 + h + 20, v.keys[j].key, "middle", " font-weight=\"bold\"");
+      text(o, x, y0 + h + 20, v.keys[j].key, "middle", svg::kBold);
     } else {
-      for (double t : y.ticks) text(o, x + 4, y.map(t, y0, h) + 4, fixed(t, y.decimals), "start");
-      text(o, x, y0 + h + 20, "validation " + v.objective, "middle", " font-weight=\"bold\"");
+      for (double t : y.at) text(o, x + 4, y.up(t, y0, h) + 4, fixed(t, y.decimals), "start");
+      text(o, x, y0 + h + 20, "validation " + v.objective, "middle", svg::kBold);
     }
   }
   pruned_legend(o, v, x0, "finished: lines, darker = better");
-  o << "</svg>\n";
+  o << svg::close();
   return o.str();
 }
 
@@ -350,41 +307,32 @@ std::string best_so_far_svg(const SearchView& v, const db::StudyData& study) {
     if (std::isfinite(best)) curves[t.declared].emplace_back(epochs, best), xhi = std::max(xhi, epochs);
     if (const auto p = pruned.find(t.variant); p != pruned.end()) marks.emplace_back(epochs, p->second), xhi = std::max(xhi, epochs);
   }
-  const double x0 = 70, y0 = 30, w = 460, h = 220;
+  const svg::Panel p{70, 30, 460, 220};
   std::ostringstream o;
-  o << svg_head(x0 + w + 160, y0 + h + 50);
-  double xlo = 0;
-  const auto xt = ticks_of(xlo, xhi);
-  const YAxis y = objective_axis(v);
-  for (double t : y.ticks) {
-    const double py = y.map(t, y0, h);
-    o << "<line x1=\"" << c1(x0) << "\" y1=\"" << c1(py) << "\" x2=\"" << c1(x0 + w) << "\" y2=\"" << c1(py)
-      << "\" stroke=\"#e0e0e0\"/>\n";
-    text(o, x0 - 5, py + 4, fixed(t, y.decimals), "end");
-  }
-  auto map_x = [&](double e) { return x0 + (e - xlo) / (xhi - xlo) * w; };
-  for (double t : xt) text(o, map_x(t), y0 + h + 14, fixed(t, decimals_of(xt)));
-  text(o, x0 + w / 2, y0 + h + 32, "training epochs spent (cumulative, in the order proposed)");
-  o << "<rect x=\"" << c1(x0) << "\" y=\"" << c1(y0) << "\" width=\"" << c1(w) << "\" height=\"" << c1(h)
-    << "\" fill=\"none\" stroke=\"#333\"/>\n";
-  for (const auto& [epochs, t] : marks) pruned_mark(o, map_x(epochs), y.map(t->value(), y0, h), *t, v.live);
-  pruned_legend(o, v, x0, "lines: the best finished trial so far");
-  static const char* palette[] = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948"};
+  o << svg::open(p.x0 + p.w + 160, p.y0 + p.h + 50);
+  const svg::Ticks xt = svg::nice_ticks(0, xhi);
+  const svg::Ticks y = objective_axis(v);
+  svg::y_grid(o, p, y);
+  auto map_x = [&](double e) { return xt.along(e, p.x0, p.w); };
+  svg::x_labels(o, p, xt);
+  svg::x_title(o, p, "training epochs spent (cumulative, in the order proposed)");
+  svg::frame(o, p);
+  for (const auto& [epochs, t] : marks) pruned_mark(o, map_x(epochs), y.up(t->value(), p.y0, p.h), *t, v.live);
+  pruned_legend(o, v, p.x0, "lines: the best finished trial so far");
   std::size_t k = 0;
   for (const auto& [d, pts] : curves) {
     std::string line;
     for (std::size_t i = 0; i < pts.size(); ++i) {
-      if (i > 0) line += c1(map_x(pts[i].first)) + "," + c1(y.map(pts[i - 1].second, y0, h)) + " ";
-      line += c1(map_x(pts[i].first)) + "," + c1(y.map(pts[i].second, y0, h)) + " ";
+      if (i > 0) line += coord(map_x(pts[i].first)) + "," + coord(y.up(pts[i - 1].second, p.y0, p.h)) + " ";
+      line += coord(map_x(pts[i].first)) + "," + coord(y.up(pts[i].second, p.y0, p.h)) + " ";
     }
-    o << "<polyline points=\"" << line << "\" fill=\"none\" stroke=\"" << palette[k % 6] << "\" stroke-width=\"2\"/>\n";
-    text(o, x0 + w + 10, y0 + 14 + 16 * static_cast<double>(k), d.empty() ? "best so far" : d, "start",
-         std::string(" fill=\"") + palette[k % 6] + "\"");
+    o << "<polyline points=\"" << line << "\" fill=\"none\" stroke=\"" << svg::colour(k) << "\" stroke-width=\"2\"/>\n";
+    text(o, p.x0 + p.w + 10, p.y0 + 14 + 16 * static_cast<double>(k), d.empty() ? "best so far" : d, "start",
+         std::string(" fill=\"") + svg::colour(k) + "\"");
     ++k;
   }
-  o << "<text x=\"16\" y=\"" << c1(y0 + h / 2) << "\" text-anchor=\"middle\" transform=\"rotate(-90 16 " << c1(y0 + h / 2)
-    << ")\">best validation " << html_escape(v.objective) << "</text>\n";
-  o << "</svg>\n";
+  svg::turned_text(o, 16, p.y0 + p.h / 2, "best validation " + v.objective, -90);
+  o << svg::close();
   return o.str();
 }
 
