@@ -196,6 +196,154 @@ Units units_of(const StudyIndex& index, const std::vector<std::string>& variants
   return u;
 }
 
+// The design points with results, one variant per point (mask -> variant); false, with a note, when two
+// variants are the same point (a [sweep] over a design).
+bool design_points(const StoredDesign& design, const StudyIndex& index, std::map<std::uint32_t, std::string>& point,
+                   std::vector<std::string>& notes) {
+  for (const auto& [name, mask] : design.masks) {
+    if (!index.has_results(name)) continue;
+    if (!point.emplace(mask, name).second) {
+      notes.push_back("variants `" + point[mask] + "` and `" + name + "` are the same design point (" +
+                      mask_labels(design.components, mask) + "): effects need one variant per point (no [sweep])");
+      return false;
+    }
+  }
+  return true;
+}
+
+// Which estimators the points with results support.
+struct Estimators {
+  int k = 0;
+  std::uint32_t all = 0;             // the mask with every component
+  bool full = true;                  // every one of the 2^k subsets has results
+  std::vector<std::uint32_t> runs;   // the factorial's runs: all subsets, or the fraction; empty: none
+  int resolution = 0;                // 0 = full
+  bool mains = false, pairs = false;
+  std::vector<std::string> marginal;  // add-one, leave-one-out, cumulative: those the study declared
+};
+Estimators estimators_of(const StoredDesign& design, const std::map<std::uint32_t, std::string>& point,
+                         std::vector<std::string>& notes) {
+  Estimators e;
+  e.k = static_cast<int>(design.components.size());
+  auto has = [&](const std::string& d) { return std::find(design.designs.begin(), design.designs.end(), d) != design.designs.end(); };
+  auto present = [&](std::uint32_t m) { return point.count(m) > 0; };
+  e.all = (1u << e.k) - 1;
+  for (std::uint32_t m = 0; m <= e.all; ++m) e.full = e.full && present(m);
+  if (e.full) {
+    for (std::uint32_t m = 0; m <= e.all; ++m) e.runs.push_back(m);
+  } else if (has("fractional") && !design.fraction.empty() &&
+             std::all_of(design.fraction.begin(), design.fraction.end(), present)) {
+    e.runs = design.fraction;
+    e.resolution = design.resolution;
+  }
+  e.mains = !e.runs.empty() && (e.resolution == 0 || e.resolution >= 4);
+  e.pairs = !e.runs.empty() && (e.resolution == 0 || e.resolution >= 5) && e.k >= 2;
+  if (e.runs.empty()) {
+    if (has("factorial") || has("fractional")) {
+      notes.push_back("main effects and interactions: the factorial is incomplete (design points without results)");
+    }
+    notes.push_back("main effects, interactions and Shapley values need a factorial design (design = \"factorial\"; "
+                    "main effects also from \"fractional\" of resolution >= 4)");
+  } else {
+    if (!e.mains) {
+      notes.push_back("main effects need a fraction of resolution >= 4: at resolution " + std::to_string(e.resolution) +
+                      " each is aliased with a two-way interaction");
+    }
+    if (!e.pairs && e.k >= 2) {
+      notes.push_back("two-way interactions need a full factorial or a fraction of resolution >= 5 (this one: " +
+                      std::to_string(e.resolution) + ")");
+    }
+    if (!e.full) notes.push_back("Shapley values need every one of the 2^" + std::to_string(e.k) + " subsets: a factorial design");
+  }
+  for (const char* d : {"add-one", "leave-one-out", "cumulative"}) {
+    if (has(d)) e.marginal.push_back(d);
+  }
+  return e;
+}
+
+// One class and metric of the table: the points' per-unit values in display units, and where rows go.
+struct PointCell {
+  EffectsTable& t;
+  const StoredDesign& design;
+  const StudyIndex& index;
+  const std::map<std::uint32_t, std::string>& point;
+  int cls;
+  std::string metric;
+  std::vector<std::uint32_t> masks;  // the points in the order of u.values
+  Units u;
+  std::size_t at(std::uint32_t m) const {
+    return static_cast<std::size_t>(std::find(masks.begin(), masks.end(), m) - masks.begin());
+  }
+  void add(const std::string& estimator, const std::string& term, const std::string& context, const Interval& iv) {
+    EffectRow r;
+    r.cls = cls, r.metric = metric, r.estimator = estimator, r.term = term, r.context = context;
+    r.value = iv;
+    r.n = u.ids.size();
+    r.p = r.p_holm = kNaN;
+    t.rows.push_back(r);
+  }
+};
+
+// The factorial's estimators: main effects, two-way interactions, Shapley values and their efficiency line.
+void add_factorial(PointCell& c, const Estimators& e) {
+  const int k = e.k;
+  if (e.mains) {
+    const auto iv = paired_bootstrap(c.masks, c.u.values, [&](const PointMeans& v) { return main_effects(k, e.runs, v); });
+    for (int j = 0; j < k; ++j) c.add("main", c.design.components[j], "", iv[j]);
+  }
+  if (e.pairs) {
+    const auto iv = paired_bootstrap(c.masks, c.u.values, [&](const PointMeans& v) { return interactions(k, e.runs, v); });
+    const auto ps = interaction_pairs(k);
+    for (std::size_t q = 0; q < ps.size(); ++q) {
+      c.add("interaction", c.design.components[ps[q].first] + "×" + c.design.components[ps[q].second], "", iv[q]);
+    }
+  }
+  if (e.full) {
+    const auto iv = paired_bootstrap(c.masks, c.u.values, [&](const PointMeans& v) { return shapley_values(k, v); });
+    double sum = 0;
+    for (int j = 0; j < k; ++j) c.add("shapley", c.design.components[j], "", iv[j]), sum += iv[j].estimate;
+    // v(N) − v(∅) on the cases as they are: only this estimate is printed, so no resampling.
+    const auto mean_at = [&](std::uint32_t m) {
+      const std::vector<double>& col = c.u.values[c.at(m)];
+      double s = 0;
+      for (double x : col) s += x;
+      return col.empty() ? kNaN : s / static_cast<double>(col.size());
+    };
+    c.t.efficiency.push_back({c.cls, c.metric, sum, mean_at(e.all) - mean_at(0)});
+  }
+}
+
+// One marginal design's contrasts (with − without a component) between points that both have results,
+// each with its paired Wilcoxon test, Holm-adjusted over the design's contrasts.
+void add_marginal(PointCell& c, const std::string& d, int k) {
+  std::vector<Contrast> cs;
+  for (const auto& con : marginal_contrasts(d, k)) {
+    if (c.point.count(con.with) && c.point.count(con.without)) cs.push_back(con);
+  }
+  if (cs.empty()) return;
+  const auto iv = paired_bootstrap(c.masks, c.u.values, [&](const PointMeans& v) {
+    std::vector<double> out;
+    for (const auto& con : cs) out.push_back(v.at(con.with) - v.at(con.without));
+    return out;
+  });
+  const std::size_t first = c.t.rows.size();
+  std::vector<double> ps;
+  for (std::size_t q = 0; q < cs.size(); ++q) {
+    c.add(d, c.design.components[cs[q].component],
+          c.index.label(c.point.at(cs[q].without)) + " → " + c.index.label(c.point.at(cs[q].with)), iv[q]);
+    const WilcoxonResult w = wilcoxon_signed_rank(c.u.values[c.at(cs[q].with)], c.u.values[c.at(cs[q].without)]);
+    c.t.rows.back().p = w.p;
+    ps.push_back(w.p);
+  }
+  const auto holm = holm_adjust(ps);
+  for (std::size_t q = 0; q < cs.size(); ++q) {
+    EffectRow& r = c.t.rows[first + q];
+    r.p_holm = holm[q];
+    const int sign = r.value.estimate > 0 ? 1 : r.value.estimate < 0 ? -1 : 0;
+    r.mark = significance_mark(r.p_holm, metric_higher_is_better(c.metric) ? sign : -sign);
+  }
+}
+
 }  // namespace
 
 EffectsTable effects_table(const db::StudyData& study, const StoredDesign& design, const ReportConfig& config) {
@@ -205,56 +353,10 @@ EffectsTable effects_table(const db::StudyData& study, const StoredDesign& desig
   t.decimals = config.decimals;
   const StudyIndex index(study, study_names(study.study, config));
   t.dataset = index.names().dataset;
-  const int k = static_cast<int>(design.components.size());
-  if (k == 0) return t;
-  auto has = [&](const std::string& d) { return std::find(design.designs.begin(), design.designs.end(), d) != design.designs.end(); };
-
-  // The design points with results: one variant per point.
+  if (design.components.empty()) return t;
   std::map<std::uint32_t, std::string> point;
-  for (const auto& [name, mask] : design.masks) {
-    if (!index.has_results(name)) continue;
-    if (!point.emplace(mask, name).second) {
-      t.notes.push_back("variants `" + point[mask] + "` and `" + name + "` are the same design point (" +
-                        mask_labels(design.components, mask) + "): effects need one variant per point (no [sweep])");
-      return t;
-    }
-  }
-  auto present = [&](std::uint32_t m) { return point.count(m) > 0; };
-  const std::uint32_t all = (1u << k) - 1;
-  bool full = true;
-  for (std::uint32_t m = 0; m <= all; ++m) full = full && present(m);
-  std::vector<std::uint32_t> runs;  // the factorial's runs: all subsets, or the fraction
-  int resolution = 0;                // 0 = full
-  if (full) {
-    for (std::uint32_t m = 0; m <= all; ++m) runs.push_back(m);
-  } else if (has("fractional") && !design.fraction.empty() &&
-             std::all_of(design.fraction.begin(), design.fraction.end(), present)) {
-    runs = design.fraction;
-    resolution = design.resolution;
-  }
-  const bool mains = !runs.empty() && (resolution == 0 || resolution >= 4);
-  const bool pairs = !runs.empty() && (resolution == 0 || resolution >= 5) && k >= 2;
-  if (runs.empty()) {
-    if (has("factorial") || has("fractional")) {
-      t.notes.push_back("main effects and interactions: the factorial is incomplete (design points without results)");
-    }
-    t.notes.push_back("main effects, interactions and Shapley values need a factorial design (design = \"factorial\"; "
-                      "main effects also from \"fractional\" of resolution >= 4)");
-  } else {
-    if (!mains) {
-      t.notes.push_back("main effects need a fraction of resolution >= 4: at resolution " + std::to_string(resolution) +
-                        " each is aliased with a two-way interaction");
-    }
-    if (!pairs && k >= 2) {
-      t.notes.push_back("two-way interactions need a full factorial or a fraction of resolution >= 5 (this one: " +
-                        std::to_string(resolution) + ")");
-    }
-    if (!full) t.notes.push_back("Shapley values need every one of the 2^" + std::to_string(k) + " subsets: a factorial design");
-  }
-  std::vector<std::string> marginal;
-  for (const char* d : {"add-one", "leave-one-out", "cumulative"}) {
-    if (has(d)) marginal.push_back(d);
-  }
+  if (!design_points(design, index, point, t.notes)) return t;
+  const Estimators e = estimators_of(design, point, t.notes);
 
   std::vector<std::string> metrics;
   for (const auto& m : config.metrics) {
@@ -262,84 +364,22 @@ EffectsTable effects_table(const db::StudyData& study, const StoredDesign& desig
   }
   for (int cls : index.classes_with(metrics)) {
     for (const auto& metric : metrics) {
-      const double scale = config.percent && metric_is_ratio(metric) ? 100.0 : 1.0;
-      std::vector<std::uint32_t> masks;
+      PointCell c{t, design, index, point, cls, metric, {}, {}};
       std::vector<std::string> names;
-      for (const auto& [m, name] : point) masks.push_back(m), names.push_back(name);
-      Units u = units_of(index, names, cls, metric);
-      if (u.ids.empty()) continue;
-      t.unit = u.unit;
-      if (u.dropped > 0) {
-        t.notes.push_back(metric_display(metric) + " (class " + std::to_string(cls) + "): " + std::to_string(u.dropped) +
-                          " " + u.unit + "(s) without a value in every design point left out");
+      for (const auto& [m, name] : point) c.masks.push_back(m), names.push_back(name);
+      c.u = units_of(index, names, cls, metric);
+      if (c.u.ids.empty()) continue;
+      t.unit = c.u.unit;
+      if (c.u.dropped > 0) {
+        t.notes.push_back(metric_display(metric) + " (class " + std::to_string(cls) + "): " +
+                          std::to_string(c.u.dropped) + " " + c.u.unit + "(s) without a value in every design point left out");
       }
-      for (auto& row : u.values) {
+      const double scale = config.percent && metric_is_ratio(metric) ? 100.0 : 1.0;
+      for (auto& row : c.u.values) {
         for (auto& x : row) x *= scale;
       }
-      auto add = [&](const std::string& estimator, const std::string& term, const std::string& context,
-                     const Interval& iv) {
-        EffectRow r;
-        r.cls = cls, r.metric = metric, r.estimator = estimator, r.term = term, r.context = context;
-        r.value = iv;
-        r.n = u.ids.size();
-        r.p = r.p_holm = kNaN;
-        t.rows.push_back(r);
-      };
-      if (mains) {
-        const auto iv = paired_bootstrap(masks, u.values, [&](const PointMeans& v) { return main_effects(k, runs, v); });
-        for (int j = 0; j < k; ++j) add("main", design.components[j], "", iv[j]);
-      }
-      if (pairs) {
-        const auto iv = paired_bootstrap(masks, u.values, [&](const PointMeans& v) { return interactions(k, runs, v); });
-        const auto ps = interaction_pairs(k);
-        for (std::size_t q = 0; q < ps.size(); ++q) {
-          add("interaction", design.components[ps[q].first] + "×" + design.components[ps[q].second], "", iv[q]);
-        }
-      }
-      const auto at = [&](std::uint32_t m) {
-        return static_cast<std::size_t>(std::find(masks.begin(), masks.end(), m) - masks.begin());
-      };
-      if (full) {
-        const auto iv = paired_bootstrap(masks, u.values, [&](const PointMeans& v) { return shapley_values(k, v); });
-        double sum = 0;
-        for (int j = 0; j < k; ++j) add("shapley", design.components[j], "", iv[j]), sum += iv[j].estimate;
-        // v(N) − v(∅) on the cases as they are: only this estimate is printed, so no resampling.
-        const auto mean_at = [&](std::uint32_t m) {
-          const std::vector<double>& col = u.values[at(m)];
-          double s = 0;
-          for (double x : col) s += x;
-          return col.empty() ? kNaN : s / static_cast<double>(col.size());
-        };
-        t.efficiency.push_back({cls, metric, sum, mean_at(all) - mean_at(0)});
-      }
-      for (const auto& d : marginal) {
-        std::vector<Contrast> cs;
-        for (const auto& c : marginal_contrasts(d, k)) {
-          if (present(c.with) && present(c.without)) cs.push_back(c);
-        }
-        if (cs.empty()) continue;
-        const auto iv = paired_bootstrap(masks, u.values, [&](const PointMeans& v) {
-          std::vector<double> out;
-          for (const auto& c : cs) out.push_back(v.at(c.with) - v.at(c.without));
-          return out;
-        });
-        const std::size_t first = t.rows.size();
-        std::vector<double> ps;
-        for (std::size_t q = 0; q < cs.size(); ++q) {
-          add(d, design.components[cs[q].component],
-              index.label(point[cs[q].without]) + " → " + index.label(point[cs[q].with]), iv[q]);
-          const WilcoxonResult w = wilcoxon_signed_rank(u.values[at(cs[q].with)], u.values[at(cs[q].without)]);
-          t.rows.back().p = w.p;
-          ps.push_back(w.p);
-        }
-        const auto holm = holm_adjust(ps);
-        for (std::size_t q = 0; q < cs.size(); ++q) {
-          EffectRow& r = t.rows[first + q];
-          r.p_holm = holm[q];
-          const int sign = r.value.estimate > 0 ? 1 : r.value.estimate < 0 ? -1 : 0;
-          r.mark = significance_mark(r.p_holm, metric_higher_is_better(metric) ? sign : -sign);
-        }
-      }
+      add_factorial(c, e);
+      for (const auto& d : e.marginal) add_marginal(c, d, e.k);
     }
   }
   return t;

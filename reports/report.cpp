@@ -261,184 +261,239 @@ ReportConfig effective_config(const std::vector<db::StudyData>& studies, const R
   return c;
 }
 
-ReportResult write_report(const std::vector<db::StudyData>& studies, const ReportOptions& options,
-                          const std::string& out_dir) {
+namespace {
+
+// The formats asked for, checked against the ones written.
+struct Formats {
+  const std::vector<std::string>& asked;
+  bool wants(const char* f) const { return std::find(asked.begin(), asked.end(), f) != asked.end(); }
+};
+Formats checked_formats(const ReportOptions& options) {
   static const std::vector<std::string> kFormats = {"md", "tex", "csv", "html"};
   for (const auto& f : options.formats)
-    if (std::find(kFormats.begin(), kFormats.end(), f) != kFormats.end()) continue;
-    else throw std::invalid_argument("format '" + f + "' is not one of: md, tex, csv, html");
-  auto wants = [&](const char* f) {
-    return std::find(options.formats.begin(), options.formats.end(), f) != options.formats.end();
-  };
+    if (std::find(kFormats.begin(), kFormats.end(), f) == kFormats.end())
+      throw std::invalid_argument("format '" + f + "' is not one of: md, tex, csv, html");
+  return Formats{options.formats};
+}
 
-  ReportResult result;
+// Everything computed across the studies before a file is written: the layout, the tests, the
+// comparison table with the paper's numbers marked, and the notes found on the way.
+struct Analysis {
+  ReportConfig config;
+  std::vector<StudyIndex> indexes;  // shared by every table and figure
+  std::vector<SignificanceRow> significance;
+  ComparisonTable table;
+  Reproduction repro;
   std::vector<std::string> notes;
-  const ReportConfig config = effective_config(studies, options, &notes);
-  const std::vector<StudyIndex> indexes = make_indexes(studies, config);  // shared by every table and figure
-  const std::vector<SignificanceRow> significance = significance_tests(studies, indexes, config, &notes);
-  ComparisonTable table = comparison_table(studies, indexes, config, significance);
+};
+Analysis analyse(const std::vector<db::StudyData>& studies, const ReportOptions& options) {
+  Analysis a;
+  a.config = effective_config(studies, options, &a.notes);
+  a.indexes = make_indexes(studies, a.config);
+  a.significance = significance_tests(studies, a.indexes, a.config, &a.notes);
+  a.table = comparison_table(studies, a.indexes, a.config, a.significance);
   // The paper's numbers beside ours (only where the study gives them: otherwise nothing changes).
-  const Reproduction repro = reproduction(studies, indexes, config, table);
-  mark_published(table, repro, config.published_columns);
-  for (const auto& n : table.notes) notes.push_back(n);
-  for (const auto& n : repro.notes) notes.push_back(n);
+  a.repro = reproduction(studies, a.indexes, a.config, a.table);
+  mark_published(a.table, a.repro, a.config.published_columns);
+  for (const auto& n : a.table.notes) a.notes.push_back(n);
+  for (const auto& n : a.repro.notes) a.notes.push_back(n);
+  return a;
+}
 
+fs::path output_folder(const std::string& out_dir) {
   std::error_code ec;
   fs::create_directories(out_dir, ec);
-  if (ec || !fs::is_directory(out_dir)) throw std::runtime_error("cannot create output folder " + out_dir + ": " + ec.message());
-  const fs::path dir(out_dir);
-  std::vector<std::string>& files = result.files;
+  if (ec || !fs::is_directory(out_dir))
+    throw std::runtime_error("cannot create output folder " + out_dir + ": " + ec.message());
+  return fs::path(out_dir);
+}
 
-  result.markdown = render_markdown(table);
-  if (wants("md")) write_file(dir / "table.md", result.markdown, files);
-  if (wants("tex")) write_file(dir / "table.tex", render_latex(table), files);
-  if (wants("csv")) write_file(dir / "table.csv", render_csv(table), files);
-  const std::string table_html = render_html(table);
-  // report.html prints every note once, at the top: its copy of the table without them.
-  ComparisonTable page_table = table;
-  page_table.notes.clear();
-  const std::string page_table_html = render_html(page_table);
-  if (wants("html")) {
+// The comparison table in each format asked, the significance tests and the reproduction check.
+void write_tables(const fs::path& dir, const Analysis& a, const Formats& formats, ReportResult& result) {
+  std::vector<std::string>& files = result.files;
+  result.markdown = render_markdown(a.table);
+  if (formats.wants("md")) write_file(dir / "table.md", result.markdown, files);
+  if (formats.wants("tex")) write_file(dir / "table.tex", render_latex(a.table), files);
+  if (formats.wants("csv")) write_file(dir / "table.csv", render_csv(a.table), files);
+  if (formats.wants("html")) {
     write_file(dir / "table.html",
                "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>ablate table</title>\n<style>\n" +
-                   std::string(kCss) + "</style>\n</head>\n<body>\n" + table_html + "</body>\n</html>\n",
+                   std::string(kCss) + "</style>\n</head>\n<body>\n" + render_html(a.table) + "</body>\n</html>\n",
                files);
   }
-  write_file(dir / "significance.csv", significance_csv(significance), files);
-  if (!repro.empty()) {
-    write_file(dir / "reproduction.csv", reproduction_csv(repro, table), files);
-    write_file(dir / "reproduction-steps.csv", reproduction_steps_csv(repro, table), files);
+  write_file(dir / "significance.csv", significance_csv(a.significance), files);
+  if (!a.repro.empty()) {
+    write_file(dir / "reproduction.csv", reproduction_csv(a.repro, a.table), files);
+    write_file(dir / "reproduction-steps.csv", reproduction_steps_csv(a.repro, a.table), files);
   }
+}
+
+// The per-study parts of report.html, each section's studies in order.
+struct StudySections {
+  std::ostringstream model, sens, box, conv, prov, search, effects;
+};
+
+// One-line values in a table; texts (study_text, study_resolved) keep their lines in <pre>.
+void provenance_html(std::ostringstream& prov, const db::StudyData& study, const std::string& title) {
+  prov << "<h3>" << title << "</h3>\n<table class=\"cmp\">\n";
+  for (const auto& [k, v] : study.provenance)
+    if (v.find('\n') == std::string::npos)
+      prov << "<tr><th>" << html_escape(k) << "</th><td>" << html_escape(v) << "</td></tr>\n";
+  prov << "<tr><th>variants</th><td>" << study.variants.size() << "</td></tr>\n</table>\n";
+  for (const auto& [k, v] : study.provenance)
+    if (v.find('\n') != std::string::npos)
+      prov << "<h4>" << html_escape(k) << "</h4>\n<pre>" << html_escape(v) << "</pre>\n";
+  if (!study.variants.empty()) {
+    prov << "<table class=\"cmp\">\n<tr><th>Variant</th><th>Label</th><th>Hash</th></tr>\n";
+    for (const auto& v : study.variants)
+      prov << "<tr><td>" << html_escape(v.name) << "</td><td>" << html_escape(v.label) << "</td><td><code>"
+           << html_escape(v.hash) << "</code></td></tr>\n";
+    prov << "</table>\n";
+  }
+}
+
+// The artefacts of one study, named by its slug `s`: box plots (its rows appended to `all_boxes`),
+// convergence, the model table, sensitivity, search and effects where they apply, and its provenance.
+void write_study(const fs::path& dir, const db::StudyData& study, const StudyIndex& index, const std::string& s,
+                 const ReportConfig& config, const Formats& formats, std::vector<std::string>& files,
+                 std::vector<std::string>& notes, StudySections& html, std::vector<BoxRow>& all_boxes) {
+  const std::string title = html_escape(study.study);
+
+  const std::vector<BoxRow> boxes = box_rows(index);
+  all_boxes.insert(all_boxes.end(), boxes.begin(), boxes.end());
+  if (boxes.empty() && !study.variants.empty())
+    notes.push_back("study '" + study.study + "': no per-case metrics; box plots are empty");
+  const std::string box = box_svg("Per-case distributions: " + study.study, boxes);
+  write_file(dir / ("boxplot-" + s + ".svg"), box, files);
+  html.box << "<h3>" << title << "</h3>\n<div class=\"svg\">\n" << box << "</div>\n";
+
+  const std::string conv = convergence_svg(study);
+  write_file(dir / ("convergence-" + s + ".svg"), conv, files);
+  write_file(dir / ("convergence-" + s + ".csv"), convergence_csv(study), files);
+  html.conv << "<h3>" << title << "</h3>\n<div class=\"svg\">\n" << conv << "</div>\n";
+
+  const std::string model_md = render_model_markdown(index, config);
+  write_file(dir / ("model-" + s + ".md"), model_md, files);
+  write_file(dir / ("model-" + s + ".csv"), render_model_csv(index, config), files);
+  html.model << "<h3>" << title << "</h3>\n" << markdown_table_to_html(model_md);
+  if (study.model_facts.empty() && !study.variants.empty())
+    notes.push_back("study '" + study.study + "': no model facts (parameters, inference time) stored");
+
+  if (!config.sweep_key.empty()) {
+    const SensitivityTable sens = sensitivity_table(index, config, config.sweep_key);
+    if (sens.series.empty())
+      notes.push_back("study '" + study.study + "': no variant has a numeric value of the swept key '" +
+                      config.sweep_key + "'");
+    const std::string sens_md = render_sensitivity_markdown(sens);
+    const std::string sens_svg = sensitivity_svg(sens);
+    write_file(dir / ("sensitivity-" + s + ".md"), sens_md, files);
+    write_file(dir / ("sensitivity-" + s + ".csv"), render_sensitivity_csv(sens), files);
+    write_file(dir / ("sensitivity-" + s + ".svg"), sens_svg, files);
+    html.sens << "<h3>" << title << "</h3>\n" << markdown_table_to_html(sens_md) << "<div class=\"svg\">\n"
+              << sens_svg << "</div>\n";
+  }
+
+  // A searched study's trials (reports/search.hpp); nothing for any other study.
+  if (!study.trials.empty()) {
+    write_file(dir / ("search-" + s + ".csv"), search_trials_csv(study), files);
+    html.search << search_section_html(study);
+  }
+  // What each component is worth, for a study with an [ablation] design (reports/effects.hpp).
+  if (const StoredDesign design = stored_design(study, &notes); !design.empty()) {
+    const EffectsTable effects = effects_table(study, design, config);
+    if (formats.wants("md")) write_file(dir / ("effects-" + s + ".md"), render_effects_markdown(effects), files);
+    if (formats.wants("tex")) write_file(dir / ("effects-" + s + ".tex"), render_effects_latex(effects), files);
+    if (formats.wants("csv")) write_file(dir / ("effects-" + s + ".csv"), render_effects_csv(effects), files);
+    const std::string forest = effects_svg(effects);
+    write_file(dir / ("effects-" + s + ".svg"), forest, files);
+    html.effects << "<h3>" << title << "</h3>\n" << render_effects_html(effects) << "<div class=\"svg\">\n" << forest
+                 << "</div>\n";
+  }
+
+  provenance_html(html.prov, study, title);
+}
+
+// Notes once each, in the order found.
+std::vector<std::string> unique_notes(const std::vector<std::string>& notes) {
+  std::vector<std::string> out;
+  std::set<std::string> seen;
+  for (const auto& n : notes)
+    if (seen.insert(n).second) out.push_back(n);
+  return out;
+}
+
+// report.html: the navigation, the notes once, then every section; `files` are the files beside it.
+std::string report_page(const std::vector<db::StudyData>& studies, const Analysis& a, const StudySections& html,
+                        const std::vector<std::string>& notes, const std::vector<std::string>& files) {
+  std::string names;
+  for (const auto& s : studies) names += (names.empty() ? "" : ", ") + s.study;
+  if (names.empty()) names = "n/a";
+  const std::string effects = html.effects.str(), search = html.search.str();
+  std::ostringstream h;
+  h << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>ablate report: "
+    << html_escape(names) << "</title>\n<style>\n" << kCss << "</style>\n</head>\n<body>\n<h1>Ablation report: "
+    << html_escape(names) << "</h1>\n<nav><a href=\"#table\">Comparison</a>"
+    << (a.repro.empty() ? "" : "<a href=\"#reproduction\">Reproduction</a>") << "<a href=\"#significance\">Significance</a>"
+    << (effects.empty() ? "" : "<a href=\"#effects\">Effects</a>")
+    << "<a href=\"#model\">Model size</a>" << (a.config.sweep_key.empty() ? "" : "<a href=\"#sensitivity\">Sensitivity</a>")
+    << (search.empty() ? "" : "<a href=\"#search\">Search</a>")
+    << "<a href=\"#boxplots\">Box plots</a><a href=\"#convergence\">Convergence</a><a href=\"#provenance\">Provenance</a></nav>\n";
+  h << notes_html(notes, a.table.note_lists);
+  // The page prints every note once, at the top: its copy of the table without them.
+  ComparisonTable page_table = a.table;
+  page_table.notes.clear();
+  h << "<h2 id=\"table\">Comparison</h2>\n" << render_html(page_table);
+  if (!a.repro.empty()) h << reproduction_html(a.repro, a.table);
+  const bool searches = !studies.empty() && std::all_of(studies.begin(), studies.end(), [](const db::StudyData& s) {
+    return !s.trials.empty();
+  });
+  h << "<h2 id=\"significance\">Significance against the baseline</h2>\n" << significance_html(a.significance, searches);
+  if (!effects.empty()) h << "<h2 id=\"effects\">Effects of the components</h2>\n" << effects;
+  h << "<h2 id=\"model\">Parameters, inference time and metrics</h2>\n" << html.model.str();
+  if (!a.config.sweep_key.empty())
+    h << "<h2 id=\"sensitivity\">Sensitivity to " << html_escape(a.config.sweep_key) << "</h2>\n" << html.sens.str();
+  if (!search.empty()) h << "<h2 id=\"search\">Search</h2>\n" << search;
+  h << "<h2 id=\"boxplots\">Per-case distributions</h2>\n" << html.box.str();
+  h << "<h2 id=\"convergence\">Convergence</h2>\n" << html.conv.str();
+  h << "<h2 id=\"provenance\">Provenance</h2>\n" << html.prov.str();
+  h << "<p class=\"legend\">Written by ablate report. Files beside this page: ";
+  std::vector<std::string> names_only;
+  for (const auto& f : files) names_only.push_back(fs::path(f).filename().string());
+  names_only.push_back("report.html");
+  std::sort(names_only.begin(), names_only.end());
+  for (std::size_t i = 0; i < names_only.size(); ++i) h << (i ? ", " : "") << html_escape(names_only[i]);
+  h << ".</p>\n</body>\n</html>\n";
+  return h.str();
+}
+
+}  // namespace
+
+ReportResult write_report(const std::vector<db::StudyData>& studies, const ReportOptions& options,
+                          const std::string& out_dir) {
+  const Formats formats = checked_formats(options);
+  Analysis a = analyse(studies, options);
+  const fs::path dir = output_folder(out_dir);
+  ReportResult result;
+  write_tables(dir, a, formats, result);
 
   // Per-study artefacts, named by a slug of the study (made unique).
   std::vector<BoxRow> all_boxes;
-  std::ostringstream per_study_html, model_html, sens_html, box_html, conv_html, prov_html, search_html, effects_html;
+  StudySections html;
   std::set<std::string> slugs;
   for (std::size_t si = 0; si < studies.size(); ++si) {
-    const db::StudyData& study = studies[si];
-    const StudyIndex& index = indexes[si];
-    std::string s = slug(study.study);
-    for (int k = 2; !slugs.insert(s).second; ++k) s = slug(study.study) + "-" + std::to_string(k);
-    const std::string title = html_escape(study.study);
-
-    const std::vector<BoxRow> boxes = box_rows(index);
-    all_boxes.insert(all_boxes.end(), boxes.begin(), boxes.end());
-    if (boxes.empty() && !study.variants.empty())
-      notes.push_back("study '" + study.study + "': no per-case metrics; box plots are empty");
-    const std::string box = box_svg("Per-case distributions: " + study.study, boxes);
-    write_file(dir / ("boxplot-" + s + ".svg"), box, files);
-    box_html << "<h3>" << title << "</h3>\n<div class=\"svg\">\n" << box << "</div>\n";
-
-    const std::string conv = convergence_svg(study);
-    write_file(dir / ("convergence-" + s + ".svg"), conv, files);
-    write_file(dir / ("convergence-" + s + ".csv"), convergence_csv(study), files);
-    conv_html << "<h3>" << title << "</h3>\n<div class=\"svg\">\n" << conv << "</div>\n";
-
-    const std::string model_md = render_model_markdown(index, config);
-    write_file(dir / ("model-" + s + ".md"), model_md, files);
-    write_file(dir / ("model-" + s + ".csv"), render_model_csv(index, config), files);
-    model_html << "<h3>" << title << "</h3>\n" << markdown_table_to_html(model_md);
-    if (study.model_facts.empty() && !study.variants.empty())
-      notes.push_back("study '" + study.study + "': no model facts (parameters, inference time) stored");
-
-    if (!config.sweep_key.empty()) {
-      const SensitivityTable sens = sensitivity_table(index, config, config.sweep_key);
-      if (sens.series.empty())
-        notes.push_back("study '" + study.study + "': no variant has a numeric value of the swept key '" +
-                        config.sweep_key + "'");
-      const std::string sens_md = render_sensitivity_markdown(sens);
-      const std::string sens_svg = sensitivity_svg(sens);
-      write_file(dir / ("sensitivity-" + s + ".md"), sens_md, files);
-      write_file(dir / ("sensitivity-" + s + ".csv"), render_sensitivity_csv(sens), files);
-      write_file(dir / ("sensitivity-" + s + ".svg"), sens_svg, files);
-      sens_html << "<h3>" << title << "</h3>\n" << markdown_table_to_html(sens_md) << "<div class=\"svg\">\n"
-                << sens_svg << "</div>\n";
-    }
-
-    // A searched study's trials (reports/search.hpp); nothing for any other study.
-    if (!study.trials.empty()) {
-      write_file(dir / ("search-" + s + ".csv"), search_trials_csv(study), files);
-      search_html << search_section_html(study);
-    }
-    // What each component is worth, for a study with an [ablation] design (reports/effects.hpp).
-    if (const StoredDesign design = stored_design(study, &notes); !design.empty()) {
-      const EffectsTable effects = effects_table(study, design, config);
-      if (wants("md")) write_file(dir / ("effects-" + s + ".md"), render_effects_markdown(effects), files);
-      if (wants("tex")) write_file(dir / ("effects-" + s + ".tex"), render_effects_latex(effects), files);
-      if (wants("csv")) write_file(dir / ("effects-" + s + ".csv"), render_effects_csv(effects), files);
-      const std::string forest = effects_svg(effects);
-      write_file(dir / ("effects-" + s + ".svg"), forest, files);
-      effects_html << "<h3>" << title << "</h3>\n" << render_effects_html(effects) << "<div class=\"svg\">\n" << forest
-                   << "</div>\n";
-    }
-
-    // One-line values in a table; texts (study_text, study_resolved) keep their lines in <pre>.
-    prov_html << "<h3>" << title << "</h3>\n<table class=\"cmp\">\n";
-    for (const auto& [k, v] : study.provenance)
-      if (v.find('\n') == std::string::npos)
-        prov_html << "<tr><th>" << html_escape(k) << "</th><td>" << html_escape(v) << "</td></tr>\n";
-    prov_html << "<tr><th>variants</th><td>" << study.variants.size() << "</td></tr>\n</table>\n";
-    for (const auto& [k, v] : study.provenance)
-      if (v.find('\n') != std::string::npos)
-        prov_html << "<h4>" << html_escape(k) << "</h4>\n<pre>" << html_escape(v) << "</pre>\n";
-    if (!study.variants.empty()) {
-      prov_html << "<table class=\"cmp\">\n<tr><th>Variant</th><th>Label</th><th>Hash</th></tr>\n";
-      for (const auto& v : study.variants)
-        prov_html << "<tr><td>" << html_escape(v.name) << "</td><td>" << html_escape(v.label) << "</td><td><code>"
-                  << html_escape(v.hash) << "</code></td></tr>\n";
-      prov_html << "</table>\n";
-    }
+    std::string s = slug(studies[si].study);
+    for (int k = 2; !slugs.insert(s).second; ++k) s = slug(studies[si].study) + "-" + std::to_string(k);
+    write_study(dir, studies[si], a.indexes[si], s, a.config, formats, result.files, a.notes, html, all_boxes);
   }
-  write_file(dir / "boxplot.csv", box_csv(all_boxes), files);
-  write_file(dir / "boxplot.json", box_json(all_boxes), files);
+  write_file(dir / "boxplot.csv", box_csv(all_boxes), result.files);
+  write_file(dir / "boxplot.json", box_json(all_boxes), result.files);
 
-  // Notes once each, in the order found.
-  std::vector<std::string> unique_notes;
-  std::set<std::string> seen;
-  for (const auto& n : notes)
-    if (seen.insert(n).second) unique_notes.push_back(n);
-  result.notes = unique_notes;
-
-  if (wants("html")) {
-    std::string names;
-    for (const auto& s : studies) names += (names.empty() ? "" : ", ") + s.study;
-    if (names.empty()) names = "n/a";
-    std::ostringstream h;
-    h << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>ablate report: "
-      << html_escape(names) << "</title>\n<style>\n" << kCss << "</style>\n</head>\n<body>\n<h1>Ablation report: "
-      << html_escape(names) << "</h1>\n<nav><a href=\"#table\">Comparison</a>"
-      << (repro.empty() ? "" : "<a href=\"#reproduction\">Reproduction</a>") << "<a href=\"#significance\">Significance</a>"
-      << (effects_html.str().empty() ? "" : "<a href=\"#effects\">Effects</a>")
-      << "<a href=\"#model\">Model size</a>" << (config.sweep_key.empty() ? "" : "<a href=\"#sensitivity\">Sensitivity</a>")
-      << (search_html.str().empty() ? "" : "<a href=\"#search\">Search</a>")
-      << "<a href=\"#boxplots\">Box plots</a><a href=\"#convergence\">Convergence</a><a href=\"#provenance\">Provenance</a></nav>\n";
-    h << notes_html(unique_notes, table.note_lists);
-    h << "<h2 id=\"table\">Comparison</h2>\n" << page_table_html;
-    if (!repro.empty()) h << reproduction_html(repro, table);
-    h << "<h2 id=\"significance\">Significance against the baseline</h2>\n" << significance_html(significance, !studies.empty() && std::all_of(studies.begin(), studies.end(), [](const db::StudyData& s) {
-                                         return !s.trials.empty();
-                                       }));
-    if (!effects_html.str().empty()) {
-      h << "<h2 id=\"effects\">Effects of the components</h2>\n" << effects_html.str();
-    }
-    h << "<h2 id=\"model\">Parameters, inference time and metrics</h2>\n" << model_html.str();
-    if (!config.sweep_key.empty())
-      h << "<h2 id=\"sensitivity\">Sensitivity to " << html_escape(config.sweep_key) << "</h2>\n" << sens_html.str();
-    if (!search_html.str().empty()) h << "<h2 id=\"search\">Search</h2>\n" << search_html.str();
-    h << "<h2 id=\"boxplots\">Per-case distributions</h2>\n" << box_html.str();
-    h << "<h2 id=\"convergence\">Convergence</h2>\n" << conv_html.str();
-    h << "<h2 id=\"provenance\">Provenance</h2>\n" << prov_html.str();
-    h << "<p class=\"legend\">Written by ablate report. Files beside this page: ";
-    std::vector<std::string> names_only;
-    for (const auto& f : files) names_only.push_back(fs::path(f).filename().string());
-    names_only.push_back("report.html");
-    std::sort(names_only.begin(), names_only.end());
-    for (std::size_t i = 0; i < names_only.size(); ++i) h << (i ? ", " : "") << html_escape(names_only[i]);
-    h << ".</p>\n</body>\n</html>\n";
-    write_file(dir / "report.html", h.str(), files);
+  result.notes = unique_notes(a.notes);
+  if (formats.wants("html")) {
+    write_file(dir / "report.html", report_page(studies, a, html, result.notes, result.files), result.files);
     result.html_path = (dir / "report.html").string();
   }
-  std::sort(files.begin(), files.end());
+  std::sort(result.files.begin(), result.files.end());
   return result;
 }
 

@@ -128,20 +128,12 @@ KendallResult kendall_tau(const std::vector<double>& x, const std::vector<double
   return k;
 }
 
-Reproduction reproduction(const std::vector<db::StudyData>& studies, const std::vector<StudyIndex>& indexes,
-                          const ReportConfig& config, const ComparisonTable& table) {
-  Reproduction r;
-  r.interval = table.aggregate;
-  r.decimals = table.decimals;
-  std::vector<PublishedTable> published;
-  try {
-    published = parse_published(config.published);
-  } catch (const std::exception& e) {
-    r.notes.push_back(std::string("the published values cannot be read (") + e.what() + "); no reproduction check");
-    return r;
-  }
-  // A study that does not name its dataset (report.dataset empty: its groups are titled by the study),
-  // reported alone, compares tables that all name one dataset with its groups by class alone.
+namespace {
+
+// Each published table's column group of the comparison table: by its dataset and class; a study that does
+// not name its dataset (report.dataset empty: its groups are titled by the study), reported alone, compares
+// tables that all name one dataset with its groups by class alone. A table naming no group is left out.
+void match_sources(const std::vector<PublishedTable>& published, const ComparisonTable& table, Reproduction& r) {
   bool unnamed = !table.groups.empty();
   for (const auto& g : table.groups) unnamed = unnamed && g.study == table.groups[0].study && g.dataset == g.study;
   bool one_dataset = true;
@@ -179,273 +171,340 @@ Reproduction reproduction(const std::vector<db::StudyData>& studies, const std::
     src.group_title = table.groups[src.group].title;
     r.sources.push_back(std::move(src));
   }
+}
 
-  for (std::size_t si = 0; si < r.sources.size(); ++si) {
-    const PublishedSource& src = r.sources[si];
-    const PublishedTable& p = src.table;
-    const ColumnGroup& group = table.groups[src.group];
-    std::size_t study = 0;
-    while (study < studies.size() && studies[study].study != group.study) ++study;
-    // Published rows -> table rows: by label first, then by name.
-    std::map<std::string, std::size_t> row_of;
-    std::vector<std::string> unmatched;  // noted once per table, as `ablate plan` notes them
-    for (const auto& [key, metrics] : p.values) {
-      (void)metrics;
-      std::size_t found = kNone;
-      for (std::size_t row = 0; row < table.rows.size() && found == kNone; ++row)
-        if (table.rows[row].label == key) found = row;
-      for (std::size_t row = 0; row < table.rows.size() && found == kNone; ++row)
-        if (!table.rows[row].variant.empty() && table.rows[row].variant == key) found = row;
-      if (found == kNone)
-        unmatched.push_back(key);
-      else
-        row_of[key] = found;
-    }
-    if (!unmatched.empty()) r.notes.push_back(unmatched_rows_note(p, unmatched));
-    std::vector<std::string> metrics;
-    for (const auto& [key, ms] : p.values)
-      for (const auto& [m, v] : ms)
-        if (row_of.count(key) && std::find(metrics.begin(), metrics.end(), m) == metrics.end()) metrics.push_back(m);
-    std::sort(metrics.begin(), metrics.end(), [](const std::string& a, const std::string& b) {
-      return std::make_pair(metric_order(a), a) < std::make_pair(metric_order(b), b);
-    });
-    // Cells in table-row order, metrics in display order.
-    for (std::size_t row = 0; row < table.rows.size(); ++row) {
-      std::string key;
-      for (const auto& [k, rr] : row_of)
-        if (rr == row && (key.empty() || k == table.rows[row].label)) key = k;
-      if (key.empty()) continue;
-      for (const auto& m : metrics) {
-        auto it = p.values.at(key).find(m);
-        if (it == p.values.at(key).end()) continue;
-        ReproductionCell c;
-        c.source = si;
-        c.row = row;
-        c.variant = table.rows[row].variant;
-        c.label = table.rows[row].label;
-        c.metric = m;
-        c.published = to_display(it->second, m, p.scale, config.percent);
-        c.published_sd = kNaN;
-        if (auto sr = p.sd.find(key); sr != p.sd.end())
-          if (auto sm = sr->second.find(m); sm != sr->second.end())
-            c.published_sd = to_display(sm->second, m, p.scale, config.percent);
-        for (std::size_t col = 0; col < table.columns.size(); ++col)
-          if (table.columns[col].group == src.group && table.columns[col].metric == m) c.column = col;
-        if (m == "params") {
-          if (study < studies.size())
-            for (const auto& f : studies[study].model_facts)
-              if (f.variant == c.variant) {
-                c.ours.n = 1, c.ours.mean = static_cast<double>(f.parameters) / 1e6, c.ours.sd = 0;
-                break;
-              }
-          if (c.ours.n == 0) c.ours = mean_sd({});
-        } else if (c.column != kNone) {
-          c.ours = table.cells[row][c.column].stats;
-        } else if (study < studies.size()) {
-          c.ours = display_stats(indexes[study], c.variant, group.cls, m, config);
-        } else {
-          c.ours = mean_sd({});
-        }
-        c.low = c.high = kNaN;
-        c.difference = c.ours.n > 0 ? c.ours.mean - c.published : kNaN;
-        if (c.ours.n >= 2) {
-          const double half = student_t_quantile(0.975, static_cast<double>(c.ours.n - 1)) * c.ours.sd /
-                              std::sqrt(static_cast<double>(c.ours.n));
-          c.low = c.ours.mean - half, c.high = c.ours.mean + half;
-          c.inside = c.published >= c.low && c.published <= c.high ? 1 : 0;
-        }
-        if (c.ours.n == 0)
-          r.notes.push_back("published row '" + key + "' (" + metric_display(m) + ") of '" + p.source +
-                            "': no value of ours to compare");
-        r.cells.push_back(c);
-      }
-    }
+// One published table against its column group: what every phase below reads.
+struct SourceCheck {
+  const std::vector<db::StudyData>& studies;
+  const std::vector<StudyIndex>& indexes;
+  const ReportConfig& config;
+  const ComparisonTable& table;
+  std::size_t si;                            // index into Reproduction::sources
+  const PublishedTable& p;
+  std::size_t group_index;                   // into table.groups
+  const ColumnGroup& group;
+  std::size_t study = 0;                     // the group's study; studies.size() when none
+  std::map<std::string, std::size_t> row_of;  // published row -> table row
+  std::vector<std::string> metrics;          // published for a matched row, in display order
+};
 
-    // Component steps: rows A and B = A + one component, both with a published and an own value, and
-    // nothing else of their configuration different: 002 Table I's PAM and MS-Dual-Guided differ in the
-    // one check-mark column (semantic guidance) but also in the attention and the refinement, so adding the
-    // guidance is MS-Dual -> MS-Dual-Guided only. A row whose stored configuration cannot be read is
-    // compared by its check marks alone.
-    std::vector<std::optional<std::map<std::string, std::string>>> configs(table.rows.size());
-    for (std::size_t row = 0; row < table.rows.size() && study < studies.size(); ++row)
-      for (const auto& v : studies[study].variants)
-        if (v.name == table.rows[row].variant) {
-          try {
-            configs[row] = canonical_values(v.canonical);
-          } catch (const std::exception&) {
-          }
+// Published rows -> table rows: by label first, then by name; the unmatched ones noted once per table, as
+// `ablate plan` notes them.
+void match_rows(SourceCheck& c, std::vector<std::string>& notes) {
+  std::vector<std::string> unmatched;
+  for (const auto& [key, metrics] : c.p.values) {
+    (void)metrics;
+    std::size_t found = kNone;
+    for (std::size_t row = 0; row < c.table.rows.size() && found == kNone; ++row)
+      if (c.table.rows[row].label == key) found = row;
+    for (std::size_t row = 0; row < c.table.rows.size() && found == kNone; ++row)
+      if (!c.table.rows[row].variant.empty() && c.table.rows[row].variant == key) found = row;
+    if (found == kNone)
+      unmatched.push_back(key);
+    else
+      c.row_of[key] = found;
+  }
+  if (!unmatched.empty()) notes.push_back(unmatched_rows_note(c.p, unmatched));
+  for (const auto& [key, ms] : c.p.values)
+    for (const auto& [m, v] : ms)
+      if (c.row_of.count(key) && std::find(c.metrics.begin(), c.metrics.end(), m) == c.metrics.end())
+        c.metrics.push_back(m);
+  std::sort(c.metrics.begin(), c.metrics.end(), [](const std::string& a, const std::string& b) {
+    return std::make_pair(metric_order(a), a) < std::make_pair(metric_order(b), b);
+  });
+}
+
+// Our value of one cell: the table's cell when the metric is a column, the stored parameters for
+// "params", else the study's own statistics; with its 95 % t-interval and whether the published mean is in it.
+void our_value(const SourceCheck& c, ReproductionCell& cell) {
+  const std::string& m = cell.metric;
+  if (m == "params") {
+    if (c.study < c.studies.size())
+      for (const auto& f : c.studies[c.study].model_facts)
+        if (f.variant == cell.variant) {
+          cell.ours.n = 1, cell.ours.mean = static_cast<double>(f.parameters) / 1e6, cell.ours.sd = 0;
           break;
         }
-    auto only_differ_in = [&](std::size_t a, std::size_t b, const std::string& component) {
-      if (!configs[a] || !configs[b]) return true;
-      const std::string key = component_key(component);
-      std::map<std::string, std::string> x = *configs[a], y = *configs[b];
-      x.erase(key), y.erase(key);
-      return x == y;
-    };
-    auto cell_of = [&](std::size_t row, const std::string& m) -> const ReproductionCell* {
-      for (const auto& c : r.cells)
-        if (c.source == si && c.row == row && c.metric == m && c.ours.n > 0) return &c;
-      return nullptr;
-    };
-    for (const auto& m : metrics) {
-      if (m == "params" || study >= studies.size()) continue;
-      const std::size_t first = r.steps.size();
-      for (std::size_t ci = 0; ci < table.components.size(); ++ci) {
-        for (std::size_t a = 0; a < table.rows.size(); ++a) {
-          for (std::size_t b = 0; b < table.rows.size(); ++b) {
-            const auto& ca = table.rows[a].components;
-            const auto& cb = table.rows[b].components;
-            if (ca.size() != table.components.size() || cb.size() != ca.size() || ca[ci] || !cb[ci]) continue;
-            bool rest_equal = true;
-            for (std::size_t k = 0; k < ca.size(); ++k)
-              if (k != ci && ca[k] != cb[k]) rest_equal = false;
-            if (!rest_equal || !only_differ_in(a, b, table.components[ci])) continue;
-            const ReproductionCell* from = cell_of(a, m);
-            const ReproductionCell* to = cell_of(b, m);
-            if (!from || !to) continue;
-            ComponentStep step;
-            step.source = si;
-            step.component = table.components[ci];
-            step.metric = m;
-            step.from = a, step.to = b;
-            step.published_delta = to->published - from->published;
-            step.our_delta = to->ours.mean - from->ours.mean;
-            const int better = metric_higher_is_better(m) ? 1 : -1;
-            step.published_direction = sign(step.published_delta) * better;
-            step.our_direction = sign(step.our_delta) * better;
-            step.agree = step.published_direction == 0 ? -1 : step.our_direction == step.published_direction ? 1 : 0;
-            step.test = paired_test(indexes[study], to->variant, from->variant, group.cls, m);
-            r.steps.push_back(step);
-          }
+    if (cell.ours.n == 0) cell.ours = mean_sd({});
+  } else if (cell.column != kNone) {
+    cell.ours = c.table.cells[cell.row][cell.column].stats;
+  } else if (c.study < c.studies.size()) {
+    cell.ours = display_stats(c.indexes[c.study], cell.variant, c.group.cls, m, c.config);
+  } else {
+    cell.ours = mean_sd({});
+  }
+  cell.low = cell.high = kNaN;
+  cell.difference = cell.ours.n > 0 ? cell.ours.mean - cell.published : kNaN;
+  if (cell.ours.n >= 2) {
+    const double half = student_t_quantile(0.975, static_cast<double>(cell.ours.n - 1)) * cell.ours.sd /
+                        std::sqrt(static_cast<double>(cell.ours.n));
+    cell.low = cell.ours.mean - half, cell.high = cell.ours.mean + half;
+    cell.inside = cell.published >= cell.low && cell.published <= cell.high ? 1 : 0;
+  }
+}
+
+// The cells, in table-row order, metrics in display order.
+void add_cells(const SourceCheck& c, Reproduction& r) {
+  for (std::size_t row = 0; row < c.table.rows.size(); ++row) {
+    std::string key;
+    for (const auto& [k, rr] : c.row_of)
+      if (rr == row && (key.empty() || k == c.table.rows[row].label)) key = k;
+    if (key.empty()) continue;
+    for (const auto& m : c.metrics) {
+      auto it = c.p.values.at(key).find(m);
+      if (it == c.p.values.at(key).end()) continue;
+      ReproductionCell cell;
+      cell.source = c.si;
+      cell.row = row;
+      cell.variant = c.table.rows[row].variant;
+      cell.label = c.table.rows[row].label;
+      cell.metric = m;
+      cell.published = to_display(it->second, m, c.p.scale, c.config.percent);
+      cell.published_sd = kNaN;
+      if (auto sr = c.p.sd.find(key); sr != c.p.sd.end())
+        if (auto sm = sr->second.find(m); sm != sr->second.end())
+          cell.published_sd = to_display(sm->second, m, c.p.scale, c.config.percent);
+      for (std::size_t col = 0; col < c.table.columns.size(); ++col)
+        if (c.table.columns[col].group == c.group_index && c.table.columns[col].metric == m) cell.column = col;
+      our_value(c, cell);
+      if (cell.ours.n == 0)
+        r.notes.push_back("published row '" + key + "' (" + metric_display(m) + ") of '" + c.p.source +
+                          "': no value of ours to compare");
+      r.cells.push_back(cell);
+    }
+  }
+}
+
+// Component steps: rows A and B = A + one component, both with a published and an own value, and nothing
+// else of their configuration different: 002 Table I's PAM and MS-Dual-Guided differ in the one check-mark
+// column (semantic guidance) but also in the attention and the refinement, so adding the guidance is
+// MS-Dual -> MS-Dual-Guided only. A row whose stored configuration cannot be read is compared by its check
+// marks alone. Our p-values are Holm-adjusted over the steps of one table and metric.
+void add_steps(const SourceCheck& c, Reproduction& r) {
+  const ComparisonTable& table = c.table;
+  std::vector<std::optional<std::map<std::string, std::string>>> configs(table.rows.size());
+  for (std::size_t row = 0; row < table.rows.size() && c.study < c.studies.size(); ++row)
+    for (const auto& v : c.studies[c.study].variants)
+      if (v.name == table.rows[row].variant) {
+        try {
+          configs[row] = canonical_values(v.canonical);
+        } catch (const std::exception&) {
+        }
+        break;
+      }
+  auto only_differ_in = [&](std::size_t a, std::size_t b, const std::string& component) {
+    if (!configs[a] || !configs[b]) return true;
+    const std::string key = component_key(component);
+    std::map<std::string, std::string> x = *configs[a], y = *configs[b];
+    x.erase(key), y.erase(key);
+    return x == y;
+  };
+  auto cell_of = [&](std::size_t row, const std::string& m) -> const ReproductionCell* {
+    for (const auto& cell : r.cells)
+      if (cell.source == c.si && cell.row == row && cell.metric == m && cell.ours.n > 0) return &cell;
+    return nullptr;
+  };
+  // Whether row b is row a with component ci added and every other check mark the same.
+  auto adds = [&](std::size_t a, std::size_t b, std::size_t ci) {
+    const auto& ca = table.rows[a].components;
+    const auto& cb = table.rows[b].components;
+    if (ca.size() != table.components.size() || cb.size() != ca.size() || ca[ci] || !cb[ci]) return false;
+    for (std::size_t k = 0; k < ca.size(); ++k)
+      if (k != ci && ca[k] != cb[k]) return false;
+    return only_differ_in(a, b, table.components[ci]);
+  };
+  for (const auto& m : c.metrics) {
+    if (m == "params" || c.study >= c.studies.size()) continue;
+    const std::size_t first = r.steps.size();
+    for (std::size_t ci = 0; ci < table.components.size(); ++ci) {
+      for (std::size_t a = 0; a < table.rows.size(); ++a) {
+        for (std::size_t b = 0; b < table.rows.size(); ++b) {
+          if (!adds(a, b, ci)) continue;
+          const ReproductionCell* from = cell_of(a, m);
+          const ReproductionCell* to = cell_of(b, m);
+          if (!from || !to) continue;
+          ComponentStep step;
+          step.source = c.si;
+          step.component = table.components[ci];
+          step.metric = m;
+          step.from = a, step.to = b;
+          step.published_delta = to->published - from->published;
+          step.our_delta = to->ours.mean - from->ours.mean;
+          const int better = metric_higher_is_better(m) ? 1 : -1;
+          step.published_direction = sign(step.published_delta) * better;
+          step.our_direction = sign(step.our_delta) * better;
+          step.agree = step.published_direction == 0 ? -1 : step.our_direction == step.published_direction ? 1 : 0;
+          step.test = paired_test(c.indexes[c.study], to->variant, from->variant, c.group.cls, m);
+          r.steps.push_back(step);
         }
       }
-      std::vector<double> ps;
-      for (std::size_t i = first; i < r.steps.size(); ++i) ps.push_back(r.steps[i].test.wilcoxon.p);
-      const std::vector<double> holm = holm_adjust(ps);
-      for (std::size_t i = first; i < r.steps.size(); ++i) {
-        r.steps[i].p_holm = holm[i - first];
-        r.steps[i].significant = !std::isnan(holm[i - first]) && holm[i - first] < 0.05;
-      }
     }
-
-    // Row order: Kendall's τ_b per metric.
-    for (const auto& m : metrics) {
-      std::vector<double> x, y;
-      for (const auto& c : r.cells)
-        if (c.source == si && c.metric == m && c.ours.n > 0) x.push_back(c.published), y.push_back(c.ours.mean);
-      r.ranks.push_back({si, m, kendall_tau(x, y)});
+    std::vector<double> ps;
+    for (std::size_t i = first; i < r.steps.size(); ++i) ps.push_back(r.steps[i].test.wilcoxon.p);
+    const std::vector<double> holm = holm_adjust(ps);
+    for (std::size_t i = first; i < r.steps.size(); ++i) {
+      r.steps[i].p_holm = holm[i - first];
+      r.steps[i].significant = !std::isnan(holm[i - first]) && holm[i - first] < 0.05;
     }
+  }
+}
 
-    // The summary paragraph, from the numbers.
+// Row order: Kendall's τ_b per metric between the published and our means.
+void add_ranks(const SourceCheck& c, Reproduction& r) {
+  for (const auto& m : c.metrics) {
+    std::vector<double> x, y;
+    for (const auto& cell : r.cells)
+      if (cell.source == c.si && cell.metric == m && cell.ours.n > 0) x.push_back(cell.published), y.push_back(cell.ours.mean);
+    r.ranks.push_back({c.si, m, kendall_tau(x, y)});
+  }
+}
+
+// The summary's sentence on one metric's components, each at its first step (from the row with the fewest
+// components, then in table order): those that move the metric the same way in both, those that disagree,
+// those the paper leaves unchanged. Empty when the metric has no step.
+std::string components_sentence(const SourceCheck& c, const Reproduction& r, const std::string& m) {
+  const ComparisonTable& table = c.table;
+  std::map<std::string, const ComponentStep*> first_step;
+  for (const auto& st : r.steps) {
+    if (st.source != c.si || st.metric != m) continue;
+    auto count = [&](std::size_t row) {
+      return std::count(table.rows[row].components.begin(), table.rows[row].components.end(), true);
+    };
+    auto& slot = first_step[st.component];
+    if (!slot || count(st.from) < count(slot->from)) slot = &st;
+  }
+  if (first_step.empty()) return "";
+  std::vector<std::string> both_up, both_down, flat;
+  for (const auto& comp : table.components) {
+    auto it = first_step.find(comp);
+    if (it == first_step.end()) continue;
+    const ComponentStep& st = *it->second;
+    const std::string name = component_display(comp) + " (p = " + p_text(st.p_holm) + ")";
+    if (st.published_direction == 0) flat.push_back(name);
+    else if (st.agree == 1) (st.published_direction > 0 ? both_up : both_down).push_back(name);
+  }
+  const std::string md = metric_display(m);
+  std::vector<std::string> parts;
+  if (!both_up.empty()) parts.push_back(and_list(both_up) + " improve" + (both_up.size() == 1 ? "s " : " ") + md + " in both");
+  if (!both_down.empty()) parts.push_back(and_list(both_down) + " worsen" + (both_down.size() == 1 ? "s " : " ") + md + " in both");
+  for (const auto& comp : table.components) {
+    auto it = first_step.find(comp);
+    if (it == first_step.end()) continue;
+    const ComponentStep& st = *it->second;
+    if (st.published_direction == 0 || st.agree == 1) continue;
+    parts.push_back(component_display(comp) + (st.published_direction > 0 ? " improves " : " worsens ") + md +
+                    " in the paper, " + (st.our_direction == 0 ? "leaves it unchanged here" : st.our_direction > 0 ? "improves it here" : "worsens it here") +
+                    " (p = " + p_text(st.p_holm) + ")");
+  }
+  if (!flat.empty()) parts.push_back(and_list(flat) + " leave" + (flat.size() == 1 ? "s " : " ") + md + " unchanged in the paper");
+  std::string s = " " + md + ", adding each component to the row with the fewest: ";
+  for (std::size_t i = 0; i < parts.size(); ++i) s += (i ? "; " : "") + parts[i];
+  return s + ".";
+}
+
+// Scale: our spread, and our distance from the paper, against the range of the published rows, per metric;
+// the first metric where either exceeds it is said (empty when none).
+std::string scale_sentence(const SourceCheck& c, const Reproduction& r) {
+  for (const auto& m : c.metrics) {
+    if (m == "params") continue;
+    double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+    std::vector<double> sds, gaps;
+    for (const auto& cell : r.cells) {
+      if (cell.source != c.si || cell.metric != m || cell.ours.n == 0) continue;
+      lo = std::min(lo, cell.published), hi = std::max(hi, cell.published);
+      if (cell.ours.n >= 2) sds.push_back(cell.ours.sd);
+      gaps.push_back(std::fabs(cell.difference));
+    }
+    if (!(hi > lo)) continue;
+    const double sd = quantile(sds, 0.5), gap = quantile(gaps, 0.5), range = hi - lo;
+    const std::string md = metric_display(m);
+    const char* verdict = ", so the verdicts on the components and the order are expected to disagree with the paper's.";
     std::ostringstream s;
-    std::size_t inside = 0, with_interval = 0, compared = 0;
-    std::size_t n_min = kNone, n_max = 0;
-    double diff_sum = 0;
-    for (const auto& c : r.cells) {
-      if (c.source != si || c.ours.n == 0) continue;
-      ++compared;
-      diff_sum += c.difference;
-      if (c.inside >= 0) ++with_interval, inside += c.inside == 1;
-      if (c.metric != "params") n_min = std::min(n_min, c.ours.n), n_max = std::max(n_max, c.ours.n);
+    if (!std::isnan(sd) && sd >= range) {
+      s << " Our " << md << " varies more within a cell (median sd " << fixed(sd, r.decimals)
+        << ") than the published rows differ from each other (range " << fixed(range, r.decimals)
+        << "): at this scale the differences between rows are within our noise" << verdict;
+      return s.str();
     }
-    s << p.source << (p.dataset.empty() ? "" : " (" + p.dataset + ")") << " against " << group.title << ": ";
-    if (compared == 0) {
-      s << "no published value has a value of ours to compare.";
-      r.summaries.push_back(s.str());
-      continue;
+    if (gap >= range) {
+      s << " Our " << md << " lies a median " << fixed(gap, r.decimals)
+        << " from the published values, further than the published rows differ from each other (range "
+        << fixed(range, r.decimals) << "): this is not the paper's setting (data, scale or training)" << verdict;
+      return s.str();
     }
-    s << inside << " of " << with_interval << " published values lie inside our 95 % intervals (t-intervals over the "
-      << (r.interval == "cases" ? "cases" : "folds") << " of each cell";
-    if (n_min != kNone) s << ", n = " << n_min << (n_max != n_min ? ".." + std::to_string(n_max) : "");
-    s << ")";
-    if (with_interval < compared) s << "; " << compared - with_interval << " without an interval";
-    s << ".";
-    for (const auto& m : metrics) {
-      if (m == "params") continue;
-      // Each component's first step: from the row with the fewest components, then in table order.
-      std::map<std::string, const ComponentStep*> first_step;
-      for (const auto& st : r.steps) {
-        if (st.source != si || st.metric != m) continue;
-        auto count = [&](std::size_t row) {
-          return std::count(table.rows[row].components.begin(), table.rows[row].components.end(), true);
-        };
-        auto& slot = first_step[st.component];
-        if (!slot || count(st.from) < count(slot->from)) slot = &st;
-      }
-      if (first_step.empty()) continue;
-      std::vector<std::string> both_up, both_down, flat;
-      for (const auto& comp : table.components) {
-        auto it = first_step.find(comp);
-        if (it == first_step.end()) continue;
-        const ComponentStep& st = *it->second;
-        const std::string name = component_display(comp) + " (p = " + p_text(st.p_holm) + ")";
-        if (st.published_direction == 0) flat.push_back(name);
-        else if (st.agree == 1) (st.published_direction > 0 ? both_up : both_down).push_back(name);
-      }
-      const std::string md = metric_display(m);
-      std::vector<std::string> parts;
-      if (!both_up.empty()) parts.push_back(and_list(both_up) + " improve" + (both_up.size() == 1 ? "s " : " ") + md + " in both");
-      if (!both_down.empty()) parts.push_back(and_list(both_down) + " worsen" + (both_down.size() == 1 ? "s " : " ") + md + " in both");
-      for (const auto& comp : table.components) {
-        auto it = first_step.find(comp);
-        if (it == first_step.end()) continue;
-        const ComponentStep& st = *it->second;
-        if (st.published_direction == 0 || st.agree == 1) continue;
-        parts.push_back(component_display(comp) + (st.published_direction > 0 ? " improves " : " worsens ") + md +
-                        " in the paper, " + (st.our_direction == 0 ? "leaves it unchanged here" : st.our_direction > 0 ? "improves it here" : "worsens it here") +
-                        " (p = " + p_text(st.p_holm) + ")");
-      }
-      if (!flat.empty()) parts.push_back(and_list(flat) + " leave" + (flat.size() == 1 ? "s " : " ") + md + " unchanged in the paper");
-      s << " " << md << ", adding each component to the row with the fewest: ";
-      for (std::size_t i = 0; i < parts.size(); ++i) s << (i ? "; " : "") << parts[i];
-      s << ".";
-    }
-    std::size_t agree = 0, decided = 0, significant = 0;
-    for (const auto& st : r.steps) {
-      if (st.source != si) continue;
-      if (st.agree >= 0) ++decided, agree += st.agree == 1;
-      significant += st.significant;
-    }
-    if (decided > 0)
-      s << " Over all " << decided << " component steps the direction agrees in " << agree << ", and " << significant
-        << " of our differences are significant (Holm-adjusted Wilcoxon p < 0.05).";
-    std::vector<std::string> taus;
-    for (const auto& rk : r.ranks)
-      if (rk.source == si && !std::isnan(rk.kendall.tau))
-        taus.push_back(metric_display(rk.metric) + " τ = " + fixed(rk.kendall.tau, 2) + " (p = " + p_text(rk.kendall.p) +
-                       ", n = " + std::to_string(rk.kendall.n) + ")");
-    if (!taus.empty()) s << " Order of the rows, published against ours: " << and_list(taus) << ".";
-    // Scale: our spread, and our distance from the paper, against the range of the published rows, per
-    // metric (the first metric where either exceeds it is said).
-    for (const auto& m : metrics) {
-      if (m == "params") continue;
-      double lo = std::numeric_limits<double>::infinity(), hi = -lo;
-      std::vector<double> sds, gaps;
-      for (const auto& c : r.cells) {
-        if (c.source != si || c.metric != m || c.ours.n == 0) continue;
-        lo = std::min(lo, c.published), hi = std::max(hi, c.published);
-        if (c.ours.n >= 2) sds.push_back(c.ours.sd);
-        gaps.push_back(std::fabs(c.difference));
-      }
-      if (!(hi > lo)) continue;
-      const double sd = quantile(sds, 0.5), gap = quantile(gaps, 0.5), range = hi - lo;
-      const std::string md = metric_display(m);
-      const char* verdict = ", so the verdicts on the components and the order are expected to disagree with the paper's.";
-      if (!std::isnan(sd) && sd >= range) {
-        s << " Our " << md << " varies more within a cell (median sd " << fixed(sd, r.decimals)
-          << ") than the published rows differ from each other (range " << fixed(range, r.decimals)
-          << "): at this scale the differences between rows are within our noise" << verdict;
-        break;
-      }
-      if (gap >= range) {
-        s << " Our " << md << " lies a median " << fixed(gap, r.decimals)
-          << " from the published values, further than the published rows differ from each other (range "
-          << fixed(range, r.decimals) << "): this is not the paper's setting (data, scale or training)" << verdict;
-        break;
-      }
-    }
-    r.summaries.push_back(s.str());
+  }
+  return "";
+}
+
+// The summary paragraph of one source, from the numbers: intervals, components, steps, order, scale.
+std::string summary(const SourceCheck& c, const Reproduction& r) {
+  std::ostringstream s;
+  std::size_t inside = 0, with_interval = 0, compared = 0;
+  std::size_t n_min = kNone, n_max = 0;
+  for (const auto& cell : r.cells) {
+    if (cell.source != c.si || cell.ours.n == 0) continue;
+    ++compared;
+    if (cell.inside >= 0) ++with_interval, inside += cell.inside == 1;
+    if (cell.metric != "params") n_min = std::min(n_min, cell.ours.n), n_max = std::max(n_max, cell.ours.n);
+  }
+  s << c.p.source << (c.p.dataset.empty() ? "" : " (" + c.p.dataset + ")") << " against " << c.group.title << ": ";
+  if (compared == 0) {
+    s << "no published value has a value of ours to compare.";
+    return s.str();
+  }
+  s << inside << " of " << with_interval << " published values lie inside our 95 % intervals (t-intervals over the "
+    << (r.interval == "cases" ? "cases" : "folds") << " of each cell";
+  if (n_min != kNone) s << ", n = " << n_min << (n_max != n_min ? ".." + std::to_string(n_max) : "");
+  s << ")";
+  if (with_interval < compared) s << "; " << compared - with_interval << " without an interval";
+  s << ".";
+  for (const auto& m : c.metrics) {
+    if (m != "params") s << components_sentence(c, r, m);
+  }
+  std::size_t agree = 0, decided = 0, significant = 0;
+  for (const auto& st : r.steps) {
+    if (st.source != c.si) continue;
+    if (st.agree >= 0) ++decided, agree += st.agree == 1;
+    significant += st.significant;
+  }
+  if (decided > 0)
+    s << " Over all " << decided << " component steps the direction agrees in " << agree << ", and " << significant
+      << " of our differences are significant (Holm-adjusted Wilcoxon p < 0.05).";
+  std::vector<std::string> taus;
+  for (const auto& rk : r.ranks)
+    if (rk.source == c.si && !std::isnan(rk.kendall.tau))
+      taus.push_back(metric_display(rk.metric) + " τ = " + fixed(rk.kendall.tau, 2) + " (p = " + p_text(rk.kendall.p) +
+                     ", n = " + std::to_string(rk.kendall.n) + ")");
+  if (!taus.empty()) s << " Order of the rows, published against ours: " << and_list(taus) << ".";
+  s << scale_sentence(c, r);
+  return s.str();
+}
+
+}  // namespace
+
+Reproduction reproduction(const std::vector<db::StudyData>& studies, const std::vector<StudyIndex>& indexes,
+                          const ReportConfig& config, const ComparisonTable& table) {
+  Reproduction r;
+  r.interval = table.aggregate;
+  r.decimals = table.decimals;
+  std::vector<PublishedTable> published;
+  try {
+    published = parse_published(config.published);
+  } catch (const std::exception& e) {
+    r.notes.push_back(std::string("the published values cannot be read (") + e.what() + "); no reproduction check");
+    return r;
+  }
+  match_sources(published, table, r);
+  for (std::size_t si = 0; si < r.sources.size(); ++si) {
+    const PublishedSource& src = r.sources[si];
+    const ColumnGroup& group = table.groups[src.group];
+    SourceCheck c{studies, indexes, config, table, si, src.table, src.group, group, 0, {}, {}};
+    while (c.study < studies.size() && studies[c.study].study != group.study) ++c.study;
+    match_rows(c, r.notes);
+    add_cells(c, r);
+    add_steps(c, r);
+    add_ranks(c, r);
+    r.summaries.push_back(summary(c, r));
   }
   return r;
 }
