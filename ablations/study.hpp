@@ -3,6 +3,29 @@
 //
 // Precedence of a key's value, lowest first: the schema default, base files (outer to inner include),
 // the study file, `--set` overrides, the variant's overrides ([[ablation.variant]]), the sweep point.
+//
+// Contract.
+// - What a loaded Study guarantees (load_study, load_study_text return only such a Study):
+//   * includes resolved: every base file read (relative to the file that includes it; a cycle, a missing
+//     or oversized file is an error), its layers merged under the study's in the precedence above;
+//   * validated: every key of every layer and every variant against the schema (ablations/schema.hpp:
+//     type, range, choices; unknown keys with a did-you-mean), the constraints between keys
+//     (study_constraints.cpp, components.hpp), [report] (sweep key, baseline, rows), [[report.published]]
+//     through the one published-table parser (ablations/published.hpp) with its rows matched to variants,
+//     the design, the search and early stopping;
+//   * expanded: `variants` in expansion order (ordinal 0..n-1), names unique, each with its fully resolved
+//     config, every key's value and origin, canonical text and hash; a tpe search has no variants yet
+//     (trial_variant makes them). The expansion stays within study.max_tasks and the limits of
+//     docs/PERFORMANCE.md "Limits" (files <= kMaxStudyFileBytes, grid axes counted before they are read);
+//   * `notes`: what the study inherits but cannot apply (docs/STUDY.md "Inherited settings"): never an
+//     error, so an inherited setting never makes a valid study fail.
+// - Errors: every problem found is collected and thrown together as one SpecError (ablations/
+//   diagnostic.hpp) whose diagnostics name file:line:column, the key and what is allowed, sorted by
+//   file and position; nothing partial is returned. parse_canonical and trial_variant throw SpecError too.
+// - Ownership and threads: a Study is a plain value (copyable; `factory` is shared and immutable). The
+//   loader keeps no state between calls and reads no globals but the schema and the component registry,
+//   which are immutable: loading several studies from several threads is safe, and a const Study may be
+//   read, and trial_variant called on it, from any thread. The loader only reads files, never writes.
 #pragma once
 
 #include <cstdint>
