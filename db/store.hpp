@@ -293,6 +293,8 @@ class Store {
   // The reports' bulk reader runs its joins on the store's connection.
   friend StudyData load_study_data(const Store& store, const std::string& study, bool with_epochs);
   const Impl& impl() const { return *impl_; }
+  // stopped_trials over the study's tasks as already read (the bulk reader reads them once for all it derives).
+  std::map<std::string, StoppedTrialRow> stopped_trials(std::int64_t study_id, const std::vector<TaskRow>& tasks) const;
 
   std::string path_;
   std::unique_ptr<Impl> impl_;

@@ -151,8 +151,12 @@ std::vector<EarlyStopEvent> Store::early_stop_log(std::int64_t study_id) const {
 }
 
 std::map<std::string, StoppedTrialRow> Store::stopped_trials(std::int64_t study_id) const {
+  return stopped_trials(study_id, tasks(study_id));
+}
+
+std::map<std::string, StoppedTrialRow> Store::stopped_trials(std::int64_t study_id, const std::vector<TaskRow>& tasks) const {
   std::map<std::string, StoppedTrialRow> out;
-  for (const auto& t : tasks(study_id)) {
+  for (const auto& t : tasks) {
     if (t.status != "stopped") continue;
     StoppedTrialRow& s = out[t.variant];
     s.epoch = std::max(s.epoch, t.rung);
@@ -239,10 +243,11 @@ StudyData load_study_data(const Store& store, const std::string& study, bool wit
   d.study = study;
   d.provenance = store.provenance(*id);
   for (const auto& v : store.variants(*id)) d.variants.push_back({v.name, v.label, v.hash, v.canonical, v.ordinal});
-  d.stopped_trials = store.stopped_trials(*id);
+  // The tasks once: the stopped trials, and each trial's task counts, failures and stopped epochs below.
+  const std::vector<TaskRow> tasks = store.tasks(*id);
+  d.stopped_trials = store.stopped_trials(*id, tasks);
   for (const auto& [variant, t] : d.stopped_trials) d.stopped[variant] = t.epoch;
   d.live = store.lock_held(*id);
-  const std::vector<TaskRow> tasks = store.tasks(*id);
   {
     Stmt st(s,
             "SELECT m.variant, m.fold, m.\"repeat\", m.class, m.metric, m.value FROM fold_metrics m "
@@ -280,16 +285,15 @@ StudyData load_study_data(const Store& store, const std::string& study, bool wit
     const auto pit = d.provenance.find("search_objective");
     const auto objective = store.validation_objective(*id, pit == d.provenance.end() ? "dice" : pit->second);
     // A stopped trial's epochs (those of its tasks standing at a rung) count in the training it cost.
-    std::map<std::string, int> failed, stopped_epochs;
+    std::map<std::string, int> count, failed, stopped_epochs;
     for (const auto& t : tasks) {
+      ++count[t.variant];
       failed[t.variant] += t.status == "failed";
       if (t.status == "stopped") stopped_epochs[t.variant] += t.epochs_stored;
     }
     for (const auto& t : store.trials(*id)) {
       SearchTrialRow r{t.declared, t.trial, t.variant, t.method, t.point, t.seen, t.proposed, std::nan(""), 0, 0, 0, 0};
-      Stmt n(s, "SELECT count(*) FROM tasks t JOIN variants v ON v.id = t.variant_id WHERE v.study_id = ? AND v.name = ?");
-      n.bind(1, *id).bind(2, t.variant);
-      if (n.step()) r.tasks = n.i32(0);
+      r.tasks = count[t.variant];
       if (auto it = objective.find(t.variant); it != objective.end()) {
         r.objective = it->second.value, r.done = it->second.done, r.epochs = it->second.epochs;
       }
