@@ -46,6 +46,13 @@ std::string and_list(const std::vector<std::string>& items) {
   return out;
 }
 
+// Metrics in the display order of the tables (metric_order), ties (unknown metrics) by name.
+void sort_for_display(std::vector<std::string>& metrics) {
+  std::sort(metrics.begin(), metrics.end(), [](const std::string& a, const std::string& b) {
+    return std::make_pair(metric_order(a), a) < std::make_pair(metric_order(b), b);
+  });
+}
+
 }  // namespace
 
 double student_t_quantile(double p, double df) {
@@ -209,9 +216,7 @@ void match_rows(SourceCheck& c, std::vector<std::string>& notes) {
     for (const auto& [m, v] : ms)
       if (c.row_of.count(key) && std::find(c.metrics.begin(), c.metrics.end(), m) == c.metrics.end())
         c.metrics.push_back(m);
-  std::sort(c.metrics.begin(), c.metrics.end(), [](const std::string& a, const std::string& b) {
-    return std::make_pair(metric_order(a), a) < std::make_pair(metric_order(b), b);
-  });
+  sort_for_display(c.metrics);
 }
 
 // Our value of one cell: the table's cell when the metric is a column, the stored parameters for
@@ -653,9 +658,7 @@ std::string reproduction_html(const Reproduction& r, const ComparisonTable& tabl
         << (c.inside == 1 ? "&#10003;" : c.inside == 0 ? "&#10007;" : "n/a") << "</td></tr>\n";
     }
     o << "</table>\n";
-    std::sort(metrics.begin(), metrics.end(), [](const std::string& a, const std::string& b) {
-      return std::make_pair(metric_order(a), a) < std::make_pair(metric_order(b), b);
-    });
+    sort_for_display(metrics);
     for (const auto& m : metrics) o << "<div class=\"svg\">\n" << dumbbell_svg(r, table, si, m) << "</div>\n";
     bool any_step = false;
     for (const auto& st : r.steps) any_step = any_step || st.source == si;
