@@ -388,6 +388,14 @@ ReportResult write_report(const std::vector<db::StudyData>& studies, const Repor
                   << html_escape(v.hash) << "</code></td></tr>\n";
       prov_html << "</table>\n";
     }
+    if (!study.reused.empty()) {
+      prov_html << "<h4>Reused trainings</h4>\n<p>" << study.reused.size()
+                << " task(s) took the stored results of a finished training with the same key instead of training "
+                   "(docs/RUNNER.md).</p>\n<table class=\"cmp\">\n<tr><th>Task</th><th>Source</th></tr>\n";
+      for (const auto& [task, source] : study.reused)
+        prov_html << "<tr><td>" << html_escape(task) << "</td><td>" << html_escape(source) << "</td></tr>\n";
+      prov_html << "</table>\n";
+    }
   }
   write_file(dir / "boxplot.csv", box_csv(all_boxes), files);
   write_file(dir / "boxplot.json", box_json(all_boxes), files);
