@@ -60,11 +60,9 @@ SharingSummary summarize_sharing(const std::vector<std::vector<std::size_t>>& gr
 namespace {
 
 void add_cases(std::string& text, const char* split, const std::vector<std::string>& cases) {
+  // Each id with its length, so that no two lists of ids give the same text (an id may hold a space).
   text += split;
-  // A case id holds no newline or space (dataset.json ids are file names), so one line per split is exact;
-  // the count guards against ids that would still run together.
-  text += " " + std::to_string(cases.size());
-  for (const auto& c : cases) text += " " + c;
+  for (const auto& c : cases) text += " " + std::to_string(c.size()) + ":" + c;
   text += "\n";
 }
 
