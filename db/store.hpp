@@ -61,8 +61,6 @@ struct FoldCases {
   std::vector<std::string> train;
   std::vector<std::string> val;
   std::vector<std::string> test;
-  // The dataset fingerprint (trainer::dataset_fingerprint) when the folds were made or last run; "" unknown.
-  std::string data_fingerprint;
 };
 
 // A finished task whose stored results another task may take instead of training (docs/RUNNER.md
@@ -250,8 +248,11 @@ class Store {
 
   // --- folds ---
   std::vector<FoldCases> folds(std::int64_t study_id) const;
-  void store_folds(std::int64_t study_id, const std::vector<FoldCases>& folds);
-  // Records the dataset fingerprint of every fold of the study (it changed since the folds were made).
+  // With the fingerprint of the dataset they were made from (trainer::dataset_fingerprint; "" unknown).
+  void store_folds(std::int64_t study_id, const std::vector<FoldCases>& folds, const std::string& data_fingerprint = "");
+  // The dataset fingerprint recorded with the study's folds; "" unknown (or a store older than schema 5).
+  std::string data_fingerprint(std::int64_t study_id) const;
+  // Records a new dataset fingerprint with the study's folds (the dataset changed since they were made).
   void set_data_fingerprint(std::int64_t study_id, const std::string& fingerprint);
 
   // --- tasks ---

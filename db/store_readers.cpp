@@ -46,15 +46,13 @@ std::vector<FoldCases> Store::folds(std::int64_t study_id) const {
   std::vector<FoldCases> out;
   std::vector<std::int64_t> ids;
   {
-    Stmt st(*impl_, std::string("SELECT id, fold, \"repeat\", ") + (schema_version() >= 5 ? "data_fingerprint" : "''") +
-                        " FROM folds WHERE study_id = ? ORDER BY \"repeat\", fold");
+    Stmt st(*impl_, "SELECT id, fold, \"repeat\" FROM folds WHERE study_id = ? ORDER BY \"repeat\", fold");
     st.bind(1, study_id);
     while (st.step()) {
       ids.push_back(st.i64(0));
       FoldCases f;
       f.fold = st.i32(1);
       f.repeat = st.i32(2);
-      f.data_fingerprint = st.text(3);
       out.push_back(f);
     }
   }
@@ -69,6 +67,13 @@ std::vector<FoldCases> Store::folds(std::int64_t study_id) const {
     cs.reset();
   }
   return out;
+}
+
+std::string Store::data_fingerprint(std::int64_t study_id) const {
+  if (schema_version() < 5) return "";
+  Stmt st(*impl_, "SELECT data_fingerprint FROM folds WHERE study_id = ? ORDER BY id LIMIT 1");
+  st.bind(1, study_id);
+  return st.step() ? st.text(0) : "";
 }
 
 std::vector<TaskRow> Store::tasks(std::int64_t study_id) const {

@@ -74,12 +74,12 @@ void Store::replace_variant(std::int64_t study_id, const VariantRow& v, const st
   tx.commit();
 }
 
-void Store::store_folds(std::int64_t study_id, const std::vector<FoldCases>& folds) {
+void Store::store_folds(std::int64_t study_id, const std::vector<FoldCases>& folds, const std::string& data_fingerprint) {
   Transaction tx(*impl_);
   Stmt ins(*impl_, "INSERT INTO folds(study_id, fold, \"repeat\", data_fingerprint) VALUES (?, ?, ?, ?)");
   Stmt cs(*impl_, "INSERT INTO fold_cases(fold_id, split, position, case_id) VALUES (?, ?, ?, ?)");
   for (const auto& f : folds) {
-    ins.bind(1, study_id).bind(2, f.fold).bind(3, f.repeat).bind(4, f.data_fingerprint);
+    ins.bind(1, study_id).bind(2, f.fold).bind(3, f.repeat).bind(4, data_fingerprint);
     ins.run();
     std::int64_t id = sqlite3_last_insert_rowid(impl_->db);
     auto put = [&](const char* split, const std::vector<std::string>& ids) {

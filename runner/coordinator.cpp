@@ -303,19 +303,18 @@ void Coordinator::prepare_folds() {
   folds_ = store_->folds(study_id_);
   if (folds_.empty()) {
     std::vector<db::FoldCases> folds = make_folds(opt_, base);
-    for (auto& f : folds) f.data_fingerprint = data_fingerprint_;
     check_validation(folds);
-    store_->store_folds(study_id_, folds);
+    store_->store_folds(study_id_, folds, data_fingerprint_);
     folds_ = store_->folds(study_id_);
-  } else if (!data_fingerprint_.empty() && folds_.front().data_fingerprint != data_fingerprint_) {
+  } else if (const std::string stored = store_->data_fingerprint(study_id_);
+             !data_fingerprint_.empty() && stored != data_fingerprint_) {
     // The tasks trained from now on read these data: their reuse keys name them (docs/RUNNER.md).
-    if (!folds_.front().data_fingerprint.empty()) {
+    if (!stored.empty()) {
       spdlog::warn("{}: the dataset changed since the study's folds were made (fingerprint {} -> {}): tasks trained from now "
                    "on are keyed to the new files; done tasks keep theirs",
-                   base.data.path, folds_.front().data_fingerprint, data_fingerprint_);
+                   base.data.path, stored, data_fingerprint_);
     }
     store_->set_data_fingerprint(study_id_, data_fingerprint_);
-    for (auto& f : folds_) f.data_fingerprint = data_fingerprint_;
   }
   check_validation(folds_);
 }
