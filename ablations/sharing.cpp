@@ -57,4 +57,36 @@ SharingSummary summarize_sharing(const std::vector<std::vector<std::size_t>>& gr
   return s;
 }
 
+namespace {
+
+void add_cases(std::string& text, const char* split, const std::vector<std::string>& cases) {
+  // Each id with its length, so that no two lists of ids give the same text (an id may hold a space).
+  text += split;
+  for (const auto& c : cases) text += " " + std::to_string(c.size()) + ":" + c;
+  text += "\n";
+}
+
+}  // namespace
+
+std::string task_training_key(const VariantConfig& config, std::uint64_t seed, const std::vector<std::string>& train_cases,
+                              const std::vector<std::string>& val_cases, const std::string& data_fingerprint) {
+  if (data_fingerprint.empty()) return "";
+  const bool steered = !training_not_shareable(config).empty();
+  std::string text = "training " + (steered ? config_hash(config) : training_key(config)) + "\n";
+  text += "seed " + std::to_string(seed) + "\n";
+  text += "data " + data_fingerprint + "\n";
+  add_cases(text, "train", train_cases);
+  if (steered) add_cases(text, "val", val_cases);
+  return sha256_hex(text).substr(0, 16);
+}
+
+std::string task_result_key(const std::string& training_key, const std::string& variant_hash,
+                            const std::vector<std::string>& val_cases, const std::vector<std::string>& test_cases) {
+  if (training_key.empty()) return "";
+  std::string text = "trained " + training_key + "\nvariant " + variant_hash + "\n";
+  add_cases(text, "val", val_cases);
+  add_cases(text, "test", test_cases);
+  return sha256_hex(text).substr(0, 16);
+}
+
 }  // namespace ablate

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -45,5 +46,22 @@ struct SharingSummary {
   std::size_t evaluated_from_shared = 0;  // tasks - trainings
 };
 SharingSummary summarize_sharing(const std::vector<std::vector<std::size_t>>& groups);
+
+// Never train the same thing twice (docs/RUNNER.md "Reusing finished trainings"): what one task's training
+// depends on, across studies and stores. The training key of a task is SHA-256 (first 16 hex digits) of
+// - its variant's training_key (config_hash without the evaluation-only keys; the full config_hash when
+//   training_not_shareable, since the validation score then steers the training),
+// - the seed the task trains with (study.seed + repeat),
+// - its training cases in their stored order (and its validation cases when training_not_shareable),
+// - the dataset fingerprint (trainer::dataset_fingerprint: names, sizes and modification times of the files).
+// An empty fingerprint (the data are unknown) gives "": such a task is never reused nor reusable.
+std::string task_training_key(const VariantConfig& config, std::uint64_t seed, const std::vector<std::string>& train_cases,
+                              const std::vector<std::string>& val_cases, const std::string& data_fingerprint);
+
+// The key under which a finished task's stored results may stand for another task's: the same training
+// (training key) evaluated the same way (the full variant hash, with the evaluation-only keys, and the same
+// validation and test cases). "" when training_key is "". Stored in tasks.reuse_key (db/SCHEMA.md).
+std::string task_result_key(const std::string& training_key, const std::string& variant_hash,
+                            const std::vector<std::string>& val_cases, const std::vector<std::string>& test_cases);
 
 }  // namespace ablate

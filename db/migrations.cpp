@@ -225,6 +225,16 @@ CREATE TABLE trials (
 ALTER TABLE tasks ADD COLUMN trained_by INTEGER;
 CREATE INDEX tasks_by_trainer ON tasks(trained_by);
 )SQL",
+    // 5: never train the same thing twice (docs/RUNNER.md "Reusing finished trainings"): the dataset
+    // fingerprint the folds were made from; per task the key its results stand for (NULL: unknown, from an
+    // older ablate or unknown data: never reused) and, for a task whose results were copied from another
+    // finished task, that source ("<store>: <study> task <id>"; NULL for a task trained here).
+    R"SQL(
+ALTER TABLE folds ADD COLUMN data_fingerprint TEXT NOT NULL DEFAULT '';
+ALTER TABLE tasks ADD COLUMN reuse_key TEXT;
+ALTER TABLE tasks ADD COLUMN reused_from TEXT;
+CREATE INDEX tasks_by_reuse_key ON tasks(reuse_key);
+)SQL",
 };
 constexpr int kMigrationCount = sizeof(kMigrations) / sizeof(kMigrations[0]);
 static_assert(kMigrationCount == kSchemaVersion, "one migration per schema version");

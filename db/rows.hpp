@@ -6,6 +6,7 @@
 #include <limits>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ablate::db {
@@ -103,6 +104,9 @@ struct StudyData {
   std::map<std::string, int> stopped;
   std::map<std::string, StoppedTrialRow> stopped_trials;  // the same variants, with their rung value and decision
   bool live = false;  // a live coordinator held the study when it was read (Store::lock_held)
+  // Done tasks whose results were copied from a finished training (docs/RUNNER.md "Reusing finished
+  // trainings"): "<variant> fold <f> repeat <r>" -> its source ("<store>: <study> task <id>"), in task order.
+  std::vector<std::pair<std::string, std::string>> reused;
 };
 
 }  // namespace ablate::db

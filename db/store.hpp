@@ -32,7 +32,7 @@
 namespace ablate::db {
 
 // The schema version this build writes; older stores are migrated forward when opened for writing.
-constexpr int kSchemaVersion = 4;
+constexpr int kSchemaVersion = 5;
 
 // A store problem (not a store, newer schema, SQL error): the message names the file.
 class StoreError : public std::runtime_error {
@@ -61,6 +61,20 @@ struct FoldCases {
   std::vector<std::string> train;
   std::vector<std::string> val;
   std::vector<std::string> test;
+};
+
+// A finished task whose stored results another task may take instead of training (docs/RUNNER.md
+// "Reusing finished trainings"): where it lies and what it stored.
+struct ReuseSource {
+  std::string store;       // the store's path as opened
+  std::string study;
+  std::int64_t task_id = 0;
+  TaskResult result;       // epochs, best epoch, fold and case metrics, model facts
+  std::string host, device;
+  int rank = 0, threads = 0;
+  double started = 0, ended = 0, seconds = 0;
+  // tasks.reused_from of the copy: "<store>: <study> task <id>".
+  std::string describe() const;
 };
 
 struct StudyInfo {
@@ -98,6 +112,7 @@ struct TaskRow {
   int epochs_stored = 0;
   int rung = 0;        // early stopping: the epoch (rung) where the task paused; status `stopped` while it waits there
   std::int64_t trained_by = 0;  // done from a shared training: the task that trained it (itself for the trainer); 0 = its own
+  std::string reused_from;      // done by copying another finished task's results: its source (ReuseSource::describe); "" = trained here
   int best_epoch = 0;  // the epoch best-epoch selection kept (done and stopped tasks); 0 = none yet
 };
 
@@ -233,7 +248,12 @@ class Store {
 
   // --- folds ---
   std::vector<FoldCases> folds(std::int64_t study_id) const;
-  void store_folds(std::int64_t study_id, const std::vector<FoldCases>& folds);
+  // With the fingerprint of the dataset they were made from (trainer::dataset_fingerprint; "" unknown).
+  void store_folds(std::int64_t study_id, const std::vector<FoldCases>& folds, const std::string& data_fingerprint = "");
+  // The dataset fingerprint recorded with the study's folds; "" unknown (or a store older than schema 5).
+  std::string data_fingerprint(std::int64_t study_id) const;
+  // Records a new dataset fingerprint with the study's folds (the dataset changed since they were made).
+  void set_data_fingerprint(std::int64_t study_id, const std::string& fingerprint);
 
   // --- tasks ---
   // Creates the task rows of every (variant, fold, repeat) that is missing; existing rows are kept.
@@ -270,6 +290,18 @@ class Store {
   // without early stopping.
   std::map<std::string, StoppedTrialRow> stopped_trials(std::int64_t study_id) const;
   void record_failed(std::int64_t task_id, const std::string& error, double ended);
+
+  // --- reuse of finished trainings (docs/RUNNER.md "Reusing finished trainings") ---
+  // Sets tasks.reuse_key (ablations/sharing.hpp task_result_key) of open tasks, one transaction; an empty
+  // key is stored NULL.
+  void set_reuse_keys(const std::map<std::int64_t, std::string>& keys);
+  // A done task of any study of this store with this reuse key, other than `except_task` (the lowest id;
+  // a task trained here before a copy), with its results; none for "" or a store older than schema 5.
+  std::optional<ReuseSource> find_reusable(const std::string& key, std::int64_t except_task = 0) const;
+  // The open tasks taken from sources, each with everything a finished task stores (epochs, metrics, case
+  // metrics, model facts, best epoch, where and when it ran) copied and tasks.reused_from set to its
+  // source, status done, no attempt added (none ran here); all in one transaction.
+  void record_reused(const std::vector<std::pair<std::int64_t, ReuseSource>>& reused);
   void record_interrupted(std::int64_t task_id, const std::string& message, double ended);
 
   // --- searches ---

@@ -69,6 +69,13 @@ std::vector<FoldCases> Store::folds(std::int64_t study_id) const {
   return out;
 }
 
+std::string Store::data_fingerprint(std::int64_t study_id) const {
+  if (schema_version() < 5) return "";
+  Stmt st(*impl_, "SELECT data_fingerprint FROM folds WHERE study_id = ? ORDER BY id LIMIT 1");
+  st.bind(1, study_id);
+  return st.step() ? st.text(0) : "";
+}
+
 std::vector<TaskRow> Store::tasks(std::int64_t study_id) const {
   std::vector<TaskRow> out;
   Stmt st(*impl_,
@@ -76,6 +83,7 @@ std::vector<TaskRow> Store::tasks(std::int64_t study_id) const {
           "t.ended, t.seconds, t.error, (SELECT count(*) FROM epochs e WHERE e.task_id = t.id), " +
               std::string(schema_version() >= 2 ? "t.rung, " : "0, ") +  // a store opened read-only is not migrated
               std::string(schema_version() >= 4 ? "coalesce(t.trained_by, 0), " : "0, ") +
+              std::string(schema_version() >= 5 ? "coalesce(t.reused_from, ''), " : "'', ") +
           "t.best_epoch FROM tasks t JOIN variants v ON v.id = t.variant_id JOIN folds f ON f.id = t.fold_id "
           "WHERE t.study_id = ? ORDER BY v.ordinal, f.\"repeat\", f.fold");
   st.bind(1, study_id);
@@ -98,10 +106,63 @@ std::vector<TaskRow> Store::tasks(std::int64_t study_id) const {
     r.epochs_stored = st.i32(14);
     r.rung = st.i32(15);
     r.trained_by = st.i64(16);
-    r.best_epoch = st.i32(17);
+    r.reused_from = st.text(17);
+    r.best_epoch = st.i32(18);
     out.push_back(r);
   }
   return out;
+}
+
+std::string ReuseSource::describe() const { return store + ": " + study + " task " + std::to_string(task_id); }
+
+std::optional<ReuseSource> Store::find_reusable(const std::string& key, std::int64_t except_task) const {
+  if (key.empty() || schema_version() < 5) return std::nullopt;
+  ReuseSource src;
+  {
+    Stmt st(*impl_,
+            "SELECT t.id, s.name, t.host, t.rank, t.device, t.threads, t.started, t.ended, t.seconds, t.best_epoch "
+            "FROM tasks t JOIN studies s ON s.id = t.study_id "
+            "WHERE t.reuse_key = ? AND t.status = 'done' AND t.id <> ? ORDER BY t.id LIMIT 1");
+    st.bind(1, key).bind(2, except_task);
+    if (!st.step()) return std::nullopt;
+    src.store = path_;
+    src.task_id = st.i64(0);
+    src.study = st.text(1);
+    src.host = st.text(2);
+    src.rank = st.i32(3);
+    src.device = st.text(4);
+    src.threads = st.i32(5);
+    src.started = st.f64(6);
+    src.ended = st.f64(7);
+    src.seconds = st.f64(8);
+    src.result.best_epoch = st.i32(9);
+  }
+  TaskResult& r = src.result;
+  {
+    Stmt st(*impl_, "SELECT epoch, train_loss, val_loss, val_dice, lr, seconds, val_score FROM epochs WHERE task_id = ? ORDER BY epoch");
+    st.bind(1, src.task_id);
+    while (st.step()) r.epochs.push_back({st.i32(0), st.f64(1), st.f64(2), st.f64(3), st.f64(4), st.f64(5), st.f64(6)});
+  }
+  {
+    Stmt st(*impl_, "SELECT class, metric, value FROM task_metrics WHERE task_id = ? ORDER BY class, metric");
+    st.bind(1, src.task_id);
+    while (st.step()) r.fold_metrics.push_back({st.text(1), st.i32(0), st.f64(2)});
+  }
+  {
+    Stmt st(*impl_, "SELECT case_id, class, metric, value FROM task_case_metrics WHERE task_id = ? ORDER BY case_id, class, metric");
+    st.bind(1, src.task_id);
+    while (st.step()) r.case_metrics.push_back({st.text(0), st.i32(1), st.text(2), st.f64(3)});
+  }
+  {
+    Stmt st(*impl_, "SELECT parameters, inference_ms_per_case, train_seconds FROM model_facts WHERE task_id = ?");
+    st.bind(1, src.task_id);
+    if (st.step()) {
+      r.parameters = st.i64(0);
+      r.inference_ms_per_case = st.f64(1);
+      r.train_seconds = st.f64(2);
+    }
+  }
+  return src;
 }
 
 std::vector<AttemptRow> Store::attempts(std::int64_t task_id) const {
@@ -248,6 +309,10 @@ StudyData load_study_data(const Store& store, const std::string& study, bool wit
   d.stopped_trials = store.stopped_trials(*id, tasks);
   for (const auto& [variant, t] : d.stopped_trials) d.stopped[variant] = t.epoch;
   d.live = store.lock_held(*id);
+  for (const auto& t : tasks) {
+    if (t.status != "done" || t.reused_from.empty()) continue;
+    d.reused.emplace_back(t.variant + " fold " + std::to_string(t.fold) + " repeat " + std::to_string(t.repeat), t.reused_from);
+  }
   {
     Stmt st(s,
             "SELECT m.variant, m.fold, m.\"repeat\", m.class, m.metric, m.value FROM fold_metrics m "

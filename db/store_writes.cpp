@@ -74,12 +74,12 @@ void Store::replace_variant(std::int64_t study_id, const VariantRow& v, const st
   tx.commit();
 }
 
-void Store::store_folds(std::int64_t study_id, const std::vector<FoldCases>& folds) {
+void Store::store_folds(std::int64_t study_id, const std::vector<FoldCases>& folds, const std::string& data_fingerprint) {
   Transaction tx(*impl_);
-  Stmt ins(*impl_, "INSERT INTO folds(study_id, fold, \"repeat\") VALUES (?, ?, ?)");
+  Stmt ins(*impl_, "INSERT INTO folds(study_id, fold, \"repeat\", data_fingerprint) VALUES (?, ?, ?, ?)");
   Stmt cs(*impl_, "INSERT INTO fold_cases(fold_id, split, position, case_id) VALUES (?, ?, ?, ?)");
   for (const auto& f : folds) {
-    ins.bind(1, study_id).bind(2, f.fold).bind(3, f.repeat);
+    ins.bind(1, study_id).bind(2, f.fold).bind(3, f.repeat).bind(4, data_fingerprint);
     ins.run();
     std::int64_t id = sqlite3_last_insert_rowid(impl_->db);
     auto put = [&](const char* split, const std::vector<std::string>& ids) {
@@ -92,6 +92,14 @@ void Store::store_folds(std::int64_t study_id, const std::vector<FoldCases>& fol
     put("val", f.val);
     put("test", f.test);
   }
+  tx.commit();
+}
+
+void Store::set_data_fingerprint(std::int64_t study_id, const std::string& fingerprint) {
+  Transaction tx(*impl_);
+  Stmt st(*impl_, "UPDATE folds SET data_fingerprint = ? WHERE study_id = ?");
+  st.bind(1, fingerprint).bind(2, study_id);
+  st.run();
   tx.commit();
 }
 
@@ -276,6 +284,32 @@ void put_done(const Store::Impl& impl, std::int64_t task_id, const TaskResult& r
 }
 
 }  // namespace
+
+void Store::set_reuse_keys(const std::map<std::int64_t, std::string>& keys) {
+  Transaction tx(*impl_);
+  Stmt st(*impl_, "UPDATE tasks SET reuse_key = nullif(?, '') WHERE id = ?");
+  for (const auto& [id, key] : keys) {
+    st.bind(1, key).bind(2, id);
+    st.run();
+  }
+  tx.commit();
+}
+
+void Store::record_reused(const std::vector<std::pair<std::int64_t, ReuseSource>>& reused) {
+  Transaction tx(*impl_);
+  for (const auto& [task_id, src] : reused) {
+    // put_done writes what a finished task stores; no attempt ran here, so end_attempt's attempt update
+    // finds no row, and the task row then takes the source's placement and times.
+    put_done(*impl_, task_id, src.result, src.ended, 0);
+    Stmt t(*impl_,
+           "UPDATE tasks SET status = 'done', host = ?, rank = ?, device = ?, threads = ?, started = ?, ended = ?, "
+           "seconds = ?, error = '', reused_from = ? WHERE id = ?");
+    t.bind(1, src.host).bind(2, src.rank).bind(3, src.device).bind(4, src.threads).bind(5, src.started).bind(6, src.ended);
+    t.bind(7, src.seconds).bind(8, src.describe()).bind(9, task_id);
+    t.run();
+  }
+  tx.commit();
+}
 
 void Store::record_failed(std::int64_t task_id, const std::string& error, double ended) {
   Transaction tx(*impl_);

@@ -350,6 +350,14 @@ void provenance_html(std::ostringstream& prov, const db::StudyData& study, const
            << html_escape(v.hash) << "</code></td></tr>\n";
     prov << "</table>\n";
   }
+  if (!study.reused.empty()) {
+    prov << "<h4>Reused trainings</h4>\n<p>" << study.reused.size()
+         << " task(s) took the stored results of a finished training with the same key instead of training "
+            "(docs/RUNNER.md).</p>\n<table class=\"cmp\">\n<tr><th>Task</th><th>Source</th></tr>\n";
+    for (const auto& [task, source] : study.reused)
+      prov << "<tr><td>" << html_escape(task) << "</td><td>" << html_escape(source) << "</td></tr>\n";
+    prov << "</table>\n";
+  }
 }
 
 // The artefacts of one study, named by its slug `s`: box plots (its rows appended to `all_boxes`),

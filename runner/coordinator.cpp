@@ -20,6 +20,7 @@
 #include "ablations/study.hpp"
 #include "db/store.hpp"
 #include "runner/messages.hpp"
+#include "runner/reuse.hpp"
 #include "runner/rungs.hpp"
 #include "runner/worker.hpp"
 
@@ -62,6 +63,7 @@ class Coordinator {
   void prepare_workdir();
   void check_validation(const std::vector<db::FoldCases>& folds) const;
   void prepare_folds();
+  void reuse_finished();
   void record_provenance();
   std::map<std::string, double> estimate_costs();
   void queue_tasks(std::map<std::string, double> cost);
@@ -94,6 +96,7 @@ class Coordinator {
   std::int64_t study_id_ = 0;
   std::int64_t run_id_ = 0;
   std::vector<db::FoldCases> folds_;
+  std::string data_fingerprint_;             // of the dataset as this run reads it; "" unknown
   std::vector<PlannedTask> tasks_;
   std::deque<size_t> pending_;               // indices into tasks_, longest first
   std::unique_ptr<RungScheduler> rungs_;     // [sweep.early_stop]; null without early stopping
@@ -126,6 +129,7 @@ void Coordinator::plan() {
   if (recovered > 0) spdlog::info("{} task(s) left running by an earlier coordinator are marked interrupted", recovered);
   record_provenance();
   run_id_ = store_->begin_run(study_id_, opt_.command_line, t_.size());
+  reuse_finished();
   queue_tasks(estimate_costs());
 }
 
@@ -295,33 +299,60 @@ void Coordinator::check_validation(const std::vector<db::FoldCases>& folds) cons
 // Folds: made once per study and stored, so every variant (and every later run) sees the same cases.
 void Coordinator::prepare_folds() {
   const VariantConfig& base = study_.base;
+  data_fingerprint_ = fingerprint_of(opt_, base.data);
   folds_ = store_->folds(study_id_);
   if (folds_.empty()) {
-    std::vector<std::string> cases;
-    try {
-      cases = opt_.list_cases(base.data);
-    } catch (const std::exception& e) {
-      throw RunRefused(RunRefused::kInput, opt_.study_file + ": data.path: " + e.what());
-    }
-    if (cases.empty()) throw RunRefused(RunRefused::kInput, base.data.path + ": the dataset has no training cases");
-    std::vector<db::FoldCases> folds;
-    for (int r = 0; r < std::max(1, base.study.repeats); ++r) {
-      std::vector<CaseSplit> splits;
-      try {
-        splits = opt_.make_splits(cases, base.study, r);
-      } catch (const std::exception& e) {
-        // Too few cases for the folds or the split: the dataset does not fit the study (input, exit 2).
-        throw RunRefused(RunRefused::kInput, base.data.path + ": " + std::to_string(cases.size()) + " case(s): " + e.what());
-      }
-      for (size_t f = 0; f < splits.size(); ++f) {
-        folds.push_back({static_cast<int>(f), r, splits[f].train, splits[f].val, splits[f].test});
-      }
-    }
+    std::vector<db::FoldCases> folds = make_folds(opt_, base);
     check_validation(folds);
-    store_->store_folds(study_id_, folds);
+    store_->store_folds(study_id_, folds, data_fingerprint_);
     folds_ = store_->folds(study_id_);
+  } else if (const std::string stored = store_->data_fingerprint(study_id_);
+             !data_fingerprint_.empty() && stored != data_fingerprint_) {
+    // The tasks trained from now on read these data: their reuse keys name them (docs/RUNNER.md).
+    if (!stored.empty()) {
+      spdlog::warn("{}: the dataset changed since the study's folds were made (fingerprint {} -> {}): tasks trained from now "
+                   "on are keyed to the new files; done tasks keep theirs",
+                   base.data.path, stored, data_fingerprint_);
+    }
+    store_->set_data_fingerprint(study_id_, data_fingerprint_);
   }
   check_validation(folds_);
+}
+
+// Never train the same thing twice (docs/RUNNER.md "Reusing finished trainings"): every open task gets
+// its reuse key; one whose key has a finished task in this store (any study) or in a `--reuse` store takes
+// that task's results, copied in one transaction, instead of a training. Not under early stopping (the
+// rungs' log must see every arrival) nor for a TPE search's trials (proposed during the run).
+void Coordinator::reuse_finished() {
+  std::map<std::string, const Variant*> by_name;
+  for (const auto& v : study_.variants) by_name[v.name] = &v;
+  std::map<std::pair<int, int>, const db::FoldCases*> fold_of;
+  for (const auto& f : folds_) fold_of[{f.fold, f.repeat}] = &f;
+  std::map<std::int64_t, std::string> keys;
+  for (const auto& row : store_->tasks(study_id_)) {
+    auto v = by_name.find(row.variant);
+    if (v == by_name.end() || row.status == "done") continue;
+    keys[row.id] = reuse_key(*v->second, *fold_of.at({row.fold, row.repeat}), data_fingerprint_);
+  }
+  store_->set_reuse_keys(keys);
+  if (!opt_.reuse || study_.early_stop.method != "none") return;
+  std::unique_ptr<ReuseFinder> finder;
+  try {
+    finder = std::make_unique<ReuseFinder>(store_.get(), opt_.reuse_stores);
+  } catch (const std::exception& e) {
+    throw RunRefused(RunRefused::kInput, e.what());
+  }
+  std::vector<std::pair<std::int64_t, db::ReuseSource>> reused;
+  std::map<std::string, int> from;
+  for (const auto& [id, key] : keys) {
+    if (auto src = finder->find(key, id)) {
+      from[src->store + ": " + src->study]++;
+      reused.emplace_back(id, std::move(*src));
+    }
+  }
+  if (reused.empty()) return;
+  store_->record_reused(reused);
+  for (const auto& [where, n] : from) spdlog::info("{} task(s) reused from finished trainings in {}", n, where);
 }
 
 // Provenance of this run.
@@ -657,7 +688,7 @@ void Coordinator::dispatch(int worker) {
     task.canonical_config = p.variant->canonical;
     task.fold = p.fold->fold;
     task.repeat = p.fold->repeat;
-    task.seed = study_.base.study.seed + static_cast<std::uint64_t>(p.fold->repeat);
+    task.seed = task_seed(study_.base.study, p.fold->repeat);
     task.train_cases = p.fold->train;
     task.val_cases = p.fold->val;
     task.test_cases = p.fold->test;

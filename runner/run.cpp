@@ -12,10 +12,11 @@
 
 namespace ablate::runner {
 
-namespace {
-
 RunOptions with_defaults(RunOptions o) {
-  if (!o.list_cases) o.list_cases = [](const DataConfig& d) { return trainer::list_cases(d); };
+  if (!o.list_cases) {
+    o.list_cases = [](const DataConfig& d) { return trainer::list_cases(d); };
+    if (!o.data_fingerprint) o.data_fingerprint = [](const DataConfig& d) { return trainer::dataset_fingerprint(d); };
+  }
   if (!o.make_splits) {
     o.make_splits = [](const std::vector<std::string>& cases, const StudyConfig& s, int repeat) {
       std::vector<CaseSplit> out;
@@ -26,8 +27,6 @@ RunOptions with_defaults(RunOptions o) {
   if (o.inproc_workers < 1) o.inproc_workers = 1;
   return o;
 }
-
-}  // namespace
 
 int run_exit_code(bool interrupted, int failed_now, int failed_before) {
   if (interrupted) return kRunInterrupted;

@@ -79,7 +79,16 @@ struct RunOptions {
   // Where the folds come from (default: trainer::list_cases and trainer::make_splits).
   std::function<std::vector<std::string>(const DataConfig&)> list_cases;
   std::function<std::vector<CaseSplit>(const std::vector<std::string>&, const StudyConfig&, int)> make_splits;
+  // The dataset's fingerprint for reusing finished trainings (default: trainer::dataset_fingerprint when
+  // list_cases is the trainer's too; with cases from elsewhere the data are unknown: "", nothing reused).
+  std::function<std::string(const DataConfig&)> data_fingerprint;
+  // Reusing finished trainings (docs/RUNNER.md): off with `--no-reuse`; `--reuse STORE` adds stores to look in.
+  bool reuse = true;
+  std::vector<std::string> reuse_stores;
 };
+
+// `o` with the defaults filled in (the trainer's list_cases, make_splits and data_fingerprint).
+RunOptions with_defaults(RunOptions o);
 
 // Runs (or resumes) the study with `executor` doing the work on the workers. Returns kRunOk, kRunFailed
 // or kRunInterrupted; throws RunRefused, SpecError (bad study) and std::runtime_error (bad data, store).

@@ -119,3 +119,84 @@ TEST(Sharing, AnuNetTable6SharesOneTrainingPerFold) {
   for (const auto& v : t2.variants) keys.insert(training_key(v.config));
   EXPECT_EQ(keys.size(), t2.variants.size());
 }
+
+// Never train the same thing twice (docs/RUNNER.md "Reusing finished trainings"): the training key of a
+// task across studies and stores, and the key its stored results stand for.
+namespace {
+
+const std::vector<std::string> kTrain{"c1", "c2", "c3"}, kVal{"c4"}, kTest{"c5", "c6"};
+
+std::string trained(const VariantConfig& c, std::uint64_t seed = 7, const std::vector<std::string>& train = kTrain,
+                    const std::vector<std::string>& val = kVal, const std::string& data = "fp0") {
+  return task_training_key(c, seed, train, val, data);
+}
+
+}  // namespace
+
+TEST(Reuse, TrainingKeyIgnoresEvaluationOnlyKeysButTheResultKeyDoesNot) {
+  VariantConfig a;
+  a.model.widths = {4, 8, 16};
+  a.model.nested = true;
+  a.model.nested_supervision = true;
+  VariantConfig b = a;
+  b.model.prune_level = 1;
+  b.train.select_metric = "loss";
+  ASSERT_FALSE(trained(a).empty());
+  EXPECT_EQ(trained(a), trained(b));
+  // The results of b are evaluated otherwise (its pruned network, its selected epoch): never a's.
+  EXPECT_NE(task_result_key(trained(a), config_hash(a), kVal, kTest), task_result_key(trained(b), config_hash(b), kVal, kTest));
+  EXPECT_EQ(task_result_key(trained(a), config_hash(a), kVal, kTest), task_result_key(trained(a), config_hash(a), kVal, kTest));
+  VariantConfig t = a;
+  t.train.threads = 3;  // unhashed: where and how fast, not what
+  EXPECT_EQ(trained(a), trained(t));
+}
+
+TEST(Reuse, SeedCasesDataAndTrainingKeysChangeTheTrainingKey) {
+  VariantConfig a;
+  const std::string k = trained(a);
+  EXPECT_NE(trained(a, 8), k) << "the seed (study.seed + repeat)";
+  EXPECT_NE(trained(a, 7, {"c1", "c2", "c4"}), k) << "another training case";
+  EXPECT_NE(trained(a, 7, {"c1", "c2"}), k) << "one case fewer";
+  EXPECT_NE(trained(a, 7, {"c1 c2", "c3"}), trained(a, 7, {"c1", "c2 c3"})) << "case ids never run together";
+  EXPECT_NE(trained(a, 7, kTrain, kVal, "fp1"), k) << "another dataset fingerprint";
+  VariantConfig lr = a;
+  lr.train.lr *= 2;
+  EXPECT_NE(trained(lr), k);
+  // Validation cases steer nothing here (no plateau, no early stop): they change only the result key.
+  EXPECT_EQ(trained(a, 7, kTrain, {"c9"}), k);
+  EXPECT_NE(task_result_key(k, config_hash(a), {"c9"}, kTest), task_result_key(k, config_hash(a), kVal, kTest));
+  EXPECT_NE(task_result_key(k, config_hash(a), kVal, {"c5"}), task_result_key(k, config_hash(a), kVal, kTest));
+}
+
+TEST(Reuse, ValidationSteeredTrainingKeysItsValidationAndEvaluationOnlyKeys) {
+  VariantConfig a;
+  a.train.scheduler = "plateau";
+  VariantConfig b = a;
+  b.train.select_metric = "loss";
+  EXPECT_NE(trained(a), trained(b)) << "the selection metric drives the plateau schedule";
+  EXPECT_NE(trained(a, 7, kTrain, {"c9"}), trained(a)) << "so do the validation cases";
+}
+
+TEST(Reuse, UnknownDataIsNeverKeyed) {
+  VariantConfig a;
+  EXPECT_EQ(trained(a, 7, kTrain, kVal, ""), "");
+  EXPECT_EQ(task_result_key("", config_hash(a), kVal, kTest), "");
+}
+
+// 001's Tables II-V at demo scale (examples/table{2,3,4,5}_demo.toml) declare 22 rows; on the same folds and
+// data they are 16 distinct trainings: Table III's `ours` is Table II's `ec-cam-unet`, Table IV's `dice` its
+// `unet`, Table V's `unet`, `cc`, `sc` and `coa` its own rows.
+TEST(Reuse, TablesTwoToFiveAreSixteenTrainingsNotTwentyTwo) {
+  const std::string ex = std::string(ABLATE_SOURCE_DIR) + "/examples/";
+  std::set<std::string> keys;
+  std::size_t rows = 0;
+  for (const char* file : {"table2_demo.toml", "table3_demo.toml", "table4_demo.toml", "table5_demo.toml"}) {
+    const Study s = load_study(ex + file);
+    for (const auto& v : s.variants) {
+      ++rows;
+      keys.insert(task_result_key(task_training_key(v.config, v.config.study.seed, kTrain, kVal, "fp0"), v.hash, kVal, kTest));
+    }
+  }
+  EXPECT_EQ(rows, 22u);
+  EXPECT_EQ(keys.size(), 16u);
+}

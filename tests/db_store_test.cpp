@@ -325,7 +325,9 @@ TEST_F(StoreTest, MigratesAVersionThreeStoreToTrainedBy) {
     s.mark_running(t[0].id, where(), now_seconds());
     s.mark_running(t[2].id, where(), now_seconds());
     s.record_done(t[0].id, {{t[0].id, result(0.8)}, {t[2].id, result(0.7)}}, now_seconds());
-    s.exec("BEGIN; DROP INDEX tasks_by_trainer; ALTER TABLE tasks DROP COLUMN trained_by; PRAGMA user_version = 3; "
+    s.exec("BEGIN; DROP INDEX tasks_by_reuse_key; ALTER TABLE tasks DROP COLUMN reuse_key; ALTER TABLE tasks DROP COLUMN reused_from; "
+           "ALTER TABLE folds DROP COLUMN data_fingerprint; "
+           "DROP INDEX tasks_by_trainer; ALTER TABLE tasks DROP COLUMN trained_by; PRAGMA user_version = 3; "
            "UPDATE meta SET value = '3' WHERE key = 'schema_version'; COMMIT");
     ASSERT_EQ(s.schema_version(), 3);
     ASSERT_EQ(s.query_int("SELECT count(*) FROM pragma_table_info('tasks') WHERE name = 'trained_by'"), 0);
@@ -335,8 +337,9 @@ TEST_F(StoreTest, MigratesAVersionThreeStoreToTrainedBy) {
     EXPECT_EQ(ro.validation_objective(id, "dice")["cc"].epochs, 2);  // schema 3: every task's epochs
   }
   Store s(path_);
-  EXPECT_EQ(s.schema_version(), 4);
-  EXPECT_EQ(s.query_text("SELECT value FROM meta WHERE key = 'schema_version'"), "4");
+  EXPECT_EQ(s.schema_version(), 5);
+  EXPECT_EQ(s.query_text("SELECT value FROM meta WHERE key = 'schema_version'"), "5");
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks WHERE reuse_key IS NOT NULL OR reused_from IS NOT NULL"), 0);
   EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks WHERE status = 'done' AND trained_by IS NULL"), 2);
   EXPECT_EQ(s.query_int("SELECT count(*) FROM epochs"), 4);
   EXPECT_EQ(s.query_int("SELECT count(*) FROM model_facts"), 2);
@@ -381,3 +384,36 @@ TEST_F(StoreTest, ReadersAndArchive) {
 }
 
 }  // namespace
+
+// Reusing finished trainings (docs/RUNNER.md): a done task with a reuse key is found from any study of the
+// store, and copied whole into another task with its source named; an open task or a task without a key is
+// never found.
+TEST_F(StoreTest, AFinishedTaskWithAReuseKeyIsFoundAndCopiedWhole) {
+  Store s(path_);
+  const std::int64_t id = fill(s);
+  auto t = s.tasks(id);
+  s.set_reuse_keys({{t[0].id, "k0"}, {t[1].id, "k1"}, {t[2].id, ""}});
+  EXPECT_FALSE(s.find_reusable("k0")) << "not done yet";
+  s.mark_running(t[0].id, where(), now_seconds());
+  s.record_done(t[0].id, result(0.8), now_seconds());
+  EXPECT_FALSE(s.find_reusable(""));
+  EXPECT_FALSE(s.find_reusable("k0", t[0].id)) << "a task never stands for itself";
+  const auto src = s.find_reusable("k0");
+  ASSERT_TRUE(src);
+  EXPECT_EQ(src->task_id, t[0].id);
+  EXPECT_EQ(src->study, s.study_names().front());
+  EXPECT_EQ(src->result.fold_metrics.size(), result(0.8).fold_metrics.size());
+  EXPECT_EQ(src->result.epochs.size(), result(0.8).epochs.size());
+  s.record_reused({{t[1].id, *src}});
+  const auto back = s.tasks(id);
+  EXPECT_EQ(back[1].status, "done");
+  EXPECT_EQ(back[1].attempts, 0);
+  EXPECT_EQ(back[1].reused_from, src->describe());
+  EXPECT_EQ(back[0].reused_from, "");
+  for (const char* table : {"task_metrics", "task_case_metrics", "epochs", "model_facts"}) {
+    const std::string count = std::string("SELECT count(*) FROM ") + table + " WHERE task_id = ";
+    EXPECT_EQ(s.query_int(count + std::to_string(t[1].id)), s.query_int(count + std::to_string(t[0].id))) << table;
+  }
+  EXPECT_EQ(s.query_text("SELECT group_concat(metric || value, ',') FROM task_metrics WHERE task_id = " + std::to_string(t[1].id)),
+            s.query_text("SELECT group_concat(metric || value, ',') FROM task_metrics WHERE task_id = " + std::to_string(t[0].id)));
+}

@@ -3,11 +3,14 @@
 #include "trainer/splits.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <numeric>
 #include <set>
 #include <stdexcept>
 
+#include "ablations/study.hpp"
 #include "trainer/data/dataset.hpp"
 #include "trainer/data/random.hpp"
 
@@ -18,6 +21,28 @@ std::vector<std::string> list_cases(const DataConfig& data) {
   std::vector<std::string> ids;
   for (const auto& c : data::read_dataset(data.path).cases) ids.push_back(c.id);
   return ids;
+}
+
+std::string dataset_fingerprint(const DataConfig& data) {
+  if (data.path.empty()) throw std::runtime_error("data.path is empty: set it to a Medical Segmentation Decathlon folder");
+  const data::DatasetInfo info = data::read_dataset(data.path);
+  const std::filesystem::path root(info.root);
+  std::string text;
+  auto add = [&](const std::filesystem::path& file) {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(file, ec);
+    if (ec) throw std::runtime_error(file.string() + ": cannot read its size for the dataset fingerprint: " + ec.message());
+    const auto mtime = std::filesystem::last_write_time(file, ec);
+    if (ec) throw std::runtime_error(file.string() + ": cannot read its modification time for the dataset fingerprint: " + ec.message());
+    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(mtime.time_since_epoch()).count();
+    text += file.lexically_relative(root).generic_string() + " " + std::to_string(size) + " " + std::to_string(seconds) + "\n";
+  };
+  add(root / "dataset.json");
+  for (const auto& c : info.cases) {
+    add(c.image);
+    add(c.label);
+  }
+  return sha256_hex(text).substr(0, 16);
 }
 
 namespace {

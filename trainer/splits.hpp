@@ -13,6 +13,15 @@ namespace ablate::trainer {
 // Throws std::runtime_error naming the file on a missing or broken dataset.json.
 std::vector<std::string> list_cases(const DataConfig& data);
 
+// The dataset's fingerprint, for reusing finished trainings (docs/RUNNER.md "Reusing finished trainings"):
+// SHA-256 (first 16 hex digits) of dataset.json and every training case's image and label file, each as
+// its path inside the dataset folder, its size in bytes and its modification time in whole seconds. Not
+// the contents: reading a dataset of many GB at every run would cost more than most trainings save; a
+// copy that keeps modification times (cp -p, rsync -a) keeps the fingerprint, one that does not (or a
+// touch) changes it, which only costs a training. Caches (data.cache_dir, .ablate-cache) are not read.
+// Throws std::runtime_error as list_cases does, or naming a case file that cannot be read.
+std::string dataset_fingerprint(const DataConfig& data);
+
 struct Split {
   std::vector<std::string> train;
   std::vector<std::string> val;   // held out of the training fold for model selection

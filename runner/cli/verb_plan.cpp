@@ -1,6 +1,11 @@
 // `ablate plan STUDY.toml`: the expansion of a study into variants x folds x repeats, and with
 // --explain every key's resolved value and where it came from.
 #include <algorithm>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <tuple>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
@@ -10,7 +15,10 @@
 #include "ablations/schema.hpp"
 #include "ablations/sharing.hpp"
 #include "ablations/study.hpp"
+#include "db/store.hpp"
 #include "runner/cli/cli.hpp"
+#include "runner/reuse.hpp"
+#include "runner/run.hpp"
 
 namespace ablate::cli {
 
@@ -71,6 +79,58 @@ void print_trainings(const Study& study, long tasks) {
   }
 }
 
+// Never train the same thing twice (docs/RUNNER.md "Reusing finished trainings"): how many of the study's
+// open tasks a finished training in its store (any study) or a --reuse store stands for, and how many
+// trainings are left, as the coordinator would count them. Printed when there is a store to look in.
+void print_reuse(const Study& study, const std::string& db_option, const std::vector<std::string>& reuse_stores) {
+  if (study.early_stop.method != "none" || study.search.adaptive() || study.variants.empty()) return;
+  runner::RunOptions o;
+  o.study_file = study.file;
+  o = runner::with_defaults(o);
+  const std::string db_path = db_option.empty() ? runner::default_db_path(study.file, study.base.study.name) : db_option;
+  std::error_code ec;
+  std::unique_ptr<db::Store> own;
+  if (std::filesystem::is_regular_file(db_path, ec)) own = std::make_unique<db::Store>(db_path, /*read_only=*/true);
+  if (!own && reuse_stores.empty()) return;
+  std::vector<db::FoldCases> folds;
+  std::map<std::tuple<std::string, int, int>, std::string> status;  // (variant, fold, repeat) -> stored status
+  std::optional<std::int64_t> id;
+  if (own) id = own->find_study(study.base.study.name);
+  if (id) {
+    folds = own->folds(*id);
+    for (const auto& t : own->tasks(*id)) status[{t.variant, t.fold, t.repeat}] = t.status;
+  }
+  try {
+    if (folds.empty()) folds = runner::make_folds(o, study.base);
+  } catch (const std::exception& e) {
+    std::cout << "reuse: not checked: " << e.what() << "\n";
+    return;
+  }
+  const std::string fingerprint = runner::fingerprint_of(o, study.base.data);
+  const runner::ReuseFinder finder(own.get(), reuse_stores);
+  std::vector<ShareCandidate> open;
+  std::map<std::string, int> from;
+  int done = 0, reused = 0;
+  for (const auto& v : study.variants) {
+    const bool shareable = training_not_shareable(v.config).empty();
+    for (const auto& f : folds) {
+      const auto st = status.find({v.name, f.fold, f.repeat});
+      if (st != status.end() && st->second == "done") {
+        ++done;
+      } else if (auto src = finder.find(runner::reuse_key(v, f, fingerprint))) {
+        ++reused;
+        from[src->store + ": " + src->study]++;
+      } else {
+        open.push_back({training_key(v.config), v.ordinal, f.fold, f.repeat, shareable});
+      }
+    }
+  }
+  std::cout << "trainings: " << training_groups(open).size() << " new, " << reused << " reused";
+  if (done > 0) std::cout << " (" << done << " task(s) done)";
+  std::cout << "\n";
+  for (const auto& [where, n] : from) std::cout << "  " << n << " reused from " << where << "\n";
+}
+
 // The search space, method and budget of a sampled [sweep].
 void print_search(const Study& study, int folds) {
   const Search& s = study.search;
@@ -115,12 +175,15 @@ int verb_plan(const std::vector<std::string>& args) {
       "explain", po::bool_switch(), "print every key of every variant with its value and origin")(
       "variant", po::value<std::string>()->default_value(""), "with --explain: only this variant (default: every variant)")(
       "set", po::value<std::vector<std::string>>()->composing(),
-      "override a study key: --set train.lr=3e-4 (repeatable; validated as in the file, part of the hash)");
+      "override a study key: --set train.lr=3e-4 (repeatable; validated as in the file, part of the hash)")(
+      "db", po::value<std::string>()->default_value(""), "the store to count reused trainings in; default: <study dir>/<study name>.sqlite")(
+      "reuse", po::value<std::vector<std::string>>()->composing(), "another store whose finished trainings count as reused (as ablate run --reuse)")(
+      "no-reuse", po::bool_switch(), "count no reused training (as ablate run --no-reuse)");
   options.add(common_options());
   po::positional_options_description positional;
   positional.add("study", 1);
   po::variables_map vm;
-  if (!parse_args("plan", "ablate plan STUDY.toml [--set KEY=VALUE ...] [--explain [--variant NAME]] | ablate plan --keys [--update FILE]", options, positional, args, vm)) {
+  if (!parse_args("plan", "ablate plan STUDY.toml [--set KEY=VALUE ...] [--db FILE] [--reuse STORE ...] [--no-reuse] [--explain [--variant NAME]] | ablate plan --keys [--update FILE]", options, positional, args, vm)) {
     return kExitOk;
   }
   if (vm["keys"].as<bool>()) {
@@ -207,6 +270,10 @@ int verb_plan(const std::vector<std::string>& args) {
   std::cout << "\n" << study.variants.size() << " variant(s) x " << folds << " fold(s) x " << base.repeats
             << " repeat(s) = " << tasks << " task(s)\n";
   print_trainings(study, tasks);
+  if (!vm["no-reuse"].as<bool>()) {
+    print_reuse(study, vm["db"].as<std::string>(),
+                vm.count("reuse") ? vm["reuse"].as<std::vector<std::string>>() : std::vector<std::string>{});
+  }
   return kExitOk;
 }
 

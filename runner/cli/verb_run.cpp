@@ -19,13 +19,15 @@ int verb_run(const std::vector<std::string>& args) {
     ("max-retries", po::value<int>()->default_value(2), "extra attempts of a failed task, each on another worker when there is one")
     ("new-study", po::bool_switch(), "keep a stored study of the same name as '<name>~k' and start afresh (needed after a variant changed)")
     ("workers", po::value<int>()->default_value(1), "worker threads of a plain-process run (without mpirun)")
+    ("reuse", po::value<std::vector<std::string>>()->composing(), "another store whose finished trainings may stand for this study's tasks (repeatable; read only; docs/RUNNER.md)")
+    ("no-reuse", po::bool_switch(), "train every open task, even when a finished training with the same key is stored")
     ("set", po::value<std::vector<std::string>>()->composing(), "override a study key: --set train.lr=3e-4 (repeatable; validated as in the file, part of the hash)");
   // clang-format on
   options.add(common_options());
   po::positional_options_description positional;
   positional.add("study", 1);
   po::variables_map vm;
-  if (!parse_args("run", "ablate run STUDY.toml [--db FILE] [--max-retries N] [--new-study] [--workdir DIR] [--workers N] [--set KEY=VALUE ...]\n"
+  if (!parse_args("run", "ablate run STUDY.toml [--db FILE] [--max-retries N] [--new-study] [--workdir DIR] [--workers N] [--reuse STORE ...] [--no-reuse] [--set KEY=VALUE ...]\n"
                          "       mpirun -np N ablate run STUDY.toml ...   (rank 0 coordinates, ranks 1..N-1 work)",
                   options, positional, args, vm)) {
     return kExitOk;
@@ -38,6 +40,9 @@ int verb_run(const std::vector<std::string>& args) {
   o.max_retries = vm["max-retries"].as<int>();
   if (o.max_retries < 0) throw UsageError("--max-retries: " + std::to_string(o.max_retries) + " (allowed: >= 0)");
   o.new_study = vm["new-study"].as<bool>();
+  o.reuse = !vm["no-reuse"].as<bool>();
+  if (vm.count("reuse")) o.reuse_stores = vm["reuse"].as<std::vector<std::string>>();
+  if (!o.reuse && !o.reuse_stores.empty()) throw UsageError("--reuse and --no-reuse together: choose one");
   if (vm.count("set")) o.overrides = vm["set"].as<std::vector<std::string>>();
   o.inproc_workers = vm["workers"].as<int>();
   if (o.inproc_workers < 1) throw UsageError("--workers: " + std::to_string(o.inproc_workers) + " (allowed: >= 1)");

@@ -181,6 +181,19 @@ void print_study(db::Store& store, const std::string& name) {
     std::cout << "  trainings: " << trainings << " for the " << done << " done task(s); " << done - trainings
               << " evaluated from a shared training\n";
   }
+  // Reused trainings (docs/RUNNER.md "Reusing finished trainings"): done tasks whose results were copied
+  // from a finished task, counted per source study ("<store>: <study>").
+  std::map<std::string, int> reused_from;
+  int reused = 0;
+  for (const auto& t : tasks) {
+    if (t.status != "done" || t.reused_from.empty()) continue;
+    ++reused;
+    reused_from[t.reused_from.substr(0, t.reused_from.rfind(" task "))]++;
+  }
+  if (reused > 0) {
+    std::cout << "  reused: " << reused << " of the " << done << " done task(s) copied from finished trainings\n";
+    for (const auto& [where, n] : reused_from) std::cout << "    " << n << " from " << where << "\n";
+  }
   if (stale_running > 0) {
     std::cout << "  " << stale_running << " task(s) left running by a coordinator that is gone: counted as interrupted "
               << "(ablate run resumes them)\n";
