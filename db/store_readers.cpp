@@ -226,7 +226,75 @@ std::vector<RungPopulation> rung_populations(const std::vector<EarlyStopEvent>& 
   return out;
 }
 
+namespace {
+
+const char* const kEpochColumns =
+    "SELECT e.task_id, v.name, f.fold, f.\"repeat\", e.epoch, e.train_loss, e.val_loss, e.val_dice, e.lr, e.seconds "
+    "FROM epochs e JOIN tasks t ON t.id = e.task_id JOIN variants v ON v.id = t.variant_id JOIN folds f ON f.id = t.fold_id ";
+
+EpochRow epoch_row(const Stmt& st) {
+  return {st.text(1), st.i32(2), st.i32(3), st.i32(4), st.f64(5), st.f64(6), st.f64(7), st.f64(8), st.f64(9)};
+}
+
+// What a task's stored epochs depend on: a new epoch changes the count, a rerun the attempts.
+std::string epoch_state(const TaskRow& t) {
+  return t.status + "/" + std::to_string(t.attempts) + "/" + std::to_string(t.epochs_stored) + "/" + std::to_string(t.ended);
+}
+
+// StudyData::epochs from the cache, reading again the tasks whose state changed. Store::tasks is in the
+// order of the epochs query of load_study_data (ordinal, repeat, fold), so concatenating per task keeps it.
+void load_epochs(const Store::Impl& s, std::int64_t study_id, const std::vector<TaskRow>& tasks, EpochCache& cache,
+                 std::vector<EpochRow>& out) {
+  std::vector<const TaskRow*> changed;
+  for (const auto& t : tasks) {
+    const auto it = cache.tasks.find(t.id);
+    if (it == cache.tasks.end() || it->second.state != epoch_state(t)) changed.push_back(&t);
+  }
+  std::map<std::int64_t, EpochCache::Task> kept;
+  if (changed.size() * 4 > tasks.size()) {  // most of it: one pass over the table beats a query per task
+    Stmt st(s, std::string(kEpochColumns) + "WHERE t.study_id = ? ORDER BY e.task_id, e.epoch");
+    st.bind(1, study_id);
+    while (st.step()) kept[st.i64(0)].rows.push_back(epoch_row(st));
+    for (const auto& t : tasks) kept[t.id].state = epoch_state(t);
+  } else {
+    for (const auto& t : tasks) {
+      if (auto it = cache.tasks.find(t.id); it != cache.tasks.end()) kept[t.id] = std::move(it->second);
+    }
+    Stmt st(s, std::string(kEpochColumns) + "WHERE e.task_id = ? ORDER BY e.epoch");
+    for (const TaskRow* t : changed) {
+      EpochCache::Task& entry = kept[t->id];
+      entry.state = epoch_state(*t);
+      entry.rows.clear();
+      st.reset();
+      st.bind(1, t->id);
+      while (st.step()) entry.rows.push_back(epoch_row(st));
+    }
+  }
+  cache.tasks = std::move(kept);  // tasks gone from the study (a replaced variant) leave the cache
+  std::size_t n = 0;
+  for (const auto& [id, entry] : cache.tasks) n += entry.rows.size();
+  out.clear();
+  out.reserve(n);
+  for (const auto& t : tasks) {
+    const auto& rows = cache.tasks[t.id].rows;
+    out.insert(out.end(), rows.begin(), rows.end());
+  }
+}
+
+StudyData read_study(const Store& store, const Store::Impl& s, const std::string& study, bool with_epochs, EpochCache* cache);
+
+}  // namespace
+
 StudyData load_study_data(const Store& store, const std::string& study, bool with_epochs) {
+  return read_study(store, store.impl(), study, with_epochs, nullptr);
+}
+
+StudyData load_study_data(const Store& store, const std::string& study, EpochCache& cache) {
+  return read_study(store, store.impl(), study, true, &cache);
+}
+
+namespace {
+StudyData read_study(const Store& store, const Store::Impl& s, const std::string& study, bool with_epochs, EpochCache* cache) {
   const std::string& db_path = store.path();
   auto id = store.find_study(study);
   if (!id) {
@@ -234,7 +302,6 @@ StudyData load_study_data(const Store& store, const std::string& study, bool wit
     for (const auto& n : store.study_names()) names += (names.empty() ? "" : ", ") + n;
     throw StoreError(db_path + ": no study '" + study + "' (studies in this store: " + (names.empty() ? "none" : names) + ")");
   }
-  const Store::Impl& s = store.impl();
   StudyData d;
   d.study = study;
   d.provenance = store.provenance(*id);
@@ -259,7 +326,9 @@ StudyData load_study_data(const Store& store, const std::string& study, bool wit
     st.bind(1, *id).bind(2, study);
     while (st.step()) d.case_metrics.push_back({st.text(0), st.i32(1), st.i32(2), st.text(3), st.i32(4), st.text(5), st.f64(6)});
   }
-  if (with_epochs) {
+  if (with_epochs && cache) {
+    load_epochs(s, *id, tasks, *cache, d.epochs);
+  } else if (with_epochs) {
     Stmt st(s,
             "SELECT v.name, f.fold, f.\"repeat\", e.epoch, e.train_loss, e.val_loss, e.val_dice, e.lr, e.seconds "
             "FROM epochs e JOIN tasks t ON t.id = e.task_id JOIN variants v ON v.id = t.variant_id JOIN folds f ON f.id = t.fold_id "
@@ -300,6 +369,7 @@ StudyData load_study_data(const Store& store, const std::string& study, bool wit
   }
   return d;
 }
+}  // namespace
 
 std::vector<std::string> list_studies(const std::string& db_path) {
   Store store(db_path, true);
