@@ -294,7 +294,7 @@ class Store {
  private:
   // The reports' bulk reader runs its joins on the store's connection.
   friend StudyData load_study_data(const Store& store, const std::string& study, bool with_epochs);
-  friend StudyData load_study_data(const Store& store, const std::string& study, EpochCache& cache);
+  friend StudyData load_study_data(const Store& store, const std::string& study, TaskRowsCache& cache);
   const Impl& impl() const { return *impl_; }
 
   std::string path_;

@@ -394,9 +394,10 @@ std::string epochs_text(const std::vector<EpochRow>& rows) {
 }
 }  // namespace
 
-// `ablate serve` loads a study again after every task that ends: with an EpochCache it reads only the
-// epochs of tasks whose state changed, and the rows and their order equal a full load's.
-TEST_F(StoreTest, AnEpochCacheReadsOnlyTheTasksThatChanged) {
+// `ablate serve` loads a study again after every task that ends: with a TaskRowsCache it reads only the
+// rows (epochs, fold and case metrics) of tasks whose state changed, and they and their order equal a
+// full load's.
+TEST_F(StoreTest, AnTaskRowsCacheReadsOnlyTheTasksThatChanged) {
   Store s(path_);
   const auto id = fill(s);
   const auto t = s.tasks(id);
@@ -405,7 +406,7 @@ TEST_F(StoreTest, AnEpochCacheReadsOnlyTheTasksThatChanged) {
     s.mark_running(t[i].id, where(), now_seconds());
     for (int e = 1; e <= 3; ++e) s.record_epoch(t[i].id, {e, 1.0 / e + static_cast<double>(i), 0.8, 0.1, 1e-3, 0.5});
   }
-  EpochCache cache;
+  TaskRowsCache cache;
   auto full = [&] { return epochs_text(load_study_data(s, "st").epochs); };
   EXPECT_EQ(epochs_text(load_study_data(s, "st", cache).epochs), full());  // empty cache: everything read
   ASSERT_EQ(cache.tasks.size(), 4u);
@@ -427,7 +428,18 @@ TEST_F(StoreTest, AnEpochCacheReadsOnlyTheTasksThatChanged) {
   s.record_epoch(t[1].id, {4, 0.3, 0.8, 0.1, 1e-3, 0.5});
   const auto d = load_study_data(s, "st", cache);
   EXPECT_EQ(epochs_text(d.epochs), full());
-  EXPECT_EQ(d.epochs.size(), load_study_data(s, "st").epochs.size());
+  // The ended task's fold and case metrics, as the views give them.
+  const auto plain = load_study_data(s, "st");
+  ASSERT_EQ(d.fold_metrics.size(), plain.fold_metrics.size());
+  ASSERT_EQ(d.fold_metrics.size(), 2u);
+  for (std::size_t i = 0; i < d.fold_metrics.size(); ++i) {
+    EXPECT_EQ(d.fold_metrics[i].variant + d.fold_metrics[i].metric, plain.fold_metrics[i].variant + plain.fold_metrics[i].metric);
+    EXPECT_EQ(d.fold_metrics[i].value, plain.fold_metrics[i].value);
+  }
+  ASSERT_EQ(d.case_metrics.size(), plain.case_metrics.size());
+  ASSERT_EQ(d.case_metrics.size(), 1u);
+  EXPECT_EQ(d.case_metrics[0].case_id, plain.case_metrics[0].case_id);
+  EXPECT_EQ(d.case_metrics[0].value, plain.case_metrics[0].value);
   // A replaced variant's tasks leave the cache.
   s.replace_variant(id, {"cc", "U-Net+CC", "h3", "model.cc = true\nmodel.k = 3\n", 1}, "cc");
   s.ensure_tasks(id);
