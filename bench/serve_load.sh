@@ -4,7 +4,7 @@
 # second as the live page does (the study's tasks, and its results when they change; the page's other
 # requests cost less), interleaved (without, with, without, ...), under `mpirun -np 3` (a coordinator and two
 # workers on the machine's cores). Prints each run's wall time and the medians. A smaller study than the
-# demo (2 variants x 3 folds, widths 4..16, 8 epochs of 6 steps: ~30-60 s a run) so that several pairs fit.
+# demo (2 variants x 3 folds, widths 4..16, 30 epochs of 20 steps: ~30 s a run here) so that several pairs fit.
 # Usage: bench/serve_load.sh [PAIRS] [CLIENTS] [ABLATE]   (defaults: 3, 20, build/bin/ablate)
 set -u
 pairs=${1:-3}
@@ -32,8 +32,8 @@ image_size = 32
 [model]
 widths = [4, 8, 16]
 [train]
-epochs = 8
-steps_per_epoch = 6
+epochs = 30
+steps_per_epoch = 20
 batch_size = 2
 threads = 1
 lr = 0.001
