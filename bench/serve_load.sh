@@ -2,7 +2,7 @@
 # `ablate serve` under load beside a running study (docs/PERFORMANCE.md "Serve"): the same small study
 # run PAIRS times without a server and PAIRS times with `ablate serve` and CLIENTS clients polling it every
 # second as the live page does (the study's tasks, and its results when they change; the page's other
-# requests cost less), interleaved (without, with, without, ...), under `mpirun -np 3` (a coordinator and two
+# requests cost less; the clients are threads of one Python process on the same machine), interleaved (without, with, without, ...), under `mpirun -np 3` (a coordinator and two
 # workers on the machine's cores). Prints each run's wall time and the medians. A smaller study than the
 # demo (2 variants x 3 folds, widths 4..16, 30 epochs of 20 steps: ~30 s a run here) so that several pairs fit.
 # Usage: bench/serve_load.sh [PAIRS] [CLIENTS] [ABLATE]   (defaults: 3, 20, build/bin/ablate)
@@ -45,19 +45,30 @@ name = "cc"
 TOML
 port=$((18000 + $$ % 1000))
 
-# One client: every second the tasks; the results when the done count changed (as the page does).
-client() {
-  local last="" body done
-  while :; do
-    body=$(curl -s "http://127.0.0.1:$port/api/tasks?study=load")
-    done=$(printf '%s' "$body" | grep -o '"done":[0-9]*' | head -1)
-    if [ -n "$done" ] && [ "$done" != "$last" ]; then
-      curl -s -o /dev/null "http://127.0.0.1:$port/study/results?name=load"
-      last=$done
-    fi
-    sleep 1
-  done
-}
+# The clients, in one Python process (a thread each, so that the clients' own cost on this machine is
+# their requests, not a process per request): every second the tasks; the results when the done count
+# changed (as the page does).
+clients_py='
+import json, sys, threading, time, urllib.request
+port, n = sys.argv[1], int(sys.argv[2])
+def client():
+    last = None
+    while True:
+        t = time.time()
+        try:
+            tasks = json.load(urllib.request.urlopen("http://127.0.0.1:%s/api/tasks?study=load" % port))
+            done = tasks["counts"].get("done", 0)
+            if done != last:
+                urllib.request.urlopen("http://127.0.0.1:%s/study/results?name=load" % port).read()
+                last = done
+        except Exception:
+            pass
+        time.sleep(max(0.0, 1.0 - (time.time() - t)))
+for _ in range(n):
+    threading.Thread(target=client, daemon=True).start()
+while True:
+    time.sleep(60)
+'
 
 # Runs the study once from scratch; with $1 = 1 the server and the clients poll it. Prints the wall time.
 run_once() {
@@ -73,7 +84,8 @@ run_once() {
     "$ablate" serve --db load.sqlite --port "$port" >serve.log 2>&1 &
     pids+=($!)
     until curl -s -o /dev/null "http://127.0.0.1:$port/"; do sleep 0.05; done
-    for ((c = 0; c < clients; c++)); do client >/dev/null 2>&1 & pids+=($!); done
+    python3 -c "$clients_py" "$port" "$clients" >/dev/null 2>&1 &
+    pids+=($!)
   fi
   wait "$job"
   local rc=$?
