@@ -235,6 +235,12 @@ ALTER TABLE tasks ADD COLUMN reuse_key TEXT;
 ALTER TABLE tasks ADD COLUMN reused_from TEXT;
 CREATE INDEX tasks_by_reuse_key ON tasks(reuse_key);
 )SQL",
+    // 6: the Slurm job (and its restart count) of the lock's holder, so that a requeued run of the same
+    // job takes over its earlier run's lock at once, on whichever node it starts (db/lock.hpp).
+    R"SQL(
+ALTER TABLE coordinator_lock ADD COLUMN job TEXT NOT NULL DEFAULT '';
+ALTER TABLE coordinator_lock ADD COLUMN restart INTEGER NOT NULL DEFAULT 0;
+)SQL",
 };
 constexpr int kMigrationCount = sizeof(kMigrations) / sizeof(kMigrations[0]);
 static_assert(kMigrationCount == kSchemaVersion, "one migration per schema version");

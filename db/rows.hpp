@@ -119,6 +119,24 @@ class Store;
 // The same on a store the caller holds open (`ablate serve` keeps one read-only connection); without
 // `with_epochs`, StudyData::epochs stays empty (the largest table: 100,000 rows cost ~0.1 s).
 StudyData load_study_data(const Store& store, const std::string& study, bool with_epochs = true);
+// A long-lived reader's copy of a study's per-task rows (`ablate serve`, which loads a study again after
+// every task that ends): per task, its epochs, fold metrics and case metrics and the task's state they
+// were read at (status, attempts, stored epochs, end). Owned and passed by the caller, one per study;
+// not thread-safe.
+struct TaskRowsCache {
+  struct Task {
+    std::string state;
+    std::vector<EpochRow> epochs;
+    std::vector<FoldMetricRow> fold_metrics;  // a done task's (the fold_metrics view's rows)
+    std::vector<CaseMetricRow> case_metrics;  // a done task's (the case_metrics view's rows)
+  };
+  std::map<std::int64_t, Task> tasks;  // task id -> its rows
+};
+// The same, with StudyData::epochs, fold_metrics and case_metrics assembled from `cache`: only the rows of
+// the tasks whose state changed since the last load are read again (all of them at once when the cache
+// is empty or most changed), so one task's end costs one task's rows, not the study's 100,000 epochs.
+// The rows and their order are those of the overload above.
+StudyData load_study_data(const Store& store, const std::string& study, TaskRowsCache& cache);
 // Names of the studies in a store.
 std::vector<std::string> list_studies(const std::string& db_path);
 }  // namespace ablate::db

@@ -214,47 +214,62 @@ std::vector<std::string> Store::study_names() const {
 
 // --- the coordinator lock --------------------------------------------------------------------------
 namespace {
-// Dead: a process of this host that no longer runs, or no heartbeat for stale_seconds anywhere (a hung
-// coordinator, or a pid reused after a crash).
-bool holder_dead(const std::string& h, long p, double beat, double now, double stale_seconds) {
-  return (h == this_host() && !pid_alive(p)) || now - beat > stale_seconds;
+// The stored holder (its job and restart count from schema version 6; older read-only stores have none).
+struct StoredHolder {
+  LockOwner owner;
+  double heartbeat = 0;
+};
+std::optional<StoredHolder> read_holder(const Store::Impl& impl, int schema, std::int64_t study_id) {
+  Stmt st(impl, std::string("SELECT host, pid, heartbeat, ") + (schema >= 6 ? "job, restart" : "'', 0") +
+                    " FROM coordinator_lock WHERE study_id = ?");
+  st.bind(1, study_id);
+  if (!st.step()) return std::nullopt;
+  StoredHolder h;
+  h.owner.host = st.text(0);
+  h.owner.pid = static_cast<long>(st.i64(1));
+  h.heartbeat = st.f64(2);
+  h.owner.job = st.text(3);
+  h.owner.restart = static_cast<int>(st.i64(4));
+  return h;
+}
+LockVerdict judge(const StoredHolder& h, const LockOwner& me, double stale_seconds) {
+  const bool runs = h.owner.host == me.host && pid_alive(h.owner.pid);
+  return judge_lock(h.owner, h.heartbeat, runs, me, now_seconds(), stale_seconds);
 }
 }  // namespace
 
 bool Store::lock_held(std::int64_t study_id, double stale_seconds) const {
-  Stmt st(*impl_, "SELECT host, pid, heartbeat FROM coordinator_lock WHERE study_id = ?");
-  st.bind(1, study_id);
-  if (!st.step()) return false;
-  return !holder_dead(st.text(0), static_cast<long>(st.i64(1)), st.f64(2), now_seconds(), stale_seconds);
+  const auto h = read_holder(*impl_, schema_version(), study_id);
+  if (!h) return false;
+  // The reader itself holding it (a coordinator asking) is a live holder too.
+  const LockVerdict v = judge(*h, lock_owner_of_this_process(), stale_seconds);
+  return v == LockVerdict::kOurs || !may_take(v);
 }
 
-void Store::acquire_lock(std::int64_t study_id, double stale_seconds) {
+LockVerdict Store::acquire_lock(std::int64_t study_id, double stale_seconds) {
   Transaction tx(*impl_);
-  const std::string host = this_host();
-  const long pid = static_cast<long>(::getpid());
+  const LockOwner me = lock_owner_of_this_process();
   const double now = now_seconds();
-  {
-    Stmt st(*impl_, "SELECT host, pid, heartbeat FROM coordinator_lock WHERE study_id = ?");
-    st.bind(1, study_id);
-    if (st.step()) {
-      std::string h = st.text(0);
-      long p = static_cast<long>(st.i64(1));
-      double beat = st.f64(2);
-      bool same_process = h == host && p == pid;
-      bool dead = holder_dead(h, p, beat, now, stale_seconds);
-      if (!same_process && !dead) {
-        std::ostringstream msg;
-        msg << path_ << ": another coordinator is running this study (host " << h << ", pid " << p
-            << ", last heartbeat " << static_cast<long>(now - beat) << " s ago); wait for it to finish or stop it"
-            << "; a lock without a heartbeat for " << static_cast<int>(stale_seconds) << " s is taken over";
-        throw LockError(msg.str());
-      }
+  LockVerdict verdict = LockVerdict::kFree;
+  if (const auto h = read_holder(*impl_, kSchemaVersion, study_id)) {
+    verdict = judge(*h, me, stale_seconds);
+    if (!may_take(verdict)) {
+      std::ostringstream msg;
+      msg << path_ << ": another coordinator is running this study (host " << h->owner.host << ", pid " << h->owner.pid
+          << (h->owner.job.empty() ? "" : ", Slurm job " + h->owner.job) << ", last heartbeat "
+          << static_cast<long>(now - h->heartbeat) << " s ago); wait for it to finish or stop it"
+          << "; a lock without a heartbeat for " << static_cast<int>(stale_seconds)
+          << " s, or held by an earlier run of the same Slurm job, is taken over";
+      throw LockError(msg.str());
     }
   }
-  Stmt up(*impl_, "INSERT OR REPLACE INTO coordinator_lock(study_id, host, pid, acquired, heartbeat) VALUES (?, ?, ?, ?, ?)");
-  up.bind(1, study_id).bind(2, host).bind(3, static_cast<std::int64_t>(pid)).bind(4, now).bind(5, now);
+  Stmt up(*impl_,
+          "INSERT OR REPLACE INTO coordinator_lock(study_id, host, pid, acquired, heartbeat, job, restart) VALUES (?, ?, ?, ?, ?, ?, ?)");
+  up.bind(1, study_id).bind(2, me.host).bind(3, static_cast<std::int64_t>(me.pid)).bind(4, now).bind(5, now);
+  up.bind(6, me.job).bind(7, me.restart);
   up.run();
   tx.commit();
+  return verdict;
 }
 
 void Store::heartbeat(std::int64_t study_id) {

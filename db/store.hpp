@@ -27,12 +27,13 @@
 #include <vector>
 
 #include "ablations/task.hpp"
+#include "db/lock.hpp"
 #include "db/rows.hpp"
 
 namespace ablate::db {
 
 // The schema version this build writes; older stores are migrated forward when opened for writing.
-constexpr int kSchemaVersion = 5;
+constexpr int kSchemaVersion = 6;
 
 // A store problem (not a store, newer schema, SQL error): the message names the file.
 class StoreError : public std::runtime_error {
@@ -222,8 +223,9 @@ class Store {
 
   // --- the coordinator lock (one row per study; see SCHEMA.md) ---
   // Takes the study for this process, or throws LockError when a live coordinator holds it. A lock whose
-  // holder is gone (same host and the pid is dead, or no heartbeat for `stale_seconds`) is taken over.
-  void acquire_lock(std::int64_t study_id, double stale_seconds = 120);
+  // holder is gone (same host and the pid is dead, no heartbeat for `stale_seconds`, or an earlier run of
+  // this process's own Slurm job: db/lock.hpp) is taken over; returns why it could be taken.
+  LockVerdict acquire_lock(std::int64_t study_id, double stale_seconds = 120);
   // Whether a live coordinator holds the study (the same rule; for `ablate status`).
   bool lock_held(std::int64_t study_id, double stale_seconds = 120) const;
   void heartbeat(std::int64_t study_id);
@@ -324,6 +326,7 @@ class Store {
  private:
   // The reports' bulk reader runs its joins on the store's connection.
   friend StudyData load_study_data(const Store& store, const std::string& study, bool with_epochs);
+  friend StudyData load_study_data(const Store& store, const std::string& study, TaskRowsCache& cache);
   const Impl& impl() const { return *impl_; }
   // stopped_trials over the study's tasks as already read (the bulk reader reads them once for all it derives).
   std::map<std::string, StoppedTrialRow> stopped_trials(std::int64_t study_id, const std::vector<TaskRow>& tasks) const;

@@ -291,7 +291,118 @@ std::vector<RungPopulation> rung_populations(const std::vector<EarlyStopEvent>& 
   return out;
 }
 
+namespace {
+
+// The columns of the three per-task tables as the reports read them, with the task's id first. Fold and
+// case metrics are the fold_metrics and case_metrics views' rows (done tasks only), read from their tables
+// so that each row names its task.
+const char* const kTaskJoins =
+    "JOIN tasks t ON t.id = x.task_id JOIN variants v ON v.id = t.variant_id JOIN folds f ON f.id = t.fold_id ";
+const std::string kEpochRows = std::string(
+    "SELECT x.task_id, v.name, f.fold, f.\"repeat\", x.epoch, x.train_loss, x.val_loss, x.val_dice, x.lr, x.seconds "
+    "FROM epochs x ") + kTaskJoins;
+const std::string kFoldRows =
+    std::string("SELECT x.task_id, v.name, f.fold, f.\"repeat\", x.class, x.metric, x.value FROM task_metrics x ") + kTaskJoins;
+const std::string kCaseRows =
+    std::string("SELECT x.task_id, v.name, f.fold, f.\"repeat\", x.case_id, x.class, x.metric, x.value FROM task_case_metrics x ") +
+    kTaskJoins;
+const char* const kEpochOrder = "x.epoch";
+const char* const kFoldOrder = "x.class, x.metric";
+const char* const kCaseOrder = "x.case_id, x.class, x.metric";
+
+void add_row(const Stmt& st, std::vector<EpochRow>& out) {
+  out.push_back({st.text(1), st.i32(2), st.i32(3), st.i32(4), st.f64(5), st.f64(6), st.f64(7), st.f64(8), st.f64(9)});
+}
+void add_row(const Stmt& st, std::vector<FoldMetricRow>& out) {
+  out.push_back({st.text(1), st.i32(2), st.i32(3), st.i32(4), st.text(5), st.f64(6)});
+}
+void add_row(const Stmt& st, std::vector<CaseMetricRow>& out) {
+  out.push_back({st.text(1), st.i32(2), st.i32(3), st.text(4), st.i32(5), st.text(6), st.f64(7)});
+}
+
+// What a task's stored rows depend on: a new epoch changes the count, a rerun the attempts, the end of a
+// task its status and end time (its metrics are written with it).
+std::string task_state(const TaskRow& t) {
+  return t.status + "/" + std::to_string(t.attempts) + "/" + std::to_string(t.epochs_stored) + "/" + std::to_string(t.ended);
+}
+
+// Reads the rows of `sql` (one of the three above) into each task's entry: of the whole study (one pass)
+// or of the tasks in `only`, one indexed query each.
+template <class Row>
+void read_rows(const Store::Impl& s, const std::string& sql, const char* order, bool done_only, std::int64_t study_id,
+               const std::vector<const TaskRow*>* only, std::map<std::int64_t, TaskRowsCache::Task>& into,
+               std::vector<Row> TaskRowsCache::Task::*rows) {
+  const std::string done = done_only ? " AND t.status = 'done'" : "";
+  if (!only) {
+    Stmt st(s, sql + "WHERE t.study_id = ?" + done + " ORDER BY x.task_id, " + order);
+    st.bind(1, study_id);
+    while (st.step()) add_row(st, into[st.i64(0)].*rows);
+    return;
+  }
+  Stmt st(s, sql + "WHERE x.task_id = ?" + done + " ORDER BY " + order);
+  for (const TaskRow* t : *only) {
+    st.reset();
+    st.bind(1, t->id);
+    while (st.step()) add_row(st, into[t->id].*rows);
+  }
+}
+
+template <class Row>
+void concatenate(const std::vector<TaskRow>& tasks, TaskRowsCache& cache, std::vector<Row> TaskRowsCache::Task::*rows,
+                 std::vector<Row>& out) {
+  std::size_t n = 0;
+  for (const auto& [id, entry] : cache.tasks) n += (entry.*rows).size();
+  out.clear();
+  out.reserve(n);
+  for (const auto& t : tasks) {
+    const auto& r = cache.tasks[t.id].*rows;
+    out.insert(out.end(), r.begin(), r.end());
+  }
+}
+
+// StudyData's epochs, fold and case metrics from the cache, reading again the tasks whose state changed.
+// Store::tasks is in the order of the study-wide queries of read_study (ordinal, repeat, fold), and each
+// task's rows are read in the rest of that order, so concatenating per task keeps it.
+void load_task_rows(const Store::Impl& s, std::int64_t study_id, const std::vector<TaskRow>& tasks, TaskRowsCache& cache,
+                    StudyData& d) {
+  std::vector<const TaskRow*> changed;
+  for (const auto& t : tasks) {
+    const auto it = cache.tasks.find(t.id);
+    if (it == cache.tasks.end() || it->second.state != task_state(t)) changed.push_back(&t);
+  }
+  std::map<std::int64_t, TaskRowsCache::Task> kept;
+  const bool all = changed.size() * 4 > tasks.size();  // most of it: one pass per table beats a query per task
+  if (!all) {
+    for (const auto& t : tasks) {
+      if (auto it = cache.tasks.find(t.id); it != cache.tasks.end()) kept[t.id] = std::move(it->second);
+    }
+    for (const TaskRow* t : changed) kept[t->id] = TaskRowsCache::Task{};
+  }
+  const std::vector<const TaskRow*>* only = all ? nullptr : &changed;
+  read_rows(s, kEpochRows, kEpochOrder, false, study_id, only, kept, &TaskRowsCache::Task::epochs);
+  read_rows(s, kFoldRows, kFoldOrder, true, study_id, only, kept, &TaskRowsCache::Task::fold_metrics);
+  read_rows(s, kCaseRows, kCaseOrder, true, study_id, only, kept, &TaskRowsCache::Task::case_metrics);
+  for (const auto& t : tasks) kept[t.id].state = task_state(t);
+  cache.tasks = std::move(kept);  // only the study's tasks: those gone (a replaced variant) leave the cache
+  concatenate(tasks, cache, &TaskRowsCache::Task::epochs, d.epochs);
+  concatenate(tasks, cache, &TaskRowsCache::Task::fold_metrics, d.fold_metrics);
+  concatenate(tasks, cache, &TaskRowsCache::Task::case_metrics, d.case_metrics);
+}
+
+StudyData read_study(const Store& store, const Store::Impl& s, const std::string& study, bool with_epochs, TaskRowsCache* cache);
+
+}  // namespace
+
 StudyData load_study_data(const Store& store, const std::string& study, bool with_epochs) {
+  return read_study(store, store.impl(), study, with_epochs, nullptr);
+}
+
+StudyData load_study_data(const Store& store, const std::string& study, TaskRowsCache& cache) {
+  return read_study(store, store.impl(), study, true, &cache);
+}
+
+namespace {
+StudyData read_study(const Store& store, const Store::Impl& s, const std::string& study, bool with_epochs, TaskRowsCache* cache) {
   const std::string& db_path = store.path();
   auto id = store.find_study(study);
   if (!id) {
@@ -299,7 +410,6 @@ StudyData load_study_data(const Store& store, const std::string& study, bool wit
     for (const auto& n : store.study_names()) names += (names.empty() ? "" : ", ") + n;
     throw StoreError(db_path + ": no study '" + study + "' (studies in this store: " + (names.empty() ? "none" : names) + ")");
   }
-  const Store::Impl& s = store.impl();
   StudyData d;
   d.study = study;
   d.provenance = store.provenance(*id);
@@ -313,30 +423,34 @@ StudyData load_study_data(const Store& store, const std::string& study, bool wit
     if (t.status != "done" || t.reused_from.empty()) continue;
     d.reused.emplace_back(t.variant + " fold " + std::to_string(t.fold) + " repeat " + std::to_string(t.repeat), t.reused_from);
   }
-  {
-    Stmt st(s,
-            "SELECT m.variant, m.fold, m.\"repeat\", m.class, m.metric, m.value FROM fold_metrics m "
-            "JOIN variants v ON v.name = m.variant AND v.study_id = ? WHERE m.study = ? "
-            "ORDER BY v.ordinal, m.\"repeat\", m.fold, m.class, m.metric");
-    st.bind(1, *id).bind(2, study);
-    while (st.step()) d.fold_metrics.push_back({st.text(0), st.i32(1), st.i32(2), st.i32(3), st.text(4), st.f64(5)});
-  }
-  {
-    Stmt st(s,
-            "SELECT m.variant, m.fold, m.\"repeat\", m.case_id, m.class, m.metric, m.value FROM case_metrics m "
-            "JOIN variants v ON v.name = m.variant AND v.study_id = ? WHERE m.study = ? "
-            "ORDER BY v.ordinal, m.\"repeat\", m.fold, m.case_id, m.class, m.metric");
-    st.bind(1, *id).bind(2, study);
-    while (st.step()) d.case_metrics.push_back({st.text(0), st.i32(1), st.i32(2), st.text(3), st.i32(4), st.text(5), st.f64(6)});
-  }
-  if (with_epochs) {
-    Stmt st(s,
-            "SELECT v.name, f.fold, f.\"repeat\", e.epoch, e.train_loss, e.val_loss, e.val_dice, e.lr, e.seconds "
-            "FROM epochs e JOIN tasks t ON t.id = e.task_id JOIN variants v ON v.id = t.variant_id JOIN folds f ON f.id = t.fold_id "
-            "WHERE t.study_id = ? ORDER BY v.ordinal, f.\"repeat\", f.fold, e.epoch");
-    st.bind(1, *id);
-    while (st.step()) {
-      d.epochs.push_back({st.text(0), st.i32(1), st.i32(2), st.i32(3), st.f64(4), st.f64(5), st.f64(6), st.f64(7), st.f64(8)});
+  if (cache) {
+    load_task_rows(s, *id, tasks, *cache, d);
+  } else {
+    {
+      Stmt st(s,
+              "SELECT m.variant, m.fold, m.\"repeat\", m.class, m.metric, m.value FROM fold_metrics m "
+              "JOIN variants v ON v.name = m.variant AND v.study_id = ? WHERE m.study = ? "
+              "ORDER BY v.ordinal, m.\"repeat\", m.fold, m.class, m.metric");
+      st.bind(1, *id).bind(2, study);
+      while (st.step()) d.fold_metrics.push_back({st.text(0), st.i32(1), st.i32(2), st.i32(3), st.text(4), st.f64(5)});
+    }
+    {
+      Stmt st(s,
+              "SELECT m.variant, m.fold, m.\"repeat\", m.case_id, m.class, m.metric, m.value FROM case_metrics m "
+              "JOIN variants v ON v.name = m.variant AND v.study_id = ? WHERE m.study = ? "
+              "ORDER BY v.ordinal, m.\"repeat\", m.fold, m.case_id, m.class, m.metric");
+      st.bind(1, *id).bind(2, study);
+      while (st.step()) d.case_metrics.push_back({st.text(0), st.i32(1), st.i32(2), st.text(3), st.i32(4), st.text(5), st.f64(6)});
+    }
+    if (with_epochs) {
+      Stmt st(s,
+              "SELECT v.name, f.fold, f.\"repeat\", e.epoch, e.train_loss, e.val_loss, e.val_dice, e.lr, e.seconds "
+              "FROM epochs e JOIN tasks t ON t.id = e.task_id JOIN variants v ON v.id = t.variant_id JOIN folds f ON f.id = t.fold_id "
+              "WHERE t.study_id = ? ORDER BY v.ordinal, f.\"repeat\", f.fold, e.epoch");
+      st.bind(1, *id);
+      while (st.step()) {
+        d.epochs.push_back({st.text(0), st.i32(1), st.i32(2), st.i32(3), st.f64(4), st.f64(5), st.f64(6), st.f64(7), st.f64(8)});
+      }
     }
   }
   {
@@ -346,7 +460,8 @@ StudyData load_study_data(const Store& store, const std::string& study, bool wit
     st.bind(1, *id);
     while (st.step()) d.model_facts.push_back({st.text(0), st.i64(1), st.f64(2)});
   }
-  if (store.schema_version() >= 3) {
+  const auto trials = store.schema_version() >= 3 ? store.trials(*id) : std::vector<TrialRow>{};
+  if (!trials.empty()) {  // the objective reads every epoch of the study: only for a search
     const auto pit = d.provenance.find("search_objective");
     const auto objective = store.validation_objective(*id, pit == d.provenance.end() ? "dice" : pit->second);
     // A stopped trial's epochs (those of its tasks standing at a rung) count in the training it cost.
@@ -356,7 +471,7 @@ StudyData load_study_data(const Store& store, const std::string& study, bool wit
       failed[t.variant] += t.status == "failed";
       if (t.status == "stopped") stopped_epochs[t.variant] += t.epochs_stored;
     }
-    for (const auto& t : store.trials(*id)) {
+    for (const auto& t : trials) {
       SearchTrialRow r{t.declared, t.trial, t.variant, t.method, t.point, t.seen, t.proposed, std::nan(""), 0, 0, 0, 0};
       r.tasks = count[t.variant];
       if (auto it = objective.find(t.variant); it != objective.end()) {
@@ -369,6 +484,7 @@ StudyData load_study_data(const Store& store, const std::string& study, bool wit
   }
   return d;
 }
+}  // namespace
 
 std::vector<std::string> list_studies(const std::string& db_path) {
   Store store(db_path, true);

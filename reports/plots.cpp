@@ -251,16 +251,29 @@ struct EpochStats {
 };
 // variant -> epoch -> values over (fold, repeat); variants in study order.
 std::vector<std::pair<std::string, std::map<int, EpochStats>>> epochs_by_variant(const db::StudyData& study) {
+  // Each (variant, epoch) group's rows in (fold, repeat) order, so that the means add up in one order
+  // whatever the order of the rows: grouped first and each small group sorted (a study of 100,000 epoch
+  // rows: `ablate serve` draws this after every task that ends), consecutive rows of one variant found
+  // without a map lookup each.
+  std::map<std::string, std::map<int, std::vector<const db::EpochRow*>>> groups;
+  std::map<int, std::vector<const db::EpochRow*>>* current = nullptr;
+  const std::string* current_name = nullptr;
+  for (const auto& r : study.epochs) {
+    if (!current_name || *current_name != r.variant) current = &groups[r.variant], current_name = &r.variant;
+    (*current)[r.epoch].push_back(&r);
+  }
   std::map<std::string, std::map<int, EpochStats>> by;
-  std::vector<db::EpochRow> rows = study.epochs;
-  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
-    return std::tie(a.variant, a.epoch, a.fold, a.repeat) < std::tie(b.variant, b.epoch, b.fold, b.repeat);
-  });
-  for (const auto& r : rows) {
-    auto& e = by[r.variant][r.epoch];
-    e.val_dice.push_back(r.val_dice);
-    e.train_loss.push_back(r.train_loss);
-    e.val_loss.push_back(r.val_loss);
+  for (auto& [variant, epochs] : groups) {
+    auto& out = by[variant];
+    for (auto& [epoch, rows] : epochs) {
+      std::sort(rows.begin(), rows.end(), [](const auto* a, const auto* b) { return std::tie(a->fold, a->repeat) < std::tie(b->fold, b->repeat); });
+      EpochStats& e = out[epoch];
+      for (const auto* r : rows) {
+        e.val_dice.push_back(r->val_dice);
+        e.train_loss.push_back(r->train_loss);
+        e.val_loss.push_back(r->val_loss);
+      }
+    }
   }
   std::vector<std::pair<std::string, std::map<int, EpochStats>>> out;
   ReportConfig none;

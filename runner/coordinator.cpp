@@ -156,7 +156,14 @@ void Coordinator::load() {
 // The study's lock, or the refusal (exit code of kLocked) that names who holds it.
 void Coordinator::lock_or_refuse(std::int64_t study_id) {
   try {
-    store_->acquire_lock(study_id, opt_.stale_lock_seconds);
+    const db::LockVerdict v = store_->acquire_lock(study_id, opt_.stale_lock_seconds);
+    if (v == db::LockVerdict::kEarlierRun) {
+      spdlog::info("{}: took over the lock of an earlier run of this Slurm job (requeued; that run is over)", db_path_);
+    } else if (v == db::LockVerdict::kDeadProcess || v == db::LockVerdict::kStale) {
+      spdlog::info("{}: took over the lock of a coordinator that is gone ({})", db_path_,
+                   v == db::LockVerdict::kStale ? "no heartbeat for " + std::to_string(static_cast<int>(opt_.stale_lock_seconds)) + " s"
+                                                : "its process on this host no longer runs");
+    }
   } catch (const db::LockError& e) {
     throw RunRefused(RunRefused::kLocked, e.what());
   }

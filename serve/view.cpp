@@ -217,9 +217,10 @@ std::string metrics_of(const db::StudyData& d) {
 
 // The sections of report.html that change as results arrive, drawn by the report's renderers (the same
 // calls as reports::write_report, one study, its own [report]).
-std::string results_of(const db::StudyData& d) {
+// `studies`: the one study, as the report's functions take it (no copy of its 100,000 epochs per call).
+std::string results_of(const std::vector<db::StudyData>& studies) {
   using namespace reports;
-  const std::vector<db::StudyData> studies{d};
+  const db::StudyData& d = studies.front();
   std::vector<std::string> notes;
   const ReportConfig config = effective_config(studies, ReportOptions{}, &notes);
   const std::vector<StudyIndex> indexes = make_indexes(studies, config);
@@ -411,12 +412,14 @@ std::optional<std::string> StoreView::answer(const std::string& what, const std:
                 [&] { return compute(*id); });
 }
 
-std::shared_ptr<const db::StudyData> StoreView::study_data(const std::string& study, std::int64_t id,
-                                                           bool with_epochs) {
+std::shared_ptr<const std::vector<db::StudyData>> StoreView::study_data(const std::string& study, std::int64_t id) {
   const std::string version = results_version(id);
-  auto& slot = data_[{study, with_epochs}];
-  if (!slot.second || slot.first != version)
-    slot = {version, std::make_shared<const db::StudyData>(db::load_study_data(store_, study, with_epochs))};
+  auto& slot = data_[study];
+  if (!slot.second || slot.first != version) {
+    auto one = std::make_shared<std::vector<db::StudyData>>();
+    one->push_back(db::load_study_data(store_, study, epochs_[study]));
+    slot = {version, std::move(one)};
+  }
   return slot.second;
 }
 
@@ -455,7 +458,7 @@ std::optional<std::string> StoreView::epochs_json(const std::string& study, std:
 
 std::optional<std::string> StoreView::trials_json(const std::string& study) {
   return answer("trials", study, "", false,
-                [&](std::int64_t id) { return trials_of(*study_data(study, id, false)); });
+                [&](std::int64_t id) { return trials_of(study_data(study, id)->front()); });
 }
 
 std::optional<std::string> StoreView::decisions_json(const std::string& study) {
@@ -467,12 +470,12 @@ std::optional<std::string> StoreView::decisions_json(const std::string& study) {
 
 std::optional<std::string> StoreView::metrics_json(const std::string& study) {
   return answer("metrics", study, "", false,
-                [&](std::int64_t id) { return metrics_of(*study_data(study, id, false)); });
+                [&](std::int64_t id) { return metrics_of(study_data(study, id)->front()); });
 }
 
 std::optional<std::string> StoreView::results_html(const std::string& study) {
   return answer("results", study, "", false,
-                [&](std::int64_t id) { return results_of(*study_data(study, id, true)); });
+                [&](std::int64_t id) { return results_of(*study_data(study, id)); });
 }
 
 }  // namespace ablate::serve

@@ -84,15 +84,17 @@ class StoreView {
   // Changes when a task of the study changes state or ends.
   std::string results_version(std::int64_t id) const;
   // The study's rows for the answers drawn from them (trials, metrics, results), loaded again when a task
-  // changed state or ended; the epochs only for the results (the convergence plot).
-  std::shared_ptr<const db::StudyData> study_data(const std::string& study, std::int64_t id,
-                                                  bool with_epochs);
+  // changed state or ended: one load serves all three, and its epochs (the convergence plot) come from
+  // the study's TaskRowsCache, which reads again only the tasks that changed since.
+  // One element: the study (the report's renderers take a vector of studies).
+  std::shared_ptr<const std::vector<db::StudyData>> study_data(const std::string& study, std::int64_t id);
 
   std::mutex mutex_;
   db::Store store_;
   double min_refresh_;
   std::map<std::string, Entry> cache_;
-  std::map<std::pair<std::string, bool>, std::pair<std::string, std::shared_ptr<const db::StudyData>>> data_;
+  std::map<std::string, std::pair<std::string, std::shared_ptr<const std::vector<db::StudyData>>>> data_;
+  std::map<std::string, db::TaskRowsCache> epochs_;  // study -> its per-task rows, read again per task that changed
 };
 
 }  // namespace ablate::serve

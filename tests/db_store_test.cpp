@@ -327,6 +327,7 @@ TEST_F(StoreTest, MigratesAVersionThreeStoreToTrainedBy) {
     s.record_done(t[0].id, {{t[0].id, result(0.8)}, {t[2].id, result(0.7)}}, now_seconds());
     s.exec("BEGIN; DROP INDEX tasks_by_reuse_key; ALTER TABLE tasks DROP COLUMN reuse_key; ALTER TABLE tasks DROP COLUMN reused_from; "
            "ALTER TABLE folds DROP COLUMN data_fingerprint; "
+           "ALTER TABLE coordinator_lock DROP COLUMN job; ALTER TABLE coordinator_lock DROP COLUMN restart; "
            "DROP INDEX tasks_by_trainer; ALTER TABLE tasks DROP COLUMN trained_by; PRAGMA user_version = 3; "
            "UPDATE meta SET value = '3' WHERE key = 'schema_version'; COMMIT");
     ASSERT_EQ(s.schema_version(), 3);
@@ -337,8 +338,8 @@ TEST_F(StoreTest, MigratesAVersionThreeStoreToTrainedBy) {
     EXPECT_EQ(ro.validation_objective(id, "dice")["cc"].epochs, 2);  // schema 3: every task's epochs
   }
   Store s(path_);
-  EXPECT_EQ(s.schema_version(), 5);
-  EXPECT_EQ(s.query_text("SELECT value FROM meta WHERE key = 'schema_version'"), "5");
+  EXPECT_EQ(s.schema_version(), kSchemaVersion);
+  EXPECT_EQ(s.query_text("SELECT value FROM meta WHERE key = 'schema_version'"), std::to_string(kSchemaVersion));
   EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks WHERE reuse_key IS NOT NULL OR reused_from IS NOT NULL"), 0);
   EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks WHERE status = 'done' AND trained_by IS NULL"), 2);
   EXPECT_EQ(s.query_int("SELECT count(*) FROM epochs"), 4);
@@ -416,4 +417,66 @@ TEST_F(StoreTest, AFinishedTaskWithAReuseKeyIsFoundAndCopiedWhole) {
   }
   EXPECT_EQ(s.query_text("SELECT group_concat(metric || value, ',') FROM task_metrics WHERE task_id = " + std::to_string(t[1].id)),
             s.query_text("SELECT group_concat(metric || value, ',') FROM task_metrics WHERE task_id = " + std::to_string(t[0].id)));
+namespace {
+std::string epochs_text(const std::vector<EpochRow>& rows) {
+  std::string out;
+  for (const auto& e : rows) {
+    out += e.variant + "/" + std::to_string(e.repeat) + "/" + std::to_string(e.fold) + "/" + std::to_string(e.epoch) + "=" +
+           std::to_string(e.train_loss) + ";";
+  }
+  return out;
+}
+}  // namespace
+
+// `ablate serve` loads a study again after every task that ends: with a TaskRowsCache it reads only the
+// rows (epochs, fold and case metrics) of tasks whose state changed, and they and their order equal a
+// full load's.
+TEST_F(StoreTest, AnTaskRowsCacheReadsOnlyTheTasksThatChanged) {
+  Store s(path_);
+  const auto id = fill(s);
+  const auto t = s.tasks(id);
+  ASSERT_EQ(t.size(), 4u);
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    s.mark_running(t[i].id, where(), now_seconds());
+    for (int e = 1; e <= 3; ++e) s.record_epoch(t[i].id, {e, 1.0 / e + static_cast<double>(i), 0.8, 0.1, 1e-3, 0.5});
+  }
+  TaskRowsCache cache;
+  auto full = [&] { return epochs_text(load_study_data(s, "st").epochs); };
+  EXPECT_EQ(epochs_text(load_study_data(s, "st", cache).epochs), full());  // empty cache: everything read
+  ASSERT_EQ(cache.tasks.size(), 4u);
+  EXPECT_EQ(load_study_data(s, "st", cache).epochs.size(), 12u);
+
+  // A task's rows changed behind its state (no new epoch, same attempts): the cache keeps what it read,
+  // which shows that an unchanged task is not read again.
+  s.exec("UPDATE epochs SET train_loss = 9 WHERE task_id = " + std::to_string(t[2].id) + " AND epoch = 1");
+  const std::string stale = epochs_text(load_study_data(s, "st", cache).epochs);
+  EXPECT_NE(stale, full());
+  EXPECT_EQ(stale.find("=9.000000"), std::string::npos);
+  // A new epoch of that task changes its state: read again, and equal to a full load.
+  s.record_epoch(t[2].id, {4, 0.2, 0.8, 0.1, 1e-3, 0.5});
+  EXPECT_EQ(epochs_text(load_study_data(s, "st", cache).epochs), full());
+  // A task that ends, one that another attempt starts over: the same.
+  s.record_done(t[0].id, result(0.8), now_seconds());
+  s.record_interrupted(t[1].id, "lost", now_seconds());
+  s.mark_running(t[1].id, where(), now_seconds());
+  s.record_epoch(t[1].id, {4, 0.3, 0.8, 0.1, 1e-3, 0.5});
+  const auto d = load_study_data(s, "st", cache);
+  EXPECT_EQ(epochs_text(d.epochs), full());
+  // The ended task's fold and case metrics, as the views give them.
+  const auto plain = load_study_data(s, "st");
+  ASSERT_EQ(d.fold_metrics.size(), plain.fold_metrics.size());
+  ASSERT_EQ(d.fold_metrics.size(), 2u);
+  for (std::size_t i = 0; i < d.fold_metrics.size(); ++i) {
+    EXPECT_EQ(d.fold_metrics[i].variant + d.fold_metrics[i].metric, plain.fold_metrics[i].variant + plain.fold_metrics[i].metric);
+    EXPECT_EQ(d.fold_metrics[i].value, plain.fold_metrics[i].value);
+  }
+  ASSERT_EQ(d.case_metrics.size(), plain.case_metrics.size());
+  ASSERT_EQ(d.case_metrics.size(), 1u);
+  EXPECT_EQ(d.case_metrics[0].case_id, plain.case_metrics[0].case_id);
+  EXPECT_EQ(d.case_metrics[0].value, plain.case_metrics[0].value);
+  // A replaced variant's tasks leave the cache.
+  s.replace_variant(id, {"cc", "U-Net+CC", "h3", "model.cc = true\nmodel.k = 3\n", 1}, "cc");
+  s.ensure_tasks(id);
+  EXPECT_EQ(epochs_text(load_study_data(s, "st", cache).epochs), full());
+  EXPECT_EQ(cache.tasks.size(), s.tasks(id).size());
 }
