@@ -998,6 +998,10 @@ int Coordinator::run(bool& started) {
                     "--new-study starts afresh)",
                     failed_before.size(), study_.early_stop.method, list, db_path_, db_path_);
     }
+  } else if (opt_.shard.active()) {
+    spdlog::info("study '{}', shard {} of {} complete: results in {} (the other shards' tasks stay pending there; "
+                 "ablate merge joins the shards)",
+                 name_, opt_.shard.index, opt_.shard.count, db_path_);
   } else {
     spdlog::info("study '{}' complete: results in {}", name_, db_path_);
   }
