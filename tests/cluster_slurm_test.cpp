@@ -247,7 +247,7 @@ TEST(Slurm, ArrayOfTwoWithARequeuedElementMergesIntoOneStore) {
   ASSERT_EQ(stop.status, 0) << stop.output;
   // The merge job must wait for the requeued element: it ends last.
   const auto merged = wait_for_end(merge);
-  const auto element0 = job_info(array + "_0");
+  auto element0 = job_info(array + "_0");
   EXPECT_EQ(element0["JobState"], "COMPLETED") << log("0");
   EXPECT_GE(std::stoi(element0["Restarts"].empty() ? "0" : element0["Restarts"]), 1) << log("0");
   EXPECT_EQ(job_info(array + "_1")["JobState"], "COMPLETED") << log("1");
