@@ -41,8 +41,8 @@ std::vector<std::size_t> longest_first(const std::vector<double>& cost);
 // cost of each task; a unit costs its most expensive member (the members share one training, their
 // evaluations are small beside it). Returns the shard of every task index (every index of `task_cost`
 // must lie in exactly one unit). Throws std::invalid_argument when count < 1.
-std::vector<int> assign_shards(const std::vector<std::vector<std::size_t>>& units, const std::vector<double>& task_cost,
-                               int count);
+std::vector<int> assign_shards(const std::vector<std::vector<std::size_t>>& units,
+                               const std::vector<double>& task_cost, int count);
 
 // "" when the study can run as a job array; else why not and what to use instead: a TPE search
 // (sweep.method = "tpe") proposes each trial from the results stored so far, and ASHA or median stopping

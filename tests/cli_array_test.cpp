@@ -19,7 +19,8 @@ using cli_util::TempDir;
 
 std::string study_text(const std::string& data, const std::string& extra = "") {
   return "[study]\nname = \"arr\"\nseed = 5\nfolds = 2\n[data]\npath = \"" + data +
-         "\"\nimage_size = 32\n[model]\nwidths = [4, 8]\n[train]\nepochs = 2\nsteps_per_epoch = 2\nbatch_size = 2\nlr = 0.001\n" +
+         "\"\nimage_size = 32\n[model]\nwidths = [4, 8]\n[train]\nepochs = 2\nsteps_per_epoch = "
+         "2\nbatch_size = 2\nlr = 0.001\n" +
          extra +
          "[[ablation.variant]]\nname = \"unet\"\n"
          "[[ablation.variant]]\nname = \"wide\"\nmodel.widths = [8, 16]\n"
@@ -27,33 +28,42 @@ std::string study_text(const std::string& data, const std::string& extra = "") {
          "[[ablation.variant]]\nname = \"prepared\"\ndata.evaluate_at = \"prepared\"\n";
 }
 
-std::int64_t count(const std::string& db, const std::string& sql) { return ablate::db::Store(db, true).query_int(sql); }
+std::int64_t count(const std::string& db, const std::string& sql) {
+  return ablate::db::Store(db, true).query_int(sql);
+}
 
 // Everything a result is, by natural keys (never row ids): per task its status, every epoch's losses and
 // scores and every metric, per case too, to 17 digits.
 std::string results(const std::string& db) {
   const std::string task = "v.name || ' f' || f.fold || ' r' || f.repeat";
-  const std::string from = " FROM tasks t JOIN variants v ON v.id = t.variant_id JOIN folds f ON f.id = t.fold_id ";
-  return ablate::db::Store(db, true)
-      .query_text("SELECT group_concat(line, char(10)) FROM ("
-                  "SELECT " + task + " || ' ' || t.status AS line" + from +
-                  "UNION ALL SELECT " + task +
-                  " || ' epoch ' || e.epoch || printf(' %.17g %.17g %.17g', e.train_loss, e.val_loss, e.val_score)" + from +
-                  "JOIN epochs e ON e.task_id = t.id "
-                  "UNION ALL SELECT " + task + " || ' ' || m.metric || ' ' || m.class || printf(' %.17g', m.value)" + from +
-                  "JOIN task_metrics m ON m.task_id = t.id "
-                  "UNION ALL SELECT " + task + " || ' ' || m.case_id || ' ' || m.metric || ' ' || m.class || printf(' %.17g', m.value)" +
-                  from + "JOIN task_case_metrics m ON m.task_id = t.id "
-                  "ORDER BY line)");
+  const std::string from =
+      " FROM tasks t JOIN variants v ON v.id = t.variant_id JOIN folds f ON f.id = t.fold_id ";
+  return ablate::db::Store(db, true).query_text(
+      "SELECT group_concat(line, char(10)) FROM ("
+      "SELECT " +
+      task + " || ' ' || t.status AS line" + from + "UNION ALL SELECT " + task +
+      " || ' epoch ' || e.epoch || printf(' %.17g %.17g %.17g', e.train_loss, e.val_loss, e.val_score)" +
+      from +
+      "JOIN epochs e ON e.task_id = t.id "
+      "UNION ALL SELECT " +
+      task + " || ' ' || m.metric || ' ' || m.class || printf(' %.17g', m.value)" + from +
+      "JOIN task_metrics m ON m.task_id = t.id "
+      "UNION ALL SELECT " +
+      task + " || ' ' || m.case_id || ' ' || m.metric || ' ' || m.class || printf(' %.17g', m.value)" + from +
+      "JOIN task_case_metrics m ON m.task_id = t.id "
+      "ORDER BY line)");
 }
 
 class ArrayTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const auto synth = cli_util::ablate("data synth --out '" + dir_ / "data" + "' --cases 6 --size 32 --slices 6");
+    const auto synth =
+        cli_util::ablate("data synth --out '" + dir_ / "data" + "' --cases 6 --size 32 --slices 6");
     ASSERT_EQ(synth.code, 0) << synth.out;
   }
-  std::string write_study(const std::string& extra = "") { return dir_.write("arr.toml", study_text(dir_ / "data", extra)); }
+  std::string write_study(const std::string& extra = "") {
+    return dir_.write("arr.toml", study_text(dir_ / "data", extra));
+  }
   TempDir dir_{"ablate-array"};
 };
 
@@ -82,12 +92,18 @@ TEST_F(ArrayTest, ShardsMergedEqualOneRun) {
   // Balanced on cost: each shard holds one fold of the wide network (the costly variant) and one shared
   // training of unet and prepared, which stay together (the same shard for each fold).
   for (const auto& db : {s0, s1}) {
-    EXPECT_EQ(count(db, "SELECT count(*) FROM tasks t JOIN variants v ON v.id = t.variant_id WHERE v.name = 'wide' AND status = 'done'"), 1);
-    EXPECT_EQ(count(db, "SELECT count(*) FROM tasks t JOIN variants v ON v.id = t.variant_id JOIN folds f ON f.id = t.fold_id "
-                        "WHERE status = 'done' AND v.name IN ('unet', 'prepared') GROUP BY f.fold"),
+    EXPECT_EQ(count(db,
+                    "SELECT count(*) FROM tasks t JOIN variants v ON v.id = t.variant_id WHERE v.name = "
+                    "'wide' AND status = 'done'"),
+              1);
+    EXPECT_EQ(count(db,
+                    "SELECT count(*) FROM tasks t JOIN variants v ON v.id = t.variant_id JOIN folds f ON "
+                    "f.id = t.fold_id "
+                    "WHERE status = 'done' AND v.name IN ('unet', 'prepared') GROUP BY f.fold"),
               2);
   }
-  const auto merged = cli_util::ablate("merge '" + s0 + "' '" + s1 + "' --into '" + dir_ / "arr.sqlite" + "'");
+  const auto merged =
+      cli_util::ablate("merge '" + s0 + "' '" + s1 + "' --into '" + dir_ / "arr.sqlite" + "'");
   ASSERT_EQ(merged.code, 0) << merged.out;
   EXPECT_NE(merged.out.find("6 task(s), 6 done"), std::string::npos) << merged.out;
   EXPECT_EQ(merged.out.find("several stores"), std::string::npos) << "no task was done twice: " << merged.out;
@@ -103,7 +119,8 @@ TEST_F(ArrayTest, ShardsMergedEqualOneRun) {
   // the same shard.
   const auto again = cli_util::ablate("run '" + study + "' --shard 1/2");
   ASSERT_EQ(again.code, 0) << again.out;
-  EXPECT_NE(again.out.find(std::to_string(done1) + " task(s) done, 0 to run"), std::string::npos) << again.out;
+  EXPECT_NE(again.out.find(std::to_string(done1) + " task(s) done, 0 to run"), std::string::npos)
+      << again.out;
 }
 
 TEST_F(ArrayTest, BadShardSpecsAreUsageErrors) {
@@ -117,7 +134,9 @@ TEST_F(ArrayTest, BadShardSpecsAreUsageErrors) {
   EXPECT_FALSE(fs::exists(dir_ / "arr.shard-2.sqlite"));
   const auto sub = cli_util::ablate("submit '" + study + "' --array 1001 --dry-run");
   EXPECT_EQ(sub.code, 2) << sub.out;
-  EXPECT_NE(sub.out.find("--array (or resources.array): 1001 (allowed: 0 = one MPI job, 1 to 1000 elements)"), std::string::npos) << sub.out;
+  EXPECT_NE(sub.out.find("--array (or resources.array): 1001 (allowed: 0 = one MPI job, 1 to 1000 elements)"),
+            std::string::npos)
+      << sub.out;
   const auto mpirun = cli_util::ablate("submit '" + study + "' --array 2 --scheduler mpirun --dry-run");
   EXPECT_EQ(mpirun.code, 2) << mpirun.out;
   EXPECT_NE(mpirun.out.find("needs --scheduler slurm"), std::string::npos) << mpirun.out;
@@ -129,22 +148,27 @@ TEST_F(ArrayTest, BadShardSpecsAreUsageErrors) {
 TEST_F(ArrayTest, StudiesWhoseNextTaskDependsOnResultsAreRefused) {
   const std::string asha = write_study("[sweep.early_stop]\nmethod = \"asha\"\nrungs = [1, 2]\n");
   const std::string tpe = cli_util::kExamples + "fig5_alpha_lr_tpe.toml";
-  const std::string median = dir_.write("median.toml", study_text(dir_ / "data", "[sweep.early_stop]\nmethod = \"median\"\nrungs = [1, 2]\n"));
-  for (const auto& [file, feature] : {std::pair<std::string, std::string>{asha, "[sweep.early_stop] method = \"asha\""},
-                                      {median, "[sweep.early_stop] method = \"median\""},
-                                      {tpe, "sweep.method = \"tpe\""}}) {
-    for (const std::string& command : {"plan '" + file + "' --set resources.array=2", "run '" + file + "' --shard 0/2",
-                                       "submit '" + file + "' --array 2 --dry-run"}) {
+  const std::string median = dir_.write(
+      "median.toml", study_text(dir_ / "data", "[sweep.early_stop]\nmethod = \"median\"\nrungs = [1, 2]\n"));
+  for (const auto& [file, feature] :
+       {std::pair<std::string, std::string>{asha, "[sweep.early_stop] method = \"asha\""},
+        {median, "[sweep.early_stop] method = \"median\""},
+        {tpe, "sweep.method = \"tpe\""}}) {
+    for (const std::string& command :
+         {"plan '" + file + "' --set resources.array=2", "run '" + file + "' --shard 0/2",
+          "submit '" + file + "' --array 2 --dry-run"}) {
       const auto r = cli_util::ablate(command);
       EXPECT_EQ(r.code, 2) << command << "\n" << r.out;
-      for (const std::string& part : {feature, std::string("a job array"), std::string("never see each other's results"),
-                                      std::string("one MPI job")}) {
+      for (const std::string& part :
+           {feature, std::string("a job array"), std::string("never see each other's results"),
+            std::string("one MPI job")}) {
         EXPECT_NE(r.out.find(part), std::string::npos) << command << ": no `" << part << "` in\n" << r.out;
       }
     }
   }
   EXPECT_FALSE(fs::exists(dir_ / "arr.shard-0.sqlite")) << "refused before any store";
-  const auto ok = cli_util::ablate("plan " + cli_util::kExamples + "mda_lambda_k_sobol.toml --set resources.array=3");
+  const auto ok =
+      cli_util::ablate("plan " + cli_util::kExamples + "mda_lambda_k_sobol.toml --set resources.array=3");
   EXPECT_EQ(ok.code, 0) << ok.out;
   EXPECT_NE(ok.out.find("job array: 3 element(s)"), std::string::npos) << ok.out;
 }
@@ -158,10 +182,13 @@ TEST_F(ArrayTest, SubmitArrayWritesTheArrayAndItsMergeJob) {
   EXPECT_NE(array.find("#SBATCH --array=0-1\n"), std::string::npos) << array;
   EXPECT_NE(array.find("--shard \"$SLURM_ARRAY_TASK_ID\"/2 --workers 1"), std::string::npos) << array;
   EXPECT_NE(array.find("#SBATCH --cpus-per-task=2\n"), std::string::npos) << array;
-  EXPECT_NE(merge.find("merge '" + dir_ / "arr.shard-0.sqlite" + "' '" + dir_ / "arr.shard-1.sqlite" + "' --into '" + dir_ / "arr.sqlite" + "'"),
+  EXPECT_NE(merge.find("merge '" + dir_ / "arr.shard-0.sqlite" + "' '" + dir_ / "arr.shard-1.sqlite" +
+                       "' --into '" + dir_ / "arr.sqlite" + "'"),
             std::string::npos)
       << merge;
-  EXPECT_NE(merge.find("report --db '" + dir_ / "arr.sqlite" + "' --out '" + dir_ / "arr-report" + "'"), std::string::npos) << merge;
+  EXPECT_NE(merge.find("report --db '" + dir_ / "arr.sqlite" + "' --out '" + dir_ / "arr-report" + "'"),
+            std::string::npos)
+      << merge;
   EXPECT_NE(r.out.find("sbatch --dependency=afterany:"), std::string::npos) << r.out;
   // --array 0 overrides the study's array: the one MPI job.
   const auto mpi = cli_util::ablate("submit '" + study + "' --array 0 --dry-run");

@@ -55,7 +55,8 @@ TEST(Shards, ParsesIOfNCountingFromZero) {
 }
 
 TEST(Shards, RefusesBadSpecsNamingThemAndWhatIsAllowed) {
-  for (const char* spec : {"2/2", "3/2", "0/0", "a/b", "1", "-1/2", "1/2/3", " 1/2", "1/2 ", "", "1/", "/2"}) {
+  for (const char* spec :
+       {"2/2", "3/2", "0/0", "a/b", "1", "-1/2", "1/2/3", " 1/2", "1/2 ", "", "1/", "/2"}) {
     const std::string why = refusal_of(spec);
     ASSERT_FALSE(why.empty()) << "accepted: '" << spec << "'";
     EXPECT_NE(why.find("--shard " + std::string(spec) + ":"), std::string::npos) << why;
@@ -77,7 +78,8 @@ TEST(Shards, BalanceEstimatedCostNotTaskCount) {
   const auto shard_of = assign_shards(singletons(cost.size()), cost, 2);
   const auto load = loads(shard_of, cost, 2);
   EXPECT_DOUBLE_EQ(*std::max_element(load.begin(), load.end()), 10.0);
-  EXPECT_EQ(std::count(shard_of.begin(), shard_of.end(), shard_of[4]), 1) << "the long task shares its shard with nothing";
+  EXPECT_EQ(std::count(shard_of.begin(), shard_of.end(), shard_of[4]), 1)
+      << "the long task shares its shard with nothing";
   // The same tasks dealt out by count (round robin in index order) would end later.
   std::vector<double> by_count(2, 0.0);
   for (std::size_t i = 0; i < cost.size(); ++i) by_count[i % 2] += cost[i];
@@ -164,15 +166,17 @@ TEST(Shards, ArraysRefuseStudiesWhoseNextTaskDependsOnFinishedOnes) {
   EXPECT_EQ(array_refusal(study), "");
   study.search.method = "tpe";
   std::string why = array_refusal(study);
-  for (const char* part : {"s.toml", "sweep.method = \"tpe\"", "job array", "results stored so far", "one MPI job", "\"random\""}) {
+  for (const char* part : {"s.toml", "sweep.method = \"tpe\"", "job array", "results stored so far",
+                           "one MPI job", "\"random\""}) {
     EXPECT_NE(why.find(part), std::string::npos) << part << " in: " << why;
   }
   study.search.method = "grid";
   for (const std::string& method : std::vector<std::string>{"asha", "median"}) {
     study.early_stop.method = method;
     why = array_refusal(study);
-    for (const std::string& part : {"[sweep.early_stop] method = \"" + method + "\"", std::string("job array"),
-                                   std::string("at each rung"), std::string("one MPI job")}) {
+    for (const std::string& part :
+         {"[sweep.early_stop] method = \"" + method + "\"", std::string("job array"),
+          std::string("at each rung"), std::string("one MPI job")}) {
       EXPECT_NE(why.find(part), std::string::npos) << part << " in: " << why;
     }
   }
