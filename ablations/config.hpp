@@ -155,6 +155,7 @@ struct ResourcesConfig {
   std::string account;
   std::string memory;                // e.g. "32G"; empty = cluster default
   std::string mpi = "pmix";          // srun --mpi=: pmix | pmi2 | none
+  int array = 0;                     // > 0: a Slurm job array of this many elements (runner/shards.hpp); 0 = one MPI job
 };
 
 // [report]: the table layout.

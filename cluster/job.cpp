@@ -20,14 +20,15 @@ void check_path(const std::string& path, const std::string& what) {
   }
 }
 
-void check_resources(const ResourcesConfig& r) {
+void check_resources(const ResourcesConfig& r, bool array) {
   if (!valid_time_limit(r.time)) {
     throw std::invalid_argument("resources.time: `" + r.time +
                                 "` is not a Slurm time limit (allowed: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS)");
   }
-  if (r.ranks < 2) throw std::invalid_argument("resources.ranks: a job needs a coordinator and at least one worker (>= 2)");
-  if (r.nodes < 1) throw std::invalid_argument("resources.nodes: at least 1");
-  if (r.ranks - 1 < r.nodes) {
+  // An array element is one process on one node: the MPI job's layout does not apply.
+  if (!array && r.ranks < 2) throw std::invalid_argument("resources.ranks: a job needs a coordinator and at least one worker (>= 2)");
+  if (!array && r.nodes < 1) throw std::invalid_argument("resources.nodes: at least 1");
+  if (!array && r.ranks - 1 < r.nodes) {
     throw std::invalid_argument("resources.ranks: " + std::to_string(r.ranks) + " ranks are " + std::to_string(r.ranks - 1) +
                                 " worker(s), fewer than resources.nodes = " + std::to_string(r.nodes) +
                                 " (every node needs a worker: ranks >= nodes + 1)");
@@ -56,6 +57,14 @@ void check_options(const JobOptions& o) {
     throw std::invalid_argument("--signal-seconds: " + std::to_string(o.signal_seconds) + " (allowed: 1 to 65535, Slurm's limit)");
   }
   if (o.max_retries < 0) throw std::invalid_argument("--max-retries: " + std::to_string(o.max_retries) + " (allowed: >= 0)");
+  if (o.array < 0 || o.array > 1000) {
+    throw std::invalid_argument("--array (or resources.array): " + std::to_string(o.array) + " (allowed: 0 = one MPI job, 1 to 1000 elements)");
+  }
+  if (o.array > 0 && o.scheduler != "slurm") {
+    throw std::invalid_argument("--array (or resources.array): a job array needs --scheduler slurm (mpirun has no arrays)");
+  }
+  for (const auto& db : o.shard_dbs) check_path(db, "a shard store");
+  check_path(o.report_dir, "the report folder");
   if (!valid_name(o.job_name)) throw std::invalid_argument("job name `" + o.job_name + "`: allowed are letters, digits and _ - . + =");
   check_path(o.study_file, "the study file");
   check_path(o.db_file, "--db");
@@ -79,6 +88,92 @@ std::string set_arguments(const JobOptions& o) {
   std::string out;
   for (const auto& a : o.overrides) out += " --set " + shell_quote(a);
   return out;
+}
+
+
+// The #SBATCH lines both kinds of job share: time, GPUs, partition, account, memory.
+void sbatch_resources(std::ostream& s, const ResourcesConfig& r) {
+  s << "#SBATCH --time=" << r.time << "\n";
+  if (r.gpus_per_node > 0) s << "#SBATCH --gpus-per-node=" << r.gpus_per_node << "\n";
+  if (!r.partition.empty()) s << "#SBATCH --partition=" << r.partition << "\n";
+  if (!r.account.empty()) s << "#SBATCH --account=" << r.account << "\n";
+  if (!r.memory.empty()) s << "#SBATCH --mem=" << r.memory << "\n";
+}
+
+// The requeueable end of a Slurm script (the MPI job and every array element alike): `step` (an srun
+// command line, quoted) runs in the background under the USR1/TERM traps, and exit code 3 after a SIGUSR1
+// requeues this job (an array element requeues itself alone: SLURM_JOB_ID is the element's own id).
+void step_with_requeue(std::ostream& s, const std::string& step) {
+  s << "# The step runs in the background so that this shell can take signals meant for the job: SIGUSR1 sent\n"
+      << "# to the batch shell alone (scancel --signal=USR1 --batch, a preemption) and SIGTERM are passed on to\n"
+      << "# srun, which passes them on to every rank. An untrapped SIGUSR1 would end this shell and nothing would\n"
+      << "# requeue. After a SIGTERM (scancel, scontrol requeue, the time limit) Slurm decides what follows: no\n"
+      << "# requeue from here. The traps are set before the step starts; a signal in between is passed on then.\n"
+      << "step=\"\"\n"
+      << "pending=\"\"\n"
+      << "terminated=0\n"
+      << "forward() {\n"
+      << "  [ \"$1\" = TERM ] && terminated=1\n"
+      << "  if [ -n \"$step\" ]; then kill -\"$1\" \"$step\" 2>/dev/null; else pending=$1; fi\n"
+      << "}\n"
+      << "trap 'forward USR1' USR1\n"
+      << "trap 'forward TERM' TERM\n"
+      << step << " &\n"
+      << "step=$!\n"
+      << "if [ -n \"$pending\" ]; then kill -\"$pending\" \"$step\" 2>/dev/null; fi\n"
+      << "# wait returns early (status > 128) when a trapped signal arrives: wait again while the step runs.\n"
+      << "while :; do\n"
+      << "  wait \"$step\"\n"
+      << "  rc=$?\n"
+      << "  kill -0 \"$step\" 2>/dev/null || break\n"
+      << "done\n"
+      << "if [ \"$rc\" -eq 3 ] && [ \"$terminated\" -eq 0 ]; then\n"
+      << "  echo \"ablate: interrupted with results stored; requeueing job $SLURM_JOB_ID\"\n"
+      << "  scontrol requeue \"$SLURM_JOB_ID\"\n"
+      << "fi\n"
+      << "exit $rc\n";
+}
+
+}  // namespace
+
+int array_workers(const ResourcesConfig& r) { return r.gpus_per_node > 0 ? r.gpus_per_node * std::max(1, r.ranks_per_gpu) : 1; }
+
+namespace {
+
+// Element $SLURM_ARRAY_TASK_ID of an array of o.array: `ablate run --shard` in one process.
+std::string array_script(const ResourcesConfig& r, const JobOptions& o) {
+  const int workers = array_workers(r);
+  const int cpus = r.cpus_per_rank * workers;
+  const std::string last = std::to_string(o.array - 1);
+  // The shard store is the run's default (runner/shards.hpp), beside the study: no --db here.
+  const std::string run = shell_quote(o.ablate_exe) + " run " + shell_quote(o.study_file) + " --shard \"$SLURM_ARRAY_TASK_ID\"/" +
+                          std::to_string(o.array) + " --workers " + std::to_string(workers) + " --max-retries " +
+                          std::to_string(o.max_retries) + set_arguments(o);
+  std::ostringstream s;
+  s << "#!/usr/bin/env bash\n"
+    << "#SBATCH --job-name=" << o.job_name << "\n"
+    << "#SBATCH --array=0-" << last << "\n"
+    << "#SBATCH --nodes=1\n"
+    << "#SBATCH --ntasks=1\n"
+    << "#SBATCH --cpus-per-task=" << cpus << "\n";
+  sbatch_resources(s, r);
+  s << "#SBATCH --signal=USR1@" << o.signal_seconds << "\n"
+    << "#SBATCH --requeue\n"
+    << "#SBATCH --open-mode=append\n"
+    << "#SBATCH --output=" << sbatch_quote(o.log_dir, "--log-dir", "/%x-%A_%a.out") << "\n"
+    << "#\n# Written by `ablate submit --array " << o.array << "`: element i of 0.." << last << " runs shard i/" << o.array
+    << " of the study's tasks\n"
+    << "# (balanced on estimated cost) into its own store, <study>.shard-i.sqlite beside the study, with " << workers
+    << " worker(s)\n"
+    << "# in one process. SIGUSR1 " << o.signal_seconds << " s before the time limit (and scancel --signal=USR1) stops an element\n"
+    << "# with its checkpoints; exit code 3 after a SIGUSR1 requeues that element alone. The merge job\n"
+    << "# (submitted with --dependency=afterany on this array) joins the shards when every element has ended.\n"
+    << "set -u\n"
+    << "export OMP_NUM_THREADS=" << r.cpus_per_rank << "\n"
+    << "export CUBLAS_WORKSPACE_CONFIG=:4096:8\n";
+  // --mpi=none: a single task needs no PMI, and without it `ablate run` is a plain process with worker threads.
+  step_with_requeue(s, "srun --ntasks=1 --cpus-per-task=" + std::to_string(cpus) + " --mpi=none --kill-on-bad-exit=1 " + run);
+  return s.str();
 }
 
 }  // namespace
@@ -125,7 +220,8 @@ std::vector<std::string> parse_mpi_list(const std::string& output) {
 
 std::string job_script(const ResourcesConfig& r, const JobOptions& o) {
   check_options(o);
-  check_resources(r);
+  check_resources(r, o.array > 0);
+  if (o.array > 0) return array_script(r, o);
   const std::string run = shell_quote(o.ablate_exe) + " run " + shell_quote(o.study_file) + " --db " +
                           shell_quote(o.db_file) + " --max-retries " + std::to_string(o.max_retries) + set_arguments(o);
   std::ostringstream s;
@@ -137,12 +233,8 @@ std::string job_script(const ResourcesConfig& r, const JobOptions& o) {
       << "#SBATCH --nodes=" << r.nodes << "\n"
       << "#SBATCH --ntasks=" << workers << "\n"
       << "#SBATCH --ntasks-per-node=" << per_node << "\n"
-      << "#SBATCH --cpus-per-task=" << r.cpus_per_rank << "\n"
-      << "#SBATCH --time=" << r.time << "\n";
-    if (r.gpus_per_node > 0) s << "#SBATCH --gpus-per-node=" << r.gpus_per_node << "\n";
-    if (!r.partition.empty()) s << "#SBATCH --partition=" << r.partition << "\n";
-    if (!r.account.empty()) s << "#SBATCH --account=" << r.account << "\n";
-    if (!r.memory.empty()) s << "#SBATCH --mem=" << r.memory << "\n";
+      << "#SBATCH --cpus-per-task=" << r.cpus_per_rank << "\n";
+    sbatch_resources(s, r);
     // SIGUSR1 to every rank before the limit: workers checkpoint, the coordinator stores what finished
     // and exits 3, and the job requeues itself.
     s << "#SBATCH --signal=USR1@" << o.signal_seconds << "\n"
@@ -168,36 +260,9 @@ std::string job_script(const ResourcesConfig& r, const JobOptions& o) {
       << "  for ((i = 0; i < " << workers << "; i++)); do echo \"${nodes[i * ${#nodes[@]} / " << workers << "]}\"; done\n"
       << "} >\"$hostfile\"\n"
       << "export SLURM_HOSTFILE=\"$hostfile\"\n"
-      << "unset SLURM_NTASKS_PER_NODE   # the allocation's; the step's layout is the hostfile's\n"
-      << "# The step runs in the background so that this shell can take signals meant for the job: SIGUSR1 sent\n"
-      << "# to the batch shell alone (scancel --signal=USR1 --batch, a preemption) and SIGTERM are passed on to\n"
-      << "# srun, which passes them on to every rank. An untrapped SIGUSR1 would end this shell and nothing would\n"
-      << "# requeue. After a SIGTERM (scancel, scontrol requeue, the time limit) Slurm decides what follows: no\n"
-      << "# requeue from here. The traps are set before the step starts; a signal in between is passed on then.\n"
-      << "step=\"\"\n"
-      << "pending=\"\"\n"
-      << "terminated=0\n"
-      << "forward() {\n"
-      << "  [ \"$1\" = TERM ] && terminated=1\n"
-      << "  if [ -n \"$step\" ]; then kill -\"$1\" \"$step\" 2>/dev/null; else pending=$1; fi\n"
-      << "}\n"
-      << "trap 'forward USR1' USR1\n"
-      << "trap 'forward TERM' TERM\n"
-      << "srun --ntasks=" << r.ranks << " --overcommit --distribution=arbitrary --cpus-per-task=" << r.cpus_per_rank
-      << " --mpi=" << r.mpi << " --kill-on-bad-exit=1 " << run << " &\n"
-      << "step=$!\n"
-      << "if [ -n \"$pending\" ]; then kill -\"$pending\" \"$step\" 2>/dev/null; fi\n"
-      << "# wait returns early (status > 128) when a trapped signal arrives: wait again while the step runs.\n"
-      << "while :; do\n"
-      << "  wait \"$step\"\n"
-      << "  rc=$?\n"
-      << "  kill -0 \"$step\" 2>/dev/null || break\n"
-      << "done\n"
-      << "if [ \"$rc\" -eq 3 ] && [ \"$terminated\" -eq 0 ]; then\n"
-      << "  echo \"ablate: interrupted with results stored; requeueing job $SLURM_JOB_ID\"\n"
-      << "  scontrol requeue \"$SLURM_JOB_ID\"\n"
-      << "fi\n"
-      << "exit $rc\n";
+      << "unset SLURM_NTASKS_PER_NODE   # the allocation's; the step's layout is the hostfile's\n";
+    step_with_requeue(s, "srun --ntasks=" + std::to_string(r.ranks) + " --overcommit --distribution=arbitrary --cpus-per-task=" +
+                             std::to_string(r.cpus_per_rank) + " --mpi=" + r.mpi + " --kill-on-bad-exit=1 " + run);
   } else {
     s << "# Written by `ablate submit --scheduler mpirun`: runs the study with mpirun"
       << (o.hostfile.empty() ? " on this host" : " on the hosts of " + o.hostfile) << ".\n"
@@ -210,6 +275,37 @@ std::string job_script(const ResourcesConfig& r, const JobOptions& o) {
       << "exec mpirun -np " << r.ranks << (o.hostfile.empty() ? " --oversubscribe" : " --hostfile " + shell_quote(o.hostfile))
       << " " << run << " --log-file " << shell_quote(o.log_dir + "/" + o.job_name + ".log") << "\n";
   }
+  return s.str();
+}
+
+std::string merge_script(const ResourcesConfig& r, const JobOptions& o) {
+  check_options(o);
+  check_resources(r, true);
+  if (o.array < 1 || o.scheduler != "slurm") throw std::invalid_argument("merge_script: for a Slurm job array (--array N)");
+  if (o.shard_dbs.empty()) throw std::invalid_argument("merge_script: no shard store to merge");
+  if (o.report_dir.empty()) throw std::invalid_argument("merge_script: no report folder");
+  const std::string exe = shell_quote(o.ablate_exe);
+  std::string shards;
+  for (const auto& db : o.shard_dbs) shards += " " + shell_quote(db);
+  std::ostringstream s;
+  s << "#!/usr/bin/env bash\n"
+    << "#SBATCH --job-name=" << o.job_name << "-merge\n"
+    << "#SBATCH --nodes=1\n"
+    << "#SBATCH --ntasks=1\n"
+    << "#SBATCH --cpus-per-task=1\n"
+    << "#SBATCH --time=" << r.time << "\n";
+  if (!r.partition.empty()) s << "#SBATCH --partition=" << r.partition << "\n";
+  if (!r.account.empty()) s << "#SBATCH --account=" << r.account << "\n";
+  if (!r.memory.empty()) s << "#SBATCH --mem=" << r.memory << "\n";
+  s << "#SBATCH --output=" << sbatch_quote(o.log_dir, "--log-dir", "/%x-%j.out") << "\n"
+    << "#\n# Written by `ablate submit --array " << o.array << "`; submitted with --dependency=afterany:<array job id>, it\n"
+    << "# starts when every element has ended (a requeued element has not) and joins the " << o.shard_dbs.size()
+    << " shard stores\n"
+    << "# into the study's store (merging into it again adds nothing twice), then writes the report.\n"
+    << "# Run it again by hand after rerunning an element.\n"
+    << "set -u\n"
+    << exe << " merge" << shards << " --into " << shell_quote(o.db_file) << " || exit $?\n"
+    << "exec " << exe << " report --db " << shell_quote(o.db_file) << " --out " << shell_quote(o.report_dir) << "\n";
   return s.str();
 }
 

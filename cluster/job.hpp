@@ -22,6 +22,15 @@
 //   requeues, after a SIGTERM Slurm decides (scancel cancels, scontrol requeue requeues). The hosts file
 //   (mktemp) is removed by an EXIT trap on every way out but SIGKILL.
 // Every path is quoted: for bash in the script's commands, for sbatch in the #SBATCH lines.
+//
+// A job array (JobOptions::array = N > 0, docs/RUNNER.md "Job arrays vs one MPI job"): the script is one
+// array job of N elements (#SBATCH --array=0-(N-1)); element i is one process, `ablate run --shard i/N`
+// (runner/shards.hpp), started as a one-task step (`srun --mpi=none`, so that scancel's and --signal's
+// SIGUSR1 reach it as they reach the MPI job's ranks) with worker threads for its own GPUs
+// (gpus_per_node x ranks_per_gpu, or one on the CPU) and cpus_per_rank cores each; the signal handling and
+// the requeue on exit code 3 are the MPI script's, per element. resources.ranks and nodes do not apply.
+// merge_script is the job that runs after the array (sbatch --dependency=afterany:<array job id>):
+// `ablate merge` of the shard stores into the study's store, then `ablate report`.
 #pragma once
 
 #include <string>
@@ -43,7 +52,13 @@ struct JobOptions {
   int signal_seconds = 300;          // Slurm: SIGUSR1 this long before the time limit (1..65535)
   int max_retries = 2;               // >= 0
   std::vector<std::string> overrides;  // `--set key=value` arguments, passed on to `ablate run` (quoted)
+  int array = 0;                     // slurm: > 0 = a job array of this many elements (1..1000); 0 = one MPI job
+  std::vector<std::string> shard_dbs;  // merge_script: the shard stores (absolute), shard 0 first
+  std::string report_dir;            // merge_script: where `ablate report` writes
 };
+
+// Worker threads of one array element: one per GPU slot (gpus_per_node x ranks_per_gpu), one on the CPU.
+int array_workers(const ResourcesConfig& resources);
 
 // The job script's text. Throws std::invalid_argument naming the key or option when a resource or an
 // option is malformed: resources.time not a Slurm time limit, resources.ranks < 2 or fewer workers than
@@ -51,6 +66,12 @@ struct JobOptions {
 // --max-retries < 0, a path with a control character, or a log folder that sbatch cannot take in
 // --output (a '%' or '\').
 std::string job_script(const ResourcesConfig& resources, const JobOptions& options);
+
+// The merge job of an array (options.array > 0, scheduler slurm): one task that merges
+// options.shard_dbs into options.db_file (db/merge.hpp: a shard missing or refused fails the job with
+// merge's message) and writes the report to options.report_dir. The same checks as job_script, and
+// std::invalid_argument when there is no shard store or report folder.
+std::string merge_script(const ResourcesConfig& resources, const JobOptions& options);
 
 // The MPI plugin types in the output of `srun --mpi=list` (Slurm 20 to 23 formats: "MPI plugin types
 // are..." then one per line, "srun: " prefixes, "specific pmix plugin versions available: pmix_v4"), in

@@ -13,6 +13,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "ablations/components.hpp"
 #include "ablations/schema.hpp"
@@ -22,6 +23,7 @@
 #include "runner/messages.hpp"
 #include "runner/reuse.hpp"
 #include "runner/rungs.hpp"
+#include "runner/shards.hpp"
 #include "runner/worker.hpp"
 
 namespace ablate::runner {
@@ -67,6 +69,7 @@ class Coordinator {
   void record_provenance();
   std::map<std::string, double> estimate_costs();
   void queue_tasks(std::map<std::string, double> cost);
+  std::set<std::int64_t> shard_task_ids(const std::vector<db::TaskRow>& rows) const;
   void replay_trials();
   void record_sampled_trials();
   bool can_propose() const;
@@ -98,6 +101,7 @@ class Coordinator {
   std::vector<db::FoldCases> folds_;
   std::string data_fingerprint_;             // of the dataset as this run reads it; "" unknown
   std::vector<PlannedTask> tasks_;
+  std::map<std::string, double> estimate_;  // the executor's cost estimate per variant (estimate_costs)
   std::deque<size_t> pending_;               // indices into tasks_, longest first
   std::unique_ptr<RungScheduler> rungs_;     // [sweep.early_stop]; null without early stopping
   std::deque<size_t> promoted_;              // tasks of trials going on to their next rung: before pending_
@@ -144,8 +148,16 @@ void Coordinator::load() {
                             static_cast<std::size_t>(study_.search.trials) * study_.search.declared.size());
   }
   name_ = study_.base.study.name;
-  db_path_ = opt_.db_path.empty() ? default_db_path(opt_.study_file, name_) : opt_.db_path;
-  workdir_ = opt_.workdir.empty() ? (fs::path(db_path_).parent_path() / (name_ + ".work")).string() : opt_.workdir;
+  const Shard& shard = opt_.shard;
+  if (shard.active()) {
+    if (const std::string why = array_refusal(study_); !why.empty()) throw RunRefused(RunRefused::kInput, why);
+  }
+  const std::string default_db =
+      shard.active() ? shard_db_path(opt_.study_file, name_, shard.index) : default_db_path(opt_.study_file, name_);
+  db_path_ = opt_.db_path.empty() ? default_db : opt_.db_path;
+  // A shard keeps its checkpoints apart too: --new-study of one shard must not move another's.
+  const std::string work = shard.active() ? name_ + ".shard-" + std::to_string(shard.index) + ".work" : name_ + ".work";
+  workdir_ = opt_.workdir.empty() ? (fs::path(db_path_).parent_path() / work).string() : opt_.workdir;
   // Checked before any task: a file where the checkpoints go would fail every task and its retries.
   std::error_code ec;
   if (fs::exists(workdir_, ec) && !fs::is_directory(workdir_, ec)) {
@@ -402,7 +414,7 @@ void Coordinator::record_provenance() {
 // scaled into seconds by the measured variants (so both kinds order together).
 std::map<std::string, double> Coordinator::estimate_costs() {
   auto measured = store_->measured_seconds(study_id_);
-  std::map<std::string, double> estimate;
+  std::map<std::string, double>& estimate = estimate_;
   double ratio_sum = 0;
   int ratio_n = 0;
   auto last_beat = std::chrono::steady_clock::now();
@@ -435,9 +447,14 @@ void Coordinator::queue_tasks(std::map<std::string, double> cost) {
   std::map<std::pair<int, int>, const db::FoldCases*> fold_of;
   for (const auto& f : folds_) fold_of[{f.fold, f.repeat}] = &f;
   int done_before = 0;
-  for (const auto& row : store_->tasks(study_id_)) {
+  const auto rows = store_->tasks(study_id_);
+  // A stop during planning leaves the estimates incomplete; nothing is dispatched then, so no shard is needed.
+  const bool sharded = opt_.shard.active() && !stop_.load();
+  const std::set<std::int64_t> mine = sharded ? shard_task_ids(rows) : std::set<std::int64_t>{};
+  for (const auto& row : rows) {
     auto v = by_name.find(row.variant);
     if (v == by_name.end()) continue;  // a variant no longer in the study file: kept, not run
+    if (sharded && !mine.count(row.id)) continue;  // another shard's: pending here, done in its own store
     if (row.status == "done") {
       ++done_before;
       continue;
@@ -451,17 +468,51 @@ void Coordinator::queue_tasks(std::map<std::string, double> cost) {
     tasks_.push_back(p);
   }
   if (study_.early_stop.method == "none") group_tasks();
-  std::vector<size_t> order;
+  std::vector<size_t> queued;
+  std::vector<double> queued_cost;
   for (size_t i = 0; i < tasks_.size(); ++i) {
-    if (!tasks_[i].member) order.push_back(i);
+    if (!tasks_[i].member) queued.push_back(i), queued_cost.push_back(tasks_[i].cost);
   }
   // Longest first (LPT): the long tasks start early and the short ones fill the gaps at the end.
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return tasks_[a].cost > tasks_[b].cost; });
-  pending_.assign(order.begin(), order.end());
+  for (size_t k : longest_first(queued_cost)) pending_.push_back(queued[k]);
   for (size_t i = 0; i < tasks_.size(); ++i) by_id_[tasks_[i].id] = i;
   if (study_.early_stop.method != "none") plan_rungs();
-  spdlog::info("study '{}' in {}: {} variant(s) x {} fold(s): {} task(s) done, {} to run on {} worker(s)", name_, db_path_,
+  spdlog::info("study '{}' in {}{}: {} variant(s) x {} fold(s): {} task(s) done, {} to run on {} worker(s)", name_, db_path_,
+               sharded ? " (shard " + std::to_string(opt_.shard.index) + " of " + std::to_string(opt_.shard.count) + ": " +
+                             std::to_string(mine.size()) + " of " + std::to_string(rows.size()) + " tasks)"
+                       : std::string(),
                study_.variants.size(), folds_.size(), done_before, tasks_.size(), t_.size() - 1);
+}
+
+// --shard i/N (runner/shards.hpp): the ids of this shard's tasks. Every task of the study's variants in a
+// canonical order (variant ordinal, repeat, fold: row ids differ between the shards' stores), grouped by
+// shared training, assigned by the executor's estimates alone: measured seconds differ between the shards'
+// stores (and after a requeue), and the elements of an array must all compute the same shards.
+std::set<std::int64_t> Coordinator::shard_task_ids(const std::vector<db::TaskRow>& rows) const {
+  std::map<std::string, const Variant*> by_name;
+  for (const auto& v : study_.variants) by_name[v.name] = &v;
+  std::vector<std::pair<const Variant*, const db::TaskRow*>> all;
+  for (const auto& row : rows) {
+    auto v = by_name.find(row.variant);
+    if (v != by_name.end()) all.emplace_back(v->second, &row);
+  }
+  std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) {
+    return std::make_tuple(a.first->ordinal, a.second->repeat, a.second->fold) <
+           std::make_tuple(b.first->ordinal, b.second->repeat, b.second->fold);
+  });
+  std::vector<ShareCandidate> candidates;
+  std::vector<double> cost;
+  for (const auto& [v, row] : all) {
+    candidates.push_back({training_key(v->config), v->ordinal, row->fold, row->repeat, training_not_shareable(v->config).empty()});
+    const auto e = estimate_.find(v->name);
+    cost.push_back(e == estimate_.end() ? 0.0 : e->second);
+  }
+  const std::vector<int> shard_of = assign_shards(training_groups(candidates), cost, opt_.shard.count);
+  std::set<std::int64_t> mine;
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    if (shard_of[i] == opt_.shard.index) mine.insert(all[i].second->id);
+  }
+  return mine;
 }
 
 // Train once, evaluate many: the open tasks whose variants differ only in evaluation-only keys (same fold
@@ -985,6 +1036,10 @@ int Coordinator::run(bool& started) {
                     "--new-study starts afresh)",
                     failed_before.size(), study_.early_stop.method, list, db_path_, db_path_);
     }
+  } else if (opt_.shard.active()) {
+    spdlog::info("study '{}', shard {} of {} complete: results in {} (the other shards' tasks stay pending there; "
+                 "ablate merge joins the shards)",
+                 name_, opt_.shard.index, opt_.shard.count, db_path_);
   } else {
     spdlog::info("study '{}' complete: results in {}", name_, db_path_);
   }

@@ -13,6 +13,7 @@
 #include "ablations/config.hpp"
 #include "ablations/task.hpp"
 #include "runner/executor.hpp"
+#include "runner/shards.hpp"
 #include "runner/transport.hpp"
 
 namespace ablate {
@@ -73,6 +74,10 @@ struct RunOptions {
   std::string command_line;     // for the provenance
   std::vector<std::string> overrides;  // `--set key=value` (load_study), recorded in the provenance
   int inproc_workers = 1;       // workers of a plain-process run
+  // --shard i/N: only this shard's tasks (runner/shards.hpp), into db_path or by default
+  // <study dir>/<name>.shard-<i>.sqlite, checkpoints in <db dir>/<name>.shard-<i>.work. Refused
+  // (RunRefused kInput) for studies that array_refusal names.
+  Shard shard;
   double heartbeat_seconds = 10;
   double stale_lock_seconds = 120;
   CoordinatorStats* stats = nullptr;

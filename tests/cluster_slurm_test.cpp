@@ -210,3 +210,67 @@ TEST(Slurm, MpirunSchedulerScriptRunsInsideSbatch) {
   std::cout << "[ measured ] mpirun script inside sbatch: "
             << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s" << std::endl;
 }
+
+// The acceptance of job arrays (docs/RUNNER.md "Job arrays vs one MPI job"): `ablate submit --array 2` of a
+// tiny study (1 variant x 2 folds: one task per element), element 0 stopped with SIGUSR1 while it trains
+// (it exits 3 and requeues itself alone), and the merge job, which Slurm starts only when both elements have
+// ended, joins the shard stores into one store whose results equal a single run of the same study: every
+// task once, every epoch once, the same losses and metrics (train.threads = 1: bit for bit on the CPU,
+// through the checkpoint too).
+TEST(Slurm, ArrayOfTwoWithARequeuedElementMergesIntoOneStore) {
+  REQUIRE_SLURM();
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string name = "arr";
+  const int epochs = 30;
+  const fs::path dir = g_root / "arr study";
+  fs::create_directories(dir);
+  const fs::path study = dir / "arr.toml";
+  std::ofstream(study) << "[study]\nname = \"arr\"\nseed = 5\nfolds = 2\n"
+                       << "[data]\npath = \"" << (g_root / "data").string() << "\"\nimage_size = 32\n"
+                       << "[model]\nwidths = [4, 8]\n"
+                       << "[train]\nepochs = " << epochs << "\nsteps_per_epoch = 25\nbatch_size = 2\nlr = 0.001\nthreads = 1\n"
+                       << "[resources]\narray = 2\ncpus_per_rank = 1\ntime = \"00:20:00\"\n"
+                       << "[[ablation.variant]]\nname = \"unet\"\n";
+  const auto r = run_process({ABLATE_EXE, "submit", study.string(), "--submit", "--signal-seconds", "60"}, 120);
+  ASSERT_EQ(r.status, 0) << r.output;
+  std::vector<std::string> ids;
+  static const std::regex submitted(R"(Submitted batch job (\d+))");
+  for (std::sregex_iterator it(r.output.begin(), r.output.end(), submitted), end; it != end; ++it) ids.push_back((*it)[1]);
+  ASSERT_EQ(ids.size(), 2u) << "the array and its merge job:\n" << r.output;
+  const std::string array = ids[0], merge = ids[1];
+  EXPECT_NE(job_info(merge)["Dependency"].find("afterany:" + array), std::string::npos) << job_info(merge)["Dependency"];
+  const std::string shard0 = (dir / "arr.shard-0.sqlite").string(), db = (dir / "arr.sqlite").string();
+  auto log = [&](const std::string& element) { return read_file(dir / "logs" / ("ablate-arr-" + array + "_" + element + ".out")); };
+  ASSERT_TRUE(wait_for_store(shard0, "SELECT count(*) FROM epochs", array + "_0")) << log("0");
+  ASSERT_EQ(query(shard0, "SELECT count(*) FROM tasks WHERE status = 'done'"), 0) << "too late to stop it midway";
+  const auto stop = run_process({"scancel", "--signal=USR1", array + "_0"}, 60);
+  ASSERT_EQ(stop.status, 0) << stop.output;
+  // The merge job must wait for the requeued element: it ends last.
+  const auto merged = wait_for_end(merge);
+  auto element0 = job_info(array + "_0");
+  EXPECT_EQ(element0["JobState"], "COMPLETED") << log("0");
+  EXPECT_GE(std::stoi(element0["Restarts"].empty() ? "0" : element0["Restarts"]), 1) << log("0");
+  EXPECT_EQ(job_info(array + "_1")["JobState"], "COMPLETED") << log("1");
+  const std::string merge_log = read_file(dir / "logs" / ("ablate-arr-merge-" + merge + ".out"));
+  ASSERT_EQ(merged.at("JobState"), "COMPLETED") << merge_log;
+  EXPECT_NE(merge_log.find("2 task(s), 2 done"), std::string::npos) << merge_log;
+  EXPECT_TRUE(fs::exists(dir / "arr-report" / "report.html")) << merge_log;
+  // One store, nothing lost or duplicated; the stop was clean and the element resumed from its checkpoint.
+  expect_complete(db, 2, epochs);
+  EXPECT_EQ(query(db, "SELECT count(*) FROM attempts WHERE status = 'interrupted'"), 1) << log("0");
+  EXPECT_EQ(query(db, "SELECT count(*) FROM attempts WHERE first_epoch > 1"), 1) << log("0");
+  // The same results as one run of the study.
+  const std::string single = (dir / "single.sqlite").string();
+  const auto one = run_process({ABLATE_EXE, "run", study.string(), "--db", single}, 600);
+  ASSERT_EQ(one.status, 0) << one.output;
+  const std::string results =
+      "SELECT group_concat(line, char(10)) FROM (SELECT f.fold || ' ' || e.epoch || printf(' %.17g %.17g', e.train_loss, e.val_score) "
+      "AS line FROM epochs e JOIN tasks t ON t.id = e.task_id JOIN folds f ON f.id = t.fold_id UNION ALL SELECT f.fold || ' ' || "
+      "m.metric || ' ' || m.class || printf(' %.17g', m.value) FROM task_metrics m JOIN tasks t ON t.id = m.task_id JOIN folds f "
+      "ON f.id = t.fold_id ORDER BY line)";
+  const std::string a = ablate::db::Store(db, true).query_text(results);
+  EXPECT_FALSE(a.empty());
+  EXPECT_EQ(a, ablate::db::Store(single, true).query_text(results));
+  std::cout << "[ measured ] array of 2, element 0 stopped and requeued, merged and reported in "
+            << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s" << std::endl;
+}

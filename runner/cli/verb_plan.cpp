@@ -19,6 +19,7 @@
 #include "runner/cli/cli.hpp"
 #include "runner/reuse.hpp"
 #include "runner/run.hpp"
+#include "runner/shards.hpp"
 
 namespace ablate::cli {
 
@@ -220,6 +221,10 @@ int verb_plan(const std::vector<std::string>& args) {
     return kExitOk;
   }
 
+  const int array = study.base.resources.array;
+  if (array > 0) {
+    if (const std::string why = runner::array_refusal(study); !why.empty()) throw UsageError("[resources] array = " + std::to_string(array) + ": " + why);
+  }
   std::cout << "study " << base.name << "  (" << study.file << ")\n";
   if (base.split.empty()) {
     std::cout << "protocol: " << base.folds << "-fold cross-validation over cases";
@@ -236,6 +241,10 @@ int verb_plan(const std::vector<std::string>& args) {
               << (es.method == "asha" ? ", reduction " + std::to_string(es.reduction)
                                       : ", start-up " + std::to_string(es.startup_trials) + " trial(s)")
               << " (docs/STUDY.md)\n";
+  }
+  if (array > 0) {
+    std::cout << "job array: " << array << " element(s), each `ablate run --shard i/" << array
+              << "` into its own store, balanced on estimated cost; then `ablate merge` (docs/RUNNER.md)\n";
   }
   // What the study inherits but cannot apply (published rows without a variant, an ignored baseline).
   for (const auto& n : study.notes) std::cout << "note: " << n << "\n";

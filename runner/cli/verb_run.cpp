@@ -21,13 +21,14 @@ int verb_run(const std::vector<std::string>& args) {
     ("workers", po::value<int>()->default_value(1), "worker threads of a plain-process run (without mpirun)")
     ("reuse", po::value<std::vector<std::string>>()->composing(), "another store whose finished trainings may stand for this study's tasks (repeatable; read only; docs/RUNNER.md)")
     ("no-reuse", po::bool_switch(), "train every open task, even when a finished training with the same key is stored")
+    ("shard", po::value<std::string>()->default_value(""), "I/N: only shard I (0..N-1) of the study's tasks, balanced on estimated cost, into <study dir>/<name>.shard-I.sqlite unless --db (a job array's element; merge the shards with ablate merge)")
     ("set", po::value<std::vector<std::string>>()->composing(), "override a study key: --set train.lr=3e-4 (repeatable; validated as in the file, part of the hash)");
   // clang-format on
   options.add(common_options());
   po::positional_options_description positional;
   positional.add("study", 1);
   po::variables_map vm;
-  if (!parse_args("run", "ablate run STUDY.toml [--db FILE] [--max-retries N] [--new-study] [--workdir DIR] [--workers N] [--reuse STORE ...] [--no-reuse] [--set KEY=VALUE ...]\n"
+  if (!parse_args("run", "ablate run STUDY.toml [--db FILE] [--max-retries N] [--new-study] [--workdir DIR] [--workers N] [--shard I/N] [--reuse STORE ...] [--no-reuse] [--set KEY=VALUE ...]\n"
                          "       mpirun -np N ablate run STUDY.toml ...   (rank 0 coordinates, ranks 1..N-1 work)",
                   options, positional, args, vm)) {
     return kExitOk;
@@ -46,6 +47,13 @@ int verb_run(const std::vector<std::string>& args) {
   if (vm.count("set")) o.overrides = vm["set"].as<std::vector<std::string>>();
   o.inproc_workers = vm["workers"].as<int>();
   if (o.inproc_workers < 1) throw UsageError("--workers: " + std::to_string(o.inproc_workers) + " (allowed: >= 1)");
+  if (const std::string spec = vm["shard"].as<std::string>(); !spec.empty()) {
+    try {
+      o.shard = runner::parse_shard(spec);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(e.what());
+    }
+  }
   o.command_line = "ablate run";
   for (const auto& a : args) o.command_line += " " + a;
   auto executor = runner::make_trainer_executor();
