@@ -291,6 +291,8 @@ class Store {
   // about it (db/rows.hpp StoppedTrialRow), from the tasks and the early-stopping log. Empty for a study
   // without early stopping.
   std::map<std::string, StoppedTrialRow> stopped_trials(std::int64_t study_id) const;
+  // stopped_trials over the study's tasks as already read (the bulk reader reads them once for all it derives).
+  std::map<std::string, StoppedTrialRow> stopped_trials(std::int64_t study_id, const std::vector<TaskRow>& tasks) const;
   void record_failed(std::int64_t task_id, const std::string& error, double ended);
 
   // --- reuse of finished trainings (docs/RUNNER.md "Reusing finished trainings") ---
@@ -328,8 +330,6 @@ class Store {
   friend StudyData load_study_data(const Store& store, const std::string& study, bool with_epochs);
   friend StudyData load_study_data(const Store& store, const std::string& study, TaskRowsCache& cache);
   const Impl& impl() const { return *impl_; }
-  // stopped_trials over the study's tasks as already read (the bulk reader reads them once for all it derives).
-  std::map<std::string, StoppedTrialRow> stopped_trials(std::int64_t study_id, const std::vector<TaskRow>& tasks) const;
 
   std::string path_;
   std::unique_ptr<Impl> impl_;

@@ -417,6 +417,8 @@ TEST_F(StoreTest, AFinishedTaskWithAReuseKeyIsFoundAndCopiedWhole) {
   }
   EXPECT_EQ(s.query_text("SELECT group_concat(metric || value, ',') FROM task_metrics WHERE task_id = " + std::to_string(t[1].id)),
             s.query_text("SELECT group_concat(metric || value, ',') FROM task_metrics WHERE task_id = " + std::to_string(t[0].id)));
+}
+
 namespace {
 std::string epochs_text(const std::vector<EpochRow>& rows) {
   std::string out;
