@@ -290,6 +290,8 @@ std::vector<KeyDef> build_schema() {
       KEY(train.threads, "Intra-op threads per process; 0 = the rank's share of the node's cores. Bit-for-bit repeatable CPU runs also need the same thread count.", "-").in(0, 1024).unhashed(),
       KEY(train.device, "auto (the rank's GPU when LibTorch has CUDA, else CPU), cpu, cuda.", "-").one_of({"auto", "cpu", "cuda"}).unhashed(),
       KEY(train.deterministic, "Deterministic cuDNN kernels (cudnn.deterministic, no benchmark); CPU kernels are deterministic already for a fixed thread count (train.threads).", "-"),
+      KEY(train.prefetch, "Training batches prepared ahead on a thread of their own while the step runs (gather and augmentation off the training thread; a bounded queue of this many batches). 0 = prepared on the training thread. Each batch is a function of the seed, epoch and step, so the results are the same either way.", "-").in(0, 64).unhashed(),
+      KEY(train.checkpoint_seconds, "Besides the checkpoint after every epoch, one within an epoch (at an optimiser step) once this many seconds have passed since the last, so that a preempted or killed long epoch loses at most about this much training. 0 = after every epoch only.", "-").in(0, 1e9).unhashed(),
       // [resources]
       KEY(resources.ranks, "MPI ranks of the job: one coordinator plus workers.", "-").in(1, 100000),
       KEY(resources.nodes, "Nodes of the job.", "-").in(1, 10000),

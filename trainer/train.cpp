@@ -27,6 +27,7 @@
 #include "trainer/checkpoint.hpp"
 #include "trainer/data/dataset.hpp"
 #include "trainer/data/loader.hpp"
+#include "trainer/data/prefetch.hpp"
 #include "trainer/data/preprocess.hpp"
 #include "trainer/device.hpp"
 #include "trainer/losses.hpp"
@@ -57,6 +58,8 @@ void validate_train_config(const TrainConfig& t) {
   if (t.accumulate < 1) bad("accumulate", std::to_string(t.accumulate), ">= 1");
   if (t.steps_per_epoch < 0) bad("steps_per_epoch", std::to_string(t.steps_per_epoch), ">= 0 (0 = one pass)");
   if (t.early_stop_patience < 0) bad("early_stop_patience", std::to_string(t.early_stop_patience), ">= 0 (0 = off)");
+  if (t.prefetch < 0) bad("prefetch", std::to_string(t.prefetch), ">= 0 (0 = no prefetch thread)");
+  if (!(t.checkpoint_seconds >= 0)) bad("checkpoint_seconds", std::to_string(t.checkpoint_seconds), ">= 0 (0 = per epoch only)");
   if (t.plateau_patience < 1) bad("plateau_patience", std::to_string(t.plateau_patience), ">= 1");
   if (!(t.plateau_factor > 0 && t.plateau_factor <= 1)) bad("plateau_factor", std::to_string(t.plateau_factor), "(0, 1] (1 = no reduction)");
   if (t.select_metric != "loss") {
@@ -128,7 +131,7 @@ std::vector<std::uint8_t> predict_case(SegmentationNet& net, const data::Prepare
     torch::Tensor x = images.slice(0, begin, end).to(device);
     NetOutput o = net->forward(x);
     if (loss_config) {
-      torch::Tensor y = labels.slice(0, begin, end).to(torch::kInt64).to(device);
+      torch::Tensor y = labels.slice(0, begin, end).to(device).to(torch::kInt64);
       *loss_sum += compute_loss(o, y, x, *loss_config).value * (end - begin);
       *loss_count += end - begin;
     }
@@ -344,11 +347,19 @@ class TaskRun {
   data::PreparedCase load(const data::CaseEntry& e);
   std::vector<const data::PreparedCase*> prepare(const std::vector<std::string>& ids, const char* part);
   void load_train_slices();
-  void checkpoint() {
+  // Writes `st` (the task's state, or a within-epoch copy of it) with the network, optimiser and best weights.
+  void checkpoint(const TrainState& st) {
     if (task_.checkpoint_path.empty()) return;
     std::vector<MemberState> states;
     for (const auto& m : members_) states.push_back(m.state);
-    save_checkpoint(task_.checkpoint_path, task_, net_, *opt_, st_, best_, states);
+    save_checkpoint(task_.checkpoint_path, task_, net_, *opt_, st, best_, states);
+    last_checkpoint_ = Clock::now();
+    if (ctx_.on_checkpoint) ctx_.on_checkpoint(st.epochs_done, st.next_step);
+  }
+  void checkpoint() { checkpoint(st_); }
+  // train.checkpoint_seconds have passed since the last checkpoint (or since training began).
+  bool checkpoint_due() const {
+    return tc_.checkpoint_seconds > 0 && !task_.checkpoint_path.empty() && seconds_since(last_checkpoint_) >= tc_.checkpoint_seconds;
   }
   std::string where_of(const std::string& variant) const {
     return "variant " + variant + " fold " + std::to_string(task_.fold) + (task_.repeat ? " repeat " + std::to_string(task_.repeat) : "");
@@ -386,6 +397,7 @@ class TaskRun {
   const TrainConfig& tc_;
   const RunContext& ctx_;
   const Clock::time_point start_;
+  Clock::time_point last_checkpoint_ = Clock::now();
   std::string where_;
   torch::Device device_ = torch::kCPU;
   int eval_batch_ = 8;
@@ -473,6 +485,7 @@ void TaskRun::prepare_data() {
   spdlog::debug("{}: {} training slices and {} other cases ready in {:.1f} s ({} loads from the cache)", where_,
                 d_.train_slices.size(), d_.prepared.size(), seconds_since(data_start), cached_);
   d_.batches = std::make_unique<data::TrainBatches>(d_.train_slices, config_.data, tc_.batch_size, tc_.steps_per_epoch, task_.seed);
+  d_.batches->set_pin_memory(device_.is_cuda());
   // A GPU evaluates 32 slices per forward (fewer launches and read-backs); the CPU keeps its 8, which the
   // stored CPU results were computed with.
   eval_batch_ = std::max(tc_.batch_size, device_.is_cuda() ? 32 : 8);
@@ -526,9 +539,23 @@ double TaskRun::train_epoch(int epoch, const Clock::time_point& epoch_start, dou
 
   net_->train();
   opt_->zero_grad();
+  // Batch k + 1 is gathered and augmented on the prefetch thread while step k runs; destroyed (joined) on
+  // every way out of this function, a stop and a failed step included.
+  const data::TrainBatches& batches = *d_.batches;
+  const torch::Device device = device_;
+  data::Prefetcher<data::Batch> next_batch(first_step, steps, tc_.prefetch, [&batches, &order, epoch, device](int step) {
+    // Pinned memory is allocated in the current device's CUDA context: the worker's GPU, not a stray
+    // context on GPU 0 (the prefetch thread starts with device 0 current, as every new thread).
+    c10::OptionalDeviceGuard on_device;
+    if (device.is_cuda()) on_device.reset_device(device);
+    return batches.get(order, epoch, step);
+  });
+  // From pinned memory (TrainBatches::set_pin_memory) the copies to a GPU are asynchronous; the labels
+  // travel as uint8 and become the losses' int64 class indices on the device.
+  const bool async_copy = device_.is_cuda();
   for (int step = first_step; step < steps; ++step) {
-    data::Batch b = d_.batches->get(order, epoch, step);
-    torch::Tensor x = b.images.to(device_), y = b.labels.to(device_);
+    data::Batch b = next_batch.next();
+    torch::Tensor x = b.images.to(device_, async_copy), y = b.labels.to(device_, async_copy).to(torch::kInt64);
     NetOutput out = net_->forward(x);
     LossTerms terms = compute_loss(out, y, x, config_.loss);
     const double value = terms.value;  // read back once per step, with the unweighted terms
@@ -548,18 +575,26 @@ double TaskRun::train_epoch(int epoch, const Clock::time_point& epoch_start, dou
       opt_->zero_grad();
     }
     bar.update(epoch, tc_.epochs, step, steps, loss_sum / loss_count);
-    if (boundary && step + 1 < steps && stop_requested()) {
+    if (!boundary || step + 1 == steps) continue;  // the epoch's end writes its own checkpoint
+    // At an optimiser-step boundary the state is whole: a checkpoint here resumes at step + 1 exactly.
+    auto within_epoch = [&] {
+      TrainState s = st_;
+      s.epochs_done = epoch - 1;
+      s.next_step = step + 1;
+      s.partial_loss_sum = loss_sum;
+      s.partial_loss_count = loss_count;
+      s.partial_seconds = carried_seconds + seconds_since(epoch_start);
+      s.train_seconds += seconds_since(epoch_start);
+      return s;
+    };
+    if (stop_requested()) {
       bar.clear();
-      st_.epochs_done = epoch - 1;
-      st_.next_step = step + 1;
-      st_.partial_loss_sum = loss_sum;
-      st_.partial_loss_count = loss_count;
-      st_.partial_seconds = carried_seconds + seconds_since(epoch_start);
-      st_.train_seconds += seconds_since(epoch_start);
+      st_ = within_epoch();
       checkpoint();
       throw TaskInterrupted(where_ + ": stopped at epoch " + std::to_string(epoch) + " step " + std::to_string(step + 1) +
                             "; checkpoint " + task_.checkpoint_path);
     }
+    if (checkpoint_due()) checkpoint(within_epoch());
   }
   bar.clear();
   return loss_count ? loss_sum / loss_count : 0.0;
@@ -632,11 +667,13 @@ void TaskRun::select(int epoch, double score) {
 // Phase 4: the epoch loop, from the epoch after the checkpoint's to the last (or an early stop), or to
 // Task::pause_after_epoch. A checkpoint is written after every epoch, so a pause is an epoch boundary
 // like any other: the resumed task starts at the next epoch with the state an uninterrupted one has there
-// (the cosine schedule is a function of train.epochs, not of the pause).
+// (the cosine schedule is a function of train.epochs, not of the pause). Within an epoch one is written
+// every train.checkpoint_seconds (at an optimiser step), so a killed long epoch is not lost whole.
 bool TaskRun::train() {
   const int pause = task_.pause_after_epoch;
   const int last = pause > 0 && pause < tc_.epochs ? pause : tc_.epochs;
   ProgressBar bar(where_, ctx_.progress_log_seconds);
+  last_checkpoint_ = Clock::now();
   for (int epoch = st_.epochs_done + 1; epoch <= last && !st_.finished; ++epoch) {
     const auto epoch_start = Clock::now();
     const double lr = tc_.scheduler == "cosine" ? cosine_lr(tc_, epoch) : st_.lr;
