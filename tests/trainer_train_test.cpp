@@ -540,3 +540,31 @@ TEST_F(TrainTest, WallClockCheckpointsWithinAnEpoch) {
   ASSERT_EQ(a.size(), b.size());
   for (std::size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "tensor " << i;
 }
+
+// train.precision = "bf16" is CUDA autocast: a task that would train on the CPU fails before any training,
+// naming the key, the device and what the CPU allows (a study with train.device = "cpu" is refused at plan,
+// one with "auto" makes its workers refuse to start without a GPU; this is the trainer's own guard).
+TEST_F(TrainTest, Bf16OnTheCpuIsRefusedNotTrainedInFp32) {
+  VariantConfig c = config();
+  c.train.precision = "bf16";
+  int epochs = 0;
+  trainer::RunContext ctx = context();
+  ctx.on_epoch = [&](const EpochRecord&) { ++epochs; };
+  try {
+    trainer::run_task(task(""), c, ctx);
+    ADD_FAILURE() << "bf16 trained on the CPU";
+  } catch (const std::runtime_error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("variant tiny fold 0"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("train.precision = \"bf16\" needs a CUDA device"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("allowed on the CPU: train.precision = \"fp32\""), std::string::npos) << msg;
+  }
+  EXPECT_EQ(epochs, 0);
+  c.train.precision = "fp16";
+  try {
+    trainer::run_task(task(""), c, ctx);
+    ADD_FAILURE() << "fp16 accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("train.precision = \"fp16\": allowed fp32 | bf16"), std::string::npos) << e.what();
+  }
+}

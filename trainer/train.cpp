@@ -8,6 +8,7 @@
 // resumed task continues exactly where an uninterrupted one would be (bit-for-bit on CPU with the same
 // thread count).
 #include <spdlog/spdlog.h>
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -58,6 +59,7 @@ void validate_train_config(const TrainConfig& t) {
   if (t.accumulate < 1) bad("accumulate", std::to_string(t.accumulate), ">= 1");
   if (t.steps_per_epoch < 0) bad("steps_per_epoch", std::to_string(t.steps_per_epoch), ">= 0 (0 = one pass)");
   if (t.early_stop_patience < 0) bad("early_stop_patience", std::to_string(t.early_stop_patience), ">= 0 (0 = off)");
+  if (t.precision != "fp32" && t.precision != "bf16") bad("precision", "\"" + t.precision + "\"", "fp32 | bf16");
   if (t.prefetch < 0) bad("prefetch", std::to_string(t.prefetch), ">= 0 (0 = no prefetch thread)");
   if (!(t.checkpoint_seconds >= 0)) bad("checkpoint_seconds", std::to_string(t.checkpoint_seconds), ">= 0 (0 = per epoch only)");
   if (t.plateau_patience < 1) bad("plateau_patience", std::to_string(t.plateau_patience), ">= 1");
@@ -113,12 +115,56 @@ void restore_state(SegmentationNet& net, const std::vector<torch::Tensor>& saved
   for (std::size_t i = 0; i < live.size(); ++i) live[i].copy_(saved[i]);
 }
 
+// train.precision = "bf16": the forward pass under CUDA autocast in bfloat16 (convolutions and matrix
+// products in bf16; the reductions, norms and softmaxes autocast keeps in fp32), its outputs cast back to
+// fp32, so that the losses, metrics and read-backs are fp32 whatever the precision. bf16 has fp32's
+// exponent range: SC's N x N products cannot overflow as fp16's would (hence no fp16, and no loss scaling,
+// which LibTorch's C++ API lacks: there is no GradScaler). Autocast state is thread-local, as is this scope.
+class Bf16Autocast {
+ public:
+  Bf16Autocast() : enabled_(at::autocast::is_enabled()), dtype_(at::autocast::get_autocast_gpu_dtype()) {
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    at::autocast::set_enabled(true);
+    at::autocast::increment_nesting();
+  }
+  ~Bf16Autocast() {
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();  // the casts of the weights
+    at::autocast::set_enabled(enabled_);
+    at::autocast::set_autocast_gpu_dtype(dtype_);
+  }
+  Bf16Autocast(const Bf16Autocast&) = delete;
+  Bf16Autocast& operator=(const Bf16Autocast&) = delete;
+
+ private:
+  bool enabled_;
+  at::ScalarType dtype_;
+};
+
+NetOutput forward(SegmentationNet& net, const torch::Tensor& x, bool bf16) {
+  if (!bf16) return net->forward(x);
+  NetOutput o;
+  {
+    const Bf16Autocast autocast;
+    o = net->forward(x);
+  }
+  auto fp32 = [](torch::Tensor& t) {
+    if (t.defined()) t = t.to(torch::kFloat32);
+  };
+  fp32(o.main);
+  for (auto& t : o.sides) fp32(t);
+  fp32(o.aux);
+  fp32(o.recon);
+  for (auto& [a, b] : o.guided) fp32(a), fp32(b);
+  for (auto& [a, b] : o.feature_recon) fp32(a), fp32(b);
+  return o;
+}
+
 // Inference on all slices of a case: the 3D label map, slice-major like PreparedCase::label. With
 // native (data.evaluate_at = "native") the logits are resampled bilinearly (align_corners = false, the
 // convention of the preprocessing's resize) to the case's own rows x cols before the labels are taken,
 // so the map lies on the grid of the original label.
 std::vector<std::uint8_t> predict_case(SegmentationNet& net, const data::PreparedCase& c, const torch::Device& device,
-                                       int batch, const LossConfig* loss_config, double* loss_sum, std::int64_t* loss_count,
+                                       int batch, bool bf16, const LossConfig* loss_config, double* loss_sum, std::int64_t* loss_count,
                                        const data::NativeLabel* native = nullptr) {
   torch::NoGradGuard no_grad;
   const std::int64_t s = c.size;
@@ -129,7 +175,7 @@ std::vector<std::uint8_t> predict_case(SegmentationNet& net, const data::Prepare
   for (std::int64_t begin = 0; begin < c.slices; begin += batch) {
     const std::int64_t end = std::min<std::int64_t>(c.slices, begin + batch);
     torch::Tensor x = images.slice(0, begin, end).to(device);
-    NetOutput o = net->forward(x);
+    NetOutput o = forward(net, x, bf16);
     if (loss_config) {
       torch::Tensor y = labels.slice(0, begin, end).to(device).to(torch::kInt64);
       *loss_sum += compute_loss(o, y, x, *loss_config).value * (end - begin);
@@ -175,7 +221,7 @@ struct CaseScores {
 // case at a time: a native CT label is tens of MB).
 using NativeLabelOf = std::function<data::NativeLabel(const data::PreparedCase&)>;
 std::vector<CaseScores> score_cases(SegmentationNet& net, const std::vector<const data::PreparedCase*>& cases,
-                                    const torch::Device& device, int batch, int classes, bool distances,
+                                    const torch::Device& device, int batch, bool bf16, int classes, bool distances,
                                     const LossConfig* loss_config, double* mean_loss,
                                     const NativeLabelOf& native_label = nullptr) {
   net->eval();
@@ -189,7 +235,7 @@ std::vector<CaseScores> score_cases(SegmentationNet& net, const std::vector<cons
     CaseScores cs;
     cs.id = c->id;
     const auto t0 = Clock::now();
-    std::vector<std::uint8_t> pred = predict_case(net, *c, device, batch, loss_config, &loss_sum, &loss_count, n);
+    std::vector<std::uint8_t> pred = predict_case(net, *c, device, batch, bf16, loss_config, &loss_sum, &loss_count, n);
     cs.ms = 1000.0 * seconds_since(t0);
     const std::vector<std::uint8_t>& truth = n ? n->label : c->label;
     const Grid grid = n ? grid_of(*n) : grid_of(*c);
@@ -400,6 +446,7 @@ class TaskRun {
   Clock::time_point last_checkpoint_ = Clock::now();
   std::string where_;
   torch::Device device_ = torch::kCPU;
+  bool bf16_ = false;  // train.precision = "bf16" (on a CUDA device only)
   int eval_batch_ = 8;
   int cached_ = 0;  // cases loaded from the preprocessing cache
   TaskData d_;
@@ -475,6 +522,14 @@ void TaskRun::prepare_data() {
   const int threads = ctx_.threads > 0 ? ctx_.threads : (tc_.threads > 0 ? tc_.threads : 1);
   torch::set_num_threads(threads);
   device_ = pick_device(ctx_, tc_);  // the numerics flags are the caller's NumericsScope (trainer/device.hpp)
+  bf16_ = tc_.precision == "bf16";
+  if (bf16_ && !device_.is_cuda()) {
+    // Refused rather than trained in fp32: the precision is in the variant's hash, and a result stored as bf16
+    // must be one.
+    throw std::runtime_error(where_ + ": train.precision = \"bf16\" needs a CUDA device (autocast on the GPU) but this task "
+                             "trains on the CPU (" + ctx_.device + ", " + framework_description() +
+                             "); allowed on the CPU: train.precision = \"fp32\"");
+  }
   const auto data_start = Clock::now();
   d_.info = data::read_dataset(config_.data.path);
   for (const auto& c : d_.info.cases) d_.by_id[c.id] = &c;
@@ -556,7 +611,7 @@ double TaskRun::train_epoch(int epoch, const Clock::time_point& epoch_start, dou
   for (int step = first_step; step < steps; ++step) {
     data::Batch b = next_batch.next();
     torch::Tensor x = b.images.to(device_, async_copy), y = b.labels.to(device_, async_copy).to(torch::kInt64);
-    NetOutput out = net_->forward(x);
+    NetOutput out = forward(net_, x, bf16_);
     LossTerms terms = compute_loss(out, y, x, config_.loss);
     const double value = terms.value;  // read back once per step, with the unweighted terms
     if (!std::isfinite(value)) {
@@ -607,7 +662,7 @@ double TaskRun::validate(EpochRecord& rec, const TrainConfig& tc) {
     return -rec.train_loss;  // no validation cases: the training loss decides (documented in docs/DATA.md)
   }
   const bool distances = tc.select_metric == "assd" || tc.select_metric == "hd95";
-  const auto scores = score_cases(net_, d_.val_cases, device_, eval_batch_, d_.classes, distances, &config_.loss, &rec.val_loss);
+  const auto scores = score_cases(net_, d_.val_cases, device_, eval_batch_, bf16_, d_.classes, distances, &config_.loss, &rec.val_loss);
   rec.val_dice = mean_metric(scores, "dice");
   if (tc.select_metric == "loss") {
     rec.val_score = rec.val_loss;
@@ -762,9 +817,9 @@ TaskResult TaskRun::evaluate_with(const std::string& where, const VariantConfig&
     net_->eval();
     const data::PreparedCase& c = *d_.test_cases.front();
     const std::int64_t n = std::min<std::int64_t>(eval_batch_, c.slices);
-    net_->forward(torch::from_blob(const_cast<float*>(c.image.data()), {n, 1, c.size, c.size}, torch::kFloat32).to(device_));
+    forward(net_, torch::from_blob(const_cast<float*>(c.image.data()), {n, 1, c.size, c.size}, torch::kFloat32).to(device_), bf16_);
   }
-  const auto scores = score_cases(net_, d_.test_cases, device_, eval_batch_, classes, true, nullptr, nullptr, native_label);
+  const auto scores = score_cases(net_, d_.test_cases, device_, eval_batch_, bf16_, classes, true, nullptr, nullptr, native_label);
   std::map<std::pair<std::string, int>, double> sums;
   double ms = 0;
   for (const auto& cs : scores) {
