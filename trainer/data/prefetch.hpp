@@ -33,7 +33,8 @@ class Prefetcher {
  public:
   using Make = std::function<T(int)>;
 
-  Prefetcher(int first, int end, int depth, Make make) : next_(first), end_(end), depth_(depth), make_(std::move(make)) {
+  Prefetcher(int first, int end, int depth, Make make)
+      : next_(first), end_(end), depth_(depth), make_(std::move(make)) {
     if (depth_ > 0 && first < end) thread_ = std::thread([this, first] { produce(first); });
   }
   ~Prefetcher() {
