@@ -10,11 +10,11 @@
 
 #include <algorithm>
 #include <chrono>
-#include <vector>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "trainer/data/dataset.hpp"
 #include "trainer/data/loader.hpp"
@@ -144,15 +144,17 @@ int main(int argc, char** argv) {
     for (int k = 0; k < 2; ++k) {
       const int depth = k == 0 ? 0 : 2;
       t = Clock::now();
-      data::Prefetcher<data::Batch> next(0, steps, depth, [&](int s) { return batches.get(order, 1, s % n_batches, true); });
+      data::Prefetcher<data::Batch> next(0, steps, depth,
+                                         [&](int s) { return batches.get(order, 1, s % n_batches, true); });
       for (int s = 0; s < steps; ++s) train_step(next.next());
       round_ms[k].push_back(1000 * since(t) / steps);
     }
   }
   const double m_inline = median(round_ms[0]), m_ahead = median(round_ms[1]);
-  std::printf("training loop, median of %d rounds of %d steps: batches prepared inline %.1f ms/step (%.2f batches/s); with "
-              "prefetch (depth 2) %.1f ms/step (%.2f batches/s): %+.1f %%\n",
-              rounds, steps, m_inline, 1000.0 / m_inline, m_ahead, 1000.0 / m_ahead, 100.0 * (m_inline - m_ahead) / m_inline);
+  std::printf(
+      "training loop, median of %d rounds of %d steps: batches prepared inline %.1f ms/step (%.2f batches/s); "
+      "with prefetch (depth 2) %.1f ms/step (%.2f batches/s): %+.1f %%\n",
+      rounds, steps, m_inline, 1000.0 / m_inline, m_ahead, 1000.0 / m_ahead, 100.0 * (m_inline - m_ahead) / m_inline);
 
   // Evaluation per case: inference over all slices, then the 3D metrics.
   net->eval();

@@ -877,7 +877,8 @@ TEST(Canonical, PrecisionAtItsDefaultKeepsTheHashesOfEarlierStores) {
 // bf16 is CUDA autocast: refused at plan with train.device = "cpu" (naming both keys and what is allowed).
 TEST(StudySpec, Bf16IsRefusedOnTheCpu) {
   EXPECT_EQ(printed_errors("[train]\ndevice = \"cpu\"\nprecision = \"bf16\"\n"),
-            (Lines{"/tmp/s.toml:3:13: `train.precision`: variant `base`: is \"bf16\" but train.device is \"cpu\": bf16 autocast "
+            (Lines{"/tmp/s.toml:3:13: `train.precision`: variant `base`: is \"bf16\" but train.device is "
+                   "\"cpu\": bf16 autocast "
                    "runs on CUDA devices only; allowed with train.device = \"cpu\": \"fp32\""}));
   EXPECT_TRUE(errors_of("[train]\ndevice = \"auto\"\nprecision = \"bf16\"\n").empty());
   EXPECT_TRUE(errors_of("[train]\ndevice = \"cuda\"\nprecision = \"bf16\"\n").empty());

@@ -509,7 +509,8 @@ TEST_F(TrainTest, WallClockCheckpointsWithinAnEpoch) {
   EXPECT_EQ(marks_of(0, "wall_off.pt"), (std::vector<Mark>{{1, 0}, {2, 0}}));
   EXPECT_EQ(marks_of(1e9, "wall_long.pt"), (std::vector<Mark>{{1, 0}, {2, 0}}));
   // An interval shorter than a step: after every optimiser step within the epochs.
-  EXPECT_EQ(marks_of(1e-9, "wall_every.pt"), (std::vector<Mark>{{0, 1}, {0, 2}, {1, 0}, {1, 1}, {1, 2}, {2, 0}}));
+  EXPECT_EQ(marks_of(1e-9, "wall_every.pt"),
+            (std::vector<Mark>{{0, 1}, {0, 2}, {1, 0}, {1, 1}, {1, 2}, {2, 0}}));
 
   // Killed after the checkpoint at epoch 2 step 2 (the callback throws, as a crash would end the process).
   const TaskResult straight = trainer::run_task(task("wall_straight.pt"), c, context());
@@ -534,7 +535,8 @@ TEST_F(TrainTest, WallClockCheckpointsWithinAnEpoch) {
   }
   ASSERT_FALSE(straight.fold_metrics.empty());
   for (std::size_t i = 0; i < straight.fold_metrics.size(); ++i) {
-    EXPECT_EQ(resumed.fold_metrics[i].value, straight.fold_metrics[i].value) << straight.fold_metrics[i].metric;
+    EXPECT_EQ(resumed.fold_metrics[i].value, straight.fold_metrics[i].value)
+        << straight.fold_metrics[i].metric;
   }
   const auto a = model_of("wall_straight.pt"), b = model_of("wall_killed.pt");
   ASSERT_EQ(a.size(), b.size());
@@ -565,6 +567,8 @@ TEST_F(TrainTest, Bf16OnTheCpuIsRefusedNotTrainedInFp32) {
     trainer::run_task(task(""), c, ctx);
     ADD_FAILURE() << "fp16 accepted";
   } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find("train.precision = \"fp16\": allowed fp32 | bf16"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("train.precision = \"fp16\": allowed fp32 | bf16"),
+              std::string::npos)
+        << e.what();
   }
 }

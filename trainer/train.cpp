@@ -7,8 +7,8 @@
 // and when a stop is requested. Batches and augmentation draws are functions of (seed, epoch, step), so a
 // resumed task continues exactly where an uninterrupted one would be (bit-for-bit on CPU with the same
 // thread count).
-#include <spdlog/spdlog.h>
 #include <ATen/autocast_mode.h>
+#include <spdlog/spdlog.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -59,9 +59,11 @@ void validate_train_config(const TrainConfig& t) {
   if (t.accumulate < 1) bad("accumulate", std::to_string(t.accumulate), ">= 1");
   if (t.steps_per_epoch < 0) bad("steps_per_epoch", std::to_string(t.steps_per_epoch), ">= 0 (0 = one pass)");
   if (t.early_stop_patience < 0) bad("early_stop_patience", std::to_string(t.early_stop_patience), ">= 0 (0 = off)");
-  if (t.precision != "fp32" && t.precision != "bf16") bad("precision", "\"" + t.precision + "\"", "fp32 | bf16");
+  if (t.precision != "fp32" && t.precision != "bf16")
+    bad("precision", "\"" + t.precision + "\"", "fp32 | bf16");
   if (t.prefetch < 0) bad("prefetch", std::to_string(t.prefetch), ">= 0 (0 = no prefetch thread)");
-  if (!(t.checkpoint_seconds >= 0)) bad("checkpoint_seconds", std::to_string(t.checkpoint_seconds), ">= 0 (0 = per epoch only)");
+  if (!(t.checkpoint_seconds >= 0))
+    bad("checkpoint_seconds", std::to_string(t.checkpoint_seconds), ">= 0 (0 = per epoch only)");
   if (t.plateau_patience < 1) bad("plateau_patience", std::to_string(t.plateau_patience), ">= 1");
   if (!(t.plateau_factor > 0 && t.plateau_factor <= 1)) bad("plateau_factor", std::to_string(t.plateau_factor), "(0, 1] (1 = no reduction)");
   if (t.select_metric != "loss") {
@@ -163,9 +165,10 @@ NetOutput forward(SegmentationNet& net, const torch::Tensor& x, bool bf16) {
 // native (data.evaluate_at = "native") the logits are resampled bilinearly (align_corners = false, the
 // convention of the preprocessing's resize) to the case's own rows x cols before the labels are taken,
 // so the map lies on the grid of the original label.
-std::vector<std::uint8_t> predict_case(SegmentationNet& net, const data::PreparedCase& c, const torch::Device& device,
-                                       int batch, bool bf16, const LossConfig* loss_config, double* loss_sum, std::int64_t* loss_count,
-                                       const data::NativeLabel* native = nullptr) {
+std::vector<std::uint8_t> predict_case(SegmentationNet& net, const data::PreparedCase& c,
+                                       const torch::Device& device, int batch, bool bf16,
+                                       const LossConfig* loss_config, double* loss_sum,
+                                       std::int64_t* loss_count, const data::NativeLabel* native = nullptr) {
   torch::NoGradGuard no_grad;
   const std::int64_t s = c.size;
   const std::int64_t plane = native ? static_cast<std::int64_t>(native->rows) * native->cols : c.pixels_per_slice();
@@ -221,8 +224,8 @@ struct CaseScores {
 // case at a time: a native CT label is tens of MB).
 using NativeLabelOf = std::function<data::NativeLabel(const data::PreparedCase&)>;
 std::vector<CaseScores> score_cases(SegmentationNet& net, const std::vector<const data::PreparedCase*>& cases,
-                                    const torch::Device& device, int batch, bool bf16, int classes, bool distances,
-                                    const LossConfig* loss_config, double* mean_loss,
+                                    const torch::Device& device, int batch, bool bf16, int classes,
+                                    bool distances, const LossConfig* loss_config, double* mean_loss,
                                     const NativeLabelOf& native_label = nullptr) {
   net->eval();
   std::vector<CaseScores> out;
@@ -235,7 +238,8 @@ std::vector<CaseScores> score_cases(SegmentationNet& net, const std::vector<cons
     CaseScores cs;
     cs.id = c->id;
     const auto t0 = Clock::now();
-    std::vector<std::uint8_t> pred = predict_case(net, *c, device, batch, bf16, loss_config, &loss_sum, &loss_count, n);
+    std::vector<std::uint8_t> pred =
+        predict_case(net, *c, device, batch, bf16, loss_config, &loss_sum, &loss_count, n);
     cs.ms = 1000.0 * seconds_since(t0);
     const std::vector<std::uint8_t>& truth = n ? n->label : c->label;
     const Grid grid = n ? grid_of(*n) : grid_of(*c);
@@ -393,7 +397,8 @@ class TaskRun {
   data::PreparedCase load(const data::CaseEntry& e);
   std::vector<const data::PreparedCase*> prepare(const std::vector<std::string>& ids, const char* part);
   void load_train_slices();
-  // Writes `st` (the task's state, or a within-epoch copy of it) with the network, optimiser and best weights.
+  // Writes `st` (the task's state, or a within-epoch copy of it) with the network, optimiser and best
+  // weights.
   void checkpoint(const TrainState& st) {
     if (task_.checkpoint_path.empty()) return;
     std::vector<MemberState> states;
@@ -405,7 +410,8 @@ class TaskRun {
   void checkpoint() { checkpoint(st_); }
   // train.checkpoint_seconds have passed since the last checkpoint (or since training began).
   bool checkpoint_due() const {
-    return tc_.checkpoint_seconds > 0 && !task_.checkpoint_path.empty() && seconds_since(last_checkpoint_) >= tc_.checkpoint_seconds;
+    return tc_.checkpoint_seconds > 0 && !task_.checkpoint_path.empty() &&
+           seconds_since(last_checkpoint_) >= tc_.checkpoint_seconds;
   }
   std::string where_of(const std::string& variant) const {
     return "variant " + variant + " fold " + std::to_string(task_.fold) + (task_.repeat ? " repeat " + std::to_string(task_.repeat) : "");
@@ -524,11 +530,11 @@ void TaskRun::prepare_data() {
   device_ = pick_device(ctx_, tc_);  // the numerics flags are the caller's NumericsScope (trainer/device.hpp)
   bf16_ = tc_.precision == "bf16";
   if (bf16_ && !device_.is_cuda()) {
-    // Refused rather than trained in fp32: the precision is in the variant's hash, and a result stored as bf16
-    // must be one.
-    throw std::runtime_error(where_ + ": train.precision = \"bf16\" needs a CUDA device (autocast on the GPU) but this task "
-                             "trains on the CPU (" + ctx_.device + ", " + framework_description() +
-                             "); allowed on the CPU: train.precision = \"fp32\"");
+    // Refused rather than trained in fp32: the precision is in the variant's hash, and a result stored as
+    // bf16 must be one.
+    const std::string seen = ctx_.device + ", " + framework_description();
+    throw std::runtime_error(where_ + ": train.precision = \"bf16\" needs a CUDA device (autocast on the GPU) but " +
+                             "this task trains on the CPU (" + seen + "); allowed on the CPU: train.precision = \"fp32\"");
   }
   const auto data_start = Clock::now();
   d_.info = data::read_dataset(config_.data.path);
@@ -598,19 +604,21 @@ double TaskRun::train_epoch(int epoch, const Clock::time_point& epoch_start, dou
   // every way out of this function, a stop and a failed step included.
   const data::TrainBatches& batches = *d_.batches;
   const torch::Device device = device_;
-  data::Prefetcher<data::Batch> next_batch(first_step, steps, tc_.prefetch, [&batches, &order, epoch, device](int step) {
-    // Pinned memory is allocated in the current device's CUDA context: the worker's GPU, not a stray
-    // context on GPU 0 (the prefetch thread starts with device 0 current, as every new thread).
+  // Pinned memory is allocated in the current device's CUDA context: the worker's GPU, not a stray context
+  // on GPU 0 (the prefetch thread starts with device 0 current, as every new thread does).
+  auto make_batch = [&batches, &order, epoch, device](int step) {
     c10::OptionalDeviceGuard on_device;
     if (device.is_cuda()) on_device.reset_device(device);
     return batches.get(order, epoch, step);
-  });
+  };
+  data::Prefetcher<data::Batch> next_batch(first_step, steps, tc_.prefetch, make_batch);
   // From pinned memory (TrainBatches::set_pin_memory) the copies to a GPU are asynchronous; the labels
   // travel as uint8 and become the losses' int64 class indices on the device.
   const bool async_copy = device_.is_cuda();
   for (int step = first_step; step < steps; ++step) {
     data::Batch b = next_batch.next();
-    torch::Tensor x = b.images.to(device_, async_copy), y = b.labels.to(device_, async_copy).to(torch::kInt64);
+    torch::Tensor x = b.images.to(device_, async_copy),
+                  y = b.labels.to(device_, async_copy).to(torch::kInt64);
     NetOutput out = forward(net_, x, bf16_);
     LossTerms terms = compute_loss(out, y, x, config_.loss);
     const double value = terms.value;  // read back once per step, with the unweighted terms
@@ -662,7 +670,8 @@ double TaskRun::validate(EpochRecord& rec, const TrainConfig& tc) {
     return -rec.train_loss;  // no validation cases: the training loss decides (documented in docs/DATA.md)
   }
   const bool distances = tc.select_metric == "assd" || tc.select_metric == "hd95";
-  const auto scores = score_cases(net_, d_.val_cases, device_, eval_batch_, bf16_, d_.classes, distances, &config_.loss, &rec.val_loss);
+  const auto scores = score_cases(net_, d_.val_cases, device_, eval_batch_, bf16_, d_.classes, distances,
+                                  &config_.loss, &rec.val_loss);
   rec.val_dice = mean_metric(scores, "dice");
   if (tc.select_metric == "loss") {
     rec.val_score = rec.val_loss;
@@ -817,9 +826,13 @@ TaskResult TaskRun::evaluate_with(const std::string& where, const VariantConfig&
     net_->eval();
     const data::PreparedCase& c = *d_.test_cases.front();
     const std::int64_t n = std::min<std::int64_t>(eval_batch_, c.slices);
-    forward(net_, torch::from_blob(const_cast<float*>(c.image.data()), {n, 1, c.size, c.size}, torch::kFloat32).to(device_), bf16_);
+    forward(net_,
+            torch::from_blob(const_cast<float*>(c.image.data()), {n, 1, c.size, c.size}, torch::kFloat32)
+                .to(device_),
+            bf16_);
   }
-  const auto scores = score_cases(net_, d_.test_cases, device_, eval_batch_, bf16_, classes, true, nullptr, nullptr, native_label);
+  const auto scores = score_cases(net_, d_.test_cases, device_, eval_batch_, bf16_, classes, true, nullptr,
+                                  nullptr, native_label);
   std::map<std::pair<std::string, int>, double> sums;
   double ms = 0;
   for (const auto& cs : scores) {

@@ -174,7 +174,8 @@ Batch TrainBatches::get(const std::vector<std::int64_t>& order, int epoch, int s
   const std::int64_t n = static_cast<std::int64_t>(idx.size()), h = slices_.images.size(2), w = slices_.images.size(3);
   const std::size_t plane = static_cast<std::size_t>(h) * w;
   const auto host = torch::TensorOptions().device(torch::kCPU).pinned_memory(pin_memory_);
-  Batch batch{torch::empty({n, 1, h, w}, host.dtype(torch::kFloat32)), torch::empty({n, h, w}, host.dtype(torch::kUInt8))};
+  Batch batch{torch::empty({n, 1, h, w}, host.dtype(torch::kFloat32)),
+              torch::empty({n, h, w}, host.dtype(torch::kUInt8))};
   const float* img = slices_.images.data_ptr<float>();
   const std::uint8_t* lab = slices_.labels.data_ptr<std::uint8_t>();
   float* bi = batch.images.data_ptr<float>();
