@@ -28,10 +28,13 @@ std::string resolved_text(const VariantConfig& config) {
 std::string config_hash(const VariantConfig& config, bool training_only) {
   // study.folds means nothing under a fixed split: changing it then changes no result.
   const bool fixed_split = !config.study.split.empty();
+  static const VariantConfig defaults;
   std::string hashed;
   for (const auto& k : schema()) {
     if (!k.hashed || (training_only && k.evaluation_only) || (fixed_split && k.path == "study.folds")) continue;
-    hashed += k.path + " = " + to_literal(k.get(config)) + "\n";
+    const std::string value = to_literal(k.get(config));
+    if (!k.hashed_at_default && value == to_literal(k.get(defaults))) continue;  // as before the key existed
+    hashed += k.path + " = " + value + "\n";
   }
   return sha256_hex(hashed).substr(0, 16);
 }
@@ -77,6 +80,13 @@ std::vector<std::string> changed_keys(const std::string& canonical_a, const std:
     const KeyDef* kd = find_key(k);
     if ((kd && !kd->hashed) || (folds_unused && k == "study.folds")) continue;
     auto ia = a.find(k), ib = b.find(k);
+    if (kd && !kd->hashed_at_default && (ia == a.end() || ib == b.end())) {
+      // A text from before the key existed: it ran at the key's default.
+      static const VariantConfig defaults;
+      const std::string def = to_literal(kd->get(defaults));
+      if ((ia == a.end() ? def : ia->second) != (ib == b.end() ? def : ib->second)) out.push_back(k);
+      continue;
+    }
     if (ia == a.end() || ib == b.end() || ia->second != ib->second) out.push_back(k);
   }
   return out;

@@ -141,6 +141,9 @@ struct TrainConfig {
   int threads = 0;                   // intra-op threads per process; 0 = the rank's share of the node's cores
   std::string device = "auto";       // auto | cpu | cuda
   bool deterministic = true;
+  std::string precision = "fp32";   // fp32 | bf16 (CUDA autocast; losses in fp32)
+  int prefetch = 2;                 // training batches prepared ahead on a thread; 0 = on the training thread
+  double checkpoint_seconds = 600;  // also checkpoint within an epoch at most this often; 0 = per epoch only
 };
 
 // [resources]: used by `ablate submit` and by device placement.

@@ -157,6 +157,7 @@ struct Key {
   Key& items(std::size_t n) { def.min_items = n; return *this; }
   Key& unhashed() { def.hashed = false; return *this; }
   Key& evaluation_only() { def.evaluation_only = true; return *this; }
+  Key& added_later() { def.hashed_at_default = false; return *this; }
   Key& most_items(std::size_t n) { def.max_items = n; return *this; }
   Key& study_wide(const char* why) { def.study_wide = why; return *this; }
   // Neither in the canonical text nor in the hash: a limit of the runner that changes no result.
@@ -290,6 +291,9 @@ std::vector<KeyDef> build_schema() {
       KEY(train.threads, "Intra-op threads per process; 0 = the rank's share of the node's cores. Bit-for-bit repeatable CPU runs also need the same thread count.", "-").in(0, 1024).unhashed(),
       KEY(train.device, "auto (the rank's GPU when LibTorch has CUDA, else CPU), cpu, cuda.", "-").one_of({"auto", "cpu", "cuda"}).unhashed(),
       KEY(train.deterministic, "Deterministic cuDNN kernels (cudnn.deterministic, no benchmark); CPU kernels are deterministic already for a fixed thread count (train.threads).", "-"),
+      KEY(train.precision, "fp32, or bf16: the forward pass under CUDA autocast in bfloat16 (convolutions and matrix products in bf16, reductions and softmaxes in fp32), the outputs cast back to fp32 for the losses and metrics; the weights, gradients and optimiser stay fp32. CUDA only: refused with train.device = cpu, and a study with bf16 asks for GPUs (a worker without one refuses to start). No fp16: SC's products overflow its range, and LibTorch's C++ API has no loss scaler. docs/MODELS.md \"Precision\".", "-").one_of({"fp32", "bf16"}).added_later(),
+      KEY(train.prefetch, "Training batches prepared ahead on a thread of their own while the step runs (gather and augmentation off the training thread; a bounded queue of this many batches). 0 = prepared on the training thread. Each batch is a function of the seed, epoch and step, so the results are the same either way.", "-").in(0, 64).unhashed(),
+      KEY(train.checkpoint_seconds, "Besides the checkpoint after every epoch, one within an epoch (at an optimiser step) once this many seconds have passed since the last, so that a preempted or killed long epoch loses at most about this much training. 0 = after every epoch only.", "-").in(0, 1e9).unhashed(),
       // [resources]
       KEY(resources.ranks, "MPI ranks of the job: one coordinator plus workers.", "-").in(1, 100000),
       KEY(resources.nodes, "Nodes of the job.", "-").in(1, 10000),

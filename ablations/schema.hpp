@@ -49,6 +49,10 @@ struct KeyDef {
   // so variants that differ only in such keys share one training (ablations/sharing.hpp, docs/RUNNER.md
   // "Shared trainings"). Still hashed: it changes the results.
   bool evaluation_only = false;
+  // false for a key added after stores existed: at its default value it is left out of the hash (and a
+  // canonical text without it reads as the default), so the variants stored before it keep their hashes
+  // and results; any other value is hashed as usual.
+  bool hashed_at_default = true;
   // Keys the runner reads from the study alone (folds, case lists, seeds): a variant or a sweep point
   // that set one would be silently ignored, so they are refused there. The text says why.
   std::string study_wide;

@@ -48,6 +48,11 @@ void validate(const VariantConfig& c, const std::string& variant, const Layer& l
     bad("model.in_channels", "is " + std::to_string(c.model.in_channels) +
                                  " but the data have one channel (each case is one grey-value image); allowed 1");
   }
+  // bf16 is CUDA autocast (trainer/train.cpp): on the CPU every task would fail at its start.
+  if (c.train.precision == "bf16" && c.train.device == "cpu") {
+    bad("train.precision", "is \"bf16\" but train.device is \"cpu\": bf16 autocast runs on CUDA devices only; allowed with "
+                           "train.device = \"cpu\": \"fp32\"", {"train.device"});
+  }
   if (!(c.data.window_min < c.data.window_max)) {
     bad("data.window_min", "must be below data.window_max (" + to_literal(find_key("data.window_max")->get(c)) + ")",
         {"data.window_max"});

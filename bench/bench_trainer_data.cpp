@@ -1,7 +1,7 @@
 // Data path benchmark: preprocessing time per case (cold and from the cache), loader throughput with
-// augmentation, training steps with real loading against training on a batch already in memory, and the
-// evaluation time per case (inference + metrics) on the prepared and on the native grid. Figures go to
-// docs/PERFORMANCE.md.
+// augmentation, training steps with real loading against training on a batch already in memory, the
+// training loop with and without prefetch (train.prefetch), and the evaluation time per case (inference +
+// metrics) on the prepared and on the native grid. Figures go to docs/PERFORMANCE.md.
 //
 //   bench_trainer_data [--cases N] [--size N] [--slices N] [--image N] [--batch N] [--steps N] [--threads N]
 #include <spdlog/spdlog.h>
@@ -10,14 +10,15 @@
 
 #include <algorithm>
 #include <chrono>
-#include <vector>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "trainer/data/dataset.hpp"
 #include "trainer/data/loader.hpp"
+#include "trainer/data/prefetch.hpp"
 #include "trainer/data/preprocess.hpp"
 #include "trainer/data/synth.hpp"
 #include "trainer/losses.hpp"
@@ -105,7 +106,7 @@ int main(int argc, char** argv) {
   torch::optim::Adam opt(net->parameters(), torch::optim::AdamOptions(1e-3));
   auto train_step = [&](const data::Batch& b) {
     NetOutput o = net->forward(b.images);
-    LossTerms l = compute_loss(o, b.labels, b.images, vc.loss);
+    LossTerms l = compute_loss(o, b.labels.to(torch::kInt64), b.images, vc.loss);
     opt.zero_grad();
     l.total.backward();
     opt.step();
@@ -133,6 +134,27 @@ int main(int argc, char** argv) {
   std::printf("training, widths 8..64, %dx%d, median of %d interleaved steps: in-memory batch %.1f ms/step (%.1f slices/s); "
               "with loading+augmentation %.1f ms/step (%.1f slices/s); batch preparation %.2f ms = %.1f %% of the step\n",
               image, image, steps, m_mem, 1000.0 * batch / m_mem, m_load, 1000.0 * batch / m_load, m_get, 100.0 * m_get / m_load);
+
+  // The training loop's prefetch (train.prefetch, data/prefetch.hpp): the same steps with the batches
+  // prepared inline (depth 0) and on the prefetch thread (depth 2), in alternating rounds of `steps` steps
+  // (medians over the rounds: the node is shared).
+  std::vector<double> round_ms[2];
+  const int rounds = 5;
+  for (int r = 0; r < rounds; ++r) {
+    for (int k = 0; k < 2; ++k) {
+      const int depth = k == 0 ? 0 : 2;
+      t = Clock::now();
+      data::Prefetcher<data::Batch> next(0, steps, depth,
+                                         [&](int s) { return batches.get(order, 1, s % n_batches, true); });
+      for (int s = 0; s < steps; ++s) train_step(next.next());
+      round_ms[k].push_back(1000 * since(t) / steps);
+    }
+  }
+  const double m_inline = median(round_ms[0]), m_ahead = median(round_ms[1]);
+  std::printf(
+      "training loop, median of %d rounds of %d steps: batches prepared inline %.1f ms/step (%.2f batches/s); "
+      "with prefetch (depth 2) %.1f ms/step (%.2f batches/s): %+.1f %%\n",
+      rounds, steps, m_inline, 1000.0 / m_inline, m_ahead, 1000.0 / m_ahead, 100.0 * (m_inline - m_ahead) / m_inline);
 
   // Evaluation per case: inference over all slices, then the 3D metrics.
   net->eval();

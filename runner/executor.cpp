@@ -105,9 +105,11 @@ class TrainerExecutor : public Executor {
     return parameters(v) * c.train.epochs * steps * c.train.batch_size * pixels;
   }
 
-  // The network's trainable parameters, built once per distinct architecture: the model.* keys, the
-  // classes and the image size (a sweep over loss weights or learning rates shares one network, so a
-  // 300 x 300 grid of them costs one build, not 90000).
+  // The network's trainable parameters, built once per distinct architecture: the model.* keys and the
+  // classes (a sweep over loss weights or learning rates shares one network, so a 300 x 300 grid of them
+  // costs one build, not 90000). Counted without a forward pass (trainer::count_parameters): the count
+  // does not depend on the image size, and a full-resolution CPU forward per architecture would delay
+  // the first dispatch.
   double parameters(const Variant& v) {
     const auto& c = v.config;
     std::string arch;
@@ -115,11 +117,11 @@ class TrainerExecutor : public Executor {
     for (std::string line; std::getline(lines, line);) {
       if (line.rfind("model.", 0) == 0) arch += line + "\n";
     }
-    arch += "classes = " + std::to_string(c.data.foreground_classes()) + "\nimage_size = " + std::to_string(c.data.image_size);
+    arch += "classes = " + std::to_string(c.data.foreground_classes());
     if (auto it = parameters_.find(arch); it != parameters_.end()) return it->second;
     double params = 0;
     try {
-      params = static_cast<double>(trainer::summarize_model(c, 1).trainable_parameters);
+      params = static_cast<double>(trainer::count_parameters(c));
     } catch (const std::exception&) {
       // A variant whose network cannot be built fails in its task with a clear message; here a width-based
       // proxy keeps the ordering sensible.

@@ -64,7 +64,7 @@ Task member_task(const Task& task, std::size_t m);
 // trainer::run_task: parses the task's canonical configuration and trains (trainer::run_group for a
 // shared training). The cost estimate is the
 // network's parameter count x epochs x steps per epoch (100 when steps_per_epoch = 0, i.e. a pass over the
-// data) x batch size x image pixels (trainer::summarize_model), see docs/RUNNER.md.
+// data) x batch size x image pixels (trainer::count_parameters, no forward pass), see docs/RUNNER.md.
 std::unique_ptr<Executor> make_trainer_executor();
 
 // Sleeps `seconds(task)` in slices of `epochs` pseudo-epochs (each reported as progress; a stop request

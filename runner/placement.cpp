@@ -51,7 +51,8 @@ std::string oversubscription_warning(const NodeInfo& node, int gpus, int ranks_p
 
 bool study_wants_gpu(const Study& study) {
   auto wants = [&](const VariantConfig& c) {
-    return c.train.device == "cuda" || (c.train.device == "auto" && c.resources.gpus_per_node > 0);
+    return c.train.device == "cuda" ||
+           (c.train.device == "auto" && (c.resources.gpus_per_node > 0 || c.train.precision == "bf16"));
   };
   return wants(study.base) || std::any_of(study.variants.begin(), study.variants.end(), [&](const Variant& v) { return wants(v.config); });
 }

@@ -119,7 +119,7 @@ Placement place_task(const Placement& worker, const VariantConfig& config);
 std::string oversubscription_warning(const NodeInfo& node, int gpus, int ranks_per_gpu);
 
 // The study asks for GPUs: the base or a variant has train.device = "cuda", or "auto" with
-// resources.gpus_per_node > 0. Its workers then refuse to start without a working GPU (Welcome::gpus_required).
+// resources.gpus_per_node > 0 or train.precision = "bf16" (CUDA autocast only). Its workers then refuse to start without a working GPU (Welcome::gpus_required).
 bool study_wants_gpu(const Study& study);
 
 // Coordinator start, after the welcomes: waits for every worker's kReady or kRefused and returns the

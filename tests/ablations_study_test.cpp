@@ -856,6 +856,37 @@ TEST(Canonical, EveryHashedKeyChangesTheHash) {
   EXPECT_GT(checked, 60);
 }
 
+// train.precision, added after stores existed: at its default ("fp32") the hash is the one every variant had
+// before the key (pinned: a default study's, as `ablate plan` printed it before), and a canonical text
+// without the key reads as fp32; "bf16" is a different result and hashes apart.
+TEST(Canonical, PrecisionAtItsDefaultKeepsTheHashesOfEarlierStores) {
+  const Study fp32 = load_study_text("[study]\nname = \"h\"\n", "/tmp/s.toml");
+  EXPECT_EQ(fp32.variants[0].hash, "0c2137dddfcb1aee");
+  EXPECT_FALSE(find_key("train.precision")->hashed_at_default);
+  const Study bf16 = load_study_text("[study]\nname = \"h\"\n[train]\nprecision = \"bf16\"\n", "/tmp/s.toml");
+  EXPECT_NE(bf16.variants[0].hash, fp32.variants[0].hash);
+  std::string before;  // the canonical text of a store written before the key
+  std::istringstream lines(fp32.variants[0].canonical);
+  for (std::string line; std::getline(lines, line);)
+    if (line.rfind("train.precision", 0) != 0) before += line + "\n";
+  ASSERT_NE(before, fp32.variants[0].canonical);
+  EXPECT_TRUE(changed_keys(before, fp32.variants[0].canonical).empty());
+  EXPECT_EQ(changed_keys(before, bf16.variants[0].canonical), std::vector<std::string>{"train.precision"});
+}
+
+// bf16 is CUDA autocast: refused at plan with train.device = "cpu" (naming both keys and what is allowed).
+TEST(StudySpec, Bf16IsRefusedOnTheCpu) {
+  EXPECT_EQ(printed_errors("[train]\ndevice = \"cpu\"\nprecision = \"bf16\"\n"),
+            (Lines{"/tmp/s.toml:3:13: `train.precision`: variant `base`: is \"bf16\" but train.device is "
+                   "\"cpu\": bf16 autocast "
+                   "runs on CUDA devices only; allowed with train.device = \"cpu\": \"fp32\""}));
+  EXPECT_TRUE(errors_of("[train]\ndevice = \"auto\"\nprecision = \"bf16\"\n").empty());
+  EXPECT_TRUE(errors_of("[train]\ndevice = \"cuda\"\nprecision = \"bf16\"\n").empty());
+  const auto d = errors_of("[train]\nprecision = \"fp16\"\n");
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].key, "train.precision");
+}
+
 // Under a fixed split the number of folds means nothing, so it changes neither the hash nor the keys the
 // resume check names; without a split it does.
 TEST(Canonical, FoldsAreOutOfTheHashUnderAFixedSplit) {

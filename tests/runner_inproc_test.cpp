@@ -247,8 +247,9 @@ TEST_F(InprocRun, WorkersWithoutGpusRefuseAStudyThatAsksForThem) {
       },
       [](const Variant&) { return 1.0; });
   opt_.inproc_workers = 2;
-  for (const std::vector<std::string>& asks : {std::vector<std::string>{"resources.gpus_per_node=2"},
-                                               std::vector<std::string>{"train.device=cuda"}}) {
+  for (const std::vector<std::string>& asks :
+       {std::vector<std::string>{"resources.gpus_per_node=2"}, std::vector<std::string>{"train.device=cuda"},
+        std::vector<std::string>{"train.precision=bf16"}}) {
     opt_.overrides = asks;
     opt_.new_study = true;
     try {

@@ -559,7 +559,7 @@ TEST(Splits, FoldsCoverEveryCaseOnceWithoutPatientOverlapAndAreStable) {
 TEST(Augment, ImageAndLabelStayAligned) {
   // The image is the label itself (as float): after any flip/rotation the two must still coincide.
   const int n = 8, size = 32;
-  torch::Tensor labels = torch::zeros({n, size, size}, torch::kInt64);
+  torch::Tensor labels = torch::zeros({n, size, size}, torch::kUInt8);
   for (int i = 0; i < n; ++i) labels[i].slice(0, 4 + i, 14 + i).slice(1, 6, 20 - i) = 1;  // asymmetric boxes
   Batch batch{labels.unsqueeze(1).to(torch::kFloat32), labels};
   AugmentConfig cfg;
@@ -569,7 +569,7 @@ TEST(Augment, ImageAndLabelStayAligned) {
   cfg.blur_p = 0.0;
   Rng rng(3);
   const Batch out = augment(batch, cfg, rng);
-  EXPECT_EQ(out.labels.scalar_type(), torch::kInt64);
+  EXPECT_EQ(out.labels.scalar_type(), torch::kUInt8);  // converted to class indices on the device
   EXPECT_FALSE(torch::equal(out.labels, labels));  // something happened
   const double agree = (out.images.squeeze(1) > 0.5).eq(out.labels.to(torch::kBool)).to(torch::kFloat32).mean().item<double>();
   EXPECT_GT(agree, 0.98);
@@ -668,7 +668,7 @@ TEST(Loader, EpochOrderKeepsForegroundSlicesAndSubsamplesEmptyOnes) {
   EXPECT_EQ(batches.steps(order), 2);
   const Batch last = batches.get(order, 1, 1, false);
   EXPECT_EQ(last.images.size(0), 4);
-  EXPECT_EQ(last.labels.scalar_type(), torch::kInt64);
+  EXPECT_EQ(last.labels.scalar_type(), torch::kUInt8);
   const Batch a = batches.get(order, 1, 0), b = batches.get(order, 1, 0);
   EXPECT_TRUE(torch::equal(a.images, b.images));
 }

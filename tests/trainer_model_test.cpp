@@ -900,6 +900,25 @@ TEST(SegmentationNet, SummaryListsComponentsAndOutputs) {
   EXPECT_EQ(trainer::summarize_model(v, 1).outputs[0].second, (std::vector<int64_t>{1, 3, 32, 32}));
 }
 
+// The coordinator's count (trainer::count_parameters) is summarize_model's without its forward pass: the
+// same number, for any image size (at 2^20 x 2^20 pixels a forward would need terabytes), and it follows
+// the architecture (more classes, more output channels).
+TEST(SegmentationNet, ParametersCountedWithoutAForwardPass) {
+  VariantConfig v;
+  v.model = tiny();
+  v.model.cc = v.model.sc = v.model.mus = v.model.dws = true;
+  v.model.aux_path = v.model.restoration = true;
+  v.data.image_size = 32;
+  const std::int64_t n = trainer::count_parameters(v);
+  EXPECT_EQ(n, trainer::summarize_model(v, 1).trainable_parameters);
+  v.data.image_size = 1 << 20;
+  EXPECT_EQ(trainer::count_parameters(v), n);
+  v.data.label_groups = {{1}, {2}};
+  EXPECT_GT(trainer::count_parameters(v), n);
+  v.model.widths = {};
+  EXPECT_THROW(trainer::count_parameters(v), std::invalid_argument);
+}
+
 // A real optimisation: the full EC-CaM-UNet (all five components) fits a fixed synthetic batch.
 TEST(SegmentationNet, FullModelLearnsFixedBatch) {
   torch::manual_seed(3);

@@ -468,3 +468,107 @@ TEST_F(TrainTest, PausedAtEveryRungAndResumedIsBitIdentical) {
   ASSERT_EQ(a.size(), b.size());
   for (std::size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "tensor " << i;
 }
+
+// train.prefetch: the batches prepared on a thread are the batches prepared inline (each a function of seed,
+// epoch and step), so the training is bit for bit the same with and without it (CPU, one thread).
+TEST_F(TrainTest, PrefetchGivesTheSameTraining) {
+  VariantConfig c = config();
+  c.train.prefetch = 0;
+  const TaskResult inline_ = trainer::run_task(task("prefetch_0.pt"), c, context());
+  c.train.prefetch = 3;
+  const TaskResult ahead = trainer::run_task(task("prefetch_3.pt"), c, context());
+  ASSERT_EQ(inline_.epochs.size(), ahead.epochs.size());
+  for (std::size_t e = 0; e < ahead.epochs.size(); ++e) {
+    EXPECT_EQ(inline_.epochs[e].train_loss, ahead.epochs[e].train_loss) << "epoch " << e + 1;
+    EXPECT_EQ(inline_.epochs[e].val_loss, ahead.epochs[e].val_loss) << "epoch " << e + 1;
+  }
+  ASSERT_FALSE(ahead.fold_metrics.empty());
+  for (std::size_t i = 0; i < ahead.fold_metrics.size(); ++i) {
+    EXPECT_EQ(inline_.fold_metrics[i].value, ahead.fold_metrics[i].value) << ahead.fold_metrics[i].metric;
+  }
+  const auto a = model_of("prefetch_0.pt"), b = model_of("prefetch_3.pt");
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "tensor " << i;
+}
+
+// train.checkpoint_seconds: checkpoints within an epoch (at optimiser steps) once the interval has passed,
+// besides the one after every epoch; a task killed right after one resumes at its step and ends bit for
+// bit where the uninterrupted task does.
+TEST_F(TrainTest, WallClockCheckpointsWithinAnEpoch) {
+  using Mark = std::pair<int, int>;  // (epochs done, next step)
+  VariantConfig c = config();        // 2 epochs of 3 steps
+  auto marks_of = [&](double interval, const std::string& file) {
+    VariantConfig v = c;
+    v.train.checkpoint_seconds = interval;
+    std::vector<Mark> marks;
+    trainer::RunContext ctx = context();
+    ctx.on_checkpoint = [&](int done, int next) { marks.emplace_back(done, next); };
+    trainer::run_task(task(file), v, ctx);
+    return marks;
+  };
+  EXPECT_EQ(marks_of(0, "wall_off.pt"), (std::vector<Mark>{{1, 0}, {2, 0}}));
+  EXPECT_EQ(marks_of(1e9, "wall_long.pt"), (std::vector<Mark>{{1, 0}, {2, 0}}));
+  // An interval shorter than a step: after every optimiser step within the epochs.
+  EXPECT_EQ(marks_of(1e-9, "wall_every.pt"),
+            (std::vector<Mark>{{0, 1}, {0, 2}, {1, 0}, {1, 1}, {1, 2}, {2, 0}}));
+
+  // Killed after the checkpoint at epoch 2 step 2 (the callback throws, as a crash would end the process).
+  const TaskResult straight = trainer::run_task(task("wall_straight.pt"), c, context());
+  c.train.checkpoint_seconds = 1e-9;
+  trainer::RunContext killed = context();
+  killed.on_checkpoint = [](int done, int next) {
+    if (done == 1 && next == 2) throw std::runtime_error("killed");
+  };
+  EXPECT_THROW(trainer::run_task(task("wall_killed.pt"), c, killed), std::runtime_error);
+  std::vector<Mark> marks;
+  std::vector<int> trained;
+  trainer::RunContext rerun = context();
+  rerun.on_checkpoint = [&](int done, int next) { marks.emplace_back(done, next); };
+  rerun.on_epoch = [&](const EpochRecord& r) { trained.push_back(r.epoch); };
+  const TaskResult resumed = trainer::run_task(task("wall_killed.pt"), c, rerun);
+  EXPECT_EQ(marks, (std::vector<Mark>{{2, 0}}));  // only the last step of epoch 2 was left to train
+  EXPECT_EQ(trained, (std::vector<int>{2}));
+  ASSERT_EQ(resumed.epochs.size(), straight.epochs.size());
+  for (std::size_t e = 0; e < straight.epochs.size(); ++e) {
+    EXPECT_EQ(resumed.epochs[e].train_loss, straight.epochs[e].train_loss) << "epoch " << e + 1;
+    EXPECT_EQ(resumed.epochs[e].val_dice, straight.epochs[e].val_dice) << "epoch " << e + 1;
+  }
+  ASSERT_FALSE(straight.fold_metrics.empty());
+  for (std::size_t i = 0; i < straight.fold_metrics.size(); ++i) {
+    EXPECT_EQ(resumed.fold_metrics[i].value, straight.fold_metrics[i].value)
+        << straight.fold_metrics[i].metric;
+  }
+  const auto a = model_of("wall_straight.pt"), b = model_of("wall_killed.pt");
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << "tensor " << i;
+}
+
+// train.precision = "bf16" is CUDA autocast: a task that would train on the CPU fails before any training,
+// naming the key, the device and what the CPU allows (a study with train.device = "cpu" is refused at plan,
+// one with "auto" makes its workers refuse to start without a GPU; this is the trainer's own guard).
+TEST_F(TrainTest, Bf16OnTheCpuIsRefusedNotTrainedInFp32) {
+  VariantConfig c = config();
+  c.train.precision = "bf16";
+  int epochs = 0;
+  trainer::RunContext ctx = context();
+  ctx.on_epoch = [&](const EpochRecord&) { ++epochs; };
+  try {
+    trainer::run_task(task(""), c, ctx);
+    ADD_FAILURE() << "bf16 trained on the CPU";
+  } catch (const std::runtime_error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("variant tiny fold 0"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("train.precision = \"bf16\" needs a CUDA device"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("allowed on the CPU: train.precision = \"fp32\""), std::string::npos) << msg;
+  }
+  EXPECT_EQ(epochs, 0);
+  c.train.precision = "fp16";
+  try {
+    trainer::run_task(task(""), c, ctx);
+    ADD_FAILURE() << "fp16 accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("train.precision = \"fp16\": allowed fp32 | bf16"),
+              std::string::npos)
+        << e.what();
+  }
+}

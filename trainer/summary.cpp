@@ -1,5 +1,6 @@
 // summarize_model (`ablate params`): parameter accounting per component and the output shapes of one
-// forward pass (evaluation mode, no gradient, so a pruned network's) at the variant's data.image_size.
+// forward pass (evaluation mode, no gradient, so a pruned network's) at the variant's data.image_size;
+// count_parameters, the count alone, without the forward pass.
 #include <torch/torch.h>
 
 #include "trainer/nn/network.hpp"
@@ -7,14 +8,29 @@
 
 namespace ablate::trainer {
 
+namespace {
+
+std::int64_t trainable(SegmentationNet& net) {
+  std::int64_t n = 0;
+  for (const auto& p : net->parameters())
+    if (p.requires_grad()) n += p.numel();
+  return n;
+}
+
+}  // namespace
+
+std::int64_t count_parameters(const VariantConfig& config) {
+  SegmentationNet net(config.model, output_channels(config));
+  return trainable(net);
+}
+
 ModelSummary summarize_model(const VariantConfig& config, int batch) {
   if (batch < 1) throw std::invalid_argument("summarize_model: batch = " + std::to_string(batch) + ": allowed >= 1");
   if (config.data.image_size < 1)
     throw std::invalid_argument("data.image_size = " + std::to_string(config.data.image_size) + ": allowed >= 1");
   SegmentationNet net(config.model, output_channels(config));
   ModelSummary s;
-  for (const auto& p : net->parameters())
-    if (p.requires_grad()) s.trainable_parameters += p.numel();
+  s.trainable_parameters = trainable(net);
   const auto counts = net->component_parameters();
   s.inference_parameters = net->inference_parameters();
   for (const auto& name : component_names()) {

@@ -7,6 +7,7 @@
 // and when a stop is requested. Batches and augmentation draws are functions of (seed, epoch, step), so a
 // resumed task continues exactly where an uninterrupted one would be (bit-for-bit on CPU with the same
 // thread count).
+#include <ATen/autocast_mode.h>
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 #include <unistd.h>
@@ -27,6 +28,7 @@
 #include "trainer/checkpoint.hpp"
 #include "trainer/data/dataset.hpp"
 #include "trainer/data/loader.hpp"
+#include "trainer/data/prefetch.hpp"
 #include "trainer/data/preprocess.hpp"
 #include "trainer/device.hpp"
 #include "trainer/losses.hpp"
@@ -57,6 +59,11 @@ void validate_train_config(const TrainConfig& t) {
   if (t.accumulate < 1) bad("accumulate", std::to_string(t.accumulate), ">= 1");
   if (t.steps_per_epoch < 0) bad("steps_per_epoch", std::to_string(t.steps_per_epoch), ">= 0 (0 = one pass)");
   if (t.early_stop_patience < 0) bad("early_stop_patience", std::to_string(t.early_stop_patience), ">= 0 (0 = off)");
+  if (t.precision != "fp32" && t.precision != "bf16")
+    bad("precision", "\"" + t.precision + "\"", "fp32 | bf16");
+  if (t.prefetch < 0) bad("prefetch", std::to_string(t.prefetch), ">= 0 (0 = no prefetch thread)");
+  if (!(t.checkpoint_seconds >= 0))
+    bad("checkpoint_seconds", std::to_string(t.checkpoint_seconds), ">= 0 (0 = per epoch only)");
   if (t.plateau_patience < 1) bad("plateau_patience", std::to_string(t.plateau_patience), ">= 1");
   if (!(t.plateau_factor > 0 && t.plateau_factor <= 1)) bad("plateau_factor", std::to_string(t.plateau_factor), "(0, 1] (1 = no reduction)");
   if (t.select_metric != "loss") {
@@ -110,13 +117,58 @@ void restore_state(SegmentationNet& net, const std::vector<torch::Tensor>& saved
   for (std::size_t i = 0; i < live.size(); ++i) live[i].copy_(saved[i]);
 }
 
+// train.precision = "bf16": the forward pass under CUDA autocast in bfloat16 (convolutions and matrix
+// products in bf16; the reductions, norms and softmaxes autocast keeps in fp32), its outputs cast back to
+// fp32, so that the losses, metrics and read-backs are fp32 whatever the precision. bf16 has fp32's
+// exponent range: SC's N x N products cannot overflow as fp16's would (hence no fp16, and no loss scaling,
+// which LibTorch's C++ API lacks: there is no GradScaler). Autocast state is thread-local, as is this scope.
+class Bf16Autocast {
+ public:
+  Bf16Autocast() : enabled_(at::autocast::is_enabled()), dtype_(at::autocast::get_autocast_gpu_dtype()) {
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    at::autocast::set_enabled(true);
+    at::autocast::increment_nesting();
+  }
+  ~Bf16Autocast() {
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();  // the casts of the weights
+    at::autocast::set_enabled(enabled_);
+    at::autocast::set_autocast_gpu_dtype(dtype_);
+  }
+  Bf16Autocast(const Bf16Autocast&) = delete;
+  Bf16Autocast& operator=(const Bf16Autocast&) = delete;
+
+ private:
+  bool enabled_;
+  at::ScalarType dtype_;
+};
+
+NetOutput forward(SegmentationNet& net, const torch::Tensor& x, bool bf16) {
+  if (!bf16) return net->forward(x);
+  NetOutput o;
+  {
+    const Bf16Autocast autocast;
+    o = net->forward(x);
+  }
+  auto fp32 = [](torch::Tensor& t) {
+    if (t.defined()) t = t.to(torch::kFloat32);
+  };
+  fp32(o.main);
+  for (auto& t : o.sides) fp32(t);
+  fp32(o.aux);
+  fp32(o.recon);
+  for (auto& [a, b] : o.guided) fp32(a), fp32(b);
+  for (auto& [a, b] : o.feature_recon) fp32(a), fp32(b);
+  return o;
+}
+
 // Inference on all slices of a case: the 3D label map, slice-major like PreparedCase::label. With
 // native (data.evaluate_at = "native") the logits are resampled bilinearly (align_corners = false, the
 // convention of the preprocessing's resize) to the case's own rows x cols before the labels are taken,
 // so the map lies on the grid of the original label.
-std::vector<std::uint8_t> predict_case(SegmentationNet& net, const data::PreparedCase& c, const torch::Device& device,
-                                       int batch, const LossConfig* loss_config, double* loss_sum, std::int64_t* loss_count,
-                                       const data::NativeLabel* native = nullptr) {
+std::vector<std::uint8_t> predict_case(SegmentationNet& net, const data::PreparedCase& c,
+                                       const torch::Device& device, int batch, bool bf16,
+                                       const LossConfig* loss_config, double* loss_sum,
+                                       std::int64_t* loss_count, const data::NativeLabel* native = nullptr) {
   torch::NoGradGuard no_grad;
   const std::int64_t s = c.size;
   const std::int64_t plane = native ? static_cast<std::int64_t>(native->rows) * native->cols : c.pixels_per_slice();
@@ -126,9 +178,9 @@ std::vector<std::uint8_t> predict_case(SegmentationNet& net, const data::Prepare
   for (std::int64_t begin = 0; begin < c.slices; begin += batch) {
     const std::int64_t end = std::min<std::int64_t>(c.slices, begin + batch);
     torch::Tensor x = images.slice(0, begin, end).to(device);
-    NetOutput o = net->forward(x);
+    NetOutput o = forward(net, x, bf16);
     if (loss_config) {
-      torch::Tensor y = labels.slice(0, begin, end).to(torch::kInt64).to(device);
+      torch::Tensor y = labels.slice(0, begin, end).to(device).to(torch::kInt64);
       *loss_sum += compute_loss(o, y, x, *loss_config).value * (end - begin);
       *loss_count += end - begin;
     }
@@ -172,8 +224,8 @@ struct CaseScores {
 // case at a time: a native CT label is tens of MB).
 using NativeLabelOf = std::function<data::NativeLabel(const data::PreparedCase&)>;
 std::vector<CaseScores> score_cases(SegmentationNet& net, const std::vector<const data::PreparedCase*>& cases,
-                                    const torch::Device& device, int batch, int classes, bool distances,
-                                    const LossConfig* loss_config, double* mean_loss,
+                                    const torch::Device& device, int batch, bool bf16, int classes,
+                                    bool distances, const LossConfig* loss_config, double* mean_loss,
                                     const NativeLabelOf& native_label = nullptr) {
   net->eval();
   std::vector<CaseScores> out;
@@ -186,7 +238,8 @@ std::vector<CaseScores> score_cases(SegmentationNet& net, const std::vector<cons
     CaseScores cs;
     cs.id = c->id;
     const auto t0 = Clock::now();
-    std::vector<std::uint8_t> pred = predict_case(net, *c, device, batch, loss_config, &loss_sum, &loss_count, n);
+    std::vector<std::uint8_t> pred =
+        predict_case(net, *c, device, batch, bf16, loss_config, &loss_sum, &loss_count, n);
     cs.ms = 1000.0 * seconds_since(t0);
     const std::vector<std::uint8_t>& truth = n ? n->label : c->label;
     const Grid grid = n ? grid_of(*n) : grid_of(*c);
@@ -344,11 +397,21 @@ class TaskRun {
   data::PreparedCase load(const data::CaseEntry& e);
   std::vector<const data::PreparedCase*> prepare(const std::vector<std::string>& ids, const char* part);
   void load_train_slices();
-  void checkpoint() {
+  // Writes `st` (the task's state, or a within-epoch copy of it) with the network, optimiser and best
+  // weights.
+  void checkpoint(const TrainState& st) {
     if (task_.checkpoint_path.empty()) return;
     std::vector<MemberState> states;
     for (const auto& m : members_) states.push_back(m.state);
-    save_checkpoint(task_.checkpoint_path, task_, net_, *opt_, st_, best_, states);
+    save_checkpoint(task_.checkpoint_path, task_, net_, *opt_, st, best_, states);
+    last_checkpoint_ = Clock::now();
+    if (ctx_.on_checkpoint) ctx_.on_checkpoint(st.epochs_done, st.next_step);
+  }
+  void checkpoint() { checkpoint(st_); }
+  // train.checkpoint_seconds have passed since the last checkpoint (or since training began).
+  bool checkpoint_due() const {
+    return tc_.checkpoint_seconds > 0 && !task_.checkpoint_path.empty() &&
+           seconds_since(last_checkpoint_) >= tc_.checkpoint_seconds;
   }
   std::string where_of(const std::string& variant) const {
     return "variant " + variant + " fold " + std::to_string(task_.fold) + (task_.repeat ? " repeat " + std::to_string(task_.repeat) : "");
@@ -386,8 +449,10 @@ class TaskRun {
   const TrainConfig& tc_;
   const RunContext& ctx_;
   const Clock::time_point start_;
+  Clock::time_point last_checkpoint_ = Clock::now();
   std::string where_;
   torch::Device device_ = torch::kCPU;
+  bool bf16_ = false;  // train.precision = "bf16" (on a CUDA device only)
   int eval_batch_ = 8;
   int cached_ = 0;  // cases loaded from the preprocessing cache
   TaskData d_;
@@ -463,6 +528,14 @@ void TaskRun::prepare_data() {
   const int threads = ctx_.threads > 0 ? ctx_.threads : (tc_.threads > 0 ? tc_.threads : 1);
   torch::set_num_threads(threads);
   device_ = pick_device(ctx_, tc_);  // the numerics flags are the caller's NumericsScope (trainer/device.hpp)
+  bf16_ = tc_.precision == "bf16";
+  if (bf16_ && !device_.is_cuda()) {
+    // Refused rather than trained in fp32: the precision is in the variant's hash, and a result stored as
+    // bf16 must be one.
+    const std::string seen = ctx_.device + ", " + framework_description();
+    throw std::runtime_error(where_ + ": train.precision = \"bf16\" needs a CUDA device (autocast on the GPU) but " +
+                             "this task trains on the CPU (" + seen + "); allowed on the CPU: train.precision = \"fp32\"");
+  }
   const auto data_start = Clock::now();
   d_.info = data::read_dataset(config_.data.path);
   for (const auto& c : d_.info.cases) d_.by_id[c.id] = &c;
@@ -473,6 +546,7 @@ void TaskRun::prepare_data() {
   spdlog::debug("{}: {} training slices and {} other cases ready in {:.1f} s ({} loads from the cache)", where_,
                 d_.train_slices.size(), d_.prepared.size(), seconds_since(data_start), cached_);
   d_.batches = std::make_unique<data::TrainBatches>(d_.train_slices, config_.data, tc_.batch_size, tc_.steps_per_epoch, task_.seed);
+  d_.batches->set_pin_memory(device_.is_cuda());
   // A GPU evaluates 32 slices per forward (fewer launches and read-backs); the CPU keeps its 8, which the
   // stored CPU results were computed with.
   eval_batch_ = std::max(tc_.batch_size, device_.is_cuda() ? 32 : 8);
@@ -526,10 +600,26 @@ double TaskRun::train_epoch(int epoch, const Clock::time_point& epoch_start, dou
 
   net_->train();
   opt_->zero_grad();
+  // Batch k + 1 is gathered and augmented on the prefetch thread while step k runs; destroyed (joined) on
+  // every way out of this function, a stop and a failed step included.
+  const data::TrainBatches& batches = *d_.batches;
+  const torch::Device device = device_;
+  // Pinned memory is allocated in the current device's CUDA context: the worker's GPU, not a stray context
+  // on GPU 0 (the prefetch thread starts with device 0 current, as every new thread does).
+  auto make_batch = [&batches, &order, epoch, device](int step) {
+    c10::OptionalDeviceGuard on_device;
+    if (device.is_cuda()) on_device.reset_device(device);
+    return batches.get(order, epoch, step);
+  };
+  data::Prefetcher<data::Batch> next_batch(first_step, steps, tc_.prefetch, make_batch);
+  // From pinned memory (TrainBatches::set_pin_memory) the copies to a GPU are asynchronous; the labels
+  // travel as uint8 and become the losses' int64 class indices on the device.
+  const bool async_copy = device_.is_cuda();
   for (int step = first_step; step < steps; ++step) {
-    data::Batch b = d_.batches->get(order, epoch, step);
-    torch::Tensor x = b.images.to(device_), y = b.labels.to(device_);
-    NetOutput out = net_->forward(x);
+    data::Batch b = next_batch.next();
+    torch::Tensor x = b.images.to(device_, async_copy),
+                  y = b.labels.to(device_, async_copy).to(torch::kInt64);
+    NetOutput out = forward(net_, x, bf16_);
     LossTerms terms = compute_loss(out, y, x, config_.loss);
     const double value = terms.value;  // read back once per step, with the unweighted terms
     if (!std::isfinite(value)) {
@@ -548,18 +638,26 @@ double TaskRun::train_epoch(int epoch, const Clock::time_point& epoch_start, dou
       opt_->zero_grad();
     }
     bar.update(epoch, tc_.epochs, step, steps, loss_sum / loss_count);
-    if (boundary && step + 1 < steps && stop_requested()) {
+    if (!boundary || step + 1 == steps) continue;  // the epoch's end writes its own checkpoint
+    // At an optimiser-step boundary the state is whole: a checkpoint here resumes at step + 1 exactly.
+    auto within_epoch = [&] {
+      TrainState s = st_;
+      s.epochs_done = epoch - 1;
+      s.next_step = step + 1;
+      s.partial_loss_sum = loss_sum;
+      s.partial_loss_count = loss_count;
+      s.partial_seconds = carried_seconds + seconds_since(epoch_start);
+      s.train_seconds += seconds_since(epoch_start);
+      return s;
+    };
+    if (stop_requested()) {
       bar.clear();
-      st_.epochs_done = epoch - 1;
-      st_.next_step = step + 1;
-      st_.partial_loss_sum = loss_sum;
-      st_.partial_loss_count = loss_count;
-      st_.partial_seconds = carried_seconds + seconds_since(epoch_start);
-      st_.train_seconds += seconds_since(epoch_start);
+      st_ = within_epoch();
       checkpoint();
       throw TaskInterrupted(where_ + ": stopped at epoch " + std::to_string(epoch) + " step " + std::to_string(step + 1) +
                             "; checkpoint " + task_.checkpoint_path);
     }
+    if (checkpoint_due()) checkpoint(within_epoch());
   }
   bar.clear();
   return loss_count ? loss_sum / loss_count : 0.0;
@@ -572,7 +670,8 @@ double TaskRun::validate(EpochRecord& rec, const TrainConfig& tc) {
     return -rec.train_loss;  // no validation cases: the training loss decides (documented in docs/DATA.md)
   }
   const bool distances = tc.select_metric == "assd" || tc.select_metric == "hd95";
-  const auto scores = score_cases(net_, d_.val_cases, device_, eval_batch_, d_.classes, distances, &config_.loss, &rec.val_loss);
+  const auto scores = score_cases(net_, d_.val_cases, device_, eval_batch_, bf16_, d_.classes, distances,
+                                  &config_.loss, &rec.val_loss);
   rec.val_dice = mean_metric(scores, "dice");
   if (tc.select_metric == "loss") {
     rec.val_score = rec.val_loss;
@@ -632,11 +731,13 @@ void TaskRun::select(int epoch, double score) {
 // Phase 4: the epoch loop, from the epoch after the checkpoint's to the last (or an early stop), or to
 // Task::pause_after_epoch. A checkpoint is written after every epoch, so a pause is an epoch boundary
 // like any other: the resumed task starts at the next epoch with the state an uninterrupted one has there
-// (the cosine schedule is a function of train.epochs, not of the pause).
+// (the cosine schedule is a function of train.epochs, not of the pause). Within an epoch one is written
+// every train.checkpoint_seconds (at an optimiser step), so a killed long epoch is not lost whole.
 bool TaskRun::train() {
   const int pause = task_.pause_after_epoch;
   const int last = pause > 0 && pause < tc_.epochs ? pause : tc_.epochs;
   ProgressBar bar(where_, ctx_.progress_log_seconds);
+  last_checkpoint_ = Clock::now();
   for (int epoch = st_.epochs_done + 1; epoch <= last && !st_.finished; ++epoch) {
     const auto epoch_start = Clock::now();
     const double lr = tc_.scheduler == "cosine" ? cosine_lr(tc_, epoch) : st_.lr;
@@ -725,9 +826,13 @@ TaskResult TaskRun::evaluate_with(const std::string& where, const VariantConfig&
     net_->eval();
     const data::PreparedCase& c = *d_.test_cases.front();
     const std::int64_t n = std::min<std::int64_t>(eval_batch_, c.slices);
-    net_->forward(torch::from_blob(const_cast<float*>(c.image.data()), {n, 1, c.size, c.size}, torch::kFloat32).to(device_));
+    forward(net_,
+            torch::from_blob(const_cast<float*>(c.image.data()), {n, 1, c.size, c.size}, torch::kFloat32)
+                .to(device_),
+            bf16_);
   }
-  const auto scores = score_cases(net_, d_.test_cases, device_, eval_batch_, classes, true, nullptr, nullptr, native_label);
+  const auto scores = score_cases(net_, d_.test_cases, device_, eval_batch_, bf16_, classes, true, nullptr,
+                                  nullptr, native_label);
   std::map<std::pair<std::string, int>, double> sums;
   double ms = 0;
   for (const auto& cs : scores) {

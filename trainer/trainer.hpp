@@ -10,8 +10,11 @@
 //   among concurrent tasks the last to start sets the intra-op threads of all (give them equal
 //   RunContext::threads where bit-for-bit repeatability matters, docs/STUDY.md train.threads).
 //   The preprocessing cache (data.cache_dir) is shared through files written atomically (rename).
-//   Callbacks: RunContext::on_epoch and on_member_epoch run on the calling thread, between epochs; they
-//   should not throw (an exception from them leaves run_task / run_group as it came).
+//   Callbacks: RunContext::on_epoch and on_member_epoch run on the calling thread, between epochs, and
+//   on_checkpoint after each checkpoint; they should not throw (an exception from them leaves run_task /
+//   run_group as it came, the checkpoint already written).
+//   Data: with train.prefetch > 0 each call runs one helper thread that prepares the next training
+//   batches (trainer/data/prefetch.hpp), joined before the call returns or throws.
 //   Stopping: *RunContext::stop is read between steps from the calling thread; when it turns true the
 //   task finishes its step, writes its checkpoint and throws TaskInterrupted.
 //   Errors: std::invalid_argument for a configuration the network refuses (naming the model.* key, its
@@ -49,6 +52,9 @@ struct RunContext {
   // run_group: progress of member m after every epoch (m = 0: the task itself, m >= 1: task.shared_with[m-1]);
   // unset, member 0's progress goes to on_epoch.
   std::function<void(std::size_t, const EpochRecord&)> on_member_epoch;
+  // After every checkpoint written (task.checkpoint_path): the epochs it holds complete and, > 0 for one
+  // within an epoch (train.checkpoint_seconds, a stop), the step of the next epoch it resumes at.
+  std::function<void(int epochs_done, int next_step)> on_checkpoint;
 };
 
 // Train the task's variant on its training cases, select the best epoch on the validation cases, and
@@ -147,5 +153,9 @@ struct ModelSummary {
   std::vector<std::pair<std::string, std::vector<std::int64_t>>> outputs;  // name -> shape for one input (evaluation mode)
 };
 ModelSummary summarize_model(const VariantConfig& config, int batch = 1);
+// summarize_model(config).trainable_parameters without the forward pass: counted on the network as built,
+// so it costs the construction alone whatever data.image_size is (the coordinator's cost estimate asks it
+// once per architecture before dispatch). Throws as the network's construction does.
+std::int64_t count_parameters(const VariantConfig& config);
 
 }  // namespace ablate::trainer

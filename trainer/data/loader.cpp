@@ -77,13 +77,15 @@ void gaussian_blur(float* img, int h, int w, double sigma, int radius, std::vect
 Batch augment(const Batch& in, const AugmentConfig& cfg, Rng& rng) {
   constexpr double kPi = 3.14159265358979323846;
   const torch::Tensor src_img = in.images.to(torch::kCPU, torch::kFloat32).contiguous();
-  const torch::Tensor src_lab = in.labels.to(torch::kCPU, torch::kInt64).contiguous();
+  const torch::Tensor src_lab = in.labels.to(torch::kCPU, torch::kUInt8).contiguous();
   const std::int64_t b = src_img.size(0), h = src_img.size(2), w = src_img.size(3);
-  torch::Tensor out_img = torch::empty_like(src_img), out_lab = torch::empty_like(src_lab);
+  const bool pinned = in.images.is_pinned();
+  torch::Tensor out_img = torch::empty(src_img.sizes(), src_img.options().pinned_memory(pinned));
+  torch::Tensor out_lab = torch::empty(src_lab.sizes(), src_lab.options().pinned_memory(pinned));
   const float* si = src_img.data_ptr<float>();
-  const std::int64_t* sl = src_lab.data_ptr<std::int64_t>();
+  const std::uint8_t* sl = src_lab.data_ptr<std::uint8_t>();
   float* oi = out_img.data_ptr<float>();
-  std::int64_t* ol = out_lab.data_ptr<std::int64_t>();
+  std::uint8_t* ol = out_lab.data_ptr<std::uint8_t>();
   const std::size_t plane = static_cast<std::size_t>(h) * w;
   int radius = static_cast<int>(std::ceil(3.0 * cfg.blur_sigma_max));
   radius = std::max(1, std::min<int>(radius, static_cast<int>(std::min(h, w) / 2 - 1)));
@@ -96,9 +98,9 @@ Batch augment(const Batch& in, const AugmentConfig& cfg, Rng& rng) {
     const bool blur = rng.uniform() < cfg.blur_p;
     const double sigma = rng.uniform(cfg.blur_sigma_min, cfg.blur_sigma_max);
     const float* img = si + i * plane;
-    const std::int64_t* lab = sl + i * plane;
+    const std::uint8_t* lab = sl + i * plane;
     float* dst = oi + i * plane;
-    std::int64_t* dlab = ol + i * plane;
+    std::uint8_t* dlab = ol + i * plane;
     const double a = rotate ? angle : 0.0;
     if (a == 0.0) {
       // Exact copy or horizontal flip.
@@ -132,7 +134,7 @@ Batch augment(const Batch& in, const AugmentConfig& cfg, Rng& rng) {
     }
     if (blur && sigma > 0) gaussian_blur(dst, static_cast<int>(h), static_cast<int>(w), sigma, radius, scratch);
   }
-  return Batch{out_img.to(in.images.device()), out_lab.to(in.images.device())};
+  return Batch{out_img, out_lab};
 }
 
 TrainBatches::TrainBatches(const SliceTensors& slices, const DataConfig& data, int batch_size, int steps_per_epoch,
@@ -171,11 +173,13 @@ Batch TrainBatches::get(const std::vector<std::int64_t>& order, int epoch, int s
   }
   const std::int64_t n = static_cast<std::int64_t>(idx.size()), h = slices_.images.size(2), w = slices_.images.size(3);
   const std::size_t plane = static_cast<std::size_t>(h) * w;
-  Batch batch{torch::empty({n, 1, h, w}, torch::kFloat32), torch::empty({n, h, w}, torch::kInt64)};
+  const auto host = torch::TensorOptions().device(torch::kCPU).pinned_memory(pin_memory_);
+  Batch batch{torch::empty({n, 1, h, w}, host.dtype(torch::kFloat32)),
+              torch::empty({n, h, w}, host.dtype(torch::kUInt8))};
   const float* img = slices_.images.data_ptr<float>();
   const std::uint8_t* lab = slices_.labels.data_ptr<std::uint8_t>();
   float* bi = batch.images.data_ptr<float>();
-  std::int64_t* bl = batch.labels.data_ptr<std::int64_t>();
+  std::uint8_t* bl = batch.labels.data_ptr<std::uint8_t>();
   for (std::int64_t k = 0; k < n; ++k) {
     std::copy(img + idx[k] * plane, img + (idx[k] + 1) * plane, bi + k * plane);
     std::copy(lab + idx[k] * plane, lab + (idx[k] + 1) * plane, bl + k * plane);

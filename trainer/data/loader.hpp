@@ -39,12 +39,15 @@ class SliceStacker {
   int cases_ = 0;
 };
 
+// Labels stay uint8 on the host (an eighth of int64's bytes to copy to a GPU); the training loop converts
+// them to the int64 class indices the losses take on the device.
 struct Batch {
   torch::Tensor images;  // B x 1 x S x S float32
-  torch::Tensor labels;  // B x S x S int64
+  torch::Tensor labels;  // B x S x S uint8
 };
 
-// Augments a batch in place of a copy; the draws come from `rng` only (repeatable from a seed).
+// Augments a batch in place of a copy; the draws come from `rng` only (repeatable from a seed). The result
+// is in pinned memory when the input images are (and the labels uint8 whatever the input's type).
 Batch augment(const Batch& batch, const AugmentConfig& config, Rng& rng);
 
 // Sampling of training slices: every slice with foreground, plus a random data.empty_slice_ratio share of
@@ -57,7 +60,11 @@ class TrainBatches {
   TrainBatches(const SliceTensors& slices, const DataConfig& data, int batch_size, int steps_per_epoch, std::uint64_t seed);
   std::vector<std::int64_t> epoch_order(int epoch) const;
   int steps(const std::vector<std::int64_t>& order) const;
+  // Thread-safe (const, its own generator per call): the prefetch thread calls it (data/prefetch.hpp).
   Batch get(const std::vector<std::int64_t>& order, int epoch, int step, bool augmented = true) const;
+  // Batches in page-locked host memory, so that a copy to a CUDA device can be asynchronous
+  // (non_blocking). Only with a CUDA device: a CPU-only LibTorch cannot allocate pinned memory.
+  void set_pin_memory(bool pin) { pin_memory_ = pin; }
 
  private:
   const SliceTensors& slices_;
@@ -65,6 +72,7 @@ class TrainBatches {
   int batch_size_;
   int steps_per_epoch_;
   std::uint64_t seed_;
+  bool pin_memory_ = false;
   std::vector<std::int64_t> with_fg_, without_fg_;
 };
 
