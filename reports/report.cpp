@@ -121,6 +121,34 @@ std::string markdown_table_to_html(const std::string& md) {
   return o.str();
 }
 
+// Paragraphs and pipe tables separated by blank lines (render_pareto_markdown) -> HTML; a paragraph's
+// leading **title** becomes <strong>.
+std::string markdown_to_html(const std::string& md) {
+  std::ostringstream o;
+  std::size_t at = 0;
+  while (at < md.size()) {
+    std::size_t end = md.find("\n\n", at);
+    if (end == std::string::npos) end = md.size();
+    const std::string block = md.substr(at, end - at);
+    at = end + 2;
+    if (block.empty()) continue;
+    if (block[0] == '|') {
+      o << markdown_table_to_html(block);
+      continue;
+    }
+    std::string text = block;
+    if (text.rfind("**", 0) == 0) {
+      const auto close = text.find("**", 2);
+      if (close != std::string::npos) {
+        o << "<p><strong>" << html_escape(text.substr(2, close - 2)) << "</strong>" << html_escape(text.substr(close + 2)) << "</p>\n";
+        continue;
+      }
+    }
+    o << "<p>" << html_escape(text) << "</p>\n";
+  }
+  return o.str();
+}
+
 // `searches`: every reported study is a search, whose comparison is its ranked trials.
 std::string significance_html(const std::vector<SignificanceRow>& rows, bool searches) {
   if (rows.empty() && searches) {
@@ -312,7 +340,7 @@ ReportResult write_report(const std::vector<db::StudyData>& studies, const Repor
 
   // Per-study artefacts, named by a slug of the study (made unique).
   std::vector<BoxRow> all_boxes;
-  std::ostringstream per_study_html, model_html, sens_html, box_html, conv_html, prov_html, search_html, effects_html;
+  std::ostringstream per_study_html, model_html, pareto_html, sens_html, box_html, conv_html, prov_html, search_html, effects_html;
   std::set<std::string> slugs;
   for (std::size_t si = 0; si < studies.size(); ++si) {
     const db::StudyData& study = studies[si];
@@ -340,6 +368,17 @@ ReportResult write_report(const std::vector<db::StudyData>& studies, const Repor
     model_html << "<h3>" << title << "</h3>\n" << markdown_table_to_html(model_md);
     if (study.model_facts.empty() && !study.variants.empty())
       notes.push_back("study '" + study.study + "': no model facts (parameters, inference time) stored");
+
+    // Accuracy against cost, for every study that has model facts (searched or not).
+    if (!study.model_facts.empty()) {
+      const std::vector<ParetoPanel> panels = pareto_panels(index, config);
+      const std::string pareto_md = render_pareto_markdown(panels, config.decimals);
+      const std::string pareto = pareto_svg("Accuracy against cost: " + study.study, panels);
+      write_file(dir / ("pareto-" + s + ".md"), pareto_md, files);
+      write_file(dir / ("pareto-" + s + ".csv"), render_pareto_csv(study.study, panels), files);
+      write_file(dir / ("pareto-" + s + ".svg"), pareto, files);
+      pareto_html << "<h3>" << title << "</h3>\n" << markdown_to_html(pareto_md) << "<div class=\"svg\">\n" << pareto << "</div>\n";
+    }
 
     if (!config.sweep_key.empty()) {
       const SensitivityTable sens = sensitivity_table(index, config, config.sweep_key);
@@ -409,7 +448,7 @@ ReportResult write_report(const std::vector<db::StudyData>& studies, const Repor
       << html_escape(names) << "</h1>\n<nav><a href=\"#table\">Comparison</a>"
       << (repro.empty() ? "" : "<a href=\"#reproduction\">Reproduction</a>") << "<a href=\"#significance\">Significance</a>"
       << (effects_html.str().empty() ? "" : "<a href=\"#effects\">Effects</a>")
-      << "<a href=\"#model\">Model size</a>" << (config.sweep_key.empty() ? "" : "<a href=\"#sensitivity\">Sensitivity</a>")
+      << "<a href=\"#model\">Model size</a>" << (pareto_html.str().empty() ? "" : "<a href=\"#pareto\">Accuracy against cost</a>") << (config.sweep_key.empty() ? "" : "<a href=\"#sensitivity\">Sensitivity</a>")
       << (search_html.str().empty() ? "" : "<a href=\"#search\">Search</a>")
       << "<a href=\"#boxplots\">Box plots</a><a href=\"#convergence\">Convergence</a><a href=\"#provenance\">Provenance</a></nav>\n";
     h << notes_html(unique_notes, table.note_lists);
@@ -422,6 +461,7 @@ ReportResult write_report(const std::vector<db::StudyData>& studies, const Repor
       h << "<h2 id=\"effects\">Effects of the components</h2>\n" << effects_html.str();
     }
     h << "<h2 id=\"model\">Parameters, inference time and metrics</h2>\n" << model_html.str();
+    if (!pareto_html.str().empty()) h << "<h2 id=\"pareto\">Accuracy against cost</h2>\n" << pareto_html.str();
     if (!config.sweep_key.empty())
       h << "<h2 id=\"sensitivity\">Sensitivity to " << html_escape(config.sweep_key) << "</h2>\n" << sens_html.str();
     if (!search_html.str().empty()) h << "<h2 id=\"search\">Search</h2>\n" << search_html.str();
