@@ -314,6 +314,16 @@ void check_early_stop(Study& study, const Parsed& parsed, Diags& diags) {
     if (written != parsed.early_stop_keys.end()) at = written->second;
     diags.add(parsed.early_stop_file, at.first, at.second, key,
               problem.substr(colon == std::string::npos ? 0 : colon + 3));
+  } else if (study.early_stop.method != "none" && !study.search.objectives.empty()) {
+    // A rung ranks trials on one value; stopping on the metric alone would drop the small, fast networks a
+    // front of accuracy against cost is for, and the model facts are not known before a trial finishes.
+    std::string list;
+    for (const auto& o : study.search.objectives) list += (list.empty() ? "\"" : ", \"") + o + "\"";
+    diags.add(parsed.early_stop_file, parsed.early_stop_line, parsed.early_stop_column, "sweep.early_stop.method",
+              "[sweep.early_stop] method = \"" + study.early_stop.method + "\" with sweep.objectives = [" + list +
+                  "]: a rung ranks trials on one validation value, and a trial stopped on " + study.search.objective +
+                  " alone may be on the front of the others (inference time is measured only when a trial finishes); "
+                  "remove [sweep.early_stop] or search on one objective");
   } else if (study.early_stop.method != "none") {
     for (const auto& v : study.variants) {
       if (v.config.train.epochs != epochs) {

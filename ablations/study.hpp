@@ -71,18 +71,23 @@ struct Variant {
 // The search of a study's [sweep] (docs/STUDY.md "Searches"). method = grid is today's full grid; the
 // others sample `space` `trials` times per declared variant, with study.seed as the samplers' seed.
 struct Search {
-  std::string method = "grid";  // grid | random | sobol | tpe
+  std::string method = "grid";  // grid | random | sobol | tpe | motpe | nsga2
   int trials = 0;
   int startup = sweeps::TpeOptions{}.n_startup;  // tpe: random trials before the model (sweep.startup)
   // The validation metric the trials are compared on: train.select_metric (sweep.objective, when written,
   // sets it or must equal it), read per epoch as epochs.val_score at the selected epoch.
   std::string objective;
   bool minimize = false;        // loss, assd, hd95 (sweeps::objective_direction)
+  // sweep.objectives: the objective above and model facts (sweeps::model_fact_names), in the order
+  // written, each in its own direction (sweeps::objective_direction); empty for a search on one objective.
+  // motpe and nsga2 propose from them; random and sobol record them for the report.
+  std::vector<std::string> objectives;
   sweeps::Space space;          // the sampled keys, in the order the file writes them
   std::uint64_t seed = 0;
   std::vector<std::string> declared;  // names of the [[ablation.variant]]s a trial is crossed with ("" = none)
   bool sampled() const { return method != "grid"; }
-  bool adaptive() const { return method == "tpe"; }  // proposals depend on results: made by the coordinator
+  // Proposals depend on results: made by the coordinator.
+  bool adaptive() const { return method == "tpe" || method == "motpe" || method == "nsga2"; }
 };
 
 struct TrialFactory;  // the parsed layers a trial is resolved from (study.cpp)

@@ -84,7 +84,10 @@ struct SearchDecl {
   std::string method = "grid";
   int trials = 0;
   int startup = 0;             // 0 = TpeOptions' default
-  std::string objective;       // "" = from train.select_metric
+  std::string objective;       // "" = from train.select_metric; with objectives, their validation metric
+  bool objective_written = false;          // sweep.objective itself was written
+  std::vector<std::string> objectives;     // sweep.objectives as written (one metric and model facts); empty = none
+  int objectives_line = 0, objectives_column = 0;
   std::vector<SearchKey> keys;
   int keys_written = 0;        // distributions written, accepted or not
   std::string file;

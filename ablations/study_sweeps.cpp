@@ -10,18 +10,76 @@
 
 #include "ablations/schema.hpp"
 #include "sweeps/early_stop.hpp"
+#include "sweeps/metric.hpp"
 #include "sweeps/samplers.hpp"
 
 namespace ablate::study_internal {
+
+// `objectives = ["dice", "params", "inference_ms"]`: one validation metric (as train.select_metric, which it
+// sets or must equal, like sweep.objective) and at least one model fact, each once. Only the validation
+// value of train.select_metric is stored per epoch, so a second metric could not be read without the test
+// cases; the facts are measured on every trained model.
+void parse_objectives(const toml::node& node, const std::string& file, SearchDecl& search, Diags& diags) {
+  const std::vector<std::string>& metrics = find_key("train.select_metric")->choices;
+  std::string metric_list, fact_list;
+  for (const auto& m : metrics) metric_list += (metric_list.empty() ? "" : ", ") + m;
+  for (const auto& f : sweeps::model_fact_names()) fact_list += (fact_list.empty() ? "" : ", ") + f;
+  search.objectives_line = static_cast<int>(node.source().begin.line);  // written, even where refused below
+  search.objectives_column = static_cast<int>(node.source().begin.column);
+  const std::string allowed = "one validation metric (" + metric_list + ") and one or more model facts (" + fact_list + ")";
+  const toml::array* arr = node.as_array();
+  if (!arr) {
+    diags.add(file, node.source(), "sweep.objectives", "expected an array of names: " + allowed + ", e.g. [\"dice\", \"params\"]");
+    return;
+  }
+  std::vector<std::string> names;
+  std::string metric;
+  bool ok = true;
+  for (const auto& el : *arr) {
+    const std::string name = el.is_string() ? el.as_string()->get() : std::string();
+    const bool is_metric = std::find(metrics.begin(), metrics.end(), name) != metrics.end();
+    if (!is_metric && !sweeps::is_model_fact(name)) {
+      diags.add(file, el.source(), "sweep.objectives",
+                (name.empty() ? std::string("expected a name") : "unknown objective `" + name + "`") + ": allowed are " + allowed);
+      ok = false;
+      continue;
+    }
+    if (std::find(names.begin(), names.end(), name) != names.end()) {
+      diags.add(file, el.source(), "sweep.objectives", "`" + name + "` is listed twice");
+      ok = false;
+      continue;
+    }
+    if (is_metric && !metric.empty()) {
+      diags.add(file, el.source(), "sweep.objectives",
+                "a second validation metric `" + name + "` beside `" + metric +
+                    "`: the store keeps one validation value per epoch (train.select_metric's), so a search has one "
+                    "metric among its objectives; allowed are " + allowed);
+      ok = false;
+      continue;
+    }
+    if (is_metric) metric = name;
+    names.push_back(name);
+  }
+  if (!ok) return;
+  if (metric.empty() || names.size() < 2) {
+    diags.add(file, node.source(), "sweep.objectives",
+              "expected " + allowed + (metric.empty() ? " (no metric is listed)" : " (only the metric is listed: write objective = \"" + metric + "\" for one objective)"));
+    return;
+  }
+  search.objectives = names;
+  search.objective = metric;
+  search.objective_file = file;
+  search.objective_line = search.objectives_line, search.objective_column = search.objectives_column;
+}
 
 // method, trials and objective of [sweep]; returns false for any other name.
 bool parse_search_setting(const std::string& name, const toml::node& node, const std::string& file, SearchDecl& search,
                           Diags& diags) {
   const int line = static_cast<int>(node.source().begin.line), column = static_cast<int>(node.source().begin.column);
   if (name == "method") {
-    static const std::vector<std::string> methods = {"grid", "random", "sobol", "tpe"};
+    static const std::vector<std::string> methods = {"grid", "random", "sobol", "tpe", "motpe", "nsga2"};
     if (!node.is_string() || std::find(methods.begin(), methods.end(), node.as_string()->get()) == methods.end()) {
-      diags.add(file, node.source(), "sweep.method", "expected one of: grid, random, sobol, tpe");
+      diags.add(file, node.source(), "sweep.method", "expected one of: grid, random, sobol, tpe, motpe, nsga2");
       return true;
     }
     search.method = node.as_string()->get();
@@ -58,11 +116,14 @@ bool parse_search_setting(const std::string& name, const toml::node& node, const
                 "expected one of: " + list + " (a validation metric, as train.select_metric; test metrics never steer a search)");
       return true;
     }
+    search.objective_written = true;
+    if (!search.objectives.empty()) return true;  // check_search refuses the pair
     search.objective = node.as_string()->get();
     search.objective_file = file;
     search.objective_line = line, search.objective_column = column;
     return true;
   }
+  if (name == "objectives") return parse_objectives(node, file, search, diags), true;
   return false;
 }
 
@@ -160,17 +221,36 @@ void check_search(Parsed& parsed, const std::string& file, Diags& diags) {
   if (!sampled) {
     for (const auto& k : s.keys) {
       diags.add(file, k.line, k.column, "sweep." + k.param.key,
-                "a distribution needs method = \"random\", \"sobol\" or \"tpe\" in [sweep] (a grid takes a list of values)");
+                "a distribution needs method = \"random\", \"sobol\", \"tpe\", \"motpe\" or \"nsga2\" in [sweep] (a grid takes a list of values)");
     }
     if (s.trials > 0) {
       diags.add(file, s.trials_line, s.trials_column, "sweep.trials",
-                "a grid runs every point: trials goes with method = \"random\", \"sobol\" or \"tpe\"");
+                "a grid runs every point: trials goes with method = \"random\", \"sobol\", \"tpe\", \"motpe\" or \"nsga2\"");
     }
   }
-  if (s.startup > 0 && s.method != "tpe") {
-    diags.add(file, s.startup_line, s.startup_column, "sweep.startup", "startup goes with method = \"tpe\"");
+  if (s.startup > 0 && s.method != "tpe" && s.method != "motpe") {
+    diags.add(file, s.startup_line, s.startup_column, "sweep.startup", "startup goes with method = \"tpe\" or \"motpe\"");
   }
-  if (!sampled && !s.objective.empty()) {
+  const bool several = !s.objectives.empty();
+  if (several && s.objective_written) {
+    diags.add(file, s.objectives_line, s.objectives_column, "sweep.objectives",
+              "sweep.objective and sweep.objectives are both written: write objective for one objective or objectives for "
+              "several (its metric is the objective)");
+  }
+  if (several && !sampled) {
+    diags.add(file, s.objectives_line, s.objectives_column, "sweep.objectives",
+              "a grid runs every point: objectives goes with method = \"motpe\", \"nsga2\", \"random\" or \"sobol\" (every "
+              "report draws the Pareto front of each metric against parameters and inference time, docs/REPORTS.md)");
+  } else if (several && s.method == "tpe") {
+    diags.add(file, s.method_line, s.method_column, "sweep.method",
+              "tpe optimises one objective but sweep.objectives lists " + std::to_string(s.objectives.size()) +
+                  ": use method = \"motpe\" or \"nsga2\" for several, or objective = \"" + s.objective + "\" for one");
+  } else if (!several && s.objectives_line == 0 && (s.method == "motpe" || s.method == "nsga2")) {
+    diags.add(file, s.method_line, s.method_column, "sweep.method",
+              "method = \"" + s.method + "\" searches several objectives: add objectives = [\"dice\", \"params\"] (a validation "
+              "metric and model facts), or use method = \"tpe\" for one");
+  }
+  if (!sampled && !s.objective.empty() && !several) {
     diags.add(s.objective_file, s.objective_line, s.objective_column, "sweep.objective",
               "a grid runs every point: objective goes with method = \"random\", \"sobol\" or \"tpe\" (each variant "
               "selects its epoch on train.select_metric)");
@@ -196,7 +276,7 @@ void check_search(Parsed& parsed, const std::string& file, Diags& diags) {
     diags.halt = true;  // the sampler has no direction numbers past them: nothing may be sampled
   }
   // startup random trials before tpe models the results: more than the budget would leave no modelled trial.
-  if (s.method == "tpe" && s.startup > 0 && s.trials > 0 && s.startup > s.trials) {
+  if ((s.method == "tpe" || s.method == "motpe") && s.startup > 0 && s.trials > 0 && s.startup > s.trials) {
     diags.add(file, s.startup_line, s.startup_column, "sweep.startup",
               "startup = " + std::to_string(s.startup) + " is more than trials = " + std::to_string(s.trials) +
                   ": every trial would be random; allowed 1 <= startup <= trials (or use method = \"random\")");
@@ -219,8 +299,9 @@ void bind_objective(Parsed& parsed, Diags& diags) {
   }
   if (it->second.value.s == sd.objective) return;
   const Setting& w = it->second;
-  diags.add(sd.objective_file, sd.objective_line, sd.objective_column, "sweep.objective",
-            "objective = \"" + sd.objective + "\" but train.select_metric = \"" + w.value.s + "\" (" + w.file +
+  const bool several = !sd.objectives.empty();
+  diags.add(sd.objective_file, sd.objective_line, sd.objective_column, several ? "sweep.objectives" : "sweep.objective",
+            std::string(several ? "objectives' metric is \"" : "objective = \"") + sd.objective + "\" but train.select_metric = \"" + w.value.s + "\" (" + w.file +
                 (w.line > 0 ? ":" + std::to_string(w.line) : std::string()) +
                 "): a search's objective is the validation metric the epochs are selected on; write one of the two, "
                 "or the same metric in both");

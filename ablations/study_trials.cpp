@@ -66,6 +66,7 @@ void resolve_search(Study& study, const Parsed& parsed, const std::vector<Varian
   // bind_objective made train.select_metric the objective (or refused the study where they differ).
   s.objective = study.base.train.select_metric;
   s.minimize = sweeps::objective_direction(s.objective) == sweeps::Direction::kMinimize;
+  s.objectives = sd.objectives;
   if (!s.sampled()) return;
   // Every trial must select its epochs on the objective: a variant or a sampled key that changed
   // train.select_metric would make the trials' objectives different metrics.

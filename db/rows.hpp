@@ -54,6 +54,7 @@ struct ModelFactRow {
   std::string variant;
   std::int64_t parameters = 0;
   double inference_ms_per_case = 0;  // mean over the variant's tasks
+  double train_seconds = 0;          // mean over the variant's tasks of the training time over every attempt
 };
 
 // A trial of a searched study (db/SCHEMA.md `trials`) with its validation objective.

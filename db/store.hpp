@@ -269,6 +269,10 @@ class Store {
   int recover_running(std::int64_t study_id);
   // Mean wall seconds of the done tasks per variant name (the measured cost estimate).
   std::map<std::string, double> measured_seconds(std::int64_t study_id) const;
+  // The model facts of each variant with a done task (parameters: the largest; inference ms per case and
+  // training seconds: the means over its done tasks), in variant order: the reports' StudyData::model_facts
+  // and a multi-objective search's model objectives (sweeps::model_fact_names) read them here.
+  std::vector<ModelFactRow> model_facts(std::int64_t study_id) const;
 
   void mark_running(std::int64_t task_id, const Placement& where, double started);
   // Progress: one epoch of the running attempt (replaces a row of the same epoch: no duplicates).

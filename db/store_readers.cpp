@@ -190,6 +190,17 @@ std::map<std::string, double> Store::measured_seconds(std::int64_t study_id) con
   return out;
 }
 
+std::vector<ModelFactRow> Store::model_facts(std::int64_t study_id) const {
+  std::vector<ModelFactRow> out;
+  Stmt st(*impl_,
+          "SELECT v.name, max(m.parameters), avg(m.inference_ms_per_case), avg(m.train_seconds) FROM model_facts m "
+          "JOIN tasks t ON t.id = m.task_id JOIN variants v ON v.id = t.variant_id WHERE t.study_id = ? AND t.status = 'done' "
+          "GROUP BY v.id ORDER BY v.ordinal");
+  st.bind(1, study_id);
+  while (st.step()) out.push_back({st.text(0), st.i64(1), st.f64(2), st.f64(3)});
+  return out;
+}
+
 std::vector<EarlyStopEvent> Store::early_stop_log(std::int64_t study_id) const {
   std::vector<EarlyStopEvent> out;
   if (schema_version() < 2) return out;  // a store of an earlier schema opened read-only: no log yet
@@ -453,13 +464,7 @@ StudyData read_study(const Store& store, const Store::Impl& s, const std::string
       }
     }
   }
-  {
-    Stmt st(s,
-            "SELECT v.name, max(m.parameters), avg(m.inference_ms_per_case) FROM model_facts m JOIN tasks t ON t.id = m.task_id "
-            "JOIN variants v ON v.id = t.variant_id WHERE t.study_id = ? AND t.status = 'done' GROUP BY v.id ORDER BY v.ordinal");
-    st.bind(1, *id);
-    while (st.step()) d.model_facts.push_back({st.text(0), st.i64(1), st.f64(2)});
-  }
+  d.model_facts = store.model_facts(*id);
   const auto trials = store.schema_version() >= 3 ? store.trials(*id) : std::vector<TrialRow>{};
   if (!trials.empty()) {  // the objective reads every epoch of the study: only for a search
     const auto pit = d.provenance.find("search_objective");

@@ -1,5 +1,6 @@
 // Box-plot data and SVG (002 Fig. 4), convergence curves, the sensitivity table and curve of a swept
-// key (001 Fig. 5) and the parameters / inference time table (003 Table 6).
+// key (001 Fig. 5), the parameters / inference time table (003 Table 6) and the Pareto fronts of each
+// metric against parameters and inference time.
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -13,6 +14,8 @@
 #include "reports/report.hpp"
 #include "reports/study_index.hpp"
 #include "reports/svg.hpp"
+#include "sweeps/metric.hpp"
+#include "sweeps/pareto.hpp"
 
 namespace ablate::reports {
 
@@ -527,6 +530,139 @@ std::string render_model_csv(const StudyIndex& index, const ReportConfig& config
       o << csv_field(study.study) << ',' << csv_field(l.variant) << ',' << csv_field(l.label) << ','
         << number(l.params_m) << ',' << number(l.ms) << ',' << columns[m].cls << ',' << csv_field(columns[m].metric)
         << ',' << l.metrics[m].n << ',' << number(l.metrics[m].mean) << ',' << number(l.metrics[m].sd) << '\n';
+  return o.str();
+}
+
+// ---- accuracy against cost: Pareto fronts ---------------------------------------------------------
+
+std::vector<ParetoPanel> pareto_panels(const db::StudyData& study, const ReportConfig& config) {
+  return pareto_panels(StudyIndex(study, study_names(study.study, config)), config);
+}
+
+std::vector<ParetoPanel> pareto_panels(const StudyIndex& index, const ReportConfig& config) {
+  const std::vector<ClassMetric> columns = class_metrics(index, config.metrics);
+  const auto lines = model_lines(index, config, columns);
+  std::vector<ParetoPanel> out;
+  for (std::size_t m = 0; m < columns.size(); ++m) {
+    for (const std::string cost : {"params", "inference_ms"}) {
+      ParetoPanel panel;
+      panel.column = columns[m];
+      panel.cost = cost;
+      panel.cost_title = cost == "params" ? "Parameters (M)" : "Inference (ms/case)";
+      // Each objective minimised, as sweeps/pareto.hpp takes them: a metric where higher is better negated.
+      const double sign = sweeps::objective_direction(columns[m].metric) == sweeps::Direction::kMaximize ? -1 : 1;
+      std::vector<sweeps::Objectives> y;
+      for (const auto& l : lines) {
+        const double c = cost == "params" ? l.params_m : l.ms;
+        if (!std::isfinite(c) || !std::isfinite(l.metrics[m].mean)) continue;
+        panel.points.push_back({l.variant, l.label, c, l.metrics[m].mean, false});
+        y.push_back({c, sign * l.metrics[m].mean});
+      }
+      if (!y.empty()) {
+        for (std::size_t i : sweeps::pareto_front(y)) panel.points[i].front = true;
+        const sweeps::Objectives ref = sweeps::reference_point(y);
+        panel.reference_cost = ref[0], panel.reference_value = sign * ref[1];
+        panel.hypervolume = sweeps::hypervolume(y, ref);
+      }
+      out.push_back(std::move(panel));
+    }
+  }
+  return out;
+}
+
+std::string render_pareto_markdown(const std::vector<ParetoPanel>& panels, int decimals) {
+  const int dec = std::clamp(decimals, 0, 10);
+  std::ostringstream o;
+  for (const auto& p : panels) {
+    const std::string metric = p.column.title;
+    o << "**" << markdown_cell(metric) << " against " << markdown_cell(p.cost_title) << "**";
+    if (p.points.empty()) {
+      o << ": no variant has both (n/a)\n\n";
+      continue;
+    }
+    std::size_t front = 0;
+    for (const auto& pt : p.points) front += pt.front;
+    o << ": " << front << " of " << p.points.size() << " variant(s) non-dominated; hypervolume "
+      << fixed(p.hypervolume, 4) << " against the reference point " << markdown_cell(p.cost_title) << " "
+      << fixed(p.reference_cost, 4) << ", " << markdown_cell(metric) << " " << fixed(p.reference_value, dec + 1)
+      << " (each objective's worst value plus a tenth of its range; "
+      << (sweeps::objective_direction(p.column.metric) == sweeps::Direction::kMaximize ? "higher" : "lower")
+      << " " << markdown_cell(metric) << " and lower " << (p.cost == "params" ? "parameters" : "inference time")
+      << " are better)\n\n";
+    o << "| Method | " << markdown_cell(p.cost_title) << " | " << markdown_cell(metric) << " |\n|:---|---:|---:|\n";
+    for (const auto& pt : p.points)
+      if (pt.front)
+        o << "| " << markdown_cell(pt.label) << " | " << fixed(pt.cost, p.cost == "params" ? 4 : 2) << " | "
+          << fixed(pt.value, dec) << " |\n";
+    o << '\n';
+  }
+  return o.str();
+}
+
+std::string render_pareto_csv(const std::string& study, const std::vector<ParetoPanel>& panels) {
+  std::ostringstream o;
+  o << "study,cost,class,metric,variant,label,cost_value,value,non_dominated\n";
+  for (const auto& p : panels)
+    for (const auto& pt : p.points)
+      o << csv_field(study) << ',' << p.cost << ',' << p.column.cls << ',' << csv_field(p.column.metric) << ','
+        << csv_field(pt.variant) << ',' << csv_field(pt.label) << ',' << number(pt.cost) << ',' << number(pt.value) << ','
+        << (pt.front ? 1 : 0) << '\n';
+  return o.str();
+}
+
+std::string pareto_svg(const std::string& title, const std::vector<ParetoPanel>& panels) {
+  const double w = 300, h = 220, gap = 90, x0 = 80, y0 = 70;
+  const std::size_t per_row = 2;  // a metric against parameters, then against inference time
+  const std::size_t rows = (panels.size() + per_row - 1) / per_row;
+  const double width = x0 + per_row * (w + gap), height = y0 + std::max<double>(1, rows) * (h + 90);
+  std::ostringstream o;
+  o << svg::open(width, height);
+  svg::text(o, width / 2, 24, title, "middle", svg::kFigureTitle);
+  const char* front_colour = svg::colour(2);
+  for (std::size_t k = 0; k < panels.size(); ++k) {
+    const ParetoPanel& p = panels[k];
+    const double px = x0 + static_cast<double>(k % per_row) * (w + gap), py = y0 + static_cast<double>(k / per_row) * (h + 90);
+    double xlo = std::numeric_limits<double>::infinity(), xhi = -xlo, ylo = xlo, yhi = -xlo;
+    for (const auto& pt : p.points) {
+      xlo = std::min(xlo, pt.cost), xhi = std::max(xhi, pt.cost);
+      ylo = std::min(ylo, pt.value), yhi = std::max(yhi, pt.value);
+    }
+    const Frame f{svg::Panel{px, py, w, h}, svg::nice_ticks(ylo, yhi)};
+    draw_frame(o, f, p.column.title + " against " + p.cost_title, p.column.title);
+    const svg::Ticks xa = svg::nice_ticks(xlo, xhi);
+    auto map_x = [&](double v) { return xa.along(v, px, w); };
+    svg::x_labels(o, f.panel, xa);
+    svg::x_title(o, f.panel, p.cost_title);
+    if (p.points.empty()) {
+      svg::text(o, px + w / 2, py + h / 2, "n/a: no data", "middle", svg::kMutedText);
+      continue;
+    }
+    svg::text(o, px + w / 2, py + h + 52, "hypervolume " + fixed(p.hypervolume, 4) + " (reference " +
+                                              fixed(p.reference_cost, 3) + ", " + fixed(p.reference_value, 3) + ")",
+              "middle", " fill=\"#555\"");
+    // The front as a step line, cheapest first: across at the earlier value, then to the next point.
+    std::vector<const ParetoPoint*> front;
+    for (const auto& pt : p.points)
+      if (pt.front) front.push_back(&pt);
+    std::stable_sort(front.begin(), front.end(), [](const ParetoPoint* a, const ParetoPoint* b) { return a->cost < b->cost; });
+    std::string steps;
+    for (std::size_t i = 0; i < front.size(); ++i) {
+      if (i > 0) steps += " " + coord(map_x(front[i]->cost)) + "," + coord(f.map_y(front[i - 1]->value));
+      steps += (i ? " " : "") + coord(map_x(front[i]->cost)) + "," + coord(f.map_y(front[i]->value));
+    }
+    o << "<polyline points=\"" << steps << "\" fill=\"none\" stroke=\"" << front_colour << "\" stroke-width=\"2\"/>\n";
+    for (const auto& pt : p.points) {
+      if (pt.front) continue;
+      o << "<circle cx=\"" << coord(map_x(pt.cost)) << "\" cy=\"" << coord(f.map_y(pt.value)) << "\" r=\"3\" fill=\"#bbbbbb\"><title>"
+        << html_escape(pt.label) << " (dominated)</title></circle>\n";
+    }
+    for (const ParetoPoint* pt : front) {
+      o << "<circle cx=\"" << coord(map_x(pt->cost)) << "\" cy=\"" << coord(f.map_y(pt->value)) << "\" r=\"4\" fill=\"" << front_colour
+        << "\"><title>" << html_escape(pt->label) << " (non-dominated)</title></circle>\n";
+      svg::text(o, map_x(pt->cost) + 6, f.map_y(pt->value) - 6, pt->label, "start", " font-size=\"10\"");
+    }
+  }
+  o << svg::close();
   return o.str();
 }
 

@@ -121,6 +121,34 @@ std::string markdown_table_to_html(const std::string& md) {
   return o.str();
 }
 
+// Paragraphs and pipe tables separated by blank lines (render_pareto_markdown) -> HTML; a paragraph's
+// leading **title** becomes <strong>.
+std::string markdown_to_html(const std::string& md) {
+  std::ostringstream o;
+  std::size_t at = 0;
+  while (at < md.size()) {
+    std::size_t end = md.find("\n\n", at);
+    if (end == std::string::npos) end = md.size();
+    const std::string block = md.substr(at, end - at);
+    at = end + 2;
+    if (block.empty()) continue;
+    if (block[0] == '|') {
+      o << markdown_table_to_html(block);
+      continue;
+    }
+    std::string text = block;
+    if (text.rfind("**", 0) == 0) {
+      const auto close = text.find("**", 2);
+      if (close != std::string::npos) {
+        o << "<p><strong>" << html_escape(text.substr(2, close - 2)) << "</strong>" << html_escape(text.substr(close + 2)) << "</p>\n";
+        continue;
+      }
+    }
+    o << "<p>" << html_escape(text) << "</p>\n";
+  }
+  return o.str();
+}
+
 // `searches`: every reported study is a search, whose comparison is its ranked trials.
 std::string significance_html(const std::vector<SignificanceRow>& rows, bool searches) {
   if (rows.empty() && searches) {
@@ -330,7 +358,7 @@ void write_tables(const fs::path& dir, const Analysis& a, const Formats& formats
 
 // The per-study parts of report.html, each section's studies in order.
 struct StudySections {
-  std::ostringstream model, sens, box, conv, prov, search, effects;
+  std::ostringstream model, pareto, sens, box, conv, prov, search, effects;
 };
 
 // One-line values in a table; texts (study_text, study_resolved) keep their lines in <pre>.
@@ -386,6 +414,17 @@ void write_study(const fs::path& dir, const db::StudyData& study, const StudyInd
   html.model << "<h3>" << title << "</h3>\n" << markdown_table_to_html(model_md);
   if (study.model_facts.empty() && !study.variants.empty())
     notes.push_back("study '" + study.study + "': no model facts (parameters, inference time) stored");
+
+  // Accuracy against cost, for every study that has model facts (searched or not).
+  if (!study.model_facts.empty()) {
+    const std::vector<ParetoPanel> panels = pareto_panels(index, config);
+    const std::string pareto_md = render_pareto_markdown(panels, config.decimals);
+    const std::string pareto = pareto_svg("Accuracy against cost: " + study.study, panels);
+    write_file(dir / ("pareto-" + s + ".md"), pareto_md, files);
+    write_file(dir / ("pareto-" + s + ".csv"), render_pareto_csv(study.study, panels), files);
+    write_file(dir / ("pareto-" + s + ".svg"), pareto, files);
+    html.pareto << "<h3>" << title << "</h3>\n" << markdown_to_html(pareto_md) << "<div class=\"svg\">\n" << pareto << "</div>\n";
+  }
 
   if (!config.sweep_key.empty()) {
     const SensitivityTable sens = sensitivity_table(index, config, config.sweep_key);
@@ -443,7 +482,7 @@ std::string report_page(const std::vector<db::StudyData>& studies, const Analysi
     << html_escape(names) << "</h1>\n<nav><a href=\"#table\">Comparison</a>"
     << (a.repro.empty() ? "" : "<a href=\"#reproduction\">Reproduction</a>") << "<a href=\"#significance\">Significance</a>"
     << (effects.empty() ? "" : "<a href=\"#effects\">Effects</a>")
-    << "<a href=\"#model\">Model size</a>" << (a.config.sweep_key.empty() ? "" : "<a href=\"#sensitivity\">Sensitivity</a>")
+    << "<a href=\"#model\">Model size</a>" << (html.pareto.str().empty() ? "" : "<a href=\"#pareto\">Accuracy against cost</a>") << (a.config.sweep_key.empty() ? "" : "<a href=\"#sensitivity\">Sensitivity</a>")
     << (search.empty() ? "" : "<a href=\"#search\">Search</a>")
     << "<a href=\"#boxplots\">Box plots</a><a href=\"#convergence\">Convergence</a><a href=\"#provenance\">Provenance</a></nav>\n";
   h << notes_html(notes, a.table.note_lists);
@@ -458,6 +497,7 @@ std::string report_page(const std::vector<db::StudyData>& studies, const Analysi
   h << "<h2 id=\"significance\">Significance against the baseline</h2>\n" << significance_html(a.significance, searches);
   if (!effects.empty()) h << "<h2 id=\"effects\">Effects of the components</h2>\n" << effects;
   h << "<h2 id=\"model\">Parameters, inference time and metrics</h2>\n" << html.model.str();
+  if (!html.pareto.str().empty()) h << "<h2 id=\"pareto\">Accuracy against cost</h2>\n" << html.pareto.str();
   if (!a.config.sweep_key.empty())
     h << "<h2 id=\"sensitivity\">Sensitivity to " << html_escape(a.config.sweep_key) << "</h2>\n" << html.sens.str();
   if (!search.empty()) h << "<h2 id=\"search\">Search</h2>\n" << search;

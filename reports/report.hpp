@@ -5,6 +5,7 @@
 //                      cases; best bold, second underlined; paired significance marks against the baseline.
 //   sensitivity        001 Fig. 5: metrics against one swept key (table and line plot).
 //   model table        003 Table 6: parameters, inference time and the metrics per variant.
+//   Pareto fronts      each metric against parameters and inference time: the front, its hypervolume.
 //   box plots          002 Fig. 4: per-case distributions per variant × metric × class (data and SVG).
 //   convergence        validation Dice per epoch per variant (SVG).
 // Every writer is deterministic: the same StudyData gives byte-identical text.
@@ -170,6 +171,37 @@ std::string sensitivity_svg(const SensitivityTable& table);
 
 std::string render_model_markdown(const db::StudyData& study, const ReportConfig& config);
 std::string render_model_csv(const db::StudyData& study, const ReportConfig& config);
+
+// ---- accuracy against cost: Pareto fronts (003 Table 6 as a trade-off) ------------------------------
+
+// One reported metric (and class) against one model fact, over a study's variants: each variant with both
+// values (mean over its folds in display units; parameters in millions, inference in ms per case) is a
+// point; `front` marks the non-dominated ones (sweeps::pareto_front, each objective in its direction:
+// sweeps::objective_direction). The hypervolume is that of the points against `reference`, the
+// sweeps::reference_point of the panel's points (each objective's worst value plus a tenth of its range),
+// in units of cost × metric.
+struct ParetoPoint {
+  std::string variant, label;
+  double cost = std::numeric_limits<double>::quiet_NaN(), value = std::numeric_limits<double>::quiet_NaN();
+  bool front = false;
+};
+struct ParetoPanel {
+  ClassMetric column;
+  std::string cost;        // "params" | "inference_ms" (sweeps::model_fact_names)
+  std::string cost_title;  // "Parameters (M)" | "Inference (ms/case)"
+  std::vector<ParetoPoint> points;  // in the study's variant order
+  double reference_cost = std::numeric_limits<double>::quiet_NaN(), reference_value = std::numeric_limits<double>::quiet_NaN();
+  double hypervolume = std::numeric_limits<double>::quiet_NaN();  // NaN without points
+};
+// Per reported metric column: against parameters, then against inference time.
+std::vector<ParetoPanel> pareto_panels(const db::StudyData& study, const ReportConfig& config);
+// Per panel: its hypervolume with the reference point stated, and the table of its non-dominated variants.
+std::string render_pareto_markdown(const std::vector<ParetoPanel>& panels, int decimals);
+// Every point of every panel (tidy CSV): study, cost, class, metric, variant, label, cost value, value, front.
+std::string render_pareto_csv(const std::string& study, const std::vector<ParetoPanel>& panels);
+// The panels side by side: non-dominated variants in colour with their labels, dominated ones grey, the
+// front as a step line (the boundary of what it dominates).
+std::string pareto_svg(const std::string& title, const std::vector<ParetoPanel>& panels);
 
 // ---- box plots (002 Fig. 4) and convergence --------------------------------------------------------
 

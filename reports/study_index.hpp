@@ -139,5 +139,6 @@ std::vector<BoxRow> box_rows(const StudyIndex& index);
 SensitivityTable sensitivity_table(const StudyIndex& index, const ReportConfig& config, const std::string& key);
 std::string render_model_markdown(const StudyIndex& index, const ReportConfig& config);
 std::string render_model_csv(const StudyIndex& index, const ReportConfig& config);
+std::vector<ParetoPanel> pareto_panels(const StudyIndex& index, const ReportConfig& config);
 
 }  // namespace ablate::reports

@@ -25,6 +25,8 @@
 #include "runner/rungs.hpp"
 #include "runner/shards.hpp"
 #include "runner/worker.hpp"
+#include "sweeps/metric.hpp"
+#include "sweeps/multi_objective.hpp"
 
 namespace ablate::runner {
 
@@ -394,6 +396,11 @@ void Coordinator::record_provenance() {
     prov["search_method"] = study_.search.method;
     prov["search_trials"] = std::to_string(study_.search.trials);
     prov["search_objective"] = study_.search.objective;
+    if (!study_.search.objectives.empty()) {
+      std::string names;
+      for (const auto& o : study_.search.objectives) names += (names.empty() ? "" : " ") + o;
+      prov["search_objectives"] = names;  // sweep.objectives, space-separated, in the order written
+    }
     std::string space;
     for (const auto& p : study_.search.space) space += p.key + " " + sweeps::distribution_name(p.dist) + "\n";
     prov["search_space"] = space;  // one `key distribution` line per sampled key, in the space's order
@@ -646,24 +653,51 @@ bool Coordinator::propose() {
   std::sort(mine.begin(), mine.end(), [](const Variant* a, const Variant* b) { return a->trial < b->trial; });
   // Observed: the trials of this declared variant whose every task is done, in trial order.
   const auto objectives = store_->validation_objective(study_id_, s.objective);
+  std::map<std::string, db::ModelFactRow> facts;
+  if (!s.objectives.empty())
+    for (auto& f : store_->model_facts(study_id_)) facts[f.variant] = f;
   std::vector<sweeps::Observation> seen;
+  std::vector<sweeps::MultiObservation> seen_multi;
   std::string seen_text;
   for (const Variant* v : mine) {
     auto it = objectives.find(v->name);
     if (it == objectives.end() || it->second.done < it->second.tasks || !std::isfinite(it->second.value)) continue;
-    seen.push_back({v->point, s.minimize ? it->second.value : -it->second.value});
     char buf[64];
     std::snprintf(buf, sizeof buf, "t%03d=%.6g", v->trial, it->second.value);
-    seen_text += (seen_text.empty() ? "" : ", ") + std::string(buf);
+    std::string text = buf;
+    if (s.objectives.empty()) {
+      seen.push_back({v->point, s.minimize ? it->second.value : -it->second.value});
+    } else {
+      const auto f = facts.find(v->name);
+      if (f == facts.end()) continue;  // a trial done before its facts were stored: not observed
+      sweeps::Objectives y;
+      for (const auto& name : s.objectives) {
+        const double value = name == s.objective      ? it->second.value
+                             : name == "params"       ? static_cast<double>(f->second.parameters)
+                             : name == "inference_ms" ? f->second.inference_ms_per_case
+                                                      : f->second.train_seconds;
+        y.push_back(sweeps::objective_direction(name) == sweeps::Direction::kMinimize ? value : -value);
+        if (name != s.objective) {
+          std::snprintf(buf, sizeof buf, "/%.6g", value);
+          text += buf;
+        }
+      }
+      seen_multi.push_back({v->point, y});
+    }
+    seen_text += (seen_text.empty() ? "" : ", ") + text;
   }
   sweeps::TpeOptions options;
   options.n_startup = s.startup;
   const int trial = static_cast<int>(fewest);
-  const sweeps::Sample x = sweeps::tpe_sample(s.space, s.seed, static_cast<std::uint64_t>(trial), seen, options);
+  const auto t = static_cast<std::uint64_t>(trial);
+  const sweeps::Sample x = s.method == "motpe"   ? sweeps::motpe_sample(s.space, s.seed, t, seen_multi, options)
+                           : s.method == "nsga2" ? sweeps::nsga2_sample(s.space, s.seed, t, seen_multi)
+                                                 : sweeps::tpe_sample(s.space, s.seed, t, seen, options);
   Variant v = trial_variant(study_, *pick, trial, x);
   store_->record_trial(study_id_, {*pick, trial, v.name, s.method, sweeps::point_text(x), seen_text, db::now_seconds()},
                        {v.name, v.label, v.hash, v.canonical, v.ordinal}, recorded_components(v.config.model));
-  spdlog::info("tpe: trial {} {} proposed from {} finished trial(s)", trial, v.name, seen.size());
+  spdlog::info("{}: trial {} {} proposed from {} finished trial(s)", s.method, trial, v.name,
+               s.objectives.empty() ? seen.size() : seen_multi.size());
   study_.variants.push_back(std::move(v));
   if (rungs_) rungs_->add_trial(study_.variants.back().name, study_.variants.back().ordinal);
   add_tasks_of(study_.variants.back());

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace ablate::sweeps {
 
@@ -23,12 +24,26 @@ inline std::string metric_base(const std::string& metric) {
   return metric_is_per_slice(metric) ? metric.substr(0, metric.size() - 3) : metric;
 }
 
+// The facts of a trained model that a search may take as objectives beside its validation metric
+// (sweep.objectives, docs/STUDY.md "Several objectives") and that every report sets the metrics against
+// (docs/REPORTS.md "Accuracy against cost"): its parameter count, its inference time per case in ms and
+// its training time in seconds (model_facts in the store, db/SCHEMA.md). Each is minimised.
+inline const std::vector<std::string>& model_fact_names() {
+  static const std::vector<std::string> names = {"params", "inference_ms", "train_seconds"};
+  return names;
+}
+inline bool is_model_fact(const std::string& name) {
+  for (const auto& f : model_fact_names())
+    if (f == name) return true;
+  return false;
+}
+
 // Minimised: the losses ("loss", "*_loss"), the surface distances in mm (assd, hd95, and the hd, msd, asd
-// of published tables) and times ("*_ms", "*_seconds"), each also in its "_2d" form. Maximised: every
-// other metric (dice, iou, sensitivity, precision, specificity, vs).
+// of published tables), the parameter count ("params") and times ("*_ms", "*_seconds"), each also in its
+// "_2d" form. Maximised: every other metric (dice, iou, sensitivity, precision, specificity, vs).
 inline Direction objective_direction(const std::string& metric) {
   const std::string base = metric_base(metric);
-  for (const char* lower : {"loss", "assd", "hd95", "hd", "msd", "asd"})
+  for (const char* lower : {"loss", "assd", "hd95", "hd", "msd", "asd", "params"})
     if (base == lower) return Direction::kMinimize;
   for (const std::string tail : {"_loss", "_ms", "_seconds"})
     if (metric.size() >= tail.size() && metric.compare(metric.size() - tail.size(), tail.size(), tail) == 0)

@@ -81,21 +81,6 @@ double polynomial_mutation(double y, double eta, Rng& rng) {
   return std::min(std::max(y + deltaq, 0.0), 1.0);
 }
 
-// The reference point of MOTPE's subset selection: each objective's worst finite value plus a tenth of its
-// range (plus 1 where every value is the same), so that the extreme points of a front still contribute.
-Objectives reference_point(const std::vector<Objectives>& points) {
-  const std::size_t m = points.empty() ? 0 : points.front().size();
-  Objectives ref(m, 0.0);
-  for (std::size_t j = 0; j < m; ++j) {
-    double lo = std::numeric_limits<double>::infinity(), hi = -lo;
-    for (const auto& p : points) {
-      if (std::isfinite(p[j])) lo = std::min(lo, p[j]), hi = std::max(hi, p[j]);
-    }
-    if (!std::isfinite(lo)) lo = hi = 0;
-    ref[j] = hi + (hi > lo ? 0.1 * (hi - lo) : 1.0);
-  }
-  return ref;
-}
 
 }  // namespace
 

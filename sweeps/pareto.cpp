@@ -158,4 +158,18 @@ std::vector<double> hypervolume_contributions(const std::vector<Objectives>& poi
   return out;
 }
 
+Objectives reference_point(const std::vector<Objectives>& points) {
+  const std::size_t m = points.empty() ? 0 : points.front().size();
+  Objectives ref(m, 0.0);
+  for (std::size_t j = 0; j < m; ++j) {
+    double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+    for (const auto& p : points) {
+      if (std::isfinite(p[j])) lo = std::min(lo, p[j]), hi = std::max(hi, p[j]);
+    }
+    if (!std::isfinite(lo)) lo = hi = 0;
+    ref[j] = hi + (hi > lo ? 0.1 * (hi - lo) : 1.0);
+  }
+  return ref;
+}
+
 }  // namespace ablate::sweeps

@@ -47,4 +47,9 @@ double hypervolume(const std::vector<Objectives>& points, const Objectives& refe
 // duplicated point contributes 0.
 std::vector<double> hypervolume_contributions(const std::vector<Objectives>& points, const Objectives& reference);
 
+// The reference point MOTPE's subset selection and the reports' hypervolumes use: each objective's worst
+// finite value plus a tenth of its range (plus 1 where every value is the same), so that the extreme points
+// of a front still contribute. Objectives that are NaN everywhere get 1.
+Objectives reference_point(const std::vector<Objectives>& points);
+
 }  // namespace ablate::sweeps

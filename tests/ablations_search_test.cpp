@@ -8,6 +8,7 @@
 
 #include "ablations/schema.hpp"
 #include "ablations/study.hpp"
+#include "sweeps/metric.hpp"
 
 using namespace ablate;
 
@@ -155,8 +156,8 @@ TEST(StudySearch, ErrorsNameTheLineTheKeyAndWhatIsAllowed) {
   EXPECT_EQ(printed_errors(R"([sweep]
 "loss.alpha" = { uniform = [0.1, 0.9] }
 )"),
-            (Lines{"/tmp/s.toml:2:1: `sweep.loss.alpha`: a distribution needs method = \"random\", \"sobol\" or \"tpe\" in "
-                   "[sweep] (a grid takes a list of values)"}));
+            (Lines{"/tmp/s.toml:2:1: `sweep.loss.alpha`: a distribution needs method = \"random\", \"sobol\", \"tpe\", \"motpe\" or "
+                   "\"nsga2\" in [sweep] (a grid takes a list of values)"}));
   EXPECT_EQ(printed_errors(R"([sweep]
 method = "random"
 "loss.alpha" = [0.1, 0.2]
@@ -171,7 +172,7 @@ method = "random"
 method = "bayes"
 trials = 0
 )"),
-            (Lines{"/tmp/s.toml:2:10: `sweep.method`: expected one of: grid, random, sobol, tpe",
+            (Lines{"/tmp/s.toml:2:10: `sweep.method`: expected one of: grid, random, sobol, tpe, motpe, nsga2",
                    "/tmp/s.toml:3:10: `sweep.trials`: expected an integer in [1, 100000]: the number of sampled configurations"}));
   const auto e = printed_errors(R"([sweep]
 method = "random"
@@ -283,4 +284,72 @@ TEST(StudySet, SweepKeysCanBeOverridden) {
   EXPECT_EQ(s.search.method, "sobol");
   EXPECT_EQ(s.variants.size(), 2u);
   EXPECT_EQ(s.variants[0].point, sweeps::sobol_sample(s.search.space, 7, 0));
+}
+
+// sweep.objectives: one validation metric (bound to train.select_metric as sweep.objective is) and model
+// facts, each in its own direction; the methods that use them, the errors, and early stopping refused.
+TEST(StudySearch, SeveralObjectivesAreOneValidationMetricAndModelFacts) {
+  const std::string space = "trials = 5\n\"loss.alpha\" = { uniform = [0.1, 0.9] }\n";
+  for (const std::string method : {"motpe", "nsga2"}) {
+    const Study s = load_study_text("[sweep]\nmethod = \"" + method + "\"\nobjectives = [\"hd95\", \"params\", \"inference_ms\"]\n" + space,
+                                    "/tmp/s.toml");
+    EXPECT_EQ(s.search.method, method);
+    EXPECT_TRUE(s.search.adaptive());  // proposed by the coordinator from the stored results
+    EXPECT_TRUE(s.variants.empty());
+    EXPECT_EQ(s.search.objectives, (std::vector<std::string>{"hd95", "params", "inference_ms"}));
+    EXPECT_EQ(s.search.objective, "hd95");
+    EXPECT_EQ(s.base.train.select_metric, "hd95");  // set by objectives' metric, as by objective
+    EXPECT_TRUE(s.search.minimize);
+  }
+  // random and sobol keep their trials and record the objectives (for the report).
+  const Study r = load_study_text("[sweep]\nmethod = \"random\"\nobjectives = [\"params\", \"dice\", \"train_seconds\"]\n" + space,
+                                  "/tmp/s.toml");
+  EXPECT_EQ(r.variants.size(), 5u);
+  EXPECT_EQ(r.search.objective, "dice");
+  EXPECT_EQ(r.search.objectives.size(), 3u);
+  // Every model fact is minimised, the metric keeps its direction: one place says so (sweeps/metric.hpp).
+  for (const auto& f : sweeps::model_fact_names()) EXPECT_EQ(sweeps::objective_direction(f), sweeps::Direction::kMinimize) << f;
+
+  const std::string head = "[sweep]\nmethod = \"motpe\"\n";
+  EXPECT_EQ(printed_errors(head + "objectives = [\"dice\", \"flops\", \"dice\", \"iou\", 3]\n" + space),
+            (Lines{"/tmp/s.toml:3:23: `sweep.objectives`: unknown objective `flops`: allowed are one validation metric (loss, "
+                   "dice, iou, sensitivity, precision, specificity, vs, assd, hd95) and one or more model facts (params, "
+                   "inference_ms, train_seconds)",
+                   "/tmp/s.toml:3:32: `sweep.objectives`: `dice` is listed twice",
+                   "/tmp/s.toml:3:40: `sweep.objectives`: a second validation metric `iou` beside `dice`: the store keeps one "
+                   "validation value per epoch (train.select_metric's), so a search has one metric among its objectives; "
+                   "allowed are one validation metric (loss, dice, iou, sensitivity, precision, specificity, vs, assd, hd95) "
+                   "and one or more model facts (params, inference_ms, train_seconds)",
+                   "/tmp/s.toml:3:47: `sweep.objectives`: expected a name: allowed are one validation metric (loss, dice, iou, "
+                   "sensitivity, precision, specificity, vs, assd, hd95) and one or more model facts (params, inference_ms, "
+                   "train_seconds)"}));
+  EXPECT_EQ(printed_errors(head + "objectives = [\"params\", \"inference_ms\"]\n" + space),
+            (Lines{"/tmp/s.toml:3:14: `sweep.objectives`: expected one validation metric (loss, dice, iou, sensitivity, "
+                   "precision, specificity, vs, assd, hd95) and one or more model facts (params, inference_ms, train_seconds) "
+                   "(no metric is listed)"}));
+  // motpe and nsga2 without objectives, tpe with several, a grid with them, objective beside objectives.
+  EXPECT_EQ(printed_errors("[sweep]\nmethod = \"nsga2\"\n" + space),
+            (Lines{"/tmp/s.toml:2:10: `sweep.method`: method = \"nsga2\" searches several objectives: add objectives = "
+                   "[\"dice\", \"params\"] (a validation metric and model facts), or use method = \"tpe\" for one"}));
+  EXPECT_EQ(printed_errors("[sweep]\nmethod = \"tpe\"\nobjectives = [\"dice\", \"params\"]\n" + space),
+            (Lines{"/tmp/s.toml:2:10: `sweep.method`: tpe optimises one objective but sweep.objectives lists 2: use method = "
+                   "\"motpe\" or \"nsga2\" for several, or objective = \"dice\" for one"}));
+  EXPECT_EQ(printed_errors("[sweep]\nobjectives = [\"dice\", \"params\"]\n\"loss.alpha\" = [0.1, 0.9]\n"),
+            (Lines{"/tmp/s.toml:2:14: `sweep.objectives`: a grid runs every point: objectives goes with method = \"motpe\", "
+                   "\"nsga2\", \"random\" or \"sobol\" (every report draws the Pareto front of each metric against "
+                   "parameters and inference time, docs/REPORTS.md)"}));
+  EXPECT_EQ(printed_errors(head + "objective = \"dice\"\nobjectives = [\"dice\", \"params\"]\n" + space),
+            (Lines{"/tmp/s.toml:4:14: `sweep.objectives`: sweep.objective and sweep.objectives are both written: write "
+                   "objective for one objective or objectives for several (its metric is the objective)"}));
+  EXPECT_EQ(printed_errors("[train]\nselect_metric = \"iou\"\n" + head + "objectives = [\"dice\", \"params\"]\n" + space),
+            (Lines{"/tmp/s.toml:5:14: `sweep.objectives`: objectives' metric is \"dice\" but train.select_metric = \"iou\" "
+                   "(/tmp/s.toml:2): a search's objective is the validation metric the epochs are selected on; write one of "
+                   "the two, or the same metric in both"}));
+  // Early stopping ranks on one value: refused, naming both features and why.
+  EXPECT_EQ(printed_errors("[train]\nepochs = 4\n" + head + "objectives = [\"dice\", \"params\"]\n" + space +
+                           "[sweep.early_stop]\nmethod = \"asha\"\nrungs = [2, 4]\n"),
+            (Lines{"/tmp/s.toml:8:1: `sweep.early_stop.method`: [sweep.early_stop] method = \"asha\" with sweep.objectives = "
+                   "[\"dice\", \"params\"]: a rung ranks trials on one validation value, and a trial stopped on dice alone "
+                   "may be on the front of the others (inference time is measured only when a trial finishes); remove "
+                   "[sweep.early_stop] or search on one objective"}));
 }

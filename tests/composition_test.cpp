@@ -2,10 +2,11 @@
 // together, or to be refused at `plan` with a message that names both.
 //
 // The factors are the features a user combines in one study: how deep the study is derived (`include` of 0,
-// 1 or 2 files), what expands it (a variant list, a design, a grid, a random, Sobol or TPE search), early
+// 1 or 2 files), what expands it (a variant list, a design, a grid, a random, Sobol, TPE or multi-objective
+// TPE search on Dice and parameters), early
 // stopping (none, ASHA, median), published tables (absent, present), shared trainings (variants that differ
 // only in an evaluation-only key), `--set` and the launcher (one process, `mpirun -np 3`). The full product
-// is 3 x 6 x 3 x 2 x 2 x 2 x 2 = 864 studies; a covering array (every pair of levels in at least one cell)
+// is 3 x 7 x 3 x 2 x 2 x 2 x 2 = 1008 studies; a covering array (every pair of levels in at least one cell)
 // is about 20. The array is generated here, deterministically, not written by hand: adding a level or a
 // factor regenerates it, and a test checks that every pair is covered.
 //
@@ -51,7 +52,7 @@ enum FactorIndex { kInclude, kSpec, kEarlyStop, kPublished, kShared, kSet, kLaun
 const std::vector<Factor>& factors() {
   static const std::vector<Factor> f = {
       {"include", {"0", "1", "2"}},
-      {"spec", {"variants", "design", "grid", "random", "sobol", "tpe"}},
+      {"spec", {"variants", "design", "grid", "random", "sobol", "tpe", "motpe"}},
       {"early_stop", {"none", "asha", "median"}},
       {"published", {"absent", "present"}},
       {"shared", {"no", "yes"}},
@@ -62,6 +63,14 @@ const std::vector<Factor>& factors() {
 }
 
 using Cell = std::array<int, kFactorCount>;  // the level of each factor
+
+// The pairs that are refused at `plan` (docs/STUDY.md "What combines with what"): no cell holds them, so the
+// other pairs of a cell are proven by a run, and RefusedPairs proves the refusal. Several objectives
+// (motpe) with early stopping: a rung ranks on one value.
+bool refused(int a, int la, int b, int lb) {
+  if (a > b) std::swap(a, b), std::swap(la, lb);
+  return a == kSpec && b == kEarlyStop && factors()[kSpec].levels[la] == "motpe" && lb != 0;
+}
 
 // A strength-2 covering array by the greedy one-row-at-a-time construction (Cohen et al.'s AETG): each new
 // row starts from an uncovered pair and fills the other factors, in a seeded order, with the level that
@@ -74,7 +83,8 @@ std::vector<Cell> covering_array() {
   for (int a = 0; a < kFactorCount; ++a)
     for (int b = a + 1; b < kFactorCount; ++b)
       for (int la = 0; la < static_cast<int>(f[a].levels.size()); ++la)
-        for (int lb = 0; lb < static_cast<int>(f[b].levels.size()); ++lb) uncovered.insert(pair_id(a, la, b, lb));
+        for (int lb = 0; lb < static_cast<int>(f[b].levels.size()); ++lb)
+          if (!refused(a, la, b, lb)) uncovered.insert(pair_id(a, la, b, lb));
   std::uint64_t state = 0x5eedc0de;
   auto next = [&]() {
     std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
@@ -107,6 +117,10 @@ std::vector<Cell> covering_array() {
       for (int i : order) {
         int best_level = static_cast<int>(next() % f[i].levels.size()), most = -1;
         for (int l = 0; l < static_cast<int>(f[i].levels.size()); ++l) {
+          bool allowed = true;
+          for (int j = 0; j < kFactorCount; ++j)
+            if (set[j] && j != i && refused(i, l, j, row[j])) allowed = false;
+          if (!allowed) continue;
           row[i] = l, set[i] = true;
           const int g = gain(row, set);
           if (g > most) most = g, best_level = l;
@@ -138,8 +152,8 @@ TEST(CompositionArray, CoversEveryPairOfLevelsInFewCells) {
   const auto& f = factors();
   std::size_t product = 1;
   for (const auto& x : f) product *= x.levels.size();
-  // The largest pair of factors bounds the array from below (spec x early stop: 18 cells).
-  EXPECT_GE(rows.size(), 18u);
+  // The largest pair of factors bounds the array from below (spec x early stop: 21 pairs, 2 refused).
+  EXPECT_GE(rows.size(), 19u);
   EXPECT_LE(rows.size(), 30u) << "the greedy array grew: the suite's cost grows with it";
   EXPECT_LT(rows.size() * 20, product);
   for (int a = 0; a < kFactorCount; ++a) {
@@ -148,6 +162,11 @@ TEST(CompositionArray, CoversEveryPairOfLevelsInFewCells) {
         for (int lb = 0; lb < static_cast<int>(f[b].levels.size()); ++lb) {
           const bool covered = std::any_of(rows.begin(), rows.end(),
                                            [&](const Cell& r) { return r[a] == la && r[b] == lb; });
+          if (refused(a, la, b, lb)) {
+            EXPECT_FALSE(covered) << f[a].name << "=" << f[a].levels[la] << " with " << f[b].name << "="
+                                  << f[b].levels[lb] << " is refused at plan but in a cell";
+            continue;
+          }
           EXPECT_TRUE(covered) << f[a].name << "=" << f[a].levels[la] << " with " << f[b].name << "="
                                << f[b].levels[lb] << " is in no cell";
         }
@@ -237,7 +256,11 @@ std::string write_study(const Cell& c, const fs::path& dir, const std::string& d
       s << "[sweep]\n\"train.lr\" = [0.01, 0.03]\n\n";
     } else {
       s << "[sweep]\nmethod = \"" << spec << "\"\ntrials = 3\n"
-        << (spec == "tpe" ? "startup = 2\n" : "") << "\"train.lr\" = { log_uniform = [0.003, 0.03] }\n\n";
+        << (spec == "tpe" || spec == "motpe" ? "startup = 2\n" : "")
+        << (spec == "motpe" ? "objectives = [\"dice\", \"params\"]\n" : "")
+        << "\"train.lr\" = { log_uniform = [0.003, 0.03] }\n"
+        // Networks of two sizes, so that Dice and parameters trade off.
+        << (spec == "motpe" ? "\"model.widths\" = { choice = [[4, 8], [4, 4]] }\n\n" : "\n");
     }
   }
   const std::string es = level(c, kEarlyStop);
@@ -280,12 +303,13 @@ TEST_P(CompositionCell, PlansRunsAndReportsWithTheSectionsItsFeaturesPromise) {
   cli_util::TempDir dir("ablate-composition");
   const std::string study = write_study(c, dir / "", *data_dir_ / "data", "comp-" + std::to_string(index));
   const std::string spec = level(c, kSpec);
-  const bool search = spec == "random" || spec == "sobol" || spec == "tpe";
+  const bool search = spec == "random" || spec == "sobol" || spec == "tpe" || spec == "motpe";
   const bool early_stop = c[kEarlyStop] != 0;
   const std::string set = c[kSet] ? " --set train.weight_decay=0.0001" : "";
   const std::string db = dir / "s.sqlite";
 
   const auto plan = ablate("plan " + study + set);
+
   ASSERT_EQ(plan.code, 0) << read_file(study) << "\n" << plan.out;
   if (c[kPublished]) {
     // Rows without a variant are listed once, in plan and in the report.
@@ -342,6 +366,28 @@ TEST_P(CompositionCell, PlansRunsAndReportsWithTheSectionsItsFeaturesPromise) {
     // A search's table shows each stopped trial's state; other studies name their stopped variants in a note.
     EXPECT_TRUE(has(html, search ? "stopped at epoch" : "stopped early at", "the report of a study with stopped trials"));
     EXPECT_TRUE(has(status.out, "stopped", "ablate status of a study with stopped trials"));
+  }
+}
+
+// The refused pairs: several objectives (motpe) with each early-stopping method, refused at `plan` with a
+// message naming both features and why, in the study's own file and inherited from an included one.
+TEST_F(CompositionCell, RefusedPairsAreRefusedAtPlanNamingBoth) {
+  for (int include : {0, 1}) {
+    for (int es : {1, 2}) {
+      Cell c{};
+      c[kInclude] = include, c[kEarlyStop] = es;
+      c[kSpec] = static_cast<int>(std::find(factors()[kSpec].levels.begin(), factors()[kSpec].levels.end(), "motpe") -
+                                  factors()[kSpec].levels.begin());
+      ASSERT_TRUE(refused(kSpec, c[kSpec], kEarlyStop, es));
+      SCOPED_TRACE(cell_name(c, 99));
+      cli_util::TempDir dir("ablate-composition-refused");
+      const std::string study = write_study(c, dir / "", *data_dir_ / "data", "refused");
+      const auto plan = ablate("plan " + study);
+      EXPECT_EQ(plan.code, 2) << plan.out;
+      EXPECT_TRUE(has(plan.out, "`sweep.early_stop.method`: [sweep.early_stop] method = \"" + level(c, kEarlyStop) +
+                                    "\" with sweep.objectives = [\"dice\", \"params\"]: a rung ranks trials on one validation value",
+                      "ablate plan"));
+    }
   }
 }
 

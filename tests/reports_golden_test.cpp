@@ -82,6 +82,7 @@ TEST(ReportsGolden, ExpectedFilesAndContent) {
       "boxplot-msd.svg",     "boxplot-tcia.svg",     "boxplot.csv",           "boxplot.json",
       "convergence-msd.csv", "convergence-msd.svg",  "convergence-tcia.csv",  "convergence-tcia.svg",
       "model-msd.csv",       "model-msd.md",         "model-tcia.csv",        "model-tcia.md",
+      "pareto-tcia.csv",     "pareto-tcia.md",       "pareto-tcia.svg",
       "report.html",         "sensitivity-msd.csv",  "sensitivity-msd.md",    "sensitivity-msd.svg",
       "sensitivity-tcia.csv", "sensitivity-tcia.md", "sensitivity-tcia.svg", "significance.csv",
       "table.csv",           "table.html",           "table.md",              "table.tex"};
@@ -100,6 +101,10 @@ TEST(ReportsGolden, ExpectedFilesAndContent) {
   EXPECT_EQ(html.find("<td>report.aggregate"), std::string::npos);
   // Model table (003 Table 6 shape): parameters in millions.
   EXPECT_NE(slurp(out.path / "model-tcia.md").find("| U-Net+CC | 2.0001 | 12.50 |"), std::string::npos);
+  // Accuracy against cost for the study with model facts (msd has none): its section and its front.
+  EXPECT_NE(html.find("<h2 id=\"pareto\">Accuracy against cost</h2>"), std::string::npos);
+  EXPECT_NE(slurp(out.path / "pareto-tcia.md").find("**pancreas Sens against Parameters (M)**: 3 of 4 variant(s) non-dominated"),
+            std::string::npos);
   // The layout came from tcia's [report]: dice, sensitivity and assd, α sweep, dataset TCIA with its
   // class named; msd's names from its own [report].
   EXPECT_NE(r.markdown.find("| TCIA (pancreas) ASSD (mm) ↓ |"), std::string::npos) << r.markdown;

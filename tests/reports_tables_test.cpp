@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
+#include <tuple>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -540,6 +542,58 @@ TEST(ReportsModelTable, EveryClass) {
   EXPECT_NE(md.find("| U-Net+CC | n/a | n/a | 76.00 ± 0.00 | 86.00 ± 0.00 |"), std::string::npos) << md;
   const std::string csv = render_model_csv(testing::msd_study(), c);
   EXPECT_NE(csv.find("msd,cc,U-Net+CC,NA,NA,2,dice,2,86,0\n"), std::string::npos) << csv;
+}
+
+// Accuracy against cost: scripted points (parameters in M, Dice) a (1, 0.70), b (2, 0.80), c (3, 0.75),
+// d (4, 0.90). c is dominated by b (more parameters, lower Dice); a, b, d form the front. The reference
+// point is (4 + 0.1 * 3, 0.70 - 0.1 * 0.20) = (4.3, 0.68), and the hypervolume, the area between the step
+// line and it, is 1 * 0.02 + 2 * 0.12 + 0.3 * 0.22 = 0.326 by hand. All take 5 ms per case: against
+// inference time only d is on the front (same cost, best Dice), and the cost's range is 0, so its
+// reference is 5 + 1 = 6 and the hypervolume 1 * 0.22.
+TEST(ReportsPareto, FrontHypervolumeAndReferenceOnScriptedPoints) {
+  db::StudyData s;
+  s.study = "prune";
+  const std::vector<std::tuple<std::string, double, double>> points = {
+      {"a", 1, 0.70}, {"b", 2, 0.80}, {"c", 3, 0.75}, {"d", 4, 0.90}};
+  int k = 0;
+  for (const auto& [name, params_m, dice] : points) {
+    s.variants.push_back({name, "L" + name, "h" + name, "", k++});
+    for (int fold = 0; fold < 2; ++fold) s.fold_metrics.push_back({name, fold, 0, 1, "dice", dice + (fold ? 0.01 : -0.01)});
+    s.model_facts.push_back({name, static_cast<std::int64_t>(params_m * 1e6), 5.0});
+  }
+  ReportConfig c = config_for({"dice"});
+  c.percent = false;
+  const auto panels = pareto_panels(s, c);
+  ASSERT_EQ(panels.size(), 2u);
+  EXPECT_EQ(panels[0].cost, "params");
+  ASSERT_EQ(panels[0].points.size(), 4u);
+  const std::vector<bool> front = {true, true, false, true};
+  for (std::size_t i = 0; i < 4; ++i) EXPECT_EQ(panels[0].points[i].front, front[i]) << panels[0].points[i].variant;
+  EXPECT_NEAR(panels[0].reference_cost, 4.3, 1e-12);
+  EXPECT_NEAR(panels[0].reference_value, 0.68, 1e-12);
+  EXPECT_NEAR(panels[0].hypervolume, 0.326, 1e-12);
+  EXPECT_EQ(panels[1].cost, "inference_ms");
+  for (std::size_t i = 0; i < 4; ++i) EXPECT_EQ(panels[1].points[i].front, i == 3) << panels[1].points[i].variant;
+  EXPECT_NEAR(panels[1].reference_cost, 6, 1e-12);
+  EXPECT_NEAR(panels[1].hypervolume, 0.22, 1e-12);
+
+  const std::string md = render_pareto_markdown(panels, 2);
+  EXPECT_NE(md.find("**DSC against Parameters (M)**: 3 of 4 variant(s) non-dominated; hypervolume 0.3260 against the "
+                    "reference point Parameters (M) 4.3000, DSC 0.680"),
+            std::string::npos) << md;
+  // The table lists the non-dominated variants only.
+  EXPECT_NE(md.find("| La | 1.0000 | 0.70 |\n| Lb | 2.0000 | 0.80 |\n| Ld | 4.0000 | 0.90 |\n"), std::string::npos) << md;
+  EXPECT_EQ(md.find("| Lc |"), std::string::npos) << md;
+  const std::string csv = render_pareto_csv("prune", panels);
+  EXPECT_NE(csv.find("prune,params,1,dice,c,Lc,3,0.75,0\n"), std::string::npos) << csv;
+  // The figure: c grey, the others in colour, the front a step line through (1, .7) (2, .7) (2, .8) (4, .8) (4, .9).
+  const std::string svg = pareto_svg("t", panels);
+  EXPECT_NE(svg.find("fill=\"#bbbbbb\"><title>Lc (dominated)</title>"), std::string::npos) << svg;
+  EXPECT_NE(svg.find("<title>Ld (non-dominated)</title>"), std::string::npos);
+  const auto line = svg.find("<polyline points=\"");
+  ASSERT_NE(line, std::string::npos);
+  const std::string pts = svg.substr(line + 18, svg.find('"', line + 18) - line - 18);
+  EXPECT_EQ(std::count(pts.begin(), pts.end(), ','), 5) << pts;  // 3 points and 2 corners
 }
 
 // The sensitivity table has a column per class × metric: class 2 is not dropped.

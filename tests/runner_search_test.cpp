@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -15,6 +17,8 @@
 #include "db/store.hpp"
 #include "inproc_fixture.hpp"
 #include "runner/run.hpp"
+#include "sweeps/metric.hpp"
+#include "sweeps/multi_objective.hpp"
 #include "sweeps/samplers.hpp"
 
 namespace fs = std::filesystem;
@@ -53,6 +57,10 @@ class AnalyticExecutor : public Executor {
     }
     r.best_epoch = 2;
     r.fold_metrics.push_back({"dice", 1, 1 - v});
+    // Cost against accuracy: the network grows with alpha (the Dice peaks at 0.3), the time with lr.
+    r.parameters = 1000 + static_cast<std::int64_t>(100000 * alpha);
+    r.inference_ms_per_case = 5 + std::log10(lr) + 0.1 * task.fold;
+    r.train_seconds = 1;
     if (++done_ == stop_after_) stop_flag().store(true);
     return r;
   }
@@ -82,10 +90,12 @@ class SearchRun : public inproc_test::InprocFixture {
     };
   }
   void write(const std::string& method, int trials, const std::string& objective = "") {
+    // An objective that is a list ("[...]") is sweep.objectives.
+    const std::string key = !objective.empty() && objective.front() == '[' ? "objectives = " + objective : "objective = \"" + objective + "\"";
     std::ofstream(opt_.study_file) << "[study]\nname = \"s\"\nseed = 5\nfolds = 2\n[data]\npath = \"nowhere\"\n"
                                    << "[sweep]\nmethod = \"" << method << "\"\ntrials = " << trials << "\n"
-                                   << (objective.empty() ? "" : "objective = \"" + objective + "\"\n")
-                                   << (method == "tpe" ? "startup = 4\n" : "")
+                                   << (objective.empty() ? "" : key + "\n")
+                                   << (method == "tpe" || method == "motpe" ? "startup = 4\n" : "")
                                    << "\"train.lr\" = { log_uniform = [1e-5, 1e-1] }\n"
                                       "\"loss.alpha\" = { uniform = [0.0, 1.0] }\n";
   }
@@ -261,4 +271,62 @@ TEST_F(SearchRun, ASearchWithoutValidationCasesIsRefused) {
   }
   db::Store store(opt_.db_path, true);
   EXPECT_EQ(store.query_int("SELECT count(*) FROM folds"), 0);  // nothing stored: a fixed study runs afresh
+}
+
+// MOTPE and NSGA-II in the coordinator: each proposal is stored with the trials it saw and their objectives
+// (the validation metric and the model facts, as stored), and is exactly the sampler's proposal from those
+// trials' stored points and values, each in its direction: the coordinator feeds the policy what the store
+// holds and nothing else (so a replay proposes the same).
+TEST_F(SearchRun, MultiObjectiveProposalsComeFromTheStoredMetricAndModelFacts) {
+  for (const auto& [method, trials] : std::vector<std::pair<std::string, int>>{{"motpe", 10}, {"nsga2", 20}}) {
+    fs::remove(opt_.db_path);
+    write(method, trials, "[\"hd95\", \"params\", \"inference_ms\"]");
+    const Study study = load_study(opt_.study_file);
+    ASSERT_EQ(study.search.objectives, (std::vector<std::string>{"hd95", "params", "inference_ms"}));
+    AnalyticExecutor exec;
+    ASSERT_EQ(run_study(opt_, exec), kRunOk);
+    db::Store store(opt_.db_path, true);
+    const auto id = *store.find_study("s");
+    EXPECT_EQ(store.query_text("SELECT value FROM provenance WHERE key = 'search_objectives'"), "hd95 params inference_ms");
+    const auto stored = store.trials(id);
+    ASSERT_EQ(stored.size(), static_cast<std::size_t>(trials)) << method;
+    const auto metric = store.validation_objective(id, "hd95");
+    std::map<std::string, db::ModelFactRow> facts;
+    for (const auto& f : store.model_facts(id)) facts[f.variant] = f;
+    std::map<int, const db::TrialRow*> by_trial;
+    for (const auto& t : stored) by_trial[t.trial] = &t;
+    int conditioned = 0;
+    for (const auto& t : stored) {
+      std::vector<sweeps::MultiObservation> done;
+      // `seen` lists "tNNN=hd95/params/inference_ms": rebuild the observations from the store, not from it.
+      for (std::size_t at = t.seen.find('t'); at != std::string::npos; at = t.seen.find(", t", at + 1)) {
+        const int k = std::stoi(t.seen.substr(at + (t.seen[at] == 't' ? 1 : 3), 3));
+        const db::TrialRow& seen = *by_trial.at(k);
+        const auto& f = facts.at(seen.variant);
+        done.push_back({*sweeps::parse_point(seen.point),
+                        {metric.at(seen.variant).value, static_cast<double>(f.parameters), f.inference_ms_per_case}});
+        char expect[128];
+        std::snprintf(expect, sizeof expect, "t%03d=%.6g/%.6g/%.6g", k, metric.at(seen.variant).value,
+                      static_cast<double>(f.parameters), f.inference_ms_per_case);
+        EXPECT_EQ(t.seen.compare(at + (t.seen[at] == 't' ? 0 : 2), std::strlen(expect), expect), 0) << t.seen;
+      }
+      conditioned += !done.empty();
+      const auto x = *sweeps::parse_point(t.point);
+      const sweeps::Sample expected =
+          method == "motpe" ? sweeps::motpe_sample(study.search.space, 5, t.trial, done, [] {
+            sweeps::TpeOptions o;
+            o.n_startup = 4;
+            return o;
+          }())
+                            : sweeps::nsga2_sample(study.search.space, 5, t.trial, done);
+      EXPECT_EQ(trial_variant(study, "", t.trial, expected).name, t.variant) << method << " trial " << t.trial;
+      EXPECT_EQ(t.method, method);
+    }
+    EXPECT_GE(conditioned, trials / 2) << method;
+    // Past the random start the proposals are the sampler's own, not random draws.
+    int not_random = 0;
+    for (const auto& t : stored)
+      not_random += trial_variant(study, "", t.trial, sweeps::random_sample(study.search.space, 5, t.trial)).name != t.variant;
+    EXPECT_GE(not_random, method == "motpe" ? 3 : 2) << method;
+  }
 }

@@ -20,6 +20,8 @@
 #include "runner/reuse.hpp"
 #include "runner/run.hpp"
 #include "runner/shards.hpp"
+#include "sweeps/metric.hpp"
+#include "sweeps/multi_objective.hpp"
 
 namespace ablate::cli {
 
@@ -140,6 +142,24 @@ void print_search(const Study& study, int folds) {
   std::cout << ", seed " << s.seed << "\n";
   std::cout << "objective: validation " << s.objective << " (train.select_metric) at the epoch it selects, mean over folds and repeats ("
             << (s.minimize ? "lower" : "higher") << " is better; test metrics are never used)\n";
+  if (!s.objectives.empty()) {
+    std::cout << "objectives:";
+    for (const auto& o : s.objectives)
+      std::cout << " " << o << " (" << (sweeps::objective_direction(o) == sweeps::Direction::kMinimize ? "lower" : "higher")
+                << (o == s.objective ? ", validation" : ", model fact") << ")";
+    std::cout << "\n";
+  }
+  if (s.method == "motpe") {
+    const sweeps::TpeOptions tpe;
+    std::cout << "motpe: the first " << s.startup << " trial(s) random, then each proposal from the results stored so far: "
+              << "the good group by non-dominated sorting and hypervolume (gamma " << tpe.gamma << ", " << tpe.n_candidates
+              << " candidates); proposed during the run\n";
+  }
+  if (s.method == "nsga2") {
+    std::cout << "nsga2: the first " << sweeps::Nsga2Options{}.population
+              << " trial(s) random, then each proposal bred from the best finished trials by front and crowding; proposed "
+                 "during the run\n";
+  }
   if (s.method == "tpe") {
     const sweeps::TpeOptions tpe;
     std::cout << "tpe: the first " << s.startup << " trial(s) random, then each proposal from the results stored so far (gamma "
@@ -161,7 +181,7 @@ void print_search(const Study& study, int folds) {
   const long repeats = study.base.study.repeats;
   std::cout << "\nbudget: " << trials << " trial(s) x " << folds << " fold(s) x " << repeats
             << " repeat(s) = " << trials * folds * repeats << " task(s)\n";
-  if (s.method != "tpe") print_trainings(study, trials * folds * repeats);
+  if (!s.adaptive()) print_trainings(study, trials * folds * repeats);
 }
 
 }  // namespace
