@@ -115,6 +115,10 @@ DemoScale demo_scale(const Study& study, const DemoOptions& o) {
   c.set("train.lr", real(b.train.lr), real(3e-3), "learns in 200 steps; the papers' rates are for hundreds of epochs");
   c.set("train.accumulate", std::to_string(b.train.accumulate), "1", "one batch per step");
   c.set("train.threads", std::to_string(b.train.threads), "1", "ranks share the cores");
+  // The demo runs on the machine at hand: a study written for GPU nodes would refuse a CPU-only worker.
+  c.set("resources.gpus_per_node", std::to_string(b.resources.gpus_per_node), "0", "this machine, as the demo files");
+  c.set("resources.nodes", std::to_string(b.resources.nodes), "1", "this machine");
+  if (b.train.device == "cuda") c.set("train.device", "\"cuda\"", "auto", "a GPU when there is one, else the cores");
   c.set("data.empty_slice_ratio", real(b.data.empty_slice_ratio), real(0.2), "as the demos");
 
   if (study.search.sampled()) {

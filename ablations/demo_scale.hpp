@@ -20,6 +20,7 @@
 //   train.lr         3e-3 (Adam at 200 steps; the papers' 1e-5..1e-3 are for hundreds of epochs)
 //   train.accumulate 1; train.threads 1 (ranks share the cores)
 //   data.empty_slice_ratio  0.2 (demo slices mostly hold the organs)
+//   resources.gpus_per_node 0, resources.nodes 1, train.device "cuda" -> "auto": the machine at hand
 //   sweep.trials     min(file, 8) for a search (tiny: 2); sweep.startup at most half of them (tpe)
 //   study.split      tiny only: [0.5, 0.25, 0.25] (one split of 4 cases instead of k folds)
 // The dataset: labels 1..L where L is the largest label in data.label_groups (1 or 2 when they are empty:
