@@ -58,7 +58,8 @@ struct DemoData {
   int size = 64;
   int slices = 16;
   int cases = 10;
-  std::string labels;  // what the study's classes are on it, one line: "class 1 (liver) = organ (label 1), ..."
+  // What the study's classes are on it, one line: "class 1 (liver) = organ (label 1); ...".
+  std::string labels;
 };
 
 struct DemoScale {

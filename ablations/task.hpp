@@ -91,7 +91,8 @@ inline std::string trivial_metric_name(const std::string& predictor, const std::
   return predictor + ":" + metric;
 }
 // Splits "<predictor>:<metric>"; false (and nothing set) for any other metric name.
-inline bool is_trivial_metric(const std::string& name, std::string* predictor = nullptr, std::string* metric = nullptr) {
+inline bool is_trivial_metric(const std::string& name, std::string* predictor = nullptr,
+                              std::string* metric = nullptr) {
   const auto colon = name.find(':');
   if (colon == std::string::npos) return false;
   const std::string p = name.substr(0, colon);

@@ -114,8 +114,8 @@ struct TableRow {
 // voxel foreground) on the same test cases as the variants, shown under them as the floor that a network
 // that learnt clears; never ranked or tested. Only where the store has them (evaluations since they exist).
 struct TrivialRow {
-  std::string predictor;  // all_background | all_foreground
-  std::string label;      // "all background (trivial)"
+  std::string predictor;    // all_background | all_foreground
+  std::string label;        // "all background (trivial)"
   std::vector<Cell> cells;  // per column; "n/a" where the metric has no trivial score (distances)
 };
 // How far above both trivial predictors a variant's DSC must be for the report to call it learnt: 5 points

@@ -132,7 +132,8 @@ std::vector<double> StudyIndex::values(const std::string& variant, int cls, cons
   return series_values(find(variant, cls, metric), aggregate);
 }
 
-std::vector<double> StudyIndex::trivial_values(const std::string& predictor, int cls, const std::string& metric,
+std::vector<double> StudyIndex::trivial_values(const std::string& predictor, int cls,
+                                               const std::string& metric,
                                                const std::string& aggregate) const {
   auto it = trivial_.find(GroupKey{predictor, cls, metric});
   return series_values(it == trivial_.end() ? nullptr : &it->second, aggregate);
@@ -158,8 +159,8 @@ MeanSd display_stats(const StudyIndex& index, const std::string& variant, int cl
   return mean_sd(values);
 }
 
-MeanSd trivial_display_stats(const StudyIndex& index, const std::string& predictor, int cls, const std::string& metric,
-                             const ReportConfig& config) {
+MeanSd trivial_display_stats(const StudyIndex& index, const std::string& predictor, int cls,
+                             const std::string& metric, const ReportConfig& config) {
   std::vector<double> values = index.trivial_values(predictor, cls, metric, config.aggregate);
   const double scale = config.percent && metric_is_ratio(metric) ? 100.0 : 1.0;
   for (double& v : values) v *= scale;

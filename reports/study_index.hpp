@@ -96,7 +96,8 @@ class StudyIndex {
  private:
   const db::StudyData* data_;
   std::map<GroupKey, Series> series_;
-  std::map<GroupKey, Series> trivial_;  // GroupKey::variant = the predictor; kept out of metrics() and series()
+  // The trivial predictors' rows, GroupKey::variant = the predictor; kept out of metrics() and series().
+  std::map<GroupKey, Series> trivial_;
   std::set<int> classes_;
   std::set<std::string> metrics_;
   std::set<std::string> with_results_;
@@ -126,8 +127,8 @@ MeanSd display_stats(const StudyIndex& index, const std::string& variant, int cl
                      const ReportConfig& config);
 
 // The same for a trivial predictor (StudyIndex::trivial_values).
-MeanSd trivial_display_stats(const StudyIndex& index, const std::string& predictor, int cls, const std::string& metric,
-                             const ReportConfig& config);
+MeanSd trivial_display_stats(const StudyIndex& index, const std::string& predictor, int cls,
+                             const std::string& metric, const ReportConfig& config);
 
 // The columns of the per-study tables: every class that stores one of `metrics` × `metrics`.
 std::vector<ClassMetric> class_metrics(const StudyIndex& index, const std::vector<std::string>& metrics);

@@ -8,10 +8,10 @@
 #include <tuple>
 
 #include "ablations/study.hpp"
+#include "ablations/task.hpp"
 #include "reports/format.hpp"
 #include "reports/report.hpp"
 #include "reports/search.hpp"
-#include "ablations/task.hpp"
 #include "reports/study_index.hpp"
 
 namespace ablate::reports {
@@ -300,12 +300,13 @@ namespace {
 // The trivial predictors' rows under the variants, and a note per DSC column where no variant clears both
 // by kLearntDiceMargin: a network that predicts everything or nothing ties one of them, and a reader of
 // the numbers alone would not see it.
-void add_trivial_rows(ComparisonTable& t, const std::vector<db::StudyData>& studies, const std::vector<StudyIndex>& indexes,
-                      const ReportConfig& config) {
+void add_trivial_rows(ComparisonTable& t, const std::vector<db::StudyData>& studies,
+                      const std::vector<StudyIndex>& indexes, const ReportConfig& config) {
   for (const auto& predictor : trivial_predictors()) {
     TrivialRow row;
     row.predictor = predictor;
-    row.label = (predictor == "all_background" ? "all background" : "all foreground") + std::string(" (trivial)");
+    row.label =
+        (predictor == "all_background" ? "all background" : "all foreground") + std::string(" (trivial)");
     bool any = false;
     for (const auto& col : t.columns) {
       const ColumnGroup& g = t.groups[col.group];
@@ -313,7 +314,9 @@ void add_trivial_rows(ComparisonTable& t, const std::vector<db::StudyData>& stud
       while (si < studies.size() && studies[si].study != g.study) ++si;
       Cell cell;
       cell.p_holm = kNaN;
-      cell.stats = si == studies.size() ? mean_sd({}) : trivial_display_stats(indexes[si], predictor, g.cls, col.metric, config);
+      cell.stats = si == studies.size()
+                       ? mean_sd({})
+                       : trivial_display_stats(indexes[si], predictor, g.cls, col.metric, config);
       if (cell.stats.n == 0) {
         cell.value = "n/a";
       } else {
@@ -331,15 +334,18 @@ void add_trivial_rows(ComparisonTable& t, const std::vector<db::StudyData>& stud
     double floor = -1, best = -1;
     std::string floor_label;
     for (const auto& tr : t.trivial)
-      if (tr.cells[c].stats.n > 0 && tr.cells[c].stats.mean > floor) floor = tr.cells[c].stats.mean, floor_label = tr.label;
+      if (tr.cells[c].stats.n > 0 && tr.cells[c].stats.mean > floor)
+        floor = tr.cells[c].stats.mean, floor_label = tr.label;
     for (std::size_t r = 0; r < t.rows.size(); ++r)
       if (t.cells[r][c].stats.n > 0) best = std::max(best, t.cells[r][c].stats.mean);
     if (floor < 0 || best < 0) continue;
     const double margin = kLearntDiceMargin * (t.percent ? 100.0 : 1.0);
     if (best >= floor + margin) continue;
-    t.notes.push_back(t.groups[t.columns[c].group].title + " " + metric_display("dice") + ": no variant beats the trivial predictors clearly (best " +
-                      fixed(best, t.decimals) + ", " + floor_label + " " + fixed(floor, t.decimals) + "; learnt means at least " +
-                      fixed(margin, t.decimals) + " above both): at this budget the networks did not learn this class");
+    t.notes.push_back(t.groups[t.columns[c].group].title + " " + metric_display("dice") +
+                      ": no variant beats the trivial predictors clearly (best " + fixed(best, t.decimals) +
+                      ", " + floor_label + " " + fixed(floor, t.decimals) + "; learnt means at least " +
+                      fixed(margin, t.decimals) +
+                      " above both): at this budget the networks did not learn this class");
   }
 }
 }  // namespace
@@ -491,7 +497,8 @@ std::string legend(const ComparisonTable& t) {
          "), Holm-adjusted paired Wilcoxon signed-rank p < 0.05 / 0.01";
   s += ".";
   if (!t.trivial.empty())
-    s += " Trivial rows: every voxel predicted background / foreground, on the same test cases (a network that learnt beats both on DSC).";
+    s += " Trivial rows: every voxel predicted background / foreground, on the same test cases (a network "
+         "that learnt beats both on DSC).";
   if (!t.published_legend.empty()) s += " " + t.published_legend;
   return s;
 }
@@ -675,11 +682,12 @@ std::string render_csv(const ComparisonTable& t) {
       const ColumnGroup& g = t.groups[col.group];
       const Cell& cell = tr.cells[c];
       const bool scaled = t.percent && metric_is_ratio(col.metric);
-      o << csv_field(g.study) << ',' << g.cls << ',' << csv_field(g.dataset) << ',' << csv_field(g.class_name) << ",("
-        << tr.predictor << ")," << csv_field(tr.label) << ",false," << csv_field(col.metric) << ','
-        << (col.higher_is_better ? "true" : "false") << ',' << t.aggregate << ',' << (scaled ? "percent" : "stored") << ','
-        << cell.stats.n << ',' << number(cell.stats.mean) << ',' << number(cell.stats.sd) << ',' << csv_field(cell.value)
-        << ",," << number(kNaN) << ',' << (published ? ",," : "") << '\n';
+      o << csv_field(g.study) << ',' << g.cls << ',' << csv_field(g.dataset) << ',' << csv_field(g.class_name)
+        << ",(" << tr.predictor << ")," << csv_field(tr.label) << ",false," << csv_field(col.metric) << ','
+        << (col.higher_is_better ? "true" : "false") << ',' << t.aggregate << ','
+        << (scaled ? "percent" : "stored") << ',' << cell.stats.n << ',' << number(cell.stats.mean) << ','
+        << number(cell.stats.sd) << ',' << csv_field(cell.value) << ",," << number(kNaN) << ','
+        << (published ? ",," : "") << '\n';
     }
   }
   return o.str();
@@ -724,8 +732,8 @@ std::string render_html(const ComparisonTable& t) {
     for (std::size_t i = 0; i < t.components.size(); ++i) o << "<td class=\"chk\"></td>";
     for (std::size_t c = 0; c < tr.cells.size(); ++c) {
       const bool first_of_group = c > 0 && t.columns[c - 1].group != t.columns[c].group;
-      o << "<td class=\"num" << (first_of_group ? " grp" : "") << (tr.cells[c].stats.n == 0 ? " na" : "") << "\"><i>"
-        << html_escape(tr.cells[c].value) << "</i></td>";
+      o << "<td class=\"num" << (first_of_group ? " grp" : "") << (tr.cells[c].stats.n == 0 ? " na" : "")
+        << "\"><i>" << html_escape(tr.cells[c].value) << "</i></td>";
     }
     o << "</tr>\n";
   }

@@ -60,7 +60,8 @@ TEST(DemoScale, EveryExamplePlansAsWrittenAtDemoScaleAndTiny) {
       // The variants are the file's (a sampled search runs fewer trials of the same space).
       if (!study.search.sampled()) {
         ASSERT_EQ(demo.variants.size(), study.variants.size());
-        for (std::size_t i = 0; i < demo.variants.size(); ++i) EXPECT_EQ(demo.variants[i].name, study.variants[i].name);
+        for (std::size_t i = 0; i < demo.variants.size(); ++i)
+          EXPECT_EQ(demo.variants[i].name, study.variants[i].name);
       }
       EXPECT_LE(demo.base.data.image_size, tiny ? 32 : 64);
       EXPECT_LE(demo.base.model.widths.front(), tiny ? 4 : 8);
@@ -83,9 +84,9 @@ TEST(DemoScale, Table2KeepsTheRatiosOfWidthsAndRates) {
   EXPECT_EQ(m.at("model.mus_rates"), "[1, 2, 3]");
   EXPECT_EQ(m.at("train.lr"), "0.003");
   EXPECT_EQ(m.at("train.steps_per_epoch"), "20");
-  EXPECT_EQ(m.count("model.resnet_blocks"), 0u);  // not a resnet
-  EXPECT_EQ(m.count("study.split"), 0u);          // the split protocol stays at demo scale
-  EXPECT_EQ(m.at("resources.gpus_per_node"), "0"); // written for GPU nodes, run on the machine at hand
+  EXPECT_EQ(m.count("model.resnet_blocks"), 0u);    // not a resnet
+  EXPECT_EQ(m.count("study.split"), 0u);            // the split protocol stays at demo scale
+  EXPECT_EQ(m.at("resources.gpus_per_node"), "0");  // written for GPU nodes, run on the machine at hand
 }
 
 TEST(DemoScale, TheDemoFilesAreAlreadyAtDemoScale) {
@@ -102,7 +103,8 @@ TEST(DemoScale, FourOrgansGetFourSyntheticOrgans) {
   EXPECT_EQ(d.data.organs, 4);
   EXPECT_FALSE(d.data.tumour);
   EXPECT_NE(d.data.labels.find("class 1 (liver) = organ (label 1)"), std::string::npos) << d.data.labels;
-  EXPECT_NE(d.data.labels.find("class 4 (spleen) = kidney-like organ L (label 4)"), std::string::npos) << d.data.labels;
+  EXPECT_NE(d.data.labels.find("class 4 (spleen) = kidney-like organ L (label 4)"), std::string::npos)
+      << d.data.labels;
   const auto m = as_map(d);
   EXPECT_EQ(m.at("model.resnet_blocks"), "[1, 1, 1, 1]");
   EXPECT_EQ(m.at("model.guided_width"), "8");
@@ -136,7 +138,8 @@ TEST(DemoScale, TinyIsOneSplitOfOneShortEpoch) {
 }
 
 TEST(DemoScale, MoreLabelsThanTheSyntheticDataHasAreRefused) {
-  const Study s = load_study_text("[study]\nname = \"six\"\n[data]\npath = \"x\"\nlabel_groups = [[1], [6]]\n", "six.toml");
+  const Study s = load_study_text(
+      "[study]\nname = \"six\"\n[data]\npath = \"x\"\nlabel_groups = [[1], [6]]\n", "six.toml");
   DemoOptions o;
   o.data_dir = "/tmp/d";
   try {

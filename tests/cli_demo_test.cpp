@@ -30,7 +30,8 @@ class ExampleDemo : public ::testing::TestWithParam<std::string> {};
 TEST_P(ExampleDemo, RunsTinyAndReportsTheTrivialPredictors) {
   TempDir dir("ablate-demo");
   const std::string file = cli_util::kExamples + GetParam() + ".toml";
-  const auto r = ablate("demo --study " + file + " --tiny --ranks 1 --out " + dir.path() + " --log-level warn");
+  const auto r =
+      ablate("demo --study " + file + " --tiny --ranks 1 --out " + dir.path() + " --log-level warn");
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("shrunk (ablations/demo_scale.hpp)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("demo run: "), std::string::npos) << r.out;
@@ -44,9 +45,11 @@ TEST_P(ExampleDemo, HeaderSaysHowToRunItsDemoAndHowLongItTakes) {
   const std::string text = read_file(cli_util::kExamples + GetParam() + ".toml");
   const std::string header = text.substr(0, text.find("\n["));
   // "#   ablate demo --study examples/NAME.toml   # 3 min 10 s here (...)"
-  const std::regex line("#\\s+ablate demo --study examples/" + GetParam() + "\\.toml\\s+# [^\\n]*\\d+ (min|s)[^\\n]*here");
-  EXPECT_TRUE(std::regex_search(header, line)) << GetParam() << ": the header needs a line like\n#   ablate demo --study examples/"
-                                               << GetParam() << ".toml   # N min here (2 cores)";
+  const std::regex line("#\\s+ablate demo --study examples/" + GetParam() +
+                        "\\.toml\\s+# [^\\n]*\\d+ (min|s)[^\\n]*here");
+  EXPECT_TRUE(std::regex_search(header, line))
+      << GetParam() << ": the header needs a line like\n#   ablate demo --study examples/" << GetParam()
+      << ".toml   # N min here (2 cores)";
 }
 
 INSTANTIATE_TEST_SUITE_P(Examples, ExampleDemo, ::testing::ValuesIn(example_names()),
@@ -61,7 +64,8 @@ TEST(Demo, TinyAndSetNeedAStudy) {
 
 TEST(Demo, AStudyWithAnUnknownKeyIsRefusedBeforeAnyData) {
   TempDir dir("ablate-demo");
-  const auto r = ablate("demo --study " + cli_util::kExamples + "table2.toml --tiny --ranks 1 --set train.lrr=1 --out " + dir.path());
+  const auto r = ablate("demo --study " + cli_util::kExamples +
+                        "table2.toml --tiny --ranks 1 --set train.lrr=1 --out " + dir.path());
   EXPECT_NE(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("train.lrr"), std::string::npos) << r.out;
   EXPECT_FALSE(fs::exists(dir / "report"));

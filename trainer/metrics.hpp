@@ -58,7 +58,8 @@ SegmentationMetrics overlap_metrics(const OverlapCounts& c);
 // case whose ground truth holds `gt_voxels` of `voxels`: "all_background" (an empty prediction) or
 // "all_foreground" (every voxel), by overlap_metrics and its empty-mask rules. Only the metrics that the
 // counts decide (trivial_metric_names); surface distances of a trivial mask say nothing useful.
-SegmentationMetrics trivial_metrics(const std::string& predictor, std::int64_t gt_voxels, std::int64_t voxels);
+SegmentationMetrics trivial_metrics(const std::string& predictor, std::int64_t gt_voxels,
+                                    std::int64_t voxels);
 // dice, iou, sensitivity, precision, specificity, vs: the metrics trivial_metrics sets.
 const std::vector<std::string>& trivial_metric_names();
 

@@ -164,7 +164,8 @@ struct CaseScores {
   std::string id;
   std::vector<SegmentationMetrics> per_class;  // classes 1..C
   std::vector<SegmentationMetrics> per_class_2d;  // per-slice means (metrics.hpp slice_metrics); test evaluation only
-  // Ground-truth voxels of classes 1..C and of the whole grid, for the trivial predictors; test evaluation only.
+  // Ground-truth voxels of classes 1..C and of the whole grid, for the trivial predictors; test evaluation
+  // only.
   std::vector<std::int64_t> gt_voxels;
   std::int64_t voxels = 0;
   double ms = 0;                               // inference time
@@ -755,7 +756,8 @@ TaskResult TaskRun::evaluate_with(const std::string& where, const VariantConfig&
       for (const auto& predictor : trivial_predictors()) {
         const SegmentationMetrics t = trivial_metrics(predictor, cs.gt_voxels[cls - 1], cs.voxels);
         for (const auto& name : trivial_metric_names())
-          result.case_metrics.push_back(CaseMetricValue{cs.id, cls, trivial_metric_name(predictor, name), metric_value(t, name)});
+          result.case_metrics.push_back(
+              CaseMetricValue{cs.id, cls, trivial_metric_name(predictor, name), metric_value(t, name)});
       }
     }
   }

@@ -5,6 +5,7 @@
 // `ablate run FILE --set ...` (the user's file through the one override layer), on a synthetic dataset
 // that has the study's classes.
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -14,13 +15,11 @@
 #include <iomanip>
 #include <iostream>
 
-#include <unistd.h>
-
-#include "embedded_studies.hpp"
 #include "ablations/demo_scale.hpp"
 #include "ablations/output.hpp"
 #include "ablations/study.hpp"
 #include "cluster/process.hpp"
+#include "embedded_studies.hpp"
 #include "runner/cli/cli.hpp"
 
 namespace fs = std::filesystem;
@@ -90,52 +89,69 @@ int demo_study(const po::variables_map& vm, const fs::path& out, int ranks,
   // The dataset's folder is named by what it holds, so that demos of studies with other classes or
   // scales share an --out folder without overwriting each other's data.
   const DemoData d = demo_scale(original, o).data;
-  const std::string tag = std::to_string(d.organs) + "organ" + (d.tumour ? "-tumour" : "") + "-" + std::to_string(d.size) + "px-" +
-                          std::to_string(d.slices) + "z-" + std::to_string(d.cases) + "cases-seed" +
-                          std::to_string(vm["seed"].as<int>());
+  const std::string tag = std::to_string(d.organs) + "organ" + (d.tumour ? "-tumour" : "") + "-" +
+                          std::to_string(d.size) + "px-" + std::to_string(d.slices) + "z-" +
+                          std::to_string(d.cases) + "cases-seed" + std::to_string(vm["seed"].as<int>());
   const fs::path data = out / ("data-" + tag);
   o.data_dir = data.string();
   const DemoScale scale = demo_scale(original, o);
 
-  std::cout << "demo of " << file << " (study " << original.base.study.name << ")" << (o.tiny ? ", tiny" : "") << "\n";
-  std::cout << "  synthetic data: " << d.cases << " cases of " << d.size << " x " << d.size << " x " << d.slices << " voxels, "
-            << d.organs << " organ(s)" << (d.tumour ? " and a tumour" : "") << "; intensity as the study says ("
-            << original.base.data.intensity << ")\n";
+  std::cout << "demo of " << file << " (study " << original.base.study.name << ")" << (o.tiny ? ", tiny" : "")
+            << "\n";
+  std::cout << "  synthetic data: " << d.cases << " cases of " << d.size << " x " << d.size << " x "
+            << d.slices << " voxels, " << d.organs << " organ(s)" << (d.tumour ? " and a tumour" : "")
+            << "; intensity as the study says (" << original.base.data.intensity << ")\n";
   std::cout << "  classes: " << d.labels << "\n";
   std::cout << "  shrunk (ablations/demo_scale.hpp), passed as --set:\n";
   std::size_t w = 0;
   for (const auto& c : scale.changes) w = std::max(w, c.key.size());
   for (const auto& c : scale.changes)
-    std::cout << "    " << std::left << std::setw(static_cast<int>(w)) << c.key << "  " << c.from << " -> " << c.to << "  (" << c.why
-              << ")\n";
+    std::cout << "    " << std::left << std::setw(static_cast<int>(w)) << c.key << "  " << c.from << " -> "
+              << c.to << "  (" << c.why << ")\n";
   std::cout << "  everything else as the file says" << (user_sets.empty() ? "" : " and your --set") << "\n";
   std::vector<std::string> sets = scale.overrides;
   // The user's own --set come last: what they ask for wins over the demo's rule.
   sets.insert(sets.end(), user_sets.begin(), user_sets.end());
   const Study demo = load_study(file, sets);  // refuses here, before any data or run, what would not plan
-  std::cout << "  " << demo.variants.size() << " variant(s)" << (demo.search.adaptive() ? " (proposed as it runs)" : "") << "\n";
+  std::cout << "  " << demo.variants.size() << " variant(s)"
+            << (demo.search.adaptive() ? " (proposed as it runs)" : "") << "\n";
   std::cout.flush();
 
   if (!fs::exists(data / "dataset.json")) {
-    std::vector<std::string> synth = {self_exe(), "data", "synth", "--out", data.string(), "--cases", std::to_string(d.cases),
-                                      "--size", std::to_string(d.size), "--slices", std::to_string(d.slices), "--organs",
-                                      std::to_string(d.organs), "--seed", std::to_string(vm["seed"].as<int>())};
+    std::vector<std::string> synth = {self_exe(),
+                                      "data",
+                                      "synth",
+                                      "--out",
+                                      data.string(),
+                                      "--cases",
+                                      std::to_string(d.cases),
+                                      "--size",
+                                      std::to_string(d.size),
+                                      "--slices",
+                                      std::to_string(d.slices),
+                                      "--organs",
+                                      std::to_string(d.organs),
+                                      "--seed",
+                                      std::to_string(vm["seed"].as<int>())};
     if (!d.tumour) synth.push_back("--no-tumour");
     const int rc = step("writing the synthetic dataset to " + data.string(), with_logging(synth));
     if (rc != 0) return rc;
   }
   const fs::path db = out / (original.base.study.name + ".sqlite");
-  std::vector<std::string> run = {self_exe(), "run", fs::absolute(file).string(), "--db", db.string(), "--workdir",
-                                  (out / "work").string()};
+  std::vector<std::string> run = {self_exe(),  "run",       fs::absolute(file).string(), "--db",
+                                  db.string(), "--workdir", (out / "work").string()};
   for (const auto& s : sets) run.insert(run.end(), {"--set", s});
   const auto t0 = std::chrono::steady_clock::now();
-  int rc = step("running " + file + " at demo scale (" + std::to_string(ranks) + " rank(s))", with_logging(under_mpirun(run, ranks)));
+  int rc = step("running " + file + " at demo scale (" + std::to_string(ranks) + " rank(s))",
+                with_logging(under_mpirun(run, ranks)));
   if (rc != 0) return rc;
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  rc = step("writing the report", with_logging({self_exe(), "report", "--db", db.string(), "--study", original.base.study.name,
-                                                "--out", (out / "report").string()}));
+  rc = step("writing the report",
+            with_logging({self_exe(), "report", "--db", db.string(), "--study", original.base.study.name,
+                          "--out", (out / "report").string()}));
   if (rc != 0) return rc;
-  std::cout << "\ndemo run: " << std::fixed << std::setprecision(0) << seconds << " s; results: " << db.string() << "\n";
+  std::cout << "\ndemo run: " << std::fixed << std::setprecision(0) << seconds
+            << " s; results: " << db.string() << "\n";
   return kExitOk;
 }
 
@@ -143,14 +159,17 @@ int demo_study(const po::variables_map& vm, const fs::path& out, int ranks,
 
 int verb_demo(const std::vector<std::string>& args) {
   po::options_description options("ablate demo");
-  options.add_options()("out", po::value<std::string>()->default_value("demo-out"), "folder for data, store and report")(
+  options.add_options()("out", po::value<std::string>()->default_value("demo-out"),
+                        "folder for data, store and report")(
       "ranks", po::value<int>()->default_value(3), "MPI ranks (coordinator + workers); 1 = one process")(
       "cases", po::value<int>()->default_value(10), "synthetic cases")(
       "seed", po::value<int>()->default_value(7), "seed of the synthetic dataset")(
       "epochs", po::value<int>(), "train.epochs of the demo study (default: the embedded study's)")(
       "steps", po::value<int>(), "train.steps_per_epoch of the demo study (default: the embedded study's)")(
-      "study", po::value<std::string>(), "run this study file at demo scale instead of the embedded Table II")(
-      "tiny", po::bool_switch(), "with --study: the smoke-test scale (one split, one epoch of 2 steps, 32 px)")(
+      "study", po::value<std::string>(),
+      "run this study file at demo scale instead of the embedded Table II")(
+      "tiny", po::bool_switch(),
+      "with --study: the smoke-test scale (one split, one epoch of 2 steps, 32 px)")(
       "set", po::value<std::vector<std::string>>()->composing(),
       "with --study: override a study key after the demo's rules (repeatable), as ablate run --set");
   options.add(common_options());
@@ -158,7 +177,8 @@ int verb_demo(const std::vector<std::string>& args) {
   po::variables_map vm;
   if (!parse_args("demo",
                   "ablate demo [--out DIR] [--ranks N] [--epochs N] [--steps N]\n"
-                  "       ablate demo --study FILE [--tiny] [--out DIR] [--ranks N] [--epochs N] [--steps N] [--set KEY=VALUE ...]",
+                  "       ablate demo --study FILE [--tiny] [--out DIR] [--ranks N] [--epochs N] [--steps N] "
+                  "[--set KEY=VALUE ...]",
                   options, positional, args, vm))
     return kExitOk;
 
