@@ -16,7 +16,7 @@
 //   model.mus_rates  scaled so that the largest is bridge - 1, where bridge = image_size / 2^(depth - 1)
 //                    (a dilation >= the bridge reads only padding, docs/MODELS.md "MuS at small bridges")
 //   model.resnet_blocks  one bottleneck per stage; model.guided_width min(file, 8)   (backbone = resnet)
-//   train.epochs, train.steps_per_epoch  10 x 20 (tiny: 1 x 2); train.batch_size min(file, 8) (tiny 2)
+//   train.epochs, train.steps_per_epoch  10 x 20 (tiny: 1 x 2); train.batch_size 8 (tiny 2)
 //   train.lr         3e-3 (Adam at 200 steps; the papers' 1e-5..1e-3 are for hundreds of epochs)
 //   train.accumulate 1; train.threads 1 (ranks share the cores)
 //   data.empty_slice_ratio  0.2 (demo slices mostly hold the organs)
