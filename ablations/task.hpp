@@ -78,6 +78,32 @@ struct MetricValue {
   double value = 0;
 };
 
+// The trivial predictors of a class, scored on each test case beside the network (docs/REPORTS.md
+// "Trivial predictors"): "all_background" predicts no voxel of the class, "all_foreground" every voxel.
+// A network that has learnt beats both on DSC; one that predicts everything or nothing ties one of them.
+// They travel and are stored as case metrics named "<predictor>:<metric>" (trivial_metric_name), so the
+// store needs no table of its own and readers that list metrics skip them (is_trivial_metric).
+inline const std::vector<std::string>& trivial_predictors() {
+  static const std::vector<std::string> names = {"all_background", "all_foreground"};
+  return names;
+}
+inline std::string trivial_metric_name(const std::string& predictor, const std::string& metric) {
+  return predictor + ":" + metric;
+}
+// Splits "<predictor>:<metric>"; false (and nothing set) for any other metric name.
+inline bool is_trivial_metric(const std::string& name, std::string* predictor = nullptr,
+                              std::string* metric = nullptr) {
+  const auto colon = name.find(':');
+  if (colon == std::string::npos) return false;
+  const std::string p = name.substr(0, colon);
+  bool known = false;
+  for (const auto& t : trivial_predictors()) known = known || t == p;
+  if (!known) return false;
+  if (predictor) *predictor = p;
+  if (metric) *metric = name.substr(colon + 1);
+  return true;
+}
+
 struct CaseMetricValue {
   std::string case_id;
   int cls = 1;

@@ -111,12 +111,25 @@ struct TableRow {
   std::vector<bool> components;  // one per ComparisonTable::components
   bool baseline = false;
 };
+// A trivial predictor's scores (ablations/task.hpp trivial_predictors: every voxel background, every
+// voxel foreground) on the same test cases as the variants, shown under them as the floor that a network
+// that learnt clears; never ranked or tested. Only where the store has them (evaluations since they exist).
+struct TrivialRow {
+  std::string predictor;    // all_background | all_foreground
+  std::string label;        // "all background (trivial)"
+  std::vector<Cell> cells;  // per column; "n/a" where the metric has no trivial score (distances)
+};
+// How far above both trivial predictors a variant's DSC must be for the report to call it learnt: 5 points
+// of DSC (0.05). Below it, on every row of a column, the table notes that no variant learnt.
+constexpr double kLearntDiceMargin = 0.05;
+
 struct ComparisonTable {
   std::vector<std::string> components;  // component keys as configured (display: component_display)
   std::vector<ColumnGroup> groups;
   std::vector<Column> columns;
   std::vector<TableRow> rows;
   std::vector<std::vector<Cell>> cells;  // [row][column]
+  std::vector<TrivialRow> trivial;       // under the rows, where the store has them
   std::string aggregate;                  // folds | cases
   int decimals = 2;
   bool percent = true;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "ablations/task.hpp"
 #include "reports/format.hpp"
 
 namespace ablate::reports {
@@ -78,9 +79,16 @@ StudyIndex::StudyIndex(const db::StudyData& data, StudyNames names) : data_(&dat
     cache.get(r.variant, r.cls, r.metric).folds.push_back({FoldKey{r.fold, r.repeat}, r.value});
   }
   cache.last = nullptr;
+  std::map<GroupKey, std::map<CaseKey, double>> trivial;
   for (const auto& r : data.case_metrics) {
+    std::string predictor, metric;
+    if (is_trivial_metric(r.metric, &predictor, &metric)) {
+      trivial[GroupKey{predictor, r.cls, metric}][CaseKey{r.fold, r.repeat, r.case_id}] = r.value;
+      continue;
+    }
     cache.get(r.variant, r.cls, r.metric).cases.push_back({CaseKey{r.fold, r.repeat, r.case_id}, r.value});
   }
+  for (auto& [key, rows] : trivial) trivial_[key].cases.assign(rows.begin(), rows.end());
   for (auto& [key, s] : series_) {
     std::sort(s.folds.begin(), s.folds.end());
     std::sort(s.cases.begin(), s.cases.end());
@@ -95,10 +103,9 @@ const Series* StudyIndex::find(const std::string& variant, int cls, const std::s
   return it == series_.end() ? nullptr : &it->second;
 }
 
-std::vector<double> StudyIndex::values(const std::string& variant, int cls, const std::string& metric,
-                                       const std::string& aggregate) const {
+namespace {
+std::vector<double> series_values(const Series* s, const std::string& aggregate) {
   std::vector<double> out;
-  const Series* s = find(variant, cls, metric);
   if (!s) return out;
   if (aggregate == "cases") return case_means(s->cases);
   if (!s->folds.empty()) {
@@ -118,6 +125,19 @@ std::vector<double> StudyIndex::values(const std::string& variant, int cls, cons
   }
   return out;
 }
+}  // namespace
+
+std::vector<double> StudyIndex::values(const std::string& variant, int cls, const std::string& metric,
+                                       const std::string& aggregate) const {
+  return series_values(find(variant, cls, metric), aggregate);
+}
+
+std::vector<double> StudyIndex::trivial_values(const std::string& predictor, int cls,
+                                               const std::string& metric,
+                                               const std::string& aggregate) const {
+  auto it = trivial_.find(GroupKey{predictor, cls, metric});
+  return series_values(it == trivial_.end() ? nullptr : &it->second, aggregate);
+}
 
 std::vector<int> StudyIndex::classes_with(const std::vector<std::string>& metrics) const {
   std::set<int> classes;
@@ -134,6 +154,14 @@ std::string metric_title(const std::string& metric, const StudyNames& names, int
 MeanSd display_stats(const StudyIndex& index, const std::string& variant, int cls, const std::string& metric,
                      const ReportConfig& config) {
   std::vector<double> values = index.values(variant, cls, metric, config.aggregate);
+  const double scale = config.percent && metric_is_ratio(metric) ? 100.0 : 1.0;
+  for (double& v : values) v *= scale;
+  return mean_sd(values);
+}
+
+MeanSd trivial_display_stats(const StudyIndex& index, const std::string& predictor, int cls,
+                             const std::string& metric, const ReportConfig& config) {
+  std::vector<double> values = index.trivial_values(predictor, cls, metric, config.aggregate);
   const double scale = config.percent && metric_is_ratio(metric) ? 100.0 : 1.0;
   for (double& v : values) v *= scale;
   return mean_sd(values);

@@ -77,6 +77,11 @@ class StudyIndex {
   // its mean over the repeats (case_means).
   std::vector<double> values(const std::string& variant, int cls, const std::string& metric,
                              const std::string& aggregate) const;
+  // The same for a trivial predictor (ablations/task.hpp trivial_predictors) on `metric`: its per-case
+  // rows, stored beside every variant's, are one value per (fold, repeat, case) whichever variant's
+  // evaluation wrote them (the same test cases), so they are pooled over the variants.
+  std::vector<double> trivial_values(const std::string& predictor, int cls, const std::string& metric,
+                                     const std::string& aggregate) const;
   bool has_variant(const std::string& name) const;
   bool has_results(const std::string& variant) const;
   const std::set<int>& classes() const { return classes_; }
@@ -91,6 +96,8 @@ class StudyIndex {
  private:
   const db::StudyData* data_;
   std::map<GroupKey, Series> series_;
+  // The trivial predictors' rows, GroupKey::variant = the predictor; kept out of metrics() and series().
+  std::map<GroupKey, Series> trivial_;
   std::set<int> classes_;
   std::set<std::string> metrics_;
   std::set<std::string> with_results_;
@@ -118,6 +125,10 @@ std::string metric_title(const std::string& metric, const StudyNames& names, int
 // report.percent shows the metric so (metric_is_ratio).
 MeanSd display_stats(const StudyIndex& index, const std::string& variant, int cls, const std::string& metric,
                      const ReportConfig& config);
+
+// The same for a trivial predictor (StudyIndex::trivial_values).
+MeanSd trivial_display_stats(const StudyIndex& index, const std::string& predictor, int cls,
+                             const std::string& metric, const ReportConfig& config);
 
 // The columns of the per-study tables: every class that stores one of `metrics` × `metrics`.
 std::vector<ClassMetric> class_metrics(const StudyIndex& index, const std::vector<std::string>& metrics);

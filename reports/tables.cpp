@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "ablations/study.hpp"
+#include "ablations/task.hpp"
 #include "reports/format.hpp"
 #include "reports/report.hpp"
 #include "reports/search.hpp"
@@ -295,6 +296,60 @@ ComparisonTable comparison_table(const std::vector<db::StudyData>& studies, cons
   return comparison_table(studies, make_indexes(studies, config), config, significance);
 }
 
+namespace {
+// The trivial predictors' rows under the variants, and a note per DSC column where no variant clears both
+// by kLearntDiceMargin: a network that predicts everything or nothing ties one of them, and a reader of
+// the numbers alone would not see it.
+void add_trivial_rows(ComparisonTable& t, const std::vector<db::StudyData>& studies,
+                      const std::vector<StudyIndex>& indexes, const ReportConfig& config) {
+  for (const auto& predictor : trivial_predictors()) {
+    TrivialRow row;
+    row.predictor = predictor;
+    row.label =
+        (predictor == "all_background" ? "all background" : "all foreground") + std::string(" (trivial)");
+    bool any = false;
+    for (const auto& col : t.columns) {
+      const ColumnGroup& g = t.groups[col.group];
+      std::size_t si = 0;
+      while (si < studies.size() && studies[si].study != g.study) ++si;
+      Cell cell;
+      cell.p_holm = kNaN;
+      cell.stats = si == studies.size()
+                       ? mean_sd({})
+                       : trivial_display_stats(indexes[si], predictor, g.cls, col.metric, config);
+      if (cell.stats.n == 0) {
+        cell.value = "n/a";
+      } else {
+        any = true;
+        cell.value = fixed(cell.stats.mean, t.decimals);
+        if (cell.stats.n > 1) cell.value += " ± " + fixed(cell.stats.sd, t.decimals);
+      }
+      row.cells.push_back(cell);
+    }
+    if (any) t.trivial.push_back(std::move(row));
+  }
+  if (t.trivial.empty()) return;
+  for (std::size_t c = 0; c < t.columns.size(); ++c) {
+    if (t.columns[c].metric != "dice") continue;
+    double floor = -1, best = -1;
+    std::string floor_label;
+    for (const auto& tr : t.trivial)
+      if (tr.cells[c].stats.n > 0 && tr.cells[c].stats.mean > floor)
+        floor = tr.cells[c].stats.mean, floor_label = tr.label;
+    for (std::size_t r = 0; r < t.rows.size(); ++r)
+      if (t.cells[r][c].stats.n > 0) best = std::max(best, t.cells[r][c].stats.mean);
+    if (floor < 0 || best < 0) continue;
+    const double margin = kLearntDiceMargin * (t.percent ? 100.0 : 1.0);
+    if (best >= floor + margin) continue;
+    t.notes.push_back(t.groups[t.columns[c].group].title + " " + metric_display("dice") +
+                      ": no variant beats the trivial predictors clearly (best " + fixed(best, t.decimals) +
+                      ", " + floor_label + " " + fixed(floor, t.decimals) + "; learnt means at least " +
+                      fixed(margin, t.decimals) +
+                      " above both): at this budget the networks did not learn this class");
+  }
+}
+}  // namespace
+
 ComparisonTable comparison_table(const std::vector<db::StudyData>& studies, const std::vector<StudyIndex>& indexes,
                                  const ReportConfig& config, const std::vector<SignificanceRow>& significance) {
   ComparisonTable t;
@@ -426,6 +481,7 @@ ComparisonTable comparison_table(const std::vector<db::StudyData>& studies, cons
       else if (ranked.size() > 1 && k == ranked[1]) cell.rank = 2;
     }
   }
+  add_trivial_rows(t, studies, indexes, config);
   return t;
 }
 
@@ -440,6 +496,9 @@ std::string legend(const ComparisonTable& t) {
     s += "; * / ** : better, † / †† : worse than the baseline (" + t.baseline +
          "), Holm-adjusted paired Wilcoxon signed-rank p < 0.05 / 0.01";
   s += ".";
+  if (!t.trivial.empty())
+    s += " Trivial rows: every voxel predicted background / foreground, on the same test cases (a network "
+         "that learnt beats both on DSC).";
   if (!t.published_legend.empty()) s += " " + t.published_legend;
   return s;
 }
@@ -502,6 +561,12 @@ std::string render_markdown(const ComparisonTable& t) {
       if (!std::isnan(cell.published)) v += " <sub>" + cell_published(t, cell) + "</sub>";
       o << ' ' << v << " |";
     }
+    o << '\n';
+  }
+  for (const auto& tr : t.trivial) {
+    o << "| *" << markdown_cell(tr.label) << "* |";
+    for (std::size_t i = 0; i < t.components.size(); ++i) o << " |";
+    for (const auto& cell : tr.cells) o << " *" << cell.value << "* |";
     o << '\n';
   }
   o << '\n' << legend(t) << '\n';
@@ -569,6 +634,13 @@ std::string render_latex(const ComparisonTable& t) {
       o << " & " << (std::isnan(t.cells[r][c].published) ? "" : published_latex(t, t.cells[r][c]));
     o << " \\\\\n";
   }
+  if (!t.trivial.empty()) o << "\\midrule\n";
+  for (const auto& tr : t.trivial) {
+    o << "\\textit{" << latex_escape(tr.label) << "}" << std::string(t.components.size(), '&');
+    for (const auto& cell : tr.cells) o << " & \\textit{" << latex_escape(cell.value) << "}";
+    for (std::size_t i = 0; i < published_cols.size(); ++i) o << " &";
+    o << " \\\\\n";
+  }
   o << "\\bottomrule\n\\end{tabular}\n";
   for (const auto& n : t.notes) o << "% note: " << one_line(latex_escape(n)) << '\n';
   return o.str();
@@ -601,6 +673,21 @@ std::string render_csv(const ComparisonTable& t) {
         o << ',' << number(cell.published) << ','
           << (std::isnan(cell.published) ? "" : cell.published_inside == 1 ? "true" : cell.published_inside == 0 ? "false" : "NA");
       o << '\n';
+    }
+  }
+  // The trivial predictors as rows of their own: variant "(all_background)", never a baseline or ranked.
+  for (const auto& tr : t.trivial) {
+    for (std::size_t c = 0; c < t.columns.size(); ++c) {
+      const Column& col = t.columns[c];
+      const ColumnGroup& g = t.groups[col.group];
+      const Cell& cell = tr.cells[c];
+      const bool scaled = t.percent && metric_is_ratio(col.metric);
+      o << csv_field(g.study) << ',' << g.cls << ',' << csv_field(g.dataset) << ',' << csv_field(g.class_name)
+        << ",(" << tr.predictor << ")," << csv_field(tr.label) << ",false," << csv_field(col.metric) << ','
+        << (col.higher_is_better ? "true" : "false") << ',' << t.aggregate << ','
+        << (scaled ? "percent" : "stored") << ',' << cell.stats.n << ',' << number(cell.stats.mean) << ','
+        << number(cell.stats.sd) << ',' << csv_field(cell.value) << ",," << number(kNaN) << ','
+        << (published ? ",," : "") << '\n';
     }
   }
   return o.str();
@@ -637,6 +724,16 @@ std::string render_html(const ComparisonTable& t) {
       const bool first_of_group = c > 0 && t.columns[c - 1].group != t.columns[c].group;
       o << "<td class=\"num" << (first_of_group ? " grp" : "") << (cell.stats.n == 0 ? " na" : "") << "\">" << v
         << "</td>";
+    }
+    o << "</tr>\n";
+  }
+  for (const auto& tr : t.trivial) {
+    o << "<tr class=\"trivial\"><td class=\"label\"><i>" << html_escape(tr.label) << "</i></td>";
+    for (std::size_t i = 0; i < t.components.size(); ++i) o << "<td class=\"chk\"></td>";
+    for (std::size_t c = 0; c < tr.cells.size(); ++c) {
+      const bool first_of_group = c > 0 && t.columns[c - 1].group != t.columns[c].group;
+      o << "<td class=\"num" << (first_of_group ? " grp" : "") << (tr.cells[c].stats.n == 0 ? " na" : "")
+        << "\"><i>" << html_escape(tr.cells[c].value) << "</i></td>";
     }
     o << "</tr>\n";
   }

@@ -685,5 +685,64 @@ TEST(ReportsBoxRows, FromCases) {
   EXPECT_GT(rows[8].stats.outliers[0], 13.0);
 }
 
+// The trivial predictors' case rows (stored under every variant's evaluation as "<predictor>:<metric>")
+// become two rows under the variants, pooled over the variants, never ranked, and stay out of the
+// metrics and the box plots; a note says when no variant clears them by 5 DSC points.
+db::StudyData with_trivial(double dice_a, double dice_b) {
+  db::StudyData s;
+  s.study = "triv";
+  s.variants = {{"a", "A", "", "", 0}, {"b", "B", "", "", 1}};
+  const double dice[] = {dice_a, dice_b};
+  for (int k = 0; k < 2; ++k)
+    for (int fold = 0; fold < 2; ++fold)
+      for (const char* id : {"x", "y"}) {
+        const std::string v = s.variants[static_cast<std::size_t>(k)].name,
+                          cid = std::string(id) + std::to_string(fold);
+        s.case_metrics.push_back({v, fold, 0, cid, 1, "dice", dice[k]});
+        s.case_metrics.push_back({v, fold, 0, cid, 1, "all_background:dice", 0.0});
+        s.case_metrics.push_back({v, fold, 0, cid, 1, "all_foreground:dice", 0.04});
+      }
+  return s;
+}
+
+TEST(ReportsTable, TrivialPredictorsAreRowsUnderTheVariants) {
+  const std::vector<db::StudyData> studies = {with_trivial(0.30, 0.80)};
+  const ComparisonTable t = comparison_table(studies, config_for({"dice"}), {});
+  ASSERT_EQ(t.rows.size(), 2u);
+  ASSERT_EQ(t.trivial.size(), 2u);
+  EXPECT_EQ(t.trivial[0].predictor, "all_background");
+  EXPECT_EQ(t.trivial[1].predictor, "all_foreground");
+  EXPECT_EQ(t.trivial[1].cells[0].value, "4.00 ± 0.00");
+  EXPECT_EQ(t.trivial[1].cells[0].stats.n, 2u);  // one value per fold, pooled over the variants
+  EXPECT_EQ(t.trivial[1].cells[0].rank, 0);
+  EXPECT_EQ(t.cells[1][0].rank, 1);  // the variants rank among themselves only
+  for (const auto& n : t.notes) EXPECT_EQ(n.find("trivial"), std::string::npos) << n;
+  const std::string md = render_markdown(t);
+  EXPECT_NE(md.find("| *all foreground (trivial)* | *4.00 ± 0.00* |"), std::string::npos) << md;
+  EXPECT_NE(render_csv(t).find(",(all_foreground),all foreground (trivial),false,dice,"), std::string::npos);
+  EXPECT_NE(render_html(t).find("<tr class=\"trivial\">"), std::string::npos);
+  EXPECT_NE(render_latex(t).find("\\textit{all foreground (trivial)}"), std::string::npos);
+  // Not a metric of the study: no box of it.
+  for (const auto& b : box_rows(studies[0])) EXPECT_EQ(b.metric, "dice");
+}
+
+TEST(ReportsTable, ANoteWhenNoVariantBeatsTheTrivialPredictors) {
+  // Best 8 % against all foreground's 4 %: within 5 points, so not learnt.
+  const ComparisonTable t = comparison_table({with_trivial(0.02, 0.08)}, config_for({"dice"}), {});
+  bool noted = false;
+  for (const auto& n : t.notes)
+    noted =
+        noted ||
+        n.find("no variant beats the trivial predictors clearly (best 8.00, all foreground (trivial) 4.00") !=
+            std::string::npos;
+  EXPECT_TRUE(noted) << render_markdown(t);
+}
+
+TEST(ReportsTable, NoTrivialRowsWithoutTheirCaseRows) {
+  const ComparisonTable t = comparison_table({three_variants()}, config_for({"dice"}), {});
+  EXPECT_TRUE(t.trivial.empty());
+  EXPECT_EQ(render_markdown(t).find("trivial"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace ablate::reports

@@ -384,3 +384,28 @@ TEST_F(EvaluateFolders, VolumesPastTheCapAreRefusedFromTheirHeader) {
       << r.problems[0];
   EXPECT_TRUE(r.rows.empty());
 }
+
+// The trivial predictors (ablations/task.hpp): what a network that predicts nothing or everything scores.
+TEST(Metrics, TrivialPredictorsFromTheGroundTruthCounts) {
+  // 10 of 100 voxels hold the class.
+  const SegmentationMetrics bg = trivial_metrics("all_background", 10, 100);
+  EXPECT_DOUBLE_EQ(bg.dice, 0.0);
+  EXPECT_DOUBLE_EQ(bg.sensitivity, 0.0);
+  EXPECT_DOUBLE_EQ(bg.specificity, 1.0);
+  EXPECT_DOUBLE_EQ(bg.vs, 0.0);
+  const SegmentationMetrics fg = trivial_metrics("all_foreground", 10, 100);
+  EXPECT_DOUBLE_EQ(fg.dice, 2.0 * 10 / 110);  // 2|B| / (N + |B|)
+  EXPECT_DOUBLE_EQ(fg.iou, 0.1);
+  EXPECT_DOUBLE_EQ(fg.sensitivity, 1.0);
+  EXPECT_DOUBLE_EQ(fg.precision, 0.1);
+  EXPECT_DOUBLE_EQ(fg.specificity, 0.0);
+  // The same as scoring the masks themselves.
+  std::vector<std::uint8_t> gt(100, 0), none(100, 0), all(100, 1);
+  for (int i = 0; i < 10; ++i) gt[static_cast<std::size_t>(i)] = 1;
+  EXPECT_DOUBLE_EQ(overlap_metrics(overlap_counts(all, gt)).dice, fg.dice);
+  EXPECT_DOUBLE_EQ(overlap_metrics(overlap_counts(none, gt)).dice, bg.dice);
+  // A case without the class: predicting nothing is perfect, everything is 0.
+  EXPECT_DOUBLE_EQ(trivial_metrics("all_background", 0, 100).dice, 1.0);
+  EXPECT_DOUBLE_EQ(trivial_metrics("all_foreground", 0, 100).dice, 0.0);
+  EXPECT_THROW(trivial_metrics("half", 10, 100), std::invalid_argument);
+}

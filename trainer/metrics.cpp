@@ -67,6 +67,26 @@ SegmentationMetrics overlap_metrics(const OverlapCounts& c) {
   return m;
 }
 
+SegmentationMetrics trivial_metrics(const std::string& predictor, std::int64_t gt_voxels,
+                                    std::int64_t voxels) {
+  OverlapCounts c;
+  if (predictor == "all_background") {
+    c.fn = gt_voxels, c.tn = voxels - gt_voxels;
+  } else if (predictor == "all_foreground") {
+    c.tp = gt_voxels, c.fp = voxels - gt_voxels;
+  } else {
+    throw std::invalid_argument("trivial predictor '" + predictor +
+                                "': allowed all_background, all_foreground");
+  }
+  return overlap_metrics(c);
+}
+
+const std::vector<std::string>& trivial_metric_names() {
+  static const std::vector<std::string> names = {"dice",      "iou",         "sensitivity",
+                                                 "precision", "specificity", "vs"};
+  return names;
+}
+
 namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();

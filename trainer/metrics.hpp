@@ -54,6 +54,15 @@ struct Grid {
 OverlapCounts overlap_counts(const std::vector<std::uint8_t>& pred, const std::vector<std::uint8_t>& gt);
 SegmentationMetrics overlap_metrics(const OverlapCounts& c);
 
+// The overlap metrics of the trivial predictors of one class (ablations/task.hpp trivial_predictors) on a
+// case whose ground truth holds `gt_voxels` of `voxels`: "all_background" (an empty prediction) or
+// "all_foreground" (every voxel), by overlap_metrics and its empty-mask rules. Only the metrics that the
+// counts decide (trivial_metric_names); surface distances of a trivial mask say nothing useful.
+SegmentationMetrics trivial_metrics(const std::string& predictor, std::int64_t gt_voxels,
+                                    std::int64_t voxels);
+// dice, iou, sensitivity, precision, specificity, vs: the metrics trivial_metrics sets.
+const std::vector<std::string>& trivial_metric_names();
+
 // Directed distances in mm from each surface voxel of `from` to the nearest surface voxel of `to`.
 std::vector<double> surface_distances(const std::vector<std::uint8_t>& from, const std::vector<std::uint8_t>& to,
                                       const Grid& grid);

@@ -216,6 +216,10 @@ struct CaseScores {
   std::string id;
   std::vector<SegmentationMetrics> per_class;  // classes 1..C
   std::vector<SegmentationMetrics> per_class_2d;  // per-slice means (metrics.hpp slice_metrics); test evaluation only
+  // Ground-truth voxels of classes 1..C and of the whole grid, for the trivial predictors; test evaluation
+  // only.
+  std::vector<std::int64_t> gt_voxels;
+  std::int64_t voxels = 0;
   double ms = 0;                               // inference time
 };
 
@@ -257,6 +261,10 @@ std::vector<CaseScores> score_cases(SegmentationNet& net, const std::vector<cons
     }
     if (distances) {
       for (int cls = 1; cls <= classes; ++cls) cs.per_class_2d.push_back(slice_metrics(pred, truth, grid, cls));
+      cs.gt_voxels.assign(classes, 0);
+      for (std::uint8_t v : truth)
+        if (v >= 1 && v <= classes) ++cs.gt_voxels[v - 1];
+      cs.voxels = static_cast<std::int64_t>(truth.size());
     }
     out.push_back(std::move(cs));
   }
@@ -848,6 +856,13 @@ TaskResult TaskRun::evaluate_with(const std::string& where, const VariantConfig&
         const double v = metric_value(cs.per_class_2d[cls - 1], metric_names()[k]);
         result.case_metrics.push_back(CaseMetricValue{cs.id, cls, slice_metric_names()[k], v});
         sums[{slice_metric_names()[k], cls}] += v;
+      }
+      // The trivial predictors on the same case and grid: what the report sets beside the rows.
+      for (const auto& predictor : trivial_predictors()) {
+        const SegmentationMetrics t = trivial_metrics(predictor, cs.gt_voxels[cls - 1], cs.voxels);
+        for (const auto& name : trivial_metric_names())
+          result.case_metrics.push_back(
+              CaseMetricValue{cs.id, cls, trivial_metric_name(predictor, name), metric_value(t, name)});
       }
     }
   }

@@ -13,7 +13,8 @@ namespace {
 
 constexpr const char* kSynopsis =
     "ablate data check DIR\n"
-    "       ablate data synth --out DIR [--cases N] [--size N] [--slices N] [--seed S] [--no-tumour]";
+    "       ablate data synth --out DIR [--cases N] [--size N] [--slices N] [--seed S] [--organs N] "
+    "[--no-tumour]";
 
 int data_check(const po::variables_map& vm) {
   if (!vm.count("dir")) throw UsageError("data check needs the dataset folder: ablate data check DIR");
@@ -37,13 +38,15 @@ int data_synth(const po::variables_map& vm) {
   o.slices = vm["slices"].as<int>();
   o.seed = vm["seed"].as<unsigned long long>();
   o.tumour = !vm["no-tumour"].as<bool>();
+  o.organs = vm["organs"].as<int>();
   o.spacing = {vm["spacing-xy"].as<double>(), vm["spacing-xy"].as<double>(), vm["spacing-z"].as<double>()};
   o.contrast_min = vm["contrast-min"].as<double>();
   o.contrast_max = vm["contrast-max"].as<double>();
   o.noise_min = vm["noise-min"].as<double>();
   o.noise_max = vm["noise-max"].as<double>();
-  if (o.cases < 1 || o.size < 16 || o.size > 1024 || o.slices < 1 || o.slices > 1024) {
-    throw UsageError("allowed: --cases >= 1, --size 16..1024, --slices 1..1024");
+  if (o.cases < 1 || o.size < 16 || o.size > 1024 || o.slices < 1 || o.slices > 1024 || o.organs < 1 ||
+      o.organs > 4) {
+    throw UsageError("allowed: --cases >= 1, --size 16..1024, --slices 1..1024, --organs 1..4");
   }
   if (!(o.spacing[0] > 0 && o.spacing[2] > 0)) throw UsageError("--spacing-xy and --spacing-z must be > 0");
   if (o.contrast_max < o.contrast_min || o.noise_max < o.noise_min || o.noise_min < 0) {
@@ -60,18 +63,24 @@ int data_synth(const po::variables_map& vm) {
 
 int verb_data(const std::vector<std::string>& args) {
   po::options_description options("ablate data");
-  options.add_options()("action", po::value<std::string>(), "check | synth")("dir", po::value<std::string>(), "check: the dataset folder")(
+  options.add_options()("action", po::value<std::string>(), "check | synth")("dir", po::value<std::string>(),
+                                                                             "check: the dataset folder")(
       "out", po::value<std::string>()->default_value(""), "synth: output folder")(
       "cases", po::value<int>()->default_value(10), "synth: number of cases")(
       "size", po::value<int>()->default_value(64), "synth: in-plane voxels (x = y)")(
       "slices", po::value<int>()->default_value(16), "synth: voxels along z")(
-      "seed", po::value<unsigned long long>()->default_value(1), "synth: random seed (the data is a function of it)")(
-      "no-tumour", po::bool_switch(), "synth: no tumour label (2) inside the organ")(
+      "seed", po::value<unsigned long long>()->default_value(1),
+      "synth: random seed (the data is a function of it)")(
+      "organs", po::value<int>()->default_value(1),
+      "synth: labelled organs 1..4 (1 target, 2 liver, 3-4 kidneys)")(
+      "no-tumour", po::bool_switch(), "synth: no tumour label (organs + 1) inside the target organ")(
       // Doubles get their default's text given, or --help prints 0.80000000000000004.
       "spacing-xy", po::value<double>()->default_value(0.8, "0.8"), "synth: in-plane voxel spacing in mm")(
       "spacing-z", po::value<double>()->default_value(2.5, "2.5"), "synth: slice spacing in mm")(
-      "contrast-min", po::value<double>()->default_value(30.0, "30"), "synth: organ contrast to soft tissue, HU, lower bound")(
-      "contrast-max", po::value<double>()->default_value(80.0, "80"), "synth: organ contrast, HU, upper bound")(
+      "contrast-min", po::value<double>()->default_value(30.0, "30"),
+      "synth: organ contrast to soft tissue, HU, lower bound")("contrast-max",
+                                                               po::value<double>()->default_value(80.0, "80"),
+                                                               "synth: organ contrast, HU, upper bound")(
       "noise-min", po::value<double>()->default_value(8.0, "8"), "synth: noise sigma, HU, lower bound")(
       "noise-max", po::value<double>()->default_value(20.0, "20"), "synth: noise sigma, HU, upper bound");
   options.add(common_options());

@@ -53,6 +53,15 @@ void make_case(const SynthOptions& o, int index, Volume& image, Volume& label) {
   const double tumour_dx = rng.uniform(-0.3, 0.3) * organ_a, tumour_dy = rng.uniform(-0.3, 0.3) * organ_b;
   const double tumour_hu = organ_hu - rng.uniform(25.0, 50.0);
   const double noise = rng.uniform(o.noise_min, o.noise_max);
+  // Organs 3 and 4 (SynthOptions::organs): kidney-like ellipses either side of the spine, drawn only for
+  // them, so that a dataset of fewer organs keeps its bytes (the noise below reads the same generator).
+  double kidney_dx = 0, kidney_cy = 0, kidney_a = 1, kidney_b = 1, kidney_hu = 0;
+  if (o.organs >= 3) {
+    kidney_dx = body_a * rng.uniform(0.3, 0.4), kidney_cy = spine_cy - body_b * rng.uniform(0.1, 0.2);
+    kidney_a = n * rng.uniform(0.05, 0.07), kidney_b = n * rng.uniform(0.07, 0.09);
+    kidney_hu = tissue + rng.uniform(25.0, 45.0);
+  }
+  const float tumour_label = static_cast<float>(o.organs + 1);
 
   for (int z = 0; z < nz; ++z) {
     const double zt = nz > 1 ? static_cast<double>(z) / (nz - 1) : 0.5;
@@ -72,7 +81,18 @@ void make_case(const SynthOptions& o, int index, Volume& image, Volume& label) {
           if (sx * sx + sy * sy < spine_r * spine_r) hu = 400.0;
           if (liver_scale > 0) {
             const double lx = (x - liver_cx) / (liver_a * liver_scale), ly = (y - liver_cy) / (liver_b * liver_scale);
-            if (lx * lx + ly * ly < 1.0) hu = liver_hu;
+            if (lx * lx + ly * ly < 1.0) {
+              hu = liver_hu;
+              if (o.organs >= 2) label.data[i] = 2.0f;
+            }
+          }
+          for (int k = 3; k <= o.organs && organ_scale > 0; ++k) {
+            const double kx = (x - (k == 3 ? c - kidney_dx : c + kidney_dx)) / (kidney_a * organ_scale);
+            const double ky = (y - kidney_cy) / (kidney_b * organ_scale);
+            if (kx * kx + ky * ky < 1.0) {
+              hu = kidney_hu;
+              label.data[i] = static_cast<float>(k);
+            }
           }
           if (organ_scale > 0) {
             const double px = x - organ_cx, py = y - organ_cy;
@@ -89,7 +109,7 @@ void make_case(const SynthOptions& o, int index, Volume& image, Volume& label) {
                 const double tz = (z - organ_z) * o.spacing[2] / o.spacing[0];
                 if (tx * tx + ty * ty + tz * tz < tumour_r * tumour_r) {
                   hu = tumour_hu;
-                  label.data[i] = 2.0f;
+                  label.data[i] = tumour_label;
                 }
               }
             }
@@ -120,6 +140,7 @@ void write_synthetic_dataset(const std::string& dir, const SynthOptions& o) {
   if (o.cases < 1) throw std::runtime_error("synthetic dataset: --cases must be >= 1");
   if (o.size < 16 || o.size > 1024) throw std::runtime_error("synthetic dataset: --size must be in 16..1024");
   if (o.slices < 1 || o.slices > 1024) throw std::runtime_error("synthetic dataset: --slices must be in 1..1024");
+  if (o.organs < 1 || o.organs > 4) throw std::runtime_error("synthetic dataset: --organs must be in 1..4");
   fs::path root(dir);
   std::error_code ec;
   fs::create_directories(root / "imagesTr", ec);
@@ -131,7 +152,11 @@ void write_synthetic_dataset(const std::string& dir, const SynthOptions& o) {
   json << "{\n  \"name\": \"synthetic-abdomen\",\n"
        << "  \"description\": \"ablate data synth: CT-like volumes, seed " << o.seed << "\",\n"
        << "  \"tensorImageSize\": \"3D\",\n  \"modality\": {\"0\": \"CT\"},\n"
-       << "  \"labels\": {\"0\": \"background\", \"1\": \"organ\"" << (o.tumour ? ", \"2\": \"tumour\"" : "") << "},\n"
+       << "  \"labels\": {\"0\": \"background\", \"1\": \"organ\"";
+  static const char* const kOrganNames[] = {"organ", "liver", "kidney R", "kidney L"};
+  for (int k = 2; k <= o.organs; ++k) json << ", \"" << k << "\": \"" << kOrganNames[k - 1] << "\"";
+  if (o.tumour) json << ", \"" << o.organs + 1 << "\": \"tumour\"";
+  json << "},\n"
        << "  \"numTraining\": " << o.cases << ",\n  \"numTest\": 0,\n  \"training\": [\n";
   for (int i = 0; i < o.cases; ++i) {
     char id[32];

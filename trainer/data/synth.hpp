@@ -14,7 +14,10 @@ struct SynthOptions {
   int slices = 16;                               // voxels along z
   std::uint64_t seed = 1;
   std::array<double, 3> spacing{0.8, 0.8, 2.5};  // mm, anisotropic like abdominal CT
-  bool tumour = true;                            // label 2 inside the target organ (in about 2 of 3 cases)
+  // Labelled organs, 1..4: 1 the target organ, 2 the liver-like organ, 3 and 4 two kidney-like organs
+  // beside the spine (so a study of several organs, 002's four, finds as many labels). More are refused.
+  int organs = 1;
+  bool tumour = true;  // label organs + 1 inside the target organ (in about 2 of 3 cases)
   double contrast_min = 30.0;                    // target organ brighter than soft tissue by [min, max] HU
   double contrast_max = 80.0;
   double noise_min = 8.0;                        // Gaussian noise sigma in HU, drawn per case
@@ -22,7 +25,8 @@ struct SynthOptions {
 };
 
 // Writes DIR/dataset.json, DIR/imagesTr/synth_NNN.nii.gz (int16 HU) and DIR/labelsTr/synth_NNN.nii.gz
-// (uint8: 0 background, 1 target organ, 2 tumour). Throws std::runtime_error naming the file on failure.
+// (uint8: 0 background, 1 target organ, 2..organs the other organs, organs + 1 tumour). Throws
+// std::runtime_error naming the file on failure.
 void write_synthetic_dataset(const std::string& dir, const SynthOptions& options);
 
 }  // namespace ablate::trainer::data
