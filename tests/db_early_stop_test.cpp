@@ -124,7 +124,8 @@ TEST_F(EarlyStopStore, MigratesAVersionOneStoreWithoutLosingRows) {
            "; INSERT INTO tasks_v1 SELECT id, study_id, variant_id, fold_id, status, attempts, host, rank, device, threads, "
            "started, ended, seconds, best_epoch, error FROM tasks; DROP TABLE tasks; ALTER TABLE tasks_v1 RENAME TO tasks; "
            "CREATE INDEX tasks_by_study ON tasks(study_id, status); ALTER TABLE epochs DROP COLUMN val_score; "
-           "ALTER TABLE coordinator_lock DROP COLUMN job; ALTER TABLE coordinator_lock DROP COLUMN restart; " +
+           "ALTER TABLE coordinator_lock DROP COLUMN job; ALTER TABLE coordinator_lock DROP COLUMN restart; "
+           "ALTER TABLE folds DROP COLUMN data_fingerprint; " +
            fold_view + "; " + case_view + "; PRAGMA user_version = 1; UPDATE meta SET value = '1'; COMMIT");
     s.exec("PRAGMA foreign_keys = ON");
     ASSERT_EQ(s.schema_version(), 1);

@@ -117,7 +117,7 @@ TEST_F(ReportsStore, CommandLineWritesEverythingDeterministically) {
     ++files;
     EXPECT_EQ(slurp(e.path()), slurp(b / e.path().filename())) << e.path().filename();
   }
-  EXPECT_EQ(files, 13u);  // tables x4, significance, box plots x3, convergence x2, model x2, report.html
+  EXPECT_EQ(files, 16u);  // tables x4, significance, box plots x3, convergence x2, model x2, pareto x3, report.html
 }
 
 TEST_F(ReportsStore, CommandLineErrors) {
