@@ -103,6 +103,23 @@ void sbatch_resources(std::ostream& s, const ResourcesConfig& r) {
 // The requeueable end of a Slurm script (the MPI job and every array element alike): `step` (an srun
 // command line, quoted) runs in the background under the USR1/TERM traps, and exit code 3 after a SIGUSR1
 // requeues this job (an array element requeues itself alone: SLURM_JOB_ID is the element's own id).
+// The directives of a job that resumes: SIGUSR1 `signal_seconds` before the limit, requeue, and one log
+// appended across its runs (`log_pattern`: Slurm's file name pattern after the log folder).
+void sbatch_requeue(std::ostream& s, const JobOptions& o, const std::string& log_pattern) {
+  s << "#SBATCH --signal=USR1@" << o.signal_seconds << "\n"
+    << "#SBATCH --requeue\n"
+    << "#SBATCH --open-mode=append\n"
+    << "#SBATCH --output=" << sbatch_quote(o.log_dir, "--log-dir", log_pattern) << "\n";
+}
+
+// The environment of a training step: unset variables are errors, the trainer's threads, and cuBLAS's
+// deterministic workspace (docs/RUNNER.md "Reproducibility"; harmless on the CPU).
+void step_environment(std::ostream& s, const ResourcesConfig& r) {
+  s << "set -u\n"
+    << "export OMP_NUM_THREADS=" << r.cpus_per_rank << "\n"
+    << "export CUBLAS_WORKSPACE_CONFIG=:4096:8\n";
+}
+
 void step_with_requeue(std::ostream& s, const std::string& step) {
   s << "# The step runs in the background so that this shell can take signals meant for the job: SIGUSR1 sent\n"
       << "# to the batch shell alone (scancel --signal=USR1 --batch, a preemption) and SIGTERM are passed on to\n"
@@ -157,20 +174,15 @@ std::string array_script(const ResourcesConfig& r, const JobOptions& o) {
     << "#SBATCH --ntasks=1\n"
     << "#SBATCH --cpus-per-task=" << cpus << "\n";
   sbatch_resources(s, r);
-  s << "#SBATCH --signal=USR1@" << o.signal_seconds << "\n"
-    << "#SBATCH --requeue\n"
-    << "#SBATCH --open-mode=append\n"
-    << "#SBATCH --output=" << sbatch_quote(o.log_dir, "--log-dir", "/%x-%A_%a.out") << "\n"
-    << "#\n# Written by `ablate submit --array " << o.array << "`: element i of 0.." << last << " runs shard i/" << o.array
+  sbatch_requeue(s, o, "/%x-%A_%a.out");
+  s << "#\n# Written by `ablate submit --array " << o.array << "`: element i of 0.." << last << " runs shard i/" << o.array
     << " of the study's tasks\n"
     << "# (balanced on estimated cost) into its own store, <study>.shard-i.sqlite beside the study, with " << workers
     << " worker(s)\n"
     << "# in one process. SIGUSR1 " << o.signal_seconds << " s before the time limit (and scancel --signal=USR1) stops an element\n"
     << "# with its checkpoints; exit code 3 after a SIGUSR1 requeues that element alone. The merge job\n"
-    << "# (submitted with --dependency=afterany on this array) joins the shards when every element has ended.\n"
-    << "set -u\n"
-    << "export OMP_NUM_THREADS=" << r.cpus_per_rank << "\n"
-    << "export CUBLAS_WORKSPACE_CONFIG=:4096:8\n";
+    << "# (submitted with --dependency=afterany on this array) joins the shards when every element has ended.\n";
+  step_environment(s, r);
   // --mpi=none: a single task needs no PMI, and without it `ablate run` is a plain process with worker threads.
   step_with_requeue(s, "srun --ntasks=1 --cpus-per-task=" + std::to_string(cpus) + " --mpi=none --kill-on-bad-exit=1 " + run);
   return s.str();
@@ -237,19 +249,13 @@ std::string job_script(const ResourcesConfig& r, const JobOptions& o) {
     sbatch_resources(s, r);
     // SIGUSR1 to every rank before the limit: workers checkpoint, the coordinator stores what finished
     // and exits 3, and the job requeues itself.
-    s << "#SBATCH --signal=USR1@" << o.signal_seconds << "\n"
-      << "#SBATCH --requeue\n"
-      << "#SBATCH --open-mode=append\n"
-      << "#SBATCH --output=" << sbatch_quote(o.log_dir, "--log-dir", "/%x-%j.out") << "\n"
-      << "#\n# Written by `ablate submit`. The study runs until every task is stored; run the same script again\n"
+    sbatch_requeue(s, o, "/%x-%j.out");
+    s << "#\n# Written by `ablate submit`. The study runs until every task is stored; run the same script again\n"
       << "# (or let Slurm requeue it) to resume. SIGUSR1 " << o.signal_seconds << " s before the time limit\n"
       << "# (and scancel --signal=USR1, with or without --batch; scontrol requeue) stop every rank with its\n"
-      << "# checkpoint; exit code 3 after a SIGUSR1 requeues the job.\n"
-      << "set -u\n"
-      << "export OMP_NUM_THREADS=" << r.cpus_per_rank << "\n"
-      // cuBLAS's deterministic workspace (docs/RUNNER.md "Reproducibility"); harmless on the CPU.
-      << "export CUBLAS_WORKSPACE_CONFIG=:4096:8\n"
-      << "# " << r.ranks << " ranks: the coordinator (rank 0) first, on the first node, sharing its CPUs with the\n"
+      << "# checkpoint; exit code 3 after a SIGUSR1 requeues the job.\n";
+    step_environment(s, r);
+    s << "# " << r.ranks << " ranks: the coordinator (rank 0) first, on the first node, sharing its CPUs with the\n"
       << "# workers (it does not train); worker i on node i * nodes / " << workers << ".\n"
       << "hostfile=$(mktemp \"${TMPDIR:-/tmp}/ablate-hosts.$SLURM_JOB_ID.XXXXXX\") || exit 1\n"
       << "# Removed on every way out of this shell but SIGKILL (a trapped signal lets the shell end normally).\n"
