@@ -348,19 +348,10 @@ void add_trivial_rows(ComparisonTable& t, const std::vector<db::StudyData>& stud
                       " above both): at this budget the networks did not learn this class");
   }
 }
-}  // namespace
 
-ComparisonTable comparison_table(const std::vector<db::StudyData>& studies, const std::vector<StudyIndex>& indexes,
-                                 const ReportConfig& config, const std::vector<SignificanceRow>& significance) {
-  ComparisonTable t;
-  t.aggregate = config.aggregate == "cases" ? "cases" : "folds";
-  t.decimals = std::clamp(config.decimals, 0, 10);
-  t.percent = config.percent;
-  const std::vector<std::string> order = row_order(studies, config, &t.notes);
-  t.baseline = baseline_of(order, studies, config, &t.notes);
-  if (studies.empty()) t.notes.push_back("no study to report");
-
-  // Column groups: per study, per class.
+// Column groups: per study, per class; notes on metrics a study lacks and variants without results.
+void add_columns(ComparisonTable& t, const std::vector<db::StudyData>& studies, const std::vector<StudyIndex>& indexes,
+                 const ReportConfig& config) {
   for (std::size_t si = 0; si < studies.size(); ++si) {
     const auto& s = studies[si];
     if (s.variants.empty()) t.notes.push_back("study '" + s.study + "' has no variants in the store");
@@ -391,10 +382,13 @@ ComparisonTable comparison_table(const std::vector<db::StudyData>& studies, cons
     }
     note_missing(t, s, missing, stopped);
   }
+}
 
-  // Rows, with the component check marks from the canonical configuration.
+// Rows, with the component check marks from the canonical configuration; a component column is shown when at
+// least one row has the component.
+void add_rows(ComparisonTable& t, const std::vector<std::string>& order, const std::vector<db::StudyData>& studies,
+              const ReportConfig& config) {
   std::vector<std::string> components = config.components;
-  std::vector<std::vector<bool>> marks;
   for (const auto& name : order) {
     TableRow row;
     row.variant = name;
@@ -420,7 +414,6 @@ ComparisonTable comparison_table(const std::vector<db::StudyData>& studies, cons
     }
     t.rows.push_back(row);
   }
-  // A component column is shown when at least one row has the component.
   for (std::size_t c = components.size(); c-- > 0;) {
     bool any = false;
     for (const auto& r : t.rows) any = any || r.components[c];
@@ -435,7 +428,31 @@ ComparisonTable comparison_table(const std::vector<db::StudyData>& studies, cons
     t.rows.push_back(none);
     t.notes.push_back("no variant to report");
   }
+}
 
+// Best and second best on the shown (rounded) means, so that equal-looking cells rank equal.
+void rank_column(ComparisonTable& t, std::size_t c) {
+  const double unit = std::pow(10.0, t.decimals);
+  std::set<long long> shown;
+  for (std::size_t r = 0; r < t.rows.size(); ++r)
+    if (t.cells[r][c].stats.n > 0) shown.insert(std::llround(t.cells[r][c].stats.mean * unit));
+  std::size_t with_value = 0;
+  for (std::size_t r = 0; r < t.rows.size(); ++r) with_value += t.cells[r][c].stats.n > 0;
+  if (with_value < 2) return;
+  std::vector<long long> ranked(shown.begin(), shown.end());
+  if (t.columns[c].higher_is_better) std::reverse(ranked.begin(), ranked.end());
+  for (std::size_t r = 0; r < t.rows.size(); ++r) {
+    Cell& cell = t.cells[r][c];
+    if (cell.stats.n == 0) continue;
+    const long long k = std::llround(cell.stats.mean * unit);
+    if (k == ranked[0]) cell.rank = 1;
+    else if (ranked.size() > 1 && k == ranked[1]) cell.rank = 2;
+  }
+}
+
+// Every cell's mean ± sd and its significance mark against the baseline, then the ranks of each column.
+void fill_cells(ComparisonTable& t, const std::vector<db::StudyData>& studies, const std::vector<StudyIndex>& indexes,
+                const ReportConfig& config, const std::vector<SignificanceRow>& significance) {
   std::map<std::tuple<std::string, int, std::string, std::string>, const SignificanceRow*> tested;
   for (const auto& r : significance) tested[{r.study, r.cls, r.metric, r.variant}] = &r;
 
@@ -463,24 +480,23 @@ ComparisonTable comparison_table(const std::vector<db::StudyData>& studies, cons
         cell.mark = significance_mark(it->second->wilcoxon_p_holm, it->second->direction);
       }
     }
-    // Best and second best on the shown (rounded) means, so that equal-looking cells rank equal.
-    const double unit = std::pow(10.0, t.decimals);
-    std::set<long long> shown;
-    for (std::size_t r = 0; r < t.rows.size(); ++r)
-      if (t.cells[r][c].stats.n > 0) shown.insert(std::llround(t.cells[r][c].stats.mean * unit));
-    std::size_t with_value = 0;
-    for (std::size_t r = 0; r < t.rows.size(); ++r) with_value += t.cells[r][c].stats.n > 0;
-    if (with_value < 2) continue;
-    std::vector<long long> ranked(shown.begin(), shown.end());
-    if (col.higher_is_better) std::reverse(ranked.begin(), ranked.end());
-    for (std::size_t r = 0; r < t.rows.size(); ++r) {
-      Cell& cell = t.cells[r][c];
-      if (cell.stats.n == 0) continue;
-      const long long k = std::llround(cell.stats.mean * unit);
-      if (k == ranked[0]) cell.rank = 1;
-      else if (ranked.size() > 1 && k == ranked[1]) cell.rank = 2;
-    }
+    rank_column(t, c);
   }
+}
+}  // namespace
+
+ComparisonTable comparison_table(const std::vector<db::StudyData>& studies, const std::vector<StudyIndex>& indexes,
+                                 const ReportConfig& config, const std::vector<SignificanceRow>& significance) {
+  ComparisonTable t;
+  t.aggregate = config.aggregate == "cases" ? "cases" : "folds";
+  t.decimals = std::clamp(config.decimals, 0, 10);
+  t.percent = config.percent;
+  const std::vector<std::string> order = row_order(studies, config, &t.notes);
+  t.baseline = baseline_of(order, studies, config, &t.notes);
+  if (studies.empty()) t.notes.push_back("no study to report");
+  add_columns(t, studies, indexes, config);
+  add_rows(t, order, studies, config);
+  fill_cells(t, studies, indexes, config, significance);
   add_trivial_rows(t, studies, indexes, config);
   return t;
 }

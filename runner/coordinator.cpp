@@ -87,6 +87,9 @@ class Coordinator {
   void act(const std::optional<sweeps::Decision>& d);
   bool take_promotion();
   void shutdown_workers();
+  // run()'s phases around its dispatch loop: plan and greet the workers; log the end, give the exit code.
+  void start(bool& started);
+  int finish();
 
   const RunOptions& opt_;
   Transport& t_;
@@ -977,7 +980,8 @@ void Coordinator::shutdown_workers() {
   for (int w = 1; w < t_.size(); ++w) t_.send(w, encode_shutdown());
 }
 
-int Coordinator::run(bool& started) {
+// Planned, the lock held, and every worker checked its device; or the lock released and the error passed on.
+void Coordinator::start(bool& started) {
   try {
     plan();
   } catch (...) {
@@ -1006,7 +1010,10 @@ int Coordinator::run(bool& started) {
   }
   for (const auto& [w, p] : workers_) idle_.insert(w);
   store_->set_provenance(study_id_, device_provenance(workers_));
+}
 
+int Coordinator::run(bool& started) {
+  start(started);
   auto last_beat = std::chrono::steady_clock::now();
   const auto first_dispatch = last_beat;
   if (opt_.stats) opt_.stats->workers = t_.size() - 1;
@@ -1039,6 +1046,10 @@ int Coordinator::run(bool& started) {
   if (opt_.stats) opt_.stats->makespan_seconds = since(first_dispatch);
   if (rungs_) spdlog::info("early stopping: rung populations{}", rungs_->populations_text());
   shutdown_workers();
+  return finish();
+}
+
+int Coordinator::finish() {
   // Exit codes are a contract (README "Exit codes"): a study that still holds failed tasks exits 1 whatever
   // the policy. Under early stopping a fold that failed for good in an earlier run is logged out of its
   // trial and never dispatched again, so this run's own failures are not the whole count.

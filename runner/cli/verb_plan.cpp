@@ -16,6 +16,7 @@
 #include "ablations/sharing.hpp"
 #include "ablations/study.hpp"
 #include "db/store.hpp"
+#include "reports/format.hpp"
 #include "runner/cli/cli.hpp"
 #include "runner/reuse.hpp"
 #include "runner/run.hpp"
@@ -184,9 +185,7 @@ void print_search(const Study& study, int folds) {
   if (!s.adaptive()) print_trainings(study, trials * folds * repeats);
 }
 
-}  // namespace
-
-int verb_plan(const std::vector<std::string>& args) {
+po::options_description plan_options() {
   po::options_description options("ablate plan");
   options.add_options()("study", po::value<std::string>(), "study file (TOML)")(
       "keys", po::bool_switch(), "print the reference of every study key (Markdown, as in docs/STUDY.md)")(
@@ -201,50 +200,34 @@ int verb_plan(const std::vector<std::string>& args) {
       "reuse", po::value<std::vector<std::string>>()->composing(), "another store whose finished trainings count as reused (as ablate run --reuse)")(
       "no-reuse", po::bool_switch(), "count no reused training (as ablate run --no-reuse)");
   options.add(common_options());
-  po::positional_options_description positional;
-  positional.add("study", 1);
-  po::variables_map vm;
-  if (!parse_args("plan", "ablate plan STUDY.toml [--set KEY=VALUE ...] [--db FILE] [--reuse STORE ...] [--no-reuse] [--explain [--variant NAME]] | ablate plan --keys [--update FILE]", options, positional, args, vm)) {
-    return kExitOk;
+  return options;
+}
+
+// --explain: every key of every variant (or of `only`) with its value and origin.
+void print_explain(const Study& study, const std::string& only) {
+  bool found = false;
+  for (const auto& v : study.variants) {
+    if (!only.empty() && v.name != only) continue;
+    found = true;
+    std::cout << "# variant " << v.name << "  (" << v.label << ")  hash " << v.hash << "\n";
+    for (const auto& [key, rv] : v.values) {
+      std::cout << std::left << std::setw(32) << key << " = " << pad(rv.text, 28) << "  # " << origin_name(rv.origin)
+                << (rv.where.empty() ? "" : " " + rv.where) << "\n";
+    }
+    std::cout << "\n";
   }
-  if (vm["keys"].as<bool>()) {
-    if (!vm["update"].as<std::string>().empty()) update_keys_markdown(vm["update"].as<std::string>());
-    else std::cout << key_reference_markdown();
-    return kExitOk;
+  if (!found) {
+    std::string names;
+    for (const auto& v : study.variants) names += (names.empty() ? "" : ", ") + v.name;
+    throw UsageError("no variant named `" + only + "` in " + study.file + " (variants: " + names + ")");
   }
-  if (!vm["update"].as<std::string>().empty()) throw UsageError("--update goes with --keys; see: ablate plan --help");
-  if (!vm.count("study")) throw UsageError("a study file is required; see: ablate plan --help");
-  const Study study = load_study(vm["study"].as<std::string>(),
-                                 vm.count("set") ? vm["set"].as<std::vector<std::string>>() : std::vector<std::string>{});
+}
+
+// The study's protocol, early stopping, job array and the notes on what it inherits but cannot apply
+// (published rows without a variant, an ignored baseline).
+void print_protocol(const Study& study) {
   const auto& base = study.base.study;
-  const int folds = base.split.empty() ? base.folds : 1;
-  const std::string only = vm["variant"].as<std::string>();
-  if (!only.empty() && !vm["explain"].as<bool>()) throw UsageError("--variant goes with --explain; see: ablate plan --help");
-
-  if (vm["explain"].as<bool>()) {
-    bool found = false;
-    for (const auto& v : study.variants) {
-      if (!only.empty() && v.name != only) continue;
-      found = true;
-      std::cout << "# variant " << v.name << "  (" << v.label << ")  hash " << v.hash << "\n";
-      for (const auto& [key, rv] : v.values) {
-        std::cout << std::left << std::setw(32) << key << " = " << pad(rv.text, 28) << "  # " << origin_name(rv.origin)
-                  << (rv.where.empty() ? "" : " " + rv.where) << "\n";
-      }
-      std::cout << "\n";
-    }
-    if (!found) {
-      std::string names;
-      for (const auto& v : study.variants) names += (names.empty() ? "" : ", ") + v.name;
-      throw UsageError("no variant named `" + only + "` in " + study.file + " (variants: " + names + ")");
-    }
-    return kExitOk;
-  }
-
   const int array = study.base.resources.array;
-  if (array > 0) {
-    if (const std::string why = runner::array_refusal(study); !why.empty()) throw UsageError("[resources] array = " + std::to_string(array) + ": " + why);
-  }
   std::cout << "study " << base.name << "  (" << study.file << ")\n";
   if (base.split.empty()) {
     std::cout << "protocol: " << base.folds << "-fold cross-validation over cases";
@@ -266,17 +249,15 @@ int verb_plan(const std::vector<std::string>& args) {
     std::cout << "job array: " << array << " element(s), each `ablate run --shard i/" << array
               << "` into its own store, balanced on estimated cost; then `ablate merge` (docs/RUNNER.md)\n";
   }
-  // What the study inherits but cannot apply (published rows without a variant, an ignored baseline).
   for (const auto& n : study.notes) std::cout << "note: " << n << "\n";
   std::cout << "\n";
+}
 
-  if (study.search.adaptive()) {  // tpe: the trials are proposed during the run
-    print_search(study, folds);
-    return kExitOk;
-  }
+// One line a variant: ordinal, name, label, hash, the check-mark columns of the study's own table
+// (report.components, as the report will show them) and the keys the variant sets.
+void print_variants(const Study& study) {
   std::size_t name_w = 7, label_w = 5;
   for (const auto& v : study.variants) name_w = std::max(name_w, v.name.size()), label_w = std::max(label_w, v.label.size());
-  // The check-mark columns of the study's own table (report.components), as the report will show them.
   const std::vector<std::string>& marks = study.base.report.components;
   std::cout << std::right << std::setw(3) << "#" << "  " << pad("variant", name_w) << "  " << pad("label", label_w)
             << "  " << pad("hash", 16);
@@ -286,11 +267,51 @@ int verb_plan(const std::vector<std::string>& args) {
     std::cout << std::right << std::setw(3) << v.ordinal << "  " << pad(v.name, name_w) << "  " << pad(v.label, label_w)
               << "  " << v.hash;
     for (const auto& m : marks) {
-      std::cout << "  " << pad(v.values.at("model." + m).text == "true" ? "x" : ".", std::max<std::size_t>(3, m.size()));
+      std::cout << "  " << pad(v.values.at(reports::component_key(m)).text == "true" ? "x" : ".", std::max<std::size_t>(3, m.size()));
     }
     std::cout << "  " << overrides_of(v) << "\n";
   }
   if (!study.design.empty()) std::cout << "\n" << design_matrix_text(study.design_spec, study.design_plan, study.design.masks);
+}
+
+}  // namespace
+
+int verb_plan(const std::vector<std::string>& args) {
+  po::options_description options = plan_options();
+  po::positional_options_description positional;
+  positional.add("study", 1);
+  po::variables_map vm;
+  if (!parse_args("plan", "ablate plan STUDY.toml [--set KEY=VALUE ...] [--db FILE] [--reuse STORE ...] [--no-reuse] [--explain [--variant NAME]] | ablate plan --keys [--update FILE]", options, positional, args, vm)) {
+    return kExitOk;
+  }
+  if (vm["keys"].as<bool>()) {
+    if (!vm["update"].as<std::string>().empty()) update_keys_markdown(vm["update"].as<std::string>());
+    else std::cout << key_reference_markdown();
+    return kExitOk;
+  }
+  if (!vm["update"].as<std::string>().empty()) throw UsageError("--update goes with --keys; see: ablate plan --help");
+  if (!vm.count("study")) throw UsageError("a study file is required; see: ablate plan --help");
+  const Study study = load_study(vm["study"].as<std::string>(),
+                                 vm.count("set") ? vm["set"].as<std::vector<std::string>>() : std::vector<std::string>{});
+  const auto& base = study.base.study;
+  const int folds = base.split.empty() ? base.folds : 1;
+  const std::string only = vm["variant"].as<std::string>();
+  if (!only.empty() && !vm["explain"].as<bool>()) throw UsageError("--variant goes with --explain; see: ablate plan --help");
+  if (vm["explain"].as<bool>()) {
+    print_explain(study, only);
+    return kExitOk;
+  }
+
+  const int array = study.base.resources.array;
+  if (array > 0) {
+    if (const std::string why = runner::array_refusal(study); !why.empty()) throw UsageError("[resources] array = " + std::to_string(array) + ": " + why);
+  }
+  print_protocol(study);
+  if (study.search.adaptive()) {  // tpe: the trials are proposed during the run
+    print_search(study, folds);
+    return kExitOk;
+  }
+  print_variants(study);
   if (study.search.sampled()) {
     print_search(study, folds);
     return kExitOk;

@@ -123,87 +123,9 @@ int write_and_submit_array(const cluster::JobOptions& job, const std::string& ou
   return std::cout ? kExitOk : kExitFailure;
 }
 
-}  // namespace
-
-int verb_submit(const std::vector<std::string>& args) {
-  po::options_description options("ablate submit");
-  options.add_options()("study", po::value<std::string>(), "study file (TOML)")(
-      "scheduler", po::value<std::string>()->default_value("slurm"), "slurm | mpirun")(
-      "db", po::value<std::string>()->default_value(""), "store file; default <study dir>/<study name>.sqlite")(
-      "out", po::value<std::string>()->default_value(""), "job script to write; default <study dir>/<study name>.<scheduler>.sh")(
-      "hostfile", po::value<std::string>()->default_value(""), "mpirun: Open MPI hostfile (default: this host)")(
-      "log-dir", po::value<std::string>()->default_value(""), "job logs; default <study dir>/logs")(
-      "max-retries", po::value<int>()->default_value(2), "retries of a failed task (passed to ablate run), >= 0")(
-      "signal-seconds", po::value<int>()->default_value(300), "slurm: SIGUSR1 this many seconds before the time limit, 1 to 65535")(
-      "dry-run", po::bool_switch(), "print the script to stdout; write and submit nothing")(
-      "submit", po::bool_switch(), "slurm: run sbatch on the script after writing it")(
-      "array", po::value<int>(), "slurm: a job array of N elements (1 to 1000), each running a shard of the tasks, and a merge job after them; 0 = one MPI job (default: resources.array)")(
-      "set", po::value<std::vector<std::string>>()->composing(),
-      "override a study key: --set train.lr=3e-4 (repeatable; checked now and passed on to ablate run)");
-  options.add(common_options());
-  po::positional_options_description positional;
-  positional.add("study", 1);
-  po::variables_map vm;
-  if (!parse_args("submit", "ablate submit STUDY.toml [--scheduler slurm|mpirun] [--array N] [--set KEY=VALUE ...] [--dry-run | --submit]", options, positional, args, vm)) {
-    return kExitOk;
-  }
-  if (!vm.count("study")) throw UsageError("a study file is required; see: ablate submit --help");
-  const bool dry_run = vm["dry-run"].as<bool>();
-  const bool submit = vm["submit"].as<bool>();
-  if (dry_run && submit) throw UsageError("--dry-run and --submit exclude each other");
-  const std::string study_file = fs::absolute(vm["study"].as<std::string>()).lexically_normal().string();
-  const std::vector<std::string> overrides =
-      vm.count("set") ? vm["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
-  const Study study = load_study(study_file, overrides);
-  const auto& name = study.base.study.name;
-  const fs::path dir = fs::path(study_file).parent_path();
-
-  cluster::JobOptions job;
-  job.scheduler = vm["scheduler"].as<std::string>();
-  job.study_file = study_file;
-  job.db_file = vm["db"].as<std::string>().empty() ? runner::default_db_path(study_file, name)
-                                                   : fs::absolute(vm["db"].as<std::string>()).lexically_normal().string();
-  job.ablate_exe = self_exe();
-  job.hostfile = vm["hostfile"].as<std::string>().empty() ? "" : fs::absolute(vm["hostfile"].as<std::string>()).lexically_normal().string();
-  job.log_dir = vm["log-dir"].as<std::string>().empty() ? (dir / "logs").string()
-                                                        : fs::absolute(vm["log-dir"].as<std::string>()).lexically_normal().string();
-  while (job.log_dir.size() > 1 && job.log_dir.back() == '/') job.log_dir.pop_back();
-  job.job_name = "ablate-" + name;
-  job.max_retries = vm["max-retries"].as<int>();
-  job.signal_seconds = vm["signal-seconds"].as<int>();
-  job.overrides = overrides;
-  job.array = vm.count("array") ? vm["array"].as<int>() : study.base.resources.array;
-  if (job.array > 0) {
-    const std::string why = runner::array_refusal(study);
-    if (!why.empty()) throw UsageError((vm.count("array") ? "--array " : "[resources] array = ") + std::to_string(job.array) + ": " + why);
-    for (int i = 0; i < job.array; ++i) job.shard_dbs.push_back(runner::shard_db_path(study_file, name, i));
-    job.report_dir = (dir / (name + "-report")).string();
-  }
-  if (submit && job.scheduler != "slurm") throw UsageError("--submit works with --scheduler slurm; run the mpirun script directly");
-  if (!job.hostfile.empty() && !fs::is_regular_file(job.hostfile)) throw UsageError("--hostfile: no such file " + job.hostfile);
-
-  std::string script, merge;
-  try {
-    script = cluster::job_script(study.base.resources, job);
-    if (job.array > 0) merge = cluster::merge_script(study.base.resources, job);
-  } catch (const std::invalid_argument& e) {
-    throw UsageError(std::string(e.what()) + " (in " + study_file + ")");
-  }
-  // Notes go to stderr with --dry-run, so that stdout is the script alone (`--dry-run > job.sh`).
-  std::ostream& note = dry_run ? std::cerr : std::cout;
-  if (job.scheduler == "slurm") check_mpi_type(study.base.resources.mpi, study_file, note);
-  if (dry_run) {
-    std::cout << script;
-    if (!merge.empty()) std::cout << "\n# ---- the merge job: sbatch --dependency=afterany:<array job id> ----\n" << merge;
-    std::cout << std::flush;
-    return std::cout ? kExitOk : kExitFailure;
-  }
-
-  const std::string out = vm["out"].as<std::string>().empty()
-                              ? (dir / (name + "." + job.scheduler + ".sh")).string()
-                              : vm["out"].as<std::string>();
-  fs::create_directories(job.log_dir);
-  if (job.array > 0) return write_and_submit_array(job, out, script, merge, study.variants.size(), submit);
+// One MPI job: the script written and, with --submit, handed to sbatch.
+int write_and_submit_job(const cluster::JobOptions& job, const Study& study, const std::string& out, const std::string& script,
+                         bool submit) {
   write_text_file(out, script);  // checked through the close: a full disk is an error, not "wrote"
   make_executable(out);
   std::cout << "wrote " << out << " (" << study.base.resources.ranks << " ranks on " << study.base.resources.nodes
@@ -229,6 +151,103 @@ int verb_submit(const std::vector<std::string>& args) {
   }
   std::cout << "follow it with: ablate status --db " << cluster::shell_quote(job.db_file) << std::endl;
   return std::cout ? kExitOk : kExitFailure;
+}
+
+po::options_description submit_options() {
+  po::options_description options("ablate submit");
+  options.add_options()("study", po::value<std::string>(), "study file (TOML)")(
+      "scheduler", po::value<std::string>()->default_value("slurm"), "slurm | mpirun")(
+      "db", po::value<std::string>()->default_value(""), "store file; default <study dir>/<study name>.sqlite")(
+      "out", po::value<std::string>()->default_value(""), "job script to write; default <study dir>/<study name>.<scheduler>.sh")(
+      "hostfile", po::value<std::string>()->default_value(""), "mpirun: Open MPI hostfile (default: this host)")(
+      "log-dir", po::value<std::string>()->default_value(""), "job logs; default <study dir>/logs")(
+      "max-retries", po::value<int>()->default_value(2), "retries of a failed task (passed to ablate run), >= 0")(
+      "signal-seconds", po::value<int>()->default_value(300), "slurm: SIGUSR1 this many seconds before the time limit, 1 to 65535")(
+      "dry-run", po::bool_switch(), "print the script to stdout; write and submit nothing")(
+      "submit", po::bool_switch(), "slurm: run sbatch on the script after writing it")(
+      "array", po::value<int>(), "slurm: a job array of N elements (1 to 1000), each running a shard of the tasks, and a merge job after them; 0 = one MPI job (default: resources.array)")(
+      "set", po::value<std::vector<std::string>>()->composing(),
+      "override a study key: --set train.lr=3e-4 (repeatable; checked now and passed on to ablate run)");
+  options.add(common_options());
+  return options;
+}
+
+// The job from the options and the study: absolute paths, defaults beside the study file, and the shards of
+// an array (refused where the study cannot be sharded).
+cluster::JobOptions job_options(const po::variables_map& vm, const Study& study, const std::string& study_file,
+                                const std::vector<std::string>& overrides) {
+  const auto& name = study.base.study.name;
+  const fs::path dir = fs::path(study_file).parent_path();
+  cluster::JobOptions job;
+  job.scheduler = vm["scheduler"].as<std::string>();
+  job.study_file = study_file;
+  job.db_file = vm["db"].as<std::string>().empty() ? runner::default_db_path(study_file, name)
+                                                   : fs::absolute(vm["db"].as<std::string>()).lexically_normal().string();
+  job.ablate_exe = self_exe();
+  job.hostfile = vm["hostfile"].as<std::string>().empty() ? "" : fs::absolute(vm["hostfile"].as<std::string>()).lexically_normal().string();
+  job.log_dir = vm["log-dir"].as<std::string>().empty() ? (dir / "logs").string()
+                                                        : fs::absolute(vm["log-dir"].as<std::string>()).lexically_normal().string();
+  while (job.log_dir.size() > 1 && job.log_dir.back() == '/') job.log_dir.pop_back();
+  job.job_name = "ablate-" + name;
+  job.max_retries = vm["max-retries"].as<int>();
+  job.signal_seconds = vm["signal-seconds"].as<int>();
+  job.overrides = overrides;
+  job.array = vm.count("array") ? vm["array"].as<int>() : study.base.resources.array;
+  if (job.array > 0) {
+    const std::string why = runner::array_refusal(study);
+    if (!why.empty()) throw UsageError((vm.count("array") ? "--array " : "[resources] array = ") + std::to_string(job.array) + ": " + why);
+    for (int i = 0; i < job.array; ++i) job.shard_dbs.push_back(runner::shard_db_path(study_file, name, i));
+    job.report_dir = (dir / (name + "-report")).string();
+  }
+  return job;
+}
+
+}  // namespace
+
+int verb_submit(const std::vector<std::string>& args) {
+  po::options_description options = submit_options();
+  po::positional_options_description positional;
+  positional.add("study", 1);
+  po::variables_map vm;
+  if (!parse_args("submit", "ablate submit STUDY.toml [--scheduler slurm|mpirun] [--array N] [--set KEY=VALUE ...] [--dry-run | --submit]", options, positional, args, vm)) {
+    return kExitOk;
+  }
+  if (!vm.count("study")) throw UsageError("a study file is required; see: ablate submit --help");
+  const bool dry_run = vm["dry-run"].as<bool>();
+  const bool submit = vm["submit"].as<bool>();
+  if (dry_run && submit) throw UsageError("--dry-run and --submit exclude each other");
+  const std::string study_file = fs::absolute(vm["study"].as<std::string>()).lexically_normal().string();
+  const std::vector<std::string> overrides =
+      vm.count("set") ? vm["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
+  const Study study = load_study(study_file, overrides);
+  const cluster::JobOptions job = job_options(vm, study, study_file, overrides);
+  if (submit && job.scheduler != "slurm") throw UsageError("--submit works with --scheduler slurm; run the mpirun script directly");
+  if (!job.hostfile.empty() && !fs::is_regular_file(job.hostfile)) throw UsageError("--hostfile: no such file " + job.hostfile);
+
+  std::string script, merge;
+  try {
+    script = cluster::job_script(study.base.resources, job);
+    if (job.array > 0) merge = cluster::merge_script(study.base.resources, job);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(std::string(e.what()) + " (in " + study_file + ")");
+  }
+  // Notes go to stderr with --dry-run, so that stdout is the script alone (`--dry-run > job.sh`).
+  std::ostream& note = dry_run ? std::cerr : std::cout;
+  if (job.scheduler == "slurm") check_mpi_type(study.base.resources.mpi, study_file, note);
+  if (dry_run) {
+    std::cout << script;
+    if (!merge.empty()) std::cout << "\n# ---- the merge job: sbatch --dependency=afterany:<array job id> ----\n" << merge;
+    std::cout << std::flush;
+    return std::cout ? kExitOk : kExitFailure;
+  }
+
+  const std::string& name = study.base.study.name;
+  const std::string out = vm["out"].as<std::string>().empty()
+                              ? (fs::path(study_file).parent_path() / (name + "." + job.scheduler + ".sh")).string()
+                              : vm["out"].as<std::string>();
+  fs::create_directories(job.log_dir);
+  if (job.array > 0) return write_and_submit_array(job, out, script, merge, study.variants.size(), submit);
+  return write_and_submit_job(job, study, out, script, submit);
 }
 
 }  // namespace ablate::cli
