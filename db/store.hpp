@@ -341,6 +341,17 @@ class Store {
 
 // Unix time now, in seconds.
 double now_seconds();
+// Wall time worked on a study, as `ablate status` and `ablate serve` show it: the sum of its runs, each from
+// its start to its end. A run that never ended counts to `now` when it is the last one and a coordinator
+// holds the study (`live`); otherwise it was killed, and counts to the last task activity (a task's start
+// or end) from its start until the next run began. So the calendar time between runs never counts.
+double worked_seconds(const std::vector<RunRow>& runs, const std::vector<TaskRow>& tasks, bool live,
+                      double now);
+// The time left, as `ablate status` and `ablate serve` estimate it: each open task (neither done nor stopped
+// at a rung) at the mean wall time of its variant's done tasks, or of all done tasks where its variant has
+// none, less what a running task has spent since it started (never below 0), spread over `workers`
+// (at least 1). 0 without open tasks; -1 (unknown) when a task is open and no task is done.
+double remaining_seconds(const std::vector<TaskRow>& tasks, int workers, double now);
 std::string this_host();
 
 }  // namespace ablate::db

@@ -496,4 +496,46 @@ std::vector<std::string> list_studies(const std::string& db_path) {
   return store.study_names();
 }
 
+double worked_seconds(const std::vector<RunRow>& runs, const std::vector<TaskRow>& tasks, bool live,
+                      double now) {
+  double total = 0;
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    const double from = runs[i].started;
+    const double until = i + 1 < runs.size() ? runs[i + 1].started : HUGE_VAL;
+    double to = runs[i].ended;
+    if (to <= 0 && live && i + 1 == runs.size()) to = now;
+    if (to <= 0) {
+      to = from;
+      for (const auto& t : tasks)
+        for (double x : {t.started, t.ended})
+          if (x >= from && x < until) to = std::max(to, x);
+    }
+    total += std::max(0.0, to - from);
+  }
+  return total;
+}
+
+double remaining_seconds(const std::vector<TaskRow>& tasks, int workers, double now) {
+  std::map<std::string, std::pair<double, int>> timed;  // variant -> (seconds, done tasks)
+  double all = 0;
+  int done = 0;
+  for (const auto& t : tasks) {
+    if (t.status != "done") continue;
+    timed[t.variant].first += t.seconds;
+    ++timed[t.variant].second;
+    all += t.seconds;
+    ++done;
+  }
+  double remaining = 0;
+  for (const auto& t : tasks) {
+    if (t.status == "done" || t.status == "stopped")
+      continue;  // stopped at a rung: nothing left unless promoted
+    const auto m = timed.find(t.variant);
+    if (m == timed.end() && done == 0) return -1;
+    const double mean = m != timed.end() ? m->second.first / m->second.second : all / done;
+    remaining += t.status == "running" && t.started > 0 ? std::max(0.0, mean - (now - t.started)) : mean;
+  }
+  return remaining / std::max(1, workers);
+}
+
 }  // namespace ablate::db

@@ -47,27 +47,6 @@ bool has_early_stopping(const db::Store& store, std::int64_t id, const Progress&
                          ")") != 0;
 }
 
-// Wall time worked on the study: each run from its start to its end; a run that never ended counts to now
-// when it is the last one and a coordinator holds the study, else to the last task activity inside it.
-double worked(const std::vector<db::RunRow>& runs, const std::vector<db::TaskRow>& tasks, bool live,
-              double now) {
-  double total = 0;
-  for (std::size_t i = 0; i < runs.size(); ++i) {
-    const double from = runs[i].started;
-    const double until = i + 1 < runs.size() ? runs[i + 1].started : HUGE_VAL;
-    double to = runs[i].ended;
-    if (to <= 0 && live && i + 1 == runs.size()) to = now;
-    if (to <= 0) {
-      to = from;
-      for (const auto& t : tasks)
-        for (double x : {t.started, t.ended})
-          if (x >= from && x < until) to = std::max(to, x);
-    }
-    total += std::max(0.0, to - from);
-  }
-  return total;
-}
-
 std::string task_json(const db::TaskRow& t) {
   std::ostringstream o;
   o << "{\"id\":" << t.id << ",\"variant\":" << json_text(t.variant) << ",\"fold\":" << t.fold
@@ -333,8 +312,6 @@ Progress study_progress(const db::Store& store, std::int64_t id, double now) {
   const auto runs = store.runs(id);
   p.workers = runs.empty() ? 1 : std::max(1, runs.back().ranks - 1);
   std::map<std::string, std::pair<double, int>> timed;  // variant -> (seconds, done tasks)
-  double all = 0;
-  int done = 0;
   for (auto& t : p.tasks) {
     if (t.status == "running" && !p.coordinator) t.status = "interrupted";
     ++p.counts[t.status];
@@ -342,24 +319,10 @@ Progress study_progress(const db::Store& store, std::int64_t id, double now) {
     if (t.status != "done") continue;
     timed[t.variant].first += t.seconds;
     ++timed[t.variant].second;
-    all += t.seconds;
-    ++done;
   }
   for (const auto& [v, s] : timed) p.mean_seconds[v] = s.first / s.second;
-  p.elapsed = worked(runs, p.tasks, p.coordinator, now);
-  double remaining = 0;
-  bool known = true;
-  for (const auto& t : p.tasks) {
-    if (t.status == "done" || t.status == "stopped")
-      continue;  // stopped at a rung: nothing left unless promoted
-    const auto m = p.mean_seconds.find(t.variant);
-    const double mean = m != p.mean_seconds.end() ? m->second : done ? all / done : NAN;
-    if (std::isnan(mean))
-      known = false;
-    else
-      remaining += t.status == "running" && t.started > 0 ? std::max(0.0, mean - (now - t.started)) : mean;
-  }
-  p.eta = known ? remaining / p.workers : -1;
+  p.elapsed = db::worked_seconds(runs, p.tasks, p.coordinator, now);
+  p.eta = db::remaining_seconds(p.tasks, p.workers, now);
   return p;
 }
 

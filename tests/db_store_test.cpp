@@ -482,3 +482,57 @@ TEST_F(StoreTest, AnTaskRowsCacheReadsOnlyTheTasksThatChanged) {
   EXPECT_EQ(epochs_text(load_study_data(s, "st", cache).epochs), full());
   EXPECT_EQ(cache.tasks.size(), s.tasks(id).size());
 }
+
+// The time figures `ablate status` and `ablate serve` share, on scripted rows.
+namespace {
+TaskRow task_row(const std::string& variant, const std::string& status, double started, double ended,
+                 double seconds = 0) {
+  TaskRow t;
+  t.variant = variant;
+  t.status = status;
+  t.started = started;
+  t.ended = ended;
+  t.seconds = seconds;
+  return t;
+}
+RunRow run_row(double started, double ended) {
+  RunRow r;
+  r.started = started;
+  r.ended = ended;
+  return r;
+}
+}  // namespace
+
+TEST(StudyTimes, WorkedSecondsCountsEachRunToItsEndOrItsLastActivity) {
+  // Run 1 ended (60 s); run 2 was killed: its last activity is task A's end at 250 (B started in run 3);
+  // run 3 is the last and never ended.
+  const std::vector<RunRow> runs = {run_row(100, 160), run_row(200, 0), run_row(300, 0)};
+  const std::vector<TaskRow> tasks = {task_row("a", "done", 210, 250), task_row("b", "running", 305, 0)};
+  EXPECT_DOUBLE_EQ(worked_seconds(runs, tasks, /*live=*/true, /*now=*/400), 60 + 50 + 100);
+  // No live coordinator: the last run was killed too, and counts to its last activity (B's start).
+  EXPECT_DOUBLE_EQ(worked_seconds(runs, tasks, false, 400), 60 + 50 + 5);
+  // A killed run without any activity counts nothing; no run, nothing.
+  EXPECT_DOUBLE_EQ(worked_seconds({run_row(500, 0)}, tasks, false, 900), 0);
+  EXPECT_DOUBLE_EQ(worked_seconds({}, tasks, true, 900), 0);
+}
+
+TEST(StudyTimes, RemainingSecondsTakesEachOpenTaskAtItsVariantsMeanOverTheWorkers) {
+  const double now = 1000;
+  const std::vector<TaskRow> tasks = {
+      task_row("a", "done", 1, 2, 10),
+      task_row("a", "done", 1, 2, 20),         // a: mean 15; all done: mean 15
+      task_row("c", "done", 1, 2, 45),         // c: mean 45; all done: (10+20+45)/3 = 25
+      task_row("a", "pending", 0, 0),          // 15
+      task_row("a", "running", now - 5, 0),    // 15 - 5 spent = 10
+      task_row("a", "failed", 3, 4),           // open again: 15
+      task_row("b", "pending", 0, 0),          // no done task of b: all done, 25
+      task_row("b", "running", now - 100, 0),  // spent more than the mean: 0
+      task_row("a", "stopped", 3, 4),          // at a rung: nothing left
+  };
+  EXPECT_DOUBLE_EQ(remaining_seconds(tasks, 2, now), (15 + 10 + 15 + 25 + 0) / 2.0);
+  EXPECT_DOUBLE_EQ(remaining_seconds(tasks, 0, now), 15 + 10 + 15 + 25 + 0);  // at least one worker
+  EXPECT_DOUBLE_EQ(
+      remaining_seconds({task_row("a", "done", 1, 2, 10), task_row("a", "stopped", 1, 2)}, 3, now), 0);
+  // Nothing done yet: unknown.
+  EXPECT_DOUBLE_EQ(remaining_seconds({task_row("a", "pending", 0, 0)}, 1, now), -1);
+}

@@ -26,31 +26,6 @@ std::string hms(double s) {
   return buf;
 }
 
-// Wall time the study has been worked on: the sum of its runs (a run killed without ending counts until
-// the last task activity before the next run), not the calendar time between the first and last run.
-double worked_seconds(const std::vector<db::RunRow>& runs, const std::vector<db::TaskRow>& tasks, bool locked) {
-  double total = 0;
-  for (size_t i = 0; i < runs.size(); ++i) {
-    const double start = runs[i].started;
-    const double next = i + 1 < runs.size() ? runs[i + 1].started : INFINITY;
-    double end = runs[i].ended;
-    if (end <= 0) {
-      if (i + 1 == runs.size() && locked) {
-        end = db::now_seconds();
-      } else {
-        end = start;  // killed: its last recorded activity
-        for (const auto& t : tasks) {
-          for (double x : {t.started, t.ended}) {
-            if (x >= start && x < next) end = std::max(end, x);
-          }
-        }
-      }
-    }
-    total += std::max(0.0, end - start);
-  }
-  return total;
-}
-
 // train.select_metric of a variant, the metric its rung values are of ("validation" when unreadable).
 std::string select_metric(const std::string& canonical) {
   try {
@@ -126,6 +101,116 @@ void print_rungs(const std::vector<db::EarlyStopEvent>& log, const db::StudyData
   }
 }
 
+// Tasks per variant and status, and the time the done ones took.
+struct Counts {
+  std::map<std::string, int> n;
+  double seconds = 0;
+  int timed = 0;
+};
+struct Tally {
+  std::map<std::string, Counts> per;  // by variant
+  int done = 0, left = 0;
+};
+
+Tally tally_tasks(const std::vector<db::TaskRow>& tasks) {
+  Tally y;
+  for (const auto& t : tasks) {
+    auto& c = y.per[t.variant];
+    c.n[t.status]++;
+    if (t.status == "done") {
+      c.seconds += t.seconds;
+      c.timed++;
+      ++y.done;
+    } else if (t.status != "stopped") {  // stopped at a rung: nothing left to run unless promoted
+      ++y.left;
+    }
+  }
+  return y;
+}
+
+// Shared trainings (docs/RUNNER.md): the done tasks that needed no training of their own. A shared
+// training counts once (tasks.trained_by names it, whether or not its trainer is among the done tasks).
+void print_shared_trainings(const std::vector<db::TaskRow>& tasks, int done) {
+  std::set<std::int64_t> shared;
+  int own = 0;
+  for (const auto& t : tasks) {
+    if (t.status != "done") continue;
+    if (t.trained_by) shared.insert(t.trained_by);
+    else ++own;
+  }
+  if (!shared.empty()) {
+    const int trainings = own + static_cast<int>(shared.size());
+    std::cout << "  trainings: " << trainings << " for the " << done << " done task(s); " << done - trainings
+              << " evaluated from a shared training\n";
+  }
+}
+
+// Reused trainings (docs/RUNNER.md "Reusing finished trainings"): done tasks whose results were copied
+// from a finished task, counted per source study ("<store>: <study>").
+void print_reused(const std::vector<db::TaskRow>& tasks, int done) {
+  std::map<std::string, int> reused_from;
+  int reused = 0;
+  for (const auto& t : tasks) {
+    if (t.status != "done" || t.reused_from.empty()) continue;
+    ++reused;
+    reused_from[t.reused_from.substr(0, t.reused_from.rfind(" task "))]++;
+  }
+  if (reused > 0) {
+    std::cout << "  reused: " << reused << " of the " << done << " done task(s) copied from finished trainings\n";
+    for (const auto& [where, n] : reused_from) std::cout << "    " << n << " from " << where << "\n";
+  }
+}
+
+// Early stopping: a `stopped` column (tasks standing at a rung, never results), the trial's state there
+// with its value (the report's words: reports::rung_state_text) and the rungs.
+void print_variant_table(const std::vector<db::VariantRow>& variants, Tally& y, const db::StudyData& data,
+                         const std::vector<db::EarlyStopEvent>& log) {
+  const bool rungs = !log.empty() || !data.stopped_trials.empty();
+  std::printf("  %-28s %6s %8s %7s %12s %8s%s %10s%s\n", "variant", "done", "running", "failed", "interrupted", "pending",
+              rungs ? " stopped" : "", "mean time", rungs ? "  at a rung" : "");
+  for (const auto& v : variants) {
+    auto& c = y.per[v.name];
+    std::string stopped, at_rung;
+    if (rungs) {
+      stopped = " " + std::string(std::max(0, 7 - static_cast<int>(std::to_string(c.n["stopped"]).size())), ' ') +
+                std::to_string(c.n["stopped"]);
+      if (const auto it = data.stopped_trials.find(v.name); it != data.stopped_trials.end()) {
+        char value[48] = "";
+        if (std::isfinite(it->second.value)) {
+          std::snprintf(value, sizeof value, " (%s %.4f)", select_metric(v.canonical).c_str(), it->second.value);
+        }
+        at_rung = "  " + reports::rung_state_text(it->second, data.live) + value;
+      }
+    }
+    std::printf("  %-28s %6d %8d %7d %12d %8d%s %10s%s\n", v.name.c_str(), c.n["done"], c.n["running"], c.n["failed"],
+                c.n["interrupted"], c.n["pending"], stopped.c_str(), c.timed ? hms(c.seconds / c.timed).c_str() : "-",
+                at_rung.c_str());
+  }
+}
+
+// Elapsed (db::worked_seconds) and remaining (db::remaining_seconds), as `ablate serve` shows them.
+void print_times(const std::vector<db::RunRow>& runs, const std::vector<db::TaskRow>& tasks, int left, bool locked) {
+  const int workers = runs.empty() ? 1 : std::max(1, runs.back().ranks - 1);
+  const double now = db::now_seconds();
+  const double elapsed = db::worked_seconds(runs, tasks, locked, now);
+  const double remaining = db::remaining_seconds(tasks, workers, now);
+  std::cout << "  elapsed " << hms(elapsed) << ", estimated remaining "
+            << (left == 0 ? "0:00:00" : remaining >= 0 ? hms(remaining) + " (" + std::to_string(workers) + " worker(s))" : "? (no task finished yet)")
+            << "\n";
+}
+
+void print_errors(const std::vector<db::TaskRow>& tasks) {
+  bool header = false;
+  for (const auto& t : tasks) {
+    if (t.status != "failed" && t.error.empty()) continue;
+    if (t.status == "done") continue;
+    if (!header) std::cout << "  errors:\n";
+    header = true;
+    std::cout << "    " << t.variant << " fold " << t.fold << " repeat " << t.repeat << " (" << t.status << ", attempt "
+              << t.attempts << "): " << t.error << "\n";
+  }
+}
+
 void print_study(db::Store& store, const std::string& name) {
   auto id = store.find_study(name);
   auto tasks = store.tasks(*id);
@@ -143,113 +228,22 @@ void print_study(db::Store& store, const std::string& name) {
       ++stale_running;
     }
   }
-  struct Counts {
-    std::map<std::string, int> n;
-    double seconds = 0;
-    int timed = 0;
-  };
-  std::map<std::string, Counts> per;
-  double done_seconds = 0;
-  int done = 0, left = 0;
-  for (const auto& t : tasks) {
-    auto& c = per[t.variant];
-    c.n[t.status]++;
-    if (t.status == "done") {
-      c.seconds += t.seconds;
-      c.timed++;
-      done_seconds += t.seconds;
-      ++done;
-    } else if (t.status != "stopped") {  // stopped at a rung: nothing left to run unless promoted
-      ++left;
-    }
-  }
+  Tally y = tally_tasks(tasks);
   const auto runs = store.runs(*id);
-  const int workers = runs.empty() ? 1 : std::max(1, runs.back().ranks - 1);
-  std::cout << "study " << name << ": " << tasks.size() << " task(s), " << done << " done"
+  std::cout << "study " << name << ": " << tasks.size() << " task(s), " << y.done << " done"
             << (locked ? " (a coordinator holds the study)" : "") << "\n";
-  // Shared trainings (docs/RUNNER.md): the done tasks that needed no training of their own. A shared
-  // training counts once (tasks.trained_by names it, whether or not its trainer is among the done tasks).
-  std::set<std::int64_t> shared;
-  int own = 0;
-  for (const auto& t : tasks) {
-    if (t.status != "done") continue;
-    if (t.trained_by) shared.insert(t.trained_by);
-    else ++own;
-  }
-  if (!shared.empty()) {
-    const int trainings = own + static_cast<int>(shared.size());
-    std::cout << "  trainings: " << trainings << " for the " << done << " done task(s); " << done - trainings
-              << " evaluated from a shared training\n";
-  }
-  // Reused trainings (docs/RUNNER.md "Reusing finished trainings"): done tasks whose results were copied
-  // from a finished task, counted per source study ("<store>: <study>").
-  std::map<std::string, int> reused_from;
-  int reused = 0;
-  for (const auto& t : tasks) {
-    if (t.status != "done" || t.reused_from.empty()) continue;
-    ++reused;
-    reused_from[t.reused_from.substr(0, t.reused_from.rfind(" task "))]++;
-  }
-  if (reused > 0) {
-    std::cout << "  reused: " << reused << " of the " << done << " done task(s) copied from finished trainings\n";
-    for (const auto& [where, n] : reused_from) std::cout << "    " << n << " from " << where << "\n";
-  }
+  print_shared_trainings(tasks, y.done);
+  print_reused(tasks, y.done);
   if (stale_running > 0) {
     std::cout << "  " << stale_running << " task(s) left running by a coordinator that is gone: counted as interrupted "
               << "(ablate run resumes them)\n";
   }
-  // Early stopping: a `stopped` column (tasks standing at a rung, never results), the trial's state there
-  // with its value (the report's words: reports::rung_state_text) and the rungs.
   const auto log = store.early_stop_log(*id);
-  const bool rungs = !log.empty() || !data.stopped_trials.empty();
-  std::printf("  %-28s %6s %8s %7s %12s %8s%s %10s%s\n", "variant", "done", "running", "failed", "interrupted", "pending",
-              rungs ? " stopped" : "", "mean time", rungs ? "  at a rung" : "");
-  for (const auto& v : variants) {
-    auto& c = per[v.name];
-    std::string stopped, at_rung;
-    if (rungs) {
-      stopped = " " + std::string(std::max(0, 7 - static_cast<int>(std::to_string(c.n["stopped"]).size())), ' ') +
-                std::to_string(c.n["stopped"]);
-      if (const auto it = data.stopped_trials.find(v.name); it != data.stopped_trials.end()) {
-        char value[48] = "";
-        if (std::isfinite(it->second.value)) {
-          std::snprintf(value, sizeof value, " (%s %.4f)", select_metric(v.canonical).c_str(), it->second.value);
-        }
-        at_rung = "  " + reports::rung_state_text(it->second, data.live) + value;
-      }
-    }
-    std::printf("  %-28s %6d %8d %7d %12d %8d%s %10s%s\n", v.name.c_str(), c.n["done"], c.n["running"], c.n["failed"],
-                c.n["interrupted"], c.n["pending"], stopped.c_str(), c.timed ? hms(c.seconds / c.timed).c_str() : "-",
-                at_rung.c_str());
-  }
+  print_variant_table(variants, y, data, log);
   if (!log.empty()) print_rungs(log, data);
-  const double elapsed = worked_seconds(runs, tasks, locked);
-  // Remaining: each open task at its variant's mean (or the study's mean), less what a running task has
-  // already spent, spread over the last run's workers.
-  double remaining = 0;
-  bool known = true;
-  const double now = db::now_seconds();
-  double study_mean = done ? done_seconds / done : NAN;
-  for (const auto& t : tasks) {
-    if (t.status == "done" || t.status == "stopped") continue;
-    auto& c = per[t.variant];
-    double m = c.timed ? c.seconds / c.timed : study_mean;
-    if (std::isnan(m)) known = false;
-    else remaining += t.status == "running" && t.started > 0 ? std::max(0.0, m - (now - t.started)) : m;
-  }
-  std::cout << "  elapsed " << hms(elapsed) << ", estimated remaining "
-            << (left == 0 ? "0:00:00" : known ? hms(remaining / workers) + " (" + std::to_string(workers) + " worker(s))" : "? (no task finished yet)")
-            << "\n";
+  print_times(runs, tasks, y.left, locked);
   print_search(data);
-  bool header = false;
-  for (const auto& t : tasks) {
-    if (t.status != "failed" && t.error.empty()) continue;
-    if (t.status == "done") continue;
-    if (!header) std::cout << "  errors:\n";
-    header = true;
-    std::cout << "    " << t.variant << " fold " << t.fold << " repeat " << t.repeat << " (" << t.status << ", attempt "
-              << t.attempts << "): " << t.error << "\n";
-  }
+  print_errors(tasks);
 }
 
 }  // namespace
