@@ -2,6 +2,10 @@
 // (no LibTorch, no MPI, no SQLite). Every field is a study key; docs/STUDY.md documents each one with
 // its default, range and the paper it comes from, and ablations/schema.cpp is the single table that
 // maps keys to these fields.
+//
+// Contract: values only: no functions, no pointers, no global state; copied freely between threads and
+// processes (a Task carries one as canonical text, ablations/task.hpp). The defaults here are the schema's
+// defaults; a configuration read from a study has passed the schema's checks, one built in code has not.
 #pragma once
 
 #include <cstdint>

@@ -14,6 +14,10 @@
 //   fractional     a 2^(k-p) fractional factorial of at least the requested resolution (fractional_design)
 // The baseline (the empty set) is always the first point. Points are deduplicated across designs (the
 // first design that produces a point names where it came from; `from` lists every design).
+//
+// Contract: pure functions of their arguments (the design tables are constants); any thread may call them.
+// Only parse_design_text throws (std::runtime_error on a malformed stored text); the spec's own problems are
+// the study loader's to report, before generate_design runs.
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,9 @@
 // Files that must not fail silently, written or read, and the CSV quoting of every CSV writer (evaluate,
 // report).
+//
+// Contract: free functions without state; any thread may call them (two calls on the same path race as the
+// file system makes them). write_text_file throws std::runtime_error; the input checks never throw for a bad
+// file, they return the problem as text.
 #pragma once
 
 #include <cstdint>

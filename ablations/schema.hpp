@@ -1,6 +1,11 @@
 // The study schema: one table of every key, its type, default, range, documentation and paper, and how
 // it maps onto VariantConfig. Validation, defaults, canonical text, `plan --explain` and docs/STUDY.md
 // all come from this table, so a key is added in exactly one place.
+//
+// Contract: the table is built once, on the first call of schema() (a function-local static), and only read
+// afterwards: every function here may be called from any thread, and the KeyDef pointers and references it
+// hands out live until the program ends. The checks return "" or what is wrong and never throw; a KeyDef's
+// get/set act on the VariantConfig the caller owns (set assumes a Value of the key's type).
 #pragma once
 
 #include <cstdint>

@@ -4,6 +4,9 @@
 // trains while every member keeps its own validation, best-epoch selection and test evaluation
 // (trainer::run_group). Each member keeps its own variant hash and its own stored rows. Pure functions:
 // no LibTorch, no store (the coordinator and `ablate plan` call them; tests run them on scripted inputs).
+//
+// Contract: pure functions of their arguments; any thread may call them. Nothing throws for any input (an
+// empty list gives no group, an empty fingerprint the empty key).
 #pragma once
 
 #include <cstddef>

@@ -1,6 +1,9 @@
 // The messages that cross from the runner to the trainer and back: plain, self-describing structs.
 // A Task carries the canonical configuration text of its variant (not a pointer into coordinator memory)
 // and the case ids of its split, so a worker needs nothing but the message to do the work.
+//
+// Contract: values only, owned by whoever holds them; runner/messages.hpp turns them into bytes and back.
+// The inline helpers below are pure and safe from any thread; nothing here throws.
 #pragma once
 
 #include <cstdint>

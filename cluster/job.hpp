@@ -31,6 +31,10 @@
 // the requeue on exit code 3 are the MPI script's, per element. resources.ranks and nodes do not apply.
 // merge_script is the job that runs after the array (sbatch --dependency=afterany:<array job id>):
 // `ablate merge` of the shard stores into the study's store, then `ablate report`.
+//
+// Contract: the script writers are pure functions of [resources] and JobOptions (the text only; writing and
+// submitting is `ablate submit`'s); any thread may call them. They throw std::invalid_argument naming the
+// resources.* key or path they cannot put into a script, with what is allowed.
 #pragma once
 
 #include <string>

@@ -1,5 +1,10 @@
 // What readers (reports, status) get from the store: plain rows, read through the stable views
 // fold_metrics and case_metrics and the variants/epochs/model tables (db/SCHEMA.md).
+//
+// Contract: the rows are values, owned by the caller. The readers below open their own read-only Store
+// (a path) or read through the caller's (db/store.hpp: its thread rules apply); they may run while a
+// coordinator writes, and every failure throws StoreError naming the file. A TaskRowsCache belongs to one
+// reader and is not thread-safe.
 #pragma once
 
 #include <cstdint>

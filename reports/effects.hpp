@@ -15,6 +15,9 @@
 // replacement and a drawn case brings its value in every design point (each case is tested in the fold
 // that holds it, so its fold and its variants stay paired); 2000 resamples from a fixed seed, so the
 // same store gives the same bytes. Where the store has no per-case rows, the unit is the (fold, repeat).
+//
+// Contract: as reports/report.hpp: pure functions of their inputs (the bootstrap draws from its own seeded
+// generator, never a shared one), any thread; a design the store cannot support gives notes, not errors.
 #pragma once
 
 #include <cstdint>

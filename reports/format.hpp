@@ -1,5 +1,7 @@
 // Text helpers of the report writers: fixed number formatting (locale-free, no "-0.00"), escaping for
 // LaTeX, HTML/SVG, CSV and JSON, file-name slugs and the display names of metrics and components.
+//
+// Contract: pure functions of their arguments (locale-free); any thread may call them; nothing throws.
 #pragma once
 
 #include <string>

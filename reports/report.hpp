@@ -9,6 +9,13 @@
 //   box plots          002 Fig. 4: per-case distributions per variant × metric × class (data and SVG).
 //   convergence        validation Dice per epoch per variant (SVG).
 // Every writer is deterministic: the same StudyData gives byte-identical text.
+//
+// Contract (every header of reports/): functions of the StudyData values the caller read from the store (they
+// never open one) and of ReportConfig; no global state, so any thread may call them, on distinct or shared
+// const inputs. Missing or odd data never throw: a cell shows n/a and a note says why. What throws is the
+// caller's input: std::invalid_argument for a layout that cannot be drawn (effective_config: an aggregate
+// other than folds or cases, no metric; write_report: an unknown format), std::runtime_error naming the
+// file when write_report cannot create the folder or write a file.
 #pragma once
 
 #include <limits>

@@ -15,6 +15,9 @@
 //              the normal approximation of S with the ties-corrected variance (R's cor.test).
 //
 // A study without published values gives an empty Reproduction, and then no output changes.
+//
+// Contract: as reports/report.hpp: pure functions of their inputs, any thread; published tables that match
+// nothing in the report give notes, not errors.
 #pragma once
 
 #include <cstddef>

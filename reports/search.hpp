@@ -3,6 +3,10 @@
 // coordinates, the best objective so far against the training epochs spent, and a parameter-importance
 // table (docs/REPORTS.md "Searches"). Deterministic: the same StudyData gives byte-identical text.
 // A study without trials gets nothing, so the report of any other study is unchanged.
+//
+// Contract: as reports/report.hpp: pure functions of the StudyData, any thread, nothing throws for odd or
+// missing data (a trial without an objective ranks after the finished ones; an unreadable point reads as
+// empty).
 #pragma once
 
 #include <string>

@@ -14,6 +14,9 @@
 //   paired t:  t = mean(d) / (sd(d) / sqrt(n)), df = n - 1, two-sided p from the Student t CDF computed
 //              with the regularized incomplete beta function: P(|T| > t) = I_{df/(df+t^2)}(df/2, 1/2).
 //   Holm:      step-down adjustment (R's p.adjust(p, "holm")).
+//
+// Contract: pure functions of their arguments; any thread may call them; nothing throws (a sample too small
+// for a statistic gives NaN where the struct says so).
 #pragma once
 
 #include <cstddef>

@@ -1,5 +1,9 @@
 // Internal to reports/: the metric rows of one study grouped by (variant, class, metric), sorted by
 // (fold, repeat[, case]) so that sums, pairings and outputs do not depend on the row order of the store.
+//
+// Contract: a StudyIndex is built from, and keeps pointers into, the StudyData it was made from: that data
+// must outlive it and stay unchanged. Once built it is only read, so any thread may read it; as the rest of
+// reports/, odd or missing data give n/a, never an exception.
 #pragma once
 
 #include <map>

@@ -2,6 +2,10 @@
 // Every message starts with the magic "ABLT", the message format version and the kind; a task carries
 // the canonical configuration text of its variant and its case lists (ablations/task.hpp), so a worker
 // needs nothing but the message.
+//
+// Contract: pure functions between values and bytes, no state; any thread may call them. Encoding never
+// fails; every decoder throws MessageError on bytes that are not a whole message of this format and kind
+// (wrong magic, another version, truncated), never reads past the end and never returns a partial message.
 #pragma once
 
 #include <cstdint>

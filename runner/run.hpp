@@ -1,6 +1,12 @@
 // `ablate run`: the coordinator (rank 0) and the workers (ranks 1..N-1), over MPI when launched by
 // mpirun/srun, else in one process (the coordinator in the main thread, workers in threads, an
 // in-process transport). docs/RUNNER.md describes scheduling, placement, signals and exit codes.
+//
+// Contract: run_study is called once per process, from its main thread: it installs process-wide signal
+// handlers and uses the one process-wide stop flag, and in one process it starts and joins the worker
+// threads itself. The Executor is borrowed for the call (runner/executor.hpp: shared by the worker threads).
+// Errors are as each function says below: refusals before any work are RunRefused, a bad study SpecError;
+// the placement and exit-code functions are pure and never throw.
 #pragma once
 
 #include <atomic>

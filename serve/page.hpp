@@ -3,6 +3,9 @@
 // script polls the JSON API every `poll_ms` and writes store text into the page only as text nodes
 // (textContent), never as markup. The one fragment it inserts as HTML is /study/results, drawn and
 // escaped by the report's renderers on the server.
+//
+// Contract: pure functions of their arguments (the page text is a constant); any thread may call them;
+// nothing throws.
 #pragma once
 
 #include <string>

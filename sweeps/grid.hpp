@@ -1,5 +1,8 @@
 // Grid expansion for [sweep]: the Cartesian product over listed keys, with display labels.
 // Knows nothing of the study schema: keys and values are dotted paths and TOML literals.
+//
+// Contract: pure functions of their arguments; any thread may call them; nothing throws but std::bad_alloc
+// (the study loader bounds the grid with study.max_tasks before expanding it).
 #pragma once
 
 #include <string>

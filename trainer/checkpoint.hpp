@@ -5,6 +5,10 @@
 // sees the old or the new checkpoint, never half of one. Identified by the task (variant hash, fold,
 // repeat, seed; with Task::shared_with also every member's variant hash): another task's checkpoint is
 // ignored, not resumed.
+//
+// Contract: one task's thread writes and reads its own checkpoint file (two tasks never share a path:
+// trainer/trainer.hpp); the network and optimiser passed in are the caller's. Failures throw
+// std::runtime_error naming the path.
 #pragma once
 
 #include <torch/torch.h>

@@ -1,5 +1,8 @@
 // `ablate evaluate --pred DIR --gt DIR [--labels ...] [--out CSV]`: the metrics of trainer/metrics.hpp for
 // any pair of NIfTI folders (like nnU-Net's evaluate-folder). LibTorch-free.
+//
+// Contract: functions of the folders' files and their options, no state kept; any thread may call them.
+// A case's problem is collected and the case skipped; what throws is said per function below.
 #pragma once
 
 #include <cstddef>

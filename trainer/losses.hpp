@@ -39,6 +39,9 @@
 // For several channels (softmax with background) BCE becomes the mean softmax cross-entropy, Dice the
 // multi-class soft Dice (mean over the foreground classes c >= 1 of the per-class batch-global soft
 // Dice against the one-hot target), focal the softmax focal loss with the same α_t rule.
+//
+// Contract: functions of the tensors passed in, no state; called from the task's thread (trainer/trainer.hpp).
+// A loss.* setting that is not allowed throws std::invalid_argument naming the key.
 #pragma once
 
 #include <torch/torch.h>

@@ -20,6 +20,10 @@
 //    means defined);
 //  * specificity is 1 when there is no background voxel in the ground truth.
 // Every value is therefore finite and means over cases are always defined.
+//
+// Contract: pure functions of their arguments; any thread may call them (the evaluation of concurrent tasks
+// does). std::invalid_argument for a programming error only: masks whose sizes differ from each other or
+// from the grid, an unknown metric or trivial-predictor name.
 #pragma once
 
 #include <array>

@@ -1,5 +1,10 @@
 // Case lists and cross-validation folds (LibTorch-free; the coordinator uses these to plan and store
 // the folds every variant shares).
+//
+// Contract: no state kept; any thread may call these. Each throws std::runtime_error naming what is wrong:
+// the dataset readers the file, make_splits the case list or the study.folds / study.split /
+// study.validation_fraction it cannot split by (duplicate ids, ratios that do not sum to 1, more parts
+// than cases).
 #pragma once
 
 #include <string>

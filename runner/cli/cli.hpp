@@ -1,4 +1,9 @@
 // The `ablate` command line: one binary, one verb per file (runner/cli/verb_*.cpp).
+//
+// Contract: each verb is called once, from main (runner/cli/main.cpp), with the arguments after its name; it
+// returns an exit code below. It throws UsageError or SpecError for bad options or input (main prints them,
+// exit 2); any other exception is exit 1. Verbs print results to stdout and log to stderr; none is meant to
+// run beside another in one process (logging and the stop flag are process-wide).
 #pragma once
 
 #include <boost/program_options.hpp>

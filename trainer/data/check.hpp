@@ -1,5 +1,8 @@
 // `ablate data check DIR`: validates a Medical Segmentation Decathlon folder and summarises it.
 // Every problem names the file it concerns; nothing throws for bad data. LibTorch-free.
+//
+// Contract: a function of the folder's files, no state kept; any thread may call it; the report is a
+// value owned by the caller. Bad data is a problem in the report, never an exception.
 #pragma once
 
 #include <map>

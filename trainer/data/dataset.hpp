@@ -1,6 +1,10 @@
 // The Medical Segmentation Decathlon layout: DIR/dataset.json with a "training" list of
 // {"image": "./imagesTr/x.nii.gz", "label": "./labelsTr/x.nii.gz"} and an optional "labels" map
 // {"0": "background", "1": "pancreas", ...}. LibTorch-free.
+//
+// Contract: functions of the folder's files, no state kept; any thread may call them (concurrent tasks of
+// the trainer read the same dataset). Errors as each function says: std::runtime_error naming the file, or
+// problems collected for the caller.
 #pragma once
 
 #include <cstdint>

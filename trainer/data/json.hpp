@@ -1,5 +1,8 @@
 // A minimal JSON reader for dataset.json (MSD layout). Only what the format needs: objects, arrays,
 // strings (with \uXXXX escapes), numbers, true/false/null. LibTorch-free.
+//
+// Contract: parse_json is a pure function of its text; any thread may call it. It throws std::runtime_error
+// "<where>:<line>:<column>: what" on the first error; a JsonValue is a value owned by the caller.
 #pragma once
 
 #include <map>

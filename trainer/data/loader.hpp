@@ -1,6 +1,11 @@
 // In-memory training slices as tensors, the per-epoch sampling of slices and the augmentation of 001
 // Sec. IV-C (horizontal flip p = 0.5, rotation within ±10°, Gaussian blur p = 0.5), applied to image
 // and label alike (bilinear for the image, nearest for the label). Internal to trainer/ (LibTorch).
+//
+// Contract: as the rest of trainer/ (trainer/trainer.hpp): the tensors and the Rng belong to one task and
+// its thread; the one exception is TrainBatches::get, const and with a generator of its own per call, which
+// the task's prefetch thread calls too (trainer/data/prefetch.hpp). Inconsistent input (cases of different
+// slice sizes, nothing to draw from) throws std::runtime_error naming the case or the key.
 #pragma once
 
 #include <torch/torch.h>

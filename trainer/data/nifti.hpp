@@ -1,4 +1,9 @@
 // NIfTI-1 volumes through niftilib (.nii and .nii.gz). LibTorch-free.
+//
+// Contract: no state kept between calls (niftilib's debug level is set once, under std::call_once); reads
+// of any files may run concurrently from several threads (the trainer's concurrent tasks do); two writes
+// of one path race. Volumes are values, owned by the caller. Every failure throws std::runtime_error
+// naming the file.
 #pragma once
 
 #include <array>

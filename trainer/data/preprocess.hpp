@@ -2,6 +2,11 @@
 // (HU window clipped and scaled to [0, 1], per-volume z-score, or none), resizing to image_size x
 // image_size (bilinear for the image, nearest for the label) and the label mapping (data.label_groups).
 // The result is cached on disk per case and preprocessing setting. LibTorch-free.
+//
+// Contract: functions of their arguments and the files, no state in memory; any thread or rank may call
+// them at once, also for the same case: the cache is shared only through files written whole (temporary
+// file + rename), so a reader sees no file or a complete one. A bad input throws std::runtime_error naming
+// the file or the data.* key; a missing, stale or broken cache file is rebuilt, never an error.
 #pragma once
 
 #include <array>

@@ -1,5 +1,8 @@
 // Synthetic abdominal-CT-like datasets in the Medical Segmentation Decathlon layout, read by the same
 // code as real data. Deterministic from a seed. LibTorch-free.
+//
+// Contract: a function of its options and seed (the same bytes of every file for the same options, on any
+// platform); any thread may call it for distinct folders; it throws std::runtime_error naming the file.
 #pragma once
 
 #include <array>

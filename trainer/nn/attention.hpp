@@ -7,6 +7,8 @@
 //   002 (multi-scale self-guided attention): the position and channel attention modules (PAM, CAM,
 //                      eqs. 2-5), after DANet (Fu et al.).
 // The self-attention maps (SC, DSPA, CA) are batched matrix products (torch::bmm); no per-sample loops.
+//
+// Contract: as trainer/nn/network.hpp (one task's thread; std::invalid_argument for a refused option).
 #pragma once
 
 #include <torch/torch.h>

@@ -5,6 +5,8 @@
 // Parameter ownership: parameters are attributed to components by the name of the submodule that holds
 // them (see network.cpp, component_of). Submodules named "ec_*" belong to EC; everything else in these
 // blocks belongs to whatever component registers the block.
+//
+// Contract: as trainer/nn/network.hpp (one task's thread; std::invalid_argument for a refused option).
 #pragma once
 
 #include <torch/torch.h>

@@ -29,6 +29,8 @@
 // (attention = none) the plain branches; "multiscale" = the F'_s projections and the F_MS MultiConv; "pam" /
 // "cam" = the step-1 branches with their convolutions; "refinement" = every module of steps 2..R except the
 // encoder-decoders; "guidance" = the encoder-decoders and the conv3x3(F̂) of every step.
+//
+// Contract: as trainer/nn/network.hpp (one task's thread; std::invalid_argument for a refused option).
 #pragma once
 
 #include <torch/torch.h>

@@ -2,6 +2,8 @@
 //   001 (EC-CaM-UNet): MuS, the atrous spatial pyramid at the bridge (Fig. 2(c)).
 //   004 (DSMS U-Net) : the multi-scale convolution module on every skip (MSC) and its control KCM.
 //   000 (MDA-U-Net*) : the cascade multi-scale convolution (eq. 14).
+//
+// Contract: as trainer/nn/network.hpp (one task's thread; std::invalid_argument for a refused option).
 #pragma once
 
 #include <torch/torch.h>

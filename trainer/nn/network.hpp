@@ -3,6 +3,12 @@
 // SE/CBAM, attention gates), 000 (auxiliary path, DSPA, CA, cascade MSC), 004 (MSC/KCM, restoration),
 // 003 (nested dense skips with attention gates, deep supervision, inference-time pruning) and 002 (PAM, CAM);
 // with model.backbone = "resnet", 002's whole multi-scale guided attention network (trainer/nn/guided.hpp).
+//
+// Contract (every header of trainer/nn/): LibTorch modules in LibTorch's idiom, owned through their
+// TORCH_MODULE holders (shared ownership); one network belongs to one task and is used from its thread
+// (trainer/trainer.hpp). A configuration the network refuses throws std::invalid_argument from the
+// constructor, naming the model.* key and what is allowed; forward() takes the input shapes the study's
+// checks allow (data.image_size, docs/STUDY.md), and other shapes fail with LibTorch's own errors.
 #pragma once
 
 #include <torch/torch.h>
