@@ -1,12 +1,13 @@
 // What a worker does with a task. The real executor trains and evaluates (trainer::run_task); the
 // sleep executor only waits, for the dispatch benchmark and runner tests that need no model.
 //
-// Contract: one Executor serves a whole process: under MPI the worker rank's loop calls it from one thread;
-// in one process (runner/run.hpp) every worker thread calls the same Executor at once, and the coordinator
-// thread calls estimate_cost meanwhile. Implementations are therefore thread-safe, and execute keeps a
-// task's state on its own stack. ctx.on_epoch and on_member_epoch run on the calling thread. execute and
-// execute_group throw Interrupted when *ctx.stop was set (after a checkpoint) and any other std::exception
-// for a failed task; the worker loop turns both into a result message, so nothing escapes to the coordinator.
+// Contract: one Executor serves a whole process. Under MPI the worker rank's loop calls it from one thread;
+// in one process (runner/run.hpp) every worker thread calls the same Executor, so execute, execute_group,
+// gpu_count, check_device and release_memory may run concurrently and keep a task's state on the calling
+// thread's stack. estimate_cost and framework_version are the coordinator's, called while it plans, before
+// any worker is welcomed: they may keep an unguarded cache. ctx.on_epoch and on_member_epoch run on the
+// calling thread. execute and execute_group throw Interrupted when *ctx.stop was set (after a checkpoint)
+// and any other std::exception for a failed task; the worker loop turns both into a result message.
 #pragma once
 
 #include <atomic>
