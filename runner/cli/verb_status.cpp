@@ -163,7 +163,7 @@ void print_reused(const std::vector<db::TaskRow>& tasks, int done) {
 
 // Early stopping: a `stopped` column (tasks standing at a rung, never results), the trial's state there
 // with its value (the report's words: reports::rung_state_text) and the rungs.
-void print_variant_table(const std::vector<db::VariantRow>& variants, Tally& y, const db::StudyData& data,
+void print_variant_table(const std::vector<db::StoredVariant>& variants, Tally& y, const db::StudyData& data,
                          const std::vector<db::EarlyStopEvent>& log) {
   const bool rungs = !log.empty() || !data.stopped_trials.empty();
   std::printf("  %-28s %6s %8s %7s %12s %8s%s %10s%s\n", "variant", "done", "running", "failed", "interrupted", "pending",
