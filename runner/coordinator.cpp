@@ -726,7 +726,12 @@ void Coordinator::plan_rungs() {
   }
   // Without validation cases the trainer's val_score is the training loss (docs/DATA.md): minimised.
   const std::string objective = validation ? study_.base.train.select_metric : "loss";
-  rungs_ = std::make_unique<RungScheduler>(study_.early_stop, objective, folds, *store_, study_id_);
+  const std::string varied = varied_loss_key(study_);
+  if (!varied.empty()) {
+    spdlog::info("early stopping: the trials differ in {}, so their validation losses are not comparable: ties at a rung go "
+                 "to the trial order", varied);
+  }
+  rungs_ = std::make_unique<RungScheduler>(study_.early_stop, objective, folds, *store_, study_id_, varied.empty());
   // A grid or a design starts its trials in a seeded random order, numbered in that order (the last
   // tie-break of a rung): a grid's order often runs from worse to better configurations, and ASHA promotes
   // from the trials seen so far. A search's trials keep the sampler's order.

@@ -1,5 +1,7 @@
 #include "runner/rungs.hpp"
 
+#include "ablations/study.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -14,10 +16,28 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 }
 
+std::string varied_loss_key(const Study& study) {
+  auto is_loss = [](const std::string& key) { return key.rfind("loss.", 0) == 0; };
+  for (const auto& p : study.search.space) {
+    if (is_loss(p.key)) return p.key;
+  }
+  if (study.variants.empty()) return "";
+  for (const auto& [key, value] : study.variants.front().values) {
+    if (!is_loss(key)) continue;
+    for (const auto& v : study.variants) {
+      auto it = v.values.find(key);
+      if (it == v.values.end() || it->second.text != value.text) return key;
+    }
+  }
+  return "";
+}
+
 RungScheduler::RungScheduler(const sweeps::EarlyStopConfig& config, const std::string& select_metric,
-                             const std::vector<std::pair<int, int>>& folds, db::Store& store, std::int64_t study_id)
+                             const std::vector<std::pair<int, int>>& folds, db::Store& store, std::int64_t study_id,
+                             bool loss_breaks_ties)
     : policy_(config, sweeps::objective_direction(select_metric), static_cast<int>(folds.size())),
       dir_(sweeps::objective_direction(select_metric)),
+      loss_breaks_ties_(loss_breaks_ties),
       folds_(folds),
       store_(store),
       study_id_(study_id) {}
@@ -120,7 +140,9 @@ sweeps::RungValue RungScheduler::fold_value(const std::vector<EpochRecord>& epoc
     values[static_cast<std::size_t>(e.epoch - 1)] = e.val_score;
     losses[static_cast<std::size_t>(e.epoch - 1)] = e.val_loss;
   }
-  return sweeps::rung_value(values, losses, epoch, dir_);
+  sweeps::RungValue v = sweeps::rung_value(values, losses, epoch, dir_);
+  if (!loss_breaks_ties_) v.loss = kNaN;  // not comparable between the trials: the trial order decides a tie
+  return v;
 }
 
 void RungScheduler::log_decision(const sweeps::Decision& d) {

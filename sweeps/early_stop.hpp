@@ -58,7 +58,8 @@
 // reaches the best score, the epoch best-epoch selection keeps), lower ranking better, NaN last. Equal on
 // both, the lower trial id ranks better, so decisions never depend on how a sort breaks ties; under early
 // stopping the coordinator numbers the trials of a grid or a design in a seeded random order
-// (trial_order()), so neither the study's order nor the arrival order decides a tie. The median rule
+// (trial_order()), so neither the study's order nor the arrival order decides a tie. The coordinator
+// reports no loss (NaN) when the trials differ in the loss they compute (runner::varied_loss_key()). The median rule
 // compares scores only: a score equal to the median continues.
 // Scores are compared in the objective's direction (objective_direction()): lower is better for the
 // loss and for distances (assd, hd95), higher for overlaps (dice, iou, ...).

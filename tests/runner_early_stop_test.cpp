@@ -28,6 +28,7 @@
 #include "reports/search.hpp"
 #include "rung_script.hpp"
 #include "runner/run.hpp"
+#include "runner/rungs.hpp"  // varied_loss_key
 #include "sweeps/early_stop.hpp"
 
 namespace fs = std::filesystem;
@@ -429,6 +430,19 @@ TEST_F(EarlyStopRun, AGridStartsItsTrialsInTheSeededOrder) {
   r.stop_after_ = 0;
   ASSERT_EQ(run_study(opt_, r), kRunOk);
   EXPECT_EQ(r.started_, kSeed42);
+}
+
+// The validation loss breaks ties only between trials that compute the same loss.
+TEST(VariedLossKey, NamesTheLossKeyTheTrialsDifferIn) {
+  const std::string head = "[study]\nname = \"s\"\n[train]\nepochs = 9\n";
+  auto key = [&](const std::string& body) { return varied_loss_key(load_study_text(head + body, "/tmp/s.toml")); };
+  EXPECT_EQ(key("[sweep]\n\"loss.alpha\" = [0.1, 0.2]\n"), "loss.alpha");
+  EXPECT_EQ(key("[sweep]\n\"train.lr\" = [0.001, 0.01]\n"), "");
+  EXPECT_EQ(key("[sweep]\nmethod = \"tpe\"\ntrials = 4\n\"loss.alpha\" = { uniform = [0.1, 0.9] }\n"), "loss.alpha");
+  EXPECT_EQ(key("[sweep]\nmethod = \"random\"\ntrials = 4\n\"train.lr\" = { log_uniform = [1e-4, 1e-2] }\n"), "");
+  EXPECT_EQ(key("[[ablation.variant]]\nname = \"a\"\n[[ablation.variant]]\nname = \"b\"\n\"loss.name\" = \"dice\"\n"),
+            "loss.name");
+  EXPECT_EQ(key("[[ablation.variant]]\nname = \"a\"\n[[ablation.variant]]\nname = \"b\"\n\"model.cc\" = true\n"), "");
 }
 
 TEST_F(EarlyStopRun, StudyChecksTheRungs) {
