@@ -307,13 +307,15 @@ void bind_objective(Parsed& parsed, Diags& diags) {
                 "or the same metric in both");
 }
 
-// [sweep.early_stop]: method, rungs, reduction, startup_trials (docs/STUDY.md "Early stopping"). The values
+// [sweep.early_stop]: method, rungs, reduction, startup_trials, brackets (docs/STUDY.md "Early stopping"). The values
 // are checked against train.epochs once the study is resolved (load_study_text).
 void parse_early_stop(const toml::node& node, const std::string& file, Parsed& parsed, Diags& diags) {
   const toml::table* table = node.as_table();
   const std::string key = "sweep.early_stop";
   if (!table) {
-    diags.add(file, node.source(), key, "expected a table: method = \"none\" | \"median\" | \"asha\", rungs = [epochs], reduction, startup_trials");
+    diags.add(file, node.source(), key,
+              "expected a table: method = \"none\" | \"median\" | \"asha\" | \"hyperband\", rungs = [epochs], reduction, "
+              "startup_trials, brackets");
     return;
   }
   sweeps::EarlyStopConfig c;
@@ -338,7 +340,7 @@ void parse_early_stop(const toml::node& node, const std::string& file, Parsed& p
     if (name == "method") {
       has_method = true;
       if (!sub.is_string()) {
-        diags.add(file, sub.source(), key + ".method", "expected a string: \"none\" | \"median\" | \"asha\"");
+        diags.add(file, sub.source(), key + ".method", "expected a string: \"none\" | \"median\" | \"asha\" | \"hyperband\"");
         ok = false;
       } else {
         c.method = sub.as_string()->get();
@@ -358,18 +360,20 @@ void parse_early_stop(const toml::node& node, const std::string& file, Parsed& p
       integer(sub, "reduction", c.reduction);
     } else if (name == "startup_trials") {
       integer(sub, "startup_trials", c.startup_trials);
+    } else if (name == "brackets") {
+      integer(sub, "brackets", c.brackets);
     } else {
-      const std::vector<std::string> names = {"method", "rungs", "reduction", "startup_trials"};
+      const std::vector<std::string> names = {"method", "rungs", "reduction", "startup_trials", "brackets"};
       const std::string hint = closest(name, names);
       diags.add(file, k.source(), key + "." + name,
-                "unknown key" + (hint.empty() ? std::string(" (allowed: method, rungs, reduction, startup_trials)")
+                "unknown key" + (hint.empty() ? std::string(" (allowed: method, rungs, reduction, startup_trials, brackets)")
                                               : " (did you mean `" + hint + "`?)"));
       ok = false;
     }
   }
   if (!has_method && !table->empty()) {
     // Rungs without a method would silently train every trial to the end.
-    diags.add(file, node.source(), key + ".method", "missing: set method = \"asha\" or \"median\" (or \"none\")");
+    diags.add(file, node.source(), key + ".method", "missing: set method = \"asha\", \"hyperband\" or \"median\" (or \"none\")");
     ok = false;
   }
   // A key the method does not read would be ignored without a word: refused where it is written.
@@ -380,8 +384,11 @@ void parse_early_stop(const toml::node& node, const std::string& file, Parsed& p
                   "\"); remove it");
     ok = false;
   };
-  unused("reduction", "median", "asha");
+  unused("reduction", "median", "asha\" or \"hyperband");
   unused("startup_trials", "asha", "median");
+  unused("startup_trials", "hyperband", "median");
+  unused("brackets", "asha", "hyperband");
+  unused("brackets", "median", "hyperband");
   if (!ok) return;
   parsed.early_stop = c;
   parsed.early_stop_keys = where;

@@ -664,7 +664,17 @@ bool Coordinator::propose() {
   std::string seen_text;
   for (const Variant* v : mine) {
     auto it = objectives.find(v->name);
-    if (it == objectives.end() || it->second.done < it->second.tasks || !std::isfinite(it->second.value)) continue;
+    if (it == objectives.end() || it->second.done < it->second.tasks || !std::isfinite(it->second.value)) {
+      // A trial stopped or paused at a rung: its score there, ranked below every finished trial (as
+      // Optuna's TPE ranks pruned trials). Early stopping is refused with several objectives.
+      const auto at = rungs_ && s.objectives.empty() ? rungs_->standing(v->name) : std::nullopt;
+      if (!at || !std::isfinite(at->second)) continue;
+      char buf[80];
+      std::snprintf(buf, sizeof buf, "t%03d=%.6g@rung%d", v->trial, at->second, at->first);
+      seen_text += (seen_text.empty() ? "" : ", ") + std::string(buf);
+      seen.push_back({v->point, rungs_->minimizes() ? at->second : -at->second, at->first});
+      continue;
+    }
     char buf[64];
     std::snprintf(buf, sizeof buf, "t%03d=%.6g", v->trial, it->second.value);
     std::string text = buf;
@@ -699,7 +709,7 @@ bool Coordinator::propose() {
   Variant v = trial_variant(study_, *pick, trial, x);
   store_->record_trial(study_id_, {*pick, trial, v.name, s.method, sweeps::point_text(x), seen_text, db::now_seconds()},
                        {v.name, v.label, v.hash, v.canonical, v.ordinal}, recorded_components(v.config.model));
-  spdlog::info("{}: trial {} {} proposed from {} finished trial(s)", s.method, trial, v.name,
+  spdlog::info("{}: trial {} {} proposed from {} finished or stopped trial(s)", s.method, trial, v.name,
                s.objectives.empty() ? seen.size() : seen_multi.size());
   study_.variants.push_back(std::move(v));
   if (rungs_) rungs_->add_trial(study_.variants.back().name, study_.variants.back().ordinal);
@@ -719,19 +729,39 @@ void Coordinator::plan_rungs() {
   }
   // Without validation cases the trainer's val_score is the training loss (docs/DATA.md): minimised.
   const std::string objective = validation ? study_.base.train.select_metric : "loss";
-  rungs_ = std::make_unique<RungScheduler>(study_.early_stop, objective, folds, *store_, study_id_);
-  for (const auto& v : study_.variants) rungs_->add_trial(v.name, v.ordinal);
+  const std::string varied = varied_loss_key(study_);
+  if (!varied.empty()) {
+    spdlog::info("early stopping: the trials differ in {}, so their validation losses are not comparable: ties at a rung go "
+                 "to the trial order", varied);
+  }
+  rungs_ = std::make_unique<RungScheduler>(study_.early_stop, objective, folds, *store_, study_id_, varied.empty());
+  // A grid or a design starts its trials in a seeded random order, numbered in that order (the last
+  // tie-break of a rung): a grid's order often runs from worse to better configurations, and ASHA promotes
+  // from the trials seen so far. A search's trials keep the sampler's order.
+  const bool shuffle = !study_.search.sampled();
+  std::vector<std::string> names;
+  for (const auto& v : study_.variants) names.push_back(v.name);
+  const std::vector<std::size_t> order = sweeps::trial_order(names, study_.base.study.seed);
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    const Variant& v = study_.variants[order[i]];
+    rungs_->add_trial(v.name, shuffle ? static_cast<std::int64_t>(i) : v.ordinal);
+  }
   const int replayed = rungs_->replay();
   std::deque<size_t> queued;
   for (size_t idx : pending_) {
     const PlannedTask& p = tasks_[idx];
     if (!rungs_->runnable(p.variant->name, p.fold->fold, p.fold->repeat)) {
       held_[p.variant->name].push_back(idx);
-    } else if (rungs_->rung_of(p.variant->name) > 0) {
+    } else if (rungs_->past_first_rung(p.variant->name)) {
       promoted_.push_back(idx);
     } else {
       queued.push_back(idx);
     }
+  }
+  if (shuffle) {
+    std::stable_sort(queued.begin(), queued.end(), [&](size_t a, size_t b) {
+      return rungs_->trial_id(tasks_[a].variant->name) < rungs_->trial_id(tasks_[b].variant->name);
+    });
   }
   pending_ = std::move(queued);
   spdlog::info("early stopping ({}): {} logged event(s) replayed; {} task(s) resume from a rung, {} wait at one{}",

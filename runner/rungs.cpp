@@ -1,5 +1,7 @@
 #include "runner/rungs.hpp"
 
+#include "ablations/study.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -14,10 +16,28 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 }
 
+std::string varied_loss_key(const Study& study) {
+  auto is_loss = [](const std::string& key) { return key.rfind("loss.", 0) == 0; };
+  for (const auto& p : study.search.space) {
+    if (is_loss(p.key)) return p.key;
+  }
+  if (study.variants.empty()) return "";
+  for (const auto& [key, value] : study.variants.front().values) {
+    if (!is_loss(key)) continue;
+    for (const auto& v : study.variants) {
+      auto it = v.values.find(key);
+      if (it == v.values.end() || it->second.text != value.text) return key;
+    }
+  }
+  return "";
+}
+
 RungScheduler::RungScheduler(const sweeps::EarlyStopConfig& config, const std::string& select_metric,
-                             const std::vector<std::pair<int, int>>& folds, db::Store& store, std::int64_t study_id)
+                             const std::vector<std::pair<int, int>>& folds, db::Store& store, std::int64_t study_id,
+                             bool loss_breaks_ties)
     : policy_(config, sweeps::objective_direction(select_metric), static_cast<int>(folds.size())),
       dir_(sweeps::objective_direction(select_metric)),
+      loss_breaks_ties_(loss_breaks_ties),
       folds_(folds),
       store_(store),
       study_id_(study_id) {}
@@ -49,6 +69,23 @@ db::EarlyStopEvent RungScheduler::event(const std::string& variant, const char* 
 
 int RungScheduler::replay() {
   int n = 0;
+  // The tie-breaking loss of a replayed arrival comes from the fold's stored epochs (stored in the same
+  // transaction as the arrival), as fold_value() computed it from the result.
+  std::map<std::tuple<std::string, int, int>, std::int64_t> task_of;
+  for (const db::TaskRow& t : store_.tasks(study_id_)) task_of[{t.variant, t.fold, t.repeat}] = t.id;
+  std::map<std::int64_t, std::vector<EpochRecord>> epochs_of;
+  for (const db::TaskEpochRow& e : store_.task_epochs(study_id_)) {
+    EpochRecord r;
+    r.epoch = e.epoch;
+    r.val_loss = e.val_loss;
+    r.val_score = e.val_score;
+    epochs_of[e.task_id].push_back(r);
+  }
+  auto stored_loss = [&](const db::EarlyStopEvent& e) {
+    auto t = task_of.find({e.variant, e.fold, e.repeat});
+    if (t == task_of.end()) return kNaN;
+    return fold_value(epochs_of[t->second], e.epoch).loss;
+  };
   std::vector<sweeps::Decision> derived;                  // what the replayed arrivals decide
   std::set<std::tuple<std::string, std::string, int>> logged;  // (variant, kind, rung) of the logged decisions
   for (const db::EarlyStopEvent& e : store_.early_stop_log(study_id_)) {
@@ -57,8 +94,9 @@ int RungScheduler::replay() {
     const std::int64_t trial = it->second;
     try {
       if (e.kind == "reached" || e.kind == "failed") {
-        auto d = policy_.report(trial, slot_of(e.fold, e.repeat), e.rung,
-                                e.kind == "reached" ? std::optional<double>(e.score) : std::nullopt);
+        const bool reached = e.kind == "reached";
+        auto d = policy_.report(trial, slot_of(e.fold, e.repeat), e.rung, reached ? std::optional<double>(e.score) : std::nullopt,
+                                reached ? stored_loss(e) : kNaN);
         if (d) derived.push_back(*d);
         ++n;
       } else if (e.kind == "promote") {
@@ -93,20 +131,25 @@ int RungScheduler::pause_epoch(const std::string& variant) const {
   return rung + 1 < policy_.rungs() ? policy_.rung_epoch(rung) : 0;
 }
 
-// The fold's best validation objective up to the rung's epoch (sweeps::best_so_far).
-double RungScheduler::fold_score(const TaskResult& r, int epoch) const {
-  std::vector<double> values(static_cast<std::size_t>(epoch), kNaN);
-  for (const EpochRecord& e : r.epochs) {
-    if (e.epoch >= 1 && e.epoch <= epoch) values[static_cast<std::size_t>(e.epoch - 1)] = e.val_score;
+// The fold's best validation objective up to the rung's epoch and the validation loss of that epoch
+// (sweeps::rung_value).
+sweeps::RungValue RungScheduler::fold_value(const std::vector<EpochRecord>& epochs, int epoch) const {
+  std::vector<double> values(static_cast<std::size_t>(epoch), kNaN), losses(static_cast<std::size_t>(epoch), kNaN);
+  for (const EpochRecord& e : epochs) {
+    if (e.epoch < 1 || e.epoch > epoch) continue;
+    values[static_cast<std::size_t>(e.epoch - 1)] = e.val_score;
+    losses[static_cast<std::size_t>(e.epoch - 1)] = e.val_loss;
   }
-  return sweeps::best_so_far(values, epoch, dir_);
+  sweeps::RungValue v = sweeps::rung_value(values, losses, epoch, dir_);
+  if (!loss_breaks_ties_) v.loss = kNaN;  // not comparable between the trials: the trial order decides a tie
+  return v;
 }
 
 void RungScheduler::log_decision(const sweeps::Decision& d) {
   const std::string& variant = names_.at(d.trial);
   store_.log_early_stop(study_id_, event(variant, sweeps::decision_name(d.kind), d.rung, -1, -1, d.score));
-  spdlog::info("early stopping: {} {} at rung {} (epoch {}, score {:.4g})", variant, sweeps::decision_name(d.kind), d.rung,
-               policy_.rung_epoch(d.rung), d.score);
+  spdlog::info("early stopping: {} {} at rung {} (epoch {}, score {:.4g}, validation loss {:.4g})", variant,
+               sweeps::decision_name(d.kind), d.rung, policy_.rung_epoch(d.rung), d.score, d.loss);
 }
 
 std::optional<sweeps::Decision> RungScheduler::paused(std::int64_t task_id, const std::string& variant, int fold, int repeat,
@@ -114,15 +157,15 @@ std::optional<sweeps::Decision> RungScheduler::paused(std::int64_t task_id, cons
   const std::int64_t trial = ids_.at(variant);
   const int rung = policy_.rung_index(trial);
   const int epoch = policy_.rung_epoch(rung);
-  const double score = fold_score(r, epoch);
+  const sweeps::RungValue v = fold_value(r.epochs, epoch);
   // A checkpoint past the rung (one left in a shared workdir by another store's run of the same study)
   // pauses later than asked: the store keeps the rung's epochs, the rest comes back with the next result.
   TaskResult at_rung = r;
   at_rung.paused_after_epoch = epoch;
   at_rung.epochs.erase(std::remove_if(at_rung.epochs.begin(), at_rung.epochs.end(), [&](const EpochRecord& e) { return e.epoch > epoch; }),
                        at_rung.epochs.end());
-  store_.record_paused(task_id, at_rung, now, study_id_, event(variant, "reached", rung, fold, repeat, score));
-  auto d = policy_.report(trial, slot_of(fold, repeat), rung, score);
+  store_.record_paused(task_id, at_rung, now, study_id_, event(variant, "reached", rung, fold, repeat, v.score));
+  auto d = policy_.report(trial, slot_of(fold, repeat), rung, v.score, v.loss);
   if (d) log_decision(*d);
   return d;
 }
@@ -131,10 +174,10 @@ std::optional<sweeps::Decision> RungScheduler::done(std::int64_t task_id, const 
                                                     const TaskResult& r, double now) {
   const std::int64_t trial = ids_.at(variant);
   const int rung = policy_.rung_index(trial);
-  const double score = fold_score(r, policy_.rung_epoch(rung));
-  const db::EarlyStopEvent e = event(variant, "reached", rung, fold, repeat, score);
+  const sweeps::RungValue v = fold_value(r.epochs, policy_.rung_epoch(rung));
+  const db::EarlyStopEvent e = event(variant, "reached", rung, fold, repeat, v.score);
   store_.record_done(task_id, r, now, study_id_, &e);
-  auto d = policy_.report(trial, slot_of(fold, repeat), rung, score);
+  auto d = policy_.report(trial, slot_of(fold, repeat), rung, v.score, v.loss);
   if (d) log_decision(*d);
   return d;
 }

@@ -29,6 +29,20 @@
 // not promoted stays paused: a later arrival can still lift it into the top set while the search goes on;
 // when the search ends it is stopped at its rung. A trial reaching r_K is finished.
 //
+// Hyperband (Li, Jamieson, DeSalvo, Rostamizadeh, Talwalkar, "Hyperband: a novel bandit-based approach to
+// hyperparameter optimization", JMLR 18, 2018, Algorithm 1), asynchronously as Li et al. 2020 (Sec. 3.3)
+// run it: several ASHA brackets, so that a user need not guess the first rung. Bracket b (0 <= b < B,
+// B = brackets) starts its trials at rung b: its folds train to r_b before they are first judged, and its
+// promotions rank it alone (bracket b's rung k population is its own trials that reached r_k). With
+// K = the last rung's index, bracket b halves s = K - b times; Hyperband gives bracket s
+// n_s = ceil((s_max + 1) eta^s / (s + 1)) configurations (s_max = K here), i.e. the aggressive brackets
+// many cheap trials, the cautious ones few trials trained longer; bracket K trains its trials to the end.
+// A trial's bracket is a function of its id (hyperband_brackets(): a smooth weighted round robin over
+// the brackets with weights (K + 1) eta^s / (s + 1)), so a replay assigns the same brackets. B = 1 is ASHA.
+// The coordinator numbers a grid's trials in the seeded order, so the brackets are a seeded partition.
+// BOHB's model-based proposals inside the brackets (Falkner et al. 2018) are not implemented: a TPE search
+// proposes as it does without early stopping.
+//
 // Median stopping (Golovin et al., "Google Vizier", KDD 2017, Sec. 3.2.2; Optuna's MedianPruner): a trial
 // reaching rung k < K is stopped when its score is strictly worse than the median of the scores of the
 // other trials that reached rung k before it (mean of the two middle ones for an even count); otherwise it
@@ -38,19 +52,29 @@
 // startup_trials other trials have a score there (Optuna's n_startup_trials counts completed trials; here
 // the trials that reached the same rung, so that a search whose trials all run at once can still stop).
 //
-// Ties: equal scores are ordered by trial id (the lower, i.e. earlier in the study's expansion order, ranks
-// better), so decisions never depend on how a sort breaks ties. A score equal to the median continues.
+// Ties. Trials with equal scores at a rung (a tiny network's validation Dice is often exactly 0 for every
+// configuration at an early epoch) are ranked by a continuous secondary, the validation loss: the trial's
+// mean over its folds of the loss at the epoch its score comes from (rung_value(): the first epoch that
+// reaches the best score, the epoch best-epoch selection keeps), lower ranking better, NaN last. Equal on
+// both, the lower trial id ranks better, so decisions never depend on how a sort breaks ties; under early
+// stopping the coordinator numbers the trials of a grid or a design in a seeded random order
+// (trial_order()), so neither the study's order nor the arrival order decides a tie. The coordinator
+// reports no loss (NaN) when the trials differ in the loss they compute (runner::varied_loss_key()). The median rule
+// compares scores only: a score equal to the median continues.
 // Scores are compared in the objective's direction (objective_direction()): lower is better for the
 // loss and for distances (assd, hd95), higher for overlaps (dice, iou, ...).
 //
 // Thread safety: none; the coordinator's one thread owns an EarlyStopping.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "sweeps/metric.hpp"  // Direction, objective_direction()
@@ -64,12 +88,34 @@ bool better(double a, double b, Direction d);
 // there is none. Values past `epochs` are ignored.
 double best_so_far(const std::vector<double>& values, int epochs, Direction d);
 
-struct EarlyStopConfig {
-  std::string method = "none";  // none | median | asha
-  std::vector<int> rungs;       // epochs, strictly increasing, > 0, the last one = train.epochs
-  int reduction = 3;            // ASHA's eta: the top 1/eta of a rung is promoted (>= 2)
-  int startup_trials = 3;       // median: other trials needed at a rung before it stops any (>= 1)
+// A fold's standing at a rung of `epochs` epochs: its score (best_so_far of the per-epoch objective) and
+// the validation loss of the epoch the score comes from (the first epoch reaching it, as best-epoch
+// selection keeps the earlier of equal epochs), the secondary that breaks ties of the score. Both NaN
+// when no epoch up to the rung has a score; `loss` NaN where the loss is missing.
+struct RungValue {
+  double score;
+  double loss;
 };
+RungValue rung_value(const std::vector<double>& scores, const std::vector<double>& losses, int epochs, Direction d);
+
+// Under early stopping, the order in which the trials of a grid or a design start: a permutation of
+// names (the returned vector holds indices into it), a function of the seed and each name alone (sorted by
+// SplitMix64 of the seed and the name's FNV-1a hash; equal keys by index), so that it is the same on
+// every rerun and resume, and adding or removing a variant keeps the others' relative order.
+std::vector<std::size_t> trial_order(const std::vector<std::string>& names, std::uint64_t seed);
+
+struct EarlyStopConfig {
+  std::string method = "none";  // none | median | asha | hyperband
+  std::vector<int> rungs;       // epochs, strictly increasing, > 0, the last one = train.epochs
+  int reduction = 3;            // ASHA's and Hyperband's eta: the top 1/eta of a rung is promoted (>= 2)
+  int startup_trials = 3;       // median: other trials needed at a rung before it stops any (>= 1)
+  int brackets = 0;             // hyperband: brackets 1..rungs.size(), bracket b starting at rung b; 0 = one per rung
+};
+
+// Hyperband: the bracket of each of the trials 0..n-1 (their ids), for `brackets` brackets over `rungs`
+// rungs with reduction factor eta (see above). Deterministic; every bracket gets trials in proportion to
+// its weight within one trial of its share at any prefix.
+std::vector<int> hyperband_brackets(int brackets, int rungs, int reduction, std::size_t n);
 
 // "" when c is valid for a study of train.epochs = epochs, else what is wrong, naming the key
 // (sweep.early_stop.<key> = value) and what is allowed.
@@ -99,6 +145,7 @@ struct Decision {
   std::int64_t trial = 0;
   int rung = 0;               // rung index the decision is taken at
   double score = 0;           // the trial's score at that rung (NaN for kFail)
+  double loss = 0;            // the trial's secondary at that rung: mean validation loss (NaN: none)
   bool operator==(const Decision& o) const { return kind == o.kind && trial == o.trial && rung == o.rung; }
 };
 
@@ -118,54 +165,65 @@ class EarlyStopping {
   // folds_per_trial >= 1 is the number of fold x repeat tasks of every trial.
   EarlyStopping(const EarlyStopConfig& c, Direction d, int folds_per_trial);
 
-  // Fold `fold` of `trial` reached rung `rung` with `score` (its best_so_far at r_rung), or, with nullopt,
-  // failed for good on the way to it. Returns the decision about the trial when this report completes the
+  // Fold `fold` of `trial` reached rung `rung` with `score` (its best_so_far at r_rung) and `loss` (the
+  // validation loss of that epoch, rung_value(); NaN: unknown), or, with nullopt, failed for good on the
+  // way to it. Returns the decision about the trial when this report completes the
   // trial's rung (every live fold accounted for), nothing while folds are still on their way.
   // Throws std::invalid_argument on a report the sequence does not allow (a rung other than the one the
   // trial trains towards, the same fold twice, a fold out of range or already failed): a corrupt log.
-  std::optional<Decision> report(std::int64_t trial, int fold, int rung, std::optional<double> score);
+  std::optional<Decision> report(std::int64_t trial, int fold, int rung, std::optional<double> score,
+                                 double loss = std::numeric_limits<double>::quiet_NaN());
 
-  // ASHA: the promotion a free worker should take now, if any (highest rung first, then best score, then
-  // lowest trial id); nothing for the median rule. Does not change the state: call promote() to act.
+  // ASHA and Hyperband: the promotion a free worker should take now, if any (highest rung first, then the
+  // lower bracket, then the ranking); nothing for the median rule. Does not change the state: call promote() to act.
   std::optional<Decision> next_promotion() const;
   // Records the promotion of a paused trial from its rung (a decision of next_promotion(), replayed or new).
   // Throws std::invalid_argument when the trial is not paused at that rung.
   void promote(std::int64_t trial, int rung);
 
   TrialState state(std::int64_t trial) const;   // kRunning for a trial never reported
+  // Hyperband: the trial's bracket, which is also the index of the rung it is first judged at; 0 otherwise.
+  int bracket(std::int64_t trial) const;
+  // A trial stopped (median) or paused (ASHA) at a rung: that rung's index and the trial's score there
+  // (what a sampler learns from a trial that did not finish); nothing for any other state.
+  std::optional<std::pair<int, double>> standing(std::int64_t trial) const;
   // Whether a report of this fold is due: the trial trains towards a rung, the fold is alive and has not
   // reached that rung yet (what the coordinator may dispatch).
   bool expects(std::int64_t trial, int fold) const;
-  int rung_index(std::int64_t trial) const;     // the rung it trains towards or stands at
+  int rung_index(std::int64_t trial) const;     // the rung it trains towards or stands at (a new trial: its bracket's first)
   int rung_epoch(int rung) const { return rungs_.at(static_cast<size_t>(rung)); }
   int rungs() const { return static_cast<int>(rungs_.size()); }
   // The epoch a live fold of the trial trains to next (r of its rung).
   int target_epoch(std::int64_t trial) const { return rung_epoch(rung_index(trial)); }
   std::vector<RungPopulation> populations() const;
-  // Trial ids with a score at rung k, best first (the ranking promotions are drawn from).
-  std::vector<std::int64_t> ranking(int rung) const;
+  // Trial ids of bracket b (0 but for Hyperband) with a score at rung k, best first (the ranking
+  // promotions are drawn from).
+  std::vector<std::int64_t> ranking(int rung, int bracket = 0) const;
 
  private:
   struct Trial {
     int rung = 0;
     TrialState state = TrialState::kRunning;
     std::set<int> failed;                    // folds failed for good
-    std::map<int, double> pending;           // fold -> score at the current rung
+    std::map<int, RungValue> pending;        // fold -> score and loss at the current rung
     std::set<int> promoted_from;             // ASHA rungs it was promoted (median: continued) from
   };
-  Trial& trial_(std::int64_t id) { return trials_[id]; }
-  Decision judge(std::int64_t id, Trial& t, double score);
+  Trial& trial_(std::int64_t id);
+  Decision judge(std::int64_t id, Trial& t, RungValue v);
   bool ranks_before(std::int64_t a, std::int64_t b, int rung) const;
 
   std::string method_;
   std::vector<int> rungs_;
   int reduction_;
   int startup_;
+  int brackets_;  // 1 but for Hyperband
+  mutable std::vector<int> bracket_of_;  // hyperband_brackets() of the ids seen so far, extended on demand
   Direction dir_;
   int folds_;
   std::map<std::int64_t, Trial> trials_;
-  // Per rung: trial -> score, and the arrival order (the median's "before it").
+  // Per rung: trial -> score, trial -> loss (the tie-break), and the arrival order (the median's "before it").
   std::vector<std::map<std::int64_t, double>> scores_;
+  std::vector<std::map<std::int64_t, double>> losses_;
   std::vector<std::vector<std::int64_t>> arrivals_;
   std::vector<int> failed_at_;
   std::vector<int> stopped_at_;

@@ -359,12 +359,14 @@ std::vector<double> categorical(const std::vector<double>& indices, std::size_t 
 Sample tpe_sample(const Space& space, std::uint64_t seed, std::uint64_t trial, const std::vector<Observation>& done,
                   const TpeOptions& options) {
   if (static_cast<int>(done.size()) < std::max(1, options.n_startup)) return random_sample(space, seed, trial);
-  // Best first; a non-finite objective counts as the worst; ties keep the order of the observations.
+  // Best first: finished before stopped, a stopped trial's later rung before an earlier one, then the
+  // objective (a non-finite one the worst of its group); ties keep the order of the observations.
   std::vector<std::size_t> order(done.size());
   std::iota(order.begin(), order.end(), 0);
   auto key = [&](std::size_t i) {
     const double y = done[i].objective;
-    return std::isfinite(y) ? y : std::numeric_limits<double>::infinity();
+    const int rung = done[i].stopped_rung < 0 ? std::numeric_limits<int>::max() : done[i].stopped_rung;
+    return std::make_pair(-static_cast<double>(rung), std::isfinite(y) ? y : std::numeric_limits<double>::infinity());
   };
   std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return key(a) < key(b); });
   const std::size_t n = done.size();

@@ -73,16 +73,23 @@ std::vector<double> sobol_point(std::uint64_t index, int dims);
 // estimate unbiased; Owen's nested scrambling (SciPy's default) is not implemented. Then from_unit.
 Sample sobol_sample(const Space& space, std::uint64_t seed, std::uint64_t trial);
 
-// One finished trial, as the TPE sees it.
+// One trial, as the TPE sees it: finished, or stopped by early stopping (as Optuna's pruned trials).
 struct Observation {
   Sample x;
   double objective = 0;  // lower is better (negate a metric where higher is better)
+  // -1: finished, `objective` its final value. k >= 0: stopped (or paused, ASHA) at rung k, `objective`
+  // its score at that rung (the best so far at the rung's epoch), which is not comparable with a final
+  // value at a later epoch.
+  int stopped_rung = -1;
 };
 
 // The Tree-structured Parzen Estimator (Bergstra, Bardenet, Bengio, Kegl, "Algorithms for hyper-parameter
 // optimization", NeurIPS 2011) in the form of Optuna's default TPESampler (independent per parameter):
 //  - while fewer than n_startup observations exist, the proposal is random_sample(seed, trial);
-//  - the observations, sorted by objective (ties by their order), split into the best
+//  - the observations are ranked as Optuna's TPE ranks complete and pruned trials: the finished ones
+//    first, by objective; then the stopped ones, those stopped at a later rung first, then by their
+//    objective at that rung (ties by their order). Stopped trials count towards n_startup too;
+//  - the ranked observations split into the best
 //    n_below = min(ceil(gamma * n), 25) and the rest ("gamma" below, Optuna's default_gamma);
 //  - per parameter, a Parzen estimator l(x) of the best and g(x) of the rest: numeric parameters (ln x
 //    for log_uniform; int on [low-0.5, high+0.5]) get a truncated-Gaussian mixture with one kernel per

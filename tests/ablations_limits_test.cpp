@@ -325,13 +325,24 @@ TEST(StudyLimits, EarlyStopKeysTheMethodDoesNotReadAreRefused) {
   const std::string head = "[train]\nepochs = 9\n[[ablation.variant]]\nname = \"a\"\n[sweep.early_stop]\n";
   EXPECT_EQ(all_errors(head + "method = \"median\"\nrungs = [3, 9]\nreduction = 3\n"),
             (std::vector<std::string>{"/tmp/s.toml:8:13: `sweep.early_stop.reduction`: reduction is not used by method "
-                                      "= \"median\" (it goes with \"asha\"); remove it"}));
+                                      "= \"median\" (it goes with \"asha\" or \"hyperband\"); remove it"}));
   EXPECT_EQ(all_errors(head + "method = \"asha\"\nrungs = [3, 9]\nstartup_trials = 2\n"),
             (std::vector<std::string>{"/tmp/s.toml:8:18: `sweep.early_stop.startup_trials`: startup_trials is not used "
                                       "by method = \"asha\" (it goes with \"median\"); remove it"}));
+  EXPECT_EQ(all_errors(head + "method = \"asha\"\nrungs = [3, 9]\nbrackets = 2\n"),
+            (std::vector<std::string>{"/tmp/s.toml:8:12: `sweep.early_stop.brackets`: brackets is not used by method = "
+                                      "\"asha\" (it goes with \"hyperband\"); remove it"}));
+  EXPECT_EQ(all_errors(head + "method = \"hyperband\"\nrungs = [3, 9]\nstartup_trials = 2\n"),
+            (std::vector<std::string>{"/tmp/s.toml:8:18: `sweep.early_stop.startup_trials`: startup_trials is not used "
+                                      "by method = \"hyperband\" (it goes with \"median\"); remove it"}));
+  // Hyperband's brackets: one per rung at most, at the key's value.
+  EXPECT_EQ(all_errors(head + "method = \"hyperband\"\nrungs = [3, 9]\nbrackets = 3\n"),
+            (std::vector<std::string>{"/tmp/s.toml:8:12: `sweep.early_stop.brackets`: 3: allowed 1..2 (bracket b starts its "
+                                      "trials at rung b of rungs = [3, 9]), or 0 for one per rung"}));
   // Each with the method that reads it is accepted.
   EXPECT_EQ(all_errors(head + "method = \"median\"\nrungs = [3, 9]\nstartup_trials = 2\n"), std::vector<std::string>{});
   EXPECT_EQ(all_errors(head + "method = \"asha\"\nrungs = [3, 9]\nreduction = 2\n"), std::vector<std::string>{});
+  EXPECT_EQ(all_errors(head + "method = \"hyperband\"\nrungs = [3, 9]\nreduction = 2\nbrackets = 2\n"), std::vector<std::string>{});
 }
 
 // --- Messages that name the real problem.

@@ -4,10 +4,10 @@
 // The factors are the features a user combines in one study: how deep the study is derived (`include` of 0,
 // 1 or 2 files), what expands it (a variant list, a design, a grid, a random, Sobol, TPE or multi-objective
 // TPE search on Dice and parameters), early
-// stopping (none, ASHA, median), published tables (absent, present), shared trainings (variants that differ
+// stopping (none, ASHA, median, Hyperband), published tables (absent, present), shared trainings (variants that differ
 // only in an evaluation-only key), `--set` and the launcher (one process, `mpirun -np 3`). The full product
-// is 3 x 7 x 3 x 2 x 2 x 2 x 2 = 1008 studies; a covering array (every pair of levels in at least one cell)
-// is about 20. The array is generated here, deterministically, not written by hand: adding a level or a
+// is 3 x 7 x 4 x 2 x 2 x 2 x 2 = 1344 studies; a covering array (every pair of levels in at least one cell)
+// is about 30. The array is generated here, deterministically, not written by hand: adding a level or a
 // factor regenerates it, and a test checks that every pair is covered.
 //
 // Each cell writes a tiny study (widths 4..8, 32 x 32 slices, 2 epochs of 2 steps, 2 folds), runs the real
@@ -53,7 +53,7 @@ const std::vector<Factor>& factors() {
   static const std::vector<Factor> f = {
       {"include", {"0", "1", "2"}},
       {"spec", {"variants", "design", "grid", "random", "sobol", "tpe", "motpe"}},
-      {"early_stop", {"none", "asha", "median"}},
+      {"early_stop", {"none", "asha", "median", "hyperband"}},
       {"published", {"absent", "present"}},
       {"shared", {"no", "yes"}},
       {"set", {"no", "yes"}},
@@ -152,9 +152,9 @@ TEST(CompositionArray, CoversEveryPairOfLevelsInFewCells) {
   const auto& f = factors();
   std::size_t product = 1;
   for (const auto& x : f) product *= x.levels.size();
-  // The largest pair of factors bounds the array from below (spec x early stop: 21 pairs, 2 refused).
-  EXPECT_GE(rows.size(), 19u);
-  EXPECT_LE(rows.size(), 30u) << "the greedy array grew: the suite's cost grows with it";
+  // The largest pair of factors bounds the array from below (spec x early stop: 28 pairs, 3 refused).
+  EXPECT_GE(rows.size(), 25u);
+  EXPECT_LE(rows.size(), 32u) << "the greedy array grew: the suite's cost grows with it";
   EXPECT_LT(rows.size() * 20, product);
   for (int a = 0; a < kFactorCount; ++a) {
     for (int b = a + 1; b < kFactorCount; ++b) {
@@ -266,6 +266,8 @@ std::string write_study(const Cell& c, const fs::path& dir, const std::string& d
   const std::string es = level(c, kEarlyStop);
   if (es == "asha") s << "[sweep.early_stop]\nmethod = \"asha\"\nrungs = [1, 2]\nreduction = 2\n";
   if (es == "median") s << "[sweep.early_stop]\nmethod = \"median\"\nrungs = [1, 2]\nstartup_trials = 1\n";
+  // Two brackets: one judged at epoch 1 first, one trained to the end.
+  if (es == "hyperband") s << "[sweep.early_stop]\nmethod = \"hyperband\"\nrungs = [1, 2]\nreduction = 2\n";
   const fs::path study = dir / "study.toml";
   std::ofstream(study) << s.str();
   return study.string();
@@ -373,7 +375,7 @@ TEST_P(CompositionCell, PlansRunsAndReportsWithTheSectionsItsFeaturesPromise) {
 // message naming both features and why, in the study's own file and inherited from an included one.
 TEST_F(CompositionCell, RefusedPairsAreRefusedAtPlanNamingBoth) {
   for (int include : {0, 1}) {
-    for (int es : {1, 2}) {
+    for (int es : {1, 2, 3}) {
       Cell c{};
       c[kInclude] = include, c[kEarlyStop] = es;
       c[kSpec] = static_cast<int>(std::find(factors()[kSpec].levels.begin(), factors()[kSpec].levels.end(), "motpe") -

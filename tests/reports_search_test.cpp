@@ -436,6 +436,12 @@ TEST_F(TpeAshaSearch, ReportAndStatusShowEveryStoppedTrialWithItsRungValueAlike)
     ASSERT_EQ(n, 2) << variant;
     EXPECT_NEAR(s.value, sum / n, 1e-12) << variant;
   }
+  // TPE learns from the trials waiting at a rung (as Optuna's TPE from pruned ones): the 5th proposal,
+  // past the 4 start-up trials, saw the 4 before it although none had finished yet (one worker: trial 0
+  // is the first to reach the last rung, after promotions), each listed in `seen` with its rung.
+  const std::string seen = store.query_text("SELECT seen FROM trials WHERE trial = 4");
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), '@'), 4) << seen;
+  EXPECT_NE(seen.find("t000="), std::string::npos) << seen;
   const reports::TrialCounts counts = reports::trial_counts(data);
   EXPECT_EQ(counts.finished + counts.stopped, 9);
   EXPECT_EQ(counts.stopped, static_cast<int>(data.stopped_trials.size()));

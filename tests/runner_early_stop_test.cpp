@@ -15,7 +15,9 @@
 #include <mutex>
 #include <set>
 #include <stdexcept>
+#include <string>
 #include <tuple>
+#include <vector>
 
 #include "ablations/study.hpp"
 #include "cli_util.hpp"
@@ -26,6 +28,8 @@
 #include "reports/search.hpp"
 #include "rung_script.hpp"
 #include "runner/run.hpp"
+#include "runner/rungs.hpp"  // varied_loss_key
+#include "sweeps/early_stop.hpp"
 
 namespace fs = std::filesystem;
 using namespace ablate;
@@ -49,6 +53,7 @@ class ScriptedExecutor : public Executor {
       std::lock_guard<std::mutex> lock(m_);
       first = done_[key] + 1;
       ++executions_;
+      if (first == 1 && (started_.empty() || started_.back() != task.variant)) started_.push_back(task.variant);
       if (stop_after_ > 0 && executions_ == stop_after_) stop_flag().store(true);
     }
     const double q = kQuality[static_cast<int>(std::lround(c.loss.alpha * 10)) - 1];
@@ -69,6 +74,7 @@ class ScriptedExecutor : public Executor {
   std::map<std::tuple<std::string, int, int>, int> done_;
   std::map<std::tuple<std::string, int, int>, std::vector<int>> trained_;
   int executions_ = 0;
+  std::vector<std::string> started_;  // trials in the order their first fold started
   int stop_after_ = 0;  // > 0: raise the stop flag at that execution (a coordinator stopped mid-search)
   std::set<std::tuple<std::string, int, int>> failing_;  // tasks that always throw
 };
@@ -128,8 +134,9 @@ TEST_F(EarlyStopRun, AshaPausesPromotesAndStopsAtRungs) {
       EXPECT_EQ(t.epochs_stored, 9) << t.variant;
     }
   }
-  // With one worker the trials arrive in study order (qualities .50 .80 .95 .70 .30 .60 .90 .20 .40); a
-  // free worker takes a promotion first (the top floor(n/3) of a rung, highest rung first):
+  // With one worker the trials arrive in the seeded order of study.seed 42 (kSeed42: alpha 0.3 0.1 0.5 0.9
+  // 0.8 0.2 0.7 0.6 0.4, qualities .95 .50 .30 .40 .20 .80 .90 .60 .70); a free worker takes a promotion
+  // first (the top floor(n/3) of a rung, highest rung first):
   //   rung 0 n=3: promote 0.3 | n=6 top2 {0.3, 0.2}: promote 0.2 | n=7 top2 {0.3, 0.7}: promote 0.7, and
   //   rung 1 n=3 top1 {0.3}: promote 0.3 to the last rung. n=8, n=9 (top3 {0.3, 0.7, 0.2}): nothing new.
   EXPECT_EQ(s.query_int("SELECT count(DISTINCT variant) FROM fold_metrics"), 1);
@@ -218,13 +225,14 @@ TEST_F(EarlyStopRun, FoldsFailingAtARungLeaveTheirTrial) {
   write_study("asha");
   opt_.max_retries = 0;
   ScriptedExecutor x;
-  // alpha 0.9 (the last trial) fails in both folds, alpha 0.3 (the best) in fold 1: the promotions of the
-  // search without failures stand (AshaPausesPromotesAndStopsAtRungs), alpha 0.3 goes on with fold 0.
-  x.failing_ = {std::make_tuple(std::string("alpha0.3"), 1, 0), std::make_tuple(std::string("alpha0.9"), 0, 0),
-                std::make_tuple(std::string("alpha0.9"), 1, 0)};
+  // alpha 0.4 (the last trial of the seeded order) fails in both folds, alpha 0.3 (the best) in fold 1: the
+  // promotions of the search without failures stand (AshaPausesPromotesAndStopsAtRungs), alpha 0.3 goes on
+  // with fold 0.
+  x.failing_ = {std::make_tuple(std::string("alpha0.3"), 1, 0), std::make_tuple(std::string("alpha0.4"), 0, 0),
+                std::make_tuple(std::string("alpha0.4"), 1, 0)};
   EXPECT_EQ(run_study(opt_, x), kRunFailed);
   const auto d = decisions();
-  EXPECT_EQ(std::count(d.begin(), d.end(), "alpha0.9 fail 0"), 1);
+  EXPECT_EQ(std::count(d.begin(), d.end(), "alpha0.4 fail 0"), 1);
   EXPECT_EQ(std::count(d.begin(), d.end(), "alpha0.3 finish 2"), 1);  // the best trial, on its fold 0 alone
   db::Store s(opt_.db_path, true);
   EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks WHERE status = 'failed'"), 3);
@@ -324,10 +332,11 @@ TEST_F(EarlyStopRun, MedianStopsBelowTheMedianAndContinuesTheOthers) {
   ASSERT_EQ(run_study(opt_, x), kRunOk);
   expect_no_epoch_twice(x);
   db::Store s(opt_.db_path, true);
-  // In study order (qualities .50 .80 .95 .70 .30 .60 .90 .20 .40), a continued trial going on at once:
-  // 0.1 and 0.2 have fewer than 2 others (start-up); 0.3 beats median(.5, .8); 0.4 is below median(.5, .8,
-  // .95) = .8, 0.5 below .75, 0.6 below .7: stopped at rung 0; 0.7 beats .65 at rung 0 and .8 at rung 1;
-  // 0.8 and 0.9 stop at rung 0.
+  // In the seeded order (kSeed42: qualities .95 .50 .30 .40 .20 .80 .90 .60 .70 of alpha 0.3 0.1 0.5 0.9
+  // 0.8 0.2 0.7 0.6 0.4), a continued trial going on at once: 0.3 and 0.1 have fewer than 2 others
+  // (start-up) at rungs 0 and 1; 0.5 is below median(.95, .5), 0.9 below .5, 0.8 below .45: stopped at
+  // rung 0; 0.2 beats .4 at rung 0 and .725 at rung 1; 0.7 beats .45 and .8; 0.6 beats .5 at rung 0 and
+  // stops below .85 at rung 1, 0.4 beats .55 and stops below .8.
   EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks WHERE status = 'stopped'"), 2 * 5);
   EXPECT_EQ(s.query_text("SELECT group_concat(name) FROM (SELECT DISTINCT v.name FROM tasks t JOIN variants v ON "
                          "v.id = t.variant_id WHERE t.status = 'stopped' ORDER BY v.ordinal)"),
@@ -342,17 +351,19 @@ TEST_F(EarlyStopRun, MedianStopsBelowTheMedianAndContinuesTheOthers) {
   ASSERT_EQ(stopped.size(), 5u);
   for (const auto& [variant, t] : stopped) {
     EXPECT_EQ(t.decision, "stop") << variant;
-    EXPECT_EQ(t.epoch, 1) << variant;
+    EXPECT_EQ(t.epoch, variant == "alpha0.4" || variant == "alpha0.6" ? 3 : 1) << variant;
     EXPECT_EQ(reports::rung_state(t, true), reports::RungState::kStopped) << variant;
     EXPECT_TRUE(std::isfinite(t.value)) << variant;
   }
   const cli_util::Result status = cli_util::ablate("status --db " + opt_.db_path);
   ASSERT_EQ(status.code, 0) << status.out;
-  EXPECT_NE(status.out.find("rung 0 (epoch 1): 9 reached, 4 promoted, 0 waiting, 5 stopped, 0 failed, 0 finished"), std::string::npos)
+  EXPECT_NE(status.out.find("rung 0 (epoch 1): 9 reached, 6 promoted, 0 waiting, 3 stopped, 0 failed, 0 finished"), std::string::npos)
+      << status.out;
+  EXPECT_NE(status.out.find("rung 1 (epoch 3): 6 reached, 4 promoted, 0 waiting, 2 stopped, 0 failed, 0 finished"), std::string::npos)
       << status.out;
   char value[32];
   std::snprintf(value, sizeof value, "%.4f", stopped.at("alpha0.4").value);
-  EXPECT_NE(status.out.find("stopped at epoch 1 (dice " + std::string(value) + ")"), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("stopped at epoch 3 (dice " + std::string(value) + ")"), std::string::npos) << status.out;
   EXPECT_EQ(status.out.find("waiting at"), std::string::npos) << status.out;
 }
 
@@ -382,6 +393,56 @@ TEST_F(EarlyStopRun, StoppedMidSearchAndResumedTakesTheSameDecisions) {
               0);
     EXPECT_EQ(s.query_int("SELECT count(*) FROM fold_metrics"), 2);
   }
+}
+
+// Under early stopping a grid starts its trials in the seeded order of study.seed (sweeps::trial_order), not
+// in the study's: the same on a rerun and across a resume, another order for another seed.
+TEST_F(EarlyStopRun, AGridStartsItsTrialsInTheSeededOrder) {
+  std::vector<std::string> names;
+  for (int i = 1; i <= 9; ++i) names.push_back("alpha0." + std::to_string(i));
+  auto expected = [&](std::uint64_t seed) {
+    std::vector<std::string> out;
+    for (std::size_t i : sweeps::trial_order(names, seed)) out.push_back(names[i]);
+    return out;
+  };
+  const std::vector<std::string> kSeed42 = {"alpha0.3", "alpha0.1", "alpha0.5", "alpha0.9", "alpha0.8",
+                                            "alpha0.2", "alpha0.7", "alpha0.6", "alpha0.4"};
+  ASSERT_EQ(expected(42), kSeed42);  // the order the tests above work through by hand
+  write_study("asha");               // study.seed: the default, 42
+  ScriptedExecutor x;
+  ASSERT_EQ(run_study(opt_, x), kRunOk);
+  EXPECT_EQ(x.started_, kSeed42);
+
+  opt_.db_path = (dir_ / "seed7.sqlite").string();
+  opt_.overrides = {"study.seed=7"};
+  ScriptedExecutor seven;
+  ASSERT_EQ(run_study(opt_, seven), kRunOk);
+  EXPECT_EQ(seven.started_, expected(7));
+  EXPECT_NE(seven.started_, kSeed42);
+
+  // Stopped after the 5th execution and resumed: the trials not started yet start in the same order.
+  opt_.db_path = (dir_ / "resumed.sqlite").string();
+  opt_.overrides.clear();
+  ScriptedExecutor r;
+  r.stop_after_ = 5;
+  EXPECT_EQ(run_study(opt_, r), kRunInterrupted);
+  stop_flag().store(false);
+  r.stop_after_ = 0;
+  ASSERT_EQ(run_study(opt_, r), kRunOk);
+  EXPECT_EQ(r.started_, kSeed42);
+}
+
+// The validation loss breaks ties only between trials that compute the same loss.
+TEST(VariedLossKey, NamesTheLossKeyTheTrialsDifferIn) {
+  const std::string head = "[study]\nname = \"s\"\n[train]\nepochs = 9\n";
+  auto key = [&](const std::string& body) { return varied_loss_key(load_study_text(head + body, "/tmp/s.toml")); };
+  EXPECT_EQ(key("[sweep]\n\"loss.alpha\" = [0.1, 0.2]\n"), "loss.alpha");
+  EXPECT_EQ(key("[sweep]\n\"train.lr\" = [0.001, 0.01]\n"), "");
+  EXPECT_EQ(key("[sweep]\nmethod = \"tpe\"\ntrials = 4\n\"loss.alpha\" = { uniform = [0.1, 0.9] }\n"), "loss.alpha");
+  EXPECT_EQ(key("[sweep]\nmethod = \"random\"\ntrials = 4\n\"train.lr\" = { log_uniform = [1e-4, 1e-2] }\n"), "");
+  EXPECT_EQ(key("[[ablation.variant]]\nname = \"a\"\n[[ablation.variant]]\nname = \"b\"\n\"loss.name\" = \"dice\"\n"),
+            "loss.name");
+  EXPECT_EQ(key("[[ablation.variant]]\nname = \"a\"\n[[ablation.variant]]\nname = \"b\"\n\"model.cc\" = true\n"), "");
 }
 
 TEST_F(EarlyStopRun, StudyChecksTheRungs) {

@@ -2,10 +2,14 @@
 // worked example, the median rule, ties, failures at a rung, folds moving together, determinism.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <deque>
 #include <limits>
 #include <optional>
+#include <set>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "sweeps/early_stop.hpp"
@@ -79,8 +83,9 @@ TEST(EarlyStopConfigCheck, NamesTheKeyAndWhatIsAllowed) {
   EXPECT_NE(check_early_stop(asha({}), 9).find("sweep.early_stop.rungs = []"), std::string::npos);
   EXPECT_NE(check_early_stop(asha({1, 9}, 1), 9).find("sweep.early_stop.reduction = 1: allowed >= 2"), std::string::npos);
   EarlyStopConfig bad = asha({9});
-  bad.method = "hyperband";
-  EXPECT_NE(check_early_stop(bad, 9).find("method = \"hyperband\": allowed none | median | asha"), std::string::npos);
+  bad.method = "successive_halving";
+  EXPECT_NE(check_early_stop(bad, 9).find("method = \"successive_halving\": allowed none | median | asha | hyperband"),
+            std::string::npos);
   EXPECT_NE(check_early_stop(median({9}, 0), 9).find("startup_trials = 0"), std::string::npos);
   // The policy checks what it can alone (it does not know train.epochs: the last rung is its end).
   EXPECT_THROW(EarlyStopping(asha({3, 1, 9}), Direction::kMinimize, 1), std::invalid_argument);
@@ -170,6 +175,7 @@ TEST(Asha, HigherRungPromotionsComeFirst) {
   EXPECT_THROW(p.promote(3, 1), std::invalid_argument);  // already promoted
 }
 
+// Equal scores with no loss known (NaN): the lower trial id.
 TEST(Asha, TiesGoToTheEarlierTrial) {
   EarlyStopping p(asha({1, 3}, 2), Direction::kMinimize, 1);
   p.report(5, 0, 0, 0.3);
@@ -178,6 +184,113 @@ TEST(Asha, TiesGoToTheEarlierTrial) {
   ASSERT_TRUE(d);
   EXPECT_EQ(d->trial, 2);
   EXPECT_EQ(p.ranking(0), (std::vector<std::int64_t>{2, 5}));
+}
+
+// The ties of docs/PERFORMANCE.md's 27-configuration search: at the first rung most folds have a
+// validation Dice of exactly 0. The validation loss (mean over the folds) ranks them, not the trial id.
+TEST(Asha, TiesOfZeroDiceAreBrokenByTheValidationLoss) {
+  EarlyStopping p(asha({1, 3, 9}, 3), Direction::kMaximize, 2);
+  // Trials 0..5, every fold at Dice 0; mean losses 0.90, 0.80, 0.95, 0.60, 0.85, 0.70.
+  const double loss[6][2] = {{0.9, 0.9}, {0.7, 0.9}, {1.0, 0.9}, {0.5, 0.7}, {0.85, 0.85}, {0.7, 0.7}};
+  for (int t = 0; t < 6; ++t) {
+    EXPECT_FALSE(p.report(t, 0, 0, 0.0, loss[t][0]));
+    auto d = p.report(t, 1, 0, 0.0, loss[t][1]);
+    ASSERT_TRUE(d);
+    EXPECT_DOUBLE_EQ(d->loss, 0.5 * (loss[t][0] + loss[t][1]));
+  }
+  EXPECT_EQ(p.ranking(0), (std::vector<std::int64_t>{3, 5, 1, 4, 0, 2}));
+  // floor(6 / 3) = 2 promotions: the two lowest losses, whatever their ids and arrival order.
+  EXPECT_EQ(trials_of(take_promotions(p)), (std::vector<std::int64_t>{3, 5}));
+  // A score decides before the loss: a trial with Dice 0.01 and the worst loss ranks first.
+  EXPECT_FALSE(p.report(6, 0, 0, 0.02, 5.0));
+  p.report(6, 1, 0, 0.0, 5.0);
+  EXPECT_EQ(p.ranking(0).front(), 6);
+  // A missing loss (NaN) ranks after every known one among equal scores; equal on both, the lower id.
+  p.report(7, 0, 0, 0.0);
+  p.report(7, 1, 0, 0.0);
+  p.report(8, 0, 0, 0.0, 0.6);
+  p.report(8, 1, 0, 0.0, 0.6);
+  const auto r = p.ranking(0);
+  EXPECT_EQ(r.back(), 7);
+  EXPECT_EQ(std::vector<std::int64_t>(r.begin() + 1, r.begin() + 4), (std::vector<std::int64_t>{3, 8, 5}));
+  // The promotions replay from the same reports in another arrival order.
+  EarlyStopping q(asha({1, 3, 9}, 3), Direction::kMaximize, 2);
+  for (int t = 5; t >= 0; --t) {
+    q.report(t, 1, 0, 0.0, loss[t][1]);
+    q.report(t, 0, 0, 0.0, loss[t][0]);
+  }
+  EXPECT_EQ(trials_of(take_promotions(q)), (std::vector<std::int64_t>{3, 5}));
+}
+
+// The loss comes from the epoch the score comes from: the first epoch reaching the best score (the one
+// best-epoch selection keeps), not the lowest loss up to the rung.
+TEST(EarlyStopDirection, RungValueTakesTheLossOfTheSelectedEpoch) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const std::vector<double> dice = {0.0, 0.0, 0.4, 0.4, 0.7};
+  const std::vector<double> loss = {0.9, 0.8, 0.6, 0.5, 0.4};
+  RungValue v = rung_value(dice, loss, 2, Direction::kMaximize);
+  EXPECT_DOUBLE_EQ(v.score, 0.0);
+  EXPECT_DOUBLE_EQ(v.loss, 0.9);  // epoch 1: equal Dice later does not replace it
+  v = rung_value(dice, loss, 4, Direction::kMaximize);
+  EXPECT_DOUBLE_EQ(v.score, 0.4);
+  EXPECT_DOUBLE_EQ(v.loss, 0.6);
+  v = rung_value(dice, loss, 5, Direction::kMaximize);
+  EXPECT_DOUBLE_EQ(v.loss, 0.4);
+  v = rung_value({nan, 0.2}, {0.3}, 2, Direction::kMinimize);  // the loss of epoch 2 is missing
+  EXPECT_DOUBLE_EQ(v.score, 0.2);
+  EXPECT_TRUE(std::isnan(v.loss));
+  v = rung_value({nan}, {0.3}, 1, Direction::kMinimize);
+  EXPECT_TRUE(std::isnan(v.score));
+  EXPECT_TRUE(std::isnan(v.loss));
+}
+
+TEST(TrialOrder, APermutationSeededAndStable) {
+  std::vector<std::string> names;
+  for (int i = 0; i < 27; ++i) names.push_back("v" + std::to_string(i));
+  const auto a = trial_order(names, 7);
+  std::vector<std::size_t> sorted = a;
+  std::sort(sorted.begin(), sorted.end());
+  std::vector<std::size_t> identity(names.size());
+  for (std::size_t i = 0; i < identity.size(); ++i) identity[i] = i;
+  EXPECT_EQ(sorted, identity);  // a permutation
+  EXPECT_NE(a, identity);       // not the study's order
+  EXPECT_EQ(trial_order(names, 7), a);  // the same on a rerun or a resume
+  std::set<std::vector<std::size_t>> orders;
+  for (std::uint64_t seed = 1; seed <= 8; ++seed) orders.insert(trial_order(names, seed));
+  EXPECT_EQ(orders.size(), 8u);  // each seed its own order
+  // A variant removed from the study: the others keep their relative order.
+  std::vector<std::string> fewer = names;
+  fewer.erase(fewer.begin() + 4);
+  std::vector<std::string> expected, got;
+  for (std::size_t i : a)
+    if (names[i] != "v4") expected.push_back(names[i]);
+  for (std::size_t i : trial_order(fewer, 7)) got.push_back(fewer[i]);
+  EXPECT_EQ(got, expected);
+  // The position of the best configuration of a grid whose order runs from worse to better is spread.
+  std::set<std::size_t> last_at;
+  for (std::uint64_t seed = 1; seed <= 8; ++seed) {
+    const auto o = trial_order(names, seed);
+    last_at.insert(static_cast<std::size_t>(std::find(o.begin(), o.end(), names.size() - 1) - o.begin()));
+  }
+  EXPECT_GE(last_at.size(), 5u);
+  EXPECT_TRUE(trial_order({}, 3).empty());
+}
+
+TEST(Asha, StandingIsTheRungAndScoreOfAPausedOrStoppedTrial) {
+  EarlyStopping p(asha({1, 3}, 2), Direction::kMaximize, 1);
+  EXPECT_FALSE(p.standing(0));  // never reported
+  p.report(0, 0, 0, 0.4);
+  p.report(1, 0, 0, 0.2);
+  ASSERT_TRUE(p.standing(1));
+  EXPECT_EQ(*p.standing(1), std::make_pair(0, 0.2));
+  take_promotions(p);
+  EXPECT_FALSE(p.standing(0));  // promoted: running again
+  p.report(0, 0, 1, 0.6);
+  EXPECT_FALSE(p.standing(0));  // finished
+  EarlyStopping m(median({1, 2, 3}, 1), Direction::kMaximize, 1);
+  m.report(0, 0, 0, 0.5);
+  m.report(1, 0, 0, 0.1);  // stopped at rung 0
+  EXPECT_EQ(*m.standing(1), std::make_pair(0, 0.1));
 }
 
 TEST(Asha, FoldsMoveTogetherAndTheScoreIsTheirMean) {
@@ -339,4 +452,107 @@ TEST(Median, HigherIsBetterForDiceAndFoldsAverage) {
   // A trial with one failed fold: judged on the other (0.75 > median(0.7, 0.69) = 0.695).
   p.report(2, 0, 0, std::nullopt);
   EXPECT_EQ(p.report(2, 1, 0, 0.75)->kind, DecisionKind::kContinue);
+}
+
+// Hyperband's brackets: Hyperband's n_s in proportion (rungs [1, 3, 9], eta 3: weights 9, 4.5, 3 for the
+// brackets that halve 2, 1 and 0 times), interleaved so that any prefix of the trials is close to them.
+TEST(Hyperband, BracketsFollowHyperbandsProportions) {
+  const auto b = hyperband_brackets(3, 3, 3, 33);
+  EXPECT_EQ(std::vector<int>(b.begin(), b.begin() + 7), (std::vector<int>{0, 1, 0, 2, 0, 1, 0}));
+  const double share[3] = {9 / 16.5, 4.5 / 16.5, 3 / 16.5};
+  int count[3] = {0, 0, 0};
+  for (std::size_t i = 0; i < b.size(); ++i) {
+    ++count[b[i]];
+    for (int k = 0; k < 3; ++k) EXPECT_LE(std::abs(count[k] - share[k] * static_cast<double>(i + 1)), 1.0) << i;
+  }
+  EXPECT_EQ(count[0], 18);
+  EXPECT_EQ(count[1], 9);
+  EXPECT_EQ(count[2], 6);
+  EXPECT_EQ(hyperband_brackets(3, 3, 3, 33), b);  // deterministic
+  // Two brackets of three rungs: the two most aggressive ones (weights 9 and 4.5).
+  const auto two = hyperband_brackets(2, 3, 3, 12);
+  EXPECT_EQ(std::count(two.begin(), two.end(), 0), 8);
+  EXPECT_EQ(std::count(two.begin(), two.end(), 1), 4);
+  EXPECT_EQ(hyperband_brackets(1, 3, 3, 5), std::vector<int>(5, 0));  // one bracket: ASHA
+}
+
+TEST(Hyperband, ConfigNamesTheBracketsKey) {
+  EarlyStopConfig c = asha({1, 3, 9});
+  c.method = "hyperband";
+  EXPECT_EQ(check_early_stop(c, 9), "");
+  c.brackets = 3;
+  EXPECT_EQ(check_early_stop(c, 9), "");
+  c.brackets = 4;
+  EXPECT_EQ(check_early_stop(c, 9), "sweep.early_stop.brackets = 4: allowed 1..3 (bracket b starts its trials at rung b of "
+                                    "rungs = [1, 3, 9]), or 0 for one per rung");
+  c.brackets = -1;
+  EXPECT_NE(check_early_stop(c, 9).find("sweep.early_stop.brackets = -1: allowed 1..3"), std::string::npos);
+  c.method = "hyperbnd";
+  EXPECT_EQ(check_early_stop(c, 9), "sweep.early_stop.method = \"hyperbnd\": allowed none | median | asha | hyperband");
+}
+
+// Each bracket starts its trials at its own rung and promotes among its own trials only.
+TEST(Hyperband, EachBracketStartsAtItsRungAndRanksAlone) {
+  EarlyStopConfig c = asha({1, 3, 9}, 2);
+  c.method = "hyperband";
+  EarlyStopping p(c, Direction::kMaximize, 1);
+  // Weights 4, 3, 3 (eta 2): ids 0..6 fall in brackets 0, 1, 2, 0, 1, 2, 0.
+  const auto b = hyperband_brackets(3, 3, 2, 7);
+  EXPECT_EQ(b, (std::vector<int>{0, 1, 2, 0, 1, 2, 0}));
+  for (int id = 0; id < 7; ++id) {
+    EXPECT_EQ(p.bracket(id), b[static_cast<std::size_t>(id)]);
+    EXPECT_EQ(p.rung_index(id), b[static_cast<std::size_t>(id)]);  // a new trial trains to its bracket's first rung
+    EXPECT_EQ(p.target_epoch(id), p.rung_epoch(b[static_cast<std::size_t>(id)]));
+  }
+  std::vector<std::int64_t> first, second, third;
+  for (int id = 0; id < 7; ++id) (b[id] == 0 ? first : b[id] == 1 ? second : third).push_back(id);
+  ASSERT_GE(first.size(), 2u);
+  ASSERT_GE(second.size(), 1u);
+  ASSERT_GE(third.size(), 1u);
+  // A bracket-1 trial reported at rung 0 is out of sequence.
+  EXPECT_THROW(p.report(second[0], 0, 0, 0.5), std::invalid_argument);
+  // A bracket-2 trial starts at the last rung: finished at once.
+  auto d = p.report(third[0], 0, 2, 0.1);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->kind, DecisionKind::kFinish);
+  // Bracket 1 alone at rung 1 with one trial: floor(1 / 2) = 0 promotions, however good it is; bracket 0's
+  // trials at rung 0 are ranked without it.
+  d = p.report(second[0], 0, 1, 0.99);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->kind, DecisionKind::kPause);
+  EXPECT_FALSE(p.next_promotion());
+  p.report(first[0], 0, 0, 0.2);
+  p.report(first[1], 0, 0, 0.4);
+  EXPECT_EQ(p.ranking(0, 0), (std::vector<std::int64_t>{first[1], first[0]}));
+  EXPECT_EQ(p.ranking(1, 1), (std::vector<std::int64_t>{second[0]}));
+  EXPECT_TRUE(p.ranking(0, 1).empty());
+  // The better bracket-0 trial is promoted to rung 1, where it joins bracket 0's rung-1 population.
+  d = p.next_promotion();
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->trial, first[1]);
+  p.promote(d->trial, d->rung);
+  EXPECT_EQ(p.target_epoch(first[1]), 3);
+  p.report(first[1], 0, 1, 0.5);
+  EXPECT_EQ(p.ranking(1, 0), (std::vector<std::int64_t>{first[1]}));
+  // Rung populations count every bracket: rung 1 reached by the bracket-1 trial and the promoted one.
+  EXPECT_EQ(p.populations()[1].reached, 2);
+  EXPECT_EQ(p.populations()[2].reached, 1);
+}
+
+// One bracket is ASHA: the same decisions on the same reports.
+TEST(Hyperband, OneBracketIsAsha) {
+  EarlyStopConfig c = asha({1, 3, 9}, 3);
+  EarlyStopConfig h = c;
+  h.method = "hyperband";
+  h.brackets = 1;
+  EarlyStopping a(c, Direction::kMaximize, 1), b(h, Direction::kMaximize, 1);
+  const double q[9] = {0.5, 0.8, 0.95, 0.7, 0.3, 0.6, 0.9, 0.2, 0.4};
+  std::vector<Decision> da, db;
+  for (int t = 0; t < 9; ++t) {
+    da.push_back(*a.report(t, 0, 0, q[t]));
+    db.push_back(*b.report(t, 0, 0, q[t]));
+    for (const auto& d : take_promotions(a)) da.push_back(d);
+    for (const auto& d : take_promotions(b)) db.push_back(d);
+  }
+  EXPECT_EQ(da, db);
 }

@@ -233,3 +233,34 @@ TEST(SamplersTpe, HandlesChoices) {
     done.push_back({x, with_choice(x)});
   }
 }
+
+// Stopped trials (early stopping) as Optuna's TPE sees pruned ones: they count towards n_startup, rank
+// below every finished trial whatever their value, and among themselves a later rung ranks first.
+TEST(SamplersTpe, LearnsFromStoppedTrialsRankedBelowFinishedOnes) {
+  Space s = {uniform("loss.alpha", 0, 1)};
+  std::vector<Observation> nine;
+  for (int t = 0; t < 9; ++t) nine.push_back({{t / 10.0}, t / 10.0});
+  auto with_stopped = nine;
+  with_stopped.push_back({{0.95}, 0.5, 0});  // stopped at rung 0: the tenth observation
+  EXPECT_EQ(tpe_sample(s, 1, 9, nine), random_sample(s, 1, 9));
+  EXPECT_NE(tpe_sample(s, 1, 10, with_stopped), random_sample(s, 1, 10));  // past n_startup
+
+  // Ten finished trials near 0.9 (objective 1.0) and ten stopped near 0.1 with a far better number at
+  // their rung: the good group (ceil(0.1 * 20) = 2) is two finished ones, so the proposal goes high.
+  std::vector<Observation> done;
+  for (int t = 0; t < 10; ++t) done.push_back({{0.85 + 0.01 * t}, 1.0 + 0.01 * t});
+  for (int t = 0; t < 10; ++t) done.push_back({{0.05 + 0.01 * t}, -5.0, 0});
+  EXPECT_GT(tpe_sample(s, 2, 20, done)[0], 0.5);
+  auto all_finished = done;
+  for (auto& o : all_finished) o.stopped_rung = -1;
+  EXPECT_LT(tpe_sample(s, 2, 20, all_finished)[0], 0.5);  // the same values as finished ones: low
+
+  // Only stopped trials: two that went on to rung 1 outrank ten better numbers at rung 0.
+  std::vector<Observation> stopped;
+  for (int t = 0; t < 10; ++t) stopped.push_back({{0.05 + 0.01 * t}, -5.0, 0});
+  stopped.push_back({{0.9}, 0.0, 1});
+  stopped.push_back({{0.92}, 0.1, 1});
+  EXPECT_GT(tpe_sample(s, 3, 12, stopped)[0], 0.5);
+  for (auto& o : stopped) o.stopped_rung = 0;
+  EXPECT_LT(tpe_sample(s, 3, 12, stopped)[0], 0.5);
+}

@@ -241,8 +241,11 @@ void print_protocol(const Study& study) {
     std::string rungs;
     for (int r : es.rungs) rungs += (rungs.empty() ? "" : ", ") + std::to_string(r);
     std::cout << "early stopping: " << es.method << " at epochs [" << rungs << "] on validation " << study.base.train.select_metric
-              << (es.method == "asha" ? ", reduction " + std::to_string(es.reduction)
-                                      : ", start-up " + std::to_string(es.startup_trials) + " trial(s)")
+              << (es.method == "median" ? ", start-up " + std::to_string(es.startup_trials) + " trial(s)"
+                                        : ", reduction " + std::to_string(es.reduction))
+              << (es.method == "hyperband"
+                      ? ", " + std::to_string(es.brackets > 0 ? es.brackets : static_cast<int>(es.rungs.size())) + " bracket(s)"
+                      : "")
               << " (docs/STUDY.md)\n";
   }
   if (array > 0) {
