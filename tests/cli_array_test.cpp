@@ -125,7 +125,7 @@ TEST_F(ArrayTest, ShardsThatReadOtherDataAreNotMerged) {
   ASSERT_NE(ablate::db::Store(s0, true).data_fingerprint(1), ablate::db::Store(s1, true).data_fingerprint(1));
   const auto merged = cli_util::ablate("merge '" + s0 + "' '" + s1 + "' --into '" + dir_ / "arr.sqlite" + "'");
   EXPECT_EQ(merged.code, 2) << merged.out;
-  for (const std::string part : {"study 'arr': fold 0 repeat 0 was made from other data in ", std::string("arr.shard-0.sqlite"),
+  for (const std::string& part : {std::string("study 'arr': fold 0 repeat 0 was made from other data in "), std::string("arr.shard-0.sqlite"),
                                  std::string("arr.shard-1.sqlite"), std::string("rsync -a")}) {
     EXPECT_NE(merged.out.find(part), std::string::npos) << "no `" << part << "` in\n" << merged.out;
   }
