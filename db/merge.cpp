@@ -183,6 +183,7 @@ struct SourceStudy {
   std::vector<Row> runs;
   std::map<std::string, Row> variants;                       // by name
   std::map<std::pair<int, int>, std::vector<Row>> fold_cases;  // (fold, repeat) -> (split, position, case_id)
+  std::map<std::pair<int, int>, std::string> fingerprints;     // (fold, repeat) -> folds.data_fingerprint, "" unknown
   std::map<std::pair<std::string, int>, Row> trials;         // (declared, trial)
   std::map<TaskKey, SourceTask> tasks;
   std::vector<Row> early_stop;  // variant name in place of variant_id
@@ -283,6 +284,8 @@ Source read_source(const std::string& path, std::size_t index, Schema& schema) {
   for (const auto& r : table["folds"]) {
     fold_of[r[c("folds", "id")].i] = {static_cast<int>(r[c("folds", "fold")].i), static_cast<int>(r[c("folds", "repeat")].i)};
     fold_study[r[c("folds", "id")].i] = study_name.at(r[c("folds", "study_id")].i);
+    src.studies.at(fold_study[r[c("folds", "id")].i]).fingerprints[fold_of[r[c("folds", "id")].i]] =
+        r[c("folds", "data_fingerprint")].s;
   }
   for (const auto& r : table["fold_cases"]) {
     const auto id = r[c("fold_cases", "fold_id")].i;
@@ -380,6 +383,8 @@ struct Merged {
   std::vector<Row> runs;
   std::map<std::string, Row> variants;
   std::map<std::pair<int, int>, std::vector<Row>> fold_cases;
+  // (fold, repeat) -> the dataset fingerprint and the source that recorded it (the first non-empty one).
+  std::map<std::pair<int, int>, std::pair<std::string, std::string>> fingerprints;
   std::map<std::pair<std::string, int>, Row> trials;
   std::map<TaskKey, const SourceTask*> tasks;
   const std::vector<Row>* early_stop = nullptr;
@@ -482,6 +487,20 @@ class Merger {
       throw MergeError("study '" + name + "': fold " + std::to_string(k.first) + " repeat " + std::to_string(k.second) +
                        " holds other cases in " + src + " than in another source" + detail +
                        ": results of different folds cannot be pooled; merge stores of the same dataset and study.seed");
+    }
+    // The same cases read from other files are other data (docs/RUNNER.md "Reusing finished trainings": the
+    // fingerprint keys reuse, so a merged store must not claim one dataset for results of two). An empty
+    // fingerprint is unknown (a store from before schema 5, cases not from a dataset folder) and agrees with any.
+    for (const auto& [k, fp] : s.fingerprints) {
+      if (fp.empty()) continue;
+      auto [it, fresh] = m.fingerprints.emplace(k, std::make_pair(fp, src));
+      if (fresh || it->second.first == fp) continue;
+      throw MergeError("study '" + name + "': fold " + std::to_string(k.first) + " repeat " + std::to_string(k.second) +
+                       " was made from other data in " + src + " (dataset fingerprint " + fp + ") than in " +
+                       it->second.second + " (" + it->second.first +
+                       "): results of different data cannot be pooled; the fingerprint hashes each file's path, size "
+                       "and modification time, so a copy of the dataset that did not keep the times (use cp -p or "
+                       "rsync -a) differs too");
     }
   }
 
@@ -594,7 +613,9 @@ class Writer {
     for (const auto& k : ordered) {
       const std::int64_t id = ++ids_["folds"];
       fold_id[k] = id;
-      put("folds", {integer(id), integer(sid), integer(k.first), integer(k.second)}, {"id", "study_id", "fold", "repeat"});
+      const auto fp = m.fingerprints.find(k);
+      put("folds", {integer(id), integer(sid), integer(k.first), integer(k.second), text(fp == m.fingerprints.end() ? "" : fp->second.first)},
+          {"id", "study_id", "fold", "repeat", "data_fingerprint"});
       if (auto it = m.fold_cases.find(k); it != m.fold_cases.end()) {
         for (const auto& r : it->second) put("fold_cases", {integer(id), r[0], r[1], r[2]}, {"fold_id", "split", "position", "case_id"});
       }

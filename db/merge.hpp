@@ -12,8 +12,9 @@
 //   a fold by (study, fold, repeat), a task by (study, variant, fold, repeat), a trial by (study, declared,
 //   trial), a run by (host, pid, started).
 // - The same study must agree everywhere: seed, folds and repeats, each fold's cases (train, val and test,
-//   in order), each variant's hash and each trial's point; otherwise MergeError names the study, what differs
-//   and the two sources. A task present in several sources is kept once: a done task over any other state;
+//   in order), the dataset fingerprint each fold was made from (folds.data_fingerprint; an empty one is
+//   unknown and agrees with any, and the result keeps the known one), each variant's hash and each trial's
+//   point; otherwise MergeError names the study, what differs (the fold) and the two sources. A task present in several sources is kept once: a done task over any other state;
 //   of several done ones, identical results (fold metrics, case metrics, best epoch) give one row; different
 //   results are refused unless `prefer` says which to keep (kNewest: the one that ended last; kFirst: the
 //   source named first). Of tasks that are not done, the furthest state is kept (stopped at the higher rung,

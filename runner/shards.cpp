@@ -68,13 +68,14 @@ std::string array_refusal(const Study& study) {
       "coordinator "
       "sees every result as it arrives)";
   if (study.search.adaptive()) {
-    return study.file +
-           ": sweep.method = \"tpe\" and a job array (--array, [resources] array, run --shard) do not "
-           "combine: "
-           "TPE proposes each trial from the results stored so far, and the elements of an array never see "
-           "each "
-           "other's results" +
-           instead + ", or sample with sweep.method = \"random\" or \"sobol\", which arrays run";
+    const std::string& m = study.search.method;
+    const std::string how = m == "nsga2"   ? "NSGA-II breeds each generation from the results stored so far"
+                            : m == "motpe" ? "multi-objective TPE proposes each trial from the results stored so far"
+                                           : "TPE proposes each trial from the results stored so far";
+    return study.file + ": sweep.method = \"" + m +
+           "\" and a job array (--array, [resources] array, run --shard) do not combine: " + how +
+           ", and the elements of an array never see each other's results" + instead +
+           ", or sample with sweep.method = \"random\" or \"sobol\", which arrays run";
   }
   if (study.early_stop.method != "none") {
     return study.file + ": [sweep.early_stop] method = \"" + study.early_stop.method +

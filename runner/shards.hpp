@@ -44,8 +44,8 @@ std::vector<std::size_t> longest_first(const std::vector<double>& cost);
 std::vector<int> assign_shards(const std::vector<std::vector<std::size_t>>& units,
                                const std::vector<double>& task_cost, int count);
 
-// "" when the study can run as a job array; else why not and what to use instead: a TPE search
-// (sweep.method = "tpe") proposes each trial from the results stored so far, and ASHA or median stopping
+// "" when the study can run as a job array; else why not and what to use instead: an adaptive search
+// (sweep.method = "tpe", "motpe" or "nsga2") proposes each trial from the results stored so far, and ASHA or median stopping
 // ([sweep.early_stop]) decides at each rung from the other trials' results, while the elements of an array
 // never see each other's stores. Grids, designs and random or Sobol searches are fixed when the study
 // loads and are fine.

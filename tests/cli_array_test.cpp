@@ -6,16 +6,19 @@
 // features and what to use instead; `submit --array` writes the array and its merge job.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <string>
 
 #include "cli_util.hpp"
 #include "db/store.hpp"
+#include "results_util.hpp"
 
 namespace {
 
 namespace fs = std::filesystem;
 using cli_util::TempDir;
+using results_util::results;
 
 std::string study_text(const std::string& data, const std::string& extra = "") {
   return "[study]\nname = \"arr\"\nseed = 5\nfolds = 2\n[data]\npath = \"" + data +
@@ -30,28 +33,6 @@ std::string study_text(const std::string& data, const std::string& extra = "") {
 
 std::int64_t count(const std::string& db, const std::string& sql) {
   return ablate::db::Store(db, true).query_int(sql);
-}
-
-// Everything a result is, by natural keys (never row ids): per task its status, every epoch's losses and
-// scores and every metric, per case too, to 17 digits.
-std::string results(const std::string& db) {
-  const std::string task = "v.name || ' f' || f.fold || ' r' || f.repeat";
-  const std::string from =
-      " FROM tasks t JOIN variants v ON v.id = t.variant_id JOIN folds f ON f.id = t.fold_id ";
-  return ablate::db::Store(db, true).query_text(
-      "SELECT group_concat(line, char(10)) FROM ("
-      "SELECT " +
-      task + " || ' ' || t.status AS line" + from + "UNION ALL SELECT " + task +
-      " || ' epoch ' || e.epoch || printf(' %.17g %.17g %.17g', e.train_loss, e.val_loss, e.val_score)" +
-      from +
-      "JOIN epochs e ON e.task_id = t.id "
-      "UNION ALL SELECT " +
-      task + " || ' ' || m.metric || ' ' || m.class || printf(' %.17g', m.value)" + from +
-      "JOIN task_metrics m ON m.task_id = t.id "
-      "UNION ALL SELECT " +
-      task + " || ' ' || m.case_id || ' ' || m.metric || ' ' || m.class || printf(' %.17g', m.value)" + from +
-      "JOIN task_case_metrics m ON m.task_id = t.id "
-      "ORDER BY line)");
 }
 
 class ArrayTest : public ::testing::Test {
@@ -114,6 +95,12 @@ TEST_F(ArrayTest, ShardsMergedEqualOneRun) {
   EXPECT_FALSE(a.empty());
   EXPECT_NE(a.find("wide f1 r0 epoch 2"), std::string::npos) << a;
   EXPECT_EQ(a, b);
+  // The folds keep the dataset fingerprint they were made from (the key of reuse): the merged store is a
+  // source of reuse like the one run's.
+  const std::string fps = "SELECT group_concat(fold || '=' || data_fingerprint, ' ') FROM (SELECT * FROM folds ORDER BY fold)";
+  const std::string fp = ablate::db::Store(dir_ / "single.sqlite", true).data_fingerprint(1);
+  EXPECT_FALSE(fp.empty());
+  EXPECT_EQ(ablate::db::Store(dir_ / "arr.sqlite", true).query_text(fps), "0=" + fp + " 1=" + fp);
 
   // A shard run again (an array element requeued after it finished) has nothing left to do and is still
   // the same shard.
@@ -121,6 +108,28 @@ TEST_F(ArrayTest, ShardsMergedEqualOneRun) {
   ASSERT_EQ(again.code, 0) << again.out;
   EXPECT_NE(again.out.find(std::to_string(done1) + " task(s) done, 0 to run"), std::string::npos)
       << again.out;
+}
+
+// Shards that read other files (here: dataset.json touched between the two elements, as a copy of the dataset
+// that did not keep the files' times would be) made their folds from other data: merge refuses, naming
+// the study, the fold and both stores, and writes nothing.
+TEST_F(ArrayTest, ShardsThatReadOtherDataAreNotMerged) {
+  const std::string study = write_study();
+  auto r = cli_util::ablate("run '" + study + "' --shard 0/2");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const fs::path json = dir_ / "data/dataset.json";
+  fs::last_write_time(json, fs::last_write_time(json) + std::chrono::hours(1));
+  r = cli_util::ablate("run '" + study + "' --shard 1/2");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const std::string s0 = dir_ / "arr.shard-0.sqlite", s1 = dir_ / "arr.shard-1.sqlite";
+  ASSERT_NE(ablate::db::Store(s0, true).data_fingerprint(1), ablate::db::Store(s1, true).data_fingerprint(1));
+  const auto merged = cli_util::ablate("merge '" + s0 + "' '" + s1 + "' --into '" + dir_ / "arr.sqlite" + "'");
+  EXPECT_EQ(merged.code, 2) << merged.out;
+  for (const std::string& part : {std::string("study 'arr': fold 0 repeat 0 was made from other data in "), std::string("arr.shard-0.sqlite"),
+                                 std::string("arr.shard-1.sqlite"), std::string("rsync -a")}) {
+    EXPECT_NE(merged.out.find(part), std::string::npos) << "no `" << part << "` in\n" << merged.out;
+  }
+  EXPECT_FALSE(fs::exists(dir_ / "arr.sqlite"));
 }
 
 TEST_F(ArrayTest, BadShardSpecsAreUsageErrors) {

@@ -5,16 +5,19 @@
 // 1 or 2 files), what expands it (a variant list, a design, a grid, a random, Sobol, TPE or multi-objective
 // TPE search on Dice and parameters), early
 // stopping (none, ASHA, median, Hyperband), published tables (absent, present), shared trainings (variants that differ
-// only in an evaluation-only key), `--set` and the launcher (one process, `mpirun -np 3`). The full product
-// is 3 x 7 x 4 x 2 x 2 x 2 x 2 = 1344 studies; a covering array (every pair of levels in at least one cell)
-// is about 30. The array is generated here, deterministically, not written by hand: adding a level or a
+// only in an evaluation-only key), `--set`, the launcher (one process, `mpirun -np 3`) and a job array
+// (none, or the study also run as `--shard 0/2` and `--shard 1/2` and merged with `ablate merge`). The full
+// product is 3 x 7 x 4 x 2 x 2 x 2 x 2 x 2 = 2688 studies; a covering array (every pair of levels in at least
+// one cell) is about 30. The array is generated here, deterministically, not written by hand: adding a level or a
 // factor regenerates it, and a test checks that every pair is covered.
 //
 // Each cell writes a tiny study (widths 4..8, 32 x 32 slices, 2 epochs of 2 steps, 2 folds), runs the real
 // `ablate plan`, `ablate run` (in one process with two worker threads, or under mpirun) and `ablate report`,
 // and checks the exit codes and the sections its features promise: effects for a design, the search section
 // for a search, the reproduction section where published rows match a variant and the note that lists the
-// rows that match none, and stopped trials shown in the report and in `ablate status` alike.
+// rows that match none, stopped trials shown in the report and in `ablate status` alike, and for a job
+// array a merged store whose results equal the one run's, bit for bit (training on the CPU with
+// train.threads = 1 is deterministic).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -32,6 +35,7 @@
 #include "cli_util.hpp"
 #include "db/store.hpp"
 #include "mpi_util.hpp"
+#include "results_util.hpp"
 
 namespace {
 
@@ -47,7 +51,7 @@ struct Factor {
   std::vector<std::string> levels;
 };
 
-enum FactorIndex { kInclude, kSpec, kEarlyStop, kPublished, kShared, kSet, kLauncher, kFactorCount };
+enum FactorIndex { kInclude, kSpec, kEarlyStop, kPublished, kShared, kSet, kLauncher, kArray, kFactorCount };
 
 const std::vector<Factor>& factors() {
   static const std::vector<Factor> f = {
@@ -58,6 +62,7 @@ const std::vector<Factor>& factors() {
       {"shared", {"no", "yes"}},
       {"set", {"no", "yes"}},
       {"launcher", {"process", "mpirun"}},
+      {"array", {"no", "shards"}},
   };
   return f;
 }
@@ -66,10 +71,15 @@ using Cell = std::array<int, kFactorCount>;  // the level of each factor
 
 // The pairs that are refused at `plan` (docs/STUDY.md "What combines with what"): no cell holds them, so the
 // other pairs of a cell are proven by a run, and RefusedPairs proves the refusal. Several objectives
-// (motpe) with early stopping: a rung ranks on one value.
+// (motpe) with early stopping: a rung ranks on one value. A job array with an adaptive search (tpe, motpe)
+// or with early stopping: their next task depends on results the other elements hold.
 bool refused(int a, int la, int b, int lb) {
   if (a > b) std::swap(a, b), std::swap(la, lb);
-  return a == kSpec && b == kEarlyStop && factors()[kSpec].levels[la] == "motpe" && lb != 0;
+  const auto& f = factors();
+  if (a == kSpec && b == kEarlyStop) return f[kSpec].levels[la] == "motpe" && lb != 0;
+  const bool adaptive = a == kSpec && (f[kSpec].levels[la] == "tpe" || f[kSpec].levels[la] == "motpe");
+  if (b == kArray && lb != 0) return adaptive || (a == kEarlyStop && la != 0);
+  return false;
 }
 
 // A strength-2 covering array by the greedy one-row-at-a-time construction (Cohen et al.'s AETG): each new
@@ -143,7 +153,7 @@ std::string cell_name(const Cell& c, std::size_t index) {
   std::ostringstream o;
   o << "c" << (index < 10 ? "0" : "") << index << "_inc" << level(c, kInclude) << "_" << level(c, kSpec) << "_"
     << level(c, kEarlyStop) << (c[kPublished] ? "_pub" : "") << (c[kShared] ? "_shared" : "")
-    << (c[kSet] ? "_set" : "") << (c[kLauncher] ? "_mpi" : "");
+    << (c[kSet] ? "_set" : "") << (c[kLauncher] ? "_mpi" : "") << (c[kArray] ? "_array" : "");
   return o.str();
 }
 
@@ -369,10 +379,31 @@ TEST_P(CompositionCell, PlansRunsAndReportsWithTheSectionsItsFeaturesPromise) {
     EXPECT_TRUE(has(html, search ? "stopped at epoch" : "stopped early at", "the report of a study with stopped trials"));
     EXPECT_TRUE(has(status.out, "stopped", "ablate status of a study with stopped trials"));
   }
+
+  if (c[kArray]) {
+    // The same study as a job array of 2 (what each element runs, in one process here), merged: the same
+    // tasks and results as the run above, bit for bit, and a store that reports.
+    const std::string study_name = "comp-" + std::to_string(index);
+    std::string shards;
+    for (int i = 0; i < 2; ++i) {
+      const auto r = ablate("run " + study + " --shard " + std::to_string(i) + "/2" + set);
+      ASSERT_EQ(r.code, 0) << r.out;
+      shards += " " + (dir / (study_name + ".shard-" + std::to_string(i) + ".sqlite"));
+    }
+    const std::string merged = dir / "merged.sqlite";
+    const auto m = ablate("merge" + shards + " --into " + merged);
+    ASSERT_EQ(m.code, 0) << m.out;
+    const std::string one = results_util::results(db);
+    EXPECT_FALSE(one.empty());
+    EXPECT_EQ(results_util::results(merged), one);
+    const auto merged_report = ablate("report --db " + merged + " --out " + (dir / "merged-report") + " --format md");
+    EXPECT_EQ(merged_report.code, 0) << merged_report.out;
+  }
 }
 
 // The refused pairs: several objectives (motpe) with each early-stopping method, refused at `plan` with a
-// message naming both features and why, in the study's own file and inherited from an included one.
+// message naming both features and why, in the study's own file and inherited from an included one; and a
+// job array with TPE, MOTPE, ASHA, median or Hyperband stopping.
 TEST_F(CompositionCell, RefusedPairsAreRefusedAtPlanNamingBoth) {
   for (int include : {0, 1}) {
     for (int es : {1, 2, 3}) {
@@ -390,6 +421,27 @@ TEST_F(CompositionCell, RefusedPairsAreRefusedAtPlanNamingBoth) {
                                     "\" with sweep.objectives = [\"dice\", \"params\"]: a rung ranks trials on one validation value",
                       "ablate plan"));
     }
+  }
+  // A job array with an adaptive search or with early stopping (each alone otherwise allowed): refused at
+  // `plan` when the study asks for an array, naming both, why, and what to use instead.
+  const auto& specs = factors()[kSpec].levels;
+  for (const auto& [spec, es] : {std::make_pair(std::string("tpe"), 0), std::make_pair(std::string("motpe"), 0),
+                                 std::make_pair(std::string("variants"), 1), std::make_pair(std::string("grid"), 2),
+                                 std::make_pair(std::string("random"), 3)}) {
+    Cell c{};
+    c[kSpec] = static_cast<int>(std::find(specs.begin(), specs.end(), spec) - specs.begin());
+    c[kEarlyStop] = es, c[kArray] = 1;
+    ASSERT_TRUE(refused(kSpec, c[kSpec], kArray, 1) || refused(kEarlyStop, es, kArray, 1));
+    SCOPED_TRACE(cell_name(c, 99));
+    cli_util::TempDir dir("ablate-composition-refused");
+    const std::string study = write_study(c, dir / "", *data_dir_ / "data", "refused");
+    const auto plan = ablate("plan " + study + " --set resources.array=2");
+    EXPECT_EQ(plan.code, 2) << plan.out;
+    const std::string feature = es == 0 ? "sweep.method = \"" + spec + "\"" : "[sweep.early_stop] method = \"" + level(c, kEarlyStop) + "\"";
+    for (const std::string& part : {feature + " and a job array", std::string("never see each other's results"), std::string("one MPI job")}) {
+      EXPECT_TRUE(has(plan.out, part, "ablate plan"));
+    }
+    EXPECT_EQ(ablate("plan " + study).code, 0) << "refused without the array";
   }
 }
 

@@ -1,9 +1,11 @@
 // `ablate merge` (db/merge.hpp) on real SQLite files written through the Store's own writes: order
 // independence and idempotence as properties over random stores, nothing lost or duplicated, the refusals
-// (different folds, a different variant hash, conflicting results, a study being run) and --prefer, the
-// atomic replacement of the target, and the CLI verb.
+// (different folds, different dataset fingerprints, a different variant hash, conflicting results, a study
+// being run) and --prefer, the folds' dataset fingerprint carried, the atomic replacement of the target, and
+// the CLI verb.
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -47,13 +49,15 @@ struct StoreSpec {
   std::set<std::pair<std::string, int>> failed;  // (variant, fold) failed
   double shift = 0;                              // a different result for every done task
   std::string host = "node-a";
+  std::string fingerprint = "fp-data";           // folds.data_fingerprint ("" unknown)
+  std::uint64_t seed = 42;
 };
 
 void write_store(const std::string& path, const StoreSpec& spec) {
   db::Store s(path);
-  const auto id = s.create_study({spec.study, 42, 2, 1});
+  const auto id = s.create_study({spec.study, spec.seed, 2, 1});
   for (const auto& v : spec.variants) s.upsert_variant(id, v, "");
-  s.store_folds(id, spec.folds);
+  s.store_folds(id, spec.folds, spec.fingerprint);
   s.ensure_tasks(id);
   s.set_provenance(id, {{"hostnames", spec.host}, {"git_commit", "abc"}});
   const auto run = s.begin_run(id, "ablate run st.toml", 3);
@@ -80,7 +84,9 @@ std::string dump(const std::string& path) {
     o << "study " << name << "\n";
     for (const auto& v : s.variants(id)) o << " variant " << v.name << " " << v.label << " " << v.hash << " " << v.ordinal << "\n";
     for (const auto& f : s.folds(id)) {
-      o << " fold " << f.fold << "/" << f.repeat;
+      o << " fold " << f.fold << "/" << f.repeat << " data "
+        << s.query_text("SELECT data_fingerprint FROM folds WHERE study_id = " + std::to_string(id) +
+                        " AND fold = " + std::to_string(f.fold) + " AND \"repeat\" = " + std::to_string(f.repeat));
       for (const auto* split : {&f.train, &f.val, &f.test})
         for (const auto& c : *split) o << " " << c;
       o << "\n";
@@ -117,6 +123,7 @@ TEST_F(Merge, IsOrderIndependentIdempotentAndLosesNothingOverRandomStores) {
     for (int k = 0; k < 3; ++k) {
       StoreSpec spec;
       spec.host = "node-" + std::to_string(k);
+      if (rng.uniform() < 0.3) spec.fingerprint = "";  // unknown (a store from before schema 5): agrees with any
       for (const auto& v : variants) {
         for (int f = 0; f < 2; ++f) {
           const auto u = rng.uniform();
@@ -200,6 +207,74 @@ TEST_F(Merge, RefusesDifferentFoldsAndLeavesTheTargetAsItWas) {
   for (const auto& entry : fs::directory_iterator(dir_)) {
     EXPECT_EQ(entry.path().filename().string().find(".merge-"), std::string::npos) << "left " << entry.path();
   }
+}
+
+// The dataset fingerprint the folds were made from (the key of reuse) travels with the folds; an unknown
+// one ("") gives way to a known one in either order.
+TEST_F(Merge, CarriesTheDataFingerprintOfTheFolds) {
+  StoreSpec a, b;
+  a.done = {{"unet", 0}}, b.done = {{"cc", 1}};
+  a.fingerprint = "";
+  b.fingerprint = "fp-b";
+  write_store(p("a.sqlite"), a);
+  write_store(p("b.sqlite"), b);
+  const std::string fps = "SELECT group_concat(fold || '=' || data_fingerprint, ' ') FROM (SELECT * FROM folds ORDER BY fold)";
+  for (const auto& [x, y] : {std::make_pair(std::string("a"), std::string("b")), std::make_pair(std::string("b"), std::string("a"))}) {
+    const std::string into = p(x + y + ".sqlite");
+    db::merge_stores({p(x + ".sqlite"), p(y + ".sqlite")}, into);
+    db::Store c(into, true);
+    EXPECT_EQ(c.query_text(fps), "0=fp-b 1=fp-b") << x << "+" << y;
+    EXPECT_EQ(c.data_fingerprint(*c.find_study("st")), "fp-b");
+  }
+  // Merging again keeps it; a source that knows it keeps it too.
+  db::merge_stores({p("b.sqlite")}, p("b-only.sqlite"));
+  EXPECT_EQ(db::Store(p("b-only.sqlite"), true).query_text(fps), "0=fp-b 1=fp-b");
+}
+
+TEST_F(Merge, RefusesDifferentDataFingerprintsNamingStudyFoldAndSources) {
+  StoreSpec a, b;
+  a.fingerprint = "fp-one";
+  b.fingerprint = "fp-two";  // the same cases, read from other files
+  write_store(p("a.sqlite"), a);
+  write_store(p("b.sqlite"), b);
+  write_store(p("target.sqlite"), a);
+  const std::string before = cli_util::read_file(p("target.sqlite"));
+  try {
+    db::merge_stores({p("a.sqlite"), p("b.sqlite")}, p("target.sqlite"));
+    FAIL() << "merged results of different data";
+  } catch (const db::MergeError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("study 'st': fold 0 repeat 0 was made from other data in b.sqlite (dataset fingerprint fp-two)"),
+              std::string::npos) << msg;
+    // The other side: a source of fp-one (the target is a source too: merging into it adds to it).
+    EXPECT_TRUE(msg.find("than in a.sqlite (fp-one)") != std::string::npos ||
+                msg.find("than in target.sqlite (fp-one)") != std::string::npos) << msg;
+  }
+  EXPECT_EQ(cli_util::read_file(p("target.sqlite")), before);
+  const auto r = cli_util::ablate("merge " + p("a.sqlite") + " " + p("b.sqlite") + " --into " + p("c.sqlite"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("was made from other data"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(p("c.sqlite")));
+}
+
+// A study of the same name with another seed is another study (other folds, other trainings): refused,
+// naming the study, the key and both sources.
+TEST_F(Merge, RefusesTheSameNameWithAnotherSeed) {
+  StoreSpec a, b;
+  b.seed = 43;
+  write_store(p("a.sqlite"), a);
+  write_store(p("b.sqlite"), b);
+  try {
+    db::merge_stores({p("a.sqlite"), p("b.sqlite")}, p("c.sqlite"));
+    FAIL() << "merged two studies of one name";
+  } catch (const db::MergeError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("study 'st': seed is "), std::string::npos) << msg;
+    EXPECT_NE(msg.find("these are different studies"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("42"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("43"), std::string::npos) << msg;
+  }
+  EXPECT_FALSE(fs::exists(p("c.sqlite")));
 }
 
 TEST_F(Merge, RefusesADifferentVariantHash) {

@@ -8,6 +8,9 @@
 #include <random>
 #include <set>
 #include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "ablations/study.hpp"
 #include "runner/shards.hpp"
@@ -169,6 +172,15 @@ TEST(Shards, ArraysRefuseStudiesWhoseNextTaskDependsOnFinishedOnes) {
   for (const char* part : {"s.toml", "sweep.method = \"tpe\"", "job array", "results stored so far",
                            "one MPI job", "\"random\""}) {
     EXPECT_NE(why.find(part), std::string::npos) << part << " in: " << why;
+  }
+  // Every adaptive search is named as written, with how it depends on results.
+  for (const auto& [method, how] : std::vector<std::pair<std::string, std::string>>{
+           {"motpe", "multi-objective TPE proposes"}, {"nsga2", "NSGA-II breeds each generation"}}) {
+    study.search.method = method;
+    why = array_refusal(study);
+    for (const std::string& part : {"sweep.method = \"" + method + "\" and a job array", how, std::string("one MPI job")}) {
+      EXPECT_NE(why.find(part), std::string::npos) << part << " in: " << why;
+    }
   }
   study.search.method = "grid";
   for (const std::string& method : std::vector<std::string>{"asha", "median"}) {
