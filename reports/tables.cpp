@@ -482,6 +482,7 @@ ComparisonTable comparison_table(const std::vector<db::StudyData>& studies, cons
     }
   }
   add_trivial_rows(t, studies, indexes, config);
+  mark_devices(t, studies);
   return t;
 }
 
@@ -500,6 +501,7 @@ std::string legend(const ComparisonTable& t) {
     s += " Trivial rows: every voxel predicted background / foreground, on the same test cases (a network "
          "that learnt beats both on DSC).";
   if (!t.published_legend.empty()) s += " " + t.published_legend;
+  if (!t.device_legend.empty()) s += " " + t.device_legend;
   return s;
 }
 
@@ -654,7 +656,10 @@ std::string render_csv(const ComparisonTable& t) {
   bool published = false;
   for (const auto& row : t.cells)
     for (const auto& cell : row) published = published || !std::isnan(cell.published);
-  o << (published ? ",published,published_inside\n" : "\n");
+  o << (published ? ",published,published_inside" : "");
+  // The device column only where a row comes from a GPU (device_legend): CPU-only tables keep their bytes.
+  const bool devices = !t.device_legend.empty();
+  o << (devices ? ",device\n" : "\n");
   for (std::size_t r = 0; r < t.rows.size(); ++r) {
     for (std::size_t c = 0; c < t.columns.size(); ++c) {
       const Column& col = t.columns[c];
@@ -672,6 +677,7 @@ std::string render_csv(const ComparisonTable& t) {
       if (published)
         o << ',' << number(cell.published) << ','
           << (std::isnan(cell.published) ? "" : cell.published_inside == 1 ? "true" : cell.published_inside == 0 ? "false" : "NA");
+      if (devices) o << ',' << t.rows[r].device;
       o << '\n';
     }
   }
@@ -687,7 +693,7 @@ std::string render_csv(const ComparisonTable& t) {
         << (col.higher_is_better ? "true" : "false") << ',' << t.aggregate << ','
         << (scaled ? "percent" : "stored") << ',' << cell.stats.n << ',' << number(cell.stats.mean) << ','
         << number(cell.stats.sd) << ',' << csv_field(cell.value) << ",," << number(kNaN) << ','
-        << (published ? ",," : "") << '\n';
+        << (published ? ",," : "") << (devices ? "," : "") << '\n';
     }
   }
   return o.str();
