@@ -12,6 +12,8 @@
 #   OUT_DIR    emptied; data, stores, logs, reports and summary.txt go there
 #   GPUS       GPUs of this node to use (default 1): the demo runs under mpirun with GPUS + 1 ranks
 #
+# Needs nvidia-smi, mpirun (Open MPI) and the sqlite3 shell on the PATH.
+#
 # Steps, each printed with its command and wall time; the script stops at the first that fails:
 #   1. what the node and LibTorch are (nvidia-smi, `ablate --version`);
 #   2. trainer_device_test on the GPU: the device probe passes, the numerics flags are set and reset;
@@ -25,7 +27,7 @@
 #      same; on a GPU atomics in the backward pass make them differ within rounding, docs/RUNNER.md
 #      "Reproducibility").
 set -eu
-[ $# -ge 2 ] || { sed -n 5,13p "$0" >&2; exit 2; }
+[ $# -ge 2 ] || { sed -n 5,15p "$0" >&2; exit 2; }
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=$1; out=$2; gpus=${3:-1}; libtorch=${4:-}
 if [ -n "$libtorch" ]; then
@@ -48,7 +50,7 @@ step() {
   echo "   \$ $*" | tee -a "$summary"
   t0=$(now)
   if ! "$@" > "$out/$n.log" 2>&1; then tail -20 "$out/$n.log"; echo "FAILED: see $out/$n.log" | tee -a "$summary"; exit 1; fi
-  echo "   $(echo "$(now) - $t0" | bc) s wall" | tee -a "$summary"
+  echo "   $(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }') s wall" | tee -a "$summary"
 }
 sql() { sqlite3 "$1" "$2"; }
 
