@@ -9,7 +9,8 @@
 
 namespace ablate::reports {
 
-DeviceMarks device_marks(const std::vector<const db::StudyData*>& studies, const std::vector<std::string>& variants) {
+DeviceMarks device_marks(const std::vector<const db::StudyData*>& studies,
+                         const std::vector<std::string>& variants) {
   DeviceMarks out;
   bool cpu_rows = false, gpu_rows = false, unknown_rows = false;
   for (const auto& v : variants) {
@@ -34,8 +35,8 @@ DeviceMarks device_marks(const std::vector<const db::StudyData*>& studies, const
   bool mixed = cpu_rows;
   for (const auto& [v, d] : out.device) mixed = mixed || d == "cpu+gpu";
   if (!mixed) {
-    out.legend = std::string("Every row was trained on a GPU") + (unknown_rows ? " (where its device is recorded)" : "") +
-                 "; " + why;
+    out.legend = std::string("Every row was trained on a GPU") +
+                 (unknown_rows ? " (where its device is recorded)" : "") + "; " + why;
     return out;
   }
   bool whole = false, partly = false;
@@ -44,8 +45,8 @@ DeviceMarks device_marks(const std::vector<const db::StudyData*>& studies, const
     if (d == "cpu+gpu") out.mark[v] = " [CPU+GPU]", partly = true;
   }
   out.legend = std::string(whole ? "[GPU]: trained on a GPU; " : "") +
-               (partly ? "[CPU+GPU]: some folds trained on a GPU, some on the CPU; " : "") + "unmarked rows: on the CPU" +
-               (unknown_rows ? " (or no device recorded)" : "") + "; " + why;
+               (partly ? "[CPU+GPU]: some folds trained on a GPU, some on the CPU; " : "") +
+               "unmarked rows: on the CPU" + (unknown_rows ? " (or no device recorded)" : "") + "; " + why;
   return out;
 }
 

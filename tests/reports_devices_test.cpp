@@ -28,7 +28,9 @@ std::string slurp(const fs::path& p) {
   return s.str();
 }
 
-Placement on(const std::string& device) { return Placement{"host", 1, 0, device, 1, ""}; }
+Placement on(const std::string& device) {
+  return Placement{"host", 1, 0, device, 1, ""};
+}
 
 TaskResult result(double dice) {
   TaskResult r;
@@ -40,7 +42,9 @@ TaskResult result(double dice) {
   return r;
 }
 
-EpochRecord epoch(int e) { return {e, 1.0 / e, 1.0, 0.5, 1e-3, 1.0, 0.5}; }
+EpochRecord epoch(int e) {
+  return {e, 1.0 / e, 1.0, 0.5, 1e-3, 1.0, 0.5};
+}
 
 class DevicesStore : public store_test::StoreFixture {
  protected:
@@ -111,8 +115,9 @@ TEST_F(DevicesStore, EachDoneTaskCountsWhereItsResultWasTrained) {
 
   // A task without a recorded device (a store of a build that did not record one) is unknown.
   s.exec("UPDATE tasks SET device = '' WHERE variant_id = (SELECT id FROM variants WHERE name = 'cpu')");
-  s.exec("UPDATE attempts SET device = '' WHERE task_id IN (SELECT t.id FROM tasks t JOIN variants v ON v.id = "
-         "t.variant_id WHERE v.name = 'cpu')");
+  s.exec(
+      "UPDATE attempts SET device = '' WHERE task_id IN (SELECT t.id FROM tasks t JOIN variants v ON v.id = "
+      "t.variant_id WHERE v.name = 'cpu')");
   EXPECT_EQ(s.variant_devices(id).at("cpu").unknown, 2);
   EXPECT_EQ(s.variant_devices(id).at("cpu").cpu, 0);
 }
@@ -141,7 +146,8 @@ TEST(DeviceMarks, NothingForTheCpuALegendForGpuRowsAMarkWhereDevicesMix) {
   EXPECT_TRUE(all.mark.empty());
   EXPECT_EQ(all.legend.rfind("Every row was trained on a GPU; ", 0), 0u) << all.legend;
 
-  const db::StudyData mixed = study_with({{"a", {2, 0, 0}}, {"b", {0, 2, 0}}, {"c", {1, 1, 0}}, {"d", {0, 0, 2}}});
+  const db::StudyData mixed =
+      study_with({{"a", {2, 0, 0}}, {"b", {0, 2, 0}}, {"c", {1, 1, 0}}, {"d", {0, 0, 2}}});
   const auto m = reports::device_marks({&mixed}, {"a", "b", "c", "d"});
   EXPECT_FALSE(m.mark.count("a"));
   EXPECT_EQ(m.mark.at("b"), " [GPU]");
@@ -171,13 +177,14 @@ class DevicesRun : public inproc_test::InprocFixture {
   void SetUp() override {
     InprocFixture::SetUp();
     opt_.study_file = (dir_ / "s.toml").string();
-    std::ofstream(opt_.study_file) << "[study]\nname = \"s\"\nseed = 3\nfolds = 2\n[data]\npath = \"nowhere\"\n"
-                                      "[train]\nepochs = 1\n[resources]\ngpus_per_node = 1\n[report]\nmetrics = [\"dice\"]\n"
-                                      "[[ablation.variant]]\nname = \"reference\"\nlabel = \"U-Net (CPU)\"\n"
-                                      "\"train.device\" = \"cpu\"\n"
-                                      "[[ablation.variant]]\nname = \"fast\"\nlabel = \"U-Net\"\n\"train.epochs\" = 2\n"
-                                      "[[ablation.variant]]\nname = \"fast_cpu\"\n\"train.epochs\" = 2\n"
-                                      "\"train.device\" = \"cpu\"\n";
+    std::ofstream(opt_.study_file)
+        << "[study]\nname = \"s\"\nseed = 3\nfolds = 2\n[data]\npath = \"nowhere\"\n"
+           "[train]\nepochs = 1\n[resources]\ngpus_per_node = 1\n[report]\nmetrics = [\"dice\"]\n"
+           "[[ablation.variant]]\nname = \"reference\"\nlabel = \"U-Net (CPU)\"\n"
+           "\"train.device\" = \"cpu\"\n"
+           "[[ablation.variant]]\nname = \"fast\"\nlabel = \"U-Net\"\n\"train.epochs\" = 2\n"
+           "[[ablation.variant]]\nname = \"fast_cpu\"\n\"train.epochs\" = 2\n"
+           "\"train.device\" = \"cpu\"\n";
   }
 };
 
@@ -210,8 +217,9 @@ TEST_F(DevicesRun, AStoreHoldingCpuAndGpuResultsMarksItsTables) {
   EXPECT_NE(r.markdown.find("| U-Net (CPU) |"), std::string::npos) << r.markdown;
   EXPECT_NE(r.markdown.find("| U-Net [GPU] |"), std::string::npos) << r.markdown;
   EXPECT_NE(r.markdown.find("| fast_cpu [GPU] |"), std::string::npos) << r.markdown;
-  EXPECT_NE(r.markdown.find("[GPU]: trained on a GPU; unmarked rows: on the CPU; scores of different devices"),
-            std::string::npos)
+  EXPECT_NE(
+      r.markdown.find("[GPU]: trained on a GPU; unmarked rows: on the CPU; scores of different devices"),
+      std::string::npos)
       << r.markdown;
   EXPECT_NE(slurp(out / "table.tex").find("U-Net [GPU] &"), std::string::npos);
   const std::string html = slurp(out / "table.html");
@@ -234,10 +242,11 @@ TEST_F(DevicesRun, AStoreHoldingCpuAndGpuResultsMarksItsTables) {
   opt_.new_study = true;
   ASSERT_EQ(runner::run_study(opt_, exec), runner::kRunOk);
   const fs::path cpu_out = dir_ / "cpu-report";
-  const reports::ReportResult c =
-      reports::write_report({db::load_study_data(opt_.db_path, "s")}, reports::ReportOptions{}, cpu_out.string());
+  const reports::ReportResult c = reports::write_report({db::load_study_data(opt_.db_path, "s")},
+                                                        reports::ReportOptions{}, cpu_out.string());
   EXPECT_NE(c.markdown.find("| U-Net |"), std::string::npos) << c.markdown;
-  for (const char* file : {"table.md", "table.tex", "table.html", "table.csv", "model-s.md", "model-s.csv", "report.html"}) {
+  for (const char* file :
+       {"table.md", "table.tex", "table.html", "table.csv", "model-s.md", "model-s.csv", "report.html"}) {
     const std::string text = slurp(cpu_out / file);
     EXPECT_EQ(text.find("GPU"), std::string::npos) << file << "\n" << text;
   }
