@@ -277,9 +277,12 @@ std::string job_script(const ResourcesConfig& r, const JobOptions& o) {
       << "set -u\n"
       << "# Open MPI refuses to start as root unless told that it is meant.\n"
       << "if [ \"$(id -u)\" -eq 0 ]; then export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; fi\n"
+      << "# cuBLAS's deterministic workspace (docs/RUNNER.md \"Reproducibility\"), passed on to the ranks of every\n"
+      << "# host (-x: mpirun forwards no other variable to remote hosts).\n"
+      << "export CUBLAS_WORKSPACE_CONFIG=:4096:8\n"
       << "mkdir -p " << shell_quote(o.log_dir) << "\n"
       << "exec mpirun -np " << r.ranks << (o.hostfile.empty() ? " --oversubscribe" : " --hostfile " + shell_quote(o.hostfile))
-      << " " << run << " --log-file " << shell_quote(o.log_dir + "/" + o.job_name + ".log") << "\n";
+      << " -x CUBLAS_WORKSPACE_CONFIG " << run << " --log-file " << shell_quote(o.log_dir + "/" + o.job_name + ".log") << "\n";
   }
   return s.str();
 }

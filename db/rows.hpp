@@ -95,6 +95,15 @@ struct StoppedTrialRow {
   std::string decision;
 };
 
+// Where a variant's results were trained: its done tasks counted by the class of their device
+// (db/SCHEMA.md tasks.device and attempts.device; Store::variant_devices). A task whose training ran
+// partly on each class (resumed from a checkpoint on the other) counts in both.
+struct VariantDevices {
+  int cpu = 0;      // done tasks trained, wholly or partly, on the CPU (device `cpu`)
+  int gpu = 0;      // ... on a GPU (device `cuda:N`)
+  int unknown = 0;  // done tasks without a recorded device ('', or another kind)
+};
+
 // Everything a report needs of one study.
 struct StudyData {
   std::string study;
@@ -113,6 +122,9 @@ struct StudyData {
   // Done tasks whose results were copied from a finished training (docs/RUNNER.md "Reusing finished
   // trainings"): "<variant> fold <f> repeat <r>" -> its source ("<store>: <study> task <id>"), in task order.
   std::vector<std::pair<std::string, std::string>> reused;
+  // Variant name -> where its done tasks trained; only variants with a done task (reports mark tables
+  // whose rows come from a GPU or mix devices: docs/REPORTS.md "Devices").
+  std::map<std::string, VariantDevices> devices;
 };
 
 }  // namespace ablate::db

@@ -274,6 +274,12 @@ class Store {
   // and a multi-objective search's model objectives (sweeps::model_fact_names) read them here.
   std::vector<ModelFactRow> model_facts(std::int64_t study_id) const;
 
+  // Per variant with a done task: where its results were trained (db/rows.hpp VariantDevices). A done
+  // task's devices are its latest attempt's (tasks.device: for a copied result, its source's) and, when
+  // that attempt resumed from a checkpoint, those of the earlier attempts back to the last one that
+  // started at epoch 1 (attempts.first_epoch); attempts that reported no epoch add nothing.
+  std::map<std::string, VariantDevices> variant_devices(std::int64_t study_id) const;
+
   void mark_running(std::int64_t task_id, const Placement& where, double started);
   // Progress: one epoch of the running attempt (replaces a row of the same epoch: no duplicates).
   void record_epoch(std::int64_t task_id, const EpochRecord& e);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -198,6 +199,45 @@ std::vector<ModelFactRow> Store::model_facts(std::int64_t study_id) const {
           "GROUP BY v.id ORDER BY v.ordinal");
   st.bind(1, study_id);
   while (st.step()) out.push_back({st.text(0), st.i64(1), st.f64(2), st.f64(3)});
+  return out;
+}
+
+namespace {
+// The classes of VariantDevices: "cpu", "gpu" (cuda:N), or "" for a device not recorded.
+std::string device_class(const std::string& device) {
+  if (device == "cpu") return "cpu";
+  if (device.rfind("cuda", 0) == 0) return "gpu";
+  return "";
+}
+}  // namespace
+
+std::map<std::string, VariantDevices> Store::variant_devices(std::int64_t study_id) const {
+  std::map<std::string, VariantDevices> out;
+  // Every attempt of every done task, the latest first; a copied result (schema 5) stands for its source's
+  // training alone, whatever attempts failed here before it was copied.
+  Stmt st(*impl_,
+          "SELECT v.name, t.id, t.device, " + std::string(schema_version() >= 5 ? "t.reused_from IS NOT NULL" : "0") +
+              ", a.device, coalesce(a.first_epoch, 0) FROM tasks t JOIN variants v ON v.id = t.variant_id "
+              "LEFT JOIN attempts a ON a.task_id = t.id WHERE t.study_id = ? AND t.status = 'done' "
+              "ORDER BY t.id, a.attempt DESC");
+  st.bind(1, study_id);
+  bool more = st.step();
+  while (more) {
+    const std::string variant = st.text(0);
+    const std::int64_t task = st.i64(1);
+    const bool copied = st.i32(3) != 0;
+    std::set<std::string> classes{device_class(st.text(2))};
+    bool chain = !copied;  // still walking back through the attempts that trained this result
+    for (; more && st.i64(1) == task; more = st.step()) {
+      if (!chain || st.i32(5) < 1) continue;
+      classes.insert(device_class(st.text(4)));
+      chain = st.i32(5) > 1;  // a fresh start (epoch 1) ends the chain
+    }
+    VariantDevices& d = out[variant];
+    d.cpu += classes.count("cpu") > 0;
+    d.gpu += classes.count("gpu") > 0;
+    d.unknown += classes.size() == 1 && classes.count("");
+  }
   return out;
 }
 
@@ -465,6 +505,7 @@ StudyData read_study(const Store& store, const Store::Impl& s, const std::string
     }
   }
   d.model_facts = store.model_facts(*id);
+  d.devices = store.variant_devices(*id);
   const auto trials = store.schema_version() >= 3 ? store.trials(*id) : std::vector<TrialRow>{};
   if (!trials.empty()) {  // the objective reads every epoch of the study: only for a search
     const auto pit = d.provenance.find("search_objective");

@@ -463,7 +463,8 @@ std::string sensitivity_svg(const SensitivityTable& t) {
 
 namespace {
 struct ModelLine {
-  std::string variant, label;
+  std::string variant, label;  // the label with its device mark (device_marks)
+  std::string device;          // "cpu" | "gpu" | "cpu+gpu" | "" (not recorded)
   double params_m = kNaN, ms = kNaN;
   std::vector<MeanSd> metrics;  // per column of class_metrics
 };
@@ -474,8 +475,12 @@ std::vector<ModelLine> model_lines(const StudyIndex& index, const ReportConfig& 
   for (const auto& f : study.model_facts)
     if (!facts.count(f.variant)) facts[f.variant] = &f;
   std::vector<ModelLine> out;
-  for (const auto& v : variant_order(study, config)) {
-    ModelLine l{v, index.label(v), kNaN, kNaN, {}};
+  const std::vector<std::string> order = variant_order(study, config);
+  const DeviceMarks marks = device_marks({&study}, order);
+  for (const auto& v : order) {
+    ModelLine l{v, index.label(v), "", kNaN, kNaN, {}};
+    if (const auto it = marks.mark.find(v); it != marks.mark.end()) l.label += it->second;
+    if (const auto it = marks.device.find(v); it != marks.device.end()) l.device = it->second;
     auto it = facts.find(v);
     if (it != facts.end()) {
       l.params_m = static_cast<double>(it->second->parameters) / 1e6;
@@ -517,19 +522,30 @@ std::string render_model_markdown(const StudyIndex& index, const ReportConfig& c
     o << '\n';
   }
   if (lines.empty()) o << "| n/a | n/a | n/a |" << '\n';
+  const std::string devices = model_device_legend(index, config);
+  if (!devices.empty()) o << '\n' << devices << '\n';
   return o.str();
+}
+
+std::string model_device_legend(const StudyIndex& index, const ReportConfig& config) {
+  return device_marks({&index.data()}, variant_order(index.data(), config)).legend;
 }
 
 std::string render_model_csv(const StudyIndex& index, const ReportConfig& config) {
   const db::StudyData& study = index.data();
   std::ostringstream o;
   const std::vector<ClassMetric> columns = class_metrics(index, config.metrics);
-  o << "study,variant,label,parameters_m,inference_ms_per_case,class,metric,n,mean,sd\n";
+  // The device column only where a row comes from a GPU: CPU-only tables keep their bytes.
+  const bool devices = !model_device_legend(index, config).empty();
+  o << "study,variant,label,parameters_m,inference_ms_per_case,class,metric,n,mean,sd" << (devices ? ",device\n" : "\n");
   for (const auto& l : model_lines(index, config, columns))
-    for (std::size_t m = 0; m < columns.size(); ++m)
+    for (std::size_t m = 0; m < columns.size(); ++m) {
       o << csv_field(study.study) << ',' << csv_field(l.variant) << ',' << csv_field(l.label) << ','
         << number(l.params_m) << ',' << number(l.ms) << ',' << columns[m].cls << ',' << csv_field(columns[m].metric)
-        << ',' << l.metrics[m].n << ',' << number(l.metrics[m].mean) << ',' << number(l.metrics[m].sd) << '\n';
+        << ',' << l.metrics[m].n << ',' << number(l.metrics[m].mean) << ',' << number(l.metrics[m].sd);
+      if (devices) o << ',' << l.device;
+      o << '\n';
+    }
   return o.str();
 }
 

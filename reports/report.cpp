@@ -412,6 +412,8 @@ void write_study(const fs::path& dir, const db::StudyData& study, const StudyInd
   write_file(dir / ("model-" + s + ".md"), model_md, files);
   write_file(dir / ("model-" + s + ".csv"), render_model_csv(index, config), files);
   html.model << "<h3>" << title << "</h3>\n" << markdown_table_to_html(model_md);
+  if (const std::string devices = model_device_legend(index, config); !devices.empty())
+    html.model << "<p class=\"legend\">" << html_escape(devices) << "</p>\n";
   if (study.model_facts.empty() && !study.variants.empty())
     notes.push_back("study '" + study.study + "': no model facts (parameters, inference time) stored");
 

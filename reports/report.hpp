@@ -114,7 +114,9 @@ struct Column {
   bool higher_is_better = true;
 };
 struct TableRow {
-  std::string variant, label;
+  std::string variant;
+  std::string label;   // with " [GPU]" or " [CPU+GPU]" after it where the table mixes devices (device_legend)
+  std::string device;  // where its results were trained: "cpu", "gpu", "cpu+gpu"; "" when not recorded
   std::vector<bool> components;  // one per ComparisonTable::components
   bool baseline = false;
 };
@@ -147,6 +149,9 @@ struct ComparisonTable {
   // them as a column group of their own (report.published_columns) rather than beside each cell.
   std::string published_legend;
   bool published_columns = false;
+  // Where rows come from a GPU (docs/REPORTS.md "Devices"): the legend's sentence about the devices, and
+  // the CSV's `device` column; "" for a table whose rows all come from the CPU (its bytes stay as they were).
+  std::string device_legend;
 };
 ComparisonTable comparison_table(const std::vector<db::StudyData>& studies, const ReportConfig& config,
                                  const std::vector<SignificanceRow>& significance);

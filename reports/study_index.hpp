@@ -143,6 +143,21 @@ std::vector<ClassMetric> class_metrics(const StudyIndex& index, const std::vecto
 SignificanceRow paired_test(const StudyIndex& index, const std::string& variant, const std::string& baseline, int cls,
                             const std::string& metric);
 
+// CPU vs GPU (docs/REPORTS.md "Devices"): where the rows of one table were trained, from
+// StudyData::devices over the studies that have each variant. A table whose rows all come from the CPU
+// (or record no device) gets nothing, so CPU-only reports keep their bytes; one whose rows all come from a
+// GPU gets the legend alone; one that mixes devices marks each row trained, wholly or partly, on a GPU.
+struct DeviceMarks {
+  std::map<std::string, std::string> device;  // variant -> "cpu" | "gpu" | "cpu+gpu"; absent: not recorded
+  std::map<std::string, std::string> mark;    // variant -> " [GPU]" | " [CPU+GPU]", after its label
+  std::string legend;                         // the sentence that says so; "" when no row comes from a GPU
+};
+DeviceMarks device_marks(const std::vector<const db::StudyData*>& studies, const std::vector<std::string>& variants);
+// The comparison table's rows get their device, their mark and the table its device_legend.
+void mark_devices(ComparisonTable& table, const std::vector<db::StudyData>& studies);
+// The device legend of a study's model table (and its Pareto panels): "" when every row comes from the CPU.
+std::string model_device_legend(const StudyIndex& index, const ReportConfig& config);
+
 // The public functions of report.hpp on indexes built once (write_report shares one index per study);
 // indexes[i] indexes studies[i].
 std::vector<SignificanceRow> significance_tests(const std::vector<db::StudyData>& studies,

@@ -498,6 +498,7 @@ ComparisonTable comparison_table(const std::vector<db::StudyData>& studies, cons
   add_rows(t, order, studies, config);
   fill_cells(t, studies, indexes, config, significance);
   add_trivial_rows(t, studies, indexes, config);
+  mark_devices(t, studies);
   return t;
 }
 
@@ -516,6 +517,7 @@ std::string legend(const ComparisonTable& t) {
     s += " Trivial rows: every voxel predicted background / foreground, on the same test cases (a network "
          "that learnt beats both on DSC).";
   if (!t.published_legend.empty()) s += " " + t.published_legend;
+  if (!t.device_legend.empty()) s += " " + t.device_legend;
   return s;
 }
 
@@ -670,7 +672,10 @@ std::string render_csv(const ComparisonTable& t) {
   bool published = false;
   for (const auto& row : t.cells)
     for (const auto& cell : row) published = published || !std::isnan(cell.published);
-  o << (published ? ",published,published_inside\n" : "\n");
+  o << (published ? ",published,published_inside" : "");
+  // The device column only where a row comes from a GPU (device_legend): CPU-only tables keep their bytes.
+  const bool devices = !t.device_legend.empty();
+  o << (devices ? ",device\n" : "\n");
   for (std::size_t r = 0; r < t.rows.size(); ++r) {
     for (std::size_t c = 0; c < t.columns.size(); ++c) {
       const Column& col = t.columns[c];
@@ -688,6 +693,7 @@ std::string render_csv(const ComparisonTable& t) {
       if (published)
         o << ',' << number(cell.published) << ','
           << (std::isnan(cell.published) ? "" : cell.published_inside == 1 ? "true" : cell.published_inside == 0 ? "false" : "NA");
+      if (devices) o << ',' << t.rows[r].device;
       o << '\n';
     }
   }
@@ -703,7 +709,7 @@ std::string render_csv(const ComparisonTable& t) {
         << (col.higher_is_better ? "true" : "false") << ',' << t.aggregate << ','
         << (scaled ? "percent" : "stored") << ',' << cell.stats.n << ',' << number(cell.stats.mean) << ','
         << number(cell.stats.sd) << ',' << csv_field(cell.value) << ",," << number(kNaN) << ','
-        << (published ? ",," : "") << '\n';
+        << (published ? ",," : "") << (devices ? "," : "") << '\n';
     }
   }
   return o.str();

@@ -824,13 +824,16 @@ void Coordinator::dispatch(int worker) {
     ++p.attempts_run;
     task.attempt = p.attempts_total;
     if (rungs_) task.pause_after_epoch = rungs_->pause_epoch(p.variant->name);
-    store_->mark_running(p.id, place_task(workers_.at(worker), p.variant->config), db::now_seconds());
+    // The members of a shared training are trained and evaluated where their trainer is (the worker places
+    // the task by the trainer's configuration): that is where their results come from (the reports' devices).
+    const Placement where = place_task(workers_.at(worker), p.variant->config);
+    store_->mark_running(p.id, where, db::now_seconds());
     for (size_t q : p.shared) {
       PlannedTask& m = tasks_[q];
       ++m.attempts_total;
       ++m.attempts_run;
       task.shared_with.push_back({m.id, m.variant->name, m.variant->hash, m.variant->canonical, m.attempts_total});
-      store_->mark_running(m.id, place_task(workers_.at(worker), m.variant->config), db::now_seconds());
+      store_->mark_running(m.id, where, db::now_seconds());
     }
     if (!p.shared.empty()) {
       spdlog::info("{} fold {} repeat {}: one training for {} task(s) (evaluation-only keys differ)", p.variant->name,

@@ -163,6 +163,20 @@ TEST(CliHardening, OneCaseDatasetIsAnInputError) {
   EXPECT_NE(r.out.find("1 case(s): study.folds = 2 exceeds the number of cases (1)"), std::string::npos) << r.out;
 }
 
+// Issue 26, item 1, through the binary: a study that asks for GPUs on a build or node without one is refused
+// at worker start, exit 2, naming the worker, its host and what it saw, before any task (no attempt stored).
+TEST(CliHardening, AGpuStudyOnAWorkerWithoutAGpuIsRefusedWithExitTwo) {
+  TempDir dir;
+  const std::string study = tiny_study(dir, synth(dir, 4));
+  const CliRun r = ablate_run({"run", study, "--set", "resources.gpus_per_node=1"});
+  if (r.code == 0) GTEST_SKIP() << "this build sees a GPU: the study trained on it";
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("1 of 1 worker(s) cannot serve this study"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("worker 1 on "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("sees no CUDA device (LibTorch "), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("attempt"), std::string::npos) << r.out;
+}
+
 TEST(CliHardening, NulInAStringDoesNotCutTheErrors) {
   TempDir dir;
   // A key and a value with a NUL: the problems after them and the count must still be printed.

@@ -70,6 +70,7 @@ int run_with_stand_ins(const TempDir& dir, const std::string& script, int fake_r
       "{ echo \"program $(basename \"$0\")\"; for a in \"$@\"; do echo \"arg $a\"; done\n"
       "  [ -n \"${SLURM_HOSTFILE:-}\" ] && while read -r h; do echo \"host $h\"; done <\"$SLURM_HOSTFILE\"\n"
       "  echo \"root_ok ${OMPI_ALLOW_RUN_AS_ROOT:-unset} ${OMPI_ALLOW_RUN_AS_ROOT_CONFIRM:-unset}\"\n"
+      "  echo \"cublas ${CUBLAS_WORKSPACE_CONFIG:-unset}\"\n"
       "} >>\"$STAND_IN_OUT/launch.txt\"\nexit \"$FAKE_RC\"\n";
   write_executable(bin / "srun", launcher);
   write_executable(bin / "mpirun", launcher);
@@ -299,7 +300,9 @@ TEST(JobScript, MpirunScriptUsesHostfileAndAllowsRoot) {
   auto o = options("mpirun");
   o.hostfile = "/s/hosts";
   const std::string s = cluster::job_script(r, o);
-  EXPECT_NE(s.find("exec mpirun -np 4 --hostfile '/s/hosts' '/opt/ablate/bin/ablate' run"), std::string::npos);
+  EXPECT_NE(s.find("exec mpirun -np 4 --hostfile '/s/hosts' -x CUBLAS_WORKSPACE_CONFIG '/opt/ablate/bin/ablate' run"),
+            std::string::npos)
+      << s;
   o.hostfile.clear();
   TempDir dir;
   o.log_dir = (dir / "log dir").string();
@@ -405,6 +408,31 @@ TEST(JobScript, MalformedResourcesAndOptionsNameTheKey) {
   o.signal_seconds = 300;
   o.max_retries = -1;
   expect_refused(r, o, "--max-retries");
+}
+
+// Issue 26, item 3: every training step starts with cuBLAS's deterministic workspace in its environment
+// (docs/RUNNER.md "Reproducibility"): the MPI job, an array element, and the mpirun script, which also
+// passes it on to the ranks of other hosts.
+TEST(JobScript, EveryStepGetsTheDeterministicCublasWorkspace) {
+  ResourcesConfig r;
+  r.ranks = 3;
+  r.gpus_per_node = 2;
+  auto array = options("slurm");
+  array.array = 2;
+  for (const auto& o : {options("slurm"), array, options("mpirun")}) {
+    EXPECT_EQ(lines_starting(cluster::job_script(r, o), "export CUBLAS_WORKSPACE_CONFIG="), std::vector<std::string>{":4096:8"})
+        << o.scheduler << " array " << o.array;
+  }
+  // What srun and mpirun start with (an array element's srun needs Slurm's SLURM_ARRAY_TASK_ID).
+  for (const auto& o : {options("slurm"), options("mpirun")}) {
+    TempDir dir;
+    auto in_dir = o;
+    in_dir.log_dir = (dir / "logs").string();
+    const std::string s = cluster::job_script(r, in_dir);
+    ASSERT_EQ(run_with_stand_ins(dir, s, 0, "n1"), 0) << s;
+    EXPECT_EQ(lines_starting(read_file(dir / "launch.txt"), "cublas "), std::vector<std::string>{":4096:8"}) << o.scheduler;
+  }
+  EXPECT_NE(cluster::job_script(r, options("mpirun")).find(" -x CUBLAS_WORKSPACE_CONFIG "), std::string::npos);
 }
 
 TEST(JobScript, TimeLimitFormats) {

@@ -89,6 +89,27 @@ TEST(DeviceCheck, TheCpuPassesItsProbeAndACudaDeviceThisBuildLacksFails) {
   trainer::release_device_memory("cuda:0");  // nothing to release, and no throw
 }
 
+// Where this LibTorch sees a GPU (bench/gpu_first_run.sh runs this binary there; skipped on the CPU build):
+// the probe passes on cuda:0 and names the GPU, its architecture and the memory share of two ranks, and an
+// allocation past the GPU's memory throws the type the worker reads as an out-of-memory outcome.
+TEST(DeviceCheck, AGpuPassesItsProbeWhereThereIsOne) {
+  if (!trainer::cuda_available()) GTEST_SKIP() << "this LibTorch sees no GPU (" << trainer::framework_description() << ")";
+  const trainer::DeviceCheck gpu = trainer::check_device("cuda:0", 2);
+  ASSERT_TRUE(gpu.ok) << gpu.problem;
+  EXPECT_EQ(gpu.facts.rfind("cuda:0 ", 0), 0u) << gpu.facts;
+  EXPECT_NE(gpu.facts.find(", sm_"), std::string::npos) << gpu.facts;
+  EXPECT_NE(gpu.facts.find("memory fraction 0.47"), std::string::npos) << gpu.facts;
+  EXPECT_NE(gpu.facts.find("LibTorch " + trainer::libtorch_version()), std::string::npos) << gpu.facts;
+  EXPECT_NE(trainer::framework_description().find("GPU(s)"), std::string::npos) << trainer::framework_description();
+  try {
+    const auto huge = torch::empty({std::int64_t{1} << 40}, torch::TensorOptions().device(torch::kCUDA, 0));
+    ADD_FAILURE() << "4 TiB allocated on cuda:0";
+  } catch (const std::exception& e) {
+    EXPECT_EQ(trainer::classify_failure(e), trainer::FailureKind::kOutOfMemory) << e.what();
+  }
+  trainer::release_device_memory("cuda:0");
+}
+
 c10::OutOfMemoryError cuda_oom() {
   return c10::OutOfMemoryError({__func__, __FILE__, static_cast<uint32_t>(__LINE__)},
                                "CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 79.1 GiB total capacity)");
