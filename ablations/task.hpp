@@ -90,6 +90,13 @@ inline const std::vector<std::string>& trivial_predictors() {
   static const std::vector<std::string> names = {"all_background", "all_foreground"};
   return names;
 }
+// How tables name a predictor: "all background", "all foreground".
+inline std::string trivial_predictor_label(const std::string& predictor) {
+  std::string s = predictor;
+  for (char& c : s)
+    if (c == '_') c = ' ';
+  return s;
+}
 inline std::string trivial_metric_name(const std::string& predictor, const std::string& metric) {
   return predictor + ":" + metric;
 }

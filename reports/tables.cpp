@@ -305,8 +305,7 @@ void add_trivial_rows(ComparisonTable& t, const std::vector<db::StudyData>& stud
   for (const auto& predictor : trivial_predictors()) {
     TrivialRow row;
     row.predictor = predictor;
-    row.label =
-        (predictor == "all_background" ? "all background" : "all foreground") + std::string(" (trivial)");
+    row.label = trivial_predictor_label(predictor) + " (trivial)";
     bool any = false;
     for (const auto& col : t.columns) {
       const ColumnGroup& g = t.groups[col.group];

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 
 #include "cli_util.hpp"
@@ -69,9 +70,16 @@ TEST_F(CliData, EvaluateGroundTruthAgainstItselfIsPerfectAndWritesCsv) {
   std::string header, row;
   std::getline(in, header);
   std::getline(in, row);
-  EXPECT_EQ(header.rfind("case,label,dice,iou,sensitivity,precision,specificity,vs,assd,hd95,dice_2d,", 0), 0u) << header;
+  EXPECT_EQ(header.rfind("case,label,predictor,dice,iou,sensitivity,precision,specificity,vs,assd,hd95,dice_2d,", 0), 0u)
+      << header;
   EXPECT_EQ(ablate("evaluate --pred " + path("ds/labelsTr") + " --gt " + path("ds/labelsTr") + " --axis 3").code, 2);
-  EXPECT_EQ(row.rfind("synth_000,1+2,1.000000,1.000000,", 0), 0u) << row;
+  EXPECT_EQ(row.rfind("synth_000,1+2,prediction,1.000000,1.000000,", 0), 0u) << row;
+  // The trivial predictors beside it: all background scores DSC 0 on a case that holds the organ, and
+  // the table shows their means.
+  std::string rest((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(rest.find("\nsynth_000,1+2,all_background,0.000000,"), std::string::npos) << rest;
+  EXPECT_NE(rest.find("\nmean,1+2,all_foreground,"), std::string::npos) << rest;
+  EXPECT_NE(r.out.find("trivial predictors"), std::string::npos) << r.out;
   // A missing prediction: named, exit 1.
   fs::create_directories(path("pred"));
   fs::copy_file(path("ds/labelsTr/synth_000.nii.gz"), path("pred/synth_000.nii.gz"));

@@ -7,6 +7,7 @@
 #include <limits>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <random>
 
 #include "trainer/data/nifti.hpp"
@@ -255,9 +256,62 @@ TEST_F(EvaluateFolders, PairsByNameAndComputesPerLabelAndMerged) {
   std::string header;
   std::getline(in, header);
   EXPECT_EQ(header,
-            "case,label,dice,iou,sensitivity,precision,specificity,vs,assd,hd95,dice_2d,iou_2d,sensitivity_2d,precision_2d,"
-            "specificity_2d,vs_2d,assd_2d,hd95_2d");
+            "case,label,predictor,dice,iou,sensitivity,precision,specificity,vs,assd,hd95,dice_2d,iou_2d,sensitivity_2d,"
+            "precision_2d,specificity_2d,vs_2d,assd_2d,hd95_2d");
   EXPECT_NE(format_table(r).find("mean"), std::string::npos);
+}
+
+// The trivial predictors beside the prediction, through real NIfTI files: per case and class (merged
+// classes count their merged voxels), by the trainer's trivial_scores, in the table and the CSV.
+TEST_F(EvaluateFolders, WritesTheTrivialPredictorsRows) {
+  write("gt", "a.nii.gz", {0, 1, 1, 2, 2, 0, 0, 0});
+  write("pred", "a.nii.gz", {0, 1, 1, 2, 2, 0, 0, 0});
+  write("gt", "b.nii", {0, 0, 0, 0});
+  write("pred", "b.nii", {0, 0, 0, 0});
+  EvaluateOptions o;
+  o.gt_dir = (root_ / "gt").string();
+  o.pred_dir = (root_ / "pred").string();
+  o.labels = parse_label_groups("1,1+2");
+  const EvaluateResult r = evaluate_folders(o);
+  ASSERT_TRUE(r.problems.empty()) << r.problems[0];
+  ASSERT_EQ(r.rows.size(), 4u);
+  ASSERT_EQ(r.trivial.size(), 8u);  // 2 cases x 2 classes x 2 predictors
+  const EvaluateRow& bg = r.trivial[0];  // case a, class 1: 2 of 8 voxels
+  EXPECT_EQ(bg.case_id, "a");
+  EXPECT_EQ(bg.label, "1");
+  EXPECT_EQ(bg.predictor, "all_background");
+  EXPECT_DOUBLE_EQ(bg.metrics.dice, 0.0);
+  EXPECT_DOUBLE_EQ(bg.metrics.specificity, 1.0);
+  const EvaluateRow& fg = r.trivial[1];
+  EXPECT_EQ(fg.predictor, "all_foreground");
+  EXPECT_DOUBLE_EQ(fg.metrics.dice, 2.0 * 2 / (8 + 2));
+  EXPECT_DOUBLE_EQ(fg.metrics.precision, 2.0 / 8);
+  EXPECT_DOUBLE_EQ(fg.metrics.specificity, 0.0);
+  EXPECT_DOUBLE_EQ(r.trivial[3].metrics.dice, 2.0 * 4 / (8 + 4));  // class 1+2: 4 of 8 voxels
+  EXPECT_DOUBLE_EQ(r.trivial[4].metrics.dice, 1.0);                 // case b, nothing to find: empty is right
+  EXPECT_DOUBLE_EQ(r.trivial[5].metrics.dice, 0.0);
+  // The same numbers as the trainer's case metrics (one function).
+  const auto expected = trivial_scores(4, 8);
+  EXPECT_DOUBLE_EQ(r.trivial[3].metrics.vs, expected[1].metrics.vs);
+  const auto means = trivial_mean_rows(r);
+  ASSERT_EQ(means.size(), 4u);  // 2 classes x 2 predictors
+  EXPECT_EQ(means[1].label, "1");
+  EXPECT_EQ(means[1].predictor, "all_foreground");
+  EXPECT_DOUBLE_EQ(means[1].metrics.dice, (0.4 + 0.0) / 2);
+  const std::string table = format_table(r);
+  EXPECT_NE(table.find("trivial predictors"), std::string::npos) << table;
+  EXPECT_NE(table.find("all foreground"), std::string::npos) << table;
+  const std::string csv = (root_ / "out.csv").string();
+  write_csv(r, csv);
+  std::ifstream in(csv);
+  std::stringstream text;
+  text << in.rdbuf();
+  // The prediction (perfect here) and the predictors; a trivial row leaves the distances empty.
+  EXPECT_NE(text.str().find("\na,1,prediction,1.000000,"), std::string::npos) << text.str();
+  EXPECT_NE(text.str().find("\na,1,all_foreground,0.400000,0.250000,1.000000,0.250000,0.000000,0.400000,,,,,,,,,,\n"),
+            std::string::npos)
+      << text.str();
+  EXPECT_NE(text.str().find("\nmean,1,all_foreground,0.200000,"), std::string::npos) << text.str();
 }
 
 // Distances through real NIfTI files with anisotropic spacing: a voxel 2 slices (5 mm each) away is 10 mm

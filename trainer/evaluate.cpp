@@ -1,5 +1,6 @@
 #include "trainer/evaluate.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -10,6 +11,7 @@
 #include <stdexcept>
 
 #include "ablations/output.hpp"
+#include "ablations/task.hpp"
 #include "trainer/data/nifti.hpp"
 #include "trainer/data/preprocess.hpp"
 
@@ -236,34 +238,57 @@ EvaluateResult evaluate_folders(const EvaluateOptions& o) {
             pm[k] = in_group(pred.data[i]);
             gm[k] = in_group(gt.data[i]);
           }
-      r.rows.push_back(EvaluateRow{id, g.name(), binary_metrics(pm, gm, grid), slice_metrics(pm, gm, grid, 1)});
+      r.rows.push_back(EvaluateRow{id, g.name(), binary_metrics(pm, gm, grid), slice_metrics(pm, gm, grid, 1), ""});
+      std::int64_t gt_voxels = 0;
+      for (std::uint8_t v : gm) gt_voxels += v;
+      for (const auto& t : trivial_scores(gt_voxels, static_cast<std::int64_t>(gm.size())))
+        r.trivial.push_back(EvaluateRow{id, g.name(), t.metrics, {}, t.predictor});
     }
   }
   return r;
 }
 
-std::vector<EvaluateRow> mean_rows(const EvaluateResult& r) {
+namespace {
+
+// Per label (and per predictor, in the order given), the mean of each metric over the rows that have them.
+std::vector<EvaluateRow> means_of(const std::vector<EvaluateRow>& rows, const std::vector<std::string>& labels,
+                                  const std::vector<std::string>& predictors) {
   std::vector<EvaluateRow> out;
   auto fields = [](SegmentationMetrics& m) {
     return std::vector<double*>{&m.dice, &m.iou, &m.sensitivity, &m.precision, &m.specificity, &m.vs, &m.assd, &m.hd95};
   };
-  for (const std::string& label : r.labels) {
-    EvaluateRow mean{"mean", label, {}, {}};
-    int n = 0;
-    for (EvaluateRow row : r.rows) {
-      if (row.label != label) continue;
-      ++n;
-      for (auto [sum, part] : {std::pair{&mean.metrics, &row.metrics}, std::pair{&mean.metrics_2d, &row.metrics_2d}}) {
-        auto to = fields(*sum), from = fields(*part);
-        for (std::size_t i = 0; i < to.size(); ++i) *to[i] += *from[i];
+  for (const std::string& label : labels) {
+    for (const std::string& predictor : predictors) {
+      EvaluateRow mean{"mean", label, {}, {}, predictor};
+      int n = 0;
+      for (EvaluateRow row : rows) {
+        if (row.label != label || row.predictor != predictor) continue;
+        ++n;
+        for (auto [sum, part] : {std::pair{&mean.metrics, &row.metrics}, std::pair{&mean.metrics_2d, &row.metrics_2d}}) {
+          auto to = fields(*sum), from = fields(*part);
+          for (std::size_t i = 0; i < to.size(); ++i) *to[i] += *from[i];
+        }
       }
+      if (n == 0) continue;
+      for (SegmentationMetrics* m : {&mean.metrics, &mean.metrics_2d})
+        for (double* v : fields(*m)) *v /= n;
+      out.push_back(mean);
     }
-    if (n == 0) continue;
-    for (SegmentationMetrics* m : {&mean.metrics, &mean.metrics_2d})
-      for (double* v : fields(*m)) *v /= n;
-    out.push_back(mean);
   }
   return out;
+}
+
+bool is_trivial_metric_of_row(const std::string& name) {
+  const auto& names = trivial_metric_names();
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+}  // namespace
+
+std::vector<EvaluateRow> mean_rows(const EvaluateResult& r) { return means_of(r.rows, r.labels, {""}); }
+
+std::vector<EvaluateRow> trivial_mean_rows(const EvaluateResult& r) {
+  return means_of(r.trivial, r.labels, trivial_predictors());
 }
 
 std::string format_table(const EvaluateResult& r) {
@@ -280,24 +305,40 @@ std::string format_table(const EvaluateResult& r) {
   };
   for (const auto& row : r.rows) put(row);
   for (const auto& row : mean_rows(r)) put(row);
+  // The trivial predictors' means: a prediction that does not beat them clearly on DSC has learnt nothing
+  // (a mask of nothing or of everything). Their surface distances say nothing and are not computed.
+  const auto trivial = trivial_mean_rows(r);
+  if (!trivial.empty()) s << "trivial predictors (mean over the same cases):\n";
+  for (const auto& row : trivial) {
+    const auto& m = row.metrics;
+    const std::string name = trivial_predictor_label(row.predictor);
+    std::snprintf(line, sizeof line, "%-24s %-6s %7.4f %7.4f %7.4f %7.4f %7.4f %7.4f %9s %9s\n", name.c_str(),
+                  row.label.c_str(), m.dice, m.iou, m.sensitivity, m.precision, m.specificity, m.vs, "-", "-");
+    s << line;
+  }
   return s.str();
 }
 
 void write_csv(const EvaluateResult& r, const std::string& path) {
   std::ostringstream out;
-  out << "case,label";
+  out << "case,label,predictor";
   for (const auto& name : metric_names()) out << "," << name;
   for (const auto& name : slice_metric_names()) out << "," << name;
   out << "\n";
   auto put = [&](const EvaluateRow& row) {
+    const bool trivial = !row.predictor.empty();
     // Case ids are file names: a comma or a quote in one must not shift the columns (RFC 4180).
-    out << csv_field(row.case_id) << "," << csv_field(row.label);
-    for (const auto& name : metric_names()) out << "," << fixed(metric_value(row.metrics, name), 6);
-    for (const auto& name : metric_names()) out << "," << fixed(metric_value(row.metrics_2d, name), 6);
+    out << csv_field(row.case_id) << "," << csv_field(row.label) << "," << (trivial ? row.predictor : "prediction");
+    // A trivial predictor has only the metrics its counts decide: the others are left empty, not 0.
+    for (const auto& name : metric_names())
+      out << "," << (!trivial || is_trivial_metric_of_row(name) ? fixed(metric_value(row.metrics, name), 6) : "");
+    for (const auto& name : metric_names()) out << "," << (trivial ? "" : fixed(metric_value(row.metrics_2d, name), 6));
     out << "\n";
   };
   for (const auto& row : r.rows) put(row);
   for (const auto& row : mean_rows(r)) put(row);
+  for (const auto& row : r.trivial) put(row);
+  for (const auto& row : trivial_mean_rows(r)) put(row);
   write_text_file(path, out.str());
 }
 

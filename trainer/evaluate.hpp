@@ -41,10 +41,17 @@ struct EvaluateRow {
   std::string label;    // LabelGroup::name()
   SegmentationMetrics metrics;     // the whole volume
   SegmentationMetrics metrics_2d;  // per slice along the axis, as the trainer's "<metric>_2d" (metrics.hpp)
+  // "" for the prediction; else a trivial predictor (ablations/task.hpp) scored on the same case and class
+  // by trivial_scores (metrics.hpp), as the trainer scores its test cases: only trivial_metric_names are
+  // set in `metrics`, nothing in metrics_2d.
+  std::string predictor;
 };
 
 struct EvaluateResult {
   std::vector<EvaluateRow> rows;      // case-major, labels in order
+  // The trivial predictors of every scored case and class, in the order of rows, the predictors in
+  // trivial_predictors() order: what a mask of nothing or of everything would score (docs/DATA.md).
+  std::vector<EvaluateRow> trivial;
   std::vector<std::string> labels;    // label names evaluated
   std::vector<std::string> problems;  // "<file>: what is wrong" (missing prediction, shape mismatch, ...)
 };
@@ -58,12 +65,15 @@ struct EvaluateResult {
 // file, std::invalid_argument for an axis outside 0..2.
 EvaluateResult evaluate_folders(const EvaluateOptions& options);
 
-// Mean of each metric over cases, per label.
+// Mean of each metric over cases, per label (case_id "mean").
 std::vector<EvaluateRow> mean_rows(const EvaluateResult& result);
-// A fixed-width table of the per-case rows and the means.
+// The same for the trivial predictors: per label, one mean row per predictor.
+std::vector<EvaluateRow> trivial_mean_rows(const EvaluateResult& result);
+// A fixed-width table of the per-case rows and the means, then the trivial predictors' means.
 std::string format_table(const EvaluateResult& result);
-// CSV: case,label, the 3D metrics (dice .. hd95), then the per-slice ones (dice_2d .. hd95_2d), with a final
-// "mean" row per label.
+// CSV: case,label,predictor, the 3D metrics (dice .. hd95), then the per-slice ones (dice_2d .. hd95_2d);
+// predictor is "prediction" or a trivial predictor (its metrics outside trivial_metric_names empty). The
+// prediction's rows and a "mean" row per label first, then the trivial predictors' rows and means.
 void write_csv(const EvaluateResult& result, const std::string& path);
 
 }  // namespace ablate::trainer

@@ -1,5 +1,6 @@
 #include "trainer/metrics.hpp"
 
+#include "ablations/task.hpp"
 #include "sweeps/metric.hpp"
 
 #include <algorithm>
@@ -79,6 +80,13 @@ SegmentationMetrics trivial_metrics(const std::string& predictor, std::int64_t g
                                 "': allowed all_background, all_foreground");
   }
   return overlap_metrics(c);
+}
+
+std::vector<TrivialScore> trivial_scores(std::int64_t gt_voxels, std::int64_t voxels) {
+  std::vector<TrivialScore> out;
+  for (const auto& predictor : trivial_predictors())
+    out.push_back(TrivialScore{predictor, trivial_metrics(predictor, gt_voxels, voxels)});
+  return out;
 }
 
 const std::vector<std::string>& trivial_metric_names() {

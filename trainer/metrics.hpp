@@ -66,6 +66,14 @@ SegmentationMetrics trivial_metrics(const std::string& predictor, std::int64_t g
                                     std::int64_t voxels);
 // dice, iou, sensitivity, precision, specificity, vs: the metrics trivial_metrics sets.
 const std::vector<std::string>& trivial_metric_names();
+// Every trivial predictor (ablations/task.hpp trivial_predictors, in its order) scored on one case and
+// class by trivial_metrics: the one place that says which predictors a case is compared with. The trainer
+// stores them as case metrics "<predictor>:<metric>", `ablate evaluate` prints and writes them as rows.
+struct TrivialScore {
+  std::string predictor;
+  SegmentationMetrics metrics;  // only trivial_metric_names are set
+};
+std::vector<TrivialScore> trivial_scores(std::int64_t gt_voxels, std::int64_t voxels);
 
 // Directed distances in mm from each surface voxel of `from` to the nearest surface voxel of `to`.
 std::vector<double> surface_distances(const std::vector<std::uint8_t>& from, const std::vector<std::uint8_t>& to,

@@ -858,11 +858,10 @@ TaskResult TaskRun::evaluate_with(const std::string& where, const VariantConfig&
         sums[{slice_metric_names()[k], cls}] += v;
       }
       // The trivial predictors on the same case and grid: what the report sets beside the rows.
-      for (const auto& predictor : trivial_predictors()) {
-        const SegmentationMetrics t = trivial_metrics(predictor, cs.gt_voxels[cls - 1], cs.voxels);
+      for (const auto& t : trivial_scores(cs.gt_voxels[cls - 1], cs.voxels)) {
         for (const auto& name : trivial_metric_names())
           result.case_metrics.push_back(
-              CaseMetricValue{cs.id, cls, trivial_metric_name(predictor, name), metric_value(t, name)});
+              CaseMetricValue{cs.id, cls, trivial_metric_name(t.predictor, name), metric_value(t.metrics, name)});
       }
     }
   }

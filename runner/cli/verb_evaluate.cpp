@@ -1,5 +1,6 @@
 // `ablate evaluate --pred DIR --gt DIR [--labels 1,2|1+2] [--out CSV]`: per-case metrics of predicted
-// NIfTI masks against ground truth (trainer/evaluate.hpp), a table on stdout and optionally CSV.
+// NIfTI masks against ground truth (trainer/evaluate.hpp), beside the trivial predictors' scores on the
+// same cases, a table on stdout and optionally CSV.
 #include <iostream>
 
 #include "runner/cli/cli.hpp"
@@ -14,7 +15,7 @@ int verb_evaluate(const std::vector<std::string>& args) {
       "labels", po::value<std::string>(),
       "classes to evaluate: 1,2 = each label on its own; 1+2 = merged (default: every label in the ground truth)")(
       "axis", po::value<int>()->default_value(2), "slicing axis of the per-slice metrics (<metric>_2d in the CSV): 0 x, 1 y, 2 z")(
-      "out", po::value<std::string>()->default_value(""), "write the per-case metrics (3D and per slice) as CSV to this file");
+      "out", po::value<std::string>()->default_value(""), "write the per-case metrics (3D and per slice; the trivial predictors' too) as CSV to this file");
   options.add(common_options());
   po::positional_options_description positional;
   po::variables_map vm;
