@@ -11,13 +11,15 @@
 //              (studies, tasks, epochs, decisions) is recomputed each time;
 //   task ends: a task finishes before every request: the answers drawn from the results (trials, metrics,
 //              the report's sections) are recomputed too: the worst case.
-// Usage: bench_serve [REQUESTS]   (default 40)
+// Usage: bench_serve [REQUESTS [ROUND [TARGET...]]]   (default 40; ROUND quiet, live or ends: that round only;
+//        TARGETs: only the endpoints whose address contains one of them, e.g. results; for a profile)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "db/store.hpp"
@@ -102,6 +104,12 @@ Figures measure(int port, const std::string& target, int requests, Between betwe
 
 int main(int argc, char** argv) {
   const int requests = argc > 1 ? std::max(1, std::atoi(argv[1])) : 40;
+  const std::string only_round = argc > 2 ? argv[2] : "";
+  std::vector<std::string> filters(argv + std::min(argc, 3), argv + argc);
+  if (!only_round.empty() && only_round != "quiet" && only_round != "live" && only_round != "ends") {
+    std::fprintf(stderr, "bench_serve: ROUND must be quiet, live or ends, got '%s'\n", only_round.c_str());
+    return 2;
+  }
   const auto dir =
       std::filesystem::temp_directory_path() / ("ablate-bench-serve-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
@@ -125,17 +133,22 @@ int main(int argc, char** argv) {
                                             "/api/metrics?study=bench",
                                             "/study/results?name=bench",
                                             "/api/epochs?study=bench"};
-  const std::pair<Between, const char*> rounds[] = {
-      {Between::kNothing, "quiet: nothing written between requests (ablate serve's 0.5 s minimum refresh)"},
-      {Between::kEpoch, "live: a running task's epoch written before every request (no minimum refresh)"},
-      {Between::kTaskEnd, "task ends: a task finished before every request (no minimum refresh)"}};
-  for (const auto& [between, title] : rounds) {
+  const std::tuple<Between, const char*, const char*> rounds[] = {
+      {Between::kNothing, "quiet", "quiet: nothing written between requests (ablate serve's 0.5 s minimum refresh)"},
+      {Between::kEpoch, "live", "live: a running task's epoch written before every request (no minimum refresh)"},
+      {Between::kTaskEnd, "ends", "task ends: a task finished before every request (no minimum refresh)"}};
+  for (const auto& [between, name, title] : rounds) {
+    if (!only_round.empty() && only_round != name) continue;
     auto o = serve_test::options(path);
     o.min_refresh = between == Between::kNothing ? 0.5 : 0;
     serve_test::Running server(o);
     std::printf("\n%s, %d requests each\n%-44s %10s %10s %12s\n", title, requests, "endpoint", "median ms",
                 "p95 ms", "bytes");
     for (const auto& target : targets) {
+      if (!filters.empty() && std::none_of(filters.begin(), filters.end(), [&](const std::string& f) {
+            return target.find(f) != std::string::npos;
+          }))
+        continue;
       const Figures f = measure(server.port(), target, requests, between, writer, running);
       std::printf("%-44s %10.2f %10.2f %12zu\n", target.c_str(), f.median_ms, f.p95_ms, f.bytes);
     }

@@ -146,6 +146,14 @@ TEST_F(ServeHttp, StoppedTrialAppearsWithItsRungAndTheDecisions) {
   EXPECT_EQ(json_int(r.body, "stopped", "\"rungs\""), 1);
   EXPECT_EQ(json_int(r.body, "epoch", "\"rungs\""), 2);
   EXPECT_NE(r.body.find("\"kind\":\"stop\""), std::string::npos);
+
+  // The live page's search section is the report's: objective against each key, parallel coordinates,
+  // best so far, the stopped trial drawn as pruned.
+  r = get(server.port(), "/study/results?name=st");
+  ASSERT_EQ(r.status, 200);
+  for (const char* part : {"<h2 id=\"search\">Search</h2>", "Objective against each sampled key", "Parallel coordinates",
+                           "Best so far against the training spent", "class=\"pruned\""})
+    EXPECT_NE(r.body.find(part), std::string::npos) << part;
 }
 
 TEST_F(ServeHttp, UnknownStudiesAndBadArgumentsAreRefused) {
