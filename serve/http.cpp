@@ -11,6 +11,10 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <climits>
+#include <cstdint>
+#include <cstdlib>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -18,6 +22,7 @@
 #include <random>
 #include <stdexcept>
 #include <thread>
+#include <tuple>
 
 #include "serve/page.hpp"
 #include "serve/serve.hpp"
@@ -324,19 +329,31 @@ void Server::Impl::routes() {
   }
   http.Get("/api/epochs", [this, json](const httplib::Request& req, httplib::Response& res) {
     const std::string study = req.get_param_value("study");
-    std::int64_t task = 0;
-    if (req.has_param("task")) {
-      const std::string t = req.get_param_value("task");
+    StoreView::EpochsQuery query;
+    query.variant = req.get_param_value("variant");
+    // Each integer parameter: its name, where it goes, the smallest and largest value allowed.
+    const std::tuple<const char*, std::int64_t*, std::int64_t, std::int64_t> numbers[] = {
+        {"task", &query.task, 1, INT64_MAX},
+        {"offset", &query.offset, 0, INT64_MAX},
+        {"limit", &query.limit, 1, StoreView::kEpochsPageMax}};
+    for (const auto& [name, into, low, high] : numbers) {
+      if (!req.has_param(name)) continue;
+      const std::string t = req.get_param_value(name);
+      errno = 0;
       char* end = nullptr;
-      task = std::strtoll(t.c_str(), &end, 10);
-      if (t.empty() || *end != '\0' || task <= 0) {
+      const long long v = std::strtoll(t.c_str(), &end, 10);
+      if (t.empty() || *end != '\0' || errno == ERANGE || v < low || v > high) {
         res.status = 400;
-        return res.set_content(
-            "{\"error\":" + json_text("task must be a positive integer, got '" + t + "'") + "}",
-            "application/json");
+        return res.set_content("{\"error\":" +
+                                   json_text(std::string(name) + " must be an integer from " + std::to_string(low) +
+                                             (high == INT64_MAX ? " up" : " to " + std::to_string(high)) +
+                                             ", got '" + t + "'") +
+                                   "}",
+                               "application/json");
       }
+      *into = v;
     }
-    json(res, view.epochs_json(study, task, req.get_param_value("variant")), study);
+    json(res, view.epochs_json(study, query), study);
   });
   http.Get("/study/results", [this](const httplib::Request& req, httplib::Response& res) {
     const std::string study = req.get_param_value("name");

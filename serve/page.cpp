@@ -221,7 +221,7 @@ async function tick(again = true) {
     const d = await getJson(API('tasks'));
     renderTasks(d);
     if (chosen) {
-      const e = await getJson(API('epochs', chosenTask ? '&task=' + chosenTask : '&variant=' + encodeURIComponent(chosen)));
+      const e = await getJson(API('epochs', chosenTask ? '&task=' + chosenTask : '&variant=' + encodeURIComponent(chosen) + '&limit=1000'));
       fill('curves', ...e.tasks.filter(t => t.epoch.length || t.status === 'running').map(curve));
     }
     if (d.search) renderTrials(await getJson(API('trials')));

@@ -261,21 +261,21 @@ std::string tasks_of(const db::Store& store, const std::string& study, std::int6
   return o.str();
 }
 
+// The tasks of the selection, one page of them (`offset`, at most `limit`), each task's rows read by the
+// epochs primary key: an answer never holds more than `limit` tasks' epochs, however large the study.
 std::string epochs_of_study(const db::Store& store, const std::string& study, std::int64_t id,
-                            std::int64_t task, const std::string& variant) {
+                            const StoreView::EpochsQuery& q) {
   std::vector<db::TaskRow> tasks;
   for (const auto& t : store.tasks(id))
-    if ((task <= 0 || t.id == task) && (variant.empty() || t.variant == variant)) tasks.push_back(t);
-  // One query for the whole study, one per task for a selection (each from the epochs primary key).
-  std::map<std::int64_t, std::vector<db::TaskEpochRow>> rows;
-  if (task <= 0 && variant.empty()) {
-    for (auto& r : store.task_epochs(id)) rows[r.task_id].push_back(r);
-  } else {
-    for (const auto& t : tasks) rows[t.id] = store.task_epochs(id, t.id);
-  }
-  std::string out = "{\"study\":" + json_text(study) + ",\"tasks\":[";
-  for (std::size_t i = 0; i < tasks.size(); ++i)
-    out += (i ? "," : "") + epochs_of(tasks[i], rows[tasks[i].id]);
+    if ((q.task <= 0 || t.id == q.task) && (q.variant.empty() || t.variant == q.variant)) tasks.push_back(t);
+  const std::size_t total = tasks.size();
+  const std::size_t first = std::min<std::size_t>(total, static_cast<std::size_t>(q.offset));
+  const std::size_t last = std::min<std::size_t>(total, first + static_cast<std::size_t>(q.limit));
+  std::string out = "{\"study\":" + json_text(study) + ",\"total\":" + std::to_string(total) +
+                    ",\"offset\":" + std::to_string(first) + ",\"next_offset\":" +
+                    (last < total ? std::to_string(last) : std::string("null")) + ",\"tasks\":[";
+  for (std::size_t i = first; i < last; ++i)
+    out += (i > first ? "," : "") + epochs_of(tasks[i], store.task_epochs(id, tasks[i].id));
   return out + "]}";
 }
 
@@ -413,10 +413,11 @@ std::optional<std::string> StoreView::tasks_json(const std::string& study) {
   return answer("tasks", study, "", true, [&](std::int64_t id) { return tasks_of(store_, study, id); });
 }
 
-std::optional<std::string> StoreView::epochs_json(const std::string& study, std::int64_t task,
-                                                  const std::string& variant) {
-  return answer("epochs", study, std::to_string(task) + "\n" + variant, true,
-                [&](std::int64_t id) { return epochs_of_study(store_, study, id, task, variant); });
+std::optional<std::string> StoreView::epochs_json(const std::string& study, const EpochsQuery& q) {
+  const std::string argument = std::to_string(q.task) + "\n" + q.variant + "\n" + std::to_string(q.offset) + "\n" +
+                               std::to_string(q.limit);
+  return answer("epochs", study, argument, true,
+                [&](std::int64_t id) { return epochs_of_study(store_, study, id, q); });
 }
 
 std::optional<std::string> StoreView::trials_json(const std::string& study) {

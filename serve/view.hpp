@@ -53,9 +53,18 @@ class StoreView {
 
   std::string studies_json();
   std::optional<std::string> tasks_json(const std::string& study);
-  // One task (task > 0), the tasks of one variant (variant not empty), else every task of the study.
-  std::optional<std::string> epochs_json(const std::string& study, std::int64_t task,
-                                         const std::string& variant);
+  // One task (task > 0), the tasks of one variant (variant not empty), else every task of the study; in
+  // every case one page of at most `limit` tasks from `offset` (in task order), so that no answer grows
+  // with the study (the answer says `total` and the `next_offset`, null on the last page).
+  struct EpochsQuery {
+    std::int64_t task = 0;
+    std::string variant;
+    std::int64_t offset = 0;
+    std::int64_t limit = kEpochsPage;
+  };
+  static constexpr std::int64_t kEpochsPage = 100;
+  static constexpr std::int64_t kEpochsPageMax = 1000;
+  std::optional<std::string> epochs_json(const std::string& study, const EpochsQuery& query);
   std::optional<std::string> trials_json(const std::string& study);
   std::optional<std::string> decisions_json(const std::string& study);
   std::optional<std::string> metrics_json(const std::string& study);

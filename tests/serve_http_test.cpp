@@ -67,6 +67,25 @@ TEST_F(ServeHttp, DoneCountGrowsToTheTaskCount) {
   // A variant's tasks: its two folds.
   r = get(server.port(), "/api/epochs?study=st&variant=cc");
   EXPECT_EQ(std::count(r.body.begin(), r.body.end(), '{') - 1, 2) << r.body;
+  // Every task, one page at a time: the page holds at most `limit` tasks, says the total and where the next
+  // page starts, and the pages together are the tasks in order, each once.
+  std::string pages;
+  std::string offset = "0";
+  for (int page = 0; offset != "null"; ++page) {
+    ASSERT_LT(page, static_cast<int>(tasks.size())) << "the pages never end";
+    r = get(server.port(), "/api/epochs?study=st&limit=1&offset=" + offset);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(json_int(r.body, "total"), static_cast<long>(tasks.size()));
+    EXPECT_EQ(std::count(r.body.begin(), r.body.end(), '{') - 1, 1) << r.body;
+    pages += std::to_string(json_int(r.body, "id", "\"tasks\"")) + " ";
+    const auto at = r.body.find("\"next_offset\":") + 14;
+    offset = r.body.substr(at, r.body.find(',', at) - at);
+  }
+  std::string all;
+  for (const auto& t : tasks) all += std::to_string(t.id) + " ";
+  EXPECT_EQ(pages, all);
+  r = get(server.port(), "/api/epochs?study=st");
+  EXPECT_NE(r.body.find("\"next_offset\":null"), std::string::npos) << "a small study is one page: " << r.body;
 
   // Metrics: per variant the mean over its two folds.
   r = get(server.port(), "/api/metrics?study=st");
@@ -168,6 +187,8 @@ TEST_F(ServeHttp, UnknownStudiesAndBadArgumentsAreRefused) {
   EXPECT_EQ(get(server.port(), "/study/results?name=nope").status, 404);
   EXPECT_EQ(get(server.port(), "/api/epochs?study=st&task=1%20OR%20true").status, 400);
   EXPECT_EQ(get(server.port(), "/api/epochs?study=st&task=-3").status, 400);
+  for (const char* bad : {"limit=0", "limit=1001", "limit=", "offset=-1", "offset=1e3"})
+    EXPECT_EQ(get(server.port(), std::string("/api/epochs?study=st&") + bad).status, 400) << bad;
 }
 
 TEST_F(ServeHttp, SeveralStudiesAreListedEachWithItsOwnProgress) {
