@@ -1005,7 +1005,10 @@ int Coordinator::run(bool& started) {
     throw;
   }
   for (const auto& [w, p] : workers_) idle_.insert(w);
-  store_->set_provenance(study_id_, device_provenance(workers_));
+  Placement self;  // the coordinator's own GPUs, none under the Slurm script's per-rank wrapper
+  self.host = t_.node().host;
+  self.given_gpus = given_gpus();
+  store_->set_provenance(study_id_, device_provenance(workers_, self));
 
   auto last_beat = std::chrono::steady_clock::now();
   const auto first_dispatch = last_beat;
