@@ -60,6 +60,9 @@ struct Placement {
   // What the worker's start-up check saw (GPU model, compute capability, CUDA/cuDNN, numerics flags; "cpu"
   // on the CPU), for the provenance; empty in a task's placement.
   std::string device_facts;
+  // The GPUs the launcher gave the worker's process, "CUDA_VISIBLE_DEVICES=<value>" as it was started
+  // (runner::given_gpus), "" when that was not set; for the provenance only, like device_facts.
+  std::string given_gpus;
 };
 
 struct EpochRecord {

@@ -79,7 +79,7 @@ void write_store(const ablate::db::StudyData& s, const std::string& path) {
     ablate::TaskResult& r = results[{t.variant, t.fold, t.repeat}];
     r.parameters = 1000000;
     r.inference_ms_per_case = 5.0;
-    store.mark_running(t.id, ablate::Placement{"bench", 1, 0, "cpu", 1}, 1.0);
+    store.mark_running(t.id, ablate::Placement{"bench", 1, 0, "cpu", 1, "", ""}, 1.0);
     store.record_done(t.id, r, 2.0);
   }
 }

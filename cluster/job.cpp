@@ -151,6 +151,31 @@ void step_with_requeue(std::ostream& s, const std::string& step) {
       << "exit $rc\n";
 }
 
+// The per-rank wrapper of a GPU job: every task of the step sees its node's GPUs of the job in
+// CUDA_VISIBLE_DEVICES (a step gets all of the job's GRES on its node); the wrapper narrows that to this
+// rank's own GPU (its entry of gpu_slots, by SLURM_PROCID, which is the MPI rank) or to none for the
+// coordinator, then execs the rank's command. Slurm's own per-task binding (--gpus-per-task, --gpu-bind)
+// cannot do this: it binds every task of the step alike, the coordinator included. The text is fixed; the
+// command comes in as arguments ("$@"), so no shell is ever built from a path or an override.
+void rank_gpu_wrapper(std::ostream& s) {
+  s << "# Each rank starts through rank_gpu, which narrows the step's CUDA_VISIBLE_DEVICES (its node's GPUs) to\n"
+    << "# the rank's own GPU, none for the coordinator, and then runs the rank (Slurm's own per-task GPU binding\n"
+    << "# would bind the coordinator too).\n"
+    << "export ABLATE_GPU_SLOTS=\"$gpu_slots\" ABLATE_GPU_PER_RANK=1\n"
+    << "rank_gpu='slots=($ABLATE_GPU_SLOTS)\n"
+    << "slot=${slots[$SLURM_PROCID]:-}\n"
+    << "IFS=, read -r -a gpus <<<\"${CUDA_VISIBLE_DEVICES:-}\"\n"
+    << "if [ \"$slot\" = none ]; then\n"
+    << "  export CUDA_VISIBLE_DEVICES=\n"
+    << "elif [ -n \"$slot\" ] && [ \"$slot\" -lt \"${#gpus[@]}\" ]; then\n"
+    << "  export CUDA_VISIBLE_DEVICES=\"${gpus[slot]}\"\n"
+    << "else\n"
+    << "  echo \"ablate: rank $SLURM_PROCID on ${SLURMD_NODENAME:-this node}: GPU number ${slot:-?} of the step (CUDA_VISIBLE_DEVICES=${CUDA_VISIBLE_DEVICES:-}) does not exist\" >&2\n"
+    << "  exit 1\n"
+    << "fi\n"
+    << "exec \"$@\"'\n";
+}
+
 }  // namespace
 
 int array_workers(const ResourcesConfig& r) { return r.gpus_per_node > 0 ? r.gpus_per_node * std::max(1, r.ranks_per_gpu) : 1; }
@@ -255,20 +280,49 @@ std::string job_script(const ResourcesConfig& r, const JobOptions& o) {
       << "# (and scancel --signal=USR1, with or without --batch; scontrol requeue) stop every rank with its\n"
       << "# checkpoint; exit code 3 after a SIGUSR1 requeues the job.\n";
     step_environment(s, r);
+    const bool gpus = r.gpus_per_node > 0;
+    const int slots = r.gpus_per_node * std::max(1, r.ranks_per_gpu);
+    if (gpus && per_node > slots) {
+      throw std::invalid_argument("resources.ranks: " + std::to_string(workers) + " workers on " + std::to_string(r.nodes) +
+                                  " node(s) are up to " + std::to_string(per_node) + " on a node, more than resources.gpus_per_node = " +
+                                  std::to_string(r.gpus_per_node) + " x resources.ranks_per_gpu = " +
+                                  std::to_string(std::max(1, r.ranks_per_gpu)) + " GPU slot(s) per node: every worker of the job "
+                                  "gets a GPU slot of its own (allowed: ranks <= " + std::to_string(slots * r.nodes + 1) +
+                                  ", or raise resources.ranks_per_gpu)");
+    }
     s << "# " << r.ranks << " ranks: the coordinator (rank 0) first, on the first node, sharing its CPUs with the\n"
-      << "# workers (it does not train); worker i on node i * nodes / " << workers << ".\n"
-      << "hostfile=$(mktemp \"${TMPDIR:-/tmp}/ablate-hosts.$SLURM_JOB_ID.XXXXXX\") || exit 1\n"
+      << "# workers (it does not train); worker i on node i * nodes / " << workers << ".\n";
+    if (gpus) {
+      s << "# GPUs: worker i takes GPU number (its index among its node's workers) / " << std::max(1, r.ranks_per_gpu)
+        << " (resources.ranks_per_gpu) of\n"
+        << "# the node's list, the coordinator none: gpu_slots holds that number, or none, for every rank in order.\n";
+    }
+    s << "hostfile=$(mktemp \"${TMPDIR:-/tmp}/ablate-hosts.$SLURM_JOB_ID.XXXXXX\") || exit 1\n"
       << "# Removed on every way out of this shell but SIGKILL (a trapped signal lets the shell end normally).\n"
       << "trap 'rm -f \"$hostfile\"' EXIT\n"
-      << "mapfile -t nodes < <(scontrol show hostnames \"$SLURM_JOB_NODELIST\")\n"
-      << "{\n"
+      << "mapfile -t nodes < <(scontrol show hostnames \"$SLURM_JOB_NODELIST\")\n";
+    if (gpus) s << "gpu_slots=none\nlast=\"\"\n";
+    s << "{\n"
       << "  echo \"${nodes[0]}\"\n"
-      << "  for ((i = 0; i < " << workers << "; i++)); do echo \"${nodes[i * ${#nodes[@]} / " << workers << "]}\"; done\n"
+      << "  for ((i = 0; i < " << workers << "; i++)); do\n"
+      << "    node=${nodes[i * ${#nodes[@]} / " << workers << "]}\n"
+      << "    echo \"$node\"\n";
+    if (gpus) {
+      s << "    if [ \"$node\" = \"$last\" ]; then k=$((k + 1)); else k=0; fi\n"
+        << "    last=$node\n"
+        << "    gpu_slots+=\" $((k / " << std::max(1, r.ranks_per_gpu) << "))\"\n";
+    }
+    s << "  done\n"
       << "} >\"$hostfile\"\n"
       << "export SLURM_HOSTFILE=\"$hostfile\"\n"
       << "unset SLURM_NTASKS_PER_NODE   # the allocation's; the step's layout is the hostfile's\n";
-    step_with_requeue(s, "srun --ntasks=" + std::to_string(r.ranks) + " --overcommit --distribution=arbitrary --cpus-per-task=" +
-                             std::to_string(r.cpus_per_rank) + " --mpi=" + r.mpi + " --kill-on-bad-exit=1 " + run);
+    std::string launch = "srun --ntasks=" + std::to_string(r.ranks) + " --overcommit --distribution=arbitrary --cpus-per-task=" +
+                         std::to_string(r.cpus_per_rank) + " --mpi=" + r.mpi + " --kill-on-bad-exit=1 ";
+    if (gpus) {
+      rank_gpu_wrapper(s);
+      launch += "bash -c \"$rank_gpu\" ablate-rank ";
+    }
+    step_with_requeue(s, launch + run);
   } else {
     s << "# Written by `ablate submit --scheduler mpirun`: runs the study with mpirun"
       << (o.hostfile.empty() ? " on this host" : " on the hosts of " + o.hostfile) << ".\n"

@@ -12,9 +12,14 @@
 //   floor(i * nodes / workers).
 // - starts the ranks with `srun --mpi=<resources.mpi>` (Open MPI needs Slurm's PMIx or PMI-2 to be
 //   launched by srun; Slurm's default MpiDefault=none makes MPI_Init fail).
-// - GPUs: --gpus-per-node on the allocation; a job step sees all of the job's GPUs on its node, and each
-//   worker picks cuda:(local worker index / ranks_per_gpu) itself (runner/placement.cpp), so the
-//   coordinator takes no GPU.
+// - GPUs: --gpus-per-node on the allocation; a job step sees all of the job's GPUs on its node (in
+//   CUDA_VISIBLE_DEVICES), and a per-rank wrapper (bash -c with a fixed text, the command as its
+//   arguments) narrows that for each rank before it execs `ablate run`: the coordinator none
+//   (CUDA_VISIBLE_DEVICES set and empty), worker i the entry (its index among its node's workers) /
+//   ranks_per_gpu of its node's list, found by SLURM_PROCID in a per-rank list the batch shell computes
+//   with the hosts file; ABLATE_GPU_PER_RANK=1 tells the worker (runner/placement.cpp). Slurm's
+//   --gpus-per-task / --gpu-bind would bind the coordinator as well. More workers on a node than
+//   gpus_per_node x ranks_per_gpu are refused (std::invalid_argument naming resources.ranks).
 // - SIGUSR1 reaches every rank --signal-seconds before the time limit; exit code 3 requeues the job.
 // - the batch shell traps SIGUSR1 and SIGTERM and passes them on to the step (srun, in the background,
 //   passes them on to every rank), so a signal sent to the batch shell alone (`scancel --signal=USR1

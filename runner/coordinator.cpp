@@ -1042,7 +1042,10 @@ void Coordinator::start(bool& started) {
     throw;
   }
   for (const auto& [w, p] : workers_) idle_.insert(w);
-  store_->set_provenance(study_id_, device_provenance(workers_));
+  Placement self;  // the coordinator's own GPUs, none under the Slurm script's per-rank wrapper
+  self.host = t_.node().host;
+  self.given_gpus = given_gpus();
+  store_->set_provenance(study_id_, device_provenance(workers_, self));
 }
 
 int Coordinator::run(bool& started) {

@@ -210,6 +210,7 @@ std::string encode(const Placement& m) {
   w.str(m.device);
   w.i64(m.threads);
   w.str(m.device_facts);
+  w.str(m.given_gpus);
   return w.take();
 }
 
@@ -222,6 +223,7 @@ Placement decode_ready(const std::string& bytes) {
   m.device = r.str();
   m.threads = static_cast<int>(r.i64());
   m.device_facts = r.str();
+  m.given_gpus = r.str();
   return m;
 }
 

@@ -16,7 +16,7 @@
 
 namespace ablate::runner {
 
-constexpr std::uint32_t kMessageFormat = 4;
+constexpr std::uint32_t kMessageFormat = 5;  // 5: Ready carries the GPUs the launcher gave the worker
 
 enum class MessageKind : std::uint8_t {
   kWelcome = 1,   // coordinator -> worker: placement settings (ranks_per_gpu)

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
 
 #include "ablations/study.hpp"
@@ -85,12 +86,27 @@ std::map<int, Placement> await_workers(Transport& t) {
   return ready;
 }
 
-std::map<std::string, std::string> device_provenance(const std::map<int, Placement>& workers) {
+std::map<std::string, std::string> device_provenance(const std::map<int, Placement>& workers, const Placement& coordinator) {
   std::map<std::string, std::string> out;
+  auto gpus = [&out](int rank, const Placement& p) {
+    if (!p.given_gpus.empty()) out["gpus.rank" + std::to_string(rank)] = p.host + " " + p.given_gpus;
+  };
+  gpus(0, coordinator);
   for (const auto& [rank, p] : workers) {
     out["device.rank" + std::to_string(rank)] = p.host + " " + p.device + ": " + (p.device_facts.empty() ? p.device : p.device_facts);
+    gpus(rank, p);
   }
   return out;
+}
+
+std::string given_gpus() {
+  const char* v = std::getenv("CUDA_VISIBLE_DEVICES");
+  return v ? std::string("CUDA_VISIBLE_DEVICES=") + v : std::string();
+}
+
+bool gpus_per_rank() {
+  const char* v = std::getenv("ABLATE_GPU_PER_RANK");
+  return v && std::string(v) == "1";
 }
 
 std::string default_db_path(const std::string& study_file, const std::string& study_name) {

@@ -133,7 +133,18 @@ bool study_wants_gpu(const Study& study);
 // naming every refusing rank, its host and what it saw; std::runtime_error when a worker failed outside a
 // task (kWorkerError); MessageError on anything else.
 std::map<int, Placement> await_workers(Transport& t);
-// Provenance keys of the workers' devices: "device.rank<R>" = "<host> <device>: <facts>".
-std::map<std::string, std::string> device_provenance(const std::map<int, Placement>& workers);
+// Provenance keys of the workers' devices: "device.rank<R>" = "<host> <device>: <facts>", and where the
+// launcher set CUDA_VISIBLE_DEVICES for a rank, "gpus.rank<R>" = "<host> CUDA_VISIBLE_DEVICES=<value>" for
+// it (Placement::given_gpus); `coordinator` is rank 0's placement (host and given_gpus), whose GPUs are
+// recorded the same way.
+std::map<std::string, std::string> device_provenance(const std::map<int, Placement>& workers, const Placement& coordinator);
+
+// The GPUs the launcher gave this process: "CUDA_VISIBLE_DEVICES=<value>" (the value may be empty: no
+// GPU), "" when the variable is not set (every GPU of the machine is visible).
+std::string given_gpus();
+// The launcher chose this rank's GPUs for it alone (ABLATE_GPU_PER_RANK=1, set by the per-rank wrapper of
+// the Slurm script, cluster/job.hpp): the workers of a node then do not share one view of the node's GPUs,
+// and counting them against the GPUs this rank sees (oversubscription_warning) means nothing.
+bool gpus_per_rank();
 
 }  // namespace ablate::runner

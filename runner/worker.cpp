@@ -68,7 +68,10 @@ void run_worker(Transport& t, Executor& executor, const std::atomic<bool>& stop)
   int gpus = executor.gpu_count();
   if (welcome.gpus_per_node > 0 && gpus > welcome.gpus_per_node) gpus = welcome.gpus_per_node;
   Placement placement = place_worker(t.node(), t.rank(), gpus, welcome.ranks_per_gpu);
-  if (t.node().local_worker_index == 0) {
+  placement.given_gpus = given_gpus();
+  // Under a per-rank GPU binding each worker sees its own slot only: the job script checked the node's
+  // slots against its workers when it was written.
+  if (t.node().local_worker_index == 0 && !gpus_per_rank()) {
     const std::string crowded = oversubscription_warning(t.node(), gpus, welcome.ranks_per_gpu);
     if (!crowded.empty()) spdlog::warn("{}", crowded);
   }
@@ -78,11 +81,13 @@ void run_worker(Transport& t, Executor& executor, const std::atomic<bool>& stop)
     t.send(0, encode_refused(*why));
   } else {
     placement.device_facts = report.facts;
-    spdlog::info("worker {} on {}: local rank {}, device {} ({}), {} thread(s)", placement.rank, placement.host, placement.local_rank,
-                 placement.device, report.facts, placement.threads);
+    spdlog::info("worker {} on {}: local rank {}, device {} ({}), {} thread(s){}", placement.rank, placement.host, placement.local_rank,
+                 placement.device, report.facts, placement.threads,
+                 placement.given_gpus.empty() ? "" : ", given " + placement.given_gpus);
     t.send(0, encode(placement));
   }
-  placement.device_facts.clear();  // for the provenance only; tasks' placements do not carry it
+  placement.device_facts.clear();  // for the provenance only; tasks' placements do not carry them
+  placement.given_gpus.clear();
 
   std::string retired;  // why this worker takes no more tasks; empty while it does
   Envelope env;

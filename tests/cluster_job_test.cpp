@@ -59,19 +59,33 @@ void write_executable(const fs::path& p, const std::string& text) {
 }
 
 // Runs `script` with bash in `dir`, with stand-ins first on the PATH: srun and mpirun print their
-// arguments (one per line) and SLURM_HOSTFILE's lines to dir/launch.txt and exit with $FAKE_RC;
-// scontrol prints the nodes of $FAKE_NODES for `show hostnames` and records other calls in
-// dir/scontrol.txt. Returns the script's exit code.
-int run_with_stand_ins(const TempDir& dir, const std::string& script, int fake_rc, const std::string& nodes) {
+// arguments (one per line, a newline inside one as \n) and SLURM_HOSTFILE's lines to dir/launch.txt and
+// exit with $FAKE_RC; scontrol prints the nodes of $FAKE_NODES for `show hostnames` and records other
+// calls in dir/scontrol.txt. With `step_gpus` (a job's GPUs on a node, as Slurm lists them to a step in
+// CUDA_VISIBLE_DEVICES), srun also runs its command once per line k of the hosts file, as Slurm's task k
+// on that node (SLURM_PROCID=k, SLURMD_NODENAME), its output and exit codes to dir/ranks.txt. Returns the
+// script's exit code.
+int run_with_stand_ins(const TempDir& dir, const std::string& script, int fake_rc, const std::string& nodes,
+                       const std::string& step_gpus = "") {
   const fs::path bin = dir / "bin";
   fs::create_directories(bin);
   const std::string launcher =
       "#!/usr/bin/env bash\n"
-      "{ echo \"program $(basename \"$0\")\"; for a in \"$@\"; do echo \"arg $a\"; done\n"
+      "{ echo \"program $(basename \"$0\")\"; for a in \"$@\"; do echo \"arg ${a//$'\\n'/\\\\n}\"; done\n"
       "  [ -n \"${SLURM_HOSTFILE:-}\" ] && while read -r h; do echo \"host $h\"; done <\"$SLURM_HOSTFILE\"\n"
       "  echo \"root_ok ${OMPI_ALLOW_RUN_AS_ROOT:-unset} ${OMPI_ALLOW_RUN_AS_ROOT_CONFIRM:-unset}\"\n"
       "  echo \"cublas ${CUBLAS_WORKSPACE_CONFIG:-unset}\"\n"
-      "} >>\"$STAND_IN_OUT/launch.txt\"\nexit \"$FAKE_RC\"\n";
+      "} >>\"$STAND_IN_OUT/launch.txt\"\n"
+      "if [ -n \"${FAKE_STEP_GPUS:-}\" ]; then\n"
+      "  while [ \"${1#-}\" != \"$1\" ]; do shift; done\n"
+      "  k=0\n"
+      "  while read -r h; do\n"
+      "    SLURM_PROCID=$k SLURMD_NODENAME=$h CUDA_VISIBLE_DEVICES=$FAKE_STEP_GPUS \"$@\" </dev/null >>\"$STAND_IN_OUT/ranks.txt\" 2>&1\n"
+      "    echo \"exit $?\" >>\"$STAND_IN_OUT/ranks.txt\"\n"
+      "    k=$((k + 1))\n"
+      "  done <\"$SLURM_HOSTFILE\"\n"
+      "fi\n"
+      "exit \"$FAKE_RC\"\n";
   write_executable(bin / "srun", launcher);
   write_executable(bin / "mpirun", launcher);
   write_executable(bin / "scontrol",
@@ -85,6 +99,7 @@ int run_with_stand_ins(const TempDir& dir, const std::string& script, int fake_r
                                    "STAND_IN_OUT=" + dir.path().string(),
                                    "FAKE_RC=" + std::to_string(fake_rc),
                                    "FAKE_NODES=" + nodes,
+                                   "FAKE_STEP_GPUS=" + step_gpus,
                                    "SLURM_JOB_ID=77",
                                    "SLURM_JOB_NODELIST=stand-in[1-3]",
                                    "TMPDIR=" + dir.path().string(),
@@ -131,9 +146,10 @@ TEST(JobScript, SlurmDirectivesFollowResources) {
                            "#SBATCH --signal=USR1@300\n", "#SBATCH --requeue\n", "#SBATCH --output=\"/s/logs/%x-%j.out\"\n"}) {
     EXPECT_NE(s.find(line), std::string::npos) << line;
   }
-  // The study path with a space is quoted; the PMI is chosen; exit code 3 triggers the requeue.
+  // The study path with a space is quoted; the PMI is chosen; each rank starts through the GPU wrapper;
+  // exit code 3 triggers the requeue.
   EXPECT_NE(s.find("srun --ntasks=9 --overcommit --distribution=arbitrary --cpus-per-task=8 --mpi=pmix --kill-on-bad-exit=1 "
-                   "'/opt/ablate/bin/ablate' run '/s/study dir/table2.toml' --db '/s/table2.sqlite' --max-retries 2 &\n"),
+                   "bash -c \"$rank_gpu\" ablate-rank '/opt/ablate/bin/ablate' run '/s/study dir/table2.toml' --db '/s/table2.sqlite' --max-retries 2 &\n"),
             std::string::npos)
       << s;
   EXPECT_NE(s.find("if [ \"$rc\" -eq 3 ] && [ \"$terminated\" -eq 0 ]; then"), std::string::npos);
@@ -146,6 +162,7 @@ TEST(JobScript, CpuJobHasNoGpuDirectiveAndNoEmptyOnes) {
   ResourcesConfig r;
   const std::string s = cluster::job_script(r, options("slurm"));
   EXPECT_EQ(s.find("--gpus-per-node"), std::string::npos);
+  EXPECT_EQ(s.find("ABLATE_GPU_PER_RANK"), std::string::npos) << "a CPU job has no per-rank GPU wrapper";
   EXPECT_EQ(s.find("--partition"), std::string::npos);
   EXPECT_EQ(s.find("--account"), std::string::npos);
   EXPECT_EQ(s.find("--mem"), std::string::npos);
@@ -168,10 +185,11 @@ TEST(JobScript, ThreeNodesFourGpusLineByLine) {
                                              "--open-mode=append",       "--output=\"/s/logs/%x-%j.out\""};
   EXPECT_EQ(directives, expected);
   EXPECT_EQ(lines_starting(s, "export OMP_NUM_THREADS="), std::vector<std::string>{"6"});
-  // No per-task GPU binding by Slurm: the step sees the node's 4 GPUs and each worker takes
-  // cuda:(local worker index / ranks_per_gpu) (runner/placement.cpp), the coordinator none.
+  // No per-task GPU binding by Slurm, which would bind the coordinator too: the step sees the node's 4
+  // GPUs and the script's per-rank wrapper gives each rank its own (EachWorkerGetsOneGpuOfItsNode... below).
   EXPECT_EQ(s.find("--gpus-per-task"), std::string::npos);
-  EXPECT_EQ(s.find("CUDA_VISIBLE_DEVICES"), std::string::npos);
+  EXPECT_EQ(s.find("--gpu-bind"), std::string::npos);
+  EXPECT_EQ(lines_starting(s, "export ABLATE_GPU_SLOTS="), std::vector<std::string>{"\"$gpu_slots\" ABLATE_GPU_PER_RANK=1"});
 
   TempDir dir;
   ASSERT_EQ(run_with_stand_ins(dir, s, 0, "gpu-a gpu-b gpu-c"), 0) << read_file(dir / "launch.txt");
@@ -184,6 +202,10 @@ TEST(JobScript, ThreeNodesFourGpusLineByLine) {
                                                   "--cpus-per-task=6",
                                                   "--mpi=pmix",
                                                   "--kill-on-bad-exit=1",
+                                                  "bash",
+                                                  "-c",
+                                                  "(the per-rank wrapper)",
+                                                  "ablate-rank",
                                                   "/opt/ablate/bin/ablate",
                                                   "run",
                                                   "/s/study dir/table2.toml",
@@ -191,7 +213,14 @@ TEST(JobScript, ThreeNodesFourGpusLineByLine) {
                                                   "/s/table2.sqlite",
                                                   "--max-retries",
                                                   "2"};
-  EXPECT_EQ(args, expected_args);
+  ASSERT_EQ(args.size(), expected_args.size());
+  // The wrapper is the script's own text (no path, no override in it), which ends by running its arguments.
+  EXPECT_EQ(args[8].rfind("slots=($ABLATE_GPU_SLOTS)\\n", 0), 0u) << args[8];
+  EXPECT_EQ(args[8].substr(args[8].size() - 9), "exec \"$@\"") << args[8];
+  EXPECT_EQ(args[8].find("/s/"), std::string::npos);
+  auto without_wrapper = args;
+  without_wrapper[8] = "(the per-rank wrapper)";
+  EXPECT_EQ(without_wrapper, expected_args);
   // Rank k runs on the k-th line of SLURM_HOSTFILE: the coordinator on node 0, then 4 workers per node.
   const std::vector<std::string> hosts = lines_starting(launch, "host ");
   const std::vector<std::string> expected_hosts = {"gpu-a", "gpu-a", "gpu-a", "gpu-a", "gpu-a", "gpu-b", "gpu-b",
@@ -199,6 +228,67 @@ TEST(JobScript, ThreeNodesFourGpusLineByLine) {
   EXPECT_EQ(hosts, expected_hosts);
   EXPECT_EQ(hosts_files(dir), 0) << "the hostfile is removed after the step";
   EXPECT_FALSE(fs::exists(dir / "scontrol.txt")) << "no requeue after exit 0";
+}
+
+// Each rank's GPUs, from the per-rank wrapper run by a stand-in srun as Slurm's tasks: the coordinator
+// none (CUDA_VISIBLE_DEVICES set and empty), each worker one entry of its node's list (entries, not
+// positions: a job given GPUs 4-7 of a node passes 4-7 on), a different one for each worker of a node,
+// shared by consecutive workers with ranks_per_gpu = 2; more workers than GPU slots on a node are refused
+// when the script is written, and a step that lists fewer GPUs than the script expects fails the rank.
+TEST(JobScript, EachWorkerGetsOneGpuOfItsNodeAndTheCoordinatorNone) {
+  TempDir dir;
+  write_executable(dir / "ablate", "#!/usr/bin/env bash\n"
+                                   "echo \"rank $SLURM_PROCID $SLURMD_NODENAME gpus=${CUDA_VISIBLE_DEVICES-unset} "
+                                   "per_rank=${ABLATE_GPU_PER_RANK-unset} args=$*\"\n");
+  auto o = options("slurm");
+  o.ablate_exe = (dir / "ablate").string();
+  ResourcesConfig r;
+  r.ranks = 13;  // 12 workers on 3 nodes of 4 GPUs: ThreeNodesFourGpusLineByLine's job
+  r.nodes = 3;
+  r.gpus_per_node = 4;
+  ASSERT_EQ(run_with_stand_ins(dir, cluster::job_script(r, o), 0, "gpu-a gpu-b gpu-c", "4,5,6,7"), 0) << read_file(dir / "launch.txt");
+  std::string args = " args=run /s/study dir/table2.toml --db /s/table2.sqlite --max-retries 2\nexit 0";
+  std::string expected = "rank 0 gpu-a gpus= per_rank=1" + args + "\n";
+  const char* nodes[] = {"gpu-a", "gpu-b", "gpu-c"};
+  for (int w = 0; w < 12; ++w) {
+    expected += "rank " + std::to_string(w + 1) + " " + nodes[w / 4] + " gpus=" + std::to_string(4 + w % 4) + " per_rank=1" + args + "\n";
+  }
+  EXPECT_EQ(read_file(dir / "ranks.txt"), expected);
+
+  // Two workers per GPU; 9 workers on 2 nodes of 3 GPUs each (5 and 4 workers).
+  TempDir shared;
+  r.ranks = 10;
+  r.nodes = 2;
+  r.gpus_per_node = 3;
+  r.ranks_per_gpu = 2;
+  ASSERT_EQ(run_with_stand_ins(shared, cluster::job_script(r, o), 0, "n1 n2", "0,1,2"), 0);
+  std::vector<std::string> seen;
+  for (const auto& line : lines_starting(read_file(shared / "ranks.txt"), "rank ")) seen.push_back(line.substr(0, line.find(" per_rank")));
+  const std::vector<std::string> pairs = {"0 n1 gpus=",       "1 n1 gpus=0", "2 n1 gpus=0", "3 n1 gpus=1", "4 n1 gpus=1",
+                                          "5 n1 gpus=2",      "6 n2 gpus=0", "7 n2 gpus=0", "8 n2 gpus=1", "9 n2 gpus=1"};
+  EXPECT_EQ(seen, pairs);
+
+  // A step that lists two GPUs where the job asked for three: the rank whose slot is missing fails, named.
+  TempDir fewer;
+  ASSERT_EQ(run_with_stand_ins(fewer, cluster::job_script(r, o), 0, "n1 n2", "0,1"), 0);
+  const std::string ranks = read_file(fewer / "ranks.txt");
+  EXPECT_NE(ranks.find("ablate: rank 5 on n1: GPU number 2 of the step (CUDA_VISIBLE_DEVICES=0,1) does not exist\nexit 1\n"),
+            std::string::npos)
+      << ranks;
+
+  // More workers on a node than GPU slots: refused when the script is written, naming the keys.
+  r.ranks_per_gpu = 1;
+  try {
+    cluster::job_script(r, o);
+    FAIL() << "5 workers on a node of 3 GPUs accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "resources.ranks: 9 workers on 2 node(s) are up to 5 on a node, more than resources.gpus_per_node = 3 x "
+              "resources.ranks_per_gpu = 1 GPU slot(s) per node: every worker of the job gets a GPU slot of its own (allowed: "
+              "ranks <= 7, or raise resources.ranks_per_gpu)");
+  }
+  // The mpirun script binds nothing (every rank sees the host's GPUs; runner/placement.cpp chooses).
+  EXPECT_EQ(cluster::job_script(r, options("mpirun")).find("CUDA_VISIBLE_DEVICES"), std::string::npos);
 }
 
 TEST(JobScript, UnevenWorkersSpreadOverEveryNode) {

@@ -6,17 +6,26 @@
 // common file system, as on a cluster's shared one.
 //
 // - Two nodes x two workers: rank 0 on the job's first node, the workers on both (the attempts name both
-//   hosts), and results equal to a one-process run.
+//   hosts), and results equal to a one-process run. GPU placement as the store records it: the job
+//   script's per-rank wrapper gives each worker one GRES device of its node, a different one for each
+//   worker of a node, and the coordinator none (provenance gpus.rank<R>, what each rank was started with).
+// - A study that asks for GPUs (train.device = "auto" with gpus_per_node > 0) on these null devices: every
+//   worker's device check refuses (this LibTorch sees no CUDA device), the job fails with exit code 2 and
+//   is not requeued: the fail-fast check is live here, and train.device = "cpu" is what keeps it from
+//   needing a real GPU in the other tests.
 // - The coordinator's node lost: Slurm requeues the job onto other nodes, and the rerun's coordinator takes
 //   over the lock of its own job's earlier run at once (its heartbeat is fresh, its host another) and
 //   completes the study from the checkpoints, the store intact.
 // - A worker node lost mid-run (every process in its namespace killed at once): Slurm marks it DOWN,
 //   requeues the job onto the remaining nodes, and the rerun resumes the lost node's tasks from their
 //   checkpoints: its attempts are interrupted, nothing lost or stored twice, the store intact. While it
-//   runs, the ranks' environment shows the placement: which node each rank is on, and its node's GPUs.
+//   runs, the ranks' environment shows the placement: which node each rank is on, and its own GPU (the
+//   coordinator none).
 //
 // The studies say train.device = "cpu": the GPUs are null devices, so the workers must never try to use
-// one (docs/RUNNER.md, "Several nodes"). Where namespaces or Slurm are unavailable (not root, packages
+// one. With "cpu" the study does not ask for GPUs (runner study_wants_gpu), so a worker that sees none is
+// not refused, and its device check's probe step runs on the CPU, which the provenance shows
+// (device.rank<R> = "<host> cpu: cpu, LibTorch ..."); docs/RUNNER.md, "Several nodes". Where namespaces or Slurm are unavailable (not root, packages
 // missing) every test is skipped with the reason and this executable prints "SKIPPED: Slurm
 // unavailable", which ctest reports as a skip. Registered as one ctest test with RESOURCE_LOCK slurm.
 #include <gtest/gtest.h>
@@ -196,8 +205,9 @@ std::string text(const std::string& db, const std::string& sql) {
 }
 
 // A tiny study in "<root>/<name>/": 2 variants x 2 folds, on 2 nodes with 5 ranks (the coordinator and
-// two workers on the first node, two workers on the second), 2 GPUs per node asked for, CPU training.
-fs::path write_study(const std::string& name, int epochs, int steps) {
+// two workers on the first node, two workers on the second), 2 GPUs per node asked for, CPU training
+// (`device` "cpu"; "auto" asks for the GPUs).
+fs::path write_study(const std::string& name, int epochs, int steps, const std::string& device = "cpu") {
   const fs::path dir = g_root / name;
   fs::create_directories(dir);
   const fs::path p = dir / (name + ".toml");
@@ -205,7 +215,7 @@ fs::path write_study(const std::string& name, int epochs, int steps) {
                    << "[data]\npath = \"" << (g_root / "data").string() << "\"\nimage_size = 32\n"
                    << "[model]\nwidths = [4, 8]\n"
                    << "[train]\nepochs = " << epochs << "\nsteps_per_epoch = " << steps
-                   << "\nbatch_size = 2\nthreads = 1\ndevice = \"cpu\"\nlr = 0.001\n"
+                   << "\nbatch_size = 2\nthreads = 1\ndevice = \"" << device << "\"\nlr = 0.001\n"
                    << "[resources]\nnodes = 2\nranks = 5\ncpus_per_rank = 1\ngpus_per_node = " << kGpus
                    << "\ntime = \"00:20:00\"\n"
                    << "[[ablation.variant]]\nname = \"unet\"\n"
@@ -256,6 +266,21 @@ TEST(MultiNode, TwoNodesTwoWorkersEachMatchOneProcess) {
   EXPECT_EQ(text(db, "SELECT group_concat(host || ':' || rank) FROM (SELECT DISTINCT host, rank FROM attempts ORDER BY rank)"),
             nodes[0] + ":1," + nodes[0] + ":2," + nodes[1] + ":3," + nodes[1] + ":4")
       << log;
+  // GRES placement, as each rank reported what it was started with: the coordinator no GPU, each worker
+  // one GPU of its node, the two workers of a node different ones (4 distinct host/GPU pairs).
+  const std::string gpus = "SELECT group_concat(key || '=' || value, ';') FROM (SELECT * FROM provenance WHERE key LIKE 'gpus.rank%' ORDER BY key)";
+  EXPECT_EQ(text(db, gpus), "gpus.rank0=" + nodes[0] + " CUDA_VISIBLE_DEVICES=;gpus.rank1=" + nodes[0] +
+                                " CUDA_VISIBLE_DEVICES=0;gpus.rank2=" + nodes[0] + " CUDA_VISIBLE_DEVICES=1;gpus.rank3=" + nodes[1] +
+                                " CUDA_VISIBLE_DEVICES=0;gpus.rank4=" + nodes[1] + " CUDA_VISIBLE_DEVICES=1")
+      << log;
+  EXPECT_EQ(query(db, "SELECT count(DISTINCT value) FROM provenance WHERE key LIKE 'gpus.rank%' AND key <> 'gpus.rank0'"), 4);
+  // The device check's probe ran on the CPU on every worker (train.device = "cpu"): no GPU needed.
+  EXPECT_EQ(query(db, "SELECT count(*) FROM provenance WHERE key LIKE 'device.rank%' AND value LIKE '% cpu: cpu, LibTorch %'"), 4)
+      << text(db, "SELECT group_concat(key || '=' || value, ';') FROM provenance WHERE key LIKE 'device.rank%'");
+  for (int rank = 1; rank <= 4; ++rank) {
+    EXPECT_NE(log.find("worker " + std::to_string(rank) + " on "), std::string::npos) << log;
+  }
+  EXPECT_NE(log.find(", given CUDA_VISIBLE_DEVICES=1"), std::string::npos) << "the workers log the GPU they were given\n" << log;
   // The same study in one process: the same folds, losses and metrics to the last bit.
   const fs::path one = g_root / "one" / "two.toml";
   fs::create_directories(one.parent_path());
@@ -275,6 +300,27 @@ TEST(MultiNode, TwoNodesTwoWorkersEachMatchOneProcess) {
   EXPECT_EQ(text(db, losses), text(db_of(one), losses));
   std::cout << "[ measured ] 4 tasks on 2 nodes x 2 workers, and the one-process run: "
             << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s" << std::endl;
+}
+
+// The fail-fast device check, live on the cluster: a study that asks for GPUs (train.device = "auto" with
+// gpus_per_node > 0) gets each worker a GRES device that is the null device, which this CPU LibTorch cannot
+// see as a GPU; every worker refuses, the coordinator stores the run with exit code 2 and the job fails
+// without a requeue (2 is not the stop's 3). Nothing trained.
+TEST(MultiNode, AStudyThatAsksForGpusIsRefusedOnTheNullDevices) {
+  REQUIRE_CLUSTER();
+  const fs::path study = write_study("refused", 2, 3, "auto");
+  const std::string db = db_of(study);
+  const std::string id = submit(study);
+  ASSERT_FALSE(id.empty());
+  const auto info = wait_for_end(id, 300);
+  const std::string log = job_log(study, "refused", id);
+  EXPECT_EQ(info.at("JobState"), "FAILED") << log;
+  EXPECT_EQ(info.at("ExitCode"), "2:0") << log;
+  EXPECT_EQ(info.at("Restarts"), "0") << log;
+  EXPECT_NE(log.find("4 of 4 worker(s) cannot serve this study"), std::string::npos) << log;
+  EXPECT_NE(log.find("the study asks for GPUs"), std::string::npos) << log;
+  EXPECT_EQ(query(db, "SELECT count(*) FROM attempts"), 0);
+  EXPECT_EQ(text(db, "SELECT group_concat(exit_code) FROM runs"), "2");
 }
 
 // Submits a study long enough to be stopped midway and waits until it runs and every task has stored
@@ -355,15 +401,22 @@ TEST(MultiNode, LostWorkerNodeRequeuesOntoTheOthersAndResumes) {
   const std::string lost = nodes[1];
   ASSERT_FALSE(HasFailure());
 
-  // Placement as Slurm gives it to the ranks (read from their environment while they run): rank 0 and
-  // workers 1, 2 on the first node, workers 3, 4 on the second, every rank sees its node's two GPUs (the
-  // workers of a node then take cuda:0 and cuda:1 by their index on the node).
+  // Placement as the ranks run it (read from their environment): rank 0 and workers 1, 2 on the first
+  // node, workers 3, 4 on the second; the step gave every task its node's two GPUs (SLURM_STEP_GPUS) and
+  // the script's wrapper narrowed each rank's CUDA_VISIBLE_DEVICES to its own: none for the coordinator,
+  // GPU 0 and GPU 1 for the two workers of each node.
   const auto ranks = cluster_processes(id);
   ASSERT_EQ(ranks.size(), 5u) << "ranks of job " << id << " found running";
+  std::set<std::string> given;
   for (const auto& [rank, env] : ranks) {
-    EXPECT_EQ(env.at("SLURMD_NODENAME"), rank <= 2 ? nodes[0] : nodes[1]) << "rank " << rank;
-    EXPECT_EQ(env.count("CUDA_VISIBLE_DEVICES") ? env.at("CUDA_VISIBLE_DEVICES") : "(unset)", "0,1") << "rank " << rank;
+    auto get = [&env](const std::string& k) { return env.count(k) ? env.at(k) : std::string("(unset)"); };
+    EXPECT_EQ(get("SLURMD_NODENAME"), rank <= 2 ? nodes[0] : nodes[1]) << "rank " << rank;
+    EXPECT_EQ(get("SLURM_STEP_GPUS"), "0,1") << "rank " << rank;
+    EXPECT_EQ(get("ABLATE_GPU_PER_RANK"), "1") << "rank " << rank;
+    EXPECT_EQ(get("CUDA_VISIBLE_DEVICES"), rank == 0 ? "" : std::to_string((rank - 1) % 2)) << "rank " << rank;
+    if (rank > 0) given.insert(get("SLURMD_NODENAME") + "/" + get("CUDA_VISIBLE_DEVICES"));
   }
+  EXPECT_EQ(given.size(), 4u) << "each worker its own device";
   EXPECT_EQ(text(db, "SELECT group_concat(local_rank) FROM (SELECT local_rank FROM attempts WHERE host = '" + lost +
                          "' ORDER BY local_rank)"),
             "0,1");

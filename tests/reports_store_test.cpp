@@ -57,7 +57,7 @@ class ReportsStore : public ::testing::Test {
     store.store_folds(id, {{0, 0, {"c2", "c3"}, {}, {"c0", "c1"}}, {1, 0, {"c0", "c1"}, {}, {"c2", "c3"}}});
     store.ensure_tasks(id);
     for (const auto& t : store.tasks(id)) {
-      store.mark_running(t.id, Placement{"host", 1, 0, "cpu", 1, ""}, 1.0);
+      store.mark_running(t.id, Placement{"host", 1, 0, "cpu", 1, "", ""}, 1.0);
       TaskResult r;
       const double k = t.variant == "cc" ? 1 : 0;
       for (int e = 1; e <= 3; ++e) r.epochs.push_back({e, 1.0 / e, 1.2 / e, 0.5 + 0.1 * e + 0.05 * k, 1e-3, 1.0});

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -65,6 +66,8 @@ TEST(RunnerMessages, RoundTrip) {
   p.device = "cuda:1";
   p.threads = 4;
   EXPECT_EQ(decode_ready(encode(p)).device, "cuda:1");
+  p.given_gpus = "CUDA_VISIBLE_DEVICES=3";
+  EXPECT_EQ(decode_ready(encode(p)).given_gpus, "CUDA_VISIBLE_DEVICES=3");
   EXPECT_EQ(kind_of(encode_shutdown()), MessageKind::kShutdown);
 }
 
@@ -125,6 +128,47 @@ TEST(RunnerPlacement, WarnsWhenWorkersOutnumberGpuSlots) {
   EXPECT_EQ(oversubscription_warning(n, 4, 1), "");
   EXPECT_EQ(oversubscription_warning(n, 0, 1), "");  // CPU workers share cores, not GPUs
   EXPECT_NE(oversubscription_warning(n, 1, 3), "");
+}
+
+// What a launcher gave each rank (the Slurm script's per-rank wrapper, cluster/job.cpp): read from the
+// environment as the rank started, an empty list (the coordinator's) told apart from no variable at all,
+// and stored per rank with its host; ABLATE_GPU_PER_RANK=1 alone marks a per-rank binding.
+TEST(RunnerPlacement, TheGpusALauncherGaveAreReportedPerRank) {
+  const char* saved = std::getenv("CUDA_VISIBLE_DEVICES");
+  const std::string before = saved ? saved : "";
+  unsetenv("CUDA_VISIBLE_DEVICES");
+  EXPECT_EQ(given_gpus(), "");
+  setenv("CUDA_VISIBLE_DEVICES", "", 1);
+  EXPECT_EQ(given_gpus(), "CUDA_VISIBLE_DEVICES=");
+  setenv("CUDA_VISIBLE_DEVICES", "5", 1);
+  EXPECT_EQ(given_gpus(), "CUDA_VISIBLE_DEVICES=5");
+  if (saved) {
+    setenv("CUDA_VISIBLE_DEVICES", before.c_str(), 1);
+  } else {
+    unsetenv("CUDA_VISIBLE_DEVICES");
+  }
+
+  for (const char* v : {"0", "yes", ""}) {
+    setenv("ABLATE_GPU_PER_RANK", v, 1);
+    EXPECT_FALSE(gpus_per_rank()) << v;
+  }
+  setenv("ABLATE_GPU_PER_RANK", "1", 1);
+  EXPECT_TRUE(gpus_per_rank());
+  unsetenv("ABLATE_GPU_PER_RANK");
+  EXPECT_FALSE(gpus_per_rank());
+
+  Placement coordinator, w1, w2;
+  coordinator.host = w1.host = "node0";
+  w2.host = "node1";
+  coordinator.given_gpus = "CUDA_VISIBLE_DEVICES=";
+  w1.given_gpus = "CUDA_VISIBLE_DEVICES=1";
+  w1.device_facts = "cpu, LibTorch 1.13.1";
+  const auto prov = device_provenance({{1, w1}, {2, w2}}, coordinator);
+  const std::map<std::string, std::string> expected = {{"gpus.rank0", "node0 CUDA_VISIBLE_DEVICES="},
+                                                       {"gpus.rank1", "node0 CUDA_VISIBLE_DEVICES=1"},
+                                                       {"device.rank1", "node0 cpu: cpu, LibTorch 1.13.1"},
+                                                       {"device.rank2", "node1 cpu: cpu"}};
+  EXPECT_EQ(prov, expected);  // rank 2 was started without the variable: no gpus key
 }
 
 // Three in-process workers; six cases.
