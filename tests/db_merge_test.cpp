@@ -65,7 +65,7 @@ void write_store(const std::string& path, const StoreSpec& spec) {
   for (const auto& t : s.tasks(id)) {
     const std::pair<std::string, int> key{t.variant, t.fold};
     if (!spec.done.count(key) && !spec.failed.count(key)) continue;
-    s.mark_running(t.id, {spec.host, 1, 0, "cpu", 1, ""}, clock += 1);
+    s.mark_running(t.id, {spec.host, 1, 0, "cpu", 1, "", ""}, clock += 1);
     if (spec.done.count(key)) {
       s.record_done(t.id, result_of(t.variant, t.fold, spec.shift), clock += 5);
     } else {

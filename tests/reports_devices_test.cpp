@@ -29,7 +29,7 @@ std::string slurp(const fs::path& p) {
 }
 
 Placement on(const std::string& device) {
-  return Placement{"host", 1, 0, device, 1, ""};
+  return Placement{"host", 1, 0, device, 1, "", ""};
 }
 
 TaskResult result(double dice) {

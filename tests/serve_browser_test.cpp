@@ -93,13 +93,13 @@ TEST_F(ServeBrowser, StudyPageShowsTheProgressMoving) {
   const auto tasks = w.tasks(id);
   serve_test::Running server(serve_test::options(path_));
   const std::string url = "http://127.0.0.1:" + std::to_string(server.port()) + "/study?name=st";
-  w.mark_running(tasks[0].id, {"node1", 1, 0, "cpu", 1, ""}, ablate::db::now_seconds());
+  w.mark_running(tasks[0].id, {"node1", 1, 0, "cpu", 1, "", ""}, ablate::db::now_seconds());
   w.record_done(tasks[0].id, serve_test::result(2, 0.8), ablate::db::now_seconds(), id);
   const Load before = load(browser, url, dir_, "before");
   EXPECT_EQ(done_count(before.dom, 2), 1) << before.dom;
   EXPECT_EQ(before.dom.find("class=\"err\""), std::string::npos) << "the script reported an error:\n" << before.dom;
   EXPECT_EQ(before.console, "") << "console messages";
-  w.mark_running(tasks[1].id, {"node1", 1, 0, "cpu", 1, ""}, ablate::db::now_seconds());
+  w.mark_running(tasks[1].id, {"node1", 1, 0, "cpu", 1, "", ""}, ablate::db::now_seconds());
   w.record_done(tasks[1].id, serve_test::result(2, 0.8), ablate::db::now_seconds(), id);
   const Load after = load(browser, url, dir_, "after");
   EXPECT_EQ(done_count(after.dom, 2), 2) << after.dom;

@@ -12,7 +12,7 @@ namespace {
 using serve_test::get;
 using serve_test::json_int;
 
-const ablate::Placement kNode{"node1", 1, 0, "cpu", 1, ""};
+const ablate::Placement kNode{"node1", 1, 0, "cpu", 1, "", ""};
 
 class ServeHttp : public store_test::StoreFixture {
  protected:

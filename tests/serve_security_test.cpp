@@ -30,7 +30,7 @@ class ServeSecurity : public store_test::StoreFixture {
     const auto id = fill(w);
     const auto tasks = w.tasks(id);
     for (const auto& t : tasks) {
-      w.mark_running(t.id, {"node1", 1, 0, "cpu", 1, ""}, ablate::db::now_seconds());
+      w.mark_running(t.id, {"node1", 1, 0, "cpu", 1, "", ""}, ablate::db::now_seconds());
       if (t.variant == "evil" && t.fold == 1) {
         w.record_failed(t.id, "<img src=x onerror=alert(2)> failed", ablate::db::now_seconds());
       } else {
