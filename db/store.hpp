@@ -297,6 +297,12 @@ class Store {
   // Appends to the early-stopping log (decisions are logged before the coordinator acts on them).
   void log_early_stop(std::int64_t study_id, const EarlyStopEvent& e);
   std::vector<EarlyStopEvent> early_stop_log(std::int64_t study_id) const;
+  bool has_early_stop_log(std::int64_t study_id) const;  // one line or more (false before schema 2)
+  // Change stamps for readers that cache (ablate serve): `data_version` changes when another connection
+  // commits (SQLite's PRAGMA data_version); `results_version` changes when a task of the study changes
+  // state or ends, not when a running task writes an epoch.
+  std::string data_version() const;
+  std::string results_version(std::int64_t study_id) const;
   // Per variant with a task `stopped` at a rung: where it stands, its score there and the last decision
   // about it (db/rows.hpp StoppedTrialRow), from the tasks and the early-stopping log. Empty for a study
   // without early stopping.
@@ -329,7 +335,8 @@ class Store {
 
   // Runs `sql` (for tests and migrations); throws StoreError.
   void exec(const std::string& sql);
-  // First column of the first row of a query as text ("" when no row), for tests and status.
+  // First column of the first row of a query as text ("" when no row), for tests only: product code reads
+  // through the named readers above (no SQL outside db/).
   std::string query_text(const std::string& sql) const;
   std::int64_t query_int(const std::string& sql) const;
 

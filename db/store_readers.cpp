@@ -241,6 +241,26 @@ std::map<std::string, VariantDevices> Store::variant_devices(std::int64_t study_
   return out;
 }
 
+bool Store::has_early_stop_log(std::int64_t study_id) const {
+  if (schema_version() < 2) return false;
+  Stmt st(*impl_, "SELECT EXISTS(SELECT 1 FROM early_stop_log WHERE study_id = ?)");
+  st.bind(1, study_id);
+  return st.step() && st.i64(0) != 0;
+}
+
+std::string Store::data_version() const {
+  Stmt st(*impl_, "PRAGMA data_version");
+  return st.step() ? st.text(0) : std::string();
+}
+
+std::string Store::results_version(std::int64_t study_id) const {
+  Stmt st(*impl_,
+          "SELECT count(*) || '/' || total(status = 'done') || '/' || total(status = 'stopped') || '/' || "
+          "total(status = 'failed') || '/' || total(ended) FROM tasks WHERE study_id = ?");
+  st.bind(1, study_id);
+  return st.step() ? st.text(0) : std::string();
+}
+
 std::vector<EarlyStopEvent> Store::early_stop_log(std::int64_t study_id) const {
   std::vector<EarlyStopEvent> out;
   if (schema_version() < 2) return out;  // a store of an earlier schema opened read-only: no log yet

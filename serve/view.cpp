@@ -42,9 +42,7 @@ std::string counts_json(const std::map<std::string, int>& counts) {
 
 bool has_early_stopping(const db::Store& store, std::int64_t id, const Progress& p) {
   if (p.counts.count("stopped")) return true;
-  return store.schema_version() >= 2 &&
-         store.query_int("SELECT EXISTS(SELECT 1 FROM early_stop_log WHERE study_id = " + std::to_string(id) +
-                         ")") != 0;
+  return store.has_early_stop_log(id);
 }
 
 std::string task_json(const db::TaskRow& t) {
@@ -353,17 +351,9 @@ std::string StoreView::cached(const std::string& key, const std::string& version
   return body;
 }
 
-std::string StoreView::data_version() const {
-  return store_.query_text("PRAGMA data_version");
-}
+std::string StoreView::data_version() const { return store_.data_version(); }
 
-std::string StoreView::results_version(std::int64_t id) const {
-  // The tasks' states and ends: an epoch that a running task writes changes neither, a task that ends does.
-  return store_.query_text(
-      "SELECT count(*) || '/' || total(status = 'done') || '/' || total(status = 'stopped') || '/' || "
-      "total(status = 'failed') || '/' || total(ended) FROM tasks WHERE study_id = " +
-      std::to_string(id));
-}
+std::string StoreView::results_version(std::int64_t id) const { return store_.results_version(id); }
 
 template <class Compute>
 std::optional<std::string> StoreView::answer(const std::string& what, const std::string& study,
