@@ -93,7 +93,9 @@ TEST(CliHardening, EvaluateCsvQuotesCaseIdsPerRfc4180) {
   const CliRun r = ablate_run({"evaluate", "--pred", dir / "pred", "--gt", dir / "gt", "--out", dir / "m.csv"});
   ASSERT_EQ(r.code, 0) << r.out;
   const std::string csv = hardening::slurp(dir / "m.csv");
-  EXPECT_NE(csv.find("\n\"a,\"\"b\"\"\",1,1.000000,"), std::string::npos) << csv;
+  // The case id quoted in every row of it: the prediction's and the trivial predictors'.
+  for (const char* predictor : {"prediction,1.000000,", "all_background,", "all_foreground,"})
+    EXPECT_NE(csv.find(std::string("\n\"a,\"\"b\"\"\",1,") + predictor), std::string::npos) << predictor << "\n" << csv;
 }
 
 TEST(CliHardening, EvaluateRefusesPredictionsThatAreNotLabels) {
