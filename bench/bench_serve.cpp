@@ -132,7 +132,7 @@ int main(int argc, char** argv) {
                                             "/api/decisions?study=bench",
                                             "/api/metrics?study=bench",
                                             "/study/results?name=bench",
-                                            "/api/epochs?study=bench"};  // the first page: 100 of the 1,000 tasks
+                                            "/api/epochs?study=bench"};  // the first page: 50 of the 1,000 tasks
   const std::tuple<Between, const char*, const char*> rounds[] = {
       {Between::kNothing, "quiet", "quiet: nothing written between requests (ablate serve's 0.5 s minimum refresh)"},
       {Between::kEpoch, "live", "live: a running task's epoch written before every request (no minimum refresh)"},

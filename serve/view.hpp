@@ -62,7 +62,7 @@ class StoreView {
     std::int64_t offset = 0;
     std::int64_t limit = kEpochsPage;
   };
-  static constexpr std::int64_t kEpochsPage = 100;
+  static constexpr std::int64_t kEpochsPage = 50;
   static constexpr std::int64_t kEpochsPageMax = 1000;
   std::optional<std::string> epochs_json(const std::string& study, const EpochsQuery& query);
   std::optional<std::string> trials_json(const std::string& study);
