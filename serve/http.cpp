@@ -222,6 +222,28 @@ std::string cookie_token(const std::string& cookies) {
   return "";
 }
 
+// The integer parameters of /api/epochs into `query`; "" when they are all valid, else what is wrong with
+// the first that is not (its name, the range allowed and what was sent).
+std::string read_epochs_query(const httplib::Request& req, StoreView::EpochsQuery& query) {
+  // Each integer parameter: its name, where it goes, the smallest and largest value allowed.
+  const std::tuple<const char*, std::int64_t*, std::int64_t, std::int64_t> numbers[] = {
+      {"task", &query.task, 1, INT64_MAX},
+      {"offset", &query.offset, 0, INT64_MAX},
+      {"limit", &query.limit, 1, StoreView::kEpochsPageMax}};
+  for (const auto& [name, into, low, high] : numbers) {
+    if (!req.has_param(name)) continue;
+    const std::string t = req.get_param_value(name);
+    errno = 0;
+    char* end = nullptr;
+    const long long v = std::strtoll(t.c_str(), &end, 10);
+    if (t.empty() || *end != '\0' || errno == ERANGE || v < low || v > high)
+      return std::string(name) + " must be an integer from " + std::to_string(low) +
+             (high == INT64_MAX ? " up" : " to " + std::to_string(high)) + ", got '" + t + "'";
+    *into = v;
+  }
+  return "";
+}
+
 }  // namespace
 
 bool is_loopback(const std::string& host) {
@@ -331,27 +353,9 @@ void Server::Impl::routes() {
     const std::string study = req.get_param_value("study");
     StoreView::EpochsQuery query;
     query.variant = req.get_param_value("variant");
-    // Each integer parameter: its name, where it goes, the smallest and largest value allowed.
-    const std::tuple<const char*, std::int64_t*, std::int64_t, std::int64_t> numbers[] = {
-        {"task", &query.task, 1, INT64_MAX},
-        {"offset", &query.offset, 0, INT64_MAX},
-        {"limit", &query.limit, 1, StoreView::kEpochsPageMax}};
-    for (const auto& [name, into, low, high] : numbers) {
-      if (!req.has_param(name)) continue;
-      const std::string t = req.get_param_value(name);
-      errno = 0;
-      char* end = nullptr;
-      const long long v = std::strtoll(t.c_str(), &end, 10);
-      if (t.empty() || *end != '\0' || errno == ERANGE || v < low || v > high) {
-        res.status = 400;
-        return res.set_content("{\"error\":" +
-                                   json_text(std::string(name) + " must be an integer from " + std::to_string(low) +
-                                             (high == INT64_MAX ? " up" : " to " + std::to_string(high)) +
-                                             ", got '" + t + "'") +
-                                   "}",
-                               "application/json");
-      }
-      *into = v;
+    if (const std::string error = read_epochs_query(req, query); !error.empty()) {
+      res.status = 400;
+      return res.set_content("{\"error\":" + json_text(error) + "}", "application/json");
     }
     json(res, view.epochs_json(study, query), study);
   });
