@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -75,6 +76,11 @@ struct EpochRecord {
   // train.select_metric on the validation cases, in the metric's own units and direction (the loss, a Dice,
   // an HD95 in mm): what early stopping compares. Without validation cases the training loss.
   double val_score = 0;
+  // The validation soft Dice (mean over the foreground classes of 2 sum(p y) / (sum(p) + sum(y)) on the
+  // softmax probabilities): continuous and the same for every loss setting, so early stopping breaks ties
+  // of val_score with it (docs/STUDY.md "Early stopping"). NaN: not computed (no validation cases, or a
+  // record from before schema 7).
+  double val_soft_dice = std::numeric_limits<double>::quiet_NaN();
 };
 
 // One fold-level (test split) metric: mean over the test cases of the per-case value.

@@ -1,7 +1,7 @@
 // Early stopping against the full grid, over seeds of trial order: does ASHA (or Hyperband) find the full
 // grid's best configuration, and with what fraction of its epochs? Each seed runs the real coordinator
 // (rungs, promotions, the seeded trial order, the store) with in-process workers, but the executor does not
-// train: it replays the full grid's stored epochs (val_score, val_loss, train_loss per epoch) up to the
+// train: it replays the full grid's stored epochs (val_score, val_loss, val_soft_dice, train_loss per epoch) up to the
 // epoch the task pauses at. Pausing changes nothing a continuing trial computes (docs/PERFORMANCE.md
 // "Early stopping": a promoted trial's epochs equal the full run's to 17 digits), so a replayed search
 // takes the decisions the trained one would for the same arrival order; a task sleeps --ms-per-epoch per
@@ -10,10 +10,13 @@
 //   build/bin/bench_early_stop --full bench-out/full27.sqlite --study bench/studies/asha_search27.toml
 //       [--full-study full-search27] [--data bench-out/data] [--seeds 8] [--first-seed 1] [--workers 2]
 //       [--ms-per-epoch 5] [--method asha] [--rungs 1,3,9] [--reduction 3] [--brackets 0] [--out bench-out/es]
-//       [--drop-loss 1]
+//       [--ties soft-dice|loss|order]
 //
-// --drop-loss 1 replays every epoch without its validation loss (NaN, stored NULL): ties at a rung then go
-// to the seeded trial order alone, which measures the tie-break by the loss against the order without it.
+// --ties chooses what breaks the ties at a rung by what the replayed epochs keep: soft-dice (the default:
+// every column, so the coordinator's own rule, the validation soft Dice loss); loss (the epochs without
+// their val_soft_dice, stored NULL: the validation loss where the trials share the loss, else the order,
+// the rule for stores from before schema 7); order (without val_soft_dice and val_loss: the seeded trial
+// order alone). A full grid stored before schema 7 has no soft Dice: soft-dice then replays as loss.
 //
 // A seed is study.seed of the replayed study: it orders the trials (sweeps::trial_order) and nothing else
 // here (the curves are the full run's, of its own seed). "Found" is the criterion: the best
@@ -76,6 +79,7 @@ Curves load_curves(const std::string& db, const std::string& study) {
     r.val_loss = e.val_loss;
     r.val_dice = e.val_dice;
     r.val_score = e.val_score;
+    r.val_soft_dice = e.val_soft_dice;
     r.lr = e.lr;
     c.epochs[key_of.at(e.task_id)].push_back(r);
   }
@@ -112,7 +116,7 @@ double sample_sd(const std::vector<double>& v) {
 // same task returned) to the pause or the end.
 class ReplayExecutor : public runner::Executor {
  public:
-  ReplayExecutor(const Curves& c, int ms_per_epoch, bool drop_loss) : c_(c), ms_(ms_per_epoch), drop_loss_(drop_loss) {}
+  ReplayExecutor(const Curves& c, int ms_per_epoch, const std::string& ties) : c_(c), ms_(ms_per_epoch), ties_(ties) {}
   TaskResult execute(const Task& task, const runner::ExecContext&) override {
     const Key key{task.variant, task.fold, task.repeat};
     const auto& all = c_.epochs.at(key);
@@ -128,8 +132,10 @@ class ReplayExecutor : public runner::Executor {
     std::this_thread::sleep_for(std::chrono::milliseconds(ms_ * std::max(0, last - first)));
     TaskResult r;
     r.epochs.assign(all.begin(), all.begin() + last);
-    if (drop_loss_)
-      for (auto& e : r.epochs) e.val_loss = NAN;
+    for (auto& e : r.epochs) {
+      if (ties_ != "soft-dice") e.val_soft_dice = NAN;
+      if (ties_ == "order") e.val_loss = NAN;
+    }
     r.best_epoch = 1;
     for (const auto& e : r.epochs) {
       if (e.val_score > r.epochs[static_cast<std::size_t>(r.best_epoch - 1)].val_score) r.best_epoch = e.epoch;
@@ -147,7 +153,7 @@ class ReplayExecutor : public runner::Executor {
  private:
   const Curves& c_;
   int ms_;
-  bool drop_loss_;
+  std::string ties_;
   std::mutex m_;
   std::map<Key, int> done_;
   int trained_ = 0;
@@ -160,7 +166,8 @@ std::string absolute(const std::string& p) { return fs::absolute(p).lexically_no
 int main(int argc, char** argv) {
   std::string full = "bench-out/full27.sqlite", full_study = "full-search27", study = "bench/studies/asha_search27.toml";
   std::string data = "bench-out/data", out = "bench-out/es", method = "asha", rungs = "1, 3, 9";
-  int seeds = 8, first_seed = 1, workers = 2, ms = 5, reduction = 3, brackets = 0, drop_loss = 0;
+  std::string ties = "soft-dice";
+  int seeds = 8, first_seed = 1, workers = 2, ms = 5, reduction = 3, brackets = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
     if (a == "--full") full = v;
@@ -176,11 +183,15 @@ int main(int argc, char** argv) {
     else if (a == "--ms-per-epoch") ms = std::atoi(v.c_str());
     else if (a == "--reduction") reduction = std::atoi(v.c_str());
     else if (a == "--brackets") brackets = std::atoi(v.c_str());
-    else if (a == "--drop-loss") drop_loss = std::atoi(v.c_str());
+    else if (a == "--ties") ties = v;
     else {
       std::fprintf(stderr, "bench_early_stop: unknown option %s (see the header of bench/bench_early_stop.cpp)\n", a.c_str());
       return 2;
     }
+  }
+  if (ties != "soft-dice" && ties != "loss" && ties != "order") {
+    std::fprintf(stderr, "bench_early_stop: --ties %s: allowed soft-dice | loss | order\n", ties.c_str());
+    return 2;
   }
   spdlog::set_level(spdlog::level::warn);
   const Curves curves = load_curves(full, full_study);
@@ -194,9 +205,9 @@ int main(int argc, char** argv) {
   const int full_epochs = static_cast<int>(curves.epochs.size()) * curves.epochs_per_task;
   std::printf("full grid (%s): %zu trials, %d epochs; best %s %.4f (fold sd %.3f): found = a finished trial >= %.4f\n",
               full.c_str(), bests.size(), full_epochs, best_name.c_str(), best, sd, best - sd);
-  std::printf("%s, rungs [%s], reduction %d%s, %d workers, %d ms per epoch%s\n", method.c_str(), rungs.c_str(), reduction,
-              method == "hyperband" ? (", brackets " + std::to_string(brackets)).c_str() : "", workers, ms,
-              drop_loss ? ", validation loss dropped (ties by the trial order)" : "");
+  std::printf("%s, rungs [%s], reduction %d%s, %d workers, %d ms per epoch, ties by %s\n", method.c_str(), rungs.c_str(),
+              reduction, method == "hyperband" ? (", brackets " + std::to_string(brackets)).c_str() : "", workers, ms,
+              ties.c_str());
   std::printf("| seed | epochs | of the grid | finished | best finished trial | its objective | found |\n");
   std::printf("|---:|---:|---:|---:|---|---:|---|\n");
   fs::create_directories(out);
@@ -217,7 +228,7 @@ int main(int argc, char** argv) {
     o.reuse = false;
     for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(o.db_path + suffix);
     fs::remove_all(o.workdir);
-    ReplayExecutor exec(curves, ms, drop_loss != 0);
+    ReplayExecutor exec(curves, ms, ties);
     if (runner::run_study(o, exec) != runner::kRunOk) {
       std::fprintf(stderr, "%s: the run failed\n", name.c_str());
       return 1;

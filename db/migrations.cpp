@@ -241,6 +241,12 @@ CREATE INDEX tasks_by_reuse_key ON tasks(reuse_key);
 ALTER TABLE coordinator_lock ADD COLUMN job TEXT NOT NULL DEFAULT '';
 ALTER TABLE coordinator_lock ADD COLUMN restart INTEGER NOT NULL DEFAULT 0;
 )SQL",
+    // 7: the validation soft Dice per epoch (ablations/task.hpp EpochRecord::val_soft_dice), the
+    // early-stopping tie-break that does not depend on the loss's settings (docs/STUDY.md "Early stopping").
+    // NULL in the epochs of older stores: not recorded.
+    R"SQL(
+ALTER TABLE epochs ADD COLUMN val_soft_dice REAL;
+)SQL",
 };
 constexpr int kMigrationCount = sizeof(kMigrations) / sizeof(kMigrations[0]);
 static_assert(kMigrationCount == kSchemaVersion, "one migration per schema version");

@@ -33,7 +33,7 @@
 namespace ablate::db {
 
 // The schema version this build writes; older stores are migrated forward when opened for writing.
-constexpr int kSchemaVersion = 6;
+constexpr int kSchemaVersion = 7;
 
 // A store problem (not a store, newer schema, SQL error): the message names the file.
 class StoreError : public std::runtime_error {
@@ -124,6 +124,7 @@ struct TaskEpochRow {
   double train_loss = 0, val_loss = 0, val_dice = 0;
   double val_score = 0;  // train.select_metric on the validation cases; NaN where not stored (schema 1)
   double lr = 0, seconds = 0;
+  double val_soft_dice = 0;  // the validation soft Dice (EpochRecord); NaN where not stored (before schema 7)
 };
 
 // One line of a study's early-stopping log (table early_stop_log, db/SCHEMA.md), in the order written.

@@ -140,9 +140,11 @@ std::optional<ReuseSource> Store::find_reusable(const std::string& key, std::int
   }
   TaskResult& r = src.result;
   {
-    Stmt st(*impl_, "SELECT epoch, train_loss, val_loss, val_dice, lr, seconds, val_score FROM epochs WHERE task_id = ? ORDER BY epoch");
+    Stmt st(*impl_, "SELECT epoch, train_loss, val_loss, val_dice, lr, seconds, val_score, " +
+                        std::string(schema_version() >= 7 ? "val_soft_dice" : "NULL") +
+                        " FROM epochs WHERE task_id = ? ORDER BY epoch");
     st.bind(1, src.task_id);
-    while (st.step()) r.epochs.push_back({st.i32(0), st.f64(1), st.f64(2), st.f64(3), st.f64(4), st.f64(5), st.f64(6)});
+    while (st.step()) r.epochs.push_back({st.i32(0), st.f64(1), st.f64(2), st.f64(3), st.f64(4), st.f64(5), st.f64(6), st.f64(7)});
   }
   {
     Stmt st(*impl_, "SELECT class, metric, value FROM task_metrics WHERE task_id = ? ORDER BY class, metric");
@@ -335,11 +337,12 @@ std::vector<TaskEpochRow> Store::task_epochs(std::int64_t study_id, std::int64_t
   // Two statements rather than "(? = 0 OR e.task_id = ?)": one task's rows come from the epochs primary key.
   Stmt st(*impl_, "SELECT e.task_id, e.epoch, e.train_loss, e.val_loss, e.val_dice, " +
                       std::string(schema_version() >= 2 ? "e.val_score" : "NULL") +
-                      ", e.lr, e.seconds FROM epochs e JOIN tasks t ON t.id = e.task_id WHERE t.study_id = ?" +
+                      ", e.lr, e.seconds, " + std::string(schema_version() >= 7 ? "e.val_soft_dice" : "NULL") +
+                      " FROM epochs e JOIN tasks t ON t.id = e.task_id WHERE t.study_id = ?" +
                       std::string(task_id ? " AND e.task_id = ?" : "") + " ORDER BY e.task_id, e.epoch");
   st.bind(1, study_id);
   if (task_id) st.bind(2, task_id);
-  while (st.step()) out.push_back({st.i64(0), st.i32(1), st.f64(2), st.f64(3), st.f64(4), st.f64(5), st.f64(6), st.f64(7)});
+  while (st.step()) out.push_back({st.i64(0), st.i32(1), st.f64(2), st.f64(3), st.f64(4), st.f64(5), st.f64(6), st.f64(7), st.f64(8)});
   return out;
 }
 

@@ -147,10 +147,10 @@ namespace {
 
 void put_epoch_row(const Store::Impl& s, std::int64_t task_id, const EpochRecord& e) {
   Stmt st(s,
-          "INSERT OR REPLACE INTO epochs(task_id, epoch, train_loss, val_loss, val_dice, lr, seconds, val_score) "
-          "VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+          "INSERT OR REPLACE INTO epochs(task_id, epoch, train_loss, val_loss, val_dice, lr, seconds, val_score, "
+          "val_soft_dice) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
   st.bind(1, task_id).bind(2, e.epoch).bind(3, e.train_loss).bind(4, e.val_loss).bind(5, e.val_dice).bind(6, e.lr).bind(7, e.seconds);
-  st.bind(8, e.val_score);
+  st.bind(8, e.val_score).bind(9, e.val_soft_dice);
   st.run();
 }
 

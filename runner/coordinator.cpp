@@ -732,7 +732,7 @@ void Coordinator::plan_rungs() {
   const std::string varied = varied_loss_key(study_);
   if (!varied.empty()) {
     spdlog::info("early stopping: the trials differ in {}, so their validation losses are not comparable: ties at a rung go "
-                 "to the trial order", varied);
+                 "by the validation soft Dice, which does not depend on the loss, else by the trial order", varied);
   }
   rungs_ = std::make_unique<RungScheduler>(study_.early_stop, objective, folds, *store_, study_id_, varied.empty());
   // A grid or a design starts its trials in a seeded random order, numbered in that order (the last

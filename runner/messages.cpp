@@ -88,6 +88,7 @@ void put_epoch(Writer& w, const EpochRecord& e) {
   w.f64(e.lr);
   w.f64(e.seconds);
   w.f64(e.val_score);
+  w.f64(e.val_soft_dice);
 }
 
 EpochRecord get_epoch(Reader& r) {
@@ -99,6 +100,7 @@ EpochRecord get_epoch(Reader& r) {
   e.lr = r.f64();
   e.seconds = r.f64();
   e.val_score = r.f64();
+  e.val_soft_dice = r.f64();
   return e;
 }
 

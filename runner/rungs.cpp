@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <set>
 #include <stdexcept>
@@ -79,6 +80,7 @@ int RungScheduler::replay() {
     r.epoch = e.epoch;
     r.val_loss = e.val_loss;
     r.val_score = e.val_score;
+    r.val_soft_dice = e.val_soft_dice;
     epochs_of[e.task_id].push_back(r);
   }
   auto stored_loss = [&](const db::EarlyStopEvent& e) {
@@ -131,18 +133,19 @@ int RungScheduler::pause_epoch(const std::string& variant) const {
   return rung + 1 < policy_.rungs() ? policy_.rung_epoch(rung) : 0;
 }
 
-// The fold's best validation objective up to the rung's epoch and the validation loss of that epoch
-// (sweeps::rung_value).
+// The fold's best validation objective up to the rung's epoch and the tie-break of that epoch
+// (sweeps::rung_value): the soft Dice loss 1 - val_soft_dice, the same scale for every loss setting; for an
+// epoch without it (stored before schema 7, or no validation cases) the validation loss where every trial
+// computes the same loss, else none (the trial order decides a tie).
 sweeps::RungValue RungScheduler::fold_value(const std::vector<EpochRecord>& epochs, int epoch) const {
-  std::vector<double> values(static_cast<std::size_t>(epoch), kNaN), losses(static_cast<std::size_t>(epoch), kNaN);
+  std::vector<double> values(static_cast<std::size_t>(epoch), kNaN), ties(static_cast<std::size_t>(epoch), kNaN);
   for (const EpochRecord& e : epochs) {
     if (e.epoch < 1 || e.epoch > epoch) continue;
     values[static_cast<std::size_t>(e.epoch - 1)] = e.val_score;
-    losses[static_cast<std::size_t>(e.epoch - 1)] = e.val_loss;
+    ties[static_cast<std::size_t>(e.epoch - 1)] =
+        std::isfinite(e.val_soft_dice) ? 1 - e.val_soft_dice : loss_breaks_ties_ ? e.val_loss : kNaN;
   }
-  sweeps::RungValue v = sweeps::rung_value(values, losses, epoch, dir_);
-  if (!loss_breaks_ties_) v.loss = kNaN;  // not comparable between the trials: the trial order decides a tie
-  return v;
+  return sweeps::rung_value(values, ties, epoch, dir_);
 }
 
 void RungScheduler::log_decision(const sweeps::Decision& d) {

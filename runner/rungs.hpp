@@ -32,17 +32,19 @@ struct Study;
 namespace ablate::runner {
 
 // The first loss.* key whose value differs between the study's variants or that its search samples ("" when
-// every trial computes the same loss). The validation loss breaks ties at a rung only when it is "": a
-// study that varies the loss's definition (the alpha of the hybrid loss, say) scales the loss by
-// configuration, not by quality (docs/PERFORMANCE.md "Early stopping": on a grid over loss.alpha the lowest
-// alpha wins every tie of Dice 0).
+// every trial computes the same loss). Ties at a rung are broken by the validation soft Dice loss
+// (1 - epochs.val_soft_dice), which every loss setting shares; for epochs stored without it (before schema
+// 7) the validation loss breaks them only when this is "": a study that varies the loss's definition (the
+// alpha of the hybrid loss, say) scales the loss by configuration, not by quality (docs/PERFORMANCE.md
+// "Early stopping": on a grid over loss.alpha the lowest alpha wins every tie of Dice 0).
 std::string varied_loss_key(const Study& study);
 
 class RungScheduler {
  public:
   // `folds`: the study's (fold, repeat) pairs, in the store's order (a trial's fold slots);
-  // `select_metric`: train.select_metric, the objective and its direction; `loss_breaks_ties`: whether the
-  // validation loss ranks trials of equal score (varied_loss_key() is ""), else the trial order does.
+  // `select_metric`: train.select_metric, the objective and its direction; `loss_breaks_ties`: whether, for
+  // epochs stored without a soft Dice, the validation loss ranks trials of equal score (varied_loss_key()
+  // is ""), else the trial order does.
   RungScheduler(const sweeps::EarlyStopConfig& config, const std::string& select_metric,
                 const std::vector<std::pair<int, int>>& folds, db::Store& store, std::int64_t study_id,
                 bool loss_breaks_ties = true);

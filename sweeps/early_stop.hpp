@@ -53,13 +53,14 @@
 // the trials that reached the same rung, so that a search whose trials all run at once can still stop).
 //
 // Ties. Trials with equal scores at a rung (a tiny network's validation Dice is often exactly 0 for every
-// configuration at an early epoch) are ranked by a continuous secondary, the validation loss: the trial's
-// mean over its folds of the loss at the epoch its score comes from (rung_value(): the first epoch that
-// reaches the best score, the epoch best-epoch selection keeps), lower ranking better, NaN last. Equal on
-// both, the lower trial id ranks better, so decisions never depend on how a sort breaks ties; under early
-// stopping the coordinator numbers the trials of a grid or a design in a seeded random order
-// (trial_order()), so neither the study's order nor the arrival order decides a tie. The coordinator
-// reports no loss (NaN) when the trials differ in the loss they compute (runner::varied_loss_key()). The median rule
+// configuration at an early epoch) are ranked by a continuous secondary, a loss: the trial's mean over its
+// folds of the loss at the epoch its score comes from (rung_value(): the first epoch that reaches the best
+// score, the epoch best-epoch selection keeps), lower ranking better, NaN last. Equal on both, the lower
+// trial id ranks better, so decisions never depend on how a sort breaks ties; under early stopping the
+// coordinator numbers the trials of a grid or a design in a seeded random order (trial_order()), so neither
+// the study's order nor the arrival order decides a tie. The coordinator reports the validation soft Dice
+// loss (1 - epochs.val_soft_dice, the same scale for every loss setting; runner/rungs.hpp), for epochs stored
+// without it the validation loss, and none (NaN) where that is not comparable. The median rule
 // compares scores only: a score equal to the median continues.
 // Scores are compared in the objective's direction (objective_direction()): lower is better for the
 // loss and for distances (assd, hd95), higher for overlaps (dice, iou, ...).
@@ -89,9 +90,9 @@ bool better(double a, double b, Direction d);
 double best_so_far(const std::vector<double>& values, int epochs, Direction d);
 
 // A fold's standing at a rung of `epochs` epochs: its score (best_so_far of the per-epoch objective) and
-// the validation loss of the epoch the score comes from (the first epoch reaching it, as best-epoch
-// selection keeps the earlier of equal epochs), the secondary that breaks ties of the score. Both NaN
-// when no epoch up to the rung has a score; `loss` NaN where the loss is missing.
+// the loss of the epoch the score comes from (the first epoch reaching it, as best-epoch selection keeps
+// the earlier of equal epochs), the secondary that breaks ties of the score. Both NaN when no epoch up to
+// the rung has a score; `loss` NaN where the loss is missing.
 struct RungValue {
   double score;
   double loss;
@@ -145,7 +146,7 @@ struct Decision {
   std::int64_t trial = 0;
   int rung = 0;               // rung index the decision is taken at
   double score = 0;           // the trial's score at that rung (NaN for kFail)
-  double loss = 0;            // the trial's secondary at that rung: mean validation loss (NaN: none)
+  double loss = 0;            // the trial's secondary at that rung: mean tie-break loss (NaN: none)
   bool operator==(const Decision& o) const { return kind == o.kind && trial == o.trial && rung == o.rung; }
 };
 

@@ -123,7 +123,7 @@ TEST_F(EarlyStopStore, MigratesAVersionOneStoreWithoutLosingRows) {
     s.exec("BEGIN; DROP TABLE trials; DROP VIEW fold_metrics; DROP VIEW case_metrics; DROP TABLE early_stop_log; " + v1_tasks +
            "; INSERT INTO tasks_v1 SELECT id, study_id, variant_id, fold_id, status, attempts, host, rank, device, threads, "
            "started, ended, seconds, best_epoch, error FROM tasks; DROP TABLE tasks; ALTER TABLE tasks_v1 RENAME TO tasks; "
-           "CREATE INDEX tasks_by_study ON tasks(study_id, status); ALTER TABLE epochs DROP COLUMN val_score; "
+           "CREATE INDEX tasks_by_study ON tasks(study_id, status); ALTER TABLE epochs DROP COLUMN val_score; ALTER TABLE epochs DROP COLUMN val_soft_dice; "
            "ALTER TABLE coordinator_lock DROP COLUMN job; ALTER TABLE coordinator_lock DROP COLUMN restart; "
            "ALTER TABLE folds DROP COLUMN data_fingerprint; " +
            fold_view + "; " + case_view + "; PRAGMA user_version = 1; UPDATE meta SET value = '1'; COMMIT");

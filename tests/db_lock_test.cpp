@@ -166,7 +166,7 @@ TEST_F(LockStoreTest, ASchemaFiveStoreReadsWithoutJobs) {
     id = s.create_study({"st", 42, 2, 1});
     s.acquire_lock(id);
     s.exec("UPDATE coordinator_lock SET host = 'node0', pid = 4242, heartbeat = " + std::to_string(now_seconds()));
-    s.exec("BEGIN; ALTER TABLE coordinator_lock DROP COLUMN job; ALTER TABLE coordinator_lock DROP COLUMN restart; "
+    s.exec("BEGIN; ALTER TABLE epochs DROP COLUMN val_soft_dice; ALTER TABLE coordinator_lock DROP COLUMN job; ALTER TABLE coordinator_lock DROP COLUMN restart; "
            "PRAGMA user_version = 5; UPDATE meta SET value = '5' WHERE key = 'schema_version'; COMMIT");
   }
   {

@@ -1,6 +1,8 @@
 // The store on real SQLite files: schema and version, the stable views, one transaction per result,
 // no duplicate rows, migrations/refusals, the coordinator lock, resume queries and the readers.
 #include <gtest/gtest.h>
+
+#include <cmath>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -149,6 +151,22 @@ TEST_F(StoreTest, DoneKeepsOnlyTheResultsEpochs) {
   bare.epochs.clear();
   s.record_done(u.id, bare, now_seconds());
   EXPECT_EQ(s.query_int("SELECT count(*) FROM epochs WHERE task_id = " + std::to_string(u.id)), 1);
+}
+
+// The validation soft Dice of each epoch is stored and read back; an epoch without one (NaN) is NULL.
+TEST_F(StoreTest, TheSoftDiceOfEachEpochRoundTrips) {
+  Store s(path_);
+  auto id = fill(s);
+  auto t = s.tasks(id)[0];
+  s.mark_running(t.id, where(), now_seconds());
+  TaskResult r = result(0.8);
+  r.epochs[0].val_soft_dice = 0.125;
+  s.record_done(t.id, r, now_seconds());
+  const auto back = s.task_epochs(id, t.id);
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_EQ(back[0].val_soft_dice, 0.125);
+  EXPECT_TRUE(std::isnan(back[1].val_soft_dice));
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM epochs WHERE val_soft_dice IS NULL"), 1);
 }
 
 // A task resumed from a checkpoint has a short last attempt; its cost is its training time over all attempts.
@@ -325,7 +343,7 @@ TEST_F(StoreTest, MigratesAVersionThreeStoreToTrainedBy) {
     s.mark_running(t[0].id, where(), now_seconds());
     s.mark_running(t[2].id, where(), now_seconds());
     s.record_done(t[0].id, {{t[0].id, result(0.8)}, {t[2].id, result(0.7)}}, now_seconds());
-    s.exec("BEGIN; DROP INDEX tasks_by_reuse_key; ALTER TABLE tasks DROP COLUMN reuse_key; ALTER TABLE tasks DROP COLUMN reused_from; "
+    s.exec("BEGIN; ALTER TABLE epochs DROP COLUMN val_soft_dice; DROP INDEX tasks_by_reuse_key; ALTER TABLE tasks DROP COLUMN reuse_key; ALTER TABLE tasks DROP COLUMN reused_from; "
            "ALTER TABLE folds DROP COLUMN data_fingerprint; "
            "ALTER TABLE coordinator_lock DROP COLUMN job; ALTER TABLE coordinator_lock DROP COLUMN restart; "
            "DROP INDEX tasks_by_trainer; ALTER TABLE tasks DROP COLUMN trained_by; PRAGMA user_version = 3; "
@@ -336,6 +354,7 @@ TEST_F(StoreTest, MigratesAVersionThreeStoreToTrainedBy) {
     EXPECT_EQ(ro.schema_version(), 3);
     EXPECT_EQ(ro.tasks(id)[2].trained_by, 0);
     EXPECT_EQ(ro.validation_objective(id, "dice")["cc"].epochs, 2);  // schema 3: every task's epochs
+    for (const auto& e : ro.task_epochs(id)) EXPECT_TRUE(std::isnan(e.val_soft_dice));  // before schema 7
   }
   Store s(path_);
   EXPECT_EQ(s.schema_version(), kSchemaVersion);
@@ -343,6 +362,7 @@ TEST_F(StoreTest, MigratesAVersionThreeStoreToTrainedBy) {
   EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks WHERE reuse_key IS NOT NULL OR reused_from IS NOT NULL"), 0);
   EXPECT_EQ(s.query_int("SELECT count(*) FROM tasks WHERE status = 'done' AND trained_by IS NULL"), 2);
   EXPECT_EQ(s.query_int("SELECT count(*) FROM epochs"), 4);
+  EXPECT_EQ(s.query_int("SELECT count(*) FROM epochs WHERE val_soft_dice IS NULL"), 4);
   EXPECT_EQ(s.query_int("SELECT count(*) FROM model_facts"), 2);
   EXPECT_EQ(s.query_int("SELECT count(*) FROM sqlite_master WHERE name = 'tasks_by_trainer'"), 1);
   s.mark_running(t[1].id, where(), now_seconds());

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <set>
@@ -430,6 +431,55 @@ TEST_F(EarlyStopRun, AGridStartsItsTrialsInTheSeededOrder) {
   r.stop_after_ = 0;
   ASSERT_EQ(run_study(opt_, r), kRunOk);
   EXPECT_EQ(r.started_, kSeed42);
+}
+
+// Ties at a rung go by the validation soft Dice, which does not depend on the loss: on this grid over
+// loss.alpha every trial's Dice is exactly 0 at the first rung (epoch 1) and its validation loss grows with
+// alpha (the hybrid loss's scale, not its quality), while the soft Dice ranks the trials by their quality.
+// The decisions are then exactly those of the same study whose epoch-1 Dice already ranks by quality
+// (ScriptedExecutor); without the soft Dice (epochs stored before schema 7) the loss is not comparable and
+// the trial order decides, which takes other decisions.
+class TiedAtTheFirstRung : public ScriptedExecutor {
+ public:
+  explicit TiedAtTheFirstRung(bool soft_dice) : soft_dice_(soft_dice) {}
+  TaskResult execute(const Task& task, const ExecContext& ctx) override {
+    TaskResult r = ScriptedExecutor::execute(task, ctx);
+    const VariantConfig c = parse_canonical(task.canonical_config);
+    const double q = kQuality[static_cast<int>(std::lround(c.loss.alpha * 10)) - 1];
+    for (EpochRecord& e : r.epochs) {
+      e.val_loss = c.loss.alpha + 0.1 * e.epoch;  // lower for a lower alpha: misleading
+      e.val_soft_dice = soft_dice_ ? 0.01 * q * e.epoch : std::numeric_limits<double>::quiet_NaN();
+      if (e.epoch == 1) e.val_score = e.val_dice = 0;
+    }
+    return r;
+  }
+
+ private:
+  bool soft_dice_;
+};
+
+TEST_F(EarlyStopRun, TiesAtARungGoByTheSoftDiceWhateverTheLoss) {
+  write_study("asha");
+  ScriptedExecutor ranked;
+  ASSERT_EQ(run_study(opt_, ranked), kRunOk);
+  const std::vector<std::string> reference = decisions();
+  ASSERT_FALSE(reference.empty());
+
+  opt_.db_path = (dir_ / "soft.sqlite").string();
+  TiedAtTheFirstRung soft(true);
+  ASSERT_EQ(run_study(opt_, soft), kRunOk);
+  EXPECT_EQ(decisions(), reference);
+  {
+    db::Store s(opt_.db_path, true);
+    const auto epochs = s.task_epochs(*s.find_study("s"));
+    ASSERT_FALSE(epochs.empty());
+    for (const auto& e : epochs) EXPECT_GT(e.val_soft_dice, 0) << "task " << e.task_id << " epoch " << e.epoch;
+  }
+
+  opt_.db_path = (dir_ / "order.sqlite").string();
+  TiedAtTheFirstRung order(false);
+  ASSERT_EQ(run_study(opt_, order), kRunOk);
+  EXPECT_NE(decisions(), reference);
 }
 
 // The validation loss breaks ties only between trials that compute the same loss.

@@ -50,7 +50,7 @@ TEST(RunnerMessages, RoundTrip) {
   r.error = "case_003: broken";
   r.result.fold_metrics = {{"dice", 1, 0.75}};
   r.result.case_metrics = {{"c", 1, "dice", 0.75}};
-  r.result.epochs = {{1, 0.5, 0.4, 0.3, 1e-3, 2.0, 7.5}};
+  r.result.epochs = {{1, 0.5, 0.4, 0.3, 1e-3, 2.0, 7.5, 0.25}};
   r.result.paused_after_epoch = 1;
   ResultMessage q = decode_result(encode(r));
   EXPECT_EQ(q.outcome, Outcome::kFailed);
@@ -59,6 +59,7 @@ TEST(RunnerMessages, RoundTrip) {
   EXPECT_EQ(q.result.case_metrics[0].case_id, "c");
   EXPECT_EQ(q.result.epochs[0].epoch, 1);
   EXPECT_EQ(q.result.epochs[0].val_score, 7.5);
+  EXPECT_EQ(q.result.epochs[0].val_soft_dice, 0.25);
   EXPECT_EQ(q.result.paused_after_epoch, 1);
 
   Placement p;

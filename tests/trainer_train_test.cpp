@@ -131,6 +131,8 @@ TEST_F(TrainTest, ResumeFromCheckpointGivesIdenticalWeights) {
     EXPECT_EQ(resumed.epochs[e].epoch, e + 1);
     EXPECT_EQ(resumed.epochs[e].train_loss, straight.epochs[e].train_loss) << "epoch " << e + 1;
     EXPECT_EQ(resumed.epochs[e].val_dice, straight.epochs[e].val_dice) << "epoch " << e + 1;
+    // The soft Dice of epoch 1 comes back from the checkpoint's history (its 8th column).
+    EXPECT_EQ(resumed.epochs[e].val_soft_dice, straight.epochs[e].val_soft_dice) << "epoch " << e + 1;
   }
   EXPECT_EQ(resumed.best_epoch, straight.best_epoch);
 
@@ -153,6 +155,28 @@ TEST_F(TrainTest, ResumeFromCheckpointGivesIdenticalWeights) {
   EXPECT_EQ(again.fold_metrics[0].value, straight.fold_metrics[0].value);
 }
 
+// The validation soft Dice (epochs.val_soft_dice, early stopping's tie-break) is a probability overlap in
+// (0, 1] that does not depend on the loss: with a learning rate of 1e-30 (0 is refused) Adam's steps, about
+// the rate, vanish in float32 beside the weights, and the batch-norm statistics move alike, so two
+// trainings that differ only in loss.alpha predict the same probabilities; their validation losses differ
+// (the hybrid loss's scale), their soft Dice does not.
+TEST_F(TrainTest, TheSoftDiceDoesNotDependOnTheLoss) {
+  VariantConfig c = config();
+  c.train.lr = 1e-30;
+  c.train.epochs = 1;
+  c.train.scheduler = "none";
+  c.loss.alpha = 0.2;
+  const TaskResult low = trainer::run_task(task(""), c, context());
+  c.loss.alpha = 0.9;
+  const TaskResult high = trainer::run_task(task(""), c, context());
+  ASSERT_EQ(low.epochs.size(), 1u);
+  ASSERT_EQ(high.epochs.size(), 1u);
+  EXPECT_GT(std::abs(low.epochs[0].val_loss - high.epochs[0].val_loss), 1e-3);
+  EXPECT_NEAR(low.epochs[0].val_soft_dice, high.epochs[0].val_soft_dice, 1e-9);
+  EXPECT_GT(low.epochs[0].val_soft_dice, 0.0);
+  EXPECT_LE(low.epochs[0].val_soft_dice, 1.0);
+}
+
 TEST_F(TrainTest, TrainsToBetterThanChanceDiceAndReportsEveryMetric) {
   VariantConfig c = config();
   c.train.epochs = std::getenv("EPOCHS") ? std::atoi(std::getenv("EPOCHS")) : 8;
@@ -165,6 +189,7 @@ TEST_F(TrainTest, TrainsToBetterThanChanceDiceAndReportsEveryMetric) {
   EXPECT_GT(r.parameters, 1000);
   EXPECT_GT(r.inference_ms_per_case, 0.0);
   EXPECT_LT(r.epochs.back().train_loss, r.epochs.front().train_loss);
+  EXPECT_GT(r.epochs.back().val_soft_dice, r.epochs.front().val_soft_dice);  // it measures learning, too
   double dice = -1;
   std::set<std::string> names;
   for (const auto& m : r.fold_metrics) {

@@ -23,14 +23,16 @@ std::string identity_of(const Task& task) {
   return id;
 }
 
-// One row per completed epoch: epoch, train loss, val loss, val Dice, lr, seconds, val score.
+// One row per completed epoch: epoch, train loss, val loss, val Dice, lr, seconds, val score, val soft Dice.
 torch::Tensor history_tensor(const std::vector<EpochRecord>& history) {
-  auto t = torch::zeros({static_cast<std::int64_t>(history.size()), 7}, torch::kFloat64);
+  constexpr int kColumns = 8;
+  auto t = torch::zeros({static_cast<std::int64_t>(history.size()), kColumns}, torch::kFloat64);
   auto h = t.accessor<double, 2>();
   for (std::size_t i = 0; i < history.size(); ++i) {
     const auto& e = history[i];
-    const double row[7] = {static_cast<double>(e.epoch), e.train_loss, e.val_loss, e.val_dice, e.lr, e.seconds, e.val_score};
-    for (int c = 0; c < 7; ++c) h[i][c] = row[c];
+    const double row[kColumns] = {static_cast<double>(e.epoch), e.train_loss, e.val_loss, e.val_dice,
+                                  e.lr, e.seconds, e.val_score, e.val_soft_dice};
+    for (int c = 0; c < kColumns; ++c) h[i][c] = row[c];
   }
   return t;
 }
@@ -39,10 +41,12 @@ std::vector<EpochRecord> history_of(torch::Tensor history) {
   std::vector<EpochRecord> out;
   history = history.to(torch::kCPU, torch::kFloat64).contiguous();
   auto h = history.accessor<double, 2>();
-  const bool has_score = history.size(1) > 6;  // the 7th column is absent in checkpoints of earlier builds
+  // The 7th and 8th columns are absent in checkpoints of earlier builds: NaN, "not recorded".
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const bool has_score = history.size(1) > 6, has_soft_dice = history.size(1) > 7;
   for (std::int64_t i = 0; i < history.size(0); ++i) {
-    out.push_back({static_cast<int>(h[i][0]), h[i][1], h[i][2], h[i][3], h[i][4], h[i][5],
-                   has_score ? h[i][6] : std::numeric_limits<double>::quiet_NaN()});
+    out.push_back({static_cast<int>(h[i][0]), h[i][1], h[i][2], h[i][3], h[i][4], h[i][5], has_score ? h[i][6] : nan,
+                   has_soft_dice ? h[i][7] : nan});
   }
   return out;
 }

@@ -165,10 +165,43 @@ NetOutput forward(SegmentationNet& net, const torch::Tensor& x, bool bf16) {
 // native (data.evaluate_at = "native") the logits are resampled bilinearly (align_corners = false, the
 // convention of the preprocessing's resize) to the case's own rows x cols before the labels are taken,
 // so the map lies on the grid of the original label.
+// Validation sums over the cases of one pass: the configured loss (per slice) and, per foreground class c,
+// the soft Dice terms sum(p_c y_c) and sum(p_c) + sum(y_c) on the preprocessed grid.
+struct ValidationSums {
+  double loss_sum = 0;
+  std::int64_t loss_count = 0;
+  std::vector<double> overlap, mass;  // classes 1..C
+
+  // The validation soft Dice: mean over the foreground classes of 2 sum(p y) / (sum(p) + sum(y)) over all
+  // the cases (a class absent from both the truth and the probabilities counts 1). It does not depend on
+  // the loss's settings, so it ranks trials that train with different losses on one scale (the
+  // early-stopping tie-break, docs/STUDY.md "Early stopping").
+  double soft_dice() const {
+    if (overlap.empty()) return std::numeric_limits<double>::quiet_NaN();
+    double sum = 0;
+    for (std::size_t c = 0; c < overlap.size(); ++c) sum += mass[c] > 0 ? 2 * overlap[c] / mass[c] : 1.0;
+    return sum / static_cast<double>(overlap.size());
+  }
+};
+
+// The soft Dice terms of one batch: softmax probabilities (sigmoid for a one-channel output) of the main
+// output against the labels, per foreground class.
+void add_soft_dice(const torch::Tensor& logits, const torch::Tensor& labels, ValidationSums& v) {
+  const std::int64_t classes = logits.size(1) == 1 ? 1 : logits.size(1) - 1;
+  if (v.overlap.empty()) v.overlap.assign(classes, 0.0), v.mass.assign(classes, 0.0);
+  const torch::Tensor p = logits.size(1) == 1 ? torch::sigmoid(logits) : torch::softmax(logits, 1);
+  for (std::int64_t c = 1; c <= classes; ++c) {
+    const torch::Tensor pc = logits.size(1) == 1 ? p.select(1, 0) : p.select(1, c);
+    const torch::Tensor yc = labels.eq(c).to(pc.scalar_type());
+    v.overlap[c - 1] += (pc * yc).sum().item<double>();
+    v.mass[c - 1] += (pc.sum() + yc.sum()).item<double>();
+  }
+}
+
 std::vector<std::uint8_t> predict_case(SegmentationNet& net, const data::PreparedCase& c,
                                        const torch::Device& device, int batch, bool bf16,
-                                       const LossConfig* loss_config, double* loss_sum,
-                                       std::int64_t* loss_count, const data::NativeLabel* native = nullptr) {
+                                       const LossConfig* loss_config, ValidationSums* sums,
+                                       const data::NativeLabel* native = nullptr) {
   torch::NoGradGuard no_grad;
   const std::int64_t s = c.size;
   const std::int64_t plane = native ? static_cast<std::int64_t>(native->rows) * native->cols : c.pixels_per_slice();
@@ -181,8 +214,9 @@ std::vector<std::uint8_t> predict_case(SegmentationNet& net, const data::Prepare
     NetOutput o = forward(net, x, bf16);
     if (loss_config) {
       torch::Tensor y = labels.slice(0, begin, end).to(device).to(torch::kInt64);
-      *loss_sum += compute_loss(o, y, x, *loss_config).value * (end - begin);
-      *loss_count += end - begin;
+      sums->loss_sum += compute_loss(o, y, x, *loss_config).value * (end - begin);
+      sums->loss_count += end - begin;
+      add_soft_dice(o.main, y, *sums);
     }
     torch::Tensor logits = o.main;
     if (native) {
@@ -229,12 +263,10 @@ struct CaseScores {
 using NativeLabelOf = std::function<data::NativeLabel(const data::PreparedCase&)>;
 std::vector<CaseScores> score_cases(SegmentationNet& net, const std::vector<const data::PreparedCase*>& cases,
                                     const torch::Device& device, int batch, bool bf16, int classes,
-                                    bool distances, const LossConfig* loss_config, double* mean_loss,
+                                    bool distances, const LossConfig* loss_config, ValidationSums* sums,
                                     const NativeLabelOf& native_label = nullptr) {
   net->eval();
   std::vector<CaseScores> out;
-  double loss_sum = 0;
-  std::int64_t loss_count = 0;
   for (const data::PreparedCase* c : cases) {
     data::NativeLabel native;
     if (native_label) native = native_label(*c);
@@ -243,7 +275,7 @@ std::vector<CaseScores> score_cases(SegmentationNet& net, const std::vector<cons
     cs.id = c->id;
     const auto t0 = Clock::now();
     std::vector<std::uint8_t> pred =
-        predict_case(net, *c, device, batch, bf16, loss_config, &loss_sum, &loss_count, n);
+        predict_case(net, *c, device, batch, bf16, loss_config, sums, n);
     cs.ms = 1000.0 * seconds_since(t0);
     const std::vector<std::uint8_t>& truth = n ? n->label : c->label;
     const Grid grid = n ? grid_of(*n) : grid_of(*c);
@@ -268,7 +300,6 @@ std::vector<CaseScores> score_cases(SegmentationNet& net, const std::vector<cons
     }
     out.push_back(std::move(cs));
   }
-  if (mean_loss) *mean_loss = loss_count ? loss_sum / loss_count : 0.0;
   return out;
 }
 
@@ -678,8 +709,11 @@ double TaskRun::validate(EpochRecord& rec, const TrainConfig& tc) {
     return -rec.train_loss;  // no validation cases: the training loss decides (documented in docs/DATA.md)
   }
   const bool distances = tc.select_metric == "assd" || tc.select_metric == "hd95";
+  ValidationSums sums;
   const auto scores = score_cases(net_, d_.val_cases, device_, eval_batch_, bf16_, d_.classes, distances,
-                                  &config_.loss, &rec.val_loss);
+                                  &config_.loss, &sums);
+  rec.val_loss = sums.loss_count ? sums.loss_sum / sums.loss_count : 0.0;
+  rec.val_soft_dice = sums.soft_dice();
   rec.val_dice = mean_metric(scores, "dice");
   if (tc.select_metric == "loss") {
     rec.val_score = rec.val_loss;
@@ -698,6 +732,7 @@ void TaskRun::validate_members(const EpochRecord& shared) {
     net_->set_prune_level(m.config->model.prune_level);
     EpochRecord rec = shared;
     rec.val_loss = rec.val_dice = rec.val_score = 0;
+    rec.val_soft_dice = std::numeric_limits<double>::quiet_NaN();
     keep_if_best(m.state.st, m.state.best, rec.epoch, validate(rec, m.config->train));
     m.state.st.history.push_back(rec);
   }
