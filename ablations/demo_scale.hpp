@@ -18,6 +18,8 @@
 //   model.resnet_blocks  one bottleneck per stage; model.guided_width min(file, 8)   (backbone = resnet)
 //   train.epochs, train.steps_per_epoch  10 x 20 (tiny: 1 x 2); train.batch_size 8 (tiny 2)
 //   train.lr         3e-3 (Adam at 200 steps; the papers' 1e-5..1e-3 are for hundreds of epochs)
+//   sweep.train.lr   a searched (uniform or log_uniform) learning rate: log_uniform [3e-4, 1e-2], a decade
+//                    below the demo's rate to about 3 times it (a choice of rates stays as written)
 //   train.accumulate 1; train.threads 1 (ranks share the cores)
 //   data.empty_slice_ratio  0.2 (demo slices mostly hold the organs)
 //   resources.gpus_per_node 0, resources.nodes 1, train.device "cuda" -> "auto": the machine at hand

@@ -202,6 +202,10 @@ void hand_written_rows(const Layer& values, const std::vector<VariantDecl>& rows
 bool parse_search_setting(const std::string& name, const toml::node& node, const std::string& file, SearchDecl& search,
                           Diags& diags);
 void parse_sweep(const toml::node& node, const std::string& file, Parsed& parsed, Diags& diags);
+// `{ uniform = [a, b] }`, `{ log_uniform = [a, b] }`, `{ int = [a, b] }` or `{ choice = [...] }` for a key;
+// nullopt (with its diagnostics) when it is none of them.
+std::optional<SearchKey> parse_distribution(const KeyDef& kd, const toml::table& table, const std::string& file,
+                                            Diags& diags);
 // A [sweep]'s method against its keys.
 void check_search(Parsed& parsed, const std::string& file, Diags& diags);
 // sweep.objective bound to train.select_metric.

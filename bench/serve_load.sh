@@ -10,6 +10,7 @@
 #   clients on CPU 1 only (taskset; mpirun --bind-to none so that its ranks keep that mask). The clients then
 #   do not take the study's CPU (on a cluster they are browsers elsewhere and the server is on the login
 #   node), and what is left is what the server does to the study itself: the store's file and its WAL.
+#   The script's own waits (sqlite3, curl) run on CPU 1 as well.
 # - The two kinds alternate in pairs whose order alternates too (without-with, with-without, ...), so that a
 #   drift of the machine's load falls on both alike; each pair gives a paired difference.
 # Prints each pair (wall times, difference, the server's and the clients' CPU seconds, requests answered),
@@ -31,6 +32,9 @@ else
   study_cpu=()
   serve_cpu=()
 fi
+# The harness itself (its waits for the store and the server, sqlite3 and curl) runs beside the server, so
+# that none of it lands on the study's CPU.
+[ "$pin" = 1 ] && taskset -cp 1 $$ >/dev/null
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 dir=$(mktemp -d /tmp/ablate-serve-load-XXXXXX)
 pids=()

@@ -93,6 +93,7 @@ std::string epochs_of(const db::TaskRow& t, const std::vector<db::TaskEpochRow>&
     << ",\"val_loss\":" << number_array(rows, [](const R& r) { return r.val_loss; })
     << ",\"val_dice\":" << number_array(rows, [](const R& r) { return r.val_dice; })
     << ",\"val_score\":" << number_array(rows, [](const R& r) { return r.val_score; })
+    << ",\"val_soft_dice\":" << number_array(rows, [](const R& r) { return r.val_soft_dice; })
     << ",\"lr\":" << number_array(rows, [](const R& r) { return r.lr; })
     << ",\"seconds\":" << number_array(rows, [](const R& r) { return r.seconds; }) << "}";
   return o.str();

@@ -123,6 +123,11 @@ TEST(DemoScale, ASearchRunsFewerTrialsOfItsSpace) {
   const auto m = as_map(scale_of("fig5_alpha_lr_tpe.toml"));
   EXPECT_EQ(m.at("sweep.trials"), "8");
   EXPECT_EQ(m.at("sweep.startup"), "4");
+  // Its learning rate's range (1e-6..1e-3, for 150 epochs) moves around the demo's 3e-3.
+  EXPECT_EQ(m.at("sweep.train.lr"), "{ log_uniform = [0.0003, 0.01] }");
+  const Study demo = load_study(kExamples + "fig5_alpha_lr_tpe.toml", scale_of("fig5_alpha_lr_tpe.toml").overrides);
+  EXPECT_EQ(demo.search.space[1].key, "train.lr");
+  EXPECT_EQ(demo.search.space[1].low, 3e-4);
   EXPECT_EQ(as_map(scale_of("mda_lambda_k_sobol.toml", true)).at("sweep.trials"), "2");
 }
 

@@ -276,7 +276,40 @@ TEST(StudySet, OverridesAreALayerAboveTheFileValidatedAndHashed) {
                    "--set novalue: expected key=value, e.g. --set train.lr=3e-4",
                    "--set train.lr=fast: `train.lr`: `fast` is not a value: expected a number in (0.0, inf)",
                    "--set train.lrate=1: `train.lrate`: unknown key (did you mean `train.lr`?); --set takes a study key or "
-                   "sweep.method, sweep.trials, sweep.startup, sweep.objective"}));
+                   "sweep.method, sweep.trials, sweep.startup, sweep.objective, or sweep.KEY for a key the search samples"}));
+}
+
+// `--set sweep.KEY={ ... }` replaces the distribution of a key the search samples (ablate demo narrows a
+// searched learning rate so), checked as in the file; a key it does not sample, a grid's values and a value
+// that is no distribution are refused by name.
+TEST(StudySet, ASampledKeysDistributionCanBeReplaced) {
+  const Study s = load_study_text(kRandom, "/tmp/s.toml", {"sweep.train.lr={ log_uniform = [3e-4, 1e-2] }"});
+  const auto lr = std::find_if(s.search.space.begin(), s.search.space.end(),
+                               [](const sweeps::Param& p) { return p.key == "train.lr"; });
+  ASSERT_NE(lr, s.search.space.end());
+  EXPECT_EQ(lr->dist, sweeps::Distribution::kLogUniform);
+  EXPECT_EQ(lr->low, 3e-4);
+  EXPECT_EQ(lr->high, 1e-2);
+  for (const auto& v : s.variants) {
+    EXPECT_GE(v.config.train.lr, 3e-4) << v.name;
+    EXPECT_LE(v.config.train.lr, 1e-2) << v.name;
+  }
+  EXPECT_EQ(printed_errors(kRandom, {"sweep.train.lr={ log_uniform = [0, 1e-2] }", "sweep.train.epochs={ int = [1, 3] }",
+                                     "sweep.loss.alpha=0.5", "sweep.trails=3"}),
+            (Lines{"--set sweep.loss.alpha=0.5: `sweep.loss.alpha`: `0.5` is not a distribution: expected one of { uniform = "
+                   "[a, b] }, { log_uniform = [a, b] }, { int = [a, b] }, { choice = [...] }",
+                   "--set sweep.trails=3: `sweep.trails`: unknown key (did you mean `sweep.trials`?); --set sweep.KEY replaces "
+                   "the distribution of a key the study's search samples; it samples sweep.train.lr, sweep.loss.alpha, "
+                   "sweep.model.dspa_k, sweep.model.msc",
+                   "--set sweep.train.epochs={ int = [1, 3] }: `sweep.train.epochs`: --set sweep.KEY replaces the distribution "
+                   "of a key the study's search samples; it samples sweep.train.lr, sweep.loss.alpha, sweep.model.dspa_k, "
+                   "sweep.model.msc",
+                   "--set sweep.train.lr={ log_uniform = [0, 1e-2] }: `sweep.train.lr`: log_uniform: expected 0 < low < high"}));
+  // A grid's values name its variants: not replaced by --set.
+  EXPECT_EQ(printed_errors("[study]\nname = \"g\"\n[sweep]\n\"train.lr\" = [1e-3, 1e-2]\n", {"sweep.train.lr=[1e-4]"}),
+            (Lines{"--set sweep.train.lr=[1e-4]: `sweep.train.lr`: --set sweep.KEY replaces the distribution of a key the "
+                   "study's search samples; this study's grid lists sweep.train.lr, whose values name its variants: change "
+                   "them in the file"}));
 }
 
 TEST(StudySet, SweepKeysCanBeOverridden) {

@@ -64,6 +64,7 @@ TEST_F(ServeHttp, DoneCountGrowsToTheTaskCount) {
   EXPECT_NE(r.body.find("\"epoch\":[1,2]"), std::string::npos) << r.body;
   EXPECT_EQ(json_int(r.body, "best_epoch"), 2);
   EXPECT_NE(r.body.find("\"train_loss\":[1,0.5]"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find("\"val_soft_dice\":[null,null]"), std::string::npos) << r.body;  // not recorded here
   // A variant's tasks: its two folds.
   r = get(server.port(), "/api/epochs?study=st&variant=cc");
   EXPECT_EQ(std::count(r.body.begin(), r.body.end(), '{') - 1, 2) << r.body;

@@ -61,6 +61,13 @@ TEST(ServeMpi, ApiFollowsAThreeRankStudyToItsEnd) {
   // Curves of every done task, with its selected epoch.
   const auto curves = serve_test::get(server.port(), "/api/epochs?study=live&variant=unet");
   EXPECT_NE(curves.body.find("\"epoch\":[1,2,3]"), std::string::npos) << curves.body;
+  // The trainer records the validation soft Dice of every epoch (a number in (0, 1], never null).
+  const auto soft = curves.body.find("\"val_soft_dice\":[");
+  ASSERT_NE(soft, std::string::npos) << curves.body;
+  const std::size_t from = soft + std::string("\"val_soft_dice\":[").size();
+  const std::string values = curves.body.substr(from, curves.body.find(']', from) - from);
+  EXPECT_FALSE(values.empty());
+  EXPECT_EQ(values.find("null"), std::string::npos) << values;
   EXPECT_EQ(serve_test::json_int(curves.body, "best_epoch") > 0, true);
   // The report's table, from the same store.
   const auto results = serve_test::get(server.port(), "/study/results?name=live");
