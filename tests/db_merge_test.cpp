@@ -111,6 +111,19 @@ class Merge : public ::testing::Test {
   void SetUp() override { dir_ = fresh_test_dir("ablate-merge"); }
   void TearDown() override { fs::remove_all(dir_); }
   std::string p(const std::string& name) const { return (dir_ / name).string(); }
+  // The text of the MergeError that merging the stores `sources` (names in dir_) into `into` throws; a
+  // test failure, naming `what`, when it merges instead.
+  std::string refusal(const std::vector<std::string>& sources, const std::string& into, const std::string& what) {
+    std::vector<std::string> paths;
+    for (const auto& s : sources) paths.push_back(p(s));
+    try {
+      db::merge_stores(paths, p(into));
+    } catch (const db::MergeError& e) {
+      return e.what();
+    }
+    ADD_FAILURE() << "merged " << what;
+    return "";
+  }
   fs::path dir_;
 };
 
@@ -195,14 +208,9 @@ TEST_F(Merge, RefusesDifferentFoldsAndLeavesTheTargetAsItWas) {
   write_store(p("b.sqlite"), b);
   write_store(p("target.sqlite"), a);
   const std::string before = cli_util::read_file(p("target.sqlite"));
-  try {
-    db::merge_stores({p("a.sqlite"), p("b.sqlite")}, p("target.sqlite"));
-    FAIL() << "merged stores of different folds";
-  } catch (const db::MergeError& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find("study 'st': fold 0 repeat 0 holds other cases"), std::string::npos) << msg;
-    EXPECT_NE(msg.find(".sqlite"), std::string::npos) << msg;
-  }
+  const std::string msg = refusal({"a.sqlite", "b.sqlite"}, "target.sqlite", "stores of different folds");
+  EXPECT_NE(msg.find("study 'st': fold 0 repeat 0 holds other cases"), std::string::npos) << msg;
+  EXPECT_NE(msg.find(".sqlite"), std::string::npos) << msg;
   EXPECT_EQ(cli_util::read_file(p("target.sqlite")), before);
   for (const auto& entry : fs::directory_iterator(dir_)) {
     EXPECT_EQ(entry.path().filename().string().find(".merge-"), std::string::npos) << "left " << entry.path();
@@ -239,17 +247,12 @@ TEST_F(Merge, RefusesDifferentDataFingerprintsNamingStudyFoldAndSources) {
   write_store(p("b.sqlite"), b);
   write_store(p("target.sqlite"), a);
   const std::string before = cli_util::read_file(p("target.sqlite"));
-  try {
-    db::merge_stores({p("a.sqlite"), p("b.sqlite")}, p("target.sqlite"));
-    FAIL() << "merged results of different data";
-  } catch (const db::MergeError& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find("study 'st': fold 0 repeat 0 was made from other data in b.sqlite (dataset fingerprint fp-two)"),
-              std::string::npos) << msg;
-    // The other side: a source of fp-one (the target is a source too: merging into it adds to it).
-    EXPECT_TRUE(msg.find("than in a.sqlite (fp-one)") != std::string::npos ||
-                msg.find("than in target.sqlite (fp-one)") != std::string::npos) << msg;
-  }
+  const std::string msg = refusal({"a.sqlite", "b.sqlite"}, "target.sqlite", "results of different data");
+  EXPECT_NE(msg.find("study 'st': fold 0 repeat 0 was made from other data in b.sqlite (dataset fingerprint fp-two)"),
+            std::string::npos) << msg;
+  // The other side: a source of fp-one (the target is a source too: merging into it adds to it).
+  EXPECT_TRUE(msg.find("than in a.sqlite (fp-one)") != std::string::npos ||
+              msg.find("than in target.sqlite (fp-one)") != std::string::npos) << msg;
   EXPECT_EQ(cli_util::read_file(p("target.sqlite")), before);
   const auto r = cli_util::ablate("merge " + p("a.sqlite") + " " + p("b.sqlite") + " --into " + p("c.sqlite"));
   EXPECT_EQ(r.code, 2) << r.out;
@@ -264,11 +267,8 @@ TEST_F(Merge, RefusesTheSameNameWithAnotherSeed) {
   b.seed = 43;
   write_store(p("a.sqlite"), a);
   write_store(p("b.sqlite"), b);
-  try {
-    db::merge_stores({p("a.sqlite"), p("b.sqlite")}, p("c.sqlite"));
-    FAIL() << "merged two studies of one name";
-  } catch (const db::MergeError& e) {
-    const std::string msg = e.what();
+  {
+    const std::string msg = refusal({"a.sqlite", "b.sqlite"}, "c.sqlite", "two studies of one name");
     EXPECT_NE(msg.find("study 'st': seed is "), std::string::npos) << msg;
     EXPECT_NE(msg.find("these are different studies"), std::string::npos) << msg;
     EXPECT_NE(msg.find("42"), std::string::npos) << msg;
@@ -282,12 +282,8 @@ TEST_F(Merge, RefusesADifferentVariantHash) {
   b.variants[1].hash = "h-other";
   write_store(p("a.sqlite"), a);
   write_store(p("b.sqlite"), b);
-  try {
-    db::merge_stores({p("a.sqlite"), p("b.sqlite")}, p("c.sqlite"));
-    FAIL() << "merged different configurations";
-  } catch (const db::MergeError& e) {
-    EXPECT_NE(std::string(e.what()).find("variant `cc` has hash"), std::string::npos) << e.what();
-  }
+  const std::string msg = refusal({"a.sqlite", "b.sqlite"}, "c.sqlite", "different configurations");
+  EXPECT_NE(msg.find("variant `cc` has hash"), std::string::npos) << msg;
   EXPECT_FALSE(fs::exists(p("c.sqlite")));
 }
 
@@ -297,14 +293,9 @@ TEST_F(Merge, RefusesConflictingResultsUnlessToldWhichToKeep) {
   b.shift = 0.05;  // b's result differs
   write_store(p("a.sqlite"), a);
   write_store(p("b.sqlite"), b);
-  try {
-    db::merge_stores({p("a.sqlite"), p("b.sqlite")}, p("c.sqlite"));
-    FAIL() << "merged conflicting results";
-  } catch (const db::MergeError& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find("task `unet` fold 1 repeat 0 is done in"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("--prefer"), std::string::npos) << msg;
-  }
+  const std::string msg = refusal({"a.sqlite", "b.sqlite"}, "c.sqlite", "conflicting results");
+  EXPECT_NE(msg.find("task `unet` fold 1 repeat 0 is done in"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("--prefer"), std::string::npos) << msg;
   auto dice = [&](const std::string& store) {
     const auto d = db::load_study_data(store, "st");
     EXPECT_EQ(d.fold_metrics.size(), 1u);
@@ -326,12 +317,8 @@ TEST_F(Merge, RefusesAStudyThatIsBeingRun) {
     db::Store s(p("a.sqlite"));
     s.acquire_lock(*s.find_study("st"));
   }
-  try {
-    db::merge_stores({p("a.sqlite")}, p("c.sqlite"));
-    FAIL() << "merged a study whose coordinator holds its lock";
-  } catch (const db::MergeError& e) {
-    EXPECT_NE(std::string(e.what()).find("is being run"), std::string::npos) << e.what();
-  }
+  const std::string msg = refusal({"a.sqlite"}, "c.sqlite", "a study whose coordinator holds its lock");
+  EXPECT_NE(msg.find("is being run"), std::string::npos) << msg;
 }
 
 TEST_F(Merge, TheCliVerbMergesAndRefusesWithExitTwo) {

@@ -116,6 +116,24 @@ TEST(Losses, MultiClassCrossEntropyAndDiceByHand) {
   EXPECT_NEAR(value(trainer::focal_loss(x, y, 2.0, 0.25)), f, 1e-9);
 }
 
+// The soft Dice terms by hand: logits 0 give p = 1/2 for the foreground (sigmoid of one channel) and, with 3
+// channels, 1/3 per class (softmax); a 2 x 2 target with one pixel of class 1 and two of class 2.
+TEST(Losses, SoftDiceTermsByHand) {
+  const auto target = torch::tensor({1, 2, 2, 0}, torch::kInt64).view({1, 2, 2});
+  const auto three = trainer::soft_dice_terms(torch::zeros({1, 3, 2, 2}), target);
+  ASSERT_EQ(three.sizes(), (std::vector<int64_t>{2, 2}));
+  EXPECT_EQ(three.scalar_type(), torch::kFloat64);
+  EXPECT_NEAR(three[0][0].item<double>(), 1.0 / 3, 1e-6);      // class 1: sum(p y) = 1/3
+  EXPECT_NEAR(three[1][0].item<double>(), 4.0 / 3 + 1, 1e-6);  // sum(p) + sum(y) = 4/3 + 1
+  EXPECT_NEAR(three[0][1].item<double>(), 2.0 / 3, 1e-6);      // class 2
+  EXPECT_NEAR(three[1][1].item<double>(), 4.0 / 3 + 2, 1e-6);
+  const auto binary = torch::tensor({1, 0, 0, 0}, torch::kInt64).view({1, 2, 2});
+  const auto one = trainer::soft_dice_terms(torch::zeros({1, 1, 2, 2}), binary);
+  ASSERT_EQ(one.sizes(), (std::vector<int64_t>{2, 1}));
+  EXPECT_NEAR(one[0][0].item<double>(), 0.5, 1e-6);
+  EXPECT_NEAR(one[1][0].item<double>(), 2.0 + 1, 1e-6);
+}
+
 TEST(Losses, PerfectPredictionHasNearZeroDice) {
   torch::Tensor y = torch::zeros({2, 4, 4}, torch::kLong);
   y.index_put_({torch::indexing::Slice(), torch::indexing::Slice(1, 3), torch::indexing::Slice(1, 3)}, 1);

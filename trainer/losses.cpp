@@ -89,6 +89,14 @@ torch::Tensor dice_loss(const torch::Tensor& logits, const torch::Tensor& target
   return 1 - dice.narrow(0, 1, logits.size(1) - 1).mean();
 }
 
+torch::Tensor soft_dice_terms(const torch::Tensor& logits, const torch::Tensor& target) {
+  const bool one = logits.size(1) == 1;
+  torch::Tensor p = probabilities(logits), y = one ? foreground(target, logits) : one_hot_nchw(target, logits);
+  if (!one) p = p.narrow(1, 1, logits.size(1) - 1), y = y.narrow(1, 1, logits.size(1) - 1);
+  const std::vector<int64_t> dims = {0, 2, 3};
+  return torch::stack({(p * y).sum(dims), p.sum(dims) + y.sum(dims)}).to(torch::kCPU, torch::kFloat64);
+}
+
 torch::Tensor bce_loss(const torch::Tensor& logits, const torch::Tensor& target) {
   if (logits.size(1) == 1) return torch::binary_cross_entropy_with_logits(logits, foreground(target, logits));
   return torch::nn::functional::cross_entropy(logits, target);

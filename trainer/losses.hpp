@@ -72,6 +72,10 @@ torch::Tensor segmentation_loss(const torch::Tensor& logits, const torch::Tensor
 // squares: Σp² + Σy² in the denominator (loss.dice_denominator = squares; 003 eqs. 5, 8) instead of Σp + Σy.
 torch::Tensor dice_loss(const torch::Tensor& logits, const torch::Tensor& target, double smooth, bool squares = false);
 torch::Tensor bce_loss(const torch::Tensor& logits, const torch::Tensor& target);  // BCE (1 channel) or CE
+// The soft Dice terms of a batch per foreground class c on probabilities(logits): row 0 Σ p_c·y_c, row 1
+// Σ p_c + Σ y_c; 2 x (C - 1) (2 x 1 for one channel), float64 on the CPU (one transfer). Summed over the
+// batches of a set they give its soft Dice, 2 row0 / row1 per class (EpochRecord::val_soft_dice).
+torch::Tensor soft_dice_terms(const torch::Tensor& logits, const torch::Tensor& target);
 torch::Tensor focal_loss(const torch::Tensor& logits, const torch::Tensor& target, double gamma, double alpha);
 // The reconstruction target: every image of the batch min-max scaled to [0, 1] (a constant image -> 0).
 torch::Tensor scale_to_unit(const torch::Tensor& input);

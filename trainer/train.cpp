@@ -165,38 +165,25 @@ NetOutput forward(SegmentationNet& net, const torch::Tensor& x, bool bf16) {
 // native (data.evaluate_at = "native") the logits are resampled bilinearly (align_corners = false, the
 // convention of the preprocessing's resize) to the case's own rows x cols before the labels are taken,
 // so the map lies on the grid of the original label.
-// Validation sums over the cases of one pass: the configured loss (per slice) and, per foreground class c,
-// the soft Dice terms sum(p_c y_c) and sum(p_c) + sum(y_c) on the preprocessed grid.
+// Validation sums over the cases of one pass: the configured loss (per slice) and the soft Dice terms
+// (soft_dice_terms: per foreground class sum(p y) and sum(p) + sum(y)) on the preprocessed grid.
 struct ValidationSums {
   double loss_sum = 0;
   std::int64_t loss_count = 0;
-  std::vector<double> overlap, mass;  // classes 1..C
+  torch::Tensor dice_terms;  // 2 x classes, float64 on the CPU; undefined before the first batch
 
   // The validation soft Dice: mean over the foreground classes of 2 sum(p y) / (sum(p) + sum(y)) over all
   // the cases (a class absent from both the truth and the probabilities counts 1). It does not depend on
   // the loss's settings, so it ranks trials that train with different losses on one scale (the
   // early-stopping tie-break, docs/STUDY.md "Early stopping").
   double soft_dice() const {
-    if (overlap.empty()) return std::numeric_limits<double>::quiet_NaN();
+    if (!dice_terms.defined()) return std::numeric_limits<double>::quiet_NaN();
+    auto t = dice_terms.accessor<double, 2>();
     double sum = 0;
-    for (std::size_t c = 0; c < overlap.size(); ++c) sum += mass[c] > 0 ? 2 * overlap[c] / mass[c] : 1.0;
-    return sum / static_cast<double>(overlap.size());
+    for (std::int64_t c = 0; c < t.size(1); ++c) sum += t[1][c] > 0 ? 2 * t[0][c] / t[1][c] : 1.0;
+    return sum / static_cast<double>(t.size(1));
   }
 };
-
-// The soft Dice terms of one batch: softmax probabilities (sigmoid for a one-channel output) of the main
-// output against the labels, per foreground class.
-void add_soft_dice(const torch::Tensor& logits, const torch::Tensor& labels, ValidationSums& v) {
-  const std::int64_t classes = logits.size(1) == 1 ? 1 : logits.size(1) - 1;
-  if (v.overlap.empty()) v.overlap.assign(classes, 0.0), v.mass.assign(classes, 0.0);
-  const torch::Tensor p = logits.size(1) == 1 ? torch::sigmoid(logits) : torch::softmax(logits, 1);
-  for (std::int64_t c = 1; c <= classes; ++c) {
-    const torch::Tensor pc = logits.size(1) == 1 ? p.select(1, 0) : p.select(1, c);
-    const torch::Tensor yc = labels.eq(c).to(pc.scalar_type());
-    v.overlap[c - 1] += (pc * yc).sum().item<double>();
-    v.mass[c - 1] += (pc.sum() + yc.sum()).item<double>();
-  }
-}
 
 std::vector<std::uint8_t> predict_case(SegmentationNet& net, const data::PreparedCase& c,
                                        const torch::Device& device, int batch, bool bf16,
@@ -216,7 +203,8 @@ std::vector<std::uint8_t> predict_case(SegmentationNet& net, const data::Prepare
       torch::Tensor y = labels.slice(0, begin, end).to(device).to(torch::kInt64);
       sums->loss_sum += compute_loss(o, y, x, *loss_config).value * (end - begin);
       sums->loss_count += end - begin;
-      add_soft_dice(o.main, y, *sums);
+      const torch::Tensor terms = soft_dice_terms(o.main, y);
+      sums->dice_terms = sums->dice_terms.defined() ? sums->dice_terms + terms : terms;
     }
     torch::Tensor logits = o.main;
     if (native) {
